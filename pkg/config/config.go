@@ -1,0 +1,241 @@
+// Package config reads one typed configuration per service from environment
+// variables with flag equivalents. Every setting has an env name
+// (ISTHMUS_KAFKA_BROKERS), a flag derived from it (--kafka-brokers), a default
+// and a usage line; --help lists them all. A bad value fails Parse with one
+// line naming the setting. Secrets are masked when the effective
+// configuration is logged.
+//
+// Precedence: flag > environment > default.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrHelp is returned by Parse when --help was asked for; the usage has been
+// written and the program should exit 0.
+var ErrHelp = flag.ErrHelp
+
+// Setting is one configuration value.
+type Setting struct {
+	Env     string // ISTHMUS_KAFKA_BROKERS
+	Flag    string // kafka-brokers
+	Default string
+	Usage   string
+	Secret  bool
+	parse   func(string) error
+	value   string
+	source  string // default, env or flag
+}
+
+// Set is the collection of settings of one program.
+type Set struct {
+	program  string
+	settings []*Setting
+	checks   []func() error
+}
+
+// NewSet returns an empty set for program (used in --help).
+func NewSet(program string) *Set { return &Set{program: program} }
+
+// FlagName derives a flag name from an env name: ISTHMUS_KAFKA_BROKERS →
+// kafka-brokers.
+func FlagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "ISTHMUS_")), "_", "-")
+}
+
+func (s *Set) add(env, def, usage string, secret bool, parse func(string) error) {
+	s.settings = append(s.settings, &Setting{Env: env, Flag: FlagName(env), Default: def, Usage: usage, Secret: secret, parse: parse})
+}
+
+// String declares a string setting.
+func (s *Set) String(p *string, env, def, usage string) {
+	s.add(env, def, usage, false, func(v string) error { *p = v; return nil })
+}
+
+// Secret declares a string setting that is masked when logged.
+func (s *Set) Secret(p *string, env, usage string) {
+	s.add(env, "", usage, true, func(v string) error { *p = v; return nil })
+}
+
+// Func declares a setting with a custom parser; the parser's error is
+// reported with the setting's name.
+func (s *Set) Func(env, def, usage string, parse func(string) error) {
+	s.add(env, def, usage, false, parse)
+}
+
+// Int declares an integer setting.
+func (s *Set) Int(p *int, env string, def int, usage string) {
+	s.add(env, strconv.Itoa(def), usage, false, func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
+		return nil
+	})
+}
+
+// Float declares a floating point setting (thresholds, ratios; never money).
+func (s *Set) Float(p *float64, env string, def float64, usage string) {
+	s.add(env, strconv.FormatFloat(def, 'g', -1, 64), usage, false, func(v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*p = f
+		return nil
+	})
+}
+
+// Bool declares a boolean setting.
+func (s *Set) Bool(p *bool, env string, def bool, usage string) {
+	s.add(env, strconv.FormatBool(def), usage, false, func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (true/false)", v)
+		}
+		*p = b
+		return nil
+	})
+}
+
+// Duration declares a duration setting (Go syntax: 500ms, 30s, 2h).
+func (s *Set) Duration(p *time.Duration, env string, def time.Duration, usage string) {
+	s.add(env, def.String(), usage, false, func(v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 500ms, 30s, 2h)", v)
+		}
+		if d < 0 {
+			return fmt.Errorf("%q is negative", v)
+		}
+		*p = d
+		return nil
+	})
+}
+
+// Check adds a cross-setting validation run after all values are parsed.
+func (s *Set) Check(f func() error) { s.checks = append(s.checks, f) }
+
+// Parse applies defaults, then the environment (lookup, usually
+// os.LookupEnv), then flags from args. It returns ErrHelp after writing the
+// usage to out when -h/--help is given.
+func (s *Set) Parse(args []string, lookup func(string) (string, bool), out io.Writer) error {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	fs := flag.NewFlagSet(s.program, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	flagVals := map[string]*string{}
+	for _, st := range s.settings {
+		v := new(string)
+		flagVals[st.Flag] = v
+		fs.StringVar(v, st.Flag, "", st.Usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			s.Usage(out)
+			return ErrHelp
+		}
+		return fmt.Errorf("%v (see --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, st := range s.settings {
+		st.value, st.source = st.Default, "default"
+		if v, ok := lookup(st.Env); ok {
+			st.value, st.source = v, "env"
+		}
+		if set[st.Flag] {
+			st.value, st.source = *flagVals[st.Flag], "flag"
+		}
+		if err := st.parse(st.value); err != nil {
+			return fmt.Errorf("invalid %s (--%s): %v", st.Env, st.Flag, err)
+		}
+	}
+	for _, c := range s.checks {
+		if err := c(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Usage writes every setting with its env name, flag, default and usage.
+func (s *Set) Usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nEvery setting is an environment variable or its flag (the flag wins).\n\n", s.program)
+	for _, st := range s.settings {
+		def := st.Default
+		if st.Secret {
+			def = ""
+		}
+		fmt.Fprintf(w, "  --%s  (%s)\n        %s", st.Flag, st.Env, st.Usage)
+		if def != "" {
+			fmt.Fprintf(w, " (default %q)", def)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// Effective returns the effective settings as env name → value, with secrets
+// masked and URL credentials removed, for logging at start.
+func (s *Set) Effective() map[string]string {
+	out := make(map[string]string, len(s.settings))
+	for _, st := range s.settings {
+		v := st.value
+		switch {
+		case st.Secret && v != "":
+			v = "****"
+		default:
+			v = MaskURL(v)
+		}
+		out[st.Env] = v
+	}
+	return out
+}
+
+// EffectiveAttrs returns Effective as sorted key/value pairs for slog.
+func (s *Set) EffectiveAttrs() []any {
+	eff := s.Effective()
+	keys := make([]string, 0, len(eff))
+	for k := range eff {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	attrs := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		attrs = append(attrs, k, eff[k])
+	}
+	return attrs
+}
+
+// MaskURL hides the password in a URL-looking value (redis://u:p@h →
+// redis://u:****@h); other values are returned unchanged.
+func MaskURL(v string) string {
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return v
+	}
+	rest := v[i+3:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return v
+	}
+	cred := rest[:at]
+	if c := strings.Index(cred, ":"); c >= 0 {
+		cred = cred[:c+1] + "****"
+	}
+	return v[:i+3] + cred + rest[at:]
+}

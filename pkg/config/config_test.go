@@ -1,0 +1,104 @@
+package config
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestCommonDefaultsAndPrecedence(t *testing.T) {
+	var c Common
+	var d time.Duration
+	s := NewSet("svc")
+	c.Register(s, "svc")
+	s.Duration(&d, "ISTHMUS_SVC_TIMEOUT", 5*time.Second, "timeout")
+	err := s.Parse([]string{"--kafka-brokers", "b1:9092,b2:9093"}, env(map[string]string{
+		"ISTHMUS_KAFKA_BROKERS": "ignored:1",
+		"ISTHMUS_TOPIC_PREFIX":  "prod.eu.",
+		"ISTHMUS_SVC_TIMEOUT":   "2s",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Kafka.Brokers, ","); got != "b1:9092,b2:9093" {
+		t.Errorf("brokers = %s, flag must win", got)
+	}
+	if c.Topic("crm.account.v1") != "prod.eu.crm.account.v1" {
+		t.Errorf("topic = %s", c.Topic("crm.account.v1"))
+	}
+	if d != 2*time.Second {
+		t.Errorf("duration = %v", d)
+	}
+	if c.Registry.URL != "http://localhost:8081" || c.RedisURL != "redis://localhost:6379/0" || c.AdminAddr != ":9464" {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheSetting(t *testing.T) {
+	cases := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"broker":   {map[string]string{"ISTHMUS_KAFKA_BROKERS": "nohost"}, "ISTHMUS_KAFKA_BROKERS"},
+		"sasl":     {map[string]string{"ISTHMUS_KAFKA_SASL_MECHANISM": "GSSAPI"}, "ISTHMUS_KAFKA_SASL_MECHANISM"},
+		"saslUser": {map[string]string{"ISTHMUS_KAFKA_SASL_MECHANISM": "PLAIN"}, "ISTHMUS_KAFKA_SASL_USER"},
+		"registry": {map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": "ftp://x"}, "ISTHMUS_SCHEMA_REGISTRY_URL"},
+		"redis":    {map[string]string{"ISTHMUS_REDIS_URL": "http://x"}, "ISTHMUS_REDIS_URL"},
+		"prefix":   {map[string]string{"ISTHMUS_TOPIC_PREFIX": "a/b"}, "ISTHMUS_TOPIC_PREFIX"},
+		"level":    {map[string]string{"ISTHMUS_LOG_LEVEL": "loud"}, "ISTHMUS_LOG_LEVEL"},
+		"admin":    {map[string]string{"ISTHMUS_ADMIN_ADDR": "9464"}, "ISTHMUS_ADMIN_ADDR"},
+		"tlsca":    {map[string]string{"ISTHMUS_KAFKA_TLS_ENABLED": "true", "ISTHMUS_KAFKA_TLS_CA_FILE": "/nonexistent"}, "ISTHMUS_KAFKA_TLS"},
+		"bool":     {map[string]string{"ISTHMUS_KAFKA_TLS_ENABLED": "maybe"}, "ISTHMUS_KAFKA_TLS_ENABLED"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var c Common
+			s := NewSet("svc")
+			c.Register(s, "svc")
+			err := s.Parse(nil, env(tc.env), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want mention of %s", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error must be one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestHelpListsEverySetting(t *testing.T) {
+	var c Common
+	s := NewSet("svc")
+	c.Register(s, "svc")
+	var out strings.Builder
+	if err := s.Parse([]string{"--help"}, env(nil), &out); !errors.Is(err, ErrHelp) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, st := range s.settings {
+		if !strings.Contains(out.String(), "--"+st.Flag) || !strings.Contains(out.String(), st.Env) {
+			t.Errorf("help lacks %s", st.Env)
+		}
+	}
+}
+
+func TestSecretsMasked(t *testing.T) {
+	var c Common
+	s := NewSet("svc")
+	c.Register(s, "svc")
+	if err := s.Parse(nil, env(map[string]string{
+		"ISTHMUS_KAFKA_SASL_MECHANISM": "PLAIN", "ISTHMUS_KAFKA_SASL_USER": "u", "ISTHMUS_KAFKA_SASL_PASSWORD": "hunter2",
+		"ISTHMUS_REDIS_URL": "redis://user:pw@localhost:6379/0",
+	}), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	eff := s.Effective()
+	if eff["ISTHMUS_KAFKA_SASL_PASSWORD"] != "****" || strings.Contains(eff["ISTHMUS_REDIS_URL"], "pw") {
+		t.Errorf("secrets leak: %v", eff)
+	}
+}

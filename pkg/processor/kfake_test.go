@@ -1,0 +1,24 @@
+package processor
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+func fakeCluster(t *testing.T) []string {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func TestFakeExactlyOnceAndOrder(t *testing.T) { suiteExactlyOnceAndOrder(t, fakeCluster(t)) }
+func TestFakePoisonToDLQ(t *testing.T)         { suitePoisonToDLQ(t, fakeCluster(t)) }
+func TestFakeTransientRetried(t *testing.T)    { suiteTransientRetried(t, fakeCluster(t)) }
+func TestFakeRetriableBeyondBudget(t *testing.T) {
+	suiteRetriableBeyondBudget(t, fakeCluster(t))
+}

@@ -1,0 +1,124 @@
+package processor
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// Message is one input record and everything the handler does about it:
+// outputs and state changes are buffered here and committed atomically with
+// the input offset, or discarded together when the handler fails.
+type Message struct {
+	// Topic is the logical input topic (prefix stripped).
+	Topic string
+	// Record is the input record as consumed.
+	Record *kgo.Record
+
+	p       *Processor
+	ctx     context.Context
+	batch   *batch
+	outputs []*kgo.Record
+	puts    []put
+	attempt int
+}
+
+type put struct {
+	store string
+	key   string
+	value []byte // nil deletes
+}
+
+// Key returns the record key as a string (business keys are UTF-8).
+func (m *Message) Key() string { return string(m.Record.Key) }
+
+// Value returns the record value.
+func (m *Message) Value() []byte { return m.Record.Value }
+
+// Partition returns the input partition; state is kept per partition.
+func (m *Message) Partition() int32 { return m.Record.Partition }
+
+// Header returns the first header named key.
+func (m *Message) Header(key string) (string, bool) { return tracing.Header(m.Record.Headers, key) }
+
+// CorrelationID returns the correlation id of the input (header, or a
+// deterministic id derived from the record's position when absent).
+func (m *Message) CorrelationID() string { return tracing.Correlation(m.ctx) }
+
+// EventID is a deterministic id for this input record: its position. Handlers
+// derive output event ids from it so a replay emits identical events.
+func (m *Message) EventID() string {
+	return tracing.DeterministicID(m.Record.Topic, itoa(int64(m.Record.Partition)), itoa(m.Record.Offset))
+}
+
+// Attempt is 1 on the first try and counts retries.
+func (m *Message) Attempt() int { return m.attempt }
+
+// Logger returns the processor's logger.
+func (m *Message) Logger() *slog.Logger { return m.p.log }
+
+// Emit buffers an output record for a logical topic. A nil value is a
+// tombstone. Headers carry the correlation id, causation id and traceparent
+// of the input's trace.
+func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHeader) {
+	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value}
+	r.Headers = append(r.Headers, headers...)
+	tracing.Inject(m.ctx, &r.Headers)
+	m.outputs = append(m.outputs, r)
+}
+
+// Get reads a value of a state store for the input's partition, seeing this
+// message's own writes, then the batch's, then committed state.
+func (m *Message) Get(store, key string) ([]byte, bool) {
+	for i := len(m.puts) - 1; i >= 0; i-- {
+		if p := m.puts[i]; p.store == store && p.key == key {
+			return p.value, p.value != nil
+		}
+	}
+	return m.p.stores.get(m.batch, store, m.Record.Partition, key)
+}
+
+// Put writes a value (nil deletes) into a state store for the input's
+// partition; it is written to the store's changelog in the same
+// transaction as the outputs.
+func (m *Message) Put(store, key string, value []byte) {
+	m.p.stores.mustHave(store)
+	m.puts = append(m.puts, put{store: store, key: key, value: value})
+}
+
+// Range calls fn for every key of store in the input's partition, in key
+// order, including this batch's writes.
+func (m *Message) Range(store string, fn func(key string, value []byte) bool) {
+	m.p.stores.rangeKeys(m.batch, m.puts, store, m.Record.Partition, fn)
+}
+
+// reset drops everything the handler buffered (before a retry or a DLQ).
+func (m *Message) reset() {
+	m.outputs = m.outputs[:0]
+	m.puts = m.puts[:0]
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

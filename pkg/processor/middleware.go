@@ -1,0 +1,183 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/retry"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// Handler processes one input record. Everything it emits or stores through
+// m is committed atomically with the input offset. Return an error classified
+// with pkg/errs: retriable errors are retried (never reordering a key),
+// poison and unclassified ones dead-lettered, and the partition keeps
+// flowing.
+type Handler func(ctx context.Context, m *Message) error
+
+// Middleware wraps a handler with a cross-cutting behaviour.
+type Middleware func(Handler) Handler
+
+// Chain applies middleware so that the first one is the outermost.
+func Chain(h Handler, mws ...Middleware) Handler {
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// DLQ headers: the original record's key, value and headers are kept as
+// they were; these are added.
+const (
+	HeaderErrorClass     = "dlq-error-class"
+	HeaderErrorReason    = "dlq-error-reason"
+	HeaderErrorMessage   = "dlq-error-message"
+	HeaderSourceTopic    = "dlq-source-topic"
+	HeaderSourcePart     = "dlq-source-partition"
+	HeaderSourceOffset   = "dlq-source-offset"
+	HeaderService        = "dlq-service"
+	HeaderFailedAt       = "dlq-failed-at"
+	HeaderReplayOf       = "dlq-replay-of"
+	HeaderReplayedAt     = "dlq-replayed-at"
+	maxErrorMessageBytes = 4096
+)
+
+// DLQTopic is the logical dead-letter topic of a service.
+func DLQTopic(service string) string { return "dlq." + service + ".v1" }
+
+// Recover turns a panic in the handler into a poison error with the stack in
+// the log, so one bad record cannot crash the service.
+func Recover() Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *Message) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, "panic").Inc()
+					m.p.log.ErrorContext(ctx, "handler panic", "topic", m.Record.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					err = errs.Poison("panic", fmt.Errorf("handler panic: %v", r))
+				}
+			}()
+			return next(ctx, m)
+		}
+	}
+}
+
+// Retry retries retriable failures in place with capped exponential backoff
+// and jitter, within policy's budget; the record's partition waits, so a key
+// is never reordered. Once the budget is spent the error goes up, the
+// transaction is aborted and the record is fetched again later: never
+// dropped.
+func Retry(policy retry.Policy) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *Message) error {
+			return retry.Do(ctx, policy, func(attempt int) error {
+				m.attempt = attempt
+				m.reset()
+				return next(ctx, m)
+			}, func(attempt int, err error, wait time.Duration) {
+				m.p.metrics.retries.WithLabelValues(m.p.cfg.Service).Inc()
+				m.p.log.WarnContext(ctx, "retriable failure, retrying", "topic", m.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "attempt", attempt, "wait", wait.String(), "err", err)
+			})
+		}
+	}
+}
+
+// DeadLetter sends records whose handler failed with a non-retriable error
+// to the service's DLQ topic, with the original key, value and headers plus
+// the context headers, and reports success so the partition keeps flowing.
+func DeadLetter() Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *Message) error {
+			err := next(ctx, m)
+			class := errs.ClassOf(err)
+			if err == nil || class == errs.ClassRetriable {
+				return err
+			}
+			m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, string(class)).Inc()
+			m.p.metrics.dlq.WithLabelValues(m.p.cfg.Service).Inc()
+			m.reset()
+			msg := err.Error()
+			if len(msg) > maxErrorMessageBytes {
+				msg = msg[:maxErrorMessageBytes]
+			}
+			in := m.Record
+			headers := append([]kgo.RecordHeader(nil), in.Headers...)
+			for _, h := range [][2]string{
+				{HeaderErrorClass, string(class)},
+				{HeaderErrorReason, errs.ReasonOf(err)},
+				{HeaderErrorMessage, msg},
+				{HeaderSourceTopic, m.Topic},
+				{HeaderSourcePart, strconv.Itoa(int(in.Partition))},
+				{HeaderSourceOffset, strconv.FormatInt(in.Offset, 10)},
+				{HeaderService, m.p.cfg.Service},
+				{HeaderFailedAt, m.p.now().UTC().Format(time.RFC3339Nano)},
+			} {
+				tracing.SetHeader(&headers, h[0], h[1])
+			}
+			m.outputs = append(m.outputs, &kgo.Record{Topic: m.p.kcfg.Topic(DLQTopic(m.p.cfg.Service)), Key: in.Key, Value: in.Value, Headers: headers})
+			m.p.log.WarnContext(ctx, "record dead-lettered", "topic", m.Topic, "partition", in.Partition, "offset", in.Offset, "class", class, "reason", errs.ReasonOf(err), "err", msg)
+			return nil
+		}
+	}
+}
+
+// Trace continues the input's trace (W3C traceparent header) in a span per
+// record, and puts the correlation id (header, or derived from the record's
+// position) and causation id in the context; Emit copies them to outputs.
+func Trace() Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *Message) error {
+			in := m.Record
+			ctx = tracing.Extract(ctx, in.Headers)
+			corr, ok := tracing.Header(in.Headers, tracing.HeaderCorrelationID)
+			if !ok || corr == "" {
+				corr = m.EventID()
+			}
+			ctx = tracing.WithCorrelation(ctx, corr)
+			ctx = tracing.WithCausation(ctx, m.EventID())
+			ctx, span := tracing.Tracer("isthmus/processor").Start(ctx, "process "+m.Topic,
+				trace.WithSpanKind(trace.SpanKindConsumer),
+				trace.WithAttributes(
+					attribute.String("messaging.system", "kafka"),
+					attribute.String("messaging.destination.name", m.Topic),
+					attribute.Int("messaging.kafka.partition", int(in.Partition)),
+					attribute.Int64("messaging.kafka.offset", in.Offset),
+					attribute.String("isthmus.service", m.p.cfg.Service),
+					attribute.String("isthmus.correlation_id", corr),
+				))
+			defer span.End()
+			m.ctx = ctx
+			err := next(ctx, m)
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, errs.ReasonOf(err))
+			}
+			return err
+		}
+	}
+}
+
+// Measure records handler latency and input counts.
+func Measure() Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, m *Message) error {
+			start := time.Now()
+			err := next(ctx, m)
+			m.p.metrics.handlerSeconds.WithLabelValues(m.p.cfg.Service).Observe(time.Since(start).Seconds())
+			m.p.metrics.recordsIn.WithLabelValues(m.p.cfg.Service, m.Topic).Inc()
+			if errs.ClassOf(err) == errs.ClassRetriable {
+				m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, string(errs.ClassRetriable)).Inc()
+			}
+			return err
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// stores holds the committed state of every store for the partitions this
+// instance owns. Only the processing goroutine touches it.
+type stores struct {
+	p      *Processor
+	topics map[string]string                       // store → physical changelog topic
+	data   map[string]map[int32]map[string][]byte // store → partition → key → value
+	owned  map[int32]bool                          // partitions restored
+}
+
+func newStores(p *Processor, names []string) *stores {
+	s := &stores{p: p, topics: map[string]string{}, data: map[string]map[int32]map[string][]byte{}, owned: map[int32]bool{}}
+	for _, n := range names {
+		s.topics[n] = p.kcfg.Topic(ChangelogTopic(p.cfg.Service, n))
+		s.data[n] = map[int32]map[string][]byte{}
+	}
+	return s
+}
+
+// ChangelogTopic is the logical name of a store's changelog topic.
+func ChangelogTopic(service, store string) string {
+	return service + "." + store + ".changelog"
+}
+
+func (s *stores) mustHave(store string) {
+	if _, ok := s.topics[store]; !ok {
+		panic(fmt.Sprintf("processor: store %q is not declared in Config.Stores", store))
+	}
+}
+
+func (s *stores) isChangelog(topic string) bool {
+	for _, t := range s.topics {
+		if t == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// batch is the uncommitted overlay of one transaction: key → value, nil
+// meaning deleted.
+type batch struct {
+	overlay map[string]map[int32]map[string][]byte
+}
+
+func newBatch() *batch { return &batch{overlay: map[string]map[int32]map[string][]byte{}} }
+
+func (b *batch) put(store string, part int32, key string, value []byte) {
+	ps := b.overlay[store]
+	if ps == nil {
+		ps = map[int32]map[string][]byte{}
+		b.overlay[store] = ps
+	}
+	kv := ps[part]
+	if kv == nil {
+		kv = map[string][]byte{}
+		ps[part] = kv
+	}
+	kv[key] = value
+}
+
+func (s *stores) get(b *batch, store string, part int32, key string) ([]byte, bool) {
+	s.mustHave(store)
+	if b != nil {
+		if v, ok := b.overlay[store][part][key]; ok {
+			return v, v != nil
+		}
+	}
+	v, ok := s.data[store][part][key]
+	return v, ok
+}
+
+func (s *stores) rangeKeys(b *batch, puts []put, store string, part int32, fn func(string, []byte) bool) {
+	s.mustHave(store)
+	merged := map[string][]byte{}
+	for k, v := range s.data[store][part] {
+		merged[k] = v
+	}
+	if b != nil {
+		for k, v := range b.overlay[store][part] {
+			merged[k] = v
+		}
+	}
+	for _, p := range puts {
+		if p.store == store {
+			merged[p.key] = p.value
+		}
+	}
+	keys := make([]string, 0, len(merged))
+	for k, v := range merged {
+		if v != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !fn(k, merged[k]) {
+			return
+		}
+	}
+}
+
+// commit folds a committed batch into the state.
+func (s *stores) commit(b *batch) {
+	for store, ps := range b.overlay {
+		for part, kv := range ps {
+			dst := s.data[store][part]
+			if dst == nil {
+				dst = map[string][]byte{}
+				s.data[store][part] = dst
+			}
+			for k, v := range kv {
+				if v == nil {
+					delete(dst, k)
+				} else {
+					dst[k] = v
+				}
+			}
+		}
+	}
+}
+
+// drop forgets the state of a partition (revoked or lost).
+func (s *stores) drop(part int32) {
+	delete(s.owned, part)
+	for _, ps := range s.data {
+		delete(ps, part)
+	}
+}
+
+func (s *stores) dropAll() {
+	for part := range s.owned {
+		s.drop(part)
+	}
+}
+
+// restore reads every store's changelog partition up to its last stable
+// offset. Control records are kept so the end is recognised even when the
+// log ends with a transaction marker.
+func (s *stores) restore(ctx context.Context, part int32) error {
+	if len(s.topics) == 0 || s.owned[part] {
+		s.owned[part] = true
+		return nil
+	}
+	start := time.Now()
+	topics := make([]string, 0, len(s.topics))
+	for _, t := range s.topics {
+		topics = append(topics, t)
+	}
+	adm := kadm.NewClient(s.p.admin)
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore partition %d: list end offsets: %w", part, err)
+	}
+	parts := map[string]map[int32]kgo.Offset{}
+	want := map[string]int64{}
+	for _, t := range topics {
+		lo, ok := ends.Lookup(t, part)
+		if !ok {
+			return fmt.Errorf("restore: changelog %s has no partition %d (it needs as many partitions as the input topics)", t, part)
+		}
+		if lo.Err != nil {
+			return fmt.Errorf("restore %s/%d: %w", t, part, lo.Err)
+		}
+		if lo.Offset > 0 {
+			parts[t] = map[int32]kgo.Offset{part: kgo.NewOffset().AtStart()}
+			want[t] = lo.Offset
+		}
+	}
+	for store := range s.data {
+		s.data[store][part] = map[string][]byte{}
+	}
+	n := 0
+	if len(parts) > 0 {
+		opts, err := s.p.kcfg.Opts()
+		if err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(opts,
+			kgo.ConsumePartitions(parts),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.KeepControlRecords(),
+		)...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		byTopic := map[string]string{}
+		for store, t := range s.topics {
+			byTopic[t] = store
+		}
+		for len(want) > 0 {
+			fs := cl.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			for _, fe := range fs.Errors() {
+				s.p.log.Warn("restore fetch error, retrying", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				if !r.Attrs.IsControl() {
+					store := byTopic[r.Topic]
+					if r.Value == nil {
+						delete(s.data[store][part], string(r.Key))
+					} else {
+						s.data[store][part][string(r.Key)] = r.Value
+					}
+					n++
+				}
+				if end, ok := want[r.Topic]; ok && r.Offset+1 >= end {
+					delete(want, r.Topic)
+				}
+			})
+		}
+	}
+	s.owned[part] = true
+	s.p.metrics.restoreSeconds.WithLabelValues(s.p.cfg.Service).Observe(time.Since(start).Seconds())
+	s.p.log.Info("state restored", "partition", part, "records", n, "took", time.Since(start).String())
+	return nil
+}

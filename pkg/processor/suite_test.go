@@ -1,0 +1,294 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/retry"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// The suite runs against kfake (unit tests) and the real broker
+// (integration tests): the same behaviour is required of both.
+
+type env struct {
+	t       *testing.T
+	kcfg    kafka.Config
+	in, out string // logical names
+}
+
+var suiteSeq atomic.Int64
+
+func newEnv(t *testing.T, brokers []string, partitions int32) *env {
+	t.Helper()
+	prefix := fmt.Sprintf("t%d-%d.", time.Now().UnixNano()%1e9, suiteSeq.Add(1))
+	e := &env{t: t, kcfg: kafka.Config{Brokers: brokers, TopicPrefix: prefix}, in: "in.v1", out: "out.v1"}
+	e.createTopics(partitions, e.in, e.out, DLQTopic("counter"))
+	return e
+}
+
+func (e *env) client(opts ...kgo.Opt) *kgo.Client {
+	e.t.Helper()
+	cl, err := e.kcfg.NewClient(opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(cl.Close)
+	return cl
+}
+
+func (e *env) createTopics(partitions int32, topics ...string) {
+	e.t.Helper()
+	adm := kadm.NewClient(e.client())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, t := range topics {
+		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, e.kcfg.Topic(t))
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			e.t.Fatalf("create %s: %v", t, err)
+		}
+	}
+}
+
+func (e *env) produce(records ...*kgo.Record) {
+	e.t.Helper()
+	cl := e.client()
+	for _, r := range records {
+		r.Topic = e.kcfg.Topic(r.Topic)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		e.t.Fatalf("produce: %v", err)
+	}
+}
+
+// consume reads n committed records of a logical topic.
+func (e *env) consume(topic string, n int, timeout time.Duration) []*kgo.Record {
+	e.t.Helper()
+	cl := e.client(kgo.ConsumeTopics(e.kcfg.Topic(topic)), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			e.t.Fatalf("consume %s: got %d of %d records within %s", topic, len(out), n, timeout)
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	return out
+}
+
+// settle checks that no record beyond want arrives within d.
+func (e *env) settle(topic string, want int, d time.Duration) {
+	e.t.Helper()
+	cl := e.client(kgo.ConsumeTopics(e.kcfg.Topic(topic)), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	n := 0
+	for ctx.Err() == nil {
+		cl.PollFetches(ctx).EachRecord(func(*kgo.Record) { n++ })
+	}
+	if n != want {
+		e.t.Fatalf("%s: %d records, want exactly %d", topic, n, want)
+	}
+}
+
+// counter is the sample processor: per key it counts records in a state
+// store and emits "<key>:<count>:<value>". A value "poison" fails
+// permanently; a value "flaky-N" fails N times with a retriable error.
+func counterHandler(flakes *atomic.Int64) Handler {
+	return func(ctx context.Context, m *Message) error {
+		v := string(m.Value())
+		if v == "poison" {
+			return errs.Poisonf("test-poison", "value %q is poison", v)
+		}
+		if n, ok := strings.CutPrefix(v, "flaky-"); ok {
+			limit, _ := strconv.Atoi(n)
+			if m.Attempt() <= limit {
+				flakes.Add(1)
+				return errs.Retriablef("test-flaky", "attempt %d", m.Attempt())
+			}
+		}
+		count := 0
+		if b, ok := m.Get("counts", m.Key()); ok {
+			count, _ = strconv.Atoi(string(b))
+		}
+		count++
+		m.Put("counts", m.Key(), []byte(strconv.Itoa(count)))
+		m.Emit("out.v1", m.Key(), []byte(fmt.Sprintf("%s:%d:%s", m.Key(), count, v)))
+		return nil
+	}
+}
+
+func (e *env) start(h Handler, opts ...Option) (stop func()) {
+	e.t.Helper()
+	p, err := New(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"}, Handler: h}, e.kcfg,
+		append([]Option{WithRetryPolicy(retry.Policy{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 5 * time.Second})}, opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// checkCounts verifies per-key order and exactly-once: the outputs for each
+// key are counts 1..n in order with the inputs' values in order.
+func checkCounts(t *testing.T, outs []*kgo.Record, inputs map[string][]string) {
+	t.Helper()
+	got := map[string][]string{}
+	for _, r := range outs {
+		parts := strings.SplitN(string(r.Value), ":", 3)
+		if len(parts) != 3 {
+			t.Fatalf("bad output %q", r.Value)
+		}
+		k := parts[0]
+		if want := strconv.Itoa(len(got[k]) + 1); parts[1] != want {
+			t.Fatalf("key %s: count %s, want %s (duplicate or reorder)", k, parts[1], want)
+		}
+		got[k] = append(got[k], parts[2])
+	}
+	if d := cmp.Diff(inputs, got); d != "" {
+		t.Fatalf("outputs differ from inputs (-want +got):\n%s", d)
+	}
+}
+
+func suiteExactlyOnceAndOrder(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 4)
+	inputs := map[string][]string{}
+	var recs []*kgo.Record
+	for i := range 400 {
+		k := fmt.Sprintf("k%d", i%23)
+		v := fmt.Sprintf("v%d", i)
+		inputs[k] = append(inputs[k], v)
+		recs = append(recs, &kgo.Record{Topic: e.in, Key: []byte(k), Value: []byte(v),
+			Headers: []kgo.RecordHeader{{Key: tracing.HeaderCorrelationID, Value: []byte("corr-" + k)}}})
+	}
+	e.produce(recs...)
+	var flakes atomic.Int64
+	stop := e.start(counterHandler(&flakes))
+	outs := e.consume(e.out, 400, 60*time.Second)
+	stop()
+	checkCounts(t, outs, inputs)
+	for _, r := range outs {
+		corr, _ := tracing.Header(r.Headers, tracing.HeaderCorrelationID)
+		if want := "corr-" + string(r.Key); corr != want {
+			t.Fatalf("correlation-id %q, want %q", corr, want)
+		}
+		if tp, _ := tracing.Header(r.Headers, tracing.HeaderTraceparent); len(tp) != 55 {
+			t.Fatalf("traceparent %q", tp)
+		}
+	}
+	// A restart continues from the committed offsets and restored state.
+	more := map[string][]string{}
+	for k, vs := range inputs {
+		more[k] = append([]string(nil), vs...)
+	}
+	var recs2 []*kgo.Record
+	for i := range 23 {
+		k := fmt.Sprintf("k%d", i)
+		more[k] = append(more[k], "again")
+		recs2 = append(recs2, &kgo.Record{Topic: e.in, Key: []byte(k), Value: []byte("again")})
+	}
+	e.produce(recs2...)
+	stop = e.start(counterHandler(&flakes))
+	outs = e.consume(e.out, 423, 60*time.Second)
+	stop()
+	checkCounts(t, outs, more)
+}
+
+func suitePoisonToDLQ(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 1)
+	e.produce(
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v1")},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("poison"), Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("crm")}}},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v2")},
+	)
+	var flakes atomic.Int64
+	stop := e.start(counterHandler(&flakes))
+	outs := e.consume(e.out, 2, 60*time.Second)
+	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
+	stop()
+	checkCounts(t, outs, map[string][]string{"a": {"v1", "v2"}})
+	d := dlq[0]
+	if string(d.Value) != "poison" || string(d.Key) != "a" {
+		t.Fatalf("DLQ record %q=%q, want original key and bytes", d.Key, d.Value)
+	}
+	want := map[string]string{
+		"origin": "crm", HeaderErrorClass: "poison", HeaderErrorReason: "test-poison",
+		HeaderSourceTopic: e.in, HeaderSourcePart: "0", HeaderSourceOffset: "1", HeaderService: "counter",
+	}
+	for k, v := range want {
+		if got, _ := tracing.Header(d.Headers, k); got != v {
+			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
+		}
+	}
+	for _, k := range []string{HeaderErrorMessage, HeaderFailedAt} {
+		if got, _ := tracing.Header(d.Headers, k); got == "" {
+			t.Errorf("DLQ header %s missing", k)
+		}
+	}
+}
+
+func suiteTransientRetried(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 1)
+	e.produce(
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v1")},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("flaky-5")},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v3")},
+	)
+	var flakes atomic.Int64
+	stop := e.start(counterHandler(&flakes))
+	outs := e.consume(e.out, 3, 60*time.Second)
+	stop()
+	checkCounts(t, outs, map[string][]string{"a": {"v1", "flaky-5", "v3"}})
+	if n := flakes.Load(); n != 5 {
+		t.Fatalf("handler failed %d times, want 5", n)
+	}
+	e.settle(e.out, 3, 2*time.Second)
+}
+
+// A retriable failure that outlives the in-place budget aborts the batch
+// and the record is fetched again: delayed, never dropped or reordered.
+func suiteRetriableBeyondBudget(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 1)
+	e.produce(
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v1")},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v2")},
+	)
+	var calls atomic.Int64
+	h := func(ctx context.Context, m *Message) error {
+		if string(m.Value()) == "v2" && calls.Add(1) <= 12 {
+			return errs.Retriablef("down", "dependency down")
+		}
+		var flakes atomic.Int64
+		return counterHandler(&flakes)(ctx, m)
+	}
+	stop := e.start(h, WithRetryPolicy(retry.Policy{Base: time.Millisecond, Max: 2 * time.Millisecond, MaxAttempts: 4}))
+	outs := e.consume(e.out, 2, 60*time.Second)
+	stop()
+	checkCounts(t, outs, map[string][]string{"a": {"v1", "v2"}})
+	e.settle(e.out, 2, 2*time.Second)
+}

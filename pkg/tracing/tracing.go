@@ -1,0 +1,148 @@
+// Package tracing carries correlation ids and W3C trace context through
+// contexts and Kafka headers. Every event's headers repeat its
+// correlation-id and carry a traceparent; a processor continues the trace of
+// its input in every output.
+package tracing
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Header names used on every Kafka record.
+const (
+	HeaderCorrelationID = "correlation-id"
+	HeaderCausationID   = "causation-id"
+	HeaderTraceparent   = "traceparent"
+	HeaderTracestate    = "tracestate"
+)
+
+type ctxKey int
+
+const (
+	correlationKey ctxKey = iota
+	causationKey
+)
+
+// WithCorrelation returns ctx carrying a correlation id.
+func WithCorrelation(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, correlationKey, id)
+}
+
+// Correlation returns the correlation id in ctx, or "".
+func Correlation(ctx context.Context) string {
+	s, _ := ctx.Value(correlationKey).(string)
+	return s
+}
+
+// WithCausation returns ctx carrying the id of the event being processed.
+func WithCausation(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, causationKey, id)
+}
+
+// Causation returns the causation id in ctx, or "".
+func Causation(ctx context.Context) string {
+	s, _ := ctx.Value(causationKey).(string)
+	return s
+}
+
+// TraceID returns the hex trace id of the span in ctx, or "".
+func TraceID(ctx context.Context) string {
+	sc := trace.SpanContextFromContext(ctx)
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
+}
+
+// DeterministicID derives a stable UUID-shaped id from parts, so replaying
+// the same input yields the same ids (no randomness in outputs).
+func DeterministicID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	b := h.Sum(nil)[:16]
+	b[6] = (b[6] & 0x0f) | 0x50 // version 5 style
+	b[8] = (b[8] & 0x3f) | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+var propagator = propagation.TraceContext{}
+
+// provider is the tracer provider of the process. Without an exporter it
+// still creates real span ids, so traceparent chains across services.
+var provider trace.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+
+// SetProvider replaces the process' tracer provider (an exporter's).
+func SetProvider(p trace.TracerProvider) { provider = p; otel.SetTracerProvider(p) }
+
+// Tracer returns the named tracer of the process' provider.
+func Tracer(name string) trace.Tracer { return provider.Tracer(name) }
+
+// HeaderCarrier adapts Kafka record headers for OpenTelemetry propagation.
+type HeaderCarrier struct{ Headers *[]kgo.RecordHeader }
+
+func (c HeaderCarrier) Get(key string) string {
+	for _, h := range *c.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func (c HeaderCarrier) Set(key, value string) { SetHeader(c.Headers, key, value) }
+
+func (c HeaderCarrier) Keys() []string {
+	out := make([]string, 0, len(*c.Headers))
+	for _, h := range *c.Headers {
+		out = append(out, h.Key)
+	}
+	return out
+}
+
+// Extract returns ctx with the remote span context found in headers.
+func Extract(ctx context.Context, headers []kgo.RecordHeader) context.Context {
+	return propagator.Extract(ctx, HeaderCarrier{Headers: &headers})
+}
+
+// Inject writes ctx's trace context and correlation id into headers.
+func Inject(ctx context.Context, headers *[]kgo.RecordHeader) {
+	propagator.Inject(ctx, HeaderCarrier{Headers: headers})
+	if id := Correlation(ctx); id != "" {
+		SetHeader(headers, HeaderCorrelationID, id)
+	}
+	if id := Causation(ctx); id != "" {
+		SetHeader(headers, HeaderCausationID, id)
+	}
+}
+
+// Header returns the value of the first header named key.
+func Header(headers []kgo.RecordHeader, key string) (string, bool) {
+	for _, h := range headers {
+		if h.Key == key {
+			return string(h.Value), true
+		}
+	}
+	return "", false
+}
+
+// SetHeader replaces or appends a header.
+func SetHeader(headers *[]kgo.RecordHeader, key, value string) {
+	for i := range *headers {
+		if (*headers)[i].Key == key {
+			(*headers)[i].Value = []byte(value)
+			return
+		}
+	}
+	*headers = append(*headers, kgo.RecordHeader{Key: key, Value: []byte(value)})
+}

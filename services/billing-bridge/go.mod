@@ -1,0 +1,9 @@
+module github.com/isthmus/isthmus/services/billing-bridge
+
+go 1.26.0
+
+require github.com/isthmus/isthmus/pkg v0.0.0
+
+require github.com/google/go-cmp v0.7.0 // indirect
+
+replace github.com/isthmus/isthmus/pkg => ../../pkg
