@@ -14,9 +14,9 @@ import (
 // instance owns. Only the processing goroutine touches it.
 type stores struct {
 	p      *Processor
-	topics map[string]string                       // store → physical changelog topic
+	topics map[string]string                      // store → physical changelog topic
 	data   map[string]map[int32]map[string][]byte // store → partition → key → value
-	owned  map[int32]bool                          // partitions restored
+	owned  map[int32]bool                         // partitions restored
 }
 
 func newStores(p *Processor, names []string) *stores {
