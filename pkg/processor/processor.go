@@ -299,6 +299,9 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.ConsumerGroup(p.kcfg.TopicPrefix+p.cfg.Service),
 		kgo.ConsumeTopics(physical...),
 		kgo.TransactionalID(p.kcfg.TopicPrefix+p.cfg.Service+"-"+p.cfg.Instance),
+		// Static membership: a restarted replica takes its old place at
+		// once instead of waiting for the dead member's session to expire.
+		kgo.InstanceID(p.kcfg.TopicPrefix+p.cfg.Service+"-"+p.cfg.Instance),
 		kgo.TransactionTimeout(p.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
@@ -321,6 +324,13 @@ func (p *Processor) runSession(ctx context.Context) error {
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return err
+	}
+	// Initialise the producer id now: it fences a killed predecessor with the
+	// same transactional id and aborts its open transaction, so the
+	// offsets and changelogs it left pending become stable before we fetch.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		sess.Close()
+		return fmt.Errorf("init transactional producer: %w", err)
 	}
 	p.stores.dropAll()
 	defer func() {
