@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/logging"
 )
@@ -59,10 +60,6 @@ type Configurable interface {
 	Base() *config.Common
 }
 
-// PIIFields is consulted when building the logger: the attribute names to
-// mask. Programs set it from the topic catalog (catalog.PIIFields).
-var PIIFields func() []string
-
 // Main is the whole of a service's main(): it parses the settings of cfg,
 // builds the logger, logs the effective configuration and calls run with a
 // context cancelled by SIGINT/SIGTERM. It returns the process exit code;
@@ -82,11 +79,9 @@ func MainArgs(program string, args []string, stderr io.Writer, cfg Configurable,
 		fmt.Fprintf(stderr, "%s: %v\n", program, err)
 		return 2
 	}
-	var pii []string
-	if PIIFields != nil {
-		pii = PIIFields()
-	}
-	log := logging.New(stderr, cfg.Base().LogLevel, pii...).With("service", program)
+	// PII attribute names come from the topic catalog, so logs mask every
+	// field the contracts mark as personal data.
+	log := logging.New(stderr, cfg.Base().LogLevel, catalog.MustEmbedded().PIIFields()...).With("service", program)
 	log.Info("starting", s.EffectiveAttrs()...)
 	ctx, stop := SignalContext(context.Background(), log)
 	defer stop()

@@ -2,10 +2,12 @@ package processor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
@@ -122,3 +124,32 @@ func itoa(n int64) string {
 	}
 	return string(b[i:])
 }
+
+// Decode decodes the input value (Confluent wire format) into v with the
+// processor's serde. Decoding failures are classified by pkg/serde (bad
+// bytes and unknown schema ids are poison, an unreachable registry is
+// retriable), so handlers just return the error.
+func (m *Message) Decode(v serde.Record) error {
+	if m.p.serde == nil {
+		panic("processor: Decode needs WithSerde")
+	}
+	return m.p.serde.Decode(m.ctx, m.Record.Value, v)
+}
+
+// EmitValue encodes v for a logical topic (subject "<physical topic>-value")
+// and buffers it like Emit.
+func (m *Message) EmitValue(topic, key string, v serde.Record, headers ...kgo.RecordHeader) error {
+	if m.p.serde == nil {
+		panic("processor: EmitValue needs WithSerde")
+	}
+	b, err := m.p.serde.Encode(m.ctx, m.p.kcfg.Topic(topic), v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", topic, err)
+	}
+	m.Emit(topic, key, b, headers...)
+	return nil
+}
+
+// Context returns the context of the record being processed (trace,
+// correlation id).
+func (m *Message) Context() context.Context { return m.ctx }

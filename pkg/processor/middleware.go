@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -35,21 +36,8 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	return h
 }
 
-// DLQ headers: the original record's key, value and headers are kept as
-// they were; these are added.
-const (
-	HeaderErrorClass     = "dlq-error-class"
-	HeaderErrorReason    = "dlq-error-reason"
-	HeaderErrorMessage   = "dlq-error-message"
-	HeaderSourceTopic    = "dlq-source-topic"
-	HeaderSourcePart     = "dlq-source-partition"
-	HeaderSourceOffset   = "dlq-source-offset"
-	HeaderService        = "dlq-service"
-	HeaderFailedAt       = "dlq-failed-at"
-	HeaderReplayOf       = "dlq-replay-of"
-	HeaderReplayedAt     = "dlq-replayed-at"
-	maxErrorMessageBytes = 4096
-)
+// maxErrorMessageBytes bounds the error-message header of a DLQ record.
+const maxErrorMessageBytes = 4096
 
 // DLQTopic is the logical dead-letter topic of a service.
 func DLQTopic(service string) string { return "dlq." + service + ".v1" }
@@ -111,15 +99,17 @@ func DeadLetter() Middleware {
 			}
 			in := m.Record
 			headers := append([]kgo.RecordHeader(nil), in.Headers...)
+			// The header contract is the catalog's (catalog.DLQHeader*).
 			for _, h := range [][2]string{
-				{HeaderErrorClass, string(class)},
-				{HeaderErrorReason, errs.ReasonOf(err)},
-				{HeaderErrorMessage, msg},
-				{HeaderSourceTopic, m.Topic},
-				{HeaderSourcePart, strconv.Itoa(int(in.Partition))},
-				{HeaderSourceOffset, strconv.FormatInt(in.Offset, 10)},
-				{HeaderService, m.p.cfg.Service},
-				{HeaderFailedAt, m.p.now().UTC().Format(time.RFC3339Nano)},
+				{catalog.DLQHeaderErrorClass, string(class)},
+				{catalog.DLQHeaderErrorReason, errs.ReasonOf(err)},
+				{catalog.DLQHeaderErrorMessage, msg},
+				{catalog.DLQHeaderTopic, m.Topic},
+				{catalog.DLQHeaderPartition, strconv.Itoa(int(in.Partition))},
+				{catalog.DLQHeaderOffset, strconv.FormatInt(in.Offset, 10)},
+				{catalog.DLQHeaderTimestamp, in.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
+				{catalog.DLQHeaderService, m.p.cfg.Service},
+				{catalog.DLQHeaderFailedAt, m.p.now().UTC().Format("2006-01-02T15:04:05.000Z07:00")},
 			} {
 				tracing.SetHeader(&headers, h[0], h[1])
 			}

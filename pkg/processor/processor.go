@@ -33,6 +33,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/retry"
+	"github.com/isthmus/isthmus/pkg/serde"
 )
 
 // TickHandler runs periodically for every owned partition inside its own
@@ -94,6 +95,9 @@ func WithStartupTimeout(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.startupTimeout = d })
 }
 
+// WithSerde sets the serde used by Message.Decode and Message.EmitValue.
+func WithSerde(s *serde.Serde) Option { return optFunc(func(p *Processor) { p.serde = s }) }
+
 // WithClock sets the clock used for ticks and DLQ timestamps (tests).
 func WithClock(now func() time.Time) Option { return optFunc(func(p *Processor) { p.now = now }) }
 
@@ -116,6 +120,7 @@ type Processor struct {
 	now            func() time.Time
 	extra          []kgo.Opt
 	chain          Handler
+	serde          *serde.Serde
 
 	admin  *kgo.Client
 	stores *stores

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/retry"
@@ -237,15 +238,15 @@ func suitePoisonToDLQ(t *testing.T, brokers []string) {
 		t.Fatalf("DLQ record %q=%q, want original key and bytes", d.Key, d.Value)
 	}
 	want := map[string]string{
-		"origin": "crm", HeaderErrorClass: "poison", HeaderErrorReason: "test-poison",
-		HeaderSourceTopic: e.in, HeaderSourcePart: "0", HeaderSourceOffset: "1", HeaderService: "counter",
+		"origin": "crm", catalog.DLQHeaderErrorClass: "poison", catalog.DLQHeaderErrorReason: "test-poison",
+		catalog.DLQHeaderTopic: e.in, catalog.DLQHeaderPartition: "0", catalog.DLQHeaderOffset: "1", catalog.DLQHeaderService: "counter",
 	}
 	for k, v := range want {
 		if got, _ := tracing.Header(d.Headers, k); got != v {
 			t.Errorf("DLQ header %s = %q, want %q", k, got, v)
 		}
 	}
-	for _, k := range []string{HeaderErrorMessage, HeaderFailedAt} {
+	for _, k := range []string{catalog.DLQHeaderErrorMessage, catalog.DLQHeaderFailedAt, catalog.DLQHeaderTimestamp} {
 		if got, _ := tracing.Header(d.Headers, k); got == "" {
 			t.Errorf("DLQ header %s missing", k)
 		}

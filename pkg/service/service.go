@@ -1,0 +1,105 @@
+// Package service assembles what every Isthmus service runs besides its
+// domain: the admin server (/healthz, /readyz, /metrics), its processors and
+// other long-running parts under one lifecycle, and the clients built from
+// the common configuration (schema registry, serde).
+//
+// A service's entry package does:
+//
+//	svc := service.New(&cfg.Common, log)
+//	sd, err := svc.Serde()
+//	p, err := processor.New(..., svc.ProcessorOptions(sd)...)
+//	svc.AddProcessor(p)
+//	return svc.Run(ctx)
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/admin"
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/lifecycle"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/serde"
+)
+
+// Service is one running service.
+type Service struct {
+	Common *config.Common
+	Log    *slog.Logger
+	Admin  *admin.Server
+	comps  []lifecycle.Component
+}
+
+// New returns a service with an admin server on c.AdminAddr.
+func New(c *config.Common, log *slog.Logger) *Service {
+	return &Service{Common: c, Log: log, Admin: admin.New(c.AdminAddr, metrics.Registry, log)}
+}
+
+// Add registers a long-running part and, when ready is not nil, its
+// readiness check.
+func (s *Service) Add(name string, run func(context.Context) error, ready admin.Check) {
+	s.comps = append(s.comps, lifecycle.Component{Name: name, Run: run})
+	if ready != nil {
+		s.Admin.AddCheck(name, ready)
+	}
+}
+
+// AddProcessor registers a processor and its readiness.
+func (s *Service) AddProcessor(name string, p *processor.Processor) {
+	s.Add(name, p.Run, p.Ready)
+}
+
+// Handle adds a route to the admin server.
+func (s *Service) Handle(pattern string, h http.Handler) { s.Admin.Handle(pattern, h) }
+
+// RegistryClient returns a schema registry client for the configuration.
+func RegistryClient(r config.Registry) (*sr.Client, error) {
+	opts := []sr.ClientOpt{sr.URLs(r.URL)}
+	if r.User != "" {
+		opts = append(opts, sr.BasicAuth(r.User, r.Password))
+	}
+	if r.BearerToken != "" {
+		opts = append(opts, sr.BearerToken(r.BearerToken))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	return cl, nil
+}
+
+// Serde returns a serde on the configured registry (lookup-only: schemas
+// are registered by `isthmus schemas apply`).
+func (s *Service) Serde(opts ...serde.Option) (*serde.Serde, error) {
+	cl, err := RegistryClient(s.Common.Registry)
+	if err != nil {
+		return nil, err
+	}
+	return serde.New(cl, opts...), nil
+}
+
+// ProcessorOptions are the options every processor of the service gets.
+func (s *Service) ProcessorOptions(sd *serde.Serde) []processor.Option {
+	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd)}
+}
+
+// Run binds the admin port (failing fast when taken), then runs the admin
+// server and every part until ctx ends or one fails.
+func (s *Service) Run(ctx context.Context) error {
+	if err := s.Admin.Listen(); err != nil {
+		return fmt.Errorf("admin listener %s: %w", s.Common.AdminAddr, err)
+	}
+	s.Log.Info("admin server listening", "addr", s.Admin.Addr())
+	comps := append([]lifecycle.Component{{Name: "admin", Run: s.Admin.Run}}, s.comps...)
+	start := time.Now()
+	err := lifecycle.Run(ctx, s.Log, comps...)
+	s.Log.Info("service stopped", "uptime", time.Since(start).Round(time.Millisecond).String())
+	return err
+}
