@@ -1,0 +1,51 @@
+// Package contracts holds the Go types of every Avro topic value, generated
+// from schemas/ by hamba/avro's avrogen (topic_*_gen.go, common_gen.go) and
+// contractgen (registry_gen.go: topic and enum-symbol constants, the topic
+// -> type table). Do not edit generated files: change the schema and run
+// `make generate-contracts`.
+//
+// Conventions (see schemas/topics.yaml):
+//   - Money is Money{AmountMinor int64, Currency string}: integer minor units
+//     of the ISO-4217 currency. Never a float.
+//   - Every value has Metadata EventMetadata (event id, correlation id,
+//     causation id, source system, occurred at).
+//   - Enums are strings; the generated constants name their symbols (e.g.
+//     OrderStateCreditHold). Unknown symbols decode as the enum's default.
+//   - Nullable fields are pointers; dates and timestamps are time.Time (UTC).
+package contracts
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/hamba/avro/v2"
+)
+
+// Value is implemented by every generated record.
+type Value interface {
+	Schema() avro.Schema
+	Marshal() ([]byte, error)
+	Unmarshal(b []byte) error
+}
+
+// NewValue returns a new, empty value of the topic's record, e.g.
+// *Account for crm.account.v1. DLQ topics carry raw bytes and have none.
+func NewValue(topic string) (Value, error) {
+	if f, ok := valueFactories[topic]; ok {
+		return f(), nil
+	}
+	if rawTopics[topic] {
+		return nil, fmt.Errorf("topic %q carries raw bytes, not an Avro record", topic)
+	}
+	return nil, fmt.Errorf("unknown topic %q", topic)
+}
+
+// Topics returns the names of every topic with an Avro value, sorted.
+func Topics() []string {
+	out := make([]string, 0, len(valueFactories))
+	for t := range valueFactories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
