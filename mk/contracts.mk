@@ -35,11 +35,11 @@ check-generated-contracts: $(CONTRACTS_AVROGEN)
 	{ echo "pkg/contracts or pkg/catalog/schemas is stale: run make generate-contracts" >&2; exit 1; }
 
 generate-asyncapi:
-	cd cmd/isthmus && go run ./internal/asyncapi/cmd/asyncapi --schemas $(CURDIR)/schemas --out $(CURDIR)/docs/asyncapi.yaml
+	go run ./cmd/isthmus asyncapi --schemas $(CURDIR)/schemas --out $(CURDIR)/docs/asyncapi.yaml
 
 check-generated-asyncapi:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	(cd cmd/isthmus && go run ./internal/asyncapi/cmd/asyncapi --schemas $(CURDIR)/schemas --out "$$tmp/asyncapi.yaml") && \
+	(go run ./cmd/isthmus asyncapi --schemas $(CURDIR)/schemas --out "$$tmp/asyncapi.yaml") && \
 	diff "$$tmp/asyncapi.yaml" docs/asyncapi.yaml || \
 	{ echo "docs/asyncapi.yaml is stale: run make generate-asyncapi" >&2; exit 1; }
 
