@@ -170,3 +170,5 @@ func TestStartupFailsFastWithClearMessage(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestRealInternalRekey(t *testing.T) { suiteInternalRekey(t, testinfra.Brokers(t)) }

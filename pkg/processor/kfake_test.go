@@ -22,3 +22,5 @@ func TestFakeTransientRetried(t *testing.T)    { suiteTransientRetried(t, fakeCl
 func TestFakeRetriableBeyondBudget(t *testing.T) {
 	suiteRetriableBeyondBudget(t, fakeCluster(t))
 }
+
+func TestFakeInternalRekey(t *testing.T) { suiteInternalRekey(t, fakeCluster(t)) }

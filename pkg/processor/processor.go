@@ -52,6 +52,12 @@ type Config struct {
 	Topics []string
 	// Stores are the names of changelog-backed state stores.
 	Stores []string
+	// InternalTopics are logical topics the processor both writes and
+	// consumes, for re-keying: a handler emits a record keyed by another
+	// business key to an internal topic, and its handling lands on the
+	// partition (and state) of that key. They are created at start with the
+	// inputs' partition count; name them "<service>.<purpose>.v1".
+	InternalTopics []string
 	// Handler processes one record.
 	Handler Handler
 	// Middleware wraps Handler inside the standard chain (trace, measure,
@@ -146,6 +152,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "0"
 	}
+	cfg.Topics = append(append([]string(nil), cfg.Topics...), cfg.InternalTopics...)
 	if cfg.OnTick != nil && cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
@@ -207,8 +214,9 @@ func (p *Processor) prepare(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.startupTimeout)
 	defer cancel()
 	adm := kadm.NewClient(p.admin)
-	physical := make([]string, len(p.cfg.Topics))
-	for i, t := range p.cfg.Topics {
+	external := p.cfg.Topics[:len(p.cfg.Topics)-len(p.cfg.InternalTopics)]
+	physical := make([]string, len(external))
+	for i, t := range external {
 		physical[i] = p.kcfg.Topic(t)
 	}
 	md, err := adm.Metadata(ctx, physical...)
@@ -228,40 +236,47 @@ func (p *Processor) prepare(ctx context.Context) error {
 			return fmt.Errorf("%s: input topic %s: %w", p.cfg.Service, t, td.Err)
 		}
 		n := int32(len(td.Partitions))
-		if len(p.cfg.Stores) > 0 && partitions >= 0 && n != partitions {
+		if len(p.cfg.Stores)+len(p.cfg.InternalTopics) > 0 && partitions >= 0 && n != partitions {
 			return fmt.Errorf("%s: input topics must have equal partition counts for state stores (%s has %d, others %d)", p.cfg.Service, t, n, partitions)
 		}
 		if n > partitions {
 			partitions = n
 		}
 	}
-	if len(p.cfg.Stores) == 0 {
+	own := map[string]string{} // physical topic → cleanup policy
+	for _, t := range p.stores.topics {
+		own[t] = "compact"
+	}
+	for _, t := range p.cfg.InternalTopics {
+		own[p.kcfg.Topic(t)] = "delete"
+	}
+	if len(own) == 0 {
 		return nil
 	}
-	var changelogs []string
-	for _, t := range p.stores.topics {
-		changelogs = append(changelogs, t)
+	names := make([]string, 0, len(own))
+	for t := range own {
+		names = append(names, t)
 	}
-	existing, err := adm.Metadata(ctx, changelogs...)
+	existing, err := adm.Metadata(ctx, names...)
 	if err != nil {
-		return fmt.Errorf("%s: changelog metadata: %w", p.cfg.Service, err)
+		return fmt.Errorf("%s: internal topic metadata: %w", p.cfg.Service, err)
 	}
-	for _, t := range changelogs {
+	for _, t := range names {
 		if td, ok := existing.Topics[t]; ok && td.Err == nil {
 			if int32(len(td.Partitions)) != partitions {
-				return fmt.Errorf("%s: changelog %s has %d partitions, inputs have %d", p.cfg.Service, t, len(td.Partitions), partitions)
+				return fmt.Errorf("%s: internal topic %s has %d partitions, inputs have %d", p.cfg.Service, t, len(td.Partitions), partitions)
 			}
 			continue
 		}
-		compact := "compact"
-		resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"cleanup.policy": &compact}, t)
+		policy := own[t]
+		resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"cleanup.policy": &policy}, t)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("%s: create changelog %s: %w", p.cfg.Service, t, err)
+			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, err)
 		}
 		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("%s: create changelog %s: %w", p.cfg.Service, t, resp.Err)
+			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, resp.Err)
 		}
-		p.log.Info("created changelog topic", "topic", t, "partitions", partitions)
+		p.log.Info("created internal topic", "topic", t, "cleanup_policy", policy, "partitions", partitions)
 	}
 	return nil
 }

@@ -293,3 +293,61 @@ func suiteRetriableBeyondBudget(t *testing.T, brokers []string) {
 	checkCounts(t, outs, map[string][]string{"a": {"v1", "v2"}})
 	e.settle(e.out, 2, 2*time.Second)
 }
+
+// Re-keying through an internal topic: records keyed by "order" are
+// re-emitted keyed by their "customer" (the value) to an internal topic and
+// counted per customer there, so the count lives with the customer's key.
+func suiteInternalRekey(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 3)
+	const internal = "counter.by-customer.v1"
+	h := func(ctx context.Context, m *Message) error {
+		switch m.Topic {
+		case internal:
+			n := 0
+			if b, ok := m.Get("counts", m.Key()); ok {
+				n, _ = strconv.Atoi(string(b))
+			}
+			n++
+			m.Put("counts", m.Key(), []byte(strconv.Itoa(n)))
+			m.Emit("out.v1", m.Key(), []byte(fmt.Sprintf("%s:%d:%s", m.Key(), n, m.Value())))
+		default:
+			m.Emit(internal, string(m.Value()), []byte(m.Key()))
+		}
+		return nil
+	}
+	want := map[string][]string{}
+	var recs []*kgo.Record
+	for i := range 60 {
+		order, customer := fmt.Sprintf("order-%d", i), fmt.Sprintf("cust-%d", i%7)
+		want[customer] = append(want[customer], order)
+		recs = append(recs, &kgo.Record{Topic: e.in, Key: []byte(order), Value: []byte(customer)})
+	}
+	// Orders of one customer arrive on different partitions; per-customer
+	// order is only defined by the internal topic, so compare as sets.
+	e.produce(recs...)
+	p, err := New(Config{Service: "counter", Topics: []string{e.in}, InternalTopics: []string{internal}, Stores: []string{"counts"}, Handler: h}, e.kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	outs := e.consume(e.out, 60, 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, r := range outs {
+		parts := strings.SplitN(string(r.Value), ":", 3)
+		got[parts[0]]++
+		if parts[1] != strconv.Itoa(got[parts[0]]) {
+			t.Fatalf("customer %s: count %s, want %d", parts[0], parts[1], got[parts[0]])
+		}
+	}
+	for c, orders := range want {
+		if got[c] != len(orders) {
+			t.Fatalf("customer %s: %d outputs, want %d", c, got[c], len(orders))
+		}
+	}
+}
