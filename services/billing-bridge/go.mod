@@ -4,6 +4,6 @@ go 1.26.0
 
 require github.com/isthmus/isthmus/pkg v0.0.0
 
-require github.com/google/go-cmp v0.7.0 // indirect
+require github.com/google/go-cmp v0.7.0
 
 replace github.com/isthmus/isthmus/pkg => ../../pkg

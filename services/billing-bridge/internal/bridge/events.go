@@ -1,0 +1,251 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
+)
+
+// Sentinels for acknowledgments and held amendments.
+var (
+	// ErrAmendmentGap: a deal was held past its SLA waiting for its predecessor.
+	ErrAmendmentGap = errors.New("amendment gap held past SLA")
+	// ErrUnknownDocument: billing acknowledged a document not in the schedule.
+	ErrUnknownDocument = errors.New("unknown schedule document")
+	// ErrUnknownJournal: the ERP answered for a journal never sent.
+	ErrUnknownJournal = errors.New("unknown journal")
+	// ErrSubscriptionConflict: billing provisioned a second subscription id.
+	ErrSubscriptionConflict = errors.New("subscription already provisioned with another id")
+	// ErrUnknownEvent: an acknowledgment of an unknown kind.
+	ErrUnknownEvent = errors.New("unknown event kind")
+)
+
+// BillingEventKind is the kind of a billing system acknowledgment.
+type BillingEventKind string
+
+// Billing acknowledgments.
+const (
+	Provisioned   BillingEventKind = "PROVISIONED"
+	InvoiceIssued BillingEventKind = "INVOICE_ISSUED"
+)
+
+// BillingEvent is one record of billing.events.v1.
+type BillingEvent struct {
+	ContractID     string           `json:"contract_id"`
+	Kind           BillingEventKind `json:"kind"`
+	SubscriptionID string           `json:"subscription_id,omitempty"`
+	// DocumentID is the schedule document the invoice was issued for.
+	DocumentID    string    `json:"document_id,omitempty"`
+	InvoiceNumber string    `json:"invoice_number,omitempty"`
+	Amount        int64     `json:"amount,omitempty"`
+	Currency      string    `json:"currency,omitempty"`
+	OccurredAt    time.Time `json:"occurred_at"`
+}
+
+// ApplyBilling applies a billing acknowledgment. An issued document is frozen:
+// later amendments adjust or credit it instead of replacing it. An issued
+// amount or currency that differs from the schedule raises an
+// invoice_mismatch exception (the document is still marked issued).
+func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
+	if ev.ContractID != s.ContractID {
+		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: billing event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
+	}
+	if s.Terms == nil {
+		return Outputs{}, errs.Business("unknown_contract", fmt.Errorf("billing %s for %s: %w", ev.Kind, ev.ContractID, contract.ErrUnknownContract))
+	}
+	switch ev.Kind {
+	case Provisioned:
+		if s.Subscription.Provisioned {
+			if s.Subscription.ID == ev.SubscriptionID {
+				return Outputs{Status: StatusDuplicate}, nil
+			}
+			return Outputs{}, errs.Business("subscription_conflict", fmt.Errorf("contract %s: %w: %q, now %q", ev.ContractID, ErrSubscriptionConflict, s.Subscription.ID, ev.SubscriptionID))
+		}
+		s.Subscription = Subscription{ID: ev.SubscriptionID, Provisioned: true}
+		return Outputs{Status: StatusNoChange}, nil
+	case InvoiceIssued:
+		i := -1
+		for j := range s.Docs {
+			if s.Docs[j].ID == ev.DocumentID {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			return Outputs{}, errs.Business("unknown_document", fmt.Errorf("contract %s: %w %q (invoice %s)", ev.ContractID, ErrUnknownDocument, ev.DocumentID, ev.InvoiceNumber))
+		}
+		d := &s.Docs[i]
+		if d.Issued {
+			return Outputs{Status: StatusDuplicate}, nil
+		}
+		d.Issued, d.InvoiceNumber = true, ev.InvoiceNumber
+		out := Outputs{Status: StatusNoChange}
+		if ev.Amount != d.Amount || (ev.Currency != "" && ev.Currency != s.Terms.Currency) {
+			out.Exceptions = []Exception{{
+				ID:         "EX/" + d.ID + "/" + CategoryInvoiceMismatch,
+				Category:   CategoryInvoiceMismatch,
+				Queue:      QueueFinanceOps,
+				Severity:   "high",
+				ContractID: s.ContractID,
+				Seq:        d.Seq,
+				Reason:     "invoice_mismatch",
+				Message:    fmt.Sprintf("invoice %s for %s issued %d %s, scheduled %d %s", ev.InvoiceNumber, d.ID, ev.Amount, ev.Currency, d.Amount, s.Terms.Currency),
+				Context: []Field{
+					{"document_id", d.ID},
+					{"invoice_number", ev.InvoiceNumber},
+					{"issued_amount", strconv.FormatInt(ev.Amount, 10)},
+					{"issued_currency", ev.Currency},
+					{"scheduled_amount", strconv.FormatInt(d.Amount, 10)},
+					{"scheduled_currency", s.Terms.Currency},
+				},
+			}}
+		}
+		return out, nil
+	}
+	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("billing event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
+}
+
+// JournalEventKind is the ERP's answer to a journal command.
+type JournalEventKind string
+
+// ERP answers.
+const (
+	JournalPostedEvent   JournalEventKind = "POSTED"
+	JournalRejectedEvent JournalEventKind = "REJECTED"
+)
+
+// JournalEvent is one record of erp.journal.v1.
+type JournalEvent struct {
+	ContractID string           `json:"contract_id"`
+	JournalID  string           `json:"journal_id"`
+	Kind       JournalEventKind `json:"kind"`
+	// Document is the ERP's own document number when posted.
+	Document   string    `json:"document,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	OccurredAt time.Time `json:"occurred_at"`
+}
+
+// ApplyJournal records the ERP's answer. A rejection raises a
+// journal_rejected exception with the journal's context, once; a later
+// POSTED (after the journal was fixed and replayed) clears it.
+func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
+	if ev.ContractID != s.ContractID {
+		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: journal event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
+	}
+	j, ok := s.Journals[ev.JournalID]
+	if !ok {
+		return Outputs{}, errs.Business("unknown_journal", fmt.Errorf("contract %s: %w %q", ev.ContractID, ErrUnknownJournal, ev.JournalID))
+	}
+	switch ev.Kind {
+	case JournalPostedEvent:
+		if j.Status == JournalPosted {
+			return Outputs{Status: StatusDuplicate}, nil
+		}
+		j.Status, j.Reason, j.Document = JournalPosted, "", ev.Document
+		s.Journals[ev.JournalID] = j
+		return Outputs{Status: StatusNoChange}, nil
+	case JournalRejectedEvent:
+		if j.Status == JournalRejected && j.Reason == ev.Reason {
+			return Outputs{Status: StatusDuplicate}, nil
+		}
+		j.Status, j.Reason = JournalRejected, ev.Reason
+		s.Journals[ev.JournalID] = j
+		currency := ""
+		if s.Terms != nil {
+			currency = s.Terms.Currency
+		}
+		return Outputs{Status: StatusNoChange, Exceptions: []Exception{{
+			ID:         "EX/" + ev.JournalID + "/" + CategoryJournalRejected,
+			Category:   CategoryJournalRejected,
+			Queue:      QueueFinanceOps,
+			Severity:   "high",
+			ContractID: s.ContractID,
+			Seq:        j.Seq,
+			Reason:     "journal_rejected",
+			Message:    fmt.Sprintf("ERP rejected journal %s: %s", ev.JournalID, ev.Reason),
+			Context: []Field{
+				{"journal_id", ev.JournalID},
+				{"kind", string(j.Kind)},
+				{"period", j.Period},
+				{"posting_date", j.Date.String()},
+				{"amount", strconv.FormatInt(j.Amount, 10)},
+				{"currency", currency},
+				{"erp_reason", ev.Reason},
+			},
+		}}}, nil
+	}
+	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("journal event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
+}
+
+// Tick raises an amendment_gap exception, once, for every deal held for sla
+// or longer at now. A deal held before NEW arrived names
+// contract.ErrUnknownContract as its reason.
+func (b *Bridge) Tick(s *State, now time.Time, sla time.Duration) Outputs {
+	out := Outputs{Status: StatusNoChange}
+	for i := range s.Held {
+		h := &s.Held[i]
+		if h.Raised || now.Sub(h.Since) < sla {
+			continue
+		}
+		h.Raised = true
+		reason, code, missing := ErrAmendmentGap, "amendment_gap", strconv.FormatInt(s.LastSeq()+1, 10)
+		if s.Terms == nil {
+			reason, code = contract.ErrUnknownContract, contract.Reason(contract.ErrUnknownContract)
+		}
+		out.Exceptions = append(out.Exceptions, Exception{
+			ID:         "EX/" + commandID(s.ContractID, h.Deal.Seq, CategoryAmendmentGap),
+			Category:   CategoryAmendmentGap,
+			Queue:      QueueFinanceOps,
+			Severity:   "medium",
+			ContractID: s.ContractID,
+			Seq:        h.Deal.Seq,
+			Reason:     code,
+			Message:    fmt.Sprintf("%s seq %d held since %s: %v (waiting for seq %s)", h.Deal.Kind, h.Deal.Seq, h.Since.Format(time.RFC3339), reason, missing),
+			Context: []Field{
+				{"held_kind", string(h.Deal.Kind)},
+				{"held_since", h.Since.Format(time.RFC3339)},
+				{"last_applied_seq", strconv.FormatInt(s.LastSeq(), 10)},
+				{"waiting_for_seq", missing},
+			},
+		})
+	}
+	return out
+}
+
+// NextDeadline is the earliest time a held deal not yet raised passes sla,
+// and false when nothing is held.
+func (s *State) NextDeadline(sla time.Duration) (time.Time, bool) {
+	var at time.Time
+	found := false
+	for _, h := range s.Held {
+		if h.Raised {
+			continue
+		}
+		if t := h.Since.Add(sla); !found || t.Before(at) {
+			at, found = t, true
+		}
+	}
+	return at, found
+}
+
+func rejected(d contract.Deal, err error) Exception {
+	return Exception{
+		ID:         "EX/" + commandID(d.ContractID, d.Seq, CategoryAmendmentRejected),
+		Category:   CategoryAmendmentRejected,
+		Queue:      QueueFinanceOps,
+		Severity:   "high",
+		ContractID: d.ContractID,
+		Seq:        d.Seq,
+		Reason:     errs.ReasonOf(err),
+		Message:    err.Error(),
+		Context: []Field{
+			{"class", string(errs.ClassOf(err))},
+			{"effective", d.Effective.String()},
+			{"kind", string(d.Kind)},
+		},
+	}
+}

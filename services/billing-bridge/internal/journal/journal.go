@@ -1,0 +1,144 @@
+// Package journal builds the ERP journal entries of a subscription contract:
+// balanced, single-currency, with ids derived from the contract, the
+// amendment sequence, the period and the kind, so that re-processing the same
+// input yields the same ids and the ERP can drop duplicates.
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
+)
+
+// Kind is what a journal records.
+type Kind string
+
+// Journal kinds and their postings.
+const (
+	// Invoice: Dr Accounts Receivable / Cr Deferred Revenue.
+	Invoice Kind = "INVOICE"
+	// CreditNote: Dr Deferred Revenue / Cr Accounts Receivable (the unearned
+	// part credited back, or a planned invoice withdrawn).
+	CreditNote Kind = "CREDIT_NOTE"
+	// Recognition: Dr Deferred Revenue / Cr Revenue.
+	Recognition Kind = "RECOGNITION"
+	// RecognitionReversal: Dr Revenue / Cr Deferred Revenue.
+	RecognitionReversal Kind = "RECOGNITION_REVERSAL"
+)
+
+// Accounts is the chart of accounts the journals post to.
+type Accounts struct {
+	Receivable string `json:"receivable"`
+	Deferred   string `json:"deferred"`
+	Revenue    string `json:"revenue"`
+}
+
+// DefaultAccounts is used when no chart is configured.
+var DefaultAccounts = Accounts{
+	Receivable: "1200-accounts-receivable",
+	Deferred:   "2400-deferred-revenue",
+	Revenue:    "4000-subscription-revenue",
+}
+
+// Line is one posting. Exactly one of Debit and Credit is positive.
+type Line struct {
+	Account string `json:"account"`
+	Debit   int64  `json:"debit"`
+	Credit  int64  `json:"credit"`
+}
+
+// Journal is one journal command for the ERP.
+type Journal struct {
+	ID         string `json:"id"`
+	ContractID string `json:"contract_id"`
+	Seq        int64  `json:"seq"`
+	// Period is the billing period start ("2025-01-15") for invoice
+	// journals, the calendar month ("2025-01") for recognition journals.
+	Period   string        `json:"period"`
+	Kind     Kind          `json:"kind"`
+	Date     contract.Date `json:"date"`
+	Currency string        `json:"currency"`
+	// Source is the schedule document or revenue month the journal is for.
+	Source string `json:"source"`
+	Lines  []Line `json:"lines"`
+}
+
+// ID is the deterministic journal id.
+func ID(contractID string, seq int64, period string, kind Kind) string {
+	return "JE/" + url.PathEscape(contractID) + "/" + strconv.FormatInt(seq, 10) + "/" + period + "/" + string(kind)
+}
+
+// New builds the journal of kind for amount > 0.
+func New(a Accounts, contractID string, seq int64, period string, kind Kind, date contract.Date, currency, source string, amount int64) Journal {
+	var dr, cr string
+	switch kind {
+	case Invoice:
+		dr, cr = a.Receivable, a.Deferred
+	case CreditNote:
+		dr, cr = a.Deferred, a.Receivable
+	case Recognition:
+		dr, cr = a.Deferred, a.Revenue
+	case RecognitionReversal:
+		dr, cr = a.Revenue, a.Deferred
+	}
+	return Journal{
+		ID:         ID(contractID, seq, period, kind),
+		ContractID: contractID,
+		Seq:        seq,
+		Period:     period,
+		Kind:       kind,
+		Date:       date,
+		Currency:   currency,
+		Source:     source,
+		Lines:      []Line{{Account: dr, Debit: amount}, {Account: cr, Credit: amount}},
+	}
+}
+
+// ErrUnbalanced is returned by Check for a journal that does not balance.
+var ErrUnbalanced = errors.New("journal does not balance")
+
+// Check verifies that j is well formed: a currency, at least two lines, each
+// line exactly one positive side, and debits equal to credits.
+func (j Journal) Check() error {
+	if j.Currency == "" {
+		return fmt.Errorf("journal %s: %w: no currency", j.ID, ErrUnbalanced)
+	}
+	if len(j.Lines) < 2 {
+		return fmt.Errorf("journal %s: %w: %d lines", j.ID, ErrUnbalanced, len(j.Lines))
+	}
+	var dr, cr int64
+	for _, l := range j.Lines {
+		if l.Debit < 0 || l.Credit < 0 || (l.Debit > 0) == (l.Credit > 0) {
+			return fmt.Errorf("journal %s: %w: line %s has debit %d credit %d", j.ID, ErrUnbalanced, l.Account, l.Debit, l.Credit)
+		}
+		dr += l.Debit
+		cr += l.Credit
+	}
+	if dr != cr {
+		return fmt.Errorf("journal %s: %w: debits %d, credits %d", j.ID, ErrUnbalanced, dr, cr)
+	}
+	return nil
+}
+
+// Amount is the journal's total debit.
+func (j Journal) Amount() int64 {
+	var dr int64
+	for _, l := range j.Lines {
+		dr += l.Debit
+	}
+	return dr
+}
+
+// Effect is the signed change j makes to account (debit positive).
+func (j Journal) Effect(account string) int64 {
+	var v int64
+	for _, l := range j.Lines {
+		if l.Account == account {
+			v += l.Debit - l.Credit
+		}
+	}
+	return v
+}
