@@ -1,0 +1,257 @@
+package validate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/releaseutil"
+)
+
+// kubeVersion is the oldest Kubernetes the chart supports (Chart.yaml kubeVersion).
+var kubeVersion = &chartutil.KubeVersion{Version: "v1.27.0", Major: "1", Minor: "27"}
+
+func chartDir(t *testing.T) string { return filepath.Join(repoRoot(t), "helm", "isthmus") }
+
+// ciValues are the example values files every check renders the chart with.
+func ciValues(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(chartDir(t), "ci", "*-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"minimal", "production", "region"} {
+		if !slices.Contains(files, filepath.Join(chartDir(t), "ci", want+"-values.yaml")) {
+			t.Fatalf("helm/isthmus/ci/%s-values.yaml is missing", want)
+		}
+	}
+	return files
+}
+
+func readValues(t *testing.T, path string) map[string]any {
+	t.Helper()
+	v, err := chartutil.ReadValuesFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.AsMap()
+}
+
+var (
+	chartOnce sync.Once
+	chartObj  *chart.Chart
+	chartErr  error
+)
+
+func loadChart(t *testing.T) *chart.Chart {
+	t.Helper()
+	chartOnce.Do(func() { chartObj, chartErr = loader.Load(chartDir(t)) })
+	if chartErr != nil {
+		t.Fatalf("load chart: %v", chartErr)
+	}
+	return chartObj
+}
+
+// render does what `helm template` does: a client-only dry-run install. It
+// returns the main manifest and the hook manifests. Values are validated
+// against values.schema.json on the way.
+func render(t *testing.T, vals map[string]any, releaseName, namespace string) (string, error) {
+	t.Helper()
+	cfg := &action.Configuration{Log: func(string, ...any) {}}
+	install := action.NewInstall(cfg)
+	install.DryRun = true
+	install.ClientOnly = true
+	install.Replace = true
+	install.ReleaseName = releaseName
+	install.Namespace = namespace
+	install.KubeVersion = kubeVersion
+	rel, err := install.Run(loadChart(t), vals)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString(rel.Manifest)
+	for _, h := range rel.Hooks {
+		fmt.Fprintf(&b, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
+	}
+	return b.String(), nil
+}
+
+// TestHelmLint is `helm lint` (Helm's own lint rules: Chart.yaml, values and
+// schema, template rendering, YAML of every object, deprecated APIs) with each
+// CI values file, as chart-testing runs it.
+func TestHelmLint(t *testing.T) {
+	for _, file := range ciValues(t) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			linter := lint.AllWithKubeVersion(chartDir(t), readValues(t, file), "isthmus", kubeVersion)
+			for _, m := range linter.Messages {
+				if m.Severity > support.InfoSev {
+					t.Errorf("helm lint: %s", m)
+				} else {
+					t.Logf("helm lint: %s", m)
+				}
+			}
+		})
+	}
+}
+
+// TestHelmLintWithoutValues: the chart's own defaults name no Kafka and no
+// registry; lint must say exactly that, not render a half-configured release.
+func TestHelmLintWithoutValues(t *testing.T) {
+	linter := lint.AllWithKubeVersion(chartDir(t), nil, "isthmus", kubeVersion)
+	var errs []string
+	for _, m := range linter.Messages {
+		if m.Severity == support.ErrorSev {
+			errs = append(errs, m.Err.Error())
+		}
+	}
+	all := strings.Join(errs, "\n")
+	for _, want := range []string{"/kafka/brokers", "/schemaRegistry/url"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("lint without values: errors %q do not name %s", all, want)
+		}
+	}
+}
+
+// TestHelmTemplate renders the chart with every CI values file and checks every
+// object: strict decoding into the Kubernetes (and prometheus-operator, KEDA)
+// API types, then the house rules for workloads.
+func TestHelmTemplate(t *testing.T) {
+	for _, file := range ciValues(t) {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			vals := readValues(t, file)
+			manifest, err := render(t, vals, "isthmus", "integration")
+			if err != nil {
+				t.Fatalf("helm template: %v", err)
+			}
+			if os.Getenv("ISTHMUS_DUMP_MANIFESTS") != "" {
+				t.Log(manifest)
+			}
+			objs := decodeManifest(t, manifest)
+			checkObjects(t, objs, vals)
+		})
+	}
+}
+
+// decodeManifest splits a rendered manifest and strict-decodes every document.
+func decodeManifest(t *testing.T, manifest string) []object {
+	t.Helper()
+	docs := releaseutil.SplitManifests(manifest)
+	keys := make([]string, 0, len(docs))
+	for k := range docs {
+		keys = append(keys, k)
+	}
+	sort.Sort(releaseutil.BySplitManifestsOrder(keys))
+	var objs []object
+	for _, k := range keys {
+		doc := docs[k]
+		if strings.TrimSpace(stripComments(doc)) == "" {
+			continue
+		}
+		obj, err := decodeStrict([]byte(doc))
+		if err != nil {
+			t.Errorf("%v\n%s", err, doc)
+			continue
+		}
+		objs = append(objs, obj)
+	}
+	if len(objs) == 0 {
+		t.Fatal("the chart rendered no object")
+	}
+	return objs
+}
+
+func stripComments(doc string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "#") {
+			b.WriteString(l)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+// badValues are values a user gets wrong; values.schema.json must reject each
+// with a message that points at the setting.
+func TestValuesSchemaRejectsBadValues(t *testing.T) {
+	base := func(t *testing.T) map[string]any {
+		return readValues(t, filepath.Join(chartDir(t), "ci", "minimal-values.yaml"))
+	}
+	tests := []struct {
+		name  string
+		edit  func(v map[string]any)
+		wants []string
+	}{
+		{"missing brokers", func(v map[string]any) { delete(v, "kafka") }, []string{"kafka", "brokers"}},
+		{"empty brokers", func(v map[string]any) { v["kafka"] = map[string]any{"brokers": []any{}} }, []string{"/kafka/brokers", "minItems"}},
+		{"broker without port", func(v map[string]any) { v["kafka"] = map[string]any{"brokers": []any{"kafka"}} }, []string{"/kafka/brokers/0", "does not match pattern"}},
+		{"brokers as a string", func(v map[string]any) { v["kafka"] = map[string]any{"brokers": "kafka:9092"} }, []string{"/kafka/brokers", "want array"}},
+		{"replicas wrong type", func(v map[string]any) {
+			v["services"] = map[string]any{"gateway": map[string]any{"replicas": "three"}}
+		}, []string{"/services/gateway/replicas", "want integer"}},
+		{"unknown SASL mechanism", func(v map[string]any) {
+			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "GSSAPI", "existingSecret": "s"}}
+		}, []string{"/kafka/sasl/mechanism"}},
+		{"misspelt setting", func(v map[string]any) { v["topicPrefx"] = "eu." }, []string{"topicPrefx"}},
+		{"root file system made writable", func(v map[string]any) {
+			v["securityContext"] = map[string]any{"readOnlyRootFilesystem": false}
+		}, []string{"/securityContext/readOnlyRootFilesystem"}},
+		{"registry URL without scheme", func(v map[string]any) { v["schemaRegistry"] = map[string]any{"url": "registry:8081"} }, []string{"/schemaRegistry/url"}},
+		{"SASL without a Secret", func(v map[string]any) {
+			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "PLAIN"}}
+		}, []string{"kafka.sasl.existingSecret is required"}},
+		{"KEDA without Prometheus", func(v map[string]any) {
+			v["services"] = map[string]any{"customer-sync": map[string]any{"autoscaling": map[string]any{"keda": map[string]any{"enabled": true}}}}
+		}, []string{"keda.prometheusServerAddress is required", "services.customer-sync"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := base(t)
+			tc.edit(v)
+			_, err := render(t, v, "isthmus", "isthmus")
+			if err == nil {
+				t.Fatal("rendered without error")
+			}
+			for _, want := range tc.wants {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error does not mention %q:\n%v", want, err)
+				}
+			}
+		})
+	}
+}
+
+// TestTopicPrefixReachesEveryContainer: the region install's prefix is what
+// every service and both provisioning Jobs see.
+func TestTopicPrefixReachesEveryContainer(t *testing.T) {
+	file := filepath.Join(chartDir(t), "ci", "region-values.yaml")
+	vals := readValues(t, file)
+	manifest, err := render(t, vals, "isthmus-eu", "isthmus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range decodeManifest(t, manifest) {
+		for _, c := range containersOf(o) {
+			n++
+			if got := envValue(c, "ISTHMUS_TOPIC_PREFIX"); got != "eu-west-1.staging." {
+				t.Errorf("%s container %s: ISTHMUS_TOPIC_PREFIX = %q", o.name(), c.Name, got)
+			}
+		}
+	}
+	if n != 2+len(services) {
+		t.Errorf("%d containers, want one per service and two provisioning Jobs (%d)", n, 2+len(services))
+	}
+}
