@@ -1,0 +1,789 @@
+package golden
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/match"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
+)
+
+// Reasons of the errors Apply returns (errs.ReasonOf).
+const (
+	ReasonValidation    = "validation"
+	ReasonUnknownGolden = "unknown_golden_id"
+)
+
+// ErrUnknownGolden is returned (wrapped, class Poison) for a decision that
+// names a golden id this partition does not hold.
+var ErrUnknownGolden = errors.New("unknown golden id")
+
+// State is the aggregate state of one match partition. Not safe for
+// concurrent use: a partition has one writer.
+type State struct {
+	cfg     Config
+	records map[string]*Record
+	index   *match.Index
+	xref    *xref.Store
+	parked  map[string][]parkedContact // CRM account id → contacts, sorted by id
+}
+
+type parkedContact struct {
+	Contact
+	AccountID string `json:"account_id"`
+}
+
+// New returns an empty state.
+func New(cfg Config) (*State, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &State{
+		cfg:     cfg,
+		records: map[string]*Record{},
+		index:   match.NewIndex(cfg.Match),
+		xref:    xref.New(),
+		parked:  map[string][]parkedContact{},
+	}, nil
+}
+
+// Record returns a copy of golden record id (redirects are not followed).
+func (s *State) Record(id string) (Record, bool) {
+	r, ok := s.records[id]
+	if !ok {
+		return Record{}, false
+	}
+	return r.clone(), true
+}
+
+// Lookup is the xref look-up: the live golden id of a source record and
+// the other records of that golden record.
+func (s *State) Lookup(ref xref.Ref) (string, []xref.Ref, bool) { return s.xref.Lookup(ref) }
+
+// Len is the number of live golden records.
+func (s *State) Len() int { return s.index.Len() }
+
+// tx collects the effects of one Apply.
+type tx struct {
+	s      *State
+	m      Meta
+	at     int64
+	out    Outputs
+	dirty  map[string]bool // golden ids to publish and persist
+	parked map[string]bool // account ids whose parked contacts changed
+	xrefs  map[xref.Ref]bool
+}
+
+// Apply decides one event. On error the state is unchanged and the outputs
+// are empty; the error is classified with pkg/errs: Poison for input that
+// can never be applied (validation, unknown golden id in a decision).
+func (s *State) Apply(ev Event) (Outputs, error) {
+	m := ev.meta()
+	if m.OccurredAt.IsZero() {
+		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
+	}
+	t := &tx{s: s, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
+	var err error
+	switch e := ev.(type) {
+	case SourceUpserted:
+		err = t.upsert(e)
+	case SourceDeleted:
+		err = t.deleteSource(e)
+	case ContactUpserted:
+		err = t.upsertContact(e)
+	case ContactDeleted:
+		err = t.deleteContact(e)
+	case StewardMerge:
+		err = t.merge(e)
+	case StewardNotDuplicate:
+		err = t.notDuplicate(e)
+	case EraseRequested:
+		err = t.erase(e)
+	default:
+		err = errs.Poisonf(ReasonValidation, "golden: unsupported event %T", ev)
+	}
+	if err != nil {
+		return Outputs{}, err
+	}
+	return t.finish(), nil
+}
+
+func validation(err error) error { return errs.Poison(ReasonValidation, err) }
+
+// ---- source records ------------------------------------------------------
+
+// identity normalises and validates the attributes of a source record and
+// returns the canonical attributes and match features.
+func identity(e SourceUpserted) (map[Field]string, match.Features, error) {
+	a := e.Attrs
+	raw := match.Raw{
+		Name: a[survivorship.Name], LegalName: a[survivorship.LegalName], Country: a[survivorship.Country],
+		Website: a[survivorship.Website], TaxID: a[survivorship.TaxID], Phone: a[survivorship.Phone],
+		PostalCode: a[survivorship.PostalCode],
+	}
+	if e.System == survivorship.CRM && strings.TrimSpace(raw.Name) == "" {
+		raw.LegalName = "" // a CRM account must have its own name
+	}
+	f, err := match.FromRaw(raw)
+	if err != nil {
+		return nil, f, err
+	}
+	out := make(map[Field]string, len(a))
+	for k, v := range a {
+		if v = strings.TrimSpace(v); v != "" {
+			out[k] = v
+		}
+	}
+	set := func(k Field, v string) {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	set(survivorship.Country, f.Country)
+	set(survivorship.Website, f.Domain)
+	set(survivorship.TaxID, f.TaxID)
+	set(survivorship.Phone, f.Phone)
+	set(survivorship.PostalCode, f.Postal)
+	if v := a[survivorship.Email]; v != "" {
+		em, err := normalize.Email(v)
+		if err != nil {
+			return nil, f, err
+		}
+		out[survivorship.Email] = em
+	}
+	if v := a[survivorship.CreditLimit]; v != "" {
+		if _, _, err := normalize.ParseMoney(v); err != nil {
+			return nil, f, &normalize.Error{Field: string(survivorship.CreditLimit), Value: v, Reason: `want "CUR minorunits", e.g. "EUR 1250000"`}
+		}
+	}
+	if e.System == survivorship.ERP && out[survivorship.ERPCustomerNumber] == "" {
+		out[survivorship.ERPCustomerNumber] = e.RecordID
+	}
+	return out, f, nil
+}
+
+func (t *tx) upsert(e SourceUpserted) error {
+	if e.System == "" || e.RecordID == "" {
+		return validation(&normalize.Error{Field: "record_id", Reason: "system and record id are required"})
+	}
+	attrs, feat, err := identity(e)
+	if err != nil {
+		return validation(err)
+	}
+	s := t.s
+	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
+	var rec *Record
+	if g, ok := s.xref.Golden(ref); ok {
+		rec = s.records[s.xref.Resolve(g)]
+		if mb := rec.member(ref); mb != nil && !mb.Active {
+			mb.Active, mb.RetiredAt = true, 0 // re-created in the source
+			t.touch(rec)
+			t.xrefs[ref] = true
+		}
+	} else {
+		rec = t.place(e, ref, feat)
+	}
+	before := s.features(rec)
+	changed := t.applyAttrs(rec, e.System, e.RecordID, attrs)
+	after := s.features(rec)
+	if after != before {
+		s.index.Upsert(idOf(rec.ID), after)
+		if !t.isNewLink(ref) {
+			t.rematch(rec, ref, after)
+		}
+	}
+	if e.System == survivorship.CRM {
+		t.unpark(rec, e.RecordID)
+	}
+	t.commands(rec, e.System, changed)
+	return nil
+}
+
+// place finds or creates the golden record of a source record seen for the
+// first time, and links it.
+func (t *tx) place(e SourceUpserted, ref xref.Ref, feat match.Features) *Record {
+	s := t.s
+	if e.GoldenRef != "" {
+		if r, ok := s.records[s.xref.Resolve(e.GoldenRef)]; ok {
+			t.link(r, ref, "golden_ref", 0)
+			return r
+		}
+	}
+	d := s.index.Match(feat, nil)
+	switch d.Outcome {
+	case match.Merge:
+		r := s.records[strID(d.Target)]
+		t.link(r, ref, "auto_merge", d.Candidates[0].Score)
+		return r
+	case match.Review:
+		r := t.create(ref)
+		t.link(r, ref, "new", 0)
+		t.proposeDuplicates(r, ref, d.Candidates, "new record resembles existing golden records")
+		return r
+	}
+	r := t.create(ref)
+	t.link(r, ref, "new", 0)
+	return r
+}
+
+func (t *tx) isNewLink(ref xref.Ref) bool { return t.xrefs[ref] }
+
+// rematch looks for duplicates of an existing golden record whose identity
+// changed. Existing golden records are never merged automatically: a
+// candidate at or above the review threshold raises PROBABLE_DUPLICATE once
+// per pair.
+func (t *tx) rematch(rec *Record, ref xref.Ref, f match.Features) {
+	s := t.s
+	self := idOf(rec.ID)
+	d := s.index.Match(f, func(id match.ID) bool {
+		g := strID(id)
+		return id == self || s.xref.IsNotDuplicate(rec.ID, g) || slices.Contains(rec.Proposed, g)
+	})
+	if d.Outcome == match.New {
+		return
+	}
+	t.proposeDuplicates(rec, ref, d.Candidates, "golden record changed and now resembles other golden records")
+}
+
+func (t *tx) proposeDuplicates(rec *Record, ref xref.Ref, cands []match.Candidate, msg string) {
+	ex := Exception{
+		ID:       exceptionID(ProbableDuplicate, rec.ID, t.m.EventID),
+		Category: ProbableDuplicate, Queue: QueueMasterData, Severity: "medium",
+		GoldenID: rec.ID, Source: ref, Message: msg,
+		CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID, OccurredAt: t.at,
+	}
+	for _, c := range cands {
+		g := strID(c.ID)
+		ex.Candidates = append(ex.Candidates, Candidate{GoldenID: g, Score: c.Score, Evidence: c.Evidence})
+		if !slices.Contains(rec.Proposed, g) {
+			rec.Proposed = append(rec.Proposed, g)
+		}
+	}
+	slices.Sort(rec.Proposed)
+	t.out.Exceptions = append(t.out.Exceptions, ex)
+	t.touch(rec)
+}
+
+// create makes a new golden record whose id derives from the first source
+// record, so a replay creates the same id.
+func (t *tx) create(ref xref.Ref) *Record {
+	s := t.s
+	id := newID(ref, func(g string) bool { _, taken := s.records[g]; return taken })
+	r := &Record{ID: id, Attrs: map[Field]survivorship.Value{}, OwnershipVersion: s.cfg.Ownership.Version}
+	s.records[id] = r
+	t.touch(r)
+	return r
+}
+
+func (t *tx) link(r *Record, ref xref.Ref, by string, score float64) {
+	t.s.xref.Link(ref, r.ID)
+	r.Members = append(r.Members, Member{System: System(ref.System), RecordID: ref.ID, Active: true, LinkedAt: t.at, LinkedBy: by, MatchScore: score})
+	sortMembers(r.Members)
+	t.xrefs[ref] = true
+	t.touch(r)
+}
+
+// applyAttrs runs survivorship for every sent attribute in field order and
+// returns the fields whose value changed.
+func (t *tx) applyAttrs(rec *Record, sys System, recordID string, attrs map[Field]string) []Field {
+	src := survivorship.Lineage{System: sys, RecordID: recordID, OccurredAt: t.at, EventID: t.m.EventID}
+	var changed []Field
+	for _, f := range sortedKeys(attrs) {
+		if t.propose(rec, f, attrs[f], src, "") {
+			changed = append(changed, f)
+		}
+	}
+	return changed
+}
+
+// propose applies one value through survivorship, writes audit entries and
+// conflicts, and reports whether the golden value changed.
+func (t *tx) propose(rec *Record, f Field, v string, src survivorship.Lineage, rulePrefix string) bool {
+	own := t.s.cfg.Ownership
+	cur, ok := rec.Attrs[f]
+	o := own.Decide(f, cur, ok, v, src, rec.Erased)
+	mask := func(x string) string {
+		if rec.Erased && own.IsPII(f) && x != "" {
+			return "[erased]"
+		}
+		return x
+	}
+	switch {
+	case o.Applied:
+		rec.Attrs[f] = o.Next
+		t.audit(rec, string(f), cur.Value, v, src, rulePrefix+o.Rule, true)
+		t.touch(rec)
+		return true
+	case o.LineageOnly:
+		rec.Attrs[f] = o.Next
+		t.touch(rec)
+	case o.Rule == survivorship.RuleErased:
+		t.audit(rec, string(f), "", v, src, rulePrefix+o.Rule, false) // masked by audit
+	case o.Conflict:
+		t.audit(rec, string(f), cur.Value, v, src, rulePrefix+o.Rule, false)
+		if own.ConflictExceptions && rulePrefix == "" {
+			owner := own.Fields[f].Owner
+			t.out.Exceptions = append(t.out.Exceptions, Exception{
+				ID:       exceptionID(OwnershipConflict, rec.ID, t.m.EventID+"/"+string(f)),
+				Category: OwnershipConflict, Queue: QueueMasterData, Severity: "low",
+				GoldenID: rec.ID, Source: xref.Ref{System: string(src.System), ID: src.RecordID},
+				Message: fmt.Sprintf("%s changed %s, which %s owns; not applied", src.System, f, owner),
+				Context: map[string]string{"field": string(f), "current": mask(cur.Value), "proposed": mask(v),
+					"owner": string(owner), "ownership_version": strconv.Itoa(own.Version)},
+				CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID, OccurredAt: t.at,
+			})
+		}
+	}
+	return false
+}
+
+func (t *tx) audit(rec *Record, field, old, new string, src survivorship.Lineage, rule string, applied bool) {
+	if rec.Erased && t.s.cfg.Ownership.IsPII(Field(field)) || rec.Erased && strings.HasPrefix(field, "contacts/") {
+		if old != "" {
+			old = "[erased]"
+		}
+		if new != "" {
+			new = "[erased]"
+		}
+	}
+	t.out.Audit = append(t.out.Audit, Audit{
+		GoldenID: rec.ID, Field: field, Old: old, New: new, Source: src, Rule: rule, Applied: applied,
+		OwnershipVersion: t.s.cfg.Ownership.Version, CorrelationID: t.m.CorrelationID,
+	})
+}
+
+// commands derives ERP customer commands and CRM account updates.
+func (t *tx) commands(rec *Record, from System, changed []Field) {
+	cfg := t.s.cfg
+	var erps, crms []string
+	for _, m := range rec.Members {
+		if !m.Active {
+			continue
+		}
+		switch m.System {
+		case survivorship.ERP:
+			erps = append(erps, m.RecordID)
+		case survivorship.CRM:
+			crms = append(crms, m.RecordID)
+		}
+	}
+	stage := rec.Attrs[survivorship.LifecycleStage].Value
+	if len(erps) == 0 && !rec.ERPRequested && stage != "" && slices.Contains(cfg.ERPCreateStages, strings.ToLower(stage)) {
+		fields := map[Field]string{}
+		for _, f := range append(slices.Clone(cfg.ERPKeeps), survivorship.Country, survivorship.PostalCode,
+			survivorship.BillingAddress, survivorship.TaxID, survivorship.LegalName) {
+			if v, ok := rec.Attrs[f]; ok {
+				fields[f] = v.Value
+			}
+		}
+		rec.ERPRequested = true
+		t.touch(rec)
+		t.out.ERPCommands = append(t.out.ERPCommands, ERPCommand{
+			CommandID: commandID(CreateCustomer, rec.ID, t.m.EventID), Kind: CreateCustomer, GoldenID: rec.ID,
+			Fields: fields, CorrelationID: t.m.CorrelationID,
+		})
+	}
+	if from != survivorship.ERP && len(erps) > 0 {
+		fields := pick(rec, changed, cfg.ERPKeeps)
+		if len(fields) > 0 {
+			for _, n := range erps {
+				t.out.ERPCommands = append(t.out.ERPCommands, ERPCommand{
+					CommandID: commandID(UpdateCustomer, rec.ID+"/"+n, t.m.EventID), Kind: UpdateCustomer,
+					GoldenID: rec.ID, ERPCustomerNumber: n, Fields: fields, CorrelationID: t.m.CorrelationID,
+				})
+			}
+		}
+	}
+	if from != survivorship.CRM && len(crms) > 0 {
+		fields := pick(rec, changed, cfg.CRMReceives)
+		if len(fields) > 0 {
+			for _, a := range crms {
+				t.out.CRMUpdates = append(t.out.CRMUpdates, CRMUpdate{AccountID: a, GoldenID: rec.ID, Fields: fields, CorrelationID: t.m.CorrelationID})
+			}
+		}
+	}
+}
+
+func pick(rec *Record, changed, wanted []Field) map[Field]string {
+	var out map[Field]string
+	for _, f := range changed {
+		if slices.Contains(wanted, f) {
+			if out == nil {
+				out = map[Field]string{}
+			}
+			out[f] = rec.Attrs[f].Value
+		}
+	}
+	return out
+}
+
+func (t *tx) deleteSource(e SourceDeleted) error {
+	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
+	g, ok := t.s.xref.Golden(ref)
+	if !ok {
+		return nil // unknown or already gone: idempotent
+	}
+	rec := t.s.records[t.s.xref.Resolve(g)]
+	if mb := rec.member(ref); mb != nil && mb.Active {
+		mb.Active, mb.RetiredAt = false, t.at
+		t.xrefs[ref] = true
+		t.touch(rec)
+	}
+	return nil
+}
+
+// ---- contacts ----------------------------------------------------------
+
+func (t *tx) upsertContact(e ContactUpserted) error {
+	if e.ContactID == "" || e.AccountID == "" {
+		return validation(&normalize.Error{Field: "contact", Reason: "contact id and account id are required"})
+	}
+	if strings.TrimSpace(e.Name) == "" && strings.TrimSpace(e.Email) == "" {
+		return validation(&normalize.Error{Field: "contact.name", Reason: "a contact needs a name or an e-mail"})
+	}
+	email, err := normalize.Email(e.Email)
+	if err != nil {
+		return validation(err)
+	}
+	c := Contact{ID: e.ContactID, Name: strings.TrimSpace(e.Name), Email: email, Role: strings.TrimSpace(e.Role),
+		Lineage: survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}}
+	ref := xref.Ref{System: string(survivorship.CRM), ID: e.AccountID}
+	country := ""
+	var rec *Record
+	if g, ok := t.s.xref.Golden(ref); ok {
+		rec = t.s.records[t.s.xref.Resolve(g)]
+		country = rec.Attrs[survivorship.Country].Value
+	}
+	if e.Phone != "" {
+		p, err := normalize.Phone(e.Phone, country)
+		if err != nil {
+			return validation(err)
+		}
+		c.Phone = p
+	}
+	if rec == nil {
+		t.park(e.AccountID, c)
+		return nil
+	}
+	t.putContact(rec, c)
+	return nil
+}
+
+func (t *tx) park(account string, c Contact) {
+	list := t.s.parked[account]
+	i, found := slices.BinarySearchFunc(list, c.ID, func(p parkedContact, id string) int { return strings.Compare(p.ID, id) })
+	pc := parkedContact{Contact: c, AccountID: account}
+	if found {
+		if !newer(c.Lineage, list[i].Lineage) {
+			return
+		}
+		list[i] = pc
+	} else {
+		list = slices.Insert(list, i, pc)
+	}
+	t.s.parked[account] = list
+	t.parked[account] = true
+}
+
+// unpark applies the contacts that waited for CRM account id.
+func (t *tx) unpark(rec *Record, account string) {
+	list, ok := t.s.parked[account]
+	if !ok {
+		return
+	}
+	delete(t.s.parked, account)
+	t.parked[account] = true
+	for _, pc := range list {
+		t.putContact(rec, pc.Contact)
+	}
+}
+
+func (t *tx) putContact(rec *Record, c Contact) {
+	i, found := slices.BinarySearchFunc(rec.Contacts, c.ID, func(x Contact, id string) int { return strings.Compare(x.ID, id) })
+	old := ""
+	if found {
+		if !newer(c.Lineage, rec.Contacts[i].Lineage) {
+			return
+		}
+		old = rec.Contacts[i].render()
+	}
+	if rec.Erased {
+		t.audit(rec, "contacts/"+c.ID, old, c.render(), c.Lineage, survivorship.RuleErased, false)
+		return
+	}
+	if found {
+		rec.Contacts[i] = c
+	} else {
+		rec.Contacts = slices.Insert(rec.Contacts, i, c)
+	}
+	if old != c.render() {
+		t.audit(rec, "contacts/"+c.ID, old, c.render(), c.Lineage, survivorship.RuleOwner, true)
+	}
+	t.touch(rec)
+}
+
+func (c Contact) render() string {
+	return strings.Join([]string{c.Name, c.Email, c.Phone, c.Role}, " | ")
+}
+
+func (t *tx) deleteContact(e ContactDeleted) error {
+	if list, ok := t.s.parked[e.AccountID]; ok {
+		if i, found := slices.BinarySearchFunc(list, e.ContactID, func(p parkedContact, id string) int { return strings.Compare(p.ID, id) }); found {
+			list = slices.Delete(list, i, i+1)
+			if len(list) == 0 {
+				delete(t.s.parked, e.AccountID)
+			} else {
+				t.s.parked[e.AccountID] = list
+			}
+			t.parked[e.AccountID] = true
+		}
+	}
+	g, ok := t.s.xref.Golden(xref.Ref{System: string(survivorship.CRM), ID: e.AccountID})
+	if !ok {
+		return nil
+	}
+	rec := t.s.records[t.s.xref.Resolve(g)]
+	if i, found := slices.BinarySearchFunc(rec.Contacts, e.ContactID, func(x Contact, id string) int { return strings.Compare(x.ID, id) }); found {
+		src := survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}
+		t.audit(rec, "contacts/"+e.ContactID, rec.Contacts[i].render(), "", src, "source_deleted", true)
+		rec.Contacts = slices.Delete(rec.Contacts, i, i+1)
+		t.touch(rec)
+	}
+	return nil
+}
+
+// ---- steward decisions and erase -----------------------------------------
+
+func (t *tx) live(id, field string) (*Record, error) {
+	r, ok := t.s.records[t.s.xref.Resolve(id)]
+	if !ok || id == "" {
+		return nil, errs.Poison(ReasonUnknownGolden, fmt.Errorf("%s %q: %w", field, id, ErrUnknownGolden))
+	}
+	return r, nil
+}
+
+func (t *tx) merge(e StewardMerge) error {
+	surv, err := t.live(e.Survivor, "survivor")
+	if err != nil {
+		return err
+	}
+	gone, err := t.live(e.Merged, "merged")
+	if err != nil {
+		return err
+	}
+	if surv == gone {
+		return nil // already one record: idempotent
+	}
+	s := t.s
+	before := s.features(surv)
+	// Attributes: every value of the merged record competes by ownership.
+	var changed []Field
+	for _, f := range sortedKeys(gone.Attrs) {
+		v := gone.Attrs[f]
+		if t.propose(surv, f, v.Value, v.Lineage, survivorship.RuleMerge+"/") {
+			changed = append(changed, f)
+		}
+	}
+	for _, m := range gone.Members {
+		surv.Members = append(surv.Members, m)
+	}
+	sortMembers(surv.Members)
+	for _, c := range gone.Contacts {
+		t.putContact(surv, c)
+	}
+	for _, r := range s.xref.Merge(surv.ID, gone.ID) {
+		t.xrefs[r] = true
+	}
+	surv.NotDuplicates = s.xref.NotDuplicates(surv.ID)
+	surv.ERPRequested = surv.ERPRequested || gone.ERPRequested
+	surv.Erased = surv.Erased || gone.Erased
+	surv.Proposed = slices.DeleteFunc(surv.Proposed, func(g string) bool { return g == gone.ID })
+	for _, g := range surv.NotDuplicates {
+		if o, ok := s.records[g]; ok {
+			o.NotDuplicates = s.xref.NotDuplicates(g)
+			t.touch(o)
+		}
+	}
+	s.index.Remove(idOf(gone.ID))
+	*gone = Record{ID: gone.ID, MergedInto: surv.ID, OwnershipVersion: gone.OwnershipVersion, UpdatedAt: t.at}
+	t.touch(gone)
+	if after := s.features(surv); after != before {
+		s.index.Upsert(idOf(surv.ID), after)
+	}
+	t.touch(surv)
+	t.commands(surv, "", changed)
+	return nil
+}
+
+func (t *tx) notDuplicate(e StewardNotDuplicate) error {
+	a, err := t.live(e.A, "a")
+	if err != nil {
+		return err
+	}
+	b, err := t.live(e.B, "b")
+	if err != nil {
+		return err
+	}
+	if a == b {
+		return errs.Poisonf(ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
+	}
+	t.s.xref.MarkNotDuplicate(a.ID, b.ID)
+	for _, r := range []*Record{a, b} {
+		r.NotDuplicates = t.s.xref.NotDuplicates(r.ID)
+		t.touch(r)
+	}
+	return nil
+}
+
+func (t *tx) erase(e EraseRequested) error {
+	id := e.GoldenID
+	if id == "" {
+		g, ok := t.s.xref.Golden(e.Ref)
+		if !ok {
+			return errs.Poison(ReasonUnknownGolden, fmt.Errorf("erase: source record %s/%s: %w", e.Ref.System, e.Ref.ID, ErrUnknownGolden))
+		}
+		id = g
+	}
+	rec, err := t.live(id, "golden_id")
+	if err != nil {
+		return err
+	}
+	if rec.Erased {
+		return nil
+	}
+	src := survivorship.Lineage{System: "steward", RecordID: rec.ID, OccurredAt: t.at, EventID: e.EventID}
+	rec.Erased, rec.ErasedAt = true, t.at
+	before := t.s.features(rec)
+	for _, f := range t.s.cfg.Ownership.PII {
+		if _, ok := rec.Attrs[f]; ok {
+			delete(rec.Attrs, f)
+			t.audit(rec, string(f), "[erased]", "", src, survivorship.RuleEraseApply, true)
+		}
+	}
+	for _, c := range rec.Contacts {
+		t.audit(rec, "contacts/"+c.ID, "[erased]", "", src, survivorship.RuleEraseApply, true)
+	}
+	rec.Contacts = nil
+	if after := t.s.features(rec); after != before {
+		t.s.index.Upsert(idOf(rec.ID), after)
+	}
+	t.touch(rec)
+	return nil
+}
+
+// ---- helpers -------------------------------------------------------------
+
+func (t *tx) touch(r *Record) {
+	r.UpdatedAt = max(r.UpdatedAt, t.at)
+	t.dirty[r.ID] = true
+}
+
+func (r *Record) member(ref xref.Ref) *Member {
+	for i := range r.Members {
+		if string(r.Members[i].System) == ref.System && r.Members[i].RecordID == ref.ID {
+			return &r.Members[i]
+		}
+	}
+	return nil
+}
+
+func (r *Record) clone() Record {
+	c := *r
+	c.Attrs = make(map[Field]survivorship.Value, len(r.Attrs))
+	for k, v := range r.Attrs {
+		c.Attrs[k] = v
+	}
+	c.Members = slices.Clone(r.Members)
+	c.Contacts = slices.Clone(r.Contacts)
+	c.NotDuplicates = slices.Clone(r.NotDuplicates)
+	c.Proposed = slices.Clone(r.Proposed)
+	return c
+}
+
+// features are the match features of a golden record: its surviving
+// identity attributes.
+func (s *State) features(r *Record) match.Features {
+	a := r.Attrs
+	f := match.Features{
+		Country: a[survivorship.Country].Value, Domain: a[survivorship.Website].Value,
+		TaxID: a[survivorship.TaxID].Value, Phone: a[survivorship.Phone].Value, Postal: a[survivorship.PostalCode].Value,
+	}
+	if n, err := normalize.Name(a[survivorship.Name].Value); err == nil {
+		f.Name = n.Key
+	}
+	if n, err := normalize.Name(a[survivorship.LegalName].Value); err == nil && n.Key != f.Name {
+		f.Legal = n.Key
+	}
+	if f.Name == "" {
+		f.Name, f.Legal = f.Legal, ""
+	}
+	return f
+}
+
+func sortMembers(m []Member) {
+	slices.SortFunc(m, func(a, b Member) int {
+		if c := strings.Compare(string(a.System), string(b.System)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.RecordID, b.RecordID)
+	})
+}
+
+func sortedKeys[V any](m map[Field]V) []Field {
+	out := make([]Field, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func newer(a, b survivorship.Lineage) bool {
+	if a.OccurredAt != b.OccurredAt {
+		return a.OccurredAt > b.OccurredAt
+	}
+	return a.EventID > b.EventID
+}
+
+// newID derives a golden id from the first source record: "cus-" and 16 hex
+// digits of SHA-256(system/id), re-hashed with a counter in the (1 in 2^64)
+// case of a collision.
+func newID(ref xref.Ref, taken func(string) bool) string {
+	for n := 0; ; n++ {
+		h := sha256.Sum256([]byte(ref.System + "\x00" + ref.ID + "\x00" + strconv.Itoa(n)))
+		id := strID(match.ID(binary.BigEndian.Uint64(h[:8])))
+		if !taken(id) {
+			return id
+		}
+	}
+}
+
+func strID(id match.ID) string { return fmt.Sprintf("cus-%016x", uint64(id)) }
+
+func idOf(g string) match.ID {
+	v, err := strconv.ParseUint(strings.TrimPrefix(g, "cus-"), 16, 64)
+	if err != nil {
+		// Not one of ours (should not happen): hash it so it is still stable.
+		h := sha256.Sum256([]byte(g))
+		return match.ID(binary.BigEndian.Uint64(h[:8]))
+	}
+	return match.ID(v)
+}
+
+func exceptionID(category, golden, cause string) string {
+	h := sha256.Sum256([]byte(category + "\x00" + golden + "\x00" + cause))
+	return fmt.Sprintf("exc-%x", h[:12])
+}
+
+func commandID(kind, target, cause string) string {
+	h := sha256.Sum256([]byte(kind + "\x00" + target + "\x00" + cause))
+	return fmt.Sprintf("cmd-%x", h[:12])
+}

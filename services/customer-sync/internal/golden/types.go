@@ -1,0 +1,238 @@
+// Package golden is the golden-customer aggregate of customer-sync: one
+// State per match partition, and Apply(event) → outputs is the whole
+// decision for an account, customer, contact or steward decision. It matches
+// new source records (package match), keeps attributes by ownership
+// (package survivorship) with lineage, maintains the cross-reference
+// (package xref), parks contacts whose account is not known yet, and says
+// what to publish: golden-record upserts, xref upserts, ERP customer
+// commands, CRM account updates, field audit entries, exceptions, and the
+// state changes to write to the changelog.
+//
+// Apply is deterministic: no clock (time comes from the events), no map
+// iteration order in outputs, so replaying a partition's input from the
+// beginning yields identical outputs and identical state bytes.
+package golden
+
+import (
+	"time"
+
+	"github.com/isthmus/isthmus/services/customer-sync/internal/match"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
+)
+
+// Field and System are the attribute and system names of survivorship.
+type (
+	Field  = survivorship.Field
+	System = survivorship.System
+)
+
+// Meta is the common metadata every input event carries.
+type Meta struct {
+	EventID       string
+	CorrelationID string
+	OccurredAt    time.Time // required: the only notion of time Apply has
+}
+
+// Event is an input of Apply. The adapter decodes crm.account.v1,
+// erp.customer.v1, crm.contact.v1 and ops.decisions.v1 into one of:
+// SourceUpserted, SourceDeleted, ContactUpserted, ContactDeleted,
+// StewardMerge, StewardNotDuplicate, EraseRequested.
+type Event interface{ meta() Meta }
+
+func (m Meta) meta() Meta { return m }
+
+// SourceUpserted is a CRM account, ERP customer or billing account created
+// or changed. Attrs hold the attributes the source sent; an empty value
+// means "not sent" (it does not clear the golden value).
+type SourceUpserted struct {
+	Meta
+	System   System
+	RecordID string
+	Attrs    map[Field]string
+	// GoldenRef is the golden id the source record says it belongs to (an
+	// ERP customer created by our CREATE command carries it back). Optional.
+	GoldenRef string
+}
+
+// SourceDeleted is a source record deleted (a CRM account tombstone or
+// delete operation): its membership is retired, the golden record stays.
+type SourceDeleted struct {
+	Meta
+	System   System
+	RecordID string
+}
+
+// ContactUpserted is a CRM contact created or changed.
+type ContactUpserted struct {
+	Meta
+	ContactID string
+	AccountID string // CRM account id
+	Name      string
+	Email     string
+	Phone     string
+	Role      string
+}
+
+// ContactDeleted is a CRM contact deleted.
+type ContactDeleted struct {
+	Meta
+	ContactID string
+	AccountID string
+}
+
+// StewardMerge is a steward's decision that two golden records are one
+// party: Merged is folded into Survivor.
+type StewardMerge struct {
+	Meta
+	Survivor, Merged string
+}
+
+// StewardNotDuplicate is a steward's decision that A and B are different
+// parties: the pair is never proposed again.
+type StewardNotDuplicate struct {
+	Meta
+	A, B string
+}
+
+// EraseRequested is a GDPR-style erase request for a golden record, named by
+// its id or by any member record.
+type EraseRequested struct {
+	Meta
+	GoldenID string
+	Ref      xref.Ref
+}
+
+// Member is a source record belonging to a golden record.
+type Member struct {
+	System     System  `json:"system"`
+	RecordID   string  `json:"record_id"`
+	Active     bool    `json:"active"`
+	LinkedAt   int64   `json:"linked_at"`
+	RetiredAt  int64   `json:"retired_at,omitempty"`
+	LinkedBy   string  `json:"linked_by"` // "new", "auto_merge", "golden_ref", "steward_merge"
+	MatchScore float64 `json:"match_score,omitempty"`
+}
+
+// Contact is a CRM contact of a golden record.
+type Contact struct {
+	ID      string               `json:"id"`
+	Name    string               `json:"name"`
+	Email   string               `json:"email,omitempty"`
+	Phone   string               `json:"phone,omitempty"`
+	Role    string               `json:"role,omitempty"`
+	Lineage survivorship.Lineage `json:"lineage"`
+}
+
+// Record is a golden customer record.
+type Record struct {
+	ID               string                       `json:"id"`
+	Attrs            map[Field]survivorship.Value `json:"attributes,omitempty"`
+	Members          []Member                     `json:"members,omitempty"`
+	Contacts         []Contact                    `json:"contacts,omitempty"`
+	ERPRequested     bool                         `json:"erp_requested,omitempty"`
+	Erased           bool                         `json:"erased,omitempty"`
+	ErasedAt         int64                        `json:"erased_at,omitempty"`
+	MergedInto       string                       `json:"merged_into,omitempty"`
+	NotDuplicates    []string                     `json:"not_duplicates,omitempty"`
+	Proposed         []string                     `json:"proposed,omitempty"`
+	OwnershipVersion int                          `json:"ownership_version"`
+	UpdatedAt        int64                        `json:"updated_at"`
+}
+
+// Exception categories and queue.
+const (
+	ProbableDuplicate = "PROBABLE_DUPLICATE"
+	OwnershipConflict = "OWNERSHIP_CONFLICT"
+	QueueMasterData   = "master-data"
+)
+
+// Candidate is a golden record proposed as a duplicate.
+type Candidate struct {
+	GoldenID string           `json:"golden_id"`
+	Score    float64          `json:"score"`
+	Evidence []match.Evidence `json:"evidence"`
+}
+
+// Exception is a business exception for ops.exceptions.v1.
+type Exception struct {
+	// ID is deterministic (category, golden id, causing event), so a replay
+	// produces the same exception id.
+	ID            string            `json:"id"`
+	Category      string            `json:"category"`
+	Queue         string            `json:"queue"`
+	Severity      string            `json:"severity"`
+	GoldenID      string            `json:"golden_id"`
+	Source        xref.Ref          `json:"source"`
+	Message       string            `json:"message"`
+	Candidates    []Candidate       `json:"candidates,omitempty"`
+	Context       map[string]string `json:"context,omitempty"`
+	CorrelationID string            `json:"correlation_id"`
+	CausationID   string            `json:"causation_id"`
+	OccurredAt    int64             `json:"occurred_at"`
+}
+
+// Audit is one field-change audit entry (audit.field-change.v1). Applied is
+// false for an ownership conflict: the change was proposed, not made.
+type Audit struct {
+	GoldenID         string               `json:"golden_id"`
+	Field            string               `json:"field"`
+	Old              string               `json:"old"`
+	New              string               `json:"new"`
+	Source           survivorship.Lineage `json:"source"`
+	Rule             string               `json:"rule"`
+	Applied          bool                 `json:"applied"`
+	OwnershipVersion int                  `json:"ownership_version"`
+	CorrelationID    string               `json:"correlation_id"`
+}
+
+// XrefUpsert is one entry of mdm.xref.v1 (key: system/record id).
+type XrefUpsert struct {
+	Ref      xref.Ref   `json:"ref"`
+	GoldenID string     `json:"golden_id"`
+	Others   []xref.Ref `json:"others,omitempty"`
+	Retired  bool       `json:"retired,omitempty"`
+}
+
+// ERP customer command kinds.
+const (
+	CreateCustomer = "CREATE"
+	UpdateCustomer = "UPDATE"
+)
+
+// ERPCommand asks the ERP to create or update a customer
+// (erp.customer-commands.v1). CommandID is deterministic.
+type ERPCommand struct {
+	CommandID         string           `json:"command_id"`
+	Kind              string           `json:"kind"`
+	GoldenID          string           `json:"golden_id"`
+	ERPCustomerNumber string           `json:"erp_customer_number,omitempty"`
+	Fields            map[Field]string `json:"fields"`
+	CorrelationID     string           `json:"correlation_id"`
+}
+
+// CRMUpdate sends ERP-owned fields back to a CRM account
+// (crm.account-updates.v1).
+type CRMUpdate struct {
+	AccountID     string           `json:"account_id"`
+	GoldenID      string           `json:"golden_id"`
+	Fields        map[Field]string `json:"fields"`
+	CorrelationID string           `json:"correlation_id"`
+}
+
+// StateWrite is one changelog entry: Key and the new Value (nil deletes).
+type StateWrite struct {
+	Key   string
+	Value []byte
+}
+
+// Outputs is everything one Apply produces, in a deterministic order.
+type Outputs struct {
+	Golden      []Record
+	Xrefs       []XrefUpsert
+	ERPCommands []ERPCommand
+	CRMUpdates  []CRMUpdate
+	Audit       []Audit
+	Exceptions  []Exception
+	State       []StateWrite
+}
