@@ -8,12 +8,20 @@ import (
 
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/asyncapi"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/dev"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/registry"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/schemas"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/topics"
 )
 
 // commands is the table of verbs; each lives in its own package.
 var commands = []cli.Command{
 	{Name: "asyncapi", Summary: "write the AsyncAPI 3 document of every topic", Run: asyncapi.Run},
+	{Name: "dev", Summary: "the whole suite in one process with simulated traffic (make run)", Run: dev.Run},
 	{Name: "healthcheck", Summary: "GET a URL and exit 0 on 2xx (container health checks)", Run: healthcheck},
+	{Name: "registry", Summary: "serve the development schema registry (registry serve)", Run: registry.Run},
+	{Name: "schemas", Summary: "register value schemas and gate changes (schemas apply|check)", Run: schemas.Run},
+	{Name: "topics", Summary: "create/alter topics from the catalog (topics apply)", Run: topics.Run},
 }
 
 func main() { os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr, commands)) }

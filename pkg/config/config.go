@@ -31,6 +31,7 @@ type Setting struct {
 	Default string
 	Usage   string
 	Secret  bool
+	isBool  bool
 	parse   func(string) error
 	value   string
 	source  string // default, env or flag
@@ -98,6 +99,7 @@ func (s *Set) Float(p *float64, env string, def float64, usage string) {
 
 // Bool declares a boolean setting.
 func (s *Set) Bool(p *bool, env string, def bool, usage string) {
+	defer func() { s.settings[len(s.settings)-1].isBool = true }()
 	s.add(env, strconv.FormatBool(def), usage, false, func(v string) error {
 		b, err := strconv.ParseBool(strings.TrimSpace(v))
 		if err != nil {
@@ -135,11 +137,11 @@ func (s *Set) Parse(args []string, lookup func(string) (string, bool), out io.Wr
 	}
 	fs := flag.NewFlagSet(s.program, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	flagVals := map[string]*string{}
+	flagVals := map[string]*flagValue{}
 	for _, st := range s.settings {
-		v := new(string)
+		v := &flagValue{isBool: st.isBool}
 		flagVals[st.Flag] = v
-		fs.StringVar(v, st.Flag, "", st.Usage)
+		fs.Var(v, st.Flag, st.Usage)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -159,7 +161,7 @@ func (s *Set) Parse(args []string, lookup func(string) (string, bool), out io.Wr
 			st.value, st.source = v, "env"
 		}
 		if set[st.Flag] {
-			st.value, st.source = *flagVals[st.Flag], "flag"
+			st.value, st.source = flagVals[st.Flag].v, "flag"
 		}
 		if err := st.parse(st.value); err != nil {
 			return fmt.Errorf("invalid %s (--%s): %v", st.Env, st.Flag, err)
@@ -172,6 +174,17 @@ func (s *Set) Parse(args []string, lookup func(string) (string, bool), out io.Wr
 	}
 	return nil
 }
+
+// flagValue holds a flag's raw text; boolean settings may be given as a
+// bare --flag.
+type flagValue struct {
+	v      string
+	isBool bool
+}
+
+func (f *flagValue) String() string     { return f.v }
+func (f *flagValue) Set(v string) error { f.v = v; return nil }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
 
 // Usage writes every setting with its env name, flag, default and usage.
 func (s *Set) Usage(w io.Writer) {

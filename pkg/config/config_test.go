@@ -102,3 +102,17 @@ func TestSecretsMasked(t *testing.T) {
 		t.Errorf("secrets leak: %v", eff)
 	}
 }
+
+func TestBareBoolFlag(t *testing.T) {
+	var b bool
+	var s2 string
+	s := NewSet("x")
+	s.Bool(&b, "ISTHMUS_X_ON", false, "on")
+	s.String(&s2, "ISTHMUS_X_NAME", "", "name")
+	if err := s.Parse([]string{"--x-on", "--x-name", "n"}, env(nil), io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !b || s2 != "n" {
+		t.Fatalf("b=%v s=%q", b, s2)
+	}
+}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/retry"
 )
 
 // stores holds the committed state of every store for the partitions this
@@ -158,10 +160,9 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	for _, t := range s.topics {
 		topics = append(topics, t)
 	}
-	adm := kadm.NewClient(s.p.admin)
-	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	ends, err := s.endOffsets(ctx, topics, part)
 	if err != nil {
-		return fmt.Errorf("restore partition %d: list end offsets: %w", part, err)
+		return err
 	}
 	parts := map[string]map[int32]kgo.Offset{}
 	want := map[string]int64{}
@@ -228,4 +229,31 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	s.p.metrics.restoreSeconds.WithLabelValues(s.p.cfg.Service).Observe(time.Since(start).Seconds())
 	s.p.log.Info("state restored", "partition", part, "records", n, "took", time.Since(start).String())
 	return nil
+}
+
+// endOffsets lists the last stable offsets of the changelogs, waiting
+// briefly for a just-created changelog's metadata to show the partition.
+func (s *stores) endOffsets(ctx context.Context, topics []string, part int32) (kadm.ListedOffsets, error) {
+	adm := kadm.NewClient(s.p.admin)
+	for attempt := 1; ; attempt++ {
+		ends, err := adm.ListCommittedOffsets(ctx, topics...)
+		if err != nil {
+			return nil, fmt.Errorf("restore partition %d: list end offsets: %w", part, err)
+		}
+		missing := ""
+		for _, t := range topics {
+			if _, ok := ends.Lookup(t, part); !ok {
+				missing = t
+			}
+		}
+		if missing == "" {
+			return ends, nil
+		}
+		if attempt >= 20 {
+			return nil, fmt.Errorf("restore: changelog %s has no partition %d (it needs as many partitions as the input topics)", missing, part)
+		}
+		if err := retry.Sleep(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
 }

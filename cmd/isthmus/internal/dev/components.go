@@ -1,0 +1,43 @@
+package dev
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
+	"github.com/isthmus/isthmus/services/customer-sync/customersync"
+	"github.com/isthmus/isthmus/services/erp-simulator/erpsimulator"
+	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
+	"github.com/isthmus/isthmus/services/reconciler/reconciler"
+)
+
+// components builds every service entry with dev's environment overrides.
+// The simulator comes last so the services are consuming when traffic starts.
+func components(env map[string]string, o Options) ([]component, error) {
+	var (
+		cs  customersync.Config
+		qo  quotetoorder.Config
+		bb  billingbridge.Config
+		rc  reconciler.Config
+		sim erpsimulator.Config
+	)
+	list := []component{
+		{name: customersync.Name, cfg: &cs, run: func(ctx context.Context, log *slog.Logger) error { return customersync.Run(ctx, &cs, log) }},
+		{name: quotetoorder.Name, cfg: &qo, run: func(ctx context.Context, log *slog.Logger) error { return quotetoorder.Run(ctx, &qo, log) }},
+		{name: billingbridge.Name, cfg: &bb, run: func(ctx context.Context, log *slog.Logger) error { return billingbridge.Run(ctx, &bb, log) }},
+		{name: reconciler.Name, cfg: &rc, run: func(ctx context.Context, log *slog.Logger) error { return reconciler.Run(ctx, &rc, log) }},
+		{name: erpsimulator.Name, cfg: &sim, run: func(ctx context.Context, log *slog.Logger) error { return erpsimulator.Run(ctx, &sim, log) }},
+	}
+	for i := range list {
+		c := &list[i]
+		c.admin = adminAddr(i)
+		e := map[string]string{"ISTHMUS_ADMIN_ADDR": c.admin, "ISTHMUS_INSTANCE_ID": "dev"}
+		for k, v := range env {
+			e[k] = v
+		}
+		if err := configure(c.cfg, c.name, e); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}

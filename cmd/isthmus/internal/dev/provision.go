@@ -1,0 +1,47 @@
+package dev
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/provision"
+	"github.com/isthmus/isthmus/pkg/service"
+)
+
+// provisionAll applies the catalog's topics and schemas, as the Helm hook Jobs
+// do for a deployment.
+func provisionAll(ctx context.Context, common *config.Common, log *slog.Logger, stdout io.Writer) error {
+	cat, err := catalog.Embedded()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cl, err := common.Kafka.NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	plan, err := provision.Topics(ctx, kadm.NewClient(cl), common.Kafka.TopicPrefix, cat.Topics(), -1, false)
+	if err != nil {
+		return fmt.Errorf("topics: %w", err)
+	}
+	rc, err := service.RegistryClient(common.Registry)
+	if err != nil {
+		return err
+	}
+	res, err := provision.Schemas(ctx, rc, common.Kafka.TopicPrefix, cat.Topics(), false)
+	if err != nil {
+		return fmt.Errorf("schemas: %w", err)
+	}
+	log.Info("provisioned", "topics", len(plan), "subjects", len(res))
+	fmt.Fprintf(stdout, "provisioned      %d topics, %d schema subjects\n", len(plan), len(res))
+	return nil
+}

@@ -1,0 +1,218 @@
+package dev
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/service"
+)
+
+// Stats is the live picture `isthmus dev` prints, built from the public
+// output streams (not from any service's internals).
+type Stats struct {
+	EventsPerSec     float64        `json:"events_per_sec"`
+	RecordsIn        float64        `json:"records_in"`
+	OrdersByState    map[string]int `json:"orders_by_state"`
+	OpenExceptions   map[string]int `json:"open_exceptions_by_queue"`
+	ExceptionsByKind map[string]int `json:"exceptions_by_category"`
+	OpenBreaks       map[string]int `json:"open_breaks_by_kind"`
+	GoldenCustomers  int            `json:"golden_customers"`
+	Journals         int            `json:"journal_commands"`
+}
+
+type projection struct {
+	mu         sync.Mutex
+	orders     map[string]string
+	exceptions map[string]contracts.OperationalException
+	breaks     map[string]contracts.ReconBreak
+	golden     map[string]bool
+	journals   int
+}
+
+func newProjection() *projection {
+	return &projection{orders: map[string]string{}, exceptions: map[string]contracts.OperationalException{},
+		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}}
+}
+
+func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r *kgo.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch topic {
+	case contracts.TopicOrdersLifecycleV1:
+		var v contracts.OrderLifecycle
+		if sd.Decode(ctx, r.Value, &v) == nil {
+			p.orders[v.OrderID] = v.State
+		}
+	case contracts.TopicOpsExceptionsV1:
+		var v contracts.OperationalException
+		if sd.Decode(ctx, r.Value, &v) == nil {
+			p.exceptions[v.ExceptionID] = v
+		}
+	case contracts.TopicReconBreaksV1:
+		var v contracts.ReconBreak
+		if sd.Decode(ctx, r.Value, &v) == nil {
+			p.breaks[v.BreakID] = v
+		}
+	case contracts.TopicMDMCustomerV1:
+		if r.Value == nil {
+			delete(p.golden, string(r.Key))
+		} else {
+			p.golden[string(r.Key)] = true
+		}
+	case contracts.TopicERPJournalCommandsV1:
+		p.journals++
+	}
+}
+
+func (p *projection) stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{OrdersByState: map[string]int{}, OpenExceptions: map[string]int{}, ExceptionsByKind: map[string]int{}, OpenBreaks: map[string]int{},
+		GoldenCustomers: len(p.golden), Journals: p.journals}
+	for _, st := range p.orders {
+		s.OrdersByState[st]++
+	}
+	for _, e := range p.exceptions {
+		s.ExceptionsByKind[e.Category]++
+		if e.Status == contracts.ExceptionStatusOpen || e.Status == contracts.ExceptionStatusRetrying {
+			s.OpenExceptions[e.Queue]++
+		}
+	}
+	for _, b := range p.breaks {
+		if b.Status == contracts.BreakStatusOpen {
+			s.OpenBreaks[b.Kind]++
+		}
+	}
+	return s
+}
+
+// recordsIn sums the processors' input counters of this process.
+func recordsIn() float64 {
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	total := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "isthmus_processor_records_in_total" {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// summarize follows the public streams and prints one live summary line.
+// At the end it writes the final Stats as JSON when ISTHMUS_DEV_SUMMARY_FILE
+// is set (the smoke test reads it).
+func summarize(ctx context.Context, common *config.Common, out io.Writer) error {
+	rc, err := service.RegistryClient(common.Registry)
+	if err != nil {
+		return err
+	}
+	sd := serde.New(rc)
+	topics := []string{contracts.TopicOrdersLifecycleV1, contracts.TopicOpsExceptionsV1, contracts.TopicReconBreaksV1, contracts.TopicMDMCustomerV1, contracts.TopicERPJournalCommandsV1}
+	physical := make([]string, len(topics))
+	for i, t := range topics {
+		physical[i] = common.Topic(t)
+	}
+	cl, err := common.Kafka.NewClient(kgo.ConsumeTopics(physical...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	p := newProjection()
+	go func() {
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { p.apply(ctx, sd, common.Kafka.Logical(r.Topic), r) })
+		}
+	}()
+	tty := isTerminal(out)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	last, lastAt := recordsIn(), time.Now()
+	lines := 0
+	var final Stats
+	for {
+		select {
+		case <-ctx.Done():
+			if tty {
+				fmt.Fprintln(out)
+			}
+			fmt.Fprintln(out, "final: "+line(final))
+			if f := os.Getenv("ISTHMUS_DEV_SUMMARY_FILE"); f != "" {
+				b, _ := json.MarshalIndent(final, "", "  ")
+				if err := os.WriteFile(f, b, 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		case now := <-tick.C:
+			total := recordsIn()
+			final = p.stats()
+			final.RecordsIn = total
+			final.EventsPerSec = (total - last) / now.Sub(lastAt).Seconds()
+			last, lastAt = total, now
+			if tty {
+				fmt.Fprintf(out, "\r\033[K%s", line(final))
+			} else if lines%5 == 0 {
+				fmt.Fprintln(out, line(final))
+			}
+			lines++
+		}
+	}
+}
+
+func line(s Stats) string {
+	open := 0
+	for _, n := range s.OpenExceptions {
+		open += n
+	}
+	breaks := 0
+	for _, n := range s.OpenBreaks {
+		breaks += n
+	}
+	return fmt.Sprintf("%.0f ev/s | orders %s | open exceptions %d | open breaks %d | golden customers %d | journals %d",
+		s.EventsPerSec, counts(s.OrdersByState), open, breaks, s.GoldenCustomers, s.Journals)
+}
+
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return "-"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", strings.ToLower(k), m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+var lookupEnv = os.LookupEnv

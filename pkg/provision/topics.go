@@ -1,0 +1,227 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/isthmus/isthmus/pkg/catalog"
+)
+
+// Action is what apply does to one topic.
+type Action string
+
+// Actions of a plan.
+const (
+	Create    Action = "create"
+	Alter     Action = "alter"
+	Unchanged Action = "unchanged"
+	Refuse    Action = "refuse"
+)
+
+// Step is the plan for one topic.
+type Step struct {
+	Topic         string // physical name
+	Action        Action
+	Partitions    int32             // target count
+	AddPartitions int32             // > 0 when partitions grow
+	Set           map[string]string // configs to set (create: all)
+	Changes       []string          // human-readable differences
+	Reason        string            // for Refuse
+}
+
+func (s Step) String() string {
+	switch s.Action {
+	case Create:
+		keys := sortedKeys(s.Set)
+		parts := []string{fmt.Sprintf("partitions=%d", s.Partitions)}
+		for _, k := range keys {
+			parts = append(parts, k+"="+s.Set[k])
+		}
+		return fmt.Sprintf("%-9s %s  %s", s.Action, s.Topic, strings.Join(parts, " "))
+	case Alter:
+		return fmt.Sprintf("%-9s %s  %s", s.Action, s.Topic, strings.Join(s.Changes, ", "))
+	case Refuse:
+		return fmt.Sprintf("%-9s %s  %s", s.Action, s.Topic, s.Reason)
+	}
+	return fmt.Sprintf("%-9s %s", s.Action, s.Topic)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Existing is what the cluster has for one topic.
+type Existing struct {
+	Partitions int32
+	Configs    map[string]string
+}
+
+// Plan compares the catalog's topics with the cluster's.
+func Plan(prefix string, topics []*catalog.Topic, existing map[string]Existing) []Step {
+	var out []Step
+	for _, t := range topics {
+		name := prefix + t.Name
+		want := t.BrokerConfigs()
+		cur, ok := existing[name]
+		if !ok {
+			out = append(out, Step{Topic: name, Action: Create, Partitions: t.Partitions, Set: want})
+			continue
+		}
+		st := Step{Topic: name, Partitions: t.Partitions, Set: map[string]string{}}
+		switch {
+		case cur.Partitions > t.Partitions:
+			out = append(out, Step{Topic: name, Action: Refuse, Reason: fmt.Sprintf("has %d partitions, catalog says %d: Kafka cannot remove partitions", cur.Partitions, t.Partitions)})
+			continue
+		case cur.Partitions < t.Partitions:
+			st.AddPartitions = t.Partitions - cur.Partitions
+			st.Changes = append(st.Changes, fmt.Sprintf("partitions %d -> %d", cur.Partitions, t.Partitions))
+		}
+		for _, k := range sortedKeys(want) {
+			if have, ok := cur.Configs[k]; !ok || have != want[k] {
+				st.Set[k] = want[k]
+				was := have
+				if !ok {
+					was = "(default)"
+				}
+				st.Changes = append(st.Changes, fmt.Sprintf("%s %s -> %s", k, was, want[k]))
+			}
+		}
+		st.Action = Unchanged
+		if len(st.Changes) > 0 {
+			st.Action = Alter
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Describe reads partitions and configs of the catalog topics that exist.
+func Describe(ctx context.Context, adm *kadm.Client, prefix string, topics []*catalog.Topic) (map[string]Existing, error) {
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = prefix + t.Name
+	}
+	details, err := adm.ListTopics(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Existing{}
+	var present []string
+	for _, d := range details.Sorted() {
+		if errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+			continue
+		}
+		if d.Err != nil {
+			return nil, fmt.Errorf("describe %s: %w", d.Topic, d.Err)
+		}
+		out[d.Topic] = Existing{Partitions: int32(len(d.Partitions)), Configs: map[string]string{}}
+		present = append(present, d.Topic)
+	}
+	if len(present) == 0 {
+		return out, nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, present...)
+	if err != nil {
+		return nil, err
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return nil, fmt.Errorf("describe configs of %s: %w", rc.Name, rc.Err)
+		}
+		e := out[rc.Name]
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				e.Configs[c.Key] = *c.Value
+			}
+		}
+	}
+	return out, nil
+}
+
+// Execute carries out one step of a plan.
+func Execute(ctx context.Context, adm *kadm.Client, st Step, rf int16) error {
+	switch st.Action {
+	case Create:
+		cfg := map[string]*string{}
+		for k, v := range st.Set {
+			cfg[k] = &v
+		}
+		resp, err := adm.CreateTopic(ctx, st.Partitions, rf, cfg, st.Topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil // created concurrently: the next run aligns it
+		}
+		if err != nil && resp.ErrMessage != "" {
+			err = fmt.Errorf("%w: %s", err, resp.ErrMessage)
+		}
+		return err
+	case Alter:
+		if st.AddPartitions > 0 {
+			rs, err := adm.UpdatePartitions(ctx, int(st.Partitions), st.Topic)
+			if err != nil {
+				return err
+			}
+			if r, ok := rs[st.Topic]; ok && r.Err != nil {
+				return fmt.Errorf("partitions: %w %s", r.Err, r.ErrMessage)
+			}
+		}
+		if len(st.Set) > 0 {
+			var alters []kadm.AlterConfig
+			for _, k := range sortedKeys(st.Set) {
+				v := st.Set[k]
+				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
+			}
+			rs, err := adm.AlterTopicConfigs(ctx, alters, st.Topic)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if r.Err != nil {
+					return fmt.Errorf("configs: %w %s", r.Err, r.ErrMessage)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Topics plans and, unless dryRun, applies the catalog's topics with prefix.
+// It returns the plan; refused steps (partitions cannot shrink) are
+// reported as an error after every other step was applied.
+func Topics(ctx context.Context, adm *kadm.Client, prefix string, topics []*catalog.Topic, replicationFactor int16, dryRun bool) ([]Step, error) {
+	existing, err := Describe(ctx, adm, prefix, topics)
+	if err != nil {
+		return nil, err
+	}
+	plan := Plan(prefix, topics, existing)
+	var refused []string
+	for _, st := range plan {
+		if st.Action == Refuse {
+			refused = append(refused, st.Topic+" "+st.Reason)
+		}
+	}
+	if !dryRun {
+		for _, st := range plan {
+			if err := Execute(ctx, adm, st, replicationFactor); err != nil {
+				return plan, fmt.Errorf("%s %s: %w", st.Action, st.Topic, err)
+			}
+		}
+	}
+	if len(refused) > 0 {
+		return plan, fmt.Errorf("%d topic(s) cannot be applied; first: %s", len(refused), refused[0])
+	}
+	return plan, nil
+}
