@@ -1,0 +1,205 @@
+// Package gateway is the entry of the gateway service: configuration in, Run out.
+// It answers pricing, credit and availability over gRPC (:9090) and REST (:8080)
+// from Redis read models that it builds from ERP's compacted topics.
+package gateway
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/gateway/internal/api"
+	"github.com/isthmus/isthmus/services/gateway/internal/auth"
+	"github.com/isthmus/isthmus/services/gateway/internal/credit"
+	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
+	"github.com/isthmus/isthmus/services/gateway/internal/readmodel"
+	"github.com/isthmus/isthmus/services/gateway/internal/reservation"
+	"github.com/isthmus/isthmus/services/gateway/internal/server"
+	"github.com/isthmus/isthmus/services/gateway/openapi"
+)
+
+// Run runs the gateway until ctx ends, listening on cfg.GRPCAddr and cfg.HTTPAddr.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener %s: %w", cfg.GRPCAddr, err)
+	}
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLn.Close()
+		return fmt.Errorf("REST listener %s: %w", cfg.HTTPAddr, err)
+	}
+	return Serve(ctx, cfg, log, grpcLn, httpLn)
+}
+
+// Option changes how Serve builds the gateway.
+type Option func(*options)
+
+type options struct {
+	pricing pricingv1.PricingServiceServer
+}
+
+// WithPricingService replaces the pricing implementation (the benchmark compares the
+// real one with a no-op on the same server setup). Default: the read-model pricing.
+func WithPricingService(p pricingv1.PricingServiceServer) Option {
+	return func(o *options) { o.pricing = p }
+}
+
+// Serve is Run on listeners the caller opened (tests, `isthmus dev`); it closes them.
+func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn net.Listener, opts ...Option) error {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	defer grpcLn.Close()
+	defer httpLn.Close()
+	svc := service.New(&cfg.Common, log)
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return fmt.Errorf("invalid ISTHMUS_REDIS_URL: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	prefix := cfg.Kafka.TopicPrefix
+	store := readmodel.NewStore(rdb, prefix)
+	resv := reservation.New(rdb, prefix)
+
+	sd, err := svc.Serde()
+	if err != nil {
+		return err
+	}
+	builder, err := readmodel.NewBuilder(store, cfg.Kafka, sd, log.With("component", "readmodel"),
+		readmodel.WithRegisterer(metrics.Registry),
+		readmodel.WithHook(settleHook(resv, cfg.ReservationSettle, log)),
+	)
+	if err != nil {
+		return err
+	}
+
+	keys, err := loadKeys(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	verifier := &auth.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: 30 * time.Second, RequireClientCert: cfg.ClientCAFile != ""}
+	tlsCfg, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
+	deps := &api.Deps{Store: store, Log: log}
+	var pricing pricingv1.PricingServiceServer = &api.Pricing{Deps: deps}
+	if o.pricing != nil {
+		pricing = o.pricing
+	}
+	srv, err := server.New(ctx, server.Options{
+		Services: server.Services{
+			Pricing:      pricing,
+			Credit:       &api.Credit{Deps: deps, Reservations: resv, Policy: credit.Policy{HoldThresholdBps: int64(cfg.HoldThresholdBps)}, TTL: cfg.ReservationTTL},
+			Availability: &api.Availability{Deps: deps},
+		},
+		Verifier:   verifier,
+		Limiter:    ratelimit.New(rdb, prefix, cfg.RateLimit, cfg.RateBurst),
+		TLS:        tlsCfg,
+		OpenAPI:    openapi.Spec,
+		Registerer: metrics.Registry,
+		Log:        log,
+	})
+	if err != nil {
+		return err
+	}
+	srv.SetServing(true)
+	log.Info("gateway listening", "grpc", grpcLn.Addr().String(), "rest", httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", verifier.RequireClientCert)
+
+	svc.Add("readmodel", builder.Run, builder.Ready)
+	svc.Add("api", func(ctx context.Context) error { return srv.Serve(ctx, grpcLn, httpLn) }, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
+	if cfg.JWKSURL != "" {
+		svc.Add("jwks", func(ctx context.Context) error {
+			return keys.Refresh(ctx, http.DefaultClient, cfg.JWKSURL, cfg.JWKSRefresh, log)
+		}, nil)
+	}
+	return svc.Run(ctx)
+}
+
+// settleHook releases reservations that ERP's exposure now covers.
+func settleHook(resv *reservation.Store, settle time.Duration, log *slog.Logger) readmodel.Hook {
+	return func(ctx context.Context, m readmodel.Model, values []any) {
+		if m != readmodel.Credit {
+			return
+		}
+		for _, v := range values {
+			a, ok := v.(credit.Account)
+			if !ok {
+				continue
+			}
+			if n, err := resv.Settle(ctx, a.CustomerID, a.AsOf.Add(-settle)); err != nil {
+				log.Warn("settling reservations failed (they expire on their own)", "customer", a.CustomerID, "err", err)
+			} else if n > 0 {
+				log.Info("reservations settled by ERP exposure", "customer", a.CustomerID, "released", n)
+			}
+		}
+	}
+}
+
+func loadKeys(ctx context.Context, cfg *Config) (*auth.KeySet, error) {
+	all := map[string]crypto.PublicKey{}
+	for env, f := range map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile} {
+		if f == "" {
+			continue
+		}
+		ks, err := auth.LoadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s: %w", env, err)
+		}
+		maps.Copy(all, ks)
+	}
+	if cfg.JWKSURL != "" {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ks, err := auth.FetchJWKS(fctx, http.DefaultClient, cfg.JWKSURL)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ISTHMUS_GATEWAY_JWKS_URL: %w", err)
+		}
+		maps.Copy(all, ks)
+	}
+	if len(all) == 0 {
+		return nil, errors.New("no token verification keys")
+	}
+	return auth.NewKeySet(all), nil
+}
+
+func serverTLS(cfg *Config) (*tls.Config, error) {
+	if cfg.TLSCertFile == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("gateway TLS key pair: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	if cfg.ClientCAFile != "" {
+		pem, err := os.ReadFile(cfg.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE %s holds no certificate", cfg.ClientCAFile)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}

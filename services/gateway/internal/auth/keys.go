@@ -1,0 +1,209 @@
+// Package auth verifies bearer tokens (JWT, RS256 or ES256) against keys from a JWKS
+// document (file or URL) or static PEM public keys, and enforces per-method scopes.
+package auth
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+)
+
+// KeySet holds verification keys by key id ("" for keys without one).
+type KeySet struct {
+	mu   sync.RWMutex
+	keys map[string]crypto.PublicKey
+}
+
+// NewKeySet returns a key set holding keys.
+func NewKeySet(keys map[string]crypto.PublicKey) *KeySet { return &KeySet{keys: keys} }
+
+// Lookup returns the key with kid, or the only key when the token names none.
+func (k *KeySet) Lookup(kid string) (crypto.PublicKey, bool) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if key, ok := k.keys[kid]; ok {
+		return key, true
+	}
+	if kid == "" && len(k.keys) == 1 {
+		for _, key := range k.keys {
+			return key, true
+		}
+	}
+	return nil, false
+}
+
+func (k *KeySet) replace(keys map[string]crypto.PublicKey) {
+	k.mu.Lock()
+	k.keys = keys
+	k.mu.Unlock()
+}
+
+type jwk struct {
+	Kty string `json:"kty"`
+	Kid string `json:"kid"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+	Crv string `json:"crv"`
+	X   string `json:"x"`
+	Y   string `json:"y"`
+}
+
+// ParseJWKS reads a JWKS document (RFC 7517): RSA keys and EC P-256 keys. Keys for
+// encryption (use "enc") are ignored.
+func ParseJWKS(data []byte) (map[string]crypto.PublicKey, error) {
+	var doc struct {
+		Keys []jwk `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("jwks: %w", err)
+	}
+	out := map[string]crypto.PublicKey{}
+	for i, k := range doc.Keys {
+		if k.Use == "enc" {
+			continue
+		}
+		key, err := k.public()
+		if err != nil {
+			return nil, fmt.Errorf("jwks key %d (kid %q): %w", i, k.Kid, err)
+		}
+		out[k.Kid] = key
+	}
+	if len(out) == 0 {
+		return nil, errors.New("jwks: no signing keys")
+	}
+	return out, nil
+}
+
+func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func (k jwk) public() (crypto.PublicKey, error) {
+	switch k.Kty {
+	case "RSA":
+		n, err1 := b64(k.N)
+		e, err2 := b64(k.E)
+		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
+			return nil, errors.New("bad RSA modulus or exponent")
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		if pub.N.BitLen() < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits, want at least 2048", pub.N.BitLen())
+		}
+		return pub, nil
+	case "EC":
+		if k.Crv != "P-256" {
+			return nil, fmt.Errorf("EC curve %q not supported (ES256 needs P-256)", k.Crv)
+		}
+		x, err1 := b64(k.X)
+		y, err2 := b64(k.Y)
+		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
+			return nil, errors.New("bad EC coordinates")
+		}
+		raw := append(append([]byte{4}, x...), y...)
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+		if err != nil {
+			return nil, fmt.Errorf("EC point: %w", err)
+		}
+		return pub, nil
+	}
+	return nil, fmt.Errorf("key type %q not supported", k.Kty)
+}
+
+// ParsePEMKeys reads PEM "PUBLIC KEY" blocks (RSA or EC P-256); a block's
+// "kid" header names it, otherwise the key has the empty id.
+func ParsePEMKeys(data []byte) (map[string]crypto.PublicKey, error) {
+	out := map[string]crypto.PublicKey{}
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "PUBLIC KEY" {
+			continue
+		}
+		key, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pem public key: %w", err)
+		}
+		switch key.(type) {
+		case *rsa.PublicKey, *ecdsa.PublicKey:
+		default:
+			return nil, fmt.Errorf("pem public key of type %T not supported", key)
+		}
+		out[b.Headers["kid"]] = key
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no PUBLIC KEY blocks")
+	}
+	return out, nil
+}
+
+// LoadFile reads keys from a JWKS (JSON) or PEM file.
+func LoadFile(path string) (map[string]crypto.PublicKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > 0 && data[0] == '{' {
+		return ParseJWKS(data)
+	}
+	return ParsePEMKeys(data)
+}
+
+// FetchJWKS downloads a JWKS document.
+func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string]crypto.PublicKey, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("jwks %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("jwks %s: HTTP %d", url, resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return ParseJWKS(data)
+}
+
+// Refresh reloads the key set from url every interval until ctx ends; failures keep
+// the previous keys.
+func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			keys, err := FetchJWKS(ctx, client, url)
+			if err != nil {
+				log.Warn("jwks refresh failed; keeping previous keys", "err", err)
+				continue
+			}
+			k.replace(keys)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+// Package gwtest builds what the gateway's tests need: Kafka (kfake in unit tests,
+// the real broker with -tags integration), Redis (miniredis or the real server), a
+// schema registry, ERP records in the real contracts, signed tokens, and a running
+// gateway.
+package gwtest
+
+import (
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/isthmus/isthmus/pkg/catalog"
+)
+
+// Record is a value in a topic's contract, as a map in the catalog schema's shape.
+type Record struct {
+	Topic  string
+	Key    string
+	Fields map[string]any
+}
+
+func uuid() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// Metadata is the common event metadata.
+func Metadata(at time.Time) map[string]any {
+	return map[string]any{
+		"event_id": uuid(), "correlation_id": uuid(), "causation_id": nil,
+		"source_system": "ERP", "occurred_at": at.UTC().Truncate(time.Millisecond),
+	}
+}
+
+// Money is a common Money record.
+func Money(currency string, minor int64) map[string]any {
+	return map[string]any{"amount_minor": minor, "currency": currency}
+}
+
+// Tier is a volume tier.
+type Tier struct {
+	Min  int64
+	Unit int64
+}
+
+// PriceEntry is a standard price-book entry (customer "" ) or a customer-specific one.
+func PriceEntry(sku, region, currency, customer string, list int64, version int64, discountBps, taxBps int32, at time.Time, tiers ...Tier) Record {
+	ts := []any{}
+	for _, t := range tiers {
+		ts = append(ts, map[string]any{"min_quantity": t.Min, "unit_price": Money(currency, t.Unit)})
+	}
+	var cust any
+	key := sku + "|" + region + "|" + currency
+	if customer != "" {
+		cust = customer
+		key += "|" + customer
+	}
+	return Record{Topic: "erp.price-book.v1", Key: key, Fields: map[string]any{
+		"metadata": Metadata(at), "price_book_id": region + "-2025", "price_book_version": version,
+		"sku": sku, "region": region, "currency": currency, "erp_customer_id": cust,
+		"list_price": Money(currency, list), "volume_tiers": ts, "discount_bps": discountBps,
+		"tax_rate_bps": taxBps, "valid_from": nil, "valid_to": nil, "active": true,
+	}}
+}
+
+// CreditAccount is an erp.credit.v1 position.
+func CreditAccount(customer, currency string, limit, ar, open int64, hold bool, asOf time.Time) Record {
+	status := "ACTIVE"
+	if hold {
+		status = "HOLD"
+	}
+	return Record{Topic: "erp.credit.v1", Key: customer, Fields: map[string]any{
+		"metadata": Metadata(asOf), "erp_customer_id": customer, "credit_limit": Money(currency, limit),
+		"ar_balance": Money(currency, ar), "open_orders": Money(currency, open), "hold": hold,
+		"hold_reason": nil, "credit_status": status, "as_of": asOf.UTC().Truncate(time.Millisecond),
+	}}
+}
+
+// InventoryLevel is an erp.inventory.v1 level.
+func InventoryLevel(sku, site string, onHand, allocated int64, asOf time.Time) Record {
+	return Record{Topic: "erp.inventory.v1", Key: sku + "|" + site, Fields: map[string]any{
+		"metadata": Metadata(asOf), "sku": sku, "site": site, "on_hand": onHand, "allocated": allocated,
+		"on_order": int64(0), "as_of": asOf.UTC().Truncate(time.Millisecond),
+	}}
+}
+
+// Customer is an erp.customer.v1 record.
+func Customer(erpID, crmID string, taxExempt bool, at time.Time) Record {
+	var crm any
+	if crmID != "" {
+		crm = crmID
+	}
+	return Record{Topic: "erp.customer.v1", Key: erpID, Fields: map[string]any{
+		"metadata": Metadata(at), "op": "UPSERT", "erp_customer_id": erpID, "crm_account_id": crm,
+		"golden_id": nil, "command_id": nil, "name": "Customer " + erpID, "legal_name": nil,
+		"parent_erp_customer_id": nil, "tax_id": nil, "tax_exempt": taxExempt, "billing_address": nil,
+		"shipping_address": nil, "phone": nil, "email": nil, "industry": nil, "territory": nil,
+		"currency": nil, "payment_terms": nil, "credit_status": "ACTIVE", "credit_limit": nil,
+		"source_updated_at": at.UTC().Truncate(time.Millisecond),
+	}}
+}
+
+// Xref maps a CRM account to an ERP customer (mdm.xref.v1).
+func Xref(crmID, erpID string, at time.Time) Record {
+	return Record{Topic: "mdm.xref.v1", Key: "CRM:" + crmID, Fields: map[string]any{
+		"metadata": Metadata(at), "system": "CRM", "system_id": crmID, "golden_id": "G-" + erpID,
+		"status": "ACTIVE", "merged_into": nil,
+		"other_ids": []any{map[string]any{"system": "ERP", "id": erpID}},
+	}}
+}
+
+// Encode returns the Avro binary body of r (without the wire-format header).
+func Encode(r Record) ([]byte, error) {
+	cat, err := catalog.Embedded()
+	if err != nil {
+		return nil, err
+	}
+	t, err := cat.Lookup(r.Topic)
+	if err != nil {
+		return nil, err
+	}
+	return avro.Marshal(t.Schema, r.Fields)
+}

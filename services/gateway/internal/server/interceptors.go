@@ -1,0 +1,113 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/gateway/internal/auth"
+	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
+)
+
+type serverMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
+}
+
+func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
+	if r == nil {
+		return c
+	}
+	if err := r.Register(c); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
+			if ex, ok := are.ExistingCollector.(C); ok {
+				return ex
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+func newServerMetrics(r prometheus.Registerer) *serverMetrics {
+	return &serverMetrics{
+		requests: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_requests_total", Help: "Gateway API calls by method, status code and transport (grpc or rest)."}, []string{"method", "code", "transport"})),
+		latency: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "isthmus_gateway_request_duration_seconds", Help: "Gateway API latency by method and transport (handler time, after auth).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"method", "transport"})),
+		limited: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_rate_limit_total", Help: "Rate limiter outcomes: limited, or error (Redis unreachable; the call is let through)."}, []string{"outcome"})),
+	}
+}
+
+// recoverUnary turns a panic into INTERNAL without leaking it.
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", p, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return h(ctx, req)
+	}
+}
+
+// observe records metrics and a span, and carries the correlation id.
+func observe(m *serverMetrics, transport string) grpc.UnaryServerInterceptor {
+	tracer := tracing.Tracer("isthmus/gateway")
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if ids := md.Get("correlation-id"); len(ids) > 0 {
+				ctx = tracing.WithCorrelation(ctx, ids[0])
+			}
+		}
+		ctx, span := tracer.Start(ctx, info.FullMethod, trace.WithSpanKind(trace.SpanKindServer))
+		start := time.Now()
+		resp, err := h(ctx, req)
+		code := status.Code(err)
+		span.SetAttributes(attribute.String("rpc.grpc.status_code", code.String()), attribute.String("transport", transport))
+		span.End()
+		m.requests.WithLabelValues(info.FullMethod, code.String(), transport).Inc()
+		m.latency.WithLabelValues(info.FullMethod, transport).Observe(time.Since(start).Seconds())
+		return resp, err
+	}
+}
+
+// rateLimit spends one call of the caller's budget (after auth).
+func rateLimit(l *ratelimit.Limiter, m *serverMetrics, log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		p := auth.FromContext(ctx)
+		if l == nil || p == nil {
+			return h(ctx, req)
+		}
+		ok, wait, err := l.Allow(ctx, p.Subject)
+		if err != nil {
+			m.limited.WithLabelValues("error").Inc()
+			log.WarnContext(ctx, "rate limiter unavailable; allowing the call", "err", err)
+			return h(ctx, req)
+		}
+		if !ok {
+			m.limited.WithLabelValues("limited").Inc()
+			st := status.New(codes.ResourceExhausted, "rate limit exceeded for client "+p.Subject)
+			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(wait)}); err == nil {
+				st = d
+			}
+			return nil, st.Err()
+		}
+		return h(ctx, req)
+	}
+}

@@ -1,0 +1,322 @@
+// Package server runs the gateway's gRPC server (:9090) and its REST face
+// (grpc-gateway, :8080). REST calls go through an in-process gRPC server with the
+// same interceptors (auth, scopes, rate limits, metrics) and handlers.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
+	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	"github.com/isthmus/isthmus/services/gateway/internal/auth"
+	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
+)
+
+// Services are the implementations served.
+type Services struct {
+	Pricing      pricingv1.PricingServiceServer
+	Credit       creditv1.CreditServiceServer
+	Availability inventoryv1.AvailabilityServiceServer
+}
+
+// Options configure a Server.
+type Options struct {
+	Services Services
+	Verifier *auth.Verifier
+	Limiter  *ratelimit.Limiter // nil: no rate limits
+	// TLS, when not nil, serves gRPC and REST over TLS. With ClientCAs set, client
+	// certificates are verified when given, and Verifier.RequireClientCert refuses
+	// calls without one (UNAUTHENTICATED / 401 rather than a failed handshake).
+	TLS        *tls.Config
+	OpenAPI    []byte // served at /openapi.json
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+}
+
+// Server is the gateway's network face.
+type Server struct {
+	o        Options
+	ext      *grpc.Server
+	bridge   *grpc.Server
+	bridgeLn *bufconn.Listener
+	health   *health.Server
+	http     *http.Server
+	conn     *grpc.ClientConn
+}
+
+// New builds the servers.
+func New(ctx context.Context, o Options) (*Server, error) {
+	m := newServerMetrics(o.Registerer)
+	chain := func(transport string, bridged bool) grpc.ServerOption {
+		return grpc.ChainUnaryInterceptor(
+			recoverUnary(o.Log),
+			observe(m, transport),
+			o.Verifier.UnaryInterceptor(bridged),
+			rateLimit(o.Limiter, m, o.Log),
+		)
+	}
+	extOpts := []grpc.ServerOption{chain("grpc", false), grpc.ChainStreamInterceptor(o.Verifier.StreamInterceptor(false)), grpc.MaxRecvMsgSize(1 << 20)}
+	if o.TLS != nil {
+		extOpts = append(extOpts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
+	s := &Server{o: o, health: health.NewServer()}
+	s.ext = grpc.NewServer(extOpts...)
+	s.bridge = grpc.NewServer(chain("rest", true), grpc.MaxRecvMsgSize(1<<20))
+	for _, gs := range []*grpc.Server{s.ext, s.bridge} {
+		pricingv1.RegisterPricingServiceServer(gs, o.Services.Pricing)
+		creditv1.RegisterCreditServiceServer(gs, o.Services.Credit)
+		inventoryv1.RegisterAvailabilityServiceServer(gs, o.Services.Availability)
+	}
+	healthpb.RegisterHealthServer(s.ext, s.health)
+	reflection.Register(s.ext)
+
+	s.bridgeLn = bufconn.Listen(4 << 20)
+	conn, err := grpc.NewClient("passthrough:///bridge",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.bridgeLn.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("rest bridge: %w", err)
+	}
+	s.conn = conn
+	gw := runtime.NewServeMux(
+		runtime.WithErrorHandler(errorHandler(o.Log)),
+		runtime.WithIncomingHeaderMatcher(headerMatcher),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	)
+	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		pricingv1.RegisterPricingServiceHandler, creditv1.RegisterCreditServiceHandler, inventoryv1.RegisterAvailabilityServiceHandler,
+	} {
+		if err := reg(ctx, gw, conn); err != nil {
+			return nil, fmt.Errorf("rest handlers: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(o.OpenAPI)
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.Handle("/", gw)
+	var h http.Handler = mux
+	h = authHTTP(o.Verifier, h)
+	h = limitBody(h)
+	if o.TLS != nil && o.Verifier.RequireClientCert {
+		h = requireClientCert(h)
+	}
+	h = recoverHTTP(o.Log, h)
+	s.http = &http.Server{Handler: h, TLSConfig: o.TLS, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelWarn)}
+	return s, nil
+}
+
+// SetServing sets the gRPC health status of the whole server.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	for _, svc := range []string{"isthmus.pricing.v1.PricingService", "isthmus.credit.v1.CreditService", "isthmus.inventory.v1.AvailabilityService"} {
+		s.health.SetServingStatus(svc, st)
+	}
+}
+
+// Serve serves gRPC on grpcLn and REST on httpLn until ctx ends, then stops
+// gracefully (in-flight calls finish within 10s).
+func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
+	errc := make(chan error, 3)
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); errc <- s.ext.Serve(grpcLn) }()
+	go func() { defer wg.Done(); errc <- s.bridge.Serve(s.bridgeLn) }()
+	go func() {
+		defer wg.Done()
+		var err error
+		if s.o.TLS != nil {
+			err = s.http.ServeTLS(httpLn, "", "")
+		} else {
+			err = s.http.Serve(httpLn)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s.health.Shutdown()
+	_ = s.http.Shutdown(sctx)
+	stopped := make(chan struct{})
+	go func() { s.ext.GracefulStop(); s.bridge.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		s.ext.Stop()
+		s.bridge.Stop()
+	}
+	_ = s.conn.Close()
+	wg.Wait()
+	return err
+}
+
+func headerMatcher(key string) (string, bool) {
+	switch strings.ToLower(key) {
+	case "idempotency-key", "correlation-id", "traceparent":
+		return strings.ToLower(key), true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// errorHandler writes grpc-gateway's JSON status, adding Retry-After for 429/503 and
+// never leaking internal messages.
+func errorHandler(log *slog.Logger) runtime.ErrorHandlerFunc {
+	return func(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		st, ok := status.FromError(err)
+		if !ok {
+			st = status.New(codes.Internal, "internal error")
+		}
+		switch st.Code() {
+		case codes.Internal, codes.Unknown, codes.DataLoss:
+			if st.Message() != "internal error" {
+				log.ErrorContext(ctx, "internal error on REST call", "path", r.URL.Path, "err", st.Message())
+			}
+			st = status.New(st.Code(), "internal error")
+		case codes.Unavailable, codes.ResourceExhausted:
+			for _, d := range st.Details() {
+				if ri, ok := d.(*errdetails.RetryInfo); ok {
+					secs := int(math.Ceil(ri.GetRetryDelay().AsDuration().Seconds()))
+					w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+				}
+			}
+			if w.Header().Get("Retry-After") == "" {
+				w.Header().Set("Retry-After", "1")
+			}
+		}
+		runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, st.Err())
+	}
+}
+
+// routingErrorHandler answers 405 with an Allow header for any method other than
+// POST on an API path (grpc-gateway answers 501 for methods it does not know).
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+	if code == http.StatusNotImplemented || code == http.StatusMethodNotAllowed {
+		// grpc-gateway would map this to UNIMPLEMENTED, i.e. 501.
+		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte(`{"code":12,"message":"method not allowed","details":[]}`))
+		return
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+}
+
+// restMethods maps REST paths to the gRPC methods they call (for scopes).
+func restMethod(path string) string {
+	switch {
+	case path == "/v1/pricing:quote":
+		return "/isthmus.pricing.v1.PricingService/PriceQuote"
+	case path == "/v1/pricing:validate":
+		return "/isthmus.pricing.v1.PricingService/ValidatePrices"
+	case path == "/v1/credit:check":
+		return "/isthmus.credit.v1.CreditService/CheckCredit"
+	case strings.HasPrefix(path, "/v1/credit/reservations/") && strings.HasSuffix(path, ":release"):
+		return "/isthmus.credit.v1.CreditService/ReleaseReservation"
+	case path == "/v1/availability:check":
+		return "/isthmus.inventory.v1.AvailabilityService/Check"
+	}
+	return ""
+}
+
+// authHTTP authenticates REST calls before their body is decoded; the gRPC
+// interceptor behind the bridge checks again (from its cache) and sets the caller.
+func authHTTP(v *auth.Verifier, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := v.Check(r.Header.Get("Authorization"), restMethod(r.URL.Path)); err != nil {
+			st := status.Convert(err)
+			code := http.StatusUnauthorized
+			if st.Code() == codes.PermissionDenied {
+				code = http.StatusForbidden
+			} else {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="isthmus"`)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			_, _ = fmt.Fprintf(w, `{"code":%d,"message":%q,"details":[]}`, st.Code(), st.Message())
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func requireClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":16,"message":"client certificate required","details":[]}`))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func recoverHTTP(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic in REST handler", "path", r.URL.Path, "panic", p)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = w.Write([]byte(`{"code":13,"message":"internal error","details":[]}`))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
