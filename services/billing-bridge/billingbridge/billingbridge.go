@@ -5,28 +5,78 @@ package billingbridge
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
 const Name = "billing-bridge"
 
+// TopicByContract is the internal topic erp.journal.v1 answers are re-keyed
+// onto: erp.journal.v1 is keyed by journal command id, the state by
+// contract id.
+const TopicByContract = "billing-bridge.by-contract.v1"
+
+// Store is the state store: contract id → bridge.State (Marshal bytes).
+const Store = "contracts"
+
+// Inputs are the topics billing-bridge consumes.
+var Inputs = []string{contracts.TopicCRMDealV1, contracts.TopicBillingEventsV1, contracts.TopicERPJournalV1}
+
 // Config is the service's configuration.
 type Config struct {
 	config.Common
+	// GapSLA is how long an out-of-order amendment may wait for its
+	// predecessor before finance-ops gets an amendment_gap exception.
+	GapSLA time.Duration
 }
 
 // Register declares every setting of the service.
-func (c *Config) Register(s *config.Set) { c.Common.Register(s, Name) }
+func (c *Config) Register(s *config.Set) {
+	c.Common.Register(s, Name)
+	s.Duration(&c.GapSLA, "ISTHMUS_BILLING_GAP_SLA", 10*time.Minute, "how long an out-of-order amendment is held before an amendment_gap exception")
+	s.Check(func() error {
+		if c.GapSLA <= 0 {
+			return fmt.Errorf("ISTHMUS_BILLING_GAP_SLA must be positive, got %s", c.GapSLA)
+		}
+		return nil
+	})
+}
 
 // Base returns the common part.
 func (c *Config) Base() *config.Common { return &c.Common }
 
+// TickInterval is how often held amendments are checked against the SLA.
+const TickInterval = time.Second
+
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	svc := service.New(&cfg.Common, log)
+	sd, err := svc.Serde()
+	if err != nil {
+		return err
+	}
+	h := &Handler{Bridge: bridge.New(), SLA: cfg.GapSLA}
+	p, err := processor.New(processor.Config{
+		Service:        Name,
+		Instance:       cfg.Instance,
+		Topics:         Inputs,
+		InternalTopics: []string{TopicByContract},
+		Stores:         []string{Store},
+		Handler:        h.Handle,
+		Tick:           TickInterval,
+		OnTick:         h.Tick,
+	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	if err != nil {
+		return err
+	}
+	svc.AddProcessor("contracts", p)
 	return svc.Run(ctx)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/journal"
 )
 
 // Sentinels for acknowledgments and held amendments.
@@ -248,4 +249,21 @@ func rejected(d contract.Deal, err error) Exception {
 			{"kind", string(d.Kind)},
 		},
 	}
+}
+
+// JournalOf rebuilds the journal id as it was sent (accounts, lines, date,
+// amount) from the state, for context in exceptions and ERP answers; its
+// Source is not kept and is empty. It reports false for a journal never sent.
+func (b *Bridge) JournalOf(s *State, id string) (journal.Journal, bool) {
+	j, ok := s.Journals[id]
+	if !ok {
+		return journal.Journal{}, false
+	}
+	currency := ""
+	if s.Terms != nil {
+		currency = s.Terms.Currency
+	}
+	out := journal.New(b.accounts, s.ContractID, j.Seq, j.Period, j.Kind, j.Date, currency, "", j.Amount)
+	out.ID = id
+	return out, true
 }

@@ -1,0 +1,313 @@
+//go:build integration
+
+package billingbridge_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
+)
+
+// outputs billing-bridge writes, collected by the harness.
+var outputTopics = []string{
+	contracts.TopicBillingCommandsV1, contracts.TopicBillingRevenueScheduleV1,
+	contracts.TopicERPJournalCommandsV1, contracts.TopicOpsExceptionsV1,
+	processor.DLQTopic(billingbridge.Name),
+}
+
+type harness struct {
+	t        testing.TB
+	brokers  []string
+	registry string
+	prefix   string
+	sd       *serde.Serde
+	cl       *kgo.Client
+
+	mu   sync.Mutex
+	recs []got
+}
+
+// got is one output record as a read_committed consumer sees it.
+type got struct {
+	Topic   string // logical
+	Key     string
+	Value   any // decoded contracts value; raw bytes for the DLQ
+	Headers map[string]string
+}
+
+func uniquePrefix(t testing.TB) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return "bbit-" + hex.EncodeToString(b[:]) + "."
+}
+
+// newHarness provisions the catalog under a fresh prefix and starts a
+// read_committed collector of every output topic.
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	h := &harness{t: t, brokers: testinfra.Brokers(t), registry: testinfra.RegistryURL(t), prefix: uniquePrefix(t)}
+	testinfra.Provision(t, h.brokers, h.registry, h.prefix)
+	rc, err := sr.NewClient(sr.URLs(h.registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sd = serde.New(rc)
+	h.cl = testinfra.NewClient(t, h.brokers, kgo.ProducerLinger(0))
+	h.collect()
+	return h
+}
+
+func (h *harness) env() map[string]string {
+	return map[string]string{
+		"ISTHMUS_KAFKA_BROKERS":       joinComma(h.brokers),
+		"ISTHMUS_SCHEMA_REGISTRY_URL": h.registry,
+		"ISTHMUS_TOPIC_PREFIX":        h.prefix,
+		"ISTHMUS_ADMIN_ADDR":          "127.0.0.1:0",
+		"ISTHMUS_INSTANCE_ID":         "it-0",
+		"ISTHMUS_LOG_LEVEL":           "info",
+	}
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ","
+		}
+		out += v
+	}
+	return out
+}
+
+// startService runs billing-bridge in this process until the test ends.
+func (h *harness) startService(extra map[string]string) {
+	t := h.t
+	vars := h.env()
+	for k, v := range extra {
+		vars[k] = v
+	}
+	var cfg billingbridge.Config
+	s := config.NewSet(billingbridge.Name)
+	cfg.Register(s)
+	if err := s.Parse(nil, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(t.TempDir(), "service.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(logf, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- billingbridge.Run(ctx, &cfg, log) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("billing-bridge: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("billing-bridge did not stop within 30s")
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("service log:\n%s", tail(string(b), 6000))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// produce encodes v for a logical topic and produces it synchronously.
+func (h *harness) produce(topic, key string, v serde.Record) {
+	h.t.Helper()
+	ctx := context.Background()
+	// Producers of the inputs are other systems; they register nothing, the
+	// schemas are provisioned. Encode looks the schema up.
+	b, err := h.sd.Encode(ctx, h.prefix+topic, v)
+	if err != nil {
+		h.t.Fatalf("encode %s: %v", topic, err)
+	}
+	r := &kgo.Record{Topic: h.prefix + topic, Key: []byte(key), Value: b}
+	if err := h.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+		h.t.Fatalf("produce %s: %v", topic, err)
+	}
+}
+
+// collect consumes every output topic (read_committed) in the background.
+func (h *harness) collect() {
+	topics := make([]string, len(outputTopics))
+	for i, tp := range outputTopics {
+		topics[i] = h.prefix + tp
+	}
+	cl := testinfra.NewClient(h.t, h.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(250*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	h.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}}
+				for _, hd := range r.Headers {
+					g.Headers[hd.Key] = string(hd.Value)
+				}
+				if g.Topic == processor.DLQTopic(billingbridge.Name) {
+					g.Value = r.Value
+				} else {
+					v, err := contracts.NewValue(g.Topic)
+					if err == nil {
+						err = h.sd.Decode(ctx, r.Value, v.(serde.Record))
+					}
+					if err != nil {
+						g.Value = err
+					} else {
+						g.Value = v
+					}
+				}
+				h.mu.Lock()
+				h.recs = append(h.recs, g)
+				h.mu.Unlock()
+			})
+		}
+	}()
+}
+
+// snapshot returns the outputs collected so far.
+func (h *harness) snapshot() []got {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]got(nil), h.recs...)
+}
+
+// waitFor polls cond over the collected outputs until it holds.
+func (h *harness) waitFor(what string, timeout time.Duration, cond func([]got) bool) []got {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs := h.snapshot()
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %s waiting for %s (%d outputs collected)", timeout, what, len(recs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// forContract filters outputs of one contract.
+func forContract(recs []got, id string) (cmds []*contracts.BillingCommand, rev []*contracts.RevenueSchedule, js []*contracts.JournalCommand, xs []*contracts.OperationalException) {
+	for _, r := range recs {
+		switch v := r.Value.(type) {
+		case *contracts.BillingCommand:
+			if v.ContractID == id {
+				cmds = append(cmds, v)
+			}
+		case *contracts.RevenueSchedule:
+			if v.ContractID == id {
+				rev = append(rev, v)
+			}
+		case *contracts.JournalCommand:
+			if v.ContractID == id {
+				js = append(js, v)
+			}
+		case *contracts.OperationalException:
+			if v.EntityIds["contract_id"] == id {
+				xs = append(xs, v)
+			}
+		}
+	}
+	return
+}
+
+func dlqFor(recs []got, key string) []got {
+	var out []got
+	for _, r := range recs {
+		if r.Topic == processor.DLQTopic(billingbridge.Name) && r.Key == key {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// meta is the metadata of a test input.
+func meta(name string, at time.Time) contracts.EventMetadata {
+	return contracts.EventMetadata{EventID: tracing.DeterministicID("bbit", name), CorrelationID: "corr-" + name,
+		SourceSystem: contracts.SourceSystemCRM, OccurredAt: at.UTC().Truncate(time.Millisecond)}
+}
+
+func day(s string) contract.Date {
+	d, err := contract.ParseDate(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// newDeal is a NEW monthly deal: qty seats at price per month, one year from start.
+func newDeal(id string, start string, qty, price int64, at time.Time) *contracts.Deal {
+	d := contract.Deal{ContractID: id, Seq: 1, Kind: contract.KindNew, CustomerID: "ACC-" + id, Currency: "EUR",
+		Frequency: contract.Monthly, Start: day(start), End: day(start).AddMonths(12), OccurredAt: at,
+		Lines: []contract.Line{{SKU: "seat", Quantity: qty, UnitPrice: price}}}
+	return adapter.DealRecord(d, meta(id+"/0", at), "DEAL-"+id)
+}
+
+// amendDeal is an AMEND (Avro sequence seq) to qty seats at price per month.
+func amendDeal(id string, seq int, change contract.Change, eff string, qty, price int64, at time.Time) *contracts.Deal {
+	d := contract.Deal{ContractID: id, Seq: adapter.DomainSeq(seq), Kind: contract.KindAmend, Change: change, Currency: "EUR",
+		Frequency: contract.Monthly, Effective: day(eff), OccurredAt: at,
+		Lines: []contract.Line{{SKU: "seat", Quantity: qty, UnitPrice: price}}}
+	return adapter.DealRecord(d, meta(fmt.Sprintf("%s/%d", id, seq), at), "DEAL-"+id)
+}
+
+func cancelDeal(id string, seq int, eff string, at time.Time) *contracts.Deal {
+	d := contract.Deal{ContractID: id, Seq: adapter.DomainSeq(seq), Kind: contract.KindCancel, Currency: "EUR",
+		Frequency: contract.Monthly, Effective: day(eff), OccurredAt: at}
+	return adapter.DealRecord(d, meta(fmt.Sprintf("%s/%d", id, seq), at), "DEAL-"+id)
+}
+
+func scheduleTotal(c *contracts.BillingCommand) int64 {
+	var n int64
+	for _, s := range c.InvoiceSchedule {
+		n += s.Amount.AmountMinor
+	}
+	return n
+}
+
+func journalAmount(j *contracts.JournalCommand) (dr, cr int64) {
+	for _, l := range j.Lines {
+		dr += l.Debit.AmountMinor
+		cr += l.Credit.AmountMinor
+	}
+	return
+}
