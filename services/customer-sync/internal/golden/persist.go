@@ -29,6 +29,7 @@ func (t *tx) finish() Outputs {
 	slices.Sort(ids)
 	for _, id := range ids {
 		r := s.records[id]
+		r.Version++
 		t.out.Golden = append(t.out.Golden, r.clone())
 		t.out.State = append(t.out.State, StateWrite{Key: keyRecord + id, Value: mustJSON(r)})
 	}

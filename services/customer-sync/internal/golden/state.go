@@ -443,15 +443,9 @@ func (t *tx) deleteSource(e SourceDeleted) error {
 // ---- contacts ----------------------------------------------------------
 
 func (t *tx) upsertContact(e ContactUpserted) error {
-	if e.ContactID == "" || e.AccountID == "" {
-		return validation(&normalize.Error{Field: "contact", Reason: "contact id and account id are required"})
-	}
-	if strings.TrimSpace(e.Name) == "" && strings.TrimSpace(e.Email) == "" {
-		return validation(&normalize.Error{Field: "contact.name", Reason: "a contact needs a name or an e-mail"})
-	}
-	email, err := normalize.Email(e.Email)
+	email, err := contactEmail(e)
 	if err != nil {
-		return validation(err)
+		return err
 	}
 	c := Contact{ID: e.ContactID, Name: strings.TrimSpace(e.Name), Email: email, Role: strings.TrimSpace(e.Role),
 		Lineage: survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}}

@@ -138,6 +138,9 @@ type Record struct {
 	Proposed         []string                     `json:"proposed,omitempty"`
 	OwnershipVersion int                          `json:"ownership_version"`
 	UpdatedAt        int64                        `json:"updated_at"`
+	// Version counts the published changes of the record: +1 every time
+	// Apply outputs it (mdm.customer.v1 version).
+	Version int64 `json:"version"`
 }
 
 // Exception categories and queue.

@@ -1,0 +1,350 @@
+//go:build integration
+
+package customersync
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
+)
+
+// Outputs are the topics customer-sync writes, plus its DLQ.
+var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
+	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqCustomerSyncV1}
+
+var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+type env struct {
+	t        *testing.T
+	brokers  []string
+	registry string
+	prefix   string
+	sd       *serde.Serde
+	prod     *kgo.Client
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, brokers: testinfra.Brokers(t), registry: testinfra.RegistryURL(t),
+		prefix: fmt.Sprintf("cs-%s-%06d.", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), rand.IntN(1_000_000))}
+	testinfra.Provision(t, e.brokers, e.registry, e.prefix)
+	e.waitTopics(Inputs...)
+	cl, err := sr.NewClient(sr.URLs(e.registry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sd = serde.New(cl)
+	e.prod = testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	return e
+}
+
+// waitTopics waits until a fresh client's metadata lists every topic (the
+// broker's metadata cache can lag behind topic creation).
+func (e *env) waitTopics(topics ...string) {
+	e.t.Helper()
+	adm := kadm.NewClient(testinfra.NewClient(e.t, e.brokers))
+	names := make([]string, len(topics))
+	for i, t := range topics {
+		names[i] = e.prefix + t
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		md, err := adm.Metadata(context.Background(), names...)
+		ok := err == nil
+		for _, n := range names {
+			if td, found := md.Topics[n]; !found || td.Err != nil || len(td.Partitions) == 0 {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("topics %v not visible after 30s (%v)", names, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (e *env) kcfg() kafka.Config { return kafka.Config{Brokers: e.brokers, TopicPrefix: e.prefix} }
+
+// start runs the service's processor in this process until the test ends
+// (or stop is called).
+func (e *env) start(instance string) (stop func()) {
+	e.t.Helper()
+	h, err := NewHandler(golden.DefaultConfig(), prometheus.NewRegistry())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p, err := processor.New(ProcessorConfig(instance, h), e.kcfg(), processor.WithSerde(e.sd), processor.WithLogger(log),
+		processor.WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("processor: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+// produce writes v (Avro) to a logical topic with key; partition < 0 means
+// the default key partitioning.
+func (e *env) produce(topic, key string, v serde.Record, partition int32) {
+	e.t.Helper()
+	var b []byte
+	if v != nil {
+		var err error
+		if b, err = e.sd.Encode(context.Background(), e.prefix+topic, v); err != nil {
+			e.t.Fatalf("encode %s: %v", topic, err)
+		}
+	}
+	e.produceRaw(topic, key, b, partition)
+}
+
+func (e *env) produceRaw(topic, key string, value []byte, partition int32) {
+	e.t.Helper()
+	r := &kgo.Record{Topic: e.prefix + topic, Key: []byte(key), Value: value}
+	cl := e.prod
+	if partition >= 0 {
+		r.Partition = partition
+		cl = e.manual()
+	}
+	if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+		e.t.Fatalf("produce %s: %v", topic, err)
+	}
+}
+
+var manualClients sync.Map
+
+func (e *env) manual() *kgo.Client {
+	if c, ok := manualClients.Load(e); ok {
+		return c.(*kgo.Client)
+	}
+	c := testinfra.NewClient(e.t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	manualClients.Store(e, c)
+	return c
+}
+
+// out is one output record as a read_committed consumer sees it.
+type out struct {
+	Topic     string // logical
+	Key       string
+	Value     []byte
+	Headers   map[string]string
+	Partition int32
+	Offset    int64
+}
+
+// collector reads every output topic (read_committed) from the start.
+type collector struct {
+	mu   sync.Mutex
+	recs []out
+}
+
+func (e *env) collect(extra ...string) *collector {
+	e.t.Helper()
+	topics := make([]string, 0, len(outputTopics)+len(extra))
+	for _, t := range append(append([]string{TopicMatch}, outputTopics...), extra...) {
+		topics = append(topics, e.prefix+t)
+	}
+	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	c := &collector{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			fs := cl.PollFetches(ctx)
+			fs.EachRecord(func(r *kgo.Record) {
+				o := out{Topic: strings.TrimPrefix(r.Topic, e.prefix), Key: string(r.Key), Value: r.Value, Headers: map[string]string{},
+					Partition: r.Partition, Offset: r.Offset}
+				for _, h := range r.Headers {
+					o.Headers[h.Key] = string(h.Value)
+				}
+				c.mu.Lock()
+				c.recs = append(c.recs, o)
+				c.mu.Unlock()
+			})
+		}
+	}()
+	e.t.Cleanup(func() { cancel(); <-done })
+	return c
+}
+
+func (c *collector) snapshot() []out {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]out(nil), c.recs...)
+}
+
+// waitFor polls the collected records until cond holds.
+func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, cond func([]out) bool) []out {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		recs := c.snapshot()
+		if cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s (%d records collected)", timeout, what, len(recs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// settle waits until the group has consumed every input record and the
+// collected outputs have not changed for quiet.
+func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
+	e.t.Helper()
+	adm := kadm.NewClient(testinfra.NewClient(e.t, e.brokers))
+	group := e.prefix + Name
+	inputs := make([]string, len(Inputs))
+	for i, t := range Inputs {
+		inputs[i] = e.prefix + t
+	}
+	deadline := time.Now().Add(timeout)
+	last, since := -1, time.Now()
+	for {
+		n := len(c.snapshot())
+		if n != last {
+			last, since = n, time.Now()
+		}
+		if time.Since(since) >= quiet && e.inputsConsumed(adm, group, inputs) && e.matchConsumed(adm, group, c.snapshot()) {
+			return c.snapshot()
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("outputs did not settle within %s (%d collected)", timeout, n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// matchConsumed reports whether the group has committed past the last
+// (committed) record of the match topic that the collector has seen.
+func (e *env) matchConsumed(adm *kadm.Client, group string, recs []out) bool {
+	last := map[int32]int64{}
+	for _, o := range recs {
+		if o.Topic == TopicMatch && o.Offset+1 > last[o.Partition] {
+			last[o.Partition] = o.Offset + 1
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	for p, end := range last {
+		c, ok := committed.Lookup(e.prefix+TopicMatch, p)
+		if !ok || c.At < end {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *env) inputsConsumed(adm *kadm.Client, group string, inputs []string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, inputs...)
+	if err != nil {
+		return false
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	ok := true
+	ends.Each(func(lo kadm.ListedOffset) {
+		if lo.Offset == 0 {
+			return
+		}
+		c, found := committed.Lookup(lo.Topic, lo.Partition)
+		if !found || c.At < lo.Offset {
+			ok = false
+		}
+	})
+	return ok
+}
+
+// decode decodes an output value into v.
+func (e *env) decode(o out, v serde.Record) {
+	e.t.Helper()
+	if err := e.sd.Decode(context.Background(), o.Value, v); err != nil {
+		e.t.Fatalf("decode %s/%s: %v", o.Topic, o.Key, err)
+	}
+}
+
+// ---- input builders --------------------------------------------------------
+
+func meta(id string, n int) contracts.EventMetadata {
+	return contracts.EventMetadata{EventID: tracing.DeterministicID("test-input", id, fmt.Sprint(n)), CorrelationID: "corr-" + id,
+		SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0.Add(time.Duration(n) * time.Minute)}
+}
+
+func str(s string) *string { return &s }
+
+func account(id, name string, n int, mut func(*contracts.Account)) *contracts.Account {
+	a := &contracts.Account{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, AccountID: id, Name: name,
+		Status: contracts.AccountStatusProspect, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
+	if mut != nil {
+		mut(a)
+	}
+	return a
+}
+
+func customer(id, name string, n int, mut func(*contracts.Customer)) *contracts.Customer {
+	md := meta(id, n)
+	md.SourceSystem = contracts.SourceSystemERP
+	c := &contracts.Customer{Metadata: md, Op: contracts.ChangeOperationUpsert, ERPCustomerID: id, Name: name,
+		CreditStatus: contracts.CreditStatusActive, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
+	if mut != nil {
+		mut(c)
+	}
+	return c
+}
+
+func contact(id, account, last string, n int, mut func(*contracts.Contact)) *contracts.Contact {
+	c := &contracts.Contact{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, ContactID: id, AccountID: account,
+		LastName: last, Roles: []string{}, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
+	if mut != nil {
+		mut(c)
+	}
+	return c
+}
+
+func addr(line, city, postal, country string) *contracts.Address {
+	return &contracts.Address{Line1: line, City: city, PostalCode: &postal, Country: country}
+}

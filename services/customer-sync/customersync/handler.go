@@ -1,0 +1,296 @@
+package customersync
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
+	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+)
+
+// Headers of a record on the internal match topic. Its value is the
+// original record's value, unchanged (Confluent wire format with the
+// writer's schema id), so schema evolution works as on the source topic.
+const (
+	HeaderOriginTopic     = "origin-topic"     // logical source topic
+	HeaderOriginPartition = "origin-partition" // decimal
+	HeaderOriginOffset    = "origin-offset"    // decimal
+	HeaderOriginKey       = "origin-key"       // the source record's key
+	HeaderOriginTimestamp = "origin-timestamp" // source record timestamp, Unix ms
+)
+
+// MatchKey is the one key of every record on the match topic: all of them
+// land on one partition, whose single consumer makes every match decision
+// in order.
+const MatchKey = "customers"
+
+// seqKey holds, in the store, how many events the match stage has applied;
+// it tells whether the decoded in-memory state is the committed one.
+const seqKey = "m/seq"
+
+// Handler is customer-sync's processor handler.
+type Handler struct {
+	cfg   golden.Config
+	parts map[int32]*partState
+	gauge prometheus.Gauge
+}
+
+// partState is the decoded golden.State of one match partition, valid
+// while seq equals the store's applied count.
+type partState struct {
+	st  *golden.State
+	seq uint64
+}
+
+// NewHandler returns a handler for cfg; its gauge
+// isthmus_customer_sync_golden_records registers on reg (nil:
+// metrics.Registry).
+func NewHandler(cfg golden.Config, reg prometheus.Registerer) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if reg == nil {
+		reg = metrics.Registry
+	}
+	g := metrics.Register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "isthmus_customer_sync_golden_records",
+		Help: "Live golden customer records held by this customer-sync instance (merged-away records excluded).",
+	}))
+	return &Handler{cfg: cfg, parts: map[int32]*partState{}, gauge: g}, nil
+}
+
+// Handle is the processor handler: records of the match topic go to the
+// match stage, every other record to the re-key stage.
+func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
+	if m.Topic == TopicMatch {
+		return h.match(m)
+	}
+	return h.rekey(m)
+}
+
+func newRecord(topic string) (serde.Record, error) {
+	switch topic {
+	case contracts.TopicCRMAccountV1:
+		return &contracts.Account{}, nil
+	case contracts.TopicCRMContactV1:
+		return &contracts.Contact{}, nil
+	case contracts.TopicERPCustomerV1:
+		return &contracts.Customer{}, nil
+	case contracts.TopicOpsDecisionsV1:
+		return &contracts.Decision{}, nil
+	}
+	return nil, errs.Poisonf(adapter.ReasonContract, "customer-sync does not consume topic %q", topic)
+}
+
+// input is a decoded input record: the domain event (nil: skip) and the
+// metadata the outputs inherit.
+type input struct {
+	ev golden.Event
+	md contracts.EventMetadata
+}
+
+// decode decodes value of a record from topic. A tombstone (nil value) of
+// a CRM account or ERP customer deletes that record (key = its id), at the
+// record's timestamp; other tombstones are skipped.
+func decode(m *processor.Message, topic, key string, value []byte, ts time.Time, idBase string) (input, error) {
+	if value == nil {
+		md := contracts.EventMetadata{EventID: tracing.DeterministicID(idBase, "tombstone"), CorrelationID: tracing.DeterministicID(idBase),
+			SourceSystem: contracts.SourceSystemUnknown, OccurredAt: ts.UTC()}
+		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
+		switch topic {
+		case contracts.TopicCRMAccountV1:
+			md.SourceSystem = contracts.SourceSystemCRM
+			return input{golden.SourceDeleted{Meta: meta, System: sv.CRM, RecordID: key}, md}, nil
+		case contracts.TopicERPCustomerV1:
+			md.SourceSystem = contracts.SourceSystemERP
+			return input{golden.SourceDeleted{Meta: meta, System: sv.ERP, RecordID: key}, md}, nil
+		}
+		return input{}, nil
+	}
+	v, err := newRecord(topic)
+	if err != nil {
+		return input{}, err
+	}
+	if err := m.Decode(v); err != nil {
+		return input{}, err
+	}
+	ev, err := adapter.Event(v)
+	if err != nil {
+		return input{}, err
+	}
+	return input{ev, adapter.Metadata(v)}, nil
+}
+
+// rekey is the first stage: decode and validate a source record (poison →
+// DLQ with the source topic, partition and offset) and forward its bytes to
+// the match topic under the constant key, in the same transaction as the
+// source offset.
+func (h *Handler) rekey(m *processor.Message) error {
+	r := m.Record
+	base := idBase(m.Topic, r.Partition, r.Offset)
+	in, err := decode(m, m.Topic, m.Key(), r.Value, r.Timestamp, base)
+	if err != nil {
+		return err
+	}
+	if in.ev == nil {
+		return nil // not for customer-sync
+	}
+	if err := golden.Validate(in.ev); err != nil {
+		return err
+	}
+	m.Emit(TopicMatch, MatchKey, r.Value,
+		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
+		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderOriginKey, Value: r.Key},
+		kgo.RecordHeader{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
+	)
+	return nil
+}
+
+// idBase is the base of the output event ids of one source record: its
+// logical topic and position, independent of ISTHMUS_TOPIC_PREFIX and of
+// the match topic's offsets, so any replay of the same input yields the
+// same ids.
+func idBase(topic string, partition int32, offset int64) string {
+	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
+}
+
+type origin struct {
+	topic     string
+	partition int32
+	offset    int64
+	key       string
+	ts        time.Time
+}
+
+func originOf(m *processor.Message) (origin, error) {
+	var o origin
+	var ok bool
+	if o.topic, ok = m.Header(HeaderOriginTopic); !ok || o.topic == "" {
+		return o, errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderOriginTopic)
+	}
+	p, _ := m.Header(HeaderOriginPartition)
+	off, _ := m.Header(HeaderOriginOffset)
+	ts, _ := m.Header(HeaderOriginTimestamp)
+	pn, err1 := strconv.ParseInt(p, 10, 32)
+	on, err2 := strconv.ParseInt(off, 10, 64)
+	tn, err3 := strconv.ParseInt(ts, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return o, errs.Poisonf(adapter.ReasonContract, "match record with malformed origin headers (partition %q, offset %q, timestamp %q)", p, off, ts)
+	}
+	o.partition, o.offset, o.ts = int32(pn), on, time.UnixMilli(tn)
+	o.key, _ = m.Header(HeaderOriginKey)
+	return o, nil
+}
+
+// match is the second stage: apply one event to the partition's golden
+// state, write the state changes to the store and emit the outputs, all in
+// the transaction of the match topic's offset.
+func (h *Handler) match(m *processor.Message) (err error) {
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	base := idBase(o.topic, o.partition, o.offset)
+	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, base)
+	if err != nil || in.ev == nil {
+		return err
+	}
+	ps, err := h.state(m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			delete(h.parts, m.Partition()) // possibly half-applied: rebuild
+			panic(r)
+		}
+	}()
+	out, err := ps.st.Apply(in.ev)
+	if err != nil {
+		return err // the state is unchanged
+	}
+	// From here the in-memory state is one event ahead of the store; if
+	// anything below fails, the message's writes are dropped and the next
+	// message sees a different applied count and rebuilds.
+	ps.seq++
+	m.Put(Store, seqKey, []byte(strconv.FormatUint(ps.seq, 10)))
+	for _, w := range out.State {
+		m.Put(Store, w.Key, w.Value)
+	}
+	h.updateGauge()
+	for _, rec := range adapter.Outputs(out, in.md, base) {
+		if err := m.EmitValue(rec.Topic, rec.Key, rec.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// state returns the decoded state of the message's partition. It is
+// reused while the store's applied count equals the one it was built at:
+// the store answers with this transaction's writes, then the committed
+// state, so an aborted batch, a retried message or a partition restored
+// after a rebalance all show a different count and the state is rebuilt
+// from the store (a full reload, only then). Equal counts mean equal
+// states: the match partition is one ordered log applied deterministically.
+func (h *Handler) state(m *processor.Message) (*partState, error) {
+	var seq uint64
+	if raw, ok := m.Get(Store, seqKey); ok {
+		n, err := strconv.ParseUint(string(raw), 10, 64)
+		if err != nil {
+			return nil, errs.Retriable("state", fmt.Errorf("store key %s: %q is not a count", seqKey, raw))
+		}
+		seq = n
+	}
+	if ps := h.parts[m.Partition()]; ps != nil && ps.seq == seq {
+		return ps, nil
+	}
+	start := time.Now()
+	st, err := golden.New(h.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var lerr error
+	n := 0
+	m.Range(Store, func(k string, v []byte) bool {
+		if k == seqKey {
+			return true
+		}
+		n++
+		lerr = st.Load(k, v)
+		return lerr == nil
+	})
+	if lerr != nil {
+		// Never drop input over unreadable state: retry (and stay not
+		// ready) until an operator fixes it.
+		return nil, errs.Retriable("state", fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
+	}
+	ps := &partState{st: st, seq: seq}
+	h.parts[m.Partition()] = ps
+	h.updateGauge()
+	m.Logger().Info("golden state loaded", "partition", m.Partition(), "entries", n, "golden_records", st.Len(),
+		"applied", seq, "took", time.Since(start).String())
+	return ps, nil
+}
+
+func (h *Handler) updateGauge() {
+	n := 0
+	for _, ps := range h.parts {
+		n += ps.st.Len()
+	}
+	h.gauge.Set(float64(n))
+}

@@ -1,0 +1,340 @@
+package adapter
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
+)
+
+// Output is one record to emit: logical topic, key and value.
+type Output struct {
+	Topic string
+	Key   string
+	Value serde.Record
+}
+
+// EntityType is the audit entity type of golden records.
+const EntityType = "golden_customer"
+
+// Outputs maps the outputs of one Apply to records, in a fixed order:
+// golden records, cross-references, ERP commands, CRM updates, audit
+// entries, exceptions. Every record's metadata has a deterministic event id
+// (tracing.DeterministicID(idBase, index)), the input's correlation id and
+// occurred_at, and the input's event id as causation id, so replaying the
+// input yields identical records.
+func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Output {
+	var out []Output
+	md := func() contracts.EventMetadata {
+		cause := in.EventID
+		return contracts.EventMetadata{
+			EventID:       tracing.DeterministicID(idBase, strconv.Itoa(len(out))),
+			CorrelationID: in.CorrelationID,
+			CausationID:   &cause,
+			SourceSystem:  contracts.SourceSystemCustomerSync,
+			OccurredAt:    in.OccurredAt,
+		}
+	}
+	records := map[string]golden.Record{}
+	for _, r := range o.Golden {
+		records[r.ID] = r
+		out = append(out, Output{contracts.TopicMDMCustomerV1, r.ID, GoldenCustomer(r, md())})
+		if r.MergedInto != "" {
+			// The merged-away id itself resolves through the xref.
+			out = append(out, Output{contracts.TopicMDMXrefV1, XrefKey(contracts.SourceSystemMDM, r.ID), &contracts.CrossReference{
+				Metadata: md(), System: contracts.SourceSystemMDM, SystemID: r.ID, GoldenID: r.MergedInto,
+				Status: contracts.XrefStatusRedirected, MergedInto: ptr(r.MergedInto), OtherIds: []contracts.SystemRef{},
+			}})
+		}
+	}
+	for _, x := range o.Xrefs {
+		cr := CrossReference(x, md())
+		out = append(out, Output{contracts.TopicMDMXrefV1, XrefKey(cr.System, cr.SystemID), cr})
+	}
+	for _, c := range o.ERPCommands {
+		out = append(out, Output{contracts.TopicERPCustomerCommandsV1, c.GoldenID, CustomerCommand(c, records[c.GoldenID], md())})
+	}
+	for _, u := range o.CRMUpdates {
+		out = append(out, Output{contracts.TopicCRMAccountUpdatesV1, u.AccountID, AccountUpdate(u, records[u.GoldenID], md())})
+	}
+	for _, a := range o.Audit {
+		out = append(out, Output{contracts.TopicAuditFieldChangeV1, a.GoldenID, FieldChange(a, md())})
+	}
+	for _, e := range o.Exceptions {
+		out = append(out, Output{contracts.TopicOpsExceptionsV1, e.ID, Exception(e, md())})
+	}
+	return out
+}
+
+// XrefKey is the key of mdm.xref.v1: "SYSTEM:id" (e.g. CRM:001A000001).
+func XrefKey(system, id string) string { return system + ":" + id }
+
+// System maps a domain system name to the contract's SourceSystem symbol.
+func System(s string) string {
+	switch sv.System(s) {
+	case sv.CRM:
+		return contracts.SourceSystemCRM
+	case sv.ERP:
+		return contracts.SourceSystemERP
+	case sv.Billing:
+		return contracts.SourceSystemBilling
+	case "steward":
+		return contracts.SourceSystemOperator
+	}
+	return contracts.SourceSystemUnknown
+}
+
+func ptr(s string) *string { return &s }
+
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func creditStatus(v string) string {
+	switch s := strings.ToUpper(v); s {
+	case contracts.CreditStatusActive, contracts.CreditStatusHold, contracts.CreditStatusBlocked:
+		return s
+	}
+	return contracts.CreditStatusUnknown
+}
+
+func money(v string) *contracts.Money {
+	if v == "" {
+		return nil
+	}
+	minor, cur, err := normalize.ParseMoney(v)
+	if err != nil {
+		return nil // validated on the way in; never stored otherwise
+	}
+	return &contracts.Money{AmountMinor: minor, Currency: cur}
+}
+
+// GoldenCustomer maps a golden record to mdm.customer.v1.
+func GoldenCustomer(r golden.Record, md contracts.EventMetadata) *contracts.GoldenCustomer {
+	v := func(f sv.Field) string { return r.Attrs[f].Value }
+	g := &contracts.GoldenCustomer{
+		Metadata: md, GoldenID: r.ID, Version: r.Version, Status: contracts.GoldenStatusActive,
+		Name: v(sv.Name), LegalName: opt(v(sv.LegalName)), Domain: opt(v(sv.Website)), Phone: opt(v(sv.Phone)),
+		Email: opt(v(sv.Email)), TaxID: opt(v(sv.TaxID)), Industry: opt(v(sv.Industry)), OwnerID: opt(v(sv.Owner)),
+		Territory: opt(v(sv.Territory)), PaymentTerms: opt(v(sv.PaymentTerms)), CreditStatus: creditStatus(v(sv.CreditStatus)),
+		CreditLimit: money(v(sv.CreditLimit)), ERPCustomerID: opt(v(sv.ERPCustomerNumber)),
+		BillingAddress:  decodeAddress(v(sv.BillingAddress), v(sv.Country)),
+		ShippingAddress: decodeAddress(v(sv.ShippingAddress), v(sv.Country)),
+		Members:         []contracts.SystemRef{}, Lineage: []contracts.AttributeLineage{}, Erased: r.Erased,
+	}
+	if g.Name == "" {
+		g.Name = v(sv.LegalName)
+	}
+	if r.MergedInto != "" {
+		g.Status, g.MergedInto = contracts.GoldenStatusMerged, ptr(r.MergedInto)
+	}
+	active := 0
+	for _, m := range r.Members {
+		if m.Active {
+			active++
+			g.Members = append(g.Members, contracts.SystemRef{System: System(string(m.System)), ID: m.RecordID})
+		}
+	}
+	if active == 0 && r.MergedInto == "" && len(r.Members) > 0 {
+		g.Status = contracts.GoldenStatusRetired
+	}
+	version := strconv.Itoa(r.OwnershipVersion)
+	fields := make([]string, 0, len(r.Attrs))
+	for f := range r.Attrs {
+		fields = append(fields, string(f))
+	}
+	slices.Sort(fields)
+	for _, f := range fields {
+		l := r.Attrs[sv.Field(f)].Lineage
+		g.Lineage = append(g.Lineage, contracts.AttributeLineage{Attribute: f, SourceSystem: System(string(l.System)),
+			RecordID: l.RecordID, UpdatedAt: unixMilli(l.OccurredAt), OwnershipVersion: &version})
+	}
+	return g
+}
+
+// CrossReference maps an xref upsert to mdm.xref.v1.
+func CrossReference(x golden.XrefUpsert, md contracts.EventMetadata) *contracts.CrossReference {
+	cr := &contracts.CrossReference{Metadata: md, System: System(x.Ref.System), SystemID: x.Ref.ID, GoldenID: x.GoldenID,
+		Status: contracts.XrefStatusActive, OtherIds: []contracts.SystemRef{}}
+	if x.Retired {
+		cr.Status = contracts.XrefStatusRetired
+	}
+	for _, o := range x.Others {
+		cr.OtherIds = append(cr.OtherIds, contracts.SystemRef{System: System(o.System), ID: o.ID})
+	}
+	return cr
+}
+
+// commandFields are the contract names of the golden fields a customer
+// command carries.
+var commandFields = map[sv.Field]string{
+	sv.Name: "name", sv.LegalName: "legal_name", sv.TaxID: "tax_id", sv.BillingAddress: "billing_address",
+	sv.ShippingAddress: "shipping_address", sv.Phone: "phone", sv.Email: "email", sv.Industry: "industry",
+	sv.Territory: "territory", sv.Owner: "owner_id", sv.Website: "website", sv.Country: "country", sv.PostalCode: "postal_code",
+}
+
+// CustomerCommand maps an ERP command to erp.customer-commands.v1. The
+// command carries the fields the domain chose; the golden record (as
+// published by the same Apply) supplies the name, which the contract
+// requires, and the CRM account id.
+func CustomerCommand(c golden.ERPCommand, r golden.Record, md contracts.EventMetadata) *contracts.CustomerCommand {
+	country := r.Attrs[sv.Country].Value
+	if v, ok := c.Fields[sv.Country]; ok {
+		country = v
+	}
+	f := func(k sv.Field) *string { return opt(c.Fields[k]) }
+	cmd := &contracts.CustomerCommand{
+		Metadata: md, CommandID: c.CommandID, Action: contracts.CustomerCommandActionCreate, GoldenID: c.GoldenID,
+		Name: c.Fields[sv.Name], LegalName: f(sv.LegalName), TaxID: f(sv.TaxID), Phone: f(sv.Phone), Email: f(sv.Email),
+		Industry: f(sv.Industry), Territory: f(sv.Territory), OwnerID: f(sv.Owner),
+		BillingAddress:  decodeAddress(c.Fields[sv.BillingAddress], country),
+		ShippingAddress: decodeAddress(c.Fields[sv.ShippingAddress], country),
+		ChangedFields:   []string{},
+	}
+	if c.Kind == golden.UpdateCustomer {
+		cmd.Action, cmd.ERPCustomerID = contracts.CustomerCommandActionUpdate, opt(c.ERPCustomerNumber)
+	}
+	if cmd.Name == "" {
+		cmd.Name = r.Attrs[sv.Name].Value
+	}
+	if cmd.Name == "" {
+		cmd.Name = r.Attrs[sv.LegalName].Value
+	}
+	for _, m := range r.Members {
+		if m.Active && m.System == sv.CRM {
+			cmd.CRMAccountID = ptr(m.RecordID)
+			break
+		}
+	}
+	for k := range c.Fields {
+		if n, ok := commandFields[k]; ok {
+			cmd.ChangedFields = append(cmd.ChangedFields, n)
+		} else {
+			cmd.ChangedFields = append(cmd.ChangedFields, string(k))
+		}
+	}
+	slices.Sort(cmd.ChangedFields)
+	return cmd
+}
+
+// updateFields are the contract names of the ERP-owned fields an account
+// update carries.
+var updateFields = map[sv.Field]string{
+	sv.ERPCustomerNumber: "erp_customer_id", sv.LegalName: "legal_name", sv.TaxID: "tax_id",
+	sv.PaymentTerms: "payment_terms", sv.CreditStatus: "credit_status", sv.CreditLimit: "credit_limit",
+}
+
+// AccountUpdate maps a CRM update to crm.account-updates.v1: the current
+// ERP-owned values of the golden record, and the names of those that
+// changed.
+func AccountUpdate(u golden.CRMUpdate, r golden.Record, md contracts.EventMetadata) *contracts.AccountUpdate {
+	v := func(f sv.Field) string {
+		if x, ok := u.Fields[f]; ok {
+			return x
+		}
+		return r.Attrs[f].Value
+	}
+	au := &contracts.AccountUpdate{
+		Metadata: md, AccountID: u.AccountID, GoldenID: u.GoldenID, ERPCustomerID: opt(v(sv.ERPCustomerNumber)),
+		LegalName: opt(v(sv.LegalName)), TaxID: opt(v(sv.TaxID)), PaymentTerms: opt(v(sv.PaymentTerms)),
+		CreditStatus: creditStatus(v(sv.CreditStatus)), CreditLimit: money(v(sv.CreditLimit)), ChangedFields: []string{},
+	}
+	for k := range u.Fields {
+		if n, ok := updateFields[k]; ok {
+			au.ChangedFields = append(au.ChangedFields, n)
+		} else {
+			au.ChangedFields = append(au.ChangedFields, string(k))
+		}
+	}
+	slices.Sort(au.ChangedFields)
+	return au
+}
+
+// FieldChange maps an audit entry to audit.field-change.v1. Erased values
+// ("[erased]") are published as null.
+func FieldChange(a golden.Audit, md contracts.EventMetadata) *contracts.FieldChange {
+	text := func(s string) *string {
+		if s == "" || s == "[erased]" {
+			return nil
+		}
+		return &s
+	}
+	outcome := contracts.ChangeOutcomeApplied
+	switch {
+	case a.Rule == sv.RuleErased || strings.HasSuffix(a.Rule, "/"+sv.RuleErased):
+		outcome = contracts.ChangeOutcomeErased
+	case a.Rule == sv.RuleStale || strings.HasSuffix(a.Rule, "/"+sv.RuleStale):
+		outcome = contracts.ChangeOutcomeRejectedStale
+	case !a.Applied:
+		outcome = contracts.ChangeOutcomeRejectedNotOwner
+	}
+	version := strconv.Itoa(a.OwnershipVersion)
+	return &contracts.FieldChange{
+		Metadata: md, EntityType: EntityType, EntityID: a.GoldenID, Field: a.Field,
+		OldValue: text(a.Old), NewValue: text(a.New), SourceSystem: System(string(a.Source.System)),
+		SourceRecordID: opt(a.Source.RecordID), Outcome: outcome, Rule: a.Rule, OwnershipVersion: &version,
+	}
+}
+
+// Exception maps a business exception to ops.exceptions.v1, routed to the
+// MASTER_DATA queue, with the decisions customer-sync accepts for it.
+func Exception(e golden.Exception, md contracts.EventMetadata) *contracts.OperationalException {
+	ex := &contracts.OperationalException{
+		Metadata: md, ExceptionID: e.ID, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueMasterData,
+		Severity: severity(e.Severity), Status: contracts.ExceptionStatusOpen, OwnerService: Owner, Summary: e.Message,
+		EntityIds: map[string]string{"golden_id": e.GoldenID}, Context: map[string]string{}, AllowedActions: []string{},
+	}
+	if e.Source != (xref.Ref{}) {
+		switch sv.System(e.Source.System) {
+		case sv.CRM:
+			ex.EntityIds["crm_account_id"] = e.Source.ID
+		case sv.ERP:
+			ex.EntityIds["erp_customer_id"] = e.Source.ID
+		default:
+			ex.EntityIds[e.Source.System+"_id"] = e.Source.ID
+		}
+	}
+	for k, v := range e.Context {
+		ex.Context[k] = v
+	}
+	switch e.Category {
+	case golden.ProbableDuplicate:
+		ex.Category = contracts.ExceptionCategoryProbableDuplicate
+		if b, err := json.Marshal(e.Candidates); err == nil {
+			ex.Context["candidates"] = string(b)
+		}
+		if len(e.Candidates) > 0 {
+			ex.EntityIds["candidate_golden_id"] = e.Candidates[0].GoldenID
+		}
+		ex.SuggestedAction = ptr("Compare the golden record with the candidates. MERGE with parameters " + ParamSurvivor + " and " +
+			ParamMerged + ", or NOT_DUPLICATE with " + ParamGolden + " and " + ParamOther + " (never proposed again).")
+		ex.AllowedActions = []string{contracts.DecisionActionMerge, contracts.DecisionActionNotDuplicate, contracts.DecisionActionDismiss}
+	case golden.OwnershipConflict:
+		ex.Category = contracts.ExceptionCategoryOwnershipConflict
+		ex.SuggestedAction = ptr("The change was not applied. Correct the value in the owning system, or change the ownership configuration; then RESOLVE.")
+		ex.AllowedActions = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+	}
+	return ex
+}
+
+func severity(s string) string {
+	switch u := strings.ToUpper(s); u {
+	case contracts.SeverityLow, contracts.SeverityMedium, contracts.SeverityHigh, contracts.SeverityCritical:
+		return u
+	}
+	return contracts.SeverityUnknown
+}
+
+func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
