@@ -9,6 +9,10 @@ import (
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/asyncapi"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/dev"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/devtoken"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/dlq"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/exceptions"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/loadgen"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/registry"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/schemas"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/topics"
@@ -18,7 +22,11 @@ import (
 var commands = []cli.Command{
 	{Name: "asyncapi", Summary: "write the AsyncAPI 3 document of every topic", Run: asyncapi.Run},
 	{Name: "dev", Summary: "the whole suite in one process with simulated traffic (make run)", Run: dev.Run},
+	{Name: "dev-token", Summary: "mint a bearer token for the dev stack's gateway (dev-token --scopes ...)", Run: devtoken.Run},
+	{Name: "dlq", Summary: "inspect dead-letter topics and replay fixed messages (dlq list|show|replay)", Run: dlq.Run},
+	{Name: "exceptions", Summary: "business exception queues and decisions (exceptions list|show|resolve|retry)", Run: exceptions.Run},
 	{Name: "healthcheck", Summary: "GET a URL and exit 0 on 2xx (container health checks)", Run: healthcheck},
+	{Name: "loadgen", Summary: "produce realistic CRM traffic to any cluster (loadgen --scenario --rate --duration)", Run: loadgen.Run},
 	{Name: "registry", Summary: "serve the development schema registry (registry serve)", Run: registry.Run},
 	{Name: "schemas", Summary: "register value schemas and gate changes (schemas apply|check)", Run: schemas.Run},
 	{Name: "topics", Summary: "create/alter topics from the catalog (topics apply)", Run: topics.Run},

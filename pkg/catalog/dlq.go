@@ -24,6 +24,9 @@ const (
 	DLQHeaderErrorMessage = "error-message"
 	// DLQHeaderReplayCount counts replays by `isthmus dlq replay` (absent = 0).
 	DLQHeaderReplayCount = "dlq-replay-count"
+	// DLQHeaderReplayedFrom names the DLQ record a replayed message came
+	// from: "<dlq topic>/<partition>/<offset>" (replays are idempotent by it).
+	DLQHeaderReplayedFrom = "dlq-replayed-from"
 )
 
 // Headers every event carries (DESIGN.md §3).
@@ -44,6 +47,7 @@ var DLQHeaderDoc = []struct{ Name, Doc string }{
 	{DLQHeaderErrorReason, "Short machine-readable reason, e.g. unknown-schema-id, bad-magic-byte, validation."},
 	{DLQHeaderErrorMessage, "Error message text."},
 	{DLQHeaderReplayCount, "How many times isthmus dlq replay has re-published the message (absent means 0)."},
+	{DLQHeaderReplayedFrom, "The DLQ record a replayed message came from: <dlq topic>/<partition>/<offset>; a replay is skipped when the target already holds it."},
 	{HeaderCorrelationID, "Correlation id of the original message, when it had one."},
 	{HeaderTraceparent, "W3C trace context of the original message, when it had one."},
 }

@@ -26,6 +26,8 @@ const (
 	TopicDlqBillingBridgeV1 = "dlq.billing-bridge.v1"
 	// TopicDlqCustomerSyncV1: Messages customer-sync can never process, with their original bytes.
 	TopicDlqCustomerSyncV1 = "dlq.customer-sync.v1"
+	// TopicDlqERPSimulatorV1: Commands the ERP/CRM simulator can never process, with their original bytes.
+	TopicDlqERPSimulatorV1 = "dlq.erp-simulator.v1"
 	// TopicDlqGatewayV1: Messages the gateway's read-model builders can never process, with their original bytes.
 	TopicDlqGatewayV1 = "dlq.gateway.v1"
 	// TopicDlqQuoteToOrderV1: Messages quote-to-order can never process, with their original bytes.
@@ -402,6 +404,7 @@ var valueFactories = map[string]func() Value{
 var rawTopics = map[string]bool{
 	TopicDlqBillingBridgeV1: true,
 	TopicDlqCustomerSyncV1:  true,
+	TopicDlqERPSimulatorV1:  true,
 	TopicDlqGatewayV1:       true,
 	TopicDlqQuoteToOrderV1:  true,
 	TopicDlqReconcilerV1:    true,

@@ -3,10 +3,12 @@ package dev
 import (
 	"context"
 	"log/slog"
+	"strconv"
 
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 	"github.com/isthmus/isthmus/services/customer-sync/customersync"
 	"github.com/isthmus/isthmus/services/erp-simulator/erpsimulator"
+	"github.com/isthmus/isthmus/services/gateway/gateway"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 	"github.com/isthmus/isthmus/services/reconciler/reconciler"
 )
@@ -19,21 +21,29 @@ func components(env map[string]string, o Options) ([]component, error) {
 		qo  quotetoorder.Config
 		bb  billingbridge.Config
 		rc  reconciler.Config
+		gw  gateway.Config
 		sim erpsimulator.Config
 	)
 	list := []component{
 		{name: customersync.Name, cfg: &cs, run: func(ctx context.Context, log *slog.Logger) error { return customersync.Run(ctx, &cs, log) }},
 		{name: quotetoorder.Name, cfg: &qo, run: func(ctx context.Context, log *slog.Logger) error { return quotetoorder.Run(ctx, &qo, log) }},
 		{name: billingbridge.Name, cfg: &bb, run: func(ctx context.Context, log *slog.Logger) error { return billingbridge.Run(ctx, &bb, log) }},
+		{name: gateway.Name, cfg: &gw, run: func(ctx context.Context, log *slog.Logger) error { return gateway.Run(ctx, &gw, log) }},
 		{name: reconciler.Name, cfg: &rc, run: func(ctx context.Context, log *slog.Logger) error { return reconciler.Run(ctx, &rc, log) }},
 		{name: erpsimulator.Name, cfg: &sim, run: func(ctx context.Context, log *slog.Logger) error { return erpsimulator.Run(ctx, &sim, log) }},
 	}
 	for i := range list {
 		c := &list[i]
-		c.admin = adminAddr(i)
+		c.admin = adminAddr(o.AdminBase, i)
 		e := map[string]string{"ISTHMUS_ADMIN_ADDR": c.admin, "ISTHMUS_INSTANCE_ID": "dev"}
 		for k, v := range env {
 			e[k] = v
+		}
+		if c.name == erpsimulator.Name {
+			// dev's traffic flags drive the simulator's CRM side.
+			e["ISTHMUS_SIM_SCENARIO"] = o.Scenario
+			e["ISTHMUS_SIM_RATE"] = strconv.FormatFloat(o.Rate, 'f', -1, 64)
+			e["ISTHMUS_SIM_TRAFFIC"] = strconv.FormatBool(!o.NoTraffic)
 		}
 		if err := configure(c.cfg, c.name, e); err != nil {
 			return nil, err

@@ -33,7 +33,9 @@ type Options struct {
 	NoTraffic bool
 	DataDir   string
 	LogFile   string
-	Quiet     bool
+	// Addresses of the embedded infrastructure and the first admin port.
+	KafkaAddr, RegistryAddr, RedisAddr string
+	AdminBase                          int
 }
 
 // component is one service entry run by dev.
@@ -50,12 +52,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var common config.Common
 	set := config.NewSet("isthmus dev")
 	common.Register(set, "isthmus-dev")
-	set.String(&o.Scenario, "ISTHMUS_DEV_SCENARIO", "manufacturer", "traffic scenario: manufacturer, saas or mixed")
+	set.String(&o.Scenario, "ISTHMUS_DEV_SCENARIO", "mixed", "traffic scenario: manufacturer, saas or mixed")
 	set.Float(&o.Rate, "ISTHMUS_DEV_RATE", 5, "simulated business events per second")
 	set.Duration(&o.Duration, "ISTHMUS_DEV_DURATION", 0, "stop after this long (0: until Ctrl-C)")
 	set.Bool(&o.NoTraffic, "ISTHMUS_DEV_NO_TRAFFIC", false, "start everything but generate no traffic")
 	set.String(&o.DataDir, "ISTHMUS_DEV_DATA_DIR", "", "persist the embedded broker and registry here (empty: in memory)")
 	set.String(&o.LogFile, "ISTHMUS_DEV_LOG_FILE", "isthmus-dev.log", "JSON logs of every component go here ('-' for stderr)")
+	set.String(&o.KafkaAddr, "ISTHMUS_DEV_KAFKA_ADDR", "127.0.0.1:9092", "listen address of the embedded Kafka-protocol broker")
+	set.String(&o.RegistryAddr, "ISTHMUS_DEV_REGISTRY_ADDR", "127.0.0.1:8081", "listen address of the embedded schema registry")
+	set.String(&o.RedisAddr, "ISTHMUS_DEV_REDIS_ADDR", "127.0.0.1:6379", "listen address of the embedded Redis-protocol store")
+	set.Int(&o.AdminBase, "ISTHMUS_DEV_ADMIN_PORT", 9464, "admin port of the first service; the others follow")
 	// Short aliases matching the documented flags.
 	args = aliases(args, map[string]string{"--scenario": "--dev-scenario", "--rate": "--dev-rate", "--duration": "--dev-duration",
 		"--no-traffic": "--dev-no-traffic", "--data-dir": "--dev-data-dir", "--log-file": "--dev-log-file"})

@@ -9,15 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/devtoken"
+
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/lifecycle"
-)
-
-// Default addresses of the embedded infrastructure (DESIGN.md §6).
-const (
-	embeddedKafka    = "127.0.0.1:9092"
-	embeddedRegistry = "127.0.0.1:8081"
-	embeddedRedis    = "127.0.0.1:6379"
 )
 
 func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger, stdout io.Writer) error {
@@ -30,40 +25,46 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	if envSet("ISTHMUS_KAFKA_BROKERS") {
 		fmt.Fprintf(stdout, "kafka            %s (external)\n", strings.Join(common.Kafka.Brokers, ","))
 	} else {
-		c, err := startKafka(embeddedKafka, o.DataDir)
+		c, err := startKafka(o.KafkaAddr, o.DataDir)
 		if err != nil {
 			return err
 		}
 		emb.kafka = c
-		common.Kafka.Brokers = []string{embeddedKafka}
-		env["ISTHMUS_KAFKA_BROKERS"] = embeddedKafka
-		fmt.Fprintf(stdout, "kafka            %s (embedded kfake)\n", embeddedKafka)
+		common.Kafka.Brokers = []string{o.KafkaAddr}
+		env["ISTHMUS_KAFKA_BROKERS"] = o.KafkaAddr
+		fmt.Fprintf(stdout, "kafka            %s (embedded kfake)\n", o.KafkaAddr)
 	}
 	if envSet("ISTHMUS_SCHEMA_REGISTRY_URL") {
 		fmt.Fprintf(stdout, "schema registry  %s (external)\n", config.MaskURL(common.Registry.URL))
 	} else {
-		reg, ln, err := startRegistry(ctx, embeddedRegistry, o.DataDir, log.With("component", "schema-registry"))
+		reg, ln, err := startRegistry(ctx, o.RegistryAddr, o.DataDir, log.With("component", "schema-registry"))
 		if err != nil {
 			return err
 		}
 		emb.registry, emb.regLn = reg, ln
-		common.Registry.URL = "http://" + embeddedRegistry
+		common.Registry.URL = "http://" + o.RegistryAddr
 		env["ISTHMUS_SCHEMA_REGISTRY_URL"] = common.Registry.URL
-		fmt.Fprintf(stdout, "schema registry  http://%s (embedded)\n", embeddedRegistry)
+		fmt.Fprintf(stdout, "schema registry  http://%s (embedded)\n", o.RegistryAddr)
 	}
 	if envSet("ISTHMUS_REDIS_URL") {
 		fmt.Fprintf(stdout, "redis            %s (external)\n", config.MaskURL(common.RedisURL))
 	} else {
-		m, err := startRedis(embeddedRedis)
+		m, err := startRedis(o.RedisAddr)
 		if err != nil {
 			return err
 		}
 		emb.redis = m
-		common.RedisURL = "redis://" + embeddedRedis + "/0"
+		common.RedisURL = "redis://" + o.RedisAddr + "/0"
 		env["ISTHMUS_REDIS_URL"] = common.RedisURL
 		fmt.Fprintf(stdout, "redis            %s (embedded)\n", common.RedisURL)
 	}
 	if err := provisionAll(ctx, common, log, stdout); err != nil {
+		return err
+	}
+	// Development bearer tokens: the gateway trusts the dev key, the
+	// services call it with a token minted from it.
+	token, err := devToken(o, env)
+	if err != nil {
 		return err
 	}
 	comps, err := components(env, o)
@@ -79,6 +80,9 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	lc = append(lc, lifecycle.Component{Name: "summary", Run: func(ctx context.Context) error {
 		return summarize(ctx, common, stdout)
 	}})
+	fmt.Fprintf(stdout, "gateway          gRPC localhost:9090, REST http://localhost:8080/v1/... (OpenAPI at /openapi.json)\n")
+	fmt.Fprintf(stdout, "dashboard        http://localhost:8088\n")
+	fmt.Fprintf(stdout, "dev token        %s\n                 (more: isthmus dev-token --scopes pricing:read,credit:read)\n", token)
 	fmt.Fprintln(stdout, "Ctrl-C stops everything cleanly.")
 	err = lifecycle.Run(ctx, log, lc...)
 	fmt.Fprintln(stdout)
@@ -108,6 +112,27 @@ func configure(c lifecycle.Configurable, name string, env map[string]string) err
 }
 
 // adminAddr gives every service of the dev process its own admin port.
-func adminAddr(i int) string { return net.JoinHostPort("127.0.0.1", fmt.Sprint(9464+i)) }
+func adminAddr(base, i int) string { return net.JoinHostPort("127.0.0.1", fmt.Sprint(base+i)) }
 
-var _ = time.Second
+// devToken loads (or creates) the development key, points the gateway at its
+// public half and gives the services a token with every scope.
+func devToken(o Options, env map[string]string) (string, error) {
+	dir, err := devtoken.Dir()
+	if err != nil {
+		return "", err
+	}
+	if o.DataDir != "" {
+		dir = o.DataDir
+	}
+	keys, err := devtoken.Load(dir, true)
+	if err != nil {
+		return "", fmt.Errorf("development key: %w", err)
+	}
+	token, err := keys.Mint("isthmus-dev", devtoken.AllScopes, 7*24*time.Hour)
+	if err != nil {
+		return "", err
+	}
+	env["ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS"] = keys.PublicFile
+	env["ISTHMUS_GATEWAY_TOKEN"] = token
+	return token, nil
+}

@@ -1,0 +1,343 @@
+// Package dlq is `isthmus dlq list|show|replay`: inspect the dead-letter
+// topics dlq.<service>.v1 and put fixed messages back on their original
+// topic.
+//
+// Replay is idempotent. Every replayed record carries the header
+// dlq-replayed-from = "<dlq topic>/<partition>/<offset>" (logical topic
+// name) and dlq-replay-count = previous count + 1. Before producing, replay
+// reads the original topic from the moment the message was dead-lettered
+// and skips the message when a record with the same key and the same
+// dlq-replayed-from is already there; so a message replayed twice is put
+// back once. A message that fails again is dead-lettered anew (new DLQ
+// offset, replay count carried) and can be replayed again after the next
+// fix.
+package dlq
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
+	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/kafka"
+)
+
+// HeaderReplayedFrom names the DLQ record a replayed record came from:
+// "<logical dlq topic>/<partition>/<offset>".
+const HeaderReplayedFrom = catalog.DLQHeaderReplayedFrom
+
+var dlqName = regexp.MustCompile(`^dlq\.[a-z0-9][a-z0-9-]*\.v[0-9]+$`)
+
+// TopicOf turns "quote-to-order" or "dlq.quote-to-order.v1" into the
+// logical DLQ topic.
+func TopicOf(arg string) (string, error) {
+	t := arg
+	if !strings.HasPrefix(t, "dlq.") {
+		t = "dlq." + t + ".v1"
+	}
+	if !dlqName.MatchString(t) {
+		return "", fmt.Errorf("%q is not a DLQ topic or service name (want dlq.<service>.v1 or <service>)", arg)
+	}
+	return t, nil
+}
+
+const usage = `Usage: isthmus dlq list|show|replay [flags]
+
+  list                         every dlq.<service>.v1 topic with its message count and newest messages
+  show   <service|topic> --offset N [--partition P]
+                               one message with all its headers (and its value decoded when possible)
+  replay <service|topic> (--offset N | --all) [--partition P] [--dry-run]
+                               put messages back on their original topic with provenance headers;
+                               a message already replayed is skipped
+
+isthmus dlq <sub-verb> --help lists the flags.`
+
+// Run dispatches the sub-verb.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stderr, usage)
+		if len(args) == 0 {
+			return errors.New("missing sub-verb: list, show or replay")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "list":
+		return list(ctx, args[1:], stdout, stderr)
+	case "show":
+		return show(ctx, args[1:], stdout, stderr)
+	case "replay":
+		return replay(ctx, args[1:], stdout, stderr)
+	}
+	return fmt.Errorf("unknown sub-verb %q (want list, show or replay)", args[0])
+}
+
+// Message is one DLQ record as the verbs print it.
+type Message struct {
+	Topic         string            `json:"topic"`
+	Partition     int32             `json:"partition"`
+	Offset        int64             `json:"offset"`
+	Timestamp     time.Time         `json:"timestamp"`
+	Key           string            `json:"key"`
+	ValueBytes    int               `json:"value_bytes"`
+	Value         string            `json:"value_base64,omitempty"`
+	OriginalTopic string            `json:"original_topic"`
+	Service       string            `json:"service,omitempty"`
+	ErrorClass    string            `json:"error_class,omitempty"`
+	ErrorReason   string            `json:"error_reason,omitempty"`
+	ErrorMessage  string            `json:"error_message,omitempty"`
+	FailedAt      string            `json:"failed_at,omitempty"`
+	ReplayCount   int               `json:"replay_count"`
+	Headers       []Header          `json:"headers,omitempty"`
+	Decoded       any               `json:"decoded,omitempty"`
+	DecodeError   string            `json:"decode_error,omitempty"`
+	headerMap     map[string]string `json:"-"`
+}
+
+// Header is one record header.
+type Header struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func toMessage(kcfg kafka.Config, r *kgo.Record, full bool) Message {
+	m := Message{Topic: kcfg.Logical(r.Topic), Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UTC(),
+		Key: string(r.Key), ValueBytes: len(r.Value), headerMap: map[string]string{}}
+	for _, h := range r.Headers {
+		m.headerMap[h.Key] = string(h.Value)
+		if full {
+			m.Headers = append(m.Headers, Header{h.Key, string(h.Value)})
+		}
+	}
+	if full {
+		m.Value = base64.StdEncoding.EncodeToString(r.Value)
+	}
+	h := m.headerMap
+	m.OriginalTopic, m.Service, m.ErrorClass, m.ErrorReason = h[catalog.DLQHeaderTopic], h[catalog.DLQHeaderService], h[catalog.DLQHeaderErrorClass], h[catalog.DLQHeaderErrorReason]
+	m.ErrorMessage, m.FailedAt = h[catalog.DLQHeaderErrorMessage], h[catalog.DLQHeaderFailedAt]
+	m.ReplayCount, _ = strconv.Atoi(h[catalog.DLQHeaderReplayCount])
+	return m
+}
+
+// Summary is one DLQ topic in `dlq list`.
+type Summary struct {
+	Topic    string    `json:"topic"`
+	Messages int64     `json:"messages"`
+	Newest   []Message `json:"newest"`
+}
+
+func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var env opsenv.Env
+	fs := opsenv.NewFlagSet("dlq list", "Usage: isthmus dlq list [--newest N] [flags]\nLists every dead-letter topic dlq.<service>.v1 with its message count and newest messages.", stderr)
+	env.Flags(fs)
+	newest := fs.Int("newest", 3, "how many of the newest messages to show per topic")
+	pos, err := env.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q (see --help)", pos[0])
+	}
+	cl, err := env.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := env.Ping(ctx, cl); err != nil {
+		return err
+	}
+	sums, err := List(ctx, cl, env.Kafka(), env.Timeout, *newest, stderr)
+	if err != nil {
+		return env.ClusterErr(err)
+	}
+	if env.JSON() {
+		return opsenv.WriteJSON(stdout, sums)
+	}
+	if len(sums) == 0 {
+		fmt.Fprintln(stdout, "no dead-letter topics")
+		return nil
+	}
+	for _, s := range sums {
+		fmt.Fprintf(stdout, "%-34s %6d message(s)\n", s.Topic, s.Messages)
+		for _, m := range s.Newest {
+			fmt.Fprintf(stdout, "  %d/%-8d %s  from %s  key=%s  %s/%s: %s\n", m.Partition, m.Offset, m.Timestamp.Format(time.RFC3339),
+				m.OriginalTopic, m.Key, m.ErrorClass, m.ErrorReason, clip(m.ErrorMessage, 100))
+		}
+	}
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// List counts the messages of every DLQ topic of the cluster (under the
+// configured prefix) and returns the newest ones.
+func List(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, newest int, progress io.Writer) ([]Summary, error) {
+	adm := kadm.NewClient(cl)
+	tds, err := adm.ListTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, td := range tds.Sorted() {
+		if !strings.HasPrefix(td.Topic, kcfg.TopicPrefix) {
+			continue
+		}
+		if dlqName.MatchString(kcfg.Logical(td.Topic)) {
+			names = append(names, td.Topic)
+		}
+	}
+	var out []Summary
+	for _, t := range names {
+		spans, err := partitions(ctx, adm, t)
+		if err != nil {
+			return nil, err
+		}
+		s := Summary{Topic: kcfg.Logical(t), Newest: []Message{}}
+		var recent []Message
+		start := time.Now()
+		err = scan(ctx, kcfg, timeout, t, spans, func(r *kgo.Record) bool {
+			s.Messages++
+			recent = append(recent, toMessage(kcfg, r, false))
+			if len(recent) > 4*newest+64 {
+				recent = keepNewest(recent, newest)
+			}
+			if s.Messages%10000 == 0 && progress != nil {
+				fmt.Fprintf(progress, "… %s: %d messages read (%s)\n", s.Topic, s.Messages, time.Since(start).Round(time.Second))
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		s.Newest = keepNewest(recent, newest)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func keepNewest(ms []Message, n int) []Message {
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].Timestamp.After(ms[j].Timestamp) })
+	if len(ms) > n {
+		ms = ms[:n]
+	}
+	return append([]Message{}, ms...)
+}
+
+// Fetch returns the record at partition/offset of a logical DLQ topic.
+func Fetch(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, partition int32, offset int64) (*kgo.Record, error) {
+	spans, err := partitions(ctx, kadm.NewClient(cl), kcfg.Topic(topic))
+	if err != nil {
+		return nil, err
+	}
+	s, ok := spans[partition]
+	if !ok {
+		return nil, fmt.Errorf("%s has no partition %d", topic, partition)
+	}
+	if offset < s.From || offset >= s.To {
+		return nil, fmt.Errorf("no message at %s/%d offset %d (partition holds offsets %d..%d)", topic, partition, offset, s.From, s.To-1)
+	}
+	var found *kgo.Record
+	err = scan(ctx, kcfg, timeout, kcfg.Topic(topic), map[int32]span{partition: {offset, s.To}}, func(r *kgo.Record) bool {
+		if r.Offset == offset {
+			found = r
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no message at %s/%d offset %d (a transaction marker or an aborted record)", topic, partition, offset)
+	}
+	return found, nil
+}
+
+func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var env opsenv.Env
+	fs := opsenv.NewFlagSet("dlq show", "Usage: isthmus dlq show <service|dlq topic> --offset N [--partition P] [flags]\nShows one dead-lettered message with every header and, when the registry knows its schema, its decoded value.", stderr)
+	env.Flags(fs)
+	offset := fs.Int64("offset", -1, "offset of the message (required)")
+	partition := fs.Int("partition", 0, "partition of the message")
+	pos, err := env.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("want exactly one DLQ topic or service name (see --help)")
+	}
+	topic, err := TopicOf(pos[0])
+	if err != nil {
+		return err
+	}
+	if *offset < 0 {
+		return errors.New("--offset is required (see isthmus dlq list for offsets)")
+	}
+	cl, err := env.Client()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := env.Ping(ctx, cl); err != nil {
+		return err
+	}
+	r, err := Fetch(ctx, cl, env.Kafka(), env.Timeout, topic, int32(*partition), *offset)
+	if err != nil {
+		return env.ClusterErr(err)
+	}
+	m := toMessage(env.Kafka(), r, true)
+	decode(ctx, &env, &m, r.Value)
+	if env.JSON() {
+		return opsenv.WriteJSON(stdout, m)
+	}
+	fmt.Fprintf(stdout, "%s/%d offset %d  (%s)\n", m.Topic, m.Partition, m.Offset, m.Timestamp.Format(time.RFC3339Nano))
+	fmt.Fprintf(stdout, "key:    %s\nvalue:  %d bytes\n", m.Key, m.ValueBytes)
+	fmt.Fprintln(stdout, "headers:")
+	for _, h := range m.Headers {
+		fmt.Fprintf(stdout, "  %-24s %s\n", h.Key, h.Value)
+	}
+	switch {
+	case m.Decoded != nil:
+		fmt.Fprintln(stdout, "decoded value:")
+		_ = opsenv.WriteJSON(stdout, m.Decoded)
+	case m.DecodeError != "":
+		fmt.Fprintf(stdout, "value does not decode: %s\n", m.DecodeError)
+	}
+	return nil
+}
+
+func decode(ctx context.Context, env *opsenv.Env, m *Message, value []byte) {
+	v, err := contracts.NewValue(m.OriginalTopic)
+	if err != nil {
+		m.DecodeError = err.Error()
+		return
+	}
+	sd, err := env.Serde()
+	if err != nil {
+		m.DecodeError = err.Error()
+		return
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := sd.Decode(dctx, value, v); err != nil {
+		m.DecodeError = err.Error()
+		return
+	}
+	m.Decoded = v
+}

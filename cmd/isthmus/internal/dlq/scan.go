@@ -1,0 +1,122 @@
+package dlq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/kafka"
+)
+
+// span is a half-open offset range [From, To) of one partition.
+type span struct{ From, To int64 }
+
+// partitions returns the [start, end) offsets of every partition of a
+// physical topic; missing topics are an error naming the topic.
+func partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]span, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]span{}
+	var ferr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			if errors.Is(o.Err, kerr.UnknownTopicOrPartition) {
+				ferr = fmt.Errorf("topic %s does not exist", topic)
+			} else if ferr == nil {
+				ferr = fmt.Errorf("%s/%d: %w", topic, o.Partition, o.Err)
+			}
+			return
+		}
+		s, _ := starts.Lookup(topic, o.Partition)
+		out[o.Partition] = span{From: s.Offset, To: o.Offset}
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("topic %s does not exist", topic)
+	}
+	return out, nil
+}
+
+// scan reads the committed records of the given partition ranges of a
+// physical topic in offset order per partition and calls fn for each;
+// fn returning false stops the scan. Control records (transaction markers)
+// are skipped but used to see the end of the range.
+func scan(ctx context.Context, kcfg kafka.Config, timeout time.Duration, topic string, spans map[int32]span, fn func(*kgo.Record) bool) error {
+	offs := map[int32]kgo.Offset{}
+	want := map[int32]int64{}
+	for p, s := range spans {
+		if s.To > s.From {
+			offs[p] = kgo.NewOffset().At(s.From)
+			want[p] = s.To
+		}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	cl, err := kcfg.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.RetryTimeout(timeout),
+	)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	idle := time.Now()
+	for len(want) > 0 {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		for _, fe := range fs.Errors() {
+			if !errors.Is(fe.Err, context.DeadlineExceeded) {
+				return fmt.Errorf("read %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+			}
+		}
+		n := 0
+		stop := false
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			end, ok := want[r.Partition]
+			if !ok || stop {
+				return
+			}
+			if r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+			if r.Offset >= end || r.Attrs.IsControl() {
+				return
+			}
+			if !fn(r) {
+				stop = true
+			}
+		})
+		if stop {
+			return nil
+		}
+		if n > 0 {
+			idle = time.Now()
+		} else if time.Since(idle) > min(timeout, 5*time.Second) {
+			// Aborted records at the end of a partition are never
+			// delivered under read_committed; nothing more will come.
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package erpsimulator
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/config"
+)
+
+func parse(env map[string]string) (*Config, error) {
+	var c Config
+	s := config.NewSet(Name)
+	c.Register(s)
+	err := s.Parse(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	return &c, err
+}
+
+func TestConfig(t *testing.T) {
+	c, err := parse(map[string]string{"ISTHMUS_SIM_SEED": "42", "ISTHMUS_SIM_DOWNTIME": "every 5m for 30s", "ISTHMUS_SIM_SCENARIO": "saas"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Seed != 42 || c.Downtime.Every != 5*time.Minute || c.Scenario != "saas" || !c.ExportRestricted["IR"] || c.Latency.Max != 2*time.Second {
+		t.Fatalf("config %+v", c)
+	}
+	for env, want := range map[string]string{
+		"ISTHMUS_SIM_DOWNTIME":           "invalid ISTHMUS_SIM_DOWNTIME",
+		"ISTHMUS_SIM_SCENARIO":           "invalid ISTHMUS_SIM_SCENARIO",
+		"ISTHMUS_SIM_LATENCY":            "invalid ISTHMUS_SIM_LATENCY",
+		"ISTHMUS_SIM_RATE":               "invalid ISTHMUS_SIM_RATE",
+		"ISTHMUS_SIM_JOURNAL_REJECT_BPS": "invalid ISTHMUS_SIM_JOURNAL_REJECT_BPS",
+		"ISTHMUS_SIM_SEED":               "invalid ISTHMUS_SIM_SEED",
+	} {
+		if _, err := parse(map[string]string{env: "-3x"}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=-3x: %v", env, err)
+		}
+	}
+}

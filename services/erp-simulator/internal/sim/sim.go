@@ -1,0 +1,544 @@
+// Package sim is the simulated ERP and billing system at their topic
+// boundary: a pkg/processor handler that takes commands
+// (erp.order-commands.v1, erp.customer-commands.v1, erp.journal-commands.v1,
+// billing.commands.v1), decides the answers at once with the rules of
+// package erp, and keeps them as timers in changelog-backed state; the
+// processor's tick emits each answer when its latency has passed and the
+// ERP is not in a maintenance window. A restarted simulator therefore
+// neither loses nor repeats a scheduled answer.
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
+	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
+)
+
+// Stores of the simulator processor.
+const (
+	StoreTimers    = "timers"    // "<due unix ms, 13 digits>|<kind>|<id>" → timer
+	StoreOrders    = "orders"    // order id → orderState
+	StoreCustomers = "customers" // golden id → customerState
+	StoreContracts = "contracts" // contract id → contractState
+	StoreSeq       = "seq"       // counter name → decimal
+)
+
+// Stores lists every store.
+var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq}
+
+// Topics are the command topics the simulator answers.
+var Topics = []string{contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1}
+
+// Settings are the simulator's behaviour.
+type Settings struct {
+	Service  string // processor service name (deterministic ids)
+	Rules    erp.Rules
+	Latency  erp.Latency // order acknowledgement, customer and journal answers
+	Ship     erp.Latency // from acknowledgement to shipment
+	Invoice  erp.Latency // from shipment to invoice
+	Downtime erp.Downtime
+	// MaxPerTick bounds the answers one tick emits per partition (default 500).
+	MaxPerTick int
+}
+
+// Sim is the handler and tick of the simulator processor.
+type Sim struct{ s Settings }
+
+// New returns a simulator.
+func New(s Settings) *Sim {
+	if s.MaxPerTick <= 0 {
+		s.MaxPerTick = 500
+	}
+	if s.Service == "" {
+		s.Service = "erp-simulator"
+	}
+	return &Sim{s: s}
+}
+
+type origin struct {
+	Corr        string `json:"corr"`
+	Causation   string `json:"causation"`
+	Traceparent string `json:"traceparent,omitempty"`
+}
+
+func originOf(m *processor.Message, meta contracts.EventMetadata) origin {
+	o := origin{Corr: meta.CorrelationID, Causation: meta.EventID}
+	if o.Corr == "" {
+		o.Corr = m.CorrelationID()
+	}
+	o.Traceparent, _ = m.Header(tracing.HeaderTraceparent)
+	return o
+}
+
+func (o origin) headers() []kgo.RecordHeader {
+	h := []kgo.RecordHeader{{Key: tracing.HeaderCorrelationID, Value: []byte(o.Corr)}}
+	if o.Traceparent != "" {
+		h = append(h, kgo.RecordHeader{Key: tracing.HeaderTraceparent, Value: []byte(o.Traceparent)})
+	}
+	return h
+}
+
+// timer is a scheduled piece of work.
+type timer struct {
+	Kind string `json:"kind"` // order | emit | invoice
+	ID   string `json:"id"`
+	// Records to emit (kind emit), with occurred_at set at emission.
+	Records []pending `json:"records,omitempty"`
+	Origin  origin    `json:"origin"`
+	// Seq is the contract amendment a billing invoice belongs to.
+	Seq int `json:"seq,omitempty"`
+}
+
+type pending struct {
+	Topic string          `json:"topic"`
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+// Order steps.
+const (
+	stepDecide    = "decide"
+	stepShip      = "ship"
+	stepInvoice   = "invoice"
+	stepDone      = "done"
+	stepCancelled = "cancelled"
+)
+
+type orderState struct {
+	Cmd        contracts.OrderCommand `json:"cmd"`
+	Origin     origin                 `json:"origin"`
+	ERPOrderID string                 `json:"erp_order_id"`
+	Decision   erp.OrderDecision      `json:"decision"`
+	Step       string                 `json:"step"`
+	Timer      string                 `json:"timer,omitempty"`
+	Last       string                 `json:"last,omitempty"` // last status sent
+	InvoiceID  string                 `json:"invoice_id,omitempty"`
+	ShipmentID string                 `json:"shipment_id,omitempty"`
+}
+
+type customerState struct {
+	ERPCustomerID string `json:"erp_customer_id"`
+}
+
+type contractState struct {
+	Seq       int             `json:"seq"`
+	Cancelled bool            `json:"cancelled"`
+	Issued    map[string]bool `json:"issued"` // period start dates issued
+}
+
+func timerKey(due time.Time, kind, id string) string {
+	return fmt.Sprintf("%013d|%s|%s", due.UnixMilli(), kind, id)
+}
+
+func dueOf(key string) int64 {
+	n, _ := strconv.ParseInt(key[:13], 10, 64)
+	return n
+}
+
+func putJSON(m *processor.Message, store, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return errs.Poison("state-encode", fmt.Errorf("%s/%s: %w", store, key, err))
+	}
+	m.Put(store, key, b)
+	return nil
+}
+
+func getJSON(m *processor.Message, store, key string, v any) (bool, error) {
+	b, ok := m.Get(store, key)
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("state %s/%s: %w", store, key, err)
+	}
+	return true, nil
+}
+
+func (s *Sim) schedule(m *processor.Message, due time.Time, t timer) (string, error) {
+	k := timerKey(due, t.Kind, t.ID)
+	return k, putJSON(m, StoreTimers, k, t)
+}
+
+func (s *Sim) emitLater(m *processor.Message, due time.Time, id string, o origin, recs ...pending) error {
+	_, err := s.schedule(m, due, timer{Kind: "emit", ID: id, Records: recs, Origin: o})
+	return err
+}
+
+func record(topic, key string, v contracts.Value) (pending, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return pending{}, errs.Poison("state-encode", err)
+	}
+	return pending{Topic: topic, Key: key, Value: b}, nil
+}
+
+// Handle is the processor handler: it decides and schedules the answer to
+// one command.
+func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
+	at := m.Record.Timestamp
+	switch m.Topic {
+	case contracts.TopicERPOrderCommandsV1:
+		var cmd contracts.OrderCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.order(m, at, &cmd)
+	case contracts.TopicERPCustomerCommandsV1:
+		var cmd contracts.CustomerCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.customer(m, at, &cmd)
+	case contracts.TopicERPJournalCommandsV1:
+		var cmd contracts.JournalCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.journal(m, at, &cmd)
+	case contracts.TopicBillingCommandsV1:
+		var cmd contracts.BillingCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.billing(m, at, &cmd)
+	}
+	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
+}
+
+func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
+	c := o.Causation
+	return contracts.EventMetadata{
+		EventID:       tracing.DeterministicID(s.s.Service, kind, id, step),
+		CorrelationID: o.Corr,
+		CausationID:   &c,
+		SourceSystem:  source,
+	}
+}
+
+func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
+	if cmd.OrderID == "" {
+		return errs.Poisonf("validation", "order command %s has no order_id", cmd.CommandID)
+	}
+	o := originOf(m, cmd.Metadata)
+	var st orderState
+	exists, err := getJSON(m, StoreOrders, cmd.OrderID, &st)
+	if err != nil {
+		return err
+	}
+	lat := s.s.Latency.For(s.s.Rules, "order", cmd.OrderID, cmd.CommandID)
+	switch cmd.Action {
+	case contracts.OrderCommandActionCancel:
+		if !exists {
+			st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID)}
+		}
+		if st.Step == stepShip || st.Step == stepDecide || !exists {
+			if st.Timer != "" {
+				m.Put(StoreTimers, st.Timer, nil)
+			}
+			st.Step, st.Timer = stepCancelled, ""
+			st.Last = contracts.ErpOrderStateCancelled
+			rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
+				contracts.ERPMessage{Code: "CANCELLED", Text: "order cancelled on request " + cmd.CommandID}))
+			if err != nil {
+				return err
+			}
+			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec); err != nil {
+				return err
+			}
+			return putJSON(m, StoreOrders, cmd.OrderID, st)
+		}
+		rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
+			contracts.ERPMessage{Code: "CANCEL_REFUSED", Text: "order is already " + strings.ToLower(st.Last) + "; raise a return instead"}))
+		if err != nil {
+			return err
+		}
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec)
+	case contracts.OrderCommandActionCreate:
+	default:
+		return errs.Poisonf("validation", "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
+	}
+	if exists {
+		// Idempotent by order id: a re-sent command gets the current
+		// status again once ERP has decided; otherwise the pending answer
+		// will come.
+		if st.Last == "" {
+			return nil
+		}
+		rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "resend-"+cmd.CommandID))
+		if err != nil {
+			return err
+		}
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, rec)
+	}
+	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.s.Rules.DecideOrder(cmd), Step: stepDecide}
+	k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
+	if err != nil {
+		return err
+	}
+	st.Timer = k
+	return putJSON(m, StoreOrders, cmd.OrderID, st)
+}
+
+func erpOrderID(orderID string) string {
+	return "SO" + strings.ReplaceAll(tracing.DeterministicID("erp-order", orderID), "-", "")[:10]
+}
+
+// status builds an order status event for the current step.
+func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERPMessage) *contracts.OrderStatus {
+	cmdID, erpID := st.Cmd.CommandID, st.ERPOrderID
+	v := &contracts.OrderStatus{
+		Metadata:   s.meta("order-status", st.Cmd.OrderID, step, st.Origin, contracts.SourceSystemERP),
+		OrderID:    st.Cmd.OrderID,
+		CommandID:  &cmdID,
+		ERPOrderID: &erpID,
+		Status:     status,
+		Messages:   append(append([]contracts.ERPMessage{}, st.Decision.Messages...), extra...),
+		Total:      &contracts.Money{AmountMinor: st.Decision.AcceptedTotal, Currency: st.Cmd.Currency},
+	}
+	if st.InvoiceID != "" {
+		v.InvoiceID = &st.InvoiceID
+	}
+	if st.ShipmentID != "" {
+		v.ShipmentID = &st.ShipmentID
+	}
+	for _, ld := range st.Decision.Lines {
+		ls := contracts.OrderLineStatus{LineNumber: ld.Line.LineNumber, SKU: ld.Line.SKU}
+		if ld.Reason != "" {
+			r, msg := ld.Reason, ld.Message
+			ls.Status, ls.RejectionReason, ls.ERPMessage = contracts.LineStatusRejected, &r, &msg
+		} else {
+			ls.QuantityConfirmed = ld.Line.Quantity
+			switch status {
+			case contracts.ErpOrderStateShipped:
+				ls.Status, ls.QuantityShipped = contracts.LineStatusShipped, ld.Line.Quantity
+			case contracts.ErpOrderStateInvoiced:
+				ls.Status, ls.QuantityShipped = contracts.LineStatusInvoiced, ld.Line.Quantity
+			case contracts.ErpOrderStateCancelled:
+				ls.Status = contracts.LineStatusCancelled
+			default:
+				ls.Status = contracts.LineStatusAccepted
+			}
+		}
+		v.Lines = append(v.Lines, ls)
+	}
+	if v.Lines == nil {
+		v.Lines = []contracts.OrderLineStatus{}
+	}
+	return v
+}
+
+func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.CustomerCommand) error {
+	if cmd.GoldenID == "" {
+		return errs.Poisonf("validation", "customer command %s has no golden_id", cmd.CommandID)
+	}
+	o := originOf(m, cmd.Metadata)
+	var cs customerState
+	if _, err := getJSON(m, StoreCustomers, cmd.GoldenID, &cs); err != nil {
+		return err
+	}
+	if cs.ERPCustomerID == "" && cmd.ERPCustomerID != nil && *cmd.ERPCustomerID != "" {
+		cs.ERPCustomerID = *cmd.ERPCustomerID
+	}
+	if cs.ERPCustomerID == "" {
+		seq := int64(0)
+		if b, ok := m.Get(StoreSeq, "customer"); ok {
+			seq, _ = strconv.ParseInt(string(b), 10, 64)
+		}
+		seq++
+		m.Put(StoreSeq, "customer", []byte(strconv.FormatInt(seq, 10)))
+		cs.ERPCustomerID = erp.ERPNumber(m.Partition(), seq)
+	}
+	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
+		return err
+	}
+	country := ""
+	if cmd.BillingAddress != nil {
+		country = cmd.BillingAddress.Country
+	}
+	c, ok := traffic.CountryByCode(strings.ToUpper(country))
+	if !ok {
+		c = traffic.Country{Region: "NA", Currency: "USD"}
+	}
+	terms := s.s.Rules.NewCustomerTerms(cmd.GoldenID, c.Region, c.Currency)
+	cmdID, golden := cmd.CommandID, cmd.GoldenID
+	legal := cmd.LegalName
+	if legal == nil {
+		legal = &cmd.Name
+	}
+	cust := &contracts.Customer{
+		Metadata:            s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP),
+		Op:                  contracts.ChangeOperationUpsert,
+		ERPCustomerID:       cs.ERPCustomerID,
+		CRMAccountID:        cmd.CRMAccountID,
+		GoldenID:            &golden,
+		CommandID:           &cmdID,
+		Name:                cmd.Name,
+		LegalName:           legal,
+		ParentERPCustomerID: cmd.ParentERPCustomerID,
+		TaxID:               cmd.TaxID,
+		BillingAddress:      cmd.BillingAddress,
+		ShippingAddress:     cmd.ShippingAddress,
+		Phone:               cmd.Phone,
+		Email:               cmd.Email,
+		Industry:            cmd.Industry,
+		Territory:           cmd.Territory,
+		Currency:            &terms.Currency,
+		PaymentTerms:        &terms.PaymentTerms,
+		CreditStatus:        terms.CreditStatus,
+		CreditLimit:         &contracts.Money{AmountMinor: terms.CreditLimit, Currency: terms.Currency},
+	}
+	credit := &contracts.CreditAccount{
+		Metadata:      s.meta("credit", cs.ERPCustomerID, cmd.CommandID, o, contracts.SourceSystemERP),
+		ERPCustomerID: cs.ERPCustomerID,
+		CreditLimit:   contracts.Money{AmountMinor: terms.CreditLimit, Currency: terms.Currency},
+		ArBalance:     contracts.Money{Currency: terms.Currency},
+		OpenOrders:    contracts.Money{Currency: terms.Currency},
+		Hold:          terms.CreditStatus == contracts.CreditStatusHold,
+		CreditStatus:  terms.CreditStatus,
+	}
+	if credit.Hold {
+		r := "new customer: credit check pending"
+		credit.HoldReason = &r
+	}
+	// Credit first, so the gateway knows the customer's credit before
+	// anything can order for it.
+	r1, err := record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit)
+	if err != nil {
+		return err
+	}
+	r2, err := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, cust)
+	if err != nil {
+		return err
+	}
+	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r1, r2)
+}
+
+func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.JournalCommand) error {
+	if cmd.JournalCommandID == "" {
+		return errs.Poisonf("validation", "journal command without journal_command_id (contract %s)", cmd.ContractID)
+	}
+	o := originOf(m, cmd.Metadata)
+	d := s.s.Rules.DecideJournal(cmd)
+	contract, posting := cmd.ContractID, cmd.PostingDate
+	j := &contracts.Journal{
+		Metadata:         s.meta("journal", cmd.JournalCommandID, "", o, contracts.SourceSystemERP),
+		JournalCommandID: cmd.JournalCommandID,
+		Status:           d.Status,
+		ContractID:       &contract,
+		PostingDate:      &posting,
+		Lines:            cmd.Lines,
+	}
+	if j.Lines == nil {
+		j.Lines = []contracts.JournalLine{}
+	}
+	if d.Status == contracts.JournalStatusPosted {
+		id := "JE" + strings.ReplaceAll(tracing.DeterministicID("journal", cmd.JournalCommandID), "-", "")[:10]
+		j.ERPJournalID = &id
+	} else {
+		code, msg := d.Code, d.Message
+		j.RejectionCode, j.ERPMessage = &code, &msg
+	}
+	rec, err := record(contracts.TopicERPJournalV1, cmd.JournalCommandID, j)
+	if err != nil {
+		return err
+	}
+	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "journal", cmd.JournalCommandID)), cmd.JournalCommandID, o, rec)
+}
+
+func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.BillingCommand) error {
+	if cmd.ContractID == "" {
+		return errs.Poisonf("validation", "billing command %s has no contract_id", cmd.CommandID)
+	}
+	o := originOf(m, cmd.Metadata)
+	var cs contractState
+	if _, err := getJSON(m, StoreContracts, cmd.ContractID, &cs); err != nil {
+		return err
+	}
+	if cs.Issued == nil {
+		cs.Issued = map[string]bool{}
+	}
+	lat := s.s.Latency.For(s.s.Rules, "billing", cmd.CommandID)
+	cmdID, seq := cmd.CommandID, cmd.AmendmentSequence
+	sub := "SUB-" + cmd.ContractID
+	ev := &contracts.BillingEvent{
+		Metadata:          s.meta("billing", cmd.ContractID, cmd.CommandID, o, contracts.SourceSystemBilling),
+		ContractID:        cmd.ContractID,
+		CommandID:         &cmdID,
+		AmendmentSequence: &seq,
+		SubscriptionID:    &sub,
+	}
+	if cmd.AmendmentSequence < cs.Seq {
+		msg := fmt.Sprintf("amendment %d is older than the applied amendment %d", cmd.AmendmentSequence, cs.Seq)
+		ev.EventType, ev.Message = contracts.BillingEventTypeCommandRejected, &msg
+	} else {
+		switch cmd.Action {
+		case contracts.BillingActionProvision:
+			ev.EventType = contracts.BillingEventTypeSubscriptionProvisioned
+		case contracts.BillingActionUpdate:
+			ev.EventType = contracts.BillingEventTypeSubscriptionUpdated
+		case contracts.BillingActionCancel:
+			ev.EventType = contracts.BillingEventTypeSubscriptionCancelled
+			cs.Cancelled = true
+		default:
+			msg := fmt.Sprintf("unknown action %q", cmd.Action)
+			ev.EventType, ev.Message = contracts.BillingEventTypeCommandRejected, &msg
+		}
+	}
+	rec, err := record(contracts.TopicBillingEventsV1, cmd.ContractID, ev)
+	if err != nil {
+		return err
+	}
+	if err := s.emitLater(m, at.Add(lat), cmd.ContractID+"/"+cmd.CommandID, o, rec); err != nil {
+		return err
+	}
+	if ev.EventType == contracts.BillingEventTypeCommandRejected {
+		return putJSON(m, StoreContracts, cmd.ContractID, cs)
+	}
+	cs.Seq = cmd.AmendmentSequence
+	if !cs.Cancelled {
+		// Invoices in advance: each on its invoice date (at once when
+		// already due), unless a later amendment replaced the schedule.
+		for _, inv := range cmd.InvoiceSchedule {
+			due := inv.InvoiceDate
+			if due.Before(at) {
+				due = at
+			}
+			t := timer{Kind: "invoice", ID: cmd.ContractID + "/" + strconv.Itoa(cmd.AmendmentSequence) + "/" + strconv.Itoa(inv.Sequence), Origin: o, Seq: cmd.AmendmentSequence}
+			r, err := record(contracts.TopicBillingEventsV1, cmd.ContractID, &contracts.BillingEvent{
+				Metadata:          s.meta("billing-invoice", cmd.ContractID, inv.PeriodStart.Format("2006-01-02"), o, contracts.SourceSystemBilling),
+				EventType:         contracts.BillingEventTypeInvoiceIssued,
+				ContractID:        cmd.ContractID,
+				CommandID:         &cmdID,
+				AmendmentSequence: &seq,
+				SubscriptionID:    &sub,
+				InvoiceID:         ptr("BINV-" + strings.ReplaceAll(tracing.DeterministicID("billing-invoice", cmd.ContractID, inv.PeriodStart.Format("2006-01-02")), "-", "")[:10]),
+				InvoiceAmount:     &contracts.Money{AmountMinor: inv.Amount.AmountMinor, Currency: inv.Amount.Currency},
+				PeriodStart:       ptr(inv.PeriodStart),
+				PeriodEnd:         ptr(inv.PeriodEnd),
+			})
+			if err != nil {
+				return err
+			}
+			t.Records = []pending{r}
+			if _, err := s.schedule(m, due.Add(lat+time.Millisecond), t); err != nil {
+				return err
+			}
+		}
+	}
+	return putJSON(m, StoreContracts, cmd.ContractID, cs)
+}
+
+func ptr[T any](v T) *T { return &v }

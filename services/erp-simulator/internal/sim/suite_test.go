@@ -1,0 +1,252 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/schemaregistry"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
+)
+
+// env is one simulator under test: a cluster, a registry, a prefix.
+type env struct {
+	t    *testing.T
+	kcfg kafka.Config
+	sd   *serde.Serde
+	cl   *kgo.Client
+}
+
+func fakeCluster(t *testing.T) []string {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()
+}
+
+func memRegistry(t *testing.T) string {
+	reg, err := schemaregistry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+var allTopics = []string{
+	contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
+	contracts.TopicERPOrderStatusV1, contracts.TopicERPInvoiceV1, contracts.TopicERPCustomerV1, contracts.TopicERPCreditV1,
+	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, "dlq.erp-simulator.v1",
+}
+
+func newEnv(t *testing.T, brokers []string, registryURL string) *env {
+	t.Helper()
+	kcfg := kafka.Config{Brokers: brokers, TopicPrefix: fmt.Sprintf("simtest%d.", time.Now().UnixNano())}
+	cl, err := kcfg.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	for _, tp := range allTopics {
+		if _, err := adm.CreateTopic(ctx, 6, 1, nil, kcfg.Topic(tp)); err != nil {
+			t.Fatalf("create %s: %v", tp, err)
+		}
+	}
+	rc, err := sr.NewClient(sr.URLs(registryURL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, kcfg: kcfg, sd: serde.New(rc, serde.AutoRegister(true)), cl: cl}
+}
+
+func (e *env) start(s Settings) {
+	e.t.Helper()
+	h := New(s)
+	p, err := processor.New(processor.Config{Service: "erp-simulator", Instance: "test", Topics: Topics, Stores: Stores, Handler: h.Handle, Tick: 50 * time.Millisecond, OnTick: h.Tick},
+		e.kcfg, processor.WithSerde(e.sd), processor.WithRegisterer(prometheus.NewRegistry()), processor.WithTransactionTimeout(10*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+func (e *env) produce(topic, key string, v contracts.Value) {
+	e.t.Helper()
+	b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: b}).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// consume reads n committed values of a topic (failing after timeout).
+func (e *env) consume(topic string, n int, timeout time.Duration) []contracts.Value {
+	e.t.Helper()
+	cl, err := e.kcfg.NewClient(kgo.ConsumeTopics(e.kcfg.Topic(topic)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var out []contracts.Value
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			e.t.Fatalf("%s: got %d of %d records in %s", topic, len(out), n, timeout)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v, _ := contracts.NewValue(topic)
+			if err := e.sd.Decode(context.Background(), r.Value, v); err != nil {
+				e.t.Fatalf("decode %s: %v", topic, err)
+			}
+			out = append(out, v)
+		})
+	}
+	return out
+}
+
+func fastSettings() Settings {
+	fast := erp.Latency{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+	return Settings{
+		Rules:   erp.Rules{Seed: 7, ExportRestricted: erp.ParseSet("CU,IR"), TaxMissing: erp.ParseSet("AR"), GLAccounts: erp.ParseSet("1200,2400,4000")},
+		Latency: fast, Ship: fast, Invoice: fast,
+	}
+}
+
+func meta(id string) contracts.EventMetadata {
+	return contracts.EventMetadata{EventID: id, CorrelationID: "corr-" + id, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func usd(n int64) contracts.Money { return contracts.Money{AmountMinor: n, Currency: "USD"} }
+
+// suiteOrderLifecycle: an order with one export-controlled line is
+// PARTIALLY_REJECTED, then SHIPPED, then INVOICED with an ERP invoice for
+// the accepted line only.
+func suiteOrderLifecycle(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	e.start(fastSettings())
+	terms := "NET45"
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
+		Metadata: meta("c1"), CommandID: "CMD-1", Action: contracts.OrderCommandActionCreate, OrderID: "O-1", QuoteID: "Q-1", QuoteVersion: 1, Attempt: 1,
+		ERPCustomerID: "1000001", Currency: "USD", Region: "NA", PaymentTerms: &terms,
+		Lines: []contracts.OrderLine{
+			{LineNumber: 10, SKU: "PUMP-100", Quantity: 2, ListPrice: usd(1000), UnitPrice: usd(1000), LineTotal: usd(2000), ShipToCountry: "US"},
+			{LineNumber: 20, SKU: "CTRL-PLC", Quantity: 1, ListPrice: usd(500), UnitPrice: usd(500), LineTotal: usd(500), ShipToCountry: "IR"},
+		},
+		Total: usd(2500),
+	})
+	st := e.consume(contracts.TopicERPOrderStatusV1, 3, time.Minute)
+	var got []string
+	for _, v := range st {
+		s := v.(*contracts.OrderStatus)
+		got = append(got, s.Status)
+		if s.OrderID != "O-1" || s.Total == nil || s.Total.AmountMinor != 2000 || s.Metadata.CorrelationID != "corr-c1" {
+			t.Fatalf("status %+v", s)
+		}
+		if r := s.Lines[1]; r.Status != contracts.LineStatusRejected || r.RejectionReason == nil || *r.RejectionReason != contracts.RejectionReasonExportControl {
+			t.Fatalf("line 20 %+v", r)
+		}
+	}
+	want := []string{contracts.ErpOrderStatePartiallyRejected, contracts.ErpOrderStateShipped, contracts.ErpOrderStateInvoiced}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("statuses %v, want %v", got, want)
+	}
+	inv := e.consume(contracts.TopicERPInvoiceV1, 1, time.Minute)[0].(*contracts.Invoice)
+	if inv.NetTotal.AmountMinor != 2000 || len(inv.Lines) != 1 || inv.TaxTotal.AmountMinor != 145 || inv.DueDate.Sub(inv.InvoiceDate) != 45*24*time.Hour {
+		t.Fatalf("invoice %+v", inv)
+	}
+	if last := st[2].(*contracts.OrderStatus); last.InvoiceID == nil || *last.InvoiceID != inv.InvoiceID {
+		t.Fatalf("INVOICED status names invoice %v, invoice is %s", last.InvoiceID, inv.InvoiceID)
+	}
+}
+
+// suiteCustomerAndJournal: a customer command gets an ERP customer (and its
+// credit position); a balanced journal is POSTED, an unbalanced one REJECTED.
+func suiteCustomerAndJournal(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	e.start(fastSettings())
+	crm := "ACC-1"
+	e.produce(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc1"), CommandID: "CC-1", Action: contracts.CustomerCommandActionCreate,
+		GoldenID: "G-1", CRMAccountID: &crm, Name: "Acme", BillingAddress: &contracts.Address{Line1: "1 Main", City: "Munich", Country: "DE"}})
+	cust := e.consume(contracts.TopicERPCustomerV1, 1, time.Minute)[0].(*contracts.Customer)
+	if cust.ERPCustomerID == "" || cust.GoldenID == nil || *cust.GoldenID != "G-1" || cust.CRMAccountID == nil || *cust.CRMAccountID != crm ||
+		cust.Currency == nil || *cust.Currency != "EUR" || cust.PaymentTerms == nil {
+		t.Fatalf("customer %+v", cust)
+	}
+	cr := e.consume(contracts.TopicERPCreditV1, 1, time.Minute)[0].(*contracts.CreditAccount)
+	if cr.ERPCustomerID != cust.ERPCustomerID || cr.CreditLimit.AmountMinor <= 0 || cr.CreditLimit.Currency != "EUR" {
+		t.Fatalf("credit %+v", cr)
+	}
+	eur := func(n int64) contracts.Money { return contracts.Money{AmountMinor: n, Currency: "EUR"} }
+	for i, lines := range [][]contracts.JournalLine{
+		{{LineNumber: 1, Account: "1200-ar", Debit: eur(100), Credit: eur(0)}, {LineNumber: 2, Account: "2400-deferred", Debit: eur(0), Credit: eur(100)}},
+		{{LineNumber: 1, Account: "1200-ar", Debit: eur(100), Credit: eur(0)}, {LineNumber: 2, Account: "2400-deferred", Debit: eur(0), Credit: eur(90)}},
+	} {
+		id := fmt.Sprintf("J-%d", i)
+		e.produce(contracts.TopicERPJournalCommandsV1, "CT-1", &contracts.JournalCommand{Metadata: meta(id), JournalCommandID: id, Kind: contracts.JournalKindInvoice,
+			ContractID: "CT-1", AmendmentSequence: 1, PostingDate: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Currency: "EUR", Description: "invoice", Lines: lines})
+	}
+	got := map[string]string{}
+	for _, v := range e.consume(contracts.TopicERPJournalV1, 2, time.Minute) {
+		j := v.(*contracts.Journal)
+		got[j.JournalCommandID] = j.Status
+	}
+	if got["J-0"] != contracts.JournalStatusPosted || got["J-1"] != contracts.JournalStatusRejected {
+		t.Fatalf("journals %v", got)
+	}
+}
+
+// suiteDowntime: no answer while the ERP is down; the answer follows after.
+func suiteDowntime(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	s := fastSettings()
+	s.Downtime = erp.Downtime{Every: 6 * time.Second, For: 3 * time.Second}
+	// Send the command at the start of a window.
+	for !(s.Downtime.Down(time.Now()) && s.Downtime.Down(time.Now().Add(2*time.Second))) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.start(s)
+	sent := time.Now()
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-2", &contracts.OrderCommand{Metadata: meta("c2"), CommandID: "CMD-2", Action: contracts.OrderCommandActionCreate, OrderID: "O-2",
+		ERPCustomerID: "1", Currency: "USD", Region: "NA", Lines: []contracts.OrderLine{{LineNumber: 1, SKU: "KIT-SEAL", Quantity: 1, LineTotal: usd(10), ShipToCountry: "US"}}, Total: usd(10)})
+	e.consume(contracts.TopicERPOrderStatusV1, 1, time.Minute)
+	if s.Downtime.Down(time.Now()) {
+		t.Fatal("answered during downtime")
+	}
+	if time.Since(sent) < time.Second {
+		t.Fatalf("answered %s after the command although the ERP was down", time.Since(sent))
+	}
+}
+
+func TestFakeOrderLifecycle(t *testing.T) { suiteOrderLifecycle(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeCustomerAndJournal(t *testing.T) {
+	suiteCustomerAndJournal(t, fakeCluster(t), memRegistry(t))
+}
+func TestFakeDowntime(t *testing.T) { suiteDowntime(t, fakeCluster(t), memRegistry(t)) }

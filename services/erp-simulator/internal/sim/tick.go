@@ -1,0 +1,233 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
+)
+
+// Tick emits every answer whose time has come, unless the ERP is in a
+// maintenance window (then the answers wait: the ERP answers later).
+func (s *Sim) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
+	if s.s.Downtime.Down(now) {
+		return nil
+	}
+	limit := now.UnixMilli()
+	var due []string
+	m.Range(StoreTimers, func(key string, _ []byte) bool {
+		if len(key) < 14 || dueOf(key) > limit || len(due) >= s.s.MaxPerTick {
+			return false
+		}
+		due = append(due, key)
+		return true
+	})
+	for _, k := range due {
+		var t timer
+		ok, err := getJSON(m, StoreTimers, k, &t)
+		m.Put(StoreTimers, k, nil)
+		if err != nil {
+			m.Logger().Error("dropping unreadable timer", "key", k, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if err := s.fire(m, now, k, &t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) error {
+	switch t.Kind {
+	case "emit":
+		return s.emit(m, now, t.Origin, t.Records...)
+	case "invoice":
+		contract, _, _ := strings.Cut(t.ID, "/")
+		var cs contractState
+		if _, err := getJSON(m, StoreContracts, contract, &cs); err != nil {
+			return err
+		}
+		if cs.Cancelled || cs.Seq != t.Seq || len(t.Records) == 0 {
+			return nil // replaced by a later amendment, or cancelled
+		}
+		var ev contracts.BillingEvent
+		if err := json.Unmarshal(t.Records[0].Value, &ev); err != nil || ev.PeriodStart == nil {
+			return nil
+		}
+		period := ev.PeriodStart.Format("2006-01-02")
+		if cs.Issued[period] {
+			return nil
+		}
+		if cs.Issued == nil {
+			cs.Issued = map[string]bool{}
+		}
+		cs.Issued[period] = true
+		if err := putJSON(m, StoreContracts, contract, cs); err != nil {
+			return err
+		}
+		return s.emit(m, now, t.Origin, t.Records...)
+	case "order":
+		return s.advanceOrder(m, now, key, t)
+	}
+	return fmt.Errorf("unknown timer kind %q", t.Kind)
+}
+
+// emit encodes pending records with occurred_at = now.
+func (s *Sim) emit(m *processor.Message, now time.Time, o origin, recs ...pending) error {
+	for _, r := range recs {
+		v, err := contracts.NewValue(r.Topic)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(r.Value, v); err != nil {
+			return fmt.Errorf("pending %s/%s: %w", r.Topic, r.Key, err)
+		}
+		stamp(v, now)
+		if err := m.EmitValue(r.Topic, r.Key, v, o.headers()...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stamp sets the time fields of an answer to its emission time.
+func stamp(v contracts.Value, now time.Time) {
+	now = now.UTC().Truncate(time.Millisecond)
+	switch r := v.(type) {
+	case *contracts.OrderStatus:
+		r.Metadata.OccurredAt = now
+	case *contracts.Invoice:
+		r.Metadata.OccurredAt = now
+	case *contracts.Customer:
+		r.Metadata.OccurredAt, r.SourceUpdatedAt = now, now
+	case *contracts.CreditAccount:
+		r.Metadata.OccurredAt, r.AsOf = now, now
+	case *contracts.Journal:
+		r.Metadata.OccurredAt = now
+	case *contracts.BillingEvent:
+		r.Metadata.OccurredAt = now
+	}
+}
+
+// advanceOrder emits the order's next status and schedules the one after.
+func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *timer) error {
+	var st orderState
+	ok, err := getJSON(m, StoreOrders, t.ID, &st)
+	if err != nil || !ok {
+		return err
+	}
+	if st.Timer != key {
+		return nil // superseded (cancelled)
+	}
+	st.Timer = ""
+	var out []pending
+	add := func(topic, k string, v contracts.Value) error {
+		r, err := record(topic, k, v)
+		out = append(out, r)
+		return err
+	}
+	next := ""
+	var delay time.Duration
+	switch st.Step {
+	case stepDecide:
+		st.Last = st.Decision.Status
+		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, st.Decision.Status, "decide")); err != nil {
+			return err
+		}
+		next, st.Step = stepDone, stepDone
+		if st.Decision.AcceptedTotal > 0 || st.Decision.Status != contracts.ErpOrderStateRejected {
+			next, st.Step = stepShip, stepShip
+			delay = s.s.Ship.For(s.s.Rules, "ship", st.Cmd.OrderID)
+		}
+	case stepShip:
+		st.ShipmentID = "SH" + strings.ReplaceAll(tracing.DeterministicID("shipment", st.Cmd.OrderID), "-", "")[:10]
+		st.Last = contracts.ErpOrderStateShipped
+		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship")); err != nil {
+			return err
+		}
+		next, st.Step = stepInvoice, stepInvoice
+		delay = s.s.Invoice.For(s.s.Rules, "invoice", st.Cmd.OrderID)
+	case stepInvoice:
+		st.InvoiceID = "INV" + strings.ReplaceAll(tracing.DeterministicID("invoice", st.Cmd.OrderID), "-", "")[:10]
+		inv := s.invoice(&st, now)
+		if err := add(contracts.TopicERPInvoiceV1, st.InvoiceID, inv); err != nil {
+			return err
+		}
+		st.Last = contracts.ErpOrderStateInvoiced
+		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateInvoiced, "invoice")); err != nil {
+			return err
+		}
+		st.Step = stepDone
+	default:
+		return nil
+	}
+	if next != "" && next != stepDone {
+		k, err := s.schedule(m, now.Add(delay), timer{Kind: "order", ID: st.Cmd.OrderID, Origin: st.Origin})
+		if err != nil {
+			return err
+		}
+		st.Timer = k
+	}
+	if err := putJSON(m, StoreOrders, st.Cmd.OrderID, st); err != nil {
+		return err
+	}
+	return s.emit(m, now, st.Origin, out...)
+}
+
+var termDays = map[string]int{"NET30": 30, "NET45": 45, "NET60": 60}
+
+// invoice is the ERP invoice for the accepted lines of an order, with the
+// region's tax rate.
+func (s *Sim) invoice(st *orderState, now time.Time) *contracts.Invoice {
+	cur := st.Cmd.Currency
+	rate := int64(traffic.TaxRateBps[st.Cmd.Region])
+	day := now.UTC().Truncate(24 * time.Hour)
+	days := 30
+	if st.Cmd.PaymentTerms != nil {
+		if d, ok := termDays[*st.Cmd.PaymentTerms]; ok {
+			days = d
+		}
+	}
+	orderID, erpID := st.Cmd.OrderID, st.ERPOrderID
+	inv := &contracts.Invoice{
+		Metadata:      s.meta("invoice", st.Cmd.OrderID, "", st.Origin, contracts.SourceSystemERP),
+		InvoiceID:     st.InvoiceID,
+		Status:        contracts.InvoiceStatusPosted,
+		ERPCustomerID: st.Cmd.ERPCustomerID,
+		OrderID:       &orderID,
+		ERPOrderID:    &erpID,
+		InvoiceDate:   day,
+		DueDate:       day.AddDate(0, 0, days),
+		PostedAt:      now.UTC().Truncate(time.Millisecond),
+	}
+	var net, tax int64
+	for _, ld := range st.Decision.Lines {
+		if ld.Reason != "" {
+			continue
+		}
+		l := ld.Line
+		t := (l.LineTotal.AmountMinor*rate + 5000) / 10000
+		inv.Lines = append(inv.Lines, contracts.InvoiceLine{
+			LineNumber: l.LineNumber, SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice,
+			NetAmount: l.LineTotal, TaxAmount: contracts.Money{AmountMinor: t, Currency: cur},
+		})
+		net += l.LineTotal.AmountMinor
+		tax += t
+	}
+	if inv.Lines == nil {
+		inv.Lines = []contracts.InvoiceLine{}
+	}
+	inv.NetTotal = contracts.Money{AmountMinor: net, Currency: cur}
+	inv.TaxTotal = contracts.Money{AmountMinor: tax, Currency: cur}
+	inv.Total = contracts.Money{AmountMinor: net + tax, Currency: cur}
+	return inv
+}

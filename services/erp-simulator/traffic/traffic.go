@@ -1,0 +1,502 @@
+// Package traffic generates the CRM side of the simulated business: accounts
+// (with realistic duplicates, typos and subsidiaries abroad), contacts,
+// accepted quotes with regional pricing and ship-to countries (a few of them
+// export-controlled), and subscription deals with their amendments,
+// renewals and cancellations.
+//
+// A Generator is deterministic: the same scenario, seed, options and
+// sequence of Next(now) calls give the same events, byte for byte. It is
+// used by the erp-simulator (ISTHMUS_SIM_SCENARIO) and by `isthmus loadgen`.
+package traffic
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// Scenario selects the business that is simulated.
+type Scenario string
+
+// Scenarios.
+const (
+	// Manufacturer: accounts, quotes with regional pricing and customer
+	// terms, export-controlled ship-to countries, inventory.
+	Manufacturer Scenario = "manufacturer"
+	// SaaS: subscriptions, upsell/downsell amendments, renewals,
+	// cancellations (deferred revenue and journals downstream).
+	SaaS Scenario = "saas"
+	// Mixed: both businesses at once.
+	Mixed Scenario = "mixed"
+)
+
+// ParseScenario checks a scenario name.
+func ParseScenario(s string) (Scenario, error) {
+	switch Scenario(strings.ToLower(strings.TrimSpace(s))) {
+	case Manufacturer:
+		return Manufacturer, nil
+	case SaaS:
+		return SaaS, nil
+	case Mixed:
+		return Mixed, nil
+	}
+	return "", fmt.Errorf("unknown scenario %q: use manufacturer, saas or mixed", s)
+}
+
+// Event is one CRM record to produce.
+type Event struct {
+	Topic string // logical topic (contracts.Topic*)
+	Key   string
+	Value contracts.Value
+	Kind  string // account, duplicate, subsidiary, contact, quote, deal-new, deal-amend, deal-renew, deal-cancel
+}
+
+// Option tunes a Generator.
+type Option func(*Generator)
+
+// WithRunID namespaces every generated id (default: derived from the
+// seed), so runs with the same seed against one cluster can be told apart.
+func WithRunID(id string) Option { return func(g *Generator) { g.runID = id } }
+
+// WithMinAccountAge is how old an account must be before quotes and deals
+// name it, giving customer-sync time to create the ERP customer (default 3s).
+func WithMinAccountAge(d time.Duration) Option { return func(g *Generator) { g.minAge = d } }
+
+// Generator produces the next business events of a scenario.
+type Generator struct {
+	scenario Scenario
+	rng      *rand.Rand
+	runID    string
+	minAge   time.Duration
+	n        int64 // events generated
+	ids      int64 // id counter
+
+	accounts  []*account
+	contracts []*subscription
+}
+
+type account struct {
+	id, name, website, taxID, phone string
+	country                         Country
+	terms                           string
+	created                         time.Time
+	duplicates                      int
+}
+
+type subscription struct {
+	contractID, accountID, currency, frequency string
+	seq                                        int
+	start, end                                 time.Time
+	lines                                      []contracts.DealLine
+	cancelled                                  bool
+}
+
+// New returns a generator for scenario seeded with seed.
+func New(scenario Scenario, seed uint64, opts ...Option) (*Generator, error) {
+	sc, err := ParseScenario(string(scenario))
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New64a()
+	h.Write([]byte(sc))
+	g := &Generator{scenario: sc, rng: rand.New(rand.NewPCG(seed, h.Sum64())), runID: fmt.Sprintf("%x", seed%0xfffff), minAge: 3 * time.Second}
+	for _, o := range opts {
+		o(g)
+	}
+	return g, nil
+}
+
+// Scenario returns the generator's scenario.
+func (g *Generator) Scenario() Scenario { return g.scenario }
+
+// Next returns the events of the next business action at now: an account
+// with its contacts, a quote, a deal, ... (one to three records).
+func (g *Generator) Next(now time.Time) []Event {
+	now = now.UTC().Truncate(time.Millisecond)
+	sc := g.scenario
+	if sc == Mixed {
+		sc = Manufacturer
+		if g.rng.IntN(2) == 0 {
+			sc = SaaS
+		}
+	}
+	eligible := g.eligible(now)
+	r := g.rng.IntN(100)
+	// Keep a pool of accounts: until there are a few eligible ones, create.
+	if len(g.accounts) < 3 || len(eligible) == 0 || r < 22 {
+		return g.newAccount(now)
+	}
+	if sc == Manufacturer {
+		return []Event{g.quote(now, eligible)}
+	}
+	return g.dealAction(now, eligible)
+}
+
+func (g *Generator) eligible(now time.Time) []*account {
+	var out []*account
+	for _, a := range g.accounts {
+		if now.Sub(a.created) >= g.minAge {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func (g *Generator) nextID(prefix string) string {
+	g.ids++
+	return fmt.Sprintf("%s-%s-%06d", prefix, g.runID, g.ids)
+}
+
+func (g *Generator) meta(now time.Time, correlation string) contracts.EventMetadata {
+	g.n++
+	return contracts.EventMetadata{
+		EventID:       tracing.DeterministicID("traffic", g.runID, fmt.Sprint(g.n)),
+		CorrelationID: correlation,
+		SourceSystem:  contracts.SourceSystemCRM,
+		OccurredAt:    now,
+	}
+}
+
+func (g *Generator) pick(n int) int { return g.rng.IntN(n) }
+
+var (
+	nameStems    = []string{"Acme", "Borealis", "Cobalt", "Delta", "Everest", "Fjord", "Granite", "Helix", "Ionic", "Juniper", "Kestrel", "Lumen", "Meridian", "Nordic", "Orion", "Pinnacle", "Quarry", "Riverside", "Summit", "Tundra", "Umbra", "Vertex", "Westbrook", "Zenith"}
+	nameMiddles  = []string{"Industrial", "Process", "Fluid", "Water", "Energy", "Chemicals", "Foods", "Mining", "Systems", "Automation", "Logistics", "Analytics"}
+	legalSuffix  = map[string][]string{"US": {"Inc.", "LLC", "Corp."}, "CA": {"Ltd.", "Inc."}, "DE": {"GmbH", "AG"}, "FR": {"SA", "SAS"}, "NL": {"B.V.", "N.V."}, "GB": {"Ltd", "plc"}, "JP": {"K.K."}, "AU": {"Pty Ltd"}, "SG": {"Pte. Ltd."}, "BR": {"Ltda.", "S.A."}, "AR": {"S.A.", "S.R.L."}, "MX": {"S.A. de C.V."}}
+	industries   = []string{"Manufacturing", "Utilities", "Food & Beverage", "Mining", "Chemicals", "Software", "Logistics", "Healthcare"}
+	firstNames   = []string{"Anna", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Keiko", "Liam", "Maria", "Noah", "Olga", "Priya"}
+	lastNames    = []string{"Schmidt", "Dubois", "Tanaka", "Smith", "Silva", "Jansen", "Brown", "Garcia", "Novak", "Rossi", "Kim", "Okafor"}
+	titles       = []string{"Procurement Manager", "Plant Director", "CFO", "IT Director", "Operations Lead", "Buyer"}
+	streets      = []string{"Main Street", "Industriestrasse", "Harbour Road", "Rue de la Gare", "Kanaalweg", "Avenida Paulista", "Chuo-dori"}
+	paymentTerms = []string{"NET30", "NET30", "NET45", "NET60"}
+)
+
+func (g *Generator) newAccount(now time.Time) []Event {
+	switch r := g.pick(100); {
+	case r < 12 && len(g.accounts) > 2:
+		return g.duplicate(now)
+	case r < 22 && len(g.accounts) > 2:
+		return g.subsidiary(now)
+	}
+	c := Countries[g.pick(len(Countries))]
+	stem := nameStems[g.pick(len(nameStems))] + " " + nameMiddles[g.pick(len(nameMiddles))]
+	a := &account{
+		id: g.nextID("ACC"), name: stem, country: c, created: now,
+		website: strings.ToLower(strings.ReplaceAll(stem, " ", "")) + fmt.Sprintf("%d.example", g.pick(1000)),
+		taxID:   fmt.Sprintf("%s%09d", c.Code, g.rng.Int64N(1_000_000_000)),
+		phone:   fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
+		terms:   paymentTerms[g.pick(len(paymentTerms))],
+	}
+	g.accounts = append(g.accounts, a)
+	evs := []Event{g.accountEvent(now, a, a.name, nil, "account")}
+	for i := 0; i <= g.pick(2); i++ {
+		evs = append(evs, g.contact(now, a))
+	}
+	return evs
+}
+
+// duplicate re-enters an existing customer as a new CRM account, with a
+// typo or a different spelling, as sales reps do.
+func (g *Generator) duplicate(now time.Time) []Event {
+	orig := g.accounts[g.pick(len(g.accounts))]
+	d := *orig
+	d.id = g.nextID("ACC")
+	d.created = now
+	d.duplicates = 0
+	d.name = typo(g.rng, orig.name)
+	orig.duplicates++
+	if g.pick(3) == 0 {
+		d.taxID = "" // the rep did not fill it in
+	}
+	g.accounts = append(g.accounts, &d)
+	return []Event{g.accountEvent(now, &d, d.name, nil, "duplicate")}
+}
+
+// subsidiary creates a daughter company of an existing account, often in
+// another country.
+func (g *Generator) subsidiary(now time.Time) []Event {
+	parent := g.accounts[g.pick(len(g.accounts))]
+	c := parent.country
+	if g.pick(3) > 0 {
+		c = Countries[g.pick(len(Countries))]
+	}
+	a := &account{
+		id: g.nextID("ACC"), name: parent.name + " " + c.Name, country: c, created: now,
+		website: parent.website, taxID: fmt.Sprintf("%s%09d", c.Code, g.rng.Int64N(1_000_000_000)),
+		phone: fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
+		terms: parent.terms,
+	}
+	g.accounts = append(g.accounts, a)
+	pid := parent.id
+	return []Event{g.accountEvent(now, a, a.name, &pid, "subsidiary"), g.contact(now, a)}
+}
+
+// typo changes a name the way people do: a swapped or dropped letter, a
+// missing legal form, different case or punctuation.
+func typo(rng *rand.Rand, name string) string {
+	rs := []rune(name)
+	switch rng.IntN(4) {
+	case 0:
+		if len(rs) > 4 {
+			i := 1 + rng.IntN(len(rs)-3)
+			rs[i], rs[i+1] = rs[i+1], rs[i]
+		}
+		return string(rs)
+	case 1:
+		if len(rs) > 4 {
+			i := 1 + rng.IntN(len(rs)-2)
+			return string(rs[:i]) + string(rs[i+1:])
+		}
+		return name
+	case 2:
+		return strings.ToUpper(name)
+	default:
+		return strings.ReplaceAll(name, " ", "-") + "."
+	}
+}
+
+func (g *Generator) accountEvent(now time.Time, a *account, name string, parent *string, kind string) Event {
+	c := a.country
+	legal := name + " " + legalSuffix[c.Code][g.pick(len(legalSuffix[c.Code]))]
+	industry := industries[g.pick(len(industries))]
+	owner := fmt.Sprintf("rep-%02d", 1+g.pick(20))
+	territory := c.Region + "-" + c.Code
+	email := "ap@" + a.website
+	addr := &contracts.Address{
+		Line1:      fmt.Sprintf("%d %s", 1+g.pick(400), streets[g.pick(len(streets))]),
+		City:       c.Cities[g.pick(len(c.Cities))],
+		PostalCode: ptr(fmt.Sprintf("%05d", g.pick(100000))),
+		Country:    c.Code,
+	}
+	acc := &contracts.Account{
+		Metadata:        g.meta(now, tracing.DeterministicID("account", a.id)),
+		Op:              contracts.ChangeOperationUpsert,
+		AccountID:       a.id,
+		Name:            name,
+		LegalName:       &legal,
+		ParentAccountID: parent,
+		Status:          contracts.AccountStatusCustomer,
+		Website:         ptr(a.website),
+		Phone:           ptr(a.phone),
+		Email:           &email,
+		Industry:        &industry,
+		OwnerID:         &owner,
+		Territory:       &territory,
+		BillingAddress:  addr,
+		ShippingAddress: addr,
+		SourceUpdatedAt: now,
+	}
+	if a.taxID != "" {
+		acc.TaxID = ptr(a.taxID)
+	}
+	return Event{Topic: contracts.TopicCRMAccountV1, Key: a.id, Value: acc, Kind: kind}
+}
+
+func (g *Generator) contact(now time.Time, a *account) Event {
+	first := firstNames[g.pick(len(firstNames))]
+	last := lastNames[g.pick(len(lastNames))]
+	email := strings.ToLower(first+"."+last) + "@" + a.website
+	id := g.nextID("CON")
+	c := &contracts.Contact{
+		Metadata:        g.meta(now, tracing.DeterministicID("account", a.id)),
+		Op:              contracts.ChangeOperationUpsert,
+		ContactID:       id,
+		AccountID:       a.id,
+		FirstName:       &first,
+		LastName:        last,
+		Email:           &email,
+		Phone:           ptr(a.phone),
+		Title:           ptr(titles[g.pick(len(titles))]),
+		Roles:           []string{"BILLING"},
+		SourceUpdatedAt: now,
+	}
+	return Event{Topic: contracts.TopicCRMContactV1, Key: a.id, Value: c, Kind: "contact"}
+}
+
+// quote is an accepted quote of the manufacturer: regional list prices with
+// volume tiers, the customer's payment terms, mostly shipped to the
+// customer's country; about one line in twenty ships to an
+// export-controlled country and a few quotes carry an extra discount that
+// needs price review.
+func (g *Generator) quote(now time.Time, eligible []*account) Event {
+	a := eligible[g.pick(len(eligible))]
+	c := a.country
+	id := g.nextID("Q")
+	hw := productsOf(false)
+	n := 1 + g.pick(4)
+	perm := g.rng.Perm(len(hw))
+	q := &contracts.Quote{
+		Metadata:              g.meta(now, tracing.DeterministicID("quote", id)),
+		QuoteID:               id,
+		Version:               1,
+		Status:                contracts.QuoteStatusAccepted,
+		OpportunityID:         ptr("OPP-" + strings.TrimPrefix(id, "Q-")),
+		SoldToAccountID:       a.id,
+		Currency:              c.Currency,
+		Region:                c.Region,
+		PaymentTerms:          ptr(a.terms),
+		CustomerPo:            ptr(fmt.Sprintf("PO-%07d", g.pick(10_000_000))),
+		RequestedDeliveryDate: ptr(now.Truncate(24*time.Hour).AddDate(0, 0, 7+g.pick(30))),
+		ValidUntil:            ptr(now.Truncate(24*time.Hour).AddDate(0, 1, 0)),
+		AcceptedAt:            ptr(now),
+	}
+	extra := int64(0)
+	if g.pick(100) < 3 {
+		extra = 2000 // a rep's unapproved 20% discount
+	}
+	var total int64
+	for i := 0; i < n; i++ {
+		p := hw[perm[i]]
+		qty := int64(1 + g.pick(12))
+		if g.pick(4) == 0 {
+			qty = int64(10 + g.pick(140))
+		}
+		list, _ := ListPrice(p.SKU, c.Region, c.Currency)
+		unit, _ := TierPrice(p.SKU, c.Region, c.Currency, qty)
+		if extra > 0 {
+			unit = DiscountedPrice(unit, extra)
+		}
+		ship := c.Code
+		if g.pick(100) < 5 {
+			ship = ExportControlled[g.pick(len(ExportControlled))]
+		}
+		desc := p.Description
+		line := contracts.QuoteLine{
+			LineNumber:    (i + 1) * 10,
+			SKU:           p.SKU,
+			Description:   &desc,
+			Quantity:      qty,
+			ListPrice:     contracts.Money{AmountMinor: list, Currency: c.Currency},
+			UnitPrice:     contracts.Money{AmountMinor: unit, Currency: c.Currency},
+			DiscountBps:   discountBps(list, unit),
+			LineTotal:     contracts.Money{AmountMinor: unit * qty, Currency: c.Currency},
+			ShipToCountry: ship,
+		}
+		total += unit * qty
+		q.Lines = append(q.Lines, line)
+	}
+	q.Total = contracts.Money{AmountMinor: total, Currency: c.Currency}
+	return Event{Topic: contracts.TopicCRMQuoteV1, Key: id, Value: q, Kind: "quote"}
+}
+
+func discountBps(list, unit int64) int {
+	if list <= 0 || unit >= list {
+		return 0
+	}
+	return int((list - unit) * 10000 / list)
+}
+
+var frequencies = []string{contracts.BillingFrequencyMonthly, contracts.BillingFrequencyMonthly, contracts.BillingFrequencyQuarterly, contracts.BillingFrequencyAnnual}
+
+// dealAction is the SaaS company's next deal: a NEW subscription, or an
+// amendment (upsell/downsell), renewal or cancellation of a live one.
+func (g *Generator) dealAction(now time.Time, eligible []*account) []Event {
+	var live []*subscription
+	for _, s := range g.contracts {
+		if !s.cancelled {
+			live = append(live, s)
+		}
+	}
+	r := g.pick(100)
+	if len(live) == 0 || r < 40 {
+		return []Event{g.newDeal(now, eligible)}
+	}
+	s := live[g.pick(len(live))]
+	switch {
+	case r < 80:
+		return []Event{g.amend(now, s)}
+	case r < 92:
+		return []Event{g.renew(now, s)}
+	default:
+		return []Event{g.cancel(now, s)}
+	}
+}
+
+func date(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+
+func (g *Generator) newDeal(now time.Time, eligible []*account) Event {
+	a := eligible[g.pick(len(eligible))]
+	cur := a.country.Currency
+	s := &subscription{
+		contractID: g.nextID("CT"), accountID: a.id, currency: cur,
+		frequency: frequencies[g.pick(len(frequencies))], seq: 1,
+		start: date(now), end: date(now).AddDate(1, 0, 0),
+	}
+	plans := productsOf(true)
+	perm := g.rng.Perm(len(plans))
+	for i := 0; i < 1+g.pick(3); i++ {
+		p := plans[perm[i]]
+		unit, _ := ListPrice(p.SKU, a.country.Region, cur)
+		qty := int64(1)
+		if strings.HasPrefix(p.SKU, "SEAT") {
+			qty = int64(5 + g.pick(200))
+		}
+		desc := p.Description
+		s.lines = append(s.lines, contracts.DealLine{LineNumber: i + 1, SKU: p.SKU, Description: &desc, Quantity: qty,
+			UnitPrice: contracts.Money{AmountMinor: unit, Currency: cur}, TermMonths: 12})
+	}
+	g.contracts = append(g.contracts, s)
+	return g.dealEvent(now, s, contracts.DealTypeNew, nil, nil, "deal-new")
+}
+
+func (g *Generator) amend(now time.Time, s *subscription) Event {
+	s.seq++
+	lines := append([]contracts.DealLine(nil), s.lines...)
+	i := g.pick(len(lines))
+	kind := contracts.AmendmentKindUpsell
+	step := int64(1 + g.pick(20))
+	if lines[i].Quantity > step && g.pick(3) == 0 {
+		kind = contracts.AmendmentKindDownsell
+		lines[i].Quantity -= step
+	} else {
+		lines[i].Quantity += step
+	}
+	s.lines = lines
+	eff := date(now)
+	return g.dealEvent(now, s, contracts.DealTypeAmend, &kind, &eff, "deal-amend")
+}
+
+func (g *Generator) renew(now time.Time, s *subscription) Event {
+	s.seq++
+	s.end = s.end.AddDate(1, 0, 0)
+	return g.dealEvent(now, s, contracts.DealTypeRenew, nil, nil, "deal-renew")
+}
+
+func (g *Generator) cancel(now time.Time, s *subscription) Event {
+	s.seq++
+	s.cancelled = true
+	eff := date(now)
+	return g.dealEvent(now, s, contracts.DealTypeCancel, nil, &eff, "deal-cancel")
+}
+
+func (g *Generator) dealEvent(now time.Time, s *subscription, typ string, kind *string, eff *time.Time, evKind string) Event {
+	d := &contracts.Deal{
+		Metadata:          g.meta(now, tracing.DeterministicID("contract", s.contractID)),
+		DealID:            fmt.Sprintf("DL-%s-%d", strings.TrimPrefix(s.contractID, "CT-"), s.seq),
+		ContractID:        s.contractID,
+		AmendmentSequence: s.seq,
+		DealType:          typ,
+		AmendmentKind:     kind,
+		AccountID:         s.accountID,
+		Currency:          s.currency,
+		StartDate:         s.start,
+		EndDate:           s.end,
+		EffectiveDate:     eff,
+		BillingFrequency:  s.frequency,
+		PaymentTerms:      ptr("NET30"),
+		ClosedAt:          now,
+	}
+	if typ != contracts.DealTypeCancel {
+		d.Lines = append([]contracts.DealLine(nil), s.lines...)
+	} else {
+		d.Lines = []contracts.DealLine{}
+	}
+	return Event{Topic: contracts.TopicCRMDealV1, Key: s.contractID, Value: d, Kind: evKind}
+}
+
+func ptr[T any](v T) *T { return &v }

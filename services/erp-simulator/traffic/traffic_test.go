@@ -1,0 +1,174 @@
+package traffic
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+)
+
+func run(t *testing.T, sc Scenario, seed uint64, n int) []Event {
+	t.Helper()
+	g, err := New(sc, seed, WithMinAccountAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var out []Event
+	for i := 0; i < n; i++ {
+		out = append(out, g.Next(now)...)
+		now = now.Add(200 * time.Millisecond)
+	}
+	return out
+}
+
+func encoded(t *testing.T, evs []Event) []string {
+	t.Helper()
+	var out []string
+	for _, e := range evs {
+		b, err := e.Value.Marshal()
+		if err != nil {
+			t.Fatalf("%s %s: %v", e.Topic, e.Key, err)
+		}
+		out = append(out, e.Topic+"|"+e.Key+"|"+string(b))
+	}
+	return out
+}
+
+func TestDeterministicForSeed(t *testing.T) {
+	for _, sc := range []Scenario{Manufacturer, SaaS, Mixed} {
+		a, b := encoded(t, run(t, sc, 42, 300)), encoded(t, run(t, sc, 42, 300))
+		if diff := cmp.Diff(a, b); diff != "" {
+			t.Fatalf("%s: same seed, different events (-a +b):\n%s", sc, diff)
+		}
+		if c := encoded(t, run(t, sc, 43, 300)); cmp.Equal(a, c) {
+			t.Fatalf("%s: seeds 42 and 43 gave the same events", sc)
+		}
+	}
+}
+
+func TestScenarioMix(t *testing.T) {
+	kinds := func(evs []Event) map[string]int {
+		m := map[string]int{}
+		for _, e := range evs {
+			m[e.Kind]++
+		}
+		return m
+	}
+	man := kinds(run(t, Manufacturer, 7, 2000))
+	for _, k := range []string{"account", "duplicate", "subsidiary", "contact", "quote"} {
+		if man[k] == 0 {
+			t.Errorf("manufacturer made no %s: %v", k, man)
+		}
+	}
+	if man["deal-new"] != 0 {
+		t.Errorf("manufacturer made deals: %v", man)
+	}
+	saas := kinds(run(t, SaaS, 7, 2000))
+	for _, k := range []string{"account", "deal-new", "deal-amend", "deal-renew", "deal-cancel"} {
+		if saas[k] == 0 {
+			t.Errorf("saas made no %s: %v", k, saas)
+		}
+	}
+	if saas["quote"] != 0 {
+		t.Errorf("saas made quotes: %v", saas)
+	}
+}
+
+// TestFlowInvariants checks what downstream services rely on: quotes and
+// deals name accounts created at least the minimum age earlier, quote
+// prices follow the price book unless discounted, totals add up, some lines
+// ship to export-controlled countries, deal sequences go up by one per
+// contract starting with NEW.
+func TestFlowInvariants(t *testing.T) {
+	created := map[string]time.Time{}
+	seq := map[string]int{}
+	exportLines := 0
+	for _, e := range run(t, Mixed, 99, 3000) {
+		switch v := e.Value.(type) {
+		case *contracts.Account:
+			if v.Metadata.OccurredAt.IsZero() || v.Metadata.EventID == "" {
+				t.Fatalf("account %s without metadata", v.AccountID)
+			}
+			created[v.AccountID] = v.Metadata.OccurredAt
+		case *contracts.Quote:
+			at, ok := created[v.SoldToAccountID]
+			if !ok || v.Metadata.OccurredAt.Sub(at) < time.Second {
+				t.Fatalf("quote %s names account %s created at %v (ok=%v), quote at %v", v.QuoteID, v.SoldToAccountID, at, ok, v.Metadata.OccurredAt)
+			}
+			var total int64
+			for _, l := range v.Lines {
+				want, _ := TierPrice(l.SKU, v.Region, v.Currency, l.Quantity)
+				if l.UnitPrice.AmountMinor > want || l.UnitPrice.Currency != v.Currency {
+					t.Fatalf("quote %s line %d: unit %v above price book %d", v.QuoteID, l.LineNumber, l.UnitPrice, want)
+				}
+				if l.LineTotal.AmountMinor != l.UnitPrice.AmountMinor*l.Quantity {
+					t.Fatalf("quote %s line %d: total %d != %d x %d", v.QuoteID, l.LineNumber, l.LineTotal.AmountMinor, l.Quantity, l.UnitPrice.AmountMinor)
+				}
+				for _, c := range ExportControlled {
+					if l.ShipToCountry == c {
+						exportLines++
+					}
+				}
+				total += l.LineTotal.AmountMinor
+			}
+			if total != v.Total.AmountMinor {
+				t.Fatalf("quote %s: total %d, lines add up to %d", v.QuoteID, v.Total.AmountMinor, total)
+			}
+		case *contracts.Deal:
+			if _, ok := created[v.AccountID]; !ok {
+				t.Fatalf("deal %s names unknown account %s", v.DealID, v.AccountID)
+			}
+			if v.AmendmentSequence != seq[v.ContractID]+1 {
+				t.Fatalf("contract %s: sequence %d after %d", v.ContractID, v.AmendmentSequence, seq[v.ContractID])
+			}
+			if (v.AmendmentSequence == 1) != (v.DealType == contracts.DealTypeNew) {
+				t.Fatalf("contract %s: sequence %d is %s", v.ContractID, v.AmendmentSequence, v.DealType)
+			}
+			seq[v.ContractID] = v.AmendmentSequence
+		}
+	}
+	if exportLines == 0 {
+		t.Fatal("no line ships to an export-controlled country")
+	}
+}
+
+func TestParseScenario(t *testing.T) {
+	for in, want := range map[string]Scenario{"manufacturer": Manufacturer, "SaaS": SaaS, " mixed ": Mixed} {
+		got, err := ParseScenario(in)
+		if err != nil || got != want {
+			t.Errorf("ParseScenario(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseScenario("retail"); err == nil {
+		t.Error("retail accepted")
+	}
+	if _, err := New("retail", 1); err == nil {
+		t.Error("New accepted an unknown scenario")
+	}
+}
+
+func TestListPrice(t *testing.T) {
+	tests := []struct {
+		sku, region, cur string
+		want             int64
+	}{
+		{"PUMP-100", "NA", "USD", 125000},
+		{"PUMP-100", "EMEA", "EUR", 120800}, // 125000 * 1.05 * 0.92 = 120750 → 120800
+		{"KIT-SEAL", "APAC", "JPY", 7940},   // 4900 * 1.08 = 5292 cents * 1.5 = 7938 yen → 7940
+	}
+	for _, tt := range tests {
+		got, ok := ListPrice(tt.sku, tt.region, tt.cur)
+		if !ok || got != tt.want {
+			t.Errorf("ListPrice(%s,%s,%s) = %d,%v want %d", tt.sku, tt.region, tt.cur, got, ok, tt.want)
+		}
+	}
+	if _, ok := ListPrice("NOPE", "NA", "USD"); ok {
+		t.Error("unknown sku priced")
+	}
+	if p, _ := TierPrice("PUMP-100", "NA", "USD", 100); p != 106250 {
+		t.Errorf("tier price for 100 = %d, want 106250", p)
+	}
+}
