@@ -424,7 +424,7 @@ func (g *Generator) newDeal(now time.Time, eligible []*account) Event {
 	cur := a.country.Currency
 	s := &subscription{
 		contractID: g.nextID("CT"), accountID: a.id, currency: cur,
-		frequency: frequencies[g.pick(len(frequencies))], seq: 1,
+		frequency: frequencies[g.pick(len(frequencies))], seq: 0, // crm.deal.v1: 0 for NEW, then 1, 2, ... per amendment
 		start: date(now), end: date(now).AddDate(1, 0, 0),
 	}
 	plans := productsOf(true)

@@ -121,10 +121,10 @@ func TestFlowInvariants(t *testing.T) {
 			if _, ok := created[v.AccountID]; !ok {
 				t.Fatalf("deal %s names unknown account %s", v.DealID, v.AccountID)
 			}
-			if v.AmendmentSequence != seq[v.ContractID]+1 {
+			if v.AmendmentSequence != seq[v.ContractID]+1 && v.DealType != contracts.DealTypeNew {
 				t.Fatalf("contract %s: sequence %d after %d", v.ContractID, v.AmendmentSequence, seq[v.ContractID])
 			}
-			if (v.AmendmentSequence == 1) != (v.DealType == contracts.DealTypeNew) {
+			if (v.AmendmentSequence == 0) != (v.DealType == contracts.DealTypeNew) {
 				t.Fatalf("contract %s: sequence %d is %s", v.ContractID, v.AmendmentSequence, v.DealType)
 			}
 			seq[v.ContractID] = v.AmendmentSequence

@@ -1,32 +1,157 @@
 // Package quotetoorder is the entry of the quote-to-order service: configuration in, Run out.
 // Its main.go only parses configuration and calls Run; `isthmus dev`
 // composes the same entry with the other services in one process.
+//
+// One processor (see docs/quote-to-order.md) consumes crm.quote.v1,
+// erp.order-status.v1, mdm.xref.v1, ops.decisions.v1 and its own internal
+// topic quote-to-order.internal.v1 (all with the same partition count) and
+// keeps the order sagas, the known sold-to accounts and the quotes awaiting
+// a customer in changelog-backed stores. Decisions, keyed by exception id,
+// are forwarded to the internal topic keyed by quote id.
 package quotetoorder
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/quote-to-order/internal/gateway"
+	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
 const Name = "quote-to-order"
 
+// InternalTopic is the service's private routing topic (logical name).
+const InternalTopic = "quote-to-order.internal.v1"
+
 // Config is the service's configuration.
 type Config struct {
 	config.Common
+	GatewayToken      string
+	GatewayTLS        bool
+	GatewayCAFile     string
+	GatewayCertFile   string
+	GatewayKeyFile    string
+	GatewayTimeout    time.Duration
+	PriceTolerance    int64
+	Sites             string
+	DefaultSite       string
+	ERPAckSLA         time.Duration
+	MaxSubmitAttempts int
+	CreditRecheck     time.Duration
+	Tick              time.Duration
+	// RetryMaxElapsed bounds in-place retries of one record before the
+	// batch is aborted and fetched again.
+	RetryMaxElapsed time.Duration
 }
 
 // Register declares every setting of the service.
-func (c *Config) Register(s *config.Set) { c.Common.Register(s, Name) }
+func (c *Config) Register(s *config.Set) {
+	c.Common.Register(s, Name)
+	s.Secret(&c.GatewayToken, "ISTHMUS_GATEWAY_TOKEN", "JWT bearer token the service presents to the gateway (scopes pricing, credit, inventory)")
+	s.Bool(&c.GatewayTLS, "ISTHMUS_GATEWAY_TLS_ENABLED", false, "connect to the gateway over TLS (implied by any ISTHMUS_GATEWAY_TLS_*_FILE)")
+	s.String(&c.GatewayCAFile, "ISTHMUS_GATEWAY_TLS_CA_FILE", "", "PEM CA bundle for the gateway's certificate (system roots when empty)")
+	s.String(&c.GatewayCertFile, "ISTHMUS_GATEWAY_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS with the gateway")
+	s.String(&c.GatewayKeyFile, "ISTHMUS_GATEWAY_TLS_KEY_FILE", "", "PEM client key for mutual TLS with the gateway")
+	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried")
+	s.Func("ISTHMUS_QUOTE_TO_ORDER_PRICE_TOLERANCE_MINOR", "0", "allowed difference per unit between quoted and price-book price, in minor units", func(v string) error {
+		var n int64
+		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v)
+		}
+		c.PriceTolerance = n
+		return nil
+	})
+	s.String(&c.Sites, "ISTHMUS_QUOTE_TO_ORDER_SITES", "", "availability site per pricing region, e.g. NA=US01,EMEA=DE01")
+	s.String(&c.DefaultSite, "ISTHMUS_QUOTE_TO_ORDER_DEFAULT_SITE", "MAIN", "availability site for regions not in ISTHMUS_QUOTE_TO_ORDER_SITES")
+	s.Duration(&c.ERPAckSLA, "ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA", 2*time.Minute, "time ERP has to acknowledge an order command before it is resubmitted")
+	s.Int(&c.MaxSubmitAttempts, "ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS", 3, "submissions without acknowledgment before an ERP_TIMEOUT exception")
+	s.Duration(&c.CreditRecheck, "ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK", 5*time.Minute, "how often an order on credit hold asks the gateway again (0 disables)")
+	s.Duration(&c.Tick, "ISTHMUS_QUOTE_TO_ORDER_TICK", time.Second, "timer resolution (ERP acknowledgment, credit recheck)")
+	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again")
+	s.Check(func() error {
+		if c.MaxSubmitAttempts < 1 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS: %d, must be at least 1", c.MaxSubmitAttempts)
+		}
+		if c.ERPAckSLA <= 0 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA: must be positive")
+		}
+		if c.Tick <= 0 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_TICK: must be positive")
+		}
+		if _, err := parseSites(c.Sites); err != nil {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_SITES: %v", err)
+		}
+		if (c.GatewayCertFile == "") != (c.GatewayKeyFile == "") {
+			return fmt.Errorf("invalid ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE: set both or neither")
+		}
+		return nil
+	})
+}
 
 // Base returns the common part.
 func (c *Config) Base() *config.Common { return &c.Common }
 
+func parseSites(v string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(v, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		region, site, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(region) == "" || strings.TrimSpace(site) == "" {
+			return nil, fmt.Errorf("%q is not REGION=SITE", kv)
+		}
+		out[strings.TrimSpace(region)] = strings.TrimSpace(site)
+	}
+	return out, nil
+}
+
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	svc := service.New(&cfg.Common, log)
+	sd, err := svc.Serde()
+	if err != nil {
+		return err
+	}
+	sites, _ := parseSites(cfg.Sites)
+	m := newMetrics()
+	gw, err := gateway.New(gateway.Options{
+		Addr: cfg.GatewayAddr, Token: cfg.GatewayToken, TLSEnabled: cfg.GatewayTLS,
+		CAFile: cfg.GatewayCAFile, CertFile: cfg.GatewayCertFile, KeyFile: cfg.GatewayKeyFile,
+		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
+		Observe: func(d time.Duration) { m.gatewaySeconds.Observe(d.Seconds()) },
+	})
+	if err != nil {
+		return err
+	}
+	defer gw.Close()
+	h := &Handler{
+		Gateway: gw,
+		Policy:  saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck},
+		metrics: m,
+	}
+	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}))
+	p, err := processor.New(processor.Config{
+		Service: Name, Instance: cfg.Instance,
+		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1},
+		InternalTopics: []string{InternalTopic}, // created by the runtime with the inputs' partition count
+		Stores:         Stores,
+		Handler:        h.Handle,
+		Tick:           cfg.Tick, OnTick: h.Tick,
+	}, cfg.Kafka, opts...)
+	if err != nil {
+		return err
+	}
+	svc.AddProcessor("orders", p)
 	return svc.Run(ctx)
 }

@@ -67,6 +67,15 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	// quote-to-order calls the in-process gateway wherever it listens.
+	if addr, ok := lookupEnv("ISTHMUS_GATEWAY_GRPC_ADDR"); ok {
+		if host, port, err := net.SplitHostPort(addr); err == nil {
+			if host == "" {
+				host = "127.0.0.1"
+			}
+			env["ISTHMUS_GATEWAY_ADDR"] = net.JoinHostPort(host, port)
+		}
+	}
 	comps, err := components(env, o)
 	if err != nil {
 		return err

@@ -1,0 +1,341 @@
+// Package gateway validates an order with the Isthmus gateway's gRPC APIs
+// (PricingService, CreditService, AvailabilityService) and turns the answers
+// into a saga.Validation. Transport failures and an unready gateway are
+// errs.Retriable (the processor retries, the order stays VALIDATING); the
+// gateway refusing the quote's content is a saga.Problem (the order is
+// rejected with an exception).
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
+	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
+)
+
+// Options configure the client.
+type Options struct {
+	Addr  string
+	Token string // JWT bearer token; empty sends none
+	// TLS: enabled when Enabled or any file is set; CertFile+KeyFile for mTLS.
+	TLSEnabled bool
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	// Timeout bounds one validation's gateway calls (default 2s).
+	Timeout time.Duration
+	// ToleranceMinor is the allowed unit-price difference in minor units.
+	ToleranceMinor int64
+	// Sites maps a pricing region to the availability site; DefaultSite
+	// is used for other regions.
+	Sites       map[string]string
+	DefaultSite string
+	// Observe, when set, receives the gateway time of each validation.
+	Observe func(time.Duration)
+}
+
+// Client validates orders with the gateway.
+type Client struct {
+	opts    Options
+	conn    *grpc.ClientConn
+	pricing pricingv1.PricingServiceClient
+	credit  creditv1.CreditServiceClient
+	avail   inventoryv1.AvailabilityServiceClient
+}
+
+type bearer struct {
+	token  string
+	secure bool
+}
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + b.token}, nil
+}
+func (b bearer) RequireTransportSecurity() bool { return b.secure }
+
+// New connects lazily to the gateway (no I/O until the first call).
+func New(o Options) (*Client, error) {
+	if o.Timeout <= 0 {
+		o.Timeout = 2 * time.Second
+	}
+	secure := o.TLSEnabled || o.CAFile != "" || o.CertFile != "" || o.KeyFile != ""
+	// Reconnect quickly once the gateway is back (gRPC's default backoff
+	// grows to two minutes); the processor's retry paces the calls.
+	dial := []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	})}
+	if secure {
+		tc, err := tlsConfig(o)
+		if err != nil {
+			return nil, err
+		}
+		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
+	} else {
+		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	}
+	if o.Token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.Token, secure: secure}))
+	}
+	conn, err := grpc.NewClient(o.Addr, dial...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", o.Addr, err)
+	}
+	return &Client{opts: o, conn: conn, pricing: pricingv1.NewPricingServiceClient(conn),
+		credit: creditv1.NewCreditServiceClient(conn), avail: inventoryv1.NewAvailabilityServiceClient(conn)}, nil
+}
+
+func tlsConfig(o Options) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE %s: no PEM certificates", o.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return nil, errors.New("ISTHMUS_GATEWAY_TLS_CERT_FILE and ISTHMUS_GATEWAY_TLS_KEY_FILE go together")
+	}
+	if o.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Validate runs validation round s.Round of s.Version: prices, tax and
+// availability in parallel, then (unless prices need review) the reserving
+// credit check for the grand total.
+func (c *Client) Validate(ctx context.Context, s *saga.Saga) (saga.Validation, error) {
+	start := time.Now()
+	defer func() {
+		if c.opts.Observe != nil {
+			c.opts.Observe(time.Since(start))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	q := s.Quote
+	v := saga.Validation{Version: s.Version, Round: s.Round}
+
+	vreq := &pricingv1.ValidatePricesRequest{Customer: &pricingv1.ValidatePricesRequest_ErpCustomerId{ErpCustomerId: s.ERPCustomerID},
+		CurrencyCode: q.Currency, Region: q.Region, ToleranceMinor: c.opts.ToleranceMinor}
+	preq := &pricingv1.PriceQuoteRequest{Customer: &pricingv1.PriceQuoteRequest_ErpCustomerId{ErpCustomerId: s.ERPCustomerID},
+		CurrencyCode: q.Currency, Region: q.Region}
+	for _, l := range q.Lines {
+		vreq.Lines = append(vreq.Lines, &pricingv1.QuotedLine{Sku: l.SKU, Quantity: l.Quantity, QuotedUnitPrice: pb(l.UnitPrice)})
+		preq.Lines = append(preq.Lines, &pricingv1.QuoteLine{Sku: l.SKU, Quantity: l.Quantity})
+	}
+	var (
+		wg         sync.WaitGroup
+		vres       *pricingv1.ValidatePricesResponse
+		pres       *pricingv1.PriceQuoteResponse
+		verr, perr error
+		mu         sync.Mutex
+		availErr   error
+		shortfalls = map[int]string{}
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); vres, verr = c.pricing.ValidatePrices(ctx, vreq) }()
+	go func() { defer wg.Done(); pres, perr = c.pricing.PriceQuote(ctx, preq) }()
+	site := c.opts.DefaultSite
+	if s, ok := c.opts.Sites[q.Region]; ok {
+		site = s
+	}
+	for i, l := range q.Lines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.avail.Check(ctx, &inventoryv1.CheckRequest{Sku: l.SKU, Quantity: l.Quantity, Site: site})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil && !r.GetAvailable():
+				shortfalls[i] = fmt.Sprintf("line %d %s (%d of %d at %s)", l.LineNumber, l.SKU, r.GetAvailableToPromise(), l.Quantity, site)
+			case status.Code(err) == codes.NotFound:
+				shortfalls[i] = fmt.Sprintf("line %d %s (no stock record at %s)", l.LineNumber, l.SKU, site)
+			case err != nil && availErr == nil:
+				availErr = err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range []error{verr, perr, availErr} {
+		if err == nil {
+			continue
+		}
+		if p := problem(err); p != nil {
+			v.Invalid = p
+			return v, nil
+		}
+		return v, classify("pricing/availability", err)
+	}
+	for i := range q.Lines {
+		if sf, ok := shortfalls[i]; ok {
+			v.Shortfalls = append(v.Shortfalls, sf)
+		}
+	}
+	po := &contracts.PricingOutcome{Valid: vres.GetValid(), NetTotal: money(pres.GetSubtotal(), q.Currency), TaxTotal: money(pres.GetTaxTotal(), q.Currency), Violations: []string{}}
+	if n := vres.GetPriceBookVersion(); n > 0 {
+		pbv := strconv.FormatInt(n, 10)
+		po.PriceBookVersion = &pbv
+	}
+	for _, x := range vres.GetViolations() {
+		po.Violations = append(po.Violations, fmt.Sprintf("line %d %s: quoted %d, price book %d %s", x.GetLineNumber(), x.GetSku(),
+			x.GetQuotedUnitPrice().GetUnitsMinor(), x.GetComputedUnitPrice().GetUnitsMinor(), x.GetComputedUnitPrice().GetCurrencyCode()))
+	}
+	v.Pricing = po
+	if !po.Valid && !s.PriceApproved {
+		return v, nil
+	}
+	amount := pres.GetGrandTotal()
+	if amount == nil {
+		return v, errs.Retriablef("gateway_incomplete", "PriceQuote returned no grand total")
+	}
+	cres, err := c.credit.CheckCredit(ctx, &creditv1.CheckCreditRequest{
+		Customer: &creditv1.CheckCreditRequest_ErpCustomerId{ErpCustomerId: s.ERPCustomerID},
+		Amount:   amount, Reserve: true, OrderId: saga.OrderID(s.QuoteID), IdempotencyKey: s.CreditIdempotencyKey(),
+	})
+	if err != nil {
+		if p := problem(err); p != nil {
+			v.Invalid = p
+			return v, nil
+		}
+		return v, classify("credit", err)
+	}
+	co := &contracts.CreditOutcome{Decision: decision(cres.GetDecision()), Reasons: []string{}}
+	if a := cres.GetAvailableCredit(); a != nil {
+		m := money(a, a.GetCurrencyCode())
+		co.AvailableCredit = &m
+	}
+	if r := cres.GetReservation(); r != nil && r.GetReservationId() != "" {
+		id := r.GetReservationId()
+		co.ReservationID = &id
+	}
+	for _, r := range cres.GetReasons() {
+		co.Reasons = append(co.Reasons, r.GetCode()+": "+r.GetMessage())
+	}
+	v.Credit = co
+	return v, nil
+}
+
+// Release gives a credit reservation back; an unknown or expired one is fine.
+func (c *Client) Release(ctx context.Context, reservationID string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	_, err := c.credit.ReleaseReservation(ctx, &creditv1.ReleaseReservationRequest{ReservationId: reservationID})
+	if err == nil || status.Code(err) == codes.NotFound {
+		return nil
+	}
+	if problem(err) != nil {
+		return nil
+	}
+	return classify("release-reservation", err)
+}
+
+func decision(d creditv1.Decision) string {
+	switch d {
+	case creditv1.Decision_DECISION_APPROVED:
+		return contracts.CreditDecisionApproved
+	case creditv1.Decision_DECISION_HOLD:
+		return contracts.CreditDecisionHold
+	case creditv1.Decision_DECISION_REJECTED:
+		return contracts.CreditDecisionRejected
+	}
+	return contracts.CreditDecisionUnknown
+}
+
+func pb(m contracts.Money) *typev1.Money {
+	return &typev1.Money{CurrencyCode: m.Currency, UnitsMinor: m.AmountMinor}
+}
+
+func money(m *typev1.Money, def string) contracts.Money {
+	if m == nil {
+		return contracts.Money{Currency: def}
+	}
+	return contracts.Money{AmountMinor: m.GetUnitsMinor(), Currency: m.GetCurrencyCode()}
+}
+
+// classify makes every gateway failure that is not about the quote's
+// content retriable: unavailable, slow, overloaded, unauthenticated (a
+// configuration fault an operator fixes) — the order waits, never skips
+// validation.
+func classify(call string, err error) error {
+	return errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("gateway %s: %w", call, err))
+}
+
+// problem maps the gateway refusing the request's content to a Problem,
+// or nil for transient failures.
+func problem(err error) *saga.Problem {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange:
+	default:
+		return nil
+	}
+	var fields []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, fv := range br.GetFieldViolations() {
+				fields = append(fields, fv.GetField()+": "+fv.GetDescription())
+			}
+		}
+	}
+	text := strings.ToLower(strings.Join(append(fields, st.Message()), " "))
+	msg := st.Message()
+	if len(fields) > 0 {
+		msg = strings.Join(fields, "; ")
+	}
+	switch {
+	case strings.Contains(text, "tax"):
+		return &saga.Problem{Category: contracts.ExceptionCategoryTaxConfiguration, Queue: contracts.ExceptionQueueFinanceOps, Reason: "tax_configuration",
+			Message: "gateway: " + msg, Action: "Fix the tax configuration of the product or customer in ERP, then accept a new quote version."}
+	case strings.Contains(text, "sku") || strings.Contains(text, "no active price") || strings.Contains(text, "product"):
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_sku",
+			Message: "gateway: " + msg, Action: "Create the product and its price in the ERP price book for the region and currency, or correct the SKU on the quote."}
+	case strings.Contains(text, "customer"):
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_customer",
+			Message: "gateway: " + msg, Action: "Complete the customer's ERP master data (credit, pricing), then accept a new quote version."}
+	case strings.Contains(text, "currency"):
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Queue: contracts.ExceptionQueueSalesOps, Reason: "currency",
+			Message: "gateway: " + msg, Action: "Quote in the customer's price-book and credit currency."}
+	}
+	return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Queue: contracts.ExceptionQueueSalesOps, Reason: "gateway_refused",
+		Message: "gateway: " + msg, Action: "Correct the quote and accept a new version."}
+}

@@ -1,0 +1,121 @@
+//go:build integration
+
+package quotetoorder_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+)
+
+// gatewaySeconds reads the service's gateway histogram (sum, count).
+func gatewaySeconds(t testing.TB) (float64, uint64) {
+	mfs, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "isthmus_quote_to_order_gateway_seconds" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleSum(), h.GetSampleCount()
+		}
+	}
+	return 0, 0
+}
+
+// run produces n quotes at rate per second (0: as fast as possible) and
+// returns the latencies from producing a quote to its ERP order command,
+// the wall time, and the mean gateway time per validation.
+func benchRun(b *testing.B, e *env, tag string, n int, rate float64) ([]time.Duration, time.Duration, time.Duration) {
+	cmds := testinfra.NewClient(b, e.brokers, kgo.ConsumeTopics(e.prefix+contracts.TopicERPOrderCommandsV1),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchMaxWait(50*time.Millisecond))
+	cmds.PollFetches(ctxTimeout(time.Second)) // join at the end before producing
+	sum0, cnt0 := gatewaySeconds(b)
+	var mu sync.Mutex
+	sent := map[string]time.Time{}
+	prod := testinfra.NewClient(b, e.brokers, kgo.ProducerLinger(time.Millisecond))
+	start := time.Now()
+	go func() {
+		for i := range n {
+			if rate > 0 {
+				if d := time.Until(start.Add(time.Duration(float64(i) / rate * float64(time.Second)))); d > 0 {
+					time.Sleep(d)
+				}
+			}
+			id := fmt.Sprintf("Q-%s-%05d", tag, i)
+			v, err := e.sd.Encode(context.Background(), e.prefix+contracts.TopicCRMQuoteV1, newQuote(id, "A-1", "SKU-1", "SKU-2"))
+			if err != nil {
+				panic(err)
+			}
+			mu.Lock()
+			sent[id] = time.Now()
+			mu.Unlock()
+			prod.Produce(context.Background(), &kgo.Record{Topic: e.prefix + contracts.TopicCRMQuoteV1, Key: []byte(id), Value: v}, nil)
+		}
+	}()
+	var lat []time.Duration
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(lat) < n && time.Now().Before(deadline) {
+		cmds.PollFetches(ctxTimeout(time.Second)).EachRecord(func(r *kgo.Record) {
+			now := time.Now()
+			if !strings.HasPrefix(string(r.Key), "Q-"+tag+"-") {
+				return
+			}
+			mu.Lock()
+			lat = append(lat, now.Sub(sent[string(r.Key)]))
+			mu.Unlock()
+		})
+	}
+	wall := time.Since(start)
+	sum1, cnt1 := gatewaySeconds(b)
+	gw := time.Duration(0)
+	if cnt1 > cnt0 {
+		gw = time.Duration((sum1 - sum0) / float64(cnt1-cnt0) * float64(time.Second))
+	}
+	if len(lat) < n {
+		b.Fatalf("%d of %d commands within 5 minutes", len(lat), n)
+	}
+	slices.Sort(lat)
+	return lat, wall, gw
+}
+
+func ctxTimeout(d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	time.AfterFunc(d, cancel)
+	return ctx
+}
+
+// BenchmarkQuoteToCommand: end-to-end p50/p99 from producing a quote to
+// its ERP order command at 500 quotes/s, and the maximum sustained rate.
+// Run: go test -tags integration -run '^$' -bench QuoteToCommand -benchtime 1x ./quotetoorder/
+func BenchmarkQuoteToCommand(b *testing.B) {
+	e := newEnv(b)
+	e.xref("A-1", "100042")
+	e.runService()
+	// Warm up: the first orders pay for group joins and state restores.
+	benchRun(b, e, "warm", 200, 200)
+	b.ResetTimer()
+	for range b.N {
+		lat, wall, gw := benchRun(b, e, fmt.Sprintf("r%d", time.Now().UnixNano()), 5000, 500)
+		p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
+		b.Logf("500 quotes/s: p50 %s p99 %s (gateway %s per order: %.0f%% of p50), %d orders in %s",
+			p50.Round(time.Microsecond), p99.Round(time.Microsecond), gw.Round(time.Microsecond), 100*float64(gw)/float64(p50), len(lat), wall.Round(time.Millisecond))
+		b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+		lat, wall, gw = benchRun(b, e, fmt.Sprintf("m%d", time.Now().UnixNano()), 10000, 0)
+		rate := float64(len(lat)) / wall.Seconds()
+		b.Logf("max sustained: %.0f quotes/s (%d orders in %s; p50 %s p99 %s, gateway %s per order)",
+			rate, len(lat), wall.Round(time.Millisecond), lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond), gw.Round(time.Microsecond))
+		b.ReportMetric(rate, "max-quotes/s")
+	}
+}

@@ -1,0 +1,418 @@
+package quotetoorder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
+)
+
+// State stores (changelog-backed, per input partition).
+const (
+	storeOrders     = "orders"     // quote id → saga (JSON)
+	storeAccounts   = "accounts"   // CRM:<account> → known ERP customer (JSON)
+	storeWaiting    = "waiting"    // CRM:<account>\x00<quote id> → quote version
+	storeTimers     = "timers"     // quote id → deadline (unix ms)
+	storeValidating = "validating" // quote id → "" while the order is VALIDATING
+)
+
+// Stores lists the processor's stores.
+var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeValidating}
+
+// Validator validates an order with the gateway (internal/gateway.Client).
+type Validator interface {
+	Validate(ctx context.Context, s *saga.Saga) (saga.Validation, error)
+	Release(ctx context.Context, reservationID string) error
+}
+
+// Handler is the service's processor handler around the pure saga.
+type Handler struct {
+	Gateway Validator
+	Policy  saga.Policy
+	metrics *serviceMetrics
+}
+
+// envelope is a message of the internal topic (JSON; private to the service).
+type envelope struct {
+	Kind         string              `json:"kind"` // lookup | customer | validate | decision
+	QuoteID      string              `json:"quote_id"`
+	Version      int                 `json:"version,omitempty"`
+	Round        int                 `json:"round,omitempty"`
+	CRMAccountID string              `json:"crm_account_id,omitempty"`
+	Customer     *saga.Customer      `json:"customer,omitempty"`
+	Decision     *contracts.Decision `json:"decision,omitempty"`
+}
+
+type account struct {
+	ERPCustomerID string `json:"erp_customer_id"`
+	GoldenID      string `json:"golden_id"`
+}
+
+type serviceMetrics struct {
+	pendingValidation prometheus.Gauge
+	gatewaySeconds    prometheus.Observer
+	mu                sync.Mutex
+	pending           map[int32]int
+}
+
+func newMetrics() *serviceMetrics {
+	labels := prometheus.Labels{"service": Name}
+	return &serviceMetrics{
+		pendingValidation: metrics.Register(metrics.Registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "isthmus_quote_to_order_pending_validation",
+			Help: "Orders in VALIDATING (waiting for the gateway) in the partitions this instance owns.",
+		}, []string{"service"})).With(labels),
+		gatewaySeconds: metrics.Register(metrics.Registry, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "isthmus_quote_to_order_gateway_seconds",
+			Help:    "Gateway time of one order validation (prices, tax, availability, credit).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service"})).With(labels),
+		pending: map[int32]int{},
+	}
+}
+
+func (sm *serviceMetrics) setPending(part int32, n int) {
+	if sm == nil {
+		return
+	}
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.pending[part] = n
+	total := 0
+	for _, v := range sm.pending {
+		total += v
+	}
+	sm.pendingValidation.Set(float64(total))
+}
+
+func countPending(m *processor.Message) int {
+	n := 0
+	m.Range(storeValidating, func(string, []byte) bool { n++; return true })
+	return n
+}
+
+// Handle processes one input record.
+func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
+	switch m.Topic {
+	case contracts.TopicCRMQuoteV1:
+		return h.onQuote(ctx, m)
+	case contracts.TopicERPOrderStatusV1:
+		return h.onStatus(ctx, m)
+	case contracts.TopicMDMXrefV1:
+		return h.onXref(m)
+	case contracts.TopicOpsDecisionsV1:
+		return RouteDecision(ctx, m)
+	case InternalTopic:
+		return h.onInternal(ctx, m)
+	}
+	return errs.Poisonf("unknown_topic", "no handler for topic %s", m.Topic)
+}
+
+func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
+	var q contracts.Quote
+	if err := m.Decode(&q); err != nil {
+		return err
+	}
+	if q.QuoteID == "" || q.QuoteID != m.Key() {
+		// A key that is not the quote id would split the saga across partitions.
+		return errs.Poisonf("key_mismatch", "quote %q arrived with key %q: crm.quote.v1 must be keyed by quote id", q.QuoteID, m.Key())
+	}
+	s, err := load(m, q.QuoteID)
+	if err != nil {
+		return err
+	}
+	ns, out := saga.OnQuote(s, q, m.Record.Timestamp, h.Policy)
+	if ns == nil {
+		m.Logger().DebugContext(ctx, "quote ignored", "quote_id", q.QuoteID, "why", out.Ignored)
+		return nil
+	}
+	return h.apply(ctx, m, ns, out, m.Record.Timestamp, m.EventID())
+}
+
+func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
+	var st contracts.OrderStatus
+	if err := m.Decode(&st); err != nil {
+		return err
+	}
+	if st.OrderID != m.Key() {
+		return errs.Poisonf("key_mismatch", "order status for %q arrived with key %q: erp.order-status.v1 must be keyed by order id", st.OrderID, m.Key())
+	}
+	s, err := load(m, st.OrderID)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		m.Logger().WarnContext(ctx, "ERP status for an unknown order", "order_id", st.OrderID, "status", st.Status)
+		return nil
+	}
+	out := s.OnERPStatus(st, m.Record.Timestamp)
+	return h.apply(ctx, m, s, out, m.Record.Timestamp, m.EventID())
+}
+
+// onXref learns which CRM accounts are in ERP and resumes the quotes
+// waiting for them. mdm.xref.v1 is keyed SYSTEM:id, so the CRM:<account>
+// entry lands on the same partition as the lookups keyed CRM:<account>.
+func (h *Handler) onXref(m *processor.Message) error {
+	key := m.Key()
+	if !strings.HasPrefix(key, contracts.SourceSystemCRM+":") {
+		return nil
+	}
+	if m.Value() == nil {
+		m.Put(storeAccounts, key, nil)
+		return nil
+	}
+	var x contracts.CrossReference
+	if err := m.Decode(&x); err != nil {
+		return err
+	}
+	erp := ""
+	for _, r := range x.OtherIds {
+		if r.System == contracts.SourceSystemERP {
+			erp = r.ID
+			break
+		}
+	}
+	if x.Status == contracts.XrefStatusRetired || erp == "" {
+		m.Put(storeAccounts, key, nil)
+		return nil
+	}
+	a := account{ERPCustomerID: erp, GoldenID: x.GoldenID}
+	if x.MergedInto != nil && *x.MergedInto != "" {
+		a.GoldenID = *x.MergedInto
+	}
+	b, _ := json.Marshal(a)
+	m.Put(storeAccounts, key, b)
+	prefix := key + "\x00"
+	var resumed []string
+	m.Range(storeWaiting, func(k string, v []byte) bool {
+		if k < prefix {
+			return true
+		}
+		if !strings.HasPrefix(k, prefix) {
+			return false
+		}
+		resumed = append(resumed, k)
+		version, _ := strconv.Atoi(string(v))
+		quote := strings.TrimPrefix(k, prefix)
+		h.emitInternal(m, quote, envelope{Kind: "customer", QuoteID: quote, Customer: &saga.Customer{Version: version, Known: true, ERPCustomerID: a.ERPCustomerID, GoldenID: a.GoldenID}})
+		return true
+	})
+	for _, k := range resumed {
+		m.Put(storeWaiting, k, nil)
+	}
+	return nil
+}
+
+func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
+	var e envelope
+	if err := json.Unmarshal(m.Value(), &e); err != nil {
+		return errs.Poison("bad_internal_message", fmt.Errorf("decode %s@%d: %w", m.Topic, m.Record.Offset, err))
+	}
+	if e.Kind == "lookup" {
+		key := contracts.SourceSystemCRM + ":" + e.CRMAccountID
+		if m.Key() != key {
+			return errs.Poisonf("key_mismatch", "lookup for %s arrived with key %q", key, m.Key())
+		}
+		c := saga.Customer{Version: e.Version}
+		if b, ok := m.Get(storeAccounts, key); ok {
+			var a account
+			if err := json.Unmarshal(b, &a); err != nil {
+				return errs.Poison("bad_state", err)
+			}
+			c.Known, c.ERPCustomerID, c.GoldenID = true, a.ERPCustomerID, a.GoldenID
+		} else {
+			m.Put(storeWaiting, key+"\x00"+e.QuoteID, []byte(strconv.Itoa(e.Version)))
+		}
+		h.emitInternal(m, e.QuoteID, envelope{Kind: "customer", QuoteID: e.QuoteID, Customer: &c})
+		return nil
+	}
+	if e.QuoteID != m.Key() {
+		return errs.Poisonf("key_mismatch", "%s for quote %q arrived with key %q", e.Kind, e.QuoteID, m.Key())
+	}
+	s, err := load(m, e.QuoteID)
+	if err != nil {
+		return err
+	}
+	if s == nil {
+		m.Logger().WarnContext(ctx, "internal message for an unknown order", "kind", e.Kind, "quote_id", e.QuoteID)
+		return nil
+	}
+	at := m.Record.Timestamp
+	var out saga.Outputs
+	switch e.Kind {
+	case "customer":
+		if e.Customer == nil {
+			return errs.Poisonf("bad_internal_message", "customer message without customer")
+		}
+		out = s.OnCustomer(*e.Customer)
+	case "validate":
+		if e.Version != s.Version || e.Round != s.Round || (s.State != contracts.OrderStateValidating && s.State != contracts.OrderStateCreditHold) {
+			return nil // superseded, cancelled or decided meanwhile
+		}
+		if m.Attempt() > 1 {
+			// The gateway is failing: refresh the gauge while we wait
+			// (ticks do not run while a batch is retried). Counting ranges
+			// the partition's store, so it is not done on the fast path.
+			h.metrics.setPending(m.Partition(), countPending(m))
+		}
+		v, err := h.Gateway.Validate(ctx, s)
+		if err != nil {
+			return err
+		}
+		out = s.OnValidated(v, at, h.Policy)
+	case "decision":
+		if e.Decision == nil {
+			return errs.Poisonf("bad_internal_message", "decision message without decision")
+		}
+		out = s.OnDecision(*e.Decision, at, h.Policy)
+	default:
+		return errs.Poisonf("bad_internal_message", "unknown internal message kind %q", e.Kind)
+	}
+	return h.apply(ctx, m, s, out, at, m.EventID())
+}
+
+// Tick fires the due timers of the partition's orders.
+func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
+	var due []string
+	m.Range(storeTimers, func(k string, v []byte) bool {
+		ms, err := strconv.ParseInt(string(v), 10, 64)
+		if err == nil && !now.Before(time.UnixMilli(ms)) {
+			due = append(due, k)
+		}
+		return true
+	})
+	for _, id := range due {
+		s, err := load(m, id)
+		if err != nil {
+			return err
+		}
+		if s == nil {
+			m.Put(storeTimers, id, nil)
+			continue
+		}
+		out := s.OnTick(now, h.Policy)
+		if err := h.apply(ctx, m, s, out, now, tracing.DeterministicID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
+			return err
+		}
+	}
+	h.metrics.setPending(m.Partition(), countPending(m))
+	return nil
+}
+
+func load(m *processor.Message, quoteID string) (*saga.Saga, error) {
+	b, ok := m.Get(storeOrders, quoteID)
+	if !ok {
+		return nil, nil
+	}
+	var s saga.Saga
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, errs.Poison("bad_state", fmt.Errorf("saga %s: %w", quoteID, err))
+	}
+	return &s, nil
+}
+
+// apply stores the saga and emits its outputs; cause is a deterministic id
+// of the input from which output event ids are derived.
+func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga, out saga.Outputs, at time.Time, cause string) error {
+	if out.Ignored != "" {
+		m.Logger().DebugContext(ctx, "saga unchanged", "quote_id", s.QuoteID, "why", out.Ignored)
+	}
+	if out.Release != "" && h.Gateway != nil {
+		if err := h.Gateway.Release(ctx, out.Release); err != nil {
+			return err
+		}
+	}
+	n := 0
+	meta := func() contracts.EventMetadata {
+		n++
+		c := cause
+		return contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "out", strconv.Itoa(n)), CorrelationID: s.Correlation,
+			CausationID: &c, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: at.UTC().Truncate(time.Millisecond)}
+	}
+	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(s.Correlation)}
+	for i := range out.Lifecycle {
+		ev := out.Lifecycle[i]
+		ev.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicOrdersLifecycleV1, ev.OrderID, &ev, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Exceptions {
+		ex := out.Exceptions[i]
+		ex.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Commands {
+		c := out.Commands[i]
+		c.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicERPOrderCommandsV1, c.OrderID, &c, hdr); err != nil {
+			return err
+		}
+	}
+	if out.Lookup {
+		h.emitInternal(m, contracts.SourceSystemCRM+":"+s.Quote.SoldToAccountID, envelope{Kind: "lookup", QuoteID: s.QuoteID, Version: s.Version, CRMAccountID: s.Quote.SoldToAccountID}, hdr)
+	}
+	if out.Validate {
+		h.emitInternal(m, s.QuoteID, envelope{Kind: "validate", QuoteID: s.QuoteID, Version: s.Version, Round: s.Round}, hdr)
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return errs.Poison("bad_state", err)
+	}
+	m.Put(storeOrders, s.QuoteID, b)
+	if s.Deadline.IsZero() {
+		if _, ok := m.Get(storeTimers, s.QuoteID); ok {
+			m.Put(storeTimers, s.QuoteID, nil)
+		}
+	} else {
+		m.Put(storeTimers, s.QuoteID, []byte(strconv.FormatInt(s.Deadline.UnixMilli(), 10)))
+	}
+	_, validating := m.Get(storeValidating, s.QuoteID)
+	switch {
+	case s.PendingValidation() && !validating:
+		m.Put(storeValidating, s.QuoteID, []byte{})
+	case !s.PendingValidation() && validating:
+		m.Put(storeValidating, s.QuoteID, nil)
+	}
+	return nil
+}
+
+func (h *Handler) emitInternal(m *processor.Message, key string, e envelope, headers ...kgo.RecordHeader) {
+	b, _ := json.Marshal(e)
+	m.Emit(InternalTopic, key, b, headers...)
+}
+
+// RouteDecision forwards a decision on one of this service's exceptions to
+// the internal topic, keyed by the quote id its exception id names, so it
+// reaches the saga's partition. Other services' decisions are skipped.
+func RouteDecision(ctx context.Context, m *processor.Message) error {
+	var d contracts.Decision
+	if err := m.Decode(&d); err != nil {
+		return err
+	}
+	if d.OwnerService != Name {
+		return nil
+	}
+	quote, ok := saga.QuoteOfException(d.ExceptionID)
+	if !ok {
+		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a quote-to-order exception id", d.DecisionID, d.ExceptionID)
+	}
+	b, _ := json.Marshal(envelope{Kind: "decision", QuoteID: quote, Decision: &d})
+	m.Emit(InternalTopic, quote, b)
+	return nil
+}
