@@ -26,6 +26,7 @@ type Message struct {
 	outputs []*kgo.Record
 	puts    []put
 	attempt int
+	eventID string
 }
 
 type put struct {
@@ -53,7 +54,10 @@ func (m *Message) CorrelationID() string { return tracing.Correlation(m.ctx) }
 // EventID is a deterministic id for this input record: its position. Handlers
 // derive output event ids from it so a replay emits identical events.
 func (m *Message) EventID() string {
-	return tracing.DeterministicID(m.Record.Topic, itoa(int64(m.Record.Partition)), itoa(m.Record.Offset))
+	if m.eventID == "" {
+		m.eventID = tracing.DeterministicID(m.Record.Topic, itoa(int64(m.Record.Partition)), itoa(m.Record.Offset))
+	}
+	return m.eventID
 }
 
 // Attempt is 1 on the first try and counts retries.

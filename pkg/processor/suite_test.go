@@ -24,14 +24,14 @@ import (
 // (integration tests): the same behaviour is required of both.
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	kcfg    kafka.Config
 	in, out string // logical names
 }
 
 var suiteSeq atomic.Int64
 
-func newEnv(t *testing.T, brokers []string, partitions int32) *env {
+func newEnv(t testing.TB, brokers []string, partitions int32) *env {
 	t.Helper()
 	prefix := fmt.Sprintf("t%d-%d.", time.Now().UnixNano()%1e9, suiteSeq.Add(1))
 	e := &env{t: t, kcfg: kafka.Config{Brokers: brokers, TopicPrefix: prefix}, in: "in.v1", out: "out.v1"}
