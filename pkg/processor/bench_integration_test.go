@@ -95,7 +95,7 @@ func rawPassThrough(b *testing.B, e *env, n int) {
 	sess, err := kgo.NewGroupTransactSession(append(opts,
 		kgo.ConsumerGroup(e.kcfg.TopicPrefix+"raw"), kgo.ConsumeTopics(e.kcfg.Topic(e.in)),
 		kgo.TransactionalID(e.kcfg.TopicPrefix+"raw-0"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -324,7 +324,6 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.InstanceID(p.kcfg.TopicPrefix+p.cfg.Service+"-"+p.cfg.Instance),
 		kgo.TransactionTimeout(p.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(partitioner{stores: p.stores, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
@@ -372,11 +371,13 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if err := p.syncState(ctx); err != nil {
 			return err
 		}
-		pollCtx := ctx
-		var cancel context.CancelFunc = func() {}
-		if p.cfg.OnTick != nil {
-			pollCtx, cancel = context.WithTimeout(ctx, p.cfg.Tick)
+		// Polls are bounded so that quiet topics still report readiness and
+		// ticks run on time.
+		wait := time.Second
+		if p.cfg.OnTick != nil && p.cfg.Tick < wait {
+			wait = p.cfg.Tick
 		}
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
 		fetches := sess.PollRecords(pollCtx, p.maxPoll)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {

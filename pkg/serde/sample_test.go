@@ -61,7 +61,7 @@ func (s *sampler) value(schema avro.Schema) any {
 				if n, ok := b.(avro.NamedSchema); ok {
 					name = n.FullName()
 				} else if r, ok := b.(*avro.RefSchema); ok {
-					name = r.Schema().(avro.NamedSchema).FullName()
+					name = r.Schema().FullName()
 				} else if l, ok := b.(avro.LogicalTypeSchema); ok && l.Logical() != nil {
 					name += "." + string(l.Logical().Type())
 				}

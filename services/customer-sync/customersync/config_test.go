@@ -24,7 +24,7 @@ func TestSettings(t *testing.T) {
 	if err := os.WriteFile(own, []byte("version: 2\nconflict_exceptions: true\nfields:\n  name: {owner: erp}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := parse(t, map[string]string{
+	_, err := parse(t, map[string]string{
 		"ISTHMUS_CUSTOMER_SYNC_MERGE_THRESHOLD": "0.95", "ISTHMUS_CUSTOMER_SYNC_REVIEW_THRESHOLD": "0.8",
 		"ISTHMUS_CUSTOMER_SYNC_OWNERSHIP_FILE": own, "ISTHMUS_CUSTOMER_SYNC_CONFLICT_EXCEPTIONS": "false",
 	})
@@ -34,7 +34,7 @@ func TestSettings(t *testing.T) {
 	if !strings.Contains(err.Error(), "not in ownership config v2") {
 		t.Errorf("err = %v", err)
 	}
-	c, err = parse(t, map[string]string{"ISTHMUS_CUSTOMER_SYNC_MERGE_THRESHOLD": "0.95", "ISTHMUS_CUSTOMER_SYNC_CONFLICT_EXCEPTIONS": "false"})
+	c, err := parse(t, map[string]string{"ISTHMUS_CUSTOMER_SYNC_MERGE_THRESHOLD": "0.95", "ISTHMUS_CUSTOMER_SYNC_CONFLICT_EXCEPTIONS": "false"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,8 +264,8 @@ func TestBadInput(t *testing.T) {
 		a.Website = str("initech.com")
 	}), p)
 
-	recs := c.waitFor(t, "good account after the bad ones", 90*time.Second, has(contracts.TopicMDMXrefV1, "CRM:OK-1"))
-	recs = c.waitFor(t, "six DLQ records", 30*time.Second, func(r []out) bool {
+	c.waitFor(t, "good account after the bad ones", 90*time.Second, has(contracts.TopicMDMXrefV1, "CRM:OK-1"))
+	recs := c.waitFor(t, "six DLQ records", 30*time.Second, func(r []out) bool {
 		n := 0
 		for _, o := range r {
 			if o.Topic == contracts.TopicDlqCustomerSyncV1 {

@@ -439,13 +439,13 @@ func NewDecision(x *contracts.OperationalException, action string, p map[string]
 		def(pp, "survivor_golden_id", ids["candidate_golden_id"])
 		def(pp, "merged_golden_id", ids["golden_id"])
 		if pp["survivor_golden_id"] == "" || pp["merged_golden_id"] == "" {
-			return nil, errors.New("MERGE needs --param survivor_golden_id=... and --param merged_golden_id=...")
+			return nil, errors.New("MERGE needs --param survivor_golden_id=<id> and --param merged_golden_id=<id>")
 		}
 	case contracts.DecisionActionNotDuplicate:
 		def(pp, "golden_id", ids["golden_id"])
 		def(pp, "other_golden_id", ids["candidate_golden_id"])
 		if pp["golden_id"] == "" || pp["other_golden_id"] == "" {
-			return nil, errors.New("NOT_DUPLICATE needs --param golden_id=... and --param other_golden_id=...")
+			return nil, errors.New("NOT_DUPLICATE needs --param golden_id=<id> and --param other_golden_id=<id>")
 		}
 	}
 	d := &contracts.Decision{

@@ -11,8 +11,8 @@ import (
 // at most MaxPeriodAmount per billing period over at most MaxTermDays.
 const (
 	MaxPeriodAmount int64 = 1_000_000_000_000_000 // 10^15 minor units
-	MaxTermDays           = 36525                 // 100 years
-	MaxLines              = 1000
+	MaxTermDays     int   = 36525                 // 100 years
+	MaxLines        int   = 1000
 )
 
 // Sentinel errors, one per rule. Validate and Terms.Apply wrap them with the

@@ -586,9 +586,7 @@ func (t *tx) merge(e StewardMerge) error {
 			changed = append(changed, f)
 		}
 	}
-	for _, m := range gone.Members {
-		surv.Members = append(surv.Members, m)
-	}
+	surv.Members = append(surv.Members, gone.Members...)
 	sortMembers(surv.Members)
 	for _, c := range gone.Contacts {
 		t.putContact(surv, c)

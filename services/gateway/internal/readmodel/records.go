@@ -99,21 +99,18 @@ type avroXref struct {
 var (
 	schemaOnce sync.Once
 	schemaMap  map[Model]avro.Schema
-	schemaErr  error
 )
 
 func topicSchema(m Model) avro.Schema {
 	schemaOnce.Do(func() {
 		cat, err := catalog.Embedded()
 		if err != nil {
-			schemaErr = err
 			return
 		}
 		schemaMap = map[Model]avro.Schema{}
 		for _, mm := range Models {
 			s, err := schemaOf(cat, mm)
 			if err != nil {
-				schemaErr = err
 				return
 			}
 			schemaMap[mm] = s
