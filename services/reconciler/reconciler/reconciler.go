@@ -1,26 +1,108 @@
 // Package reconciler is the entry of the reconciler service: configuration in, Run out.
 // Its main.go only parses configuration and calls Run; `isthmus dev`
 // composes the same entry with the other services in one process.
+//
+// The service runs two processors and a dashboard:
+//
+//   - the router (group "reconciler") consumes the source topics, whose keys
+//     differ, and re-keys every relevant event by its business match key
+//     onto the internal topic reconciler.observations.v1 (transactionally,
+//     stateless);
+//   - the matcher (group "reconciler-matcher") consumes that one topic with
+//     changelog-backed state (entities and the timer index), so an
+//     expectation and everything that can meet it live in the same
+//     partition; its tick fires due SLA timers. Two processors rather than
+//     one with an internal topic: the matcher's throughput (and so its
+//     timers' accuracy under a burst) does not share a loop with routing;
+//   - the dashboard serves a projection of the topics fed by a plain
+//     read_committed consumer (see internal/readmodel).
 package reconciler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"slices"
+	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/reconciler/internal/dashboard"
+	"github.com/isthmus/isthmus/services/reconciler/internal/match"
+	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
 const Name = "reconciler"
 
+// MatcherName is the matcher processor's group and changelog prefix.
+const MatcherName = "reconciler-matcher"
+
+// ObservationsTopic is the internal re-key topic (logical name).
+const ObservationsTopic = "reconciler.observations.v1"
+
 // Config is the service's configuration.
 type Config struct {
 	config.Common
+	SLA                match.SLA
+	Tick               time.Duration
+	ReportEvery        time.Duration
+	Retention          time.Duration
+	Partitions         int
+	DashboardAddr      string
+	DashboardLookback  time.Duration
+	DashboardMaxEvents int
+	DashboardMaxPerKey int
+	DashboardMaxItems  int
 }
 
 // Register declares every setting of the service.
-func (c *Config) Register(s *config.Set) { c.Common.Register(s, Name) }
+func (c *Config) Register(s *config.Set) {
+	c.Common.Register(s, Name)
+	d := match.DefaultSLA
+	s.Duration(&c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ORDER_SUBMIT", d.OrderSubmit, "SLA: quote accepted → order submitted to ERP (else ORDER_NOT_SUBMITTED)")
+	s.Duration(&c.SLA.ERPAck, "ISTHMUS_RECON_SLA_ERP_ACK", d.ERPAck, "SLA: order command → ERP order status (else ERP_ACK_MISSING)")
+	s.Duration(&c.SLA.Invoice, "ISTHMUS_RECON_SLA_INVOICE", d.Invoice, "SLA: order shipped → invoice posted (else INVOICE_NOT_POSTED)")
+	s.Duration(&c.SLA.Provision, "ISTHMUS_RECON_SLA_PROVISION", d.Provision, "SLA: deal closed → subscription provisioned (else SUBSCRIPTION_NOT_PROVISIONED)")
+	s.Duration(&c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_INVOICE_SCHEDULE", d.InvoiceSchedule, "SLA: deal closed → invoice schedule (else INVOICE_SCHEDULE_MISSING)")
+	s.Duration(&c.SLA.Journal, "ISTHMUS_RECON_SLA_JOURNAL", d.Journal, "SLA: journal command → journal posted (else JOURNAL_NOT_POSTED)")
+	s.Duration(&c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_CUSTOMER_XREF", d.CustomerXref, "SLA: CRM account → ERP customer id (else CUSTOMER_NOT_IN_ERP)")
+	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked")
+	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries")
+	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event")
+	s.Int(&c.Partitions, "ISTHMUS_RECON_PARTITIONS", 6, "partitions of the internal topic reconciler.observations.v1 when it is created")
+	s.String(&c.DashboardAddr, "ISTHMUS_RECON_DASHBOARD_ADDR", ":8088", "listen address of the operations dashboard")
+	s.Duration(&c.DashboardLookback, "ISTHMUS_RECON_DASHBOARD_LOOKBACK", 24*time.Hour, "how far back the dashboard indexes the timeline at start")
+	s.Int(&c.DashboardMaxEvents, "ISTHMUS_RECON_DASHBOARD_MAX_EVENTS", 100_000, "timeline events kept in memory")
+	s.Int(&c.DashboardMaxPerKey, "ISTHMUS_RECON_DASHBOARD_MAX_PER_ID", 200, "timeline events kept per searchable id")
+	s.Int(&c.DashboardMaxItems, "ISTHMUS_RECON_DASHBOARD_MAX_ITEMS", 50_000, "breaks and exceptions kept in memory, each")
+	s.Check(func() error {
+		for name, v := range map[string]time.Duration{"ISTHMUS_RECON_SLA_ORDER_SUBMIT": c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ERP_ACK": c.SLA.ERPAck,
+			"ISTHMUS_RECON_SLA_INVOICE": c.SLA.Invoice, "ISTHMUS_RECON_SLA_PROVISION": c.SLA.Provision,
+			"ISTHMUS_RECON_SLA_INVOICE_SCHEDULE": c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_JOURNAL": c.SLA.Journal,
+			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
+			"ISTHMUS_RECON_RETENTION": c.Retention} {
+			if v <= 0 {
+				return fmt.Errorf("invalid %s (--%s): must be positive, got %s", name, config.FlagName(name), v)
+			}
+		}
+		if c.Partitions < 1 || c.Partitions > 10_000 {
+			return fmt.Errorf("invalid ISTHMUS_RECON_PARTITIONS (--%s): %d is not between 1 and 10000", config.FlagName("ISTHMUS_RECON_PARTITIONS"), c.Partitions)
+		}
+		if _, _, err := net.SplitHostPort(c.DashboardAddr); err != nil {
+			return fmt.Errorf("invalid ISTHMUS_RECON_DASHBOARD_ADDR (--%s): %v", config.FlagName("ISTHMUS_RECON_DASHBOARD_ADDR"), err)
+		}
+		return nil
+	})
+}
 
 // Base returns the common part.
 func (c *Config) Base() *config.Common { return &c.Common }
@@ -28,5 +110,220 @@ func (c *Config) Base() *config.Common { return &c.Common }
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	svc := service.New(&cfg.Common, log)
+	sd, err := svc.Serde()
+	if err != nil {
+		return err
+	}
+	model := readmodel.New(readmodel.Limits{MaxEvents: cfg.DashboardMaxEvents, MaxPerKey: cfg.DashboardMaxPerKey, MaxItems: cfg.DashboardMaxItems})
+	theGauges.setModel(model, cfg.Tick)
+	registerGauges()
+
+	if err := ensureTopic(ctx, cfg.Kafka, ObservationsTopic, int32(cfg.Partitions), log); err != nil {
+		return err
+	}
+	router, err := processor.New(processor.Config{
+		Service: Name, Instance: cfg.Instance,
+		Topics:  match.InputTopics,
+		Handler: route,
+	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	if err != nil {
+		return err
+	}
+	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
+		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
+	matcherProc, err := processor.New(processor.Config{
+		Service: MatcherName, Instance: cfg.Instance,
+		Topics:  []string{ObservationsTopic},
+		Stores:  []string{match.StoreEntities, match.StoreDeadlines},
+		Handler: m.handle,
+		Tick:    cfg.Tick, OnTick: m.tick,
+	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	if err != nil {
+		return err
+	}
+	svc.AddProcessor("router", router)
+	svc.AddProcessor("matcher", matcherProc)
+
+	// Each topic is read once: breaks and exceptions from their start (the
+	// dashboard lists every open one), the rest from the lookback.
+	states := []string{contracts.TopicReconBreaksV1, contracts.TopicOpsExceptionsV1}
+	var timeline []string
+	for _, t := range match.InputTopics {
+		if !slices.Contains(states, t) {
+			timeline = append(timeline, t)
+		}
+	}
+	feed := &readmodel.Feed{Kafka: cfg.Kafka, Serde: sd, Model: model, Log: log, Lookback: cfg.DashboardLookback,
+		Timeline: timeline, States: states}
+	svc.Add("dashboard-feed", feed.Run, nil)
+	dash := &dashboard.Server{Addr: cfg.DashboardAddr, Model: model, Log: log, Health: healthOf(cfg, model)}
+	if err := dash.Listen(); err != nil {
+		return err
+	}
+	log.Info("dashboard listening", "url", dash.URL())
+	svc.Add("dashboard", dash.Run, nil)
 	return svc.Run(ctx)
+}
+
+// route is the router's handler: decode, re-key, emit observations.
+func route(_ context.Context, m *processor.Message) error {
+	if m.Value() == nil {
+		return nil // tombstone of a compacted topic
+	}
+	v, err := contracts.NewValue(m.Topic)
+	if err != nil {
+		return errs.Poison("unknown-topic", err)
+	}
+	if err := m.Decode(v); err != nil {
+		return err
+	}
+	for _, o := range match.Route(m.Topic, v) {
+		if o.EventID == "" {
+			o.EventID = m.EventID()
+		}
+		b, err := o.Marshal()
+		if err != nil {
+			return errs.Poison("observation", err)
+		}
+		m.Emit(ObservationsTopic, o.Key, b)
+	}
+	return nil
+}
+
+type matcher struct {
+	engine *match.Engine
+	log    *slog.Logger
+	// idle is how long a partition must have applied nothing before its
+	// timers fire by the clock alone (see match.Engine.Tick).
+	idle      time.Duration
+	started   time.Time
+	lastApply map[int32]time.Time // only the processing goroutine touches it
+}
+
+// handle applies one observation. Its input is our own internal topic, so
+// an undecodable record or state is a bug, not bad data: it is logged and
+// skipped so the partition keeps flowing.
+func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
+	mt.lastApply[m.Partition()] = time.Now()
+	o, err := match.UnmarshalObservation(m.Value())
+	if err != nil {
+		mt.log.Error("skipping undecodable observation", "partition", m.Partition(), "offset", m.Record.Offset, "err", err)
+		return nil
+	}
+	breaks, err := mt.engine.Apply(m, o)
+	if err != nil {
+		if errs.ClassOf(err) == errs.ClassPoison {
+			mt.log.Error("skipping observation on undecodable state", "key", o.Key, "err", err)
+			return nil
+		}
+		return err
+	}
+	return emitBreaks(m, breaks)
+}
+
+func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
+	for _, b := range breaks {
+		if err := m.EmitValue(contracts.TopicReconBreaksV1, b.BreakID, b); err != nil {
+			return errs.Retriable("emit-break", err)
+		}
+	}
+	return nil
+}
+
+func (mt *matcher) tick(_ context.Context, m *processor.Message, now time.Time) error {
+	last, ok := mt.lastApply[m.Partition()]
+	if !ok {
+		last = mt.started
+	}
+	res, err := mt.engine.Tick(m, m.Partition(), now, time.Since(last) < mt.idle)
+	if err != nil {
+		return err
+	}
+	if err := emitBreaks(m, res.Breaks); err != nil {
+		return err
+	}
+	for _, r := range res.Reports {
+		if err := m.EmitValue(contracts.TopicReconReportsV1, r.ReportID, r); err != nil {
+			return errs.Retriable("emit-report", err)
+		}
+	}
+	theGauges.set(m.Partition(), res.Stats, time.Now())
+	return nil
+}
+
+// healthOf reports ERP health from the event stream and gateway health from
+// a TCP connect to its gRPC port.
+func healthOf(cfg *Config, model *readmodel.Model) func(ctx context.Context) map[string]dashboard.Health {
+	return func(ctx context.Context) map[string]dashboard.Health {
+		out := map[string]dashboard.Health{}
+		ov := model.Overview(time.Now())
+		erp := dashboard.Health{Status: "unknown", Detail: "no ERP event seen yet"}
+		if last := model.LastSeen("erp."); !last.IsZero() {
+			late := ov.OpenBreaksByKind[contracts.BreakKindERPAckMissing] + ov.OpenBreaksByKind[contracts.BreakKindJournalNotPosted]
+			erp = dashboard.Health{Status: "ok", Detail: fmt.Sprintf("last ERP event %s ago", time.Since(last).Round(time.Second))}
+			if late > 0 {
+				erp.Status = "degraded"
+				erp.Detail += fmt.Sprintf("; %d ERP acknowledgements/journals overdue", late)
+			}
+		}
+		out["erp"] = erp
+		d := net.Dialer{Timeout: time.Second}
+		if c, err := d.DialContext(ctx, "tcp", cfg.GatewayAddr); err != nil {
+			out["gateway"] = dashboard.Health{Status: "down", Detail: fmt.Sprintf("%s unreachable: %v", cfg.GatewayAddr, err)}
+		} else {
+			_ = c.Close()
+			out["gateway"] = dashboard.Health{Status: "ok", Detail: cfg.GatewayAddr + " accepts connections"}
+		}
+		out["dashboard"] = dashboard.Health{Status: "ok", Detail: fmt.Sprintf("%d events, %d ids indexed", ov.Events, ov.Keys)}
+		return out
+	}
+}
+
+// ensureTopic creates the internal re-key topic when it is missing and waits
+// until every partition has a leader, so the matcher's start-up check finds
+// it. (The matcher consumes only this topic, so its partition count is free:
+// ISTHMUS_RECON_PARTITIONS.)
+func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partitions int32, log *slog.Logger) error {
+	cl, err := kcfg.NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	topic := kcfg.Topic(logical)
+	md, err := adm.Metadata(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("%s: cannot reach Kafka brokers %v: %w", Name, kcfg.Brokers, err)
+	}
+	if td, ok := md.Topics[topic]; ok && td.Err == nil {
+		return nil
+	}
+	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("%s: create internal topic %s: %w", Name, topic, err)
+	}
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) > 0 {
+				led := true
+				for _, p := range td.Partitions {
+					led = led && p.Err == nil && p.Leader >= 0
+				}
+				if led {
+					log.Info("internal topic ready", "topic", topic, "partitions", len(td.Partitions))
+					return nil
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: internal topic %s not ready: %w", Name, topic, ctx.Err())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

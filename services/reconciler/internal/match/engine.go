@@ -1,0 +1,781 @@
+package match
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// Store is the per-partition state the engine works on; *processor.Message
+// implements it (changelog-backed, committed with the outputs).
+type Store interface {
+	Get(store, key string) ([]byte, bool)
+	Put(store, key string, value []byte)
+	Range(store string, fn func(key string, value []byte) bool)
+}
+
+// State store names.
+const (
+	// StoreEntities holds one Entity per match key, and the partition's
+	// Stats under statsKey.
+	StoreEntities = "entities"
+	// StoreDeadlines is the timer index: "<deadline millis, 13 digits>|<n>"
+	// → match key NUL expectation key, iterated in key (= time) order.
+	StoreDeadlines = "deadlines"
+	statsKey       = "~stats"
+	gcKey          = "~gc"
+)
+
+// SLA holds the deadline of every expectation kind.
+type SLA struct {
+	OrderSubmit     time.Duration // quote accepted → order submitted
+	ERPAck          time.Duration // order command → ERP order status
+	Invoice         time.Duration // order shipped → invoice posted
+	Provision       time.Duration // deal closed → subscription provisioned
+	InvoiceSchedule time.Duration // deal closed → billing command with invoice schedule
+	Journal         time.Duration // journal command → journal posted
+	CustomerXref    time.Duration // CRM account → ERP customer id
+}
+
+// DefaultSLA are production-like defaults.
+var DefaultSLA = SLA{
+	OrderSubmit: 15 * time.Minute, ERPAck: 5 * time.Minute, Invoice: 24 * time.Hour,
+	Provision: time.Hour, InvoiceSchedule: time.Hour, Journal: time.Hour, CustomerXref: 30 * time.Minute,
+}
+
+// Engine applies observations and fires due timers. It keeps no state of
+// its own: everything lives in the Store, so it is safe across restarts and
+// rebalances.
+type Engine struct {
+	SLA SLA
+	// ReportEvery is the window of recon.reports.v1 summaries (default 5m).
+	ReportEvery time.Duration
+	// Retention keeps a settled entity (nothing pending, no open break) this
+	// long after its last event, then deletes it (default 7 days).
+	Retention time.Duration
+	// MaxFiresPerTick bounds one tick transaction per partition (default 5000).
+	MaxFiresPerTick int
+}
+
+func (e *Engine) reportEvery() time.Duration {
+	if e.ReportEvery <= 0 {
+		return 5 * time.Minute
+	}
+	return e.ReportEvery
+}
+
+func (e *Engine) retention() int64 {
+	if e.Retention <= 0 {
+		return (7 * 24 * time.Hour).Milliseconds()
+	}
+	return e.Retention.Milliseconds()
+}
+
+// Expectation is one open expectation of an entity.
+type Expectation struct {
+	Kind     string `json:"k"`
+	Opened   int64  `json:"o"`
+	Deadline int64  `json:"d"`
+	Breached bool   `json:"b,omitempty"`
+	Expected string `json:"x"`
+	Actual   string `json:"a,omitempty"`
+	Corr     string `json:"c,omitempty"`
+	Cause    string `json:"e,omitempty"`
+}
+
+// AmountBreak is an amount comparison of an entity that failed (Open) or
+// failed once and was since resolved.
+type AmountBreak struct {
+	Kind     string `json:"k"`
+	Open     bool   `json:"o"`
+	Gen      int    `json:"g"`
+	Expected Money  `json:"x"`
+	Actual   Money  `json:"a"`
+	What     string `json:"w"`
+}
+
+// JournalRef is a journal command seen at its contract.
+type JournalRef struct {
+	Kind   string `json:"k,omitempty"`
+	Period string `json:"p,omitempty"`
+	Amount Money  `json:"a"`
+	Posted bool   `json:"d,omitempty"`
+}
+
+// ExceptionRef is the last operational exception about an entity.
+type ExceptionRef struct {
+	ID       string `json:"id"`
+	Queue    string `json:"q"`
+	Category string `json:"c"`
+	Status   string `json:"s"`
+}
+
+// Entity is the reconciliation state of one match key.
+type Entity struct {
+	Key       string                  `json:"key"`
+	IDs       map[string]string       `json:"ids,omitempty"`
+	Corr      string                  `json:"c,omitempty"`
+	Seen      int64                   `json:"seen"`
+	GCAt      int64                   `json:"gc,omitempty"`
+	Exp       map[string]*Expectation `json:"exp,omitempty"`
+	Done      map[string]int64        `json:"done,omitempty"`
+	Breaks    map[string]*AmountBreak `json:"brk,omitempty"`
+	Amounts   map[string]Money        `json:"amt,omitempty"`
+	ERPStatus string                  `json:"erp,omitempty"`
+	Expected  map[string]Money        `json:"led,omitempty"` // "KIND|period" → expected amount
+	SchedSeq  map[string]int          `json:"seq,omitempty"` // kind → amendment of the expected amounts
+	Journals  map[string]*JournalRef  `json:"jnl,omitempty"`
+	Exception *ExceptionRef           `json:"ex,omitempty"`
+}
+
+func newEntity(key string) *Entity {
+	return &Entity{Key: key, IDs: map[string]string{}, Exp: map[string]*Expectation{}, Done: map[string]int64{},
+		Breaks: map[string]*AmountBreak{}, Amounts: map[string]Money{}}
+}
+
+func (en *Entity) init() {
+	if en.IDs == nil {
+		en.IDs = map[string]string{}
+	}
+	if en.Exp == nil {
+		en.Exp = map[string]*Expectation{}
+	}
+	if en.Done == nil {
+		en.Done = map[string]int64{}
+	}
+	if en.Breaks == nil {
+		en.Breaks = map[string]*AmountBreak{}
+	}
+	if en.Amounts == nil {
+		en.Amounts = map[string]Money{}
+	}
+}
+
+// settled reports whether nothing is pending or open.
+func (en *Entity) settled() bool {
+	if len(en.Exp) > 0 {
+		return false
+	}
+	for _, b := range en.Breaks {
+		if b.Open {
+			return false
+		}
+	}
+	return true
+}
+
+// counts adds the entity's contribution to open-expectation and open-break
+// gauges (sign +1 or -1).
+func (en *Entity) counts(s *Stats, sign int64) {
+	for _, x := range en.Exp {
+		s.Open[x.Kind] += sign
+		if x.Breached {
+			s.Breaks[x.Kind] += sign
+		}
+	}
+	for _, b := range en.Breaks {
+		if b.Open {
+			s.Breaks[b.Kind] += sign
+		}
+	}
+}
+
+// Stats are a partition's counters, kept in state with the entities.
+type Stats struct {
+	Open     map[string]int64 `json:"open"`     // open expectations by kind (pending or breached)
+	Breaks   map[string]int64 `json:"breaks"`   // open breaks by kind
+	Breaches map[string]int64 `json:"breaches"` // SLA breaches ever, by kind
+	Win      Window           `json:"win"`
+	// Watermark is the newest event time applied in the partition (millis).
+	Watermark int64 `json:"wm"`
+}
+
+// Window counts one report window.
+type Window struct {
+	Start        int64               `json:"start"`
+	ExpOpened    int64               `json:"exp_opened"`
+	ExpMet       int64               `json:"exp_met"`
+	BreaksOpened int64               `json:"breaks_opened"`
+	BreaksClosed int64               `json:"breaks_closed"`
+	ByKind       map[string][2]int64 `json:"by_kind,omitempty"` // opened, closed
+}
+
+func (w *Window) opened(kind string) {
+	w.BreaksOpened++
+	if w.ByKind == nil {
+		w.ByKind = map[string][2]int64{}
+	}
+	v := w.ByKind[kind]
+	v[0]++
+	w.ByKind[kind] = v
+}
+
+func (w *Window) closed(kind string) {
+	w.BreaksClosed++
+	if w.ByKind == nil {
+		w.ByKind = map[string][2]int64{}
+	}
+	v := w.ByKind[kind]
+	v[1]++
+	w.ByKind[kind] = v
+}
+
+// ReadStats returns the partition's stats.
+func ReadStats(st Store) (*Stats, error) {
+	s := &Stats{Open: map[string]int64{}, Breaks: map[string]int64{}, Breaches: map[string]int64{}}
+	if b, ok := st.Get(StoreEntities, statsKey); ok {
+		if err := json.Unmarshal(b, s); err != nil {
+			return nil, errs.Poison("stats-state", fmt.Errorf("decode stats: %w", err))
+		}
+		if s.Open == nil {
+			s.Open = map[string]int64{}
+		}
+		if s.Breaks == nil {
+			s.Breaks = map[string]int64{}
+		}
+		if s.Breaches == nil {
+			s.Breaches = map[string]int64{}
+		}
+	}
+	return s, nil
+}
+
+func writeStats(st Store, s *Stats) {
+	for _, m := range []map[string]int64{s.Open, s.Breaks} {
+		for k, v := range m {
+			if v == 0 {
+				delete(m, k)
+			}
+		}
+	}
+	b, _ := json.Marshal(s)
+	st.Put(StoreEntities, statsKey, b)
+}
+
+func loadEntity(st Store, key string) (*Entity, error) {
+	b, ok := st.Get(StoreEntities, key)
+	if !ok {
+		return newEntity(key), nil
+	}
+	var en Entity
+	if err := json.Unmarshal(b, &en); err != nil {
+		return nil, errs.Poison("entity-state", fmt.Errorf("decode entity %s: %w", key, err))
+	}
+	en.init()
+	return &en, nil
+}
+
+func saveEntity(st Store, en *Entity) {
+	b, _ := json.Marshal(en)
+	st.Put(StoreEntities, en.Key, b)
+}
+
+// deadlineKey orders the timer index by time; the value names the
+// expectation.
+func deadlineKey(at int64, matchKey, expKey string) string {
+	if at < 0 {
+		at = 0
+	}
+	return fmt.Sprintf("%013d|%s", at, tracing.DeterministicID(matchKey, expKey))
+}
+
+func deadlineValue(matchKey, expKey string) []byte { return []byte(matchKey + "\x00" + expKey) }
+
+// op is the working set of one Apply or Tick.
+type op struct {
+	e     *Engine
+	st    Store
+	stats *Stats
+	out   []*contracts.ReconBreak
+}
+
+// Apply folds one observation into its entity and returns the break
+// events it causes (amount breaks, and CLOSED events of late arrivals).
+func (e *Engine) Apply(st Store, o *Observation) ([]*contracts.ReconBreak, error) {
+	en, err := loadEntity(st, o.Key)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := ReadStats(st)
+	if err != nil {
+		return nil, err
+	}
+	x := &op{e: e, st: st, stats: stats}
+	en.counts(stats, -1)
+	for k, v := range o.IDs {
+		en.IDs[k] = v
+	}
+	if en.Corr == "" {
+		en.Corr = o.CorrelationID
+	}
+	if o.At > en.Seen {
+		en.Seen = o.At
+	}
+	if o.At > stats.Watermark {
+		stats.Watermark = o.At
+	}
+	x.apply(en, o)
+	if en.GCAt == 0 {
+		en.GCAt = en.Seen + e.retention()
+		st.Put(StoreDeadlines, deadlineKey(en.GCAt, en.Key, gcKey), deadlineValue(en.Key, gcKey))
+	}
+	en.counts(stats, +1)
+	saveEntity(st, en)
+	writeStats(st, stats)
+	return x.out, nil
+}
+
+func (x *op) apply(en *Entity, o *Observation) {
+	sla := x.e.SLA
+	switch o.Event {
+	case EvQuoteAccepted:
+		en.Amounts["quote"] = *o.Amount
+		x.expect(en, contracts.BreakKindOrderNotSubmitted, "", o, sla.OrderSubmit,
+			fmt.Sprintf("an order submitted to ERP within %s of quote acceptance", sla.OrderSubmit))
+		x.compareOrder(en, o)
+	case EvOrderProgressed:
+		x.meet(en, contracts.BreakKindOrderNotSubmitted, o, "order reached "+o.Status)
+	case EvOrderCommand:
+		if o.Status == contracts.OrderCommandActionCancel {
+			x.meet(en, contracts.BreakKindOrderNotSubmitted, o, "order cancelled")
+			x.meet(en, contracts.BreakKindERPAckMissing, o, "order cancelled")
+			return
+		}
+		en.Amounts["command"] = *o.Amount
+		if strings.HasPrefix(en.Key, "Q:") {
+			x.meet(en, contracts.BreakKindOrderNotSubmitted, o, "order command sent to ERP")
+			x.compareOrder(en, o)
+			return
+		}
+		x.expect(en, contracts.BreakKindERPAckMissing, "", o, sla.ERPAck,
+			fmt.Sprintf("an ERP order status within %s of the order command", sla.ERPAck))
+		x.compareOrder(en, o)
+		x.compareInvoice(en, o)
+	case EvERPOrderStatus:
+		x.meet(en, contracts.BreakKindERPAckMissing, o, "ERP reported "+o.Status)
+		en.ERPStatus = o.Status
+		if o.Amount != nil {
+			en.Amounts["erp"] = *o.Amount
+		}
+		switch o.Status {
+		case contracts.ErpOrderStateShipped, contracts.ErpOrderStatePartiallyShipped, contracts.ErpOrderStateInvoiced:
+			x.expect(en, contracts.BreakKindInvoiceNotPosted, "", o, sla.Invoice,
+				fmt.Sprintf("an ERP invoice posted within %s of shipment", sla.Invoice))
+		case contracts.ErpOrderStateRejected, contracts.ErpOrderStateCancelled:
+			x.meet(en, contracts.BreakKindInvoiceNotPosted, o, "order "+o.Status)
+		}
+		x.compareOrder(en, o)
+		x.compareInvoice(en, o)
+	case EvInvoicePosted:
+		en.Amounts["inv:"+o.Ref] = *o.Amount
+		x.meet(en, contracts.BreakKindInvoiceNotPosted, o, "invoice "+o.Ref+" posted")
+		x.compareInvoice(en, o)
+	case EvDealClosed:
+		x.expect(en, contracts.BreakKindSubscriptionNotProvisioned, o.Ref, o, sla.Provision,
+			fmt.Sprintf("the subscription of amendment %s provisioned within %s of the deal closing", o.Ref, sla.Provision))
+		if o.Status != contracts.DealTypeCancel {
+			x.expect(en, contracts.BreakKindInvoiceScheduleMissing, o.Ref, o, sla.InvoiceSchedule,
+				fmt.Sprintf("an invoice schedule for amendment %s within %s of the deal closing", o.Ref, sla.InvoiceSchedule))
+		}
+	case EvBillingEvent:
+		switch o.Status {
+		case contracts.BillingEventTypeSubscriptionProvisioned, contracts.BillingEventTypeSubscriptionUpdated, contracts.BillingEventTypeSubscriptionCancelled:
+			x.meetQualified(en, contracts.BreakKindSubscriptionNotProvisioned, o.Ref, o, "billing reported "+o.Status)
+		case contracts.BillingEventTypeCommandRejected:
+			for k, ex := range en.Exp {
+				if ex.Kind == contracts.BreakKindSubscriptionNotProvisioned && (o.Ref == "" || k == expKey(ex.Kind, o.Ref)) {
+					ex.Actual = "billing rejected the command: " + o.Detail
+				}
+			}
+		}
+	case EvBillingCommand:
+		if len(o.Schedule) > 0 || o.Status == contracts.BillingActionCancel {
+			x.meet(en, expKey(contracts.BreakKindInvoiceScheduleMissing, o.Ref), o, "billing command with invoice schedule sent")
+		}
+		if len(o.Schedule) > 0 {
+			x.setExpected(en, contracts.JournalKindInvoice, o.Ref, o.Schedule)
+			x.compareLedger(en, o)
+		}
+	case EvRevenueSchedule:
+		x.mergeExpected(en, contracts.JournalKindRecognition, o.Ref, o.Schedule)
+		x.compareLedger(en, o)
+	case EvJournalCommand:
+		x.expect(en, contracts.BreakKindJournalNotPosted, "", o, sla.Journal,
+			fmt.Sprintf("ERP to post journal %s within %s", o.Ref, sla.Journal))
+	case EvJournal:
+		if o.Status == contracts.JournalStatusPosted {
+			x.meet(en, contracts.BreakKindJournalNotPosted, o, "journal posted")
+		} else if ex := en.Exp[contracts.BreakKindJournalNotPosted]; ex != nil {
+			ex.Actual = strings.TrimSpace("journal " + o.Status + " " + o.Detail)
+		}
+	case EvLedgerCommanded:
+		j := en.journal(o.Ref)
+		j.Kind, j.Period, j.Amount = o.Kind, o.Period, *o.Amount
+		x.compareLedger(en, o)
+	case EvLedgerPosted:
+		j := en.journal(o.Ref)
+		j.Posted = true
+		if j.Kind == "" && o.Amount != nil {
+			j.Amount = *o.Amount
+		}
+		x.compareLedger(en, o)
+	case EvAccount:
+		switch {
+		case o.Status == contracts.ChangeOperationDelete || o.Status == contracts.ChangeOperationErase:
+			x.meet(en, contracts.BreakKindCustomerNotInERP, o, "account "+strings.ToLower(o.Status)+"d in CRM")
+		case o.Ref != "":
+			x.meet(en, contracts.BreakKindCustomerNotInERP, o, "CRM account carries ERP customer "+o.Ref)
+		default:
+			x.expect(en, contracts.BreakKindCustomerNotInERP, "", o, sla.CustomerXref,
+				fmt.Sprintf("an ERP customer id for the CRM account within %s", sla.CustomerXref))
+		}
+	case EvXrefLinked:
+		x.meet(en, contracts.BreakKindCustomerNotInERP, o, "xref links ERP customer "+o.Ref)
+	case EvExceptionRaised:
+		en.Exception = &ExceptionRef{ID: o.Ref, Queue: o.Kind, Category: o.Detail, Status: o.Status}
+	}
+}
+
+func (en *Entity) journal(id string) *JournalRef {
+	if en.Journals == nil {
+		en.Journals = map[string]*JournalRef{}
+	}
+	j := en.Journals[id]
+	if j == nil {
+		j = &JournalRef{}
+		en.Journals[id] = j
+	}
+	return j
+}
+
+func expKey(kind, qual string) string {
+	if qual == "" {
+		return kind
+	}
+	return kind + "#" + qual
+}
+
+// expect opens an expectation unless it is open or was already met.
+func (x *op) expect(en *Entity, kind, qual string, o *Observation, sla time.Duration, expected string) {
+	k := expKey(kind, qual)
+	if _, done := en.Done[k]; done {
+		return
+	}
+	if _, open := en.Exp[k]; open {
+		return
+	}
+	dl := o.At + sla.Milliseconds()
+	en.Exp[k] = &Expectation{Kind: kind, Opened: o.At, Deadline: dl, Expected: expected, Corr: o.CorrelationID, Cause: o.EventID}
+	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, k), deadlineValue(en.Key, k))
+	x.stats.Win.ExpOpened++
+}
+
+// meet settles an expectation; a breached one gets its CLOSED event.
+func (x *op) meet(en *Entity, key string, o *Observation, resolution string) {
+	en.Done[key] = o.At
+	ex, ok := en.Exp[key]
+	if !ok {
+		return
+	}
+	delete(en.Exp, key)
+	if !ex.Breached {
+		x.st.Put(StoreDeadlines, deadlineKey(ex.Deadline, en.Key, key), nil)
+		x.stats.Win.ExpMet++
+		return
+	}
+	x.stats.Win.closed(ex.Kind)
+	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At)
+	at := time.UnixMilli(o.At).UTC()
+	res := fmt.Sprintf("late: %s (%s %s)", resolution, o.Topic, o.EventID)
+	b.ClosedAt, b.Resolution = &at, &res
+	b.Actual = ptr(fmt.Sprintf("%s at %s, %s after the deadline", resolution, at.Format(time.RFC3339), time.Duration(o.At-ex.Deadline)*time.Millisecond))
+	b.Metadata.CausationID = ptr(o.EventID)
+	x.out = append(x.out, b)
+}
+
+// meetQualified settles kind#qual, or every open kind#* when qual is empty.
+func (x *op) meetQualified(en *Entity, kind, qual string, o *Observation, resolution string) {
+	if qual != "" {
+		x.meet(en, expKey(kind, qual), o, resolution)
+		return
+	}
+	keys := make([]string, 0)
+	for k, ex := range en.Exp {
+		if ex.Kind == kind {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		x.meet(en, k, o, resolution)
+	}
+}
+
+// compareOrder checks quote total vs order command total (at the quote) and
+// order command total vs the total ERP accepted (at the order).
+func (x *op) compareOrder(en *Entity, o *Observation) {
+	cmd, okc := en.Amounts["command"]
+	if !okc {
+		return
+	}
+	if q, ok := en.Amounts["quote"]; ok {
+		x.compare(en, contracts.BreakKindOrderAmountMismatch, "quote", q, cmd, "quote total vs order total sent to ERP", o)
+	}
+	if erp, ok := en.Amounts["erp"]; ok && en.ERPStatus == contracts.ErpOrderStateAccepted {
+		x.compare(en, contracts.BreakKindOrderAmountMismatch, "erp", cmd, erp, "order total sent to ERP vs ERP order total", o)
+	}
+}
+
+// compareInvoice checks the sum of the order's posted invoices (net) against
+// the ERP order total (or the commanded total when ERP reported none):
+// over-invoicing breaks at once, under-invoicing once ERP reports INVOICED.
+func (x *op) compareInvoice(en *Entity, o *Observation) {
+	var sum Money
+	n := 0
+	for k, m := range en.Amounts {
+		if strings.HasPrefix(k, "inv:") {
+			if n == 0 {
+				sum.Currency = m.Currency
+			} else if m.Currency != sum.Currency {
+				sum.Currency = "MIXED"
+			}
+			sum.Minor += m.Minor
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	total, ok := en.Amounts["erp"]
+	if !ok {
+		if total, ok = en.Amounts["command"]; !ok {
+			return
+		}
+	}
+	// Under-invoicing is only final once ERP says the order is invoiced;
+	// until then further (partial-shipment) invoices may follow.
+	if en.ERPStatus != contracts.ErpOrderStateInvoiced && sum.Currency == total.Currency && sum.Minor < total.Minor {
+		if b := en.Breaks[contracts.BreakKindInvoiceAmountMismatch]; b == nil || !b.Open {
+			return
+		}
+	}
+	x.compare(en, contracts.BreakKindInvoiceAmountMismatch, "", total, sum, "order total vs posted invoices (net)", o)
+}
+
+// setExpected replaces a kind's expected amounts from a newer amendment.
+func (x *op) setExpected(en *Entity, kind, seqText string, sched []PeriodAmount) {
+	seq, _ := strconv.Atoi(seqText)
+	if en.SchedSeq == nil {
+		en.SchedSeq = map[string]int{}
+	}
+	if cur, ok := en.SchedSeq[kind]; ok && seq < cur {
+		return
+	}
+	en.SchedSeq[kind] = seq
+	if en.Expected == nil {
+		en.Expected = map[string]Money{}
+	}
+	for k := range en.Expected {
+		if strings.HasPrefix(k, kind+"|") {
+			delete(en.Expected, k)
+		}
+	}
+	for _, p := range sched {
+		cur := en.Expected[kind+"|"+p.Period]
+		cur.Minor += p.Amount.Minor
+		cur.Currency = p.Amount.Currency
+		en.Expected[kind+"|"+p.Period] = cur
+	}
+}
+
+// mergeExpected sets single periods (revenue schedule rows).
+func (x *op) mergeExpected(en *Entity, kind, seqText string, sched []PeriodAmount) {
+	if en.Expected == nil {
+		en.Expected = map[string]Money{}
+	}
+	if en.SchedSeq == nil {
+		en.SchedSeq = map[string]int{}
+	}
+	seq, _ := strconv.Atoi(seqText)
+	if cur, ok := en.SchedSeq[kind]; !ok || seq > cur {
+		en.SchedSeq[kind] = seq
+	}
+	for _, p := range sched {
+		en.Expected[kind+"|"+p.Period] = p.Amount
+	}
+}
+
+// compareLedger checks, per kind and period, the posted journals of the
+// contract against the billing schedule (INVOICE) or the revenue schedule
+// (RECOGNITION).
+func (x *op) compareLedger(en *Entity, o *Observation) {
+	posted := map[string]Money{}
+	for _, j := range en.Journals {
+		if !j.Posted || j.Period == "" || (j.Kind != contracts.JournalKindInvoice && j.Kind != contracts.JournalKindRecognition) {
+			continue
+		}
+		k := j.Kind + "|" + j.Period
+		m := posted[k]
+		m.Minor += j.Amount.Minor
+		m.Currency = j.Amount.Currency
+		posted[k] = m
+	}
+	keys := make([]string, 0, len(posted))
+	for k := range posted {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		kind := k[:strings.IndexByte(k, '|')]
+		if _, known := en.SchedSeq[kind]; !known {
+			continue // nothing to compare with yet
+		}
+		exp, ok := en.Expected[k]
+		if !ok {
+			exp = Money{Currency: posted[k].Currency}
+		}
+		x.compare(en, contracts.BreakKindBillingJournalMismatch, k, exp, posted[k],
+			fmt.Sprintf("%s schedule vs posted %s journals for period %s", strings.ToLower(kind), strings.ToLower(kind), k[len(kind)+1:]), o)
+	}
+}
+
+// compare opens or closes an amount break.
+func (x *op) compare(en *Entity, kind, qual string, expected, actual Money, what string, o *Observation) {
+	k := expKey(kind, qual)
+	b := en.Breaks[k]
+	if expected == actual {
+		if b != nil && b.Open {
+			b.Open, b.Actual = false, actual
+			x.stats.Win.closed(kind)
+			ev := x.e.amountBreak(en, k, b, contracts.BreakStatusClosed, o)
+			at := time.UnixMilli(o.At).UTC()
+			res := fmt.Sprintf("amounts agree after %s %s", o.Topic, o.EventID)
+			ev.ClosedAt, ev.Resolution = &at, &res
+			x.out = append(x.out, ev)
+		}
+		return
+	}
+	if b != nil && b.Open && b.Expected == expected && b.Actual == actual {
+		return
+	}
+	if b == nil {
+		b = &AmountBreak{Kind: kind}
+		en.Breaks[k] = b
+	}
+	if !b.Open {
+		b.Gen++
+		x.stats.Win.opened(kind)
+		x.stats.Breaches[kind]++
+	}
+	b.Open, b.Expected, b.Actual, b.What = true, expected, actual, what
+	x.out = append(x.out, x.e.amountBreak(en, k, b, contracts.BreakStatusOpen, o))
+}
+
+// BreakID is the deterministic id of an entity's break.
+func BreakID(matchKey, expKey string) string {
+	return tracing.DeterministicID("recon-break", matchKey, expKey)
+}
+
+var severities = map[string]string{
+	contracts.BreakKindOrderNotSubmitted:          contracts.SeverityMedium,
+	contracts.BreakKindERPAckMissing:              contracts.SeverityHigh,
+	contracts.BreakKindInvoiceNotPosted:           contracts.SeverityHigh,
+	contracts.BreakKindSubscriptionNotProvisioned: contracts.SeverityHigh,
+	contracts.BreakKindInvoiceScheduleMissing:     contracts.SeverityMedium,
+	contracts.BreakKindJournalNotPosted:           contracts.SeverityHigh,
+	contracts.BreakKindCustomerNotInERP:           contracts.SeverityMedium,
+	contracts.BreakKindOrderAmountMismatch:        contracts.SeverityHigh,
+	contracts.BreakKindInvoiceAmountMismatch:      contracts.SeverityCritical,
+	contracts.BreakKindBillingJournalMismatch:     contracts.SeverityCritical,
+}
+
+var titles = map[string]string{
+	contracts.BreakKindOrderNotSubmitted:          "order stuck in validation: accepted quote not submitted to ERP within SLA",
+	contracts.BreakKindERPAckMissing:              "ERP did not acknowledge the order within SLA",
+	contracts.BreakKindInvoiceNotPosted:           "invoice not posted within SLA",
+	contracts.BreakKindSubscriptionNotProvisioned: "subscription not provisioned within SLA",
+	contracts.BreakKindInvoiceScheduleMissing:     "invoice schedule not created within SLA",
+	contracts.BreakKindJournalNotPosted:           "journal not posted within SLA",
+	contracts.BreakKindCustomerNotInERP:           "CRM account has no ERP customer id within SLA",
+	contracts.BreakKindOrderAmountMismatch:        "order amount mismatch",
+	contracts.BreakKindInvoiceAmountMismatch:      "invoice amount mismatch",
+	contracts.BreakKindBillingJournalMismatch:     "billing schedule vs journals mismatch",
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func entityIDs(en *Entity) map[string]string {
+	m := map[string]string{"match_key": en.Key}
+	for k, v := range en.IDs {
+		m[k] = v
+	}
+	if en.Exception != nil {
+		m["exception_id"] = en.Exception.ID
+	}
+	return m
+}
+
+func (e *Engine) header(en *Entity, breakID, status string, gen int, corr string) *contracts.ReconBreak {
+	if corr == "" {
+		corr = en.Corr
+	}
+	if corr == "" {
+		corr = breakID
+	}
+	return &contracts.ReconBreak{
+		Metadata: contracts.EventMetadata{
+			EventID:       tracing.DeterministicID("recon-break-event", breakID, status, strconv.Itoa(gen)),
+			CorrelationID: corr, SourceSystem: contracts.SourceSystemReconciler,
+		},
+		BreakID: breakID, Status: status, EntityIds: entityIDs(en),
+	}
+}
+
+func describe(en *Entity, kind, detail string) string {
+	d := titles[kind]
+	if detail != "" {
+		d += ": " + detail
+	}
+	if en.Exception != nil {
+		d += fmt.Sprintf(" (exception %s in %s: %s, %s)", en.Exception.ID, en.Exception.Queue, en.Exception.Category, en.Exception.Status)
+	}
+	return d
+}
+
+func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64) *contracts.ReconBreak {
+	b := e.header(en, BreakID(en.Key, key), status, 1, ex.Corr)
+	b.Kind, b.Severity = ex.Kind, severities[ex.Kind]
+	b.Description = describe(en, ex.Kind, "")
+	actual := ex.Actual
+	if actual == "" {
+		actual = "nothing observed by the deadline"
+	}
+	b.Expected, b.Actual = ptr(ex.Expected), ptr(actual)
+	dl := time.UnixMilli(ex.Deadline).UTC()
+	b.Deadline = &dl
+	b.DetectedAt = time.UnixMilli(at).UTC()
+	b.Metadata.OccurredAt = b.DetectedAt
+	if ex.Cause != "" {
+		b.Metadata.CausationID = ptr(ex.Cause)
+	}
+	return b
+}
+
+func (e *Engine) amountBreak(en *Entity, key string, ab *AmountBreak, status string, o *Observation) *contracts.ReconBreak {
+	b := e.header(en, BreakID(en.Key, key), status, ab.Gen, o.CorrelationID)
+	b.Kind, b.Severity = ab.Kind, severities[ab.Kind]
+	b.Description = describe(en, ab.Kind, ab.What)
+	b.Expected, b.Actual = ptr(ab.Expected.String()), ptr(ab.Actual.String())
+	b.ExpectedAmount, b.ActualAmount = ab.Expected.Contract(), ab.Actual.Contract()
+	b.DetectedAt = time.UnixMilli(o.At).UTC()
+	b.Metadata.OccurredAt = b.DetectedAt
+	b.Metadata.CausationID = ptr(o.EventID)
+	return b
+}
