@@ -1,0 +1,218 @@
+//go:build integration
+
+package dev
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDevSmoke runs `isthmus dev` as `make run` does (embedded broker,
+// registry and Redis-protocol store, every service, simulator traffic) for a
+// minute and checks the suite did its job: golden customers formed, orders
+// reached INVOICED, subscriptions produced journals, an export-control
+// rejection reached the trade-compliance queue, the dashboard answered, the
+// reconciler raised no break, and the process exited 0 after a clean
+// shutdown. It also scrapes every service's /metrics into the file the
+// Grafana dashboard check reads.
+func TestDevSmoke(t *testing.T) {
+	root := repoRoot(t)
+	bin := filepath.Join(t.TempDir(), "isthmus")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/isthmus")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ports := freePorts(t, 6)
+	adminBase := consecutiveFree(t, 6)
+	dash := fmt.Sprintf("127.0.0.1:%d", ports[5])
+	summary := filepath.Join(t.TempDir(), "summary.json")
+	logFile := filepath.Join(t.TempDir(), "dev.log")
+	cmd := exec.Command(bin, "dev", "--duration", "70s", "--rate", "20", "--scenario", "mixed", "--log-file", logFile)
+	cmd.Dir = t.TempDir()
+	env := []string{}
+	for _, kv := range os.Environ() {
+		// The smoke test proves the embedded stack of `make run`.
+		if strings.HasPrefix(kv, "ISTHMUS_KAFKA_BROKERS=") || strings.HasPrefix(kv, "ISTHMUS_SCHEMA_REGISTRY_URL=") || strings.HasPrefix(kv, "ISTHMUS_REDIS_URL=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	cmd.Env = append(env,
+		fmt.Sprintf("ISTHMUS_DEV_KAFKA_ADDR=127.0.0.1:%d", ports[0]),
+		fmt.Sprintf("ISTHMUS_DEV_REGISTRY_ADDR=127.0.0.1:%d", ports[1]),
+		fmt.Sprintf("ISTHMUS_DEV_REDIS_ADDR=127.0.0.1:%d", ports[2]),
+		fmt.Sprintf("ISTHMUS_GATEWAY_GRPC_ADDR=127.0.0.1:%d", ports[3]),
+		fmt.Sprintf("ISTHMUS_GATEWAY_HTTP_ADDR=127.0.0.1:%d", ports[4]),
+		"ISTHMUS_RECON_DASHBOARD_ADDR="+dash,
+		fmt.Sprintf("ISTHMUS_DEV_ADMIN_PORT=%d", adminBase),
+		"ISTHMUS_DEV_KEY_DIR="+t.TempDir(),
+		"ISTHMUS_DEV_SUMMARY_FILE="+summary,
+	)
+	out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+
+	// While it runs: the dashboard answers, and every service's metrics are
+	// scraped once traffic has flowed through them.
+	dashboardOK := false
+	var metrics strings.Builder
+	deadline := time.Now().Add(65 * time.Second)
+	scraped := false
+	for time.Now().Before(deadline) {
+		if !dashboardOK {
+			dashboardOK = get(dash, "/api/overview") == nil && get(dash, "/") == nil
+		}
+		if !scraped && time.Until(deadline) < 10*time.Second {
+			for i := range 7 {
+				if body, err := fetch(fmt.Sprintf("127.0.0.1:%d", adminBase+i), "/metrics"); err == nil {
+					metrics.WriteString(body)
+				}
+			}
+			scraped = true
+		}
+		time.Sleep(2 * time.Second)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("isthmus dev did not exit 0: %v\n%s", err, tailFile(out.Name(), 30))
+		}
+	case <-time.After(90 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("isthmus dev did not stop after --duration\n%s", tailFile(out.Name(), 30))
+	}
+	if !strings.Contains(tailFile(out.Name(), 5), "stopped cleanly") {
+		t.Errorf("no clean shutdown line:\n%s", tailFile(out.Name(), 10))
+	}
+	if !dashboardOK {
+		t.Error("the dashboard never answered /api/overview")
+	}
+	mf := os.Getenv("ISTHMUS_METRICS_FILE")
+	if mf == "" {
+		mf = filepath.Join(root, ".cache", "metrics.txt")
+	}
+	if err := os.MkdirAll(filepath.Dir(mf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mf, []byte(metrics.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var s Stats
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatalf("summary: %v\n%s", err, tailFile(out.Name(), 30))
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary: %s", b)
+	if s.GoldenCustomers == 0 {
+		t.Error("no golden customer formed")
+	}
+	if s.OrdersByState["INVOICED"] == 0 {
+		t.Errorf("no order reached INVOICED: %v", s.OrdersByState)
+	}
+	if s.Journals == 0 {
+		t.Error("subscriptions produced no journal command")
+	}
+	if s.ExceptionsByKind["EXPORT_CONTROL"] == 0 {
+		t.Errorf("no export-control exception: %v", s.ExceptionsByKind)
+	}
+	if len(s.OpenBreaks) != 0 {
+		t.Errorf("the reconciler reported breaks in a clean run: %v", s.OpenBreaks)
+	}
+	if !strings.Contains(metrics.String(), "isthmus_processor_records_in_total") {
+		t.Error("scraped metrics lack the processor counters")
+	}
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", "..", ".."))
+}
+
+func freePorts(t *testing.T, n int) []int {
+	var out []int
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+	}
+	for _, ln := range lns {
+		ln.Close()
+	}
+	return out
+}
+
+// consecutiveFree finds n consecutive free loopback ports.
+func consecutiveFree(t *testing.T, n int) int {
+	for base := 41000 + int(time.Now().UnixNano()%4000); base < 60000; base += n {
+		ok := true
+		for i := range n {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			ln.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no consecutive free ports")
+	return 0
+}
+
+func fetch(addr, path string) (string, error) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://" + addr + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return string(b), err
+}
+
+func get(addr, path string) error { _, err := fetch(addr, path); return err }
+
+func tailFile(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
