@@ -238,7 +238,9 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 	last, since := -1, time.Now()
 	for {
 		n := len(c.snapshot())
-		if n != last {
+		if n != last || n == 0 {
+			// Quiet means "no new output after some output": with none
+			// yet, the service may still be starting under load.
 			last, since = n, time.Now()
 		}
 		if time.Since(since) >= quiet && e.inputsConsumed(adm, group, inputs) && e.matchConsumed(adm, group, c.snapshot()) {

@@ -94,6 +94,21 @@ type subscription struct {
 	start, end                                 time.Time
 	lines                                      []contracts.DealLine
 	cancelled                                  bool
+	// lastChange is when the latest change takes effect (a renewal: the
+	// day after the old end_date, which is inclusive). A later amendment or cancellation cannot take effect
+	// before it (billing-bridge: effective_before_last_change), so a
+	// contract renewed in advance is amended from the renewal on.
+	lastChange time.Time
+}
+
+// effective is the effective date of a change made now.
+func (s *subscription) effective(now time.Time) time.Time {
+	eff := date(now)
+	if eff.Before(s.lastChange) {
+		eff = s.lastChange
+	}
+	s.lastChange = eff
+	return eff
 }
 
 // New returns a generator for scenario seeded with seed.
@@ -188,7 +203,7 @@ func (g *Generator) newAccount(now time.Time) []Event {
 	a := &account{
 		id: g.nextID("ACC"), name: stem, country: c, created: now,
 		website: strings.ToLower(strings.ReplaceAll(stem, " ", "")) + fmt.Sprintf("%d.example", g.pick(1000)),
-		taxID:   fmt.Sprintf("%s%09d", c.Code, g.rng.Int64N(1_000_000_000)),
+		taxID:   g.taxID(c.Code),
 		phone:   fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
 		terms:   paymentTerms[g.pick(len(paymentTerms))],
 	}
@@ -198,6 +213,25 @@ func (g *Generator) newAccount(now time.Time) []Event {
 		evs = append(evs, g.contact(now, a))
 	}
 	return evs
+}
+
+// taxID returns a tax id of the shape the country issues (a real CRM holds
+// valid ones; customer-sync refuses a body that does not fit the country):
+// most markets 9 digits, FR 2 check digits + SIREN, NL 9 digits B 2 digits,
+// AU an 11-digit ABN, JP a 13-digit corporate number.
+func (g *Generator) taxID(country string) string {
+	n := g.rng.Int64N(1_000_000_000)
+	switch country {
+	case "FR":
+		return fmt.Sprintf("FR%02d%09d", g.pick(100), n)
+	case "NL":
+		return fmt.Sprintf("NL%09dB%02d", n, 1+g.pick(99))
+	case "AU":
+		return fmt.Sprintf("AU%02d%09d", 10+g.pick(90), n)
+	case "JP":
+		return fmt.Sprintf("JP%04d%09d", 1000+g.pick(9000), n)
+	}
+	return fmt.Sprintf("%s%09d", country, n)
 }
 
 // duplicate re-enters an existing customer as a new CRM account, with a
@@ -227,7 +261,7 @@ func (g *Generator) subsidiary(now time.Time) []Event {
 	}
 	a := &account{
 		id: g.nextID("ACC"), name: parent.name + " " + c.Name, country: c, created: now,
-		website: parent.website, taxID: fmt.Sprintf("%s%09d", c.Code, g.rng.Int64N(1_000_000_000)),
+		website: parent.website, taxID: g.taxID(c.Code),
 		phone: fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
 		terms: parent.terms,
 	}
@@ -425,7 +459,7 @@ func (g *Generator) newDeal(now time.Time, eligible []*account) Event {
 	s := &subscription{
 		contractID: g.nextID("CT"), accountID: a.id, currency: cur,
 		frequency: frequencies[g.pick(len(frequencies))], seq: 0, // crm.deal.v1: 0 for NEW, then 1, 2, ... per amendment
-		start: date(now), end: date(now).AddDate(1, 0, 0),
+		start: date(now), end: date(now).AddDate(1, 0, -1), // end_date is the last day in service: twelve months
 	}
 	plans := productsOf(true)
 	perm := g.rng.Perm(len(plans))
@@ -457,12 +491,13 @@ func (g *Generator) amend(now time.Time, s *subscription) Event {
 		lines[i].Quantity += step
 	}
 	s.lines = lines
-	eff := date(now)
+	eff := s.effective(now)
 	return g.dealEvent(now, s, contracts.DealTypeAmend, &kind, &eff, "deal-amend")
 }
 
 func (g *Generator) renew(now time.Time, s *subscription) Event {
 	s.seq++
+	s.lastChange = s.end.AddDate(0, 0, 1) // end_date is the last day in service: the renewal starts the day after
 	s.end = s.end.AddDate(1, 0, 0)
 	return g.dealEvent(now, s, contracts.DealTypeRenew, nil, nil, "deal-renew")
 }
@@ -470,7 +505,7 @@ func (g *Generator) renew(now time.Time, s *subscription) Event {
 func (g *Generator) cancel(now time.Time, s *subscription) Event {
 	s.seq++
 	s.cancelled = true
-	eff := date(now)
+	eff := s.effective(now)
 	return g.dealEvent(now, s, contracts.DealTypeCancel, nil, &eff, "deal-cancel")
 }
 

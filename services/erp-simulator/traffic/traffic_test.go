@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"regexp"
 	"testing"
 	"time"
 
@@ -85,6 +86,7 @@ func TestScenarioMix(t *testing.T) {
 func TestFlowInvariants(t *testing.T) {
 	created := map[string]time.Time{}
 	seq := map[string]int{}
+	lastChange, lastEnd := map[string]time.Time{}, map[string]time.Time{}
 	exportLines := 0
 	for _, e := range run(t, Mixed, 99, 3000) {
 		switch v := e.Value.(type) {
@@ -124,10 +126,28 @@ func TestFlowInvariants(t *testing.T) {
 			if v.AmendmentSequence != seq[v.ContractID]+1 && v.DealType != contracts.DealTypeNew {
 				t.Fatalf("contract %s: sequence %d after %d", v.ContractID, v.AmendmentSequence, seq[v.ContractID])
 			}
+			if v.DealType == contracts.DealTypeNew && !v.EndDate.Equal(v.StartDate.AddDate(1, 0, -1)) {
+				// end_date is inclusive: a twelve-month term, no one-day stub period.
+				t.Fatalf("contract %s: term %s to %s is not twelve months", v.ContractID, v.StartDate, v.EndDate)
+			}
 			if (v.AmendmentSequence == 0) != (v.DealType == contracts.DealTypeNew) {
 				t.Fatalf("contract %s: sequence %d is %s", v.ContractID, v.AmendmentSequence, v.DealType)
 			}
 			seq[v.ContractID] = v.AmendmentSequence
+			// billing-bridge refuses a change effective before the last
+			// applied one (a RENEW takes effect the day after the old
+			// end_date, which is inclusive).
+			eff := v.StartDate
+			switch {
+			case v.DealType == contracts.DealTypeRenew:
+				eff = lastEnd[v.ContractID].AddDate(0, 0, 1)
+			case v.EffectiveDate != nil:
+				eff = *v.EffectiveDate
+			}
+			if eff.Before(lastChange[v.ContractID]) {
+				t.Fatalf("contract %s seq %d (%s): effective %s before the last change %s", v.ContractID, v.AmendmentSequence, v.DealType, eff, lastChange[v.ContractID])
+			}
+			lastChange[v.ContractID], lastEnd[v.ContractID] = eff, v.EndDate
 		}
 	}
 	if exportLines == 0 {
@@ -170,5 +190,40 @@ func TestListPrice(t *testing.T) {
 	}
 	if p, _ := TierPrice("PUMP-100", "NA", "USD", 100); p != 106250 {
 		t.Errorf("tier price for 100 = %d, want 106250", p)
+	}
+}
+
+// TestTaxIDsFitTheirCountry: every account's tax id has its country's
+// shape (the national formats customer-sync validates), or the account
+// would be dead-lettered and its quotes never find an ERP customer.
+func TestTaxIDsFitTheirCountry(t *testing.T) {
+	shapes := map[string]*regexp.Regexp{
+		"US": regexp.MustCompile(`^US\d{9}$`), "CA": regexp.MustCompile(`^CA\d{9}$`),
+		"DE": regexp.MustCompile(`^DE\d{9}$`), "FR": regexp.MustCompile(`^FR\d{11}$`),
+		"NL": regexp.MustCompile(`^NL\d{9}B\d{2}$`), "GB": regexp.MustCompile(`^GB\d{9}$`),
+		"JP": regexp.MustCompile(`^JP\d{13}$`), "AU": regexp.MustCompile(`^AU\d{11}$`),
+		"SG": regexp.MustCompile(`^SG\d{9}$`), "BR": regexp.MustCompile(`^BR\d{9}$`),
+		"AR": regexp.MustCompile(`^AR\d{9}$`), "MX": regexp.MustCompile(`^MX\d{9}$`),
+	}
+	seen := map[string]int{}
+	for _, e := range run(t, Mixed, 7, 3000) {
+		a, ok := e.Value.(*contracts.Account)
+		if !ok || a.TaxID == nil {
+			continue
+		}
+		c := a.BillingAddress.Country
+		re, ok := shapes[c]
+		if !ok {
+			t.Fatalf("account %s: no tax id shape for country %s", a.AccountID, c)
+		}
+		if !re.MatchString(*a.TaxID) {
+			t.Errorf("account %s (%s): tax id %q does not match %s", a.AccountID, c, *a.TaxID, re)
+		}
+		seen[c]++
+	}
+	for _, c := range []string{"FR", "NL", "JP", "AU"} {
+		if seen[c] == 0 {
+			t.Errorf("no account in %s generated; the test checks nothing there", c)
+		}
 	}
 }

@@ -183,6 +183,9 @@ func Customer(c *contracts.Customer) (golden.Event, error) {
 	if c.GoldenID != nil {
 		ev.GoldenRef = *c.GoldenID
 	}
+	if c.CommandID != nil {
+		ev.CommandID = *c.CommandID
+	}
 	return ev, nil
 }
 

@@ -127,6 +127,14 @@ func TestScenario(t *testing.T) {
 	if g := golden(t, s, sv.ERP, "100042"); g != g1 {
 		t.Errorf("ERP customer linked to %s, want %s", g, g1)
 	}
+	// The CRM account's entry is republished with the ERP id: it is what
+	// quote-to-order waits for (CRM:<account> with an ERP other id).
+	if d := cmp.Diff([]XrefUpsert{
+		{Ref: xref.Ref{System: "crm", ID: "A1"}, GoldenID: g1, Others: []xref.Ref{{System: "erp", ID: "100042"}}},
+		{Ref: xref.Ref{System: "erp", ID: "100042"}, GoldenID: g1, Others: []xref.Ref{{System: "crm", ID: "A1"}}},
+	}, outs[3].Xrefs); d != "" {
+		t.Errorf("event 3 xrefs (-want +got)\n%s", d)
+	}
 	wantCRM := []CRMUpdate{{AccountID: "A1", GoldenID: g1, CorrelationID: "corr-004", Fields: map[Field]string{
 		sv.ERPCustomerNumber: "100042", sv.PaymentTerms: "NET30", sv.CreditStatus: "OK", sv.CreditLimit: "EUR 5000000"}}}
 	if d := cmp.Diff(wantCRM, outs[3].CRMUpdates); d != "" {
@@ -173,9 +181,15 @@ func TestScenario(t *testing.T) {
 	if len(outs[8].Exceptions) != 1 || outs[8].Exceptions[0].Category != ProbableDuplicate || outs[8].Exceptions[0].Candidates[0].GoldenID != g2 {
 		t.Fatalf("event 8 exceptions = %+v", outs[8].Exceptions)
 	}
-	// 9: deleting a CRM account retires the membership, keeps the golden record.
-	if d := cmp.Diff([]XrefUpsert{{Ref: xref.Ref{System: "crm", ID: "A3"}, GoldenID: g1, Retired: true,
-		Others: []xref.Ref{{System: "crm", ID: "A1"}, {System: "erp", ID: "100042"}}}}, outs[9].Xrefs); d != "" {
+	// 9: deleting a CRM account retires the membership, keeps the golden
+	// record; the other members' entries no longer list it (mdm.xref.v1 is
+	// compacted: the latest entry per key must be the truth).
+	if d := cmp.Diff([]XrefUpsert{
+		{Ref: xref.Ref{System: "crm", ID: "A1"}, GoldenID: g1, Others: []xref.Ref{{System: "erp", ID: "100042"}}},
+		{Ref: xref.Ref{System: "crm", ID: "A3"}, GoldenID: g1, Retired: true,
+			Others: []xref.Ref{{System: "crm", ID: "A1"}, {System: "erp", ID: "100042"}}},
+		{Ref: xref.Ref{System: "erp", ID: "100042"}, GoldenID: g1, Others: []xref.Ref{{System: "crm", ID: "A1"}}},
+	}, outs[9].Xrefs); d != "" {
 		t.Errorf("event 9 xref (-want +got)\n%s", d)
 	}
 	if _, ok := s.Record(g1); !ok {
@@ -215,8 +229,12 @@ func TestStewardDecisions(t *testing.T) {
 	if stub.MergedInto != g2 {
 		t.Errorf("merged-away record = %+v", stub)
 	}
-	if len(out.Xrefs) != 1 || out.Xrefs[0].Ref.ID != "A4" || out.Xrefs[0].GoldenID != g2 {
-		t.Errorf("merge xrefs = %+v", out.Xrefs)
+	// A4 re-pointed; the survivor's member A2 now lists A4 as well.
+	if d := cmp.Diff([]XrefUpsert{
+		{Ref: xref.Ref{System: "crm", ID: "A2"}, GoldenID: g2, Others: []xref.Ref{{System: "crm", ID: "A4"}}},
+		{Ref: xref.Ref{System: "crm", ID: "A4"}, GoldenID: g2, Others: []xref.Ref{{System: "crm", ID: "A2"}}},
+	}, out.Xrefs); d != "" {
+		t.Errorf("merge xrefs (-want +got)\n%s", d)
 	}
 	// A later event for the merged-away id follows the redirect.
 	if _, err := s.Apply(EraseRequested{Meta: meta(23), GoldenID: g4}); err != nil {
@@ -345,4 +363,95 @@ func find[T any](xs []T, f func(T) bool) *T {
 		}
 	}
 	return nil
+}
+
+// TestOwnershipConflictNeedsAChange: a non-owner's value is an
+// OWNERSHIP_CONFLICT only when that source changed its copy. A CRM account
+// arrives with its own (stale) copies of ERP-owned fields and resends them
+// with every change; the ERP echoes the CRM-owned values of our commands.
+func TestOwnershipConflictNeedsAChange(t *testing.T) {
+	s := newState(t)
+	conflicts := func(o Outputs) []string {
+		var out []string
+		for _, x := range o.Exceptions {
+			if x.Category == OwnershipConflict {
+				out = append(out, x.Source.System+":"+x.Context["field"])
+			}
+		}
+		return out
+	}
+	auditRule := func(o Outputs, f Field) string {
+		if a := find(o.Audit, func(a Audit) bool { return a.Field == string(f) }); a != nil {
+			return fmt.Sprintf("%s applied=%v", a.Rule, a.Applied)
+		}
+		return "none"
+	}
+	steps := []struct {
+		name      string
+		ev        func() Event
+		conflicts []string
+		audit     map[Field]string // field → rule of its audit entry ("none": no entry)
+	}{
+		{"new CRM account with its copy of ERP-owned legal name and tax id",
+			func() Event {
+				return crm(1, "A1", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Cobalt Logistics Ltd.", sv.TaxID: "GB123456789",
+					sv.Country: "GB", sv.Industry: "Logistics", sv.LifecycleStage: "customer"})
+			},
+			nil, map[Field]string{sv.LegalName: "non_owner_copy applied=false", sv.TaxID: "non_owner_copy applied=false"}},
+		{"ERP answers our CREATE, echoing an older CRM-owned value",
+			func() Event {
+				return SourceUpserted{Meta: meta(2), System: sv.ERP, RecordID: "E1", GoldenRef: golden(t, s, sv.CRM, "A1"), CommandID: "cmd-1",
+					Attrs: map[Field]string{sv.Name: "Cobalt Logistics", sv.Industry: "Mining", sv.LegalName: "Cobalt Logistics Limited", sv.TaxID: "GB123456789"}}
+			},
+			nil, map[Field]string{sv.Industry: "non_owner_copy applied=false", sv.LegalName: "owner_newest_wins applied=true"}},
+		{"CRM resends its stale legal name with an unrelated change",
+			func() Event {
+				return crm(3, "A1", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Cobalt Logistics Ltd.", sv.TaxID: "GB123456789", sv.Industry: "Shipping"})
+			},
+			nil, map[Field]string{sv.LegalName: "none", sv.Industry: "owner_newest_wins applied=true"}},
+		{"CRM sends the golden value (after crm.account-updates.v1)",
+			func() Event {
+				return crm(4, "A1", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Cobalt Logistics Limited"})
+			},
+			nil, map[Field]string{sv.LegalName: "none"}},
+		{"CRM changes its copy to another value",
+			func() Event {
+				return crm(5, "A1", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Cobalt Freight Ltd."})
+			},
+			[]string{"crm:legal_name"}, map[Field]string{sv.LegalName: "ownership_conflict applied=false"}},
+		{"CRM resends that changed copy: raised once",
+			func() Event {
+				return crm(6, "A1", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Cobalt Freight Ltd."})
+			},
+			nil, map[Field]string{sv.LegalName: "none"}},
+		{"ERP clerk changes a CRM-owned field on its own (no command)",
+			func() Event { return erp(7, "E1", "", map[Field]string{sv.Name: "Cobalt Logistics", sv.Industry: "Retail"}) },
+			[]string{"erp:industry"}, map[Field]string{sv.Industry: "ownership_conflict applied=false"}},
+		{"duplicate CRM account merges with a typo'd copy of the legal name",
+			func() Event {
+				return crm(8, "A2", map[Field]string{sv.Name: "Cobalt Logistics", sv.LegalName: "Coablt Logistics Ltd", sv.TaxID: "GB123456789", sv.Country: "GB"})
+			},
+			nil, map[Field]string{sv.LegalName: "non_owner_copy applied=false"}},
+	}
+	for _, st := range steps {
+		out := mustApply(t, s, st.ev())
+		if d := cmp.Diff(st.conflicts, conflicts(out)); d != "" {
+			t.Errorf("%s: conflicts (-want +got)\n%s", st.name, d)
+		}
+		for f, want := range st.audit {
+			if got := auditRule(out, f); got != want {
+				t.Errorf("%s: %s audit = %s, want %s", st.name, f, got, want)
+			}
+		}
+	}
+	if g1, g2 := golden(t, s, sv.CRM, "A1"), golden(t, s, sv.CRM, "A2"); g1 != g2 {
+		t.Fatalf("A2 did not merge into A1's golden record (%s, %s)", g2, g1)
+	}
+	g := golden(t, s, sv.CRM, "A1")
+	if got := attr(t, s, g, sv.LegalName); got != "Cobalt Logistics Limited" {
+		t.Errorf("legal name = %q, want the ERP's", got)
+	}
+	if got := attr(t, s, g, sv.Industry); got != "Shipping" {
+		t.Errorf("industry = %q, want the CRM's", got)
+	}
 }

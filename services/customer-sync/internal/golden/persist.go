@@ -45,8 +45,22 @@ func (t *tx) finish() Outputs {
 		}
 		t.out.State = append(t.out.State, w)
 	}
-	refs := make([]xref.Ref, 0, len(t.xrefs))
+	// An xref carries the other systems' active ids, and mdm.xref.v1 is
+	// compacted: when a golden record's membership changes, every member's
+	// entry is republished, or CRM:<account> would keep saying it has no
+	// ERP customer after the ERP customer linked (quote-to-order waits for
+	// exactly that entry).
+	linked := map[xref.Ref]bool{}
 	for r := range t.xrefs {
+		linked[r] = true
+		if g, ok := s.xref.Golden(r); ok {
+			for _, m := range s.xref.Members(s.xref.Resolve(g)) {
+				linked[m] = true
+			}
+		}
+	}
+	refs := make([]xref.Ref, 0, len(linked))
+	for r := range linked {
 		refs = append(refs, r)
 	}
 	slices.SortFunc(refs, func(a, b xref.Ref) int {

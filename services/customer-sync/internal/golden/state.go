@@ -192,7 +192,7 @@ func (t *tx) upsert(e SourceUpserted) error {
 		rec = t.place(e, ref, feat)
 	}
 	before := s.features(rec)
-	changed := t.applyAttrs(rec, e.System, e.RecordID, attrs)
+	changed := t.applyAttrs(rec, e, attrs)
 	after := s.features(rec)
 	if after != before {
 		s.index.Upsert(idOf(rec.ID), after)
@@ -293,23 +293,71 @@ func (t *tx) link(r *Record, ref xref.Ref, by string, score float64) {
 
 // applyAttrs runs survivorship for every sent attribute in field order and
 // returns the fields whose value changed.
-func (t *tx) applyAttrs(rec *Record, sys System, recordID string, attrs map[Field]string) []Field {
-	src := survivorship.Lineage{System: sys, RecordID: recordID, OccurredAt: t.at, EventID: t.m.EventID}
+func (t *tx) applyAttrs(rec *Record, e SourceUpserted, attrs map[Field]string) []Field {
+	src := survivorship.Lineage{System: e.System, RecordID: e.RecordID, OccurredAt: t.at, EventID: t.m.EventID}
+	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
+	c := &copies{member: rec.member(ref), first: t.isNewLink(ref), echo: e.CommandID != ""}
 	var changed []Field
 	for _, f := range sortedKeys(attrs) {
-		if t.propose(rec, f, attrs[f], src, "") {
+		if t.proposeFrom(rec, f, attrs[f], src, c) {
 			changed = append(changed, f)
 		}
 	}
 	return changed
 }
 
+// copies tells propose whether a non-owner's value is a change by that
+// system: the source record's previous copies, whether this is its first
+// event in the golden record, and whether it answers one of our commands.
+type copies struct {
+	member *Member
+	first  bool
+	echo   bool
+}
+
+// copyOf fingerprints a value for Member.Copies (8 bytes of SHA-256, so a
+// long address costs what a short name does).
+func copyOf(v string) string {
+	h := sha256.Sum256([]byte(v))
+	return fmt.Sprintf("%x", h[:8])
+}
+
 // propose applies one value through survivorship, writes audit entries and
 // conflicts, and reports whether the golden value changed.
 func (t *tx) propose(rec *Record, f Field, v string, src survivorship.Lineage, rulePrefix string) bool {
+	return t.decide(rec, f, v, src, rulePrefix, nil)
+}
+
+// proposeFrom is propose for a source record's own event: a value for an
+// attribute the source's system does not own is remembered as its copy,
+// and a refused value is an OWNERSHIP_CONFLICT only when the source changed
+// its copy. A CRM keeps stale copies of ERP-owned fields and resends them
+// with every account change; the ERP echoes the CRM-owned values we sent
+// it. Neither is a change by the non-owner.
+func (t *tx) proposeFrom(rec *Record, f Field, v string, src survivorship.Lineage, c *copies) bool {
+	return t.decide(rec, f, v, src, "", c)
+}
+
+func (t *tx) decide(rec *Record, f Field, v string, src survivorship.Lineage, rulePrefix string, c *copies) bool {
 	own := t.s.cfg.Ownership
 	cur, ok := rec.Attrs[f]
 	o := own.Decide(f, cur, ok, v, src, rec.Erased)
+	resent, copyRule := false, survivorship.RuleConflict
+	if r, known := own.Fields[f]; known && c != nil && c.member != nil && r.Owner != src.System {
+		fp := copyOf(v)
+		prev, had := c.member.Copies[f]
+		resent = had && prev == fp
+		if !resent {
+			if c.member.Copies == nil {
+				c.member.Copies = map[Field]string{}
+			}
+			c.member.Copies[f] = fp
+			t.touch(rec)
+		}
+		if c.first || c.echo {
+			copyRule = survivorship.RuleNotOwnerCopy
+		}
+	}
 	mask := func(x string) string {
 		if rec.Erased && own.IsPII(f) && x != "" {
 			return "[erased]"
@@ -327,6 +375,11 @@ func (t *tx) propose(rec *Record, f Field, v string, src survivorship.Lineage, r
 		t.touch(rec)
 	case o.Rule == survivorship.RuleErased:
 		t.audit(rec, string(f), "", v, src, rulePrefix+o.Rule, false) // masked by audit
+	case o.Conflict && resent:
+		// The source resent the copy it sent before: refused and audited
+		// then; nothing changed since.
+	case o.Conflict && o.Rule == survivorship.RuleConflict && copyRule == survivorship.RuleNotOwnerCopy:
+		t.audit(rec, string(f), cur.Value, v, src, rulePrefix+copyRule, false)
 	case o.Conflict:
 		t.audit(rec, string(f), cur.Value, v, src, rulePrefix+o.Rule, false)
 		if own.ConflictExceptions && rulePrefix == "" {
@@ -694,6 +747,14 @@ func (r *Record) clone() Record {
 		c.Attrs[k] = v
 	}
 	c.Members = slices.Clone(r.Members)
+	for i := range c.Members {
+		if m := c.Members[i].Copies; m != nil {
+			c.Members[i].Copies = make(map[Field]string, len(m))
+			for k, v := range m {
+				c.Members[i].Copies[k] = v
+			}
+		}
+	}
 	c.Contacts = slices.Clone(r.Contacts)
 	c.NotDuplicates = slices.Clone(r.NotDuplicates)
 	c.Proposed = slices.Clone(r.Proposed)

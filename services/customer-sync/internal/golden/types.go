@@ -53,6 +53,10 @@ type SourceUpserted struct {
 	// GoldenRef is the golden id the source record says it belongs to (an
 	// ERP customer created by our CREATE command carries it back). Optional.
 	GoldenRef string
+	// CommandID is set when the record answers one of our commands (the ERP
+	// echoes command_id): its values of attributes the system does not own
+	// are echoes of what we sent, never changes by that system.
+	CommandID string
 }
 
 // SourceDeleted is a source record deleted (a CRM account tombstone or
@@ -112,6 +116,11 @@ type Member struct {
 	RetiredAt  int64   `json:"retired_at,omitempty"`
 	LinkedBy   string  `json:"linked_by"` // "new", "auto_merge", "golden_ref", "steward_merge"
 	MatchScore float64 `json:"match_score,omitempty"`
+	// Copies fingerprints (copyOf) the last value this source record sent
+	// for each attribute its system does not own: a source that resends its
+	// (stale) copy has changed nothing, so only a changed copy can be an
+	// ownership conflict.
+	Copies map[Field]string `json:"copies,omitempty"`
 }
 
 // Contact is a CRM contact of a golden record.

@@ -186,6 +186,10 @@ const (
 	RuleErased     = "erased"
 	RuleEraseApply = "gdpr_erase"
 	RuleMerge      = "steward_merge"
+	// RuleNotOwnerCopy: a non-owner's value that differs from the golden
+	// value but is not a change by that system (its first copy, or an echo
+	// of a value we sent it); not applied, audited, no exception.
+	RuleNotOwnerCopy = "non_owner_copy"
 )
 
 // Outcome of proposing a value.

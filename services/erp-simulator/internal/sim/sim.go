@@ -130,6 +130,10 @@ type orderState struct {
 
 type customerState struct {
 	ERPCustomerID string `json:"erp_customer_id"`
+	// Record is the customer master as last published: a later command
+	// changes the fields it carries and keeps the rest (country, currency,
+	// terms and credit are the ERP's, set once at creation).
+	Record *contracts.Customer `json:"record,omitempty"`
 }
 
 type contractState struct {
@@ -361,8 +365,8 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		m.Put(StoreSeq, "customer", []byte(strconv.FormatInt(seq, 10)))
 		cs.ERPCustomerID = erp.ERPNumber(m.Partition(), seq)
 	}
-	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
-		return err
+	if cs.Record != nil {
+		return s.updateCustomer(m, at, o, cmd, &cs)
 	}
 	country := ""
 	if cmd.BillingAddress != nil {
@@ -413,6 +417,10 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		r := "new customer: credit check pending"
 		credit.HoldReason = &r
 	}
+	cs.Record = cust
+	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
+		return err
+	}
 	// Credit first, so the gateway knows the customer's credit before
 	// anything can order for it.
 	r1, err := record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit)
@@ -424,6 +432,48 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		return err
 	}
 	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r1, r2)
+}
+
+// updateCustomer answers a command for a customer the ERP already has: the
+// fields the command carries change, the rest of the master record stays
+// (an UPDATE of the name does not move the customer to another country,
+// currency or credit limit), and the whole record is published again, as
+// an ERP does on its compacted customer topic. Credit is not re-issued:
+// the credit position (receivables, holds) lives on.
+func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *contracts.CustomerCommand, cs *customerState) error {
+	c := *cs.Record
+	cmdID, golden := cmd.CommandID, cmd.GoldenID
+	c.Metadata = s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP)
+	c.GoldenID, c.CommandID = &golden, &cmdID
+	if cmd.CRMAccountID != nil {
+		c.CRMAccountID = cmd.CRMAccountID
+	}
+	if cmd.Name != "" {
+		c.Name = cmd.Name
+	}
+	for _, f := range []struct{ dst, src **string }{
+		{&c.LegalName, &cmd.LegalName}, {&c.TaxID, &cmd.TaxID}, {&c.Phone, &cmd.Phone}, {&c.Email, &cmd.Email},
+		{&c.Industry, &cmd.Industry}, {&c.Territory, &cmd.Territory}, {&c.ParentERPCustomerID, &cmd.ParentERPCustomerID},
+	} {
+		if *f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if cmd.BillingAddress != nil {
+		c.BillingAddress = cmd.BillingAddress
+	}
+	if cmd.ShippingAddress != nil {
+		c.ShippingAddress = cmd.ShippingAddress
+	}
+	cs.Record = &c
+	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
+		return err
+	}
+	r, err := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, &c)
+	if err != nil {
+		return err
+	}
+	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r)
 }
 
 func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.JournalCommand) error {

@@ -204,6 +204,18 @@ func suiteCustomerAndJournal(t *testing.T, brokers []string, registryURL string)
 	if cr.ERPCustomerID != cust.ERPCustomerID || cr.CreditLimit.AmountMinor <= 0 || cr.CreditLimit.Currency != "EUR" {
 		t.Fatalf("credit %+v", cr)
 	}
+	// An UPDATE (the CRM renamed the customer) changes the name and keeps
+	// the master data: country, currency, terms, credit limit; the credit
+	// position is not re-issued.
+	erpID := cust.ERPCustomerID
+	e.produce(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc2"), CommandID: "CC-2", Action: contracts.CustomerCommandActionUpdate,
+		GoldenID: "G-1", ERPCustomerID: &erpID, CRMAccountID: &crm, Name: "Acme Robotics"})
+	upd := e.consume(contracts.TopicERPCustomerV1, 2, time.Minute)[1].(*contracts.Customer)
+	if upd.ERPCustomerID != erpID || upd.Name != "Acme Robotics" || upd.CommandID == nil || *upd.CommandID != "CC-2" ||
+		upd.BillingAddress == nil || upd.BillingAddress.Country != "DE" || *upd.Currency != "EUR" || *upd.PaymentTerms != *cust.PaymentTerms ||
+		upd.CreditLimit == nil || *upd.CreditLimit != *cust.CreditLimit {
+		t.Fatalf("updated customer %+v, created as %+v", upd, cust)
+	}
 	eur := func(n int64) contracts.Money { return contracts.Money{AmountMinor: n, Currency: "EUR"} }
 	for i, lines := range [][]contracts.JournalLine{
 		{{LineNumber: 1, Account: "1200-ar", Debit: eur(100), Credit: eur(0)}, {LineNumber: 2, Account: "2400-deferred", Debit: eur(0), Credit: eur(100)}},
