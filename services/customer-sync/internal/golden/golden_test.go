@@ -425,7 +425,9 @@ func TestOwnershipConflictNeedsAChange(t *testing.T) {
 			},
 			nil, map[Field]string{sv.LegalName: "none"}},
 		{"ERP clerk changes a CRM-owned field on its own (no command)",
-			func() Event { return erp(7, "E1", "", map[Field]string{sv.Name: "Cobalt Logistics", sv.Industry: "Retail"}) },
+			func() Event {
+				return erp(7, "E1", "", map[Field]string{sv.Name: "Cobalt Logistics", sv.Industry: "Retail"})
+			},
 			[]string{"erp:industry"}, map[Field]string{sv.Industry: "ownership_conflict applied=false"}},
 		{"duplicate CRM account merges with a typo'd copy of the legal name",
 			func() Event {
