@@ -19,6 +19,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/logging"
+	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // Component is one long-running part.
@@ -85,6 +86,16 @@ func MainArgs(program string, args []string, stderr io.Writer, cfg Configurable,
 	log.Info("starting", s.EffectiveAttrs()...)
 	ctx, stop := SignalContext(context.Background(), log)
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, program)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", program, err)
+		return 2
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx)
+	}()
 	start := time.Now()
 	if err := run(ctx, log); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("stopped with error", "err", err)

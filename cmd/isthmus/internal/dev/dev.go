@@ -23,6 +23,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/pkg/logging"
+	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // Options are the flags of `isthmus dev`.
@@ -86,6 +87,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		logOut = f
 	}
 	log := logging.New(logOut, common.LogLevel, catalog.MustEmbedded().PIIFields()...)
+	shutdownTracing, err := tracing.Setup(ctx, "isthmus-dev")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = shutdownTracing(sctx)
+	}()
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -70,11 +69,8 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 func observe(m *serverMetrics, transport string) grpc.UnaryServerInterceptor {
 	tracer := tracing.Tracer("isthmus/gateway")
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if md, ok := metadata.FromIncomingContext(ctx); ok {
-			if ids := md.Get("correlation-id"); len(ids) > 0 {
-				ctx = tracing.WithCorrelation(ctx, ids[0])
-			}
-		}
+		// Continue the caller's trace (traceparent) and correlation id.
+		ctx = tracing.FromIncomingGRPC(ctx)
 		ctx, span := tracer.Start(ctx, info.FullMethod, trace.WithSpanKind(trace.SpanKindServer))
 		start := time.Now()
 		resp, err := h(ctx, req)

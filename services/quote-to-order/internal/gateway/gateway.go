@@ -32,6 +32,7 @@ import (
 	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
@@ -83,7 +84,7 @@ func New(o Options) (*Client, error) {
 	secure := o.TLSEnabled || o.CAFile != "" || o.CertFile != "" || o.KeyFile != ""
 	// Reconnect quickly once the gateway is back (gRPC's default backoff
 	// grows to two minutes); the processor's retry paces the calls.
-	dial := []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+	dial := []grpc.DialOption{grpc.WithUnaryInterceptor(tracing.UnaryClientInterceptor()), grpc.WithConnectParams(grpc.ConnectParams{
 		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
 		MinConnectTimeout: 2 * time.Second,
 	})}
