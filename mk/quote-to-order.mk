@@ -1,5 +1,6 @@
-# quote-to-order: end-to-end benchmark (quote produced → ERP order command), needs the
-# real broker of `make bench` (ISTHMUS_KAFKA_BROKERS); prints p50/p99 at 500 quotes/s,
+# quote-to-order: end-to-end benchmark (quote produced → ERP order command) against the
+# real gateway binary, needs the infrastructure of `make bench` (broker, registry,
+# Redis); prints p50/p99 at 500 quotes/s,
 # the maximum sustained quotes/s and the gateway's share of the latency.
 
 .PHONY: quote-to-order-bench

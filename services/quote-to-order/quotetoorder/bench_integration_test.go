@@ -18,6 +18,11 @@ import (
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
+// benchCustomers spreads the benchmark's quotes over this many ERP
+// customers: the real gateway keeps every reservation of a customer in one
+// Redis hash that each reserving credit check scans.
+const benchCustomers = 50
+
 // gatewaySeconds reads the service's gateway histogram (sum, count).
 func gatewaySeconds(t testing.TB) (float64, uint64) {
 	mfs, err := metrics.Registry.Gather()
@@ -53,7 +58,7 @@ func benchRun(b *testing.B, e *env, tag string, n int, rate float64) ([]time.Dur
 				}
 			}
 			id := fmt.Sprintf("Q-%s-%05d", tag, i)
-			v, err := e.sd.Encode(context.Background(), e.prefix+contracts.TopicCRMQuoteV1, newQuote(id, "A-1", "SKU-1", "SKU-2"))
+			v, err := e.sd.Encode(context.Background(), e.prefix+contracts.TopicCRMQuoteV1, newQuote(id, fmt.Sprintf("A-B%02d", i%benchCustomers), "SKU-1", "SKU-2"))
 			if err != nil {
 				panic(err)
 			}
@@ -99,8 +104,11 @@ func ctxTimeout(d time.Duration) context.Context {
 // its ERP order command at 500 quotes/s, and the maximum sustained rate.
 // Run: go test -tags integration -run '^$' -bench QuoteToCommand -benchtime 1x ./quotetoorder/
 func BenchmarkQuoteToCommand(b *testing.B) {
-	e := newEnv(b)
-	e.xref("A-1", "100042")
+	var customers []erpCustomer
+	for i := range benchCustomers {
+		customers = append(customers, erpCustomer{id: fmt.Sprintf("2000%02d", i), account: fmt.Sprintf("A-B%02d", i), xref: true})
+	}
+	e := newEnv(b, customers...)
 	e.runService()
 	// Warm up: the first orders pay for group joins and state restores.
 	benchRun(b, e, "warm", 200, 200)

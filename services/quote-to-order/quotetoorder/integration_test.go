@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,17 +19,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
-	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
-	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
-	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
@@ -39,114 +30,9 @@ import (
 
 const partitions = 4
 
-// ---- a gateway with simple rules, served over real gRPC --------------------
-
-// prices is the price book: SKU → net unit price in USD cents.
+// prices is the NA/USD price book the test publishes to erp.price-book.v1:
+// SKU → list (= net) unit price in USD cents.
 var prices = map[string]int64{"SKU-1": 450, "SKU-2": 100, "EXP-1": 1000, "TAX-1": 200}
-
-type fakeGateway struct {
-	pricingv1.UnimplementedPricingServiceServer
-	creditv1.UnimplementedCreditServiceServer
-	inventoryv1.UnimplementedAvailabilityServiceServer
-
-	mu       sync.Mutex
-	approved map[string]bool // order ids with an approved, reserving credit check
-	released bool            // credit of HOLD-* customers restored
-	calls    int
-	addr     string
-	srv      *grpc.Server
-}
-
-func (g *fakeGateway) count() { g.mu.Lock(); g.calls++; g.mu.Unlock() }
-
-func (g *fakeGateway) line(i int, sku string) (int64, error) {
-	p, ok := prices[sku]
-	if !ok {
-		return 0, status.Errorf(codes.InvalidArgument, "lines[%d].sku: no active price for %s in NA/USD", i, sku)
-	}
-	return p, nil
-}
-
-func (g *fakeGateway) ValidatePrices(_ context.Context, r *pricingv1.ValidatePricesRequest) (*pricingv1.ValidatePricesResponse, error) {
-	g.count()
-	res := &pricingv1.ValidatePricesResponse{Valid: true, PriceBookVersion: 7}
-	for i, l := range r.GetLines() {
-		p, err := g.line(i, l.GetSku())
-		if err != nil {
-			return nil, err
-		}
-		if l.GetQuotedUnitPrice().GetUnitsMinor() != p {
-			res.Valid = false
-			res.Violations = append(res.Violations, &pricingv1.PriceViolation{LineNumber: int32(i + 1), Sku: l.GetSku(), QuotedUnitPrice: l.GetQuotedUnitPrice(), ComputedUnitPrice: &typev1.Money{CurrencyCode: "USD", UnitsMinor: p}})
-		}
-	}
-	return res, nil
-}
-
-func (g *fakeGateway) PriceQuote(_ context.Context, r *pricingv1.PriceQuoteRequest) (*pricingv1.PriceQuoteResponse, error) {
-	g.count()
-	var sub int64
-	for i, l := range r.GetLines() {
-		p, err := g.line(i, l.GetSku())
-		if err != nil {
-			return nil, err
-		}
-		sub += p * l.GetQuantity()
-	}
-	tax := sub / 10
-	m := func(n int64) *typev1.Money { return &typev1.Money{CurrencyCode: r.GetCurrencyCode(), UnitsMinor: n} }
-	return &pricingv1.PriceQuoteResponse{ErpCustomerId: r.GetErpCustomerId(), Subtotal: m(sub), TaxTotal: m(tax), GrandTotal: m(sub + tax), PriceBookVersion: 7}, nil
-}
-
-func (g *fakeGateway) CheckCredit(_ context.Context, r *creditv1.CheckCreditRequest) (*creditv1.CheckCreditResponse, error) {
-	g.count()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	res := &creditv1.CheckCreditResponse{ErpCustomerId: r.GetErpCustomerId(), Decision: creditv1.Decision_DECISION_APPROVED,
-		AvailableCredit: &typev1.Money{CurrencyCode: "USD", UnitsMinor: 10_000_000}}
-	if strings.HasPrefix(r.GetErpCustomerId(), "HOLD") && !g.released {
-		res.Decision = creditv1.Decision_DECISION_HOLD
-		res.Reasons = []*creditv1.Reason{{Code: "CREDIT_HOLD", Message: "customer on credit hold"}}
-		return res, nil
-	}
-	if r.GetReserve() {
-		res.Reservation = &creditv1.Reservation{ReservationId: "res-" + r.GetIdempotencyKey(), Amount: r.GetAmount(), OrderId: r.GetOrderId()}
-		g.approved[r.GetOrderId()] = true
-	}
-	return res, nil
-}
-
-func (g *fakeGateway) ReleaseReservation(context.Context, *creditv1.ReleaseReservationRequest) (*creditv1.ReleaseReservationResponse, error) {
-	return &creditv1.ReleaseReservationResponse{Released: true}, nil
-}
-
-func (g *fakeGateway) Check(_ context.Context, r *inventoryv1.CheckRequest) (*inventoryv1.CheckResponse, error) {
-	g.count()
-	return &inventoryv1.CheckResponse{Sku: r.GetSku(), Site: r.GetSite(), OnHand: 1000, AvailableToPromise: 1000, Available: r.GetQuantity() <= 1000}, nil
-}
-
-func (g *fakeGateway) start(t testing.TB) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ {
-		if ln, err = net.Listen("tcp", g.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("gateway listen: %v", err)
-	}
-	g.addr = ln.Addr().String()
-	g.srv = grpc.NewServer()
-	pricingv1.RegisterPricingServiceServer(g.srv, g)
-	creditv1.RegisterCreditServiceServer(g.srv, g)
-	inventoryv1.RegisterAvailabilityServiceServer(g.srv, g)
-	go g.srv.Serve(ln)
-}
-
-func (g *fakeGateway) stop() { g.srv.Stop() }
 
 // ---- environment -----------------------------------------------------------
 
@@ -154,10 +40,9 @@ type env struct {
 	t        testing.TB
 	brokers  []string
 	prefix   string
-	regURL   string
 	sd       *serde.Serde
 	cl       *kgo.Client
-	gw       *fakeGateway
+	gw       *gatewayProc
 	envVars  map[string]string
 	mu       sync.Mutex
 	life     map[string][]contracts.OrderLifecycle
@@ -166,35 +51,32 @@ type env struct {
 	dlq      int
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv creates the test's topics, publishes the ERP reference data of
+// customers, starts the real gateway on it and waits until it is ready.
+func newEnv(t testing.TB, customers ...erpCustomer) *env {
 	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
-	reg, err := schemaregistry.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	e.regURL = srv.URL
-	rc, err := service.RegistryClient(config.Registry{URL: srv.URL})
+	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.sd = serde.New(rc, serde.AutoRegister(true))
-	topics := []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicERPOrderCommandsV1,
-		contracts.TopicOrdersLifecycleV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqQuoteToOrderV1, contracts.TopicOpsDecisionsV1}
-	var phys []string
-	for _, tp := range topics {
-		phys = append(phys, e.prefix+tp)
-	}
-	testinfra.CreateTopics(t, e.brokers, partitions, phys...)
-	// Register every schema the service encodes or decodes.
-	ctx := context.Background()
-	for tp, v := range map[string]serde.Record{
+	records := map[string]serde.Record{
 		contracts.TopicCRMQuoteV1: &contracts.Quote{}, contracts.TopicERPOrderStatusV1: &contracts.OrderStatus{}, contracts.TopicMDMXrefV1: &contracts.CrossReference{},
 		contracts.TopicERPOrderCommandsV1: &contracts.OrderCommand{}, contracts.TopicOrdersLifecycleV1: &contracts.OrderLifecycle{},
 		contracts.TopicOpsExceptionsV1: &contracts.OperationalException{}, contracts.TopicOpsDecisionsV1: &contracts.Decision{},
-	} {
+		// the gateway's read models
+		contracts.TopicERPPriceBookV1: &contracts.PriceBookEntry{}, contracts.TopicERPCreditV1: &contracts.CreditAccount{},
+		contracts.TopicERPInventoryV1: &contracts.InventoryLevel{}, contracts.TopicERPCustomerV1: &contracts.Customer{},
+	}
+	phys := []string{e.prefix + contracts.TopicDlqQuoteToOrderV1}
+	for tp := range records {
+		phys = append(phys, e.prefix+tp)
+	}
+	testinfra.CreateTopics(t, e.brokers, partitions, phys...)
+	// Register every schema the service, the gateway and the test encode or decode.
+	ctx := context.Background()
+	for tp, v := range records {
 		text, err := serde.SchemaText(v.Schema())
 		if err != nil {
 			t.Fatal(err)
@@ -204,15 +86,16 @@ func newEnv(t testing.TB) *env {
 		}
 	}
 	e.cl = testinfra.NewClient(t, e.brokers, kgo.DefaultProduceTopic(e.prefix+contracts.TopicCRMQuoteV1))
-	e.gw = &fakeGateway{approved: map[string]bool{}, addr: "127.0.0.1:0"}
-	e.gw.start(t)
-	t.Cleanup(e.gw.stop)
+	e.reference(customers...)
+	gw, token := newGateway(t, e.prefix)
+	e.gw = gw
+	gw.start()
 	e.envVars = map[string]string{
 		"ISTHMUS_KAFKA_BROKERS": strings.Join(e.brokers, ","), "ISTHMUS_TOPIC_PREFIX": e.prefix,
-		"ISTHMUS_SCHEMA_REGISTRY_URL": e.regURL, "ISTHMUS_GATEWAY_ADDR": e.gw.addr, "ISTHMUS_GATEWAY_TOKEN": "test-token",
+		"ISTHMUS_SCHEMA_REGISTRY_URL": testinfra.RegistryURL(t), "ISTHMUS_GATEWAY_ADDR": gw.grpcAddr, "ISTHMUS_GATEWAY_TOKEN": token,
 		"ISTHMUS_ADMIN_ADDR": "127.0.0.1:0", "ISTHMUS_INSTANCE_ID": "it", "ISTHMUS_LOG_LEVEL": "warn",
 		"ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA": "10m", "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED": "3s",
-		"ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT": "500ms",
+		"ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK": "2s",
 	}
 	e.watch()
 	e.erp()
@@ -414,10 +297,36 @@ func join(s []string) string { return strings.Join(s, ",") }
 
 // ---- scenarios -------------------------------------------------------------
 
+// checkReserved fails unless every order command carries a credit
+// reservation the real gateway holds for that order (an APPROVED, reserving
+// CheckCredit), and the gateway holds no other reservation of the customer
+// (a replayed or retried check reused its idempotency record).
+func (e *env) checkReserved(t *testing.T, customer string, orders []string) {
+	t.Helper()
+	held := e.gw.reservations(customer)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, id := range orders {
+		for _, c := range e.commands[id] {
+			if c.CreditReservationID == nil {
+				t.Errorf("order %s submitted without a credit reservation", id)
+			} else if got, ok := held[*c.CreditReservationID]; !ok || got != id {
+				t.Errorf("order %s: reservation %s not held by the gateway for it (held for %q)", id, *c.CreditReservationID, got)
+			}
+		}
+	}
+	if len(held) != len(orders) {
+		t.Errorf("gateway holds %d reservations of %s, want %d (one per order)", len(held), customer, len(orders))
+	}
+}
+
 func TestQuoteToOrder(t *testing.T) {
-	e := newEnv(t)
-	e.xref("A-1", "100042")
-	e.xref("A-HOLD", "HOLD-1")
+	e := newEnv(t,
+		erpCustomer{id: "100042", account: "A-1", xref: true},
+		erpCustomer{id: "100050", account: "A-HOLD", hold: true, xref: true},
+		erpCustomer{id: "100051", account: "A-HOLD2", hold: true, xref: true},
+		erpCustomer{id: "100077", account: "A-NEW"}, // in ERP, not yet cross-referenced
+	)
 	e.runService()
 	const long = 60 * time.Second
 
@@ -432,20 +341,29 @@ func TestQuoteToOrder(t *testing.T) {
 		last := e.life["Q-HAPPY"][len(e.life["Q-HAPPY"])-1]
 		cmd := e.commands["Q-HAPPY"][0]
 		e.mu.Unlock()
-		if last.Pricing == nil || !last.Pricing.Valid || last.Credit == nil || last.Credit.Decision != contracts.CreditDecisionApproved || last.InvoiceID == nil {
-			t.Errorf("INVOICED event lacks pricing/credit/invoice: %+v", last)
+		// 2 × 4.50 + 2 × 1.00 net, 10 % tax: the gateway's price book.
+		if last.Pricing == nil || !last.Pricing.Valid || last.Pricing.NetTotal != usd(1100) || last.Pricing.TaxTotal != usd(110) ||
+			last.Credit == nil || last.Credit.Decision != contracts.CreditDecisionApproved || last.InvoiceID == nil {
+			t.Errorf("INVOICED event lacks pricing/credit/invoice: %+v pricing %+v credit %+v", last, last.Pricing, last.Credit)
+		}
+		if last.Pricing != nil && (last.Pricing.PriceBookVersion == nil || *last.Pricing.PriceBookVersion != "7") {
+			t.Errorf("price book version %v, want 7", last.Pricing.PriceBookVersion)
 		}
 		if cmd.ERPCustomerID != "100042" || cmd.CreditReservationID == nil || cmd.Metadata.CorrelationID != "corr-Q-HAPPY" {
 			t.Errorf("command %+v", cmd)
 		}
+		if r := e.gw.reservations("100042"); cmd.CreditReservationID != nil && r[*cmd.CreditReservationID] != "Q-HAPPY" {
+			t.Errorf("gateway reservations of 100042: %v, want %s for Q-HAPPY", r, *cmd.CreditReservationID)
+		}
 	})
 
-	t.Run("credit hold then release", func(t *testing.T) {
+	t.Run("credit hold then release by decision", func(t *testing.T) {
 		e.t = t
 		e.produce(contracts.TopicCRMQuoteV1, "Q-HOLD", newQuote("Q-HOLD", "A-HOLD", "SKU-1"))
 		e.waitState("Q-HOLD", contracts.OrderStateCreditHold, long)
 		x := e.exceptionsOf("Q-HOLD")
-		if len(x) != 1 || x[0].Queue != contracts.ExceptionQueueFinanceOps || x[0].Category != contracts.ExceptionCategoryCreditHold {
+		if len(x) != 1 || x[0].Queue != contracts.ExceptionQueueFinanceOps || x[0].Category != contracts.ExceptionCategoryCreditHold ||
+			x[0].Context["credit_decision"] != contracts.CreditDecisionHold || !strings.Contains(x[0].Context["credit_reasons"], "CREDIT_HOLD") {
 			t.Fatalf("exceptions %+v", x)
 		}
 		e.produce(contracts.TopicOpsDecisionsV1, x[0].ExceptionID, &contracts.Decision{Metadata: meta("d1"), DecisionID: "d1", ExceptionID: x[0].ExceptionID,
@@ -454,6 +372,26 @@ func TestQuoteToOrder(t *testing.T) {
 		if want := "RECEIVED,VALIDATING,CREDIT_HOLD,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
 		}
+	})
+
+	t.Run("credit hold released by a credit update", func(t *testing.T) {
+		e.t = t
+		e.produce(contracts.TopicCRMQuoteV1, "Q-HOLD2", newQuote("Q-HOLD2", "A-HOLD2", "SKU-2"))
+		e.waitState("Q-HOLD2", contracts.OrderStateCreditHold, long)
+		time.Sleep(3 * time.Second) // at least one recheck still answered HOLD
+		if got := e.states("Q-HOLD2"); got[len(got)-1] != contracts.OrderStateCreditHold {
+			t.Fatalf("left CREDIT_HOLD while ERP still holds the customer: %v", got)
+		}
+		e.credit("100051", false) // ERP lifts the hold
+		got := e.waitState("Q-HOLD2", contracts.OrderStateInvoiced, long)
+		if want := "RECEIVED,VALIDATING,CREDIT_HOLD,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
+			t.Fatalf("states %s, want %s", join(got), want)
+		}
+		x := e.exceptionsOf("Q-HOLD2")
+		if len(x) == 0 || x[0].Category != contracts.ExceptionCategoryCreditHold || x[len(x)-1].Status != contracts.ExceptionStatusResolved {
+			t.Errorf("exceptions %+v, want the CREDIT_HOLD exception resolved", x)
+		}
+		e.checkReserved(t, "100051", []string{"Q-HOLD2"})
 	})
 
 	t.Run("export control rejection to TRADE_COMPLIANCE", func(t *testing.T) {
@@ -465,7 +403,7 @@ func TestQuoteToOrder(t *testing.T) {
 			t.Fatalf("exceptions %+v", x)
 		}
 		c := x[0]
-		if c.Queue != contracts.ExceptionQueueTradeCompliance || c.Context["lines"] != "2" || c.Context["skus"] != "EXP-1" ||
+		if c.Queue != contracts.ExceptionQueueTradeCompliance || c.Category != contracts.ExceptionCategoryExportControl || c.Context["lines"] != "2" || c.Context["skus"] != "EXP-1" ||
 			!strings.Contains(c.Context["erp_message"], "ECCN 5A002") || c.Context["correlation_id"] != "corr-Q-EXP" ||
 			c.EntityIds["erp_customer_id"] != "100042" || c.SuggestedAction == nil || c.Context["quote_lines"] == "" {
 			t.Fatalf("exception lacks context: %+v", c)
@@ -491,6 +429,13 @@ func TestQuoteToOrder(t *testing.T) {
 		if want := "RECEIVED,AWAITING_CUSTOMER,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
 		}
+		e.mu.Lock()
+		cmd := e.commands["Q-NEW"][0]
+		e.mu.Unlock()
+		if cmd.ERPCustomerID != "100077" {
+			t.Errorf("command for ERP customer %s, want 100077 (from the xref)", cmd.ERPCustomerID)
+		}
+		e.checkReserved(t, "100077", []string{"Q-NEW"})
 	})
 
 	t.Run("duplicate quote event", func(t *testing.T) {
@@ -521,9 +466,11 @@ func TestQuoteToOrder(t *testing.T) {
 				q.Lines[0].Quantity, q.Lines[0].LineTotal, q.Total = -2, usd(-900), usd(-900)
 				return q
 			}(), "bad_quantity", contracts.ExceptionQueueSalesOps},
-			"Q-BAD-SKU":  {newQuote("Q-BAD-SKU", "A-1", "NOPE-1"), "unknown_sku", contracts.ExceptionQueueMasterData},
-			"Q-BAD-CUR":  {func() *contracts.Quote { q := newQuote("Q-BAD-CUR", "A-1", "SKU-1"); q.Currency = "ZZZ"; return q }(), "unknown_currency", contracts.ExceptionQueueSalesOps},
-			"Q-BAD-ACCT": {newQuote("Q-BAD-ACCT", "", "SKU-1"), "missing_account", contracts.ExceptionQueueSalesOps},
+			// a well-formed SKU the price book does not know: the gateway answers NOT_FOUND
+			"Q-BAD-SKU":   {newQuote("Q-BAD-SKU", "A-1", "NOPE-1"), "unknown_sku", contracts.ExceptionQueueMasterData},
+			"Q-BAD-NOSKU": {newQuote("Q-BAD-NOSKU", "A-1", ""), "unknown_sku", contracts.ExceptionQueueMasterData},
+			"Q-BAD-CUR":   {func() *contracts.Quote { q := newQuote("Q-BAD-CUR", "A-1", "SKU-1"); q.Currency = "ZZZ"; return q }(), "unknown_currency", contracts.ExceptionQueueSalesOps},
+			"Q-BAD-ACCT":  {newQuote("Q-BAD-ACCT", "", "SKU-1"), "missing_account", contracts.ExceptionQueueSalesOps},
 		}
 		for id, c := range cases {
 			e.produce(contracts.TopicCRMQuoteV1, id, c.q)
@@ -534,6 +481,12 @@ func TestQuoteToOrder(t *testing.T) {
 			x := e.exceptionsOf(id)
 			if len(x) != 1 || x[0].Context["reason"] != c.reason || x[0].Queue != c.queue {
 				t.Errorf("%s: exceptions %+v, want reason %s queue %s", id, x, c.reason, c.queue)
+			}
+			e.mu.Lock()
+			n := len(e.commands[id])
+			e.mu.Unlock()
+			if n != 0 {
+				t.Errorf("%s: %d order commands for a bad quote", id, n)
 			}
 		}
 		deadline := time.Now().Add(long)
@@ -552,55 +505,98 @@ func TestQuoteToOrder(t *testing.T) {
 	})
 }
 
-// TestGatewayOutage stops the gateway for ISTHMUS_TEST_OUTAGE (default 30s)
-// while quotes keep coming: nothing is lost, nothing is submitted without a
-// successful validation, and everything completes after it returns.
+// TestGatewayOutage stops the real gateway (SIGTERM) for ISTHMUS_TEST_OUTAGE
+// (default 30s) while quotes keep coming, then starts the same binary again:
+// nothing is lost, nothing is submitted without a successful validation,
+// and everything completes after it returns.
 func TestGatewayOutage(t *testing.T) {
-	e := newEnv(t)
-	e.xref("A-1", "100042")
+	e := newEnv(t, erpCustomer{id: "100042", account: "A-1", xref: true})
 	e.runService()
 	outage := 30 * time.Second
 	if v := os.Getenv("ISTHMUS_TEST_OUTAGE"); v != "" {
-		outage, _ = time.ParseDuration(v)
+		var err error
+		if outage, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("ISTHMUS_TEST_OUTAGE: %v", err)
+		}
 	}
 	const n = 300
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("Q-OUT-%03d", i))
+	}
+	produced := make(chan struct{})
 	go func() {
-		for i := range n {
-			id := fmt.Sprintf("Q-OUT-%03d", i)
+		defer close(produced)
+		for _, id := range ids {
 			e.produce(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1"))
 			time.Sleep(outage / n * 2)
 		}
 	}()
+	ncommands := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.commands)
+	}
 	time.Sleep(2 * time.Second)
 	e.gw.stop()
-	t.Logf("gateway stopped for %s", outage)
-	time.Sleep(outage)
-	e.gw.start(t)
-	t.Logf("gateway back")
-	for i := range n {
-		e.waitState(fmt.Sprintf("Q-OUT-%03d", i), contracts.OrderStateInvoiced, 3*time.Minute)
+	// Orders validated just before the stop may still commit their command.
+	time.Sleep(3 * time.Second)
+	before := ncommands()
+	t.Logf("gateway stopped for %s after %d orders were submitted", outage, before)
+	time.Sleep(outage - 3*time.Second)
+	during := ncommands()
+	// Orders whose validation failed sit in VALIDATING; the ones behind
+	// them on the same partitions have not got that far (RECEIVED, or not
+	// consumed yet).
+	pending, unsubmitted := 0, 0
+	for _, id := range ids {
+		s := e.states(id)
+		if len(s) > 0 && s[len(s)-1] == contracts.OrderStateValidating {
+			pending++
+		}
+		if !slices.Contains(s, contracts.OrderStateSubmitted) {
+			unsubmitted++
+		}
 	}
+	if during != before {
+		t.Errorf("%d orders submitted while the gateway was down", during-before)
+	}
+	if pending == 0 {
+		t.Errorf("no order was waiting in VALIDATING during the outage: the load did not meet it")
+	}
+	t.Logf("end of the outage: %d orders VALIDATING, %d of %d not submitted", pending, unsubmitted, n)
+	e.gw.start()
+	t.Logf("gateway back")
+	for _, id := range ids {
+		e.waitState(id, contracts.OrderStateInvoiced, 3*time.Minute)
+	}
+	<-produced
+	time.Sleep(time.Second)
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for id, cs := range e.commands {
 		if len(cs) != 1 {
 			t.Errorf("order %s: %d commands", id, len(cs))
-		}
-		if !e.gw.approved[id] {
-			t.Errorf("order %s submitted without an approved credit check", id)
 		}
 	}
 	if len(e.commands) != n {
 		t.Errorf("%d orders submitted, want %d", len(e.commands), n)
 	}
+	for _, id := range ids {
+		if got := e.life[id]; len(got) != 6 {
+			t.Errorf("order %s: %d lifecycle events, want 6", id, len(got))
+		}
+	}
+	e.mu.Unlock()
+	e.checkReserved(t, "100042", ids)
 }
 
-// TestSIGKILLOneCommandPerQuote runs the service binary, SIGKILLs it while
-// quotes flow, restarts it, and checks one order command per quote version
-// and no duplicated lifecycle events.
+// TestSIGKILLOneCommandPerQuote runs the service binary against the real
+// gateway, SIGKILLs it while quotes flow, restarts it, and checks one order
+// command per quote version, no duplicated lifecycle events, and one credit
+// reservation per order at the gateway (replayed checks reuse their
+// idempotency key).
 func TestSIGKILLOneCommandPerQuote(t *testing.T) {
-	e := newEnv(t)
-	e.xref("A-1", "100042")
+	e := newEnv(t, erpCustomer{id: "100042", account: "A-1", xref: true})
 	bin := filepath.Join(t.TempDir(), "quote-to-order")
 	build := exec.Command("go", "build", "-o", bin, "..")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -614,15 +610,19 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+		setParentDeathSignal(cmd)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		return cmd
 	}
 	const n = 400
+	var ids []string
+	for i := range n {
+		ids = append(ids, fmt.Sprintf("Q-K-%03d", i))
+	}
 	go func() {
-		for i := range n {
-			id := fmt.Sprintf("Q-K-%03d", i)
+		for _, id := range ids {
 			e.produce(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1", "SKU-2"))
 			time.Sleep(15 * time.Millisecond)
 		}
@@ -636,14 +636,12 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 	}
 	cmd := start()
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
-	for i := range n {
-		e.waitState(fmt.Sprintf("Q-K-%03d", i), contracts.OrderStateInvoiced, 3*time.Minute)
+	for _, id := range ids {
+		e.waitState(id, contracts.OrderStateInvoiced, 3*time.Minute)
 	}
 	time.Sleep(3 * time.Second)
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	for i := range n {
-		id := fmt.Sprintf("Q-K-%03d", i)
+	for _, id := range ids {
 		if c := len(e.commands[id]); c != 1 {
 			t.Errorf("%s: %d order commands", id, c)
 		}
@@ -655,4 +653,6 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 			t.Errorf("%s: lifecycle %s, want %s", id, join(states), want)
 		}
 	}
+	e.mu.Unlock()
+	e.checkReserved(t, "100042", ids)
 }

@@ -1,0 +1,7 @@
+//go:build integration && !linux
+
+package quotetoorder_test
+
+import "os/exec"
+
+func setParentDeathSignal(*exec.Cmd) {}
