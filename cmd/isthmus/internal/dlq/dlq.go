@@ -205,14 +205,14 @@ func List(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.D
 	}
 	var out []Summary
 	for _, t := range names {
-		spans, err := partitions(ctx, adm, t)
+		spans, err := opsenv.Partitions(ctx, adm, t)
 		if err != nil {
 			return nil, err
 		}
 		s := Summary{Topic: kcfg.Logical(t), Newest: []Message{}}
 		var recent []Message
 		start := time.Now()
-		err = scan(ctx, kcfg, timeout, t, spans, func(r *kgo.Record) bool {
+		err = opsenv.Scan(ctx, kcfg, timeout, t, spans, func(r *kgo.Record) bool {
 			s.Messages++
 			recent = append(recent, toMessage(kcfg, r, false))
 			if len(recent) > 4*newest+64 {
@@ -242,7 +242,7 @@ func keepNewest(ms []Message, n int) []Message {
 
 // Fetch returns the record at partition/offset of a logical DLQ topic.
 func Fetch(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, partition int32, offset int64) (*kgo.Record, error) {
-	spans, err := partitions(ctx, kadm.NewClient(cl), kcfg.Topic(topic))
+	spans, err := opsenv.Partitions(ctx, kadm.NewClient(cl), kcfg.Topic(topic))
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,7 @@ func Fetch(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.
 		return nil, fmt.Errorf("no message at %s/%d offset %d (partition holds offsets %d..%d)", topic, partition, offset, s.From, s.To-1)
 	}
 	var found *kgo.Record
-	err = scan(ctx, kcfg, timeout, kcfg.Topic(topic), map[int32]span{partition: {offset, s.To}}, func(r *kgo.Record) bool {
+	err = opsenv.Scan(ctx, kcfg, timeout, kcfg.Topic(topic), map[int32]opsenv.Span{partition: {From: offset, To: s.To}}, func(r *kgo.Record) bool {
 		if r.Offset == offset {
 			found = r
 		}

@@ -93,13 +93,13 @@ func Replay(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, o ReplayOpti
 	}
 	adm := kadm.NewClient(cl)
 	phys := kcfg.Topic(o.Topic)
-	spans, err := partitions(ctx, adm, phys)
+	spans, err := opsenv.Partitions(ctx, adm, phys)
 	if err != nil {
 		return nil, err
 	}
 	var recs []*kgo.Record
 	if o.All {
-		err = scan(ctx, kcfg, o.Timeout, phys, spans, func(r *kgo.Record) bool { recs = append(recs, r); return true })
+		err = opsenv.Scan(ctx, kcfg, o.Timeout, phys, spans, func(r *kgo.Record) bool { recs = append(recs, r); return true })
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +166,7 @@ func alreadyReplayed(ctx context.Context, adm *kadm.Client, kcfg kafka.Config, t
 	if err != nil {
 		return nil, err
 	}
-	spans := map[int32]span{}
+	spans := map[int32]opsenv.Span{}
 	var ferr error
 	ends.Each(func(e kadm.ListedOffset) {
 		if e.Err != nil {
@@ -177,13 +177,13 @@ func alreadyReplayed(ctx context.Context, adm *kadm.Client, kcfg kafka.Config, t
 		if s, ok := starts.Lookup(target, e.Partition); ok && s.Err == nil && s.Offset >= 0 && s.Offset < from {
 			from = s.Offset
 		}
-		spans[e.Partition] = span{From: from, To: e.Offset}
+		spans[e.Partition] = opsenv.Span{From: from, To: e.Offset}
 	})
 	if ferr != nil {
 		return nil, ferr
 	}
 	var found *kgo.Record
-	err = scan(ctx, kcfg, timeout, target, spans, func(t *kgo.Record) bool {
+	err = opsenv.Scan(ctx, kcfg, timeout, target, spans, func(t *kgo.Record) bool {
 		if string(t.Key) != string(r.Key) {
 			return true
 		}

@@ -116,80 +116,19 @@ func Load(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serd
 // readAll reads a physical topic from its start to the end offsets taken
 // when it starts.
 func readAll(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, fn func(*kgo.Record) error) error {
-	adm := kadm.NewClient(cl)
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	spans, err := opsenv.Partitions(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (run isthmus topics apply?)", err)
 	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return err
-	}
-	offs := map[int32]kgo.Offset{}
-	want := map[int32]int64{}
-	var ferr error
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			ferr = fmt.Errorf("topic %s: %w (run isthmus topics apply?)", kafka.Config{}.Logical(topic), o.Err)
-			return
-		}
-		s, _ := starts.Lookup(topic, o.Partition)
-		if o.Offset > s.Offset {
-			offs[o.Partition] = kgo.NewOffset().At(s.Offset)
-			want[o.Partition] = o.Offset
-		}
+	var herr error
+	err = opsenv.Scan(ctx, kcfg, timeout, topic, spans, func(r *kgo.Record) bool {
+		herr = fn(r)
+		return herr == nil
 	})
-	if ferr != nil {
-		return ferr
+	if herr != nil {
+		return herr
 	}
-	if len(offs) == 0 {
-		return nil
-	}
-	rd, err := kcfg.NewClient(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offs}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	idle := time.Now()
-	for len(want) > 0 {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fs := rd.PollFetches(pctx)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		for _, fe := range fs.Errors() {
-			if !errors.Is(fe.Err, context.DeadlineExceeded) {
-				return fmt.Errorf("read %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
-			}
-		}
-		var herr error
-		got := 0
-		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			end, ok := want[r.Partition]
-			if !ok || herr != nil {
-				return
-			}
-			if r.Offset+1 >= end {
-				delete(want, r.Partition)
-			}
-			if r.Offset >= end || r.Attrs.IsControl() {
-				return
-			}
-			herr = fn(r)
-		})
-		if herr != nil {
-			return herr
-		}
-		if got > 0 {
-			idle = time.Now()
-		} else if time.Since(idle) > min(timeout, 5*time.Second) {
-			return nil
-		}
-	}
-	return nil
+	return err
 }
 
 // Filter selects exceptions for list.

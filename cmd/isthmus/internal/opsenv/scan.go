@@ -1,4 +1,4 @@
-package dlq
+package opsenv
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 	"github.com/isthmus/isthmus/pkg/kafka"
 )
 
-// span is a half-open offset range [From, To) of one partition.
-type span struct{ From, To int64 }
+// Span is a half-open offset range [From, To) of one partition.
+type Span struct{ From, To int64 }
 
-// partitions returns the [start, end) offsets of every partition of a
+// Partitions returns the [start, end) offsets of every partition of a
 // physical topic; missing topics are an error naming the topic.
-func partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]span, error) {
+func Partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]Span, error) {
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -27,7 +27,7 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 	if err != nil {
 		return nil, err
 	}
-	out := map[int32]span{}
+	out := map[int32]Span{}
 	var ferr error
 	ends.Each(func(o kadm.ListedOffset) {
 		if o.Err != nil {
@@ -39,7 +39,7 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 			return
 		}
 		s, _ := starts.Lookup(topic, o.Partition)
-		out[o.Partition] = span{From: s.Offset, To: o.Offset}
+		out[o.Partition] = Span{From: s.Offset, To: o.Offset}
 	})
 	if ferr != nil {
 		return nil, ferr
@@ -50,11 +50,11 @@ func partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 	return out, nil
 }
 
-// scan reads the committed records of the given partition ranges of a
+// Scan reads the committed records of the given partition ranges of a
 // physical topic in offset order per partition and calls fn for each;
 // fn returning false stops the scan. Control records (transaction markers)
 // are skipped but used to see the end of the range.
-func scan(ctx context.Context, kcfg kafka.Config, timeout time.Duration, topic string, spans map[int32]span, fn func(*kgo.Record) bool) error {
+func Scan(ctx context.Context, kcfg kafka.Config, timeout time.Duration, topic string, spans map[int32]Span, fn func(*kgo.Record) bool) error {
 	offs := map[int32]kgo.Offset{}
 	want := map[int32]int64{}
 	for p, s := range spans {
