@@ -75,6 +75,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_INVOICE_SCHEDULE", d.InvoiceSchedule, "SLA: deal closed → invoice schedule (else INVOICE_SCHEDULE_MISSING)")
 	s.Duration(&c.SLA.Journal, "ISTHMUS_RECON_SLA_JOURNAL", d.Journal, "SLA: journal command → journal posted (else JOURNAL_NOT_POSTED)")
 	s.Duration(&c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_CUSTOMER_XREF", d.CustomerXref, "SLA: CRM account → ERP customer id (else CUSTOMER_NOT_IN_ERP)")
+	s.Duration(&c.SLA.LedgerSettle, "ISTHMUS_RECON_SLA_LEDGER_SETTLE", d.LedgerSettle, "how long a contract period's journals may disagree with its schedule while a correction is in flight (else BILLING_JOURNAL_MISMATCH)")
 	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked")
 	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries")
 	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event")
@@ -88,7 +89,7 @@ func (c *Config) Register(s *config.Set) {
 		for name, v := range map[string]time.Duration{"ISTHMUS_RECON_SLA_ORDER_SUBMIT": c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ERP_ACK": c.SLA.ERPAck,
 			"ISTHMUS_RECON_SLA_INVOICE": c.SLA.Invoice, "ISTHMUS_RECON_SLA_PROVISION": c.SLA.Provision,
 			"ISTHMUS_RECON_SLA_INVOICE_SCHEDULE": c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_JOURNAL": c.SLA.Journal,
-			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
+			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_LEDGER_SETTLE": c.SLA.LedgerSettle, "ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
 			"ISTHMUS_RECON_RETENTION": c.Retention} {
 			if v <= 0 {
 				return fmt.Errorf("invalid %s (--%s): must be positive, got %s", name, config.FlagName(name), v)

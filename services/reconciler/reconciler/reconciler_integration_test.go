@@ -27,7 +27,7 @@ func TestReconcilerEndToEnd(t *testing.T) {
 	e := newEnv(t, map[string]string{
 		"ISTHMUS_RECON_SLA_ORDER_SUBMIT": s, "ISTHMUS_RECON_SLA_ERP_ACK": s, "ISTHMUS_RECON_SLA_INVOICE": s,
 		"ISTHMUS_RECON_SLA_PROVISION": s, "ISTHMUS_RECON_SLA_INVOICE_SCHEDULE": s, "ISTHMUS_RECON_SLA_JOURNAL": s,
-		"ISTHMUS_RECON_SLA_CUSTOMER_XREF": restartSLA.String(),
+		"ISTHMUS_RECON_SLA_LEDGER_SETTLE": s, "ISTHMUS_RECON_SLA_CUSTOMER_XREF": restartSLA.String(),
 	})
 	stop := e.start()
 	defer func() { stop() }()
@@ -78,10 +78,13 @@ func TestReconcilerEndToEnd(t *testing.T) {
 	add(contracts.BreakKindInvoiceNotPosted, "order_id", "b-o3", shortSLA, []*kgo.Record{e.orderCmd("b-o3", "b-q3", "corr-b3", 300),
 		e.orderStatus("b-o3", "corr-b3", contracts.ErpOrderStateAccepted, 300), e.orderStatus("b-o3", "corr-b3", contracts.ErpOrderStateShipped, 300)},
 		func() []*kgo.Record { return []*kgo.Record{e.invoice("b-inv3", "b-o3", "corr-b3", 300)} })
-	add(contracts.BreakKindSubscriptionNotProvisioned, "contract_id", "b-k4", shortSLA, []*kgo.Record{e.deal("b-k4", "corr-b4"), e.billingCmd("b-k4", "corr-b4", 500)},
+	add(contracts.BreakKindSubscriptionNotProvisioned, "contract_id", "b-k4", shortSLA, []*kgo.Record{e.deal("b-k4", "corr-b4"), e.billingCmd("b-k4", "corr-b4", 500),
+		e.journalCmd("b-j4", "b-k4", "corr-b4", 500), e.journal("b-j4", "b-k4", "corr-b4", 500)},
 		func() []*kgo.Record { return []*kgo.Record{e.billingEvt("b-k4", "corr-b4")} })
 	add(contracts.BreakKindInvoiceScheduleMissing, "contract_id", "b-k5", shortSLA, []*kgo.Record{e.deal("b-k5", "corr-b5"), e.billingEvt("b-k5", "corr-b5")},
-		func() []*kgo.Record { return []*kgo.Record{e.billingCmd("b-k5", "corr-b5", 500)} })
+		func() []*kgo.Record {
+			return []*kgo.Record{e.billingCmd("b-k5", "corr-b5", 500), e.journalCmd("b-j5", "b-k5", "corr-b5", 500), e.journal("b-j5", "b-k5", "corr-b5", 500)}
+		})
 	add(contracts.BreakKindJournalNotPosted, "journal_command_id", "b-j6", shortSLA, []*kgo.Record{e.journalCmd("b-j6", "b-k6", "corr-b6", 600)},
 		func() []*kgo.Record { return []*kgo.Record{e.journal("b-j6", "b-k6", "corr-b6", 600)} })
 	add(contracts.BreakKindOrderAmountMismatch, "quote_id", "b-q7", 0, []*kgo.Record{e.quote("b-q7", "corr-b7", 700), e.orderCmd("b-o7", "b-q7", "corr-b7", 690)},
@@ -90,7 +93,7 @@ func TestReconcilerEndToEnd(t *testing.T) {
 		e.orderStatus("b-o8", "corr-b8", contracts.ErpOrderStateAccepted, 800), e.orderStatus("b-o8", "corr-b8", contracts.ErpOrderStateShipped, 800),
 		e.invoice("b-inv8a", "b-o8", "corr-b8", 900)},
 		func() []*kgo.Record { return []*kgo.Record{e.invoice("b-inv8b", "b-o8", "corr-b8", -100)} })
-	add(contracts.BreakKindBillingJournalMismatch, "contract_id", "b-k9", 0, []*kgo.Record{e.deal("b-k9", "corr-b9"), e.billingCmd("b-k9", "corr-b9", 1000),
+	add(contracts.BreakKindBillingJournalMismatch, "contract_id", "b-k9", shortSLA, []*kgo.Record{e.deal("b-k9", "corr-b9"), e.billingCmd("b-k9", "corr-b9", 1000),
 		e.billingEvt("b-k9", "corr-b9"), e.journalCmd("b-j9a", "b-k9", "corr-b9", 900), e.journal("b-j9a", "b-k9", "corr-b9", 900)},
 		func() []*kgo.Record {
 			return []*kgo.Record{e.journalCmd("b-j9b", "b-k9", "corr-b9", 100), e.journal("b-j9b", "b-k9", "corr-b9", 100)}

@@ -42,12 +42,19 @@ type SLA struct {
 	InvoiceSchedule time.Duration // deal closed → billing command with invoice schedule
 	Journal         time.Duration // journal command → journal posted
 	CustomerXref    time.Duration // CRM account → ERP customer id
+	// LedgerSettle is how long the journals of a contract period may
+	// disagree with its schedule before BILLING_JOURNAL_MISMATCH opens:
+	// billing-bridge publishes schedule, revenue and journals on three
+	// topics, so for a moment one side of a correction is seen without the
+	// other.
+	LedgerSettle time.Duration
 }
 
 // DefaultSLA are production-like defaults.
 var DefaultSLA = SLA{
 	OrderSubmit: 15 * time.Minute, ERPAck: 5 * time.Minute, Invoice: 24 * time.Hour,
 	Provision: time.Hour, InvoiceSchedule: time.Hour, Journal: time.Hour, CustomerXref: 30 * time.Minute,
+	LedgerSettle: 5 * time.Minute,
 }
 
 // Engine applies observations and fires due timers. It keeps no state of
@@ -105,8 +112,11 @@ type AmountBreak struct {
 type JournalRef struct {
 	Kind   string `json:"k,omitempty"`
 	Period string `json:"p,omitempty"`
-	Amount Money  `json:"a"`
+	Amount Money  `json:"a"` // as commanded (sum of debits, always positive)
 	Posted bool   `json:"d,omitempty"`
+	// PostedAmount is the sum of the debits ERP posted, when its answer
+	// carried the lines.
+	PostedAmount *Money `json:"pa,omitempty"`
 }
 
 // ExceptionRef is the last operational exception about an entity.
@@ -131,8 +141,16 @@ type Entity struct {
 	ERPStatus string                  `json:"erp,omitempty"`
 	Expected  map[string]Money        `json:"led,omitempty"` // "KIND|period" → expected amount
 	SchedSeq  map[string]int          `json:"seq,omitempty"` // kind → amendment of the expected amounts
-	Journals  map[string]*JournalRef  `json:"jnl,omitempty"`
-	Exception *ExceptionRef           `json:"ex,omitempty"`
+	// Base holds the kinds whose schedule of amendment 0 (the NEW) was
+	// seen: amendments restate only what they change and journal only the
+	// difference, so without it the amounts cannot be compared.
+	Base     map[string]bool        `json:"base,omitempty"`
+	Journals map[string]*JournalRef `json:"jnl,omitempty"`
+	// Settle holds the ledger keys ("INVOICE|period", "RECOGNITION|period")
+	// whose journals disagree with the schedule, with the deadline at which
+	// a still-unexplained disagreement becomes a break.
+	Settle    map[string]int64 `json:"stl,omitempty"`
+	Exception *ExceptionRef    `json:"ex,omitempty"`
 }
 
 func newEntity(key string) *Entity {
@@ -160,7 +178,7 @@ func (en *Entity) init() {
 
 // settled reports whether nothing is pending or open.
 func (en *Entity) settled() bool {
-	if len(en.Exp) > 0 {
+	if len(en.Exp) > 0 || len(en.Settle) > 0 {
 		return false
 	}
 	for _, b := range en.Breaks {
@@ -399,10 +417,8 @@ func (x *op) apply(en *Entity, o *Observation) {
 		if len(o.Schedule) > 0 || o.Status == contracts.BillingActionCancel {
 			x.meet(en, expKey(contracts.BreakKindInvoiceScheduleMissing, o.Ref), o, "billing command with invoice schedule sent")
 		}
-		if len(o.Schedule) > 0 {
-			x.setExpected(en, contracts.JournalKindInvoice, o.Ref, o.Schedule)
-			x.compareLedger(en, o)
-		}
+		x.setExpected(en, contracts.JournalKindInvoice, o.Ref, o.Period, o.Schedule)
+		x.compareLedger(en, o)
 	case EvRevenueSchedule:
 		x.mergeExpected(en, contracts.JournalKindRecognition, o.Ref, o.Schedule)
 		x.compareLedger(en, o)
@@ -422,8 +438,9 @@ func (x *op) apply(en *Entity, o *Observation) {
 	case EvLedgerPosted:
 		j := en.journal(o.Ref)
 		j.Posted = true
-		if j.Kind == "" && o.Amount != nil {
-			j.Amount = *o.Amount
+		if o.Amount != nil && o.Amount.Currency != "" { // the answer carried its lines
+			a := *o.Amount
+			j.PostedAmount = &a
 		}
 		x.compareLedger(en, o)
 	case EvAccount:
@@ -569,8 +586,33 @@ func (x *op) compareInvoice(en *Entity, o *Observation) {
 	x.compare(en, contracts.BreakKindInvoiceAmountMismatch, "", total, sum, "order total vs posted invoices (net)", o)
 }
 
-// setExpected replaces a kind's expected amounts from a newer amendment.
-func (x *op) setExpected(en *Entity, kind, seqText string, sched []PeriodAmount) {
+// ledgerSide maps a journal kind onto the schedule it settles (INVOICE: the
+// billing invoice schedule, RECOGNITION: the revenue schedule) and its sign.
+// Journal lines are always positive: a credit, a cancellation or a
+// recognition reversal takes back what an invoice or a recognition booked
+// by debiting the other account, so it counts negative.
+var ledgerSide = map[string]struct {
+	group string
+	sign  int64
+}{
+	contracts.JournalKindInvoice:      {contracts.JournalKindInvoice, 1},
+	contracts.JournalKindCredit:       {contracts.JournalKindInvoice, -1},
+	contracts.JournalKindCancellation: {contracts.JournalKindInvoice, -1},
+	contracts.JournalKindRecognition:  {contracts.JournalKindRecognition, 1},
+	contracts.JournalKindReversal:     {contracts.JournalKindRecognition, -1},
+}
+
+// settlePrefix names a ledger settle timer in the deadlines store.
+const settlePrefix = "settle#"
+
+// setExpected applies an amendment's invoice schedule. A billing command
+// lists the documents dated on or after its effective date (from):
+// everything the change re-planned, adjusted or credited, and the issued
+// documents billing keeps. Documents dated before it are not touched by the
+// change, so only the periods from the effective date on (and any period
+// the command lists) are replaced; a period no longer listed expects
+// nothing. Without an effective date every period is replaced.
+func (x *op) setExpected(en *Entity, kind, seqText, from string, sched []PeriodAmount) {
 	seq, _ := strconv.Atoi(seqText)
 	if en.SchedSeq == nil {
 		en.SchedSeq = map[string]int{}
@@ -579,19 +621,24 @@ func (x *op) setExpected(en *Entity, kind, seqText string, sched []PeriodAmount)
 		return
 	}
 	en.SchedSeq[kind] = seq
+	en.sawBase(kind, seq)
 	if en.Expected == nil {
 		en.Expected = map[string]Money{}
 	}
 	for k := range en.Expected {
-		if strings.HasPrefix(k, kind+"|") {
+		if p, ok := strings.CutPrefix(k, kind+"|"); ok && p >= from {
 			delete(en.Expected, k)
 		}
 	}
 	for _, p := range sched {
-		cur := en.Expected[kind+"|"+p.Period]
+		delete(en.Expected, kind+"|"+p.Period)
+	}
+	for _, p := range sched {
+		k := kind + "|" + p.Period
+		cur := en.Expected[k]
 		cur.Minor += p.Amount.Minor
 		cur.Currency = p.Amount.Currency
-		en.Expected[kind+"|"+p.Period] = cur
+		en.Expected[k] = cur
 	}
 }
 
@@ -607,43 +654,188 @@ func (x *op) mergeExpected(en *Entity, kind, seqText string, sched []PeriodAmoun
 	if cur, ok := en.SchedSeq[kind]; !ok || seq > cur {
 		en.SchedSeq[kind] = seq
 	}
+	en.sawBase(kind, seq)
 	for _, p := range sched {
 		en.Expected[kind+"|"+p.Period] = p.Amount
 	}
 }
 
-// compareLedger checks, per kind and period, the posted journals of the
-// contract against the billing schedule (INVOICE) or the revenue schedule
-// (RECOGNITION).
-func (x *op) compareLedger(en *Entity, o *Observation) {
-	posted := map[string]Money{}
+func (en *Entity) sawBase(kind string, seq int) {
+	if seq != 0 {
+		return
+	}
+	if en.Base == nil {
+		en.Base = map[string]bool{}
+	}
+	en.Base[kind] = true
+}
+
+// ledgerTally is the net of a contract's journals for one ledger key.
+type ledgerTally struct {
+	posted    Money // net of the journals ERP posted
+	commanded Money // net of every journal commanded
+	pending   bool  // a journal is commanded but not (yet) posted
+}
+
+func addMoney(m *Money, sign int64, a Money) {
+	switch {
+	case m.Currency == "":
+		m.Currency = a.Currency
+	case a.Currency != "" && a.Currency != m.Currency:
+		m.Currency = "MIXED"
+	}
+	m.Minor += sign * a.Minor
+}
+
+// sameMoney compares exactly; zero is zero in any currency (a period with
+// no journals has none).
+func sameMoney(a, b Money) bool {
+	if a.Minor == 0 && b.Minor == 0 {
+		return true
+	}
+	return a == b
+}
+
+// ledger nets the contract's journals per ledger key ("INVOICE|period",
+// "RECOGNITION|period").
+func (en *Entity) ledger() map[string]*ledgerTally {
+	t := map[string]*ledgerTally{}
 	for _, j := range en.Journals {
-		if !j.Posted || j.Period == "" || (j.Kind != contracts.JournalKindInvoice && j.Kind != contracts.JournalKindRecognition) {
+		side, ok := ledgerSide[j.Kind]
+		if !ok || j.Period == "" {
+			continue // kind unknown yet: ERP's answer arrived before the command
+		}
+		k := side.group + "|" + j.Period
+		lt := t[k]
+		if lt == nil {
+			lt = &ledgerTally{}
+			t[k] = lt
+		}
+		addMoney(&lt.commanded, side.sign, j.Amount)
+		if !j.Posted {
+			lt.pending = true
 			continue
 		}
-		k := j.Kind + "|" + j.Period
-		m := posted[k]
-		m.Minor += j.Amount.Minor
-		m.Currency = j.Amount.Currency
-		posted[k] = m
+		a := j.Amount
+		if j.PostedAmount != nil {
+			a = *j.PostedAmount
+		}
+		addMoney(&lt.posted, side.sign, a)
 	}
-	keys := make([]string, 0, len(posted))
-	for k := range posted {
+	return t
+}
+
+// compareLedger checks, per ledger key, the net of the contract's posted
+// journals against the billing schedule (INVOICE) or the revenue schedule
+// (RECOGNITION); see checkLedger.
+func (x *op) compareLedger(en *Entity, o *Observation) {
+	tally := en.ledger()
+	keys := make([]string, 0, len(tally)+len(en.Expected))
+	for k := range tally {
 		keys = append(keys, k)
+	}
+	for k := range en.Expected {
+		if _, ok := tally[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for k := range en.Settle {
+		if _, ok := tally[k]; !ok {
+			if _, ok := en.Expected[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		kind := k[:strings.IndexByte(k, '|')]
-		if _, known := en.SchedSeq[kind]; !known {
-			continue // nothing to compare with yet
-		}
-		exp, ok := en.Expected[k]
-		if !ok {
-			exp = Money{Currency: posted[k].Currency}
-		}
-		x.compare(en, contracts.BreakKindBillingJournalMismatch, k, exp, posted[k],
-			fmt.Sprintf("%s schedule vs posted %s journals for period %s", strings.ToLower(kind), strings.ToLower(kind), k[len(kind)+1:]), o)
+		x.checkLedger(en, k, tally[k], o, false)
 	}
+}
+
+// checkLedger compares one ledger key. Amounts that agree close an open
+// break. A difference that unposted journals explain (their commanded net
+// equals the schedule) is a posting gap, which JOURNAL_NOT_POSTED reports
+// per journal (with ERP's rejection) after its SLA: it raises no amount
+// break. Any other difference is in flight until the settle deadline
+// (schedule, revenue and journals travel on three topics, and a correction
+// is seen one side at a time); final is the check at that deadline, which
+// opens the break. An open break follows the amounts at once.
+func (x *op) checkLedger(en *Entity, k string, t *ledgerTally, o *Observation, final bool) {
+	group := k[:strings.IndexByte(k, '|')]
+	if !en.Base[group] {
+		// Nothing to compare with yet, or the contract's history started
+		// before this state (an amendment after the entity was collected).
+		x.unsettle(en, k)
+		return
+	}
+	if t == nil {
+		t = &ledgerTally{}
+	}
+	exp, ok := en.Expected[k]
+	if !ok {
+		exp = Money{Currency: t.commanded.Currency}
+	}
+	actual := t.posted
+	if actual.Currency == "" {
+		actual.Currency = exp.Currency
+	}
+	kind := contracts.BreakKindBillingJournalMismatch
+	b := en.Breaks[expKey(kind, k)]
+	open := b != nil && b.Open
+	lk := strings.ToLower(group)
+	what := fmt.Sprintf("%s schedule vs posted %s journals (net of credits and reversals) for period %s", lk, lk, k[len(group)+1:])
+	if t.pending && !sameMoney(t.commanded, t.posted) {
+		what += fmt.Sprintf("; commanded %s", t.commanded)
+	}
+	switch {
+	case sameMoney(exp, actual):
+		x.unsettle(en, k)
+		if open {
+			x.compare(en, kind, k, exp, exp, what, o)
+		}
+	case open:
+		x.compare(en, kind, k, exp, actual, what, o)
+	case t.pending && sameMoney(exp, t.commanded):
+		x.unsettle(en, k)
+	case final:
+		x.unsettle(en, k)
+		x.compare(en, kind, k, exp, actual, what, o)
+	default:
+		x.settle(en, k, o.At)
+	}
+}
+
+// settle starts the settle timer of a ledger key unless it runs already.
+func (x *op) settle(en *Entity, k string, at int64) {
+	if _, ok := en.Settle[k]; ok {
+		return
+	}
+	if en.Settle == nil {
+		en.Settle = map[string]int64{}
+	}
+	dl := at + x.e.SLA.LedgerSettle.Milliseconds()
+	en.Settle[k] = dl
+	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, settlePrefix+k), deadlineValue(en.Key, settlePrefix+k))
+}
+
+// unsettle stops the settle timer of a ledger key.
+func (x *op) unsettle(en *Entity, k string) {
+	dl, ok := en.Settle[k]
+	if !ok {
+		return
+	}
+	delete(en.Settle, k)
+	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, settlePrefix+k), nil)
+}
+
+// settleDue is the check of a ledger key at its settle deadline.
+func (x *op) settleDue(en *Entity, k string, nowMs int64) {
+	if _, ok := en.Settle[k]; !ok {
+		return
+	}
+	delete(en.Settle, k) // the tick deleted the timer entry
+	o := &Observation{Key: en.Key, Topic: "settle deadline", CorrelationID: en.Corr, At: nowMs}
+	x.checkLedger(en, k, en.ledger()[k], o, true)
 }
 
 // compare opens or closes an amount break.
@@ -776,6 +968,8 @@ func (e *Engine) amountBreak(en *Entity, key string, ab *AmountBreak, status str
 	b.ExpectedAmount, b.ActualAmount = ab.Expected.Contract(), ab.Actual.Contract()
 	b.DetectedAt = time.UnixMilli(o.At).UTC()
 	b.Metadata.OccurredAt = b.DetectedAt
-	b.Metadata.CausationID = ptr(o.EventID)
+	if o.EventID != "" {
+		b.Metadata.CausationID = ptr(o.EventID)
+	}
 	return b
 }

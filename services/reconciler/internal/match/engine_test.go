@@ -44,7 +44,7 @@ func at(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 func eur(n int64) *Money { return &Money{Minor: n, Currency: "EUR"} }
 
 var testSLA = SLA{OrderSubmit: time.Minute, ERPAck: time.Minute, Invoice: time.Minute, Provision: time.Minute,
-	InvoiceSchedule: time.Minute, Journal: time.Minute, CustomerXref: time.Minute}
+	InvoiceSchedule: time.Minute, Journal: time.Minute, CustomerXref: time.Minute, LedgerSettle: 30 * time.Second}
 
 // step is one observation, or a tick when obs is nil.
 type step struct {
@@ -173,8 +173,9 @@ func TestEngine(t *testing.T) {
 			ob(C, EvLedgerPosted, 2*time.Second, func(o *Observation) { o.Ref, o.Amount = "j1", eur(500) }),
 			ob(C, EvLedgerCommanded, 3*time.Second, func(o *Observation) { o.Ref, o.Kind, o.Period, o.Amount = "j2", "INVOICE", "2025-04-01", eur(450) }),
 			ob(C, EvLedgerPosted, 4*time.Second, func(o *Observation) { o.Ref, o.Amount = "j2", eur(450) }),
-			ob(C, EvLedgerCommanded, 5*time.Second, func(o *Observation) { o.Ref, o.Kind, o.Period, o.Amount = "j3", "INVOICE", "2025-04-01", eur(50) }),
-			ob(C, EvLedgerPosted, 6*time.Second, func(o *Observation) { o.Ref, o.Amount = "j3", eur(50) }),
+			tick(33 * time.Second), tick(35 * time.Second),
+			ob(C, EvLedgerCommanded, 40*time.Second, func(o *Observation) { o.Ref, o.Kind, o.Period, o.Amount = "j3", "INVOICE", "2025-04-01", eur(50) }),
+			ob(C, EvLedgerPosted, 41*time.Second, func(o *Observation) { o.Ref, o.Amount = "j3", eur(50) }),
 		}, []got{{Kind: contracts.BreakKindBillingJournalMismatch, Status: "OPEN", Expected: "500 EUR", Actual: "450 EUR"},
 			{Kind: contracts.BreakKindBillingJournalMismatch, Status: "CLOSED", Expected: "500 EUR", Actual: "500 EUR"}}},
 		{"account without ERP id, xref arrives late", []step{

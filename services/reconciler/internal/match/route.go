@@ -133,6 +133,11 @@ func Route(topic string, v contracts.Value) []Observation {
 		}
 		o := base(topic, e.Metadata, EvBillingCommand, ContractKey(e.ContractID))
 		o.Status, o.Ref = e.Action, strconv.Itoa(e.AmendmentSequence)
+		// The schedule lists the documents dated on or after the effective
+		// date; earlier periods are as the previous amendment left them.
+		if !e.EffectiveDate.IsZero() {
+			o.Period = day(e.EffectiveDate)
+		}
 		for _, s := range e.InvoiceSchedule {
 			o.Schedule = append(o.Schedule, PeriodAmount{Period: day(s.PeriodStart), Amount: fromContract(s.Amount)})
 		}
@@ -250,7 +255,7 @@ var exceptionKeys = []struct {
 	key  func(string) string
 }{
 	{"quote_id", QuoteKey}, {"order_id", OrderKey}, {"contract_id", ContractKey},
-	{"journal_command_id", JournalKey}, {"account_id", AccountKey}, {"crm_account_id", AccountKey},
+	{"journal_command_id", JournalKey}, {"journal_id", JournalKey}, {"account_id", AccountKey}, {"crm_account_id", AccountKey},
 }
 
 func routeException(topic string, e *contracts.OperationalException) []Observation {

@@ -39,6 +39,8 @@ func TestRoute(t *testing.T) {
 		{"xref without ERP ignored", contracts.TopicMDMXrefV1, &contracts.CrossReference{Metadata: md, System: "CRM", SystemID: "a1", Status: contracts.XrefStatusActive}, nil},
 		{"exception to its entities", contracts.TopicOpsExceptionsV1, &contracts.OperationalException{Metadata: md, ExceptionID: "x1",
 			EntityIds: map[string]string{"order_id": "o1", "quote_id": "q1", "other": "z"}}, []kv{{"Q:q1", EvExceptionRaised}, {"O:o1", EvExceptionRaised}}},
+		{"billing-bridge's journal exception to its contract and journal", contracts.TopicOpsExceptionsV1, &contracts.OperationalException{Metadata: md, ExceptionID: "x2",
+			EntityIds: map[string]string{"contract_id": "k1", "journal_id": "JE/k1/2/2025-03/RECOGNITION"}}, []kv{{"C:k1", EvExceptionRaised}, {"J:JE/k1/2/2025-03/RECOGNITION", EvExceptionRaised}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,8 +22,10 @@ type due struct{ idx, key, exp string }
 // Tick fires every expectation of the partition whose deadline passed, in
 // deadline order: the break event, the expectation's breached mark and the
 // removal of its timer are written together, so the tick's transaction
-// fires each break exactly once. It also collects settled entities past
-// their retention and closes the report window.
+// fires each break exactly once. Ledger settle timers re-check their
+// contract period and open BILLING_JOURNAL_MISMATCH if it still disagrees.
+// It also collects settled entities past their retention and closes the
+// report window.
 //
 // busy says the partition is still working through a backlog (it applied
 // observations moments ago): then a deadline fires only once the
@@ -85,6 +87,10 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 			}
 			en.GCAt = max(en.Seen+e.retention(), nowMs+e.retention()/4)
 			st.Put(StoreDeadlines, deadlineKey(en.GCAt, en.Key, gcKey), deadlineValue(en.Key, gcKey))
+			continue
+		}
+		if lk, ok := strings.CutPrefix(d.exp, settlePrefix); ok {
+			x.settleDue(en, lk, nowMs)
 			continue
 		}
 		ex := en.Exp[d.exp]
