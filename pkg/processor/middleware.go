@@ -14,6 +14,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
@@ -38,6 +39,33 @@ func Chain(h Handler, mws ...Middleware) Handler {
 
 // maxErrorMessageBytes bounds the error-message header of a DLQ record.
 const maxErrorMessageBytes = 4096
+
+// DeadLetterRecord is the record a service writes to its DLQ for a failed
+// input: the original key, value and headers, plus the catalog's
+// dlq-*/error-* headers (class, reason, message, original topic, partition,
+// offset and timestamp, service, time of failure). Plain consumers that are
+// not processors (the gateway's read-model builder) use it too.
+func DeadLetterRecord(kcfg kafka.Config, service, logicalTopic string, in *kgo.Record, err error, now time.Time) *kgo.Record {
+	msg := err.Error()
+	if len(msg) > maxErrorMessageBytes {
+		msg = msg[:maxErrorMessageBytes]
+	}
+	headers := append([]kgo.RecordHeader(nil), in.Headers...)
+	for _, h := range [][2]string{
+		{catalog.DLQHeaderErrorClass, string(errs.ClassOf(err))},
+		{catalog.DLQHeaderErrorReason, errs.ReasonOf(err)},
+		{catalog.DLQHeaderErrorMessage, msg},
+		{catalog.DLQHeaderTopic, logicalTopic},
+		{catalog.DLQHeaderPartition, strconv.Itoa(int(in.Partition))},
+		{catalog.DLQHeaderOffset, strconv.FormatInt(in.Offset, 10)},
+		{catalog.DLQHeaderTimestamp, in.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
+		{catalog.DLQHeaderService, service},
+		{catalog.DLQHeaderFailedAt, now.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
+	} {
+		tracing.SetHeader(&headers, h[0], h[1])
+	}
+	return &kgo.Record{Topic: kcfg.Topic(DLQTopic(service)), Key: in.Key, Value: in.Value, Headers: headers}
+}
 
 // DLQTopic is the logical dead-letter topic of a service.
 func DLQTopic(service string) string { return "dlq." + service + ".v1" }
@@ -93,27 +121,12 @@ func DeadLetter() Middleware {
 			m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, string(class)).Inc()
 			m.p.metrics.dlq.WithLabelValues(m.p.cfg.Service).Inc()
 			m.reset()
+			in := m.Record
+			m.outputs = append(m.outputs, DeadLetterRecord(m.p.kcfg, m.p.cfg.Service, m.Topic, in, err, m.p.now()))
 			msg := err.Error()
 			if len(msg) > maxErrorMessageBytes {
 				msg = msg[:maxErrorMessageBytes]
 			}
-			in := m.Record
-			headers := append([]kgo.RecordHeader(nil), in.Headers...)
-			// The header contract is the catalog's (catalog.DLQHeader*).
-			for _, h := range [][2]string{
-				{catalog.DLQHeaderErrorClass, string(class)},
-				{catalog.DLQHeaderErrorReason, errs.ReasonOf(err)},
-				{catalog.DLQHeaderErrorMessage, msg},
-				{catalog.DLQHeaderTopic, m.Topic},
-				{catalog.DLQHeaderPartition, strconv.Itoa(int(in.Partition))},
-				{catalog.DLQHeaderOffset, strconv.FormatInt(in.Offset, 10)},
-				{catalog.DLQHeaderTimestamp, in.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
-				{catalog.DLQHeaderService, m.p.cfg.Service},
-				{catalog.DLQHeaderFailedAt, m.p.now().UTC().Format("2006-01-02T15:04:05.000Z07:00")},
-			} {
-				tracing.SetHeader(&headers, h[0], h[1])
-			}
-			m.outputs = append(m.outputs, &kgo.Record{Topic: m.p.kcfg.Topic(DLQTopic(m.p.cfg.Service)), Key: in.Key, Value: in.Value, Headers: headers})
 			m.p.log.WarnContext(ctx, "record dead-lettered", "topic", m.Topic, "partition", in.Partition, "offset", in.Offset, "class", class, "reason", errs.ReasonOf(err), "err", msg)
 			return nil
 		}

@@ -11,6 +11,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
+	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 )
 
@@ -99,6 +102,22 @@ func testReplicas(t *testing.T, e *gwtest.Env) {
 	b := dial(t, e.Start(e.Config()), e.Token("q2o", time.Hour, gwtest.AllScopes...))
 	waitReady(t, a)
 	waitReady(t, b)
+	// Both replicas read the two bad records seed wrote; each lands in
+	// dlq.gateway.v1 once, with its original bytes and the DLQ headers.
+	dlq := e.ReadAll(processor.DLQTopic("gateway"), 2, 30*time.Second)
+	if len(dlq) != 2 {
+		t.Fatalf("dlq.gateway.v1 has %d records, want the 2 bad ones exactly once", len(dlq))
+	}
+	for _, r := range dlq {
+		topic, _ := tracing.Header(r.Headers, catalog.DLQHeaderTopic)
+		class, _ := tracing.Header(r.Headers, catalog.DLQHeaderErrorClass)
+		if class != "poison" || (topic != "erp.price-book.v1" && topic != "erp.credit.v1") {
+			t.Errorf("DLQ record %q from %q class %q", r.Key, topic, class)
+		}
+		if topic == "erp.price-book.v1" && string(r.Value) != "not avro" {
+			t.Errorf("DLQ value %q, want the original bytes", r.Value)
+		}
+	}
 	cust := &creditv1.CheckCreditRequest_ErpCustomerId{ErpCustomerId: "C1"}
 	r, err := a.credit.CheckCredit(a.ctx(), &creditv1.CheckCreditRequest{Customer: cust, Amount: usd(10000), Reserve: true, OrderId: "A-1"})
 	if err != nil || r.GetReservation() == nil {

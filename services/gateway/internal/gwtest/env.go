@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
@@ -53,11 +54,38 @@ type Env struct {
 	PublicKeysFile string
 }
 
-// Topics are the gateway's input topics (logical names).
+// Topics are the gateway's input topics and its DLQ (logical names).
 func Topics() []string {
-	out := make([]string, len(readmodel.Models))
+	out := make([]string, len(readmodel.Models), len(readmodel.Models)+1)
 	for i, m := range readmodel.Models {
 		out[i] = string(m)
+	}
+	return append(out, processor.DLQTopic("gateway"))
+}
+
+// ReadAll returns the committed records of a logical topic, waiting up to
+// wait for at least min of them.
+func (e *Env) ReadAll(topic string, min int, wait time.Duration) []*kgo.Record {
+	e.T.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.Brokers...), kgo.ConsumeTopics(e.Prefix+topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+		cancel()
+		if len(out) >= min && time.Until(deadline) > 0 {
+			// Keep reading briefly: more than min is a failure the caller sees.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
+			cancel()
+			return out
+		}
 	}
 	return out
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/serde"
 )
@@ -276,7 +277,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 				return
 			}
 			m := Model(b.kcfg.Logical(fp.Topic))
-			applyErr = b.apply(ctx, m, pos[m], fp.Partition, fp.Records)
+			applyErr = b.apply(ctx, cl, m, pos[m], fp.Partition, fp.Records)
 		})
 		if applyErr != nil {
 			return applyErr
@@ -313,7 +314,7 @@ func (b *Builder) markReady(ctx context.Context, pos map[Model]*position) error 
 
 const maxBatch = 500
 
-func (b *Builder) apply(ctx context.Context, m Model, p *position, part int32, recs []*kgo.Record) error {
+func (b *Builder) apply(ctx context.Context, cl *kgo.Client, m Model, p *position, part int32, recs []*kgo.Record) error {
 	sh := b.shapes[m]
 	changes := make([]Change, 0, len(recs))
 	values := make([]any, 0, len(recs))
@@ -339,8 +340,9 @@ func (b *Builder) apply(ctx context.Context, m Model, p *position, part int32, r
 			case errs.ClassOf(err) == errs.ClassRetriable:
 				return err
 			case err != nil:
-				b.metrics.poison.WithLabelValues(string(m)).Inc()
-				b.log.Error("skipping bad record", "model", m, "partition", part, "offset", r.Offset, "err", err)
+				if err := b.deadLetter(ctx, cl, m, r, err); err != nil {
+					return err
+				}
 			default:
 				changes = append(changes, c)
 				if v != nil {
@@ -380,4 +382,29 @@ func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) 
 		return Change{}, nil, errs.Poison("encode", err)
 	}
 	return Change{Offset: r.Offset, Field: field, Value: data}, v, nil
+}
+
+// deadLetter sends a record the builder can never apply to dlq.gateway.v1
+// (the runtime's DLQ record: original bytes and the catalog's headers) and
+// goes on. Every replica and every rebuild reads the same records, so a
+// claim in the shared Redis lets exactly one of them write it.
+func (b *Builder) deadLetter(ctx context.Context, cl *kgo.Client, m Model, r *kgo.Record, cause error) error {
+	b.metrics.poison.WithLabelValues(string(m)).Inc()
+	b.log.Error("dead-lettering bad record", "model", m, "partition", r.Partition, "offset", r.Offset, "err", cause)
+	if errs.ClassOf(cause) == errs.ClassUnknown {
+		cause = errs.Poison("bad-record", cause)
+	}
+	claimed, err := b.store.ClaimDeadLetter(ctx, m, r.Partition, r.Offset)
+	if err != nil {
+		return errs.Retriable("redis", err)
+	}
+	if !claimed {
+		return nil
+	}
+	dl := processor.DeadLetterRecord(b.kcfg, "gateway", string(m), r, cause, time.Now())
+	if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
+		_ = b.store.ReleaseDeadLetter(context.WithoutCancel(ctx), m, r.Partition, r.Offset)
+		return errs.Retriable("dlq", fmt.Errorf("write %s: %w", dl.Topic, err))
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -225,4 +226,23 @@ func (s *Store) Get(ctx context.Context, lookups ...Lookup) ([][][]byte, error) 
 		}
 	}
 	return out, nil
+}
+
+// deadLetterTTL bounds how long a dead-letter claim is remembered (longer
+// than any topic's retention, so a rebuild never writes a record twice).
+const deadLetterTTL = 45 * 24 * time.Hour
+
+func (s *Store) deadLetterKey(m Model, part int32, offset int64) string {
+	return s.key(m, fmt.Sprintf("dlq:%d:%d", part, offset))
+}
+
+// ClaimDeadLetter reports whether this caller is the first to dead-letter
+// the record at (model, partition, offset).
+func (s *Store) ClaimDeadLetter(ctx context.Context, m Model, part int32, offset int64) (bool, error) {
+	return s.rdb.SetNX(ctx, s.deadLetterKey(m, part, offset), time.Now().UTC().Format(time.RFC3339), deadLetterTTL).Result()
+}
+
+// ReleaseDeadLetter gives a claim back when the DLQ write failed.
+func (s *Store) ReleaseDeadLetter(ctx context.Context, m Model, part int32, offset int64) error {
+	return s.rdb.Del(ctx, s.deadLetterKey(m, part, offset)).Err()
 }
