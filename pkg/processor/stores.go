@@ -18,11 +18,74 @@ type stores struct {
 	p      *Processor
 	topics map[string]string                      // store → physical changelog topic
 	data   map[string]map[int32]map[string][]byte // store → partition → key → value
+	index  map[string]map[int32]*keyIndex         // store → partition → sorted keys
 	owned  map[int32]bool                         // partitions restored
 }
 
+// keyIndex keeps a partition's committed keys sorted for Range. Commits
+// record added and removed keys; the next Range folds them in (one merge),
+// so a timer scan that stops at the first future deadline costs little even
+// with a million keys.
+type keyIndex struct {
+	keys    []string
+	added   map[string]struct{}
+	removed map[string]struct{}
+	stale   bool // rebuild from the data map (after a restore)
+}
+
+func (ix *keyIndex) fresh(data map[string][]byte) []string {
+	if ix.stale {
+		ix.keys = ix.keys[:0]
+		for k := range data {
+			ix.keys = append(ix.keys, k)
+		}
+		sort.Strings(ix.keys)
+		ix.stale, ix.added, ix.removed = false, nil, nil
+		return ix.keys
+	}
+	if len(ix.added) == 0 && len(ix.removed) == 0 {
+		return ix.keys
+	}
+	add := make([]string, 0, len(ix.added))
+	for k := range ix.added {
+		add = append(add, k)
+	}
+	sort.Strings(add)
+	out := make([]string, 0, len(ix.keys)+len(add))
+	i, j := 0, 0
+	for i < len(ix.keys) || j < len(add) {
+		var k string
+		if j >= len(add) || (i < len(ix.keys) && ix.keys[i] < add[j]) {
+			k = ix.keys[i]
+			i++
+		} else {
+			k = add[j]
+			j++
+		}
+		if _, gone := ix.removed[k]; !gone {
+			out = append(out, k)
+		}
+	}
+	ix.keys, ix.added, ix.removed = out, nil, nil
+	return ix.keys
+}
+
+func (s *stores) indexOf(store string, part int32) *keyIndex {
+	ps := s.index[store]
+	if ps == nil {
+		ps = map[int32]*keyIndex{}
+		s.index[store] = ps
+	}
+	ix := ps[part]
+	if ix == nil {
+		ix = &keyIndex{stale: true}
+		ps[part] = ix
+	}
+	return ix
+}
+
 func newStores(p *Processor, names []string) *stores {
-	s := &stores{p: p, topics: map[string]string{}, data: map[string]map[int32]map[string][]byte{}, owned: map[int32]bool{}}
+	s := &stores{p: p, topics: map[string]string{}, data: map[string]map[int32]map[string][]byte{}, index: map[string]map[int32]*keyIndex{}, owned: map[int32]bool{}}
 	for _, n := range names {
 		s.topics[n] = p.kcfg.Topic(ChangelogTopic(p.cfg.Service, n))
 		s.data[n] = map[int32]map[string][]byte{}
@@ -85,29 +148,45 @@ func (s *stores) get(b *batch, store string, part int32, key string) ([]byte, bo
 
 func (s *stores) rangeKeys(b *batch, puts []put, store string, part int32, fn func(string, []byte) bool) {
 	s.mustHave(store)
-	merged := map[string][]byte{}
-	for k, v := range s.data[store][part] {
-		merged[k] = v
-	}
+	data := s.data[store][part]
+	// Uncommitted writes (this batch, then this message) override data.
+	over := map[string][]byte{}
 	if b != nil {
 		for k, v := range b.overlay[store][part] {
-			merged[k] = v
+			over[k] = v
 		}
 	}
 	for _, p := range puts {
 		if p.store == store {
-			merged[p.key] = p.value
+			over[p.key] = p.value
 		}
 	}
-	keys := make([]string, 0, len(merged))
-	for k, v := range merged {
-		if v != nil {
-			keys = append(keys, k)
+	extra := make([]string, 0, len(over))
+	for k := range over {
+		if _, ok := data[k]; !ok {
+			extra = append(extra, k)
 		}
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn(k, merged[k]) {
+	sort.Strings(extra)
+	keys := s.indexOf(store, part).fresh(data)
+	i, j := 0, 0
+	for i < len(keys) || j < len(extra) {
+		var k string
+		if j >= len(extra) || (i < len(keys) && keys[i] < extra[j]) {
+			k = keys[i]
+			i++
+		} else {
+			k = extra[j]
+			j++
+		}
+		v, ok := over[k]
+		if !ok {
+			v = data[k]
+		}
+		if v == nil {
+			continue
+		}
+		if !fn(k, v) {
 			return
 		}
 	}
@@ -122,11 +201,33 @@ func (s *stores) commit(b *batch) {
 				dst = map[string][]byte{}
 				s.data[store][part] = dst
 			}
+			ix := s.indexOf(store, part)
 			for k, v := range kv {
+				_, had := dst[k]
 				if v == nil {
 					delete(dst, k)
-				} else {
-					dst[k] = v
+					if had && !ix.stale {
+						if _, pending := ix.added[k]; pending {
+							delete(ix.added, k)
+						} else {
+							if ix.removed == nil {
+								ix.removed = map[string]struct{}{}
+							}
+							ix.removed[k] = struct{}{}
+						}
+					}
+					continue
+				}
+				dst[k] = v
+				if !had && !ix.stale {
+					if _, pending := ix.removed[k]; pending {
+						delete(ix.removed, k)
+					} else {
+						if ix.added == nil {
+							ix.added = map[string]struct{}{}
+						}
+						ix.added[k] = struct{}{}
+					}
 				}
 			}
 		}
@@ -137,6 +238,9 @@ func (s *stores) commit(b *batch) {
 func (s *stores) drop(part int32) {
 	delete(s.owned, part)
 	for _, ps := range s.data {
+		delete(ps, part)
+	}
+	for _, ps := range s.index {
 		delete(ps, part)
 	}
 }
@@ -181,6 +285,7 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	}
 	for store := range s.data {
 		s.data[store][part] = map[string][]byte{}
+		s.indexOf(store, part).stale = true
 	}
 	n := 0
 	if len(parts) > 0 {
