@@ -167,6 +167,14 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	}
 	p.log = p.log.With("processor", cfg.Service)
 	p.metrics = newRuntimeMetrics(p.reg)
+	// Export every counter of this service from the start (at zero), so
+	// dashboards and alerts see the series before the first failure.
+	for _, c := range []*prometheus.CounterVec{p.metrics.retries, p.metrics.dlq, p.metrics.aborts} {
+		c.WithLabelValues(cfg.Service)
+	}
+	for _, class := range []errs.Class{errs.ClassRetriable, errs.ClassPoison, errs.ClassBusiness, errs.ClassUnknown, "panic"} {
+		p.metrics.failures.WithLabelValues(cfg.Service, string(class))
+	}
 	p.stores = newStores(p, cfg.Stores)
 	mws := append([]Middleware{Trace(), Measure(), DeadLetter(), Retry(p.retry), Recover()}, cfg.Middleware...)
 	p.chain = Chain(cfg.Handler, mws...)

@@ -45,7 +45,7 @@ func newServerMetrics(r prometheus.Registerer) *serverMetrics {
 	return &serverMetrics{
 		requests: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_requests_total", Help: "Gateway API calls by method, status code and transport (grpc or rest)."}, []string{"method", "code", "transport"})),
 		latency: register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "isthmus_gateway_request_duration_seconds", Help: "Gateway API latency by method and transport (handler time, after auth).",
+			Name: "isthmus_gateway_request_seconds", Help: "Gateway API latency by method and transport (handler time, after auth).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"method", "transport"})),
 		limited: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_rate_limit_total", Help: "Rate limiter outcomes: limited, or error (Redis unreachable; the call is let through)."}, []string{"outcome"})),
