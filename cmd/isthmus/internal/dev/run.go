@@ -89,8 +89,9 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	lc = append(lc, lifecycle.Component{Name: "summary", Run: func(ctx context.Context) error {
 		return summarize(ctx, common, stdout)
 	}})
-	fmt.Fprintf(stdout, "gateway          gRPC localhost:9090, REST http://localhost:8080/v1/... (OpenAPI at /openapi.json)\n")
-	fmt.Fprintf(stdout, "dashboard        http://localhost:8088\n")
+	fmt.Fprintf(stdout, "gateway          gRPC %s, REST http://%s/v1/... (OpenAPI at /openapi.json)\n",
+		listenURL("ISTHMUS_GATEWAY_GRPC_ADDR", ":9090"), listenURL("ISTHMUS_GATEWAY_HTTP_ADDR", ":8080"))
+	fmt.Fprintf(stdout, "dashboard        http://%s\n", listenURL("ISTHMUS_RECON_DASHBOARD_ADDR", ":8088"))
 	fmt.Fprintf(stdout, "dev token        %s\n                 (more: isthmus dev-token --scopes pricing:read,credit:read)\n", token)
 	fmt.Fprintln(stdout, "Ctrl-C stops everything cleanly.")
 	err = lifecycle.Run(ctx, log, lc...)
@@ -144,4 +145,21 @@ func devToken(o Options, env map[string]string) (string, error) {
 	env["ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS"] = keys.PublicFile
 	env["ISTHMUS_GATEWAY_TOKEN"] = token
 	return token, nil
+}
+
+// listenURL is the host:port a person reaches a listener on: the setting's
+// value (or its default), with an empty host shown as localhost.
+func listenURL(env, def string) string {
+	addr, ok := lookupEnv(env)
+	if !ok || addr == "" {
+		addr = def
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }
