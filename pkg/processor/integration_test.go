@@ -172,3 +172,5 @@ func TestStartupFailsFastWithClearMessage(t *testing.T) {
 }
 
 func TestRealInternalRekey(t *testing.T) { suiteInternalRekey(t, testinfra.Brokers(t)) }
+
+func TestRealTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, testinfra.Brokers(t)) }

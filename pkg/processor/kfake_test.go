@@ -24,3 +24,5 @@ func TestFakeRetriableBeyondBudget(t *testing.T) {
 }
 
 func TestFakeInternalRekey(t *testing.T) { suiteInternalRekey(t, fakeCluster(t)) }
+
+func TestFakeTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, fakeCluster(t)) }

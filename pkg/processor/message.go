@@ -68,9 +68,12 @@ func (m *Message) Logger() *slog.Logger { return m.p.log }
 
 // Emit buffers an output record for a logical topic. A nil value is a
 // tombstone. Headers carry the correlation id, causation id and traceparent
-// of the input's trace.
+// of the input's trace; the record's timestamp is the input's.
 func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHeader) {
-	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value}
+	// Outputs carry the input's timestamp (a tick's: its time), not the
+	// wall clock, so a replay emits identical records and handlers that
+	// read the timestamp of a re-keyed record see the original event time.
+	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
 	r.Headers = append(r.Headers, headers...)
 	tracing.Inject(m.ctx, &r.Headers)
 	m.outputs = append(m.outputs, r)

@@ -600,18 +600,26 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	}
 	tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, now) }, Recover())
 	for _, part := range sortedParts(parts) {
-		m := &Message{Record: &kgo.Record{Partition: part, Offset: -1}, p: p, ctx: ctx, batch: b}
+		m := &Message{Record: &kgo.Record{Partition: part, Offset: -1, Timestamp: now}, p: p, ctx: ctx, batch: b}
 		err := retry.Do(ctx, p.retry, func(attempt int) error {
 			m.attempt = attempt
 			m.reset()
 			return tickHandler(ctx, m)
 		}, nil)
-		if err != nil {
+		switch class := errs.ClassOf(err); {
+		case err == nil:
+			p.flush(ctx, sess, m, b, promise, outCounts)
+		case class == errs.ClassRetriable:
+			// Worth trying again: abort and tick again later.
 			p.log.Error("tick failed; aborting the tick transaction", "partition", part, "err", err)
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return nil
+		default:
+			// A permanent failure of one partition's tick must not stop
+			// the timers of the others: drop its work and go on.
+			p.metrics.failures.WithLabelValues(p.cfg.Service, string(class)).Inc()
+			p.log.Error("tick failed permanently for one partition; its work is dropped this round", "partition", part, "class", class, "err", err)
 		}
-		p.flush(ctx, sess, m, b, promise, outCounts)
 	}
 	_, err := p.end(ctx, sess, b, &mu, &produceErr, outCounts)
 	if err != nil {

@@ -255,16 +255,22 @@ func suitePoisonToDLQ(t *testing.T, brokers []string) {
 
 func suiteTransientRetried(t *testing.T, brokers []string) {
 	e := newEnv(t, brokers, 1)
+	at := func(i int64) time.Time { return time.UnixMilli(1_600_000_000_000 + i) }
 	e.produce(
-		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v1")},
-		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("flaky-5")},
-		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v3")},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v1"), Timestamp: at(1)},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("flaky-5"), Timestamp: at(2)},
+		&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v3"), Timestamp: at(3)},
 	)
 	var flakes atomic.Int64
 	stop := e.start(counterHandler(&flakes))
 	outs := e.consume(e.out, 3, 60*time.Second)
 	stop()
 	checkCounts(t, outs, map[string][]string{"a": {"v1", "flaky-5", "v3"}})
+	for i, r := range outs {
+		if !r.Timestamp.Equal(at(int64(i + 1))) {
+			t.Errorf("output %d timestamp %v, want the input's %v", i, r.Timestamp, at(int64(i+1)))
+		}
+	}
 	if n := flakes.Load(); n != 5 {
 		t.Fatalf("handler failed %d times, want 5", n)
 	}
@@ -349,5 +355,39 @@ func suiteInternalRekey(t *testing.T, brokers []string) {
 		if got[c] != len(orders) {
 			t.Fatalf("customer %s: %d outputs, want %d", c, got[c], len(orders))
 		}
+	}
+}
+
+// A tick that fails permanently on one partition does not stop the ticks of
+// the others.
+func suiteTickFailureIsolated(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 2)
+	// One record per partition so both partitions are owned and restored.
+	e.produce(&kgo.Record{Topic: e.in, Key: []byte("a"), Value: []byte("v"), Partition: 0},
+		&kgo.Record{Topic: e.in, Key: []byte("b"), Value: []byte("v"), Partition: 1})
+	tick := func(_ context.Context, m *Message, now time.Time) error {
+		if m.Partition() == 0 {
+			return errs.Poisonf("corrupt-timer", "partition 0 has a corrupt timer")
+		}
+		if _, done := m.Get("counts", "ticked"); done {
+			return nil
+		}
+		m.Put("counts", "ticked", []byte("1"))
+		m.Emit("out.v1", "tick", []byte(fmt.Sprintf("tick:%d:%d", m.Partition(), now.UnixMilli())))
+		return nil
+	}
+	p, err := New(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"},
+		Handler: func(context.Context, *Message) error { return nil }, Tick: 100 * time.Millisecond, OnTick: tick}, e.kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	outs := e.consume(e.out, 1, 60*time.Second)
+	cancel()
+	<-done
+	if !strings.HasPrefix(string(outs[0].Value), "tick:1:") {
+		t.Fatalf("output %q, want partition 1's tick", outs[0].Value)
 	}
 }

@@ -224,8 +224,10 @@ func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
 
 func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 	for _, b := range breaks {
+		// EmitValue's errors are classified by serde (an unreachable
+		// registry is retriable, a value its schema refuses is poison).
 		if err := m.EmitValue(contracts.TopicReconBreaksV1, b.BreakID, b); err != nil {
-			return errs.Retriable("emit-break", err)
+			return err
 		}
 	}
 	return nil
@@ -245,7 +247,7 @@ func (mt *matcher) tick(_ context.Context, m *processor.Message, now time.Time) 
 	}
 	for _, r := range res.Reports {
 		if err := m.EmitValue(contracts.TopicReconReportsV1, r.ReportID, r); err != nil {
-			return errs.Retriable("emit-report", err)
+			return err
 		}
 	}
 	theGauges.set(m.Partition(), res.Stats, time.Now())
