@@ -54,7 +54,7 @@ func (c *Common) Register(s *Set, service string) {
 	s.String(&c.Kafka.TLS.ServerName, "ISTHMUS_KAFKA_TLS_SERVER_NAME", "", "expected server name in the brokers' certificates")
 	s.Func("ISTHMUS_KAFKA_SASL_MECHANISM", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)", func(v string) error {
 		c.Kafka.SASL.Mechanism = strings.ToUpper(strings.TrimSpace(v))
-		return kafka.ValidMechanism(v)
+		return kafka.ValidMechanism(c.Kafka.SASL.Mechanism)
 	})
 	s.String(&c.Kafka.SASL.User, "ISTHMUS_KAFKA_SASL_USER", "", "SASL user name")
 	s.Secret(&c.Kafka.SASL.Password, "ISTHMUS_KAFKA_SASL_PASSWORD", "SASL password")

@@ -235,7 +235,8 @@ func (s *Set) EffectiveAttrs() []any {
 }
 
 // MaskURL hides the password in a URL-looking value (redis://u:p@h →
-// redis://u:****@h); other values are returned unchanged.
+// redis://u:****@h, https://TOKEN@h → https://****@h); other values are
+// returned unchanged.
 func MaskURL(v string) string {
 	i := strings.Index(v, "://")
 	if i < 0 {
@@ -249,6 +250,8 @@ func MaskURL(v string) string {
 	cred := rest[:at]
 	if c := strings.Index(cred, ":"); c >= 0 {
 		cred = cred[:c+1] + "****"
+	} else {
+		cred = "****" // a token alone is a secret too
 	}
 	return v[:i+3] + cred + rest[at:]
 }

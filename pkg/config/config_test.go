@@ -116,3 +116,23 @@ func TestBareBoolFlag(t *testing.T) {
 		t.Fatalf("b=%v s=%q", b, s2)
 	}
 }
+
+func TestMaskURLAndMechanismSpaces(t *testing.T) {
+	for in, want := range map[string]string{
+		"redis://u:pw@h:6379/0":   "redis://u:****@h:6379/0",
+		"https://APIKEY@registry": "https://****@registry",
+		"http://localhost:8081":   "http://localhost:8081",
+		"localhost:9092,b2:9093":  "localhost:9092,b2:9093",
+	} {
+		if got := MaskURL(in); got != want {
+			t.Errorf("MaskURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	var c Common
+	s := NewSet("svc")
+	c.Register(s, "svc")
+	err := s.Parse(nil, env(map[string]string{"ISTHMUS_KAFKA_SASL_MECHANISM": " plain ", "ISTHMUS_KAFKA_SASL_USER": "u", "ISTHMUS_KAFKA_SASL_PASSWORD": "p"}), io.Discard)
+	if err != nil || c.Kafka.SASL.Mechanism != "PLAIN" {
+		t.Fatalf("mechanism %q err %v", c.Kafka.SASL.Mechanism, err)
+	}
+}

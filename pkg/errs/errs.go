@@ -8,8 +8,9 @@
 //   - Business: the message is valid but needs a person (credit hold,
 //     ownership conflict). Raise an exception on ops.exceptions.v1.
 //
-// An unclassified error is treated as Poison by the processor runtime, after
-// the retry budget: a bug must not stall a partition forever.
+// An unclassified error is dead-lettered by the processor runtime at once
+// (a bug must not stall a partition forever), so clients of transient
+// dependencies classify their failures as Retriable at the source.
 package errs
 
 import (

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -41,6 +43,22 @@ func (m *Message) Key() string { return string(m.Record.Key) }
 // Value returns the record value.
 func (m *Message) Value() []byte { return m.Record.Value }
 
+// HeaderEventTime carries a re-keyed record's event time (Unix ms) through
+// an internal topic.
+const HeaderEventTime = "isthmus-event-time"
+
+// EventTime is when the input happened as far as the runtime knows: the
+// record's timestamp, or, for a record of an internal topic, the event time
+// of the record it was re-keyed from. Handlers use it instead of the clock.
+func (m *Message) EventTime() time.Time {
+	if v, ok := tracing.Header(m.Record.Headers, HeaderEventTime); ok {
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return time.UnixMilli(ms)
+		}
+	}
+	return m.Record.Timestamp
+}
+
 // Partition returns the input partition; state is kept per partition.
 func (m *Message) Partition() int32 { return m.Record.Partition }
 
@@ -75,6 +93,11 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 	// read the timestamp of a re-keyed record see the original event time.
 	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
 	r.Headers = append(r.Headers, headers...)
+	if m.p.isInternal(topic) {
+		// Internal topics are stamped by the broker (retention); the
+		// event time travels in a header and EventTime reads it back.
+		tracing.SetHeader(&r.Headers, HeaderEventTime, strconv.FormatInt(m.EventTime().UnixMilli(), 10))
+	}
 	tracing.Inject(m.ctx, &r.Headers)
 	m.outputs = append(m.outputs, r)
 }

@@ -277,7 +277,15 @@ func (p *Processor) prepare(ctx context.Context) error {
 			continue
 		}
 		policy := own[t]
-		resp, err := adm.CreateTopic(ctx, partitions, -1, map[string]*string{"cleanup.policy": &policy}, t)
+		configs := map[string]*string{"cleanup.policy": &policy}
+		if policy == "delete" {
+			// Re-keyed records carry their input's (event) timestamp;
+			// retention must count from when they were written, or a
+			// replay of old input could be deleted before it is read.
+			appendTime := "LogAppendTime"
+			configs["message.timestamp.type"] = &appendTime
+		}
+		resp, err := adm.CreateTopic(ctx, partitions, -1, configs, t)
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, err)
 		}
@@ -287,6 +295,17 @@ func (p *Processor) prepare(ctx context.Context) error {
 		p.log.Info("created internal topic", "topic", t, "cleanup_policy", policy, "partitions", partitions)
 	}
 	return nil
+}
+
+// isInternal reports whether a logical topic is one of the processor's
+// internal topics.
+func (p *Processor) isInternal(topic string) bool {
+	for _, t := range p.cfg.InternalTopics {
+		if t == topic {
+			return true
+		}
+	}
+	return false
 }
 
 // partitioner sends changelog records to the partition set on the record
@@ -375,6 +394,10 @@ func (p *Processor) runSession(ctx context.Context) error {
 	p.log.Info("processor started", "topics", physical, "stores", p.cfg.Stores)
 
 	aborts := 0
+	// pollLimit shrinks after an aborted batch, so a batch whose handlers
+	// are slow (remote calls, retries) fits in the transaction timeout,
+	// and grows back after commits.
+	pollLimit := p.maxPoll
 	for ctx.Err() == nil {
 		if err := p.syncState(ctx); err != nil {
 			return err
@@ -386,7 +409,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			wait = p.cfg.Tick
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches := sess.PollRecords(pollCtx, p.maxPoll)
+		fetches := sess.PollRecords(pollCtx, pollLimit)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return ctx.Err()
@@ -417,6 +440,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		}
 		if !committed {
 			aborts++
+			pollLimit = max(1, pollLimit/2)
 			p.metrics.aborts.WithLabelValues(p.cfg.Service).Inc()
 			if err != nil {
 				p.setReady(fmt.Errorf("batch aborted: %v", err))
@@ -427,6 +451,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			continue
 		}
 		aborts = 0
+		pollLimit = min(p.maxPoll, pollLimit*2)
 		p.markReady()
 		p.recordLag(fetches)
 		if err := p.maybeTick(ctx, sess); err != nil {
@@ -543,7 +568,10 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, b *
 	committed, err := sess.End(ctx, try)
 	p.metrics.commitSeconds.WithLabelValues(p.cfg.Service).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return false, errs.Retriable("end-transaction", err)
+		// The commit's outcome is unknown: the session must not go on
+		// with its in-memory state. A new session fences this producer,
+		// reads the stable offsets and restores the state again.
+		return false, fmt.Errorf("end transaction (outcome unknown, restarting the session): %w", err)
 	}
 	if perr != nil {
 		return false, errs.Retriable("produce", perr)
@@ -623,6 +651,9 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	}
 	_, err := p.end(ctx, sess, b, &mu, &produceErr, outCounts)
 	if err != nil {
+		if errs.ClassOf(err) != errs.ClassRetriable {
+			return err // outcome unknown: restart the session
+		}
 		p.log.Warn("tick transaction not committed", "err", err)
 	}
 	return nil

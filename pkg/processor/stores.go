@@ -270,6 +270,10 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	}
 	parts := map[string]map[int32]kgo.Offset{}
 	want := map[string]int64{}
+	starts, err := kadm.NewClient(s.p.admin).ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore partition %d: list start offsets: %w", part, err)
+	}
 	for _, t := range topics {
 		lo, ok := ends.Lookup(t, part)
 		if !ok {
@@ -278,7 +282,9 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 		if lo.Err != nil {
 			return fmt.Errorf("restore %s/%d: %w", t, part, lo.Err)
 		}
-		if lo.Offset > 0 {
+		// Nothing to read when the log is empty or its start has moved to
+		// the end (deleted records): waiting for a record would hang.
+		if st, ok := starts.Lookup(t, part); lo.Offset > 0 && (!ok || st.Offset < lo.Offset) {
 			parts[t] = map[int32]kgo.Offset{part: kgo.NewOffset().AtStart()}
 			want[t] = lo.Offset
 		}

@@ -306,9 +306,17 @@ func suiteRetriableBeyondBudget(t *testing.T, brokers []string) {
 func suiteInternalRekey(t *testing.T, brokers []string) {
 	e := newEnv(t, brokers, 3)
 	const internal = "counter.by-customer.v1"
+	orderTime := func(order string) time.Time {
+		n, _ := strconv.Atoi(strings.TrimPrefix(order, "order-"))
+		return time.UnixMilli(1_600_000_000_000 + int64(n))
+	}
 	h := func(ctx context.Context, m *Message) error {
 		switch m.Topic {
 		case internal:
+			// The re-keyed record keeps the event time of its input.
+			if got, want := m.EventTime(), orderTime(string(m.Value())); !got.Equal(want) {
+				return errs.Poisonf("event-time", "order %s: event time %v, want %v", m.Value(), got, want)
+			}
 			n := 0
 			if b, ok := m.Get("counts", m.Key()); ok {
 				n, _ = strconv.Atoi(string(b))
@@ -326,7 +334,7 @@ func suiteInternalRekey(t *testing.T, brokers []string) {
 	for i := range 60 {
 		order, customer := fmt.Sprintf("order-%d", i), fmt.Sprintf("cust-%d", i%7)
 		want[customer] = append(want[customer], order)
-		recs = append(recs, &kgo.Record{Topic: e.in, Key: []byte(order), Value: []byte(customer)})
+		recs = append(recs, &kgo.Record{Topic: e.in, Key: []byte(order), Value: []byte(customer), Timestamp: orderTime(order)})
 	}
 	// Orders of one customer arrive on different partitions; per-customer
 	// order is only defined by the internal topic, so compare as sets.

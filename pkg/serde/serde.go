@@ -285,7 +285,9 @@ func (s *Serde) writerLocked(ctx context.Context, id uint32) (avro.Schema, error
 	}
 	got, err := s.cl.SchemaByID(ctx, int(id))
 	if err != nil {
-		if re := responseError(err); re != nil && re.StatusCode == http.StatusNotFound {
+		// Only the registry's own "schema not found" (40403) is the
+		// record's fault; any other 404 is a misrouted or broken registry.
+		if re := responseError(err); re != nil && re.StatusCode == http.StatusNotFound && re.ErrorCode == 40403 {
 			return nil, errs.Poison("unknown-schema-id", fmt.Errorf("schema id %d: %w", id, err))
 		}
 		return nil, errs.Retriable("registry-unavailable", fmt.Errorf("fetch schema id %d: %w", id, err))

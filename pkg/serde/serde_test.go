@@ -283,6 +283,13 @@ func TestRegistryUnavailable(t *testing.T) {
 	dead.Close()
 	cl, _ = sr.NewClient(sr.URLs(dead.URL))
 	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, "registry-unavailable")
+
+	// A 404 that is not the registry's "schema not found" (a wrong path or
+	// ingress) is the deployment's fault, not the record's.
+	misrouted := httptest.NewServer(http.NotFoundHandler())
+	defer misrouted.Close()
+	cl, _ = sr.NewClient(sr.URLs(misrouted.URL))
+	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, "registry-unavailable")
 }
 
 func TestEncodeInvalidValue(t *testing.T) {

@@ -134,12 +134,12 @@ func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
 	if err != nil {
 		return err
 	}
-	ns, out := saga.OnQuote(s, q, m.Record.Timestamp, h.Policy)
+	ns, out := saga.OnQuote(s, q, m.EventTime(), h.Policy)
 	if ns == nil {
 		m.Logger().DebugContext(ctx, "quote ignored", "quote_id", q.QuoteID, "why", out.Ignored)
 		return nil
 	}
-	return h.apply(ctx, m, ns, out, m.Record.Timestamp, m.EventID())
+	return h.apply(ctx, m, ns, out, m.EventTime(), m.EventID())
 }
 
 func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
@@ -158,8 +158,8 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 		m.Logger().WarnContext(ctx, "ERP status for an unknown order", "order_id", st.OrderID, "status", st.Status)
 		return nil
 	}
-	out := s.OnERPStatus(st, m.Record.Timestamp)
-	return h.apply(ctx, m, s, out, m.Record.Timestamp, m.EventID())
+	out := s.OnERPStatus(st, m.EventTime())
+	return h.apply(ctx, m, s, out, m.EventTime(), m.EventID())
 }
 
 // onXref learns which CRM accounts are in ERP and resumes the quotes
@@ -250,7 +250,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 		m.Logger().WarnContext(ctx, "internal message for an unknown order", "kind", e.Kind, "quote_id", e.QuoteID)
 		return nil
 	}
-	at := m.Record.Timestamp
+	at := m.EventTime()
 	var out saga.Outputs
 	switch e.Kind {
 	case "customer":
