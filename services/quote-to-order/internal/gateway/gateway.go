@@ -290,10 +290,9 @@ func money(m *typev1.Money, def string) contracts.Money {
 	return contracts.Money{AmountMinor: m.GetUnitsMinor(), Currency: m.GetCurrencyCode()}
 }
 
-// classify makes every gateway failure that is not about the quote's
-// content retriable: unavailable, slow, overloaded, unauthenticated (a
-// configuration fault an operator fixes) — the order waits, never skips
-// validation.
+// classify makes every other gateway failure retriable: unavailable, slow,
+// overloaded (rate limited), unauthenticated (a configuration fault an
+// operator fixes) — the order waits, never skips validation.
 func classify(call string, err error) error {
 	return errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("gateway %s: %w", call, err))
 }
@@ -307,6 +306,14 @@ func problem(err error) *saga.Problem {
 	}
 	switch st.Code() {
 	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.OutOfRange:
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unimplemented:
+		// The gateway cannot validate this quote (a corrupt read-model
+		// entry, a bug). Waiting would stall every quote behind it on the
+		// partition; the quote goes to a person instead, unvalidated and
+		// unsubmitted.
+		return &saga.Problem{Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Reason: "gateway_error",
+			Message: "gateway: " + st.Code().String() + ": " + st.Message(),
+			Action:  "The gateway could not validate this quote; check its logs and read models, then accept a new quote version."}
 	default:
 		return nil
 	}
