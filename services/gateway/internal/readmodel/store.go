@@ -191,22 +191,30 @@ type Lookup struct {
 
 // Get reads the fields of every lookup in one round trip, after checking that each
 // model is ready; values[i][j] is nil when lookups[i].Fields[j] is absent.
+//
+// A pipeline is not atomic: another client (a FLUSHDB, a rebuild) may run
+// between its commands. The model's epoch is read before and after the data,
+// so an answer is given only from one unchanged, ready epoch.
 func (s *Store) Get(ctx context.Context, lookups ...Lookup) ([][][]byte, error) {
 	pipe := s.rdb.Pipeline()
+	before := make([]*redis.StringCmd, len(lookups))
+	after := make([]*redis.StringCmd, len(lookups))
 	ready := make([]*redis.IntCmd, len(lookups))
 	vals := make([]*redis.SliceCmd, len(lookups))
 	for i, l := range lookups {
+		before[i] = pipe.Get(ctx, s.epoch(l.Model))
 		ready[i] = pipe.Exists(ctx, s.ready(l.Model))
 		if len(l.Fields) > 0 {
 			vals[i] = pipe.HMGet(ctx, s.Data(l.Model), l.Fields...)
 		}
+		after[i] = pipe.Get(ctx, s.epoch(l.Model))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read models: %w", err)
 	}
 	var notReady []Model
 	for i, l := range lookups {
-		if ready[i].Val() == 0 {
+		if ready[i].Val() == 0 || before[i].Val() == "" || before[i].Val() != after[i].Val() {
 			notReady = append(notReady, l.Model)
 		}
 	}
