@@ -67,7 +67,7 @@ func TestSIGKILLEffectivelyOnce(t *testing.T) {
 		cmd.Env = append(os.Environ(), "PROCESSOR_CHILD=1",
 			"PROCESSOR_BROKERS="+strings.Join(e.kcfg.Brokers, ","),
 			"PROCESSOR_PREFIX="+e.kcfg.TopicPrefix,
-			"PROCESSOR_DELAY=300us")
+			"PROCESSOR_DELAY=800us")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -80,7 +80,7 @@ func TestSIGKILLEffectivelyOnce(t *testing.T) {
 	seen := 0
 	for kills < 12 {
 		cmd := start()
-		time.Sleep(time.Duration(1500+rng.IntN(2500)) * time.Millisecond)
+		time.Sleep(time.Duration(1000+rng.IntN(2000)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
