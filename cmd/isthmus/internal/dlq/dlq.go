@@ -150,14 +150,11 @@ func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		return fmt.Errorf("unexpected argument %q (see --help)", pos[0])
 	}
-	cl, err := env.Client()
+	cl, err := env.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := env.Ping(ctx, cl); err != nil {
-		return err
-	}
 	sums, err := List(ctx, cl, env.Kafka(), env.Timeout, *newest, stderr)
 	if err != nil {
 		return env.ClusterErr(err)
@@ -289,14 +286,11 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *offset < 0 {
 		return errors.New("--offset is required (see isthmus dlq list for offsets)")
 	}
-	cl, err := env.Client()
+	cl, err := env.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := env.Ping(ctx, cl); err != nil {
-		return err
-	}
 	r, err := Fetch(ctx, cl, env.Kafka(), env.Timeout, topic, int32(*partition), *offset)
 	if err != nil {
 		return env.ClusterErr(err)

@@ -224,14 +224,11 @@ Fix the cause first (deploy the fix, correct the master data), then replay.`, st
 	if (*offset >= 0) == *all {
 		return errors.New("give exactly one of --offset N and --all")
 	}
-	cl, err := env.Client()
+	cl, err := env.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := env.Ping(ctx, cl); err != nil {
-		return err
-	}
 	outs, err := Replay(ctx, cl, env.Kafka(), ReplayOptions{Topic: topic, Partition: int32(*partition), Offset: *offset, All: *all, DryRun: *dry, Timeout: env.Timeout, Progress: stderr})
 	if env.JSON() {
 		if outs == nil {

@@ -195,12 +195,8 @@ type conn struct {
 }
 
 func (c *conn) open(ctx context.Context) error {
-	cl, err := c.env.Client()
+	cl, err := c.env.Connect(ctx)
 	if err != nil {
-		return err
-	}
-	if err := c.env.Ping(ctx, cl); err != nil {
-		cl.Close()
 		return err
 	}
 	sd, err := c.env.Serde()

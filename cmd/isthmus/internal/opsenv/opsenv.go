@@ -117,6 +117,20 @@ func (e *Env) Client(opts ...kgo.Opt) (*kgo.Client, error) {
 	return e.Common.Kafka.NewClient(append([]kgo.Opt{kgo.RetryTimeout(e.Timeout), kgo.DialTimeout(5 * time.Second)}, opts...)...)
 }
 
+// Connect returns a client whose cluster has answered within the timeout
+// (the one way every verb connects: a clear one-line error when it cannot).
+func (e *Env) Connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	cl, err := e.Client(opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Ping(ctx, cl); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
 // Ping checks that the cluster answers within the timeout.
 func (e *Env) Ping(ctx context.Context, cl *kgo.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)

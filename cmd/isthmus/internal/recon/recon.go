@@ -74,14 +74,11 @@ func run(ctx context.Context, env *opsenv.Env, args []string, stdout, stderr io.
 	}
 	end := time.Now().UTC()
 	start := end.Add(-*since)
-	cl, err := env.Client()
+	cl, err := env.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := env.Ping(ctx, cl); err != nil {
-		return err
-	}
 	rep, err := Build(ctx, cl, sd, env.Kafka().Topic, start, end)
 	if err != nil {
 		return env.ClusterErr(err)
