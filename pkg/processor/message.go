@@ -73,7 +73,7 @@ func (m *Message) CorrelationID() string { return tracing.Correlation(m.ctx) }
 // derive output event ids from it so a replay emits identical events.
 func (m *Message) EventID() string {
 	if m.eventID == "" {
-		m.eventID = tracing.DeterministicID(m.Record.Topic, itoa(int64(m.Record.Partition)), itoa(m.Record.Offset))
+		m.eventID = tracing.DeterministicID(m.Record.Topic, strconv.Itoa(int(m.Record.Partition)), strconv.FormatInt(m.Record.Offset, 10))
 	}
 	return m.eventID
 }
@@ -131,28 +131,6 @@ func (m *Message) Range(store string, fn func(key string, value []byte) bool) {
 func (m *Message) reset() {
 	m.outputs = m.outputs[:0]
 	m.puts = m.puts[:0]
-}
-
-func itoa(n int64) string {
-	var b [20]byte
-	i := len(b)
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	if neg {
-		i--
-		b[i] = '-'
-	}
-	return string(b[i:])
 }
 
 // Decode decodes the input value (Confluent wire format) into v with the

@@ -123,11 +123,7 @@ func DeadLetter() Middleware {
 			m.reset()
 			in := m.Record
 			m.outputs = append(m.outputs, DeadLetterRecord(m.p.kcfg, m.p.cfg.Service, m.Topic, in, err, m.p.now()))
-			msg := err.Error()
-			if len(msg) > maxErrorMessageBytes {
-				msg = msg[:maxErrorMessageBytes]
-			}
-			m.p.log.WarnContext(ctx, "record dead-lettered", "topic", m.Topic, "partition", in.Partition, "offset", in.Offset, "class", class, "reason", errs.ReasonOf(err), "err", msg)
+			m.p.log.WarnContext(ctx, "record dead-lettered", "topic", m.Topic, "partition", in.Partition, "offset", in.Offset, "class", class, "reason", errs.ReasonOf(err), "err", err)
 			return nil
 		}
 	}

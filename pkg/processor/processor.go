@@ -497,21 +497,7 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	if err := sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
-	b := newBatch()
-	var (
-		produceMu  sync.Mutex
-		produceErr error
-		outCounts  = map[string]int{}
-	)
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			produceMu.Lock()
-			if produceErr == nil {
-				produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
-			}
-			produceMu.Unlock()
-		}
-	}
+	tx := p.newTxn(sess)
 	var handlerErr error
 	iter := fetches.RecordIter()
 	for !iter.Done() {
@@ -522,12 +508,12 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				break
 			}
 		}
-		m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: b}
+		m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: tx.batch}
 		if err := p.chain(ctx, m); err != nil {
 			handlerErr = err
 			break
 		}
-		p.flush(ctx, sess, m, b, promise, outCounts)
+		tx.add(ctx, m)
 	}
 	if handlerErr != nil {
 		_, err := sess.End(ctx, kgo.TryAbort)
@@ -536,31 +522,60 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		}
 		return false, handlerErr
 	}
-	return p.end(ctx, sess, b, &produceMu, &produceErr, outCounts)
+	return tx.end(ctx)
 }
 
-// flush produces a message's outputs and changelog writes, and folds its
+// txn is one open transaction: its state overlay, the first produce error
+// and the output counts committed with it.
+type txn struct {
+	p         *Processor
+	sess      *kgo.GroupTransactSession
+	batch     *batch
+	mu        sync.Mutex
+	err       error
+	outCounts map[string]int
+}
+
+func (p *Processor) newTxn(sess *kgo.GroupTransactSession) *txn {
+	return &txn{p: p, sess: sess, batch: newBatch(), outCounts: map[string]int{}}
+}
+
+func (tx *txn) promise(r *kgo.Record, err error) {
+	if err != nil {
+		tx.mu.Lock()
+		if tx.err == nil {
+			tx.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		}
+		tx.mu.Unlock()
+	}
+}
+
+// add produces a message's outputs and changelog writes, and folds its
 // state writes into the batch overlay.
-func (p *Processor) flush(ctx context.Context, sess *kgo.GroupTransactSession, m *Message, b *batch, promise func(*kgo.Record, error), outCounts map[string]int) {
+func (tx *txn) add(ctx context.Context, m *Message) {
+	p := tx.p
 	for _, o := range m.outputs {
-		outCounts[p.kcfg.Logical(o.Topic)]++
-		sess.Produce(ctx, o, promise)
+		tx.outCounts[p.kcfg.Logical(o.Topic)]++
+		tx.sess.Produce(ctx, o, tx.promise)
 	}
 	for _, pt := range m.puts {
-		b.put(pt.store, m.Record.Partition, pt.key, pt.value)
-		sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, promise)
+		tx.batch.put(pt.store, m.Record.Partition, pt.key, pt.value)
+		tx.sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, tx.promise)
 	}
 }
 
-func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, b *batch, mu *sync.Mutex, produceErr *error, outCounts map[string]int) (bool, error) {
+// end commits (or, after a produce error, aborts) the transaction and, once
+// committed, folds the overlay into the stores.
+func (tx *txn) end(ctx context.Context) (bool, error) {
+	p, sess := tx.p, tx.sess
 	start := time.Now()
 	if err := sess.Client().Flush(ctx); err != nil {
 		_, _ = sess.End(ctx, kgo.TryAbort)
 		return false, errs.Retriable("flush", err)
 	}
-	mu.Lock()
-	perr := *produceErr
-	mu.Unlock()
+	tx.mu.Lock()
+	perr := tx.err
+	tx.mu.Unlock()
 	try := kgo.TryCommit
 	if perr != nil {
 		try = kgo.TryAbort
@@ -581,8 +596,8 @@ func (p *Processor) end(ctx context.Context, sess *kgo.GroupTransactSession, b *
 		// to the committed offsets; drop the overlay and go on.
 		return false, nil
 	}
-	p.stores.commit(b)
-	for t, n := range outCounts {
+	p.stores.commit(tx.batch)
+	for t, n := range tx.outCounts {
 		p.metrics.recordsOut.WithLabelValues(p.cfg.Service, t).Add(float64(n))
 	}
 	return true, nil
@@ -611,24 +626,10 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin tick transaction: %w", err)
 	}
-	b := newBatch()
-	var (
-		mu         sync.Mutex
-		produceErr error
-		outCounts  = map[string]int{}
-	)
-	promise := func(r *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			if produceErr == nil {
-				produceErr = err
-			}
-			mu.Unlock()
-		}
-	}
+	tx := p.newTxn(sess)
 	tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, now) }, Recover())
 	for _, part := range sortedParts(parts) {
-		m := &Message{Record: &kgo.Record{Partition: part, Offset: -1, Timestamp: now}, p: p, ctx: ctx, batch: b}
+		m := &Message{Record: &kgo.Record{Partition: part, Offset: -1, Timestamp: now}, p: p, ctx: ctx, batch: tx.batch}
 		err := retry.Do(ctx, p.retry, func(attempt int) error {
 			m.attempt = attempt
 			m.reset()
@@ -636,7 +637,7 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 		}, nil)
 		switch class := errs.ClassOf(err); {
 		case err == nil:
-			p.flush(ctx, sess, m, b, promise, outCounts)
+			tx.add(ctx, m)
 		case class == errs.ClassRetriable:
 			// Worth trying again: abort and tick again later.
 			p.log.Error("tick failed; aborting the tick transaction", "partition", part, "err", err)
@@ -649,7 +650,7 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 			p.log.Error("tick failed permanently for one partition; its work is dropped this round", "partition", part, "class", class, "err", err)
 		}
 	}
-	_, err := p.end(ctx, sess, b, &mu, &produceErr, outCounts)
+	_, err := tx.end(ctx)
 	if err != nil {
 		if errs.ClassOf(err) != errs.ClassRetriable {
 			return err // outcome unknown: restart the session
