@@ -93,7 +93,7 @@ and a summary with the achieved rate and the errors; exits 1 when any record fai
 	if o.Seed == 0 {
 		o.Seed = uint64(time.Now().UnixNano())
 	}
-	cl, err := env.Connect(ctx, kgo.ProducerLinger(5 * time.Millisecond))
+	cl, err := env.Connect(ctx, kgo.ProducerLinger(5*time.Millisecond))
 	if err != nil {
 		return err
 	}
