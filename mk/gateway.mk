@@ -51,7 +51,8 @@ gateway-schemathesis:
 	@test -n "$(GATEWAY_TOKEN)" || { echo "set GATEWAY_TOKEN to a bearer token with every scope" >&2; exit 2; }
 	scripts/gateway/schemathesis.sh "$(GATEWAY_URL)" "$(GATEWAY_TOKEN)"
 
-# PriceQuote vs no-op, gRPC and REST, one run (real Redis when ISTHMUS_REDIS_URL is set).
+# PriceQuote (gRPC, REST) and CheckCredit+reservation against a bare gRPC server and the
+# full-stack no-op, one run (real Redis when ISTHMUS_REDIS_URL is set).
 gateway-bench:
 	cd services/gateway && go test -run '^$$' -bench BenchmarkPriceQuote -benchtime 1x ./bench/
 

@@ -1,6 +1,10 @@
-// Package bench measures PriceQuote (5 lines) over gRPC and REST against a no-op
-// pricing handler on the same server setup (auth, rate limiting in Redis, metrics,
-// REST bridge), in one run, and prints the ratios.
+// Package bench measures the gateway's synchronous answers in one run against two
+// baselines: a bare gRPC server answering a canned PriceQuote with no interceptors
+// (the machine's ceiling), and the full stack (auth, rate limiting, metrics, REST
+// face) with a no-op pricing handler. It measures PriceQuote (5 lines) over gRPC
+// and REST and CheckCredit with a reservation (Idempotency-Key), and prints the
+// ratios and p99 at half of the measured maximum next to the targets
+// (PASS/MISS; figures, not assertions: the machine is shared).
 //
 //	make gateway-bench    (or: go test -run '^$' -bench PriceQuote ./bench/)
 //
@@ -13,9 +17,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,7 +33,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 )
 
@@ -115,6 +123,11 @@ func load(d time.Duration, workers int, rate float64, fn func() error) result {
 	return result{qps: float64(count.Load()) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99), errors: errs.Load()}
 }
 
+// benchCustomers spreads the credit reservations over many customers: a
+// customer's reservations are summed on every check, so one customer would make
+// the benchmark measure a growing list rather than the call.
+const benchCustomers = 2000
+
 func BenchmarkPriceQuote(b *testing.B) {
 	redisURL := ""
 	if u := os.Getenv("ISTHMUS_REDIS_URL"); u != "" {
@@ -131,19 +144,25 @@ func BenchmarkPriceQuote(b *testing.B) {
 		recs = append(recs, gwtest.PriceEntry(s, "NA", "USD", "", int64(1000+i*111), 3, 0, 825, now, gwtest.Tier{Min: 10, Unit: int64(900 + i*100)}, gwtest.Tier{Min: 30, Unit: int64(800 + i*100)}))
 		recs = append(recs, gwtest.PriceEntry(s, "NA", "USD", "C1", 0, 3, 1250, 825, now))
 	}
+	for i := range benchCustomers {
+		recs = append(recs, gwtest.CreditAccount(fmt.Sprintf("K%d", i), "USD", 1_000_000_000, 0, 0, false, now))
+	}
 	e.Produce(recs...)
 	token := e.Token("bench", time.Hour, gwtest.AllScopes...)
 
 	cfg := e.Config()
-	cfg.RateLimit, cfg.RateBurst = 1e6, 1e6 // the limiter runs (one Redis call) but never refuses
+	cfg.RateLimit, cfg.RateBurst = 1e6, 1e6 // the limiter runs but never refuses
 	real := e.Start(cfg)
 	// Warm up and take the real answer as the no-op's canned response.
 	conn := dialGRPC(b, real.GRPCAddr)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
 	pc := pricingv1.NewPricingServiceClient(conn)
 	var canned *pricingv1.PriceQuoteResponse
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		r, err := pc.PriceQuote(ctx, request())
+		if err == nil {
+			_, err = creditv1.NewCreditServiceClient(conn).CheckCredit(ctx, creditRequest(benchCustomers-1))
+		}
 		if err == nil {
 			canned = r
 			break
@@ -155,6 +174,7 @@ func BenchmarkPriceQuote(b *testing.B) {
 	ncfg := e.Config()
 	ncfg.RateLimit, ncfg.RateBurst = 1e6, 1e6
 	nop := e.Start(ncfg, gatewayNoop(proto.Clone(canned).(*pricingv1.PriceQuoteResponse)))
+	bare := startBare(b, proto.Clone(canned).(*pricingv1.PriceQuoteResponse))
 
 	d := 3 * time.Second
 	if s := os.Getenv("GATEWAY_BENCH_SECONDS"); s != "" {
@@ -163,20 +183,10 @@ func BenchmarkPriceQuote(b *testing.B) {
 		}
 	}
 	const workers = 16
-	type row struct {
-		name       string
-		full, half result
-	}
-	var rows []row
-	for _, g := range []struct {
-		name string
-		addr *gwtest.Gateway
-	}{{"PriceQuote", real}, {"no-op", nop}} {
-		gc := pricingv1.NewPricingServiceClient(dialGRPC(b, g.addr.GRPCAddr))
-		callGRPC := func() error { _, err := gc.PriceQuote(ctx, request()); return err }
+	restCall := func(addr string) func() error {
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-		url := "http://" + g.addr.HTTPAddr + "/v1/pricing:quote"
-		callREST := func() error {
+		url := "http://" + addr + "/v1/pricing:quote"
+		return func() error {
 			req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader([]byte(restBody)))
 			req.Header.Set("Authorization", "Bearer "+token)
 			req.Header.Set("Content-Type", "application/json")
@@ -191,35 +201,106 @@ func BenchmarkPriceQuote(b *testing.B) {
 			}
 			return nil
 		}
-		for _, tr := range []struct {
-			name string
-			fn   func() error
-		}{{"gRPC", callGRPC}, {"REST", callREST}} {
-			load(500*time.Millisecond, workers, 0, tr.fn) // warm-up
-			full := load(d, workers, 0, tr.fn)
-			half := load(d, workers, full.qps/2, tr.fn)
-			rows = append(rows, row{name: g.name + " " + tr.name, full: full, half: half})
+	}
+	quoteCall := func(addr string) func() error {
+		c := pricingv1.NewPricingServiceClient(dialGRPC(b, addr))
+		return func() error { _, err := c.PriceQuote(ctx, request()); return err }
+	}
+	cc := creditv1.NewCreditServiceClient(dialGRPC(b, real.GRPCAddr))
+	var seq atomic.Int64
+	creditCall := func() error {
+		n := seq.Add(1)
+		cctx := metadata.AppendToOutgoingContext(ctx, "idempotency-key", fmt.Sprintf("bench-%d-%d", now.UnixNano(), n))
+		r, err := cc.CheckCredit(cctx, creditRequest(int(n%benchCustomers)))
+		if err == nil && r.GetReservation() == nil {
+			err = fmt.Errorf("no reservation: %v", r.GetDecision())
 		}
+		return err
+	}
+	type row struct {
+		name       string
+		full, half result
+	}
+	rows := map[string]row{}
+	order := []string{"bare gRPC", "no-op gRPC", "no-op REST", "PriceQuote gRPC", "PriceQuote REST", "Credit+reserve gRPC"}
+	calls := map[string]func() error{
+		"bare gRPC":           quoteCall(bare),
+		"no-op gRPC":          quoteCall(nop.GRPCAddr),
+		"no-op REST":          restCall(nop.HTTPAddr),
+		"PriceQuote gRPC":     quoteCall(real.GRPCAddr),
+		"PriceQuote REST":     restCall(real.HTTPAddr),
+		"Credit+reserve gRPC": creditCall,
+	}
+	for _, name := range order {
+		fn := calls[name]
+		load(500*time.Millisecond, workers, 0, fn) // warm-up
+		full := load(d, workers, 0, fn)
+		half := load(d, workers, full.qps/2, fn)
+		rows[name] = row{name: name, full: full, half: half}
 	}
 	b.StopTimer()
-	fmt.Printf("\nPriceQuote, 5 lines, %d workers, %v per run (GOMAXPROCS=%d, redis=%s)\n", workers, d, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""])
+	fmt.Printf("\nGateway hot path, %d workers, %v per run (GOMAXPROCS=%d, redis=%s); PriceQuote has 5 lines\n", workers, d, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""])
 	fmt.Printf("%-20s %10s %10s %10s %8s | %-22s\n", "target", "max QPS", "p50", "p99", "errors", "p99 at half max QPS")
-	for _, r := range rows {
+	for _, name := range order {
+		r := rows[name]
 		fmt.Printf("%-20s %10.0f %10v %10v %8d | %v\n", r.name, r.full.qps, r.full.p50.Round(time.Microsecond), r.full.p99.Round(time.Microsecond), r.full.errors+r.half.errors, r.half.p99.Round(time.Microsecond))
 	}
-	for i, tr := range []string{"gRPC", "REST"} {
-		real, nop := rows[i], rows[i+2]
-		ratio := real.full.qps / nop.full.qps
-		fmt.Printf("%s: PriceQuote/no-op QPS ratio %.2f (target >= 0.70), p99 at half load %v (target <= 2ms)\n", tr, ratio, real.half.p99.Round(time.Microsecond))
-		b.ReportMetric(ratio, tr+"-qps-ratio")
-		b.ReportMetric(real.full.qps, tr+"-qps")
-		b.ReportMetric(float64(real.half.p99.Microseconds()), tr+"-p99-half-us")
+	verdict := func(ok bool) string {
+		if ok {
+			return "PASS"
+		}
+		return "MISS"
 	}
-	for _, r := range rows {
-		if r.full.errors+r.half.errors > 0 {
+	bareQPS := rows["bare gRPC"].full.qps
+	for _, c := range []struct {
+		name, metric, vs string
+		ratio, target    float64
+	}{
+		{"PriceQuote gRPC", "gRPC-vs-bare", "bare gRPC", rows["PriceQuote gRPC"].full.qps / bareQPS, 0.5},
+		{"PriceQuote gRPC", "gRPC-vs-noop", "full-stack no-op gRPC", rows["PriceQuote gRPC"].full.qps / rows["no-op gRPC"].full.qps, 0.8},
+		{"PriceQuote REST", "REST-vs-bare", "bare gRPC", rows["PriceQuote REST"].full.qps / bareQPS, 0.5},
+		{"PriceQuote REST", "REST-vs-noop", "full-stack no-op REST", rows["PriceQuote REST"].full.qps / rows["no-op REST"].full.qps, 0.8},
+		{"Credit+reserve gRPC", "credit-vs-bare", "bare gRPC", rows["Credit+reserve gRPC"].full.qps / bareQPS, 0.3},
+	} {
+		fmt.Printf("%-20s QPS %.2fx %-22s (target >= %.1f)  %s\n", c.name, c.ratio, c.vs, c.target, verdict(c.ratio >= c.target))
+		b.ReportMetric(c.ratio, c.metric)
+	}
+	for _, c := range []struct {
+		name   string
+		target time.Duration
+	}{{"PriceQuote gRPC", 2 * time.Millisecond}, {"PriceQuote REST", 2 * time.Millisecond}, {"Credit+reserve gRPC", 3 * time.Millisecond}} {
+		p := rows[c.name].half.p99
+		fmt.Printf("%-20s p99 at half load %-10v (target <= %v)  %s\n", c.name, p.Round(time.Microsecond), c.target, verdict(p <= c.target))
+	}
+	for _, name := range order {
+		b.ReportMetric(rows[name].full.qps, strings.ReplaceAll(name, " ", "-")+"-qps")
+	}
+	for _, name := range order {
+		if r := rows[name]; r.full.errors+r.half.errors > 0 {
 			b.Errorf("%s: %d failed calls", r.name, r.full.errors+r.half.errors)
 		}
 	}
+}
+
+func creditRequest(customer int) *creditv1.CheckCreditRequest {
+	return &creditv1.CheckCreditRequest{
+		Customer: &creditv1.CheckCreditRequest_ErpCustomerId{ErpCustomerId: fmt.Sprintf("K%d", customer)},
+		Amount:   &typev1.Money{CurrencyCode: "USD", UnitsMinor: 1}, Reserve: true,
+	}
+}
+
+// startBare serves the canned quote from a gRPC server with no interceptors, no
+// auth and no metrics: the ceiling of this machine for the call.
+func startBare(b *testing.B, resp *pricingv1.PriceQuoteResponse) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := grpc.NewServer()
+	pricingv1.RegisterPricingServiceServer(s, &noop{resp: resp})
+	go func() { _ = s.Serve(ln) }()
+	b.Cleanup(s.Stop)
+	return ln.Addr().String()
 }
 
 func dialGRPC(b *testing.B, addr string) *grpc.ClientConn {
