@@ -2,13 +2,13 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -76,18 +76,65 @@ type Verifier struct {
 	// the in-process REST bridge are exempt: the HTTP listener checks the certificate.
 	RequireClientCert bool
 
-	cache sync.Map // token -> cached; verified tokens, until they expire
-	size  atomic.Int64
+	cache tokenCache
 }
 
 type cached struct {
 	p   *Principal
-	exp time.Time
+	exp time.Time // token expiry plus leeway
+	gen uint64    // key-set generation the signature was checked under
 }
 
-// cacheLimit bounds the verified-token cache; when full it is emptied (tokens are
-// long-lived and few per client, so this rarely happens).
+// cacheLimit bounds the verified-token cache; a full cache evicts an arbitrary
+// entry (expired ones first when met), so memory stays bounded under any number of
+// distinct tokens.
 const cacheLimit = 10000
+
+// tokenCache maps SHA-256 of the whole compact token to its verdict: the token
+// itself is never kept, and a token differing in any byte (header, claims or
+// signature) is a different entry.
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[[sha256.Size]byte]cached
+}
+
+func (c *tokenCache) get(k [sha256.Size]byte) (cached, bool) {
+	c.mu.RLock()
+	e, ok := c.m[k]
+	c.mu.RUnlock()
+	return e, ok
+}
+
+func (c *tokenCache) put(k [sha256.Size]byte, e cached, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[[sha256.Size]byte]cached)
+	}
+	if _, ok := c.m[k]; !ok && len(c.m) >= cacheLimit {
+		n := 0
+		for kk, ee := range c.m { // map order is random: arbitrary victims
+			if n > 0 && !now.After(ee.exp) {
+				break
+			}
+			delete(c.m, kk)
+			n++
+		}
+	}
+	c.m[k] = e
+}
+
+func (c *tokenCache) drop(k [sha256.Size]byte) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
+
+func (c *tokenCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
 
 type claims struct {
 	jwt.RegisteredClaims
@@ -102,24 +149,24 @@ var (
 )
 
 // Verify parses and checks a compact JWT. A token verified before is answered from
-// a cache until its expiry (signature checks cost more than the rest of a call).
+// a cache (signature checks cost more than the rest of a call) until the earlier of
+// its expiry and the next change of the key set, so a key removed by rotation stops
+// its tokens at the next JWKS refresh.
 func (v *Verifier) Verify(token string) (*Principal, error) {
-	if c, ok := v.cache.Load(token); ok {
-		if time.Now().Before(c.(cached).exp) {
-			return c.(cached).p, nil
+	k := sha256.Sum256([]byte(token))
+	gen := v.Keys.Generation()
+	now := time.Now()
+	if c, ok := v.cache.get(k); ok {
+		if c.gen == gen && now.Before(c.exp) {
+			return c.p, nil
 		}
-		v.cache.Delete(token)
-		v.size.Add(-1)
+		v.cache.drop(k)
 	}
 	p, exp, err := v.verify(token)
 	if err != nil {
 		return nil, err
 	}
-	if v.size.Add(1) > cacheLimit {
-		v.cache.Clear()
-		v.size.Store(1)
-	}
-	v.cache.Store(token, cached{p: p, exp: exp})
+	v.cache.put(k, cached{p: p, exp: exp, gen: gen}, now)
 	return p, nil
 }
 

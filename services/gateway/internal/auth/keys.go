@@ -19,38 +19,71 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// KeySet holds verification keys by key id ("" for keys without one).
+// KeySet holds verification keys by key id ("" for keys without one). Lookups
+// read an immutable snapshot, so a refresh never pauses requests; every change of
+// the keys bumps the generation, which ends the verifier's cached verdicts.
 type KeySet struct {
-	mu   sync.RWMutex
+	cur atomic.Pointer[keyGen]
+}
+
+type keyGen struct {
 	keys map[string]crypto.PublicKey
+	gen  uint64
 }
 
 // NewKeySet returns a key set holding keys.
-func NewKeySet(keys map[string]crypto.PublicKey) *KeySet { return &KeySet{keys: keys} }
+func NewKeySet(keys map[string]crypto.PublicKey) *KeySet {
+	k := &KeySet{}
+	k.cur.Store(&keyGen{keys: keys, gen: 1})
+	return k
+}
 
 // Lookup returns the key with kid, or the only key when the token names none.
 func (k *KeySet) Lookup(kid string) (crypto.PublicKey, bool) {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	if key, ok := k.keys[kid]; ok {
+	keys := k.cur.Load().keys
+	if key, ok := keys[kid]; ok {
 		return key, true
 	}
-	if kid == "" && len(k.keys) == 1 {
-		for _, key := range k.keys {
+	if kid == "" && len(keys) == 1 {
+		for _, key := range keys {
 			return key, true
 		}
 	}
 	return nil, false
 }
 
-func (k *KeySet) replace(keys map[string]crypto.PublicKey) {
-	k.mu.Lock()
-	k.keys = keys
-	k.mu.Unlock()
+// Generation changes whenever the keys change (a rotation added or removed one).
+func (k *KeySet) Generation() uint64 { return k.cur.Load().gen }
+
+// replace installs keys; it reports whether they differ from the current ones.
+func (k *KeySet) replace(keys map[string]crypto.PublicKey) bool {
+	old := k.cur.Load()
+	if sameKeys(old.keys, keys) {
+		return false
+	}
+	k.cur.Store(&keyGen{keys: keys, gen: old.gen + 1})
+	return true
+}
+
+func sameKeys(a, b map[string]crypto.PublicKey) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for kid, ka := range a {
+		kb, ok := b[kid]
+		if !ok {
+			return false
+		}
+		eq, ok := ka.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(kb) {
+			return false
+		}
+	}
+	return true
 }
 
 type jwk struct {
@@ -188,8 +221,10 @@ func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string
 	return ParseJWKS(data)
 }
 
-// Refresh reloads the key set from url every interval until ctx ends; failures keep
-// the previous keys.
+// Refresh reloads the key set from url every interval until ctx ends, in the
+// background: requests keep verifying against the previous keys until the new set
+// is swapped in. A key removed from the JWKS stops verifying tokens (cached or not)
+// within one interval. Failures keep the previous keys.
 func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, interval time.Duration, log *slog.Logger) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -203,7 +238,9 @@ func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, i
 				log.Warn("jwks refresh failed; keeping previous keys", "err", err)
 				continue
 			}
-			k.replace(keys)
+			if k.replace(keys) {
+				log.Info("jwks keys rotated; cached token verdicts dropped", "keys", len(keys))
+			}
 		}
 	}
 }
