@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,9 +15,10 @@ func TestGCRA(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
-	l := New(rdb, "", 10, 3) // 10/s, burst 3
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base
 	mr.SetTime(base)
+	l := New(rdb, "", 10, 3, WithClock(func() time.Time { return now })) // 10/s, burst 3
 	for i := range 3 {
 		if ok, _, err := l.Allow(ctx, "a"); err != nil || !ok {
 			t.Fatalf("call %d within burst refused: %v", i, err)
@@ -29,11 +31,59 @@ func TestGCRA(t *testing.T) {
 	if ok, _, _ := l.Allow(ctx, "b"); !ok {
 		t.Error("other client limited")
 	}
-	mr.SetTime(base.Add(wait))
+	now = base.Add(wait)
+	mr.SetTime(now)
 	if ok, _, _ := l.Allow(ctx, "a"); !ok {
 		t.Error("refused after the advertised wait")
 	}
 	if ok, _, _ := New(rdb, "", 0, 1).Allow(ctx, "a"); !ok {
 		t.Error("disabled limiter refused")
+	}
+}
+
+type countHook struct{ n *atomic.Int64 }
+
+func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// Calls are admitted from leases: one Redis call per chunk, and a client over its
+// limit is refused from the local refusal until the wait is over.
+func TestLeasesSpareRedis(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	var calls atomic.Int64
+	rdb.AddHook(countHook{&calls})
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr.SetTime(base)
+	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
+	if l.Chunk() != 100 {
+		t.Fatalf("chunk %d, want 100 (1000/s for 100ms)", l.Chunk())
+	}
+	admitted := 0
+	for range 1000 {
+		if ok, _, err := l.Allow(ctx, "a"); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			admitted++
+		}
+	}
+	if admitted != 400 {
+		t.Errorf("admitted %d of 1000 calls at one instant, want the burst 400", admitted)
+	}
+	// 4 leases, 1 refusal (and one EVAL when the script is not loaded yet).
+	if n := calls.Load(); n > 6 {
+		t.Errorf("%d Redis calls for 1000 calls, want one per lease of 100", n)
 	}
 }
