@@ -75,7 +75,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	prefix := cfg.Kafka.TopicPrefix
-	store := readmodel.NewStore(rdb, prefix)
+	store := readmodel.NewStore(rdb, prefix).WithMirror() // answers from memory, fed by the builder
 	resv := reservation.New(rdb, prefix)
 
 	sd, err := svc.Serde()

@@ -205,3 +205,25 @@ func TestFlushRebuild(t *testing.T) {
 
 func TestReplicas(t *testing.T)  { testReplicas(t, gwtest.Unit(t)) }
 func TestRateLimit(t *testing.T) { testRateLimit(t, gwtest.Unit(t)) }
+
+// TestAnswersFromMemory: once a replica's read models are ready, PriceQuote costs
+// no Redis call — it still answers, from the replica's mirror of the last ready
+// epoch, with Redis gone (rate limits off: they need Redis for their leases).
+func TestAnswersFromMemory(t *testing.T) {
+	e := gwtest.Unit(t)
+	seed(e)
+	c := dial(t, e.Start(e.Config()), e.Token("q2o", time.Hour, gwtest.AllScopes...))
+	waitReady(t, c)
+	before, err := c.pricing.PriceQuote(c.ctx(), quote(line("W", 12), line("G", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Mini.Close()
+	after, err := c.pricing.PriceQuote(c.ctx(), quote(line("W", 12), line("G", 1)))
+	if err != nil {
+		t.Fatalf("with Redis gone: %v", err)
+	}
+	if before.GetGrandTotal().GetUnitsMinor() != after.GetGrandTotal().GetUnitsMinor() || after.GetGrandTotal().GetUnitsMinor() == 0 {
+		t.Fatalf("grand total %v, then %v with Redis gone", before.GetGrandTotal(), after.GetGrandTotal())
+	}
+}

@@ -155,6 +155,7 @@ func (b *Builder) Run(ctx context.Context) error {
 			b.setReady(m, false)
 		}
 		if errors.Is(err, ErrEpochChanged) {
+			b.store.mirrorDrop(b.models...)
 			b.log.Warn("read models lost or reset in redis; rebuilding from the topics")
 			b.metrics.rebuilds.WithLabelValues("epoch").Inc()
 			failures = 0
@@ -211,6 +212,14 @@ func (b *Builder) runOnce(ctx context.Context) error {
 		epoch, stored, err := b.store.Begin(ctx, m, newEpoch())
 		if err != nil {
 			return errs.Retriable("redis", err)
+		}
+		if b.store.mirror != nil {
+			// Resume from the offsets of the data the mirror holds.
+			if stored, err = b.store.snapshot(ctx, m, epoch); errors.Is(err, ErrEpochChanged) {
+				return err
+			} else if err != nil {
+				return errs.Retriable("redis", err)
+			}
 		}
 		pos[m] = &position{next: stored, target: map[int32]int64{}, epoch: epoch}
 		topics = append(topics, b.kcfg.Topic(string(m)))
@@ -306,6 +315,7 @@ func (b *Builder) markReady(ctx context.Context, pos map[Model]*position) error 
 			return err
 		}
 		p.ready = true
+		b.store.mirrorReady(m, p.epoch)
 		b.setReady(m, true)
 		b.log.Info("read model caught up", "model", m)
 	}
@@ -326,6 +336,7 @@ func (b *Builder) apply(ctx context.Context, cl *kgo.Client, m Model, p *positio
 			return errs.Retriable("redis", err)
 		}
 		p.next[part] = next
+		b.store.mirrorApply(m, p.epoch, changes)
 		b.metrics.applied.WithLabelValues(string(m)).Add(float64(len(changes)))
 		if b.hook != nil && len(values) > 0 {
 			b.hook(ctx, m, values)

@@ -46,6 +46,7 @@ func (e *NotReadyError) Is(t error) bool { return t == ErrNotReady }
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	mirror *mirror // nil: Get reads Redis
 }
 
 // NewStore returns a store whose keys start with prefix (e.g. the topic prefix, so
@@ -189,13 +190,17 @@ type Lookup struct {
 	Fields []string
 }
 
-// Get reads the fields of every lookup in one round trip, after checking that each
-// model is ready; values[i][j] is nil when lookups[i].Fields[j] is absent.
+// Get reads the fields of every lookup, after checking that each model is ready;
+// values[i][j] is nil when lookups[i].Fields[j] is absent. A store WithMirror
+// answers from memory; otherwise Get costs one pipelined Redis round trip.
 //
 // A pipeline is not atomic: another client (a FLUSHDB, a rebuild) may run
 // between its commands. The model's epoch is read before and after the data,
 // so an answer is given only from one unchanged, ready epoch.
 func (s *Store) Get(ctx context.Context, lookups ...Lookup) ([][][]byte, error) {
+	if s.mirror != nil {
+		return s.getMirror(lookups)
+	}
 	pipe := s.rdb.Pipeline()
 	before := make([]*redis.StringCmd, len(lookups))
 	after := make([]*redis.StringCmd, len(lookups))
