@@ -1,6 +1,6 @@
 // Package server runs the gateway's gRPC server (:9090) and its REST face
-// (grpc-gateway, :8080). REST calls go through an in-process gRPC server with the
-// same interceptors (auth, scopes, rate limits, metrics) and handlers.
+// (grpc-gateway, :8080). REST calls reach the same handlers in process, through the
+// same interceptors (auth, scopes, rate limits, metrics) — see rest.go.
 package server
 
 import (
@@ -23,12 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
@@ -60,61 +58,49 @@ type Options struct {
 
 // Server is the gateway's network face.
 type Server struct {
-	o        Options
-	ext      *grpc.Server
-	bridge   *grpc.Server
-	bridgeLn *bufconn.Listener
-	health   *health.Server
-	http     *http.Server
-	conn     *grpc.ClientConn
+	o      Options
+	ext    *grpc.Server
+	health *health.Server
+	http   *http.Server
 }
 
 // New builds the servers.
 func New(ctx context.Context, o Options) (*Server, error) {
 	m := newServerMetrics(o.Registerer)
-	chain := func(transport string, bridged bool) grpc.ServerOption {
-		return grpc.ChainUnaryInterceptor(
+	interceptors := func(transport string, bridged bool) []grpc.UnaryServerInterceptor {
+		return []grpc.UnaryServerInterceptor{
 			recoverUnary(o.Log),
 			observe(m, transport),
 			o.Verifier.UnaryInterceptor(bridged),
 			rateLimit(o.Limiter, m, o.Log),
-		)
+		}
 	}
-	extOpts := []grpc.ServerOption{chain("grpc", false), grpc.ChainStreamInterceptor(o.Verifier.StreamInterceptor(false)), grpc.MaxRecvMsgSize(1 << 20)}
+	extOpts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(interceptors("grpc", false)...), grpc.ChainStreamInterceptor(o.Verifier.StreamInterceptor(false)), grpc.MaxRecvMsgSize(1 << 20)}
 	if o.TLS != nil {
 		extOpts = append(extOpts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	s := &Server{o: o, health: health.NewServer()}
 	s.ext = grpc.NewServer(extOpts...)
-	s.bridge = grpc.NewServer(chain("rest", true), grpc.MaxRecvMsgSize(1<<20))
-	for _, gs := range []*grpc.Server{s.ext, s.bridge} {
-		pricingv1.RegisterPricingServiceServer(gs, o.Services.Pricing)
-		creditv1.RegisterCreditServiceServer(gs, o.Services.Credit)
-		inventoryv1.RegisterAvailabilityServiceServer(gs, o.Services.Availability)
-	}
+	pricingv1.RegisterPricingServiceServer(s.ext, o.Services.Pricing)
+	creditv1.RegisterCreditServiceServer(s.ext, o.Services.Credit)
+	inventoryv1.RegisterAvailabilityServiceServer(s.ext, o.Services.Availability)
 	healthpb.RegisterHealthServer(s.ext, s.health)
 	reflection.Register(s.ext)
 
-	s.bridgeLn = bufconn.Listen(4 << 20)
-	conn, err := grpc.NewClient("passthrough:///bridge",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.bridgeLn.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("rest bridge: %w", err)
-	}
-	s.conn = conn
 	gw := runtime.NewServeMux(
 		runtime.WithErrorHandler(errorHandler(o.Log)),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
-	for _, reg := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
-		pricingv1.RegisterPricingServiceHandler, creditv1.RegisterCreditServiceHandler, inventoryv1.RegisterAvailabilityServiceHandler,
-	} {
-		if err := reg(ctx, gw, conn); err != nil {
-			return nil, fmt.Errorf("rest handlers: %w", err)
-		}
+	rest := chainUnary(interceptors("rest", true)...)
+	if err := pricingv1.RegisterPricingServiceHandlerServer(ctx, gw, restPricing{s: o.Services.Pricing, ic: rest}); err != nil {
+		return nil, fmt.Errorf("rest handlers: %w", err)
+	}
+	if err := creditv1.RegisterCreditServiceHandlerServer(ctx, gw, restCredit{s: o.Services.Credit, ic: rest}); err != nil {
+		return nil, fmt.Errorf("rest handlers: %w", err)
+	}
+	if err := inventoryv1.RegisterAvailabilityServiceHandlerServer(ctx, gw, restAvailability{s: o.Services.Availability, ic: rest}); err != nil {
+		return nil, fmt.Errorf("rest handlers: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
@@ -152,11 +138,10 @@ func (s *Server) SetServing(ok bool) {
 // Serve serves gRPC on grpcLn and REST on httpLn until ctx ends, then stops
 // gracefully (in-flight calls finish within 10s).
 func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
-	errc := make(chan error, 3)
+	errc := make(chan error, 2)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(2)
 	go func() { defer wg.Done(); errc <- s.ext.Serve(grpcLn) }()
-	go func() { defer wg.Done(); errc <- s.bridge.Serve(s.bridgeLn) }()
 	go func() {
 		defer wg.Done()
 		var err error
@@ -180,14 +165,12 @@ func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
 	s.health.Shutdown()
 	_ = s.http.Shutdown(sctx)
 	stopped := make(chan struct{})
-	go func() { s.ext.GracefulStop(); s.bridge.GracefulStop(); close(stopped) }()
+	go func() { s.ext.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
 	case <-sctx.Done():
 		s.ext.Stop()
-		s.bridge.Stop()
 	}
-	_ = s.conn.Close()
 	wg.Wait()
 	return err
 }
@@ -260,8 +243,8 @@ func restMethod(path string) string {
 	return ""
 }
 
-// authHTTP authenticates REST calls before their body is decoded; the gRPC
-// interceptor behind the bridge checks again (from its cache) and sets the caller.
+// authHTTP authenticates REST calls before their body is decoded; the interceptor
+// chain behind grpc-gateway checks again (from its cache) and sets the caller.
 func authHTTP(v *auth.Verifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasPrefix(r.URL.Path, "/v1/") {
