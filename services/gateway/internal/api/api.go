@@ -2,7 +2,7 @@ package api
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -79,18 +79,12 @@ func (d *Deps) resolve(ctx context.Context, c customerRef) (string, error) {
 	if c.crm == "" {
 		return c.erp, nil
 	}
-	vals, err := d.Store.Get(ctx, readmodel.Lookup{Model: readmodel.Xref, Fields: []string{readmodel.XrefField("CRM", c.crm)}})
+	vals, err := d.values(ctx, readmodel.Lookup{Model: readmodel.Xref, Fields: []string{readmodel.XrefField("CRM", c.crm)}})
 	if err != nil {
-		return "", storeErr(ctx, d.Log, err)
+		return "", err
 	}
-	if vals[0][0] == nil {
-		return "", status.Errorf(codes.NotFound, "CRM account %s is not linked to an ERP customer", c.crm)
-	}
-	var x readmodel.XrefInfo
-	if err := json.Unmarshal(vals[0][0], &x); err != nil {
-		return "", d.corrupt(ctx, readmodel.Xref, err)
-	}
-	if len(x.ERPIDs) == 0 {
+	x := as[readmodel.XrefInfo](vals[0][0])
+	if x == nil || len(x.ERPIDs) == 0 {
 		return "", status.Errorf(codes.NotFound, "CRM account %s is not linked to an ERP customer", c.crm)
 	}
 	return x.ERPIDs[0], nil
@@ -112,13 +106,23 @@ func freshness(asOf, now time.Time) *typev1.Freshness {
 	return &typev1.Freshness{AsOf: timestamppb.New(asOf), Lag: durationpb.New(max(now.Sub(asOf), 0))}
 }
 
-func decode[T any](ctx context.Context, d *Deps, m readmodel.Model, raw []byte) (*T, error) {
-	if raw == nil {
-		return nil, nil
+// values reads decoded read-model values (readmodel.Store.Values: from memory in the
+// gateway), mapping store errors to statuses.
+func (d *Deps) values(ctx context.Context, lookups ...readmodel.Lookup) ([][]any, error) {
+	vals, err := d.Store.Values(ctx, lookups...)
+	if err != nil {
+		var ce *readmodel.CorruptError
+		if errors.As(err, &ce) {
+			return nil, d.corrupt(ctx, ce.Model, err)
+		}
+		return nil, storeErr(ctx, d.Log, err)
 	}
-	v := new(T)
-	if err := json.Unmarshal(raw, v); err != nil {
-		return nil, d.corrupt(ctx, m, err)
-	}
-	return v, nil
+	return vals, nil
+}
+
+// as is a read-model value as *T (nil when absent). The value is shared by every
+// request: read it, never modify it.
+func as[T any](v any) *T {
+	t, _ := v.(*T)
+	return t
 }

@@ -86,14 +86,11 @@ func (c *Credit) CheckCredit(ctx context.Context, r *creditv1.CheckCreditRequest
 	if err != nil {
 		return nil, err
 	}
-	vals, err := c.Store.Get(ctx, readmodel.Lookup{Model: readmodel.Credit, Fields: []string{cust}})
-	if err != nil {
-		return nil, storeErr(ctx, c.Log, err)
-	}
-	acct, err := decode[credit.Account](ctx, c.Deps, readmodel.Credit, vals[0][0])
+	vals, err := c.values(ctx, readmodel.Lookup{Model: readmodel.Credit, Fields: []string{cust}})
 	if err != nil {
 		return nil, err
 	}
+	acct := as[credit.Account](vals[0][0])
 	if acct == nil {
 		return nil, status.Errorf(codes.NotFound, "ERP customer %s has no credit account", cust)
 	}

@@ -28,14 +28,11 @@ func (a *Availability) Check(ctx context.Context, r *inventoryv1.CheckRequest) (
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	vals, err := a.Store.Get(ctx, readmodel.Lookup{Model: readmodel.Inventory, Fields: []string{inventory.Key(r.GetSku(), r.GetSite())}})
-	if err != nil {
-		return nil, storeErr(ctx, a.Log, err)
-	}
-	l, err := decode[inventory.Level](ctx, a.Deps, readmodel.Inventory, vals[0][0])
+	vals, err := a.values(ctx, readmodel.Lookup{Model: readmodel.Inventory, Fields: []string{inventory.Key(r.GetSku(), r.GetSite())}})
 	if err != nil {
 		return nil, err
 	}
+	l := as[inventory.Level](vals[0][0])
 	if l == nil {
 		return nil, status.Errorf(codes.NotFound, "no stock record for SKU %s at site %s", r.GetSku(), r.GetSite())
 	}

@@ -66,31 +66,20 @@ func (p *Pricing) request(ctx context.Context, in pricingInput) (pricing.Request
 	for _, s := range skus {
 		fields = append(fields, pricing.Key(s, in.region, in.currency, ""), pricing.Key(s, in.region, in.currency, cust))
 	}
-	vals, err := p.Store.Get(ctx,
+	vals, err := p.values(ctx,
 		readmodel.Lookup{Model: readmodel.Customer, Fields: []string{cust}},
 		readmodel.Lookup{Model: readmodel.PriceBook, Fields: fields},
 	)
 	if err != nil {
-		return pricing.Request{}, nil, storeErr(ctx, p.Log, err)
-	}
-	ci, err := decode[readmodel.CustomerInfo](ctx, p.Deps, readmodel.Customer, vals[0][0])
-	if err != nil {
 		return pricing.Request{}, nil, err
 	}
+	ci := as[readmodel.CustomerInfo](vals[0][0])
 	if ci == nil {
 		return pricing.Request{}, nil, status.Errorf(codes.NotFound, "ERP customer %s is unknown", cust)
 	}
-	req := pricing.Request{CustomerID: cust, TaxExempt: ci.TaxExempt, Currency: in.currency, Region: in.region, Lines: in.lines, Entries: map[string]pricing.Entries{}, Day: p.now()}
+	req := pricing.Request{CustomerID: cust, TaxExempt: ci.TaxExempt, Currency: in.currency, Region: in.region, Lines: in.lines, Entries: make(map[string]pricing.Entries, len(skus)), Day: p.now()}
 	for i, s := range skus {
-		std, err := decode[pricing.Entry](ctx, p.Deps, readmodel.PriceBook, vals[1][2*i])
-		if err != nil {
-			return pricing.Request{}, nil, err
-		}
-		ce, err := decode[pricing.Entry](ctx, p.Deps, readmodel.PriceBook, vals[1][2*i+1])
-		if err != nil {
-			return pricing.Request{}, nil, err
-		}
-		req.Entries[s] = pricing.Entries{Standard: std, Customer: ce}
+		req.Entries[s] = pricing.Entries{Standard: as[pricing.Entry](vals[1][2*i]), Customer: as[pricing.Entry](vals[1][2*i+1])}
 	}
 	return req, ci, nil
 }

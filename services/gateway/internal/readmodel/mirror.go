@@ -26,8 +26,22 @@ type modelMirror struct {
 	mu     sync.RWMutex
 	epoch  string // "" when dropped or never loaded
 	ready  bool
-	data   map[string][]byte
+	data   map[string]entry
 	loaded bool
+}
+
+// entry is a model value as stored in Redis and decoded once, when it arrives, so
+// answers do not decode JSON per request. Values are shared by every request and
+// must not be modified.
+type entry struct {
+	raw []byte
+	val any   // *pricing.Entry, *credit.Account, ... (see decodeValue)
+	err error // the raw value does not decode
+}
+
+func newEntry(m Model, raw []byte) entry {
+	v, err := decodeValue(m, raw)
+	return entry{raw: raw, val: v, err: err}
 }
 
 // WithMirror makes the store answer Get from memory (see mirror). The store's
@@ -73,9 +87,9 @@ func (s *Store) snapshot(ctx context.Context, m Model, epoch string) (map[int32]
 		}
 		next[int32(pi)] = oi
 	}
-	vals := make(map[string][]byte, len(data.Val()))
+	vals := make(map[string]entry, len(data.Val()))
 	for f, v := range data.Val() {
-		vals[f] = []byte(v)
+		vals[f] = newEntry(m, []byte(v))
 	}
 	mm := s.mirror.models[m]
 	mm.mu.Lock()
@@ -89,17 +103,23 @@ func (s *Store) mirrorApply(m Model, epoch string, changes []Change) {
 	if s.mirror == nil {
 		return
 	}
+	decoded := make([]entry, len(changes))
+	for i, c := range changes {
+		if c.Value != nil {
+			decoded[i] = newEntry(m, c.Value)
+		}
+	}
 	mm := s.mirror.models[m]
 	mm.mu.Lock()
 	defer mm.mu.Unlock()
 	if mm.epoch != epoch {
 		return
 	}
-	for _, c := range changes {
+	for i, c := range changes {
 		if c.Value == nil {
 			delete(mm.data, c.Field)
 		} else {
-			mm.data[c.Field] = c.Value
+			mm.data[c.Field] = decoded[i]
 		}
 	}
 }
@@ -129,9 +149,9 @@ func (s *Store) mirrorDrop(ms ...Model) {
 	}
 }
 
-// getMirror is Get from memory.
-func (s *Store) getMirror(lookups []Lookup) ([][][]byte, error) {
-	out := make([][][]byte, len(lookups))
+// getMirror is Get from memory: the stored bytes (raw) or the decoded values.
+func (s *Store) getMirror(lookups []Lookup, raw bool) ([][]any, error) {
+	out := make([][]any, len(lookups))
 	var notReady []Model
 	for i, l := range lookups {
 		mm := s.mirror.models[l.Model]
@@ -145,11 +165,24 @@ func (s *Store) getMirror(lookups []Lookup) ([][][]byte, error) {
 			notReady = append(notReady, l.Model)
 			continue
 		}
-		vals := make([][]byte, len(l.Fields))
+		vals := make([]any, len(l.Fields))
+		var bad error
 		for j, f := range l.Fields {
-			vals[j] = mm.data[f] // never mutated in place: a change stores a new slice
+			e, ok := mm.data[f]
+			switch {
+			case !ok:
+			case raw:
+				vals[j] = e.raw
+			case e.err != nil:
+				bad = &CorruptError{Model: l.Model, Field: f, Err: e.err}
+			default:
+				vals[j] = e.val
+			}
 		}
 		mm.mu.RUnlock()
+		if bad != nil {
+			return nil, bad
+		}
 		out[i] = vals
 	}
 	if len(notReady) > 0 {

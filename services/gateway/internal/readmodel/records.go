@@ -279,6 +279,32 @@ func xrefChange(_ string, rec any) (string, any, bool, error) {
 // encodeValue is the JSON a model stores for a domain value.
 func encodeValue(v any) ([]byte, error) { return json.Marshal(v) }
 
+// decodeValue is the domain value of a model's stored JSON: *pricing.Entry,
+// *credit.Account, *inventory.Level, *CustomerInfo or *XrefInfo.
+func decodeValue(m Model, raw []byte) (any, error) {
+	switch m {
+	case PriceBook:
+		return decodeAs[pricing.Entry](raw)
+	case Credit:
+		return decodeAs[credit.Account](raw)
+	case Inventory:
+		return decodeAs[inventory.Level](raw)
+	case Customer:
+		return decodeAs[CustomerInfo](raw)
+	case Xref:
+		return decodeAs[XrefInfo](raw)
+	}
+	return nil, fmt.Errorf("unknown model %s", m)
+}
+
+func decodeAs[T any](raw []byte) (any, error) {
+	v := new(T)
+	if err := json.Unmarshal(raw, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
 // tombstoneField is the field a tombstone deletes: the record key, which for every
 // model is the field name (sku|region|currency[|customer], customer id, sku|site,
 // SYSTEM:id).

@@ -199,7 +199,18 @@ type Lookup struct {
 // so an answer is given only from one unchanged, ready epoch.
 func (s *Store) Get(ctx context.Context, lookups ...Lookup) ([][][]byte, error) {
 	if s.mirror != nil {
-		return s.getMirror(lookups)
+		vals, err := s.getMirror(lookups, true)
+		if err != nil {
+			return nil, err
+		}
+		out := make([][][]byte, len(vals))
+		for i, vs := range vals {
+			out[i] = make([][]byte, len(vs))
+			for j, v := range vs {
+				out[i][j], _ = v.([]byte)
+			}
+		}
+		return out, nil
 	}
 	pipe := s.rdb.Pipeline()
 	before := make([]*redis.StringCmd, len(lookups))
@@ -236,6 +247,52 @@ func (s *Store) Get(ctx context.Context, lookups ...Lookup) ([][][]byte, error) 
 			if str, ok := v.(string); ok {
 				out[i][j] = []byte(str)
 			}
+		}
+	}
+	return out, nil
+}
+
+// ErrCorrupt is returned when a stored value does not decode.
+var ErrCorrupt = errors.New("undecodable read model entry")
+
+// CorruptError names the entry that does not decode.
+type CorruptError struct {
+	Model Model
+	Field string
+	Err   error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("%v: %s[%s]: %v", ErrCorrupt, e.Model, e.Field, e.Err)
+}
+func (e *CorruptError) Is(t error) bool { return t == ErrCorrupt }
+func (e *CorruptError) Unwrap() error   { return e.Err }
+
+// Values is Get returning decoded values: values[i][j] is nil when absent, else a
+// pointer to the domain value of lookups[i].Model (see decodeValue), shared and
+// read-only. A store WithMirror answers from memory with values decoded once, when
+// they arrived; otherwise Values decodes what Get read. An entry that does not
+// decode is a *CorruptError.
+func (s *Store) Values(ctx context.Context, lookups ...Lookup) ([][]any, error) {
+	if s.mirror != nil {
+		return s.getMirror(lookups, false)
+	}
+	raw, err := s.Get(ctx, lookups...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(raw))
+	for i, vs := range raw {
+		out[i] = make([]any, len(vs))
+		for j, r := range vs {
+			if r == nil {
+				continue
+			}
+			v, err := decodeValue(lookups[i].Model, r)
+			if err != nil {
+				return nil, &CorruptError{Model: lookups[i].Model, Field: lookups[i].Fields[j], Err: err}
+			}
+			out[i][j] = v
 		}
 	}
 	return out, nil
