@@ -67,9 +67,39 @@ type result struct {
 	errors   int64
 }
 
+// sample is one load run.
+type sample struct {
+	calls, errors int64
+	elapsed       time.Duration
+	lats          []time.Duration
+}
+
+// summarize merges runs of one target.
+func summarize(ss ...sample) result {
+	var (
+		calls, errs int64
+		elapsed     time.Duration
+		lats        []time.Duration
+	)
+	for _, s := range ss {
+		calls += s.calls
+		errs += s.errors
+		elapsed += s.elapsed
+		lats = append(lats, s.lats...)
+	}
+	slices.Sort(lats)
+	pct := func(p float64) time.Duration {
+		if len(lats) == 0 {
+			return 0
+		}
+		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
+	}
+	return result{qps: float64(calls) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99), errors: errs}
+}
+
 // load calls fn from workers goroutines for d; with rate > 0 the calls are paced
 // (open loop) at rate per second in total.
-func load(d time.Duration, workers int, rate float64, fn func() error) result {
+func load(d time.Duration, workers int, rate float64, fn func() error) sample {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -112,15 +142,7 @@ func load(d time.Duration, workers int, rate float64, fn func() error) result {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(lats)
-	pct := func(p float64) time.Duration {
-		if len(lats) == 0 {
-			return 0
-		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
-	}
-	return result{qps: float64(count.Load()) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99), errors: errs.Load()}
+	return sample{calls: count.Load(), errors: errs.Load(), elapsed: time.Since(start), lats: lats}
 }
 
 // benchCustomers spreads the credit reservations over many customers: a
@@ -231,15 +253,29 @@ func BenchmarkPriceQuote(b *testing.B) {
 		"PriceQuote REST":     restCall(real.HTTPAddr),
 		"Credit+reserve gRPC": creditCall,
 	}
+	// The machine is shared: targets take turns in short rounds, so a change of
+	// background load hits every target alike rather than skewing the ratios.
+	const rounds = 3
 	for _, name := range order {
-		fn := calls[name]
-		load(500*time.Millisecond, workers, 0, fn) // warm-up
-		full := load(d, workers, 0, fn)
-		half := load(d, workers, full.qps/2, fn)
-		rows[name] = row{name: name, full: full, half: half}
+		load(500*time.Millisecond, workers, 0, calls[name]) // warm-up
+	}
+	fulls, halves := map[string][]sample{}, map[string][]sample{}
+	for range rounds {
+		for _, name := range order {
+			fulls[name] = append(fulls[name], load(d/rounds, workers, 0, calls[name]))
+		}
+	}
+	for range rounds {
+		for _, name := range order {
+			rate := summarize(fulls[name]...).qps / 2
+			halves[name] = append(halves[name], load(d/rounds, workers, rate, calls[name]))
+		}
+	}
+	for _, name := range order {
+		rows[name] = row{name: name, full: summarize(fulls[name]...), half: summarize(halves[name]...)}
 	}
 	b.StopTimer()
-	fmt.Printf("\nGateway hot path, %d workers, %v per run (GOMAXPROCS=%d, redis=%s); PriceQuote has 5 lines\n", workers, d, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""])
+	fmt.Printf("\nGateway hot path, %d workers, %v per target and load in %d interleaved rounds (GOMAXPROCS=%d, redis=%s); PriceQuote has 5 lines\n", workers, d, rounds, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""])
 	fmt.Printf("%-20s %10s %10s %10s %8s | %-22s\n", "target", "max QPS", "p50", "p99", "errors", "p99 at half max QPS")
 	for _, name := range order {
 		r := rows[name]
