@@ -111,6 +111,16 @@ func (c *Credit) CheckCredit(ctx context.Context, r *creditv1.CheckCreditRequest
 		h := sha256.Sum256(canon)
 		reqHash = hex.EncodeToString(h[:])
 	}
+	in := reserveInput{req: r, cust: cust, acct: acct, amount: amount, scoped: scoped, reqHash: reqHash}
+	if r.GetReserve() {
+		// This replica's last view of the customer's reservations: one round trip
+		// (the commit) when it still holds; otherwise decide on a fresh snapshot.
+		if reserved, version, ok := c.Reservations.Known(cust); ok {
+			if out, done, err := c.decide(ctx, in, reserved, version, c.now(), true); done {
+				return out, err
+			}
+		}
+	}
 	for attempt := range maxCASAttempts {
 		if attempt > 0 {
 			if err := retry.Sleep(ctx, casBackoff.Delay(attempt)); err != nil {
@@ -125,34 +135,61 @@ func (c *Credit) CheckCredit(ctx context.Context, r *creditv1.CheckCreditRequest
 		if replay != nil {
 			return c.replay(replay, reqHash)
 		}
-		res, err := credit.Decide(*acct, reserved, amount, c.Policy)
-		if err != nil {
-			return nil, decideErr(err)
+		if out, done, err := c.decide(ctx, in, reserved, version, now, false); done {
+			return out, err
 		}
-		out := c.response(cust, acct, res, now)
-		if !r.GetReserve() || res.Decision != credit.Approved {
-			return out, nil
-		}
-		rs := reservation.Reservation{ID: reservation.NewID(cust), Customer: cust, Amount: amount, OrderID: r.GetOrderId(), CreatedAt: now, ExpiresAt: now.Add(c.TTL)}
-		out.Reservation = &creditv1.Reservation{ReservationId: rs.ID, Amount: r.GetAmount(), OrderId: rs.OrderID, ExpiresAt: timestamppb.New(rs.ExpiresAt)}
-		var stored []byte
-		if scoped != "" {
-			b, err := proto.Marshal(out)
-			if err != nil {
-				return nil, status.Error(codes.Internal, "internal error")
-			}
-			stored = append([]byte(reqHash+"|"), b...)
-		}
-		err = c.Reservations.Commit(ctx, version, rs, scoped, stored)
-		if errors.Is(err, reservation.ErrConflict) {
-			continue
-		}
-		if err != nil {
-			return nil, storeErr(ctx, c.Log, err)
-		}
-		return out, nil
 	}
 	return nil, status.Error(codes.Aborted, "too many concurrent reservations for the customer; retry")
+}
+
+type reserveInput struct {
+	req             *creditv1.CheckCreditRequest
+	cust            string
+	acct            *credit.Account
+	amount          money.Amount
+	scoped, reqHash string
+}
+
+// decide decides on the reservations (reserved, version) and, when asked and
+// approved, commits the reservation. done is false when the caller must decide
+// again on a fresh snapshot: the reservations changed meanwhile, or (guess) the
+// figures were this replica's last view and the answer is not a committed
+// reservation — only a commit proves a view current.
+func (c *Credit) decide(ctx context.Context, in reserveInput, reserved int64, version string, now time.Time, guess bool) (*creditv1.CheckCreditResponse, bool, error) {
+	r := in.req
+	res, err := credit.Decide(*in.acct, reserved, in.amount, c.Policy)
+	if err != nil {
+		if guess {
+			return nil, false, nil
+		}
+		return nil, true, decideErr(err)
+	}
+	out := c.response(in.cust, in.acct, res, now)
+	if !r.GetReserve() || res.Decision != credit.Approved {
+		return out, !guess, nil
+	}
+	rs := reservation.Reservation{ID: reservation.NewID(in.cust), Customer: in.cust, Amount: in.amount, OrderID: r.GetOrderId(), CreatedAt: now, ExpiresAt: now.Add(c.TTL)}
+	out.Reservation = &creditv1.Reservation{ReservationId: rs.ID, Amount: r.GetAmount(), OrderId: rs.OrderID, ExpiresAt: timestamppb.New(rs.ExpiresAt)}
+	var stored []byte
+	if in.scoped != "" {
+		b, err := proto.Marshal(out)
+		if err != nil {
+			return nil, true, status.Error(codes.Internal, "internal error")
+		}
+		stored = append([]byte(in.reqHash+"|"), b...)
+	}
+	err = c.Reservations.Commit(ctx, version, rs, in.scoped, stored)
+	var rp *reservation.ReplayError
+	switch {
+	case errors.As(err, &rp):
+		out, err := c.replay(rp.Stored, in.reqHash)
+		return out, true, err
+	case errors.Is(err, reservation.ErrConflict):
+		return nil, false, nil
+	case err != nil:
+		return nil, true, storeErr(ctx, c.Log, err)
+	}
+	return out, true, nil
 }
 
 func (c *Credit) replay(stored []byte, reqHash string) (*creditv1.CheckCreditResponse, error) {
