@@ -73,7 +73,7 @@ type Verifier struct {
 	Leeway   time.Duration
 	// RequireClientCert makes the gRPC interceptor refuse calls whose connection did
 	// not present a verified client certificate (mutual TLS). Calls arriving through
-	// the in-process REST bridge are exempt: the HTTP listener checks the certificate.
+	// the REST face (in process) are exempt: the HTTP listener checks the certificate.
 	RequireClientCert bool
 
 	cache tokenCache
@@ -286,7 +286,7 @@ func (v *Verifier) Authorize(ctx context.Context, method string, bridged bool) (
 }
 
 // UnaryInterceptor authenticates and authorises every unary call. bridged tells
-// whether the server behind it is the in-process REST bridge.
+// whether the calls come from the REST face (in process, behind grpc-gateway).
 func (v *Verifier) UnaryInterceptor(bridged bool) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		ctx, err := v.Authorize(ctx, info.FullMethod, bridged)
