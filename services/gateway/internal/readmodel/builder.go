@@ -214,8 +214,11 @@ func (b *Builder) runOnce(ctx context.Context) error {
 			return errs.Retriable("redis", err)
 		}
 		if b.store.mirror != nil {
-			// Resume from the offsets of the data the mirror holds.
-			if stored, err = b.store.snapshot(ctx, m, epoch); errors.Is(err, ErrEpochChanged) {
+			// Resume from the offsets of the data the mirror holds: its own when it
+			// still holds this epoch, else those of a fresh snapshot.
+			if next, ok := b.store.resume(m, epoch); ok {
+				stored = next
+			} else if stored, err = b.store.snapshot(ctx, m, epoch); errors.Is(err, ErrEpochChanged) {
 				return err
 			} else if err != nil {
 				return errs.Retriable("redis", err)
@@ -336,7 +339,7 @@ func (b *Builder) apply(ctx context.Context, cl *kgo.Client, m Model, p *positio
 			return errs.Retriable("redis", err)
 		}
 		p.next[part] = next
-		b.store.mirrorApply(m, p.epoch, changes)
+		b.store.mirrorApply(m, p.epoch, part, next, changes)
 		b.metrics.applied.WithLabelValues(string(m)).Add(float64(len(changes)))
 		if b.hook != nil && len(values) > 0 {
 			b.hook(ctx, m, values)

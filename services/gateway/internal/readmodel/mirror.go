@@ -27,6 +27,7 @@ type modelMirror struct {
 	epoch  string // "" when dropped or never loaded
 	ready  bool
 	data   map[string]entry
+	next   map[int32]int64 // next offset per partition of the data held
 	loaded bool
 }
 
@@ -94,12 +95,34 @@ func (s *Store) snapshot(ctx context.Context, m Model, epoch string) (map[int32]
 	mm := s.mirror.models[m]
 	mm.mu.Lock()
 	mm.epoch, mm.ready, mm.data, mm.loaded = epoch, rd.Val() == epoch, vals, true
+	mm.next = make(map[int32]int64, len(next))
+	for p, o := range next {
+		mm.next[p] = o
+	}
 	mm.mu.Unlock()
 	return next, nil
 }
 
-// mirrorApply applies a batch Redis accepted for epoch.
-func (s *Store) mirrorApply(m Model, epoch string, changes []Change) {
+// resume returns the offsets the mirror continues from when it still holds epoch
+// (a builder restarting after a broker or Redis error), so the model is not read
+// from Redis again; ok is false when a snapshot is needed.
+func (s *Store) resume(m Model, epoch string) (map[int32]int64, bool) {
+	mm := s.mirror.models[m]
+	mm.mu.RLock()
+	defer mm.mu.RUnlock()
+	if mm.epoch != epoch || mm.next == nil {
+		return nil, false
+	}
+	next := make(map[int32]int64, len(mm.next))
+	for p, o := range mm.next {
+		next[p] = o
+	}
+	return next, true
+}
+
+// mirrorApply applies a batch of partition Redis accepted for epoch; next is the
+// partition's next offset after it.
+func (s *Store) mirrorApply(m Model, epoch string, partition int32, next int64, changes []Change) {
 	if s.mirror == nil {
 		return
 	}
@@ -122,6 +145,7 @@ func (s *Store) mirrorApply(m Model, epoch string, changes []Change) {
 			mm.data[c.Field] = decoded[i]
 		}
 	}
+	mm.next[partition] = max(mm.next[partition], next)
 }
 
 func (s *Store) mirrorReady(m Model, epoch string) {
@@ -144,7 +168,7 @@ func (s *Store) mirrorDrop(ms ...Model) {
 	for _, m := range ms {
 		mm := s.mirror.models[m]
 		mm.mu.Lock()
-		mm.epoch, mm.ready, mm.data = "", false, nil
+		mm.epoch, mm.ready, mm.data, mm.next = "", false, nil, nil
 		mm.mu.Unlock()
 	}
 }

@@ -51,16 +51,26 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("undecodable entry: %v", err)
 	}
 	// Batches of the builder's epoch apply; of another epoch they do not.
-	s.mirrorApply(Credit, epoch, []Change{{2, "C1", nil}, {3, "C3", acct}})
-	s.mirrorApply(Credit, "old", []Change{{4, "C3", nil}})
+	s.mirrorApply(Credit, epoch, 0, 4, []Change{{2, "C1", nil}, {3, "C3", acct}})
+	s.mirrorApply(Credit, "old", 0, 5, []Change{{4, "C3", nil}})
 	vals, err = s.Values(ctx, Lookup{Model: Credit, Fields: []string{"C1", "C3"}})
 	if err != nil || vals[0][0] != nil || vals[0][1] == nil {
 		t.Fatalf("after batches: %#v %v", vals, err)
+	}
+	// A restarting builder continues from the mirror's offsets, not Redis'.
+	if next, ok := s.resume(Credit, epoch); !ok || next[0] != 4 {
+		t.Fatalf("resume = %v %v, want partition 0 at 4", next, ok)
+	}
+	if _, ok := s.resume(Credit, "other"); ok {
+		t.Fatal("resumed another epoch")
 	}
 	// The epoch is gone: not ready until rebuilt.
 	s.mirrorDrop(Models...)
 	if _, err := s.Values(ctx, Lookup{Model: Credit, Fields: []string{"C3"}}); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("after drop: %v", err)
+	}
+	if _, ok := s.resume(Credit, epoch); ok {
+		t.Fatal("resumed a dropped mirror")
 	}
 }
 
