@@ -90,7 +90,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 		return err
 	}
 
-	keys, err := loadKeys(ctx, cfg)
+	keys, static, err := loadKeys(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 	svc.Add("api", func(ctx context.Context) error { return srv.Serve(ctx, grpcLn, httpLn) }, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	if cfg.JWKSURL != "" {
 		svc.Add("jwks", func(ctx context.Context) error {
-			return keys.Refresh(ctx, http.DefaultClient, cfg.JWKSURL, cfg.JWKSRefresh, log)
+			return keys.Refresh(ctx, http.DefaultClient, cfg.JWKSURL, cfg.JWKSRefresh, static, log)
 		}, nil)
 	}
 	return svc.Run(ctx)
@@ -153,31 +153,34 @@ func settleHook(resv *reservation.Store, settle time.Duration, log *slog.Logger)
 	}
 }
 
-func loadKeys(ctx context.Context, cfg *Config) (*auth.KeySet, error) {
-	all := map[string]crypto.PublicKey{}
+// loadKeys returns the verification keys and, among them, the static ones (files),
+// which JWKS refreshes keep.
+func loadKeys(ctx context.Context, cfg *Config) (*auth.KeySet, map[string]crypto.PublicKey, error) {
+	static := map[string]crypto.PublicKey{}
 	for env, f := range map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile} {
 		if f == "" {
 			continue
 		}
 		ks, err := auth.LoadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("invalid %s: %w", env, err)
+			return nil, nil, fmt.Errorf("invalid %s: %w", env, err)
 		}
-		maps.Copy(all, ks)
+		maps.Copy(static, ks)
 	}
+	all := maps.Clone(static)
 	if cfg.JWKSURL != "" {
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		ks, err := auth.FetchJWKS(fctx, http.DefaultClient, cfg.JWKSURL)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_JWKS_URL: %w", err)
+			return nil, nil, fmt.Errorf("ISTHMUS_GATEWAY_JWKS_URL: %w", err)
 		}
 		maps.Copy(all, ks)
 	}
 	if len(all) == 0 {
-		return nil, errors.New("no token verification keys")
+		return nil, nil, errors.New("no token verification keys")
 	}
-	return auth.NewKeySet(all), nil
+	return auth.NewKeySet(all), static, nil
 }
 
 func serverTLS(cfg *Config) (*tls.Config, error) {

@@ -32,3 +32,5 @@ func TestIntegrationAuthMatrixMTLS(t *testing.T) { testAuthMatrix(t, gwtest.Inte
 func TestIntegrationSchemathesis(t *testing.T) {
 	testSchemathesis(t, gwtest.Integration(t), testinfra.Python(t))
 }
+
+func TestIntegrationRotationUnderLoad(t *testing.T) { testRotationUnderLoad(t, gwtest.Integration(t)) }

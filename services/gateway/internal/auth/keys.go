@@ -224,8 +224,9 @@ func FetchJWKS(ctx context.Context, client *http.Client, url string) (map[string
 // Refresh reloads the key set from url every interval until ctx ends, in the
 // background: requests keep verifying against the previous keys until the new set
 // is swapped in. A key removed from the JWKS stops verifying tokens (cached or not)
-// within one interval. Failures keep the previous keys.
-func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, interval time.Duration, log *slog.Logger) error {
+// within one interval. static keys (files) are kept beside the fetched ones; the
+// JWKS wins on a shared key id. Failures keep the previous keys.
+func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, interval time.Duration, static map[string]crypto.PublicKey, log *slog.Logger) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -237,6 +238,11 @@ func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, i
 			if err != nil {
 				log.Warn("jwks refresh failed; keeping previous keys", "err", err)
 				continue
+			}
+			for kid, key := range static {
+				if _, ok := keys[kid]; !ok {
+					keys[kid] = key
+				}
 			}
 			if k.replace(keys) {
 				log.Info("jwks keys rotated; cached token verdicts dropped", "keys", len(keys))

@@ -52,7 +52,7 @@ func TestRotationRevokesCachedTokens(t *testing.T) {
 	v := &Verifier{Keys: ks}
 	const interval = 50 * time.Millisecond
 	done := make(chan error, 1)
-	go func() { done <- ks.Refresh(ctx, srv.Client(), srv.URL, interval, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- ks.Refresh(ctx, srv.Client(), srv.URL, interval, nil, slog.New(slog.DiscardHandler)) }()
 
 	claims := jwt.MapClaims{"sub": "q2o", "scope": "pricing:read", "exp": time.Now().Add(time.Hour).Unix()}
 	tokOld := sign(t, jwt.SigningMethodES256, old, "old", claims)
