@@ -57,13 +57,13 @@ const (
 
 // Topic is one catalog entry.
 type Topic struct {
-	Name          string
-	Description   string
-	Owner         string
-	Producers     []string // who writes; defaults to [Owner]
-	Consumers     []string
-	Public        bool
-	Key           string // what the record key is
+	Name        string
+	Description string
+	Owner       string
+	Producers   []string // who writes; defaults to [Owner]
+	Consumers   []string
+	Public      bool
+	Key         string // what the record key is
 	// KeyFields are the value fields the key is made of, in order, joined
 	// with "|" (dotted paths; a null trailing part is left out). Empty when
 	// the key is not a plain function of the value (then producers set it).
