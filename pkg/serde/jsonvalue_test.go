@@ -82,7 +82,7 @@ func TestParseJSONErrorsNameTheField(t *testing.T) {
 	schema := catalog.MustEmbedded().MustTopic("crm.account.v1").Schema
 	tests := []struct {
 		name, doc, want string
-		format         JSONFormat
+		format          JSONFormat
 	}{
 		{"not json", `{"account_id":`, "invalid JSON", JSONPlain},
 		{"two values", plainAccount + " {}", "more than one value", JSONPlain},
