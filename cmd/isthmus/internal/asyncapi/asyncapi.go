@@ -199,8 +199,11 @@ func message(t *catalog.Topic) (string, *yaml.Node, error) {
 	props := mapping()
 	keyDesc := "Business key: " + t.Key + " (UTF-8)."
 	if len(t.KeyFields) > 0 {
-		keyDesc = "Business key: " + t.Key + " (UTF-8): the value's " + strings.Join(t.KeyFields, catalog.KeySeparator) +
-			" (parts joined with " + catalog.KeySeparator + ", a null trailing part left out). Partition with murmur2, as Kafka's Java client does."
+		fields := "the value's " + t.KeyFields[0]
+		if len(t.KeyFields) > 1 {
+			fields = "the value's " + strings.Join(t.KeyFields, ", ") + " joined with " + catalog.KeySeparator + " (a null trailing part left out)"
+		}
+		keyDesc = "Business key: " + t.Key + " (UTF-8): " + fields + ". Partition with murmur2, as Kafka's Java client does."
 	}
 	if !t.IsAvro() {
 		add(m, "name", str("DeadLetter"))
