@@ -201,7 +201,11 @@ func TestIntegrationProduceRoundTrip(t *testing.T) {
 	if len(recs) != 4 {
 		t.Errorf("%d committed records, want 4 (bad lines must not be produced)", len(recs))
 	}
+	javaDefault := kgo.StickyKeyPartitioner(nil).ForTopic(kcfg.Topic("crm.account.v1"))
 	for _, r := range recs {
+		if want := javaDefault.Partition(&kgo.Record{Key: r.Key}, 6); int(r.Partition) != want {
+			t.Errorf("key %s on partition %d, murmur2 says %d", r.Key, r.Partition, want)
+		}
 		var corr string
 		for _, h := range r.Headers {
 			if h.Key == "correlation-id" {
