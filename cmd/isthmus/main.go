@@ -13,6 +13,7 @@ import (
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/dlq"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/exceptions"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/loadgen"
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/produce"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/recon"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/registry"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/schemas"
@@ -28,6 +29,7 @@ var commands = []cli.Command{
 	{Name: "exceptions", Summary: "business exception queues and decisions (exceptions list|show|resolve|retry)", Run: exceptions.Run},
 	{Name: "healthcheck", Summary: "GET a URL and exit 0 on 2xx (container health checks)", Run: healthcheck},
 	{Name: "loadgen", Summary: "produce realistic CRM traffic to any cluster (loadgen --scenario --rate --duration)", Run: loadgen.Run},
+	{Name: "produce", Summary: "JSON lines to Avro records on a catalog topic (produce --topic T --file F [--dry-run])", Run: produce.Run},
 	{Name: "recon", Summary: "reconciliation breaks and reports over a window (recon report --since 24h --format json|csv)", Run: recon.Run},
 	{Name: "registry", Summary: "serve the development schema registry (registry serve)", Run: registry.Run},
 	{Name: "schemas", Summary: "register value schemas and gate changes (schemas apply|check)", Run: schemas.Run},

@@ -57,13 +57,17 @@ const (
 
 // Topic is one catalog entry.
 type Topic struct {
-	Name          string
-	Description   string
-	Owner         string
-	Producers     []string // who writes; defaults to [Owner]
-	Consumers     []string
-	Public        bool
-	Key           string // what the record key is
+	Name        string
+	Description string
+	Owner       string
+	Producers   []string // who writes; defaults to [Owner]
+	Consumers   []string
+	Public      bool
+	Key         string // what the record key is
+	// KeyFields are the value fields the key is made of, in order, joined
+	// with "|" (dotted paths; a null trailing part is left out). Empty when
+	// the key is not a plain function of the value (then producers set it).
+	KeyFields     []string
 	ValueFormat   ValueFormat
 	ValueFile     string // schema file, relative to the schemas directory
 	Record        string // full name of the value record
@@ -218,6 +222,7 @@ type yamlTopic struct {
 	Consumers     []string          `yaml:"consumers"`
 	Public        bool              `yaml:"public"`
 	Key           string            `yaml:"key"`
+	KeyFields     []string          `yaml:"key_fields"`
 	ValueFormat   string            `yaml:"value_format"`
 	Value         string            `yaml:"value"`
 	Record        string            `yaml:"record"`
@@ -392,8 +397,8 @@ func buildTopic(fsys fs.FS, res *resolver, yt yamlTopic) (*Topic, error) {
 		t.ValueFormat = FormatAvro
 	case FormatRaw:
 		t.ValueFormat = FormatRaw
-		if yt.Value != "" || yt.Record != "" || yt.Compatibility != "" || len(yt.PII) > 0 {
-			return nil, errors.New("a raw topic has no value schema, record, compatibility or pii")
+		if yt.Value != "" || yt.Record != "" || yt.Compatibility != "" || len(yt.PII) > 0 || len(yt.KeyFields) > 0 {
+			return nil, errors.New("a raw topic has no value schema, record, compatibility, pii or key_fields")
 		}
 		return t, nil
 	default:
@@ -441,6 +446,10 @@ func buildTopic(fsys fs.FS, res *resolver, yt yamlTopic) (*Topic, error) {
 	if err := samePaths(pii, t.PII); err != nil {
 		return nil, fmt.Errorf("pii: %w", err)
 	}
+	if err := checkKeyFields(rec, yt.KeyFields); err != nil {
+		return nil, fmt.Errorf("key_fields: %w", err)
+	}
+	t.KeyFields = append([]string(nil), yt.KeyFields...)
 	sort.Strings(t.PII)
 	t.Schema = rec
 	t.SchemaJSON = js

@@ -135,7 +135,14 @@ func New(client *sr.Client, opts ...Option) *Serde {
 // Encode returns v in the wire format for topic (the physical topic name,
 // prefix included), under the subject "<topic>-value".
 func (s *Serde) Encode(ctx context.Context, topic string, v Record) ([]byte, error) {
-	schema := v.Schema()
+	return s.EncodeGeneric(ctx, topic, v.Schema(), v)
+}
+
+// EncodeGeneric is Encode for a value that does not know its schema: a
+// generated type or hamba/avro's generic form (map[string]any records, a
+// union as a one-entry map keyed by its branch name, time.Time for
+// timestamps and dates, *big.Rat for decimals).
+func (s *Serde) EncodeGeneric(ctx context.Context, topic string, schema avro.Schema, v any) ([]byte, error) {
 	id, ok := s.cachedID(topic, schema)
 	if !ok {
 		var err error
@@ -152,7 +159,7 @@ func (s *Serde) Encode(ctx context.Context, topic string, v Record) ([]byte, err
 	_, _ = w.Write(hdr[:])
 	w.WriteVal(schema, v)
 	if w.Error != nil {
-		return nil, errs.Poison("avro-encode", fmt.Errorf("encode %T for %s: %w", v, topic, w.Error))
+		return nil, errs.Poison("avro-encode", fmt.Errorf("encode %s for %s: %w", schemaName(schema), topic, w.Error))
 	}
 	out := make([]byte, len(w.Buffer()))
 	copy(out, w.Buffer())

@@ -167,6 +167,9 @@ func channel(t *catalog.Topic, msgName string) *yaml.Node {
 	add(x, "consumers", seq(t.Consumers...))
 	add(x, "public", boolean(t.Public))
 	add(x, "key", str(t.Key))
+	if len(t.KeyFields) > 0 {
+		add(x, "keyFields", seq(t.KeyFields...))
+	}
 	if t.IsAvro() {
 		add(x, "subject", str(t.Subject()))
 		add(x, "record", str(t.Record))
@@ -195,6 +198,13 @@ func message(t *catalog.Topic) (string, *yaml.Node, error) {
 	add(headers, "type", str("object"))
 	props := mapping()
 	keyDesc := "Business key: " + t.Key + " (UTF-8)."
+	if len(t.KeyFields) > 0 {
+		fields := "the value's " + t.KeyFields[0]
+		if len(t.KeyFields) > 1 {
+			fields = "the value's " + strings.Join(t.KeyFields, ", ") + " joined with " + catalog.KeySeparator + " (a null trailing part left out)"
+		}
+		keyDesc = "Business key: " + t.Key + " (UTF-8): " + fields + ". Partition with murmur2, as Kafka's Java client does."
+	}
 	if !t.IsAvro() {
 		add(m, "name", str("DeadLetter"))
 		add(m, "title", str("Dead letter of "+strings.TrimPrefix(strings.TrimSuffix(t.Name, ".v1"), "dlq.")))
