@@ -22,14 +22,18 @@ type Registry struct {
 
 // Common is the configuration every Isthmus program shares (DESIGN.md §6).
 type Common struct {
-	Service     string
-	Instance    string // unique per replica: transactional ids, client ids
-	Kafka       kafka.Config
-	Registry    Registry
-	RedisURL    string
-	LogLevel    slog.Level
-	AdminAddr   string
-	GatewayAddr string
+	Service  string
+	Instance string // unique per replica: transactional ids, client ids
+	// InstanceStable says Instance survives restarts of the same replica
+	// (a StatefulSet pod name, an explicit per-replica id): processors then
+	// use it as a static group member id.
+	InstanceStable bool
+	Kafka          kafka.Config
+	Registry       Registry
+	RedisURL       string
+	LogLevel       slog.Level
+	AdminAddr      string
+	GatewayAddr    string
 }
 
 // Topic returns the physical (prefixed) name of a logical topic.
@@ -82,6 +86,7 @@ func (c *Common) Register(s *Set, service string) {
 	})
 	s.String(&c.GatewayAddr, "ISTHMUS_GATEWAY_ADDR", "localhost:9090", "gateway gRPC address (host:port)")
 	s.String(&c.Instance, "ISTHMUS_INSTANCE_ID", host, "unique id of this replica (transactional ids); defaults to the host name")
+	s.Bool(&c.InstanceStable, "ISTHMUS_INSTANCE_STABLE", false, "the instance id is stable across restarts of this replica (StatefulSet ordinal, explicit id): join consumer groups as a static member so a restart takes its place at once; a second live process with the same id then stops with an error")
 	s.Check(func() error {
 		if c.Kafka.SASL.Mechanism != "" && (c.Kafka.SASL.User == "" || c.Kafka.SASL.Password == "") {
 			return errors.New("invalid ISTHMUS_KAFKA_SASL_MECHANISM (--kafka-sasl-mechanism): SASL needs ISTHMUS_KAFKA_SASL_USER and ISTHMUS_KAFKA_SASL_PASSWORD")

@@ -3,20 +3,27 @@ package processor
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/retry"
 )
 
-// TestMain lets the test binary double as the sample processor that the
-// SIGKILL test starts and kills: PROCESSOR_CHILD=1 runs it until a signal.
+// TestMain lets the test binary double as the sample processors that the
+// SIGKILL and scale-out tests start, stop and kill: PROCESSOR_CHILD=1 runs
+// one until a signal. PROCESSOR_MODE picks the counter (default) or the
+// timer processor; PROCESSOR_SERVICE, _INSTANCE, _OUT, _STATIC, _SESSION
+// and _DELAY tune it.
 func TestMain(m *testing.M) {
 	if os.Getenv("PROCESSOR_CHILD") == "1" {
 		os.Exit(childMain())
@@ -24,20 +31,44 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
 func childMain() int {
 	kcfg := kafka.Config{Brokers: strings.Split(os.Getenv("PROCESSOR_BROKERS"), ","), TopicPrefix: os.Getenv("PROCESSOR_PREFIX")}
 	delay, _ := time.ParseDuration(os.Getenv("PROCESSOR_DELAY"))
-	var flakes atomic.Int64
-	inner := counterHandler(&flakes)
-	h := func(ctx context.Context, m *Message) error {
-		if delay > 0 {
-			time.Sleep(delay)
+	out := envOr("PROCESSOR_OUT", "out.v1")
+	cfg := Config{Service: envOr("PROCESSOR_SERVICE", "counter"), Instance: envOr("PROCESSOR_INSTANCE", "child"), Topics: []string{"in.v1"}}
+	switch os.Getenv("PROCESSOR_MODE") {
+	case "timer":
+		cfg.Stores = []string{"timers"}
+		cfg.Handler = timerHandler(delay)
+		cfg.Tick, cfg.OnTick = 200*time.Millisecond, timerTick(out, cfg.Instance)
+	default:
+		var flakes atomic.Int64
+		inner := counterHandlerTo(&flakes, out)
+		cfg.Stores = []string{"counts"}
+		cfg.Handler = func(ctx context.Context, m *Message) error {
+			if delay > 0 {
+				time.Sleep(delay)
+			}
+			return inner(ctx, m)
 		}
-		return inner(ctx, m)
 	}
-	p, err := New(Config{Service: "counter", Instance: "child", Topics: []string{"in.v1"}, Stores: []string{"counts"}, Handler: h}, kcfg,
-		WithMaxPollRecords(200), WithTransactionTimeout(20*time.Second),
-		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}))
+	level := slog.LevelWarn
+	_ = level.UnmarshalText([]byte(envOr("PROCESSOR_LOG_LEVEL", "warn")))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("instance", cfg.Instance)
+	opts := []Option{WithLogger(log), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
+		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}),
+		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(2 * time.Second)}
+	if d, err := time.ParseDuration(os.Getenv("PROCESSOR_SESSION")); err == nil {
+		opts = append(opts, WithSessionTimeout(d))
+	}
+	p, err := New(cfg, kcfg, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -51,4 +82,40 @@ func childMain() int {
 	return 0
 }
 
-var _ = testing.Short
+// timerHandler keeps one timer per key: "set:<deadline ms>" arms it,
+// "cancel" disarms it; anything else only advances stream time.
+func timerHandler(delay time.Duration) Handler {
+	return func(_ context.Context, m *Message) error {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		v := string(m.Value())
+		switch {
+		case strings.HasPrefix(v, "set:"):
+			m.Put("timers", m.Key(), []byte(strings.TrimPrefix(v, "set:")))
+		case v == "cancel":
+			m.Put("timers", m.Key(), nil)
+		}
+		return nil
+	}
+}
+
+// timerTick fires every due timer once: it emits "fired:<key>:<deadline>"
+// and deletes the timer in the same transaction.
+func timerTick(out, instance string) TickHandler {
+	return func(_ context.Context, m *Message, now time.Time) error {
+		var due []string
+		m.Range("timers", func(k string, v []byte) bool {
+			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= now.UnixMilli() {
+				due = append(due, k+":"+string(v))
+			}
+			return true
+		})
+		for _, d := range due {
+			k, _, _ := strings.Cut(d, ":")
+			m.Put("timers", k, nil)
+			m.Emit(out, k, []byte("fired:"+d), kgo.RecordHeader{Key: "fired-by", Value: []byte(fmt.Sprintf("%s@%d/p%d", instance, now.UnixMilli(), m.Partition()))})
+		}
+		return nil
+	}
+}

@@ -67,7 +67,7 @@ func TestSIGKILLEffectivelyOnce(t *testing.T) {
 		cmd.Env = append(os.Environ(), "PROCESSOR_CHILD=1",
 			"PROCESSOR_BROKERS="+strings.Join(e.kcfg.Brokers, ","),
 			"PROCESSOR_PREFIX="+e.kcfg.TopicPrefix,
-			"PROCESSOR_DELAY=800us")
+			"PROCESSOR_DELAY=800us", "PROCESSOR_STATIC=1")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -174,3 +174,6 @@ func TestStartupFailsFastWithClearMessage(t *testing.T) {
 func TestRealInternalRekey(t *testing.T) { suiteInternalRekey(t, testinfra.Brokers(t)) }
 
 func TestRealTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, testinfra.Brokers(t)) }
+
+func TestRealScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, testinfra.Brokers(t)) }
+func TestRealScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, testinfra.Brokers(t)) }

@@ -8,10 +8,16 @@
 // State is kept per input partition in compacted changelog topics
 // ("<service>.<store>.changelog", as many partitions as the inputs) and
 // restored when a partition is assigned, so every input topic of a
-// processor that uses state must have the same partition count; the range
-// balancer keeps equal partition numbers of all inputs on one member.
-// Producers of those topics must partition by key with Kafka's default
-// (murmur2) partitioner.
+// processor that uses state must have the same partition count; the
+// co-partitioning balancer keeps equal partition numbers of all inputs on
+// one member and rebalances cooperatively: partitions a member keeps keep
+// their state. Producers of those topics must partition by key with Kafka's
+// default (murmur2) partitioner.
+//
+// Timers (OnTick) run on each partition's stream time, the largest event
+// time processed on it, persisted with the committed offsets; a tick's
+// transaction commits the partition's offsets too, so the group's current
+// generation fences it. docs/ARCHITECTURE.md has the whole model.
 package processor
 
 import (
@@ -19,7 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
@@ -66,7 +75,26 @@ type Config struct {
 	// Tick and OnTick drive timers; OnTick nil disables ticks.
 	Tick   time.Duration
 	OnTick TickHandler
+	// Timers chooses the time OnTick receives: StreamTime (default) or
+	// WallClock (for processors that simulate or poll an external system).
+	Timers TimerClock
 }
+
+// TimerClock is the time base of a processor's timers.
+type TimerClock int
+
+const (
+	// StreamTime passes OnTick the partition's stream time: the largest
+	// event time processed on it (persisted in the committed offsets'
+	// metadata, so it survives restarts). A backlog after downtime
+	// therefore cancels timers before they would have fired. A partition
+	// that has been idle (polls came back without its records) for the idle
+	// timeout ticks at the wall clock instead, so deadlines on quiet
+	// partitions still fire (see WithIdleTimeout).
+	StreamTime TimerClock = iota
+	// WallClock passes OnTick the processor's clock.
+	WallClock
+)
 
 // Option tunes a Processor.
 type Option interface{ apply(*Processor) }
@@ -107,6 +135,40 @@ func WithSerde(s *serde.Serde) Option { return optFunc(func(p *Processor) { p.se
 // WithClock sets the clock used for ticks and DLQ timestamps (tests).
 func WithClock(now func() time.Time) Option { return optFunc(func(p *Processor) { p.now = now }) }
 
+// WithIdleTimeout sets how long polls must come back without records of a
+// partition (since it was restored or last had one) before its StreamTime
+// timers fall back to the wall clock (default 10s). Time the processor
+// spends busy (batches, restores) does not count.
+func WithIdleTimeout(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.idleTimeout = d })
+}
+
+// WithRestoreTimeout bounds the restore of one partition's state (default
+// 5m); past it the session fails with an error naming the partition.
+func WithRestoreTimeout(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.restoreTimeout = d })
+}
+
+// WithStaticMembership makes the instance id a static group member id
+// (KIP-345). Use it only when the id is stable across restarts of the same
+// replica (a StatefulSet ordinal or an explicit per-replica setting): a
+// replaced replica then takes its place at once, and a second live process
+// with the same id fails fast. Without it (the default) the member leaves
+// the group on shutdown so the survivors rebalance at once.
+func WithStaticMembership(on bool) Option { return optFunc(func(p *Processor) { p.static = on }) }
+
+// WithSessionTimeout sets the group session timeout (default franz-go's
+// 45s): how long a silent member keeps its partitions.
+func WithSessionTimeout(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.sessionTimeout = d })
+}
+
+// WithPurgeInterval sets how often records of internal topics that the
+// group has committed past are deleted (default 30s).
+func WithPurgeInterval(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.purgeInterval = d })
+}
+
 // WithKgoOpts adds raw franz-go options to the session client.
 func WithKgoOpts(opts ...kgo.Opt) Option {
 	return optFunc(func(p *Processor) { p.extra = append(p.extra, opts...) })
@@ -128,14 +190,41 @@ type Processor struct {
 	chain          Handler
 	serde          *serde.Serde
 
+	idleTimeout    time.Duration
+	restoreTimeout time.Duration
+	sessionTimeout time.Duration
+	purgeInterval  time.Duration
+	static         bool
+
 	admin  *kgo.Client
 	stores *stores
+	// parts is the runtime's view of each owned partition number; only the
+	// processing goroutine touches it.
+	parts     map[int32]*partition
+	lastPurge time.Time
 
-	mu       sync.Mutex
-	revoked  bool
-	assigned map[int32]bool
+	// Filled by the group callbacks, drained by syncState.
+	mu         sync.Mutex
+	assigned   map[int32]bool
+	dropped    map[int32]bool
+	rebalanced bool
+
 	ready    atomic.Pointer[readyState]
 	lastTick time.Time
+	// pollTime is the time spent waiting in polls: it advances only while
+	// the consumer is caught up enough to wait for records, not while the
+	// loop is busy (a batch, a restore), so a partition counts as idle only
+	// when polls kept coming back without its records.
+	pollTime time.Duration
+}
+
+// partition is what the runtime tracks about one owned partition number.
+type partition struct {
+	restored   bool
+	streamTime int64 // largest event time processed, Unix ms; 0 unknown
+	// active is the poll time (see Processor.pollTime) when the partition
+	// was restored or last had a record.
+	active time.Duration
 }
 
 // New validates cfg and returns a processor connecting with kcfg.
@@ -160,7 +249,8 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
 		maxPoll: 1000, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
-		assigned: map[int32]bool{},
+		idleTimeout: 10 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
+		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
 	for _, o := range opts {
 		o.apply(p)
@@ -190,9 +280,29 @@ type readyState struct{ err error }
 
 func (p *Processor) setReady(err error) { p.ready.Store(&readyState{err: err}) }
 
+// ErrInstanceClaimed is returned by Run when another live process uses this
+// processor's instance id (static member id or transactional id): two
+// processes with one id would fence each other forever, so the newer one
+// keeps it and this one stops.
+var ErrInstanceClaimed = errors.New("instance id is claimed by another live process")
+
+func (p *Processor) instanceID() string {
+	return p.kcfg.TopicPrefix + p.cfg.Service + "-" + p.cfg.Instance
+}
+
+// claimed maps the errors a fenced instance sees to ErrInstanceClaimed.
+func (p *Processor) claimed(err error) error {
+	if errors.Is(err, kerr.FencedInstanceID) || errors.Is(err, kerr.ProducerFenced) {
+		return fmt.Errorf("%s: %w: %q (set ISTHMUS_INSTANCE_ID to a value unique per replica): %v", p.cfg.Service, ErrInstanceClaimed, p.instanceID(), err)
+	}
+	return nil
+}
+
 // Run processes until ctx ends. It fails fast when the cluster cannot be
-// reached or an input topic is missing at start; later broker failures are
-// retried forever with backoff (the processor reports not-ready meanwhile).
+// reached, an input topic is missing or the topic layout breaks
+// co-partitioning at start, and when another live process claims the same
+// instance id; later broker failures are retried forever with backoff (the
+// processor reports not-ready meanwhile).
 func (p *Processor) Run(ctx context.Context) error {
 	admin, err := p.kcfg.NewClient()
 	if err != nil {
@@ -208,6 +318,11 @@ func (p *Processor) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if errors.Is(err, ErrInstanceClaimed) {
+			p.setReady(err)
+			p.log.Error("stopping: another live process uses this instance id", "instance", p.instanceID(), "err", err)
+			return err
+		}
 		p.setReady(fmt.Errorf("session failed: %v", err))
 		wait := p.retry.Delay(attempt)
 		p.log.Error("transactional session failed; starting a new one", "err", err, "wait", wait.String())
@@ -216,8 +331,12 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
+// stateful reports whether the processor keeps state per partition number
+// (stores or re-keying topics), which requires co-partitioned inputs.
+func (p *Processor) stateful() bool { return len(p.cfg.Stores)+len(p.cfg.InternalTopics) > 0 }
+
 // prepare checks the cluster and input topics and creates missing changelog
-// topics with the inputs' partition count.
+// and internal topics with the inputs' partition count.
 func (p *Processor) prepare(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.startupTimeout)
 	defer cancel()
@@ -234,6 +353,7 @@ func (p *Processor) prepare(ctx context.Context) error {
 		}
 		return fmt.Errorf("%s: cannot reach Kafka brokers %v: %w", p.cfg.Service, p.kcfg.Brokers, err)
 	}
+	counts := map[string]int32{}
 	partitions := int32(-1)
 	for _, t := range physical {
 		td, ok := md.Topics[t]
@@ -243,12 +363,12 @@ func (p *Processor) prepare(ctx context.Context) error {
 		if td.Err != nil {
 			return fmt.Errorf("%s: input topic %s: %w", p.cfg.Service, t, td.Err)
 		}
-		n := int32(len(td.Partitions))
-		if len(p.cfg.Stores)+len(p.cfg.InternalTopics) > 0 && partitions >= 0 && n != partitions {
-			return fmt.Errorf("%s: input topics must have equal partition counts for state stores (%s has %d, others %d)", p.cfg.Service, t, n, partitions)
-		}
-		if n > partitions {
-			partitions = n
+		counts[t] = int32(len(td.Partitions))
+		partitions = max(partitions, counts[t])
+	}
+	if p.stateful() {
+		if err := checkCopartitioned(counts); err != nil {
+			return fmt.Errorf("%s: %w", p.cfg.Service, err)
 		}
 	}
 	own := map[string]string{} // physical topic → cleanup policy
@@ -265,23 +385,30 @@ func (p *Processor) prepare(ctx context.Context) error {
 	for t := range own {
 		names = append(names, t)
 	}
+	sort.Strings(names)
 	existing, err := adm.Metadata(ctx, names...)
 	if err != nil {
 		return fmt.Errorf("%s: internal topic metadata: %w", p.cfg.Service, err)
 	}
+	var present []string
 	for _, t := range names {
 		if td, ok := existing.Topics[t]; ok && td.Err == nil {
 			if int32(len(td.Partitions)) != partitions {
-				return fmt.Errorf("%s: internal topic %s has %d partitions, inputs have %d", p.cfg.Service, t, len(td.Partitions), partitions)
+				return fmt.Errorf("%s: %s has %d partitions, the inputs have %d (co-partitioning; recreate it or the inputs)", p.cfg.Service, t, len(td.Partitions), partitions)
 			}
+			present = append(present, t)
 			continue
 		}
 		policy := own[t]
 		configs := map[string]*string{"cleanup.policy": &policy}
 		if policy == "delete" {
-			// Re-keyed records carry their input's (event) timestamp;
-			// retention must count from when they were written, or a
-			// replay of old input could be deleted before it is read.
+			// Internal topics keep records until the group has committed
+			// past them; the processor purges them after commits (like
+			// Kafka Streams' repartition topics), so a record is never
+			// deleted before it is read.
+			forever := "-1"
+			configs["retention.ms"] = &forever
+			configs["retention.bytes"] = &forever
 			appendTime := "LogAppendTime"
 			configs["message.timestamp.type"] = &appendTime
 		}
@@ -293,6 +420,46 @@ func (p *Processor) prepare(ctx context.Context) error {
 			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, resp.Err)
 		}
 		p.log.Info("created internal topic", "topic", t, "cleanup_policy", policy, "partitions", partitions)
+	}
+	return p.checkTopicConfigs(ctx, adm, present, own)
+}
+
+// checkTopicConfigs refuses an existing changelog that is not compacted
+// (its state would be lost to retention) and makes existing internal topics
+// keep records until they are purged.
+func (p *Processor) checkTopicConfigs(ctx context.Context, adm *kadm.Client, topics []string, own map[string]string) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("%s: describe internal topics: %w", p.cfg.Service, err)
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return fmt.Errorf("%s: describe %s: %w", p.cfg.Service, rc.Name, rc.Err)
+		}
+		cfg := map[string]string{}
+		for _, c := range rc.Configs {
+			if c.Value != nil {
+				cfg[c.Key] = *c.Value
+			}
+		}
+		switch own[rc.Name] {
+		case "compact":
+			if !strings.Contains(cfg["cleanup.policy"], "compact") {
+				return fmt.Errorf("%s: changelog %s has cleanup.policy=%q; it must be compact (with delete retention its state would be lost): run `kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=compact`", p.cfg.Service, rc.Name, cfg["cleanup.policy"], rc.Name)
+			}
+		case "delete":
+			if cfg["retention.ms"] != "-1" {
+				forever := "-1"
+				_, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &forever}}, rc.Name)
+				if err != nil {
+					return fmt.Errorf("%s: set retention.ms=-1 on internal topic %s (it is purged after commits instead): %w", p.cfg.Service, rc.Name, err)
+				}
+				p.log.Info("internal topic now retained until purged", "topic", rc.Name, "was_retention_ms", cfg["retention.ms"])
+			}
+		}
 	}
 	return nil
 }
@@ -323,6 +490,28 @@ func (pt partitioner) ForTopic(t string) kgo.TopicPartitioner {
 	return pt.def.ForTopic(t)
 }
 
+func (p *Processor) onAssigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ps := range added {
+		for _, part := range ps {
+			p.assigned[part] = true
+		}
+	}
+}
+
+func (p *Processor) onDropped(_ context.Context, _ *kgo.Client, gone map[string][]int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ps := range gone {
+		for _, part := range ps {
+			delete(p.assigned, part)
+			p.dropped[part] = true
+			p.rebalanced = true
+		}
+	}
+}
+
 func (p *Processor) runSession(ctx context.Context) error {
 	physical := make([]string, len(p.cfg.Topics))
 	for i, t := range p.cfg.Topics {
@@ -332,40 +521,34 @@ func (p *Processor) runSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	onLoss := func(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.revoked = true
-		for _, ps := range lost {
-			for _, part := range ps {
-				delete(p.assigned, part)
-			}
-		}
+	balancer := kgo.CooperativeStickyBalancer()
+	if p.stateful() {
+		balancer = copartitioned{}
 	}
 	opts = append(opts,
 		kgo.ConsumerGroup(p.kcfg.TopicPrefix+p.cfg.Service),
 		kgo.ConsumeTopics(physical...),
-		kgo.TransactionalID(p.kcfg.TopicPrefix+p.cfg.Service+"-"+p.cfg.Instance),
-		// Static membership: a restarted replica takes its old place at
-		// once instead of waiting for the dead member's session to expire.
-		kgo.InstanceID(p.kcfg.TopicPrefix+p.cfg.Service+"-"+p.cfg.Instance),
+		// With KIP-447 fencing by group generation the transactional id
+		// only needs to be unique per live process; a restart with the
+		// same id also aborts its predecessor's open transaction at once.
+		kgo.TransactionalID(p.instanceID()),
 		kgo.TransactionTimeout(p.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.Balancers(balancer),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(partitioner{stores: p.stores, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
-		kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, added map[string][]int32) {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			for _, ps := range added {
-				for _, part := range ps {
-					p.assigned[part] = true
-				}
-			}
-		}),
-		kgo.OnPartitionsRevoked(onLoss),
-		kgo.OnPartitionsLost(onLoss),
+		kgo.OnPartitionsAssigned(p.onAssigned),
+		kgo.OnPartitionsRevoked(p.onDropped),
+		kgo.OnPartitionsLost(p.onDropped),
 	)
+	if p.static {
+		// Static membership: a restarted replica takes its old place at
+		// once instead of waiting for the dead member's session to expire.
+		opts = append(opts, kgo.InstanceID(p.instanceID()))
+	}
+	if p.sessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(p.sessionTimeout), kgo.HeartbeatInterval(p.sessionTimeout/10))
+	}
 	opts = append(opts, p.extra...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
@@ -378,20 +561,24 @@ func (p *Processor) runSession(ctx context.Context) error {
 		sess.Close()
 		return fmt.Errorf("init transactional producer: %w", err)
 	}
-	p.stores.dropAll()
+	p.dropAll()
 	defer func() {
-		// Leave the group cleanly; in-flight work of an unfinished
-		// transaction is aborted by the broker or the next incarnation.
+		// Leave the group cleanly (a dynamic member; a static one keeps
+		// its place until its session expires or it comes back). Work of
+		// an unfinished transaction is aborted by the broker or the next
+		// incarnation.
 		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		sess.Client().LeaveGroupContext(cctx)
 		sess.Close()
 		p.mu.Lock()
 		p.assigned = map[int32]bool{}
+		p.dropped = map[int32]bool{}
+		p.rebalanced = false
 		p.mu.Unlock()
-		p.stores.dropAll()
+		p.dropAll()
 	}()
-	p.log.Info("processor started", "topics", physical, "stores", p.cfg.Stores)
+	p.log.Info("processor started", "topics", physical, "stores", p.cfg.Stores, "instance", p.instanceID(), "static_membership", p.static)
 
 	aborts := 0
 	// pollLimit shrinks after an aborted batch, so a batch whose handlers
@@ -409,8 +596,10 @@ func (p *Processor) runSession(ctx context.Context) error {
 			wait = p.cfg.Tick
 		}
 		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		polled := p.now()
 		fetches := sess.PollRecords(pollCtx, pollLimit)
 		cancel()
+		p.pollTime += max(0, p.now().Sub(polled))
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -421,9 +610,24 @@ func (p *Processor) runSession(ctx context.Context) error {
 			}
 			fetchErr = fmt.Errorf("fetch %s/%d: %w", t, part, err)
 		})
+		if err := p.claimed(fetchErr); err != nil {
+			return err
+		}
 		if fetchErr != nil {
 			p.setReady(fetchErr)
 			p.log.Warn("fetch error", "err", fetchErr)
+		}
+		// A rebalance that revoked partitions since the last transaction
+		// marks the session failed; end an empty transaction to clear
+		// that before this batch, and re-sync the state first.
+		if p.takeRebalanced() {
+			if err := p.resetSession(ctx, sess); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := p.syncState(ctx); err != nil {
+			return err
 		}
 		if fetches.Empty() {
 			if fetchErr == nil {
@@ -432,9 +636,13 @@ func (p *Processor) runSession(ctx context.Context) error {
 			if err := p.maybeTick(ctx, sess); err != nil {
 				return err
 			}
+			p.maybePurge(ctx, sess)
 			continue
 		}
 		committed, err := p.processBatch(ctx, sess, fetches)
+		if cerr := p.claimed(err); cerr != nil {
+			return cerr
+		}
 		if err != nil && ctx.Err() == nil && errs.ClassOf(err) != errs.ClassRetriable {
 			return err
 		}
@@ -457,37 +665,171 @@ func (p *Processor) runSession(ctx context.Context) error {
 		if err := p.maybeTick(ctx, sess); err != nil {
 			return err
 		}
+		p.maybePurge(ctx, sess)
 	}
 	return ctx.Err()
 }
 
 func (p *Processor) markReady() { p.setReady(nil) }
 
-// syncState drops the state of revoked partitions and restores the state of
-// newly assigned ones before any of their records are processed.
+func (p *Processor) takeRebalanced() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := p.rebalanced
+	p.rebalanced = false
+	return r
+}
+
+// resetSession ends an empty transaction: it clears the session's record of
+// a revocation (which would abort the next transaction) and rewinds the
+// consumer to the committed offsets of the partitions it still owns, so
+// records polled across the rebalance are fetched again, not lost.
+func (p *Processor) resetSession(ctx context.Context, sess *kgo.GroupTransactSession) error {
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+		if cerr := p.claimed(err); cerr != nil {
+			return cerr
+		}
+		return fmt.Errorf("end empty transaction after a rebalance: %w", err)
+	}
+	return nil
+}
+
+func (p *Processor) dropAll() {
+	p.stores.dropAll()
+	p.parts = map[int32]*partition{}
+}
+
+// syncState drops the state of revoked or lost partitions and restores the
+// state of newly assigned ones; partitions kept across a rebalance keep
+// their state.
 func (p *Processor) syncState(ctx context.Context) error {
 	p.mu.Lock()
-	revoked := p.revoked
-	p.revoked = false
+	dropped := p.dropped
+	p.dropped = map[int32]bool{}
 	assigned := make([]int32, 0, len(p.assigned))
 	for part := range p.assigned {
 		assigned = append(assigned, part)
 	}
 	p.mu.Unlock()
-	if revoked {
-		p.stores.dropAll()
+	for part := range dropped {
+		p.stores.drop(part)
+		delete(p.parts, part)
 	}
-	for _, part := range assigned {
-		if !p.stores.owned[part] {
-			if err := p.stores.restore(ctx, part); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				return err
-			}
+	if len(dropped) > 0 {
+		p.log.Info("partitions revoked; their state is dropped", "partitions", sortedParts(keys(dropped)))
+	}
+	for _, part := range sortedParts(assigned) {
+		if err := p.ensure(ctx, part); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func keys(m map[int32]bool) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// ensure restores a partition number the first time it is seen: first the
+// committed input offsets (stable: any transaction of the previous owner
+// has ended), whose metadata carries the stream time, then the changelogs
+// up to their last stable offset, which now matches those offsets.
+func (p *Processor) ensure(ctx context.Context, part int32) error {
+	st := p.parts[part]
+	if st == nil {
+		st = &partition{active: p.pollTime}
+		p.parts[part] = st
+	}
+	if st.restored {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, p.restoreTimeout)
+	defer cancel()
+	streamTime, err := p.committedStreamTime(rctx, part)
+	if err == nil {
+		err = p.stores.restore(rctx, part)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if rctx.Err() != nil {
+			return fmt.Errorf("%s: restore of partition %d did not finish within %s (WithRestoreTimeout): %w", p.cfg.Service, part, p.restoreTimeout, err)
+		}
+		return fmt.Errorf("%s: restore partition %d: %w", p.cfg.Service, part, err)
+	}
+	st.streamTime = max(st.streamTime, streamTime)
+	st.restored = true
+	st.active = p.pollTime
+	return nil
+}
+
+// offsetMetadataPrefix starts the metadata the processor commits with every
+// offset: the partition's stream time.
+const offsetMetadataPrefix = "isthmus:st="
+
+func (p *Processor) offsetMetadata(part int32) string {
+	var st int64
+	if s := p.parts[part]; s != nil {
+		st = s.streamTime
+	}
+	return offsetMetadataPrefix + strconv.FormatInt(st, 10)
+}
+
+// committedStreamTime fetches the group's committed offsets for one
+// partition number with RequireStable (waiting out any open transaction of
+// a previous owner) and returns the stream time stored with them.
+func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64, error) {
+	adm := kadm.NewClient(p.admin)
+	topics := make([]string, len(p.cfg.Topics))
+	for i, t := range p.cfg.Topics {
+		topics[i] = p.kcfg.Topic(t)
+	}
+	group := p.kcfg.TopicPrefix + p.cfg.Service
+	for attempt := 1; ; attempt++ {
+		resps, err := adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), group, topics...)
+		if err == nil {
+			err = resps.Error()
+		}
+		if err == nil {
+			var st int64
+			for _, t := range topics {
+				if r, ok := resps.Lookup(t, part); ok && r.Err == nil {
+					if v, ok := strings.CutPrefix(r.Metadata, offsetMetadataPrefix); ok {
+						if ms, perr := strconv.ParseInt(v, 10, 64); perr == nil {
+							st = max(st, ms)
+						}
+					}
+				}
+			}
+			return st, nil
+		}
+		if !errors.Is(err, kerr.UnstableOffsetCommit) && !kerr.IsRetriable(err) {
+			return 0, fmt.Errorf("fetch committed offsets: %w", err)
+		}
+		if err := retry.Sleep(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second)); err != nil {
+			return 0, fmt.Errorf("fetch committed offsets (last error: %v): %w", err, ctx.Err())
+		}
+	}
+}
+
+// observe advances a partition's stream time with a processed record.
+func (p *Processor) observe(m *Message) {
+	st := p.parts[m.Record.Partition]
+	if st == nil {
+		return
+	}
+	if ms := m.EventTime().UnixMilli(); ms > st.streamTime {
+		st.streamTime = ms
+	}
+	st.active = p.pollTime
 }
 
 // processBatch runs the chain on every record of fetches in one transaction
@@ -498,15 +840,17 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
 	tx := p.newTxn(sess)
+	before := map[int32]partition{}
 	var handlerErr error
 	iter := fetches.RecordIter()
 	for !iter.Done() {
 		r := iter.Next()
-		if !p.stores.owned[r.Partition] {
-			if err := p.stores.restore(ctx, r.Partition); err != nil {
-				handlerErr = errs.Retriable("restore", err)
-				break
-			}
+		if err := p.ensure(ctx, r.Partition); err != nil {
+			handlerErr = errs.Retriable("restore", err)
+			break
+		}
+		if _, ok := before[r.Partition]; !ok {
+			before[r.Partition] = *p.parts[r.Partition]
 		}
 		m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: tx.batch}
 		if err := p.chain(ctx, m); err != nil {
@@ -514,15 +858,24 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			break
 		}
 		tx.add(ctx, m)
+		p.observe(m)
 	}
-	if handlerErr != nil {
-		_, err := sess.End(ctx, kgo.TryAbort)
-		if err != nil {
-			return false, errors.Join(handlerErr, err)
+	if handlerErr == nil {
+		committed, err := tx.end(ctx, nil)
+		if committed {
+			return true, nil
 		}
-		return false, handlerErr
+		handlerErr = err
+	} else if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+		handlerErr = errors.Join(handlerErr, err)
 	}
-	return tx.end(ctx)
+	// Not committed: the stream time goes back with the offsets.
+	for part, st := range before {
+		if cur := p.parts[part]; cur != nil {
+			cur.streamTime = st.streamTime
+		}
+	}
+	return false, handlerErr
 }
 
 // txn is one open transaction: its state overlay, the first produce error
@@ -534,6 +887,7 @@ type txn struct {
 	mu        sync.Mutex
 	err       error
 	outCounts map[string]int
+	produced  int
 }
 
 func (p *Processor) newTxn(sess *kgo.GroupTransactSession) *txn {
@@ -556,17 +910,67 @@ func (tx *txn) add(ctx context.Context, m *Message) {
 	p := tx.p
 	for _, o := range m.outputs {
 		tx.outCounts[p.kcfg.Logical(o.Topic)]++
+		tx.produced++
 		tx.sess.Produce(ctx, o, tx.promise)
 	}
 	for _, pt := range m.puts {
 		tx.batch.put(pt.store, m.Record.Partition, pt.key, pt.value)
+		tx.produced++
 		tx.sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, tx.promise)
 	}
 }
 
+// commitContext attaches the offset metadata (stream time) to every
+// partition the transaction commits and, for a tick, adds the committed
+// offsets of the ticked partitions: the TxnOffsetCommit then carries the
+// group generation, so a member that lost those partitions (a stalled
+// zombie) has the whole transaction refused by the broker.
+func (tx *txn) commitContext(ctx context.Context, fence map[string]map[int32]kgo.EpochOffset) context.Context {
+	p := tx.p
+	return kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+		have := map[string]map[int32]bool{}
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			have[t.Topic] = map[int32]bool{}
+			for j := range t.Partitions {
+				pp := &t.Partitions[j]
+				md := p.offsetMetadata(pp.Partition)
+				pp.Metadata = &md
+				have[t.Topic][pp.Partition] = true
+			}
+		}
+		for topic, parts := range fence {
+			for part, eo := range parts {
+				if have[topic][part] {
+					continue
+				}
+				idx := -1
+				for i := range req.Topics {
+					if req.Topics[i].Topic == topic {
+						idx = i
+					}
+				}
+				if idx < 0 {
+					rt := kmsg.NewTxnOffsetCommitRequestTopic()
+					rt.Topic = topic
+					req.Topics = append(req.Topics, rt)
+					idx = len(req.Topics) - 1
+				}
+				rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+				rp.Partition, rp.Offset, rp.LeaderEpoch = part, eo.Offset, eo.Epoch
+				md := p.offsetMetadata(part)
+				rp.Metadata = &md
+				req.Topics[idx].Partitions = append(req.Topics[idx].Partitions, rp)
+			}
+		}
+		return nil
+	})
+}
+
 // end commits (or, after a produce error, aborts) the transaction and, once
-// committed, folds the overlay into the stores.
-func (tx *txn) end(ctx context.Context) (bool, error) {
+// committed, folds the overlay into the stores. fence lists offsets to
+// commit with it (ticks).
+func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffset) (bool, error) {
 	p, sess := tx.p, tx.sess
 	start := time.Now()
 	if err := sess.Client().Flush(ctx); err != nil {
@@ -580,9 +984,12 @@ func (tx *txn) end(ctx context.Context) (bool, error) {
 	if perr != nil {
 		try = kgo.TryAbort
 	}
-	committed, err := sess.End(ctx, try)
+	committed, err := sess.End(tx.commitContext(ctx, fence), try)
 	p.metrics.commitSeconds.WithLabelValues(p.cfg.Service).Observe(time.Since(start).Seconds())
 	if err != nil {
+		if cerr := p.claimed(err); cerr != nil {
+			return false, cerr
+		}
 		// The commit's outcome is unknown: the session must not go on
 		// with its in-memory state. A new session fences this producer,
 		// reads the stable offsets and restores the state again.
@@ -592,8 +999,9 @@ func (tx *txn) end(ctx context.Context) (bool, error) {
 		return false, errs.Retriable("produce", perr)
 	}
 	if !committed {
-		// A rebalance or an abortable commit error: the session rewound
-		// to the committed offsets; drop the overlay and go on.
+		// A rebalance, a fenced (stale) generation or an abortable
+		// commit error: the session rewound to the committed offsets;
+		// drop the overlay and go on.
 		return false, nil
 	}
 	p.stores.commit(tx.batch)
@@ -603,33 +1011,99 @@ func (tx *txn) end(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// maybeTick runs OnTick for every owned partition once per Tick interval.
+// timerTime is the time a partition's timers run at, and whether they run:
+// its stream time, or the wall clock once it has been idle for the idle
+// timeout: polls spent that long waiting without a record of it (time the
+// loop is busy restoring or processing does not count, so a backlog held
+// up behind other work is not mistaken for silence). A partition with no
+// stream time yet and not idle does not tick.
+func (p *Processor) timerTime(st *partition, wall time.Time) (time.Time, bool) {
+	if p.cfg.Timers == WallClock {
+		return wall, true
+	}
+	if p.pollTime-st.active >= p.idleTimeout && wall.UnixMilli() > st.streamTime {
+		return wall, true
+	}
+	if st.streamTime == 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(st.streamTime), true
+}
+
+type due struct {
+	part int32
+	at   time.Time
+}
+
+// fenceOffsets picks offsets for a tick transaction to commit so that the
+// broker checks the group generation: the committed offsets of every owned
+// partition or, in a group that has committed nothing yet, the log start
+// of one owned partition (where the reset policy starts it anyway).
+func (p *Processor) fenceOffsets(ctx context.Context, sess *kgo.GroupTransactSession, first int32) (map[string]map[int32]kgo.EpochOffset, error) {
+	owned := p.ownedParts()
+	fence := map[string]map[int32]kgo.EpochOffset{}
+	for topic, parts := range sess.Client().CommittedOffsets() {
+		for part, eo := range parts {
+			if owned[part] && eo.Offset >= 0 {
+				if fence[topic] == nil {
+					fence[topic] = map[int32]kgo.EpochOffset{}
+				}
+				fence[topic][part] = eo
+			}
+		}
+	}
+	if len(fence) > 0 {
+		return fence, nil
+	}
+	topic := p.kcfg.Topic(p.cfg.Topics[0])
+	starts, err := kadm.NewClient(p.admin).ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	lo, ok := starts.Lookup(topic, first)
+	if !ok || lo.Err != nil {
+		return nil, fmt.Errorf("no start offset for %s/%d: %v", topic, first, lo.Err)
+	}
+	return map[string]map[int32]kgo.EpochOffset{topic: {first: {Epoch: -1, Offset: lo.Offset}}}, nil
+}
+
+// maybeTick runs OnTick for every owned partition once per Tick interval,
+// in one transaction fenced by the group generation.
 func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSession) error {
 	if p.cfg.OnTick == nil {
 		return nil
 	}
-	now := p.now()
-	if now.Sub(p.lastTick) < p.cfg.Tick {
+	wall := p.now()
+	if wall.Sub(p.lastTick) < p.cfg.Tick {
 		return nil
 	}
-	if err := p.syncState(ctx); err != nil {
-		return err
+	p.lastTick = wall
+	var ticks []due
+	for _, part := range sortedParts(keys(p.ownedParts())) {
+		if at, ok := p.timerTime(p.parts[part], wall); ok {
+			ticks = append(ticks, due{part, at})
+		}
 	}
-	parts := make([]int32, 0, len(p.stores.owned))
-	for part := range p.stores.owned {
-		parts = append(parts, part)
-	}
-	if len(parts) == 0 {
+	if len(ticks) == 0 {
 		return nil
 	}
-	p.lastTick = now
+	fence, err := p.fenceOffsets(ctx, sess, ticks[0].part)
+	if err != nil {
+		p.log.Warn("cannot fence the tick transaction; skipping this tick", "err", err)
+		return nil
+	}
+	if len(ticks) == 0 {
+		return nil
+	}
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin tick transaction: %w", err)
 	}
 	tx := p.newTxn(sess)
-	tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, now) }, Recover())
-	for _, part := range sortedParts(parts) {
-		m := &Message{Record: &kgo.Record{Partition: part, Offset: -1, Timestamp: now}, p: p, ctx: ctx, batch: tx.batch}
+	advanced := map[int32]int64{}
+	for _, d := range ticks {
+		at := d.at
+		tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, at) }, Recover())
+		m := &Message{Record: &kgo.Record{Partition: d.part, Offset: -1, Timestamp: at}, p: p, ctx: ctx, batch: tx.batch}
 		err := retry.Do(ctx, p.retry, func(attempt int) error {
 			m.attempt = attempt
 			m.reset()
@@ -638,34 +1112,104 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 		switch class := errs.ClassOf(err); {
 		case err == nil:
 			tx.add(ctx, m)
+			if ms := at.UnixMilli(); ms > p.parts[d.part].streamTime {
+				advanced[d.part] = ms
+			}
 		case class == errs.ClassRetriable:
 			// Worth trying again: abort and tick again later.
-			p.log.Error("tick failed; aborting the tick transaction", "partition", part, "err", err)
+			p.log.Error("tick failed; aborting the tick transaction", "partition", d.part, "err", err)
 			_, _ = sess.End(ctx, kgo.TryAbort)
 			return nil
 		default:
 			// A permanent failure of one partition's tick must not stop
 			// the timers of the others: drop its work and go on.
 			p.metrics.failures.WithLabelValues(p.cfg.Service, string(class)).Inc()
-			p.log.Error("tick failed permanently for one partition; its work is dropped this round", "partition", part, "class", class, "err", err)
+			p.log.Error("tick failed permanently for one partition; its work is dropped this round", "partition", d.part, "class", class, "err", err)
 		}
 	}
-	_, err := tx.end(ctx)
+	if tx.produced == 0 {
+		// Nothing to commit (no timer was due): an empty abort is free.
+		if _, err := sess.End(ctx, kgo.TryAbort); err != nil {
+			if cerr := p.claimed(err); cerr != nil {
+				return cerr
+			}
+			return fmt.Errorf("end empty tick transaction: %w", err)
+		}
+		return nil
+	}
+	// Idle partitions ticked at the wall clock: their stream time moves
+	// with it (committed in the offsets' metadata), so the fired timers
+	// stay fired after a restart.
+	saved := map[int32]int64{}
+	for part, ms := range advanced {
+		saved[part] = p.parts[part].streamTime
+		p.parts[part].streamTime = ms
+	}
+	committedTx, err := tx.end(ctx, fence)
+	if !committedTx {
+		for part, ms := range saved {
+			if st := p.parts[part]; st != nil {
+				st.streamTime = ms
+			}
+		}
+	}
 	if err != nil {
 		if errs.ClassOf(err) != errs.ClassRetriable {
-			return err // outcome unknown: restart the session
+			return err // outcome unknown or instance claimed: restart or stop
 		}
 		p.log.Warn("tick transaction not committed", "err", err)
+	} else if !committedTx {
+		p.log.Warn("tick transaction not committed (rebalance or fenced generation)")
 	}
 	return nil
 }
 
-func sortedParts(ps []int32) []int32 {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && ps[j] < ps[j-1]; j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
+// ownedParts lists the restored partition numbers.
+func (p *Processor) ownedParts() map[int32]bool {
+	out := make(map[int32]bool, len(p.parts))
+	for part, st := range p.parts {
+		if st.restored {
+			out[part] = true
 		}
 	}
+	return out
+}
+
+// maybePurge deletes the records of internal topics that the group has
+// committed past, for the partitions this member owns.
+func (p *Processor) maybePurge(ctx context.Context, sess *kgo.GroupTransactSession) {
+	if len(p.cfg.InternalTopics) == 0 || p.now().Sub(p.lastPurge) < p.purgeInterval {
+		return
+	}
+	p.lastPurge = p.now()
+	committed := sess.Client().CommittedOffsets()
+	offsets := kadm.Offsets{}
+	for _, t := range p.cfg.InternalTopics {
+		phys := p.kcfg.Topic(t)
+		for part, eo := range committed[phys] {
+			if eo.Offset > 0 {
+				offsets.Add(kadm.Offset{Topic: phys, Partition: part, At: eo.Offset})
+			}
+		}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resps, err := kadm.NewClient(p.admin).DeleteRecords(pctx, offsets)
+	if err == nil {
+		err = resps.Error()
+	}
+	if err != nil {
+		p.log.Warn("purging consumed records of internal topics failed; will retry", "err", err)
+		return
+	}
+	p.metrics.purges.WithLabelValues(p.cfg.Service).Inc()
+}
+
+func sortedParts(ps []int32) []int32 {
+	sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
 	return ps
 }
 

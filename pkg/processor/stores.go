@@ -251,9 +251,16 @@ func (s *stores) dropAll() {
 	}
 }
 
-// restore reads every store's changelog partition up to its last stable
-// offset. Control records are kept so the end is recognised even when the
-// log ends with a transaction marker.
+// restore reads every store's changelog partition, read_committed, up to
+// its high watermark as of the start of the restore. Reading only to the
+// last stable offset would stop short whenever a dead or stalled producer
+// left a transaction open on the changelog: every later commit of the
+// partition's next owners would be missing from the state while the
+// committed input offsets are past them. So the restore waits until such a
+// transaction is resolved (aborted at its timeout, or fenced), skips its
+// records if aborted, and reads everything committed before the watermark.
+// Control records are kept so the end is recognised even when the log ends
+// with a transaction marker.
 func (s *stores) restore(ctx context.Context, part int32) error {
 	if len(s.topics) == 0 || s.owned[part] {
 		s.owned[part] = true
@@ -337,17 +344,18 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 		}
 	}
 	s.owned[part] = true
+	s.p.metrics.restored.WithLabelValues(s.p.cfg.Service).Add(float64(n))
 	s.p.metrics.restoreSeconds.WithLabelValues(s.p.cfg.Service).Observe(time.Since(start).Seconds())
 	s.p.log.Info("state restored", "partition", part, "records", n, "took", time.Since(start).String())
 	return nil
 }
 
-// endOffsets lists the last stable offsets of the changelogs, waiting
+// endOffsets lists the high watermarks of the changelogs, waiting
 // briefly for a just-created changelog's metadata to show the partition.
 func (s *stores) endOffsets(ctx context.Context, topics []string, part int32) (kadm.ListedOffsets, error) {
 	adm := kadm.NewClient(s.p.admin)
 	for attempt := 1; ; attempt++ {
-		ends, err := adm.ListCommittedOffsets(ctx, topics...)
+		ends, err := adm.ListEndOffsets(ctx, topics...)
 		if err != nil {
 			return nil, fmt.Errorf("restore partition %d: list end offsets: %w", part, err)
 		}

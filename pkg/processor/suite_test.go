@@ -113,7 +113,9 @@ func (e *env) settle(topic string, want int, d time.Duration) {
 // counter is the sample processor: per key it counts records in a state
 // store and emits "<key>:<count>:<value>". A value "poison" fails
 // permanently; a value "flaky-N" fails N times with a retriable error.
-func counterHandler(flakes *atomic.Int64) Handler {
+func counterHandler(flakes *atomic.Int64) Handler { return counterHandlerTo(flakes, "out.v1") }
+
+func counterHandlerTo(flakes *atomic.Int64, out string) Handler {
 	return func(ctx context.Context, m *Message) error {
 		v := string(m.Value())
 		if v == "poison" {
@@ -132,7 +134,7 @@ func counterHandler(flakes *atomic.Int64) Handler {
 		}
 		count++
 		m.Put("counts", m.Key(), []byte(strconv.Itoa(count)))
-		m.Emit("out.v1", m.Key(), []byte(fmt.Sprintf("%s:%d:%s", m.Key(), count, v)))
+		m.Emit(out, m.Key(), []byte(fmt.Sprintf("%s:%d:%s", m.Key(), count, v)))
 		return nil
 	}
 }
@@ -385,7 +387,9 @@ func suiteTickFailureIsolated(t *testing.T, brokers []string) {
 		return nil
 	}
 	p, err := New(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"},
-		Handler: func(context.Context, *Message) error { return nil }, Tick: 100 * time.Millisecond, OnTick: tick}, e.kcfg)
+		Handler: func(context.Context, *Message) error { return nil }, Tick: 100 * time.Millisecond, OnTick: tick}, e.kcfg,
+		// The records may hash to one partition: the other ticks once idle.
+		WithIdleTimeout(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

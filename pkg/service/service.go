@@ -87,7 +87,7 @@ func (s *Service) Serde(opts ...serde.Option) (*serde.Serde, error) {
 
 // ProcessorOptions are the options every processor of the service gets.
 func (s *Service) ProcessorOptions(sd *serde.Serde) []processor.Option {
-	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd)}
+	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd), processor.WithStaticMembership(s.Common.InstanceStable)}
 }
 
 // Run binds the admin port (failing fast when taken), then runs the admin

@@ -157,6 +157,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Handler:  h.Handle,
 		Tick:     250 * time.Millisecond,
 		OnTick:   h.Tick,
+		// The simulated ERP ships and invoices after real delays, like
+		// the system it stands in for: its timers run on the wall clock.
+		Timers: processor.WallClock,
 	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
