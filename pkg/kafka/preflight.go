@@ -112,11 +112,13 @@ func (c Config) Explain(err error) error {
 		return refuse(EnvTLSCertFile+" and "+EnvTLSKeyFile, "the brokers refused our client certificate (mutual TLS)")
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return refuse(EnvTLSEnabled, "the listener does not speak TLS")
+	case strings.Contains(msg, "plaintext connection speaking to a tls endpoint"):
+		return refuse(EnvTLSEnabled, "the listener speaks TLS")
 	case errors.As(err, &oe):
 		return refuse(EnvOAuthTokenURL+", "+EnvOAuthClientID+" and "+EnvOAuthSecret, "no OAUTHBEARER token")
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		if mech == "OAUTHBEARER" {
-			return refuse(EnvOAuthPrefix+"* (token audience, issuer)", "the brokers refused the OAUTHBEARER token")
+			return refuse(EnvOAuthPrefix+"* (token audience, issuer, signing key)", "the brokers refused the OAUTHBEARER token")
 		}
 		return refuse(EnvSASLUser+" and "+EnvSASLPassword, fmt.Sprintf("SASL %s authentication failed for user %q", mech, c.SASL.User))
 	case errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
