@@ -5,24 +5,16 @@ package kafka_test
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,7 +102,7 @@ func TestSecureWrongPasswordNamesTheSetting(t *testing.T) {
 
 func TestSecureUntrustedCANamesTheSetting(t *testing.T) {
 	env := testinfra.Secure(t, "scram")
-	refused(t, common(t, env, map[string]string{"ISTHMUS_KAFKA_TLS_CA_FILE": otherCA(t)}).Kafka, "ISTHMUS_KAFKA_TLS_CA_FILE")
+	refused(t, common(t, env, map[string]string{"ISTHMUS_KAFKA_TLS_CA_FILE": testinfra.UntrustedCA(t)}).Kafka, "ISTHMUS_KAFKA_TLS_CA_FILE")
 }
 
 func TestSecureNoTLSNamesTheSetting(t *testing.T) {
@@ -180,27 +172,6 @@ func TestSecureOAuthBearerWrongAudienceRefused(t *testing.T) {
 	refused(t, common(t, env, map[string]string{"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_ID": id,
 		"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_SECRET": secret, "ISTHMUS_KAFKA_SASL_OAUTH_AUDIENCE": "elsewhere"}).Kafka, "ISTHMUS_KAFKA_SASL_OAUTH_")
 }
-
-// otherCA writes a CA certificate that did not sign the broker's.
-func otherCA(t *testing.T) string {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "untrusted CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestSecureOAuthBearerForgedTokenRefused presents a JWT with the right
 // issuer, audience and lifetime but signed by a key Hydra never published:
 // the broker must check signatures against the JWKS, not only read claims.
