@@ -172,6 +172,7 @@ func TestSecureOAuthBearerWrongAudienceRefused(t *testing.T) {
 	refused(t, common(t, env, map[string]string{"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_ID": id,
 		"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_SECRET": secret, "ISTHMUS_KAFKA_SASL_OAUTH_AUDIENCE": "elsewhere"}).Kafka, "ISTHMUS_KAFKA_SASL_OAUTH_")
 }
+
 // TestSecureOAuthBearerForgedTokenRefused presents a JWT with the right
 // issuer, audience and lifetime but signed by a key Hydra never published:
 // the broker must check signatures against the JWKS, not only read claims.
