@@ -31,7 +31,7 @@ infra-env-secure: ## Client env for the secured broker: eval "$(make -s infra-en
 test-secure: ## Integration tests on the secured broker: TLS, SCRAM, mTLS, OAUTHBEARER, CLI, services, OAuth2 service credentials
 	$(MAKE) infra-up-secure
 	@status=0; \
-	  ISTHMUS_SECURE_DIR=$(SECURE_DIR) $(GO) test $(GO_TEST_FLAGS) -tags integration -timeout $(SECURE_TEST_TIMEOUT) \
+	  $(INFRA_ENV) ISTHMUS_SECURE_DIR=$(SECURE_DIR) $(GO) test $(GO_TEST_FLAGS) -tags integration -timeout $(SECURE_TEST_TIMEOUT) \
 	    -run 'Secure' $(SECURE_TEST_PKGS) || status=$$?; \
 	  $(MAKE) infra-down-secure; \
 	  exit $$status

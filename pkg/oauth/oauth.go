@@ -216,7 +216,7 @@ func (s *Source) fetchLocked(ctx context.Context) error {
 	var tr struct {
 		AccessToken string `json:"access_token"`
 		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
+		ExpiresIn   *int64 `json:"expires_in"`
 		Error       string `json:"error"`
 		Description string `json:"error_description"`
 	}
@@ -240,9 +240,9 @@ func (s *Source) fetchLocked(ctx context.Context) error {
 		s.lastErr = fmt.Errorf("token endpoint %s: token_type %q, want bearer", s.cfg.TokenURL, tr.TokenType)
 		return s.lastErr
 	}
-	life := time.Duration(tr.ExpiresIn) * time.Second
-	if life <= 0 {
-		life = 5 * time.Minute // no expires_in: renew regularly anyway
+	life := 5 * time.Minute // no expires_in: renew regularly anyway
+	if tr.ExpiresIn != nil {
+		life = time.Duration(max(*tr.ExpiresIn, 0)) * time.Second
 	}
 	s.tok = Token{Value: tr.AccessToken, Expiry: start.Add(life)}
 	s.renew = start.Add(time.Duration(float64(life) * s.renewAt))
