@@ -3,7 +3,6 @@
 package dev
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -72,22 +71,5 @@ func TestSecureDev(t *testing.T) {
 	if !strings.Contains(string(head), "127.0.0.1:9094 (external)") || !strings.Contains(string(head), "provisioned") {
 		t.Errorf("dev did not use and provision the secured broker:\n%s", head)
 	}
-	var s Stats
-	b, err := os.ReadFile(summary)
-	if err != nil {
-		t.Fatalf("summary: %v\n%s", err, tailFile(out.Name(), 30))
-	}
-	if err := json.Unmarshal(b, &s); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("summary: %s", b)
-	if s.GoldenCustomers == 0 {
-		t.Error("no golden customer formed")
-	}
-	if s.OrdersByState["INVOICED"] == 0 {
-		t.Errorf("no order reached INVOICED: %v", s.OrdersByState)
-	}
-	if s.Journals == 0 {
-		t.Error("subscriptions produced no journal command")
-	}
+	checkFlows(t, summary, out.Name())
 }
