@@ -177,3 +177,13 @@ func TestRealTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, tes
 
 func TestRealScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, testinfra.Brokers(t)) }
 func TestRealScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, testinfra.Brokers(t)) }
+
+func TestRealTimerBacklogAfterDowntime(t *testing.T) {
+	suiteTimerBacklogAfterDowntime(t, testinfra.Brokers(t))
+}
+
+// The scale-out suites on kfake too: the child processes connect to the
+// in-process fake cluster over loopback like to a broker. They take minutes,
+// so they run in the integration tier.
+func TestFakeScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, fakeCluster(t)) }
+func TestFakeScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, fakeCluster(t)) }

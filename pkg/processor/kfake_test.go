@@ -26,3 +26,7 @@ func TestFakeRetriableBeyondBudget(t *testing.T) {
 func TestFakeInternalRekey(t *testing.T) { suiteInternalRekey(t, fakeCluster(t)) }
 
 func TestFakeTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, fakeCluster(t)) }
+
+func TestFakeTimerBacklogAfterDowntime(t *testing.T) {
+	suiteTimerBacklogAfterDowntime(t, fakeCluster(t))
+}

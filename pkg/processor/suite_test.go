@@ -403,3 +403,67 @@ func suiteTickFailureIsolated(t *testing.T, brokers []string) {
 		t.Fatalf("output %q, want partition 1's tick", outs[0].Value)
 	}
 }
+
+// offsetClock is the wall clock shifted by an offset the test moves, to
+// simulate downtime.
+type offsetClock struct{ offset atomic.Int64 }
+
+func (c *offsetClock) now() time.Time { return time.Now().Add(time.Duration(c.offset.Load())) }
+
+// suiteTimerBacklogAfterDowntime: a timer armed before downtime whose cancel
+// arrived during the downtime must not fire when the processor comes back
+// long after the deadline by the clock: timers run on stream time, so the
+// backlog (the cancel) is processed before the deadline is reached.
+func suiteTimerBacklogAfterDowntime(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 1)
+	clk := &offsetClock{}
+	t0 := time.Now()
+	ms := func(d time.Duration) string { return strconv.FormatInt(t0.Add(d).UnixMilli(), 10) }
+	rec := func(key, value string, at time.Duration) *kgo.Record {
+		return &kgo.Record{Topic: e.in, Key: []byte(key), Value: []byte(value), Timestamp: t0.Add(at)}
+	}
+	run := func() (stop func()) {
+		p, err := New(Config{Service: "timers", Topics: []string{e.in}, Stores: []string{"timers"}, Handler: timerHandler(0),
+			Tick: 5 * time.Millisecond, OnTick: timerTick("out.v1", "p")}, e.kcfg,
+			WithClock(clk.now), WithIdleTimeout(time.Minute), WithMaxPollRecords(50))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		}
+	}
+	// Before the downtime: k1 due at t0+5s; k0 due at t0+0.5s fires once
+	// the stream reaches t0+1s, which shows the records were processed.
+	e.produce(rec("k1", "set:"+ms(5*time.Second), 0), rec("k0", "set:"+ms(500*time.Millisecond), 0), rec("f", "tick", time.Second))
+	stop := run()
+	first := e.consume(e.out, 1, 60*time.Second)
+	stop()
+	if string(first[0].Key) != "k0" {
+		t.Fatalf("first timer fired: %s", first[0].Value)
+	}
+	// The downtime: 2,000 records (many batches) come in, then k1 is
+	// cancelled at t0+2s (before its deadline), and the clock moves a minute
+	// on, far past the deadline.
+	var backlog []*kgo.Record
+	for i := range 2000 {
+		backlog = append(backlog, rec("f", "tick", time.Second+time.Duration(i)*400*time.Microsecond))
+	}
+	e.produce(append(backlog, rec("k1", "cancel", 2*time.Second), rec("f", "tick", 3*time.Second))...)
+	clk.offset.Store(int64(time.Minute))
+	stop = run()
+	defer stop()
+	// Then the stream passes k1's deadline with k2 (due t0+6s at t0+6.5s).
+	e.produce(rec("k2", "set:"+ms(6*time.Second), 6500*time.Millisecond))
+	outs := e.consume(e.out, 2, 60*time.Second)
+	e.settle(e.out, 2, time.Second)
+	if got := string(outs[1].Key); got != "k2" {
+		t.Fatalf("after the downtime %s fired (%s); the backlog cancelled k1 and only k2 was due", got, outs[1].Value)
+	}
+}
