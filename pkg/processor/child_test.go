@@ -8,11 +8,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/kafka"
@@ -56,13 +58,15 @@ func childMain() int {
 			if delay > 0 {
 				time.Sleep(delay)
 			}
+			stats.see(m)
 			return inner(ctx, m)
 		}
 	}
 	level := slog.LevelWarn
 	_ = level.UnmarshalText([]byte(envOr("PROCESSOR_LOG_LEVEL", "warn")))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("instance", cfg.Instance)
-	opts := []Option{WithLogger(log), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
+	reg := prometheus.NewRegistry()
+	opts := []Option{WithLogger(log), WithRegisterer(reg), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
 		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}),
 		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(2 * time.Second)}
 	if d, err := time.ParseDuration(os.Getenv("PROCESSOR_SESSION")); err == nil {
@@ -75,11 +79,72 @@ func childMain() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := p.Run(ctx); err != nil {
+	err = p.Run(ctx)
+	if path := os.Getenv("PROCESSOR_STATS"); path != "" {
+		stats.write(path, reg)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// childStats counts, for the rebalance benchmark, input records a child
+// handled again (at or below an offset it had already handled: work lost
+// to an aborted batch or a re-read partition) and changelog records it
+// restored.
+type childStats struct {
+	mu          sync.Mutex
+	maxOffset   map[int32]int64
+	handled     int64
+	reprocessed int64
+	// restoredAgain counts changelog records restored for a partition this
+	// child had already handled records of (a partition it should have
+	// kept, unless it lost it in between).
+	restoredAgain int64
+}
+
+var stats = &childStats{maxOffset: map[int32]int64{}}
+
+func init() {
+	restoreHook = func(part int32, records int) {
+		stats.mu.Lock()
+		defer stats.mu.Unlock()
+		if _, ok := stats.maxOffset[part]; ok {
+			stats.restoredAgain += int64(records)
+		}
+	}
+}
+
+func (s *childStats) see(m *Message) {
+	if m.Attempt() > 1 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handled++
+	if max, ok := s.maxOffset[m.Record.Partition]; ok && m.Record.Offset <= max {
+		s.reprocessed++
+		return
+	}
+	s.maxOffset[m.Record.Partition] = m.Record.Offset
+}
+
+func (s *childStats) write(path string, reg *prometheus.Registry) {
+	var restored float64
+	if mfs, err := reg.Gather(); err == nil {
+		for _, mf := range mfs {
+			if mf.GetName() == "isthmus_processor_restored_records_total" {
+				for _, m := range mf.GetMetric() {
+					restored += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = os.WriteFile(path, fmt.Appendf(nil, "%d %d %.0f %d\n", s.handled, s.reprocessed, restored, s.restoredAgain), 0o644)
 }
 
 // timerHandler keeps one timer per key: "set:<deadline ms>" arms it,

@@ -137,7 +137,7 @@ func WithClock(now func() time.Time) Option { return optFunc(func(p *Processor) 
 
 // WithIdleTimeout sets how long polls must come back without records of a
 // partition (since it was restored or last had one) before its StreamTime
-// timers fall back to the wall clock (default 10s). Time the processor
+// timers fall back to the wall clock (default 3s). Time the processor
 // spends busy (batches, restores) does not count.
 func WithIdleTimeout(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.idleTimeout = d })
@@ -249,7 +249,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
 		maxPoll: 1000, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
-		idleTimeout: 10 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
+		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
 	for _, o := range opts {
@@ -279,6 +279,10 @@ func (p *Processor) Ready(context.Context) error { return p.ready.Load().err }
 type readyState struct{ err error }
 
 func (p *Processor) setReady(err error) { p.ready.Store(&readyState{err: err}) }
+
+// shutdownGrace bounds how long the transaction in flight may take to end
+// after Run's context is done.
+const shutdownGrace = 10 * time.Second
 
 // ErrInstanceClaimed is returned by Run when another live process uses this
 // processor's instance id (static member id or transactional id): two
@@ -580,6 +584,15 @@ func (p *Processor) runSession(ctx context.Context) error {
 	}()
 	p.log.Info("processor started", "topics", physical, "stores", p.cfg.Stores, "instance", p.instanceID(), "static_membership", p.static)
 
+	// Transactional work runs on its own context: a shutdown request lets
+	// the batch or tick in flight end (commit or abort) within a grace
+	// period, instead of leaving an open transaction that would stall the
+	// partitions' next owner until the transaction timeout.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(shutdownGrace, cancelWork) })
+	defer stopGrace()
+
 	aborts := 0
 	// pollLimit shrinks after an aborted batch, so a batch whose handlers
 	// are slow (remote calls, retries) fits in the transaction timeout,
@@ -621,7 +634,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		// marks the session failed; end an empty transaction to clear
 		// that before this batch, and re-sync the state first.
 		if p.takeRebalanced() {
-			if err := p.resetSession(ctx, sess); err != nil {
+			if err := p.resetSession(work, sess); err != nil {
 				return err
 			}
 			continue
@@ -633,13 +646,13 @@ func (p *Processor) runSession(ctx context.Context) error {
 			if fetchErr == nil {
 				p.markReady()
 			}
-			if err := p.maybeTick(ctx, sess); err != nil {
+			if err := p.maybeTick(work, sess); err != nil {
 				return err
 			}
 			p.maybePurge(ctx, sess)
 			continue
 		}
-		committed, err := p.processBatch(ctx, sess, fetches)
+		committed, err := p.processBatch(work, sess, fetches)
 		if cerr := p.claimed(err); cerr != nil {
 			return cerr
 		}
@@ -662,7 +675,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		pollLimit = min(p.maxPoll, pollLimit*2)
 		p.markReady()
 		p.recordLag(fetches)
-		if err := p.maybeTick(ctx, sess); err != nil {
+		if err := p.maybeTick(work, sess); err != nil {
 			return err
 		}
 		p.maybePurge(ctx, sess)

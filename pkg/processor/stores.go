@@ -93,6 +93,9 @@ func newStores(p *Processor, names []string) *stores {
 	return s
 }
 
+// restoreHook, when set (tests and benchmarks), is told of every restore.
+var restoreHook func(part int32, records int)
+
 // ChangelogTopic is the logical name of a store's changelog topic.
 func ChangelogTopic(service, store string) string {
 	return service + "." + store + ".changelog"
@@ -347,6 +350,9 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	s.p.metrics.restored.WithLabelValues(s.p.cfg.Service).Add(float64(n))
 	s.p.metrics.restoreSeconds.WithLabelValues(s.p.cfg.Service).Observe(time.Since(start).Seconds())
 	s.p.log.Info("state restored", "partition", part, "records", n, "took", time.Since(start).String())
+	if restoreHook != nil {
+		restoreHook(part, n)
+	}
 	return nil
 }
 
