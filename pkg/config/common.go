@@ -1,15 +1,21 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/oauth"
 )
 
 // Registry is how to reach the schema registry.
@@ -18,7 +24,40 @@ type Registry struct {
 	User        string
 	Password    string
 	BearerToken string
+	CAFile      string // PEM CA bundle for an https registry (system roots when empty)
 }
+
+// Client returns a schema registry client: basic auth or bearer token, and
+// the CA bundle for https. Every program builds its registry client here.
+func (r Registry) Client(opts ...sr.ClientOpt) (*sr.Client, error) {
+	base := []sr.ClientOpt{sr.URLs(strings.Split(r.URL, ",")...)}
+	if r.User != "" {
+		base = append(base, sr.BasicAuth(r.User, r.Password))
+	}
+	if r.BearerToken != "" {
+		base = append(base, sr.BearerToken(r.BearerToken))
+	}
+	if r.CAFile != "" {
+		tc, err := kafka.TLS{Enabled: true, CAFile: r.CAFile}.Config()
+		if err != nil {
+			return nil, fmt.Errorf("invalid %s: %v", EnvRegistryCAFile, err)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tc
+		base = append(base, sr.HTTPClient(&http.Client{Transport: tr, Timeout: 30 * time.Second}))
+	}
+	cl, err := sr.NewClient(append(base, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry client: %w", err)
+	}
+	return cl, nil
+}
+
+// Settings of the registry and Redis clients.
+const (
+	EnvRegistryCAFile = "ISTHMUS_SCHEMA_REGISTRY_CA_FILE"
+	EnvRedisCAFile    = "ISTHMUS_REDIS_TLS_CA_FILE"
+)
 
 // Common is the configuration every Isthmus program shares (DESIGN.md §6).
 type Common struct {
@@ -27,6 +66,7 @@ type Common struct {
 	Kafka       kafka.Config
 	Registry    Registry
 	RedisURL    string
+	RedisCAFile string // PEM CA bundle for rediss:// (system roots when empty)
 	LogLevel    slog.Level
 	AdminAddr   string
 	GatewayAddr string
@@ -35,6 +75,22 @@ type Common struct {
 // Topic returns the physical (prefixed) name of a logical topic.
 func (c *Common) Topic(name string) string { return c.Kafka.Topic(name) }
 
+// RedisTLSConfig returns the TLS configuration of a rediss:// URL (nil for
+// redis:// and unix://): the server name from the URL, the CA bundle of
+// ISTHMUS_REDIS_TLS_CA_FILE. go-redis' ParseURL result takes it as
+// Options.TLSConfig.
+func (c *Common) RedisTLSConfig() (*tls.Config, error) {
+	u, err := url.Parse(c.RedisURL)
+	if err != nil || u.Scheme != "rediss" {
+		return nil, err
+	}
+	tc, err := kafka.TLS{Enabled: true, CAFile: c.RedisCAFile, ServerName: u.Hostname()}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s: %v", EnvRedisCAFile, err)
+	}
+	return tc, nil
+}
+
 // Register declares the common settings on s. service names the program.
 func (c *Common) Register(s *Set, service string) {
 	c.Service = service
@@ -42,22 +98,23 @@ func (c *Common) Register(s *Set, service string) {
 	if host == "" {
 		host = "local"
 	}
-	s.Func("ISTHMUS_KAFKA_BROKERS", "localhost:9092", "Kafka bootstrap brokers, comma-separated host:port", func(v string) error {
+	s.Func(kafka.EnvBrokers, "localhost:9092", "Kafka bootstrap brokers, comma-separated host:port", func(v string) error {
 		b, err := kafka.ParseBrokers(v)
 		c.Kafka.Brokers = b
 		return err
 	})
-	s.Bool(&c.Kafka.TLS.Enabled, "ISTHMUS_KAFKA_TLS_ENABLED", false, "connect to Kafka over TLS")
-	s.String(&c.Kafka.TLS.CAFile, "ISTHMUS_KAFKA_TLS_CA_FILE", "", "PEM CA bundle for the brokers' certificates (system roots when empty)")
-	s.String(&c.Kafka.TLS.CertFile, "ISTHMUS_KAFKA_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS")
-	s.String(&c.Kafka.TLS.KeyFile, "ISTHMUS_KAFKA_TLS_KEY_FILE", "", "PEM client key for mutual TLS")
-	s.String(&c.Kafka.TLS.ServerName, "ISTHMUS_KAFKA_TLS_SERVER_NAME", "", "expected server name in the brokers' certificates")
-	s.Func("ISTHMUS_KAFKA_SASL_MECHANISM", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)", func(v string) error {
+	s.Bool(&c.Kafka.TLS.Enabled, kafka.EnvTLSEnabled, false, "connect to Kafka over TLS (implied by a CA, certificate or server name setting)")
+	s.String(&c.Kafka.TLS.CAFile, kafka.EnvTLSCAFile, "", "PEM CA bundle for the brokers' certificates (system roots when empty)")
+	s.String(&c.Kafka.TLS.CertFile, kafka.EnvTLSCertFile, "", "PEM client certificate for mutual TLS")
+	s.String(&c.Kafka.TLS.KeyFile, kafka.EnvTLSKeyFile, "", "PEM client key for mutual TLS")
+	s.String(&c.Kafka.TLS.ServerName, kafka.EnvTLSServerName, "", "expected server name in the brokers' certificates")
+	s.Func(kafka.EnvSASLMechanism, "", "SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (empty: no SASL)", func(v string) error {
 		c.Kafka.SASL.Mechanism = strings.ToUpper(strings.TrimSpace(v))
 		return kafka.ValidMechanism(c.Kafka.SASL.Mechanism)
 	})
-	s.String(&c.Kafka.SASL.User, "ISTHMUS_KAFKA_SASL_USER", "", "SASL user name")
-	s.Secret(&c.Kafka.SASL.Password, "ISTHMUS_KAFKA_SASL_PASSWORD", "SASL password")
+	s.String(&c.Kafka.SASL.User, kafka.EnvSASLUser, "", "SASL user name (PLAIN, SCRAM)")
+	s.SecretOrFile(&c.Kafka.SASL.Password, kafka.EnvSASLPassword, "SASL password (PLAIN, SCRAM)")
+	RegisterOAuth(s, &c.Kafka.SASL.OAuth, kafka.EnvOAuthPrefix, "Kafka SASL/OAUTHBEARER")
 	s.Func("ISTHMUS_TOPIC_PREFIX", "", "prefix for every topic, for environment/region isolation (e.g. prod.eu.)", func(v string) error {
 		c.Kafka.TopicPrefix = v
 		return kafka.ValidPrefix(v)
@@ -67,12 +124,14 @@ func (c *Common) Register(s *Set, service string) {
 		return checkURL(v, "http", "https")
 	})
 	s.String(&c.Registry.User, "ISTHMUS_SCHEMA_REGISTRY_USER", "", "schema registry basic-auth user")
-	s.Secret(&c.Registry.Password, "ISTHMUS_SCHEMA_REGISTRY_PASSWORD", "schema registry basic-auth password")
-	s.Secret(&c.Registry.BearerToken, "ISTHMUS_SCHEMA_REGISTRY_TOKEN", "schema registry bearer token")
-	s.Func("ISTHMUS_REDIS_URL", "redis://localhost:6379/0", "Redis URL (redis:// or rediss://)", func(v string) error {
+	s.SecretOrFile(&c.Registry.Password, "ISTHMUS_SCHEMA_REGISTRY_PASSWORD", "schema registry basic-auth password")
+	s.SecretOrFile(&c.Registry.BearerToken, "ISTHMUS_SCHEMA_REGISTRY_TOKEN", "schema registry bearer token")
+	s.String(&c.Registry.CAFile, EnvRegistryCAFile, "", "PEM CA bundle for an https schema registry (system roots when empty)")
+	s.Func("ISTHMUS_REDIS_URL", "redis://localhost:6379/0", "Redis URL (redis:// or rediss:// for TLS)", func(v string) error {
 		c.RedisURL = v
 		return checkURL(v, "redis", "rediss", "unix")
 	})
+	s.String(&c.RedisCAFile, EnvRedisCAFile, "", "PEM CA bundle for a rediss:// server (system roots when empty)")
 	s.Func("ISTHMUS_LOG_LEVEL", "info", "log level: debug, info, warn or error", func(v string) error {
 		return c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v)))
 	})
@@ -83,12 +142,38 @@ func (c *Common) Register(s *Set, service string) {
 	s.String(&c.GatewayAddr, "ISTHMUS_GATEWAY_ADDR", "localhost:9090", "gateway gRPC address (host:port)")
 	s.String(&c.Instance, "ISTHMUS_INSTANCE_ID", host, "unique id of this replica (transactional ids); defaults to the host name")
 	s.Check(func() error {
-		if c.Kafka.SASL.Mechanism != "" && (c.Kafka.SASL.User == "" || c.Kafka.SASL.Password == "") {
-			return errors.New("invalid ISTHMUS_KAFKA_SASL_MECHANISM (--kafka-sasl-mechanism): SASL needs ISTHMUS_KAFKA_SASL_USER and ISTHMUS_KAFKA_SASL_PASSWORD")
+		switch c.Kafka.SASL.Mechanism {
+		case "":
+		case "OAUTHBEARER":
+			if err := c.Kafka.SASL.OAuth.Validate(); err != nil {
+				return fmt.Errorf("invalid %s (--%s): OAUTHBEARER needs %sTOKEN_URL, CLIENT_ID and CLIENT_SECRET: %v",
+					kafka.EnvSASLMechanism, FlagName(kafka.EnvSASLMechanism), kafka.EnvOAuthPrefix, err)
+			}
+		default:
+			if c.Kafka.SASL.User == "" || c.Kafka.SASL.Password == "" {
+				return fmt.Errorf("invalid %s (--%s): SASL needs %s and %s", kafka.EnvSASLMechanism,
+					FlagName(kafka.EnvSASLMechanism), kafka.EnvSASLUser, kafka.EnvSASLPassword)
+			}
 		}
-		if c.Kafka.TLS.Enabled {
-			if _, err := c.Kafka.TLS.Config(); err != nil {
-				return fmt.Errorf("invalid ISTHMUS_KAFKA_TLS_* settings: %v", err)
+		t := &c.Kafka.TLS
+		t.Enabled = t.Enabled || t.CAFile != "" || t.CertFile != "" || t.ServerName != ""
+		if t.Enabled {
+			if _, err := t.Config(); err != nil {
+				var fe *kafka.TLSFileError
+				if errors.As(err, &fe) && fe.Field == "ca" {
+					return fmt.Errorf("invalid %s: %v", kafka.EnvTLSCAFile, err)
+				}
+				return fmt.Errorf("invalid %s / %s: %v", kafka.EnvTLSCertFile, kafka.EnvTLSKeyFile, err)
+			}
+		}
+		if c.Registry.CAFile != "" {
+			if _, err := (kafka.TLS{CAFile: c.Registry.CAFile}).Config(); err != nil {
+				return fmt.Errorf("invalid %s: %v", EnvRegistryCAFile, err)
+			}
+		}
+		if c.RedisCAFile != "" {
+			if _, err := (kafka.TLS{CAFile: c.RedisCAFile}).Config(); err != nil {
+				return fmt.Errorf("invalid %s: %v", EnvRedisCAFile, err)
 			}
 		}
 		if c.Instance == "" {
@@ -120,4 +205,23 @@ func checkListen(v string) error {
 		return fmt.Errorf("%q is not [host]:port", v)
 	}
 	return nil
+}
+
+// RegisterOAuth declares the settings of an OAuth2 client-credentials client
+// under prefix (ISTHMUS_KAFKA_SASL_OAUTH_ for Kafka, ISTHMUS_OAUTH_ for the
+// gateway calls): TOKEN_URL, CLIENT_ID, CLIENT_SECRET (or CLIENT_SECRET_FILE,
+// a mounted Secret), SCOPE and AUDIENCE (space-separated). what names the
+// use in --help. Validation is the caller's: the client may be optional.
+func RegisterOAuth(s *Set, o *oauth.Config, prefix, what string) {
+	s.String(&o.TokenURL, prefix+"TOKEN_URL", "", what+": OAuth2 token endpoint (client-credentials grant)")
+	s.String(&o.ClientID, prefix+"CLIENT_ID", "", what+": OAuth2 client id")
+	s.SecretOrFile(&o.ClientSecret, prefix+"CLIENT_SECRET", what+": OAuth2 client secret")
+	s.Func(prefix+"SCOPE", "", what+": scopes to ask for, space-separated", func(v string) error {
+		o.Scopes = strings.Fields(v)
+		return nil
+	})
+	s.Func(prefix+"AUDIENCE", "", what+": audience(s) to ask for, space-separated", func(v string) error {
+		o.Audience = strings.Fields(v)
+		return nil
+	})
 }

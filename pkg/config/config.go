@@ -67,6 +67,30 @@ func (s *Set) Secret(p *string, env, usage string) {
 	s.add(env, "", usage, true, func(v string) error { *p = v; return nil })
 }
 
+// SecretOrFile declares a secret setting env and its companion env_FILE,
+// the path of a file holding it (a mounted Kubernetes Secret); surrounding
+// whitespace in the file is ignored. Giving both is an error.
+func (s *Set) SecretOrFile(p *string, env, usage string) {
+	var direct, file string
+	s.Secret(&direct, env, usage+" (or "+env+"_FILE)")
+	s.String(&file, env+"_FILE", "", "file holding "+env+" (a mounted Secret)")
+	s.Check(func() error {
+		switch {
+		case direct != "" && file != "":
+			return fmt.Errorf("invalid %s_FILE: %s is set as well; give one", env, env)
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("invalid %s_FILE: %v", env, err)
+			}
+			*p = strings.TrimSpace(string(b))
+		default:
+			*p = direct
+		}
+		return nil
+	})
+}
+
 // Func declares a setting with a custom parser; the parser's error is
 // reported with the setting's name.
 func (s *Set) Func(env, def, usage string, parse func(string) error) {

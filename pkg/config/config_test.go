@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,60 @@ func TestMaskURLAndMechanismSpaces(t *testing.T) {
 	err := s.Parse(nil, env(map[string]string{"ISTHMUS_KAFKA_SASL_MECHANISM": " plain ", "ISTHMUS_KAFKA_SASL_USER": "u", "ISTHMUS_KAFKA_SASL_PASSWORD": "p"}), io.Discard)
 	if err != nil || c.Kafka.SASL.Mechanism != "PLAIN" {
 		t.Fatalf("mechanism %q err %v", c.Kafka.SASL.Mechanism, err)
+	}
+}
+
+func TestSecuredKafkaSettings(t *testing.T) {
+	dir := t.TempDir()
+	secret := dir + "/secret"
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(e map[string]string) (Common, error) {
+		var c Common
+		s := NewSet("svc")
+		c.Register(s, "svc")
+		return c, s.Parse(nil, env(e), io.Discard)
+	}
+	c, err := parse(map[string]string{
+		"ISTHMUS_KAFKA_SASL_MECHANISM":                "oauthbearer",
+		"ISTHMUS_KAFKA_SASL_OAUTH_TOKEN_URL":          "http://127.0.0.1:4444/oauth2/token",
+		"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_ID":          "isthmus",
+		"ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_SECRET_FILE": secret,
+		"ISTHMUS_KAFKA_SASL_OAUTH_AUDIENCE":           "kafka",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kafka.SASL.Mechanism != "OAUTHBEARER" || c.Kafka.SASL.OAuth.ClientSecret != "s3cret" || strings.Join(c.Kafka.SASL.OAuth.Audience, ",") != "kafka" {
+		t.Errorf("oauth settings: %+v", c.Kafka.SASL)
+	}
+	bad := map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"oauth without client": {map[string]string{"ISTHMUS_KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, "ISTHMUS_KAFKA_SASL_OAUTH_TOKEN_URL"},
+		"secret twice": {map[string]string{"ISTHMUS_KAFKA_SASL_PASSWORD": "a", "ISTHMUS_KAFKA_SASL_PASSWORD_FILE": secret},
+			"invalid ISTHMUS_KAFKA_SASL_PASSWORD_FILE"},
+		"secret file missing": {map[string]string{"ISTHMUS_KAFKA_SASL_PASSWORD_FILE": dir + "/nope"}, "invalid ISTHMUS_KAFKA_SASL_PASSWORD_FILE"},
+		"ca implies tls":      {map[string]string{"ISTHMUS_KAFKA_TLS_CA_FILE": secret}, "invalid ISTHMUS_KAFKA_TLS_CA_FILE"},
+		"registry ca":         {map[string]string{"ISTHMUS_SCHEMA_REGISTRY_CA_FILE": dir + "/nope"}, "invalid ISTHMUS_SCHEMA_REGISTRY_CA_FILE"},
+		"redis ca":            {map[string]string{"ISTHMUS_REDIS_TLS_CA_FILE": secret}, "invalid ISTHMUS_REDIS_TLS_CA_FILE"},
+	}
+	for name, tc := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := parse(tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("want one line with %q, got %v", tc.want, err)
+			}
+		})
+	}
+	c, err = parse(map[string]string{"ISTHMUS_REDIS_URL": "rediss://cache.internal:6380/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := c.RedisTLSConfig()
+	if err != nil || tc == nil || tc.ServerName != "cache.internal" {
+		t.Fatalf("rediss TLS config %+v, %v", tc, err)
 	}
 }

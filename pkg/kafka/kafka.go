@@ -1,10 +1,14 @@
 // Package kafka turns Isthmus' Kafka settings into franz-go client options:
 // seed brokers, TLS (CA, client certificate) and SASL (PLAIN,
-// SCRAM-SHA-256, SCRAM-SHA-512). It also names topics: every topic name in
-// the catalog is logical and gets the environment's prefix here.
+// SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER with client-credentials tokens
+// from pkg/oauth). Every program connects through Config.NewClient, and
+// Preflight turns a refused connection (wrong password, untrusted CA) into
+// one line naming the setting to fix. It also names topics: every topic name
+// in the catalog is logical and gets the environment's prefix here.
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -15,8 +19,11 @@ import (
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	sasloauth "github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/isthmus/isthmus/pkg/oauth"
 )
 
 // TLS settings. Enabled with no files uses the system roots.
@@ -31,9 +38,11 @@ type TLS struct {
 
 // SASL settings. Mechanism "" disables SASL.
 type SASL struct {
-	Mechanism string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	Mechanism string // PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER
 	User      string
 	Password  string
+	// OAuth is the client whose tokens OAUTHBEARER presents.
+	OAuth oauth.Config
 }
 
 // Config is how to reach the cluster.
@@ -79,10 +88,10 @@ func ParseBrokers(v string) ([]string, error) {
 // ValidMechanism reports whether m is a supported SASL mechanism ("" = none).
 func ValidMechanism(m string) error {
 	switch strings.ToUpper(m) {
-	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER":
 		return nil
 	}
-	return fmt.Errorf("%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", m)
+	return fmt.Errorf("%q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER", m)
 }
 
 // ValidPrefix checks a topic prefix: Kafka topic characters only.
@@ -122,10 +131,39 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha256Mechanism()))
 	case "SCRAM-SHA-512":
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.User, Pass: c.SASL.Password}.AsSha512Mechanism()))
+	case "OAUTHBEARER":
+		src, err := c.TokenSource()
+		if err != nil {
+			return nil, err
+		}
+		// Called on every connection and every re-authentication (the broker
+		// ends a session when its token expires): the Source hands out its
+		// cached token and renews it ahead of expiry.
+		opts = append(opts, kgo.SASL(sasloauth.Oauth(func(ctx context.Context) (sasloauth.Auth, error) {
+			t, err := src.Token(ctx)
+			if err != nil {
+				return sasloauth.Auth{}, &oauthError{err: err}
+			}
+			return sasloauth.Auth{Token: t.Value}, nil
+		})))
 	default:
 		return nil, ValidMechanism(c.SASL.Mechanism)
 	}
 	return opts, nil
+}
+
+// TokenSource returns the process-wide token source of the OAUTHBEARER
+// client (an error unless the mechanism is OAUTHBEARER and its client is
+// configured).
+func (c Config) TokenSource() (*oauth.Source, error) {
+	if !strings.EqualFold(c.SASL.Mechanism, "OAUTHBEARER") {
+		return nil, fmt.Errorf("kafka: SASL mechanism %q does not use OAuth tokens", c.SASL.Mechanism)
+	}
+	src, err := oauth.Shared(c.SASL.OAuth)
+	if err != nil {
+		return nil, fmt.Errorf("kafka OAUTHBEARER (%s): %v", EnvOAuthPrefix+"*", err)
+	}
+	return src, nil
 }
 
 // NewClient builds a client from the configuration plus extra options.
@@ -137,27 +175,44 @@ func (c Config) NewClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append(opts, extra...)...)
 }
 
-// Config returns the crypto/tls configuration.
+// TLSFileError is a TLS file that cannot be used. Field is "ca" or "cert"
+// (the certificate and key pair).
+type TLSFileError struct {
+	Field string
+	Err   error
+}
+
+func (e *TLSFileError) Error() string {
+	if e.Field == "ca" {
+		return "CA bundle: " + e.Err.Error()
+	}
+	return "client certificate: " + e.Err.Error()
+}
+
+func (e *TLSFileError) Unwrap() error { return e.Err }
+
+// Config returns the crypto/tls configuration. The same TLS settings serve
+// the schema registry and Redis clients (pkg/config).
 func (t TLS) Config() (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for test clusters
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka TLS CA: %w", err)
+			return nil, &TLSFileError{Field: "ca", Err: err}
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kafka TLS CA %s: no PEM certificate found", t.CAFile)
+			return nil, &TLSFileError{Field: "ca", Err: fmt.Errorf("%s: no PEM certificate found", t.CAFile)}
 		}
 		tc.RootCAs = pool
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
-		return nil, errors.New("kafka TLS: cert file and key file must be given together")
+		return nil, &TLSFileError{Field: "cert", Err: errors.New("a client certificate and its key must be given together")}
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka TLS client certificate: %w", err)
+			return nil, &TLSFileError{Field: "cert", Err: err}
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}

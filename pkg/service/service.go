@@ -14,6 +14,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/admin"
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
@@ -59,21 +61,9 @@ func (s *Service) AddProcessor(name string, p *processor.Processor) {
 // Handle adds a route to the admin server.
 func (s *Service) Handle(pattern string, h http.Handler) { s.Admin.Handle(pattern, h) }
 
-// RegistryClient returns a schema registry client for the configuration.
-func RegistryClient(r config.Registry) (*sr.Client, error) {
-	opts := []sr.ClientOpt{sr.URLs(r.URL)}
-	if r.User != "" {
-		opts = append(opts, sr.BasicAuth(r.User, r.Password))
-	}
-	if r.BearerToken != "" {
-		opts = append(opts, sr.BearerToken(r.BearerToken))
-	}
-	cl, err := sr.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("schema registry client: %w", err)
-	}
-	return cl, nil
-}
+// RegistryClient returns a schema registry client for the configuration
+// (config.Registry.Client: auth and CA bundle).
+func RegistryClient(r config.Registry) (*sr.Client, error) { return r.Client() }
 
 // Serde returns a serde on the configured registry (lookup-only: schemas
 // are registered by `isthmus schemas apply`).
@@ -90,9 +80,18 @@ func (s *Service) ProcessorOptions(sd *serde.Serde) []processor.Option {
 	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd)}
 }
 
-// Run binds the admin port (failing fast when taken), then runs the admin
-// server and every part until ctx ends or one fails.
+// Run checks the Kafka settings (a refused TLS or SASL connection ends the
+// start with one line naming the setting; an unreachable cluster is only
+// logged, the parts retry), binds the admin port (failing fast when taken),
+// then runs the admin server and every part until ctx ends or one fails.
 func (s *Service) Run(ctx context.Context) error {
+	if err := s.Common.Kafka.Preflight(ctx, 10*time.Second); err != nil {
+		var ce *kafka.ConnectError
+		if errors.As(err, &ce) {
+			return err
+		}
+		s.Log.Warn("kafka not reachable at start; retrying in the background", "err", err)
+	}
 	if err := s.Admin.Listen(); err != nil {
 		return fmt.Errorf("admin listener %s: %w", s.Common.AdminAddr, err)
 	}

@@ -72,6 +72,10 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 	if err != nil {
 		return fmt.Errorf("invalid ISTHMUS_REDIS_URL: %w", err)
 	}
+	// rediss://: the CA bundle of ISTHMUS_REDIS_TLS_CA_FILE (pkg/config).
+	if ropts.TLSConfig, err = cfg.RedisTLSConfig(); err != nil {
+		return err
+	}
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	prefix := cfg.Kafka.TopicPrefix

@@ -19,6 +19,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/oauth"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
@@ -35,6 +36,9 @@ const InternalTopic = "quote-to-order.internal.v1"
 // Config is the service's configuration.
 type Config struct {
 	config.Common
+	// GatewayOAuth is the client whose tokens the gateway calls present
+	// (ISTHMUS_OAUTH_*); GatewayToken is the static development fallback.
+	GatewayOAuth      oauth.Config
 	GatewayToken      string
 	GatewayTLS        bool
 	GatewayCAFile     string
@@ -56,7 +60,8 @@ type Config struct {
 // Register declares every setting of the service.
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
-	s.Secret(&c.GatewayToken, "ISTHMUS_GATEWAY_TOKEN", "JWT bearer token the service presents to the gateway (scopes pricing, credit, inventory)")
+	config.RegisterOAuth(s, &c.GatewayOAuth, "ISTHMUS_OAUTH_", "gateway credentials")
+	s.Secret(&c.GatewayToken, "ISTHMUS_GATEWAY_TOKEN", "static JWT bearer token for the gateway, a development fallback when ISTHMUS_OAUTH_TOKEN_URL is unset (never renewed)")
 	s.Bool(&c.GatewayTLS, "ISTHMUS_GATEWAY_TLS_ENABLED", false, "connect to the gateway over TLS (implied by any ISTHMUS_GATEWAY_TLS_*_FILE)")
 	s.String(&c.GatewayCAFile, "ISTHMUS_GATEWAY_TLS_CA_FILE", "", "PEM CA bundle for the gateway's certificate (system roots when empty)")
 	s.String(&c.GatewayCertFile, "ISTHMUS_GATEWAY_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS with the gateway")
@@ -90,12 +95,24 @@ func (c *Config) Register(s *config.Set) {
 		if _, err := parseSites(c.Sites); err != nil {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_SITES: %v", err)
 		}
+		if o := &c.GatewayOAuth; o.TokenURL != "" || o.ClientID != "" || o.ClientSecret != "" {
+			if len(o.Scopes) == 0 {
+				o.Scopes = GatewayScopes
+			}
+			if err := o.Validate(); err != nil {
+				return fmt.Errorf("invalid ISTHMUS_OAUTH_* (gateway credentials): %v", err)
+			}
+		}
 		if (c.GatewayCertFile == "") != (c.GatewayKeyFile == "") {
 			return fmt.Errorf("invalid ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE: set both or neither")
 		}
 		return nil
 	})
 }
+
+// GatewayScopes are the scopes asked for when ISTHMUS_OAUTH_SCOPE is unset:
+// every gateway method quote-to-order calls.
+var GatewayScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read"}
 
 // Base returns the common part.
 func (c *Config) Base() *config.Common { return &c.Common }
@@ -125,8 +142,26 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	sites, _ := parseSites(cfg.Sites)
 	m := newMetrics()
+	var tokens gateway.TokenSource
+	switch {
+	case cfg.GatewayOAuth.TokenURL != "":
+		src, err := oauth.New(cfg.GatewayOAuth, oauth.WithLogger(log.With("component", "gateway-credentials")))
+		if err != nil {
+			return fmt.Errorf("invalid ISTHMUS_OAUTH_* (gateway credentials): %v", err)
+		}
+		// Renews ahead of expiry; ready while a valid token is held, so an
+		// identity provider down for longer than a token lives shows here.
+		svc.Add("gateway-credentials", src.Run, src.Ready)
+		tokens = src
+		if cfg.GatewayToken != "" {
+			log.Warn("ISTHMUS_GATEWAY_TOKEN is ignored: gateway calls use OAuth2 client credentials (ISTHMUS_OAUTH_*)")
+		}
+	case cfg.GatewayToken != "":
+		log.Warn("gateway calls present the static ISTHMUS_GATEWAY_TOKEN, a development fallback that nothing renews; " +
+			"set ISTHMUS_OAUTH_TOKEN_URL, ISTHMUS_OAUTH_CLIENT_ID and ISTHMUS_OAUTH_CLIENT_SECRET")
+	}
 	gw, err := gateway.New(gateway.Options{
-		Addr: cfg.GatewayAddr, Token: cfg.GatewayToken, TLSEnabled: cfg.GatewayTLS,
+		Addr: cfg.GatewayAddr, Tokens: tokens, Token: cfg.GatewayToken, TLSEnabled: cfg.GatewayTLS,
 		CAFile: cfg.GatewayCAFile, CertFile: cfg.GatewayCertFile, KeyFile: cfg.GatewayKeyFile,
 		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
 		Observe: func(d time.Duration) { m.gatewaySeconds.Observe(d.Seconds()) },

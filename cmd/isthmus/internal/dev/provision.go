@@ -12,7 +12,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/provision"
-	"github.com/isthmus/isthmus/pkg/service"
 )
 
 // provisionAll applies the catalog's topics and schemas, as the Helm hook Jobs
@@ -24,6 +23,9 @@ func provisionAll(ctx context.Context, common *config.Common, log *slog.Logger, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
+	if err := common.Kafka.Preflight(ctx, 15*time.Second); err != nil {
+		return err
+	}
 	cl, err := common.Kafka.NewClient()
 	if err != nil {
 		return err
@@ -31,9 +33,9 @@ func provisionAll(ctx context.Context, common *config.Common, log *slog.Logger, 
 	defer cl.Close()
 	plan, err := provision.Topics(ctx, kadm.NewClient(cl), common.Kafka.TopicPrefix, cat.Topics(), -1, false)
 	if err != nil {
-		return fmt.Errorf("topics: %w", err)
+		return fmt.Errorf("topics: %w", common.Kafka.Explain(err))
 	}
-	rc, err := service.RegistryClient(common.Registry)
+	rc, err := common.Registry.Client()
 	if err != nil {
 		return err
 	}

@@ -121,10 +121,27 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	s := checkFlows(t, summary, out.Name())
+	if s.ExceptionsByKind["EXPORT_CONTROL"] == 0 {
+		t.Errorf("no export-control exception: %v", s.ExceptionsByKind)
+	}
+	if len(s.OpenBreaks) != 0 {
+		t.Errorf("the reconciler reported breaks in a clean run: %v", s.OpenBreaks)
+	}
+	if !strings.Contains(metrics.String(), "isthmus_processor_records_in_total") {
+		t.Error("scraped metrics lack the processor counters")
+	}
+}
+
+// checkFlows reads the summary dev wrote at exit and checks that the flows
+// ran: golden customers formed, orders reached INVOICED, subscriptions
+// produced journals.
+func checkFlows(t *testing.T, summary, stdout string) Stats {
+	t.Helper()
 	var s Stats
 	b, err := os.ReadFile(summary)
 	if err != nil {
-		t.Fatalf("summary: %v\n%s", err, tailFile(out.Name(), 30))
+		t.Fatalf("summary: %v\n%s", err, tailFile(stdout, 30))
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
 		t.Fatal(err)
@@ -139,15 +156,7 @@ func TestDevSmoke(t *testing.T) {
 	if s.Journals == 0 {
 		t.Error("subscriptions produced no journal command")
 	}
-	if s.ExceptionsByKind["EXPORT_CONTROL"] == 0 {
-		t.Errorf("no export-control exception: %v", s.ExceptionsByKind)
-	}
-	if len(s.OpenBreaks) != 0 {
-		t.Errorf("the reconciler reported breaks in a clean run: %v", s.OpenBreaks)
-	}
-	if !strings.Contains(metrics.String(), "isthmus_processor_records_in_total") {
-		t.Error("scraped metrics lack the processor counters")
-	}
+	return s
 }
 
 func repoRoot(t *testing.T) string {

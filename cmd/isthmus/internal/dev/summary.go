@@ -17,7 +17,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 )
 
 // Stats is the live picture `isthmus dev` prints, built from the public
@@ -120,7 +119,7 @@ func recordsIn() float64 {
 // At the end it writes the final Stats as JSON when ISTHMUS_DEV_SUMMARY_FILE
 // is set (the smoke test reads it).
 func summarize(ctx context.Context, common *config.Common, out io.Writer) error {
-	rc, err := service.RegistryClient(common.Registry)
+	rc, err := common.Registry.Client()
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -22,7 +20,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 )
 
 // Env is a verb's connection and output settings.
@@ -81,32 +78,36 @@ func (e *Env) Parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	if e.Output != "text" && e.Output != "json" {
 		return nil, fmt.Errorf("--output %q: want text or json", e.Output)
 	}
-	lookup := e.lookup
+	c, err := LoadCommon(e.lookup, map[string]string{
+		"ISTHMUS_KAFKA_BROKERS":       e.brokers,
+		"ISTHMUS_TOPIC_PREFIX":        e.prefix,
+		"ISTHMUS_SCHEMA_REGISTRY_URL": e.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.Common = c
+	return pos, nil
+}
+
+// LoadCommon reads the common settings (pkg/config: brokers, TLS, SASL,
+// registry auth and CA, Redis, prefix) from the environment (lookup, nil for
+// os.LookupEnv), with the non-empty values of over on top (a verb's flags).
+// Every verb connects with what it returns.
+func LoadCommon(lookup func(string) (string, bool), over map[string]string) (config.Common, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	over := map[string]string{}
-	if e.brokers != "" {
-		over["ISTHMUS_KAFKA_BROKERS"] = e.brokers
-	}
-	if e.prefix != "" {
-		over["ISTHMUS_TOPIC_PREFIX"] = e.prefix
-	}
-	if e.registry != "" {
-		over["ISTHMUS_SCHEMA_REGISTRY_URL"] = e.registry
-	}
+	var c config.Common
 	set := config.NewSet("isthmus")
-	e.Common.Register(set, "isthmus-cli")
+	c.Register(set, "isthmus-cli")
 	err := set.Parse(nil, func(k string) (string, bool) {
-		if v, ok := over[k]; ok {
+		if v := over[k]; v != "" {
 			return v, true
 		}
 		return lookup(k)
 	}, io.Discard)
-	if err != nil {
-		return nil, err
-	}
-	return pos, nil
+	return c, err
 }
 
 // JSON reports whether --output json was asked for.
@@ -141,18 +142,14 @@ func (e *Env) Ping(ctx context.Context, cl *kgo.Client) error {
 	return nil
 }
 
-// ClusterErr names the brokers in an error that means they are unreachable.
-func (e *Env) ClusterErr(err error) error {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || strings.Contains(err.Error(), "dial") {
-		return fmt.Errorf("kafka %s unreachable: %v", strings.Join(e.Common.Kafka.Brokers, ","), err)
-	}
-	return err
-}
+// ClusterErr turns a client error into one line: the setting to fix when
+// TLS or SASL refused the connection, the brokers when they are unreachable
+// (kafka.Config.Explain).
+func (e *Env) ClusterErr(err error) error { return e.Common.Kafka.Explain(err) }
 
 // Serde returns a serde on the configured registry.
 func (e *Env) Serde(opts ...serde.Option) (*serde.Serde, error) {
-	cl, err := service.RegistryClient(e.Common.Registry)
+	cl, err := e.Common.Registry.Client()
 	if err != nil {
 		return nil, err
 	}

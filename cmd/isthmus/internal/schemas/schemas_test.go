@@ -162,7 +162,7 @@ func TestBadInput(t *testing.T) {
 		{"missing catalog", nil, []string{"check", "--catalog", filepath.Join(dir, "nope")}, "no topics.yaml"},
 		{"malformed schema", map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": "http://127.0.0.1:1"}, []string{"check", "--catalog", malformed}, "crm.account.v1"},
 		{"unknown topic", map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": "http://127.0.0.1:1"}, []string{"apply", "--catalog", dir, "--topic", "nope.v1"}, `unknown topic "nope.v1"`},
-		{"no registry", map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": ""}, []string{"apply", "--catalog", dir}, "no schema registry"},
+		{"no registry", map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": ""}, []string{"apply", "--catalog", dir}, "invalid ISTHMUS_SCHEMA_REGISTRY_URL"},
 		{"registry unreachable", map[string]string{"ISTHMUS_SCHEMA_REGISTRY_URL": "http://127.0.0.1:1"}, []string{"check", "--catalog", dir}, "unreachable"},
 		{"bad flag", nil, []string{"apply", "--nope"}, "see --help"},
 	}

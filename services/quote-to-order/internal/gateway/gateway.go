@@ -32,14 +32,26 @@ import (
 	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/oauth"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
+// TokenSource hands out the bearer token of each call: pkg/oauth's Source
+// (client credentials, cached, renewed before expiry).
+type TokenSource interface {
+	Token(ctx context.Context) (oauth.Token, error)
+}
+
 // Options configure the client.
 type Options struct {
-	Addr  string
-	Token string // JWT bearer token; empty sends none
+	Addr string
+	// Tokens, when set, gives each call its bearer token; a call for which
+	// no valid token can be had fails Unavailable (retriable).
+	Tokens TokenSource
+	// Token is a static JWT bearer token, used when Tokens is nil (a
+	// development fallback: nothing renews it); empty sends none.
+	Token string
 	// TLS: enabled when Enabled or any file is set; CertFile+KeyFile for mTLS.
 	TLSEnabled bool
 	CAFile     string
@@ -68,11 +80,21 @@ type Client struct {
 
 type bearer struct {
 	token  string
+	src    TokenSource
 	secure bool
 }
 
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + b.token}, nil
+func (b bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	tok := b.token
+	if b.src != nil {
+		t, err := b.src.Token(ctx)
+		if err != nil {
+			// Unavailable: the call is retried like a gateway outage.
+			return nil, status.Errorf(codes.Unavailable, "gateway credentials: %v", err)
+		}
+		tok = t.Value
+	}
+	return map[string]string{"authorization": "Bearer " + tok}, nil
 }
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
@@ -97,8 +119,8 @@ func New(o Options) (*Client, error) {
 	} else {
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
-	if o.Token != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.Token, secure: secure}))
+	if o.Tokens != nil || o.Token != "" {
+		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.Token, src: o.Tokens, secure: secure}))
 	}
 	conn, err := grpc.NewClient(o.Addr, dial...)
 	if err != nil {
