@@ -212,6 +212,23 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"SASL without a Secret", func(v map[string]any) {
 			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "PLAIN"}}
 		}, []string{"kafka.sasl.existingSecret is required"}},
+		{"gateway without a verification source", func(v map[string]any) { delete(v, "gateway") },
+			[]string{"/gateway/auth", "the gateway refuses to start without token verification keys"}},
+		{"gateway with an empty JWKS URL", func(v map[string]any) {
+			v["gateway"] = map[string]any{"auth": map[string]any{"jwksUrl": "", "issuer": "https://idp"}}
+		}, []string{"/gateway/auth", "jwksUrl or publicKeys.existingSecret"}},
+		{"more replicas than input partitions", func(v map[string]any) {
+			v["services"] = map[string]any{"quote-to-order": map[string]any{"autoscaling": map[string]any{"enabled": true, "maxReplicas": 7}}}
+		}, []string{"/services/quote-to-order", "at most 6", "more replicas get no partition and idle"}},
+		{"fixed replicas above the partitions", func(v map[string]any) {
+			v["services"] = map[string]any{"reconciler": map[string]any{"replicas": 8}}
+		}, []string{"/services/reconciler", "at most 6"}},
+		{"OAUTHBEARER without a token URL", func(v map[string]any) {
+			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "OAUTHBEARER", "existingSecret": "s"}}
+		}, []string{"kafka.sasl.oauth.tokenUrl is required"}},
+		{"service credentials without a Secret", func(v map[string]any) {
+			v["serviceCredentials"] = map[string]any{"oauth": map[string]any{"tokenUrl": "https://idp/token"}}
+		}, []string{"serviceCredentials.oauth.existingSecret"}},
 		{"KEDA without Prometheus", func(v map[string]any) {
 			v["services"] = map[string]any{"customer-sync": map[string]any{"autoscaling": map[string]any{"keda": map[string]any{"enabled": true}}}}
 		}, []string{"keda.prometheusServerAddress is required", "services.customer-sync"}},
