@@ -529,6 +529,9 @@ func (c *cluster) mapValue(podName, name, v string, mounts map[string]string, po
 	t := c.t
 	if m := listenAddr.FindStringSubmatch(v); m != nil {
 		port, _ := strconv.Atoi(m[1])
+		if ports == nil { // a Job: no Service reaches it, but it must not collide
+			return freeAddr(t)
+		}
 		addr, ok := ports[int32(port)]
 		if !ok {
 			t.Fatalf("%s: %s=%s listens on a port the container does not declare", podName, name, v)
