@@ -321,14 +321,7 @@ func (c *cluster) runJobs() {
 	t := c.t
 	for _, j := range c.jobs {
 		p := c.start(j.Name+"-x7k2q", j.Labels["app.kubernetes.io/component"], &j.Spec.Template.Spec, nil)
-		select {
-		case <-p.done:
-		case <-time.After(3 * time.Minute):
-			t.Fatalf("Job %s did not finish within 3m; log:\n%s", j.Name, tail(p.log, 30))
-		}
-		if p.err != nil {
-			t.Fatalf("Job %s failed (%v): the release would fail its pre-install hook; log:\n%s", j.Name, p.err, tail(p.log, 30))
-		}
+		p.wait(t, "the release would fail its pre-install hook", 3*time.Minute)
 		t.Logf("Job %s completed", j.Name)
 	}
 }
@@ -354,45 +347,73 @@ func (c *cluster) start(podName, component string, spec *corev1.PodSpec, ports m
 	ct := spec.Containers[0]
 	root := filepath.Join(t.TempDir(), podName)
 	mounts := c.mount(podName, spec, ct, root)
+
 	env := c.env(podName, ct, mounts, ports)
 
 	bin, args := c.command(podName, ct)
-	logPath := filepath.Join(root, "log")
+	p := launch(t, podName, root, bin, args, env, time.Duration(gracePeriod(spec))*time.Second)
+	p.component, p.ready, p.ports, p.container = component, ct.ReadinessProbe, ports, ct
+	c.pods = append(c.pods, p)
+	return p
+}
+
+// launch starts one process in dir with exactly env, logging to dir/log. At
+// the end of the test it is stopped like the kubelet or compose stop a
+// container: SIGTERM, then SIGKILL after grace (which fails the test).
+func launch(t *testing.T, name, dir, bin string, args, env []string, grace time.Duration) *pod {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "log")
 	lf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	cmd.Dir = root
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: start %s: %v", podName, bin, err)
+		t.Fatalf("%s: start %s: %v", name, bin, err)
 	}
-	p := &pod{name: podName, component: component, cmd: cmd, log: logPath, done: make(chan struct{}), ready: ct.ReadinessProbe, ports: ports, container: ct}
+	p := &pod{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		lf.Close()
 		close(p.done)
 	}()
-	c.pods = append(c.pods, p)
 	t.Cleanup(func() {
 		select {
 		case <-p.done:
 			return
 		default:
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM) // the kubelet's stop
+		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-p.done:
-		case <-time.After(time.Duration(gracePeriod(spec)) * time.Second):
+		case <-time.After(grace):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-p.done
-			t.Errorf("%s did not stop within its terminationGracePeriodSeconds after SIGTERM", podName)
+			t.Errorf("%s did not stop within %s after SIGTERM", name, grace)
 		}
 	})
 	return p
+}
+
+// wait waits for a run-to-completion process (a Job, a one-shot compose
+// service) and fails the test unless it exits 0.
+func (p *pod) wait(t *testing.T, what string, limit time.Duration) {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(limit):
+		t.Fatalf("%s did not finish within %s; log:\n%s", p.name, limit, tail(p.log, 30))
+	}
+	if p.err != nil {
+		t.Fatalf("%s failed (%v): %s; log:\n%s", p.name, p.err, what, tail(p.log, 30))
+	}
 }
 
 func gracePeriod(spec *corev1.PodSpec) int64 {
