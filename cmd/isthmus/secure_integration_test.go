@@ -5,10 +5,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -132,4 +135,101 @@ func TestSecureCLIRefusalsNameTheSetting(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestSecureServiceBinary runs a service binary (billing-bridge) with the
+// secured broker's settings from the environment, as a pod would: it becomes
+// ready on the SASL_SSL listener and stops cleanly on SIGTERM; with a wrong
+// password or an untrusted CA it exits 1 at start, its last stderr line
+// naming the setting.
+func TestSecureServiceBinary(t *testing.T) {
+	scram := testinfra.Secure(t, "scram")
+	cli := isthmusBinary(t)
+	svc := filepath.Join(t.TempDir(), "billing-bridge")
+	build := exec.Command("go", "build", "-o", svc, ".")
+	build.Dir = filepath.Join("..", "..", "services", "billing-bridge")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build billing-bridge: %v\n%s", err, out)
+	}
+	prefix := fmt.Sprintf("secsvc%d.", time.Now().UnixNano())
+	env := with(scram, "ISTHMUS_TOPIC_PREFIX", prefix, "ISTHMUS_LOG_LEVEL", "warn")
+	for _, verb := range [][]string{{"topics", "apply"}, {"schemas", "apply"}} {
+		if code, out, errs := run(t, cli, env, verb...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s%s", verb, code, out, errs)
+		}
+	}
+
+	admin := freeLoopback(t)
+	cmd := exec.Command(svc)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ISTHMUS_ADMIN_ADDR=" + admin}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	}()
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		res, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("billing-bridge exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("billing-bridge not ready on the secured broker within 90s\n%s", stderr.String())
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("billing-bridge did not stop cleanly: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("billing-bridge did not stop within 30s of SIGTERM")
+	}
+
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		setting string
+	}{
+		{"wrong password", with(env, "ISTHMUS_KAFKA_SASL_PASSWORD", "wrong"), "ISTHMUS_KAFKA_SASL_PASSWORD"},
+		{"untrusted CA", with(env, "ISTHMUS_KAFKA_TLS_CA_FILE", testinfra.UntrustedCA(t)), "ISTHMUS_KAFKA_TLS_CA_FILE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := run(t, svc, with(tc.env, "ISTHMUS_ADMIN_ADDR", freeLoopback(t)))
+			lines := strings.Split(strings.TrimSpace(errs), "\n")
+			last := lines[len(lines)-1]
+			if code != 1 || !strings.HasPrefix(last, "billing-bridge: kafka ") || !strings.Contains(last, tc.setting) {
+				t.Fatalf("want exit 1 and a last line naming %s; got exit %d:\n%s", tc.setting, code, errs)
+			}
+			t.Log(last)
+		})
+	}
+}
+
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -22,8 +22,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/retry"
+)
+
+// Metrics of every Source in the process, by client id.
+var (
+	requestsTotal = metrics.Register(metrics.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "isthmus_oauth_token_requests_total",
+		Help: "Requests to an OAuth2 token endpoint, by client id and result (ok, error).",
+	}, []string{"client", "result"}))
+	expiryGauge = metrics.Register(metrics.Registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "isthmus_oauth_token_expiry_timestamp_seconds",
+		Help: "Expiry (Unix time) of the access token a client holds.",
+	}, []string{"client"}))
 )
 
 // Config names the token endpoint and the client.
@@ -189,8 +204,21 @@ func (s *Source) valid(now time.Time) bool {
 	return s.tok.Value != "" && now.Before(s.tok.Expiry)
 }
 
-// fetchLocked asks the token endpoint for a new token (s.mu held).
+// fetchLocked asks the token endpoint for a new token (s.mu held) and
+// counts the outcome.
 func (s *Source) fetchLocked(ctx context.Context) error {
+	err := s.requestLocked(ctx)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	} else {
+		expiryGauge.WithLabelValues(s.cfg.ClientID).Set(float64(s.tok.Expiry.Unix()))
+	}
+	requestsTotal.WithLabelValues(s.cfg.ClientID, result).Inc()
+	return err
+}
+
+func (s *Source) requestLocked(ctx context.Context) error {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	if len(s.cfg.Scopes) > 0 {
 		form.Set("scope", strings.Join(s.cfg.Scopes, " "))
