@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	networkingv1 "k8s.io/api/networking/v1"
+
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -270,5 +272,53 @@ func TestTopicPrefixReachesEveryContainer(t *testing.T) {
 	}
 	if n != 2+len(services) {
 		t.Errorf("%d containers, want one per service and two provisioning Jobs (%d)", n, 2+len(services))
+	}
+}
+
+// TestNetworkPolicyEgressForIdentityAndTracing: with the production profile the
+// gateway may reach the identity provider (JWKS) and quote-to-order its token
+// endpoint, on the configured ports and peers; every service may reach the
+// OTLP collector; a service with no use for the identity provider may not.
+func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
+	vals := readValues(t, filepath.Join(chartDir(t), "ci", "production-values.yaml"))
+	manifest, err := render(t, vals, "isthmus", "isthmus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allows := func(np *networkingv1.NetworkPolicy, port int32, peer string) bool {
+		for _, r := range np.Spec.Egress {
+			for _, p := range r.Ports {
+				if p.Port != nil && p.Port.IntVal == port {
+					if peer == "" {
+						return true
+					}
+					for _, to := range r.To {
+						if (to.IPBlock != nil && to.IPBlock.CIDR == peer) || (to.NamespaceSelector != nil && to.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == peer) {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	n := 0
+	for _, o := range decodeManifest(t, manifest) {
+		np, ok := o.obj.(*networkingv1.NetworkPolicy)
+		if !ok {
+			continue
+		}
+		n++
+		comp := np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"]
+		wantIdP := comp == "gateway" || comp == "quote-to-order"
+		if got := allows(np, 443, "10.40.0.0/24"); got != wantIdP {
+			t.Errorf("%s: egress to the identity provider (443, 10.40.0.0/24) = %v, want %v", o.name(), got, wantIdP)
+		}
+		if !allows(np, 4317, "monitoring") {
+			t.Errorf("%s: no egress to the OTLP collector (4317, namespace monitoring)", o.name())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no NetworkPolicy rendered")
 	}
 }
