@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	networkingv1 "k8s.io/api/networking/v1"
-
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -19,6 +17,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	networkingv1 "k8s.io/api/networking/v1"
 )
 
 // kubeVersion is the oldest Kubernetes the chart supports (Chart.yaml kubeVersion).
