@@ -29,6 +29,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/twmb/franz-go/pkg/kgo"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // composeInfra are the compose services the local infrastructure stands in for.
@@ -155,6 +156,13 @@ func (c *composeRun) depsMet(s types.ServiceConfig) bool {
 func (c *composeRun) start(s types.ServiceConfig) *pod {
 	t := c.t
 	bin := c.binary(s)
+	if s.Build != nil && filepath.Base(bin) != "isthmus" {
+		var decl []corev1.EnvVar
+		for k := range s.Environment {
+			decl = append(decl, corev1.EnvVar{Name: k})
+		}
+		checkSettingsKnown(t, s.Name, bin, decl)
+	}
 	var env []string
 	for k, v := range s.Environment {
 		if v == nil {

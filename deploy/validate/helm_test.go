@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -319,5 +320,59 @@ func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no NetworkPolicy rendered")
+	}
+}
+
+// TestPartitionBoundMatchesCatalog: the replica bound values.schema.json puts
+// on stateful services is the partition count of their input topics in
+// schemas/topics.yaml, so the two cannot drift apart.
+func TestPartitionBoundMatchesCatalog(t *testing.T) {
+	var catalog struct {
+		Topics []struct {
+			Name       string   `yaml:"name"`
+			Partitions int      `yaml:"partitions"`
+			Consumers  []string `yaml:"consumers"`
+		} `yaml:"topics"`
+	}
+	readYAML(t, filepath.Join(repoRoot(t), "schemas", "topics.yaml"), &catalog)
+	var schema struct {
+		Definitions struct {
+			PartitionBound struct {
+				Properties struct {
+					Replicas    struct{ Maximum int } `json:"replicas"`
+					Autoscaling struct {
+						Properties struct {
+							MaxReplicas struct{ Maximum int } `json:"maxReplicas"`
+						} `json:"properties"`
+					} `json:"autoscaling"`
+				} `json:"properties"`
+			} `json:"partitionBound"`
+		} `json:"definitions"`
+	}
+	raw, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	pb := schema.Definitions.PartitionBound.Properties
+	bound := pb.Replicas.Maximum
+	if bound == 0 || pb.Autoscaling.Properties.MaxReplicas.Maximum != bound {
+		t.Fatalf("partitionBound: replicas maximum %d, maxReplicas maximum %d: want one bound", bound, pb.Autoscaling.Properties.MaxReplicas.Maximum)
+	}
+	if !strings.Contains(string(raw), fmt.Sprintf("at most %d", bound)) {
+		t.Errorf("values.schema.json's refusal message does not say \"at most %d\"", bound)
+	}
+	for _, svc := range statefulServices {
+		least := 0
+		for _, tp := range catalog.Topics {
+			if slices.Contains(tp.Consumers, svc) && (least == 0 || tp.Partitions < least) {
+				least = tp.Partitions
+			}
+		}
+		if least != bound {
+			t.Errorf("%s: its input topics have %d partitions (schemas/topics.yaml), the chart bounds its replicas at %d", svc, least, bound)
+		}
 	}
 }

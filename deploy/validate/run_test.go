@@ -351,6 +351,9 @@ func (c *cluster) start(podName, component string, spec *corev1.PodSpec, ports m
 	env := c.env(podName, ct, mounts, ports)
 
 	bin, args := c.command(podName, ct)
+	if ports != nil { // a service (the CLI's verbs do not list every setting)
+		checkSettingsKnown(t, podName, bin, ct.Env)
+	}
 	p := launch(t, podName, root, bin, args, env, time.Duration(gracePeriod(spec))*time.Second)
 	p.component, p.ready, p.ports, p.container = component, ct.ReadinessProbe, ports, ct
 	c.pods = append(c.pods, p)
@@ -876,4 +879,42 @@ func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+}
+
+var (
+	settingName  = regexp.MustCompile(`\((ISTHMUS_[A-Z0-9_]+)\)`)
+	settingsMu   sync.Mutex
+	settingsSeen = map[string]map[string]bool{}
+)
+
+// checkSettingsKnown fails when the rendered environment sets an ISTHMUS_*
+// variable the binary does not read (its --help lists every setting): a
+// misspelt setting would otherwise be ignored in silence.
+// ISTHMUS_INSTANCE_STABLE is new (issue 13): a binary without it ignores it.
+func checkSettingsKnown(t *testing.T, who, bin string, env []corev1.EnvVar) {
+	t.Helper()
+	settingsMu.Lock()
+	known, ok := settingsSeen[bin]
+	if !ok {
+		out, _ := exec.Command(bin, "--help").CombinedOutput()
+		known = map[string]bool{}
+		for _, m := range settingName.FindAllStringSubmatch(string(out), -1) {
+			known[m[1]] = true
+		}
+		settingsSeen[bin] = known
+	}
+	settingsMu.Unlock()
+	if len(known) == 0 {
+		t.Fatalf("%s: %s --help lists no setting", who, bin)
+	}
+	for _, e := range env {
+		if !strings.HasPrefix(e.Name, "ISTHMUS_") || known[e.Name] {
+			continue
+		}
+		if e.Name == "ISTHMUS_INSTANCE_STABLE" {
+			t.Logf("%s: %s does not read ISTHMUS_INSTANCE_STABLE yet", who, filepath.Base(bin))
+			continue
+		}
+		t.Errorf("%s: %s is set, but %s has no such setting", who, e.Name, filepath.Base(bin))
+	}
 }
