@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
+	networkingv1 "k8s.io/api/networking/v1"
 )
 
 // kubeVersion is the oldest Kubernetes the chart supports (Chart.yaml kubeVersion).
@@ -212,6 +214,23 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"SASL without a Secret", func(v map[string]any) {
 			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "PLAIN"}}
 		}, []string{"kafka.sasl.existingSecret is required"}},
+		{"gateway without a verification source", func(v map[string]any) { delete(v, "gateway") },
+			[]string{"/gateway/auth", "the gateway refuses to start without token verification keys"}},
+		{"gateway with an empty JWKS URL", func(v map[string]any) {
+			v["gateway"] = map[string]any{"auth": map[string]any{"jwksUrl": "", "issuer": "https://idp"}}
+		}, []string{"/gateway/auth", "jwksUrl or publicKeys.existingSecret"}},
+		{"more replicas than input partitions", func(v map[string]any) {
+			v["services"] = map[string]any{"quote-to-order": map[string]any{"autoscaling": map[string]any{"enabled": true, "maxReplicas": 7}}}
+		}, []string{"/services/quote-to-order", "at most 6", "more replicas get no partition and idle"}},
+		{"fixed replicas above the partitions", func(v map[string]any) {
+			v["services"] = map[string]any{"reconciler": map[string]any{"replicas": 8}}
+		}, []string{"/services/reconciler", "at most 6"}},
+		{"OAUTHBEARER without a token URL", func(v map[string]any) {
+			v["kafka"] = map[string]any{"brokers": []any{"k:9092"}, "sasl": map[string]any{"mechanism": "OAUTHBEARER", "existingSecret": "s"}}
+		}, []string{"kafka.sasl.oauth.tokenUrl is required"}},
+		{"service credentials without a Secret", func(v map[string]any) {
+			v["serviceCredentials"] = map[string]any{"oauth": map[string]any{"tokenUrl": "https://idp/token"}}
+		}, []string{"serviceCredentials.oauth.existingSecret"}},
 		{"KEDA without Prometheus", func(v map[string]any) {
 			v["services"] = map[string]any{"customer-sync": map[string]any{"autoscaling": map[string]any{"keda": map[string]any{"enabled": true}}}}
 		}, []string{"keda.prometheusServerAddress is required", "services.customer-sync"}},
@@ -253,5 +272,107 @@ func TestTopicPrefixReachesEveryContainer(t *testing.T) {
 	}
 	if n != 2+len(services) {
 		t.Errorf("%d containers, want one per service and two provisioning Jobs (%d)", n, 2+len(services))
+	}
+}
+
+// TestNetworkPolicyEgressForIdentityAndTracing: with the production profile the
+// gateway may reach the identity provider (JWKS) and quote-to-order its token
+// endpoint, on the configured ports and peers; every service may reach the
+// OTLP collector; a service with no use for the identity provider may not.
+func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
+	vals := readValues(t, filepath.Join(chartDir(t), "ci", "production-values.yaml"))
+	manifest, err := render(t, vals, "isthmus", "isthmus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	allows := func(np *networkingv1.NetworkPolicy, port int32, peer string) bool {
+		for _, r := range np.Spec.Egress {
+			for _, p := range r.Ports {
+				if p.Port != nil && p.Port.IntVal == port {
+					if peer == "" {
+						return true
+					}
+					for _, to := range r.To {
+						if (to.IPBlock != nil && to.IPBlock.CIDR == peer) || (to.NamespaceSelector != nil && to.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == peer) {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	n := 0
+	for _, o := range decodeManifest(t, manifest) {
+		np, ok := o.obj.(*networkingv1.NetworkPolicy)
+		if !ok {
+			continue
+		}
+		n++
+		comp := np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"]
+		wantIdP := comp == "gateway" || comp == "quote-to-order"
+		if got := allows(np, 443, "10.40.0.0/24"); got != wantIdP {
+			t.Errorf("%s: egress to the identity provider (443, 10.40.0.0/24) = %v, want %v", o.name(), got, wantIdP)
+		}
+		if !allows(np, 4317, "monitoring") {
+			t.Errorf("%s: no egress to the OTLP collector (4317, namespace monitoring)", o.name())
+		}
+	}
+	if n == 0 {
+		t.Fatal("no NetworkPolicy rendered")
+	}
+}
+
+// TestPartitionBoundMatchesCatalog: the replica bound values.schema.json puts
+// on stateful services is the partition count of their input topics in
+// schemas/topics.yaml, so the two cannot drift apart.
+func TestPartitionBoundMatchesCatalog(t *testing.T) {
+	var catalog struct {
+		Topics []struct {
+			Name       string   `yaml:"name"`
+			Partitions int      `yaml:"partitions"`
+			Consumers  []string `yaml:"consumers"`
+		} `yaml:"topics"`
+	}
+	readYAML(t, filepath.Join(repoRoot(t), "schemas", "topics.yaml"), &catalog)
+	var schema struct {
+		Definitions struct {
+			PartitionBound struct {
+				Properties struct {
+					Replicas    struct{ Maximum int } `json:"replicas"`
+					Autoscaling struct {
+						Properties struct {
+							MaxReplicas struct{ Maximum int } `json:"maxReplicas"`
+						} `json:"properties"`
+					} `json:"autoscaling"`
+				} `json:"properties"`
+			} `json:"partitionBound"`
+		} `json:"definitions"`
+	}
+	raw, err := os.ReadFile(filepath.Join(chartDir(t), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	pb := schema.Definitions.PartitionBound.Properties
+	bound := pb.Replicas.Maximum
+	if bound == 0 || pb.Autoscaling.Properties.MaxReplicas.Maximum != bound {
+		t.Fatalf("partitionBound: replicas maximum %d, maxReplicas maximum %d: want one bound", bound, pb.Autoscaling.Properties.MaxReplicas.Maximum)
+	}
+	if !strings.Contains(string(raw), fmt.Sprintf("at most %d", bound)) {
+		t.Errorf("values.schema.json's refusal message does not say \"at most %d\"", bound)
+	}
+	for _, svc := range statefulServices {
+		least := 0
+		for _, tp := range catalog.Topics {
+			if slices.Contains(tp.Consumers, svc) && (least == 0 || tp.Partitions < least) {
+				least = tp.Partitions
+			}
+		}
+		if least != bound {
+			t.Errorf("%s: its input topics have %d partitions (schemas/topics.yaml), the chart bounds its replicas at %d", svc, least, bound)
+		}
 	}
 }

@@ -102,11 +102,37 @@ func podSpecOf(o object) (*corev1.PodSpec, map[string]string) {
 	switch x := o.obj.(type) {
 	case *appsv1.Deployment:
 		return &x.Spec.Template.Spec, x.Spec.Template.Labels
+	case *appsv1.StatefulSet:
+		return &x.Spec.Template.Spec, x.Spec.Template.Labels
 	case *batchv1.Job:
 		return &x.Spec.Template.Spec, x.Spec.Template.Labels
 	}
 	return nil, nil
 }
+
+// workload is a long-running controller the chart renders for a service: a
+// Deployment, or a StatefulSet for the stateful services.
+type workload struct {
+	kind, name  string
+	serviceName string // StatefulSet: the governing headless Service
+	replicas    *int32
+	selector    *metav1.LabelSelector
+	template    *corev1.PodTemplateSpec
+}
+
+func workloadOf(o object) (workload, bool) {
+	switch x := o.obj.(type) {
+	case *appsv1.Deployment:
+		return workload{"Deployment", x.Name, "", x.Spec.Replicas, x.Spec.Selector, &x.Spec.Template}, true
+	case *appsv1.StatefulSet:
+		return workload{"StatefulSet", x.Name, x.Spec.ServiceName, x.Spec.Replicas, x.Spec.Selector, &x.Spec.Template}, true
+	}
+	return workload{}, false
+}
+
+// statefulServices keep partitioned state: StatefulSets whose pod name is a
+// stable instance id (DESIGN.md §8).
+var statefulServices = []string{"billing-bridge", "customer-sync", "quote-to-order", "reconciler"}
 
 func containersOf(o object) []corev1.Container {
 	ps, _ := podSpecOf(o)
@@ -133,8 +159,9 @@ var requiredLabels = []string{
 // checkObjects applies the house rules to a rendered release.
 func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 	t.Helper()
-	deployments := map[string]*appsv1.Deployment{}
+	deployments := map[string]workload{}
 	kinds := map[string]int{}
+	headless := map[string]bool{}
 	for _, o := range objs {
 		kinds[o.gvk.Kind]++
 		for _, l := range requiredLabels {
@@ -142,12 +169,15 @@ func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 				t.Errorf("%s: label %s missing", o.name(), l)
 			}
 		}
-		if d, ok := o.obj.(*appsv1.Deployment); ok {
-			deployments[d.Name] = d
+		if w, ok := workloadOf(o); ok {
+			deployments[w.name] = w
+		}
+		if s, ok := o.obj.(*corev1.Service); ok && s.Spec.ClusterIP == corev1.ClusterIPNone {
+			headless[s.Name] = true
 		}
 		checkWorkload(t, o)
 	}
-	for _, k := range []string{"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy", "Job"} {
+	for _, k := range []string{"Service", "PodDisruptionBudget", "NetworkPolicy", "Job"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s rendered", k)
 		}
@@ -160,11 +190,13 @@ func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 	enabled := enabledServices(t, vals)
 	var got []string
 	for _, d := range deployments {
-		got = append(got, d.Labels["app.kubernetes.io/component"])
+		comp := d.template.Labels["app.kubernetes.io/component"]
+		got = append(got, comp)
+		checkIdentity(t, d, headless)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, enabled) {
-		t.Errorf("deployments for %v, want the enabled services %v", got, enabled)
+		t.Errorf("workloads for %v, want the enabled services %v", got, enabled)
 	}
 
 	// Provisioning: topics before schemas, each with its CLI verb.
@@ -229,8 +261,8 @@ func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 				continue
 			}
 			for _, p := range x.Spec.Ports {
-				if !hasPort(d.Spec.Template.Spec.Containers, p.TargetPort.String()) {
-					t.Errorf("%s: targetPort %s is no container port of %s", o.name(), p.TargetPort.String(), d.Name)
+				if !hasPort(d.template.Spec.Containers, p.TargetPort.String()) {
+					t.Errorf("%s: targetPort %s is no container port of %s", o.name(), p.TargetPort.String(), d.name)
 				}
 			}
 		case *monitoringv1.ServiceMonitor:
@@ -247,8 +279,8 @@ func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 		}
 	}
 	for name, d := range deployments {
-		if _, ok := scaled[name]; ok && d.Spec.Replicas != nil {
-			t.Errorf("Deployment/%s sets replicas although an autoscaler owns them", name)
+		if _, ok := scaled[name]; ok && d.replicas != nil {
+			t.Errorf("%s/%s sets replicas although an autoscaler owns them", d.kind, name)
 		}
 	}
 }
@@ -273,9 +305,9 @@ func enabledServices(t *testing.T, vals map[string]any) []string {
 	return out
 }
 
-func checkScaleTarget(t *testing.T, o object, kind, name string, deployments map[string]*appsv1.Deployment, scaled map[string]string) {
+func checkScaleTarget(t *testing.T, o object, kind, name string, deployments map[string]workload, scaled map[string]string) {
 	t.Helper()
-	if kind != "Deployment" || deployments[name] == nil {
+	if w, ok := deployments[name]; !ok || w.kind != kind {
 		t.Errorf("%s: scales %s/%s, which the chart does not render", o.name(), kind, name)
 	}
 	if prev, ok := scaled[name]; ok {
@@ -284,24 +316,24 @@ func checkScaleTarget(t *testing.T, o object, kind, name string, deployments map
 	scaled[name] = o.name()
 }
 
-// selects checks that a selector picks exactly one of the chart's Deployments
+// selects checks that a selector picks exactly one of the chart's workloads
 // and returns it.
-func selects(t *testing.T, o object, sel *metav1.LabelSelector, deployments map[string]*appsv1.Deployment) *appsv1.Deployment {
+func selects(t *testing.T, o object, sel *metav1.LabelSelector, deployments map[string]workload) *workload {
 	t.Helper()
 	s, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil || s.Empty() {
 		t.Errorf("%s: selector %v: %v", o.name(), sel, err)
 		return nil
 	}
-	var hit []*appsv1.Deployment
+	var hit []*workload
 	for _, name := range slices.Sorted(maps.Keys(deployments)) {
 		d := deployments[name]
-		if s.Matches(labels.Set(d.Spec.Template.Labels)) {
-			hit = append(hit, d)
+		if s.Matches(labels.Set(d.template.Labels)) {
+			hit = append(hit, &d)
 		}
 	}
 	if len(hit) != 1 {
-		t.Errorf("%s: selector %s matches %d Deployments, want 1", o.name(), s, len(hit))
+		t.Errorf("%s: selector %s matches %d workloads, want 1", o.name(), s, len(hit))
 		return nil
 	}
 	return hit[0]
@@ -327,10 +359,10 @@ func checkWorkload(t *testing.T, o object) {
 	if ps == nil {
 		return
 	}
-	if d, ok := o.obj.(*appsv1.Deployment); ok {
-		s, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if d, ok := workloadOf(o); ok {
+		s, err := metav1.LabelSelectorAsSelector(d.selector)
 		if err != nil || !s.Matches(labels.Set(podLabels)) {
-			t.Errorf("%s: selector %v does not match the pod labels %v", o.name(), d.Spec.Selector, podLabels)
+			t.Errorf("%s: selector %v does not match the pod labels %v", o.name(), d.selector, podLabels)
 		}
 	}
 	if j, ok := o.obj.(*batchv1.Job); ok {
@@ -395,7 +427,7 @@ func checkWorkload(t *testing.T, o object) {
 				t.Errorf("%s: %s refers to a Secret without name or key", where, e.Name)
 			}
 		}
-		if _, isDeployment := o.obj.(*appsv1.Deployment); !isDeployment {
+		if _, long := workloadOf(o); !long {
 			continue
 		}
 		for probe, want := range map[string]struct {
@@ -420,5 +452,44 @@ func checkWorkload(t *testing.T, o object) {
 		if !mountsTmp {
 			t.Errorf("%s: read-only root file system but no writable /tmp", where)
 		}
+	}
+}
+
+// checkIdentity: stateful services are StatefulSets governed by a rendered
+// headless Service, whose pods take their name as ISTHMUS_INSTANCE_ID with
+// ISTHMUS_INSTANCE_STABLE=true; the others are Deployments without a stable id.
+func checkIdentity(t *testing.T, w workload, headless map[string]bool) {
+	t.Helper()
+	comp := w.template.Labels["app.kubernetes.io/component"]
+	stateful := slices.Contains(statefulServices, comp)
+	want := "Deployment"
+	if stateful {
+		want = "StatefulSet"
+	}
+	if w.kind != want {
+		t.Errorf("%s is a %s, want a %s", comp, w.kind, want)
+		return
+	}
+	c := w.template.Spec.Containers[0]
+	var id *corev1.EnvVar
+	for i := range c.Env {
+		if c.Env[i].Name == "ISTHMUS_INSTANCE_ID" {
+			id = &c.Env[i]
+		}
+	}
+	if !stateful {
+		if id != nil || envValue(c, "ISTHMUS_INSTANCE_STABLE") != "" {
+			t.Errorf("%s: a Deployment's pods have no stable identity, yet ISTHMUS_INSTANCE_ID/STABLE are set", comp)
+		}
+		return
+	}
+	if id == nil || id.ValueFrom == nil || id.ValueFrom.FieldRef == nil || id.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("%s: ISTHMUS_INSTANCE_ID %+v, want the pod name (fieldRef metadata.name)", comp, id)
+	}
+	if got := envValue(c, "ISTHMUS_INSTANCE_STABLE"); got != "true" {
+		t.Errorf("%s: ISTHMUS_INSTANCE_STABLE = %q, want true", comp, got)
+	}
+	if !headless[w.serviceName] {
+		t.Errorf("%s: serviceName %q is no headless Service of the release", comp, w.serviceName)
 	}
 }

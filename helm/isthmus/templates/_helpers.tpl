@@ -78,7 +78,30 @@ REST, the reconciler its operations dashboard.
 {{- end }}
 {{- end -}}
 
-{{/* Environment shared by every binary: Kafka, schema registry, Redis, prefix. */}}
+{{/*
+Stateful services run as StatefulSets: a pod keeps its name (<release>-<service>-N)
+across restarts, and that name is its ISTHMUS_INSTANCE_ID with
+ISTHMUS_INSTANCE_STABLE=true (static group membership, stable transactional ids).
+The gateway and the simulator hold no partitioned state and stay Deployments.
+*/}}
+{{- define "isthmus.stateful" -}}
+{{- if has . (list "customer-sync" "quote-to-order" "billing-bridge" "reconciler") }}true{{ end -}}
+{{- end -}}
+
+{{- define "isthmus.workloadKind" -}}
+{{- if include "isthmus.stateful" . }}StatefulSet{{ else }}Deployment{{ end -}}
+{{- end -}}
+
+{{/* One env entry from a Secret key. Call with (dict "env" NAME "secret" S "key" K). */}}
+{{- define "isthmus.secretEnv" -}}
+- name: {{ .env }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .key }}
+{{- end -}}
+
+{{/* Environment shared by every binary (services and provisioning Jobs): Kafka, schema registry, Redis, prefix, tracing. */}}
 {{- define "isthmus.commonEnv" -}}
 {{- $v := .Values -}}
 - name: ISTHMUS_KAFKA_BROKERS
@@ -92,6 +115,10 @@ REST, the reconciler its operations dashboard.
 {{- if $v.kafka.tls.enabled }}
 - name: ISTHMUS_KAFKA_TLS_ENABLED
   value: "true"
+{{- with $v.kafka.tls.serverName }}
+- name: ISTHMUS_KAFKA_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
 {{- if and $v.kafka.tls.existingSecret $v.kafka.tls.caKey }}
 - name: ISTHMUS_KAFKA_TLS_CA_FILE
   value: /etc/isthmus/kafka-tls/ca.crt
@@ -103,78 +130,266 @@ REST, the reconciler its operations dashboard.
   value: /etc/isthmus/kafka-tls/tls.key
 {{- end }}
 {{- end }}
-{{- if $v.kafka.sasl.mechanism }}
+{{- $sasl := $v.kafka.sasl }}
+{{- if $sasl.mechanism }}
 - name: ISTHMUS_KAFKA_SASL_MECHANISM
-  value: {{ $v.kafka.sasl.mechanism | quote }}
-- name: ISTHMUS_KAFKA_SASL_USER
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.kafka.sasl.existingSecret }}
-      key: {{ $v.kafka.sasl.usernameKey }}
-- name: ISTHMUS_KAFKA_SASL_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.kafka.sasl.existingSecret }}
-      key: {{ $v.kafka.sasl.passwordKey }}
+  value: {{ $sasl.mechanism | quote }}
+{{- if eq $sasl.mechanism "OAUTHBEARER" }}
+- name: ISTHMUS_KAFKA_SASL_OAUTH_TOKEN_URL
+  value: {{ $sasl.oauth.tokenUrl | quote }}
+{{- with $sasl.oauth.audience }}
+- name: ISTHMUS_KAFKA_SASL_OAUTH_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $sasl.oauth.scope }}
+- name: ISTHMUS_KAFKA_SASL_OAUTH_SCOPE
+  value: {{ . | quote }}
+{{- end }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_ID" "secret" $sasl.existingSecret "key" $sasl.oauth.clientIdKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_KAFKA_SASL_OAUTH_CLIENT_SECRET" "secret" $sasl.existingSecret "key" $sasl.oauth.clientSecretKey) }}
+{{- else }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_KAFKA_SASL_USER" "secret" $sasl.existingSecret "key" $sasl.usernameKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_KAFKA_SASL_PASSWORD" "secret" $sasl.existingSecret "key" $sasl.passwordKey) }}
+{{- end }}
 {{- end }}
 - name: ISTHMUS_SCHEMA_REGISTRY_URL
   value: {{ $v.schemaRegistry.url | quote }}
 {{- with $v.schemaRegistry.auth.existingSecret }}
-- name: ISTHMUS_SCHEMA_REGISTRY_USER
-  valueFrom:
-    secretKeyRef:
-      name: {{ . }}
-      key: {{ $v.schemaRegistry.auth.usernameKey }}
-- name: ISTHMUS_SCHEMA_REGISTRY_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ . }}
-      key: {{ $v.schemaRegistry.auth.passwordKey }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_SCHEMA_REGISTRY_USER" "secret" . "key" $v.schemaRegistry.auth.usernameKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_SCHEMA_REGISTRY_PASSWORD" "secret" . "key" $v.schemaRegistry.auth.passwordKey) }}
+{{- end }}
+{{- if $v.schemaRegistry.tls.existingSecret }}
+- name: ISTHMUS_SCHEMA_REGISTRY_CA_FILE
+  value: /etc/isthmus/registry-tls/ca.crt
 {{- end }}
 {{- if $v.redis.existingSecret }}
-- name: ISTHMUS_REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.redis.existingSecret }}
-      key: {{ $v.redis.urlKey }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_REDIS_URL" "secret" $v.redis.existingSecret "key" $v.redis.urlKey) }}
 {{- else if $v.redis.url }}
 - name: ISTHMUS_REDIS_URL
   value: {{ $v.redis.url | quote }}
 {{- end }}
-{{- end -}}
-
-{{/* Volumes every pod mounts: a writable /tmp (the root fs is read-only) and the Kafka TLS Secret. */}}
-{{- define "isthmus.volumes" -}}
-- name: tmp
-  emptyDir:
-    sizeLimit: 64Mi
-{{- $tls := .Values.kafka.tls }}
-{{- if and $tls.enabled $tls.existingSecret }}
-- name: kafka-tls
-  secret:
-    secretName: {{ $tls.existingSecret }}
-    defaultMode: 0440
-    items:
-{{- if $tls.caKey }}
-      - key: {{ $tls.caKey }}
-        path: ca.crt
+{{- if $v.redis.tls.existingSecret }}
+- name: ISTHMUS_REDIS_TLS_CA_FILE
+  value: /etc/isthmus/redis-tls/ca.crt
 {{- end }}
-{{- if $tls.certKey }}
-      - key: {{ $tls.certKey }}
-        path: tls.crt
-      - key: {{ $tls.keyKey }}
-        path: tls.key
-{{- end }}
+{{- with $v.tracing.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
-{{- define "isthmus.volumeMounts" -}}
+{{/*
+Environment of one service beyond the common one: its identity, listen
+addresses, and the gateway's and its callers' security settings. Call with
+(dict "root" $ "name" "gateway").
+*/}}
+{{- define "isthmus.serviceEnv" -}}
+{{- $v := .root.Values -}}
+{{- if include "isthmus.stateful" .name }}
+- name: ISTHMUS_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: ISTHMUS_INSTANCE_STABLE
+  value: "true"
+{{- end }}
+{{- if eq .name "gateway" }}
+{{- $a := $v.gateway.auth }}
+- name: ISTHMUS_GATEWAY_GRPC_ADDR
+  value: ":9090"
+- name: ISTHMUS_GATEWAY_HTTP_ADDR
+  value: ":8080"
+{{- with $a.jwksUrl }}
+- name: ISTHMUS_GATEWAY_JWKS_URL
+  value: {{ . | quote }}
+- name: ISTHMUS_GATEWAY_JWKS_REFRESH
+  value: {{ $a.jwksRefresh | quote }}
+{{- end }}
+{{- if $a.publicKeys.existingSecret }}
+- name: ISTHMUS_GATEWAY_JWKS_FILE
+  value: /etc/isthmus/gateway-auth/keys
+{{- end }}
+{{- with $a.issuer }}
+- name: ISTHMUS_GATEWAY_JWT_ISSUER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $a.audience }}
+- name: ISTHMUS_GATEWAY_JWT_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+{{- if $v.gateway.tls.enabled }}
+- name: ISTHMUS_GATEWAY_TLS_CERT_FILE
+  value: /etc/isthmus/gateway-tls/tls.crt
+- name: ISTHMUS_GATEWAY_TLS_KEY_FILE
+  value: /etc/isthmus/gateway-tls/tls.key
+{{- if $v.gateway.tls.clientCA.existingSecret }}
+- name: ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE
+  value: /etc/isthmus/gateway-client-ca/ca.crt
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if eq .name "quote-to-order" }}
+{{- $o := $v.serviceCredentials.oauth }}
+- name: ISTHMUS_GATEWAY_ADDR
+  value: {{ printf "%s:9090" (include "isthmus.componentName" (dict "root" .root "name" "gateway")) | quote }}
+{{- if $o.tokenUrl }}
+- name: ISTHMUS_OAUTH_TOKEN_URL
+  value: {{ $o.tokenUrl | quote }}
+{{- with $o.audience }}
+- name: ISTHMUS_OAUTH_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $o.scope }}
+- name: ISTHMUS_OAUTH_SCOPE
+  value: {{ . | quote }}
+{{- end }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_ID" "secret" $o.existingSecret "key" $o.clientIdKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_SECRET" "secret" $o.existingSecret "key" $o.clientSecretKey) }}
+{{- end }}
+{{- if $v.gateway.tls.enabled }}
+{{- $g := $v.serviceCredentials.gatewayTLS }}
+- name: ISTHMUS_GATEWAY_TLS_ENABLED
+  value: "true"
+{{- if and $g.existingSecret $g.caKey }}
+- name: ISTHMUS_GATEWAY_TLS_CA_FILE
+  value: /etc/isthmus/gateway-client/ca.crt
+{{- end }}
+{{- if and $g.existingSecret $g.certKey }}
+- name: ISTHMUS_GATEWAY_TLS_CERT_FILE
+  value: /etc/isthmus/gateway-client/tls.crt
+- name: ISTHMUS_GATEWAY_TLS_KEY_FILE
+  value: /etc/isthmus/gateway-client/tls.key
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if eq .name "reconciler" }}
+- name: ISTHMUS_RECON_DASHBOARD_ADDR
+  value: ":8088"
+{{- end }}
+{{- if and (eq .name "customer-sync") (include "isthmus.ownershipConfigMap" .root) }}
+- name: ISTHMUS_CUSTOMER_SYNC_OWNERSHIP_FILE
+  value: /etc/isthmus/ownership/ownership.yaml
+{{- end }}
+{{- end -}}
+
+{{/* Name of the ConfigMap with customer-sync's ownership file, or empty. */}}
+{{- define "isthmus.ownershipConfigMap" -}}
+{{- $o := .Values.customerSync.ownership -}}
+{{- if $o.existingConfigMap -}}
+{{- $o.existingConfigMap -}}
+{{- else if $o.config -}}
+{{- include "isthmus.componentName" (dict "root" . "name" "ownership") -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A Secret volume with fixed file names. Call with (dict "name" N "secret" S "items" (list (list KEY PATH) ...)). */}}
+{{- define "isthmus.secretVolume" -}}
+name: {{ .name }}
+secret:
+  secretName: {{ .secret }}
+  defaultMode: 0440
+  items:
+{{- range .items }}
+    - key: {{ index . 0 }}
+      path: {{ index . 1 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Volumes of one pod and where they are mounted, as a list of
+(dict "volume" ... "mountPath" ...). Call with (dict "root" $ "name" N); the
+provisioning Jobs pass their own name and get the common ones only.
+*/}}
+{{- define "isthmus.volumeList" -}}
+{{- $v := .root.Values -}}
+{{- $tls := $v.kafka.tls -}}
 - name: tmp
   mountPath: /tmp
-{{- if and .Values.kafka.tls.enabled .Values.kafka.tls.existingSecret }}
+  volume:
+    name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+{{- if and $tls.enabled $tls.existingSecret }}
+{{- $items := list }}
+{{- if $tls.caKey }}{{ $items = append $items (list $tls.caKey "ca.crt") }}{{ end }}
+{{- if $tls.certKey }}{{ $items = concat $items (list (list $tls.certKey "tls.crt") (list $tls.keyKey "tls.key")) }}{{ end }}
 - name: kafka-tls
   mountPath: /etc/isthmus/kafka-tls
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "kafka-tls" "secret" $tls.existingSecret "items" $items) | nindent 4 }}
+{{- end }}
+{{- with $v.schemaRegistry.tls.existingSecret }}
+- name: registry-tls
+  mountPath: /etc/isthmus/registry-tls
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "registry-tls" "secret" . "items" (list (list $v.schemaRegistry.tls.caKey "ca.crt"))) | nindent 4 }}
+{{- end }}
+{{- with $v.redis.tls.existingSecret }}
+- name: redis-tls
+  mountPath: /etc/isthmus/redis-tls
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "redis-tls" "secret" . "items" (list (list $v.redis.tls.caKey "ca.crt"))) | nindent 4 }}
+{{- end }}
+{{- if eq .name "gateway" }}
+{{- with $v.gateway.auth.publicKeys.existingSecret }}
+- name: gateway-auth
+  mountPath: /etc/isthmus/gateway-auth
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "gateway-auth" "secret" . "items" (list (list $v.gateway.auth.publicKeys.key "keys"))) | nindent 4 }}
+{{- end }}
+{{- if $v.gateway.tls.enabled }}
+- name: gateway-tls
+  mountPath: /etc/isthmus/gateway-tls
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "gateway-tls" "secret" $v.gateway.tls.existingSecret "items" (list (list $v.gateway.tls.certKey "tls.crt") (list $v.gateway.tls.keyKey "tls.key"))) | nindent 4 }}
+{{- with $v.gateway.tls.clientCA.existingSecret }}
+- name: gateway-client-ca
+  mountPath: /etc/isthmus/gateway-client-ca
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "gateway-client-ca" "secret" . "items" (list (list $v.gateway.tls.clientCA.key "ca.crt"))) | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $g := $v.serviceCredentials.gatewayTLS }}
+{{- if and (eq .name "quote-to-order") $v.gateway.tls.enabled $g.existingSecret }}
+{{- $items := list }}
+{{- if $g.caKey }}{{ $items = append $items (list $g.caKey "ca.crt") }}{{ end }}
+{{- if $g.certKey }}{{ $items = concat $items (list (list $g.certKey "tls.crt") (list $g.keyKey "tls.key")) }}{{ end }}
+- name: gateway-client
+  mountPath: /etc/isthmus/gateway-client
+  volume:
+    {{- include "isthmus.secretVolume" (dict "name" "gateway-client" "secret" $g.existingSecret "items" $items) | nindent 4 }}
+{{- end }}
+{{- if eq .name "customer-sync" }}
+{{- with include "isthmus.ownershipConfigMap" .root }}
+- name: ownership
+  mountPath: /etc/isthmus/ownership
+  volume:
+    name: ownership
+    configMap:
+      name: {{ . }}
+      items:
+        - key: {{ $v.customerSync.ownership.key }}
+          path: ownership.yaml
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The pod's volumes. Call with (dict "root" $ "name" N). */}}
+{{- define "isthmus.volumes" -}}
+{{- range fromYamlArray (include "isthmus.volumeList" .) }}
+- {{ toYaml .volume | indent 2 | trim }}
+{{- end }}
+{{- end -}}
+
+{{/* The container's mounts (all read-only but /tmp). Call with (dict "root" $ "name" N). */}}
+{{- define "isthmus.volumeMounts" -}}
+{{- range fromYamlArray (include "isthmus.volumeList" .) }}
+- name: {{ .name }}
+  mountPath: {{ .mountPath }}
+  {{- if ne .name "tmp" }}
   readOnly: true
+  {{- end }}
 {{- end }}
 {{- end -}}
 
@@ -189,6 +404,27 @@ REST, the reconciler its operations dashboard.
 {{- end -}}
 {{- if and $v.kafka.tls.certKey (not $v.kafka.tls.existingSecret) -}}
 {{- fail "kafka.tls.existingSecret is required when kafka.tls.certKey is set (mutual TLS)" -}}
+{{- end -}}
+{{- if and (eq $v.kafka.sasl.mechanism "OAUTHBEARER") (not $v.kafka.sasl.oauth.tokenUrl) -}}
+{{- fail "kafka.sasl.oauth.tokenUrl is required when kafka.sasl.mechanism is OAUTHBEARER" -}}
+{{- end -}}
+{{- if and $v.gateway.tls.enabled (not $v.gateway.tls.existingSecret) -}}
+{{- fail "gateway.tls.existingSecret is required when gateway.tls.enabled is true" -}}
+{{- end -}}
+{{- if and $v.gateway.tls.clientCA.existingSecret (not $v.gateway.tls.enabled) -}}
+{{- fail "gateway.tls.clientCA needs gateway.tls.enabled: mutual TLS runs over the gateway's TLS" -}}
+{{- end -}}
+{{- if and $v.serviceCredentials.oauth.tokenUrl (not $v.serviceCredentials.oauth.existingSecret) -}}
+{{- fail "serviceCredentials.oauth.existingSecret (client id and secret) is required when serviceCredentials.oauth.tokenUrl is set" -}}
+{{- end -}}
+{{- if and $v.serviceCredentials.gatewayTLS.certKey (not $v.serviceCredentials.gatewayTLS.keyKey) -}}
+{{- fail "serviceCredentials.gatewayTLS.keyKey is required when serviceCredentials.gatewayTLS.certKey is set" -}}
+{{- end -}}
+{{- if and $v.gateway.tls.clientCA.existingSecret (index $v.services "quote-to-order").enabled (not $v.serviceCredentials.gatewayTLS.certKey) -}}
+{{- fail "serviceCredentials.gatewayTLS.certKey is required: the gateway requires client certificates (gateway.tls.clientCA) and quote-to-order calls it" -}}
+{{- end -}}
+{{- if and $v.customerSync.ownership.config $v.customerSync.ownership.existingConfigMap -}}
+{{- fail "customerSync.ownership: set config or existingConfigMap, not both" -}}
 {{- end -}}
 {{- range $name, $svc := $v.services -}}
 {{- if and $svc.enabled $svc.autoscaling.keda.enabled (not $v.keda.prometheusServerAddress) -}}
