@@ -116,8 +116,22 @@ func WithRegisterer(r prometheus.Registerer) Option {
 // transaction is aborted and the batch fetched again).
 func WithRetryPolicy(rp retry.Policy) Option { return optFunc(func(p *Processor) { p.retry = rp }) }
 
-// WithMaxPollRecords bounds a batch (one transaction); default 1000.
+// WithMaxPollRecords bounds one poll (default 1000). A poll that comes
+// back full is followed by more polls in the same transaction (see
+// WithCommitInterval).
 func WithMaxPollRecords(n int) Option { return optFunc(func(p *Processor) { p.maxPoll = n }) }
+
+// WithCommitInterval sets how long a transaction may stay open collecting
+// records while the input has a backlog (default 100ms, like Kafka
+// Streams' commit.interval.ms under exactly-once). A poll that does not
+// come back full commits at once, so latency stays low when caught up.
+func WithCommitInterval(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.commitInterval = d })
+}
+
+// WithMaxBatchRecords bounds the records of one transaction (default
+// 20,000).
+func WithMaxBatchRecords(n int) Option { return optFunc(func(p *Processor) { p.maxBatch = n }) }
 
 // WithTransactionTimeout sets the transaction timeout (default 30s).
 func WithTransactionTimeout(d time.Duration) Option {
@@ -183,6 +197,8 @@ type Processor struct {
 	metrics        *runtimeMetrics
 	retry          retry.Policy
 	maxPoll        int
+	maxBatch       int
+	commitInterval time.Duration
 	txnTimeout     time.Duration
 	startupTimeout time.Duration
 	now            func() time.Time
@@ -248,7 +264,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, commitInterval: 100 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
@@ -652,7 +668,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 			p.maybePurge(ctx, sess)
 			continue
 		}
-		committed, err := p.processBatch(work, sess, fetches)
+		committed, err := p.processBatch(work, sess, fetches, pollLimit)
 		if cerr := p.claimed(err); cerr != nil {
 			return cerr
 		}
@@ -848,34 +864,56 @@ func (p *Processor) observe(m *Message) {
 // processBatch runs the chain on every record of fetches in one transaction
 // and reports whether it committed. A retriable error that outlived the
 // in-place retries aborts the batch (returned so the caller backs off).
-func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (bool, error) {
+func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, pollLimit int) (bool, error) {
 	if err := sess.Begin(); err != nil {
 		return false, fmt.Errorf("begin transaction: %w", err)
 	}
+	start := p.now()
 	tx := p.newTxn(sess)
 	before := map[int32]partition{}
 	var handlerErr error
-	iter := fetches.RecordIter()
-	for !iter.Done() {
-		r := iter.Next()
-		if err := p.ensure(ctx, r.Partition); err != nil {
-			handlerErr = errs.Retriable("restore", err)
+	handled := 0
+	for {
+		polled := 0
+		iter := fetches.RecordIter()
+		for !iter.Done() && handlerErr == nil {
+			r := iter.Next()
+			polled++
+			if err := p.ensure(ctx, r.Partition); err != nil {
+				handlerErr = errs.Retriable("restore", err)
+				break
+			}
+			if _, ok := before[r.Partition]; !ok {
+				before[r.Partition] = *p.parts[r.Partition]
+			}
+			m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: tx.batch}
+			if err := p.chain(ctx, m); err != nil {
+				handlerErr = err
+				break
+			}
+			tx.add(ctx, m)
+			p.observe(m)
+		}
+		handled += polled
+		// Commit by size and time: while polls come back full (a
+		// backlog), keep the transaction open for more, up to the batch
+		// bound and the commit interval; a partial poll means the input
+		// is drained, so commit at once for low latency.
+		left := p.commitInterval - p.now().Sub(start)
+		if handlerErr != nil || polled < pollLimit || handled >= p.maxBatch || left <= 0 || ctx.Err() != nil || p.rebalancePending() {
 			break
 		}
-		if _, ok := before[r.Partition]; !ok {
-			before[r.Partition] = *p.parts[r.Partition]
-		}
-		m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: tx.batch}
-		if err := p.chain(ctx, m); err != nil {
-			handlerErr = err
+		pctx, cancel := context.WithTimeout(ctx, left)
+		fetches = sess.PollRecords(pctx, min(pollLimit, p.maxBatch-handled))
+		cancel()
+		if fetches.Empty() {
 			break
 		}
-		tx.add(ctx, m)
-		p.observe(m)
 	}
 	if handlerErr == nil {
 		committed, err := tx.end(ctx, nil)
 		if committed {
+			p.metrics.batchRecords.WithLabelValues(p.cfg.Service).Observe(float64(handled))
 			return true, nil
 		}
 		handlerErr = err
@@ -889,6 +927,14 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		}
 	}
 	return false, handlerErr
+}
+
+// rebalancePending reports whether a revocation arrived since the last
+// transaction (the session will abort the open one).
+func (p *Processor) rebalancePending() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rebalanced
 }
 
 // txn is one open transaction: its state overlay, the first produce error
