@@ -174,7 +174,7 @@ type collector struct {
 func (e *env) collect(extra ...string) *collector {
 	e.t.Helper()
 	topics := make([]string, 0, len(outputTopics)+len(extra))
-	for _, t := range append(append([]string{TopicMatch}, outputTopics...), extra...) {
+	for _, t := range append(append([]string{TopicRoute, TopicMatch}, outputTopics...), extra...) {
 		topics = append(topics, e.prefix+t)
 	}
 	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -254,12 +254,16 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 }
 
 // matchConsumed reports whether the group has committed past the last
-// (committed) record of the match topic that the collector has seen.
+// (committed) record of the internal topics that the collector has seen.
 func (e *env) matchConsumed(adm *kadm.Client, group string, recs []out) bool {
-	last := map[int32]int64{}
+	type tp struct {
+		topic string
+		p     int32
+	}
+	last := map[tp]int64{}
 	for _, o := range recs {
-		if o.Topic == TopicMatch && o.Offset+1 > last[o.Partition] {
-			last[o.Partition] = o.Offset + 1
+		if (o.Topic == TopicMatch || o.Topic == TopicRoute) && o.Offset+1 > last[tp{o.Topic, o.Partition}] {
+			last[tp{o.Topic, o.Partition}] = o.Offset + 1
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -268,8 +272,8 @@ func (e *env) matchConsumed(adm *kadm.Client, group string, recs []out) bool {
 	if err != nil {
 		return false
 	}
-	for p, end := range last {
-		c, ok := committed.Lookup(e.prefix+TopicMatch, p)
+	for k, end := range last {
+		c, ok := committed.Lookup(e.prefix+k.topic, k.p)
 		if !ok || c.At < end {
 			return false
 		}

@@ -2,6 +2,7 @@ package customersync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -20,8 +21,8 @@ import (
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 )
 
-// Headers of a record on the internal match topic. Its value is the
-// original record's value, unchanged (Confluent wire format with the
+// Headers of a record on the internal route and match topics. Its value
+// is the original record's value, unchanged (Confluent wire format with the
 // writer's schema id), so schema evolution works as on the source topic.
 const (
 	HeaderOriginTopic     = "origin-topic"     // logical source topic
@@ -29,16 +30,19 @@ const (
 	HeaderOriginOffset    = "origin-offset"    // decimal
 	HeaderOriginKey       = "origin-key"       // the source record's key
 	HeaderOriginTimestamp = "origin-timestamp" // source record timestamp, Unix ms
+	HeaderBlock           = "match-block"      // match topic: the event's match block
 )
-
-// MatchKey is the one key of every record on the match topic: all of them
-// land on one partition, whose single consumer makes every match decision
-// in order.
-const MatchKey = "customers"
 
 // seqKey holds, in the store, how many events the match stage has applied;
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
+
+// Route store keys: "r/<SYSTEM>:<id>" holds a source record's match block,
+// "w/<SYSTEM>:<id>" the events waiting for that record's first event.
+const (
+	routeKey   = "r/"
+	waitingKey = "w/"
+)
 
 // Handler is customer-sync's processor handler.
 type Handler struct {
@@ -72,10 +76,14 @@ func NewHandler(cfg golden.Config, reg prometheus.Registerer) (*Handler, error) 
 }
 
 // Handle is the processor handler: records of the match topic go to the
-// match stage, every other record to the re-key stage.
+// match stage, of the route topic to the route stage, every other record to
+// the re-key stage.
 func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
-	if m.Topic == TopicMatch {
+	switch m.Topic {
+	case TopicMatch:
 		return h.match(m)
+	case TopicRoute:
+		return h.route(m)
 	}
 	return h.rekey(m)
 }
@@ -134,9 +142,11 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 }
 
 // rekey is the first stage: decode and validate a source record (poison →
-// DLQ with the source topic, partition and offset) and forward its bytes to
-// the match topic under the constant key, in the same transaction as the
-// source offset.
+// DLQ with the source topic, partition and offset) and forward its bytes,
+// in the same transaction as the source offset, to the route topic under
+// the source record it concerns ("CRM:<account id>" for an account and its
+// contacts, "ERP:<customer id>"), or, for a steward decision that names a
+// golden id, straight to the match topic under that record's block.
 func (h *Handler) rekey(m *processor.Message) error {
 	r := m.Record
 	base := idBase(m.Topic, r.Partition, r.Offset)
@@ -150,14 +160,129 @@ func (h *Handler) rekey(m *processor.Message) error {
 	if err := golden.Validate(in.ev); err != nil {
 		return err
 	}
-	m.Emit(TopicMatch, MatchKey, r.Value,
-		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
-		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderOriginKey, Value: r.Key},
-		kgo.RecordHeader{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
-	)
+	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
+	var ref, gid string
+	switch e := in.ev.(type) {
+	case golden.SourceUpserted:
+		ref = refKey(string(e.System), e.RecordID)
+	case golden.SourceDeleted:
+		ref = refKey(string(e.System), e.RecordID)
+	case golden.ContactUpserted:
+		ref = refKey(string(sv.CRM), e.AccountID)
+	case golden.ContactDeleted:
+		ref = refKey(string(sv.CRM), e.AccountID)
+	case golden.StewardMerge:
+		gid = e.Survivor
+	case golden.StewardNotDuplicate:
+		gid = e.A
+	case golden.EraseRequested:
+		if gid = e.GoldenID; gid == "" {
+			ref = refKey(e.Ref.System, e.Ref.ID)
+		}
+	}
+	if ref != "" {
+		m.Emit(TopicRoute, ref, r.Value, o.headers()...)
+		return nil
+	}
+	block, ok := golden.BlockOfID(gid)
+	if !ok {
+		return errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+	}
+	m.Emit(TopicMatch, block, r.Value, append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})...)
 	return nil
+}
+
+// refKey is the key of a source record on the route topic and in the route
+// store, as in mdm.xref.v1: "CRM:A1".
+func refKey(system, id string) string { return system + ":" + id }
+
+// route is the second stage, keyed by source record: it gives every event
+// of a source record the match block chosen by the record's first event
+// (golden.BlockOf, or the block of the golden id an ERP customer echoes)
+// and forwards it to the match topic under that block. Events that need
+// the record to exist (contacts, an erase by source record) wait in the
+// route store until its first event; a delete of a record never seen has
+// nothing to do.
+func (h *Handler) route(m *processor.Message) error {
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, idBase(o.topic, o.partition, o.offset))
+	if err != nil || in.ev == nil {
+		return err
+	}
+	ref := m.Key()
+	if b, ok := m.Get(RouteStore, routeKey+ref); ok {
+		forward(m, string(b), m.Value(), o)
+		return nil
+	}
+	switch e := in.ev.(type) {
+	case golden.SourceUpserted:
+		if refKey(string(e.System), e.RecordID) != ref {
+			return errs.Poisonf(adapter.ReasonContract, "route record keyed %q carries source record %s:%s", ref, e.System, e.RecordID)
+		}
+		block, ok := golden.BlockOfID(e.GoldenRef)
+		if !ok {
+			block = golden.BlockOf(e)
+		}
+		m.Put(RouteStore, routeKey+ref, []byte(block))
+		forward(m, block, m.Value(), o)
+		return h.release(m, ref, block)
+	case golden.SourceDeleted:
+		return nil // never seen: nothing to retire
+	case golden.EraseRequested:
+		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
+	}
+	return h.wait(m, ref, o)
+}
+
+// waiting is an event parked in the route store until its source record's
+// first event.
+type waiting struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key"`
+	Timestamp int64  `json:"ts"`
+	Value     []byte `json:"value"`
+}
+
+func (h *Handler) wait(m *processor.Message, ref string, o origin) error {
+	var list []waiting
+	if raw, ok := m.Get(RouteStore, waitingKey+ref); ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+		}
+	}
+	list = append(list, waiting{Topic: o.topic, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	m.Put(RouteStore, waitingKey+ref, b)
+	return nil
+}
+
+// release forwards, in arrival order, the events that waited for ref.
+func (h *Handler) release(m *processor.Message, ref, block string) error {
+	raw, ok := m.Get(RouteStore, waitingKey+ref)
+	if !ok {
+		return nil
+	}
+	var list []waiting
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+	}
+	for _, w := range list {
+		forward(m, block, w.Value, origin{topic: w.Topic, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
+	}
+	m.Put(RouteStore, waitingKey+ref, nil)
+	return nil
+}
+
+func forward(m *processor.Message, block string, value []byte, o origin) {
+	m.Emit(TopicMatch, block, value, append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})...)
 }
 
 // idBase is the base of the output event ids of one source record: its
@@ -168,12 +293,23 @@ func idBase(topic string, partition int32, offset int64) string {
 	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
 }
 
+// origin is the source record an internal record stands for.
 type origin struct {
 	topic     string
 	partition int32
 	offset    int64
 	key       string
 	ts        time.Time
+}
+
+func (o origin) headers() []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: HeaderOriginTopic, Value: []byte(o.topic)},
+		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(o.partition)))},
+		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(o.offset, 10))},
+		{Key: HeaderOriginKey, Value: []byte(o.key)},
+		{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(o.ts.UnixMilli(), 10))},
+	}
 }
 
 func originOf(m *processor.Message) (origin, error) {
@@ -196,7 +332,7 @@ func originOf(m *processor.Message) (origin, error) {
 	return o, nil
 }
 
-// match is the second stage: apply one event to the partition's golden
+// match is the third stage: apply one event to the partition's golden
 // state, write the state changes to the store and emit the outputs, all in
 // the transaction of the match topic's offset.
 func (h *Handler) match(m *processor.Message) (err error) {
@@ -209,6 +345,10 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	if err != nil || in.ev == nil {
 		return err
 	}
+	block, _ := m.Header(HeaderBlock)
+	if block == "" {
+		return errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderBlock)
+	}
 	ps, err := h.state(m)
 	if err != nil {
 		return err
@@ -219,7 +359,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 			panic(r)
 		}
 	}()
-	out, err := ps.st.Apply(in.ev)
+	out, err := ps.st.ApplyIn(block, in.ev)
 	if err != nil {
 		return err // the state is unchanged
 	}

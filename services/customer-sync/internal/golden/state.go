@@ -74,6 +74,7 @@ func (s *State) Len() int { return s.index.Len() }
 // tx collects the effects of one Apply.
 type tx struct {
 	s      *State
+	block  string // the match block the event was routed to (ApplyIn)
 	m      Meta
 	at     int64
 	out    Outputs
@@ -85,12 +86,18 @@ type tx struct {
 // Apply decides one event. On error the state is unchanged and the outputs
 // are empty; the error is classified with pkg/errs: Poison for input that
 // can never be applied (validation, unknown golden id in a decision).
-func (s *State) Apply(ev Event) (Outputs, error) {
+// Golden records it creates carry no match block (ApplyIn).
+func (s *State) Apply(ev Event) (Outputs, error) { return s.ApplyIn("", ev) }
+
+// ApplyIn is Apply for an event routed to match block block (BlockOf):
+// the ids of the golden records it creates carry the block, so any event
+// that names a golden id can be routed to the partition holding it.
+func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	m := ev.meta()
 	if m.OccurredAt.IsZero() {
 		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
 	}
-	t := &tx{s: s, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
+	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
 	var err error
 	switch e := ev.(type) {
 	case SourceUpserted:
@@ -276,7 +283,7 @@ func (t *tx) proposeDuplicates(rec *Record, ref xref.Ref, cands []match.Candidat
 // record, so a replay creates the same id.
 func (t *tx) create(ref xref.Ref) *Record {
 	s := t.s
-	id := newID(ref, func(g string) bool { _, taken := s.records[g]; return taken })
+	id := newID(ref, t.block, func(g string) bool { _, taken := s.records[g]; return taken })
 	r := &Record{ID: id, Attrs: map[Field]survivorship.Value{}, OwnershipVersion: s.cfg.Ownership.Version}
 	s.records[id] = r
 	t.touch(r)
@@ -807,12 +814,17 @@ func newer(a, b survivorship.Lineage) bool {
 }
 
 // newID derives a golden id from the first source record: "cus-" and 16 hex
-// digits of SHA-256(system/id), re-hashed with a counter in the (1 in 2^64)
-// case of a collision.
-func newID(ref xref.Ref, taken func(string) bool) string {
+// digits of SHA-256(system/id), re-hashed with a counter in the (1 in 2^64,
+// or 2^48 with a block) case of a collision. A match block (BlockOf) takes
+// the first 4 hex digits (its two ASCII letters), so BlockOfID recovers it.
+func newID(ref xref.Ref, block string, taken func(string) bool) string {
 	for n := 0; ; n++ {
 		h := sha256.Sum256([]byte(ref.System + "\x00" + ref.ID + "\x00" + strconv.Itoa(n)))
-		id := strID(match.ID(binary.BigEndian.Uint64(h[:8])))
+		v := binary.BigEndian.Uint64(h[:8])
+		if len(block) == 2 {
+			v = uint64(block[0])<<56 | uint64(block[1])<<48 | v&(1<<48-1)
+		}
+		id := strID(match.ID(v))
 		if !taken(id) {
 			return id
 		}
