@@ -218,7 +218,11 @@ func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, co
 			return recs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s (%d records collected)", timeout, what, len(recs))
+			seen := map[string]int{}
+			for _, o := range recs {
+				seen[o.Topic+" "+o.Key]++
+			}
+			t.Fatalf("timed out after %s waiting for %s (%d records collected: %v)", timeout, what, len(recs), seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,8 @@ const (
 	HeaderOriginKey       = "origin-key"       // the source record's key
 	HeaderOriginTimestamp = "origin-timestamp" // source record timestamp, Unix ms
 	HeaderBlock           = "match-block"      // match topic: the event's match block
+	HeaderAbsorb          = "match-absorb"     // match topic: a merge decision's handed-over golden record (JSON)
+	HeaderForwarded       = "match-forwarded"  // match topic: another block applied its share of the event
 )
 
 // seqKey holds, in the store, how many events the match stage has applied;
@@ -172,7 +175,7 @@ func (h *Handler) rekey(m *processor.Message) error {
 	case golden.ContactDeleted:
 		ref = refKey(string(sv.CRM), e.AccountID)
 	case golden.StewardMerge:
-		gid = e.Survivor
+		gid = e.Merged // the merged record's block hands it over if needed
 	case golden.StewardNotDuplicate:
 		gid = e.A
 	case golden.EraseRequested:
@@ -194,7 +197,7 @@ func (h *Handler) rekey(m *processor.Message) error {
 
 // refKey is the key of a source record on the route topic and in the route
 // store, as in mdm.xref.v1: "CRM:A1".
-func refKey(system, id string) string { return system + ":" + id }
+func refKey(system, id string) string { return strings.ToUpper(system) + ":" + id }
 
 // route is the second stage, keyed by source record: it gives every event
 // of a source record the match block chosen by the record's first event
@@ -281,8 +284,11 @@ func (h *Handler) release(m *processor.Message, ref, block string) error {
 	return nil
 }
 
-func forward(m *processor.Message, block string, value []byte, o origin) {
-	m.Emit(TopicMatch, block, value, append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})...)
+// forward sends the event of origin o (value: its original bytes) to the
+// match topic under match block block.
+func forward(m *processor.Message, block string, value []byte, o origin, extra ...kgo.RecordHeader) {
+	hs := append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})
+	m.Emit(TopicMatch, block, value, append(hs, extra...)...)
 }
 
 // idBase is the base of the output event ids of one source record: its
@@ -349,6 +355,17 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	if block == "" {
 		return errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderBlock)
 	}
+	absorb, isAbsorb := m.Header(HeaderAbsorb)
+	_, forwarded := m.Header(HeaderForwarded)
+	switch e := in.ev.(type) {
+	case golden.StewardMerge:
+		if isAbsorb {
+			in.ev = golden.Absorb{StewardMerge: e, Record: []byte(absorb)}
+		}
+	case golden.StewardNotDuplicate:
+		e.Forwarded = forwarded
+		in.ev = e
+	}
 	ps, err := h.state(m)
 	if err != nil {
 		return err
@@ -376,6 +393,19 @@ func (h *Handler) match(m *processor.Message) (err error) {
 		if err := m.EmitValue(rec.Topic, rec.Key, rec.Value); err != nil {
 			return err
 		}
+	}
+	if ho := out.Handover; ho != nil {
+		forward(m, ho.Block, m.Value(), o, kgo.RecordHeader{Key: HeaderAbsorb, Value: ho.Record})
+	}
+	if out.Forward != "" {
+		var extra []kgo.RecordHeader
+		if isAbsorb {
+			extra = append(extra, kgo.RecordHeader{Key: HeaderAbsorb, Value: []byte(absorb)})
+		}
+		if out.Partial {
+			extra = append(extra, kgo.RecordHeader{Key: HeaderForwarded, Value: []byte("1")})
+		}
+		forward(m, out.Forward, m.Value(), o, extra...)
 	}
 	return nil
 }

@@ -26,11 +26,18 @@ func (t *tx) finish() Outputs {
 	for id := range t.dirty {
 		ids = append(ids, id)
 	}
+	for id := range t.keep {
+		if !t.dirty[id] {
+			ids = append(ids, id)
+		}
+	}
 	slices.Sort(ids)
 	for _, id := range ids {
 		r := s.records[id]
-		r.Version++
-		t.out.Golden = append(t.out.Golden, r.clone())
+		if t.dirty[id] {
+			r.Version++
+			t.out.Golden = append(t.out.Golden, r.clone())
+		}
 		t.out.State = append(t.out.State, StateWrite{Key: keyRecord + id, Value: mustJSON(r)})
 	}
 	accts := make([]string, 0, len(t.parked))
@@ -120,6 +127,11 @@ func (s *State) Load(key string, value []byte) error {
 		s.records[id] = &r
 		if r.MergedInto != "" {
 			s.xref.Redirect(id, r.MergedInto)
+			// A record handed over to another match block keeps its
+			// members here, so their events are forwarded.
+			for _, m := range r.Members {
+				s.xref.Link(xref.Ref{System: string(m.System), ID: m.RecordID}, id)
+			}
 			return nil
 		}
 		for _, m := range r.Members {

@@ -3,6 +3,7 @@ package golden
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -80,6 +81,7 @@ type tx struct {
 	out    Outputs
 	dirty  map[string]bool // golden ids to publish and persist
 	parked map[string]bool // account ids whose parked contacts changed
+	keep   map[string]bool // golden ids to persist without publishing (handed over)
 	xrefs  map[xref.Ref]bool
 }
 
@@ -97,7 +99,7 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	if m.OccurredAt.IsZero() {
 		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
 	}
-	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
+	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, keep: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
 	var err error
 	switch e := ev.(type) {
 	case SourceUpserted:
@@ -110,6 +112,8 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 		err = t.deleteContact(e)
 	case StewardMerge:
 		err = t.merge(e)
+	case Absorb:
+		err = t.absorb(e)
 	case StewardNotDuplicate:
 		err = t.notDuplicate(e)
 	case EraseRequested:
@@ -189,12 +193,28 @@ func (t *tx) upsert(e SourceUpserted) error {
 	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
 	var rec *Record
 	if g, ok := s.xref.Golden(ref); ok {
+		if b, away := t.away(g); away {
+			t.out.Forward = b
+			return nil
+		}
 		rec = s.records[s.xref.Resolve(g)]
 		if mb := rec.member(ref); mb != nil && !mb.Active {
 			mb.Active, mb.RetiredAt = true, 0 // re-created in the source
 			t.touch(rec)
 			t.xrefs[ref] = true
 		}
+	} else if b, away := t.away(e.GoldenRef); e.GoldenRef != "" && away {
+		// It answers our command for a record handed over to another
+		// block: remember it on the marker, so its later events (even
+		// without golden id) follow.
+		if mk, ok := s.records[e.GoldenRef]; ok && mk.MergedInto != "" {
+			s.xref.Link(ref, mk.ID)
+			mk.Members = append(mk.Members, Member{System: e.System, RecordID: e.RecordID, Active: true, LinkedAt: t.at, LinkedBy: "golden_ref"})
+			sortMembers(mk.Members)
+			t.keep[mk.ID] = true
+		}
+		t.out.Forward = b
+		return nil
 	} else {
 		rec = t.place(e, ref, feat)
 	}
@@ -491,6 +511,10 @@ func (t *tx) deleteSource(e SourceDeleted) error {
 	if !ok {
 		return nil // unknown or already gone: idempotent
 	}
+	if b, away := t.away(g); away {
+		t.out.Forward = b
+		return nil
+	}
 	rec := t.s.records[t.s.xref.Resolve(g)]
 	if mb := rec.member(ref); mb != nil && mb.Active {
 		mb.Active, mb.RetiredAt = false, t.at
@@ -513,6 +537,10 @@ func (t *tx) upsertContact(e ContactUpserted) error {
 	country := ""
 	var rec *Record
 	if g, ok := t.s.xref.Golden(ref); ok {
+		if b, away := t.away(g); away {
+			t.out.Forward = b
+			return nil
+		}
 		rec = t.s.records[t.s.xref.Resolve(g)]
 		country = rec.Attrs[survivorship.Country].Value
 	}
@@ -604,6 +632,10 @@ func (t *tx) deleteContact(e ContactDeleted) error {
 	if !ok {
 		return nil
 	}
+	if b, away := t.away(g); away {
+		t.out.Forward = b
+		return nil
+	}
 	rec := t.s.records[t.s.xref.Resolve(g)]
 	if i, found := slices.BinarySearchFunc(rec.Contacts, e.ContactID, func(x Contact, id string) int { return strings.Compare(x.ID, id) }); found {
 		src := survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}
@@ -624,12 +656,23 @@ func (t *tx) live(id, field string) (*Record, error) {
 	return r, nil
 }
 
+// merge folds Merged into Survivor. The service routes a merge decision to
+// the block of Merged: if Survivor lives in another block, Merged is handed
+// over (handover) and the merge completes there (absorb).
 func (t *tx) merge(e StewardMerge) error {
-	surv, err := t.live(e.Survivor, "survivor")
+	if b, away := t.away(e.Merged); away {
+		t.out.Forward = b
+		return nil
+	}
+	gone, err := t.live(e.Merged, "merged")
 	if err != nil {
 		return err
 	}
-	gone, err := t.live(e.Merged, "merged")
+	if b, away := t.away(e.Survivor); away {
+		t.handover(gone, e.Survivor, b)
+		return nil
+	}
+	surv, err := t.live(e.Survivor, "survivor")
 	if err != nil {
 		return err
 	}
@@ -675,7 +718,74 @@ func (t *tx) merge(e StewardMerge) error {
 	return nil
 }
 
+// handover sends golden record gone to the block of survivor and keeps a
+// marker: a redirect to survivor plus the member references, so that the
+// events of its source records, still routed here, are forwarded.
+func (t *tx) handover(gone *Record, survivor, block string) {
+	s := t.s
+	t.out.Handover = &Handover{Block: block, Survivor: survivor, Record: mustJSON(gone)}
+	s.index.Remove(idOf(gone.ID))
+	s.xref.Redirect(gone.ID, survivor)
+	members := make([]Member, len(gone.Members))
+	for i, m := range gone.Members {
+		members[i] = Member{System: m.System, RecordID: m.RecordID, Active: m.Active, LinkedAt: m.LinkedAt, LinkedBy: m.LinkedBy}
+	}
+	*gone = Record{ID: gone.ID, MergedInto: survivor, Members: members, OwnershipVersion: gone.OwnershipVersion, UpdatedAt: t.at, Version: gone.Version}
+	t.keep[gone.ID] = true
+}
+
+// absorb adopts a golden record handed over by another block and merges it
+// into the survivor. A survivor unknown here keeps the record alive here
+// (it is never lost); a survivor handed over meanwhile gets it forwarded.
+func (t *tx) absorb(e Absorb) error {
+	if b, away := t.away(e.Survivor); away {
+		t.out.Forward = b
+		return nil
+	}
+	var r Record
+	if err := json.Unmarshal(e.Record, &r); err != nil || r.ID == "" || r.MergedInto != "" {
+		return errs.Poisonf(ReasonValidation, "absorb: not a live golden record (%v)", err)
+	}
+	if _, ok := t.s.records[r.ID]; ok {
+		return errs.Poisonf(ReasonValidation, "absorb: golden record %s is already held here", r.ID)
+	}
+	if err := t.s.Load(keyRecord+r.ID, e.Record); err != nil {
+		return errs.Poison(ReasonValidation, err)
+	}
+	if _, err := t.live(e.Survivor, "survivor"); err != nil {
+		t.touch(t.s.records[r.ID])
+		return nil
+	}
+	return t.merge(e.StewardMerge)
+}
+
+// notDuplicate marks two golden records as different parties. When one
+// lives in another block, the one held here is marked and the decision
+// forwarded (once) to the other's block.
 func (t *tx) notDuplicate(e StewardNotDuplicate) error {
+	ba, awayA := t.away(e.A)
+	bb, awayB := t.away(e.B)
+	switch {
+	case awayA && awayB:
+		t.out.Forward = ba
+		return nil
+	case awayA || awayB:
+		here, other, block := e.A, e.B, bb
+		if awayA {
+			here, other, block = e.B, e.A, ba
+		}
+		r, err := t.live(here, "a")
+		if err != nil {
+			return err
+		}
+		t.s.xref.MarkNotDuplicate(r.ID, t.s.xref.Resolve(other))
+		r.NotDuplicates = t.s.xref.NotDuplicates(r.ID)
+		t.touch(r)
+		if !e.Forwarded {
+			t.out.Forward, t.out.Partial = block, true
+		}
+		return nil
+	}
 	a, err := t.live(e.A, "a")
 	if err != nil {
 		return err
@@ -703,6 +813,10 @@ func (t *tx) erase(e EraseRequested) error {
 			return errs.Poison(ReasonUnknownGolden, fmt.Errorf("erase: source record %s/%s: %w", e.Ref.System, e.Ref.ID, ErrUnknownGolden))
 		}
 		id = g
+	}
+	if b, away := t.away(id); away {
+		t.out.Forward = b
+		return nil
 	}
 	rec, err := t.live(id, "golden_id")
 	if err != nil {
@@ -732,6 +846,24 @@ func (t *tx) erase(e EraseRequested) error {
 }
 
 // ---- helpers -------------------------------------------------------------
+
+// away reports whether golden id g (after redirects) lives in another
+// match block than the event's: handed over from here, or never held here.
+// Without a block (Apply) nothing is away.
+func (t *tx) away(g string) (string, bool) {
+	if t.block == "" || g == "" {
+		return "", false
+	}
+	g = t.s.xref.Resolve(g)
+	if _, ok := t.s.records[g]; ok {
+		return "", false
+	}
+	b, ok := BlockOfID(g)
+	if !ok || b == t.block {
+		return "", false
+	}
+	return b, true
+}
 
 func (t *tx) touch(r *Record) {
 	r.UpdatedAt = max(r.UpdatedAt, t.at)

@@ -32,6 +32,9 @@ type Meta struct {
 	EventID       string
 	CorrelationID string
 	OccurredAt    time.Time // required: the only notion of time Apply has
+	// Forwarded: another match partition applied its part of the event
+	// and forwarded it here (Outputs.Forward with Outputs.Partial).
+	Forwarded bool
 }
 
 // Event is an input of Apply. The adapter decodes crm.account.v1,
@@ -90,6 +93,15 @@ type ContactDeleted struct {
 type StewardMerge struct {
 	Meta
 	Survivor, Merged string
+}
+
+// Absorb is the second half of a steward merge across match blocks: the
+// partition holding Merged handed the record over (Outputs.Handover; Record
+// is its JSON as persisted) to the block of Survivor, which adopts it and
+// merges it as StewardMerge does.
+type Absorb struct {
+	StewardMerge
+	Record []byte
 }
 
 // StewardNotDuplicate is a steward's decision that A and B are different
@@ -238,8 +250,24 @@ type StateWrite struct {
 	Value []byte
 }
 
+// Handover asks the partition of match block Block to absorb a golden
+// record (Absorb) that a steward merged into Survivor.
+type Handover struct {
+	Block    string
+	Survivor string
+	Record   []byte
+}
+
 // Outputs is everything one Apply produces, in a deterministic order.
 type Outputs struct {
+	// Forward: the event concerns a golden record of another match block
+	// (handed over, or a steward decision's other record); the service
+	// forwards the event to that block. Partial: this partition applied
+	// its share already (Meta.Forwarded on arrival).
+	Forward string
+	Partial bool
+	// Handover: a golden record leaves this partition for another block.
+	Handover    *Handover
 	Golden      []Record
 	Xrefs       []XrefUpsert
 	ERPCommands []ERPCommand
