@@ -34,15 +34,19 @@ const (
 	HeaderBlock           = "match-block"      // match topic: the event's match block
 	HeaderAbsorb          = "match-absorb"     // match topic: a merge decision's handed-over golden record (JSON)
 	HeaderForwarded       = "match-forwarded"  // match topic: another block applied its share of the event
+	HeaderRegister        = "route-register"   // route topic: a source record's match block (no value)
 )
 
 // seqKey holds, in the store, how many events the match stage has applied;
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
 
-// Route store keys: "r/<SYSTEM>:<id>" holds a source record's match block,
-// "w/<SYSTEM>:<id>" the events waiting for that record's first event.
+// Route store keys. On an input partition (re-key stage): "s/<SYSTEM>:<id>",
+// the match block of a source record, decided by its first event (sticky).
+// On a route partition: "r/<SYSTEM>:<id>", the same block as registered for
+// the route stage, and "w/<SYSTEM>:<id>", the events waiting for it.
 const (
+	stickyKey  = "s/"
 	routeKey   = "r/"
 	waitingKey = "w/"
 )
@@ -146,10 +150,21 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 
 // rekey is the first stage: decode and validate a source record (poison →
 // DLQ with the source topic, partition and offset) and forward its bytes,
-// in the same transaction as the source offset, to the route topic under
-// the source record it concerns ("CRM:<account id>" for an account and its
-// contacts, "ERP:<customer id>"), or, for a steward decision that names a
-// golden id, straight to the match topic under that record's block.
+// in the same transaction as the source offset, to the stage that can
+// place it:
+//   - an account or ERP customer straight to the match topic under its
+//     match block, which its first event decides (golden.BlockOf, or the
+//     block of the golden id an ERP customer echoes) and the route store
+//     keeps (sticky) under "s/<SYSTEM>:<id>" on this input partition; the
+//     first event also registers the block with the route stage;
+//   - a contact, or an erase by source record, to the route topic under the
+//     source record it concerns ("CRM:<account id>"), whose route stage
+//     knows that record's block;
+//   - a steward decision, which names golden ids that carry their block,
+//     straight to the match topic.
+//
+// One source partition's accounts and customers thus reach their match
+// partitions in offset order, as with a single match partition.
 func (h *Handler) rekey(m *processor.Message) error {
 	r := m.Record
 	base := idBase(m.Topic, r.Partition, r.Offset)
@@ -164,34 +179,48 @@ func (h *Handler) rekey(m *processor.Message) error {
 		return err
 	}
 	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
-	var ref, gid string
+	var gid string
 	switch e := in.ev.(type) {
 	case golden.SourceUpserted:
-		ref = refKey(string(e.System), e.RecordID)
+		ref := refKey(string(e.System), e.RecordID)
+		b, ok := m.Get(RouteStore, stickyKey+ref)
+		if !ok {
+			block, known := golden.BlockOfID(e.GoldenRef)
+			if !known {
+				block = golden.BlockOf(e)
+			}
+			b = []byte(block)
+			m.Put(RouteStore, stickyKey+ref, b)
+			m.Emit(TopicRoute, ref, nil, kgo.RecordHeader{Key: HeaderRegister, Value: b})
+		}
+		forward(m, string(b), r.Value, o)
+		return nil
 	case golden.SourceDeleted:
-		ref = refKey(string(e.System), e.RecordID)
+		if b, ok := m.Get(RouteStore, stickyKey+refKey(string(e.System), e.RecordID)); ok {
+			forward(m, string(b), r.Value, o)
+		}
+		return nil // a record never seen: nothing to retire
 	case golden.ContactUpserted:
-		ref = refKey(string(sv.CRM), e.AccountID)
+		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
+		return nil
 	case golden.ContactDeleted:
-		ref = refKey(string(sv.CRM), e.AccountID)
+		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
+		return nil
 	case golden.StewardMerge:
 		gid = e.Merged // the merged record's block hands it over if needed
 	case golden.StewardNotDuplicate:
 		gid = e.A
 	case golden.EraseRequested:
 		if gid = e.GoldenID; gid == "" {
-			ref = refKey(e.Ref.System, e.Ref.ID)
+			m.Emit(TopicRoute, refKey(e.Ref.System, e.Ref.ID), r.Value, o.headers()...)
+			return nil
 		}
-	}
-	if ref != "" {
-		m.Emit(TopicRoute, ref, r.Value, o.headers()...)
-		return nil
 	}
 	block, ok := golden.BlockOfID(gid)
 	if !ok {
 		return errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
 	}
-	m.Emit(TopicMatch, block, r.Value, append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})...)
+	forward(m, block, r.Value, o)
 	return nil
 }
 
@@ -199,14 +228,20 @@ func (h *Handler) rekey(m *processor.Message) error {
 // store, as in mdm.xref.v1: "CRM:A1".
 func refKey(system, id string) string { return strings.ToUpper(system) + ":" + id }
 
-// route is the second stage, keyed by source record: it gives every event
-// of a source record the match block chosen by the record's first event
-// (golden.BlockOf, or the block of the golden id an ERP customer echoes)
-// and forwards it to the match topic under that block. Events that need
-// the record to exist (contacts, an erase by source record) wait in the
-// route store until its first event; a delete of a record never seen has
-// nothing to do.
+// route is the second stage, keyed by source record: it learns each
+// account's and customer's block from the registration its first event
+// sends, forwards contacts and erases by source record to the match topic
+// under that block, and keeps those that arrive before the registration
+// waiting in the route store, in arrival order, until it comes.
 func (h *Handler) route(m *processor.Message) error {
+	ref := m.Key()
+	if b, ok := m.Header(HeaderRegister); ok {
+		if _, known := m.Get(RouteStore, routeKey+ref); known {
+			return nil
+		}
+		m.Put(RouteStore, routeKey+ref, []byte(b))
+		return h.release(m, ref, b)
+	}
 	o, err := originOf(m)
 	if err != nil {
 		return err
@@ -215,26 +250,11 @@ func (h *Handler) route(m *processor.Message) error {
 	if err != nil || in.ev == nil {
 		return err
 	}
-	ref := m.Key()
 	if b, ok := m.Get(RouteStore, routeKey+ref); ok {
 		forward(m, string(b), m.Value(), o)
 		return nil
 	}
-	switch e := in.ev.(type) {
-	case golden.SourceUpserted:
-		if refKey(string(e.System), e.RecordID) != ref {
-			return errs.Poisonf(adapter.ReasonContract, "route record keyed %q carries source record %s:%s", ref, e.System, e.RecordID)
-		}
-		block, ok := golden.BlockOfID(e.GoldenRef)
-		if !ok {
-			block = golden.BlockOf(e)
-		}
-		m.Put(RouteStore, routeKey+ref, []byte(block))
-		forward(m, block, m.Value(), o)
-		return h.release(m, ref, block)
-	case golden.SourceDeleted:
-		return nil // never seen: nothing to retire
-	case golden.EraseRequested:
+	if _, ok := in.ev.(golden.EraseRequested); ok {
 		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
 	}
 	return h.wait(m, ref, o)
@@ -365,6 +385,11 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	case golden.StewardNotDuplicate:
 		e.Forwarded = forwarded
 		in.ev = e
+	}
+	if forwarded {
+		// The first block emitted its share under the plain base: this
+		// block's outputs need their own event ids.
+		base += "@" + block
 	}
 	ps, err := h.state(m)
 	if err != nil {
