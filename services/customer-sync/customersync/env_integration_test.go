@@ -29,7 +29,8 @@ import (
 
 // Outputs are the topics customer-sync writes, plus its DLQ.
 var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
-	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqCustomerSyncV1}
+	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicMDMContactV1,
+	contracts.TopicDlqCustomerSyncV1}
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 

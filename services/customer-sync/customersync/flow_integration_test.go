@@ -169,6 +169,19 @@ func TestFlow(t *testing.T) {
 	if !applied {
 		t.Error("parked contact C9 not applied when account A9 arrived")
 	}
+	// ... and published as a golden contact of the account's golden record.
+	var gcs []contracts.GoldenContact
+	for _, o := range recs {
+		if o.Topic == contracts.TopicMDMContactV1 {
+			var x contracts.GoldenContact
+			e.decode(o, &x)
+			gcs = append(gcs, x)
+		}
+	}
+	if len(gcs) != 1 || gcs[0].GoldenID != g9 || gcs[0].Status != "ACTIVE" || *gcs[0].Email != "ola@fjord.no" ||
+		*gcs[0].FullName != "Ola Nordmann" || !slices.Equal(gcs[0].Members, []string{"C9"}) {
+		t.Errorf("golden contacts = %+v", gcs)
+	}
 	if g9 == g {
 		t.Error("Fjord Shipping merged into Müller")
 	}
@@ -335,6 +348,8 @@ func newOutput(topic string) (serde.Record, error) {
 		return &contracts.FieldChange{}, nil
 	case contracts.TopicOpsExceptionsV1:
 		return &contracts.OperationalException{}, nil
+	case contracts.TopicMDMContactV1:
+		return &contracts.GoldenContact{}, nil
 	}
 	return nil, fmt.Errorf("not an output topic: %s", topic)
 }
@@ -352,6 +367,8 @@ func metadataOf(v serde.Record) contracts.EventMetadata {
 	case *contracts.FieldChange:
 		return x.Metadata
 	case *contracts.OperationalException:
+		return x.Metadata
+	case *contracts.GoldenContact:
 		return x.Metadata
 	}
 	return contracts.EventMetadata{}

@@ -28,7 +28,7 @@ const EntityType = "golden_customer"
 
 // Outputs maps the outputs of one Apply to records, in a fixed order:
 // golden records, cross-references, ERP commands, CRM updates, audit
-// entries, exceptions. Every record's metadata has a deterministic event id
+// entries, exceptions, golden contacts. Every record's metadata has a deterministic event id
 // (tracing.DeterministicID(idBase, index)), the input's correlation id and
 // occurred_at, and the input's event id as causation id, so replaying the
 // input yields identical records.
@@ -72,7 +72,23 @@ func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Outp
 	for _, e := range o.Exceptions {
 		out = append(out, Output{contracts.TopicOpsExceptionsV1, e.ID, Exception(e, md())})
 	}
+	for _, c := range o.Contacts {
+		out = append(out, Output{contracts.TopicMDMContactV1, c.ID, GoldenContact(c, md())})
+	}
 	return out
+}
+
+// GoldenContact maps a golden contact to mdm.contact.v1.
+func GoldenContact(c golden.GoldenContact, md contracts.EventMetadata) *contracts.GoldenContact {
+	members := c.Members
+	if members == nil {
+		members = []string{}
+	}
+	return &contracts.GoldenContact{
+		Metadata: md, ContactID: c.ID, Status: c.Status, MergedInto: opt(c.MergedInto), GoldenID: c.GoldenID,
+		FullName: opt(c.Name), Email: opt(c.Email), Phone: opt(c.Phone), Role: opt(c.Role), Members: members,
+		UpdatedAt: time.UnixMilli(c.UpdatedAt).UTC(),
+	}
 }
 
 // XrefKey is the key of mdm.xref.v1: "SYSTEM:id" (e.g. CRM:001A000001).

@@ -79,9 +79,11 @@ type tx struct {
 	m      Meta
 	at     int64
 	out    Outputs
-	dirty  map[string]bool // golden ids to publish and persist
-	parked map[string]bool // account ids whose parked contacts changed
-	keep   map[string]bool // golden ids to persist without publishing (handed over)
+	dirty  map[string]bool   // golden ids to publish and persist
+	parked map[string]bool   // account ids whose parked contacts changed
+	keep   map[string]bool   // golden ids to persist without publishing (handed over)
+	gcs    map[string]string // golden contact ids to publish → golden id holding them
+	gcInto map[string]string // golden contact ids merged away → survivor
 	xrefs  map[xref.Ref]bool
 }
 
@@ -99,7 +101,8 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	if m.OccurredAt.IsZero() {
 		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
 	}
-	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, keep: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
+	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, keep: map[string]bool{}, xrefs: map[xref.Ref]bool{},
+		gcs: map[string]string{}, gcInto: map[string]string{}}
 	var err error
 	switch e := ev.(type) {
 	case SourceUpserted:
@@ -602,14 +605,51 @@ func (t *tx) putContact(rec *Record, c Contact) {
 		return
 	}
 	if found {
+		if c.Golden = rec.Contacts[i].Golden; c.Golden == "" {
+			c.Golden = newContactID(c.ID)
+		}
 		rec.Contacts[i] = c
 	} else {
+		prev := c.Golden
+		c.Golden = contactGolden(rec.Contacts, c)
+		if prev != "" && prev != c.Golden {
+			// A contact of a merged golden record is the same person
+			// as one of the survivor's: its golden contact merges.
+			t.gcInto[prev] = c.Golden
+			t.gcs[prev] = rec.ID
+		}
 		rec.Contacts = slices.Insert(rec.Contacts, i, c)
 	}
+	t.gcs[c.Golden] = rec.ID
 	if old != c.render() {
 		t.audit(rec, "contacts/"+c.ID, old, c.render(), c.Lineage, survivorship.RuleOwner, true)
 	}
 	t.touch(rec)
+}
+
+// contactGolden is the golden contact of a new contact c of a record
+// holding list: that of a contact with the same e-mail address, else c's
+// own (a contact moved by a merge keeps its golden contact), else a new one
+// derived from c's id.
+func contactGolden(list []Contact, c Contact) string {
+	if c.Email != "" {
+		for _, x := range list {
+			if x.Email == c.Email && x.Golden != "" {
+				return x.Golden
+			}
+		}
+	}
+	if c.Golden != "" {
+		return c.Golden
+	}
+	return newContactID(c.ID)
+}
+
+// newContactID derives a golden contact id from its first CRM contact:
+// "con-" and 16 hex digits of SHA-256.
+func newContactID(crmID string) string {
+	h := sha256.Sum256([]byte("contact\x00" + crmID))
+	return fmt.Sprintf("con-%x", h[:8])
 }
 
 func (c Contact) render() string {
@@ -640,6 +680,7 @@ func (t *tx) deleteContact(e ContactDeleted) error {
 	if i, found := slices.BinarySearchFunc(rec.Contacts, e.ContactID, func(x Contact, id string) int { return strings.Compare(x.ID, id) }); found {
 		src := survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}
 		t.audit(rec, "contacts/"+e.ContactID, rec.Contacts[i].render(), "", src, "source_deleted", true)
+		t.gcs[rec.Contacts[i].Golden] = rec.ID
 		rec.Contacts = slices.Delete(rec.Contacts, i, i+1)
 		t.touch(rec)
 	}
@@ -836,6 +877,7 @@ func (t *tx) erase(e EraseRequested) error {
 	}
 	for _, c := range rec.Contacts {
 		t.audit(rec, "contacts/"+c.ID, "[erased]", "", src, survivorship.RuleEraseApply, true)
+		t.gcs[c.Golden] = rec.ID
 	}
 	rec.Contacts = nil
 	if after := t.s.features(rec); after != before {

@@ -135,9 +135,12 @@ type Member struct {
 	Copies map[Field]string `json:"copies,omitempty"`
 }
 
-// Contact is a CRM contact of a golden record.
+// Contact is a CRM contact of a golden record. Golden is the golden contact
+// (mdm.contact.v1) it is merged into: contacts of one golden record with the
+// same e-mail address share one.
 type Contact struct {
 	ID      string               `json:"id"`
+	Golden  string               `json:"golden,omitempty"`
 	Name    string               `json:"name"`
 	Email   string               `json:"email,omitempty"`
 	Phone   string               `json:"phone,omitempty"`
@@ -244,6 +247,29 @@ type CRMUpdate struct {
 	CorrelationID string           `json:"correlation_id"`
 }
 
+// Golden contact statuses.
+const (
+	ContactStatusActive  = "ACTIVE"
+	ContactStatusMerged  = "MERGED"
+	ContactStatusDeleted = "DELETED"
+)
+
+// GoldenContact is a golden contact (mdm.contact.v1): the CRM contacts of a
+// golden record with one e-mail address, each attribute from the most
+// recent change of a member that has it.
+type GoldenContact struct {
+	ID         string
+	Status     string
+	MergedInto string
+	GoldenID   string
+	Name       string
+	Email      string
+	Phone      string
+	Role       string
+	Members    []string // CRM contact ids, sorted
+	UpdatedAt  int64
+}
+
 // StateWrite is one changelog entry: Key and the new Value (nil deletes).
 type StateWrite struct {
 	Key   string
@@ -274,5 +300,6 @@ type Outputs struct {
 	CRMUpdates  []CRMUpdate
 	Audit       []Audit
 	Exceptions  []Exception
+	Contacts    []GoldenContact
 	State       []StateWrite
 }
