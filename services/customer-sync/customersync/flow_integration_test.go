@@ -14,6 +14,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 )
 
 func find(recs []out, topic, key string) []out {
@@ -160,15 +161,18 @@ func TestFlow(t *testing.T) {
 	}), -1)
 	recs = c.waitFor(t, "xref CRM:A9", wait, has(contracts.TopicMDMXrefV1, "CRM:A9"))
 	g9 := e.xref(recs, "CRM:A9").GoldenID
-	applied := false
-	for _, o := range find(recs, contracts.TopicAuditFieldChangeV1, g9) {
-		var a contracts.FieldChange
-		e.decode(o, &a)
-		applied = applied || a.Field == "contacts/C9" && a.Outcome == "APPLIED"
-	}
-	if !applied {
-		t.Error("parked contact C9 not applied when account A9 arrived")
-	}
+	// The waiting contact follows the account's first event (released by
+	// its registration with the route stage, one transaction later).
+	recs = c.waitFor(t, "contact C9 applied", wait, func(r []out) bool {
+		for _, o := range find(r, contracts.TopicAuditFieldChangeV1, g9) {
+			var a contracts.FieldChange
+			e.decode(o, &a)
+			if a.Field == "contacts/C9" && a.Outcome == "APPLIED" {
+				return true
+			}
+		}
+		return false
+	})
 	// ... and published as a golden contact of the account's golden record.
 	var gcs []contracts.GoldenContact
 	for _, o := range recs {
@@ -185,6 +189,39 @@ func TestFlow(t *testing.T) {
 	if g9 == g {
 		t.Error("Fjord Shipping merged into Müller")
 	}
+
+	// Hierarchy across match blocks: an Austrian subsidiary of A1 (German).
+	e.produce(contracts.TopicCRMAccountV1, "A2", account("A2", "Müller Maschinenbau Austria GmbH", 7, func(a *contracts.Account) {
+		a.ParentAccountID, a.Status = str("A1"), contracts.AccountStatusCustomer
+		a.BillingAddress = addr("Ring 1", "Wien", "1010", "AT")
+	}), -1)
+	recs = c.waitFor(t, "parent of A2's golden record", wait, func(r []out) bool {
+		if !has(contracts.TopicMDMXrefV1, "CRM:A2")(r) {
+			return false
+		}
+		p := e.lastGolden(r, e.xref(r, "CRM:A2").GoldenID).ParentGoldenID
+		return p != nil && *p == g
+	})
+	g2 := e.xref(recs, "CRM:A2").GoldenID
+	if b, _ := golden.BlockOfID(g2); b != "AT" || g2 == g {
+		t.Errorf("A2's golden %s: want its own record in block AT", g2)
+	}
+	// Its ERP customer arrives (answering the CREATE): the ERP is told the
+	// parent's ERP customer number.
+	e.produce(contracts.TopicERPCustomerV1, "100077", customer("100077", "Müller Maschinenbau Austria GmbH", 8, func(x *contracts.Customer) {
+		x.GoldenID, x.BillingAddress = &g2, addr("Ring 1", "Wien", "1010", "AT")
+	}), -1)
+	recs = c.waitFor(t, "parent UPDATE to ERP 100077", wait, func(r []out) bool {
+		for _, o := range find(r, contracts.TopicERPCustomerCommandsV1, g2) {
+			var cmd contracts.CustomerCommand
+			e.decode(o, &cmd)
+			if cmd.Action == "UPDATE" && cmd.ERPCustomerID != nil && *cmd.ERPCustomerID == "100077" &&
+				cmd.ParentERPCustomerID != nil && *cmd.ParentERPCustomerID == "100042" && slices.Contains(cmd.ChangedFields, "parent_erp_customer_id") {
+				return true
+			}
+		}
+		return false
+	})
 
 	// Every output's metadata: deterministic ids, causation = input event id.
 	ids := map[string]bool{}

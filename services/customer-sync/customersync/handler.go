@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
 
 // Headers of a record on the internal route and match topics. Its value
@@ -35,7 +37,16 @@ const (
 	HeaderAbsorb          = "match-absorb"     // match topic: a merge decision's handed-over golden record (JSON)
 	HeaderForwarded       = "match-forwarded"  // match topic: another block applied its share of the event
 	HeaderRegister        = "route-register"   // route topic: a source record's match block (no value)
+	HeaderXrefGolden      = "xref-golden"      // route topic: the source record's golden id now
+	HeaderXrefERP         = "xref-erp"         // route topic: its golden record's ERP customer number now
+	HeaderParentChild     = "parent-child"     // route topic: a golden id asking for its parent; match topic: the child answered
+	HeaderParentRef       = "parent-ref"       // match topic: the parent source record ("CRM:A1")
+	HeaderParentGolden    = "parent-golden"    // match topic: the parent's golden id
+	HeaderParentERP       = "parent-erp"       // match topic: the parent's ERP customer number
 )
+
+// carried are the headers a forwarded match record keeps.
+var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderParentGolden, HeaderParentERP}
 
 // seqKey holds, in the store, how many events the match stage has applied;
 // it tells whether the decoded in-memory state is the committed one.
@@ -45,10 +56,15 @@ const seqKey = "m/seq"
 // the match block of a source record, decided by its first event (sticky).
 // On a route partition: "r/<SYSTEM>:<id>", the same block as registered for
 // the route stage, and "w/<SYSTEM>:<id>", the events waiting for it.
+// "x/<SYSTEM>:<id>" holds the record's golden id and ERP customer number as
+// last published on mdm.xref.v1, "k/<SYSTEM>:<id>" the golden records whose
+// parent company it is (hierarchy).
 const (
-	stickyKey  = "s/"
-	routeKey   = "r/"
-	waitingKey = "w/"
+	stickyKey   = "s/"
+	routeKey    = "r/"
+	waitingKey  = "w/"
+	xrefKey     = "x/"
+	childrenKey = "k/"
 )
 
 // Handler is customer-sync's processor handler.
@@ -235,6 +251,12 @@ func refKey(system, id string) string { return strings.ToUpper(system) + ":" + i
 // waiting in the route store, in arrival order, until it comes.
 func (h *Handler) route(m *processor.Message) error {
 	ref := m.Key()
+	if g, ok := m.Header(HeaderXrefGolden); ok {
+		return h.xrefNotice(m, ref, g)
+	}
+	if child, ok := m.Header(HeaderParentChild); ok {
+		return h.parentAsk(m, ref, child)
+	}
 	if b, ok := m.Header(HeaderRegister); ok {
 		if _, known := m.Get(RouteStore, routeKey+ref); known {
 			return nil
@@ -258,6 +280,99 @@ func (h *Handler) route(m *processor.Message) error {
 		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
 	}
 	return h.wait(m, ref, o)
+}
+
+// parentOf is what the route store knows of a source record for the
+// hierarchy: its golden id and ERP customer number.
+type parentOf struct {
+	Golden string `json:"golden"`
+	ERP    string `json:"erp,omitempty"`
+}
+
+// xrefNotice records a source record's golden id and ERP customer number
+// (sent by the match stage with every mdm.xref.v1 entry) and, when they
+// changed, answers every golden record whose parent it is.
+func (h *Handler) xrefNotice(m *processor.Message, ref, golden string) error {
+	erp, _ := m.Header(HeaderXrefERP)
+	now := parentOf{Golden: golden, ERP: erp}
+	if raw, ok := m.Get(RouteStore, xrefKey+ref); ok {
+		var was parentOf
+		if json.Unmarshal(raw, &was) == nil && was == now {
+			return nil
+		}
+	}
+	b, err := json.Marshal(now)
+	if err != nil {
+		return err
+	}
+	m.Put(RouteStore, xrefKey+ref, b)
+	children, err := h.children(m, ref)
+	if err != nil {
+		return err
+	}
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		answerParent(m, o, c, ref, now)
+	}
+	return nil
+}
+
+// parentAsk remembers that golden record child has ref as its parent
+// company and answers at once when ref's golden id is known.
+func (h *Handler) parentAsk(m *processor.Message, ref, child string) error {
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	children, err := h.children(m, ref)
+	if err != nil {
+		return err
+	}
+	if i, found := slices.BinarySearch(children, child); !found {
+		children = slices.Insert(children, i, child)
+		b, err := json.Marshal(children)
+		if err != nil {
+			return err
+		}
+		m.Put(RouteStore, childrenKey+ref, b)
+	}
+	raw, ok := m.Get(RouteStore, xrefKey+ref)
+	if !ok {
+		return nil // answered when ref links
+	}
+	var now parentOf
+	if err := json.Unmarshal(raw, &now); err != nil {
+		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", xrefKey, ref, err))
+	}
+	answerParent(m, o, child, ref, now)
+	return nil
+}
+
+func (h *Handler) children(m *processor.Message, ref string) ([]string, error) {
+	var list []string
+	if raw, ok := m.Get(RouteStore, childrenKey+ref); ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errs.Retriable("state", fmt.Errorf("route store %s%s: %w", childrenKey, ref, err))
+		}
+	}
+	return list, nil
+}
+
+// answerParent sends golden.ParentResolved to the child's block; the value
+// and origin are the triggering event's, for the outputs' metadata.
+func answerParent(m *processor.Message, o origin, child, ref string, p parentOf) {
+	block, ok := golden.BlockOfID(child)
+	if !ok {
+		return
+	}
+	forward(m, block, m.Value(), o,
+		kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(child)},
+		kgo.RecordHeader{Key: HeaderParentRef, Value: []byte(ref)},
+		kgo.RecordHeader{Key: HeaderParentGolden, Value: []byte(p.Golden)},
+		kgo.RecordHeader{Key: HeaderParentERP, Value: []byte(p.ERP)})
 }
 
 // waiting is an event parked in the route store until its source record's
@@ -391,6 +506,15 @@ func (h *Handler) match(m *processor.Message) (err error) {
 		// block's outputs need their own event ids.
 		base += "@" + block
 	}
+	if child, ok := m.Header(HeaderParentChild); ok {
+		ref, _ := m.Header(HeaderParentRef)
+		g, _ := m.Header(HeaderParentGolden)
+		erp, _ := m.Header(HeaderParentERP)
+		sys, id, _ := strings.Cut(ref, ":")
+		in.ev = golden.ParentResolved{Meta: golden.Meta{EventID: in.md.EventID, CorrelationID: in.md.CorrelationID, OccurredAt: in.md.OccurredAt},
+			Child: child, Ref: xref.Ref{System: strings.ToLower(sys), ID: id}, Golden: g, ERP: erp}
+		base += "@parent:" + child + ":" + ref
+	}
 	ps, err := h.state(m)
 	if err != nil {
 		return err
@@ -419,13 +543,32 @@ func (h *Handler) match(m *processor.Message) (err error) {
 			return err
 		}
 	}
+	for _, a := range out.ParentAsks {
+		m.Emit(TopicRoute, refKey(a.Ref.System, a.Ref.ID), m.Value(), append(o.headers(),
+			kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(a.Child)})...)
+	}
+	for _, x := range out.Xrefs {
+		erp := ""
+		if x.Ref.System == string(sv.ERP) && !x.Retired {
+			erp = x.Ref.ID
+		}
+		for _, r := range x.Others {
+			if erp == "" && r.System == string(sv.ERP) {
+				erp = r.ID
+			}
+		}
+		m.Emit(TopicRoute, refKey(x.Ref.System, x.Ref.ID), m.Value(), append(o.headers(),
+			kgo.RecordHeader{Key: HeaderXrefGolden, Value: []byte(x.GoldenID)}, kgo.RecordHeader{Key: HeaderXrefERP, Value: []byte(erp)})...)
+	}
 	if ho := out.Handover; ho != nil {
 		forward(m, ho.Block, m.Value(), o, kgo.RecordHeader{Key: HeaderAbsorb, Value: ho.Record})
 	}
 	if out.Forward != "" {
 		var extra []kgo.RecordHeader
-		if isAbsorb {
-			extra = append(extra, kgo.RecordHeader{Key: HeaderAbsorb, Value: []byte(absorb)})
+		for _, k := range carried {
+			if v, ok := m.Header(k); ok {
+				extra = append(extra, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			}
 		}
 		if out.Partial {
 			extra = append(extra, kgo.RecordHeader{Key: HeaderForwarded, Value: []byte("1")})

@@ -145,7 +145,7 @@ func GoldenCustomer(r golden.Record, md contracts.EventMetadata) *contracts.Gold
 		Name: v(sv.Name), LegalName: opt(v(sv.LegalName)), Domain: opt(v(sv.Website)), Phone: opt(v(sv.Phone)),
 		Email: opt(v(sv.Email)), TaxID: opt(v(sv.TaxID)), Industry: opt(v(sv.Industry)), OwnerID: opt(v(sv.Owner)),
 		Territory: opt(v(sv.Territory)), PaymentTerms: opt(v(sv.PaymentTerms)), CreditStatus: creditStatus(v(sv.CreditStatus)),
-		CreditLimit: money(v(sv.CreditLimit)), ERPCustomerID: opt(v(sv.ERPCustomerNumber)),
+		CreditLimit: money(v(sv.CreditLimit)), ERPCustomerID: opt(v(sv.ERPCustomerNumber)), ParentGoldenID: opt(r.Parent),
 		BillingAddress:  decodeAddress(v(sv.BillingAddress), v(sv.Country)),
 		ShippingAddress: decodeAddress(v(sv.ShippingAddress), v(sv.Country)),
 		Members:         []contracts.SystemRef{}, Lineage: []contracts.AttributeLineage{}, Erased: r.Erased,
@@ -199,6 +199,7 @@ var commandFields = map[sv.Field]string{
 	sv.Name: "name", sv.LegalName: "legal_name", sv.TaxID: "tax_id", sv.BillingAddress: "billing_address",
 	sv.ShippingAddress: "shipping_address", sv.Phone: "phone", sv.Email: "email", sv.Industry: "industry",
 	sv.Territory: "territory", sv.Owner: "owner_id", sv.Website: "website", sv.Country: "country", sv.PostalCode: "postal_code",
+	sv.ParentERPCustomer: "parent_erp_customer_id",
 }
 
 // CustomerCommand maps an ERP command to erp.customer-commands.v1. The
@@ -214,7 +215,7 @@ func CustomerCommand(c golden.ERPCommand, r golden.Record, md contracts.EventMet
 	cmd := &contracts.CustomerCommand{
 		Metadata: md, CommandID: c.CommandID, Action: contracts.CustomerCommandActionCreate, GoldenID: c.GoldenID,
 		Name: c.Fields[sv.Name], LegalName: f(sv.LegalName), TaxID: f(sv.TaxID), Phone: f(sv.Phone), Email: f(sv.Email),
-		Industry: f(sv.Industry), Territory: f(sv.Territory), OwnerID: f(sv.Owner),
+		Industry: f(sv.Industry), Territory: f(sv.Territory), OwnerID: f(sv.Owner), ParentERPCustomerID: opt(r.ParentERP),
 		BillingAddress:  decodeAddress(c.Fields[sv.BillingAddress], country),
 		ShippingAddress: decodeAddress(c.Fields[sv.ShippingAddress], country),
 		ChangedFields:   []string{},

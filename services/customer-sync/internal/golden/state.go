@@ -117,6 +117,8 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 		err = t.merge(e)
 	case Absorb:
 		err = t.absorb(e)
+	case ParentResolved:
+		err = t.parentResolved(e)
 	case StewardNotDuplicate:
 		err = t.notDuplicate(e)
 	case EraseRequested:
@@ -233,8 +235,90 @@ func (t *tx) upsert(e SourceUpserted) error {
 	if e.System == survivorship.CRM {
 		t.unpark(rec, e.RecordID)
 	}
+	t.parentRef(rec)
+	if e.System == survivorship.ERP && t.isNewLink(ref) && rec.ParentERP != "" && attrs[survivorship.ParentERPCustomer] != rec.ParentERP {
+		// An ERP customer joins a record whose parent (from the CRM) the
+		// ERP does not have yet.
+		t.out.ERPCommands = append(t.out.ERPCommands, t.parentCommand(rec, e.RecordID))
+	}
 	t.commands(rec, e.System, changed)
 	return nil
+}
+
+func (t *tx) parentCommand(rec *Record, erpID string) ERPCommand {
+	return ERPCommand{
+		CommandID: commandID(UpdateCustomer, rec.ID+"/"+erpID+"/parent", t.m.EventID), Kind: UpdateCustomer,
+		GoldenID: rec.ID, ERPCustomerNumber: erpID, Fields: map[Field]string{survivorship.ParentERPCustomer: rec.ParentERP},
+		CorrelationID: t.m.CorrelationID,
+	}
+}
+
+// parentRef derives the source record of the record's parent company from
+// its surviving attributes and, when it changed, asks for its golden id
+// (or clears the parent).
+func (t *tx) parentRef(rec *Record) {
+	var want xref.Ref
+	if v := rec.Attrs[survivorship.ParentERPCustomer].Value; v != "" {
+		want = xref.Ref{System: string(survivorship.ERP), ID: v}
+	} else if v := rec.Attrs[survivorship.ParentAccount].Value; v != "" {
+		want = xref.Ref{System: string(survivorship.CRM), ID: v}
+	}
+	if want == rec.ParentRef {
+		return
+	}
+	rec.ParentRef = want
+	t.touch(rec)
+	if want == (xref.Ref{}) {
+		if rec.Parent != "" {
+			t.setParent(rec, "", "")
+		}
+		return
+	}
+	t.out.ParentAsks = append(t.out.ParentAsks, ParentAsk{Child: rec.ID, Ref: want})
+}
+
+// parentResolved sets the parent of the child record if the answer is for
+// its current parent source record; a record pointing at itself (through
+// a merge) has no parent.
+func (t *tx) parentResolved(e ParentResolved) error {
+	if b, away := t.away(e.Child); away {
+		t.out.Forward = b
+		return nil
+	}
+	rec, ok := t.s.records[t.s.xref.Resolve(e.Child)]
+	if !ok || rec.ParentRef != e.Ref {
+		return nil // gone, or the parent changed since: a later answer comes
+	}
+	g := e.Golden
+	if g == rec.ID {
+		g = ""
+	}
+	if g == rec.Parent && e.ERP == rec.ParentERP {
+		return nil
+	}
+	t.setParent(rec, g, e.ERP)
+	return nil
+}
+
+// setParent records a new parent, audits it, and asks every ERP customer of
+// the record to update its parent customer number.
+func (t *tx) setParent(rec *Record, golden, erp string) {
+	src := survivorship.Lineage{System: System(rec.ParentRef.System), RecordID: rec.ParentRef.ID, OccurredAt: t.at, EventID: t.m.EventID}
+	t.audit(rec, "parent", rec.Parent, golden, src, survivorship.RuleOwner, true)
+	erpChanged := erp != rec.ParentERP
+	rec.Parent, rec.ParentERP = golden, erp
+	t.touch(rec)
+	if !erpChanged {
+		return
+	}
+	if rec.ParentRef.System == string(survivorship.ERP) {
+		return // the ERP named the parent itself
+	}
+	for _, m := range rec.Members {
+		if m.Active && m.System == survivorship.ERP {
+			t.out.ERPCommands = append(t.out.ERPCommands, t.parentCommand(rec, m.RecordID))
+		}
+	}
 }
 
 // place finds or creates the golden record of a source record seen for the
@@ -466,6 +550,9 @@ func (t *tx) commands(rec *Record, from System, changed []Field) {
 			if v, ok := rec.Attrs[f]; ok {
 				fields[f] = v.Value
 			}
+		}
+		if rec.ParentERP != "" {
+			fields[survivorship.ParentERPCustomer] = rec.ParentERP
 		}
 		rec.ERPRequested = true
 		t.touch(rec)

@@ -111,6 +111,25 @@ type StewardNotDuplicate struct {
 	A, B string
 }
 
+// ParentResolved tells a golden record (Child) what the source record of
+// its parent company (Ref) resolves to: its golden id and ERP customer
+// number. The service answers every ParentAsk with it, and again whenever
+// that source record's golden id or ERP customer changes.
+type ParentResolved struct {
+	Meta
+	Child  string
+	Ref    xref.Ref
+	Golden string
+	ERP    string
+}
+
+// ParentAsk asks for the golden id of the parent source record Ref of
+// golden record Child (answered with ParentResolved).
+type ParentAsk struct {
+	Child string
+	Ref   xref.Ref
+}
+
 // EraseRequested is a GDPR-style erase request for a golden record, named by
 // its id or by any member record.
 type EraseRequested struct {
@@ -162,6 +181,13 @@ type Record struct {
 	Proposed         []string                     `json:"proposed,omitempty"`
 	OwnershipVersion int                          `json:"ownership_version"`
 	UpdatedAt        int64                        `json:"updated_at"`
+	// ParentRef is the source record of the parent company (hierarchy):
+	// the ERP parent customer if the ERP names one, else the CRM parent
+	// account. Parent is its golden id and ParentERP its ERP customer
+	// number, as last resolved (ParentResolved).
+	ParentRef xref.Ref `json:"parent_ref,omitzero"`
+	Parent    string   `json:"parent,omitempty"`
+	ParentERP string   `json:"parent_erp,omitempty"`
 	// Version counts the published changes of the record: +1 every time
 	// Apply outputs it (mdm.customer.v1 version).
 	Version int64 `json:"version"`
@@ -301,5 +327,6 @@ type Outputs struct {
 	Audit       []Audit
 	Exceptions  []Exception
 	Contacts    []GoldenContact
+	ParentAsks  []ParentAsk
 	State       []StateWrite
 }
