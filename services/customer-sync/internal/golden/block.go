@@ -16,7 +16,10 @@ const NoCountry = "--"
 // country: name and postal-code blocks of the match index are scoped by
 // country, a tax id carries its country, and a country mismatch weighs
 // −0.60, so records of two countries never reach the merge threshold. The
-// address country wins, else the tax id's prefix, else NoCountry. The
+// address country wins, else the tax id's prefix, else the country of an
+// international phone number whose calling code is one country's, else
+// NoCountry. A record without a country matches records with one in that
+// block through the unscoped tax-id, domain and phone blocks. The
 // service routes a source record to the block of its first event and keeps
 // it there (the block is sticky), so a record whose country changes does
 // not move. An invalid record gives NoCountry (Validate refuses it first).
@@ -30,6 +33,9 @@ func BlockOf(e SourceUpserted) string {
 	}
 	if len(f.TaxID) >= 2 && normalize.IsCountry(f.TaxID[:2]) {
 		return f.TaxID[:2]
+	}
+	if c := normalize.PhoneCountry(f.Phone); c != "" {
+		return c
 	}
 	return NoCountry
 }

@@ -16,6 +16,8 @@ func TestBlockOf(t *testing.T) {
 	}{
 		{"address country", map[Field]string{sv.Name: "Acme GmbH", sv.Country: "de", sv.TaxID: "FR12345678901"}, "DE"},
 		{"tax id prefix without country", map[Field]string{sv.Name: "Acme SARL", sv.TaxID: "FR 12 345678901"}, "FR"},
+		{"phone country", map[Field]string{sv.Name: "Acme", sv.Phone: "+49 89 1234567"}, "DE"},
+		{"shared calling code", map[Field]string{sv.Name: "Acme", sv.Phone: "+1 415 555 0100"}, NoCountry},
 		{"nothing", map[Field]string{sv.Name: "Acme", sv.Website: "acme.example"}, NoCountry},
 		{"invalid record", map[Field]string{sv.Name: ""}, NoCountry},
 	} {
