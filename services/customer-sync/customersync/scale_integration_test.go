@@ -5,6 +5,7 @@ package customersync
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ import (
 // after the decisions, a change of the merged-away account (forwarded to
 // the survivor's block). Golden ids are deterministic, so the decisions
 // are valid for every run of the same stream.
-func (e *env) crossBlock(in []srcEvent, recs []out) (decisions, after []srcEvent, merged, survivor string) {
+func (e *env) crossBlock(in []srcEvent, recs []out) (phases [][]srcEvent, merged, survivor, child, parent string) {
 	e.t.Helper()
 	var ids []string
 	var countries []string
@@ -54,15 +55,30 @@ func (e *env) crossBlock(in []srcEvent, recs []out) (decisions, after []srcEvent
 			ExceptionID: key, OwnerService: adapter.Owner, Action: action, Parameters: params, Actor: "steward@example.com"}}
 	}
 	merged, survivor = g(pairs[0][0]), g(pairs[0][1])
-	decisions = []srcEvent{
+	decisions := []srcEvent{
 		dec(1, contracts.DecisionActionMerge, map[string]string{adapter.ParamSurvivor: survivor, adapter.ParamMerged: merged}),
 		dec(2, contracts.DecisionActionNotDuplicate, map[string]string{adapter.ParamGolden: g(pairs[1][0]), adapter.ParamOther: g(pairs[1][1])}),
 	}
 	id := pairs[0][0]
-	after = []srcEvent{{contracts.TopicCRMAccountV1, id, account(id, "Renamed After Merge GmbH", 6000, func(a *contracts.Account) {
+	after := []srcEvent{{contracts.TopicCRMAccountV1, id, account(id, "Renamed After Merge GmbH", 6000, func(a *contracts.Account) {
 		a.Industry = str("Chemicals")
 	})}}
-	return decisions, after, merged, survivor
+	// Hierarchy across blocks: the other pair's first account becomes a
+	// subsidiary of the second; then it gets a contact.
+	c, p := pairs[1][0], pairs[1][1]
+	var country string
+	for _, x := range in {
+		if a, ok := x.value.(*contracts.Account); ok && a.AccountID == c && a.BillingAddress != nil {
+			country = a.BillingAddress.Country
+		}
+	}
+	hierarchy := []srcEvent{{contracts.TopicCRMAccountV1, c, account(c, "Subsidiary "+c+" GmbH", 6001, func(a *contracts.Account) {
+		a.ParentAccountID, a.BillingAddress = str(p), addr("Street 1", "City", "10115", country)
+	})}}
+	contacts := []srcEvent{{contracts.TopicCRMContactV1, "K-" + c, contact("K-"+c, c, "Muster", 6002, func(x *contracts.Contact) {
+		x.FirstName, x.Email = str("Eva"), str("eva@"+strings.ToLower(c)+".example")
+	})}}
+	return [][]srcEvent{decisions, after, hierarchy, contacts}, merged, survivor, g(c), g(p)
 }
 
 // runPhases feeds the stream, then the decisions, then the changes after
@@ -97,9 +113,11 @@ func TestScaleOut(t *testing.T) {
 	rc := ref.collect()
 	ref.start("0")
 	recs := ref.runPhases(rc, in, 0, nil)
-	decisions, after, merged, survivor := ref.crossBlock(in, recs)
-	ref.runPhases(rc, decisions, 0, nil)
-	recs = ref.runPhases(rc, after, 0, nil)
+	phases, merged, survivor, child, parent := ref.crossBlock(in, recs)
+	for _, ph := range phases {
+		recs = ref.runPhases(rc, ph, 0, nil)
+	}
+	after := phases[1]
 	want, wantIDs := ref.outputsByKey(recs)
 	if g := ref.lastGolden(recs, merged); g.Status != "MERGED" || g.MergedInto == nil || *g.MergedInto != survivor {
 		t.Fatalf("reference: %s not merged into %s: %+v", merged, survivor, g)
@@ -109,6 +127,18 @@ func TestScaleOut(t *testing.T) {
 	}
 	if g := ref.lastGolden(recs, survivor); g.Name != "Renamed After Merge GmbH" && (g.Industry == nil || *g.Industry != "Chemicals") {
 		t.Errorf("reference: the merged-away account's change did not reach the survivor: %+v", g)
+	}
+	if g := ref.lastGolden(recs, child); g.ParentGoldenID == nil || *g.ParentGoldenID != parent || blockOf(child) == blockOf(parent) {
+		t.Errorf("reference: parent of %s (%s) = %v, want %s (%s)", child, blockOf(child), g.ParentGoldenID, parent, blockOf(parent))
+	}
+	contacts := 0
+	for _, o := range recs {
+		if o.Topic == contracts.TopicMDMContactV1 {
+			contacts++
+		}
+	}
+	if contacts != 1 {
+		t.Errorf("reference: %d golden contact records, want 1", contacts)
 	}
 
 	e := newEnv(t)
@@ -121,8 +151,9 @@ func TestScaleOut(t *testing.T) {
 		t.Logf("instance b stopped after %d outputs; instance c starts", len(c.snapshot()))
 		e.start("c")
 	})
-	e.runPhases(c, decisions, 0, nil)
-	recs = e.runPhases(c, after, 0, nil)
+	for _, ph := range phases {
+		recs = e.runPhases(c, ph, 0, nil)
+	}
 	got, gotIDs := e.outputsByKey(recs)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("two instances with a replacement differ from one instance (-want +got)\n%s", d)
