@@ -19,7 +19,7 @@ var designTopics = []string{
 	"dlq.billing-bridge.v1", "dlq.customer-sync.v1", "dlq.erp-simulator.v1", "dlq.gateway.v1", "dlq.quote-to-order.v1", "dlq.reconciler.v1",
 	"erp.credit.v1", "erp.customer-commands.v1", "erp.customer.v1", "erp.inventory.v1", "erp.invoice.v1",
 	"erp.journal-commands.v1", "erp.journal.v1", "erp.order-commands.v1", "erp.order-status.v1", "erp.price-book.v1",
-	"mdm.customer.v1", "mdm.xref.v1", "ops.decisions.v1", "ops.exceptions.v1", "orders.lifecycle.v1",
+	"mdm.contact.v1", "mdm.customer.v1", "mdm.xref.v1", "ops.decisions.v1", "ops.exceptions.v1", "orders.lifecycle.v1",
 	"recon.breaks.v1", "recon.reports.v1",
 }
 
@@ -38,11 +38,11 @@ func TestLoadSourceTree(t *testing.T) {
 		t.Errorf("topics (-want +got):\n%s", diff)
 	}
 	compacted := map[string]bool{
-		"mdm.customer.v1": true, "mdm.xref.v1": true, "erp.price-book.v1": true,
+		"mdm.contact.v1": true, "mdm.customer.v1": true, "mdm.xref.v1": true, "erp.price-book.v1": true,
 		"erp.credit.v1": true, "erp.inventory.v1": true, "erp.customer.v1": true,
 	}
 	full := map[string]bool{
-		"mdm.customer.v1": true, "mdm.xref.v1": true, "orders.lifecycle.v1": true,
+		"mdm.contact.v1": true, "mdm.customer.v1": true, "mdm.xref.v1": true, "orders.lifecycle.v1": true,
 		"billing.revenue-schedule.v1": true, "recon.breaks.v1": true,
 	}
 	for _, tp := range c.Topics() {
@@ -90,7 +90,7 @@ func TestLoadSourceTree(t *testing.T) {
 
 func TestPIIFields(t *testing.T) {
 	got := loadTree(t).PIIFields()
-	want := []string{"email", "first_name", "last_name", "mobile_phone", "new_value", "old_value", "phone"}
+	want := []string{"email", "first_name", "full_name", "last_name", "mobile_phone", "new_value", "old_value", "phone"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("PIIFields (-want +got):\n%s", diff)
 	}

@@ -54,6 +54,8 @@ const (
 	TopicERPOrderStatusV1 = "erp.order-status.v1"
 	// TopicERPPriceBookV1: ERP pricing rules (compacted) - list prices per SKU, region and currency with volume tiers, and customer-specific discounts.
 	TopicERPPriceBookV1 = "erp.price-book.v1"
+	// TopicMDMContactV1: Golden contacts of golden customers, merged by e-mail and survived by recency (compacted).
+	TopicMDMContactV1 = "mdm.contact.v1"
 	// TopicMDMCustomerV1: Golden customer records with member ids and attribute lineage (compacted).
 	TopicMDMCustomerV1 = "mdm.customer.v1"
 	// TopicMDMXrefV1: Cross-references from any system's customer id to the golden id and the other systems' ids (compacted).
@@ -246,6 +248,14 @@ const (
 	ExceptionStatusClosed   = "CLOSED"
 )
 
+// Symbols of enum isthmus.mdm.v1.GoldenContactStatus (default UNKNOWN): Lifecycle of a golden contact.
+const (
+	GoldenContactStatusUnknown = "UNKNOWN"
+	GoldenContactStatusActive  = "ACTIVE"
+	GoldenContactStatusMerged  = "MERGED"
+	GoldenContactStatusDeleted = "DELETED"
+)
+
 // Symbols of enum isthmus.mdm.v1.GoldenStatus (default UNKNOWN): Lifecycle of a golden record.
 const (
 	GoldenStatusUnknown = "UNKNOWN"
@@ -391,6 +401,7 @@ var valueFactories = map[string]func() Value{
 	TopicERPOrderCommandsV1:       func() Value { return &OrderCommand{} },
 	TopicERPOrderStatusV1:         func() Value { return &OrderStatus{} },
 	TopicERPPriceBookV1:           func() Value { return &PriceBookEntry{} },
+	TopicMDMContactV1:             func() Value { return &GoldenContact{} },
 	TopicMDMCustomerV1:            func() Value { return &GoldenCustomer{} },
 	TopicMDMXrefV1:                func() Value { return &CrossReference{} },
 	TopicOpsDecisionsV1:           func() Value { return &Decision{} },

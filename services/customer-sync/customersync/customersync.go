@@ -2,12 +2,15 @@
 // Its main.go only parses configuration and calls Run; `isthmus dev`
 // composes the same entry with the other services in one process.
 //
-// One processor runs two stages in one handler (docs/customer-sync.md,
+// One processor runs three stages in one handler (docs/customer-sync.md,
 // "Wiring"): the re-key stage validates every record of crm.account.v1,
 // crm.contact.v1, erp.customer.v1 and ops.decisions.v1 and forwards its
-// original bytes to the internal topic customer-sync.match.v1 under one
-// constant key; the match stage consumes that single partition and applies
-// golden.State, with the state in the processor's changelog-backed store.
+// original bytes to the internal topic customer-sync.route.v1 under the
+// source record it concerns; the route stage gives each source record a
+// sticky match block (its country) and forwards to customer-sync.match.v1
+// under that block; the match stage applies golden.State per partition,
+// with the state in the processor's changelog-backed stores. Matching thus
+// spreads over the partitions (and instances) by block.
 package customersync
 
 import (
@@ -29,12 +32,22 @@ import (
 // Name is the service name: consumer group, DLQ topic, metrics label.
 const Name = "customer-sync"
 
-// TopicMatch is the internal topic of the single-writer match stage.
+// TopicRoute is the internal topic of the route stage, keyed by source
+// record ("CRM:A1").
+const TopicRoute = "customer-sync.route.v1"
+
+// TopicMatch is the internal topic of the match stage, keyed by match block
+// (golden.BlockOf).
 const TopicMatch = "customer-sync.match.v1"
 
 // Store is the state store of the match stage (changelog
 // customer-sync.golden.changelog).
 const Store = "golden"
+
+// RouteStore is the state store of the route stage (changelog
+// customer-sync.routes.changelog): each source record's match block and the
+// events waiting for its first event.
+const RouteStore = "routes"
 
 // Inputs are the topics customer-sync consumes.
 var Inputs = []string{contracts.TopicCRMAccountV1, contracts.TopicCRMContactV1, contracts.TopicERPCustomerV1, contracts.TopicOpsDecisionsV1}
@@ -131,8 +144,8 @@ func ProcessorConfig(instance string, h *Handler) processor.Config {
 		Service:        Name,
 		Instance:       instance,
 		Topics:         Inputs,
-		InternalTopics: []string{TopicMatch},
-		Stores:         []string{Store},
+		InternalTopics: []string{TopicRoute, TopicMatch},
+		Stores:         []string{Store, RouteStore},
 		Handler:        h.Handle,
 	}
 }

@@ -29,7 +29,8 @@ import (
 
 // Outputs are the topics customer-sync writes, plus its DLQ.
 var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
-	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqCustomerSyncV1}
+	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicMDMContactV1,
+	contracts.TopicDlqCustomerSyncV1}
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
@@ -174,7 +175,7 @@ type collector struct {
 func (e *env) collect(extra ...string) *collector {
 	e.t.Helper()
 	topics := make([]string, 0, len(outputTopics)+len(extra))
-	for _, t := range append(append([]string{TopicMatch}, outputTopics...), extra...) {
+	for _, t := range append(append([]string{TopicRoute, TopicMatch}, outputTopics...), extra...) {
 		topics = append(topics, e.prefix+t)
 	}
 	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -218,7 +219,11 @@ func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, co
 			return recs
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s (%d records collected)", timeout, what, len(recs))
+			seen := map[string]int{}
+			for _, o := range recs {
+				seen[o.Topic+" "+o.Key]++
+			}
+			t.Fatalf("timed out after %s waiting for %s (%d records collected: %v)", timeout, what, len(recs), seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -254,12 +259,16 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 }
 
 // matchConsumed reports whether the group has committed past the last
-// (committed) record of the match topic that the collector has seen.
+// (committed) record of the internal topics that the collector has seen.
 func (e *env) matchConsumed(adm *kadm.Client, group string, recs []out) bool {
-	last := map[int32]int64{}
+	type tp struct {
+		topic string
+		p     int32
+	}
+	last := map[tp]int64{}
 	for _, o := range recs {
-		if o.Topic == TopicMatch && o.Offset+1 > last[o.Partition] {
-			last[o.Partition] = o.Offset + 1
+		if (o.Topic == TopicMatch || o.Topic == TopicRoute) && o.Offset+1 > last[tp{o.Topic, o.Partition}] {
+			last[tp{o.Topic, o.Partition}] = o.Offset + 1
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -268,8 +277,8 @@ func (e *env) matchConsumed(adm *kadm.Client, group string, recs []out) bool {
 	if err != nil {
 		return false
 	}
-	for p, end := range last {
-		c, ok := committed.Lookup(e.prefix+TopicMatch, p)
+	for k, end := range last {
+		c, ok := committed.Lookup(e.prefix+k.topic, k.p)
 		if !ok || c.At < end {
 			return false
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 )
 
 func find(recs []out, topic, key string) []out {
@@ -59,7 +60,7 @@ func (e *env) xref(recs []out, key string) *contracts.CrossReference {
 // for an unknown account is parked and applied when the account arrives.
 func TestFlow(t *testing.T) {
 	e := newEnv(t)
-	c := e.collect(processor.ChangelogTopic(Name, Store))
+	c := e.collect(processor.ChangelogTopic(Name, Store), processor.ChangelogTopic(Name, RouteStore))
 	e.start("0")
 	const wait = 90 * time.Second
 
@@ -86,11 +87,12 @@ func TestFlow(t *testing.T) {
 		t.Errorf("%d audit entries for the new record, want one per attribute", n)
 	}
 
-	// Contact for an account nobody knows yet: parked in the state.
+	// Contact for an account nobody knows yet: waits in the route store
+	// for the account's first event (which decides its match block).
 	e.produce(contracts.TopicCRMContactV1, "A9", contact("C9", "A9", "Nordmann", 2, func(x *contracts.Contact) {
 		x.FirstName, x.Email = str("Ola"), str("Ola@Fjord.no")
 	}), -1)
-	c.waitFor(t, "parked contact p/A9", wait, has(processor.ChangelogTopic(Name, Store), "p/A9"))
+	c.waitFor(t, "waiting contact w/CRM:A9", wait, has(processor.ChangelogTopic(Name, RouteStore), "w/CRM:A9"))
 
 	// ERP answers the CREATE: linked by golden_id; ERP-owned fields go back to CRM.
 	e.produce(contracts.TopicERPCustomerV1, "100042", customer("100042", "Müller Maschinenbau GmbH", 3, func(x *contracts.Customer) {
@@ -159,23 +161,73 @@ func TestFlow(t *testing.T) {
 	}), -1)
 	recs = c.waitFor(t, "xref CRM:A9", wait, has(contracts.TopicMDMXrefV1, "CRM:A9"))
 	g9 := e.xref(recs, "CRM:A9").GoldenID
-	applied := false
-	for _, o := range find(recs, contracts.TopicAuditFieldChangeV1, g9) {
-		var a contracts.FieldChange
-		e.decode(o, &a)
-		applied = applied || a.Field == "contacts/C9" && a.Outcome == "APPLIED"
+	// The waiting contact follows the account's first event (released by
+	// its registration with the route stage, one transaction later).
+	recs = c.waitFor(t, "contact C9 applied", wait, func(r []out) bool {
+		for _, o := range find(r, contracts.TopicAuditFieldChangeV1, g9) {
+			var a contracts.FieldChange
+			e.decode(o, &a)
+			if a.Field == "contacts/C9" && a.Outcome == "APPLIED" {
+				return true
+			}
+		}
+		return false
+	})
+	// ... and published as a golden contact of the account's golden record.
+	var gcs []contracts.GoldenContact
+	for _, o := range recs {
+		if o.Topic == contracts.TopicMDMContactV1 {
+			var x contracts.GoldenContact
+			e.decode(o, &x)
+			gcs = append(gcs, x)
+		}
 	}
-	if !applied {
-		t.Error("parked contact C9 not applied when account A9 arrived")
+	if len(gcs) != 1 || gcs[0].GoldenID != g9 || gcs[0].Status != "ACTIVE" || *gcs[0].Email != "ola@fjord.no" ||
+		*gcs[0].FullName != "Ola Nordmann" || !slices.Equal(gcs[0].Members, []string{"C9"}) {
+		t.Errorf("golden contacts = %+v", gcs)
 	}
 	if g9 == g {
 		t.Error("Fjord Shipping merged into Müller")
 	}
 
+	// Hierarchy across match blocks: an Austrian subsidiary of A1 (German).
+	e.produce(contracts.TopicCRMAccountV1, "A2", account("A2", "Müller Maschinenbau Austria GmbH", 7, func(a *contracts.Account) {
+		a.ParentAccountID, a.Status = str("A1"), contracts.AccountStatusCustomer
+		a.BillingAddress = addr("Ring 1", "Wien", "1010", "AT")
+	}), -1)
+	recs = c.waitFor(t, "parent of A2's golden record", wait, func(r []out) bool {
+		if !has(contracts.TopicMDMXrefV1, "CRM:A2")(r) {
+			return false
+		}
+		p := e.lastGolden(r, e.xref(r, "CRM:A2").GoldenID).ParentGoldenID
+		return p != nil && *p == g
+	})
+	g2 := e.xref(recs, "CRM:A2").GoldenID
+	if b, _ := golden.BlockOfID(g2); b != "AT" || g2 == g {
+		t.Errorf("A2's golden %s: want its own record in block AT", g2)
+	}
+	// Its ERP customer arrives (answering the CREATE): the ERP is told the
+	// parent's ERP customer number.
+	e.produce(contracts.TopicERPCustomerV1, "100077", customer("100077", "Müller Maschinenbau Austria GmbH", 8, func(x *contracts.Customer) {
+		x.GoldenID, x.BillingAddress = &g2, addr("Ring 1", "Wien", "1010", "AT")
+	}), -1)
+	recs = c.waitFor(t, "parent UPDATE to ERP 100077", wait, func(r []out) bool {
+		for _, o := range find(r, contracts.TopicERPCustomerCommandsV1, g2) {
+			var cmd contracts.CustomerCommand
+			e.decode(o, &cmd)
+			if cmd.Action == "UPDATE" && cmd.ERPCustomerID != nil && *cmd.ERPCustomerID == "100077" &&
+				cmd.ParentERPCustomerID != nil && *cmd.ParentERPCustomerID == "100042" && slices.Contains(cmd.ChangedFields, "parent_erp_customer_id") {
+				return true
+			}
+		}
+		return false
+	})
+
 	// Every output's metadata: deterministic ids, causation = input event id.
 	ids := map[string]bool{}
 	for _, o := range c.snapshot() {
-		if o.Topic == processor.ChangelogTopic(Name, Store) || o.Topic == contracts.TopicDlqCustomerSyncV1 || o.Topic == TopicMatch {
+		if o.Topic == processor.ChangelogTopic(Name, Store) || o.Topic == contracts.TopicDlqCustomerSyncV1 || o.Topic == TopicMatch ||
+			o.Topic == TopicRoute || o.Topic == processor.ChangelogTopic(Name, RouteStore) {
 			continue
 		}
 		v, err := newOutput(o.Topic)
@@ -333,6 +385,8 @@ func newOutput(topic string) (serde.Record, error) {
 		return &contracts.FieldChange{}, nil
 	case contracts.TopicOpsExceptionsV1:
 		return &contracts.OperationalException{}, nil
+	case contracts.TopicMDMContactV1:
+		return &contracts.GoldenContact{}, nil
 	}
 	return nil, fmt.Errorf("not an output topic: %s", topic)
 }
@@ -350,6 +404,8 @@ func metadataOf(v serde.Record) contracts.EventMetadata {
 	case *contracts.FieldChange:
 		return x.Metadata
 	case *contracts.OperationalException:
+		return x.Metadata
+	case *contracts.GoldenContact:
 		return x.Metadata
 	}
 	return contracts.EventMetadata{}

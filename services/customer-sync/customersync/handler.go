@@ -2,8 +2,11 @@ package customersync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,10 +21,11 @@ import (
 	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
 
-// Headers of a record on the internal match topic. Its value is the
-// original record's value, unchanged (Confluent wire format with the
+// Headers of a record on the internal route and match topics. Its value
+// is the original record's value, unchanged (Confluent wire format with the
 // writer's schema id), so schema evolution works as on the source topic.
 const (
 	HeaderOriginTopic     = "origin-topic"     // logical source topic
@@ -29,16 +33,39 @@ const (
 	HeaderOriginOffset    = "origin-offset"    // decimal
 	HeaderOriginKey       = "origin-key"       // the source record's key
 	HeaderOriginTimestamp = "origin-timestamp" // source record timestamp, Unix ms
+	HeaderBlock           = "match-block"      // match topic: the event's match block
+	HeaderAbsorb          = "match-absorb"     // match topic: a merge decision's handed-over golden record (JSON)
+	HeaderForwarded       = "match-forwarded"  // match topic: another block applied its share of the event
+	HeaderRegister        = "route-register"   // route topic: a source record's match block (no value)
+	HeaderXrefGolden      = "xref-golden"      // route topic: the source record's golden id now
+	HeaderXrefERP         = "xref-erp"         // route topic: its golden record's ERP customer number now
+	HeaderParentChild     = "parent-child"     // route topic: a golden id asking for its parent; match topic: the child answered
+	HeaderParentRef       = "parent-ref"       // match topic: the parent source record ("CRM:A1")
+	HeaderParentGolden    = "parent-golden"    // match topic: the parent's golden id
+	HeaderParentERP       = "parent-erp"       // match topic: the parent's ERP customer number
 )
 
-// MatchKey is the one key of every record on the match topic: all of them
-// land on one partition, whose single consumer makes every match decision
-// in order.
-const MatchKey = "customers"
+// carried are the headers a forwarded match record keeps.
+var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderParentGolden, HeaderParentERP}
 
 // seqKey holds, in the store, how many events the match stage has applied;
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
+
+// Route store keys. On an input partition (re-key stage): "s/<SYSTEM>:<id>",
+// the match block of a source record, decided by its first event (sticky).
+// On a route partition: "r/<SYSTEM>:<id>", the same block as registered for
+// the route stage, and "w/<SYSTEM>:<id>", the events waiting for it.
+// "x/<SYSTEM>:<id>" holds the record's golden id and ERP customer number as
+// last published on mdm.xref.v1, "k/<SYSTEM>:<id>" the golden records whose
+// parent company it is (hierarchy).
+const (
+	stickyKey   = "s/"
+	routeKey    = "r/"
+	waitingKey  = "w/"
+	xrefKey     = "x/"
+	childrenKey = "k/"
+)
 
 // Handler is customer-sync's processor handler.
 type Handler struct {
@@ -72,10 +99,14 @@ func NewHandler(cfg golden.Config, reg prometheus.Registerer) (*Handler, error) 
 }
 
 // Handle is the processor handler: records of the match topic go to the
-// match stage, every other record to the re-key stage.
+// match stage, of the route topic to the route stage, every other record to
+// the re-key stage.
 func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
-	if m.Topic == TopicMatch {
+	switch m.Topic {
+	case TopicMatch:
 		return h.match(m)
+	case TopicRoute:
+		return h.route(m)
 	}
 	return h.rekey(m)
 }
@@ -134,9 +165,22 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 }
 
 // rekey is the first stage: decode and validate a source record (poison →
-// DLQ with the source topic, partition and offset) and forward its bytes to
-// the match topic under the constant key, in the same transaction as the
-// source offset.
+// DLQ with the source topic, partition and offset) and forward its bytes,
+// in the same transaction as the source offset, to the stage that can
+// place it:
+//   - an account or ERP customer straight to the match topic under its
+//     match block, which its first event decides (golden.BlockOf, or the
+//     block of the golden id an ERP customer echoes) and the route store
+//     keeps (sticky) under "s/<SYSTEM>:<id>" on this input partition; the
+//     first event also registers the block with the route stage;
+//   - a contact, or an erase by source record, to the route topic under the
+//     source record it concerns ("CRM:<account id>"), whose route stage
+//     knows that record's block;
+//   - a steward decision, which names golden ids that carry their block,
+//     straight to the match topic.
+//
+// One source partition's accounts and customers thus reach their match
+// partitions in offset order, as with a single match partition.
 func (h *Handler) rekey(m *processor.Message) error {
 	r := m.Record
 	base := idBase(m.Topic, r.Partition, r.Offset)
@@ -150,14 +194,236 @@ func (h *Handler) rekey(m *processor.Message) error {
 	if err := golden.Validate(in.ev); err != nil {
 		return err
 	}
-	m.Emit(TopicMatch, MatchKey, r.Value,
-		kgo.RecordHeader{Key: HeaderOriginTopic, Value: []byte(m.Topic)},
-		kgo.RecordHeader{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderOriginKey, Value: r.Key},
-		kgo.RecordHeader{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
-	)
+	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
+	var gid string
+	switch e := in.ev.(type) {
+	case golden.SourceUpserted:
+		ref := refKey(string(e.System), e.RecordID)
+		b, ok := m.Get(RouteStore, stickyKey+ref)
+		if !ok {
+			block, known := golden.BlockOfID(e.GoldenRef)
+			if !known {
+				block = golden.BlockOf(e)
+			}
+			b = []byte(block)
+			m.Put(RouteStore, stickyKey+ref, b)
+			m.Emit(TopicRoute, ref, nil, kgo.RecordHeader{Key: HeaderRegister, Value: b})
+		}
+		forward(m, string(b), r.Value, o)
+		return nil
+	case golden.SourceDeleted:
+		if b, ok := m.Get(RouteStore, stickyKey+refKey(string(e.System), e.RecordID)); ok {
+			forward(m, string(b), r.Value, o)
+		}
+		return nil // a record never seen: nothing to retire
+	case golden.ContactUpserted:
+		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
+		return nil
+	case golden.ContactDeleted:
+		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
+		return nil
+	case golden.StewardMerge:
+		gid = e.Merged // the merged record's block hands it over if needed
+	case golden.StewardNotDuplicate:
+		gid = e.A
+	case golden.EraseRequested:
+		if gid = e.GoldenID; gid == "" {
+			m.Emit(TopicRoute, refKey(e.Ref.System, e.Ref.ID), r.Value, o.headers()...)
+			return nil
+		}
+	}
+	block, ok := golden.BlockOfID(gid)
+	if !ok {
+		return errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+	}
+	forward(m, block, r.Value, o)
 	return nil
+}
+
+// refKey is the key of a source record on the route topic and in the route
+// store, as in mdm.xref.v1: "CRM:A1".
+func refKey(system, id string) string { return strings.ToUpper(system) + ":" + id }
+
+// route is the second stage, keyed by source record: it learns each
+// account's and customer's block from the registration its first event
+// sends, forwards contacts and erases by source record to the match topic
+// under that block, and keeps those that arrive before the registration
+// waiting in the route store, in arrival order, until it comes.
+func (h *Handler) route(m *processor.Message) error {
+	ref := m.Key()
+	if g, ok := m.Header(HeaderXrefGolden); ok {
+		return h.xrefNotice(m, ref, g)
+	}
+	if child, ok := m.Header(HeaderParentChild); ok {
+		return h.parentAsk(m, ref, child)
+	}
+	if b, ok := m.Header(HeaderRegister); ok {
+		if _, known := m.Get(RouteStore, routeKey+ref); known {
+			return nil
+		}
+		m.Put(RouteStore, routeKey+ref, []byte(b))
+		return h.release(m, ref, b)
+	}
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, idBase(o.topic, o.partition, o.offset))
+	if err != nil || in.ev == nil {
+		return err
+	}
+	if b, ok := m.Get(RouteStore, routeKey+ref); ok {
+		forward(m, string(b), m.Value(), o)
+		return nil
+	}
+	if _, ok := in.ev.(golden.EraseRequested); ok {
+		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
+	}
+	return h.wait(m, ref, o)
+}
+
+// parentOf is what the route store knows of a source record for the
+// hierarchy: its golden id and ERP customer number.
+type parentOf struct {
+	Golden string `json:"golden"`
+	ERP    string `json:"erp,omitempty"`
+}
+
+// xrefNotice records a source record's golden id and ERP customer number
+// (sent by the match stage with every mdm.xref.v1 entry) and, when they
+// changed, answers every golden record whose parent it is.
+func (h *Handler) xrefNotice(m *processor.Message, ref, golden string) error {
+	erp, _ := m.Header(HeaderXrefERP)
+	now := parentOf{Golden: golden, ERP: erp}
+	if raw, ok := m.Get(RouteStore, xrefKey+ref); ok {
+		var was parentOf
+		if json.Unmarshal(raw, &was) == nil && was == now {
+			return nil
+		}
+	}
+	b, err := json.Marshal(now)
+	if err != nil {
+		return err
+	}
+	m.Put(RouteStore, xrefKey+ref, b)
+	children, err := h.children(m, ref)
+	if err != nil {
+		return err
+	}
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	for _, c := range children {
+		answerParent(m, o, c, ref, now)
+	}
+	return nil
+}
+
+// parentAsk remembers that golden record child has ref as its parent
+// company and answers at once when ref's golden id is known.
+func (h *Handler) parentAsk(m *processor.Message, ref, child string) error {
+	o, err := originOf(m)
+	if err != nil {
+		return err
+	}
+	children, err := h.children(m, ref)
+	if err != nil {
+		return err
+	}
+	if i, found := slices.BinarySearch(children, child); !found {
+		children = slices.Insert(children, i, child)
+		b, err := json.Marshal(children)
+		if err != nil {
+			return err
+		}
+		m.Put(RouteStore, childrenKey+ref, b)
+	}
+	raw, ok := m.Get(RouteStore, xrefKey+ref)
+	if !ok {
+		return nil // answered when ref links
+	}
+	var now parentOf
+	if err := json.Unmarshal(raw, &now); err != nil {
+		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", xrefKey, ref, err))
+	}
+	answerParent(m, o, child, ref, now)
+	return nil
+}
+
+func (h *Handler) children(m *processor.Message, ref string) ([]string, error) {
+	var list []string
+	if raw, ok := m.Get(RouteStore, childrenKey+ref); ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return nil, errs.Retriable("state", fmt.Errorf("route store %s%s: %w", childrenKey, ref, err))
+		}
+	}
+	return list, nil
+}
+
+// answerParent sends golden.ParentResolved to the child's block; the value
+// and origin are the triggering event's, for the outputs' metadata.
+func answerParent(m *processor.Message, o origin, child, ref string, p parentOf) {
+	block, ok := golden.BlockOfID(child)
+	if !ok {
+		return
+	}
+	forward(m, block, m.Value(), o,
+		kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(child)},
+		kgo.RecordHeader{Key: HeaderParentRef, Value: []byte(ref)},
+		kgo.RecordHeader{Key: HeaderParentGolden, Value: []byte(p.Golden)},
+		kgo.RecordHeader{Key: HeaderParentERP, Value: []byte(p.ERP)})
+}
+
+// waiting is an event parked in the route store until its source record's
+// first event.
+type waiting struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key"`
+	Timestamp int64  `json:"ts"`
+	Value     []byte `json:"value"`
+}
+
+func (h *Handler) wait(m *processor.Message, ref string, o origin) error {
+	var list []waiting
+	if raw, ok := m.Get(RouteStore, waitingKey+ref); ok {
+		if err := json.Unmarshal(raw, &list); err != nil {
+			return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+		}
+	}
+	list = append(list, waiting{Topic: o.topic, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
+	b, err := json.Marshal(list)
+	if err != nil {
+		return err
+	}
+	m.Put(RouteStore, waitingKey+ref, b)
+	return nil
+}
+
+// release forwards, in arrival order, the events that waited for ref.
+func (h *Handler) release(m *processor.Message, ref, block string) error {
+	raw, ok := m.Get(RouteStore, waitingKey+ref)
+	if !ok {
+		return nil
+	}
+	var list []waiting
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+	}
+	for _, w := range list {
+		forward(m, block, w.Value, origin{topic: w.Topic, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
+	}
+	m.Put(RouteStore, waitingKey+ref, nil)
+	return nil
+}
+
+// forward sends the event of origin o (value: its original bytes) to the
+// match topic under match block block.
+func forward(m *processor.Message, block string, value []byte, o origin, extra ...kgo.RecordHeader) {
+	hs := append(o.headers(), kgo.RecordHeader{Key: HeaderBlock, Value: []byte(block)})
+	m.Emit(TopicMatch, block, value, append(hs, extra...)...)
 }
 
 // idBase is the base of the output event ids of one source record: its
@@ -168,12 +434,23 @@ func idBase(topic string, partition int32, offset int64) string {
 	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
 }
 
+// origin is the source record an internal record stands for.
 type origin struct {
 	topic     string
 	partition int32
 	offset    int64
 	key       string
 	ts        time.Time
+}
+
+func (o origin) headers() []kgo.RecordHeader {
+	return []kgo.RecordHeader{
+		{Key: HeaderOriginTopic, Value: []byte(o.topic)},
+		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(o.partition)))},
+		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(o.offset, 10))},
+		{Key: HeaderOriginKey, Value: []byte(o.key)},
+		{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(o.ts.UnixMilli(), 10))},
+	}
 }
 
 func originOf(m *processor.Message) (origin, error) {
@@ -196,7 +473,7 @@ func originOf(m *processor.Message) (origin, error) {
 	return o, nil
 }
 
-// match is the second stage: apply one event to the partition's golden
+// match is the third stage: apply one event to the partition's golden
 // state, write the state changes to the store and emit the outputs, all in
 // the transaction of the match topic's offset.
 func (h *Handler) match(m *processor.Message) (err error) {
@@ -209,6 +486,35 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	if err != nil || in.ev == nil {
 		return err
 	}
+	block, _ := m.Header(HeaderBlock)
+	if block == "" {
+		return errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderBlock)
+	}
+	absorb, isAbsorb := m.Header(HeaderAbsorb)
+	_, forwarded := m.Header(HeaderForwarded)
+	switch e := in.ev.(type) {
+	case golden.StewardMerge:
+		if isAbsorb {
+			in.ev = golden.Absorb{StewardMerge: e, Record: []byte(absorb)}
+		}
+	case golden.StewardNotDuplicate:
+		e.Forwarded = forwarded
+		in.ev = e
+	}
+	if forwarded {
+		// The first block emitted its share under the plain base: this
+		// block's outputs need their own event ids.
+		base += "@" + block
+	}
+	if child, ok := m.Header(HeaderParentChild); ok {
+		ref, _ := m.Header(HeaderParentRef)
+		g, _ := m.Header(HeaderParentGolden)
+		erp, _ := m.Header(HeaderParentERP)
+		sys, id, _ := strings.Cut(ref, ":")
+		in.ev = golden.ParentResolved{Meta: golden.Meta{EventID: in.md.EventID, CorrelationID: in.md.CorrelationID, OccurredAt: in.md.OccurredAt},
+			Child: child, Ref: xref.Ref{System: strings.ToLower(sys), ID: id}, Golden: g, ERP: erp}
+		base += "@parent:" + child + ":" + ref
+	}
 	ps, err := h.state(m)
 	if err != nil {
 		return err
@@ -219,7 +525,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 			panic(r)
 		}
 	}()
-	out, err := ps.st.Apply(in.ev)
+	out, err := ps.st.ApplyIn(block, in.ev)
 	if err != nil {
 		return err // the state is unchanged
 	}
@@ -236,6 +542,38 @@ func (h *Handler) match(m *processor.Message) (err error) {
 		if err := m.EmitValue(rec.Topic, rec.Key, rec.Value); err != nil {
 			return err
 		}
+	}
+	for _, a := range out.ParentAsks {
+		m.Emit(TopicRoute, refKey(a.Ref.System, a.Ref.ID), m.Value(), append(o.headers(),
+			kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(a.Child)})...)
+	}
+	for _, x := range out.Xrefs {
+		erp := ""
+		if x.Ref.System == string(sv.ERP) && !x.Retired {
+			erp = x.Ref.ID
+		}
+		for _, r := range x.Others {
+			if erp == "" && r.System == string(sv.ERP) {
+				erp = r.ID
+			}
+		}
+		m.Emit(TopicRoute, refKey(x.Ref.System, x.Ref.ID), m.Value(), append(o.headers(),
+			kgo.RecordHeader{Key: HeaderXrefGolden, Value: []byte(x.GoldenID)}, kgo.RecordHeader{Key: HeaderXrefERP, Value: []byte(erp)})...)
+	}
+	if ho := out.Handover; ho != nil {
+		forward(m, ho.Block, m.Value(), o, kgo.RecordHeader{Key: HeaderAbsorb, Value: ho.Record})
+	}
+	if out.Forward != "" {
+		var extra []kgo.RecordHeader
+		for _, k := range carried {
+			if v, ok := m.Header(k); ok {
+				extra = append(extra, kgo.RecordHeader{Key: k, Value: []byte(v)})
+			}
+		}
+		if out.Partial {
+			extra = append(extra, kgo.RecordHeader{Key: HeaderForwarded, Value: []byte("1")})
+		}
+		forward(m, out.Forward, m.Value(), o, extra...)
 	}
 	return nil
 }

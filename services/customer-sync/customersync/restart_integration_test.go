@@ -108,7 +108,7 @@ func (e *env) outputsByKey(recs []out) (map[string][]string, map[string]bool) {
 		return int(a.Offset - b.Offset)
 	})
 	for _, o := range recs {
-		if o.Topic == TopicMatch {
+		if o.Topic == TopicMatch || o.Topic == TopicRoute {
 			continue
 		}
 		if o.Topic == contracts.TopicDlqCustomerSyncV1 {

@@ -161,6 +161,7 @@ func Customer(c *contracts.Customer) (golden.Event, error) {
 	set(sv.Industry, c.Industry)
 	set(sv.Territory, c.Territory)
 	set(sv.PaymentTerms, c.PaymentTerms)
+	set(sv.ParentERPCustomer, c.ParentERPCustomerID)
 	if c.TaxExempt {
 		attrs[sv.TaxProfile] = "exempt"
 	} else {

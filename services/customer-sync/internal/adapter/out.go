@@ -28,7 +28,7 @@ const EntityType = "golden_customer"
 
 // Outputs maps the outputs of one Apply to records, in a fixed order:
 // golden records, cross-references, ERP commands, CRM updates, audit
-// entries, exceptions. Every record's metadata has a deterministic event id
+// entries, exceptions, golden contacts. Every record's metadata has a deterministic event id
 // (tracing.DeterministicID(idBase, index)), the input's correlation id and
 // occurred_at, and the input's event id as causation id, so replaying the
 // input yields identical records.
@@ -72,7 +72,23 @@ func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Outp
 	for _, e := range o.Exceptions {
 		out = append(out, Output{contracts.TopicOpsExceptionsV1, e.ID, Exception(e, md())})
 	}
+	for _, c := range o.Contacts {
+		out = append(out, Output{contracts.TopicMDMContactV1, c.ID, GoldenContact(c, md())})
+	}
 	return out
+}
+
+// GoldenContact maps a golden contact to mdm.contact.v1.
+func GoldenContact(c golden.GoldenContact, md contracts.EventMetadata) *contracts.GoldenContact {
+	members := c.Members
+	if members == nil {
+		members = []string{}
+	}
+	return &contracts.GoldenContact{
+		Metadata: md, ContactID: c.ID, Status: c.Status, MergedInto: opt(c.MergedInto), GoldenID: c.GoldenID,
+		FullName: opt(c.Name), Email: opt(c.Email), Phone: opt(c.Phone), Role: opt(c.Role), Members: members,
+		UpdatedAt: time.UnixMilli(c.UpdatedAt).UTC(),
+	}
 }
 
 // XrefKey is the key of mdm.xref.v1: "SYSTEM:id" (e.g. CRM:001A000001).
@@ -129,7 +145,7 @@ func GoldenCustomer(r golden.Record, md contracts.EventMetadata) *contracts.Gold
 		Name: v(sv.Name), LegalName: opt(v(sv.LegalName)), Domain: opt(v(sv.Website)), Phone: opt(v(sv.Phone)),
 		Email: opt(v(sv.Email)), TaxID: opt(v(sv.TaxID)), Industry: opt(v(sv.Industry)), OwnerID: opt(v(sv.Owner)),
 		Territory: opt(v(sv.Territory)), PaymentTerms: opt(v(sv.PaymentTerms)), CreditStatus: creditStatus(v(sv.CreditStatus)),
-		CreditLimit: money(v(sv.CreditLimit)), ERPCustomerID: opt(v(sv.ERPCustomerNumber)),
+		CreditLimit: money(v(sv.CreditLimit)), ERPCustomerID: opt(v(sv.ERPCustomerNumber)), ParentGoldenID: opt(r.Parent),
 		BillingAddress:  decodeAddress(v(sv.BillingAddress), v(sv.Country)),
 		ShippingAddress: decodeAddress(v(sv.ShippingAddress), v(sv.Country)),
 		Members:         []contracts.SystemRef{}, Lineage: []contracts.AttributeLineage{}, Erased: r.Erased,
@@ -183,6 +199,7 @@ var commandFields = map[sv.Field]string{
 	sv.Name: "name", sv.LegalName: "legal_name", sv.TaxID: "tax_id", sv.BillingAddress: "billing_address",
 	sv.ShippingAddress: "shipping_address", sv.Phone: "phone", sv.Email: "email", sv.Industry: "industry",
 	sv.Territory: "territory", sv.Owner: "owner_id", sv.Website: "website", sv.Country: "country", sv.PostalCode: "postal_code",
+	sv.ParentERPCustomer: "parent_erp_customer_id",
 }
 
 // CustomerCommand maps an ERP command to erp.customer-commands.v1. The
@@ -198,7 +215,7 @@ func CustomerCommand(c golden.ERPCommand, r golden.Record, md contracts.EventMet
 	cmd := &contracts.CustomerCommand{
 		Metadata: md, CommandID: c.CommandID, Action: contracts.CustomerCommandActionCreate, GoldenID: c.GoldenID,
 		Name: c.Fields[sv.Name], LegalName: f(sv.LegalName), TaxID: f(sv.TaxID), Phone: f(sv.Phone), Email: f(sv.Email),
-		Industry: f(sv.Industry), Territory: f(sv.Territory), OwnerID: f(sv.Owner),
+		Industry: f(sv.Industry), Territory: f(sv.Territory), OwnerID: f(sv.Owner), ParentERPCustomerID: opt(r.ParentERP),
 		BillingAddress:  decodeAddress(c.Fields[sv.BillingAddress], country),
 		ShippingAddress: decodeAddress(c.Fields[sv.ShippingAddress], country),
 		ChangedFields:   []string{},

@@ -26,11 +26,18 @@ func (t *tx) finish() Outputs {
 	for id := range t.dirty {
 		ids = append(ids, id)
 	}
+	for id := range t.keep {
+		if !t.dirty[id] {
+			ids = append(ids, id)
+		}
+	}
 	slices.Sort(ids)
 	for _, id := range ids {
 		r := s.records[id]
-		r.Version++
-		t.out.Golden = append(t.out.Golden, r.clone())
+		if t.dirty[id] {
+			r.Version++
+			t.out.Golden = append(t.out.Golden, r.clone())
+		}
 		t.out.State = append(t.out.State, StateWrite{Key: keyRecord + id, Value: mustJSON(r)})
 	}
 	accts := make([]string, 0, len(t.parked))
@@ -45,6 +52,7 @@ func (t *tx) finish() Outputs {
 		}
 		t.out.State = append(t.out.State, w)
 	}
+	t.goldenContacts()
 	// An xref carries the other systems' active ids, and mdm.xref.v1 is
 	// compacted: when a golden record's membership changes, every member's
 	// entry is republished, or CRM:<account> would keep saying it has no
@@ -86,6 +94,44 @@ func (t *tx) finish() Outputs {
 	return t.out
 }
 
+// goldenContacts publishes every golden contact the event touched, from
+// the contacts of the golden record now holding it.
+func (t *tx) goldenContacts() {
+	ids := make([]string, 0, len(t.gcs))
+	for id := range t.gcs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		rec := t.s.records[t.gcs[id]]
+		gc := GoldenContact{ID: id, GoldenID: rec.ID, Status: ContactStatusActive}
+		var name, email, phone, role survivorship.Lineage
+		for _, c := range rec.Contacts {
+			if c.Golden != id {
+				continue
+			}
+			gc.Members = append(gc.Members, c.ID)
+			gc.UpdatedAt = max(gc.UpdatedAt, c.Lineage.OccurredAt)
+			for _, f := range []struct {
+				v    string
+				dst  *string
+				from *survivorship.Lineage
+			}{{c.Name, &gc.Name, &name}, {c.Email, &gc.Email, &email}, {c.Phone, &gc.Phone, &phone}, {c.Role, &gc.Role, &role}} {
+				if f.v != "" && (*f.dst == "" || newer(c.Lineage, *f.from)) {
+					*f.dst, *f.from = f.v, c.Lineage
+				}
+			}
+		}
+		if len(gc.Members) == 0 {
+			gc.Status, gc.UpdatedAt = ContactStatusDeleted, t.at
+			if into, ok := t.gcInto[id]; ok {
+				gc.Status, gc.MergedInto = ContactStatusMerged, into
+			}
+		}
+		t.out.Contacts = append(t.out.Contacts, gc)
+	}
+}
+
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -120,6 +166,11 @@ func (s *State) Load(key string, value []byte) error {
 		s.records[id] = &r
 		if r.MergedInto != "" {
 			s.xref.Redirect(id, r.MergedInto)
+			// A record handed over to another match block keeps its
+			// members here, so their events are forwarded.
+			for _, m := range r.Members {
+				s.xref.Link(xref.Ref{System: string(m.System), ID: m.RecordID}, id)
+			}
 			return nil
 		}
 		for _, m := range r.Members {
@@ -127,6 +178,11 @@ func (s *State) Load(key string, value []byte) error {
 		}
 		for _, g := range r.NotDuplicates {
 			s.xref.MarkNotDuplicate(id, g)
+		}
+		for i := range r.Contacts {
+			if r.Contacts[i].Golden == "" { // written before golden contacts
+				r.Contacts[i].Golden = newContactID(r.Contacts[i].ID)
+			}
 		}
 		s.index.Upsert(idOf(id), s.features(&r))
 	case strings.HasPrefix(key, keyParked):

@@ -3,6 +3,7 @@ package golden
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -74,23 +75,34 @@ func (s *State) Len() int { return s.index.Len() }
 // tx collects the effects of one Apply.
 type tx struct {
 	s      *State
+	block  string // the match block the event was routed to (ApplyIn)
 	m      Meta
 	at     int64
 	out    Outputs
-	dirty  map[string]bool // golden ids to publish and persist
-	parked map[string]bool // account ids whose parked contacts changed
+	dirty  map[string]bool   // golden ids to publish and persist
+	parked map[string]bool   // account ids whose parked contacts changed
+	keep   map[string]bool   // golden ids to persist without publishing (handed over)
+	gcs    map[string]string // golden contact ids to publish → golden id holding them
+	gcInto map[string]string // golden contact ids merged away → survivor
 	xrefs  map[xref.Ref]bool
 }
 
 // Apply decides one event. On error the state is unchanged and the outputs
 // are empty; the error is classified with pkg/errs: Poison for input that
 // can never be applied (validation, unknown golden id in a decision).
-func (s *State) Apply(ev Event) (Outputs, error) {
+// Golden records it creates carry no match block (ApplyIn).
+func (s *State) Apply(ev Event) (Outputs, error) { return s.ApplyIn("", ev) }
+
+// ApplyIn is Apply for an event routed to match block block (BlockOf):
+// the ids of the golden records it creates carry the block, so any event
+// that names a golden id can be routed to the partition holding it.
+func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	m := ev.meta()
 	if m.OccurredAt.IsZero() {
 		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
 	}
-	t := &tx{s: s, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, xrefs: map[xref.Ref]bool{}}
+	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, keep: map[string]bool{}, xrefs: map[xref.Ref]bool{},
+		gcs: map[string]string{}, gcInto: map[string]string{}}
 	var err error
 	switch e := ev.(type) {
 	case SourceUpserted:
@@ -103,6 +115,10 @@ func (s *State) Apply(ev Event) (Outputs, error) {
 		err = t.deleteContact(e)
 	case StewardMerge:
 		err = t.merge(e)
+	case Absorb:
+		err = t.absorb(e)
+	case ParentResolved:
+		err = t.parentResolved(e)
 	case StewardNotDuplicate:
 		err = t.notDuplicate(e)
 	case EraseRequested:
@@ -182,12 +198,28 @@ func (t *tx) upsert(e SourceUpserted) error {
 	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
 	var rec *Record
 	if g, ok := s.xref.Golden(ref); ok {
+		if b, away := t.away(g); away {
+			t.out.Forward = b
+			return nil
+		}
 		rec = s.records[s.xref.Resolve(g)]
 		if mb := rec.member(ref); mb != nil && !mb.Active {
 			mb.Active, mb.RetiredAt = true, 0 // re-created in the source
 			t.touch(rec)
 			t.xrefs[ref] = true
 		}
+	} else if b, away := t.away(e.GoldenRef); e.GoldenRef != "" && away {
+		// It answers our command for a record handed over to another
+		// block: remember it on the marker, so its later events (even
+		// without golden id) follow.
+		if mk, ok := s.records[e.GoldenRef]; ok && mk.MergedInto != "" {
+			s.xref.Link(ref, mk.ID)
+			mk.Members = append(mk.Members, Member{System: e.System, RecordID: e.RecordID, Active: true, LinkedAt: t.at, LinkedBy: "golden_ref"})
+			sortMembers(mk.Members)
+			t.keep[mk.ID] = true
+		}
+		t.out.Forward = b
+		return nil
 	} else {
 		rec = t.place(e, ref, feat)
 	}
@@ -203,8 +235,90 @@ func (t *tx) upsert(e SourceUpserted) error {
 	if e.System == survivorship.CRM {
 		t.unpark(rec, e.RecordID)
 	}
+	t.parentRef(rec)
+	if e.System == survivorship.ERP && t.isNewLink(ref) && rec.ParentERP != "" && attrs[survivorship.ParentERPCustomer] != rec.ParentERP {
+		// An ERP customer joins a record whose parent (from the CRM) the
+		// ERP does not have yet.
+		t.out.ERPCommands = append(t.out.ERPCommands, t.parentCommand(rec, e.RecordID))
+	}
 	t.commands(rec, e.System, changed)
 	return nil
+}
+
+func (t *tx) parentCommand(rec *Record, erpID string) ERPCommand {
+	return ERPCommand{
+		CommandID: commandID(UpdateCustomer, rec.ID+"/"+erpID+"/parent", t.m.EventID), Kind: UpdateCustomer,
+		GoldenID: rec.ID, ERPCustomerNumber: erpID, Fields: map[Field]string{survivorship.ParentERPCustomer: rec.ParentERP},
+		CorrelationID: t.m.CorrelationID,
+	}
+}
+
+// parentRef derives the source record of the record's parent company from
+// its surviving attributes and, when it changed, asks for its golden id
+// (or clears the parent).
+func (t *tx) parentRef(rec *Record) {
+	var want xref.Ref
+	if v := rec.Attrs[survivorship.ParentERPCustomer].Value; v != "" {
+		want = xref.Ref{System: string(survivorship.ERP), ID: v}
+	} else if v := rec.Attrs[survivorship.ParentAccount].Value; v != "" {
+		want = xref.Ref{System: string(survivorship.CRM), ID: v}
+	}
+	if want == rec.ParentRef {
+		return
+	}
+	rec.ParentRef = want
+	t.touch(rec)
+	if want == (xref.Ref{}) {
+		if rec.Parent != "" {
+			t.setParent(rec, "", "")
+		}
+		return
+	}
+	t.out.ParentAsks = append(t.out.ParentAsks, ParentAsk{Child: rec.ID, Ref: want})
+}
+
+// parentResolved sets the parent of the child record if the answer is for
+// its current parent source record; a record pointing at itself (through
+// a merge) has no parent.
+func (t *tx) parentResolved(e ParentResolved) error {
+	if b, away := t.away(e.Child); away {
+		t.out.Forward = b
+		return nil
+	}
+	rec, ok := t.s.records[t.s.xref.Resolve(e.Child)]
+	if !ok || rec.ParentRef != e.Ref {
+		return nil // gone, or the parent changed since: a later answer comes
+	}
+	g := e.Golden
+	if g == rec.ID {
+		g = ""
+	}
+	if g == rec.Parent && e.ERP == rec.ParentERP {
+		return nil
+	}
+	t.setParent(rec, g, e.ERP)
+	return nil
+}
+
+// setParent records a new parent, audits it, and asks every ERP customer of
+// the record to update its parent customer number.
+func (t *tx) setParent(rec *Record, golden, erp string) {
+	src := survivorship.Lineage{System: System(rec.ParentRef.System), RecordID: rec.ParentRef.ID, OccurredAt: t.at, EventID: t.m.EventID}
+	t.audit(rec, "parent", rec.Parent, golden, src, survivorship.RuleOwner, true)
+	erpChanged := erp != rec.ParentERP
+	rec.Parent, rec.ParentERP = golden, erp
+	t.touch(rec)
+	if !erpChanged {
+		return
+	}
+	if rec.ParentRef.System == string(survivorship.ERP) {
+		return // the ERP named the parent itself
+	}
+	for _, m := range rec.Members {
+		if m.Active && m.System == survivorship.ERP {
+			t.out.ERPCommands = append(t.out.ERPCommands, t.parentCommand(rec, m.RecordID))
+		}
+	}
 }
 
 // place finds or creates the golden record of a source record seen for the
@@ -276,7 +390,7 @@ func (t *tx) proposeDuplicates(rec *Record, ref xref.Ref, cands []match.Candidat
 // record, so a replay creates the same id.
 func (t *tx) create(ref xref.Ref) *Record {
 	s := t.s
-	id := newID(ref, func(g string) bool { _, taken := s.records[g]; return taken })
+	id := newID(ref, t.block, func(g string) bool { _, taken := s.records[g]; return taken })
 	r := &Record{ID: id, Attrs: map[Field]survivorship.Value{}, OwnershipVersion: s.cfg.Ownership.Version}
 	s.records[id] = r
 	t.touch(r)
@@ -437,6 +551,9 @@ func (t *tx) commands(rec *Record, from System, changed []Field) {
 				fields[f] = v.Value
 			}
 		}
+		if rec.ParentERP != "" {
+			fields[survivorship.ParentERPCustomer] = rec.ParentERP
+		}
 		rec.ERPRequested = true
 		t.touch(rec)
 		t.out.ERPCommands = append(t.out.ERPCommands, ERPCommand{
@@ -484,6 +601,10 @@ func (t *tx) deleteSource(e SourceDeleted) error {
 	if !ok {
 		return nil // unknown or already gone: idempotent
 	}
+	if b, away := t.away(g); away {
+		t.out.Forward = b
+		return nil
+	}
 	rec := t.s.records[t.s.xref.Resolve(g)]
 	if mb := rec.member(ref); mb != nil && mb.Active {
 		mb.Active, mb.RetiredAt = false, t.at
@@ -506,6 +627,10 @@ func (t *tx) upsertContact(e ContactUpserted) error {
 	country := ""
 	var rec *Record
 	if g, ok := t.s.xref.Golden(ref); ok {
+		if b, away := t.away(g); away {
+			t.out.Forward = b
+			return nil
+		}
 		rec = t.s.records[t.s.xref.Resolve(g)]
 		country = rec.Attrs[survivorship.Country].Value
 	}
@@ -567,14 +692,51 @@ func (t *tx) putContact(rec *Record, c Contact) {
 		return
 	}
 	if found {
+		if c.Golden = rec.Contacts[i].Golden; c.Golden == "" {
+			c.Golden = newContactID(c.ID)
+		}
 		rec.Contacts[i] = c
 	} else {
+		prev := c.Golden
+		c.Golden = contactGolden(rec.Contacts, c)
+		if prev != "" && prev != c.Golden {
+			// A contact of a merged golden record is the same person
+			// as one of the survivor's: its golden contact merges.
+			t.gcInto[prev] = c.Golden
+			t.gcs[prev] = rec.ID
+		}
 		rec.Contacts = slices.Insert(rec.Contacts, i, c)
 	}
+	t.gcs[c.Golden] = rec.ID
 	if old != c.render() {
 		t.audit(rec, "contacts/"+c.ID, old, c.render(), c.Lineage, survivorship.RuleOwner, true)
 	}
 	t.touch(rec)
+}
+
+// contactGolden is the golden contact of a new contact c of a record
+// holding list: that of a contact with the same e-mail address, else c's
+// own (a contact moved by a merge keeps its golden contact), else a new one
+// derived from c's id.
+func contactGolden(list []Contact, c Contact) string {
+	if c.Email != "" {
+		for _, x := range list {
+			if x.Email == c.Email && x.Golden != "" {
+				return x.Golden
+			}
+		}
+	}
+	if c.Golden != "" {
+		return c.Golden
+	}
+	return newContactID(c.ID)
+}
+
+// newContactID derives a golden contact id from its first CRM contact:
+// "con-" and 16 hex digits of SHA-256.
+func newContactID(crmID string) string {
+	h := sha256.Sum256([]byte("contact\x00" + crmID))
+	return fmt.Sprintf("con-%x", h[:8])
 }
 
 func (c Contact) render() string {
@@ -597,10 +759,15 @@ func (t *tx) deleteContact(e ContactDeleted) error {
 	if !ok {
 		return nil
 	}
+	if b, away := t.away(g); away {
+		t.out.Forward = b
+		return nil
+	}
 	rec := t.s.records[t.s.xref.Resolve(g)]
 	if i, found := slices.BinarySearchFunc(rec.Contacts, e.ContactID, func(x Contact, id string) int { return strings.Compare(x.ID, id) }); found {
 		src := survivorship.Lineage{System: survivorship.CRM, RecordID: e.ContactID, OccurredAt: t.at, EventID: e.EventID}
 		t.audit(rec, "contacts/"+e.ContactID, rec.Contacts[i].render(), "", src, "source_deleted", true)
+		t.gcs[rec.Contacts[i].Golden] = rec.ID
 		rec.Contacts = slices.Delete(rec.Contacts, i, i+1)
 		t.touch(rec)
 	}
@@ -617,12 +784,23 @@ func (t *tx) live(id, field string) (*Record, error) {
 	return r, nil
 }
 
+// merge folds Merged into Survivor. The service routes a merge decision to
+// the block of Merged: if Survivor lives in another block, Merged is handed
+// over (handover) and the merge completes there (absorb).
 func (t *tx) merge(e StewardMerge) error {
-	surv, err := t.live(e.Survivor, "survivor")
+	if b, away := t.away(e.Merged); away {
+		t.out.Forward = b
+		return nil
+	}
+	gone, err := t.live(e.Merged, "merged")
 	if err != nil {
 		return err
 	}
-	gone, err := t.live(e.Merged, "merged")
+	if b, away := t.away(e.Survivor); away {
+		t.handover(gone, e.Survivor, b)
+		return nil
+	}
+	surv, err := t.live(e.Survivor, "survivor")
 	if err != nil {
 		return err
 	}
@@ -668,7 +846,74 @@ func (t *tx) merge(e StewardMerge) error {
 	return nil
 }
 
+// handover sends golden record gone to the block of survivor and keeps a
+// marker: a redirect to survivor plus the member references, so that the
+// events of its source records, still routed here, are forwarded.
+func (t *tx) handover(gone *Record, survivor, block string) {
+	s := t.s
+	t.out.Handover = &Handover{Block: block, Survivor: survivor, Record: mustJSON(gone)}
+	s.index.Remove(idOf(gone.ID))
+	s.xref.Redirect(gone.ID, survivor)
+	members := make([]Member, len(gone.Members))
+	for i, m := range gone.Members {
+		members[i] = Member{System: m.System, RecordID: m.RecordID, Active: m.Active, LinkedAt: m.LinkedAt, LinkedBy: m.LinkedBy}
+	}
+	*gone = Record{ID: gone.ID, MergedInto: survivor, Members: members, OwnershipVersion: gone.OwnershipVersion, UpdatedAt: t.at, Version: gone.Version}
+	t.keep[gone.ID] = true
+}
+
+// absorb adopts a golden record handed over by another block and merges it
+// into the survivor. A survivor unknown here keeps the record alive here
+// (it is never lost); a survivor handed over meanwhile gets it forwarded.
+func (t *tx) absorb(e Absorb) error {
+	if b, away := t.away(e.Survivor); away {
+		t.out.Forward = b
+		return nil
+	}
+	var r Record
+	if err := json.Unmarshal(e.Record, &r); err != nil || r.ID == "" || r.MergedInto != "" {
+		return errs.Poisonf(ReasonValidation, "absorb: not a live golden record (%v)", err)
+	}
+	if _, ok := t.s.records[r.ID]; ok {
+		return errs.Poisonf(ReasonValidation, "absorb: golden record %s is already held here", r.ID)
+	}
+	if err := t.s.Load(keyRecord+r.ID, e.Record); err != nil {
+		return errs.Poison(ReasonValidation, err)
+	}
+	if _, err := t.live(e.Survivor, "survivor"); err != nil {
+		t.touch(t.s.records[r.ID])
+		return nil
+	}
+	return t.merge(e.StewardMerge)
+}
+
+// notDuplicate marks two golden records as different parties. When one
+// lives in another block, the one held here is marked and the decision
+// forwarded (once) to the other's block.
 func (t *tx) notDuplicate(e StewardNotDuplicate) error {
+	ba, awayA := t.away(e.A)
+	bb, awayB := t.away(e.B)
+	switch {
+	case awayA && awayB:
+		t.out.Forward = ba
+		return nil
+	case awayA || awayB:
+		here, other, block := e.A, e.B, bb
+		if awayA {
+			here, other, block = e.B, e.A, ba
+		}
+		r, err := t.live(here, "a")
+		if err != nil {
+			return err
+		}
+		t.s.xref.MarkNotDuplicate(r.ID, t.s.xref.Resolve(other))
+		r.NotDuplicates = t.s.xref.NotDuplicates(r.ID)
+		t.touch(r)
+		if !e.Forwarded {
+			t.out.Forward, t.out.Partial = block, true
+		}
+		return nil
+	}
 	a, err := t.live(e.A, "a")
 	if err != nil {
 		return err
@@ -697,6 +942,10 @@ func (t *tx) erase(e EraseRequested) error {
 		}
 		id = g
 	}
+	if b, away := t.away(id); away {
+		t.out.Forward = b
+		return nil
+	}
 	rec, err := t.live(id, "golden_id")
 	if err != nil {
 		return err
@@ -715,6 +964,7 @@ func (t *tx) erase(e EraseRequested) error {
 	}
 	for _, c := range rec.Contacts {
 		t.audit(rec, "contacts/"+c.ID, "[erased]", "", src, survivorship.RuleEraseApply, true)
+		t.gcs[c.Golden] = rec.ID
 	}
 	rec.Contacts = nil
 	if after := t.s.features(rec); after != before {
@@ -725,6 +975,24 @@ func (t *tx) erase(e EraseRequested) error {
 }
 
 // ---- helpers -------------------------------------------------------------
+
+// away reports whether golden id g (after redirects) lives in another
+// match block than the event's: handed over from here, or never held here.
+// Without a block (Apply) nothing is away.
+func (t *tx) away(g string) (string, bool) {
+	if t.block == "" || g == "" {
+		return "", false
+	}
+	g = t.s.xref.Resolve(g)
+	if _, ok := t.s.records[g]; ok {
+		return "", false
+	}
+	b, ok := BlockOfID(g)
+	if !ok || b == t.block {
+		return "", false
+	}
+	return b, true
+}
 
 func (t *tx) touch(r *Record) {
 	r.UpdatedAt = max(r.UpdatedAt, t.at)
@@ -807,12 +1075,17 @@ func newer(a, b survivorship.Lineage) bool {
 }
 
 // newID derives a golden id from the first source record: "cus-" and 16 hex
-// digits of SHA-256(system/id), re-hashed with a counter in the (1 in 2^64)
-// case of a collision.
-func newID(ref xref.Ref, taken func(string) bool) string {
+// digits of SHA-256(system/id), re-hashed with a counter in the (1 in 2^64,
+// or 2^48 with a block) case of a collision. A match block (BlockOf) takes
+// the first 4 hex digits (its two ASCII letters), so BlockOfID recovers it.
+func newID(ref xref.Ref, block string, taken func(string) bool) string {
 	for n := 0; ; n++ {
 		h := sha256.Sum256([]byte(ref.System + "\x00" + ref.ID + "\x00" + strconv.Itoa(n)))
-		id := strID(match.ID(binary.BigEndian.Uint64(h[:8])))
+		v := binary.BigEndian.Uint64(h[:8])
+		if len(block) == 2 {
+			v = uint64(block[0])<<56 | uint64(block[1])<<48 | v&(1<<48-1)
+		}
+		id := strID(match.ID(v))
 		if !taken(id) {
 			return id
 		}

@@ -32,6 +32,9 @@ type Meta struct {
 	EventID       string
 	CorrelationID string
 	OccurredAt    time.Time // required: the only notion of time Apply has
+	// Forwarded: another match partition applied its part of the event
+	// and forwarded it here (Outputs.Forward with Outputs.Partial).
+	Forwarded bool
 }
 
 // Event is an input of Apply. The adapter decodes crm.account.v1,
@@ -92,11 +95,39 @@ type StewardMerge struct {
 	Survivor, Merged string
 }
 
+// Absorb is the second half of a steward merge across match blocks: the
+// partition holding Merged handed the record over (Outputs.Handover; Record
+// is its JSON as persisted) to the block of Survivor, which adopts it and
+// merges it as StewardMerge does.
+type Absorb struct {
+	StewardMerge
+	Record []byte
+}
+
 // StewardNotDuplicate is a steward's decision that A and B are different
 // parties: the pair is never proposed again.
 type StewardNotDuplicate struct {
 	Meta
 	A, B string
+}
+
+// ParentResolved tells a golden record (Child) what the source record of
+// its parent company (Ref) resolves to: its golden id and ERP customer
+// number. The service answers every ParentAsk with it, and again whenever
+// that source record's golden id or ERP customer changes.
+type ParentResolved struct {
+	Meta
+	Child  string
+	Ref    xref.Ref
+	Golden string
+	ERP    string
+}
+
+// ParentAsk asks for the golden id of the parent source record Ref of
+// golden record Child (answered with ParentResolved).
+type ParentAsk struct {
+	Child string
+	Ref   xref.Ref
 }
 
 // EraseRequested is a GDPR-style erase request for a golden record, named by
@@ -123,9 +154,12 @@ type Member struct {
 	Copies map[Field]string `json:"copies,omitempty"`
 }
 
-// Contact is a CRM contact of a golden record.
+// Contact is a CRM contact of a golden record. Golden is the golden contact
+// (mdm.contact.v1) it is merged into: contacts of one golden record with the
+// same e-mail address share one.
 type Contact struct {
 	ID      string               `json:"id"`
+	Golden  string               `json:"golden,omitempty"`
 	Name    string               `json:"name"`
 	Email   string               `json:"email,omitempty"`
 	Phone   string               `json:"phone,omitempty"`
@@ -147,6 +181,13 @@ type Record struct {
 	Proposed         []string                     `json:"proposed,omitempty"`
 	OwnershipVersion int                          `json:"ownership_version"`
 	UpdatedAt        int64                        `json:"updated_at"`
+	// ParentRef is the source record of the parent company (hierarchy):
+	// the ERP parent customer if the ERP names one, else the CRM parent
+	// account. Parent is its golden id and ParentERP its ERP customer
+	// number, as last resolved (ParentResolved).
+	ParentRef xref.Ref `json:"parent_ref,omitzero"`
+	Parent    string   `json:"parent,omitempty"`
+	ParentERP string   `json:"parent_erp,omitempty"`
 	// Version counts the published changes of the record: +1 every time
 	// Apply outputs it (mdm.customer.v1 version).
 	Version int64 `json:"version"`
@@ -232,19 +273,60 @@ type CRMUpdate struct {
 	CorrelationID string           `json:"correlation_id"`
 }
 
+// Golden contact statuses.
+const (
+	ContactStatusActive  = "ACTIVE"
+	ContactStatusMerged  = "MERGED"
+	ContactStatusDeleted = "DELETED"
+)
+
+// GoldenContact is a golden contact (mdm.contact.v1): the CRM contacts of a
+// golden record with one e-mail address, each attribute from the most
+// recent change of a member that has it.
+type GoldenContact struct {
+	ID         string
+	Status     string
+	MergedInto string
+	GoldenID   string
+	Name       string
+	Email      string
+	Phone      string
+	Role       string
+	Members    []string // CRM contact ids, sorted
+	UpdatedAt  int64
+}
+
 // StateWrite is one changelog entry: Key and the new Value (nil deletes).
 type StateWrite struct {
 	Key   string
 	Value []byte
 }
 
+// Handover asks the partition of match block Block to absorb a golden
+// record (Absorb) that a steward merged into Survivor.
+type Handover struct {
+	Block    string
+	Survivor string
+	Record   []byte
+}
+
 // Outputs is everything one Apply produces, in a deterministic order.
 type Outputs struct {
+	// Forward: the event concerns a golden record of another match block
+	// (handed over, or a steward decision's other record); the service
+	// forwards the event to that block. Partial: this partition applied
+	// its share already (Meta.Forwarded on arrival).
+	Forward string
+	Partial bool
+	// Handover: a golden record leaves this partition for another block.
+	Handover    *Handover
 	Golden      []Record
 	Xrefs       []XrefUpsert
 	ERPCommands []ERPCommand
 	CRMUpdates  []CRMUpdate
 	Audit       []Audit
 	Exceptions  []Exception
+	Contacts    []GoldenContact
+	ParentAsks  []ParentAsk
 	State       []StateWrite
 }

@@ -216,3 +216,11 @@ func TestMoney(t *testing.T) {
 		t.Error("Money accepted EURO")
 	}
 }
+
+func TestPhoneCountry(t *testing.T) {
+	for in, want := range map[string]string{"+49891234567": "DE", "+353112345": "IE", "+14155550100": "", "+74951234567": "", "0891234": "", "": ""} {
+		if got := PhoneCountry(in); got != want {
+			t.Errorf("PhoneCountry(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -78,3 +78,23 @@ func Phone(raw, country string) (string, error) {
 	}
 	return "+" + digits, nil
 }
+
+// PhoneCountry is the country of an E.164 number (Phone's output) when its
+// calling code belongs to one country only (+49 → DE); "" for a shared code
+// (+1, +7) or one not listed. Calling codes are a prefix code, so at most
+// one code matches.
+func PhoneCountry(e164 string) string {
+	if !strings.HasPrefix(e164, "+") {
+		return ""
+	}
+	found, n := "", 0
+	for c, code := range callingCodes {
+		if strings.HasPrefix(e164[1:], code) {
+			found, n = c, n+1
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return found
+}

@@ -51,6 +51,7 @@ const (
 	ReceivablesStatus Field = "receivables_status"
 	ERPCustomerNumber Field = "erp_customer_number"
 	BillingAddress    Field = "billing_address"
+	ParentERPCustomer Field = "parent_erp_customer" // the ERP's parent customer number (legal hierarchy)
 	// Billing: subscriptions.
 	Subscriptions  Field = "subscriptions"
 	BillingAccount Field = "billing_account"
@@ -92,7 +93,7 @@ func Default() Config {
 			Email: crmFB, ShippingAddress: crm, ParentAccount: crm, LifecycleStage: crm,
 			LegalName: erp, Country: erpFB, PostalCode: erpFB, TaxID: erp, TaxProfile: erp,
 			PaymentTerms: erp, CreditLimit: erp, CreditStatus: erp, ReceivablesStatus: erp,
-			ERPCustomerNumber: erp, BillingAddress: erpFB,
+			ERPCustomerNumber: erp, BillingAddress: erpFB, ParentERPCustomer: erp,
 			Subscriptions: {Owner: Billing}, BillingAccount: {Owner: Billing},
 		},
 		PII:                []Field{Phone, Email, ShippingAddress, BillingAddress, Owner},
