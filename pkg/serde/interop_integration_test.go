@@ -218,19 +218,6 @@ func jsonValue(schema avro.Schema, v any) any {
 	return v
 }
 
-func branchName(s avro.Schema) string {
-	if r, ok := s.(*avro.RefSchema); ok {
-		s = r.Schema()
-	}
-	if n, ok := s.(avro.NamedSchema); ok {
-		return n.FullName()
-	}
-	if l, ok := s.(avro.LogicalTypeSchema); ok && l.Logical() != nil {
-		return string(s.Type()) + "." + string(l.Logical().Type())
-	}
-	return string(s.Type())
-}
-
 // expectedJSON is what the Python peer should print for an Avro body,
 // normalised through encoding/json.
 func expectedJSON(t *testing.T, schema avro.Schema, body []byte) any {
