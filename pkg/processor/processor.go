@@ -122,9 +122,10 @@ func WithRetryPolicy(rp retry.Policy) Option { return optFunc(func(p *Processor)
 func WithMaxPollRecords(n int) Option { return optFunc(func(p *Processor) { p.maxPoll = n }) }
 
 // WithCommitInterval sets how long a transaction may stay open collecting
-// records while the input has a backlog (default 100ms, like Kafka
-// Streams' commit.interval.ms under exactly-once). A poll that does not
-// come back full commits at once, so latency stays low when caught up.
+// records while they keep coming (default 50ms; Kafka Streams' EOS
+// default is 100ms). A poll that finds nothing in the rest of the interval
+// commits at once. Outputs become visible at commit, so the interval bounds
+// the added latency.
 func WithCommitInterval(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.commitInterval = d })
 }
@@ -264,7 +265,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, maxBatch: 20_000, commitInterval: 100 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
@@ -874,11 +875,10 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	var handlerErr error
 	handled := 0
 	for {
-		polled := 0
 		iter := fetches.RecordIter()
 		for !iter.Done() && handlerErr == nil {
 			r := iter.Next()
-			polled++
+			handled++
 			if err := p.ensure(ctx, r.Partition); err != nil {
 				handlerErr = errs.Retriable("restore", err)
 				break
@@ -894,13 +894,12 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			tx.add(ctx, m)
 			p.observe(m)
 		}
-		handled += polled
-		// Commit by size and time: while polls come back full (a
-		// backlog), keep the transaction open for more, up to the batch
-		// bound and the commit interval; a partial poll means the input
-		// is drained, so commit at once for low latency.
+		// Commit by size and time: while records keep coming, keep the
+		// transaction open for more, up to the batch bound and the commit
+		// interval; a poll that finds nothing within what is left of the
+		// interval commits.
 		left := p.commitInterval - p.now().Sub(start)
-		if handlerErr != nil || polled < pollLimit || handled >= p.maxBatch || left <= 0 || ctx.Err() != nil || p.rebalancePending() {
+		if handlerErr != nil || handled >= p.maxBatch || left <= 0 || ctx.Err() != nil || p.rebalancePending() {
 			break
 		}
 		pctx, cancel := context.WithTimeout(ctx, left)
