@@ -30,7 +30,7 @@ import (
 // modify, encode; one transaction per poll) over the same topic layout, and
 // prints both rates and their ratio (target ≥ 0.7), median of three rounds.
 func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
-	const n, partitions = 100_000, 6
+	const n, partitions = 200_000, 6
 	brokers := testinfra.Brokers(b)
 	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(b)))
 	if err != nil {

@@ -143,16 +143,17 @@ func Trace() Middleware {
 			}
 			ctx = tracing.WithCorrelation(ctx, corr)
 			ctx = tracing.WithCausation(ctx, m.EventID())
-			ctx, span := tracing.Tracer("isthmus/processor").Start(ctx, "process "+m.Topic,
-				trace.WithSpanKind(trace.SpanKindConsumer),
-				trace.WithAttributes(
+			ctx, span := tracing.Tracer("isthmus/processor").Start(ctx, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
+			if span.IsRecording() {
+				span.SetAttributes(
 					attribute.String("messaging.system", "kafka"),
 					attribute.String("messaging.destination.name", m.Topic),
 					attribute.Int("messaging.kafka.partition", int(in.Partition)),
 					attribute.Int64("messaging.kafka.offset", in.Offset),
 					attribute.String("isthmus.service", m.p.cfg.Service),
 					attribute.String("isthmus.correlation_id", corr),
-				))
+				)
+			}
 			defer span.End()
 			m.ctx = ctx
 			err := next(ctx, m)

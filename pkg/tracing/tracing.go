@@ -79,8 +79,11 @@ func DeterministicID(parts ...string) string {
 var propagator = propagation.TraceContext{}
 
 // provider is the tracer provider of the process. Without an exporter it
-// still creates real span ids, so traceparent chains across services.
-var provider trace.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+// still creates real trace and span ids, so traceparent chains across
+// services and logs carry trace ids, but it records nothing (spans nobody
+// exports would cost an allocation-heavy span per record for nothing);
+// Setup installs a recording, exporting provider.
+var provider trace.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 
 // SetProvider replaces the process' tracer provider (an exporter's).
 func SetProvider(p trace.TracerProvider) { provider = p; otel.SetTracerProvider(p) }
