@@ -187,3 +187,5 @@ func TestRealTimerBacklogAfterDowntime(t *testing.T) {
 // so they run in the integration tier.
 func TestFakeScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, fakeCluster(t)) }
 func TestFakeScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, fakeCluster(t)) }
+
+func TestRealForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, testinfra.Brokers(t)) }

@@ -30,3 +30,5 @@ func TestFakeTickFailureIsolated(t *testing.T) { suiteTickFailureIsolated(t, fak
 func TestFakeTimerBacklogAfterDowntime(t *testing.T) {
 	suiteTimerBacklogAfterDowntime(t, fakeCluster(t))
 }
+
+func TestFakeForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, fakeCluster(t)) }

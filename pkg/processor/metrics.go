@@ -20,6 +20,7 @@ type runtimeMetrics struct {
 	restoreSeconds *prometheus.HistogramVec
 	lag            *prometheus.GaugeVec
 	purges         *prometheus.CounterVec
+	forwarded      *prometheus.CounterVec
 	batchRecords   *prometheus.HistogramVec
 	restored       *prometheus.CounterVec
 }
@@ -42,6 +43,7 @@ func newRuntimeMetrics(reg prometheus.Registerer) *runtimeMetrics {
 		commitSeconds:  h("commit_seconds", "Transaction commit latency.", prometheus.ExponentialBuckets(0.001, 3, 9)),
 		restoreSeconds: h("restore_seconds", "State restore time per partition.", prometheus.ExponentialBuckets(0.01, 4, 8)),
 		batchRecords:   h("batch_records", "Input records per committed transaction.", prometheus.ExponentialBuckets(1, 4, 9)),
+		forwarded:      c("forwarded_total", "Input records that arrived on another partition than their key's (murmur2) and were forwarded to it.", "service", "topic"),
 		purges:         c("internal_purges_total", "Purges of internal-topic records the group has committed past.", "service"),
 		restored:       c("restored_records_total", "Changelog records read to restore state.", "service"),
 		lag: metrics.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "isthmus", Subsystem: "processor", Name: "consumer_lag",

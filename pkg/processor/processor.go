@@ -11,8 +11,10 @@
 // processor that uses state must have the same partition count; the
 // co-partitioning balancer keeps equal partition numbers of all inputs on
 // one member and rebalances cooperatively: partitions a member keeps keep
-// their state. Producers of those topics must partition by key with Kafka's
-// default (murmur2) partitioner.
+// their state. A record that arrives on another partition than its key's
+// (Kafka's default murmur2 partitioner) — a producer with another
+// partitioner — is forwarded to its key's partition through the internal
+// topic "<service>.forward.v1" in the same transaction and handled there.
 //
 // Timers (OnTick) run on each partition's stream time, the largest event
 // time processed on it, persisted with the committed offsets; a tick's
@@ -43,6 +45,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // TickHandler runs periodically for every owned partition inside its own
@@ -209,6 +212,8 @@ type Processor struct {
 
 	idleTimeout    time.Duration
 	restoreTimeout time.Duration
+	partitionCount int32
+	keyPartitioner kgo.TopicPartitioner
 	sessionTimeout time.Duration
 	purgeInterval  time.Duration
 	static         bool
@@ -257,6 +262,11 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	}
 	if cfg.Instance == "" {
 		cfg.Instance = "0"
+	}
+	if len(cfg.Stores)+len(cfg.InternalTopics) > 0 {
+		// Stateful: records that arrive on another partition than their
+		// key's are forwarded through this internal topic (see forward).
+		cfg.InternalTopics = append(append([]string(nil), cfg.InternalTopics...), ForwardTopic(cfg.Service))
 	}
 	cfg.Topics = append(append([]string(nil), cfg.Topics...), cfg.InternalTopics...)
 	if cfg.OnTick != nil && cfg.Tick <= 0 {
@@ -386,6 +396,7 @@ func (p *Processor) prepare(ctx context.Context) error {
 		}
 		counts[t] = int32(len(td.Partitions))
 		partitions = max(partitions, counts[t])
+		p.partitionCount = partitions
 	}
 	if p.stateful() {
 		if err := checkCopartitioned(counts); err != nil {
@@ -499,13 +510,14 @@ func (p *Processor) isInternal(topic string) bool {
 // partitioner sends changelog records to the partition set on the record
 // (the input's) and keys everything else with Kafka's default murmur2.
 type partitioner struct {
-	stores *stores
-	def    kgo.Partitioner
-	manual kgo.Partitioner
+	stores  *stores
+	forward string // physical forward topic: records carry their partition
+	def     kgo.Partitioner
+	manual  kgo.Partitioner
 }
 
 func (pt partitioner) ForTopic(t string) kgo.TopicPartitioner {
-	if pt.stores.isChangelog(t) {
+	if pt.stores.isChangelog(t) || t == pt.forward {
 		return pt.manual.ForTopic(t)
 	}
 	return pt.def.ForTopic(t)
@@ -557,7 +569,7 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.Balancers(balancer),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.RecordPartitioner(partitioner{stores: p.stores, def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
+		kgo.RecordPartitioner(partitioner{stores: p.stores, forward: p.kcfg.Topic(ForwardTopic(p.cfg.Service)), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onDropped),
 		kgo.OnPartitionsLost(p.onDropped),
@@ -879,6 +891,9 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		for !iter.Done() && handlerErr == nil {
 			r := iter.Next()
 			handled++
+			if p.forward(ctx, tx, r) {
+				continue
+			}
 			if err := p.ensure(ctx, r.Partition); err != nil {
 				handlerErr = errs.Retriable("restore", err)
 				break
@@ -886,7 +901,7 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			if _, ok := before[r.Partition]; !ok {
 				before[r.Partition] = *p.parts[r.Partition]
 			}
-			m := &Message{Topic: p.kcfg.Logical(r.Topic), Record: r, p: p, ctx: ctx, batch: tx.batch}
+			m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
 			if err := p.chain(ctx, m); err != nil {
 				handlerErr = err
 				break
@@ -926,6 +941,56 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		}
 	}
 	return false, handlerErr
+}
+
+// ForwardTopic is the logical name of a stateful processor's internal
+// topic for records that arrived on the wrong partition.
+func ForwardTopic(service string) string { return service + ".forward.v1" }
+
+// HeaderOriginTopic names the input topic (physical) a forwarded record was
+// consumed from.
+const HeaderOriginTopic = "isthmus-origin-topic"
+
+// forward sends a record of an external input that sits on another
+// partition than the one its key maps to with Kafka's default (murmur2)
+// partitioner — a producer with another partitioner, e.g. librdkafka's
+// default — to the forward topic's right partition, in the open
+// transaction; it is handled there, once, with that partition's state. It
+// reports whether it forwarded r. Records without a key stay where they are.
+func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
+	if !p.stateful() || len(r.Key) == 0 || p.partitionCount <= 0 {
+		return false
+	}
+	logical := p.kcfg.Logical(r.Topic)
+	if p.isInternal(logical) {
+		return false
+	}
+	if p.keyPartitioner == nil {
+		p.keyPartitioner = kgo.StickyKeyPartitioner(nil).ForTopic("")
+	}
+	want := int32(p.keyPartitioner.Partition(r, int(p.partitionCount)))
+	if want == r.Partition {
+		return false
+	}
+	out := &kgo.Record{Topic: p.kcfg.Topic(ForwardTopic(p.cfg.Service)), Partition: want, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
+	out.Headers = append(out.Headers, r.Headers...)
+	tracing.SetHeader(&out.Headers, HeaderOriginTopic, r.Topic)
+	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
+		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
+	}
+	tx.produced++
+	tx.sess.Produce(ctx, out, tx.promise)
+	p.metrics.forwarded.WithLabelValues(p.cfg.Service, logical).Inc()
+	return true
+}
+
+// logicalTopic is the logical input topic of a consumed record: for a
+// forwarded record, the topic it was first consumed from.
+func (p *Processor) logicalTopic(r *kgo.Record) string {
+	if origin, ok := tracing.Header(r.Headers, HeaderOriginTopic); ok && p.kcfg.Logical(r.Topic) == ForwardTopic(p.cfg.Service) {
+		return p.kcfg.Logical(origin)
+	}
+	return p.kcfg.Logical(r.Topic)
 }
 
 // rebalancePending reports whether a revocation arrived since the last

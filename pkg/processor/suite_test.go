@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -466,4 +467,61 @@ func suiteTimerBacklogAfterDowntime(t *testing.T, brokers []string) {
 	if got := string(outs[1].Key); got != "k2" {
 		t.Fatalf("after the downtime %s fired (%s); the backlog cancelled k1 and only k2 was due", got, outs[1].Value)
 	}
+}
+
+// suiteForwardMisPartitioned: records produced with another partitioner
+// than Kafka's default (here: every other key deliberately on the wrong
+// partition) are forwarded to their key's partition and handled there
+// exactly once, in per-key order, with that partition's state.
+func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 4)
+	murmur := kgo.StickyKeyPartitioner(nil).ForTopic("")
+	inputs := map[string][]string{}
+	var recs []*kgo.Record
+	for i := range 400 {
+		k := fmt.Sprintf("k%d", i%23)
+		v := fmt.Sprintf("v%d", i)
+		inputs[k] = append(inputs[k], v)
+		r := &kgo.Record{Topic: e.in, Key: []byte(k), Value: []byte(v)}
+		r.Partition = int32(murmur.Partition(r, 4))
+		if i%23%2 == 0 {
+			r.Partition = (r.Partition + 1) % 4 // consistently, like another hash
+		}
+		recs = append(recs, r)
+	}
+	cl := e.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, r := range recs {
+		r.Topic = e.kcfg.Topic(r.Topic)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var flakes atomic.Int64
+	stop := e.start(counterHandler(&flakes), WithRegisterer(reg))
+	outs := e.consume(e.out, 400, 60*time.Second)
+	e.settle(e.out, 400, time.Second)
+	stop()
+	checkCounts(t, outs, inputs)
+	// The state of every key lives on its key's partition.
+	for _, r := range e.consume(ChangelogTopic("counter", "counts"), 400, time.Minute) {
+		if want := int32(murmur.Partition(r, 4)); r.Partition != want {
+			t.Fatalf("state of %s on partition %d, want %d", r.Key, r.Partition, want)
+		}
+	}
+	forwarded := 0.0
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "isthmus_processor_forwarded_total" {
+			for _, m := range mf.GetMetric() {
+				forwarded += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if forwarded == 0 {
+		t.Fatal("no record was forwarded")
+	}
+	t.Logf("%.0f of 400 records forwarded to their key's partition; every output once, in order", forwarded)
 }
