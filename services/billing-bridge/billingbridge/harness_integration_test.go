@@ -54,6 +54,9 @@ type got struct {
 	Key     string
 	Value   any // decoded contracts value; raw bytes for the DLQ
 	Headers map[string]string
+	// ProducerID is the writer's producer id: one per instance of the
+	// service (its transactional id).
+	ProducerID int64
 }
 
 func uniquePrefix(t testing.TB) string {
@@ -187,7 +190,7 @@ func (h *harness) collect() {
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
 			fs.EachRecord(func(r *kgo.Record) {
-				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}}
+				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}, ProducerID: r.ProducerID}
 				for _, hd := range r.Headers {
 					g.Headers[hd.Key] = string(hd.Value)
 				}

@@ -38,14 +38,21 @@ func TestReplicaReplacedMidStream(t *testing.T) {
 			stops = append(stops, h.startInstance(map[string]string{"ISTHMUS_INSTANCE_ID": "r2"}))
 			stops = append(stops, h.startInstance(map[string]string{"ISTHMUS_INSTANCE_ID": "r1"}))
 		}
+		replaced := !replace
 		for i, d := range stream {
 			h.produce(contracts.TopicCRMDealV1, d.ContractID, d)
 			time.Sleep(50 * time.Millisecond)
-			if replace && i == len(stream)/3 {
+			// Replace r1 once a third of the deals are in and both
+			// instances have committed outputs (two producer ids).
+			if !replaced && i >= len(stream)/3 && len(producers(h.snapshot())) == 2 {
 				stops[1]() // r1 leaves the group
 				t.Logf("r1 stopped after %d deals (%d outputs); starting r3", i+1, len(h.snapshot()))
 				stops[1] = h.startInstance(map[string]string{"ISTHMUS_INSTANCE_ID": "r3"})
+				replaced = true
 			}
+		}
+		if !replaced {
+			t.Fatalf("the two instances never both committed outputs while deals streamed (producers %v)", producers(h.snapshot()))
 		}
 		count := func(recs []got) (cmds, journals map[string]int) {
 			cmds, journals = map[string]int{}, map[string]int{}
@@ -105,6 +112,9 @@ func TestReplicaReplacedMidStream(t *testing.T) {
 			k := r.Topic + " " + r.Key
 			out[k] = append(out[k], string(b))
 		}
+		if ps := producers(recs); replace && len(ps) != 3 {
+			t.Errorf("outputs of %d instances, want 3 (r1 before its replacement, r2 throughout, r3 after): producer ids %v", len(ps), ps)
+		}
 		t.Logf("replace=%v: %d deals, %d outputs, %d billing and %d journal commands", replace, len(stream), len(recs), len(c), len(j))
 		return out
 	}
@@ -116,4 +126,13 @@ func TestReplicaReplacedMidStream(t *testing.T) {
 	if len(single) == 0 {
 		t.Error("no outputs")
 	}
+}
+
+// producers counts outputs per producer id (one per instance).
+func producers(recs []got) map[int64]int {
+	out := map[int64]int{}
+	for _, r := range recs {
+		out[r.ProducerID]++
+	}
+	return out
 }

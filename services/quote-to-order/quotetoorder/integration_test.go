@@ -49,12 +49,15 @@ type env struct {
 	excs     []contracts.OperationalException
 	commands map[string][]contracts.OrderCommand
 	dlq      int
+	// producers counts lifecycle events per producer id (one per
+	// instance of the service: its transactional id).
+	producers map[int64]int
 }
 
 // newEnv creates the test's topics, publishes the ERP reference data of
 // customers, starts the real gateway on it and waits until it is ready.
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
-	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}}
+	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}, producers: map[int64]int{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
 	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
 	if err != nil {
@@ -203,6 +206,7 @@ func (e *env) watch() {
 					var l contracts.OrderLifecycle
 					if err := e.sd.Decode(ctx, r.Value, &l); err == nil {
 						e.life[l.OrderID] = append(e.life[l.OrderID], l)
+						e.producers[r.ProducerID]++
 					}
 				case contracts.TopicOpsExceptionsV1:
 					var x contracts.OperationalException

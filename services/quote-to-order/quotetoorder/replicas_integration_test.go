@@ -62,7 +62,8 @@ type orderOutcome struct {
 // replicaRun feeds quotes (about 15 s) to a fresh environment and returns
 // each order's outcome once every order reached its final state. With
 // replace it runs two instances and replaces one after a third of the
-// quotes; without, one instance throughout.
+// quotes and both have committed outputs; without, one instance
+// throughout.
 func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string, replace bool) runOutcome {
 	e := newEnv(t, erpCustomer{id: "100042", account: "A-1", xref: true})
 	stops := map[string]func(){}
@@ -76,21 +77,28 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 	if replace {
 		stops["r2"] = e.startInstance("r2")
 	}
-	fed := make(chan struct{})
-	go func() {
-		defer close(fed)
-		for i, q := range quotes {
-			e.produce(contracts.TopicCRMQuoteV1, q.QuoteID, q)
-			time.Sleep(60 * time.Millisecond)
-			if replace && i == len(quotes)/3 {
-				stops["r1"]()
-				delete(stops, "r1")
-				t.Logf("r1 stopped after %d quotes; starting r3", i+1)
-				stops["r3"] = e.startInstance("r3")
-			}
+	producers := func() int {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.producers)
+	}
+	replaced := !replace
+	for i, q := range quotes {
+		e.produce(contracts.TopicCRMQuoteV1, q.QuoteID, q)
+		time.Sleep(60 * time.Millisecond)
+		// Replace r1 once a third of the quotes are in and both instances
+		// have committed lifecycle events (two producer ids).
+		if !replaced && i >= len(quotes)/3 && producers() == 2 {
+			stops["r1"]()
+			delete(stops, "r1")
+			t.Logf("r1 stopped after %d quotes; starting r3", i+1)
+			stops["r3"] = e.startInstance("r3")
+			replaced = true
 		}
-	}()
-	<-fed
+	}
+	if !replaced {
+		t.Fatalf("the two instances never both committed outputs while quotes streamed (%d producers)", producers())
+	}
 	for _, q := range quotes {
 		e.waitState(q.QuoteID, final[q.QuoteID], 2*time.Minute)
 	}
@@ -118,8 +126,11 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 			t.Errorf("order %s: %d ERP order commands, want 1", id, out[id].Commands)
 		}
 	}
-	dlq := e.dlq
+	dlq, nprod := e.dlq, len(e.producers)
 	e.mu.Unlock()
+	if replace && nprod != 3 {
+		t.Errorf("lifecycle events of %d instances, want 3 (r1 before its replacement, r2 throughout, r3 after)", nprod)
+	}
 	if dlq != 0 {
 		t.Errorf("%d records dead-lettered", dlq)
 	}
