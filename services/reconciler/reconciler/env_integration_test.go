@@ -46,8 +46,9 @@ type itEnv struct {
 }
 
 type seenBreak struct {
-	b  contracts.ReconBreak
-	at time.Time // when the test saw it
+	b        contracts.ReconBreak
+	at       time.Time // when the test saw it
+	producer int64     // the writer's producer id: one per instance
 }
 
 func freeAddr(t *testing.T) string {
@@ -205,7 +206,7 @@ func (e *itEnv) collectBreaks(t *testing.T, brokers []string) {
 				return
 			}
 			e.mu.Lock()
-			e.breaks = append(e.breaks, seenBreak{b: b, at: time.Now()})
+			e.breaks = append(e.breaks, seenBreak{b: b, at: time.Now(), producer: r.ProducerID})
 			e.mu.Unlock()
 		})
 	}

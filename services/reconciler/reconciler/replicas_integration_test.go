@@ -3,9 +3,12 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // TestReplicaReplacedMidStream runs the reconciler (router and matcher) as
@@ -88,8 +92,8 @@ func entityOf(b contracts.ReconBreak) string {
 // complete contracts, 3 broken entities) every 500 ms to a fresh
 // environment, waits for every break to open, closes the even ones with
 // their late events, and returns break id → "KIND STATUS,STATUS…" in the
-// order read. With replace it runs two instances and replaces one after
-// the eleventh slice, while breaks are opening.
+// order read. With replace it runs two instances and replaces one from the
+// seventh slice on, once both have committed observations and breaks.
 func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]string {
 	const slices, perSlice = 16, 3
 	e := newEnv(t, sla)
@@ -107,6 +111,17 @@ func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]st
 	} else {
 		stops = append(stops, instance("solo"))
 	}
+	// Instances at work: producer ids (one per instance) of the router's
+	// observations and of the matcher's breaks.
+	routers := producerIDs(t, e, ObservationsTopic)
+	matchers := func() map[int64]bool {
+		out := map[int64]bool{}
+		for _, sb := range e.seen() {
+			out[sb.producer] = true
+		}
+		return out
+	}
+	replaced := !replace
 	var bs []brokenEntity
 	for s := range slices {
 		var recs []*kgo.Record
@@ -129,11 +144,17 @@ func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]st
 		}
 		e.produce(recs...)
 		time.Sleep(500 * time.Millisecond)
-		if replace && s == 10 {
+		// Replace r1 once both instances' routers and matchers have
+		// committed outputs.
+		if !replaced && s >= 6 && len(routers()) == 2 && len(matchers()) == 2 {
 			stops[0]() // r1 leaves both groups
 			t.Logf("r1 stopped after %d slices (%d break events); starting r3", s+1, len(e.seen()))
 			stops[0] = instance("r3")
+			replaced = true
 		}
+	}
+	if !replaced {
+		t.Fatalf("the two instances never both committed outputs while traffic flowed (routers %d, matchers %d)", len(routers()), len(matchers()))
 	}
 	waitAll := func(status string, which func(i int) bool) {
 		deadline := time.Now().Add(60 * time.Second)
@@ -216,6 +237,36 @@ func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]st
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("replace=%v: breaks (-want +got):\n%s", replace, d)
 	}
+	if replace && (len(routers()) != 3 || len(matchers()) != 3) {
+		t.Errorf("outputs of %d routers and %d matchers, want 3 each (r1 before its replacement, r2 throughout, r3 after)", len(routers()), len(matchers()))
+	}
 	t.Logf("replace=%v: %d breaks, %d break events", replace, len(out), len(events))
 	return out
+}
+
+// producerIDs reads a logical topic (read_committed) in the background and
+// returns the producer ids seen so far.
+func producerIDs(t *testing.T, e *itEnv, topic string) func() map[int64]bool {
+	cl := testinfra.NewClient(t, testinfra.Brokers(t), kgo.ConsumeTopics(e.prefix+topic),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				mu.Lock()
+				seen[r.ProducerID] = true
+				mu.Unlock()
+			})
+		}
+	}()
+	return func() map[int64]bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
+	}
 }
