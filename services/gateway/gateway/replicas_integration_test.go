@@ -5,10 +5,15 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 	"github.com/isthmus/isthmus/services/gateway/internal/readmodel"
@@ -57,7 +62,13 @@ func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[s
 			add(gwtest.Customer(c, "CRM-"+c, (r+i)%5 == 0, t))
 			add(gwtest.Xref("CRM-"+c, c, t))
 		}
-		if r%4 == 3 { // ERP retires a price and a stock location
+		if r < 10 { // products later discontinued
+			add(gwtest.PriceEntry(fmt.Sprintf("OLD-%02d", r), "NA", "USD", "", int64(500+r), 1, 0, 825, t))
+		}
+		if r >= 15 && r < 25 && r%2 == 1 { // ERP drops half of them for good
+			add(erpChange{Topic: string(readmodel.PriceBook), Key: fmt.Sprintf("OLD-%02d|NA|USD", r-15)})
+		}
+		if r%4 == 3 { // ERP retires a price (repriced later) and a stock location
 			add(erpChange{Topic: string(readmodel.PriceBook), Key: fmt.Sprintf("SKU-%02d|NA|USD", (r*7)%60)})
 			add(erpChange{Topic: string(readmodel.Inventory), Key: fmt.Sprintf("SKU-%02d|S%d", (r*12)%60, 0)})
 		}
@@ -101,10 +112,12 @@ func readModels(t *testing.T, e *gwtest.Env) map[readmodel.Model]map[string]stri
 
 // TestIntegrationReadModelReplicaReplaced runs two gateways (two read-model
 // builders on one Redis) while ERP keeps publishing, stops one mid-stream
-// and starts a replacement; a single uninterrupted gateway builds the same
-// stream under another prefix. The read models must end equal, holding
-// exactly the live keys (every update applied, the last version of each key,
-// every tombstone honoured).
+// (once it answers from its models) and starts a replacement; a single
+// uninterrupted gateway builds the same stream under another prefix. The
+// Redis read models must end equal, holding exactly the live keys (every
+// update applied, the last version of each key, every tombstone honoured),
+// and the survivor and the replacement must answer every price as the
+// single gateway does (each serves from its own in-memory mirror).
 //
 // The builder is group-less by design (each replica reads every partition
 // and a batch below the stored offset is skipped in Redis), so "the same
@@ -114,20 +127,27 @@ func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
 	stream, live := erpStream(rounds)
 	single, replaced := gwtest.Integration(t), gwtest.Integration(t)
 
-	single.Start(single.Config())
+	g := single.Start(single.Config())
 	a := replaced.Start(replaced.Config())
-	replaced.Start(replaced.Config())
+	b := replaced.Start(replaced.Config())
+	ca := dial(t, a, replaced.Token("q2o", time.Hour, gwtest.AllScopes...))
+	var c *gwtest.Gateway
 	for r, round := range stream {
 		feed(single, round)
 		feed(replaced, round)
 		time.Sleep(400 * time.Millisecond)
-		if r == rounds/3 {
+		// Replace a from a third of the stream on, once its builder has
+		// caught up (it answers from its models).
+		if c == nil && r >= rounds/3 && answers(ca) {
 			if err := a.Stop(); err != nil {
 				t.Fatalf("stop replica: %v", err)
 			}
 			t.Logf("replica %s stopped after %d rounds; starting a new one", a.Config.Common.Instance, r+1)
-			replaced.Start(replaced.Config())
+			c = replaced.Start(replaced.Config())
 		}
+	}
+	if c == nil {
+		t.Fatal("the first replica never answered from its read models while ERP published")
 	}
 
 	complete := func(got map[readmodel.Model]map[string]string) bool {
@@ -163,9 +183,53 @@ func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
 	if d := cmp.Diff(readModels(t, single), readModels(t, replaced)); d != "" {
 		t.Fatalf("read models diverged after settling (-single +replicas):\n%s", d)
 	}
+	// Every live gateway answers the same prices from its own models (the
+	// in-memory mirror each builder feeds): the single one, the replica that
+	// stayed and the replacement.
+	prices := func(gw *gwtest.Gateway, token string) map[string]string {
+		cl := dial(t, gw, token)
+		out := map[string]string{}
+		for n := range 70 {
+			sku := fmt.Sprintf("SKU-%02d", n)
+			if n >= 60 {
+				sku = fmt.Sprintf("OLD-%02d", n-60)
+			}
+			got, err := cl.pricing.PriceQuote(cl.ctx(), &pricingv1.PriceQuoteRequest{Customer: &pricingv1.PriceQuoteRequest_ErpCustomerId{ErpCustomerId: "C00"},
+				CurrencyCode: "USD", Region: "NA", Lines: []*pricingv1.QuoteLine{line(sku, 1)}})
+			if err != nil {
+				out[sku] = status.Code(err).String()
+			} else {
+				out[sku] = fmt.Sprintf("price %d %s", got.GetLines()[0].GetListPrice().GetUnitsMinor(), got.GetLines()[0].GetListPrice().GetCurrencyCode())
+			}
+		}
+		return out
+	}
+	want0 := prices(g, single.Token("q2o", time.Hour, gwtest.AllScopes...))
+	priced := 0
+	for sku, p := range want0 {
+		if isLive := live[readmodel.PriceBook][sku+"|NA|USD"]; isLive != strings.HasPrefix(p, "price ") || !isLive && p != codes.NotFound.String() {
+			t.Errorf("single gateway: %s answers %s, live in the price book: %v", sku, p, live[readmodel.PriceBook][sku+"|NA|USD"])
+		}
+		if strings.HasPrefix(p, "price ") {
+			priced++
+		}
+	}
+	for name, gw := range map[string]*gwtest.Gateway{"survivor": b, "replacement": c} {
+		if d := cmp.Diff(want0, prices(gw, replaced.Token("q2o", time.Hour, gwtest.AllScopes...))); d != "" {
+			t.Errorf("%s answers differ from the single gateway (-single +%s):\n%s", name, name, d)
+		}
+	}
 	n := 0
 	for _, m := range readmodel.Models {
 		n += len(got[m])
 	}
-	t.Logf("%d rounds, %d live entries over %d models, equal to a single builder's", rounds, n, len(readmodel.Models))
+	t.Logf("%d rounds, %d live entries over %d models, equal to a single builder's; %d of 70 SKUs priced (the others NOT_FOUND) alike by all three gateways", rounds, n, len(readmodel.Models), priced)
+}
+
+// answers reports whether a gateway answers a price from its read models
+// (not UNAVAILABLE while they build).
+func answers(c *client) bool {
+	_, err := c.pricing.PriceQuote(c.ctx(), &pricingv1.PriceQuoteRequest{Customer: &pricingv1.PriceQuoteRequest_ErpCustomerId{ErpCustomerId: "C00"},
+		CurrencyCode: "USD", Region: "NA", Lines: []*pricingv1.QuoteLine{line("SKU-01", 1)}})
+	return status.Code(err) != codes.Unavailable
 }
