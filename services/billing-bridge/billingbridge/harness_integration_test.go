@@ -54,6 +54,9 @@ type got struct {
 	Key     string
 	Value   any // decoded contracts value; raw bytes for the DLQ
 	Headers map[string]string
+	// ProducerID is the writer's producer id: one per instance of the
+	// service (its transactional id).
+	ProducerID int64
 }
 
 func uniquePrefix(t testing.TB) string {
@@ -102,6 +105,13 @@ func joinComma(s []string) string {
 
 // startService runs billing-bridge in this process until the test ends.
 func (h *harness) startService(extra map[string]string) {
+	h.t.Cleanup(h.startInstance(extra))
+}
+
+// startInstance runs billing-bridge in this process and returns the
+// function that stops it (cancels its context: the member leaves the
+// group) and waits for it to end.
+func (h *harness) startInstance(extra map[string]string) (stop func()) {
 	t := h.t
 	vars := h.env()
 	for k, v := range extra {
@@ -121,21 +131,24 @@ func (h *harness) startService(extra map[string]string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- billingbridge.Run(ctx, &cfg, log) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("billing-bridge: %v", err)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("billing-bridge %s: %v", vars["ISTHMUS_INSTANCE_ID"], err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("billing-bridge %s did not stop within 30s", vars["ISTHMUS_INSTANCE_ID"])
 			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("billing-bridge did not stop within 30s")
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("service log:\n%s", tail(string(b), 6000))
-		}
-	})
+			if t.Failed() {
+				b, _ := os.ReadFile(logf.Name())
+				t.Logf("service log of %s:\n%s", vars["ISTHMUS_INSTANCE_ID"], tail(string(b), 6000))
+			}
+		})
+	}
 }
 
 func tail(s string, n int) string {
@@ -177,7 +190,7 @@ func (h *harness) collect() {
 		for ctx.Err() == nil {
 			fs := cl.PollFetches(ctx)
 			fs.EachRecord(func(r *kgo.Record) {
-				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}}
+				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}, ProducerID: r.ProducerID}
 				for _, hd := range r.Headers {
 					g.Headers[hd.Key] = string(hd.Value)
 				}

@@ -90,6 +90,36 @@ func expected(t *testing.T, deals map[string][]*contracts.Deal) (cmds map[string
 	return cmds, journals
 }
 
+// dealStream is n contracts' deals (prefix-NNN): a NEW, an upsell AMEND
+// and, for every third contract, a CANCEL, interleaved across contracts
+// (round r sends every contract's r-th deal).
+func dealStream(prefix string, n int) (deals map[string][]*contracts.Deal, stream []*contracts.Deal) {
+	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
+	deals = map[string][]*contracts.Deal{}
+	ids := make([]string, n)
+	for i := range n {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		ids[i] = id
+		start := contract.NewDate(2025, time.Month(1+i%12), 1+i%28).String()
+		ds := []*contracts.Deal{
+			newDeal(id, start, int64(5+i%7), int64(999+i), at),
+			amendDeal(id, 1, contract.ChangeUpsell, day(start).AddMonths(2).AddDays(i%20).String(), int64(20+i%7), int64(999+i), at.Add(time.Hour)),
+		}
+		if i%3 == 0 {
+			ds = append(ds, cancelDeal(id, 2, day(start).AddMonths(7).AddDays(3).String(), at.Add(2*time.Hour)))
+		}
+		deals[id] = ds
+	}
+	for r := 0; r < 3; r++ {
+		for _, id := range ids {
+			if ds := deals[id]; r < len(ds) {
+				stream = append(stream, ds[r])
+			}
+		}
+	}
+	return deals, stream
+}
+
 // TestKillRestart SIGKILLs the billing-bridge process several times while
 // deals stream in, restarts it, and checks with a read_committed consumer
 // that every billing command and journal command was written exactly once
@@ -111,30 +141,7 @@ func TestKillRestart(t *testing.T) {
 	p := h.spawn(bin, logf, extra)
 	t.Cleanup(func() { p.kill() })
 
-	const contractsN = 60
-	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
-	deals := map[string][]*contracts.Deal{}
-	var stream []*contracts.Deal
-	for i := range contractsN {
-		id := fmt.Sprintf("K-%03d", i)
-		start := contract.NewDate(2025, time.Month(1+i%12), 1+i%28).String()
-		ds := []*contracts.Deal{
-			newDeal(id, start, int64(5+i%7), int64(999+i), at),
-			amendDeal(id, 1, contract.ChangeUpsell, day(start).AddMonths(2).AddDays(i%20).String(), int64(20+i%7), int64(999+i), at.Add(time.Hour)),
-		}
-		if i%3 == 0 {
-			ds = append(ds, cancelDeal(id, 2, day(start).AddMonths(7).AddDays(3).String(), at.Add(2*time.Hour)))
-		}
-		deals[id] = ds
-	}
-	// Interleave contracts: round r sends every contract's r-th deal.
-	for r := 0; r < 3; r++ {
-		for i := range contractsN {
-			if ds := deals[fmt.Sprintf("K-%03d", i)]; r < len(ds) {
-				stream = append(stream, ds[r])
-			}
-		}
-	}
+	deals, stream := dealStream("K", 60)
 	wantCmds, wantJournals := expected(t, deals)
 
 	produced := make(chan struct{})

@@ -49,12 +49,15 @@ type env struct {
 	excs     []contracts.OperationalException
 	commands map[string][]contracts.OrderCommand
 	dlq      int
+	// producers counts lifecycle events per producer id (one per
+	// instance of the service: its transactional id).
+	producers map[int64]int
 }
 
 // newEnv creates the test's topics, publishes the ERP reference data of
 // customers, starts the real gateway on it and waits until it is ready.
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
-	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}}
+	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}, producers: map[int64]int{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
 	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
 	if err != nil {
@@ -104,27 +107,45 @@ func newEnv(t testing.TB, customers ...erpCustomer) *env {
 
 // runService runs the service in-process until the test ends.
 func (e *env) runService() {
+	e.t.Cleanup(e.startInstance(e.envVars["ISTHMUS_INSTANCE_ID"]))
+}
+
+// startInstance runs one in-process instance of the service with the given
+// ISTHMUS_INSTANCE_ID and returns the function that stops it (cancels its
+// context: the member leaves the group) and waits for it to end.
+func (e *env) startInstance(id string) (stop func()) {
+	t := e.t
 	var cfg quotetoorder.Config
 	s := config.NewSet(quotetoorder.Name)
 	cfg.Register(s)
-	if err := s.Parse(nil, func(k string) (string, bool) { v, ok := e.envVars[k]; return v, ok }, io.Discard); err != nil {
-		e.t.Fatal(err)
+	lookup := func(k string) (string, bool) {
+		if k == "ISTHMUS_INSTANCE_ID" {
+			return id, true
+		}
+		v, ok := e.envVars[k]
+		return v, ok
+	}
+	if err := s.Parse(nil, lookup, io.Discard); err != nil {
+		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", id)
 	go func() { done <- quotetoorder.Run(ctx, &cfg, log) }()
-	e.t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				e.t.Errorf("service: %v", err)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("service %s: %v", id, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("service %s did not stop", id)
 			}
-		case <-time.After(30 * time.Second):
-			e.t.Error("service did not stop")
-		}
-	})
+		})
+	}
 }
 
 func (e *env) produce(topic, key string, v serde.Record) {
@@ -185,6 +206,7 @@ func (e *env) watch() {
 					var l contracts.OrderLifecycle
 					if err := e.sd.Decode(ctx, r.Value, &l); err == nil {
 						e.life[l.OrderID] = append(e.life[l.OrderID], l)
+						e.producers[r.ProducerID]++
 					}
 				case contracts.TopicOpsExceptionsV1:
 					var x contracts.OperationalException

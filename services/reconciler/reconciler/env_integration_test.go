@@ -46,8 +46,9 @@ type itEnv struct {
 }
 
 type seenBreak struct {
-	b  contracts.ReconBreak
-	at time.Time // when the test saw it
+	b        contracts.ReconBreak
+	at       time.Time // when the test saw it
+	producer int64     // the writer's producer id: one per instance
 }
 
 func freeAddr(t *testing.T) string {
@@ -110,11 +111,19 @@ func newEnv(t *testing.T, sla map[string]string) *itEnv {
 	return e
 }
 
-func (e *itEnv) config() *Config {
+// config parses the environment's settings, with over taking precedence.
+func (e *itEnv) config(over map[string]string) *Config {
 	var cfg Config
 	s := config.NewSet(Name)
 	cfg.Register(s)
-	if err := s.Parse(nil, func(k string) (string, bool) { v, ok := e.env[k]; return v, ok }, io.Discard); err != nil {
+	lookup := func(k string) (string, bool) {
+		if v, ok := over[k]; ok {
+			return v, ok
+		}
+		v, ok := e.env[k]
+		return v, ok
+	}
+	if err := s.Parse(nil, lookup, io.Discard); err != nil {
 		e.t.Fatal(err)
 	}
 	return &cfg
@@ -122,8 +131,17 @@ func (e *itEnv) config() *Config {
 
 // start runs the service and waits until it is ready; stop cancels it and
 // waits for Run to return.
-func (e *itEnv) start() (stop func()) {
-	cfg := e.config()
+func (e *itEnv) start() (stop func()) { return e.startWith(nil) }
+
+// startWith is start with settings in over taking precedence (another
+// instance: ISTHMUS_INSTANCE_ID, ISTHMUS_ADMIN_ADDR,
+// ISTHMUS_RECON_DASHBOARD_ADDR).
+func (e *itEnv) startWith(over map[string]string) (stop func()) {
+	cfg := e.config(over)
+	admin := e.admin
+	if a, ok := over["ISTHMUS_ADMIN_ADDR"]; ok {
+		admin = a
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := logging.New(os.Stderr, slog.LevelWarn).With("test", e.t.Name())
@@ -136,7 +154,7 @@ func (e *itEnv) start() (stop func()) {
 			e.t.Fatalf("reconciler stopped at start: %v", err)
 		default:
 		}
-		if r, err := http.Get("http://" + e.admin + "/readyz"); err == nil {
+		if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
 			r.Body.Close()
 			if r.StatusCode == http.StatusOK {
 				break
@@ -144,11 +162,11 @@ func (e *itEnv) start() (stop func()) {
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			if r, err := http.Get("http://" + e.admin + "/readyz"); err == nil {
+			if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
 				b, _ := io.ReadAll(r.Body)
 				e.t.Logf("readyz: %s", b)
 			}
-			e.t.Fatal("reconciler not ready within 60s")
+			e.t.Fatalf("reconciler %s not ready within 60s", cfg.Instance)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -159,10 +177,10 @@ func (e *itEnv) start() (stop func()) {
 			select {
 			case err := <-done:
 				if err != nil {
-					e.t.Errorf("reconciler stopped with %v", err)
+					e.t.Errorf("reconciler %s stopped with %v", cfg.Instance, err)
 				}
 			case <-time.After(30 * time.Second):
-				e.t.Error("reconciler did not stop within 30s")
+				e.t.Errorf("reconciler %s did not stop within 30s", cfg.Instance)
 			}
 		})
 	}
@@ -188,7 +206,7 @@ func (e *itEnv) collectBreaks(t *testing.T, brokers []string) {
 				return
 			}
 			e.mu.Lock()
-			e.breaks = append(e.breaks, seenBreak{b: b, at: time.Now()})
+			e.breaks = append(e.breaks, seenBreak{b: b, at: time.Now(), producer: r.ProducerID})
 			e.mu.Unlock()
 		})
 	}

@@ -1,0 +1,235 @@
+//go:build integration
+
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+
+	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
+	"github.com/isthmus/isthmus/services/gateway/internal/readmodel"
+)
+
+// erpChange is one record of the ERP stream: a value, or a tombstone of key
+// on topic (Record.Fields nil).
+type erpChange = gwtest.Record
+
+// erpStream is rounds of ERP changes as ERP publishes them: new price-book
+// versions, credit positions, stock levels, customers and cross-references,
+// and now and then a deletion (tombstone). Values are built once, so every
+// run that is fed them sees the same bytes. live is, per model, the fields
+// the read model must hold at the end.
+func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[string]bool) {
+	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
+	live = map[readmodel.Model]map[string]bool{}
+	for _, m := range readmodel.Models {
+		live[m] = map[string]bool{}
+	}
+	for r := range rounds {
+		var round []erpChange
+		add := func(c erpChange) {
+			round = append(round, c)
+			if c.Fields == nil {
+				delete(live[readmodel.Model(c.Topic)], c.Key)
+			} else {
+				live[readmodel.Model(c.Topic)][c.Key] = true
+			}
+		}
+		t := at.Add(time.Duration(r) * time.Minute)
+		for i := range 30 { // 60 SKUs, each repriced every other round
+			n := (r*30 + i) % 60
+			sku := fmt.Sprintf("SKU-%02d", n)
+			add(gwtest.PriceEntry(sku, "NA", "USD", "", int64(1000+10*r+n), int64(r+1), 0, 825, t))
+		}
+		for i := range 8 {
+			c := fmt.Sprintf("C%02d", (r*8+i)%24)
+			add(gwtest.CreditAccount(c, "USD", 100000, int64(1000*r), int64(500*i), (r+i)%7 == 0, t))
+		}
+		for i := range 12 {
+			add(gwtest.InventoryLevel(fmt.Sprintf("SKU-%02d", (r*12+i)%60), fmt.Sprintf("S%d", i%3), int64(100+r), int64(i), t))
+		}
+		for i := range 3 {
+			c := fmt.Sprintf("C%02d", (r*3+i)%24)
+			add(gwtest.Customer(c, "CRM-"+c, (r+i)%5 == 0, t))
+			add(gwtest.Xref("CRM-"+c, c, t))
+		}
+		if r < 10 { // products later discontinued
+			add(gwtest.PriceEntry(fmt.Sprintf("OLD-%02d", r), "NA", "USD", "", int64(500+r), 1, 0, 825, t))
+		}
+		if r >= 15 && r < 25 && r%2 == 1 { // ERP drops half of them for good
+			add(erpChange{Topic: string(readmodel.PriceBook), Key: fmt.Sprintf("OLD-%02d|NA|USD", r-15)})
+		}
+		if r%4 == 3 { // ERP retires a price (repriced later) and a stock location
+			add(erpChange{Topic: string(readmodel.PriceBook), Key: fmt.Sprintf("SKU-%02d|NA|USD", (r*7)%60)})
+			add(erpChange{Topic: string(readmodel.Inventory), Key: fmt.Sprintf("SKU-%02d|S%d", (r*12)%60, 0)})
+		}
+		stream = append(stream, round)
+	}
+	return stream, live
+}
+
+// feed produces one round, values and tombstones in their order.
+func feed(e *gwtest.Env, round []erpChange) {
+	var batch []gwtest.Record
+	for _, c := range round {
+		if c.Fields != nil {
+			batch = append(batch, c)
+			continue
+		}
+		if len(batch) > 0 {
+			e.Produce(batch...)
+			batch = nil
+		}
+		e.ProduceRaw(c.Topic, c.Key, nil)
+	}
+	if len(batch) > 0 {
+		e.Produce(batch...)
+	}
+}
+
+// readModels returns every model's hash.
+func readModels(t *testing.T, e *gwtest.Env) map[readmodel.Model]map[string]string {
+	store := readmodel.NewStore(e.Redis, e.Prefix)
+	out := map[readmodel.Model]map[string]string{}
+	for _, m := range readmodel.Models {
+		h, err := e.Redis.HGetAll(context.Background(), store.Data(m)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[m] = h
+	}
+	return out
+}
+
+// TestIntegrationReadModelReplicaReplaced runs two gateways (two read-model
+// builders on one Redis) while ERP keeps publishing, stops one mid-stream
+// (once it answers from its models) and starts a replacement; a single
+// uninterrupted gateway builds the same stream under another prefix. The
+// Redis read models must end equal, holding exactly the live keys (every
+// update applied, the last version of each key, every tombstone honoured),
+// and the survivor and the replacement must answer every price as the
+// single gateway does (each serves from its own in-memory mirror).
+//
+// The builder is group-less by design (each replica reads every partition
+// and a batch below the stored offset is skipped in Redis), so "the same
+// consumer group" here is the shared Redis prefix.
+func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
+	const rounds = 30
+	stream, live := erpStream(rounds)
+	single, replaced := gwtest.Integration(t), gwtest.Integration(t)
+
+	g := single.Start(single.Config())
+	a := replaced.Start(replaced.Config())
+	b := replaced.Start(replaced.Config())
+	ca := dial(t, a, replaced.Token("q2o", time.Hour, gwtest.AllScopes...))
+	var c *gwtest.Gateway
+	for r, round := range stream {
+		feed(single, round)
+		feed(replaced, round)
+		time.Sleep(400 * time.Millisecond)
+		// Replace a from a third of the stream on, once its builder has
+		// caught up (it answers from its models).
+		if c == nil && r >= rounds/3 && answers(ca) {
+			if err := a.Stop(); err != nil {
+				t.Fatalf("stop replica: %v", err)
+			}
+			t.Logf("replica %s stopped after %d rounds; starting a new one", a.Config.Common.Instance, r+1)
+			c = replaced.Start(replaced.Config())
+		}
+	}
+	if c == nil {
+		t.Fatal("the first replica never answered from its read models while ERP published")
+	}
+
+	complete := func(got map[readmodel.Model]map[string]string) bool {
+		for _, m := range readmodel.Models {
+			if len(got[m]) != len(live[m]) {
+				return false
+			}
+			for k := range live[m] {
+				if _, ok := got[m][k]; !ok {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	var want, got map[readmodel.Model]map[string]string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		want, got = readModels(t, single), readModels(t, replaced)
+		if complete(want) && complete(got) && cmp.Equal(want, got) {
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, m := range readmodel.Models {
+				t.Logf("%s: %d fields single, %d replicas, %d live keys", m, len(want[m]), len(got[m]), len(live[m]))
+			}
+			t.Fatalf("read models differ after 30s (-single +replicas):\n%s", cmp.Diff(want, got))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Stable: nothing applied late moves either model.
+	time.Sleep(2 * time.Second)
+	if d := cmp.Diff(readModels(t, single), readModels(t, replaced)); d != "" {
+		t.Fatalf("read models diverged after settling (-single +replicas):\n%s", d)
+	}
+	// Every live gateway answers the same prices from its own models (the
+	// in-memory mirror each builder feeds): the single one, the replica that
+	// stayed and the replacement.
+	prices := func(gw *gwtest.Gateway, token string) map[string]string {
+		cl := dial(t, gw, token)
+		out := map[string]string{}
+		for n := range 70 {
+			sku := fmt.Sprintf("SKU-%02d", n)
+			if n >= 60 {
+				sku = fmt.Sprintf("OLD-%02d", n-60)
+			}
+			got, err := cl.pricing.PriceQuote(cl.ctx(), &pricingv1.PriceQuoteRequest{Customer: &pricingv1.PriceQuoteRequest_ErpCustomerId{ErpCustomerId: "C00"},
+				CurrencyCode: "USD", Region: "NA", Lines: []*pricingv1.QuoteLine{line(sku, 1)}})
+			if err != nil {
+				out[sku] = status.Code(err).String()
+			} else {
+				out[sku] = fmt.Sprintf("price %d %s", got.GetLines()[0].GetListPrice().GetUnitsMinor(), got.GetLines()[0].GetListPrice().GetCurrencyCode())
+			}
+		}
+		return out
+	}
+	want0 := prices(g, single.Token("q2o", time.Hour, gwtest.AllScopes...))
+	priced := 0
+	for sku, p := range want0 {
+		if isLive := live[readmodel.PriceBook][sku+"|NA|USD"]; isLive != strings.HasPrefix(p, "price ") || !isLive && p != codes.NotFound.String() {
+			t.Errorf("single gateway: %s answers %s, live in the price book: %v", sku, p, live[readmodel.PriceBook][sku+"|NA|USD"])
+		}
+		if strings.HasPrefix(p, "price ") {
+			priced++
+		}
+	}
+	for name, gw := range map[string]*gwtest.Gateway{"survivor": b, "replacement": c} {
+		if d := cmp.Diff(want0, prices(gw, replaced.Token("q2o", time.Hour, gwtest.AllScopes...))); d != "" {
+			t.Errorf("%s answers differ from the single gateway (-single +%s):\n%s", name, name, d)
+		}
+	}
+	n := 0
+	for _, m := range readmodel.Models {
+		n += len(got[m])
+	}
+	t.Logf("%d rounds, %d live entries over %d models, equal to a single builder's; %d of 70 SKUs priced (the others NOT_FOUND) alike by all three gateways", rounds, n, len(readmodel.Models), priced)
+}
+
+// answers reports whether a gateway answers a price from its read models
+// (not UNAVAILABLE while they build).
+func answers(c *client) bool {
+	_, err := c.pricing.PriceQuote(c.ctx(), &pricingv1.PriceQuoteRequest{Customer: &pricingv1.PriceQuoteRequest_ErpCustomerId{ErpCustomerId: "C00"},
+		CurrencyCode: "USD", Region: "NA", Lines: []*pricingv1.QuoteLine{line("SKU-01", 1)}})
+	return status.Code(err) != codes.Unavailable
+}
