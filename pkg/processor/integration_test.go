@@ -4,6 +4,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -189,3 +190,41 @@ func TestFakeScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, fakeCluster
 func TestFakeScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, fakeCluster(t)) }
 
 func TestRealForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, testinfra.Brokers(t)) }
+
+// TestInstanceClaimed: a second live process with the same stable instance
+// id takes it over; the first stops at once with ErrInstanceClaimed naming
+// the id instead of fencing the other back forever.
+func TestInstanceClaimed(t *testing.T) {
+	e := newEnv(t, testinfra.Brokers(t), 2)
+	produceCounted(e, 200, 10)
+	var flakes atomic.Int64
+	newP := func() *Processor {
+		p, err := New(Config{Service: "counter", Instance: "same", Topics: []string{e.in}, Stores: []string{"counts"}, Handler: counterHandler(&flakes)}, e.kcfg,
+			WithStaticMembership(true), WithSessionTimeout(6*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first, second := make(chan error, 1), make(chan error, 1)
+	go func() { first <- newP().Run(ctx) }()
+	e.consume(e.out, 200, time.Minute)
+	go func() { second <- newP().Run(ctx) }()
+	select {
+	case err := <-first:
+		if !errors.Is(err, ErrInstanceClaimed) || !strings.Contains(err.Error(), "counter-same") {
+			t.Fatalf("first: %v, want ErrInstanceClaimed naming the id", err)
+		}
+		t.Logf("first process stopped: %v", err)
+	case err := <-second:
+		t.Fatalf("the second process stopped instead: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("two live processes with one instance id ran side by side for 60s")
+	}
+	// The second one carries on.
+	more := produceCounted(e, 20, 10)
+	_ = more
+	e.consume(e.out, 220, time.Minute)
+}

@@ -368,7 +368,8 @@ func suiteInternalRekey(t *testing.T, brokers []string) {
 	// Orders of one customer arrive on different partitions; per-customer
 	// order is only defined by the internal topic, so compare as sets.
 	e.produce(recs...)
-	p, err := New(Config{Service: "counter", Topics: []string{e.in}, InternalTopics: []string{internal}, Stores: []string{"counts"}, Handler: h}, e.kcfg)
+	p, err := New(Config{Service: "counter", Topics: []string{e.in}, InternalTopics: []string{internal}, Stores: []string{"counts"}, Handler: h}, e.kcfg,
+		WithPurgeInterval(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,6 +377,48 @@ func suiteInternalRekey(t *testing.T, brokers []string) {
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	outs := e.consume(e.out, 60, 60*time.Second)
+	// The internal topic keeps records until they are consumed, then the
+	// processor deletes them up to the group's committed offsets.
+	adm := kadm.NewClient(e.client())
+	phys := e.kcfg.Topic(internal)
+	purged := func() bool {
+		pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer pcancel()
+		committed, err := adm.FetchOffsetsForTopics(pctx, e.kcfg.TopicPrefix+"counter", phys)
+		if err != nil {
+			return false
+		}
+		starts, err := adm.ListStartOffsets(pctx, phys)
+		if err != nil {
+			return false
+		}
+		ok := true
+		committed.Each(func(o kadm.OffsetResponse) {
+			if o.Topic != phys {
+				return
+			}
+			if st, found := starts.Lookup(phys, o.Partition); !found || st.Offset < o.At {
+				ok = false
+			}
+		})
+		return ok && len(committed) > 0
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !purged() {
+		if time.Now().After(deadline) {
+			t.Fatalf("internal topic %s not purged up to the committed offsets", phys)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rcs, err := adm.DescribeTopicConfigs(context.Background(), phys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rcs[0].Configs {
+		if c.Key == "retention.ms" && (c.Value == nil || *c.Value != "-1") {
+			t.Fatalf("internal topic retention.ms = %v, want -1 (kept until purged)", c.MaybeValue())
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
