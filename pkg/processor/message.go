@@ -92,7 +92,10 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 	// wall clock, so a replay emits identical records and handlers that
 	// read the timestamp of a re-keyed record see the original event time.
 	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
-	r.Headers = append(r.Headers, headers...)
+	// Room for the trace context, correlation, causation and event-time
+	// headers, so they are added without growing the slice.
+	r.Headers = make([]kgo.RecordHeader, len(headers), len(headers)+5)
+	copy(r.Headers, headers)
 	if m.p.isInternal(topic) {
 		// Internal topics are stamped by the broker (retention); the
 		// event time travels in a header and EventTime reads it back.

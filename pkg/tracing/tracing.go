@@ -7,7 +7,7 @@ package tracing
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
+	"encoding/hex"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -65,15 +65,29 @@ func TraceID(ctx context.Context) string {
 // DeterministicID derives a stable UUID-shaped id from parts, so replaying
 // the same input yields the same ids (no randomness in outputs).
 func DeterministicID(parts ...string) string {
-	h := sha256.New()
+	// One hash over the parts, each followed by a zero byte; a stack buffer
+	// and a fixed-size hex layout keep it to one allocation (the string).
+	var stack [256]byte
+	buf := stack[:0]
 	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+		buf = append(buf, p...)
+		buf = append(buf, 0)
 	}
-	b := h.Sum(nil)[:16]
+	sum := sha256.Sum256(buf)
+	b := sum[:16]
 	b[6] = (b[6] & 0x0f) | 0x50 // version 5 style
 	b[8] = (b[8] & 0x3f) | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:36], b[10:16])
+	return string(out[:])
 }
 
 var propagator = propagation.TraceContext{}
