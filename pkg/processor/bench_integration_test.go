@@ -92,6 +92,40 @@ func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
 			raws, runtimes, ratios = append(raws, raw), append(runtimes, runtime), append(ratios, runtime/raw)
 			fmt.Printf("processor throughput round %d: franz-go EOS loop %.0f records/s, runtime %.0f records/s, ratio %.2f\n", round+1, raw, runtime, runtime/raw)
 		}
+		// Parallel partitions: the runtime with handlers of different
+		// partitions running concurrently, on one core and on two.
+		rate := func(procs int) float64 {
+			prev := goruntime.GOMAXPROCS(procs)
+			defer goruntime.GOMAXPROCS(prev)
+			svc := fmt.Sprintf("procs-%d", procs)
+			out := svc + ".out.v1"
+			e.createTopics(partitions, out)
+			h := func(ctx context.Context, m *Message) error {
+				var a contracts.Account
+				if err := m.Decode(&a); err != nil {
+					return err
+				}
+				a.Name += " (processed)"
+				return m.EmitValue(out, a.AccountID, &a)
+			}
+			start := time.Now()
+			p, err := New(Config{Service: svc, Topics: []string{e.in}, Handler: h}, e.kcfg, WithSerde(sd), WithPartitionConcurrency(procs))
+			if err != nil {
+				b.Fatal(err)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- p.Run(rctx) }()
+			waitCommitted(b, e, svc, n)
+			r := float64(n) / time.Since(start).Seconds()
+			cancel()
+			<-done
+			return r
+		}
+		one, two := rate(1), rate(2)
+		b.ReportMetric(two/one, "procs2/procs1")
+		fmt.Printf("processor scaling (WithPartitionConcurrency = GOMAXPROCS): GOMAXPROCS=1 %.0f records/s, GOMAXPROCS=2 %.0f records/s, ratio %.2f (target >= 1.6)\n", one, two, two/one)
+
 		raw, runtime, ratio := median(raws), median(runtimes), median(ratios)
 		b.ReportMetric(raw, "raw-records/s")
 		b.ReportMetric(runtime, "runtime-records/s")

@@ -228,3 +228,7 @@ func TestInstanceClaimed(t *testing.T) {
 	_ = more
 	e.consume(e.out, 220, time.Minute)
 }
+
+func TestRealExactlyOnceConcurrentPartitions(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithPartitionConcurrency(4))
+}

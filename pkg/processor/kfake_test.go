@@ -32,3 +32,9 @@ func TestFakeTimerBacklogAfterDowntime(t *testing.T) {
 }
 
 func TestFakeForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, fakeCluster(t)) }
+
+// The same with the partitions' handlers running concurrently (`go test
+// -race` checks the paths they share).
+func TestFakeExactlyOnceConcurrentPartitions(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithPartitionConcurrency(4))
+}

@@ -133,6 +133,16 @@ func WithCommitInterval(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.commitInterval = d })
 }
 
+// WithPartitionConcurrency lets the handlers of up to n partitions run at
+// the same time within a transaction (default 1: one after the other).
+// Each partition's records stay in order and everything still commits in
+// one transaction; a slow or retrying record holds up its own partition.
+// The handler (and anything it shares) must then be safe for concurrent
+// calls on different partitions.
+func WithPartitionConcurrency(n int) Option {
+	return optFunc(func(p *Processor) { p.concurrency = max(1, n) })
+}
+
 // WithMaxBatchRecords bounds the records of one transaction (default
 // 20,000).
 func WithMaxBatchRecords(n int) Option { return optFunc(func(p *Processor) { p.maxBatch = n }) }
@@ -202,6 +212,7 @@ type Processor struct {
 	retry          retry.Policy
 	maxPoll        int
 	maxBatch       int
+	concurrency    int
 	commitInterval time.Duration
 	txnTimeout     time.Duration
 	startupTimeout time.Duration
@@ -275,7 +286,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, maxBatch: 20_000, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, concurrency: 1, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
@@ -887,8 +898,12 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	var handlerErr error
 	handled := 0
 	for {
+		if p.concurrency > 1 {
+			handled += fetches.NumRecords()
+			handlerErr = p.handleConcurrently(ctx, tx, fetches, before)
+		}
 		iter := fetches.RecordIter()
-		for !iter.Done() && handlerErr == nil {
+		for p.concurrency <= 1 && !iter.Done() && handlerErr == nil {
 			r := iter.Next()
 			handled++
 			if p.forward(ctx, tx, r) {
@@ -993,6 +1008,69 @@ func (p *Processor) logicalTopic(r *kgo.Record) string {
 	return p.kcfg.Logical(r.Topic)
 }
 
+// handleConcurrently runs the chain on a poll's records with the
+// partitions handled concurrently (at most WithPartitionConcurrency at a
+// time), each partition's records in order, all in the open transaction.
+// Restores happen first, one partition after the other.
+func (p *Processor) handleConcurrently(ctx context.Context, tx *txn, fetches kgo.Fetches, before map[int32]partition) error {
+	byPart := map[int32][]*kgo.Record{}
+	var order []int32
+	iter := fetches.RecordIter()
+	for !iter.Done() {
+		r := iter.Next()
+		if p.forward(ctx, tx, r) {
+			continue
+		}
+		if _, ok := byPart[r.Partition]; !ok {
+			order = append(order, r.Partition)
+		}
+		byPart[r.Partition] = append(byPart[r.Partition], r)
+	}
+	for _, part := range order {
+		if err := p.ensure(ctx, part); err != nil {
+			return errs.Retriable("restore", err)
+		}
+		if _, ok := before[part]; !ok {
+			before[part] = *p.parts[part]
+		}
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		failed   atomic.Bool
+		sem      = make(chan struct{}, p.concurrency)
+	)
+	for _, part := range order {
+		recs := byPart[part]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			for _, r := range recs {
+				if failed.Load() {
+					return
+				}
+				m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
+				if err := p.chain(ctx, m); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					failed.Store(true)
+					return
+				}
+				tx.add(ctx, m)
+				p.observe(m)
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
 // rebalancePending reports whether a revocation arrived since the last
 // transaction (the session will abort the open one).
 func (p *Processor) rebalancePending() bool {
@@ -1031,14 +1109,17 @@ func (tx *txn) promise(r *kgo.Record, err error) {
 // state writes into the batch overlay.
 func (tx *txn) add(ctx context.Context, m *Message) {
 	p := tx.p
+	tx.mu.Lock()
 	for _, o := range m.outputs {
 		tx.outCounts[p.kcfg.Logical(o.Topic)]++
-		tx.produced++
+	}
+	tx.produced += len(m.outputs) + len(m.puts)
+	tx.mu.Unlock()
+	for _, o := range m.outputs {
 		tx.sess.Produce(ctx, o, tx.promise)
 	}
 	for _, pt := range m.puts {
 		tx.batch.put(pt.store, m.Record.Partition, pt.key, pt.value)
-		tx.produced++
 		tx.sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, tx.promise)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -119,12 +120,15 @@ func (s *stores) isChangelog(topic string) bool {
 // batch is the uncommitted overlay of one transaction: key → value, nil
 // meaning deleted.
 type batch struct {
+	mu      sync.RWMutex // partitions may be handled concurrently
 	overlay map[string]map[int32]map[string][]byte
 }
 
 func newBatch() *batch { return &batch{overlay: map[string]map[int32]map[string][]byte{}} }
 
 func (b *batch) put(store string, part int32, key string, value []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	ps := b.overlay[store]
 	if ps == nil {
 		ps = map[int32]map[string][]byte{}
@@ -141,7 +145,10 @@ func (b *batch) put(store string, part int32, key string, value []byte) {
 func (s *stores) get(b *batch, store string, part int32, key string) ([]byte, bool) {
 	s.mustHave(store)
 	if b != nil {
-		if v, ok := b.overlay[store][part][key]; ok {
+		b.mu.RLock()
+		v, ok := b.overlay[store][part][key]
+		b.mu.RUnlock()
+		if ok {
 			return v, v != nil
 		}
 	}
@@ -155,9 +162,11 @@ func (s *stores) rangeKeys(b *batch, puts []put, store string, part int32, fn fu
 	// Uncommitted writes (this batch, then this message) override data.
 	over := map[string][]byte{}
 	if b != nil {
+		b.mu.RLock()
 		for k, v := range b.overlay[store][part] {
 			over[k] = v
 		}
+		b.mu.RUnlock()
 	}
 	for _, p := range puts {
 		if p.store == store {

@@ -205,7 +205,7 @@ func checkCounts(t *testing.T, outs []*kgo.Record, inputs map[string][]string) {
 	}
 }
 
-func suiteExactlyOnceAndOrder(t *testing.T, brokers []string) {
+func suiteExactlyOnceAndOrder(t *testing.T, brokers []string, opts ...Option) {
 	e := newEnv(t, brokers, 4)
 	inputs := map[string][]string{}
 	var recs []*kgo.Record
@@ -218,7 +218,7 @@ func suiteExactlyOnceAndOrder(t *testing.T, brokers []string) {
 	}
 	e.produce(recs...)
 	var flakes atomic.Int64
-	stop := e.start(counterHandler(&flakes))
+	stop := e.start(counterHandler(&flakes), opts...)
 	outs := e.consume(e.out, 400, 60*time.Second)
 	stop()
 	checkCounts(t, outs, inputs)
