@@ -27,10 +27,11 @@ const (
 	storeWaiting    = "waiting"    // CRM:<account>\x00<quote id> → quote version
 	storeTimers     = "timers"     // quote id → deadline (unix ms)
 	storeValidating = "validating" // quote id → "" while the order is VALIDATING
+	storeUnknown    = "unknown"    // order id → ERP statuses for an order not (yet) known here (JSON)
 )
 
 // Stores lists the processor's stores.
-var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeValidating}
+var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeValidating, storeUnknown}
 
 // Validator validates an order with the gateway (internal/gateway.Client).
 type Validator interface {
@@ -42,7 +43,11 @@ type Validator interface {
 type Handler struct {
 	Gateway Validator
 	Policy  saga.Policy
-	metrics *serviceMetrics
+	// UnknownStatusGrace is how long (stream time) an ERP status for an
+	// order without state here is parked before it is raised as an
+	// exception.
+	UnknownStatusGrace time.Duration
+	metrics            *serviceMetrics
 }
 
 // envelope is a message of the internal topic (JSON; private to the service).
@@ -139,7 +144,13 @@ func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
 		m.Logger().DebugContext(ctx, "quote ignored", "quote_id", q.QuoteID, "why", out.Ignored)
 		return nil
 	}
-	return h.apply(ctx, m, ns, out, m.EventTime(), m.EventID())
+	if err := h.apply(ctx, m, ns, out, m.EventTime(), m.EventID()); err != nil {
+		return err
+	}
+	if s == nil {
+		return h.unpark(ctx, m, ns) // statuses that arrived before their order
+	}
+	return nil
 }
 
 func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
@@ -155,8 +166,7 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 		return err
 	}
 	if s == nil {
-		m.Logger().WarnContext(ctx, "ERP status for an unknown order", "order_id", st.OrderID, "status", st.Status)
-		return nil
+		return h.park(ctx, m, st)
 	}
 	out := s.OnERPStatus(st, m.EventTime())
 	return h.apply(ctx, m, s, out, m.EventTime(), m.EventID())
@@ -246,6 +256,9 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	if err != nil {
 		return err
 	}
+	if s == nil && e.Kind == "decision" && e.Decision != nil {
+		return h.decideUnknown(ctx, m, *e.Decision)
+	}
 	if s == nil {
 		m.Logger().WarnContext(ctx, "internal message for an unknown order", "kind", e.Kind, "quote_id", e.QuoteID)
 		return nil
@@ -307,6 +320,9 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 		if err := h.apply(ctx, m, s, out, now, tracing.DeterministicID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
 			return err
 		}
+	}
+	if err := h.tickUnknown(ctx, m, now); err != nil {
+		return err
 	}
 	h.metrics.setPending(m.Partition(), countPending(m))
 	return nil

@@ -52,6 +52,9 @@ type Config struct {
 	MaxSubmitAttempts int
 	CreditRecheck     time.Duration
 	Tick              time.Duration
+	// UnknownStatusGrace is how long an ERP status for an order unknown on
+	// its partition is parked before it is raised as an exception.
+	UnknownStatusGrace time.Duration
 	// RetryMaxElapsed bounds in-place retries of one record before the
 	// batch is aborted and fetched again.
 	RetryMaxElapsed time.Duration
@@ -81,6 +84,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.MaxSubmitAttempts, "ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS", 3, "submissions without acknowledgment before an ERP_TIMEOUT exception")
 	s.Duration(&c.CreditRecheck, "ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK", 5*time.Minute, "how often an order on credit hold asks the gateway again (0 disables)")
 	s.Duration(&c.Tick, "ISTHMUS_QUOTE_TO_ORDER_TICK", time.Second, "timer resolution (ERP acknowledgment, credit recheck)")
+	s.Duration(&c.UnknownStatusGrace, "ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE", 5*time.Minute, "how long (stream time) an ERP status for an order without state is parked, waiting for the order, before it is raised as an exception")
 	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again")
 	s.Check(func() error {
 		if c.MaxSubmitAttempts < 1 {
@@ -88,6 +92,9 @@ func (c *Config) Register(s *config.Set) {
 		}
 		if c.ERPAckSLA <= 0 {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA: must be positive")
+		}
+		if c.UnknownStatusGrace <= 0 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE: must be positive")
 		}
 		if c.Tick <= 0 {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_TICK: must be positive")
@@ -171,9 +178,10 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	defer gw.Close()
 	h := &Handler{
-		Gateway: gw,
-		Policy:  saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck},
-		metrics: m,
+		Gateway:            gw,
+		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck},
+		UnknownStatusGrace: cfg.UnknownStatusGrace,
+		metrics:            m,
 	}
 	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}))
 	p, err := processor.New(processor.Config{
