@@ -33,6 +33,7 @@ const (
 	HeaderOriginOffset    = "origin-offset"    // decimal
 	HeaderOriginKey       = "origin-key"       // the source record's key
 	HeaderOriginTimestamp = "origin-timestamp" // source record timestamp, Unix ms
+	HeaderOriginVia       = "origin-via"       // the runtime's forward topic when the source record came through it
 	HeaderBlock           = "match-block"      // match topic: the event's match block
 	HeaderAbsorb          = "match-absorb"     // match topic: a merge decision's handed-over golden record (JSON)
 	HeaderForwarded       = "match-forwarded"  // match topic: another block applied its share of the event
@@ -183,7 +184,13 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 // partitions in offset order, as with a single match partition.
 func (h *Handler) rekey(m *processor.Message) error {
 	r := m.Record
-	base := idBase(m.Topic, r.Partition, r.Offset)
+	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
+	if _, ok := m.Header(processor.HeaderOriginTopic); ok {
+		// Forwarded by the runtime from another partition than its key's:
+		// the position is the forward topic's, not m.Topic's.
+		o.via = processor.ForwardTopic(Name)
+	}
+	base := o.idBase()
 	in, err := decode(m, m.Topic, m.Key(), r.Value, r.Timestamp, base)
 	if err != nil {
 		return err
@@ -194,7 +201,6 @@ func (h *Handler) rekey(m *processor.Message) error {
 	if err := golden.Validate(in.ev); err != nil {
 		return err
 	}
-	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
 	var gid string
 	switch e := in.ev.(type) {
 	case golden.SourceUpserted:
@@ -268,7 +274,7 @@ func (h *Handler) route(m *processor.Message) error {
 	if err != nil {
 		return err
 	}
-	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, idBase(o.topic, o.partition, o.offset))
+	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, o.idBase())
 	if err != nil || in.ev == nil {
 		return err
 	}
@@ -379,6 +385,7 @@ func answerParent(m *processor.Message, o origin, child, ref string, p parentOf)
 // first event.
 type waiting struct {
 	Topic     string `json:"topic"`
+	Via       string `json:"via,omitempty"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Key       string `json:"key"`
@@ -393,7 +400,7 @@ func (h *Handler) wait(m *processor.Message, ref string, o origin) error {
 			return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
 		}
 	}
-	list = append(list, waiting{Topic: o.topic, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
+	list = append(list, waiting{Topic: o.topic, Via: o.via, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
 	b, err := json.Marshal(list)
 	if err != nil {
 		return err
@@ -413,7 +420,7 @@ func (h *Handler) release(m *processor.Message, ref, block string) error {
 		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
 	}
 	for _, w := range list {
-		forward(m, block, w.Value, origin{topic: w.Topic, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
+		forward(m, block, w.Value, origin{topic: w.Topic, via: w.Via, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
 	}
 	m.Put(RouteStore, waitingKey+ref, nil)
 	return nil
@@ -430,13 +437,25 @@ func forward(m *processor.Message, block string, value []byte, o origin, extra .
 // logical topic and position, independent of ISTHMUS_TOPIC_PREFIX and of
 // the match topic's offsets, so any replay of the same input yields the
 // same ids.
+// A record the runtime forwarded from another partition than its key's
+// has the forward topic's position, so its base names that topic too:
+// otherwise it would share the ids of the source topic's record at the
+// same partition and offset.
 func idBase(topic string, partition int32, offset int64) string {
 	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
+}
+
+func (o origin) idBase() string {
+	if o.via != "" {
+		return idBase(o.via+">"+o.topic, o.partition, o.offset)
+	}
+	return idBase(o.topic, o.partition, o.offset)
 }
 
 // origin is the source record an internal record stands for.
 type origin struct {
 	topic     string
+	via       string // processor.ForwardTopic when forwarded by the runtime
 	partition int32
 	offset    int64
 	key       string
@@ -444,13 +463,17 @@ type origin struct {
 }
 
 func (o origin) headers() []kgo.RecordHeader {
-	return []kgo.RecordHeader{
+	hs := []kgo.RecordHeader{
 		{Key: HeaderOriginTopic, Value: []byte(o.topic)},
 		{Key: HeaderOriginPartition, Value: []byte(strconv.Itoa(int(o.partition)))},
 		{Key: HeaderOriginOffset, Value: []byte(strconv.FormatInt(o.offset, 10))},
 		{Key: HeaderOriginKey, Value: []byte(o.key)},
 		{Key: HeaderOriginTimestamp, Value: []byte(strconv.FormatInt(o.ts.UnixMilli(), 10))},
 	}
+	if o.via != "" {
+		hs = append(hs, kgo.RecordHeader{Key: HeaderOriginVia, Value: []byte(o.via)})
+	}
+	return hs
 }
 
 func originOf(m *processor.Message) (origin, error) {
@@ -470,6 +493,7 @@ func originOf(m *processor.Message) (origin, error) {
 	}
 	o.partition, o.offset, o.ts = int32(pn), on, time.UnixMilli(tn)
 	o.key, _ = m.Header(HeaderOriginKey)
+	o.via, _ = m.Header(HeaderOriginVia)
 	return o, nil
 }
 
@@ -481,7 +505,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	if err != nil {
 		return err
 	}
-	base := idBase(o.topic, o.partition, o.offset)
+	base := o.idBase()
 	in, err := decode(m, o.topic, o.key, m.Value(), o.ts, base)
 	if err != nil || in.ev == nil {
 		return err

@@ -42,7 +42,7 @@ type observed struct {
 	life       map[string][]contracts.OrderLifecycle // order id → events
 	golden     map[string]contracts.GoldenCustomer   // golden id → latest
 	exceptions []contracts.OperationalException
-	eventIDs   map[string]int // topic/event id → count
+	eventIDs   map[string][]string // topic/event id → key@partition/offset of each copy
 }
 
 func (o *observed) lastState(order string) string {
@@ -286,9 +286,9 @@ func TestDefaultPartitionerProducers(t *testing.T) {
 
 	// No event twice.
 	obs.mu.Lock()
-	for k, n := range obs.eventIDs {
-		if n > 1 {
-			t.Errorf("event %s seen %d times", k, n)
+	for k, at := range obs.eventIDs {
+		if len(at) > 1 {
+			t.Errorf("event %s seen %d times: %v", k, len(at), at)
 		}
 	}
 	t.Logf("%d lifecycle/golden events, %d orders, %d golden records", len(obs.eventIDs), len(obs.life), len(obs.golden))
@@ -326,7 +326,7 @@ func watchOutputs(t *testing.T, brokers []string, registry, prefix string) *obse
 	sd := serde.New(rc)
 	cl := testinfra.NewClient(t, brokers, kgo.ConsumeTopics(prefix+contracts.TopicOrdersLifecycleV1, prefix+contracts.TopicMDMCustomerV1, prefix+contracts.TopicOpsExceptionsV1),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	o := &observed{life: map[string][]contracts.OrderLifecycle{}, golden: map[string]contracts.GoldenCustomer{}, eventIDs: map[string]int{}}
+	o := &observed{life: map[string][]contracts.OrderLifecycle{}, golden: map[string]contracts.GoldenCustomer{}, eventIDs: map[string][]string{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {
@@ -342,13 +342,13 @@ func watchOutputs(t *testing.T, brokers []string, registry, prefix string) *obse
 					var l contracts.OrderLifecycle
 					if err := sd.Decode(ctx, r.Value, &l); err == nil {
 						o.life[l.OrderID] = append(o.life[l.OrderID], l)
-						o.eventIDs[tp+"/"+l.Metadata.EventID]++
+						o.eventIDs[tp+"/"+l.Metadata.EventID] = append(o.eventIDs[tp+"/"+l.Metadata.EventID], fmt.Sprintf("%s@%d/%d", r.Key, r.Partition, r.Offset))
 					}
 				case contracts.TopicMDMCustomerV1:
 					var g contracts.GoldenCustomer
 					if err := sd.Decode(ctx, r.Value, &g); err == nil {
 						o.golden[g.GoldenID] = g
-						o.eventIDs[tp+"/"+g.Metadata.EventID]++
+						o.eventIDs[tp+"/"+g.Metadata.EventID] = append(o.eventIDs[tp+"/"+g.Metadata.EventID], fmt.Sprintf("%s@%d/%d v%d %s", r.Key, r.Partition, r.Offset, g.Version, g.Status))
 					}
 				case contracts.TopicOpsExceptionsV1:
 					var x contracts.OperationalException
