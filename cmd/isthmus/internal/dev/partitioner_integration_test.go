@@ -42,6 +42,7 @@ type observed struct {
 	life       map[string][]contracts.OrderLifecycle // order id → events
 	golden     map[string]contracts.GoldenCustomer   // golden id → latest
 	exceptions []contracts.OperationalException
+	billing    map[string]int // contract id → billing commands
 	eventIDs   map[string][]string // topic/event id → key@partition/offset of each copy
 }
 
@@ -63,8 +64,9 @@ func (o *observed) lastState(order string) string {
 // so the Python ERP ships and invoices existing orders:
 //
 //   - every status reaches orders.lifecycle.v1 exactly once, every CRM
-//     account becomes a golden record on mdm.customer.v1, no event id
-//     appears twice on either stream;
+//     account becomes a golden record on mdm.customer.v1, every quote an
+//     order (RECEIVED first), every deal a billing command; no event id
+//     appears twice on orders.lifecycle.v1 or mdm.customer.v1;
 //   - isthmus_processor_forwarded_total counts the statuses that sat on
 //     another partition than their key's;
 //   - a status for an order nobody created becomes an OPEN exception on
@@ -253,6 +255,34 @@ func TestDefaultPartitionerProducers(t *testing.T) {
 		return len(found) == len(accounts)
 	})
 
+	// Every quote became an order, every deal a billing command.
+	waitFor(60*time.Second, "an order for every Python quote and a billing command for every deal", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		for _, d := range crm {
+			switch strings.TrimPrefix(d.Topic, prefix) {
+			case contracts.TopicCRMQuoteV1:
+				if len(obs.life[d.Key]) == 0 {
+					return false
+				}
+			case contracts.TopicCRMDealV1:
+				if obs.billing[d.Key] == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	obs.mu.Lock()
+	for _, d := range crm {
+		if strings.HasSuffix(d.Topic, contracts.TopicCRMQuoteV1) {
+			if l := obs.life[d.Key]; l[0].State != contracts.OrderStateReceived {
+				t.Errorf("quote %s: first lifecycle state %s, want RECEIVED", d.Key, l[0].State)
+			}
+		}
+	}
+	obs.mu.Unlock()
+
 	// The unknown order's status is an exception once the grace is over.
 	var ex contracts.OperationalException
 	waitFor(60*time.Second, "an exception for the status of the unknown order "+ghost, func() bool {
@@ -324,9 +354,9 @@ func watchOutputs(t *testing.T, brokers []string, registry, prefix string) *obse
 		t.Fatal(err)
 	}
 	sd := serde.New(rc)
-	cl := testinfra.NewClient(t, brokers, kgo.ConsumeTopics(prefix+contracts.TopicOrdersLifecycleV1, prefix+contracts.TopicMDMCustomerV1, prefix+contracts.TopicOpsExceptionsV1),
+	cl := testinfra.NewClient(t, brokers, kgo.ConsumeTopics(prefix+contracts.TopicOrdersLifecycleV1, prefix+contracts.TopicMDMCustomerV1, prefix+contracts.TopicOpsExceptionsV1, prefix+contracts.TopicBillingCommandsV1),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	o := &observed{life: map[string][]contracts.OrderLifecycle{}, golden: map[string]contracts.GoldenCustomer{}, eventIDs: map[string][]string{}}
+	o := &observed{life: map[string][]contracts.OrderLifecycle{}, golden: map[string]contracts.GoldenCustomer{}, eventIDs: map[string][]string{}, billing: map[string]int{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() {
@@ -338,6 +368,8 @@ func watchOutputs(t *testing.T, brokers []string, registry, prefix string) *obse
 				o.mu.Lock()
 				defer o.mu.Unlock()
 				switch tp := strings.TrimPrefix(r.Topic, prefix); tp {
+				case contracts.TopicBillingCommandsV1:
+					o.billing[string(r.Key)]++
 				case contracts.TopicOrdersLifecycleV1:
 					var l contracts.OrderLifecycle
 					if err := sd.Decode(ctx, r.Value, &l); err == nil {
