@@ -37,7 +37,6 @@ from confluent_kafka.serialization import MessageField, SerializationContext  # 
 SETTINGS = {"enable.idempotence": True, "acks": "all", "linger.ms": 20, "delivery.timeout.ms": 120000}
 
 
-
 def meta(correlation, source):
     ts = datetime.datetime.now(datetime.timezone.utc)
     return {"event_id": str(uuid.uuid4()), "correlation_id": correlation, "causation_id": None,

@@ -42,7 +42,7 @@ type observed struct {
 	life       map[string][]contracts.OrderLifecycle // order id → events
 	golden     map[string]contracts.GoldenCustomer   // golden id → latest
 	exceptions []contracts.OperationalException
-	billing    map[string]int // contract id → billing commands
+	billing    map[string]int      // contract id → billing commands
 	eventIDs   map[string][]string // topic/event id → key@partition/offset of each copy
 }
 
