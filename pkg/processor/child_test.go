@@ -68,7 +68,7 @@ func childMain() int {
 	reg := prometheus.NewRegistry()
 	opts := []Option{WithLogger(log), WithRegisterer(reg), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
 		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}),
-		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(2 * time.Second)}
+		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(5 * time.Second)}
 	if d, err := time.ParseDuration(os.Getenv("PROCESSOR_SESSION")); err == nil {
 		opts = append(opts, WithSessionTimeout(d))
 	}

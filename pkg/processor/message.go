@@ -29,6 +29,8 @@ type Message struct {
 	puts    []put
 	attempt int
 	eventID string
+	// internalEmits numbers this message's records to internal topics.
+	internalEmits int
 }
 
 type put struct {
@@ -42,6 +44,9 @@ func (m *Message) Key() string { return string(m.Record.Key) }
 
 // Value returns the record value.
 func (m *Message) Value() []byte { return m.Record.Value }
+
+// HeaderEventID carries the event id of a record of an internal topic.
+const HeaderEventID = "isthmus-event-id"
 
 // HeaderEventTime carries a re-keyed record's event time (Unix ms) through
 // an internal topic.
@@ -73,7 +78,14 @@ func (m *Message) CorrelationID() string { return tracing.Correlation(m.ctx) }
 // derive output event ids from it so a replay emits identical events.
 func (m *Message) EventID() string {
 	if m.eventID == "" {
-		m.eventID = tracing.DeterministicID(m.Record.Topic, strconv.Itoa(int(m.Record.Partition)), strconv.FormatInt(m.Record.Offset, 10))
+		// A record of an internal topic (re-keyed or forwarded) carries the
+		// id its producer derived from its own input: its offset depends on
+		// how transactions were cut, so it must not make the id.
+		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) {
+			m.eventID = id
+		} else {
+			m.eventID = tracing.DeterministicID(m.Record.Topic, strconv.Itoa(int(m.Record.Partition)), strconv.FormatInt(m.Record.Offset, 10))
+		}
 	}
 	return m.eventID
 }
@@ -98,8 +110,12 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 	copy(r.Headers, headers)
 	if m.p.isInternal(topic) {
 		// Internal topics are stamped by the broker (retention); the
-		// event time travels in a header and EventTime reads it back.
+		// event time travels in a header and EventTime reads it back. The
+		// record's event id derives from this input's, not from where it
+		// lands (see EventID).
 		tracing.SetHeader(&r.Headers, HeaderEventTime, strconv.FormatInt(m.EventTime().UnixMilli(), 10))
+		m.internalEmits++
+		tracing.SetHeader(&r.Headers, HeaderEventID, tracing.DeterministicID(m.EventID(), topic, key, strconv.Itoa(m.internalEmits)))
 	}
 	tracing.Inject(m.ctx, &r.Headers)
 	m.outputs = append(m.outputs, r)
@@ -134,6 +150,7 @@ func (m *Message) Range(store string, fn func(key string, value []byte) bool) {
 func (m *Message) reset() {
 	m.outputs = m.outputs[:0]
 	m.puts = m.puts[:0]
+	m.internalEmits = 0
 }
 
 // Decode decodes the input value (Confluent wire format) into v with the

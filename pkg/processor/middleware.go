@@ -50,14 +50,28 @@ func DeadLetterRecord(kcfg kafka.Config, service, logicalTopic string, in *kgo.R
 	if len(msg) > maxErrorMessageBytes {
 		msg = msg[:maxErrorMessageBytes]
 	}
-	headers := append([]kgo.RecordHeader(nil), in.Headers...)
+	// A forwarded record is reported where it was first consumed, and the
+	// runtime's own routing headers are not copied.
+	partition, offset := strconv.Itoa(int(in.Partition)), strconv.FormatInt(in.Offset, 10)
+	headers := make([]kgo.RecordHeader, 0, len(in.Headers)+9)
+	for _, h := range in.Headers {
+		switch h.Key {
+		case HeaderOriginPartition:
+			partition = string(h.Value)
+		case HeaderOriginOffset:
+			offset = string(h.Value)
+		case HeaderOriginTopic:
+		default:
+			headers = append(headers, h)
+		}
+	}
 	for _, h := range [][2]string{
 		{catalog.DLQHeaderErrorClass, string(errs.ClassOf(err))},
 		{catalog.DLQHeaderErrorReason, errs.ReasonOf(err)},
 		{catalog.DLQHeaderErrorMessage, msg},
 		{catalog.DLQHeaderTopic, logicalTopic},
-		{catalog.DLQHeaderPartition, strconv.Itoa(int(in.Partition))},
-		{catalog.DLQHeaderOffset, strconv.FormatInt(in.Offset, 10)},
+		{catalog.DLQHeaderPartition, partition},
+		{catalog.DLQHeaderOffset, offset},
 		{catalog.DLQHeaderTimestamp, in.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z07:00")},
 		{catalog.DLQHeaderService, service},
 		{catalog.DLQHeaderFailedAt, now.UTC().Format("2006-01-02T15:04:05.000Z07:00")},

@@ -258,6 +258,8 @@ type partition struct {
 	// active is the poll time (see Processor.pollTime) when the partition
 	// was restored or last had a record.
 	active time.Duration
+	idle   bool
+	number int32
 }
 
 // New validates cfg and returns a processor connecting with kcfg.
@@ -797,7 +799,7 @@ func keys(m map[int32]bool) []int32 {
 func (p *Processor) ensure(ctx context.Context, part int32) error {
 	st := p.parts[part]
 	if st == nil {
-		st = &partition{active: p.pollTime}
+		st = &partition{active: p.pollTime, number: part}
 		p.parts[part] = st
 	}
 	if st.restored {
@@ -962,9 +964,13 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 // topic for records that arrived on the wrong partition.
 func ForwardTopic(service string) string { return service + ".forward.v1" }
 
-// HeaderOriginTopic names the input topic (physical) a forwarded record was
-// consumed from.
-const HeaderOriginTopic = "isthmus-origin-topic"
+// HeaderOriginTopic, HeaderOriginPartition and HeaderOriginOffset name
+// where a forwarded record was first consumed (its topic is physical).
+const (
+	HeaderOriginTopic     = "isthmus-origin-topic"
+	HeaderOriginPartition = "isthmus-origin-partition"
+	HeaderOriginOffset    = "isthmus-origin-offset"
+)
 
 // forward sends a record of an external input that sits on another
 // partition than the one its key maps to with Kafka's default (murmur2)
@@ -990,6 +996,10 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	out := &kgo.Record{Topic: p.kcfg.Topic(ForwardTopic(p.cfg.Service)), Partition: want, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	out.Headers = append(out.Headers, r.Headers...)
 	tracing.SetHeader(&out.Headers, HeaderOriginTopic, r.Topic)
+	tracing.SetHeader(&out.Headers, HeaderOriginPartition, strconv.Itoa(int(r.Partition)))
+	tracing.SetHeader(&out.Headers, HeaderOriginOffset, strconv.FormatInt(r.Offset, 10))
+	// The id the record would have had where it was consumed.
+	tracing.SetHeader(&out.Headers, HeaderEventID, tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)))
 	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
 		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
 	}
@@ -1226,8 +1236,13 @@ func (p *Processor) timerTime(st *partition, wall time.Time) (time.Time, bool) {
 		return wall, true
 	}
 	if p.pollTime-st.active >= p.idleTimeout && wall.UnixMilli() > st.streamTime {
+		if !st.idle {
+			st.idle = true
+			p.log.Info("partition idle: its timers run at the wall clock", "partition", st.number, "stream_time", time.UnixMilli(st.streamTime), "wall", wall)
+		}
 		return wall, true
 	}
+	st.idle = false
 	if st.streamTime == 0 {
 		return time.Time{}, false
 	}

@@ -187,8 +187,18 @@ func (h *Handler) rekey(m *processor.Message) error {
 	o := origin{topic: m.Topic, partition: r.Partition, offset: r.Offset, key: m.Key(), ts: r.Timestamp}
 	if _, ok := m.Header(processor.HeaderOriginTopic); ok {
 		// Forwarded by the runtime from another partition than its key's:
-		// the position is the forward topic's, not m.Topic's.
-		o.via = processor.ForwardTopic(Name)
+		// the record's own position is the forward topic's (which depends
+		// on how transactions were cut); its origin is where it was first
+		// consumed, which the runtime records.
+		part, pok := m.Header(processor.HeaderOriginPartition)
+		off, ook := m.Header(processor.HeaderOriginOffset)
+		pn, perr := strconv.Atoi(part)
+		on, oerr := strconv.ParseInt(off, 10, 64)
+		if pok && ook && perr == nil && oerr == nil {
+			o.partition, o.offset = int32(pn), on
+		} else {
+			o.via = processor.ForwardTopic(Name)
+		}
 	}
 	base := o.idBase()
 	in, err := decode(m, m.Topic, m.Key(), r.Value, r.Timestamp, base)
@@ -438,9 +448,9 @@ func forward(m *processor.Message, block string, value []byte, o origin, extra .
 // the match topic's offsets, so any replay of the same input yields the
 // same ids.
 // A record the runtime forwarded from another partition than its key's
-// has the forward topic's position, so its base names that topic too:
-// otherwise it would share the ids of the source topic's record at the
-// same partition and offset.
+// takes the position where it was first consumed (the runtime's origin
+// headers); only without them would it fall back to the forward topic's
+// position, and its base then names that topic too.
 func idBase(topic string, partition int32, offset int64) string {
 	return topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)
 }
