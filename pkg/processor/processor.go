@@ -81,6 +81,14 @@ type Config struct {
 	// Timers chooses the time OnTick receives: StreamTime (default) or
 	// WallClock (for processors that simulate or poll an external system).
 	Timers TimerClock
+	// NoForward keeps input records on the partition they arrived on even
+	// when their key maps elsewhere. For processors whose first step
+	// re-keys every record itself (through internal topics) and keep no
+	// state by input key beyond what one producer's consistent
+	// partitioning gives: they keep the inputs' arrival order per
+	// partition instead of adding a hop. Default false: records are
+	// forwarded to their key's partition (see ForwardTopic).
+	NoForward bool
 }
 
 // TimerClock is the time base of a processor's timers.
@@ -276,7 +284,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	if cfg.Instance == "" {
 		cfg.Instance = "0"
 	}
-	if len(cfg.Stores)+len(cfg.InternalTopics) > 0 {
+	if len(cfg.Stores)+len(cfg.InternalTopics) > 0 && !cfg.NoForward {
 		// Stateful: records that arrive on another partition than their
 		// key's are forwarded through this internal topic (see forward).
 		cfg.InternalTopics = append(append([]string(nil), cfg.InternalTopics...), ForwardTopic(cfg.Service))
@@ -979,7 +987,7 @@ const (
 // transaction; it is handled there, once, with that partition's state. It
 // reports whether it forwarded r. Records without a key stay where they are.
 func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
-	if !p.stateful() || len(r.Key) == 0 || p.partitionCount <= 0 {
+	if !p.stateful() || p.cfg.NoForward || len(r.Key) == 0 || p.partitionCount <= 0 {
 		return false
 	}
 	logical := p.kcfg.Logical(r.Topic)

@@ -147,5 +147,10 @@ func ProcessorConfig(instance string, h *Handler) processor.Config {
 		InternalTopics: []string{TopicRoute, TopicMatch},
 		Stores:         []string{Store, RouteStore},
 		Handler:        h.Handle,
+		// The first step routes every record itself (to its match block or
+		// its route partition), so a record on another partition than its
+		// key's is correct where it is; forwarding it would only add a hop
+		// and reorder it against its neighbours.
+		NoForward: true,
 	}
 }
