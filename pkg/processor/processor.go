@@ -945,6 +945,17 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		pctx, cancel := context.WithTimeout(ctx, left)
 		fetches = sess.PollRecords(pctx, min(pollLimit, p.maxBatch-handled))
 		cancel()
+		var groupErr error
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if groupErr == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				groupErr = err
+			}
+		})
+		if cerr := p.claimed(groupErr); cerr != nil {
+			// Fenced by another process with our id: abort, and Run stops.
+			handlerErr = cerr
+			break
+		}
 		if fetches.Empty() {
 			break
 		}
