@@ -211,7 +211,7 @@ func TestFlow(t *testing.T) {
 	e.produce(contracts.TopicERPCustomerV1, "100077", customer("100077", "Müller Maschinenbau Austria GmbH", 8, func(x *contracts.Customer) {
 		x.GoldenID, x.BillingAddress = &g2, addr("Ring 1", "Wien", "1010", "AT")
 	}), -1)
-	recs = c.waitFor(t, "parent UPDATE to ERP 100077", wait, func(r []out) bool {
+	c.waitFor(t, "parent UPDATE to ERP 100077", wait, func(r []out) bool {
 		for _, o := range find(r, contracts.TopicERPCustomerCommandsV1, g2) {
 			var cmd contracts.CustomerCommand
 			e.decode(o, &cmd)
