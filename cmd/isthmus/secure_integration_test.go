@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -159,7 +158,7 @@ func TestSecureServiceBinary(t *testing.T) {
 		}
 	}
 
-	admin := freeLoopback(t)
+	admin := testinfra.FreeAddr(t)
 	cmd := exec.Command(svc)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ISTHMUS_ADMIN_ADDR=" + admin}
 	for k, v := range env {
@@ -213,7 +212,7 @@ func TestSecureServiceBinary(t *testing.T) {
 		{"untrusted CA", with(env, "ISTHMUS_KAFKA_TLS_CA_FILE", testinfra.UntrustedCA(t)), "ISTHMUS_KAFKA_TLS_CA_FILE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, errs := run(t, svc, with(tc.env, "ISTHMUS_ADMIN_ADDR", freeLoopback(t)))
+			code, _, errs := run(t, svc, with(tc.env, "ISTHMUS_ADMIN_ADDR", testinfra.FreeAddr(t)))
 			lines := strings.Split(strings.TrimSpace(errs), "\n")
 			last := lines[len(lines)-1]
 			if code != 1 || !strings.HasPrefix(last, "billing-bridge: kafka ") || !strings.Contains(last, tc.setting) {
@@ -222,14 +221,4 @@ func TestSecureServiceBinary(t *testing.T) {
 			t.Log(last)
 		})
 	}
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/retry"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
@@ -38,31 +39,8 @@ func newEnv(t testing.TB, brokers []string, partitions int32) *env {
 	e := &env{t: t, kcfg: kafka.Config{Brokers: brokers, TopicPrefix: prefix}, in: "in.v1", out: "out.v1"}
 	e.createTopics(partitions, e.in, e.out, DLQTopic("counter"))
 	// Delete every topic of the test (inputs, outputs, changelogs,
-	// internal topics) afterwards: a broker holds open files per
-	// partition, and a long suite would otherwise run it out of them.
-	t.Cleanup(func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-		if err != nil {
-			return
-		}
-		defer cl.Close()
-		adm := kadm.NewClient(cl)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		td, err := adm.ListTopics(ctx)
-		if err != nil {
-			return
-		}
-		var mine []string
-		for _, name := range td.Names() {
-			if strings.HasPrefix(name, prefix) {
-				mine = append(mine, name)
-			}
-		}
-		if len(mine) > 0 {
-			_, _ = adm.DeleteTopics(ctx, mine...)
-		}
-	})
+	// internal topics) afterwards.
+	t.Cleanup(func() { testinfra.DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, prefix) })
 	return e
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -115,4 +116,47 @@ func topicsReady(t testing.TB, md kadm.TopicDetails, partitions int32, topics []
 		}
 	}
 	return true
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// DeleteTopics deletes every topic whose name starts with prefix (a test's
+// own topics) from the cluster opts reach. A broker keeps open files per
+// partition, so long suites clean up after each test; failures are only
+// logged.
+func DeleteTopics(t testing.TB, opts []kgo.Opt, prefix string) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Logf("delete topics of %s: %v", prefix, err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics, err := adm.ListTopics(ctx)
+	if err != nil {
+		t.Logf("delete topics of %s: %v", prefix, err)
+		return
+	}
+	var mine []string
+	for _, name := range topics.Names() {
+		if strings.HasPrefix(name, prefix) {
+			mine = append(mine, name)
+		}
+	}
+	if len(mine) > 0 {
+		if _, err := adm.DeleteTopics(ctx, mine...); err != nil {
+			t.Logf("delete %d topics of %s: %v", len(mine), prefix, err)
+		}
+	}
 }
