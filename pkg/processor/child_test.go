@@ -132,16 +132,7 @@ func (s *childStats) see(m *Message) {
 }
 
 func (s *childStats) write(path string, reg *prometheus.Registry) {
-	var restored float64
-	if mfs, err := reg.Gather(); err == nil {
-		for _, mf := range mfs {
-			if mf.GetName() == "isthmus_processor_restored_records_total" {
-				for _, m := range mf.GetMetric() {
-					restored += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	restored := counterSum(reg, "isthmus_processor_restored_records_total")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_ = os.WriteFile(path, fmt.Appendf(nil, "%d %d %.0f %d\n", s.handled, s.reprocessed, restored, s.restoredAgain), 0o644)

@@ -146,8 +146,15 @@ func counterHandlerTo(flakes *atomic.Int64, out string) Handler {
 
 func (e *env) start(h Handler, opts ...Option) (stop func()) {
 	e.t.Helper()
-	p, err := New(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"}, Handler: h}, e.kcfg,
+	return e.run(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"}, Handler: h},
 		append([]Option{WithRetryPolicy(retry.Policy{Base: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 5 * time.Second})}, opts...)...)
+}
+
+// run starts a processor of cfg and returns the function that stops it and
+// checks that Run ended cleanly.
+func (e *env) run(cfg Config, opts ...Option) (stop func()) {
+	e.t.Helper()
+	p, err := New(cfg, e.kcfg, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -160,6 +167,20 @@ func (e *env) start(h Handler, opts ...Option) (stop func()) {
 			e.t.Errorf("Run: %v", err)
 		}
 	}
+}
+
+// counterSum adds up the counters of one metric family in reg.
+func counterSum(reg *prometheus.Registry, name string) float64 {
+	var sum float64
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // checkCounts verifies per-key order and exactly-once: the outputs for each
@@ -471,21 +492,9 @@ func suiteTimerBacklogAfterDowntime(t *testing.T, brokers []string) {
 		return &kgo.Record{Topic: e.in, Key: []byte(key), Value: []byte(value), Timestamp: t0.Add(at)}
 	}
 	run := func() (stop func()) {
-		p, err := New(Config{Service: "timers", Topics: []string{e.in}, Stores: []string{"timers"}, Handler: timerHandler(0),
-			Tick: 5 * time.Millisecond, OnTick: timerTick("out.v1", "p")}, e.kcfg,
+		return e.run(Config{Service: "timers", Topics: []string{e.in}, Stores: []string{"timers"}, Handler: timerHandler(0),
+			Tick: 5 * time.Millisecond, OnTick: timerTick("out.v1", "p")},
 			WithClock(clk.now), WithIdleTimeout(time.Minute), WithMaxPollRecords(50))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- p.Run(ctx) }()
-		return func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		}
 	}
 	// Before the downtime: k1 due at t0+5s; k0 due at t0+0.5s fires once
 	// the stream reaches t0+1s, which shows the records were processed.
@@ -558,15 +567,7 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 			t.Fatalf("state of %s on partition %d, want %d", r.Key, r.Partition, want)
 		}
 	}
-	forwarded := 0.0
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "isthmus_processor_forwarded_total" {
-			for _, m := range mf.GetMetric() {
-				forwarded += m.GetCounter().GetValue()
-			}
-		}
-	}
+	forwarded := counterSum(reg, "isthmus_processor_forwarded_total")
 	if forwarded == 0 {
 		t.Fatal("no record was forwarded")
 	}
