@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -549,6 +550,11 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	for _, r := range recs {
 		r.Topic = e.kcfg.Topic(r.Topic)
 	}
+	// A poison record on a wrong partition: it is dead-lettered after the
+	// forward and must be reported where it was first consumed.
+	poison := &kgo.Record{Topic: e.kcfg.Topic(e.in), Key: []byte("kp"), Value: []byte("poison")}
+	poison.Partition = (int32(murmur.Partition(poison, 4)) + 1) % 4
+	recs = append(recs, poison)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -556,10 +562,38 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	}
 	reg := prometheus.NewRegistry()
 	var flakes atomic.Int64
-	stop := e.start(counterHandler(&flakes), WithRegisterer(reg))
+	// Event ids of forwarded records name their first position.
+	ids := map[string]string{}
+	var idsMu sync.Mutex
+	inner := counterHandler(&flakes)
+	stop := e.start(func(ctx context.Context, m *Message) error {
+		idsMu.Lock()
+		ids[string(m.Value())] = m.EventID()
+		idsMu.Unlock()
+		return inner(ctx, m)
+	}, WithRegisterer(reg))
 	outs := e.consume(e.out, 400, 60*time.Second)
 	e.settle(e.out, 400, time.Second)
+	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
 	stop()
+	for _, r := range recs {
+		want := tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10))
+		if got := ids[string(r.Value)]; got != want {
+			t.Fatalf("record %s (%s/%d@%d): event id %s, want %s (its first position)", r.Value, r.Key, r.Partition, r.Offset, got, want)
+		}
+	}
+	d := dlq[0]
+	for k, v := range map[string]string{catalog.DLQHeaderTopic: e.in, catalog.DLQHeaderPartition: strconv.Itoa(int(poison.Partition)),
+		catalog.DLQHeaderOffset: strconv.FormatInt(poison.Offset, 10)} {
+		if got, _ := tracing.Header(d.Headers, k); got != v {
+			t.Errorf("forwarded record's DLQ header %s = %q, want %q (where it was first consumed)", k, got, v)
+		}
+	}
+	for _, k := range []string{HeaderOriginTopic, HeaderOriginPartition, HeaderOriginOffset} {
+		if _, ok := tracing.Header(d.Headers, k); ok {
+			t.Errorf("DLQ record carries the runtime's routing header %s", k)
+		}
+	}
 	checkCounts(t, outs, inputs)
 	// The state of every key lives on its key's partition.
 	for _, r := range e.consume(ChangelogTopic("counter", "counts"), 400, time.Minute) {
@@ -571,5 +605,5 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	if forwarded == 0 {
 		t.Fatal("no record was forwarded")
 	}
-	t.Logf("%.0f of 400 records forwarded to their key's partition; every output once, in order", forwarded)
+	t.Logf("%.0f of 401 records forwarded to their key's partition; every output once, in order", forwarded)
 }
