@@ -185,17 +185,24 @@ const (
 	DealTypeCancel  = "CANCEL"
 )
 
-// Symbols of enum isthmus.ops.v1.DecisionAction (default UNKNOWN): What the owning service should do.
+// Symbols of enum isthmus.ops.v1.DecisionAction (default UNKNOWN): What the owning service should do: RETRY tries the failed step again after a fix (an ERP rejection resubmits the order as a new version); CANCEL cancels the affected line (parameter line_id) or order; OVERRIDE submits despite the rejection (needs approval); RELEASE_HOLD releases a credit hold (needs approval above the threshold); REJECT refuses the order; APPROVE_PRICE accepts the ERP price; REQUOTE sends the quote back to sales; REPOST reposts a journal into the next open period; ROUTE_TO_FINANCE hands a journal to finance for manual posting; MERGE, NOT_DUPLICATE, PICK_SURVIVOR (parameters field and value) and SPLIT settle customer conflicts; RESOLVE and DISMISS close without a change.
 const (
-	DecisionActionUnknown      = "UNKNOWN"
-	DecisionActionResolve      = "RESOLVE"
-	DecisionActionRetry        = "RETRY"
-	DecisionActionMerge        = "MERGE"
-	DecisionActionNotDuplicate = "NOT_DUPLICATE"
-	DecisionActionReleaseHold  = "RELEASE_HOLD"
-	DecisionActionApprovePrice = "APPROVE_PRICE"
-	DecisionActionCancel       = "CANCEL"
-	DecisionActionDismiss      = "DISMISS"
+	DecisionActionUnknown        = "UNKNOWN"
+	DecisionActionResolve        = "RESOLVE"
+	DecisionActionRetry          = "RETRY"
+	DecisionActionMerge          = "MERGE"
+	DecisionActionNotDuplicate   = "NOT_DUPLICATE"
+	DecisionActionReleaseHold    = "RELEASE_HOLD"
+	DecisionActionApprovePrice   = "APPROVE_PRICE"
+	DecisionActionCancel         = "CANCEL"
+	DecisionActionDismiss        = "DISMISS"
+	DecisionActionOverride       = "OVERRIDE"
+	DecisionActionReject         = "REJECT"
+	DecisionActionRequote        = "REQUOTE"
+	DecisionActionRepost         = "REPOST"
+	DecisionActionRouteToFinance = "ROUTE_TO_FINANCE"
+	DecisionActionPickSurvivor   = "PICK_SURVIVOR"
+	DecisionActionSplit          = "SPLIT"
 )
 
 // Symbols of enum isthmus.erp.v1.ErpOrderState (default UNKNOWN): State of a sales order in ERP.
