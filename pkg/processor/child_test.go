@@ -24,8 +24,8 @@ import (
 // TestMain lets the test binary double as the sample processors that the
 // SIGKILL and scale-out tests start, stop and kill: PROCESSOR_CHILD=1 runs
 // one until a signal. PROCESSOR_MODE picks the counter (default) or the
-// timer processor; PROCESSOR_SERVICE, _INSTANCE, _OUT, _STATIC, _SESSION
-// and _DELAY tune it.
+// timer processor; PROCESSOR_SERVICE, _INSTANCE, _OUT, _STATIC, _SESSION,
+// _STATE_DIR and _DELAY tune it.
 func TestMain(m *testing.M) {
 	if os.Getenv("PROCESSOR_CHILD") == "1" {
 		os.Exit(childMain())
@@ -69,6 +69,9 @@ func childMain() int {
 	opts := []Option{WithLogger(log), WithRegisterer(reg), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
 		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}),
 		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(5 * time.Second)}
+	if dir := os.Getenv("PROCESSOR_STATE_DIR"); dir != "" {
+		opts = append(opts, WithStateDir(dir))
+	}
 	if d, err := time.ParseDuration(os.Getenv("PROCESSOR_SESSION")); err == nil {
 		opts = append(opts, WithSessionTimeout(d))
 	}
