@@ -151,30 +151,27 @@ func timerHandler(delay time.Duration) Handler {
 		v := string(m.Value())
 		switch {
 		case strings.HasPrefix(v, "set:"):
-			m.Put("timers", m.Key(), []byte(strings.TrimPrefix(v, "set:")))
+			ms, err := strconv.ParseInt(strings.TrimPrefix(v, "set:"), 10, 64)
+			if err != nil {
+				return nil
+			}
+			m.SetTimer("timers", m.Key(), time.UnixMilli(ms))
 		case v == "cancel":
-			m.Put("timers", m.Key(), nil)
+			m.CancelTimer("timers", m.Key())
 		}
 		return nil
 	}
 }
 
 // timerTick fires every due timer once: it emits "fired:<key>:<deadline>"
-// and deletes the timer in the same transaction.
+// and cancels the timer in the same transaction.
 func timerTick(out, instance string) TickHandler {
 	return func(_ context.Context, m *Message, now time.Time) error {
-		var due []string
-		m.Range("timers", func(k string, v []byte) bool {
-			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= now.UnixMilli() {
-				due = append(due, k+":"+string(v))
-			}
+		m.DueTimers("timers", now, func(k string, at time.Time) bool {
+			m.CancelTimer("timers", k)
+			m.Emit(out, k, []byte(fmt.Sprintf("fired:%s:%d", k, at.UnixMilli())), kgo.RecordHeader{Key: "fired-by", Value: []byte(fmt.Sprintf("%s@%d/p%d", instance, now.UnixMilli(), m.Partition()))})
 			return true
 		})
-		for _, d := range due {
-			k, _, _ := strings.Cut(d, ":")
-			m.Put("timers", k, nil)
-			m.Emit(out, k, []byte("fired:"+d), kgo.RecordHeader{Key: "fired-by", Value: []byte(fmt.Sprintf("%s@%d/p%d", instance, now.UnixMilli(), m.Partition()))})
-		}
 		return nil
 	}
 }
