@@ -41,14 +41,15 @@ type checkpoint struct {
 }
 
 // memBackend keeps state in maps, with a B-tree of each partition's keys
-// for ordered scans.
+// for ordered scans, built at the first scan of the store (most stores are
+// never ranged; they pay only for the map).
 type memBackend struct {
 	data map[string]map[int32]*memPart // store → partition
 }
 
 type memPart struct {
 	kv   map[string][]byte
-	keys *btree.BTreeG[string]
+	keys *btree.BTreeG[string] // nil until the first scan
 }
 
 func newMemBackend() *memBackend { return &memBackend{data: map[string]map[int32]*memPart{}} }
@@ -64,7 +65,7 @@ func (mb *memBackend) part(store string, part int32, create bool) *memPart {
 	}
 	mp := ps[part]
 	if mp == nil && create {
-		mp = &memPart{kv: map[string][]byte{}, keys: btree.NewOrderedG[string](32)}
+		mp = &memPart{kv: map[string][]byte{}}
 		ps[part] = mp
 	}
 	return mp
@@ -84,6 +85,12 @@ func (mb *memBackend) scan(store string, part int32, fn func(string, []byte) boo
 	if mp == nil {
 		return nil
 	}
+	if mp.keys == nil {
+		mp.keys = btree.NewOrderedG[string](32)
+		for k := range mp.kv {
+			mp.keys.ReplaceOrInsert(k)
+		}
+	}
 	mp.keys.Ascend(func(k string) bool { return fn(k, mp.kv[k]) })
 	return nil
 }
@@ -94,11 +101,13 @@ func (mb *memBackend) apply(part int32, cs []change, _ map[string]checkpoint) er
 		if c.value == nil {
 			if _, had := mp.kv[c.key]; had {
 				delete(mp.kv, c.key)
-				mp.keys.Delete(c.key)
+				if mp.keys != nil {
+					mp.keys.Delete(c.key)
+				}
 			}
 			continue
 		}
-		if _, had := mp.kv[c.key]; !had {
+		if _, had := mp.kv[c.key]; !had && mp.keys != nil {
 			mp.keys.ReplaceOrInsert(c.key)
 		}
 		mp.kv[c.key] = c.value

@@ -1,12 +1,18 @@
 package processor
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/errs"
 )
 
 // countingBackend counts the keys a scan visits.
@@ -89,4 +95,25 @@ func TestDueTimersReadOnlyWhatIsDue(t *testing.T) {
 			t.Fatalf("%d timers due at +100,010 s, want 11", n)
 		}
 	})
+}
+
+// TestStateErrorIsRetriable: a failing local store (Get and Range panic
+// with a StateError) makes the record retriable, never a dead letter.
+func TestStateErrorIsRetriable(t *testing.T) {
+	p := &Processor{cfg: Config{Service: "t"}, log: slog.New(slog.DiscardHandler), metrics: newRuntimeMetrics(prometheus.NewRegistry())}
+	p.stores = testStores(failingBackend{newMemBackend()}, "s")
+	h := Chain(func(_ context.Context, m *Message) error {
+		m.Get("s", "k")
+		return nil
+	}, Recover())
+	err := h(context.Background(), &Message{Record: &kgo.Record{}, p: p, ctx: context.Background()})
+	if c := errs.ClassOf(err); c != errs.ClassRetriable {
+		t.Fatalf("class %q (%v), want retriable", c, err)
+	}
+}
+
+type failingBackend struct{ backend }
+
+func (failingBackend) get(string, int32, string) ([]byte, bool, error) {
+	return nil, false, errors.New("disk on fire")
 }
