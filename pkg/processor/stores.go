@@ -348,7 +348,7 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 		}
 	}
 	if reason != "" {
-		if cps != nil {
+		if len(cps) > 0 {
 			s.p.log.Info("local state not usable; restoring in full", "partition", part, "reason", reason)
 		}
 		if err := s.backend.wipe(part); err != nil {
