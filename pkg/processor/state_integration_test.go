@@ -38,14 +38,19 @@ func changelogState(e *env, store string) (map[int32]map[string]string, int) {
 	topic := e.kcfg.Topic(ChangelogTopic("counter", store))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ends, err := kadm.NewClient(e.client()).ListEndOffsets(ctx, topic)
+	adm := kadm.NewClient(e.client())
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	want := map[int32]int64{}
 	parts := map[int32]kgo.Offset{}
 	ends.Each(func(lo kadm.ListedOffset) {
-		if lo.Offset > 0 {
+		if st, _ := starts.Lookup(topic, lo.Partition); lo.Offset > st.Offset {
 			want[lo.Partition] = lo.Offset
 			parts[lo.Partition] = kgo.NewOffset().AtStart()
 		}
@@ -284,5 +289,55 @@ func TestRealDiskStateSIGKILL(t *testing.T) {
 	t.Logf("after 5 SIGKILLs the last start handled %d records and restored %d of the changelog's %d", handled, restored, records)
 	if restored >= records {
 		t.Fatalf("the last start restored %d records: the whole changelog (%d), not its tail", restored, records)
+	}
+}
+
+// TestRealDiskStateCheckpointOutsideTheLog: the changelog's records before
+// the local checkpoint are deleted (its log start moves past it): the
+// local state can no longer be trusted to match the log, so it is wiped
+// and restored from what the log still has.
+func TestRealDiskStateCheckpointOutsideTheLog(t *testing.T) {
+	e := newEnv(t, testinfra.Brokers(t), 1)
+	dir := t.TempDir()
+	inputs := map[string][]string{}
+	total := produceMore(e, inputs, 200, 20)
+	stop, _ := e.startCounter("a", WithStateDir(dir))
+	e.consume(e.out, total, time.Minute)
+	stop()
+	if got := diskState(t, dir, e.kcfg.TopicPrefix, "a", "counts", 1); len(got[0]) != 20 {
+		t.Fatalf("local store has %d keys, want 20", len(got[0]))
+	}
+	total = produceMore(e, inputs, 100, 20)
+	stop, _ = e.startCounter("b")
+	e.consume(e.out, total, time.Minute)
+	stop()
+	topic := e.kcfg.Topic(ChangelogTopic("counter", "counts"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(e.client())
+	// Deleting records needs the delete policy too (still compacted).
+	policy := "compact,delete"
+	alts, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &policy}}, topic)
+	must(t, err)
+	for _, a := range alts {
+		must(t, a.Err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	must(t, err)
+	offsets := kadm.Offsets{}
+	offsets.Add(kadm.Offset{Topic: topic, Partition: 0, At: ends[topic][0].Offset})
+	resps, err := adm.DeleteRecords(ctx, offsets)
+	must(t, err)
+	must(t, resps.Error())
+
+	stop, reg := e.startCounter("a", WithStateDir(dir))
+	time.Sleep(3 * time.Second)
+	stop()
+	if n := counterSum(reg, "isthmus_processor_restored_records_total"); n != 0 {
+		t.Fatalf("restored %v records from an emptied changelog", n)
+	}
+	want, _ := changelogState(e, "counts")
+	if d := cmp.Diff(want, diskState(t, dir, e.kcfg.TopicPrefix, "a", "counts", 1)); d != "" {
+		t.Fatalf("local store kept state the changelog no longer has (-changelog +disk):\n%s", d)
 	}
 }
