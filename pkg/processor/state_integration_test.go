@@ -119,12 +119,6 @@ func (e *env) startCounter(instance string, opts ...Option) (func(), *prometheus
 	return stop, reg
 }
 
-func addInputs(all, more map[string][]string) {
-	for k, vs := range more {
-		all[k] = append(all[k], vs...)
-	}
-}
-
 // produceMore produces n counted records after the ones already in all.
 func produceMore(e *env, all map[string][]string, n, keys int) int {
 	recs := make([]*kgo.Record, 0, n)
