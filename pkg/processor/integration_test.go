@@ -229,10 +229,6 @@ func TestInstanceClaimed(t *testing.T) {
 	e.consume(e.out, 220, time.Minute)
 }
 
-func TestRealExactlyOnceDiskState(t *testing.T) {
-	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithStateDir(t.TempDir()))
-}
-
 func TestRealExactlyOnceConcurrentPartitions(t *testing.T) {
 	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithPartitionConcurrency(4))
 }

@@ -38,9 +38,3 @@ func TestFakeForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t,
 func TestFakeExactlyOnceConcurrentPartitions(t *testing.T) {
 	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithPartitionConcurrency(4))
 }
-
-// The same with the state on disk: the restart restores from the local
-// checkpoint.
-func TestFakeExactlyOnceDiskState(t *testing.T) {
-	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithStateDir(t.TempDir()))
-}

@@ -30,6 +30,12 @@ import (
 // ends with exactly the changelog's state, and SIGKILLs leave no write of
 // an aborted transaction in the local store.
 
+// The exactly-once suite with the state on disk: its restart restores from
+// the local checkpoint.
+func TestRealExactlyOnceDiskState(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithStateDir(t.TempDir()))
+}
+
 // changelogState reads a store's changelog, read_committed, to its high
 // watermark: the last value per key of every partition, and how many
 // (non-control) records that took.

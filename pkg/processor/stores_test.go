@@ -208,6 +208,13 @@ func TestCheckpointsKeptWithState(t *testing.T) {
 	}
 }
 
+// The exactly-once suite with the state on disk (kfake; the real broker in
+// state_integration_test.go): its restart restores from the local
+// checkpoint.
+func TestFakeExactlyOnceDiskState(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithStateDir(t.TempDir()))
+}
+
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
