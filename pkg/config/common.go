@@ -67,13 +67,16 @@ type Common struct {
 	// (a StatefulSet pod name, an explicit per-replica id): processors then
 	// use it as a static group member id.
 	InstanceStable bool
-	Kafka          kafka.Config
-	Registry       Registry
-	RedisURL       string
-	RedisCAFile    string // PEM CA bundle for rediss:// (system roots when empty)
-	LogLevel       slog.Level
-	AdminAddr      string
-	GatewayAddr    string
+	// StateDir keeps processor state stores on disk under it (Pebble, one
+	// database per service instance) instead of in memory; empty: memory.
+	StateDir    string
+	Kafka       kafka.Config
+	Registry    Registry
+	RedisURL    string
+	RedisCAFile string // PEM CA bundle for rediss:// (system roots when empty)
+	LogLevel    slog.Level
+	AdminAddr   string
+	GatewayAddr string
 }
 
 // Topic returns the physical (prefixed) name of a logical topic.
@@ -146,6 +149,7 @@ func (c *Common) Register(s *Set, service string) {
 	s.String(&c.GatewayAddr, "ISTHMUS_GATEWAY_ADDR", "localhost:9090", "gateway gRPC address (host:port)")
 	s.String(&c.Instance, "ISTHMUS_INSTANCE_ID", host, "unique id of this replica (transactional ids); defaults to the host name")
 	s.Bool(&c.InstanceStable, "ISTHMUS_INSTANCE_STABLE", false, "the instance id is stable across restarts of this replica (StatefulSet ordinal, explicit id): join consumer groups as a static member so a restart takes its place at once; a second live process with the same id then stops with an error")
+	s.String(&c.StateDir, "ISTHMUS_STATE_DIR", "", "directory for on-disk state stores (state larger than memory; a restart restores only the changelog tail past the local checkpoint); empty keeps state in memory")
 	s.Check(func() error {
 		switch c.Kafka.SASL.Mechanism {
 		case "":

@@ -23,6 +23,7 @@ func TestCommonDefaultsAndPrecedence(t *testing.T) {
 		"ISTHMUS_KAFKA_BROKERS": "ignored:1",
 		"ISTHMUS_TOPIC_PREFIX":  "prod.eu.",
 		"ISTHMUS_SVC_TIMEOUT":   "2s",
+		"ISTHMUS_STATE_DIR":     "/var/lib/isthmus",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +36,9 @@ func TestCommonDefaultsAndPrecedence(t *testing.T) {
 	}
 	if d != 2*time.Second {
 		t.Errorf("duration = %v", d)
+	}
+	if c.StateDir != "/var/lib/isthmus" {
+		t.Errorf("state dir = %q", c.StateDir)
 	}
 	if c.Registry.URL != "http://localhost:8081" || c.RedisURL != "redis://localhost:6379/0" || c.AdminAddr != ":9464" {
 		t.Errorf("defaults: %+v", c)

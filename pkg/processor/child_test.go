@@ -23,9 +23,11 @@ import (
 
 // TestMain lets the test binary double as the sample processors that the
 // SIGKILL and scale-out tests start, stop and kill: PROCESSOR_CHILD=1 runs
-// one until a signal. PROCESSOR_MODE picks the counter (default) or the
-// timer processor; PROCESSOR_SERVICE, _INSTANCE, _OUT, _STATIC, _SESSION
-// and _DELAY tune it.
+// one until a signal. PROCESSOR_MODE picks the counter (default), the
+// timer processor or noop (a store, no work: the restore benchmark);
+// PROCESSOR_SERVICE, _INSTANCE, _OUT, _STATIC, _SESSION, _STATE_DIR and
+// _DELAY tune it, PROCESSOR_RESTORED_STATS makes it report its restore
+// and stop.
 func TestMain(m *testing.M) {
 	if os.Getenv("PROCESSOR_CHILD") == "1" {
 		os.Exit(childMain())
@@ -46,6 +48,9 @@ func childMain() int {
 	out := envOr("PROCESSOR_OUT", "out.v1")
 	cfg := Config{Service: envOr("PROCESSOR_SERVICE", "counter"), Instance: envOr("PROCESSOR_INSTANCE", "child"), Topics: []string{"in.v1"}}
 	switch os.Getenv("PROCESSOR_MODE") {
+	case "noop":
+		cfg.Stores = []string{"counts"}
+		cfg.Handler = func(context.Context, *Message) error { return nil }
 	case "timer":
 		cfg.Stores = []string{"timers"}
 		cfg.Handler = timerHandler(delay)
@@ -69,6 +74,9 @@ func childMain() int {
 	opts := []Option{WithLogger(log), WithRegisterer(reg), WithMaxPollRecords(200), WithTransactionTimeout(20 * time.Second),
 		WithRetryPolicy(retry.Policy{Base: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 5 * time.Second}),
 		WithStaticMembership(os.Getenv("PROCESSOR_STATIC") == "1"), WithIdleTimeout(5 * time.Second)}
+	if dir := os.Getenv("PROCESSOR_STATE_DIR"); dir != "" {
+		opts = append(opts, WithStateDir(dir))
+	}
 	if d, err := time.ParseDuration(os.Getenv("PROCESSOR_SESSION")); err == nil {
 		opts = append(opts, WithSessionTimeout(d))
 	}
@@ -79,6 +87,13 @@ func childMain() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if path := os.Getenv("PROCESSOR_RESTORED_STATS"); path != "" {
+		parts, _ := strconv.Atoi(os.Getenv("PROCESSOR_PARTITIONS"))
+		go func() {
+			reportRestored(ctx, reg, parts, path)
+			stop()
+		}()
+	}
 	err = p.Run(ctx)
 	if path := os.Getenv("PROCESSOR_STATS"); path != "" {
 		stats.write(path, reg)
@@ -138,6 +153,41 @@ func (s *childStats) write(path string, reg *prometheus.Registry) {
 	_ = os.WriteFile(path, fmt.Appendf(nil, "%d %d %.0f %d\n", s.handled, s.reprocessed, restored, s.restoredAgain), 0o644)
 }
 
+// reportRestored waits until parts partitions are restored and writes
+// "<seconds since start> <restore seconds> <records restored> <peak RSS
+// KiB> <RSS KiB>" to path (the state restore benchmark).
+func reportRestored(ctx context.Context, reg *prometheus.Registry, parts int, path string) {
+	start := time.Now()
+	for ctx.Err() == nil {
+		var n uint64
+		var sum float64
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "isthmus_processor_restore_seconds" {
+				for _, m := range mf.GetMetric() {
+					n += m.GetHistogram().GetSampleCount()
+					sum += m.GetHistogram().GetSampleSum()
+				}
+			}
+		}
+		if int(n) >= parts {
+			status, _ := os.ReadFile("/proc/self/status")
+			kib := func(field string) string {
+				for _, line := range strings.Split(string(status), "\n") {
+					if v, ok := strings.CutPrefix(line, field+":"); ok {
+						return strings.TrimSuffix(strings.TrimSpace(v), " kB")
+					}
+				}
+				return "0"
+			}
+			restored := counterSum(reg, "isthmus_processor_restored_records_total")
+			_ = os.WriteFile(path, fmt.Appendf(nil, "%.3f %.3f %.0f %s %s\n", time.Since(start).Seconds(), sum, restored, kib("VmHWM"), kib("VmRSS")), 0o644)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // timerHandler keeps one timer per key: "set:<deadline ms>" arms it,
 // "cancel" disarms it; anything else only advances stream time.
 func timerHandler(delay time.Duration) Handler {
@@ -148,30 +198,27 @@ func timerHandler(delay time.Duration) Handler {
 		v := string(m.Value())
 		switch {
 		case strings.HasPrefix(v, "set:"):
-			m.Put("timers", m.Key(), []byte(strings.TrimPrefix(v, "set:")))
+			ms, err := strconv.ParseInt(strings.TrimPrefix(v, "set:"), 10, 64)
+			if err != nil {
+				return nil
+			}
+			m.SetTimer("timers", m.Key(), time.UnixMilli(ms))
 		case v == "cancel":
-			m.Put("timers", m.Key(), nil)
+			m.CancelTimer("timers", m.Key())
 		}
 		return nil
 	}
 }
 
 // timerTick fires every due timer once: it emits "fired:<key>:<deadline>"
-// and deletes the timer in the same transaction.
+// and cancels the timer in the same transaction.
 func timerTick(out, instance string) TickHandler {
 	return func(_ context.Context, m *Message, now time.Time) error {
-		var due []string
-		m.Range("timers", func(k string, v []byte) bool {
-			if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= now.UnixMilli() {
-				due = append(due, k+":"+string(v))
-			}
+		m.DueTimers("timers", now, func(k string, at time.Time) bool {
+			m.CancelTimer("timers", k)
+			m.Emit(out, k, []byte(fmt.Sprintf("fired:%s:%d", k, at.UnixMilli())), kgo.RecordHeader{Key: "fired-by", Value: []byte(fmt.Sprintf("%s@%d/p%d", instance, now.UnixMilli(), m.Partition()))})
 			return true
 		})
-		for _, d := range due {
-			k, _, _ := strings.Cut(d, ":")
-			m.Put("timers", k, nil)
-			m.Emit(out, k, []byte("fired:"+d), kgo.RecordHeader{Key: "fired-by", Value: []byte(fmt.Sprintf("%s@%d/p%d", instance, now.UnixMilli(), m.Partition()))})
-		}
 		return nil
 	}
 }

@@ -91,6 +91,11 @@ func Recover() Middleware {
 		return func(ctx context.Context, m *Message) (err error) {
 			defer func() {
 				if r := recover(); r != nil {
+					if se, ok := r.(*StateError); ok {
+						// The local store failed (disk): try again, never dead-letter.
+						err = errs.Retriable("state", se)
+						return
+					}
 					m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, "panic").Inc()
 					m.p.log.ErrorContext(ctx, "handler panic", "topic", m.Record.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 					err = errs.Poison("panic", fmt.Errorf("handler panic: %v", r))

@@ -205,6 +205,14 @@ func WithPurgeInterval(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.purgeInterval = d })
 }
 
+// WithStateDir keeps the state stores on disk, in a Pebble database under
+// dir/<prefix><service>-<instance>, instead of in memory (the default,
+// for small state): state may then be larger than memory, and a restart
+// or a partition coming back restores only the changelog records written
+// after the local checkpoint. An empty dir keeps the default. Services set
+// it from ISTHMUS_STATE_DIR.
+func WithStateDir(dir string) Option { return optFunc(func(p *Processor) { p.stateDir = dir }) }
+
 // WithKgoOpts adds raw franz-go options to the session client.
 func WithKgoOpts(opts ...kgo.Opt) Option {
 	return optFunc(func(p *Processor) { p.extra = append(p.extra, opts...) })
@@ -236,6 +244,7 @@ type Processor struct {
 	sessionTimeout time.Duration
 	purgeInterval  time.Duration
 	static         bool
+	stateDir       string
 
 	admin  *kgo.Client
 	stores *stores
@@ -364,6 +373,21 @@ func (p *Processor) Run(ctx context.Context) error {
 	defer admin.Close()
 	if err := p.prepare(ctx); err != nil {
 		return err
+	}
+	if p.stateDir != "" && len(p.cfg.Stores) > 0 {
+		dir := stateDirOf(p.stateDir, p.kcfg.TopicPrefix, p.cfg.Service, p.cfg.Instance)
+		db, err := openDiskBackend(dir, p.log)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.cfg.Service, err)
+		}
+		p.stores.backend = db
+		p.log.Info("state stores on disk", "dir", dir)
+		defer func() {
+			if err := db.close(); err != nil {
+				p.log.Error("closing the state store", "err", err)
+			}
+			p.stores.backend = newMemBackend()
+		}()
 	}
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		err := p.runSession(ctx)
@@ -1125,6 +1149,9 @@ func (p *Processor) newTxn(sess *kgo.GroupTransactSession) *txn {
 }
 
 func (tx *txn) promise(r *kgo.Record, err error) {
+	if err == nil && tx.p.stores.isChangelog(r.Topic) {
+		tx.batch.produced(r)
+	}
 	if err != nil {
 		tx.mu.Lock()
 		if tx.err == nil {
@@ -1237,7 +1264,11 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 		// drop the overlay and go on.
 		return false, nil
 	}
-	p.stores.commit(tx.batch)
+	if err := p.stores.commit(tx.batch); err != nil {
+		// Committed in Kafka but not applied locally: the session restarts
+		// and restores from the last local checkpoint.
+		return false, fmt.Errorf("transaction committed, local state not updated (restarting the session): %w", err)
+	}
 	for t, n := range tx.outCounts {
 		p.metrics.recordsOut.WithLabelValues(p.cfg.Service, t).Add(float64(n))
 	}

@@ -358,7 +358,7 @@ func suiteScaleOutTimers(t *testing.T, brokers []string) {
 		}
 		inState := 0
 		for _, k := range missing {
-			if _, ok := state[k]; ok {
+			if _, ok := state[timerIDKey(k)]; ok {
 				inState++
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,82 +15,28 @@ import (
 )
 
 // stores holds the committed state of every store for the partitions this
-// instance owns. Only the processing goroutine touches it.
+// instance owns, in a backend (memory by default, Pebble on disk with
+// WithStateDir), and the restore logic. Only the processing goroutine
+// touches it.
 type stores struct {
-	p      *Processor
-	topics map[string]string                      // store → physical changelog topic
-	data   map[string]map[int32]map[string][]byte // store → partition → key → value
-	index  map[string]map[int32]*keyIndex         // store → partition → sorted keys
-	owned  map[int32]bool                         // partitions restored
-}
-
-// keyIndex keeps a partition's committed keys sorted for Range. Commits
-// record added and removed keys; the next Range folds them in (one merge),
-// so a timer scan that stops at the first future deadline costs little even
-// with a million keys.
-type keyIndex struct {
-	keys    []string
-	added   map[string]struct{}
-	removed map[string]struct{}
-	stale   bool // rebuild from the data map (after a restore)
-}
-
-func (ix *keyIndex) fresh(data map[string][]byte) []string {
-	if ix.stale {
-		ix.keys = ix.keys[:0]
-		for k := range data {
-			ix.keys = append(ix.keys, k)
-		}
-		sort.Strings(ix.keys)
-		ix.stale, ix.added, ix.removed = false, nil, nil
-		return ix.keys
-	}
-	if len(ix.added) == 0 && len(ix.removed) == 0 {
-		return ix.keys
-	}
-	add := make([]string, 0, len(ix.added))
-	for k := range ix.added {
-		add = append(add, k)
-	}
-	sort.Strings(add)
-	out := make([]string, 0, len(ix.keys)+len(add))
-	i, j := 0, 0
-	for i < len(ix.keys) || j < len(add) {
-		var k string
-		if j >= len(add) || (i < len(ix.keys) && ix.keys[i] < add[j]) {
-			k = ix.keys[i]
-			i++
-		} else {
-			k = add[j]
-			j++
-		}
-		if _, gone := ix.removed[k]; !gone {
-			out = append(out, k)
-		}
-	}
-	ix.keys, ix.added, ix.removed = out, nil, nil
-	return ix.keys
-}
-
-func (s *stores) indexOf(store string, part int32) *keyIndex {
-	ps := s.index[store]
-	if ps == nil {
-		ps = map[int32]*keyIndex{}
-		s.index[store] = ps
-	}
-	ix := ps[part]
-	if ix == nil {
-		ix = &keyIndex{stale: true}
-		ps[part] = ix
-	}
-	return ix
+	p       *Processor
+	topics  map[string]string // store → physical changelog topic
+	byTopic map[string]string // physical changelog topic → store
+	backend backend
+	owned   map[int32]bool // partitions restored
+	// deleteRetention caches each changelog's delete.retention.ms: a
+	// checkpoint older than that may have missed a tombstone (see restore).
+	deleteRetention map[string]time.Duration
+	// topicIDs are the changelogs' topic ids, written with checkpoints.
+	topicIDs map[string]kadm.TopicID
 }
 
 func newStores(p *Processor, names []string) *stores {
-	s := &stores{p: p, topics: map[string]string{}, data: map[string]map[int32]map[string][]byte{}, index: map[string]map[int32]*keyIndex{}, owned: map[int32]bool{}}
+	s := &stores{p: p, topics: map[string]string{}, byTopic: map[string]string{}, owned: map[int32]bool{}, backend: newMemBackend()}
 	for _, n := range names {
-		s.topics[n] = p.kcfg.Topic(ChangelogTopic(p.cfg.Service, n))
-		s.data[n] = map[int32]map[string][]byte{}
+		t := p.kcfg.Topic(ChangelogTopic(p.cfg.Service, n))
+		s.topics[n] = t
+		s.byTopic[t] = n
 	}
 	return s
 }
@@ -109,19 +56,34 @@ func (s *stores) mustHave(store string) {
 }
 
 func (s *stores) isChangelog(topic string) bool {
-	for _, t := range s.topics {
-		if t == topic {
-			return true
-		}
+	_, ok := s.byTopic[topic]
+	return ok
+}
+
+// StateError is a failure of the local state store (disk I/O). Get and
+// Range cannot return it, so they panic with it; the Recover middleware
+// turns it into a retriable error (the record is tried again, the
+// transaction aborted if it persists), never into a dead letter.
+type StateError struct{ Err error }
+
+func (e *StateError) Error() string { return "state store: " + e.Err.Error() }
+func (e *StateError) Unwrap() error { return e.Err }
+
+func stateFailed(err error) {
+	if err != nil {
+		panic(&StateError{Err: err})
 	}
-	return false
 }
 
 // batch is the uncommitted overlay of one transaction: key → value, nil
-// meaning deleted.
+// meaning deleted, and the offsets its changelog records got.
 type batch struct {
 	mu      sync.RWMutex // partitions may be handled concurrently
 	overlay map[string]map[int32]map[string][]byte
+	// next is, per partition and changelog topic, the offset after the
+	// last changelog record this transaction wrote: the checkpoint the
+	// committed writes are applied with.
+	next map[int32]map[string]int64
 }
 
 func newBatch() *batch { return &batch{overlay: map[string]map[int32]map[string][]byte{}} }
@@ -142,6 +104,22 @@ func (b *batch) put(store string, part int32, key string, value []byte) {
 	kv[key] = value
 }
 
+// produced notes the offset a changelog record was written at (called from
+// the produce promise).
+func (b *batch) produced(r *kgo.Record) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next == nil {
+		b.next = map[int32]map[string]int64{}
+	}
+	ts := b.next[r.Partition]
+	if ts == nil {
+		ts = map[string]int64{}
+		b.next[r.Partition] = ts
+	}
+	ts[r.Topic] = max(ts[r.Topic], r.Offset+1)
+}
+
 func (s *stores) get(b *batch, store string, part int32, key string) ([]byte, bool) {
 	s.mustHave(store)
 	if b != nil {
@@ -152,13 +130,16 @@ func (s *stores) get(b *batch, store string, part int32, key string) ([]byte, bo
 			return v, v != nil
 		}
 	}
-	v, ok := s.data[store][part][key]
+	v, ok, err := s.backend.get(store, part, key)
+	stateFailed(err)
 	return v, ok
 }
 
+// rangeKeys merges the committed keys (in order, from the backend) with the
+// uncommitted writes of the batch and the message; it costs the overlay
+// plus the keys visited, not the size of the store.
 func (s *stores) rangeKeys(b *batch, puts []put, store string, part int32, fn func(string, []byte) bool) {
 	s.mustHave(store)
-	data := s.data[store][part]
 	// Uncommitted writes (this batch, then this message) override data.
 	over := map[string][]byte{}
 	if b != nil {
@@ -175,85 +156,92 @@ func (s *stores) rangeKeys(b *batch, puts []put, store string, part int32, fn fu
 	}
 	extra := make([]string, 0, len(over))
 	for k := range over {
-		if _, ok := data[k]; !ok {
-			extra = append(extra, k)
-		}
+		extra = append(extra, k)
 	}
 	sort.Strings(extra)
-	keys := s.indexOf(store, part).fresh(data)
-	i, j := 0, 0
-	for i < len(keys) || j < len(extra) {
-		var k string
-		if j >= len(extra) || (i < len(keys) && keys[i] < extra[j]) {
-			k = keys[i]
-			i++
-		} else {
-			k = extra[j]
+	j := 0
+	stopped := false
+	// emitExtra emits the overlay keys before bound (all when last).
+	emitExtra := func(bound string, last bool) bool {
+		for j < len(extra) && (last || extra[j] < bound) {
+			k := extra[j]
 			j++
+			if v := over[k]; v != nil && !fn(k, v) {
+				return false
+			}
 		}
-		v, ok := over[k]
-		if !ok {
-			v = data[k]
+		return true
+	}
+	err := s.backend.scan(store, part, func(k string, v []byte) bool {
+		if !emitExtra(k, false) {
+			stopped = true
+			return false
 		}
-		if v == nil {
-			continue
+		if j < len(extra) && extra[j] == k {
+			j++
+			if v = over[k]; v == nil {
+				return true
+			}
 		}
 		if !fn(k, v) {
-			return
+			stopped = true
+			return false
 		}
+		return true
+	})
+	stateFailed(err)
+	if !stopped {
+		emitExtra("", true)
 	}
 }
 
-// commit folds a committed batch into the state.
-func (s *stores) commit(b *batch) {
+// change is one committed write: nil value deletes.
+type change struct {
+	store, key string
+	value      []byte
+}
+
+// commit folds a committed batch into the state, each partition's writes
+// together with its new checkpoint. An error leaves the local state behind
+// the changelog: the session must restart (and restore from the last
+// checkpoint that made it).
+func (s *stores) commit(b *batch) error {
+	byPart := map[int32][]change{}
 	for store, ps := range b.overlay {
 		for part, kv := range ps {
-			dst := s.data[store][part]
-			if dst == nil {
-				dst = map[string][]byte{}
-				s.data[store][part] = dst
-			}
-			ix := s.indexOf(store, part)
 			for k, v := range kv {
-				_, had := dst[k]
-				if v == nil {
-					delete(dst, k)
-					if had && !ix.stale {
-						if _, pending := ix.added[k]; pending {
-							delete(ix.added, k)
-						} else {
-							if ix.removed == nil {
-								ix.removed = map[string]struct{}{}
-							}
-							ix.removed[k] = struct{}{}
-						}
-					}
-					continue
-				}
-				dst[k] = v
-				if !had && !ix.stale {
-					if _, pending := ix.removed[k]; pending {
-						delete(ix.removed, k)
-					} else {
-						if ix.added == nil {
-							ix.added = map[string]struct{}{}
-						}
-						ix.added[k] = struct{}{}
-					}
-				}
+				byPart[part] = append(byPart[part], change{store: store, key: k, value: v})
 			}
 		}
 	}
+	for part, cs := range byPart {
+		if err := s.backend.apply(part, cs, s.checkpointsAt(b.next[part])); err != nil {
+			return fmt.Errorf("apply committed state of partition %d: %w", part, err)
+		}
+	}
+	return nil
 }
 
-// drop forgets the state of a partition (revoked or lost).
+// checkpointsAt makes the checkpoints for changelog offsets.
+func (s *stores) checkpointsAt(next map[string]int64) map[string]checkpoint {
+	if len(next) == 0 {
+		return nil
+	}
+	now := time.Now()
+	cps := make(map[string]checkpoint, len(next))
+	for t, off := range next {
+		cps[t] = checkpoint{Offset: off, At: now, TopicID: s.topicIDs[t]}
+	}
+	return cps
+}
+
+// drop forgets the state of a partition (revoked or lost). The on-disk
+// backend keeps its data and checkpoint, so a partition that comes back
+// restores only what others wrote meanwhile.
 func (s *stores) drop(part int32) {
 	delete(s.owned, part)
-	for _, ps := range s.data {
-		delete(ps, part)
-	}
-	for _, ps := range s.index {
-		delete(ps, part)
+	if err := s.backend.release(part); err != nil {
+		s.p.log.Warn("releasing a partition's local state failed; it is restored in full next time", "partition", part, "err", err)
 	}
 }
 
@@ -263,16 +251,27 @@ func (s *stores) dropAll() {
 	}
 }
 
-// restore reads every store's changelog partition, read_committed, up to
-// its high watermark as of the start of the restore. Reading only to the
-// last stable offset would stop short whenever a dead or stalled producer
-// left a transaction open on the changelog: every later commit of the
-// partition's next owners would be missing from the state while the
-// committed input offsets are past them. So the restore waits until such a
-// transaction is resolved (aborted at its timeout, or fenced), skips its
-// records if aborted, and reads everything committed before the watermark.
-// Control records are kept so the end is recognised even when the log ends
-// with a transaction marker.
+// restoreChunk bounds the changelog records applied to the backend in one
+// write (with the offsets read so far, so an interrupted restore resumes).
+const restoreChunk = 4096
+
+// restore brings a partition's state up to its changelogs' high watermarks
+// as of the start of the restore, reading read_committed: from the local
+// checkpoint when the backend has a usable one (the on-disk store), from
+// the start otherwise. Reading only to the last stable offset would stop
+// short whenever a dead or stalled producer left a transaction open on the
+// changelog: every later commit of the partition's next owners would be
+// missing from the state while the committed input offsets are past them.
+// So the restore waits until such a transaction is resolved (aborted at its
+// timeout, or fenced), skips its records if aborted, and reads everything
+// committed before the watermark. Control records are kept so the end is
+// recognised even when the log ends with a transaction marker.
+//
+// A checkpoint is used only when every changelog of the partition has one,
+// for the same topic (id), between the log start and the watermark, and
+// younger than the changelog's delete.retention.ms (compaction may have
+// removed a tombstone another owner wrote since); otherwise the partition's
+// local state is wiped and restored in full.
 func (s *stores) restore(ctx context.Context, part int32) error {
 	if len(s.topics) == 0 || s.owned[part] {
 		s.owned[part] = true
@@ -283,16 +282,33 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 	for _, t := range s.topics {
 		topics = append(topics, t)
 	}
+	sort.Strings(topics)
 	ends, err := s.endOffsets(ctx, topics, part)
 	if err != nil {
 		return err
 	}
-	parts := map[string]map[int32]kgo.Offset{}
-	want := map[string]int64{}
-	starts, err := kadm.NewClient(s.p.admin).ListStartOffsets(ctx, topics...)
+	adm := kadm.NewClient(s.p.admin)
+	starts, err := adm.ListStartOffsets(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("restore partition %d: list start offsets: %w", part, err)
 	}
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("restore partition %d: changelog metadata: %w", part, err)
+	}
+	if s.topicIDs == nil {
+		s.topicIDs = map[string]kadm.TopicID{}
+	}
+	for _, t := range topics {
+		s.topicIDs[t] = md.Topics[t].ID
+	}
+	cps, err := s.backend.checkpoints(part)
+	if err != nil {
+		return fmt.Errorf("restore partition %d: read local checkpoint: %w", part, err)
+	}
+	from := map[string]int64{}
+	end := map[string]int64{}
+	reason := ""
 	for _, t := range topics {
 		lo, ok := ends.Lookup(t, part)
 		if !ok {
@@ -301,16 +317,57 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 		if lo.Err != nil {
 			return fmt.Errorf("restore %s/%d: %w", t, part, lo.Err)
 		}
-		// Nothing to read when the log is empty or its start has moved to
-		// the end (deleted records): waiting for a record would hang.
-		if st, ok := starts.Lookup(t, part); lo.Offset > 0 && (!ok || st.Offset < lo.Offset) {
-			parts[t] = map[int32]kgo.Offset{part: kgo.NewOffset().AtStart()}
-			want[t] = lo.Offset
+		end[t] = lo.Offset
+		logStart := int64(0)
+		if st, ok := starts.Lookup(t, part); ok && st.Err == nil {
+			logStart = st.Offset
+		}
+		cp, ok := cps[t]
+		switch {
+		case reason != "":
+		case cps == nil:
+			reason = "no local checkpoint"
+		case !ok:
+			reason = "no checkpoint for " + t
+		case cp.TopicID != md.Topics[t].ID:
+			reason = "changelog " + t + " was recreated"
+		case cp.Offset < logStart || cp.Offset > lo.Offset:
+			reason = fmt.Sprintf("checkpoint %d of %s is outside the log [%d, %d]", cp.Offset, t, logStart, lo.Offset)
+		default:
+			retention, err := s.deleteRetentionOf(ctx, t)
+			if err != nil {
+				return err
+			}
+			if age := time.Since(cp.At); age > retention {
+				reason = fmt.Sprintf("checkpoint is %s old, past %s's delete.retention.ms (%s)", age.Round(time.Second), t, retention)
+			}
+		}
+		from[t] = cp.Offset
+		if logStart > from[t] {
+			from[t] = logStart
 		}
 	}
-	for store := range s.data {
-		s.data[store][part] = map[string][]byte{}
-		s.indexOf(store, part).stale = true
+	if reason != "" {
+		if len(cps) > 0 {
+			s.p.log.Info("local state not usable; restoring in full", "partition", part, "reason", reason)
+		}
+		if err := s.backend.wipe(part); err != nil {
+			return fmt.Errorf("restore partition %d: wipe local state: %w", part, err)
+		}
+		for _, t := range topics {
+			from[t] = 0
+			if st, ok := starts.Lookup(t, part); ok && st.Err == nil {
+				from[t] = st.Offset
+			}
+		}
+	}
+	parts := map[string]map[int32]kgo.Offset{}
+	want := map[string]int64{}
+	for _, t := range topics {
+		if from[t] < end[t] {
+			parts[t] = map[int32]kgo.Offset{part: kgo.NewOffset().At(from[t])}
+			want[t] = end[t]
+		}
 	}
 	n := 0
 	if len(parts) > 0 {
@@ -327,9 +384,17 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 			return err
 		}
 		defer cl.Close()
-		byTopic := map[string]string{}
-		for store, t := range s.topics {
-			byTopic[t] = store
+		var chunk []change
+		next := map[string]int64{}
+		flush := func() error {
+			if len(chunk) == 0 && len(next) == 0 {
+				return nil
+			}
+			if err := s.backend.apply(part, chunk, s.checkpointsAt(next)); err != nil {
+				return fmt.Errorf("restore partition %d: write local state: %w", part, err)
+			}
+			chunk, next = chunk[:0], map[string]int64{}
+			return nil
 		}
 		for len(want) > 0 {
 			fs := cl.PollFetches(ctx)
@@ -340,29 +405,66 @@ func (s *stores) restore(ctx context.Context, part int32) error {
 				s.p.log.Warn("restore fetch error, retrying", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 			}
 			fs.EachRecord(func(r *kgo.Record) {
+				if _, ok := want[r.Topic]; !ok {
+					return // a record past the end of a finished changelog
+				}
 				if !r.Attrs.IsControl() {
-					store := byTopic[r.Topic]
-					if r.Value == nil {
-						delete(s.data[store][part], string(r.Key))
-					} else {
-						s.data[store][part][string(r.Key)] = r.Value
-					}
+					chunk = append(chunk, change{store: s.byTopic[r.Topic], key: string(r.Key), value: r.Value})
 					n++
 				}
-				if end, ok := want[r.Topic]; ok && r.Offset+1 >= end {
+				next[r.Topic] = r.Offset + 1
+				if r.Offset+1 >= want[r.Topic] {
 					delete(want, r.Topic)
 				}
 			})
+			if len(chunk) >= restoreChunk || len(want) == 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 		}
+	}
+	// The state now matches every changelog up to its end as of the start.
+	if err := s.backend.apply(part, nil, s.checkpointsAt(end)); err != nil {
+		return fmt.Errorf("restore partition %d: write local checkpoint: %w", part, err)
 	}
 	s.owned[part] = true
 	s.p.metrics.restored.WithLabelValues(s.p.cfg.Service).Add(float64(n))
 	s.p.metrics.restoreSeconds.WithLabelValues(s.p.cfg.Service).Observe(time.Since(start).Seconds())
-	s.p.log.Info("state restored", "partition", part, "records", n, "took", time.Since(start).String())
+	s.p.log.Info("state restored", "partition", part, "records", n, "from_checkpoint", reason == "", "took", time.Since(start).String())
 	if restoreHook != nil {
 		restoreHook(part, n)
 	}
 	return nil
+}
+
+// deleteRetentionOf reads (once) a changelog's delete.retention.ms.
+func (s *stores) deleteRetentionOf(ctx context.Context, topic string) (time.Duration, error) {
+	if d, ok := s.deleteRetention[topic]; ok {
+		return d, nil
+	}
+	rcs, err := kadm.NewClient(s.p.admin).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0, fmt.Errorf("describe changelog %s: %w", topic, err)
+	}
+	d := 24 * time.Hour // the broker's default
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return 0, fmt.Errorf("describe changelog %s: %w", topic, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if c.Key == "delete.retention.ms" && c.Value != nil {
+				if ms, err := strconv.ParseInt(*c.Value, 10, 64); err == nil {
+					d = time.Duration(ms) * time.Millisecond
+				}
+			}
+		}
+	}
+	if s.deleteRetention == nil {
+		s.deleteRetention = map[string]time.Duration{}
+	}
+	s.deleteRetention[topic] = d
+	return d, nil
 }
 
 // endOffsets lists the high watermarks of the changelogs, waiting

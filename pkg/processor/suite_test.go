@@ -243,7 +243,7 @@ func suiteExactlyOnceAndOrder(t *testing.T, brokers []string, opts ...Option) {
 		recs2 = append(recs2, &kgo.Record{Topic: e.in, Key: []byte(k), Value: []byte("again")})
 	}
 	e.produce(recs2...)
-	stop = e.start(counterHandler(&flakes))
+	stop = e.start(counterHandler(&flakes), opts...)
 	outs = e.consume(e.out, 423, 60*time.Second)
 	stop()
 	checkCounts(t, outs, more)

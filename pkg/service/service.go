@@ -77,7 +77,7 @@ func (s *Service) Serde(opts ...serde.Option) (*serde.Serde, error) {
 
 // ProcessorOptions are the options every processor of the service gets.
 func (s *Service) ProcessorOptions(sd *serde.Serde) []processor.Option {
-	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd), processor.WithStaticMembership(s.Common.InstanceStable)}
+	return []processor.Option{processor.WithLogger(s.Log), processor.WithSerde(sd), processor.WithStaticMembership(s.Common.InstanceStable), processor.WithStateDir(s.Common.StateDir)}
 }
 
 // Run checks the Kafka settings (a refused TLS or SASL connection ends the

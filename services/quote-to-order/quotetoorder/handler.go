@@ -25,13 +25,14 @@ const (
 	storeOrders     = "orders"     // quote id → saga (JSON)
 	storeAccounts   = "accounts"   // CRM:<account> → known ERP customer (JSON)
 	storeWaiting    = "waiting"    // CRM:<account>\x00<quote id> → quote version
-	storeTimers     = "timers"     // quote id → deadline (unix ms)
+	storeDeadlines  = "deadlines"  // timer index (Message.SetTimer): one timer per quote id at its saga's deadline
+	storeTimers     = "timers"     // before the timer index: quote id → deadline (unix ms); moved to storeDeadlines by Tick
 	storeValidating = "validating" // quote id → "" while the order is VALIDATING
 	storeUnknown    = "unknown"    // order id → ERP statuses for an order not (yet) known here (JSON)
 )
 
 // Stores lists the processor's stores.
-var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeValidating, storeUnknown}
+var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeDeadlines, storeValidating, storeUnknown}
 
 // Validator validates an order with the gateway (internal/gateway.Client).
 type Validator interface {
@@ -297,14 +298,14 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	return h.apply(ctx, m, s, out, at, m.EventID())
 }
 
-// Tick fires the due timers of the partition's orders.
+// Tick fires the due timers of the partition's orders: it reads only the
+// due ones from the deadline-ordered timer index, whatever the number of
+// orders waiting.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
+	migrateTimers(m)
 	var due []string
-	m.Range(storeTimers, func(k string, v []byte) bool {
-		ms, err := strconv.ParseInt(string(v), 10, 64)
-		if err == nil && !now.Before(time.UnixMilli(ms)) {
-			due = append(due, k)
-		}
+	m.DueTimers(storeDeadlines, now, func(id string, _ time.Time) bool {
+		due = append(due, id)
 		return true
 	})
 	for _, id := range due {
@@ -313,7 +314,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			return err
 		}
 		if s == nil {
-			m.Put(storeTimers, id, nil)
+			m.CancelTimer(storeDeadlines, id)
 			continue
 		}
 		out := s.OnTick(now, h.Policy)
@@ -326,6 +327,28 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 	}
 	h.metrics.setPending(m.Partition(), countPending(m))
 	return nil
+}
+
+// migrateTimers moves the timers a version before the timer index kept in
+// storeTimers (quote id → deadline ms) into it; once done the store is
+// empty and this costs one empty Range per tick.
+func migrateTimers(m *processor.Message) {
+	type legacy struct {
+		id string
+		at int64
+	}
+	var old []legacy
+	m.Range(storeTimers, func(k string, v []byte) bool {
+		ms, _ := strconv.ParseInt(string(v), 10, 64)
+		old = append(old, legacy{k, ms})
+		return true
+	})
+	for _, t := range old {
+		m.Put(storeTimers, t.id, nil)
+		if _, set := m.TimerAt(storeDeadlines, t.id); !set && t.at > 0 {
+			m.SetTimer(storeDeadlines, t.id, time.UnixMilli(t.at))
+		}
+	}
 }
 
 func load(m *processor.Message, quoteID string) (*saga.Saga, error) {
@@ -392,11 +415,9 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 	}
 	m.Put(storeOrders, s.QuoteID, b)
 	if s.Deadline.IsZero() {
-		if _, ok := m.Get(storeTimers, s.QuoteID); ok {
-			m.Put(storeTimers, s.QuoteID, nil)
-		}
+		m.CancelTimer(storeDeadlines, s.QuoteID)
 	} else {
-		m.Put(storeTimers, s.QuoteID, []byte(strconv.FormatInt(s.Deadline.UnixMilli(), 10)))
+		m.SetTimer(storeDeadlines, s.QuoteID, s.Deadline)
 	}
 	_, validating := m.Get(storeValidating, s.QuoteID)
 	switch {
