@@ -31,6 +31,9 @@ type Message struct {
 	eventID string
 	// internalEmits numbers this message's records to internal topics.
 	internalEmits int
+	// propagation holds the trace and id headers of this record's outputs,
+	// built at the first Emit.
+	propagation []kgo.RecordHeader
 }
 
 type put struct {
@@ -117,7 +120,12 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 		m.internalEmits++
 		tracing.SetHeader(&r.Headers, HeaderEventID, tracing.DeterministicID(m.EventID(), topic, key, strconv.Itoa(m.internalEmits)))
 	}
-	tracing.Inject(m.ctx, &r.Headers)
+	if m.propagation == nil {
+		m.propagation = tracing.PropagationHeaders(m.ctx)
+	}
+	for _, h := range m.propagation {
+		setHeader(&r.Headers, h)
+	}
 	m.outputs = append(m.outputs, r)
 }
 
@@ -181,3 +189,15 @@ func (m *Message) EmitValue(topic, key string, v serde.Record, headers ...kgo.Re
 // Context returns the context of the record being processed (trace,
 // correlation id).
 func (m *Message) Context() context.Context { return m.ctx }
+
+// setHeader replaces or appends h; the value is shared, not copied (the
+// propagation headers of one record's outputs are equal and never changed).
+func setHeader(headers *[]kgo.RecordHeader, h kgo.RecordHeader) {
+	for i := range *headers {
+		if (*headers)[i].Key == h.Key {
+			(*headers)[i].Value = h.Value
+			return
+		}
+	}
+	*headers = append(*headers, h)
+}

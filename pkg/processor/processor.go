@@ -217,6 +217,7 @@ type Processor struct {
 	log            *slog.Logger
 	reg            prometheus.Registerer
 	metrics        *runtimeMetrics
+	measures       *measures
 	retry          retry.Policy
 	maxPoll        int
 	maxBatch       int
@@ -305,6 +306,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	}
 	p.log = p.log.With("processor", cfg.Service)
 	p.metrics = newRuntimeMetrics(p.reg)
+	p.measures = newMeasures(p.metrics, cfg.Service, cfg.Topics)
 	// Export every counter of this service from the start (at zero), so
 	// dashboards and alerts see the series before the first failure.
 	for _, c := range []*prometheus.CounterVec{p.metrics.retries, p.metrics.dlq, p.metrics.aborts} {
