@@ -141,15 +141,25 @@ func WithCommitInterval(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.commitInterval = d })
 }
 
-// WithPartitionConcurrency lets the handlers of up to n partitions run at
-// the same time within a transaction (default 1: one after the other).
-// Each partition's records stay in order and everything still commits in
-// one transaction; a slow or retrying record holds up its own partition.
-// The handler (and anything it shares) must then be safe for concurrent
-// calls on different partitions.
+// WithPartitionConcurrency bounds how many partitions' handlers run at the
+// same time within a transaction. The default (0) runs every owned
+// partition on its own goroutine (the Go scheduler spreads them over
+// GOMAXPROCS cores); 1 handles all records one after the other on the
+// processing goroutine, for handlers that are not safe for concurrent
+// calls. Either way each partition's records are handled in order and a
+// batch commits in one transaction; with concurrency, a slow or retrying
+// record holds up its own partition while the others keep taking records
+// (up to WithMaxBatchRecords), and the transaction commits once it is done.
+// With a bound n > 1, a partition waiting in a retry holds one of the n
+// slots. The handler (and anything it shares) must be safe for concurrent
+// calls on different partitions unless n is 1.
 func WithPartitionConcurrency(n int) Option {
-	return optFunc(func(p *Processor) { p.concurrency = max(1, n) })
+	return optFunc(func(p *Processor) { p.concurrency = max(0, n) })
 }
+
+// busyPoll is how long a poll waits for more records while the commit
+// interval is over but a partition's lane is still handling records.
+const busyPoll = 5 * time.Millisecond
 
 // WithMaxBatchRecords bounds the records of one transaction (default
 // 20,000).
@@ -297,7 +307,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, maxBatch: 20_000, concurrency: 1, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, concurrency: 0, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
@@ -886,8 +896,11 @@ func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64,
 }
 
 // observe advances a partition's stream time with a processed record.
-func (p *Processor) observe(m *Message) {
-	st := p.parts[m.Record.Partition]
+func (p *Processor) observe(m *Message) { p.observePartition(p.parts[m.Record.Partition], m) }
+
+// observePartition is observe with the partition's state at hand (lanes
+// do not read the map of partitions, which restores write).
+func (p *Processor) observePartition(st *partition, m *Message) {
 	if st == nil {
 		return
 	}
@@ -909,13 +922,17 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	before := map[int32]partition{}
 	var handlerErr error
 	handled := 0
+	var run *lanes
+	if p.concurrency != 1 {
+		run = p.newLanes(ctx, tx)
+	}
 	for {
-		if p.concurrency > 1 {
+		if run != nil {
 			handled += fetches.NumRecords()
-			handlerErr = p.handleConcurrently(ctx, tx, fetches, before)
+			handlerErr = run.dispatch(fetches, before)
 		}
 		iter := fetches.RecordIter()
-		for p.concurrency <= 1 && !iter.Done() && handlerErr == nil {
+		for run == nil && !iter.Done() && handlerErr == nil {
 			r := iter.Next()
 			handled++
 			if p.forward(ctx, tx, r) {
@@ -939,10 +956,26 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		// Commit by size and time: while records keep coming, keep the
 		// transaction open for more, up to the batch bound and the commit
 		// interval; a poll that finds nothing within what is left of the
-		// interval commits.
+		// interval commits. While a partition's lane is still busy past
+		// the interval (a slow or retrying record), the other partitions
+		// keep taking records up to the batch bound.
+		if run != nil && handlerErr == nil {
+			handlerErr = run.firstErr()
+		}
 		left := p.commitInterval - p.now().Sub(start)
-		if handlerErr != nil || handled >= p.maxBatch || left <= 0 || ctx.Err() != nil || p.rebalancePending() {
+		busy := run != nil && run.busy()
+		if handlerErr != nil || handled >= p.maxBatch || ctx.Err() != nil || p.rebalancePending() || (left <= 0 && !busy) {
 			break
+		}
+		if left <= 0 {
+			// Past the interval with lanes still busy: give them another
+			// interval to drain (a backlog of ordinary records does);
+			// a lane still busy after that holds a slow or retrying
+			// record, and the other partitions take records meanwhile.
+			if run.drained(p.commitInterval + left) {
+				break
+			}
+			left = busyPoll
 		}
 		pctx, cancel := context.WithTimeout(ctx, left)
 		fetches = sess.PollRecords(pctx, min(pollLimit, p.maxBatch-handled))
@@ -958,8 +991,13 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			handlerErr = cerr
 			break
 		}
-		if fetches.Empty() {
+		if fetches.Empty() && (run == nil || !run.busy()) && p.now().Sub(start) < p.commitInterval {
 			break
+		}
+	}
+	if run != nil {
+		if err := run.wait(); handlerErr == nil {
+			handlerErr = err
 		}
 	}
 	if handlerErr == nil {
@@ -1024,7 +1062,9 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
 		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
 	}
+	tx.mu.Lock()
 	tx.produced++
+	tx.mu.Unlock()
 	tx.sess.Produce(ctx, out, tx.promise)
 	p.metrics.forwarded.WithLabelValues(p.cfg.Service, logical).Inc()
 	return true
@@ -1037,69 +1077,6 @@ func (p *Processor) logicalTopic(r *kgo.Record) string {
 		return p.kcfg.Logical(origin)
 	}
 	return p.kcfg.Logical(r.Topic)
-}
-
-// handleConcurrently runs the chain on a poll's records with the
-// partitions handled concurrently (at most WithPartitionConcurrency at a
-// time), each partition's records in order, all in the open transaction.
-// Restores happen first, one partition after the other.
-func (p *Processor) handleConcurrently(ctx context.Context, tx *txn, fetches kgo.Fetches, before map[int32]partition) error {
-	byPart := map[int32][]*kgo.Record{}
-	var order []int32
-	iter := fetches.RecordIter()
-	for !iter.Done() {
-		r := iter.Next()
-		if p.forward(ctx, tx, r) {
-			continue
-		}
-		if _, ok := byPart[r.Partition]; !ok {
-			order = append(order, r.Partition)
-		}
-		byPart[r.Partition] = append(byPart[r.Partition], r)
-	}
-	for _, part := range order {
-		if err := p.ensure(ctx, part); err != nil {
-			return errs.Retriable("restore", err)
-		}
-		if _, ok := before[part]; !ok {
-			before[part] = *p.parts[part]
-		}
-	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		failed   atomic.Bool
-		sem      = make(chan struct{}, p.concurrency)
-	)
-	for _, part := range order {
-		recs := byPart[part]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, r := range recs {
-				if failed.Load() {
-					return
-				}
-				m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
-				if err := p.chain(ctx, m); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					failed.Store(true)
-					return
-				}
-				tx.add(ctx, m)
-				p.observe(m)
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // rebalancePending reports whether a revocation arrived since the last
