@@ -39,6 +39,10 @@ type lane struct {
 	mu      sync.Mutex
 	queue   [][]*kgo.Record
 	running bool
+	// queued counts the lane's dispatched records not handled yet; since
+	// is when the record in hand started (Unix ns, 0: none).
+	queued atomic.Int64
+	since  atomic.Int64
 }
 
 func (p *Processor) newLanes(ctx context.Context, tx *txn) *lanes {
@@ -88,6 +92,7 @@ func (l *lanes) dispatch(fetches kgo.Fetches, before map[int32]partition) error 
 			l.byPart[part] = ln
 		}
 		l.pending.Add(int64(len(recs[part])))
+		ln.queued.Add(int64(len(recs[part])))
 		ln.mu.Lock()
 		ln.queue = append(ln.queue, recs[part])
 		start := !ln.running
@@ -119,8 +124,11 @@ func (l *lanes) drain(ln *lane) {
 		}
 		for _, r := range recs {
 			if !l.failed.Load() {
+				ln.since.Store(time.Now().UnixNano())
 				l.handle(ln, r)
+				ln.since.Store(0)
 			}
+			ln.queued.Add(-1)
 			l.pending.Add(-1)
 		}
 		if l.sem != nil {
@@ -145,17 +153,29 @@ func (l *lanes) handle(ln *lane, r *kgo.Record) {
 	p.observePartition(ln.st, m)
 }
 
-// drained waits up to d for the lanes to handle every dispatched record
-// and reports whether they did.
-func (l *lanes) drained(d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for l.busy() {
-		if l.failed.Load() || !time.Now().Before(deadline) {
-			return !l.busy()
+// settle waits until at most limit dispatched records wait in lanes that
+// are not stuck, and reports whether a lane is stuck: its record in hand
+// started more than stuckAfter ago (a slow call, a retry). The processing
+// loop polls again only then, so a transaction's records are handled about
+// as fast as they are dispatched, while a stuck lane does not stop the
+// others from taking records.
+func (l *lanes) settle(limit int64, stuckAfter time.Duration) (stuck bool) {
+	for {
+		now := time.Now().UnixNano()
+		var backlog int64
+		stuck = false
+		for _, ln := range l.byPart {
+			if s := ln.since.Load(); s != 0 && now-s > int64(stuckAfter) {
+				stuck = true
+				continue
+			}
+			backlog += ln.queued.Load()
 		}
-		time.Sleep(200 * time.Microsecond)
+		if backlog <= limit || l.failed.Load() {
+			return stuck
+		}
+		time.Sleep(100 * time.Microsecond)
 	}
-	return true
 }
 
 // busy reports whether dispatched records are still being handled.

@@ -87,7 +87,7 @@ func (m *Message) EventID() string {
 		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) {
 			m.eventID = id
 		} else {
-			m.eventID = tracing.DeterministicID(m.Record.Topic, strconv.Itoa(int(m.Record.Partition)), strconv.FormatInt(m.Record.Offset, 10))
+			m.eventID = tracing.PositionID(m.Record.Topic, m.Record.Partition, m.Record.Offset)
 		}
 	}
 	return m.eventID
@@ -106,7 +106,7 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 	// Outputs carry the input's timestamp (a tick's: its time), not the
 	// wall clock, so a replay emits identical records and handlers that
 	// read the timestamp of a re-keyed record see the original event time.
-	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
+	r := &kgo.Record{Topic: m.p.physicalTopic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
 	// Room for the trace context, correlation, causation and event-time
 	// headers, so they are added without growing the slice.
 	r.Headers = make([]kgo.RecordHeader, len(headers), len(headers)+5)
@@ -178,7 +178,7 @@ func (m *Message) EmitValue(topic, key string, v serde.Record, headers ...kgo.Re
 	if m.p.serde == nil {
 		panic("processor: EmitValue needs WithSerde")
 	}
-	b, err := m.p.serde.Encode(m.ctx, m.p.kcfg.Topic(topic), v)
+	b, err := m.p.serde.Encode(m.ctx, m.p.physicalTopic(topic), v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", topic, err)
 	}

@@ -158,7 +158,7 @@ func WithPartitionConcurrency(n int) Option {
 }
 
 // busyPoll is how long a poll waits for more records while the commit
-// interval is over but a partition's lane is still handling records.
+// interval is over but a partition's lane is stuck on a record.
 const busyPoll = 5 * time.Millisecond
 
 // WithMaxBatchRecords bounds the records of one transaction (default
@@ -228,6 +228,7 @@ type Processor struct {
 	reg            prometheus.Registerer
 	metrics        *runtimeMetrics
 	measures       *measures
+	physical       sync.Map // logical output topic → physical name
 	retry          retry.Policy
 	maxPoll        int
 	maxBatch       int
@@ -527,6 +528,19 @@ func (p *Processor) checkTopicConfigs(ctx context.Context, adm *kadm.Client, top
 		}
 	}
 	return nil
+}
+
+// physicalTopic is kcfg.Topic(logical), remembered: outputs name few
+// topics, and a prefixed name would otherwise be built per record.
+func (p *Processor) physicalTopic(logical string) string {
+	if p.kcfg.TopicPrefix == "" {
+		return logical
+	}
+	if v, ok := p.physical.Load(logical); ok {
+		return v.(string)
+	}
+	v, _ := p.physical.LoadOrStore(logical, p.kcfg.Topic(logical))
+	return v.(string)
 }
 
 // isInternal reports whether a logical topic is one of the processor's
@@ -959,22 +973,24 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		// interval commits. While a partition's lane is still busy past
 		// the interval (a slow or retrying record), the other partitions
 		// keep taking records up to the batch bound.
+		left := p.commitInterval - p.now().Sub(start)
+		stuck := false
 		if run != nil && handlerErr == nil {
+			// Poll again once the lanes have caught up (all but a
+			// stuck one); past the interval, once they have drained.
+			stuck = run.settle(int64(pollLimit), p.commitInterval)
+			if left = p.commitInterval - p.now().Sub(start); left <= 0 {
+				stuck = run.settle(0, p.commitInterval)
+			}
 			handlerErr = run.firstErr()
 		}
-		left := p.commitInterval - p.now().Sub(start)
-		busy := run != nil && run.busy()
-		if handlerErr != nil || handled >= p.maxBatch || ctx.Err() != nil || p.rebalancePending() || (left <= 0 && !busy) {
+		if handlerErr != nil || handled >= p.maxBatch || ctx.Err() != nil || p.rebalancePending() || (left <= 0 && !stuck) {
 			break
 		}
 		if left <= 0 {
-			// Past the interval with lanes still busy: give them another
-			// interval to drain (a backlog of ordinary records does);
-			// a lane still busy after that holds a slow or retrying
-			// record, and the other partitions take records meanwhile.
-			if run.drained(p.commitInterval + left) {
-				break
-			}
+			// A stuck lane (a slow or retrying record) holds up its own
+			// partition; the others keep taking records meanwhile, up
+			// to the batch bound.
 			left = busyPoll
 		}
 		pctx, cancel := context.WithTimeout(ctx, left)
@@ -991,7 +1007,7 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			handlerErr = cerr
 			break
 		}
-		if fetches.Empty() && (run == nil || !run.busy()) && p.now().Sub(start) < p.commitInterval {
+		if fetches.Empty() && !stuck {
 			break
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -81,6 +82,23 @@ func DeterministicID(parts ...string) string {
 		buf = append(buf, p...)
 		buf = append(buf, 0)
 	}
+	return idOf(buf)
+}
+
+// PositionID is DeterministicID(topic, partition, offset) with the numbers
+// in decimal, without formatting them into strings first.
+func PositionID(topic string, partition int32, offset int64) string {
+	var stack [256]byte
+	buf := append(stack[:0], topic...)
+	buf = append(buf, 0)
+	buf = strconv.AppendInt(buf, int64(partition), 10)
+	buf = append(buf, 0)
+	buf = strconv.AppendInt(buf, offset, 10)
+	buf = append(buf, 0)
+	return idOf(buf)
+}
+
+func idOf(buf []byte) string {
 	sum := sha256.Sum256(buf)
 	b := sum[:16]
 	b[6] = (b[6] & 0x0f) | 0x50 // version 5 style
@@ -172,28 +190,41 @@ func parseTraceparent(v []byte) (trace.SpanContext, bool) {
 // (traceparent, tracestate, correlation-id, causation-id), built once so a
 // record's several outputs share them.
 func PropagationHeaders(ctx context.Context) []kgo.RecordHeader {
+	sc := trace.SpanContextFromContext(ctx)
+	id := idsOf(ctx)
+	ts := ""
+	if sc.IsValid() {
+		ts = sc.TraceState().String()
+	}
+	// One buffer holds every value.
+	buf := make([]byte, 0, 55+len(ts)+len(id.correlation)+len(id.causation))
 	out := make([]kgo.RecordHeader, 0, 4)
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	add := func(key string, v []byte) {
+		if len(v) > 0 {
+			out = append(out, kgo.RecordHeader{Key: key, Value: v[:len(v):len(v)]})
+		}
+	}
+	if sc.IsValid() {
+		tid, sid := sc.TraceID(), sc.SpanID()
 		var tp [55]byte
 		copy(tp[:3], "00-")
-		tid, sid := sc.TraceID(), sc.SpanID()
 		hex.Encode(tp[3:35], tid[:])
 		tp[35] = '-'
 		hex.Encode(tp[36:52], sid[:])
 		tp[52] = '-'
 		hex.Encode(tp[53:55], []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
-		out = append(out, kgo.RecordHeader{Key: HeaderTraceparent, Value: append([]byte(nil), tp[:]...)})
-		if ts := sc.TraceState().String(); ts != "" {
-			out = append(out, kgo.RecordHeader{Key: HeaderTracestate, Value: []byte(ts)})
-		}
+		buf = append(buf, tp[:]...)
+		add(HeaderTraceparent, buf)
+		n := len(buf)
+		buf = append(buf, ts...)
+		add(HeaderTracestate, buf[n:])
 	}
-	id := idsOf(ctx)
-	if id.correlation != "" {
-		out = append(out, kgo.RecordHeader{Key: HeaderCorrelationID, Value: []byte(id.correlation)})
-	}
-	if id.causation != "" {
-		out = append(out, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(id.causation)})
-	}
+	n := len(buf)
+	buf = append(buf, id.correlation...)
+	add(HeaderCorrelationID, buf[n:])
+	n = len(buf)
+	buf = append(buf, id.causation...)
+	add(HeaderCausationID, buf[n:])
 	return out
 }
 
