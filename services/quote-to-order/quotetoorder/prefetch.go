@@ -31,6 +31,9 @@ type prefetcher struct {
 	gw  Validator
 	max int
 	ttl time.Duration
+	// slots bounds the validations calling the gateway at once; the
+	// others wait for a slot (their gateway deadline starts with the call).
+	slots chan struct{}
 
 	mu    sync.Mutex
 	calls map[string]*prefetch
@@ -43,8 +46,8 @@ type prefetch struct {
 	started time.Time
 }
 
-func newPrefetcher(gw Validator, max int, ttl time.Duration) *prefetcher {
-	return &prefetcher{gw: gw, max: max, ttl: ttl, calls: map[string]*prefetch{}}
+func newPrefetcher(gw Validator, held, concurrency int, ttl time.Duration) *prefetcher {
+	return &prefetcher{gw: gw, max: held, ttl: ttl, slots: make(chan struct{}, max(1, concurrency)), calls: map[string]*prefetch{}}
 }
 
 // requestKey names what a validation's gateway calls depend on.
@@ -82,6 +85,8 @@ func (pf *prefetcher) start(ctx context.Context, s *saga.Saga) {
 	cctx := context.WithoutCancel(ctx)
 	go func() {
 		defer close(c.done)
+		pf.slots <- struct{}{}
+		defer func() { <-pf.slots }()
 		c.v, c.err = pf.gw.Validate(cctx, &snapshot)
 	}()
 }

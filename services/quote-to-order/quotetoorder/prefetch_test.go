@@ -39,7 +39,7 @@ func (c *countingValidator) Release(context.Context, string) error { return nil 
 // for only, once, and a failed one is not handed out twice.
 func TestPrefetcher(t *testing.T) {
 	gw := &countingValidator{delay: 100 * time.Millisecond, fail: map[string]bool{"Q-BAD": true}, calls: map[string]int{}}
-	pf := newPrefetcher(gw, 3, time.Minute)
+	pf := newPrefetcher(gw, 3, 8, time.Minute)
 	ctx := context.Background()
 	a := &saga.Saga{QuoteID: "Q-A", Version: 1, Round: 1, ERPCustomerID: "C1"}
 	b := &saga.Saga{QuoteID: "Q-B", Version: 2, Round: 1, ERPCustomerID: "C2"}
@@ -84,5 +84,28 @@ func TestPrefetcher(t *testing.T) {
 	nilPF.start(ctx, a)
 	if _, _, ok := nilPF.take(ctx, a); ok {
 		t.Fatal("a disabled prefetcher handed out a result")
+	}
+}
+
+// At most concurrency validations call the gateway at once; the others
+// wait for a slot.
+func TestPrefetcherBoundsGatewayCalls(t *testing.T) {
+	gw := &countingValidator{delay: 50 * time.Millisecond, calls: map[string]int{}}
+	pf := newPrefetcher(gw, 100, 2, time.Minute)
+	ctx := context.Background()
+	var sagas []*saga.Saga
+	for i := range 6 {
+		s := &saga.Saga{QuoteID: "Q", Version: i + 1, Round: 1}
+		sagas = append(sagas, s)
+		pf.start(ctx, s)
+	}
+	start := time.Now()
+	for _, s := range sagas {
+		if _, err, ok := pf.take(ctx, s); !ok || err != nil {
+			t.Fatalf("take %d: %v %v", s.Version, err, ok)
+		}
+	}
+	if took := time.Since(start); took < 140*time.Millisecond {
+		t.Fatalf("6 validations of 50ms with 2 slots took %s, want about 150ms (at most 2 at once)", took)
 	}
 }
