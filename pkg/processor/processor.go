@@ -1007,7 +1007,9 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			handlerErr = cerr
 			break
 		}
-		if fetches.Empty() && !stuck {
+		// Nothing more within the interval: commit, once the lanes are
+		// done (a lane still handling a record may yet turn out stuck).
+		if fetches.Empty() && !stuck && (run == nil || !run.busy()) {
 			break
 		}
 	}
