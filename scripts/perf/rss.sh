@@ -13,6 +13,8 @@
 #
 #   RSS_RATE (50)  RSS_WARMUP (60)  RSS_MEASURE (60)  RSS_SCENARIO (mixed)
 #   RSS_GOMEMLIMIT: GOMEMLIMIT given to every service (default: each one's own)
+#   RSS_GODEBUG: GODEBUG given to every service (gctrace=1 shows the heap)
+#   RSS_LOGS: directory to copy the services' logs to
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 : "${ISTHMUS_KAFKA_BROKERS:?set ISTHMUS_KAFKA_BROKERS (eval \"\$(make -s infra-env)\")}"
@@ -29,6 +31,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
+	if [ -n "${RSS_LOGS:-}" ]; then mkdir -p "$RSS_LOGS" && cp "$work"/*.log "$RSS_LOGS"/; fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -68,7 +71,7 @@ for s in "${services[@]}"; do
 	admin="127.0.0.1:$((base + i))"
 	i=$((i + 1))
 	# shellcheck disable=SC2086 # extra holds space-separated NAME=value pairs
-	env ISTHMUS_ADMIN_ADDR="$admin" ISTHMUS_INSTANCE_ID=rss ${RSS_GOMEMLIMIT:+GOMEMLIMIT=$RSS_GOMEMLIMIT} ${extra[$s]:-} \
+	env ISTHMUS_ADMIN_ADDR="$admin" ISTHMUS_INSTANCE_ID=rss ${RSS_GOMEMLIMIT:+GOMEMLIMIT=$RSS_GOMEMLIMIT} ${RSS_GODEBUG:+GODEBUG=$RSS_GODEBUG} ${extra[$s]:-} \
 		"$work/bin/$s" >"$work/$s.log" 2>&1 &
 	pids+=("$!")
 	pid_of[$s]=$!
