@@ -229,6 +229,8 @@ func TestInstanceClaimed(t *testing.T) {
 	e.consume(e.out, 220, time.Minute)
 }
 
-func TestRealExactlyOnceConcurrentPartitions(t *testing.T) {
-	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithPartitionConcurrency(4))
+func TestRealExactlyOnceSequential(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, testinfra.Brokers(t), WithPartitionConcurrency(1))
 }
+
+func TestRealSlowPartitionOnly(t *testing.T) { suiteSlowPartitionOnly(t, testinfra.Brokers(t)) }

@@ -33,8 +33,11 @@ func TestFakeTimerBacklogAfterDowntime(t *testing.T) {
 
 func TestFakeForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, fakeCluster(t)) }
 
-// The same with the partitions' handlers running concurrently (`go test
-// -race` checks the paths they share).
-func TestFakeExactlyOnceConcurrentPartitions(t *testing.T) {
-	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithPartitionConcurrency(4))
+// The same with every record handled on the processing goroutine (the
+// default handles partitions concurrently; `go test -race` checks the
+// paths they share).
+func TestFakeExactlyOnceSequential(t *testing.T) {
+	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithPartitionConcurrency(1))
 }
+
+func TestFakeSlowPartitionOnly(t *testing.T) { suiteSlowPartitionOnly(t, fakeCluster(t)) }

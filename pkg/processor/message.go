@@ -31,6 +31,9 @@ type Message struct {
 	eventID string
 	// internalEmits numbers this message's records to internal topics.
 	internalEmits int
+	// propagation holds the trace and id headers of this record's outputs,
+	// built at the first Emit.
+	propagation []kgo.RecordHeader
 }
 
 type put struct {
@@ -84,7 +87,7 @@ func (m *Message) EventID() string {
 		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) {
 			m.eventID = id
 		} else {
-			m.eventID = tracing.DeterministicID(m.Record.Topic, strconv.Itoa(int(m.Record.Partition)), strconv.FormatInt(m.Record.Offset, 10))
+			m.eventID = tracing.PositionID(m.Record.Topic, m.Record.Partition, m.Record.Offset)
 		}
 	}
 	return m.eventID
@@ -103,7 +106,7 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 	// Outputs carry the input's timestamp (a tick's: its time), not the
 	// wall clock, so a replay emits identical records and handlers that
 	// read the timestamp of a re-keyed record see the original event time.
-	r := &kgo.Record{Topic: m.p.kcfg.Topic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
+	r := &kgo.Record{Topic: m.p.physicalTopic(topic), Key: []byte(key), Value: value, Timestamp: m.Record.Timestamp}
 	// Room for the trace context, correlation, causation and event-time
 	// headers, so they are added without growing the slice.
 	r.Headers = make([]kgo.RecordHeader, len(headers), len(headers)+5)
@@ -117,7 +120,12 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 		m.internalEmits++
 		tracing.SetHeader(&r.Headers, HeaderEventID, tracing.DeterministicID(m.EventID(), topic, key, strconv.Itoa(m.internalEmits)))
 	}
-	tracing.Inject(m.ctx, &r.Headers)
+	if m.propagation == nil {
+		m.propagation = tracing.PropagationHeaders(m.ctx)
+	}
+	for _, h := range m.propagation {
+		setHeader(&r.Headers, h)
+	}
 	m.outputs = append(m.outputs, r)
 }
 
@@ -170,7 +178,7 @@ func (m *Message) EmitValue(topic, key string, v serde.Record, headers ...kgo.Re
 	if m.p.serde == nil {
 		panic("processor: EmitValue needs WithSerde")
 	}
-	b, err := m.p.serde.Encode(m.ctx, m.p.kcfg.Topic(topic), v)
+	b, err := m.p.serde.Encode(m.ctx, m.p.physicalTopic(topic), v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", topic, err)
 	}
@@ -181,3 +189,15 @@ func (m *Message) EmitValue(topic, key string, v serde.Record, headers ...kgo.Re
 // Context returns the context of the record being processed (trace,
 // correlation id).
 func (m *Message) Context() context.Context { return m.ctx }
+
+// setHeader replaces or appends h; the value is shared, not copied (the
+// propagation headers of one record's outputs are equal and never changed).
+func setHeader(headers *[]kgo.RecordHeader, h kgo.RecordHeader) {
+	for i := range *headers {
+		if (*headers)[i].Key == h.Key {
+			(*headers)[i].Value = h.Value
+			return
+		}
+	}
+	*headers = append(*headers, h)
+}

@@ -50,3 +50,18 @@ func newRuntimeMetrics(reg prometheus.Registerer) *runtimeMetrics {
 			Help: "Records between the last processed offset and the high watermark."}, []string{"service", "topic", "partition"})),
 	}
 }
+
+// measures are the per-record series of one processor, resolved once (a
+// label lookup per record costs a hash of the label values).
+type measures struct {
+	handlerSeconds prometheus.Observer
+	recordsIn      map[string]prometheus.Counter // logical input topic
+}
+
+func newMeasures(m *runtimeMetrics, service string, topics []string) *measures {
+	ms := &measures{handlerSeconds: m.handlerSeconds.WithLabelValues(service), recordsIn: map[string]prometheus.Counter{}}
+	for _, t := range topics {
+		ms.recordsIn[t] = m.recordsIn.WithLabelValues(service, t)
+	}
+	return ms
+}

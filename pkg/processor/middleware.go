@@ -151,17 +151,23 @@ func DeadLetter() Middleware {
 // Trace continues the input's trace (W3C traceparent header) in a span per
 // record, and puts the correlation id (header, or derived from the record's
 // position) and causation id in the context; Emit copies them to outputs.
+// Without a recording tracer provider (no exporter) the span is only its
+// ids, made without the tracer (see tracing.ChildSpanContext).
 func Trace() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) error {
 			in := m.Record
-			ctx = tracing.Extract(ctx, in.Headers)
 			corr, ok := tracing.Header(in.Headers, tracing.HeaderCorrelationID)
 			if !ok || corr == "" {
 				corr = m.EventID()
 			}
-			ctx = tracing.WithCorrelation(ctx, corr)
-			ctx = tracing.WithCausation(ctx, m.EventID())
+			if !tracing.Recording() {
+				ctx = trace.ContextWithSpanContext(ctx, tracing.ChildSpanContext(in.Headers))
+				m.ctx = tracing.WithIDs(ctx, corr, m.EventID())
+				return next(m.ctx, m)
+			}
+			ctx = tracing.Extract(ctx, in.Headers)
+			ctx = tracing.WithIDs(ctx, corr, m.EventID())
 			ctx, span := tracing.Tracer("isthmus/processor").Start(ctx, "process "+m.Topic, trace.WithSpanKind(trace.SpanKindConsumer))
 			if span.IsRecording() {
 				span.SetAttributes(
@@ -191,8 +197,13 @@ func Measure() Middleware {
 		return func(ctx context.Context, m *Message) error {
 			start := time.Now()
 			err := next(ctx, m)
-			m.p.metrics.handlerSeconds.WithLabelValues(m.p.cfg.Service).Observe(time.Since(start).Seconds())
-			m.p.metrics.recordsIn.WithLabelValues(m.p.cfg.Service, m.Topic).Inc()
+			pm := m.p.measures
+			pm.handlerSeconds.Observe(time.Since(start).Seconds())
+			if c, ok := pm.recordsIn[m.Topic]; ok {
+				c.Inc()
+			} else {
+				m.p.metrics.recordsIn.WithLabelValues(m.p.cfg.Service, m.Topic).Inc()
+			}
 			if errs.ClassOf(err) == errs.ClassRetriable {
 				m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, string(errs.ClassRetriable)).Inc()
 			}

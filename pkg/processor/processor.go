@@ -141,15 +141,25 @@ func WithCommitInterval(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.commitInterval = d })
 }
 
-// WithPartitionConcurrency lets the handlers of up to n partitions run at
-// the same time within a transaction (default 1: one after the other).
-// Each partition's records stay in order and everything still commits in
-// one transaction; a slow or retrying record holds up its own partition.
-// The handler (and anything it shares) must then be safe for concurrent
-// calls on different partitions.
+// WithPartitionConcurrency bounds how many partitions' handlers run at the
+// same time within a transaction. The default (0) runs every owned
+// partition on its own goroutine (the Go scheduler spreads them over
+// GOMAXPROCS cores); 1 handles all records one after the other on the
+// processing goroutine, for handlers that are not safe for concurrent
+// calls. Either way each partition's records are handled in order and a
+// batch commits in one transaction; with concurrency, a slow or retrying
+// record holds up its own partition while the others keep taking records
+// (up to WithMaxBatchRecords), and the transaction commits once it is done.
+// With a bound n > 1, a partition waiting in a retry holds one of the n
+// slots. The handler (and anything it shares) must be safe for concurrent
+// calls on different partitions unless n is 1.
 func WithPartitionConcurrency(n int) Option {
-	return optFunc(func(p *Processor) { p.concurrency = max(1, n) })
+	return optFunc(func(p *Processor) { p.concurrency = max(0, n) })
 }
+
+// busyPoll is how long a poll waits for more records while the commit
+// interval is over but a partition's lane is stuck on a record.
+const busyPoll = 5 * time.Millisecond
 
 // WithMaxBatchRecords bounds the records of one transaction (default
 // 20,000).
@@ -225,6 +235,8 @@ type Processor struct {
 	log            *slog.Logger
 	reg            prometheus.Registerer
 	metrics        *runtimeMetrics
+	measures       *measures
+	physical       sync.Map // logical output topic → physical name
 	retry          retry.Policy
 	maxPoll        int
 	maxBatch       int
@@ -305,7 +317,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, maxBatch: 20_000, concurrency: 1, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, concurrency: 0, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
@@ -314,6 +326,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	}
 	p.log = p.log.With("processor", cfg.Service)
 	p.metrics = newRuntimeMetrics(p.reg)
+	p.measures = newMeasures(p.metrics, cfg.Service, cfg.Topics)
 	// Export every counter of this service from the start (at zero), so
 	// dashboards and alerts see the series before the first failure.
 	for _, c := range []*prometheus.CounterVec{p.metrics.retries, p.metrics.dlq, p.metrics.aborts} {
@@ -539,6 +552,19 @@ func (p *Processor) checkTopicConfigs(ctx context.Context, adm *kadm.Client, top
 		}
 	}
 	return nil
+}
+
+// physicalTopic is kcfg.Topic(logical), remembered: outputs name few
+// topics, and a prefixed name would otherwise be built per record.
+func (p *Processor) physicalTopic(logical string) string {
+	if p.kcfg.TopicPrefix == "" {
+		return logical
+	}
+	if v, ok := p.physical.Load(logical); ok {
+		return v.(string)
+	}
+	v, _ := p.physical.LoadOrStore(logical, p.kcfg.Topic(logical))
+	return v.(string)
 }
 
 // isInternal reports whether a logical topic is one of the processor's
@@ -908,8 +934,11 @@ func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64,
 }
 
 // observe advances a partition's stream time with a processed record.
-func (p *Processor) observe(m *Message) {
-	st := p.parts[m.Record.Partition]
+func (p *Processor) observe(m *Message) { p.observePartition(p.parts[m.Record.Partition], m) }
+
+// observePartition is observe with the partition's state at hand (lanes
+// do not read the map of partitions, which restores write).
+func (p *Processor) observePartition(st *partition, m *Message) {
 	if st == nil {
 		return
 	}
@@ -931,13 +960,17 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	before := map[int32]partition{}
 	var handlerErr error
 	handled := 0
+	var run *lanes
+	if p.concurrency != 1 {
+		run = p.newLanes(ctx, tx)
+	}
 	for {
-		if p.concurrency > 1 {
+		if run != nil {
 			handled += fetches.NumRecords()
-			handlerErr = p.handleConcurrently(ctx, tx, fetches, before)
+			handlerErr = run.dispatch(fetches, before)
 		}
 		iter := fetches.RecordIter()
-		for p.concurrency <= 1 && !iter.Done() && handlerErr == nil {
+		for run == nil && !iter.Done() && handlerErr == nil {
 			r := iter.Next()
 			handled++
 			if p.forward(ctx, tx, r) {
@@ -961,10 +994,28 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		// Commit by size and time: while records keep coming, keep the
 		// transaction open for more, up to the batch bound and the commit
 		// interval; a poll that finds nothing within what is left of the
-		// interval commits.
+		// interval commits. While a partition's lane is still busy past
+		// the interval (a slow or retrying record), the other partitions
+		// keep taking records up to the batch bound.
 		left := p.commitInterval - p.now().Sub(start)
-		if handlerErr != nil || handled >= p.maxBatch || left <= 0 || ctx.Err() != nil || p.rebalancePending() {
+		stuck := false
+		if run != nil && handlerErr == nil {
+			// Poll again once the lanes have caught up (all but a
+			// stuck one); past the interval, once they have drained.
+			stuck = run.settle(int64(pollLimit), p.commitInterval)
+			if left = p.commitInterval - p.now().Sub(start); left <= 0 {
+				stuck = run.settle(0, p.commitInterval)
+			}
+			handlerErr = run.firstErr()
+		}
+		if handlerErr != nil || handled >= p.maxBatch || ctx.Err() != nil || p.rebalancePending() || (left <= 0 && !stuck) {
 			break
+		}
+		if left <= 0 {
+			// A stuck lane (a slow or retrying record) holds up its own
+			// partition; the others keep taking records meanwhile, up
+			// to the batch bound.
+			left = busyPoll
 		}
 		pctx, cancel := context.WithTimeout(ctx, left)
 		fetches = sess.PollRecords(pctx, min(pollLimit, p.maxBatch-handled))
@@ -980,8 +1031,15 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			handlerErr = cerr
 			break
 		}
-		if fetches.Empty() {
+		// Nothing more within the interval: commit, once the lanes are
+		// done (a lane still handling a record may yet turn out stuck).
+		if fetches.Empty() && !stuck && (run == nil || !run.busy()) {
 			break
+		}
+	}
+	if run != nil {
+		if err := run.wait(); handlerErr == nil {
+			handlerErr = err
 		}
 	}
 	if handlerErr == nil {
@@ -1046,7 +1104,9 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
 		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
 	}
+	tx.mu.Lock()
 	tx.produced++
+	tx.mu.Unlock()
 	tx.sess.Produce(ctx, out, tx.promise)
 	p.metrics.forwarded.WithLabelValues(p.cfg.Service, logical).Inc()
 	return true
@@ -1059,69 +1119,6 @@ func (p *Processor) logicalTopic(r *kgo.Record) string {
 		return p.kcfg.Logical(origin)
 	}
 	return p.kcfg.Logical(r.Topic)
-}
-
-// handleConcurrently runs the chain on a poll's records with the
-// partitions handled concurrently (at most WithPartitionConcurrency at a
-// time), each partition's records in order, all in the open transaction.
-// Restores happen first, one partition after the other.
-func (p *Processor) handleConcurrently(ctx context.Context, tx *txn, fetches kgo.Fetches, before map[int32]partition) error {
-	byPart := map[int32][]*kgo.Record{}
-	var order []int32
-	iter := fetches.RecordIter()
-	for !iter.Done() {
-		r := iter.Next()
-		if p.forward(ctx, tx, r) {
-			continue
-		}
-		if _, ok := byPart[r.Partition]; !ok {
-			order = append(order, r.Partition)
-		}
-		byPart[r.Partition] = append(byPart[r.Partition], r)
-	}
-	for _, part := range order {
-		if err := p.ensure(ctx, part); err != nil {
-			return errs.Retriable("restore", err)
-		}
-		if _, ok := before[part]; !ok {
-			before[part] = *p.parts[part]
-		}
-	}
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		failed   atomic.Bool
-		sem      = make(chan struct{}, p.concurrency)
-	)
-	for _, part := range order {
-		recs := byPart[part]
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			for _, r := range recs {
-				if failed.Load() {
-					return
-				}
-				m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
-				if err := p.chain(ctx, m); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					failed.Store(true)
-					return
-				}
-				tx.add(ctx, m)
-				p.observe(m)
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // rebalancePending reports whether a revocation arrived since the last

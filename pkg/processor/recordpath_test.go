@@ -15,7 +15,7 @@ import (
 // allocBudget is the per-record allocation budget of the runtime's own path
 // (the middleware chain, the Message, state read and write, one output),
 // not counting what a handler's decoding and encoding allocate.
-const allocBudget = 32
+const allocBudget = 24
 
 // BenchmarkRecordPath measures the runtime's per-record path without a
 // broker: the standard middleware chain around a handler that reads and

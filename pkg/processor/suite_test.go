@@ -607,3 +607,84 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	}
 	t.Logf("%.0f of 401 records forwarded to their key's partition; every output once, in order", forwarded)
 }
+
+// A record that keeps failing retriably holds up its own partition only:
+// records of the other partitions produced while it is retried are handled
+// meanwhile (with WithPartitionConcurrency(1) they wait: the check fails),
+// and every output is committed once, in per-key order, when it succeeds.
+func suiteSlowPartitionOnly(t *testing.T, brokers []string, opts ...Option) {
+	const partitions = 4
+	e := newEnv(t, brokers, partitions)
+	murmur := kgo.StickyKeyPartitioner(nil).ForTopic("")
+	keyOn := func(part int, skip int) string {
+		for i := 0; ; i++ {
+			k := fmt.Sprintf("k%d", i)
+			if murmur.Partition(&kgo.Record{Key: []byte(k)}, partitions) == part {
+				if skip == 0 {
+					return k
+				}
+				skip--
+			}
+		}
+	}
+	slowKey := keyOn(0, 0)
+	var (
+		failing    = make(chan struct{})
+		failOnce   sync.Once
+		slowDoneAt atomic.Int64 // unix ns when the slow record succeeded
+		mu         sync.Mutex
+		handledAt  = map[string]time.Time{}
+		flakes     atomic.Int64
+	)
+	first := time.Time{}
+	count := counterHandler(&flakes)
+	h := func(ctx context.Context, m *Message) error {
+		if string(m.Value()) == "slow" {
+			if first.IsZero() {
+				first = time.Now()
+			}
+			if time.Since(first) < 1500*time.Millisecond {
+				failOnce.Do(func() { close(failing) })
+				return errs.Retriablef("down", "dependency down")
+			}
+			slowDoneAt.Store(time.Now().UnixNano())
+		} else {
+			mu.Lock()
+			handledAt[string(m.Value())] = time.Now()
+			mu.Unlock()
+		}
+		return count(ctx, m)
+	}
+	e.produce(&kgo.Record{Topic: e.in, Key: []byte(slowKey), Value: []byte("slow")})
+	stop := e.run(Config{Service: "counter", Topics: []string{e.in}, Stores: []string{"counts"}, Handler: h},
+		append([]Option{WithRetryPolicy(retry.Policy{Base: 20 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 10 * time.Second})}, opts...)...)
+	defer stop()
+	select {
+	case <-failing:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the slow record was never handled")
+	}
+	inputs := map[string][]string{slowKey: {"slow"}}
+	var recs []*kgo.Record
+	for i := range 30 {
+		k := keyOn(1+i%(partitions-1), i/(partitions-1)%3)
+		v := fmt.Sprintf("v%d", i)
+		inputs[k] = append(inputs[k], v)
+		recs = append(recs, &kgo.Record{Topic: e.in, Key: []byte(k), Value: []byte(v)})
+	}
+	e.produce(recs...)
+	outs := e.consume(e.out, 31, 60*time.Second)
+	checkCounts(t, outs, inputs)
+	done := time.Unix(0, slowDoneAt.Load())
+	mu.Lock()
+	defer mu.Unlock()
+	before := 0
+	for _, at := range handledAt {
+		if at.Before(done) {
+			before++
+		}
+	}
+	if before != len(recs) {
+		t.Fatalf("%d of %d records of other partitions were handled while partition 0 retried its record; want all (a retrying record must hold up only its own partition)", before, len(recs))
+	}
+}

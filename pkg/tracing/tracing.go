@@ -7,7 +7,11 @@ package tracing
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
@@ -26,32 +30,37 @@ const (
 
 type ctxKey int
 
-const (
-	correlationKey ctxKey = iota
-	causationKey
-)
+const idsKey ctxKey = 0
+
+// ids are the correlation and causation ids a context carries (one
+// context value for both: a processor sets them for every record).
+type ids struct{ correlation, causation string }
+
+// WithIDs returns ctx carrying a correlation id and a causation id.
+func WithIDs(ctx context.Context, correlation, causation string) context.Context {
+	return context.WithValue(ctx, idsKey, ids{correlation, causation})
+}
+
+func idsOf(ctx context.Context) ids {
+	v, _ := ctx.Value(idsKey).(ids)
+	return v
+}
 
 // WithCorrelation returns ctx carrying a correlation id.
 func WithCorrelation(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, correlationKey, id)
+	return WithIDs(ctx, id, Causation(ctx))
 }
 
 // Correlation returns the correlation id in ctx, or "".
-func Correlation(ctx context.Context) string {
-	s, _ := ctx.Value(correlationKey).(string)
-	return s
-}
+func Correlation(ctx context.Context) string { return idsOf(ctx).correlation }
 
 // WithCausation returns ctx carrying the id of the event being processed.
 func WithCausation(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, causationKey, id)
+	return WithIDs(ctx, Correlation(ctx), id)
 }
 
 // Causation returns the causation id in ctx, or "".
-func Causation(ctx context.Context) string {
-	s, _ := ctx.Value(causationKey).(string)
-	return s
-}
+func Causation(ctx context.Context) string { return idsOf(ctx).causation }
 
 // TraceID returns the hex trace id of the span in ctx, or "".
 func TraceID(ctx context.Context) string {
@@ -73,6 +82,23 @@ func DeterministicID(parts ...string) string {
 		buf = append(buf, p...)
 		buf = append(buf, 0)
 	}
+	return idOf(buf)
+}
+
+// PositionID is DeterministicID(topic, partition, offset) with the numbers
+// in decimal, without formatting them into strings first.
+func PositionID(topic string, partition int32, offset int64) string {
+	var stack [256]byte
+	buf := append(stack[:0], topic...)
+	buf = append(buf, 0)
+	buf = strconv.AppendInt(buf, int64(partition), 10)
+	buf = append(buf, 0)
+	buf = strconv.AppendInt(buf, offset, 10)
+	buf = append(buf, 0)
+	return idOf(buf)
+}
+
+func idOf(buf []byte) string {
 	sum := sha256.Sum256(buf)
 	b := sum[:16]
 	b[6] = (b[6] & 0x0f) | 0x50 // version 5 style
@@ -99,8 +125,117 @@ var propagator = propagation.TraceContext{}
 // Setup installs a recording, exporting provider.
 var provider trace.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))
 
+// recording is set once a provider that may record spans is installed.
+var recording atomic.Bool
+
 // SetProvider replaces the process' tracer provider (an exporter's).
-func SetProvider(p trace.TracerProvider) { provider = p; otel.SetTracerProvider(p) }
+func SetProvider(p trace.TracerProvider) {
+	provider = p
+	recording.Store(true)
+	otel.SetTracerProvider(p)
+}
+
+// Recording reports whether spans may be recorded (SetProvider was
+// called). Without it a span is only a pair of ids, and ChildSpanContext
+// makes them without the tracer's machinery.
+func Recording() bool { return recording.Load() }
+
+// ChildSpanContext continues the trace of a W3C traceparent header in
+// headers with a new span id (a new trace without one), like starting a
+// non-recording child span, for hot paths that need only the ids.
+func ChildSpanContext(headers []kgo.RecordHeader) trace.SpanContext {
+	var cfg trace.SpanContextConfig
+	if v, ok := headerBytes(headers, HeaderTraceparent); ok {
+		if parent, ok := parseTraceparent(v); ok {
+			cfg.TraceID, cfg.TraceFlags = parent.TraceID(), parent.TraceFlags()
+			if ts, ok := headerBytes(headers, HeaderTracestate); ok {
+				if state, err := trace.ParseTraceState(string(ts)); err == nil {
+					cfg.TraceState = state
+				}
+			}
+		}
+	}
+	for !cfg.TraceID.IsValid() {
+		binary.LittleEndian.PutUint64(cfg.TraceID[:8], rand.Uint64())
+		binary.LittleEndian.PutUint64(cfg.TraceID[8:], rand.Uint64())
+	}
+	for !cfg.SpanID.IsValid() {
+		binary.LittleEndian.PutUint64(cfg.SpanID[:], rand.Uint64())
+	}
+	return trace.NewSpanContext(cfg)
+}
+
+// parseTraceparent reads a version-00 traceparent: 00-<32 hex>-<16 hex>-<2 hex>.
+func parseTraceparent(v []byte) (trace.SpanContext, bool) {
+	if len(v) < 55 || v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	var cfg trace.SpanContextConfig
+	var flags [1]byte
+	if _, err := hex.Decode(cfg.TraceID[:], v[3:35]); err != nil {
+		return trace.SpanContext{}, false
+	}
+	if _, err := hex.Decode(cfg.SpanID[:], v[36:52]); err != nil {
+		return trace.SpanContext{}, false
+	}
+	if _, err := hex.Decode(flags[:], v[53:55]); err != nil {
+		return trace.SpanContext{}, false
+	}
+	cfg.TraceFlags = trace.TraceFlags(flags[0])
+	sc := trace.NewSpanContext(cfg)
+	return sc, sc.IsValid()
+}
+
+// PropagationHeaders returns the headers Inject would write for ctx
+// (traceparent, tracestate, correlation-id, causation-id), built once so a
+// record's several outputs share them.
+func PropagationHeaders(ctx context.Context) []kgo.RecordHeader {
+	sc := trace.SpanContextFromContext(ctx)
+	id := idsOf(ctx)
+	ts := ""
+	if sc.IsValid() {
+		ts = sc.TraceState().String()
+	}
+	// One buffer holds every value.
+	buf := make([]byte, 0, 55+len(ts)+len(id.correlation)+len(id.causation))
+	out := make([]kgo.RecordHeader, 0, 4)
+	add := func(key string, v []byte) {
+		if len(v) > 0 {
+			out = append(out, kgo.RecordHeader{Key: key, Value: v[:len(v):len(v)]})
+		}
+	}
+	if sc.IsValid() {
+		tid, sid := sc.TraceID(), sc.SpanID()
+		var tp [55]byte
+		copy(tp[:3], "00-")
+		hex.Encode(tp[3:35], tid[:])
+		tp[35] = '-'
+		hex.Encode(tp[36:52], sid[:])
+		tp[52] = '-'
+		hex.Encode(tp[53:55], []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
+		buf = append(buf, tp[:]...)
+		add(HeaderTraceparent, buf)
+		n := len(buf)
+		buf = append(buf, ts...)
+		add(HeaderTracestate, buf[n:])
+	}
+	n := len(buf)
+	buf = append(buf, id.correlation...)
+	add(HeaderCorrelationID, buf[n:])
+	n = len(buf)
+	buf = append(buf, id.causation...)
+	add(HeaderCausationID, buf[n:])
+	return out
+}
+
+func headerBytes(headers []kgo.RecordHeader, key string) ([]byte, bool) {
+	for _, h := range headers {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
+}
 
 // Tracer returns the named tracer of the process' provider.
 func Tracer(name string) trace.Tracer { return provider.Tracer(name) }

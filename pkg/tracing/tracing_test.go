@@ -3,10 +3,12 @@ package tracing
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -130,3 +132,45 @@ func (f checkFunc) List(context.Context, *healthpb.HealthListRequest) (*healthpb
 }
 
 func (f checkFunc) Watch(*healthpb.HealthCheckRequest, healthpb.Health_WatchServer) error { return nil }
+
+func TestPositionIDIsDeterministicIDOfThePosition(t *testing.T) {
+	for _, c := range []struct {
+		topic     string
+		partition int32
+		offset    int64
+	}{{"crm.quote.v1", 0, 0}, {"t", 5, 123456789}, {"x.forward.v1", 11, -1}} {
+		want := DeterministicID(c.topic, strconv.Itoa(int(c.partition)), strconv.FormatInt(c.offset, 10))
+		if got := PositionID(c.topic, c.partition, c.offset); got != want {
+			t.Errorf("PositionID(%q, %d, %d) = %s, want %s", c.topic, c.partition, c.offset, got, want)
+		}
+	}
+}
+
+// The headers built for a record's outputs are the ones the W3C propagator
+// and Inject write, and a child span context continues the input's trace.
+func TestPropagationHeadersMatchInject(t *testing.T) {
+	in := []kgo.RecordHeader{{Key: HeaderTraceparent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")}, {Key: HeaderTracestate, Value: []byte("vendor=x")}}
+	sc := ChildSpanContext(in)
+	if got := sc.TraceID().String(); got != "0af7651916cd43dd8448eb211c80319c" {
+		t.Fatalf("trace id %s, want the input's", got)
+	}
+	if sc.SpanID().String() == "b7ad6b7169203331" || !sc.IsSampled() {
+		t.Fatalf("child span %s sampled=%v: want a new span id and the input's flags", sc.SpanID(), sc.IsSampled())
+	}
+	ctx := WithIDs(trace.ContextWithSpanContext(context.Background(), sc), "corr-1", "cause-1")
+	var want []kgo.RecordHeader
+	Inject(ctx, &want)
+	got := PropagationHeaders(ctx)
+	if len(got) != len(want) {
+		t.Fatalf("headers %v, want %v", got, want)
+	}
+	for _, w := range want {
+		v, ok := Header(got, w.Key)
+		if !ok || v != string(w.Value) {
+			t.Errorf("header %s = %q, want %q", w.Key, v, w.Value)
+		}
+	}
+	if fresh := ChildSpanContext(nil); !fresh.IsValid() {
+		t.Fatal("no traceparent: want a new valid trace")
+	}
+}

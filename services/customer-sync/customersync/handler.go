@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,10 +70,17 @@ const (
 )
 
 // Handler is customer-sync's processor handler.
+// The processor may run the handlers of different partitions at the same
+// time: a partition's state is only touched by its own records, and mu
+// guards the map of partitions and the golden-record counts behind the
+// gauge.
 type Handler struct {
 	cfg   golden.Config
-	parts map[int32]*partState
 	gauge prometheus.Gauge
+
+	mu     sync.Mutex
+	parts  map[int32]*partState
+	counts map[int32]int // live golden records per partition
 }
 
 // partState is the decoded golden.State of one match partition, valid
@@ -96,7 +104,7 @@ func NewHandler(cfg golden.Config, reg prometheus.Registerer) (*Handler, error) 
 		Name: "isthmus_customer_sync_golden_records",
 		Help: "Live golden customer records held by this customer-sync instance (merged-away records excluded).",
 	}))
-	return &Handler{cfg: cfg, parts: map[int32]*partState{}, gauge: g}, nil
+	return &Handler{cfg: cfg, parts: map[int32]*partState{}, counts: map[int32]int{}, gauge: g}, nil
 }
 
 // Handle is the processor handler: records of the match topic go to the
@@ -555,7 +563,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			delete(h.parts, m.Partition()) // possibly half-applied: rebuild
+			h.setPart(m.Partition(), nil) // possibly half-applied: rebuild
 			panic(r)
 		}
 	}()
@@ -571,7 +579,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	for _, w := range out.State {
 		m.Put(Store, w.Key, w.Value)
 	}
-	h.updateGauge()
+	h.updateGauge(m.Partition(), ps.st.Len())
 	for _, rec := range adapter.Outputs(out, in.md, base) {
 		if err := m.EmitValue(rec.Topic, rec.Key, rec.Value); err != nil {
 			return err
@@ -628,7 +636,10 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 		}
 		seq = n
 	}
-	if ps := h.parts[m.Partition()]; ps != nil && ps.seq == seq {
+	h.mu.Lock()
+	ps := h.parts[m.Partition()]
+	h.mu.Unlock()
+	if ps != nil && ps.seq == seq {
 		return ps, nil
 	}
 	start := time.Now()
@@ -651,18 +662,34 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 		// ready) until an operator fixes it.
 		return nil, errs.Retriable("state", fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
 	}
-	ps := &partState{st: st, seq: seq}
-	h.parts[m.Partition()] = ps
-	h.updateGauge()
+	ps = &partState{st: st, seq: seq}
+	h.setPart(m.Partition(), ps)
+	h.updateGauge(m.Partition(), st.Len())
 	m.Logger().Info("golden state loaded", "partition", m.Partition(), "entries", n, "golden_records", st.Len(),
 		"applied", seq, "took", time.Since(start).String())
 	return ps, nil
 }
 
-func (h *Handler) updateGauge() {
-	n := 0
-	for _, ps := range h.parts {
-		n += ps.st.Len()
+func (h *Handler) setPart(part int32, ps *partState) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ps == nil {
+		delete(h.parts, part)
+		delete(h.counts, part)
+		return
 	}
-	h.gauge.Set(float64(n))
+	h.parts[part] = ps
+}
+
+// updateGauge records a partition's live golden records and sets the gauge
+// to the sum over partitions.
+func (h *Handler) updateGauge(part int32, n int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[part] = n
+	sum := 0
+	for _, c := range h.counts {
+		sum += c
+	}
+	h.gauge.Set(float64(sum))
 }

@@ -49,6 +49,9 @@ type Handler struct {
 	// exception.
 	UnknownStatusGrace time.Duration
 	metrics            *serviceMetrics
+	// prefetch, when set, starts a validation's gateway calls as soon as
+	// the saga asks for them (see prefetcher).
+	prefetch *prefetcher
 }
 
 // envelope is a message of the internal topic (JSON; private to the service).
@@ -282,7 +285,10 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 			// the partition's store, so it is not done on the fast path.
 			h.metrics.setPending(m.Partition(), countPending(m))
 		}
-		v, err := h.Gateway.Validate(ctx, s)
+		v, err, ok := h.prefetch.take(ctx, s)
+		if !ok {
+			v, err = h.Gateway.Validate(ctx, s)
+		}
 		if err != nil {
 			return err
 		}
@@ -407,6 +413,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 		h.emitInternal(m, contracts.SourceSystemCRM+":"+s.Quote.SoldToAccountID, envelope{Kind: "lookup", QuoteID: s.QuoteID, Version: s.Version, CRMAccountID: s.Quote.SoldToAccountID}, hdr)
 	}
 	if out.Validate {
+		h.prefetch.start(ctx, s)
 		h.emitInternal(m, s.QuoteID, envelope{Kind: "validate", QuoteID: s.QuoteID, Version: s.Version, Round: s.Round}, hdr)
 	}
 	b, err := json.Marshal(s)

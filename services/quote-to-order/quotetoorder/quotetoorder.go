@@ -38,13 +38,22 @@ type Config struct {
 	config.Common
 	// GatewayOAuth is the client whose tokens the gateway calls present
 	// (ISTHMUS_OAUTH_*); GatewayToken is the static development fallback.
-	GatewayOAuth      oauth.Config
-	GatewayToken      string
-	GatewayTLS        bool
-	GatewayCAFile     string
-	GatewayCertFile   string
-	GatewayKeyFile    string
-	GatewayTimeout    time.Duration
+	GatewayOAuth    oauth.Config
+	GatewayToken    string
+	GatewayTLS      bool
+	GatewayCAFile   string
+	GatewayCertFile string
+	GatewayKeyFile  string
+	GatewayTimeout  time.Duration
+	// GatewayPrefetch bounds the validations started ahead of their
+	// internal message (0: call the gateway only when it is handled);
+	// GatewayConcurrency bounds those calling the gateway at once.
+	GatewayPrefetch    int
+	GatewayConcurrency int
+	// CommitInterval is the processor's commit interval: a quote crosses
+	// four transactions (quote, account lookup, customer answer,
+	// validation) before its ERP command is visible.
+	CommitInterval    time.Duration
 	PriceTolerance    int64
 	Sites             string
 	DefaultSite       string
@@ -70,6 +79,9 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.GatewayCertFile, "ISTHMUS_GATEWAY_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS with the gateway")
 	s.String(&c.GatewayKeyFile, "ISTHMUS_GATEWAY_TLS_KEY_FILE", "", "PEM client key for mutual TLS with the gateway")
 	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried")
+	s.Int(&c.GatewayPrefetch, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_PREFETCH", 4096, "validations whose gateway calls start as soon as the order asks for them, ahead of their turn on the partition (results held at most this many, for a minute); 0 calls the gateway only in turn")
+	s.Int(&c.GatewayConcurrency, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_CONCURRENCY", 8, "validations started ahead that call the gateway at once (the others wait for a slot)")
+	s.Duration(&c.CommitInterval, "ISTHMUS_QUOTE_TO_ORDER_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming; a quote crosses four transactions before its ERP command is visible")
 	s.Func("ISTHMUS_QUOTE_TO_ORDER_PRICE_TOLERANCE_MINOR", "0", "allowed difference per unit between quoted and price-book price, in minor units", func(v string) error {
 		var n int64
 		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err != nil || n < 0 {
@@ -87,6 +99,15 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.UnknownStatusGrace, "ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE", 5*time.Minute, "how long (stream time) an ERP status for an order without state is parked, waiting for the order, before it is raised as an exception")
 	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again")
 	s.Check(func() error {
+		if c.GatewayConcurrency < 1 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_GATEWAY_CONCURRENCY: %d, must be at least 1", c.GatewayConcurrency)
+		}
+		if c.CommitInterval <= 0 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_COMMIT_INTERVAL: must be positive")
+		}
+		if c.GatewayPrefetch < 0 {
+			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_GATEWAY_PREFETCH: %d, must be 0 or more", c.GatewayPrefetch)
+		}
 		if c.MaxSubmitAttempts < 1 {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS: %d, must be at least 1", c.MaxSubmitAttempts)
 		}
@@ -183,7 +204,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		UnknownStatusGrace: cfg.UnknownStatusGrace,
 		metrics:            m,
 	}
-	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}))
+	if cfg.GatewayPrefetch > 0 {
+		h.prefetch = newPrefetcher(gw, cfg.GatewayPrefetch, cfg.GatewayConcurrency, time.Minute)
+	}
+	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
+		processor.WithCommitInterval(cfg.CommitInterval))
 	p, err := processor.New(processor.Config{
 		Service: Name, Instance: cfg.Instance,
 		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1},

@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
@@ -196,16 +197,21 @@ type matcher struct {
 	log    *slog.Logger
 	// idle is how long a partition must have applied nothing before its
 	// timers fire by the clock alone (see match.Engine.Tick).
-	idle      time.Duration
-	started   time.Time
-	lastApply map[int32]time.Time // only the processing goroutine touches it
+	idle    time.Duration
+	started time.Time
+	// The processor may run the handlers of different partitions at the
+	// same time; mu guards lastApply.
+	mu        sync.Mutex
+	lastApply map[int32]time.Time
 }
 
 // handle applies one observation. Its input is our own internal topic, so
 // an undecodable record or state is a bug, not bad data: it is logged and
 // skipped so the partition keeps flowing.
 func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
+	mt.mu.Lock()
 	mt.lastApply[m.Partition()] = time.Now()
+	mt.mu.Unlock()
 	o, err := match.UnmarshalObservation(m.Value())
 	if err != nil {
 		mt.log.Error("skipping undecodable observation", "partition", m.Partition(), "offset", m.Record.Offset, "err", err)
@@ -234,7 +240,9 @@ func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 }
 
 func (mt *matcher) tick(_ context.Context, m *processor.Message, now time.Time) error {
+	mt.mu.Lock()
 	last, ok := mt.lastApply[m.Partition()]
+	mt.mu.Unlock()
 	if !ok {
 		last = mt.started
 	}
