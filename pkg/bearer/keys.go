@@ -1,6 +1,8 @@
-// Package auth verifies bearer tokens (JWT, RS256 or ES256) against keys from a JWKS
-// document (file or URL) or static PEM public keys, and enforces per-method scopes.
-package auth
+// Package bearer verifies bearer tokens (JWT, RS256 or ES256) against keys from a JWKS
+// document (file or URL) or static PEM public keys: the one issuer model of the
+// gateway (per-method scopes) and the operations API (roles). Callers map a verified
+// Principal to their own permissions.
+package bearer
 
 import (
 	"context"
