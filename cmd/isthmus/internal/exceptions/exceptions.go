@@ -116,12 +116,12 @@ func Load(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serd
 // readAll reads a physical topic from its start to the end offsets taken
 // when it starts.
 func readAll(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, fn func(*kgo.Record) error) error {
-	spans, err := opsenv.Partitions(ctx, kadm.NewClient(cl), topic)
+	spans, err := kafka.Partitions(ctx, kadm.NewClient(cl), topic)
 	if err != nil {
 		return fmt.Errorf("%w (run isthmus topics apply?)", err)
 	}
 	var herr error
-	err = opsenv.Scan(ctx, kcfg, timeout, topic, spans, func(r *kgo.Record) bool {
+	err = kafka.Scan(ctx, kcfg, timeout, topic, spans, func(r *kgo.Record) bool {
 		herr = fn(r)
 		return herr == nil
 	})
