@@ -58,4 +58,3 @@ func TestReplayRecordHeaders(t *testing.T) {
 		t.Fatalf("record without origin: %v", err)
 	}
 }
-

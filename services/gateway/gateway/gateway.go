@@ -8,10 +8,8 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -161,31 +159,8 @@ func settleHook(resv *reservation.Store, settle time.Duration, log *slog.Logger)
 // loadKeys returns the verification keys and, among them, the static ones (files),
 // which JWKS refreshes keep.
 func loadKeys(ctx context.Context, cfg *Config) (*bearer.KeySet, map[string]crypto.PublicKey, error) {
-	static := map[string]crypto.PublicKey{}
-	for env, f := range map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile} {
-		if f == "" {
-			continue
-		}
-		ks, err := bearer.LoadFile(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("invalid %s: %w", env, err)
-		}
-		maps.Copy(static, ks)
-	}
-	all := maps.Clone(static)
-	if cfg.JWKSURL != "" {
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ks, err := bearer.FetchJWKS(fctx, http.DefaultClient, cfg.JWKSURL)
-		cancel()
-		if err != nil {
-			return nil, nil, fmt.Errorf("ISTHMUS_GATEWAY_JWKS_URL: %w", err)
-		}
-		maps.Copy(all, ks)
-	}
-	if len(all) == 0 {
-		return nil, nil, errors.New("no token verification keys")
-	}
-	return bearer.NewKeySet(all), static, nil
+	return bearer.Load(ctx, http.DefaultClient, cfg.JWKSURL, "ISTHMUS_GATEWAY_JWKS_URL",
+		map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile})
 }
 
 func serverTLS(cfg *Config) (*tls.Config, error) {
