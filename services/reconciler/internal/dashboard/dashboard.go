@@ -111,9 +111,11 @@ func (s *Server) Handler() http.Handler {
 		s.Ops.Register(mux)
 		read = func(h http.HandlerFunc) http.Handler { return s.Ops.Viewer(h) }
 	} else {
-		mux.HandleFunc("/api/ops/", func(w http.ResponseWriter, _ *http.Request) {
+		off := func(w http.ResponseWriter, _ *http.Request) {
 			reply(w, http.StatusServiceUnavailable, apiError{Error: "operations API off: the reconciler has no operator token keys (ISTHMUS_OPS_JWKS_URL, ISTHMUS_OPS_JWKS_FILE or ISTHMUS_OPS_JWT_PUBLIC_KEYS)"})
-		})
+		}
+		mux.HandleFunc("GET /api/ops/", off)
+		mux.HandleFunc("POST /api/ops/", off)
 	}
 	mux.Handle("GET /api/overview", read(s.overview))
 	mux.Handle("GET /api/breaks", read(s.breaks))

@@ -79,9 +79,11 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/ops/approvals/{id}/approve", a.auth(a.approve))
 	mux.Handle("POST /api/ops/approvals/{id}/reject", a.auth(a.reject))
 	mux.Handle("POST /api/ops/dlq/{service}/replay", a.auth(a.replay))
-	mux.Handle("/api/ops/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	unknown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, apiError{Error: r.Method + " " + r.URL.Path + " is not an operations API route"})
-	}))
+	})
+	mux.Handle("GET /api/ops/", unknown)
+	mux.Handle("POST /api/ops/", unknown)
 }
 
 type apiError struct {
