@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -383,6 +385,100 @@ func TestOperationsAPI(t *testing.T) {
 		t.Errorf("audit lines by outcome %v; %d decisions published", byOutcome, len(published))
 	}
 	t.Logf("audit lines: %v", byOutcome)
+
+	browserActions(t, e, tok)
+}
+
+// browserActions drives the dashboard in headless Chromium: a resolver sees
+// resolve and retry buttons (a viewer none), clicks resolve, and the
+// exception's timeline shows the decision and then — once the owning
+// service (played here by the test, by contract: an update carrying the
+// decision id) answers — the RESOLVED state. An approver approves an
+// override from the approvals list; a replayer replays a dead letter and
+// reads where it went.
+func browserActions(t *testing.T, e *itEnv, tok map[string]string) {
+	e.produce(e.opsException("EX-ui", 100, "RESOLVE", "RETRY", "OVERRIDE"))
+	c := startCDP(t)
+	page := func(role string) string { return c.open(e.dashURL + "/?exception=EX-ui#token=" + tok[role]) }
+	viewer := page("viewer")
+	c.waitFor(viewer, "the viewer's page lists EX-ui", `!!document.getElementById("ex-EX-ui")`, 20*time.Second)
+	var n int
+	c.eval(viewer, `document.querySelectorAll("#exclist button[id^='act-']").length`, &n)
+	if n != 0 {
+		t.Errorf("a viewer is offered %d action buttons", n)
+	}
+	var url string
+	c.eval(viewer, "location.href", &url)
+	if strings.Contains(url, "token") {
+		t.Errorf("the token stays in the address bar: %s", url)
+	}
+
+	res := page("resolver")
+	c.waitFor(res, "the resolver's page offers resolve and retry on EX-ui",
+		`!!document.getElementById("act-EX-ui-RESOLVE") && !!document.getElementById("act-EX-ui-RETRY")`, 20*time.Second)
+	c.eval(res, `document.getElementById("act-EX-ui-RESOLVE").click(), true`, nil)
+	c.waitFor(res, "the click published a decision", `document.getElementById("opsmsg").textContent.includes("RESOLVE on EX-ui published as decision")`, 15*time.Second)
+	var msg string
+	c.eval(res, `document.getElementById("opsmsg").textContent`, &msg)
+	decision := msg[strings.LastIndex(msg, " ")+1:]
+	c.waitFor(res, "the timeline shows the decision", `document.getElementById("exctimeline").textContent.includes("ops.decisions.v1")`, 15*time.Second)
+
+	// The owning service answers the decision (ops.exceptions.v1, by contract).
+	done := e.opsException("EX-ui", 100, "RESOLVE", "RETRY", "OVERRIDE")
+	var x contracts.OperationalException
+	if err := e.sd.Decode(context.Background(), done.Value, &x); err != nil {
+		t.Fatal(err)
+	}
+	x.Status, x.DecisionID = contracts.ExceptionStatusResolved, &decision
+	e.produce(e.rec(contracts.TopicOpsExceptionsV1, "EX-ui", &x))
+	c.waitFor(res, "the state changes to RESOLVED with the decision id on the timeline",
+		`document.getElementById("exctitle").textContent.includes("RESOLVED") && document.getElementById("exctimeline").textContent.includes("decision `+decision+`")`, 20*time.Second)
+	c.waitFor(res, "the resolved exception leaves the open list", `!document.getElementById("act-EX-ui-RESOLVE")`, 10*time.Second)
+
+	// Four eyes from the dashboard: rita asks (API), fina approves (button).
+	e.produce(e.opsException("EX-ui2", 100, "OVERRIDE"))
+	deadline := time.Now().Add(20 * time.Second)
+	var approval string
+	for approval == "" {
+		code, b := call(t, "POST", e.dashURL+"/api/ops/exceptions/EX-ui2/decisions", tok["resolver"], map[string]any{"action": "OVERRIDE"})
+		if code == http.StatusAccepted {
+			approval = b["approval_id"].(string)
+		} else if time.Now().After(deadline) {
+			t.Fatalf("override request: %d %v", code, b)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.eval(res, `location.reload(), true`, nil)
+	c.waitFor(res, "the resolver sees the pending approval", `document.getElementById("approvallist").textContent.includes("EX-ui2")`, 20*time.Second)
+	c.eval(res, `document.querySelectorAll("#approvallist button").length`, &n)
+	if n != 0 {
+		t.Errorf("a resolver is offered %d approval buttons", n)
+	}
+	fin := c.open(e.dashURL + "/#token=" + tok["approver"])
+	c.waitFor(fin, "the approver is offered approve", `!!document.getElementById("approve-`+approval+`")`, 20*time.Second)
+	c.eval(fin, `document.getElementById("approve-`+approval+`").click(), true`, nil)
+	c.waitFor(fin, "the approval published the decision", `document.getElementById("opsmsg").textContent.includes("OVERRIDE on EX-ui2 approved and published")`, 15*time.Second)
+
+	// Replay from the dashboard: only the replayer has the form.
+	var hidden bool
+	c.eval(res, `document.getElementById("replay").hidden`, &hidden)
+	if !hidden {
+		t.Error("a resolver is offered the replay form")
+	}
+	rep := c.open(e.dashURL + "/#token=" + tok["replayer"])
+	c.waitFor(rep, "the replayer has the replay form", `document.getElementById("replay").hidden === false`, 20*time.Second)
+	c.eval(rep, `document.getElementById("rservice").value = "reconciler", document.getElementById("rdry").checked = true, document.getElementById("replaybtn").click(), true`, nil)
+	c.waitFor(rep, "the replay says where it would write", `document.getElementById("opsmsg").textContent.includes("-> reconciler.retry.v1")`, 20*time.Second)
+
+	dir := os.Getenv("ISTHMUS_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", ".cache", "artifacts")
+	}
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		shot := filepath.Join(dir, "reconciler-dashboard-actions.png")
+		c.screenshot(res, shot)
+		t.Logf("dashboard actions screenshot: %s", shot)
+	}
 }
 
 func consume(t *testing.T, e *itEnv, topic string, n int) []*kgo.Record {
