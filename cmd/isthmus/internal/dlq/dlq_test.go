@@ -17,6 +17,8 @@ func TestArgErrors(t *testing.T) {
 		{[]string{"replay", "quote-to-order"}, "exactly one of --offset N and --all"},
 		{[]string{"replay", "quote-to-order", "--offset", "3", "--all"}, "exactly one of --offset N and --all"},
 		{[]string{"replay"}, "want exactly one DLQ topic"},
+		{[]string{"replay", "quote-to-order", "--all", "--api", "ftp://x"}, `--api "ftp://x"`},
+		{[]string{"replay", "quote-to-order", "--all", "--api", "http://127.0.0.1:1"}, "ISTHMUS_OPERATOR_TOKEN is not set"},
 		{[]string{"show", "quote-to-order"}, "--offset is required"},
 		{[]string{"show", "Not A Topic", "--offset", "1"}, "is not a DLQ topic"},
 		{[]string{"list", "--output", "yaml"}, `--output "yaml"`},
