@@ -40,8 +40,10 @@ const usage = `Usage: isthmus exceptions <sub-verb> [flags]
             <exception id> [--param k=v]... [--comment TEXT]
                                                    decide that action
   approvals                                        decisions waiting for a second person (four eyes)
-  approve   <approval id> [--comment TEXT]         approve one (finance.approver, not the requester)
-  deny      <approval id> [--comment TEXT]         drop one (finance.approver or the requester)
+  approve   <approval or exception id> [--comment TEXT]
+                                                   approve one (finance.approver, not the requester)
+  deny      <approval or exception id> [--comment TEXT]
+                                                   drop one (finance.approver or the requester)
 
 Every sub-verb calls the operations API (--api, env ISTHMUS_OPS_URL, default
 http://localhost:8088) with the bearer token in ISTHMUS_OPERATOR_TOKEN.
@@ -374,9 +376,9 @@ func approvals(ctx context.Context, args []string, stdout, stderr io.Writer, loo
 func settle(ctx context.Context, verb string, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
 	c := opsclient.Client{}
 	c.Lookup(lookup)
-	u := "Usage: isthmus exceptions approve <approval id> [--comment TEXT] [flags]\nApproves a waiting decision (role finance.approver; not the person who asked): it is published with you in approved_by."
+	u := "Usage: isthmus exceptions approve <approval id | exception id> [--comment TEXT] [flags]\nApproves a waiting decision (role finance.approver; not the person who asked): it is published with you in approved_by."
 	if verb == "deny" {
-		u = "Usage: isthmus exceptions deny <approval id> [--comment TEXT] [flags]\nDrops a waiting decision (role finance.approver, or the person who asked); nothing is published."
+		u = "Usage: isthmus exceptions deny <approval id | exception id> [--comment TEXT] [flags]\nDrops a waiting decision (role finance.approver, or the person who asked); nothing is published."
 	}
 	fs := opsenv.NewFlagSet("exceptions "+verb, u, stderr)
 	c.Flags(fs)

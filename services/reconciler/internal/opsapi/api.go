@@ -11,6 +11,7 @@
 //	GET  /api/ops/approvals                       pending approvals
 //	POST /api/ops/approvals/{id}/approve          {"comment"} (finance.approver, not the requester) → 200 published
 //	POST /api/ops/approvals/{id}/reject           {"comment"} (finance.approver or the requester) → 200
+//	                                              ({id}: the approval id, or the exception id of its one pending approval)
 //	POST /api/ops/dlq/{service}/replay            {"partition","offset"} | {"all":true}, "dry_run" (ops.replayer)
 //
 // Four eyes: OVERRIDE and RELEASE_HOLD, and any decision on an exception
@@ -465,6 +466,12 @@ func (a *API) pendingOf(w http.ResponseWriter, r *http.Request, p *bearer.Princi
 		return nil, nil, false
 	}
 	pend, ok := a.Approvals.Get(id)
+	if !ok {
+		// An exception id names its one pending approval.
+		if l := a.Approvals.List(id); len(l) == 1 {
+			pend, ok = l[0], true
+		}
+	}
 	if !ok {
 		a.fail(w, r, p, http.StatusNotFound, "id", fmt.Sprintf("no pending approval %q (approved, rejected, or never requested)", id), at...)
 		return nil, nil, false
