@@ -38,3 +38,5 @@ func TestFakeForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t,
 func TestFakeExactlyOnceConcurrentPartitions(t *testing.T) {
 	suiteExactlyOnceAndOrder(t, fakeCluster(t), WithPartitionConcurrency(4))
 }
+
+func TestFakeRetryTopic(t *testing.T) { suiteRetryTopic(t, fakeCluster(t)) }
