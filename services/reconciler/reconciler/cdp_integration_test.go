@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"sync"
@@ -42,10 +43,16 @@ func startCDP(t *testing.T) *cdp {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Its own profile directory, removed after the browser and its child
+	// processes are gone (t.TempDir would race with their last writes).
+	profile, err := os.MkdirTemp("", "isthmus-cdp-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir="+t.TempDir(), "--window-size=1400,2000", "--remote-debugging-pipe", "about:blank")
+		"--user-data-dir="+profile, "--window-size=1400,2000", "--remote-debugging-pipe", "about:blank")
 	cmd.ExtraFiles = []*os.File{cmdR, outW} // fd 3, fd 4
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -78,10 +85,26 @@ func startCDP(t *testing.T) *cdp {
 		}
 	}()
 	t.Cleanup(func() {
-		cmdW.Close()
+		// Ask the browser to close, give it a few seconds, then kill it.
+		b, _ := json.Marshal(map[string]any{"id": 1 << 30, "method": "Browser.close"})
+		_, _ = cmdW.Write(append(b, 0))
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cancel()
+			<-exited
+		}
 		cancel()
-		_ = cmd.Wait()
+		cmdW.Close()
 		outR.Close()
+		for range 10 {
+			if os.RemoveAll(profile) == nil {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	})
 	return c
 }
@@ -134,6 +157,14 @@ func (c *cdp) open(url string) string {
 // eval evaluates a JavaScript expression in the page and decodes its value.
 func (c *cdp) eval(session, expr string, out any) {
 	c.t.Helper()
+	if err := c.try(session, expr, out); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// try is eval returning the page's exception (e.g. an element not there yet).
+func (c *cdp) try(session, expr string, out any) error {
+	c.t.Helper()
 	var r struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -144,13 +175,14 @@ func (c *cdp) eval(session, expr string, out any) {
 	}
 	c.send(session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true, "awaitPromise": true}, &r)
 	if r.ExceptionDetails != nil {
-		c.t.Fatalf("eval %s: %s", expr, r.ExceptionDetails.Text)
+		return fmt.Errorf("eval %s: %s", expr, r.ExceptionDetails.Text)
 	}
 	if out != nil && len(r.Result.Value) > 0 {
 		if err := json.Unmarshal(r.Result.Value, out); err != nil {
-			c.t.Fatalf("eval %s: %v (%s)", expr, err, r.Result.Value)
+			return fmt.Errorf("eval %s: %v (%s)", expr, err, r.Result.Value)
 		}
 	}
+	return nil
 }
 
 // waitFor evaluates a boolean expression until it holds.
@@ -159,14 +191,14 @@ func (c *cdp) waitFor(session, what, expr string, within time.Duration) {
 	deadline := time.Now().Add(within)
 	for {
 		var ok bool
-		c.eval(session, expr, &ok)
+		err := c.try(session, expr, &ok) // the page may still be loading
 		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			var dom string
-			c.eval(session, "document.body.innerText", &dom)
-			c.t.Fatalf("%s: not within %s; page text:\n%.3000s", what, within, dom)
+			_ = c.try(session, "document.body.innerText", &dom)
+			c.t.Fatalf("%s: not within %s (%v); page text:\n%.3000s", what, within, err, dom)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
