@@ -24,9 +24,9 @@ import (
 var commands = []cli.Command{
 	{Name: "asyncapi", Summary: "write the AsyncAPI 3 document of every topic", Run: asyncapi.Run},
 	{Name: "dev", Summary: "the whole suite in one process with simulated traffic (make run)", Run: dev.Run},
-	{Name: "dev-token", Summary: "mint a bearer token for the dev stack's gateway (dev-token --scopes ...)", Run: devtoken.Run},
-	{Name: "dlq", Summary: "inspect dead-letter topics and replay fixed messages (dlq list|show|replay)", Run: dlq.Run},
-	{Name: "exceptions", Summary: "business exception queues and decisions (exceptions list|show|resolve|retry)", Run: exceptions.Run},
+	{Name: "dev-token", Summary: "mint a bearer token from the dev issuer: gateway scopes or operator roles (dev-token --subject --scopes ...)", Run: devtoken.Run},
+	{Name: "dlq", Summary: "inspect dead-letter topics; replay fixed messages to their service's retry topic (dlq list|show|replay)", Run: dlq.Run},
+	{Name: "exceptions", Summary: "exception queues and decisions through the operations API (exceptions list|show|resolve|retry|...|approve)", Run: exceptions.Run},
 	{Name: "healthcheck", Summary: "GET a URL and exit 0 on 2xx (container health checks)", Run: healthcheck},
 	{Name: "loadgen", Summary: "produce realistic CRM traffic to any cluster (loadgen --scenario --rate --duration)", Run: loadgen.Run},
 	{Name: "produce", Summary: "JSON lines to Avro records on a catalog topic (produce --topic T --file F [--dry-run])", Run: produce.Run},

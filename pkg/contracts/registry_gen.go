@@ -60,7 +60,7 @@ const (
 	TopicMDMCustomerV1 = "mdm.customer.v1"
 	// TopicMDMXrefV1: Cross-references from any system's customer id to the golden id and the other systems' ids (compacted).
 	TopicMDMXrefV1 = "mdm.xref.v1"
-	// TopicOpsDecisionsV1: Decisions on exceptions (resolve, retry, merge, not a duplicate, ...) published by the isthmus CLI for the owning service.
+	// TopicOpsDecisionsV1: People's decisions on exceptions (resolve, retry, override, merge, ...) for the owning service, published only by the operations API served with the reconciler's dashboard (isthmus exceptions and the dashboard call it), with the verified actor and approvers.
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
 	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"

@@ -190,6 +190,7 @@ func TestFakeScaleOutCounter(t *testing.T) { suiteScaleOutCounter(t, fakeCluster
 func TestFakeScaleOutTimers(t *testing.T)  { suiteScaleOutTimers(t, fakeCluster(t)) }
 
 func TestRealForwardMisPartitioned(t *testing.T) { suiteForwardMisPartitioned(t, testinfra.Brokers(t)) }
+func TestRealRetryTopic(t *testing.T)            { suiteRetryTopic(t, testinfra.Brokers(t)) }
 
 // TestInstanceClaimed: a second live process with the same stable instance
 // id takes it over; the first stops at once with ErrInstanceClaimed naming

@@ -41,3 +41,4 @@ func TestFakeExactlyOnceSequential(t *testing.T) {
 }
 
 func TestFakeSlowPartitionOnly(t *testing.T) { suiteSlowPartitionOnly(t, fakeCluster(t)) }
+func TestFakeRetryTopic(t *testing.T)        { suiteRetryTopic(t, fakeCluster(t)) }

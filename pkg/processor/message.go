@@ -84,7 +84,7 @@ func (m *Message) EventID() string {
 		// A record of an internal topic (re-keyed or forwarded) carries the
 		// id its producer derived from its own input: its offset depends on
 		// how transactions were cut, so it must not make the id.
-		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) {
+		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && (m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) || m.p.rerouted(m.p.kcfg.Logical(m.Record.Topic))) {
 			m.eventID = id
 		} else {
 			m.eventID = tracing.PositionID(m.Record.Topic, m.Record.Partition, m.Record.Offset)

@@ -16,6 +16,11 @@
 // partitioner — is forwarded to its key's partition through the internal
 // topic "<service>.forward.v1" in the same transaction and handled there.
 //
+// Every processor also consumes its own retry topic "<service>.retry.v1"
+// (see RetryTopic): replays of its dead letters land there, not on the
+// shared source topic, and are handled as if read from their original
+// topic (the origin headers name it), by this service alone.
+//
 // Timers (OnTick) run on each partition's stream time, the largest event
 // time processed on it, persisted with the committed offsets; a tick's
 // transaction commits the partition's offsets too, so the group's current
@@ -468,9 +473,7 @@ func (p *Processor) prepare(ctx context.Context) error {
 	for _, t := range p.cfg.InternalTopics {
 		own[p.kcfg.Topic(t)] = "delete"
 	}
-	if len(own) == 0 {
-		return nil
-	}
+	own[p.kcfg.Topic(RetryTopic(p.cfg.Service))] = policyRetry
 	names := make([]string, 0, len(own))
 	for t := range own {
 		names = append(names, t)
@@ -483,7 +486,7 @@ func (p *Processor) prepare(ctx context.Context) error {
 	var present []string
 	for _, t := range names {
 		if td, ok := existing.Topics[t]; ok && td.Err == nil {
-			if int32(len(td.Partitions)) != partitions {
+			if int32(len(td.Partitions)) != partitions && (own[t] != policyRetry || p.stateful()) {
 				return fmt.Errorf("%s: %s has %d partitions, the inputs have %d (co-partitioning; recreate it or the inputs)", p.cfg.Service, t, len(td.Partitions), partitions)
 			}
 			present = append(present, t)
@@ -491,6 +494,12 @@ func (p *Processor) prepare(ctx context.Context) error {
 		}
 		policy := own[t]
 		configs := map[string]*string{"cleanup.policy": &policy}
+		if policy == policyRetry {
+			// Replays are kept a week, like a DLQ: `isthmus dlq replay`
+			// reads them back to replay a message once.
+			del, week := "delete", strconv.FormatInt((7*24*time.Hour).Milliseconds(), 10)
+			configs = map[string]*string{"cleanup.policy": &del, "retention.ms": &week}
+		}
 		if policy == "delete" {
 			// Internal topics keep records until the group has committed
 			// past them; the processor purges them after commits (like
@@ -513,6 +522,10 @@ func (p *Processor) prepare(ctx context.Context) error {
 	}
 	return p.checkTopicConfigs(ctx, adm, present, own)
 }
+
+// policyRetry marks the retry topic among a processor's own topics: a
+// plain delete-retention topic, never purged (see RetryTopic).
+const policyRetry = "retry"
 
 // checkTopicConfigs refuses an existing changelog that is not compacted
 // (its state would be lost to retention) and makes existing internal topics
@@ -617,10 +630,11 @@ func (p *Processor) onDropped(_ context.Context, _ *kgo.Client, gone map[string]
 }
 
 func (p *Processor) runSession(ctx context.Context) error {
-	physical := make([]string, len(p.cfg.Topics))
+	physical := make([]string, len(p.cfg.Topics), len(p.cfg.Topics)+1)
 	for i, t := range p.cfg.Topics {
 		physical[i] = p.kcfg.Topic(t)
 	}
+	physical = append(physical, p.kcfg.Topic(RetryTopic(p.cfg.Service)))
 	opts, err := p.kcfg.Opts()
 	if err != nil {
 		return err
@@ -1096,11 +1110,14 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	}
 	out := &kgo.Record{Topic: p.kcfg.Topic(ForwardTopic(p.cfg.Service)), Partition: want, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}
 	out.Headers = append(out.Headers, r.Headers...)
-	tracing.SetHeader(&out.Headers, HeaderOriginTopic, r.Topic)
-	tracing.SetHeader(&out.Headers, HeaderOriginPartition, strconv.Itoa(int(r.Partition)))
-	tracing.SetHeader(&out.Headers, HeaderOriginOffset, strconv.FormatInt(r.Offset, 10))
-	// The id the record would have had where it was consumed.
-	tracing.SetHeader(&out.Headers, HeaderEventID, tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)))
+	if logical != RetryTopic(p.cfg.Service) {
+		// A replay keeps the origin (and id) its retry record names.
+		tracing.SetHeader(&out.Headers, HeaderOriginTopic, r.Topic)
+		tracing.SetHeader(&out.Headers, HeaderOriginPartition, strconv.Itoa(int(r.Partition)))
+		tracing.SetHeader(&out.Headers, HeaderOriginOffset, strconv.FormatInt(r.Offset, 10))
+		// The id the record would have had where it was consumed.
+		tracing.SetHeader(&out.Headers, HeaderEventID, tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)))
+	}
 	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
 		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))
 	}
@@ -1113,13 +1130,28 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 }
 
 // logicalTopic is the logical input topic of a consumed record: for a
-// forwarded record, the topic it was first consumed from.
+// forwarded or replayed record, the topic it was first consumed from.
 func (p *Processor) logicalTopic(r *kgo.Record) string {
-	if origin, ok := tracing.Header(r.Headers, HeaderOriginTopic); ok && p.kcfg.Logical(r.Topic) == ForwardTopic(p.cfg.Service) {
+	if origin, ok := tracing.Header(r.Headers, HeaderOriginTopic); ok && p.rerouted(p.kcfg.Logical(r.Topic)) {
 		return p.kcfg.Logical(origin)
 	}
 	return p.kcfg.Logical(r.Topic)
 }
+
+// rerouted reports whether a logical topic carries records of other
+// topics (origin headers): the forward and the retry topic.
+func (p *Processor) rerouted(logical string) bool {
+	return logical == ForwardTopic(p.cfg.Service) || logical == RetryTopic(p.cfg.Service)
+}
+
+// RetryTopic is the logical name of a service's retry topic: `isthmus dlq
+// replay` writes a fixed dead letter there (not to the shared source
+// topic, whose other consumers must not see it again, and which may be
+// compacted), with the origin headers naming where it was first consumed
+// and its event id (HeaderEventID) the one it had there. The service's
+// processor consumes it in its own group and hands each record to the
+// handler as if read from the origin topic; nobody else reads it.
+func RetryTopic(service string) string { return service + ".retry.v1" }
 
 // rebalancePending reports whether a revocation arrived since the last
 // transaction (the session will abort the open one).

@@ -688,3 +688,78 @@ func suiteSlowPartitionOnly(t *testing.T, brokers []string, opts ...Option) {
 		t.Fatalf("%d of %d records of other partitions were handled while partition 0 retried its record; want all (a retrying record must hold up only its own partition)", before, len(recs))
 	}
 }
+
+// suiteRetryTopic: the processor consumes its own retry topic and handles a
+// replayed record as if read from its origin (logical topic, event id), on
+// its key's partition even when the replay sits on another one; a replay
+// that fails again is dead-lettered naming the origin.
+func suiteRetryTopic(t *testing.T, brokers []string) {
+	e := newEnv(t, brokers, 4)
+	murmur := kgo.StickyKeyPartitioner(nil).ForTopic("")
+	type seen struct{ topic, id string }
+	got := map[string]seen{}
+	var mu sync.Mutex
+	var flakes atomic.Int64
+	inner := counterHandler(&flakes)
+	stop := e.start(func(ctx context.Context, m *Message) error {
+		mu.Lock()
+		got[string(m.Value())] = seen{m.Topic, m.EventID()}
+		mu.Unlock()
+		return inner(ctx, m)
+	})
+	defer stop()
+	// The retry topic exists once the processor started, co-partitioned.
+	e.produce(&kgo.Record{Topic: e.in, Key: []byte("k1"), Value: []byte("first")})
+	e.consume(e.out, 1, 30*time.Second)
+	// Replays as `isthmus dlq replay` writes them: origin headers and the id
+	// the record had there. One on its key's partition, one elsewhere.
+	replay := func(key, value string, partition, originPartition int32, originOffset int64) *kgo.Record {
+		r := &kgo.Record{Topic: e.kcfg.Topic(RetryTopic("counter")), Key: []byte(key), Value: []byte(value), Partition: partition}
+		p, o := strconv.Itoa(int(originPartition)), strconv.FormatInt(originOffset, 10)
+		for k, v := range map[string]string{HeaderOriginTopic: e.kcfg.Topic(e.in), HeaderOriginPartition: p, HeaderOriginOffset: o,
+			HeaderEventID: tracing.DeterministicID(e.kcfg.Topic(e.in), p, o)} {
+			tracing.SetHeader(&r.Headers, k, v)
+		}
+		return r
+	}
+	home := func(k string) int32 { return int32(murmur.Partition(&kgo.Record{Key: []byte(k)}, 4)) }
+	recs := []*kgo.Record{
+		replay("k2", "replayed-home", home("k2"), 1, 41),
+		replay("k3", "replayed-away", (home("k3")+1)%4, 2, 42),
+		replay("k4", "poison", home("k4"), 3, 43),
+	}
+	cl := e.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	outs := e.consume(e.out, 3, 60*time.Second)
+	e.settle(e.out, 3, time.Second)
+	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range []struct {
+		value, partition, offset string
+	}{{"replayed-home", "1", "41"}, {"replayed-away", "2", "42"}} {
+		want := seen{e.in, tracing.DeterministicID(e.kcfg.Topic(e.in), c.partition, c.offset)}
+		if got[c.value] != want {
+			t.Errorf("%s handled as %+v, want %+v (its origin)", c.value, got[c.value], want)
+		}
+	}
+	for _, r := range outs {
+		if want := int32(murmur.Partition(r, 4)); r.Partition != want && strings.HasPrefix(string(r.Key), "k3") {
+			t.Errorf("output of %s on partition %d, want its key's %d", r.Key, r.Partition, want)
+		}
+	}
+	for _, r := range e.consume(ChangelogTopic("counter", "counts"), 3, 30*time.Second) {
+		if want := int32(murmur.Partition(r, 4)); r.Partition != want {
+			t.Fatalf("state of %s on partition %d, want %d (the replay away from home was forwarded)", r.Key, r.Partition, want)
+		}
+	}
+	for k, v := range map[string]string{catalog.DLQHeaderTopic: e.in, catalog.DLQHeaderPartition: "3", catalog.DLQHeaderOffset: "43"} {
+		if h, _ := tracing.Header(dlq[0].Headers, k); h != v {
+			t.Errorf("a failed replay's DLQ header %s = %q, want %q (its origin)", k, h, v)
+		}
+	}
+}

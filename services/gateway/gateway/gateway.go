@@ -8,10 +8,8 @@ import (
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	"github.com/isthmus/isthmus/pkg/bearer"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/gateway/internal/api"
@@ -98,7 +97,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 	if err != nil {
 		return err
 	}
-	verifier := &auth.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: 30 * time.Second, RequireClientCert: cfg.ClientCAFile != ""}
+	verifier := &auth.Verifier{Verifier: &bearer.Verifier{Keys: keys, Issuer: cfg.Issuer, Audience: cfg.Audience, Leeway: 30 * time.Second}, RequireClientCert: cfg.ClientCAFile != ""}
 	tlsCfg, err := serverTLS(cfg)
 	if err != nil {
 		return err
@@ -159,32 +158,9 @@ func settleHook(resv *reservation.Store, settle time.Duration, log *slog.Logger)
 
 // loadKeys returns the verification keys and, among them, the static ones (files),
 // which JWKS refreshes keep.
-func loadKeys(ctx context.Context, cfg *Config) (*auth.KeySet, map[string]crypto.PublicKey, error) {
-	static := map[string]crypto.PublicKey{}
-	for env, f := range map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile} {
-		if f == "" {
-			continue
-		}
-		ks, err := auth.LoadFile(f)
-		if err != nil {
-			return nil, nil, fmt.Errorf("invalid %s: %w", env, err)
-		}
-		maps.Copy(static, ks)
-	}
-	all := maps.Clone(static)
-	if cfg.JWKSURL != "" {
-		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ks, err := auth.FetchJWKS(fctx, http.DefaultClient, cfg.JWKSURL)
-		cancel()
-		if err != nil {
-			return nil, nil, fmt.Errorf("ISTHMUS_GATEWAY_JWKS_URL: %w", err)
-		}
-		maps.Copy(all, ks)
-	}
-	if len(all) == 0 {
-		return nil, nil, errors.New("no token verification keys")
-	}
-	return auth.NewKeySet(all), static, nil
+func loadKeys(ctx context.Context, cfg *Config) (*bearer.KeySet, map[string]crypto.PublicKey, error) {
+	return bearer.Load(ctx, http.DefaultClient, cfg.JWKSURL, "ISTHMUS_GATEWAY_JWKS_URL",
+		map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile})
 }
 
 func serverTLS(cfg *Config) (*tls.Config, error) {

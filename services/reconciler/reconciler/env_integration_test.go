@@ -43,6 +43,9 @@ type itEnv struct {
 
 	mu     sync.Mutex
 	breaks []seenBreak
+	// logs, when set, receives every instance's logs at info level (the
+	// operations API's audit lines).
+	logs io.Writer
 }
 
 type seenBreak struct {
@@ -68,7 +71,7 @@ func newEnv(t *testing.T, sla map[string]string) *itEnv {
 	prefix := "it.recon." + hex.EncodeToString(rnd[:]) + "."
 	cat := catalog.MustEmbedded()
 	byParts := map[int32][]string{}
-	topics := append(append([]string{}, match.InputTopics...), contracts.TopicReconBreaksV1, contracts.TopicReconReportsV1, "dlq.reconciler.v1")
+	topics := append(append([]string{}, match.InputTopics...), contracts.TopicReconBreaksV1, contracts.TopicReconReportsV1, contracts.TopicOpsDecisionsV1, "dlq.reconciler.v1")
 	for _, name := range topics {
 		tp := cat.MustTopic(name)
 		byParts[int32(tp.Partitions)] = append(byParts[int32(tp.Partitions)], prefix+name)
@@ -145,6 +148,9 @@ func (e *itEnv) startWith(over map[string]string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := logging.New(os.Stderr, slog.LevelWarn).With("test", e.t.Name())
+	if e.logs != nil {
+		log = logging.New(e.logs, slog.LevelInfo).With("test", e.t.Name())
+	}
 	go func() { done <- Run(ctx, cfg, log) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

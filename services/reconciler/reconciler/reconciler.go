@@ -24,18 +24,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/bearer"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/reconciler/internal/dashboard"
 	"github.com/isthmus/isthmus/services/reconciler/internal/match"
+	"github.com/isthmus/isthmus/services/reconciler/internal/opsapi"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -63,6 +67,27 @@ type Config struct {
 	DashboardMaxEvents int
 	DashboardMaxPerKey int
 	DashboardMaxItems  int
+	Ops                OpsConfig
+}
+
+// OpsConfig configures the operations API served with the dashboard. With
+// no verification keys the API is off (its routes answer 503) and the
+// dashboard is read-only and unauthenticated; with keys every /api route
+// needs a bearer token.
+type OpsConfig struct {
+	JWKSURL        string
+	JWKSFile       string
+	PublicKeysFile string
+	JWKSRefresh    time.Duration
+	Issuer         string
+	Audience       string
+	RolesClaim     string
+	FourEyesMinor  int64
+}
+
+// Enabled reports whether keys are configured.
+func (o *OpsConfig) Enabled() bool {
+	return o.JWKSURL != "" || o.JWKSFile != "" || o.PublicKeysFile != ""
 }
 
 // Register declares every setting of the service.
@@ -86,6 +111,25 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.DashboardMaxEvents, "ISTHMUS_RECON_DASHBOARD_MAX_EVENTS", 100_000, "timeline events kept in memory")
 	s.Int(&c.DashboardMaxPerKey, "ISTHMUS_RECON_DASHBOARD_MAX_PER_ID", 200, "timeline events kept per searchable id")
 	s.Int(&c.DashboardMaxItems, "ISTHMUS_RECON_DASHBOARD_MAX_ITEMS", 50_000, "breaks and exceptions kept in memory, each")
+	s.String(&c.Ops.JWKSURL, "ISTHMUS_OPS_JWKS_URL", "", "JWKS URL of the operators' token issuer (enables the operations API)")
+	s.String(&c.Ops.JWKSFile, "ISTHMUS_OPS_JWKS_FILE", "", "JWKS file of the operators' token issuer (enables the operations API)")
+	s.String(&c.Ops.PublicKeysFile, "ISTHMUS_OPS_JWT_PUBLIC_KEYS", "", "PEM public keys of the operators' token issuer (enables the operations API)")
+	s.Duration(&c.Ops.JWKSRefresh, "ISTHMUS_OPS_JWKS_REFRESH", 5*time.Minute, "how often the JWKS URL is read again (key rotation)")
+	s.String(&c.Ops.Issuer, "ISTHMUS_OPS_ISSUER", "", "required iss of operator tokens (empty: any)")
+	s.String(&c.Ops.Audience, "ISTHMUS_OPS_AUDIENCE", "", "required aud of operator tokens (empty: any)")
+	s.String(&c.Ops.RolesClaim, "ISTHMUS_OPS_ROLES_CLAIM", "", "claim holding the operator's roles, e.g. roles or groups (empty: the scope/scp claims)")
+	var fourEyes int
+	s.Int(&fourEyes, "ISTHMUS_OPS_FOUR_EYES_MINOR", 1_000_000, "decisions on exceptions above this amount (minor units) need a second approver; 0: only OVERRIDE and RELEASE_HOLD")
+	s.Check(func() error {
+		if fourEyes < 0 {
+			return fmt.Errorf("invalid ISTHMUS_OPS_FOUR_EYES_MINOR (--%s): must not be negative", config.FlagName("ISTHMUS_OPS_FOUR_EYES_MINOR"))
+		}
+		if c.Ops.JWKSRefresh <= 0 {
+			return fmt.Errorf("invalid ISTHMUS_OPS_JWKS_REFRESH (--%s): must be positive", config.FlagName("ISTHMUS_OPS_JWKS_REFRESH"))
+		}
+		c.Ops.FourEyesMinor = int64(fourEyes)
+		return nil
+	})
 	s.Check(func() error {
 		for name, v := range map[string]time.Duration{"ISTHMUS_RECON_SLA_ORDER_SUBMIT": c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ERP_ACK": c.SLA.ERPAck,
 			"ISTHMUS_RECON_SLA_INVOICE": c.SLA.Invoice, "ISTHMUS_RECON_SLA_PROVISION": c.SLA.Provision,
@@ -120,7 +164,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	theGauges.setModel(model, cfg.Tick)
 	registerGauges()
 
-	if err := ensureTopic(ctx, cfg.Kafka, ObservationsTopic, int32(cfg.Partitions), log); err != nil {
+	if err := ensureTopic(ctx, cfg.Kafka, ObservationsTopic, int32(cfg.Partitions), nil, log); err != nil {
 		return err
 	}
 	router, err := processor.New(processor.Config{
@@ -149,7 +193,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	// Each topic is read once: breaks and exceptions from their start (the
 	// dashboard lists every open one), the rest from the lookback.
 	states := []string{contracts.TopicReconBreaksV1, contracts.TopicOpsExceptionsV1}
-	var timeline []string
+	// Decisions are on the timeline (keyed by exception id) beside the
+	// exception updates that answer them.
+	timeline := []string{contracts.TopicOpsDecisionsV1}
 	for _, t := range match.InputTopics {
 		if !slices.Contains(states, t) {
 			timeline = append(timeline, t)
@@ -159,12 +205,55 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		Timeline: timeline, States: states}
 	svc.Add("dashboard-feed", feed.Run, nil)
 	dash := &dashboard.Server{Addr: cfg.DashboardAddr, Model: model, Log: log, Health: healthOf(cfg, model)}
+	if cfg.Ops.Enabled() {
+		api, err := opsAPI(ctx, svc, cfg, sd, model, log)
+		if err != nil {
+			return err
+		}
+		dash.Ops = api
+	} else {
+		log.Warn("operations API off and dashboard unauthenticated: set ISTHMUS_OPS_JWKS_URL, ISTHMUS_OPS_JWKS_FILE or ISTHMUS_OPS_JWT_PUBLIC_KEYS")
+	}
 	if err := dash.Listen(); err != nil {
 		return err
 	}
 	log.Info("dashboard listening", "url", dash.URL())
 	svc.Add("dashboard", dash.Run, nil)
 	return svc.Run(ctx)
+}
+
+// opsAPI builds the operations API: the operators' verifier, the pending
+// approvals (their compacted topic, created when missing) and a producer.
+func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Serde, model *readmodel.Model, log *slog.Logger) (*opsapi.API, error) {
+	keys, static, err := bearer.Load(ctx, http.DefaultClient, cfg.Ops.JWKSURL, "ISTHMUS_OPS_JWKS_URL",
+		map[string]string{"ISTHMUS_OPS_JWKS_FILE": cfg.Ops.JWKSFile, "ISTHMUS_OPS_JWT_PUBLIC_KEYS": cfg.Ops.PublicKeysFile})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Ops.JWKSURL != "" {
+		svc.Add("ops-jwks", func(ctx context.Context) error {
+			return keys.Refresh(ctx, http.DefaultClient, cfg.Ops.JWKSURL, cfg.Ops.JWKSRefresh, static, log)
+		}, nil)
+	}
+	compact := "compact"
+	if err := ensureTopic(ctx, cfg.Kafka, opsapi.ApprovalsTopic, 1, map[string]*string{"cleanup.policy": &compact}, log); err != nil {
+		return nil, err
+	}
+	approvals, err := opsapi.NewApprovals(cfg.Kafka, log)
+	if err != nil {
+		return nil, err
+	}
+	svc.Add("ops-approvals", approvals.Run, nil)
+	cl, err := cfg.Kafka.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	svc.Add("ops-producer", func(ctx context.Context) error { <-ctx.Done(); cl.Close(); return nil }, nil)
+	return &opsapi.API{
+		Verifier: &bearer.Verifier{Keys: keys, Issuer: cfg.Ops.Issuer, Audience: cfg.Ops.Audience, Leeway: 30 * time.Second, RolesClaim: cfg.Ops.RolesClaim},
+		Kafka:    cfg.Kafka, Serde: sd, Model: model, Approvals: approvals, Client: cl, Log: log.With("component", "ops-api"),
+		Threshold: cfg.Ops.FourEyesMinor,
+	}, nil
 }
 
 // route is the router's handler: decode, re-key, emit observations.
@@ -290,11 +379,12 @@ func healthOf(cfg *Config, model *readmodel.Model) func(ctx context.Context) map
 	}
 }
 
-// ensureTopic creates the internal re-key topic when it is missing and waits
+// ensureTopic creates an internal topic (the re-key topic, the pending
+// approvals) when it is missing and waits
 // until every partition has a leader, so the matcher's start-up check finds
 // it. (The matcher consumes only this topic, so its partition count is free:
 // ISTHMUS_RECON_PARTITIONS.)
-func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partitions int32, log *slog.Logger) error {
+func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partitions int32, configs map[string]*string, log *slog.Logger) error {
 	cl, err := kcfg.NewClient()
 	if err != nil {
 		return err
@@ -311,7 +401,7 @@ func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partiti
 	if td, ok := md.Topics[topic]; ok && td.Err == nil {
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
 	if err == nil {
 		err = resp.Err
 	}

@@ -63,7 +63,7 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	}
 	// Development bearer tokens: the gateway trusts the dev key, the
 	// services call it with a token minted from it.
-	token, err := devToken(o, env)
+	token, ops, err := devToken(o, env)
 	if err != nil {
 		return err
 	}
@@ -93,6 +93,12 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 		listenURL("ISTHMUS_GATEWAY_GRPC_ADDR", ":9090"), listenURL("ISTHMUS_GATEWAY_HTTP_ADDR", ":8080"))
 	fmt.Fprintf(stdout, "dashboard        http://%s\n", listenURL("ISTHMUS_RECON_DASHBOARD_ADDR", ":8088"))
 	fmt.Fprintf(stdout, "dev token        %s\n                 (more: isthmus dev-token --scopes pricing:read,credit:read)\n", token)
+	fmt.Fprintf(stdout, "operator         export ISTHMUS_OPERATOR_TOKEN=%s\n", ops.resolver)
+	fmt.Fprintf(stdout, "                 (dev-operator: ops.viewer, ops.resolver, ops.replayer) then isthmus exceptions list, resolve, retry, ...; dlq replay\n")
+	fmt.Fprintf(stdout, "approver         export ISTHMUS_OPERATOR_TOKEN=%s\n", ops.approver)
+	fmt.Fprintf(stdout, "                 (dev-approver: ops.viewer, finance.approver) the second person of four eyes: isthmus exceptions approvals, approve\n")
+	fmt.Fprintf(stdout, "                 more: isthmus dev-token --subject NAME --scopes %s\n", strings.Join(devtoken.OperatorRoles, ","))
+	fmt.Fprintf(stdout, "                 dashboard as an operator: http://%s/#token=<operator token>\n", listenURL("ISTHMUS_RECON_DASHBOARD_ADDR", ":8088"))
 	fmt.Fprintln(stdout, "Ctrl-C stops everything cleanly.")
 	err = lifecycle.Run(ctx, log, lc...)
 	fmt.Fprintln(stdout)
@@ -124,27 +130,43 @@ func configure(c lifecycle.Configurable, name string, env map[string]string) err
 // adminAddr gives every service of the dev process its own admin port.
 func adminAddr(base, i int) string { return net.JoinHostPort("127.0.0.1", fmt.Sprint(base+i)) }
 
-// devToken loads (or creates) the development key, points the gateway at its
-// public half and gives the services a token with every scope.
-func devToken(o Options, env map[string]string) (string, error) {
+// operatorTokens are two development operators: one who decides and
+// replays, one who approves (four eyes needs a second person).
+type operatorTokens struct{ resolver, approver string }
+
+// devToken loads (or creates) the development key, points the gateway and
+// the operations API at its public half, gives the services a token with
+// every scope, and mints two operator tokens.
+func devToken(o Options, env map[string]string) (string, operatorTokens, error) {
+	var ops operatorTokens
 	dir, err := devtoken.Dir()
 	if err != nil {
-		return "", err
+		return "", ops, err
 	}
 	if o.DataDir != "" {
 		dir = o.DataDir
 	}
 	keys, err := devtoken.Load(dir, true)
 	if err != nil {
-		return "", fmt.Errorf("development key: %w", err)
+		return "", ops, fmt.Errorf("development key: %w", err)
 	}
 	token, err := keys.Mint("isthmus-dev", devtoken.AllScopes, 7*24*time.Hour)
 	if err != nil {
-		return "", err
+		return "", ops, err
+	}
+	if ops.resolver, err = keys.Mint("dev-operator", []string{"ops.viewer", "ops.resolver", "ops.replayer"}, 7*24*time.Hour); err != nil {
+		return "", ops, err
+	}
+	if ops.approver, err = keys.Mint("dev-approver", []string{"ops.viewer", "finance.approver"}, 7*24*time.Hour); err != nil {
+		return "", ops, err
 	}
 	env["ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS"] = keys.PublicFile
 	env["ISTHMUS_GATEWAY_TOKEN"] = token
-	return token, nil
+	if _, ok := lookupEnv("ISTHMUS_OPS_JWKS_URL"); !ok {
+		env["ISTHMUS_OPS_JWT_PUBLIC_KEYS"] = keys.PublicFile
+		env["ISTHMUS_OPS_ISSUER"] = devtoken.Issuer
+	}
+	return token, ops, nil
 }
 
 // listenURL is the host:port a person reaches a listener on: the setting's

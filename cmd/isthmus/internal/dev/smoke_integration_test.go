@@ -83,7 +83,9 @@ func TestDevSmoke(t *testing.T) {
 	scraped := false
 	for time.Now().Before(deadline) {
 		if !dashboardOK {
-			dashboardOK = get(dash, "/api/overview") == nil && get(dash, "/") == nil
+			// The dashboard's API needs an operator token: the one dev prints.
+			tok := operatorToken(out.Name())
+			dashboardOK = tok != "" && getAs(dash, "/api/overview", tok) == nil && get(dash, "/") == nil && getAs(dash, "/api/overview", "") != nil
 		}
 		if !scraped && time.Until(deadline) < 10*time.Second {
 			for i := range 7 {
@@ -108,7 +110,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Errorf("no clean shutdown line:\n%s", tailFile(out.Name(), 10))
 	}
 	if !dashboardOK {
-		t.Error("the dashboard never answered /api/overview")
+		t.Error("the dashboard never answered /api/overview with the printed operator token (and refused it without)")
 	}
 	mf := os.Getenv("ISTHMUS_METRICS_FILE")
 	if mf == "" {
@@ -216,6 +218,38 @@ func fetch(addr, path string) (string, error) {
 }
 
 func get(addr, path string) error { _, err := fetch(addr, path); return err }
+
+// getAs is get with a bearer token ("" for none).
+func getAs(addr, path, token string) error {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	return nil
+}
+
+// operatorToken is the first operator token isthmus dev printed.
+func operatorToken(stdout string) string {
+	b, _ := os.ReadFile(stdout)
+	for _, l := range strings.Split(string(b), "\n") {
+		if _, tok, ok := strings.Cut(l, "export ISTHMUS_OPERATOR_TOKEN="); ok {
+			return strings.TrimSpace(tok)
+		}
+	}
+	return ""
+}
 
 func tailFile(path string, n int) string {
 	b, _ := os.ReadFile(path)

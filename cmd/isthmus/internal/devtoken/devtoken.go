@@ -1,7 +1,8 @@
 // Package devtoken mints bearer tokens for the development stack: `isthmus
 // dev` creates (once) an ES256 key pair in its key directory, gives the
-// gateway the public key and the services a token, and `isthmus dev-token`
-// mints more from the same key. Production gateways verify tokens from the
+// gateway and the operations API (reconciler) the public key and the
+// services a token, and `isthmus dev-token` mints more from the same key —
+// operator tokens too (--scopes ops.resolver,...). Production gateways verify tokens from the
 // company's identity provider (JWKS) instead.
 package devtoken
 
@@ -35,6 +36,10 @@ const Issuer = "isthmus-dev"
 
 // AllScopes are every gateway method scope.
 var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read"}
+
+// OperatorRoles are the operations API's roles; development tokens carry
+// them in the scope claim, where the reconciler reads roles by default.
+var OperatorRoles = []string{"ops.viewer", "ops.resolver", "finance.approver", "ops.replayer"}
 
 // Dir is where the development key lives: ISTHMUS_DEV_KEY_DIR, else the
 // user's cache directory.
@@ -129,8 +134,8 @@ func (k *Keys) Mint(subject string, scopes []string, ttl time.Duration) (string,
 func Run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("dev-token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scopes := fs.String("scopes", strings.Join(AllScopes, ","), "comma-separated scopes: "+strings.Join(AllScopes, ", "))
-	subject := fs.String("subject", "developer", "token subject (the client the gateway rate-limits)")
+	scopes := fs.String("scopes", strings.Join(AllScopes, ","), "comma-separated scopes: "+strings.Join(AllScopes, ", ")+", or operator roles "+strings.Join(OperatorRoles, ", "))
+	subject := fs.String("subject", "developer", "token subject (the client the gateway rate-limits; the operator a decision names)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "lifetime")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -145,11 +150,11 @@ func Run(_ context.Context, args []string, stdout, stderr io.Writer) error {
 			continue
 		}
 		known := false
-		for _, a := range AllScopes {
+		for _, a := range append(append([]string{}, AllScopes...), OperatorRoles...) {
 			known = known || a == s
 		}
 		if !known {
-			return fmt.Errorf("%w: unknown scope %q (known: %s)", cli.ErrUsage, s, strings.Join(AllScopes, ", "))
+			return fmt.Errorf("%w: unknown scope %q (known: %s, %s)", cli.ErrUsage, s, strings.Join(AllScopes, ", "), strings.Join(OperatorRoles, ", "))
 		}
 		list = append(list, s)
 	}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,27 +30,9 @@ import (
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/deadletter"
 	"github.com/isthmus/isthmus/pkg/kafka"
 )
-
-// HeaderReplayedFrom names the DLQ record a replayed record came from:
-// "<logical dlq topic>/<partition>/<offset>".
-const HeaderReplayedFrom = catalog.DLQHeaderReplayedFrom
-
-var dlqName = regexp.MustCompile(`^dlq\.[a-z0-9][a-z0-9-]*\.v[0-9]+$`)
-
-// TopicOf turns "quote-to-order" or "dlq.quote-to-order.v1" into the
-// logical DLQ topic.
-func TopicOf(arg string) (string, error) {
-	t := arg
-	if !strings.HasPrefix(t, "dlq.") {
-		t = "dlq." + t + ".v1"
-	}
-	if !dlqName.MatchString(t) {
-		return "", fmt.Errorf("%q is not a DLQ topic or service name (want dlq.<service>.v1 or <service>)", arg)
-	}
-	return t, nil
-}
 
 const usage = `Usage: isthmus dlq list|show|replay [flags]
 
@@ -196,20 +177,20 @@ func List(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.D
 		if !strings.HasPrefix(td.Topic, kcfg.TopicPrefix) {
 			continue
 		}
-		if dlqName.MatchString(kcfg.Logical(td.Topic)) {
+		if deadletter.IsTopic(kcfg.Logical(td.Topic)) {
 			names = append(names, td.Topic)
 		}
 	}
 	var out []Summary
 	for _, t := range names {
-		spans, err := opsenv.Partitions(ctx, adm, t)
+		spans, err := kafka.Partitions(ctx, adm, t)
 		if err != nil {
 			return nil, err
 		}
 		s := Summary{Topic: kcfg.Logical(t), Newest: []Message{}}
 		var recent []Message
 		start := time.Now()
-		err = opsenv.Scan(ctx, kcfg, timeout, t, spans, func(r *kgo.Record) bool {
+		err = kafka.Scan(ctx, kcfg, timeout, t, spans, func(r *kgo.Record) bool {
 			s.Messages++
 			recent = append(recent, toMessage(kcfg, r, false))
 			if len(recent) > 4*newest+64 {
@@ -237,35 +218,6 @@ func keepNewest(ms []Message, n int) []Message {
 	return append([]Message{}, ms...)
 }
 
-// Fetch returns the record at partition/offset of a logical DLQ topic.
-func Fetch(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, partition int32, offset int64) (*kgo.Record, error) {
-	spans, err := opsenv.Partitions(ctx, kadm.NewClient(cl), kcfg.Topic(topic))
-	if err != nil {
-		return nil, err
-	}
-	s, ok := spans[partition]
-	if !ok {
-		return nil, fmt.Errorf("%s has no partition %d", topic, partition)
-	}
-	if offset < s.From || offset >= s.To {
-		return nil, fmt.Errorf("no message at %s/%d offset %d (partition holds offsets %d..%d)", topic, partition, offset, s.From, s.To-1)
-	}
-	var found *kgo.Record
-	err = opsenv.Scan(ctx, kcfg, timeout, kcfg.Topic(topic), map[int32]opsenv.Span{partition: {From: offset, To: s.To}}, func(r *kgo.Record) bool {
-		if r.Offset == offset {
-			found = r
-		}
-		return false
-	})
-	if err != nil {
-		return nil, err
-	}
-	if found == nil {
-		return nil, fmt.Errorf("no message at %s/%d offset %d (a transaction marker or an aborted record)", topic, partition, offset)
-	}
-	return found, nil
-}
-
 func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var env opsenv.Env
 	fs := opsenv.NewFlagSet("dlq show", "Usage: isthmus dlq show <service|dlq topic> --offset N [--partition P] [flags]\nShows one dead-lettered message with every header and, when the registry knows its schema, its decoded value.", stderr)
@@ -279,7 +231,7 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		return errors.New("want exactly one DLQ topic or service name (see --help)")
 	}
-	topic, err := TopicOf(pos[0])
+	topic, err := deadletter.TopicOf(pos[0])
 	if err != nil {
 		return err
 	}
@@ -291,7 +243,7 @@ func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer cl.Close()
-	r, err := Fetch(ctx, cl, env.Kafka(), env.Timeout, topic, int32(*partition), *offset)
+	r, err := deadletter.Fetch(ctx, cl, env.Kafka(), env.Timeout, topic, int32(*partition), *offset)
 	if err != nil {
 		return env.ClusterErr(err)
 	}

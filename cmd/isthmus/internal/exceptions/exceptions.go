@@ -1,140 +1,141 @@
-// Package exceptions is `isthmus exceptions list|show|resolve|retry`: the
-// operations queues of business exceptions (ops.exceptions.v1, latest
-// state per exception id) and the decisions on them, which are published
-// on ops.decisions.v1 for the owning service to act on (customer-sync:
-// MERGE, NOT_DUPLICATE, RESOLVE, DISMISS; quote-to-order: RESOLVE, RETRY,
-// ...; the exception's allowed_actions say which).
+// Package exceptions is `isthmus exceptions`: the operations queues of
+// business exceptions and the decisions on them, through the operations
+// API served with the dashboard (package opsclient: --api or
+// ISTHMUS_OPS_URL, the operator's token in ISTHMUS_OPERATOR_TOKEN). The API
+// is the only writer of ops.decisions.v1: the decision carries the token's
+// verified subject, the action is checked against the operator's roles and
+// the exception's allowed actions, and overrides, releases and amounts
+// above the four-eyes threshold wait for a second person's approval.
 package exceptions
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/user"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsclient"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
-	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/kafka"
-	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
-const usage = `Usage: isthmus exceptions list|show|resolve|retry [flags]
+// ActionVerbs map the decision verbs to their action (ops.decisions.v1).
+var ActionVerbs = map[string]string{
+	"retry": "RETRY", "dismiss": "DISMISS", "cancel": "CANCEL", "override": "OVERRIDE", "release-hold": "RELEASE_HOLD",
+	"reject": "REJECT", "approve-price": "APPROVE_PRICE", "requote": "REQUOTE", "repost": "REPOST", "route-to-finance": "ROUTE_TO_FINANCE",
+	"merge": "MERGE", "not-duplicate": "NOT_DUPLICATE", "pick-survivor": "PICK_SURVIVOR", "split": "SPLIT",
+}
 
-  list    [--queue Q] [--status S]     open exceptions (latest state per id), filtered by queue and status
-  show    <exception id>               one exception: every version and the decisions taken on it
-  resolve <exception id> [--action A] [--param k=v]... [--comment TEXT]
-                                       publish a decision (default RESOLVE, or the only allowed action)
-  retry   <exception id> [--comment TEXT]
-                                       publish a RETRY decision
+const usage = `Usage: isthmus exceptions <sub-verb> [flags]
 
+  list      [--queue Q] [--status S] [--limit N]   exceptions (latest state), newest first
+  show      <exception id>                         one exception: its updates, decisions and pending approvals
+  resolve   <exception id> [--action A] [--param k=v]... [--comment TEXT]
+                                                   decide (default RESOLVE)
+  retry|dismiss|cancel|override|release-hold|reject|approve-price|requote|
+  repost|route-to-finance|merge|not-duplicate|pick-survivor|split
+            <exception id> [--param k=v]... [--comment TEXT]
+                                                   decide that action
+  approvals                                        decisions waiting for a second person (four eyes)
+  approve   <approval or exception id> [--comment TEXT]
+                                                   approve one (finance.approver, not the requester)
+  deny      <approval or exception id> [--comment TEXT]
+                                                   drop one (finance.approver or the requester)
+
+Every sub-verb calls the operations API (--api, env ISTHMUS_OPS_URL, default
+http://localhost:8088) with the bearer token in ISTHMUS_OPERATOR_TOKEN.
 isthmus exceptions <sub-verb> --help lists the flags.`
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return RunWith(ctx, args, stdout, stderr, nil)
+}
+
+// RunWith is Run with lookup replacing os.LookupEnv (tests).
+func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintln(stderr, usage)
 		if len(args) == 0 {
-			return errors.New("missing sub-verb: list, show, resolve or retry")
+			return errors.New("missing sub-verb: list, show, resolve, retry, ..., approvals, approve or deny (see --help)")
 		}
 		return nil
 	}
-	switch args[0] {
+	verb, rest := args[0], args[1:]
+	switch verb {
 	case "list":
-		return list(ctx, args[1:], stdout, stderr)
+		return list(ctx, rest, stdout, stderr, lookup)
 	case "show":
-		return show(ctx, args[1:], stdout, stderr)
+		return show(ctx, rest, stdout, stderr, lookup)
+	case "approvals":
+		return approvals(ctx, rest, stdout, stderr, lookup)
+	case "approve", "deny":
+		return settle(ctx, verb, rest, stdout, stderr, lookup)
 	case "resolve":
-		return decide(ctx, "resolve", args[1:], stdout, stderr)
-	case "retry":
-		return decide(ctx, "retry", args[1:], stdout, stderr)
+		return decide(ctx, verb, "", rest, stdout, stderr, lookup)
 	}
-	return fmt.Errorf("unknown sub-verb %q (want list, show, resolve or retry)", args[0])
+	if action, ok := ActionVerbs[verb]; ok {
+		return decide(ctx, verb, action, rest, stdout, stderr, lookup)
+	}
+	return fmt.Errorf("unknown sub-verb %q (want list, show, resolve, %s, approvals, approve or deny)", verb, strings.Join(sortedVerbs(), ", "))
 }
 
-// Entry is an exception with its history and decisions.
-type Entry struct {
-	Latest    *contracts.OperationalException   `json:"latest"`
-	Versions  []*contracts.OperationalException `json:"versions,omitempty"`
-	Decisions []*contracts.Decision             `json:"decisions"`
+func sortedVerbs() []string {
+	out := make([]string, 0, len(ActionVerbs))
+	for v := range ActionVerbs {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
 }
 
-// Board is the state of the exception queues: every exception by id.
-type Board map[string]*Entry
-
-// Load reads ops.exceptions.v1 and ops.decisions.v1 up to their current
-// end (read_committed) and folds them by exception id.
-func Load(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serde, timeout time.Duration, history bool, progress io.Writer) (Board, error) {
-	b := Board{}
-	n := 0
-	start := time.Now()
-	err := readAll(ctx, cl, kcfg, timeout, kcfg.Topic(contracts.TopicOpsExceptionsV1), func(r *kgo.Record) error {
-		var ex contracts.OperationalException
-		if err := sd.Decode(ctx, r.Value, &ex); err != nil {
-			return fmt.Errorf("%s/%d offset %d: %w", contracts.TopicOpsExceptionsV1, r.Partition, r.Offset, err)
+// parse parses the flags of a sub-verb and wants exactly npos positional arguments.
+func parse(c *opsclient.Client, fs interface {
+	Parse([]string) error
+	Args() []string
+}, args []string, npos int, what string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		e := b[ex.ExceptionID]
-		if e == nil {
-			e = &Entry{Decisions: []*contracts.Decision{}}
-			b[ex.ExceptionID] = e
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
 		}
-		e.Latest = &ex
-		if history {
-			e.Versions = append(e.Versions, &ex)
-		}
-		n++
-		if progress != nil && n%20000 == 0 {
-			fmt.Fprintf(progress, "… %d exception events read (%s)\n", n, time.Since(start).Round(time.Second))
-		}
-		return nil
-	})
-	if err != nil {
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	if err := c.Check(); err != nil {
 		return nil, err
 	}
-	err = readAll(ctx, cl, kcfg, timeout, kcfg.Topic(contracts.TopicOpsDecisionsV1), func(r *kgo.Record) error {
-		var d contracts.Decision
-		if err := sd.Decode(ctx, r.Value, &d); err != nil {
-			return fmt.Errorf("%s/%d offset %d: %w", contracts.TopicOpsDecisionsV1, r.Partition, r.Offset, err)
+	if len(pos) != npos {
+		if npos == 0 {
+			return nil, fmt.Errorf("unexpected argument %q (see --help)", pos[0])
 		}
-		if e := b[d.ExceptionID]; e != nil {
-			e.Decisions = append(e.Decisions, &d)
-		}
-		return nil
-	})
-	return b, err
+		return nil, fmt.Errorf("want exactly one %s (see --help)", what)
+	}
+	return pos, nil
 }
 
-// readAll reads a physical topic from its start to the end offsets taken
-// when it starts.
-func readAll(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, fn func(*kgo.Record) error) error {
-	spans, err := opsenv.Partitions(ctx, kadm.NewClient(cl), topic)
-	if err != nil {
-		return fmt.Errorf("%w (run isthmus topics apply?)", err)
-	}
-	var herr error
-	err = opsenv.Scan(ctx, kcfg, timeout, topic, spans, func(r *kgo.Record) bool {
-		herr = fn(r)
-		return herr == nil
-	})
-	if herr != nil {
-		return herr
-	}
-	return err
-}
-
-// Filter selects exceptions for list.
-type Filter struct {
-	Queue  string // "" any; queue symbol or its dashed name (sales-ops)
-	Status string // "open" (OPEN and RETRYING), "all", or a status symbol
+// Exception is an exception as the API lists it.
+type Exception struct {
+	ExceptionID    string            `json:"exception_id"`
+	Queue          string            `json:"queue"`
+	Category       string            `json:"category"`
+	Severity       string            `json:"severity"`
+	Status         string            `json:"status"`
+	Summary        string            `json:"summary"`
+	OwnerService   string            `json:"owner_service"`
+	CorrelationID  string            `json:"correlation_id"`
+	EntityIDs      map[string]string `json:"entity_ids"`
+	AllowedActions []string          `json:"allowed_actions"`
+	DecisionID     string            `json:"decision_id,omitempty"`
+	Amount         string            `json:"amount,omitempty"`
+	RaisedAt       time.Time         `json:"raised_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
 }
 
 // NormQueue turns sales-ops / SALES_OPS into the enum symbol.
@@ -142,121 +143,54 @@ func NormQueue(q string) string {
 	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(q), "-", "_"))
 }
 
-var queues = map[string]bool{contracts.ExceptionQueueSalesOps: true, contracts.ExceptionQueueFinanceOps: true, contracts.ExceptionQueueMasterData: true, contracts.ExceptionQueueTradeCompliance: true, contracts.ExceptionQueueUnknown: true}
-var statuses = map[string]bool{"OPEN": true, "RETRYING": true, "RESOLVED": true, "CLOSED": true, "UNKNOWN": true, "ALL": true}
+var queues = map[string]bool{"SALES_OPS": true, "FINANCE_OPS": true, "MASTER_DATA": true, "TRADE_COMPLIANCE": true}
+var statuses = map[string]string{"open": "open", "retrying": "RETRYING", "resolved": "RESOLVED", "closed": "CLOSED", "all": ""}
 
-// Validate checks the filter's values.
-func (f Filter) Validate() error {
-	if f.Queue != "" && !queues[NormQueue(f.Queue)] {
-		return fmt.Errorf("--queue %q: want sales-ops, finance-ops, master-data or trade-compliance", f.Queue)
-	}
-	if s := strings.ToUpper(f.Status); s != "" && !statuses[s] {
-		return fmt.Errorf("--status %q: want open, retrying, resolved, closed or all", f.Status)
-	}
-	return nil
-}
-
-// Select returns the matching exceptions, newest first.
-func (b Board) Select(f Filter) []*Entry {
-	var out []*Entry
-	st := strings.ToUpper(f.Status)
-	for _, e := range b {
-		x := e.Latest
-		if f.Queue != "" && x.Queue != NormQueue(f.Queue) {
-			continue
-		}
-		switch st {
-		case "", "ALL":
-		case "OPEN":
-			if x.Status != contracts.ExceptionStatusOpen && x.Status != contracts.ExceptionStatusRetrying {
-				continue
-			}
-		default:
-			if x.Status != st {
-				continue
-			}
-		}
-		out = append(out, e)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i].Latest.Metadata.OccurredAt, out[j].Latest.Metadata.OccurredAt
-		if !a.Equal(b) {
-			return a.After(b)
-		}
-		return out[i].Latest.ExceptionID < out[j].Latest.ExceptionID
-	})
-	return out
-}
-
-type conn struct {
-	env opsenv.Env
-	cl  *kgo.Client
-	sd  *serde.Serde
-}
-
-func (c *conn) open(ctx context.Context) error {
-	cl, err := c.env.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	sd, err := c.env.Serde()
-	if err != nil {
-		cl.Close()
-		return err
-	}
-	c.cl, c.sd = cl, sd
-	return nil
-}
-
-func list(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c conn
+func list(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	c := opsclient.Client{}
+	c.Lookup(lookup)
 	fs := opsenv.NewFlagSet("exceptions list", "Usage: isthmus exceptions list [--queue Q] [--status S] [--limit N] [flags]\nLists business exceptions (latest state per exception id), newest first.", stderr)
-	c.env.Flags(fs)
-	var f Filter
-	fs.StringVar(&f.Queue, "queue", "", "only this queue: sales-ops, finance-ops, master-data or trade-compliance")
-	fs.StringVar(&f.Status, "status", "open", "open (OPEN and RETRYING), retrying, resolved, closed or all")
-	limit := fs.Int("limit", 50, "show at most this many (0: all)")
-	pos, err := c.env.Parse(fs, args)
-	if err != nil {
+	c.Flags(fs)
+	queue := fs.String("queue", "", "only this queue: sales-ops, finance-ops, master-data or trade-compliance")
+	status := fs.String("status", "open", "open (OPEN and RETRYING), retrying, resolved, closed or all")
+	limit := fs.Int("limit", 50, "show at most this many (1-5000)")
+	if _, err := parse(&c, fs, args, 0, ""); err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", pos[0])
-	}
-	if err := f.Validate(); err != nil {
-		return err
-	}
-	if err := c.open(ctx); err != nil {
-		return err
-	}
-	defer c.cl.Close()
-	b, err := Load(ctx, c.cl, c.env.Kafka(), c.sd, c.env.Timeout, false, stderr)
-	if err != nil {
-		return c.env.ClusterErr(err)
-	}
-	sel := b.Select(f)
-	total := len(sel)
-	if *limit > 0 && len(sel) > *limit {
-		sel = sel[:*limit]
-	}
-	if c.env.JSON() {
-		out := make([]*contracts.OperationalException, 0, len(sel))
-		for _, e := range sel {
-			out = append(out, e.Latest)
+	q := url.Values{}
+	if *queue != "" {
+		if !queues[NormQueue(*queue)] {
+			return fmt.Errorf("--queue %q: want sales-ops, finance-ops, master-data or trade-compliance", *queue)
 		}
-		return opsenv.WriteJSON(stdout, out)
+		q.Set("queue", NormQueue(*queue))
 	}
-	if total == 0 {
+	st, ok := statuses[strings.ToLower(*status)]
+	if !ok {
+		return fmt.Errorf("--status %q: want open, retrying, resolved, closed or all", *status)
+	}
+	if st != "" {
+		q.Set("status", st)
+	}
+	if *limit < 1 || *limit > 5000 {
+		return fmt.Errorf("--limit %d: want 1 to 5000", *limit)
+	}
+	q.Set("limit", fmt.Sprint(*limit))
+	var out struct {
+		Exceptions []Exception `json:"exceptions"`
+	}
+	if err := c.Do(ctx, "GET", "/api/exceptions?"+q.Encode(), nil, &out); err != nil {
+		return err
+	}
+	if c.JSON() {
+		return opsenv.WriteJSON(stdout, out.Exceptions)
+	}
+	if len(out.Exceptions) == 0 {
 		fmt.Fprintln(stdout, "no exceptions match")
 		return nil
 	}
 	fmt.Fprintf(stdout, "%-38s %-9s %-16s %-20s %-8s %-15s %s\n", "ID", "STATUS", "QUEUE", "CATEGORY", "SEVERITY", "OWNER", "SUMMARY")
-	for _, e := range sel {
-		x := e.Latest
+	for _, x := range out.Exceptions {
 		fmt.Fprintf(stdout, "%-38s %-9s %-16s %-20s %-8s %-15s %s\n", x.ExceptionID, x.Status, x.Queue, x.Category, x.Severity, x.OwnerService, clip(x.Summary, 80))
-	}
-	if total > len(sel) {
-		fmt.Fprintf(stdout, "… %d more (use --limit 0)\n", total-len(sel))
 	}
 	return nil
 }
@@ -268,68 +202,76 @@ func clip(s string, n int) string {
 	return s
 }
 
-func show(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c conn
-	fs := opsenv.NewFlagSet("exceptions show", "Usage: isthmus exceptions show <exception id> [flags]\nShows one exception: its latest state, every version and the decisions on it.", stderr)
-	c.env.Flags(fs)
-	pos, err := c.env.Parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return errors.New("want exactly one exception id (see isthmus exceptions list)")
-	}
-	if err := c.open(ctx); err != nil {
-		return err
-	}
-	defer c.cl.Close()
-	b, err := Load(ctx, c.cl, c.env.Kafka(), c.sd, c.env.Timeout, true, stderr)
-	if err != nil {
-		return c.env.ClusterErr(err)
-	}
-	e, ok := b[pos[0]]
-	if !ok {
-		return fmt.Errorf("unknown exception id %q", pos[0])
-	}
-	if c.env.JSON() {
-		return opsenv.WriteJSON(stdout, e)
-	}
-	x := e.Latest
-	fmt.Fprintf(stdout, "exception %s\n  status    %s\n  queue     %s\n  category  %s\n  severity  %s\n  owner     %s\n  summary   %s\n", x.ExceptionID, x.Status, x.Queue, x.Category, x.Severity, x.OwnerService, x.Summary)
-	if x.SuggestedAction != nil {
-		fmt.Fprintf(stdout, "  suggested %s\n", *x.SuggestedAction)
-	}
-	fmt.Fprintf(stdout, "  allowed   %s\n", strings.Join(x.AllowedActions, ", "))
-	fmt.Fprintln(stdout, "  entities:")
-	for _, k := range sortedKeys(x.EntityIds) {
-		fmt.Fprintf(stdout, "    %-24s %s\n", k, x.EntityIds[k])
-	}
-	fmt.Fprintln(stdout, "  context:")
-	for _, k := range sortedKeys(x.Context) {
-		fmt.Fprintf(stdout, "    %-24s %s\n", k, clip(x.Context[k], 200))
-	}
-	fmt.Fprintln(stdout, "  history:")
-	for _, v := range e.Versions {
-		fmt.Fprintf(stdout, "    %s  %s\n", v.Metadata.OccurredAt.Format(time.RFC3339), v.Status)
-	}
-	fmt.Fprintln(stdout, "  decisions:")
-	for _, d := range e.Decisions {
-		cm := ""
-		if d.Comment != nil {
-			cm = " — " + *d.Comment
-		}
-		fmt.Fprintf(stdout, "    %s  %s by %s %v%s\n", d.Metadata.OccurredAt.Format(time.RFC3339), d.Action, d.Actor, d.Parameters, cm)
-	}
-	return nil
+// Timeline is GET /api/ops/exceptions/{id}/timeline.
+type Timeline struct {
+	Exception Exception `json:"exception"`
+	Events    []struct {
+		Topic  string            `json:"topic"`
+		At     time.Time         `json:"at"`
+		Status string            `json:"status"`
+		IDs    map[string]string `json:"ids"`
+	} `json:"events"`
+	Pending []Pending `json:"pending_approvals"`
 }
 
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// Pending is a decision waiting for approval.
+type Pending struct {
+	ApprovalID  string    `json:"approval_id"`
+	Decision    Decision  `json:"decision"`
+	RequestedBy string    `json:"requested_by"`
+	RequestedAt time.Time `json:"requested_at"`
+	Reason      string    `json:"reason"`
+}
+
+// Decision is the part of a decision the verbs print.
+type Decision struct {
+	DecisionID   string            `json:"decision_id"`
+	ExceptionID  string            `json:"exception_id"`
+	OwnerService string            `json:"owner_service"`
+	Action       string            `json:"action"`
+	Parameters   map[string]string `json:"parameters"`
+	Actor        string            `json:"actor"`
+	ApprovedBy   []string          `json:"approved_by"`
+}
+
+func show(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	c := opsclient.Client{}
+	c.Lookup(lookup)
+	fs := opsenv.NewFlagSet("exceptions show", "Usage: isthmus exceptions show <exception id> [flags]\nShows one exception: its latest state, its updates and decisions, and decisions waiting for approval.", stderr)
+	c.Flags(fs)
+	pos, err := parse(&c, fs, args, 1, "exception id (see isthmus exceptions list)")
+	if err != nil {
+		return err
 	}
-	sort.Strings(out)
-	return out
+	var t Timeline
+	if err := c.Do(ctx, "GET", "/api/ops/exceptions/"+url.PathEscape(pos[0])+"/timeline", nil, &t); err != nil {
+		return err
+	}
+	if c.JSON() {
+		return opsenv.WriteJSON(stdout, t)
+	}
+	x := t.Exception
+	fmt.Fprintf(stdout, "exception %s\n  status    %s\n  queue     %s\n  category  %s\n  severity  %s\n  owner     %s\n  summary   %s\n  allowed   %s\n",
+		x.ExceptionID, x.Status, x.Queue, x.Category, x.Severity, x.OwnerService, x.Summary, strings.Join(x.AllowedActions, ", "))
+	if x.Amount != "" {
+		fmt.Fprintf(stdout, "  amount    %s\n", x.Amount)
+	}
+	fmt.Fprintln(stdout, "  timeline:")
+	for _, e := range t.Events {
+		what := "update  " + e.Status
+		if e.Topic == "ops.decisions.v1" {
+			what = "decision " + e.Status
+		}
+		d := ""
+		if id := e.IDs["decision_id"]; id != "" {
+			d = "  decision " + id
+		}
+		fmt.Fprintf(stdout, "    %s  %s%s\n", e.At.Format(time.RFC3339), what, d)
+	}
+	for _, p := range t.Pending {
+		fmt.Fprintf(stdout, "  waiting for approval: %s %s by %s (%s)\n", p.ApprovalID, p.Decision.Action, p.RequestedBy, p.Reason)
+	}
+	return nil
 }
 
 type params map[string]string
@@ -344,174 +286,123 @@ func (p params) Set(v string) error {
 	return nil
 }
 
-// NewDecision builds the decision on exception x: action (validated
-// against x.AllowedActions when the exception lists any), parameters with
-// defaults for MERGE and NOT_DUPLICATE taken from the exception's entity
-// ids, the actor and an optional comment.
-func NewDecision(x *contracts.OperationalException, action string, p map[string]string, actor, comment string, now time.Time) (*contracts.Decision, error) {
-	action = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(action), "-", "_"))
-	if action == "" {
-		switch {
-		case len(x.AllowedActions) == 0 || contains(x.AllowedActions, contracts.DecisionActionResolve):
-			action = contracts.DecisionActionResolve
-		default:
-			return nil, fmt.Errorf("exception %s does not allow RESOLVE; choose --action from %s", x.ExceptionID, strings.Join(x.AllowedActions, ", "))
-		}
-	}
-	if len(x.AllowedActions) > 0 && !contains(x.AllowedActions, action) {
-		return nil, fmt.Errorf("action %s is not allowed for exception %s (allowed: %s)", action, x.ExceptionID, strings.Join(x.AllowedActions, ", "))
-	}
-	if x.Status == contracts.ExceptionStatusResolved || x.Status == contracts.ExceptionStatusClosed {
-		return nil, fmt.Errorf("exception %s is already %s", x.ExceptionID, x.Status)
-	}
-	pp := map[string]string{}
-	for k, v := range p {
-		pp[k] = v
-	}
-	ids := x.EntityIds
-	switch action {
-	case contracts.DecisionActionMerge:
-		def(pp, "survivor_golden_id", ids["candidate_golden_id"])
-		def(pp, "merged_golden_id", ids["golden_id"])
-		if pp["survivor_golden_id"] == "" || pp["merged_golden_id"] == "" {
-			return nil, errors.New("MERGE needs --param survivor_golden_id=<id> and --param merged_golden_id=<id>")
-		}
-	case contracts.DecisionActionNotDuplicate:
-		def(pp, "golden_id", ids["golden_id"])
-		def(pp, "other_golden_id", ids["candidate_golden_id"])
-		if pp["golden_id"] == "" || pp["other_golden_id"] == "" {
-			return nil, errors.New("NOT_DUPLICATE needs --param golden_id=<id> and --param other_golden_id=<id>")
-		}
-	}
-	d := &contracts.Decision{
-		Metadata: contracts.EventMetadata{
-			EventID:       newUUID(),
-			CorrelationID: x.Metadata.CorrelationID,
-			CausationID:   &x.Metadata.EventID,
-			SourceSystem:  contracts.SourceSystemOperator,
-			OccurredAt:    now.UTC().Truncate(time.Millisecond),
-		},
-		ExceptionID:  x.ExceptionID,
-		OwnerService: x.OwnerService,
-		Action:       action,
-		Parameters:   pp,
-		Actor:        actor,
-	}
-	d.DecisionID = d.Metadata.EventID
-	if comment != "" {
-		d.Comment = &comment
-	}
-	return d, nil
+// Reply is the API's answer to a decision or an approval.
+type Reply struct {
+	Status     string   `json:"status"`
+	Decision   Decision `json:"decision"`
+	ApprovalID string   `json:"approval_id"`
+	Reason     string   `json:"reason"`
+	Topic      string   `json:"topic"`
+	Partition  int32    `json:"partition"`
+	Offset     int64    `json:"offset"`
 }
 
-func def(m map[string]string, k, v string) {
-	if m[k] == "" && v != "" {
-		m[k] = v
-	}
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// Publish produces a decision on ops.decisions.v1 keyed by exception id.
-func Publish(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serde, d *contracts.Decision) (*kgo.Record, error) {
-	topic := kcfg.Topic(contracts.TopicOpsDecisionsV1)
-	b, err := sd.Encode(ctx, topic, d)
-	if err != nil {
-		return nil, err
-	}
-	r := &kgo.Record{Topic: topic, Key: []byte(d.ExceptionID), Value: b}
-	tracing.SetHeader(&r.Headers, tracing.HeaderCorrelationID, d.Metadata.CorrelationID)
-	res := cl.ProduceSync(ctx, r)
-	if err := res.FirstErr(); err != nil {
-		return nil, err
-	}
-	return res[0].Record, nil
-}
-
-func defaultActor() string {
-	if v := os.Getenv("ISTHMUS_ACTOR"); v != "" {
-		return v
-	}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "operator"
-}
-
-func decide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
-	var c conn
-	u := "Usage: isthmus exceptions resolve <exception id> [--action A] [--param k=v]... [--comment TEXT] [flags]\n" +
-		"Publishes a decision on ops.decisions.v1 for the exception's owning service. The action defaults to RESOLVE;\n" +
-		"for probable duplicates use --action MERGE (survivor_golden_id, merged_golden_id) or NOT_DUPLICATE\n" +
-		"(golden_id, other_golden_id); the parameters default to the exception's golden and candidate ids."
-	if verb == "retry" {
-		u = "Usage: isthmus exceptions retry <exception id> [--comment TEXT] [flags]\nPublishes a RETRY decision on ops.decisions.v1: the owning service tries the failed step again."
+func decide(ctx context.Context, verb, action string, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	c := opsclient.Client{}
+	c.Lookup(lookup)
+	u := "Usage: isthmus exceptions " + verb + " <exception id> [--param k=v]... [--comment TEXT] [flags]\n" +
+		"Decides " + action + " on the exception through the operations API, which publishes it on ops.decisions.v1 for the owning service\n" +
+		"(or keeps it for a second person's approval: OVERRIDE, RELEASE_HOLD and amounts above the threshold)."
+	if verb == "resolve" {
+		u = "Usage: isthmus exceptions resolve <exception id> [--action A] [--param k=v]... [--comment TEXT] [flags]\n" +
+			"Decides on the exception through the operations API (default RESOLVE). MERGE takes survivor_golden_id and merged_golden_id,\n" +
+			"NOT_DUPLICATE golden_id and other_golden_id; both default to the exception's golden and candidate ids."
 	}
 	fs := opsenv.NewFlagSet("exceptions "+verb, u, stderr)
-	c.env.Flags(fs)
-	action := ""
+	c.Flags(fs)
 	p := params{}
-	if verb == "resolve" {
-		fs.StringVar(&action, "action", "", "decision action: RESOLVE, MERGE, NOT_DUPLICATE, RELEASE_HOLD, APPROVE_PRICE, CANCEL or DISMISS")
-		fs.Var(p, "param", "decision parameter key=value (repeatable)")
-	}
+	act := fs.String("action", "", "decision action (resolve only; default RESOLVE)")
+	fs.Var(p, "param", "decision parameter key=value (repeatable)")
 	comment := fs.String("comment", "", "justification, kept with the decision")
-	actor := fs.String("actor", defaultActor(), "who decides (env ISTHMUS_ACTOR, else the user name)")
-	dry := fs.Bool("dry-run", false, "print the decision without publishing it")
-	pos, err := c.env.Parse(fs, args)
+	pos, err := parse(&c, fs, args, 1, "exception id (see isthmus exceptions list)")
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return errors.New("want exactly one exception id (see isthmus exceptions list)")
+	if verb != "resolve" && *act != "" {
+		return fmt.Errorf("--action is for resolve; %s decides %s", verb, action)
 	}
-	if verb == "retry" {
-		action = contracts.DecisionActionRetry
-	}
-	if err := c.open(ctx); err != nil {
-		return err
-	}
-	defer c.cl.Close()
-	b, err := Load(ctx, c.cl, c.env.Kafka(), c.sd, c.env.Timeout, false, stderr)
-	if err != nil {
-		return c.env.ClusterErr(err)
-	}
-	e, ok := b[pos[0]]
-	if !ok {
-		return fmt.Errorf("unknown exception id %q", pos[0])
-	}
-	d, err := NewDecision(e.Latest, action, p, *actor, *comment, time.Now())
-	if err != nil {
-		return err
-	}
-	if !*dry {
-		if _, err := Publish(ctx, c.cl, c.env.Kafka(), c.sd, d); err != nil {
-			return c.env.ClusterErr(fmt.Errorf("publish decision: %w", err))
+	if action == "" {
+		action = "RESOLVE"
+		if *act != "" {
+			action = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(*act), "-", "_"))
 		}
 	}
-	if c.env.JSON() {
-		return opsenv.WriteJSON(stdout, map[string]any{"published": !*dry, "decision": d})
+	var r Reply
+	err = c.Do(ctx, "POST", "/api/ops/exceptions/"+url.PathEscape(pos[0])+"/decisions",
+		map[string]any{"action": action, "parameters": map[string]string(p), "comment": *comment}, &r)
+	if err != nil {
+		return err
 	}
-	verbDone := "published"
-	if *dry {
-		verbDone = "would publish"
+	if c.JSON() {
+		return opsenv.WriteJSON(stdout, r)
 	}
-	fmt.Fprintf(stdout, "%s decision %s: %s on exception %s for %s %v\n", verbDone, d.DecisionID, d.Action, d.ExceptionID, d.OwnerService, d.Parameters)
+	if r.Status == "pending_approval" {
+		fmt.Fprintf(stdout, "%s on %s waits for a second person's approval %s: %s\n", r.Decision.Action, r.Decision.ExceptionID, r.ApprovalID, r.Reason)
+		return nil
+	}
+	fmt.Fprintf(stdout, "published decision %s: %s on exception %s by %s for %s, %s/%d offset %d\n",
+		r.Decision.DecisionID, r.Decision.Action, r.Decision.ExceptionID, r.Decision.Actor, r.Decision.OwnerService, r.Topic, r.Partition, r.Offset)
 	return nil
 }
 
-// newUUID returns a random (version 4) UUID.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+func approvals(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	c := opsclient.Client{}
+	c.Lookup(lookup)
+	fs := opsenv.NewFlagSet("exceptions approvals", "Usage: isthmus exceptions approvals [flags]\nLists the decisions waiting for a second person's approval (four eyes), oldest first.", stderr)
+	c.Flags(fs)
+	if _, err := parse(&c, fs, args, 0, ""); err != nil {
+		return err
+	}
+	var out struct {
+		Approvals []Pending `json:"approvals"`
+	}
+	if err := c.Do(ctx, "GET", "/api/ops/approvals", nil, &out); err != nil {
+		return err
+	}
+	if c.JSON() {
+		return opsenv.WriteJSON(stdout, out.Approvals)
+	}
+	if len(out.Approvals) == 0 {
+		fmt.Fprintln(stdout, "no decision waits for approval")
+		return nil
+	}
+	fmt.Fprintf(stdout, "%-38s %-14s %-20s %-12s %s\n", "APPROVAL", "ACTION", "EXCEPTION", "REQUESTED BY", "WHY")
+	for _, p := range out.Approvals {
+		fmt.Fprintf(stdout, "%-38s %-14s %-20s %-12s %s\n", p.ApprovalID, p.Decision.Action, p.Decision.ExceptionID, p.RequestedBy, p.Reason)
+	}
+	return nil
+}
+
+func settle(ctx context.Context, verb string, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+	c := opsclient.Client{}
+	c.Lookup(lookup)
+	u := "Usage: isthmus exceptions approve <approval id | exception id> [--comment TEXT] [flags]\nApproves a waiting decision (role finance.approver; not the person who asked): it is published with you in approved_by."
+	if verb == "deny" {
+		u = "Usage: isthmus exceptions deny <approval id | exception id> [--comment TEXT] [flags]\nDrops a waiting decision (role finance.approver, or the person who asked); nothing is published."
+	}
+	fs := opsenv.NewFlagSet("exceptions "+verb, u, stderr)
+	c.Flags(fs)
+	comment := fs.String("comment", "", "justification, kept in the audit log")
+	pos, err := parse(&c, fs, args, 1, "approval id (see isthmus exceptions approvals)")
+	if err != nil {
+		return err
+	}
+	path := "/api/ops/approvals/" + url.PathEscape(pos[0]) + "/approve"
+	if verb == "deny" {
+		path = "/api/ops/approvals/" + url.PathEscape(pos[0]) + "/reject"
+	}
+	var r Reply
+	if err := c.Do(ctx, "POST", path, map[string]any{"comment": *comment}, &r); err != nil {
+		return err
+	}
+	if c.JSON() {
+		return opsenv.WriteJSON(stdout, r)
+	}
+	if verb == "deny" {
+		fmt.Fprintf(stdout, "denied %s: %s on %s is not published\n", pos[0], r.Decision.Action, r.Decision.ExceptionID)
+		return nil
+	}
+	fmt.Fprintf(stdout, "approved: published decision %s: %s on exception %s by %s, approved by %s, %s/%d offset %d\n",
+		r.Decision.DecisionID, r.Decision.Action, r.Decision.ExceptionID, r.Decision.Actor, strings.Join(r.Decision.ApprovedBy, ", "), r.Topic, r.Partition, r.Offset)
+	return nil
 }

@@ -1,17 +1,13 @@
+// Package auth enforces the gateway's per-method scopes on callers whose bearer
+// tokens pkg/bearer verified, and optional mutual TLS.
 package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"errors"
-	"fmt"
-	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/isthmus/isthmus/pkg/bearer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -44,13 +40,7 @@ func public(method string) bool {
 }
 
 // Principal is the authenticated caller.
-type Principal struct {
-	Subject string
-	Scopes  []string
-}
-
-// Has reports whether p holds scope.
-func (p *Principal) Has(scope string) bool { return p != nil && slices.Contains(p.Scopes, scope) }
+type Principal = bearer.Principal
 
 type ctxKey struct{}
 
@@ -65,155 +55,21 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 	return context.WithValue(ctx, ctxKey{}, p)
 }
 
-// Verifier checks bearer tokens.
+// Verifier checks bearer tokens (pkg/bearer) and the gateway's method scopes.
 type Verifier struct {
-	Keys     *KeySet
-	Issuer   string // required iss when set
-	Audience string // required aud when set
-	Leeway   time.Duration
+	*bearer.Verifier
 	// RequireClientCert makes the gRPC interceptor refuse calls whose connection did
 	// not present a verified client certificate (mutual TLS). Calls arriving through
 	// the REST face (in process) are exempt: the HTTP listener checks the certificate.
 	RequireClientCert bool
-
-	cache tokenCache
 }
 
-type cached struct {
-	p   *Principal
-	exp time.Time // token expiry plus leeway
-	gen uint64    // key-set generation the signature was checked under
-}
-
-// cacheLimit bounds the verified-token cache; a full cache evicts an arbitrary
-// entry (expired ones first when met), so memory stays bounded under any number of
-// distinct tokens.
-const cacheLimit = 10000
-
-// tokenCache maps SHA-256 of the whole compact token to its verdict: the token
-// itself is never kept, and a token differing in any byte (header, claims or
-// signature) is a different entry.
-type tokenCache struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]cached
-}
-
-func (c *tokenCache) get(k [sha256.Size]byte) (cached, bool) {
-	c.mu.RLock()
-	e, ok := c.m[k]
-	c.mu.RUnlock()
-	return e, ok
-}
-
-func (c *tokenCache) put(k [sha256.Size]byte, e cached, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[[sha256.Size]byte]cached)
-	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= cacheLimit {
-		n := 0
-		for kk, ee := range c.m { // map order is random: arbitrary victims
-			if n > 0 && !now.After(ee.exp) {
-				break
-			}
-			delete(c.m, kk)
-			n++
-		}
-	}
-	c.m[k] = e
-}
-
-func (c *tokenCache) drop(k [sha256.Size]byte) {
-	c.mu.Lock()
-	delete(c.m, k)
-	c.mu.Unlock()
-}
-
-func (c *tokenCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.m)
-}
-
-type claims struct {
-	jwt.RegisteredClaims
-	Scope string   `json:"scope"`
-	Scp   []string `json:"scp"`
-}
-
-// Errors the verifier returns (wrapped); all map to UNAUTHENTICATED.
-var (
-	ErrNoToken  = errors.New("missing bearer token")
-	ErrBadToken = errors.New("invalid bearer token")
-)
-
-// Verify parses and checks a compact JWT. A token verified before is answered from
-// a cache (signature checks cost more than the rest of a call) until the earlier of
-// its expiry and the next change of the key set, so a key removed by rotation stops
-// its tokens at the next JWKS refresh.
-func (v *Verifier) Verify(token string) (*Principal, error) {
-	k := sha256.Sum256([]byte(token))
-	gen := v.Keys.Generation()
-	now := time.Now()
-	if c, ok := v.cache.get(k); ok {
-		if c.gen == gen && now.Before(c.exp) {
-			return c.p, nil
-		}
-		v.cache.drop(k)
-	}
-	p, exp, err := v.verify(token)
-	if err != nil {
-		return nil, err
-	}
-	v.cache.put(k, cached{p: p, exp: exp, gen: gen}, now)
-	return p, nil
-}
-
-func (v *Verifier) verify(token string) (*Principal, time.Time, error) {
-	opts := []jwt.ParserOption{
-		jwt.WithValidMethods([]string{"RS256", "ES256"}),
-		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(v.Leeway),
-	}
-	if v.Issuer != "" {
-		opts = append(opts, jwt.WithIssuer(v.Issuer))
-	}
-	if v.Audience != "" {
-		opts = append(opts, jwt.WithAudience(v.Audience))
-	}
-	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		key, ok := v.Keys.Lookup(kid)
-		if !ok {
-			return nil, fmt.Errorf("unknown key id %q", kid)
-		}
-		return key, nil
-	}, opts...)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("%w: %v", ErrBadToken, err)
-	}
-	if c.Subject == "" {
-		return nil, time.Time{}, fmt.Errorf("%w: no subject", ErrBadToken)
-	}
-	p := &Principal{Subject: c.Subject, Scopes: append(strings.Fields(c.Scope), c.Scp...)}
-	return p, c.ExpiresAt.Add(v.Leeway), nil
-}
-
-func bearer(ctx context.Context) (string, error) {
+func tokenOf(ctx context.Context) (string, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	return bearerOf(md.Get("authorization")...)
 }
 
-func bearerOf(headers ...string) (string, error) {
-	for _, h := range headers {
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") && strings.TrimSpace(h[7:]) != "" {
-			return strings.TrimSpace(h[7:]), nil
-		}
-	}
-	return "", ErrNoToken
-}
+func bearerOf(headers ...string) (string, error) { return bearer.FromHeader(headers...) }
 
 // Check authenticates an Authorization header value and checks method's scope,
 // returning an UNAUTHENTICATED or PERMISSION_DENIED status error. The REST face
@@ -267,7 +123,7 @@ func (v *Verifier) Authorize(ctx context.Context, method string, bridged bool) (
 	if v.RequireClientCert && !bridged && !hasClientCert(ctx) {
 		return nil, status.Error(codes.Unauthenticated, "client certificate required")
 	}
-	tok, err := bearer(ctx)
+	tok, err := tokenOf(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "missing bearer token")
 	}

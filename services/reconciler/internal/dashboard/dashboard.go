@@ -5,6 +5,7 @@
 //	GET /api/breaks?kind=&status=&limit= breaks, newest first
 //	GET /api/exceptions?queue=&status=   exceptions, newest first
 //	GET /api/timeline?q=<id>             every kept event carrying the id, oldest first
+//	    /api/ops/...                     the operations API (package opsapi)
 //
 // Bad input (unknown filter values, ids with characters no id has, strings
 // longer than MaxQueryLen) gets 400 with {"error": "..."}; an id nobody
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/services/reconciler/internal/opsapi"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 )
 
@@ -52,6 +54,9 @@ type Server struct {
 	Log    *slog.Logger
 	Health func(ctx context.Context) map[string]Health
 	Now    func() time.Time
+	// Ops is the operations API; with it every /api route needs a bearer
+	// token (reads: any operations role). Nil: actions off (503), reads open.
+	Ops *opsapi.API
 
 	ln net.Listener
 }
@@ -101,10 +106,21 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
 	mux.Handle("GET /", http.FileServerFS(static))
-	mux.HandleFunc("GET /api/overview", s.overview)
-	mux.HandleFunc("GET /api/breaks", s.breaks)
-	mux.HandleFunc("GET /api/exceptions", s.exceptions)
-	mux.HandleFunc("GET /api/timeline", s.timeline)
+	read := func(h http.HandlerFunc) http.Handler { return h }
+	if s.Ops != nil {
+		s.Ops.Register(mux)
+		read = func(h http.HandlerFunc) http.Handler { return s.Ops.Viewer(h) }
+	} else {
+		off := func(w http.ResponseWriter, _ *http.Request) {
+			reply(w, http.StatusServiceUnavailable, apiError{Error: "operations API off: the reconciler has no operator token keys (ISTHMUS_OPS_JWKS_URL, ISTHMUS_OPS_JWKS_FILE or ISTHMUS_OPS_JWT_PUBLIC_KEYS)"})
+		}
+		mux.HandleFunc("GET /api/ops/", off)
+		mux.HandleFunc("POST /api/ops/", off)
+	}
+	mux.Handle("GET /api/overview", read(s.overview))
+	mux.Handle("GET /api/breaks", read(s.breaks))
+	mux.Handle("GET /api/exceptions", read(s.exceptions))
+	mux.Handle("GET /api/timeline", read(s.timeline))
 	return secure(mux)
 }
 

@@ -84,6 +84,26 @@ type Exception struct {
 	EntityIDs     map[string]string `json:"entity_ids"`
 	RaisedAt      time.Time         `json:"raised_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
+	// AllowedActions are the decisions the owner accepts (ops.decisions.v1).
+	AllowedActions []string `json:"allowed_actions"`
+	// DecisionID is the decision the latest update answers, if any.
+	DecisionID string `json:"decision_id,omitempty"`
+	// EventID is the latest update's event id (a decision's causation).
+	EventID string `json:"event_id"`
+	// Amount is the context's amount_minor, else its total ("123 EUR
+	// (minor units)"), for the four-eyes threshold; "" when it has none.
+	Amount string `json:"amount,omitempty"`
+}
+
+// Exception returns the latest state of one exception.
+func (m *Model) Exception(id string) (Exception, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	e, ok := m.exceptions[id]
+	if !ok {
+		return Exception{}, false
+	}
+	return *e, true
 }
 
 // Open reports whether the exception still needs someone.
@@ -138,7 +158,7 @@ func New(lim Limits) *Model {
 var idFields = []string{
 	"quote_id", "order_id", "erp_order_id", "invoice_id", "contract_id", "deal_id", "account_id",
 	"sold_to_account_id", "crm_account_id", "erp_customer_id", "golden_id", "journal_command_id",
-	"erp_journal_id", "command_id", "subscription_id", "exception_id", "break_id", "system_id", "shipment_id",
+	"erp_journal_id", "command_id", "subscription_id", "exception_id", "decision_id", "break_id", "system_id", "shipment_id",
 }
 
 var statusFields = []string{"status", "state", "event_type", "action", "op", "kind"}
@@ -299,7 +319,14 @@ func (m *Model) putBreak(b *contracts.ReconBreak) {
 func (m *Model) putException(x *contracts.OperationalException) {
 	v := &Exception{ExceptionID: x.ExceptionID, Queue: x.Queue, Category: x.Category, Severity: x.Severity, Status: x.Status,
 		Summary: x.Summary, OwnerService: x.OwnerService, CorrelationID: x.Metadata.CorrelationID, EntityIDs: x.EntityIds,
-		RaisedAt: x.Metadata.OccurredAt.UTC(), UpdatedAt: x.Metadata.OccurredAt.UTC()}
+		RaisedAt: x.Metadata.OccurredAt.UTC(), UpdatedAt: x.Metadata.OccurredAt.UTC(),
+		AllowedActions: x.AllowedActions, EventID: x.Metadata.EventID, Amount: x.Context["amount_minor"]}
+	if v.Amount == "" {
+		v.Amount = x.Context["total"]
+	}
+	if x.DecisionID != nil {
+		v.DecisionID = *x.DecisionID
+	}
 	if old, ok := m.exceptions[x.ExceptionID]; ok {
 		v.RaisedAt = old.RaisedAt
 	}

@@ -47,11 +47,115 @@
     });
     return span;
   }
-  async function get(path) {
-    const r = await fetch(path, { headers: { Accept: "application/json" } });
-    const body = await r.json();
-    if (!r.ok) throw new Error(body.error || r.statusText);
-    return body;
+  // The operator's bearer token: from the address (#token=..., removed
+  // from it at once) or the token field; kept for this tab only.
+  const TOKEN_KEY = "isthmus-ops-token";
+  (function takeToken() {
+    const h = new URLSearchParams(location.hash.slice(1));
+    const t = h.get("token");
+    if (t) {
+      sessionStorage.setItem(TOKEN_KEY, t);
+      h.delete("token");
+      const rest = h.toString().replace(/=$/, "");
+      history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
+    }
+  })();
+  function headers(extra) {
+    const h = Object.assign({ Accept: "application/json" }, extra || {});
+    const t = sessionStorage.getItem(TOKEN_KEY);
+    if (t) h.Authorization = "Bearer " + t;
+    return h;
+  }
+  async function call(method, path, body) {
+    const init = { method, headers: headers(body ? { "Content-Type": "application/json" } : {}) };
+    if (body) init.body = JSON.stringify(body);
+    const r = await fetch(path, init);
+    const out = await r.json();
+    if (!r.ok) throw new Error(r.status + " " + (out.error || r.statusText));
+    return out;
+  }
+  async function get(path) { return call("GET", path); }
+
+  // What the signed-in operator may do (GET /api/ops/me); null: nobody
+  // signed in or the operations API is off.
+  let me = null;
+  async function whoami() {
+    me = null;
+    if (!sessionStorage.getItem(TOKEN_KEY)) { $("who").textContent = "not signed in"; return; }
+    try {
+      me = await get("/api/ops/me");
+      $("who").textContent = "signed in as " + me.subject + " (" + (me.roles.join(", ") || "no roles") + ")";
+    } catch (err) {
+      $("who").textContent = "sign-in failed: " + err.message;
+    }
+    $("approvals").hidden = !me;
+    $("replay").hidden = !(me && me.replay);
+  }
+  function say(text, bad) {
+    $("opsmsg").textContent = text;
+    $("opsmsg").className = bad ? "error" : "ok";
+    $("opsmsg").hidden = false;
+  }
+  function button(text, id, onclick) {
+    const b = el("button", text, "act");
+    b.type = "button";
+    b.id = id;
+    b.addEventListener("click", onclick);
+    return b;
+  }
+  let shownException = "";
+  async function decide(id, action) {
+    try {
+      const r = await call("POST", "/api/ops/exceptions/" + encodeURIComponent(id) + "/decisions", { action });
+      say(r.status === "pending_approval"
+        ? action + " on " + id + " waits for a second approver (" + r.reason + "), approval " + r.approval_id
+        : action + " on " + id + " published as decision " + r.decision.decision_id);
+    } catch (err) { say(action + " on " + id + " refused: " + err.message, true); }
+    shownException = id;
+    await Promise.all([exceptionTimeline(), approvals()]);
+  }
+  async function exceptionTimeline() {
+    if (!shownException || !me) return;
+    const t = await get("/api/ops/exceptions/" + encodeURIComponent(shownException) + "/timeline");
+    $("exctitle").textContent = "Exception " + t.exception.exception_id + " — " + t.exception.status;
+    $("exctimeline").replaceChildren(...t.events.map((e) => {
+      const li = el("li");
+      li.className = e.topic === "ops.decisions.v1" ? "decision" : "update";
+      li.append(el("span", e.topic, "topic"), " ", e.status ? pill(e.status) : "", " ", el("span", time(e.at), "muted"));
+      if (e.ids && e.ids.decision_id) li.append(" ", el("code", "decision " + e.ids.decision_id));
+      return li;
+    }), ...t.pending_approvals.map((p) => el("li", "pending approval " + p.approval_id + ": " + p.decision.action + " by " + p.requested_by, "pending")));
+    $("excdetail").hidden = false;
+  }
+  async function approvals() {
+    if (!me) return;
+    const a = await get("/api/ops/approvals");
+    fill($("approvallist").tBodies[0], a.approvals.map((p) => {
+      const acts = el("span");
+      if (me.approve) {
+        acts.append(button("approve", "approve-" + p.approval_id, () => settle(p, "approve")), " ",
+          button("reject", "reject-" + p.approval_id, () => settle(p, "reject")));
+      }
+      return row([time(p.requested_at), p.decision.exception_id, p.decision.action, p.requested_by, p.reason, acts]);
+    }));
+  }
+  async function settle(p, verb) {
+    try {
+      const r = await call("POST", "/api/ops/approvals/" + encodeURIComponent(p.approval_id) + "/" + verb, {});
+      say(verb === "approve" ? p.decision.action + " on " + p.decision.exception_id + " approved and published as decision " + r.decision.decision_id
+        : "approval " + p.approval_id + " rejected");
+    } catch (err) { say(verb + " " + p.approval_id + " refused: " + err.message, true); }
+    shownException = p.decision.exception_id;
+    await Promise.all([exceptionTimeline(), approvals()]);
+  }
+  async function replay(ev) {
+    ev.preventDefault();
+    const body = { dry_run: $("rdry").checked };
+    if ($("roffset").value === "") body.all = true; else { body.offset = Number($("roffset").value); body.partition = Number($("rpartition").value || 0); }
+    try {
+      const r = await call("POST", "/api/ops/dlq/" + encodeURIComponent($("rservice").value.trim()) + "/replay", body);
+      say(r.outcomes.map((o) => o.action + " " + o.source + (o.target ? " -> " + o.target + (o.action === "replayed" ? "/" + o.target_partition + " offset " + o.target_offset : "") : "") + (o.reason ? ": " + o.reason : "")).join("; ") || "nothing to replay");
+    } catch (err) { say("replay refused: " + err.message, true); }
   }
 
   async function overview() {
@@ -97,8 +201,18 @@
     p.set("limit", "200");
     const b = await get("/api/exceptions?" + p);
     $("exccount").textContent = "(" + b.exceptions.length + ")";
-    fill($("exclist").tBodies[0], b.exceptions.map((x) => row([time(x.raised_at), x.queue, x.category, pill(x.severity), pill(x.status),
-      x.summary, ids(x.entity_ids), idLink(x.correlation_id)])));
+    fill($("exclist").tBodies[0], b.exceptions.map((x) => {
+      const acts = el("span");
+      if (me && (x.status === "OPEN" || x.status === "RETRYING")) {
+        for (const a of (x.allowed_actions || []).filter((a) => me.actions.includes(a))) {
+          acts.append(button(a.toLowerCase().replace(/_/g, " "), "act-" + x.exception_id + "-" + a, () => decide(x.exception_id, a)), " ");
+        }
+      }
+      if (me) acts.append(button("timeline", "tl-" + x.exception_id, () => { shownException = x.exception_id; exceptionTimeline(); }));
+      const tr = row([time(x.raised_at), x.queue, x.category, pill(x.severity), pill(x.status), x.summary, ids(x.entity_ids), idLink(x.correlation_id), acts]);
+      tr.id = "ex-" + x.exception_id;
+      return tr;
+    }));
   }
 
   let current = "";
@@ -126,7 +240,8 @@
 
   async function refresh() {
     try {
-      await Promise.all([overview(), breaks(), exceptions()]);
+      if (me === null && sessionStorage.getItem(TOKEN_KEY)) await whoami();
+      await Promise.all([overview(), breaks(), exceptions(), approvals(), exceptionTimeline()]);
       if (current) await search(current);
       $("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (err) {
@@ -137,8 +252,19 @@
   $("searchform").addEventListener("submit", (ev) => { ev.preventDefault(); search($("q").value); });
   for (const id of ["fkind", "fstatus"]) $(id).addEventListener("change", () => breaks());
   for (const id of ["fqueue", "fexstatus"]) $(id).addEventListener("change", () => exceptions());
+  $("tokenform").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const t = $("token").value.trim();
+    if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+    $("token").value = "";
+    await whoami();
+    refresh();
+  });
+  $("replayform").addEventListener("submit", replay);
   const initial = new URLSearchParams(location.search).get("q");
   if (initial) { $("q").value = initial; current = initial; }
-  refresh();
+  const ex = new URLSearchParams(location.search).get("exception");
+  if (ex) shownException = ex;
+  whoami().then(refresh);
   setInterval(refresh, REFRESH_MS);
 })();

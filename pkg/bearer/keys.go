@@ -1,6 +1,8 @@
-// Package auth verifies bearer tokens (JWT, RS256 or ES256) against keys from a JWKS
-// document (file or URL) or static PEM public keys, and enforces per-method scopes.
-package auth
+// Package bearer verifies bearer tokens (JWT, RS256 or ES256) against keys from a JWKS
+// document (file or URL) or static PEM public keys: the one issuer model of the
+// gateway (per-method scopes) and the operations API (roles). Callers map a verified
+// Principal to their own permissions.
+package bearer
 
 import (
 	"context"
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
 	"os"
@@ -249,4 +252,37 @@ func (k *KeySet) Refresh(ctx context.Context, client *http.Client, url string, i
 			}
 		}
 	}
+}
+
+// Load builds a key set from key files (JWKS or PEM, see LoadFile) and a
+// JWKS URL (fetched once here; keep it fresh with Refresh). It returns the
+// keys of the files too, which Refresh keeps beside the fetched ones. files
+// maps a setting's name to its path, so errors name the setting; empty
+// paths are skipped. No key at all is an error.
+func Load(ctx context.Context, client *http.Client, jwksURL, jwksSetting string, files map[string]string) (*KeySet, map[string]crypto.PublicKey, error) {
+	static := map[string]crypto.PublicKey{}
+	for setting, f := range files {
+		if f == "" {
+			continue
+		}
+		ks, err := LoadFile(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("invalid %s: %w", setting, err)
+		}
+		maps.Copy(static, ks)
+	}
+	all := maps.Clone(static)
+	if jwksURL != "" {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ks, err := FetchJWKS(fctx, client, jwksURL)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", jwksSetting, err)
+		}
+		maps.Copy(all, ks)
+	}
+	if len(all) == 0 {
+		return nil, nil, errors.New("no token verification keys")
+	}
+	return NewKeySet(all), static, nil
 }

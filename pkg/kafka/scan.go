@@ -1,4 +1,4 @@
-package opsenv
+package kafka
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/isthmus/isthmus/pkg/kafka"
 )
 
 // Span is a half-open offset range [From, To) of one partition.
@@ -54,7 +52,7 @@ func Partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 // physical topic in offset order per partition and calls fn for each;
 // fn returning false stops the scan. Control records (transaction markers)
 // are skipped but used to see the end of the range.
-func Scan(ctx context.Context, kcfg kafka.Config, timeout time.Duration, topic string, spans map[int32]Span, fn func(*kgo.Record) bool) error {
+func Scan(ctx context.Context, kcfg Config, timeout time.Duration, topic string, spans map[int32]Span, fn func(*kgo.Record) bool) error {
 	offs := map[int32]kgo.Offset{}
 	want := map[int32]int64{}
 	for p, s := range spans {

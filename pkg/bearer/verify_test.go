@@ -1,7 +1,9 @@
-package auth
+package bearer
 
 import (
 	"crypto"
+	"fmt"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -142,4 +144,24 @@ func TestParseJWKSRejects(t *testing.T) {
 		}
 	}
 	var _ crypto.PublicKey
+}
+
+// Roles come from the scopes by default, or from the named claim (string or array).
+func TestRoles(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ks := NewKeySet(map[string]crypto.PublicKey{"k": &key.PublicKey})
+	exp := time.Now().Add(time.Hour).Unix()
+	tok := sign(t, jwt.SigningMethodES256, key, "k", jwt.MapClaims{"sub": "ann", "exp": exp, "scope": "ops.viewer", "roles": []string{"finance.approver", "ops.resolver"}, "groups": "ops.replayer"})
+	for _, tt := range []struct {
+		claim string
+		want  []string
+	}{{"", []string{"ops.viewer"}}, {"roles", []string{"finance.approver", "ops.resolver"}}, {"groups", []string{"ops.replayer"}}, {"none", nil}} {
+		p, err := (&Verifier{Keys: ks, RolesClaim: tt.claim}).Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(p.Roles) != fmt.Sprint(tt.want) {
+			t.Errorf("RolesClaim %q: roles %v, want %v", tt.claim, p.Roles, tt.want)
+		}
+	}
 }
