@@ -100,20 +100,27 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 	t.Run("journals wait for their period", func(t *testing.T) {
 		h.t = t
 		h.produce(contracts.TopicCRMDealV1, "C-PER", newDeal("C-PER", start, 10, 1000, now))
+		// The 12 invoice journals follow the billing documents at once;
+		// recognition only for the month that has opened.
 		h.waitFor("this month's journals of C-PER", wait, func(r []got) bool {
 			_, rev, js, _ := forContract(r, "C-PER")
-			return len(rev) == 12 && len(js) == 2
+			return len(rev) == 12 && len(js) == 13
 		})
 		// Idle partitions tick at the wall clock: still this month.
 		time.Sleep(6 * time.Second)
 		_, _, js, _ := forContract(h.snapshot(), "C-PER")
+		recognitions := 0
 		for _, j := range js {
+			if j.Kind != contracts.JournalKindRecognition {
+				continue
+			}
+			recognitions++
 			if contract.DateOf(j.PostingDate).Month() != thisMonth {
-				t.Errorf("journal %s posted on %s before its period opened", j.JournalCommandID, j.PostingDate.Format(time.DateOnly))
+				t.Errorf("recognition %s posted on %s before its period opened", j.JournalCommandID, j.PostingDate.Format(time.DateOnly))
 			}
 		}
-		if len(js) != 2 {
-			t.Fatalf("%d journals sent in the signing month, want 2 (invoice and recognition): %v", len(js), journalIDs(js))
+		if len(js) != 13 || recognitions != 1 {
+			t.Fatalf("%d journals (%d recognitions) sent in the signing month, want 12 invoices and this month's recognition: %v", len(js), recognitions, journalIDs(js))
 		}
 		// Stream time, not the clock: a contract of 2025 whose records carry
 		// 2025 event times. The NEW (5 January) sends January; the
@@ -168,7 +175,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 	t.Run("PERIOD_CLOSED reposts into the next open period, no exception", func(t *testing.T) {
 		h.t = t
 		h.produce(contracts.TopicCRMDealV1, "C-PC", newDeal("C-PC", start, 5, 2000, now))
-		recs := h.waitFor("journals of C-PC", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-PC"); return len(js) == 2 })
+		recs := h.waitFor("journals of C-PC", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-PC"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-PC")
 		rec := js[slices.IndexFunc(js, func(j *contracts.JournalCommand) bool { return j.Kind == contracts.JournalKindRecognition })]
 		// ERP answers after the next period opened: the repost goes at once,
@@ -192,9 +199,9 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 	t.Run("REPOST after a rejection: RETRYING, then RESOLVED when ERP posts it", func(t *testing.T) {
 		h.t = t
 		h.produce(contracts.TopicCRMDealV1, "C-RP", newDeal("C-RP", start, 3, 1000, now))
-		recs := h.waitFor("journals of C-RP", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RP"); return len(js) == 2 })
+		recs := h.waitFor("journals of C-RP", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RP"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-RP")
-		inv := js[slices.IndexFunc(js, func(j *contracts.JournalCommand) bool { return j.Kind == contracts.JournalKindInvoice })]
+		inv := journalByID(js, "JE/C-RP/1/"+start+"/INVOICE")
 		h.answer(inv, contracts.JournalStatusRejected, "INVALID_ACCOUNT", now)
 		recs = h.waitFor("journal_rejected exception of C-RP", wait, func(r []got) bool { _, _, _, xs := forContract(r, "C-RP"); return len(xs) == 1 })
 		_, _, _, xs := forContract(recs, "C-RP")
@@ -222,15 +229,15 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		if u := strings.Join(exceptionUpdates(xs, x.ExceptionID), ","); u != "OPEN/,RETRYING/rp-1,RESOLVED/rp-1" {
 			t.Errorf("exception updates %s", u)
 		}
-		if n := len(js); n != 3 {
-			t.Errorf("%d journals, want the 2 of the month and one repost: %v", n, journalIDs(js))
+		if n := len(js); n != 14 {
+			t.Errorf("%d journals, want the 13 of the signing month and one repost: %v", n, journalIDs(js))
 		}
 	})
 
 	t.Run("a refused action comes back OPEN; ROUTE_TO_FINANCE resolves once", func(t *testing.T) {
 		h.t = t
 		h.produce(contracts.TopicCRMDealV1, "C-RF", newDeal("C-RF", start, 4, 1000, now))
-		recs := h.waitFor("journals of C-RF", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RF"); return len(js) == 2 })
+		recs := h.waitFor("journals of C-RF", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RF"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-RF")
 		h.answer(js[0], contracts.JournalStatusRejected, "CURRENCY_MISMATCH", now)
 		recs = h.waitFor("exception of C-RF", wait, func(r []got) bool { _, _, _, xs := forContract(r, "C-RF"); return len(xs) == 1 })
@@ -252,7 +259,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		})
 		h.decide(id, "rf-2", contracts.DecisionActionRouteToFinance, now)
 		h.quiet(t, "C-RF")
-		if _, _, js, _ := forContract(h.snapshot(), "C-RF"); len(js) != 2 {
+		if _, _, js, _ := forContract(h.snapshot(), "C-RF"); len(js) != 13 {
 			t.Errorf("ROUTE_TO_FINANCE sent journals: %v", journalIDs(js))
 		}
 	})

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,16 @@ func mustApply(t *testing.T, b *Bridge, s *State, d contract.Deal) Outputs {
 		t.Fatalf("apply %s seq %d: %v", d.Kind, d.Seq, err)
 	}
 	out.Journals = append(out.Journals, b.Release(s, allOpen).Journals...)
+	// In amendment, then posting-date order, as if sent at once.
+	slices.SortStableFunc(out.Journals, func(a, b journal.Journal) int {
+		if a.Seq != b.Seq {
+			return int(a.Seq - b.Seq)
+		}
+		if a.Date != b.Date {
+			return int(a.Date - b.Date)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	for _, j := range out.Journals {
 		if err := j.Check(); err != nil {
 			t.Fatal(err)

@@ -21,14 +21,23 @@ func PeriodClosed(reason string) bool { return strings.HasPrefix(reason, "PERIOD
 // month of its posting date.
 func Opens(date contract.Date) contract.Date { return date.Month().First() }
 
-// schedule keeps the journals whose posting period has not opened at now
-// (stream time) in the state as SCHEDULED, and returns the others, to send
-// at once. Release sends the scheduled ones when their period opens.
+// Deferred reports whether journals of kind wait for their posting
+// period: revenue is recognised (or reversed) month by month as it is
+// earned; invoice and credit-note journals follow the billing documents and
+// go at once.
+func Deferred(kind journal.Kind) bool {
+	return kind == journal.Recognition || kind == journal.RecognitionReversal
+}
+
+// schedule keeps the recognition journals whose posting period has not
+// opened at now (stream time) in the state as SCHEDULED, and returns the
+// others, to send at once. Release sends the scheduled ones when their
+// period opens.
 func (s *State) schedule(js []journal.Journal, now contract.Date) []journal.Journal {
 	send := js[:0:0]
 	for _, j := range js {
 		due := Opens(j.Date)
-		if due <= now {
+		if due <= now || !Deferred(j.Kind) {
 			send = append(send, j)
 			continue
 		}
