@@ -157,4 +157,3 @@ func (t *tx) closeException(e StewardClose) error {
 	t.rule(e.Ruling, rec, e.Status, fmt.Sprintf("%s by %s without a change", verb, e.Actor))
 	return nil
 }
-
