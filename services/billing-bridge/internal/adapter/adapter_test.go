@@ -412,3 +412,18 @@ func TestGapExceptionUsesAvroSequences(t *testing.T) {
 		t.Errorf("%s / %s", x.Category, x.Queue)
 	}
 }
+
+func TestContractOfException(t *testing.T) {
+	for id, want := range map[string]string{
+		"EX/JE/C%2F9/1/2025-01/RECOGNITION/journal_rejected": "C/9",
+		"EX/BC/ACME-42/3/amendment_gap":                      "ACME-42",
+		"EX/ACME-42/deal/3/currency_changed":                 "ACME-42",
+		"EX/ACME-42/2025-01-15/INV/invoice_mismatch":         "ACME-42",
+		"qto:1:1:Q-1": "", "EX/": "", "EX/JE/": "", "EX/C-1": "",
+	} {
+		got, ok := ContractOfException(id)
+		if got != want || ok != (want != "") {
+			t.Errorf("ContractOfException(%q) = %q %v, want %q", id, got, ok, want)
+		}
+	}
+}
