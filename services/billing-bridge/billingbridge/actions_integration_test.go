@@ -140,7 +140,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		}
 		// Idle, the partition's timers run at the wall clock: every period
 		// of 2025 has opened; each journal goes once, balanced.
-		recs = h.waitFor("December's recognition of C-PAST", wait, func(r []got) bool {
+		h.waitFor("December's recognition of C-PAST", wait, func(r []got) bool {
 			_, _, js, _ := forContract(r, "C-PAST")
 			return journalByID(js, "JE/C-PAST/1/2025-12/RECOGNITION") != nil
 		})
@@ -185,13 +185,13 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 			_, _, js, _ := forContract(r, "C-PC")
 			return journalByID(js, rec.JournalCommandID+"/R1") != nil
 		})
-		_, _, js, xs := forContract(recs, "C-PC")
+		_, _, js, _ = forContract(recs, "C-PC")
 		r1 := journalByID(js, rec.JournalCommandID+"/R1")
 		if dr, cr := journalAmount(r1); dr != cr || dr != 10000 || r1.Kind != rec.Kind || !r1.PostingDate.Equal(next.First().Time()) {
 			t.Errorf("repost %+v: debit %d credit %d, posting %s (want %s)", r1, dr, cr, r1.PostingDate.Format(time.DateOnly), next.First())
 		}
 		time.Sleep(2 * time.Second)
-		if _, _, _, xs = forContract(h.snapshot(), "C-PC"); len(xs) != 0 {
+		if _, _, _, xs := forContract(h.snapshot(), "C-PC"); len(xs) != 0 {
 			t.Errorf("PERIOD_CLOSED raised %d exceptions: %+v", len(xs), xs[0])
 		}
 	})

@@ -146,7 +146,7 @@ func TestStewardActions(t *testing.T) {
 			}
 		}
 		e.decide(second.ExceptionID, "split-1", "SPLIT", map[string]string{"system": "ERP", "record_id": "100042"})
-		recs = c.waitFor(t, "split-1 resolved", wait, answered(second.ExceptionID, "RESOLVED", "split-1"))
+		c.waitFor(t, "split-1 resolved", wait, answered(second.ExceptionID, "RESOLVED", "split-1"))
 		recs = c.waitFor(t, "ERP:100042 re-pointed", wait, func(r []out) bool { return e.xref(r, "ERP:100042").GoldenID != g })
 		ng := e.xref(recs, "ERP:100042").GoldenID
 		if e.xref(recs, "CRM:A1").GoldenID != g {
