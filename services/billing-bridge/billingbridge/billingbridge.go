@@ -24,11 +24,16 @@ const Name = "billing-bridge"
 // contract id.
 const TopicByContract = "billing-bridge.by-contract.v1"
 
+// TopicDecisions is the internal topic operators' decisions
+// (ops.decisions.v1, keyed by exception id) are re-keyed onto, by the
+// contract their exception names.
+const TopicDecisions = "billing-bridge.decisions.v1"
+
 // Store is the state store: contract id → bridge.State (Marshal bytes).
 const Store = "contracts"
 
 // Inputs are the topics billing-bridge consumes.
-var Inputs = []string{contracts.TopicCRMDealV1, contracts.TopicBillingEventsV1, contracts.TopicERPJournalV1}
+var Inputs = []string{contracts.TopicCRMDealV1, contracts.TopicBillingEventsV1, contracts.TopicERPJournalV1, contracts.TopicOpsDecisionsV1}
 
 // Config is the service's configuration.
 type Config struct {
@@ -53,7 +58,8 @@ func (c *Config) Register(s *config.Set) {
 // Base returns the common part.
 func (c *Config) Base() *config.Common { return &c.Common }
 
-// TickInterval is how often held amendments are checked against the SLA.
+// TickInterval is how often held amendments are checked against the SLA
+// and scheduled journals against their posting period.
 const TickInterval = time.Second
 
 // Run runs the service until ctx ends.
@@ -63,12 +69,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	h := &Handler{Bridge: bridge.New(), SLA: cfg.GapSLA}
+	h := &Handler{Bridge: bridge.New(), SLA: cfg.GapSLA, Metrics: NewMetrics()}
 	p, err := processor.New(processor.Config{
 		Service:        Name,
 		Instance:       cfg.Instance,
 		Topics:         Inputs,
-		InternalTopics: []string{TopicByContract},
+		InternalTopics: []string{TopicByContract, TopicDecisions},
 		Stores:         []string{Store},
 		Handler:        h.Handle,
 		Tick:           TickInterval,

@@ -15,6 +15,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
 
 // heldPrefix starts the store keys of the held-amendment index: one entry
@@ -22,6 +23,13 @@ import (
 // sorts before every contract id, so a tick reads the index without
 // decoding any contract.
 const heldPrefix = "\x00held\x00"
+
+// releasePrefix starts the store keys of the release index:
+// "<prefix><YYYY-MM-DD>\x00<contract id>" for each contract with scheduled
+// journals, at the day the earliest one's period opens. It sorts after the
+// held index and before every contract id; in date order, so a tick stops
+// at the first period not open yet.
+const releasePrefix = "\x00release\x00"
 
 // ErrKeyMismatch: a record's key is not the contract id in its value.
 var ErrKeyMismatch = errors.New("record key is not the contract id")
@@ -31,6 +39,8 @@ type Handler struct {
 	Bridge *bridge.Bridge
 	// SLA is how long a held amendment waits before its gap exception.
 	SLA time.Duration
+	// Metrics counts reposts, releases and decisions (nil: not counted).
+	Metrics *Metrics
 }
 
 // Handle is the processor handler for every input topic.
@@ -44,6 +54,10 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 		return h.rekeyJournal(m)
 	case TopicByContract:
 		return h.journal(m)
+	case contracts.TopicOpsDecisionsV1:
+		return h.routeDecision(m)
+	case TopicDecisions:
+		return h.decision(m)
 	}
 	return errs.Poisonf("unknown_topic", "billing-bridge does not consume %q", m.Topic)
 }
@@ -191,33 +205,49 @@ func (h *Handler) journal(m *processor.Message) error {
 	}
 	if j, ok := h.Bridge.JournalOf(s, v.JournalCommandID); ok {
 		for i := range out.Exceptions {
-			if out.Exceptions[i].Category == bridge.CategoryJournalRejected {
+			if out.Exceptions[i].Category == bridge.CategoryJournalRejected && out.Exceptions[i].Status == "" {
 				adapter.JournalContext(&out.Exceptions[i], j, &v)
 			}
 		}
 	}
+	h.logReposts(m, out)
 	return h.commit(m, s, out, meta, nil)
 }
 
 // Tick raises the gap exception of every amendment held past the SLA on
-// this partition. It reads the held index only; outputs are dated now.
+// this partition, and sends the scheduled journals whose posting period
+// opened at now (stream time). It reads the two indexes only; outputs are
+// dated now.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
-	var due []string
+	var due, release []string
 	var bad error
+	today := contract.DateOf(now)
 	m.Range(Store, func(k string, v []byte) bool {
-		id, ok := strings.CutPrefix(k, heldPrefix)
-		if !ok {
-			return false
+		if id, ok := strings.CutPrefix(k, heldPrefix); ok {
+			var ix heldIndex
+			if err := json.Unmarshal(v, &ix); err != nil {
+				bad = fmt.Errorf("held index of %s: %w", id, err)
+				return false
+			}
+			if !now.Before(ix.Since.Add(h.SLA)) {
+				due = append(due, id)
+			}
+			return true
 		}
-		var ix heldIndex
-		if err := json.Unmarshal(v, &ix); err != nil {
-			bad = fmt.Errorf("held index of %s: %w", id, err)
-			return false
+		if rest, ok := strings.CutPrefix(k, releasePrefix); ok {
+			day, id, _ := strings.Cut(rest, "\x00")
+			d, err := contract.ParseDate(day)
+			if err != nil {
+				bad = fmt.Errorf("release index %q: %w", k, err)
+				return false
+			}
+			if d > today {
+				return false // in date order: nothing later is open
+			}
+			release = append(release, id)
+			return true
 		}
-		if !now.Before(ix.Since.Add(h.SLA)) {
-			due = append(due, id)
-		}
-		return true
+		return false
 	})
 	if bad != nil {
 		return bad
@@ -248,7 +278,84 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			return err
 		}
 	}
+	for _, id := range release {
+		s, err := load(m, id)
+		if err != nil {
+			return err
+		}
+		out := h.Bridge.Release(s, today)
+		// Deterministic ids: the contract and the day its periods opened.
+		base := tracing.DeterministicID("billing-bridge", "release", s.ContractID, today.String())
+		meta := adapter.Meta{CorrelationID: tracing.DeterministicID("billing-bridge", s.ContractID), OccurredAt: now,
+			EventID: func(i int) string { return tracing.DeterministicID(base, strconv.Itoa(i)) }}
+		if err := emit(m, adapter.Records(h.Bridge, s, out, meta)); err != nil {
+			return err
+		}
+		h.Metrics.released(len(out.Journals))
+		if err := save(m, s, nil); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// routeDecision moves a decision on one of billing-bridge's exceptions
+// onto the internal topic keyed by the contract its exception id names,
+// where decision() applies it on the partition that owns the contract.
+// Other services' decisions are skipped.
+func (h *Handler) routeDecision(m *processor.Message) error {
+	var d contracts.Decision
+	if err := m.Decode(&d); err != nil {
+		return err
+	}
+	if d.OwnerService != adapter.Owner {
+		return nil
+	}
+	id, ok := adapter.ContractOfException(d.ExceptionID)
+	if !ok {
+		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a billing-bridge exception id", d.DecisionID, d.ExceptionID)
+	}
+	if strings.HasPrefix(id, heldPrefix[:1]) {
+		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+	}
+	m.Emit(TopicDecisions, id, m.Value())
+	return nil
+}
+
+// decision applies an operator's decision to the contract's state; the
+// exception's update (RETRYING, RESOLVED, CLOSED, or OPEN with the reason
+// a decision is refused) names the decision.
+func (h *Handler) decision(m *processor.Message) error {
+	var v contracts.Decision
+	if err := m.Decode(&v); err != nil {
+		return err
+	}
+	id := m.Key()
+	s, err := load(m, id)
+	if err != nil {
+		return err
+	}
+	meta := input(m, v.Metadata)
+	if meta.OccurredAt.IsZero() {
+		meta.OccurredAt = m.EventTime()
+	}
+	out := h.Bridge.ApplyDecision(s, adapter.DecisionOf(&v), contract.DateOf(meta.OccurredAt))
+	h.Metrics.decided(v.Action, out.Status == bridge.StatusDuplicate)
+	if out.Status == bridge.StatusDuplicate {
+		m.Logger().Debug("decision is a no-op", "decision_id", v.DecisionID, "exception_id", v.ExceptionID, "action", v.Action)
+		return nil
+	}
+	h.logReposts(m, out)
+	return h.commit(m, s, out, meta, nil)
+}
+
+// logReposts writes the audit line of every journal reposted and counts it.
+func (h *Handler) logReposts(m *processor.Message, out bridge.Outputs) {
+	for _, r := range out.Reposts {
+		h.Metrics.reposted(r)
+		m.Logger().Info("journal reposted into the next open period", "audit", true, "rejected_journal", r.Rejected, "journal", r.Journal,
+			"posting_date", r.Date.String(), "scheduled", r.Scheduled, "reason", r.Reason, "decision_id", r.Decision)
+	}
 }
 
 // commit emits the outputs of an applied input and stores the state.
@@ -297,6 +404,10 @@ type flow struct {
 	Event       string `json:"event,omitempty"`
 }
 
+func releaseKey(d contract.Date, contractID string) string {
+	return releasePrefix + d.String() + "\x00" + contractID
+}
+
 func loadIndex(m *processor.Message, id string) (heldIndex, bool) {
 	b, ok := m.Get(Store, heldPrefix+id)
 	if !ok {
@@ -313,6 +424,21 @@ func loadIndex(m *processor.Message, id string) (heldIndex, bool) {
 // exists exactly while a held deal waits for its gap exception. fl is the
 // flow of a deal just held.
 func save(m *processor.Message, s *bridge.State, fl *flow) error {
+	// The release index holds the contract at the day its earliest
+	// scheduled journal's period opens (State.Indexed remembers the entry).
+	release, scheduled := s.NextRelease()
+	if !scheduled {
+		release = 0
+	}
+	if release != s.Indexed {
+		if s.Indexed != 0 {
+			m.Put(Store, releaseKey(s.Indexed, s.ContractID), nil)
+		}
+		if release != 0 {
+			m.Put(Store, releaseKey(release, s.ContractID), []byte{1})
+		}
+		s.Indexed = release
+	}
 	b, err := s.Marshal()
 	if err != nil {
 		return err

@@ -161,6 +161,13 @@ func tail(s string, n int) string {
 // produce encodes v for a logical topic and produces it synchronously.
 func (h *harness) produce(topic, key string, v serde.Record) {
 	h.t.Helper()
+	h.produceAt(topic, key, v, time.Time{})
+}
+
+// produceAt is produce with the record's timestamp (its event time, which
+// moves the partition's stream time) set to at; zero: the producer's clock.
+func (h *harness) produceAt(topic, key string, v serde.Record, at time.Time) {
+	h.t.Helper()
 	ctx := context.Background()
 	// Producers of the inputs are other systems; they register nothing, the
 	// schemas are provisioned. Encode looks the schema up.
@@ -168,7 +175,7 @@ func (h *harness) produce(topic, key string, v serde.Record) {
 	if err != nil {
 		h.t.Fatalf("encode %s: %v", topic, err)
 	}
-	r := &kgo.Record{Topic: h.prefix + topic, Key: []byte(key), Value: b}
+	r := &kgo.Record{Topic: h.prefix + topic, Key: []byte(key), Value: b, Timestamp: at}
 	if err := h.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		h.t.Fatalf("produce %s: %v", topic, err)
 	}

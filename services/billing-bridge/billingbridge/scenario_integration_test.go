@@ -169,7 +169,7 @@ func TestScenarios(t *testing.T) {
 		})
 		_, _, js, _ := forContract(recs, "C-REJ")
 		j := js[0]
-		code, msg := "PERIOD_CLOSED", "posting period 2025-01 is closed"
+		code, msg := "INVALID_ACCOUNT", "GL account 2400 is blocked for posting"
 		ans := &contracts.Journal{Metadata: meta("erp/"+j.JournalCommandID, at.Add(2*time.Hour)), JournalCommandID: j.JournalCommandID,
 			Status: contracts.JournalStatusRejected, RejectionCode: &code, ERPMessage: &msg, Lines: []contracts.JournalLine{}}
 		ans.Metadata.SourceSystem = contracts.SourceSystemERP

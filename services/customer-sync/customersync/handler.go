@@ -67,6 +67,7 @@ const (
 	waitingKey  = "w/"
 	xrefKey     = "x/"
 	childrenKey = "k/"
+	decisionKey = "d/" // rekey stage: steward decision ids applied
 )
 
 // Handler is customer-sync's processor handler.
@@ -216,7 +217,19 @@ func (h *Handler) rekey(m *processor.Message) error {
 	if in.ev == nil {
 		return nil // not for customer-sync
 	}
+	if r, steward := golden.RulingOf(in.ev); steward && r.DecisionID != "" {
+		// ops.decisions.v1 is keyed by exception id: every decision on one
+		// exception comes through this partition, in order. A decision id
+		// seen before is a no-op.
+		if _, seen := m.Get(RouteStore, decisionKey+r.DecisionID); seen {
+			return nil
+		}
+		m.Put(RouteStore, decisionKey+r.DecisionID, []byte{1})
+	}
 	if err := golden.Validate(in.ev); err != nil {
+		if r, steward := golden.RulingOf(in.ev); steward && r.ExceptionID != "" && errs.ClassOf(err) == errs.ClassPoison {
+			return h.refuse(m, in, r, "", err, base)
+		}
 		return err
 	}
 	var gid string
@@ -250,6 +263,12 @@ func (h *Handler) rekey(m *processor.Message) error {
 		gid = e.Merged // the merged record's block hands it over if needed
 	case golden.StewardNotDuplicate:
 		gid = e.A
+	case golden.StewardPick:
+		gid = e.Golden
+	case golden.StewardSplit:
+		gid = e.Golden
+	case golden.StewardClose:
+		gid = e.Golden
 	case golden.EraseRequested:
 		if gid = e.GoldenID; gid == "" {
 			m.Emit(TopicRoute, refKey(e.Ref.System, e.Ref.ID), r.Value, o.headers()...)
@@ -258,9 +277,27 @@ func (h *Handler) rekey(m *processor.Message) error {
 	}
 	block, ok := golden.BlockOfID(gid)
 	if !ok {
-		return errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+		err := errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+		if rl, steward := golden.RulingOf(in.ev); steward && rl.ExceptionID != "" {
+			return h.refuse(m, in, rl, "", err, base)
+		}
+		return err
 	}
 	forward(m, block, r.Value, o)
+	return nil
+}
+
+// refuse publishes the exception a steward decision names back OPEN with
+// the reason the decision cannot be carried out: nothing changes, nothing
+// is dead-lettered, the partition flows on.
+func (h *Handler) refuse(m *processor.Message, in input, r golden.Ruling, goldenID string, err error, base string) error {
+	x := golden.Refusal(r, goldenID, err.Error(), golden.Meta{EventID: in.md.EventID, CorrelationID: in.md.CorrelationID, OccurredAt: in.md.OccurredAt})
+	m.Logger().Info("steward decision refused", "decision_id", r.DecisionID, "exception_id", r.ExceptionID, "reason", x.Message)
+	for _, rec := range adapter.Outputs(golden.Outputs{Exceptions: []golden.Exception{x}}, in.md, base+"/refused") {
+		if err := m.EmitValue(rec.Topic, rec.Key, rec.Value); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -569,6 +606,9 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	}()
 	out, err := ps.st.ApplyIn(block, in.ev)
 	if err != nil {
+		if r, steward := golden.RulingOf(in.ev); steward && r.ExceptionID != "" && errs.ClassOf(err) == errs.ClassPoison {
+			return h.refuse(m, in, r, "", err, base) // the state is unchanged
+		}
 		return err // the state is unchanged
 	}
 	// From here the in-memory state is one event ahead of the store; if

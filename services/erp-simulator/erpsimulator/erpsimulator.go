@@ -148,7 +148,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime})
+	live := erp.NewLive(cfg.Rules())
+	for pattern, h := range configAPI(live, log.With("component", "erp-config")) {
+		svc.Handle(pattern, h)
+	}
+	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime, Live: live})
 	p, err := processor.New(processor.Config{
 		Service:  Name,
 		Instance: cfg.Instance,

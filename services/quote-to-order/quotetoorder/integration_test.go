@@ -48,7 +48,10 @@ type env struct {
 	life     map[string][]contracts.OrderLifecycle
 	excs     []contracts.OperationalException
 	commands map[string][]contracts.OrderCommand
-	dlq      int
+	// fixed lists orders whose rejections ERP no longer gives (the
+	// licence granted, the tax configured): the fix before a RETRY.
+	fixed map[string]bool
+	dlq   int
 	// producers counts lifecycle events per producer id (one per
 	// instance of the service: its transactional id).
 	producers map[int64]int
@@ -57,7 +60,7 @@ type env struct {
 // newEnv creates the test's topics, publishes the ERP reference data of
 // customers, starts the real gateway on it and waits until it is ready.
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
-	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}, producers: map[int64]int{}}
+	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}, producers: map[int64]int{}, fixed: map[string]bool{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
 	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
 	if err != nil {
@@ -237,17 +240,19 @@ func (e *env) erp() {
 				}
 				e.mu.Lock()
 				e.commands[c.OrderID] = append(e.commands[c.OrderID], c)
+				fixed := e.fixed[c.OrderID]
 				e.mu.Unlock()
+				waived := func(reason string) bool { return fixed || slices.Contains(c.Overrides, reason) }
 				st := contracts.OrderStatus{Metadata: meta(c.OrderID), OrderID: c.OrderID, CommandID: &c.CommandID, ERPOrderID: ptr("SO-" + c.OrderID)}
 				st.Metadata.SourceSystem = contracts.SourceSystemERP
 				rejected := 0
 				for _, l := range c.Lines {
 					ls := contracts.OrderLineStatus{LineNumber: l.LineNumber, SKU: l.SKU, Status: contracts.LineStatusAccepted, QuantityConfirmed: l.Quantity}
 					switch {
-					case strings.HasPrefix(l.SKU, "EXP-"):
+					case strings.HasPrefix(l.SKU, "EXP-") && !waived(contracts.RejectionReasonExportControl):
 						ls.Status, ls.RejectionReason, ls.ERPMessage = contracts.LineStatusRejected, ptr(contracts.RejectionReasonExportControl), ptr("ECCN 5A002 requires a licence for "+l.ShipToCountry)
 						rejected++
-					case strings.HasPrefix(l.SKU, "TAX-"):
+					case strings.HasPrefix(l.SKU, "TAX-") && !waived(contracts.RejectionReasonTaxConfiguration):
 						ls.Status, ls.RejectionReason, ls.ERPMessage = contracts.LineStatusRejected, ptr(contracts.RejectionReasonTaxConfiguration), ptr("no tax code for "+l.ShipToCountry)
 						rejected++
 					}
@@ -348,6 +353,7 @@ func TestQuoteToOrder(t *testing.T) {
 		erpCustomer{id: "100050", account: "A-HOLD", hold: true, xref: true},
 		erpCustomer{id: "100051", account: "A-HOLD2", hold: true, xref: true},
 		erpCustomer{id: "100077", account: "A-NEW"}, // in ERP, not yet cross-referenced
+		erpCustomer{id: "100052", account: "A-HOLD3", hold: true, xref: true},
 	)
 	e.runService()
 	const long = 60 * time.Second
@@ -388,8 +394,14 @@ func TestQuoteToOrder(t *testing.T) {
 			x[0].Context["credit_decision"] != contracts.CreditDecisionHold || !strings.Contains(x[0].Context["credit_reasons"], "CREDIT_HOLD") {
 			t.Fatalf("exceptions %+v", x)
 		}
-		e.produce(contracts.TopicOpsDecisionsV1, x[0].ExceptionID, &contracts.Decision{Metadata: meta("d1"), DecisionID: "d1", ExceptionID: x[0].ExceptionID,
-			OwnerService: quotetoorder.Name, Action: contracts.DecisionActionReleaseHold, Actor: "finance@example.com", Parameters: map[string]string{}})
+		// A release without a second person's approval is refused: the
+		// exception comes back OPEN naming the decision, the order stays.
+		e.decide(x[0].ExceptionID, "d0", contracts.DecisionActionReleaseHold, nil)
+		refused := e.waitException(x[0].ExceptionID, "d0", contracts.ExceptionStatusOpen, long)
+		if !strings.Contains(refused.Context["outcome"], "approval") {
+			t.Errorf("refusal %+v does not say an approval is missing", refused.Context)
+		}
+		e.decide(x[0].ExceptionID, "d1", contracts.DecisionActionReleaseHold, nil, "cfo@example.com")
 		got := e.waitState("Q-HOLD", contracts.OrderStateInvoiced, long)
 		if want := "RECEIVED,VALIDATING,CREDIT_HOLD,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)

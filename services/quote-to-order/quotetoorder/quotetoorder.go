@@ -60,7 +60,10 @@ type Config struct {
 	ERPAckSLA         time.Duration
 	MaxSubmitAttempts int
 	CreditRecheck     time.Duration
-	Tick              time.Duration
+	// ReleaseApprovalAbove: a RELEASE_HOLD of an order above this total
+	// (minor units) needs approved_by (four eyes); 0: every release.
+	ReleaseApprovalAbove int64
+	Tick                 time.Duration
 	// UnknownStatusGrace is how long an ERP status for an order unknown on
 	// its partition is parked before it is raised as an exception.
 	UnknownStatusGrace time.Duration
@@ -95,6 +98,14 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.ERPAckSLA, "ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA", 2*time.Minute, "time ERP has to acknowledge an order command before it is resubmitted")
 	s.Int(&c.MaxSubmitAttempts, "ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS", 3, "submissions without acknowledgment before an ERP_TIMEOUT exception")
 	s.Duration(&c.CreditRecheck, "ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK", 5*time.Minute, "how often an order on credit hold asks the gateway again (0 disables)")
+	s.Func("ISTHMUS_QUOTE_TO_ORDER_RELEASE_APPROVAL_ABOVE_MINOR", "0", "order total (minor units) above which a RELEASE_HOLD decision must carry approved_by, a second person (0: every release)", func(v string) error {
+		var n int64
+		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err != nil || n < 0 {
+			return fmt.Errorf("%q is not a non-negative integer", v)
+		}
+		c.ReleaseApprovalAbove = n
+		return nil
+	})
 	s.Duration(&c.Tick, "ISTHMUS_QUOTE_TO_ORDER_TICK", time.Second, "timer resolution (ERP acknowledgment, credit recheck)")
 	s.Duration(&c.UnknownStatusGrace, "ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE", 5*time.Minute, "how long (stream time) an ERP status for an order without state is parked, waiting for the order, before it is raised as an exception")
 	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again")
@@ -200,7 +211,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	defer gw.Close()
 	h := &Handler{
 		Gateway:            gw,
-		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck},
+		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck, ReleaseApprovalAbove: cfg.ReleaseApprovalAbove},
 		UnknownStatusGrace: cfg.UnknownStatusGrace,
 		metrics:            m,
 	}

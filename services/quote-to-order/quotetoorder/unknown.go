@@ -202,7 +202,11 @@ func (h *Handler) decideUnknown(ctx context.Context, m *processor.Message, d con
 		ExceptionID: d.ExceptionID, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Severity: contracts.SeverityLow,
 		Status: contracts.ExceptionStatusClosed, OwnerService: Name,
 		Summary:   fmt.Sprintf("unknown-order exception of order %s is closed (%s by %s)", order, d.Action, d.Actor),
-		EntityIds: map[string]string{"order_id": order}, Context: map[string]string{"decision_id": d.DecisionID},
+		EntityIds: map[string]string{"order_id": order}, Context: map[string]string{"decision_id": d.DecisionID}, AllowedActions: []string{},
+	}
+	if d.DecisionID != "" {
+		id := d.DecisionID
+		ex.DecisionID = &id
 	}
 	return m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(ex.Metadata.CorrelationID)})
 }

@@ -30,19 +30,26 @@ type Stats struct {
 	OpenBreaks       map[string]int `json:"open_breaks_by_kind"`
 	GoldenCustomers  int            `json:"golden_customers"`
 	Journals         int            `json:"journal_commands"`
+	// OpenByQueueKind counts open (or retrying) exceptions by
+	// "<queue>/<category>".
+	OpenByQueueKind map[string]int `json:"open_exceptions_by_queue_and_category"`
+	// ByRejectionCode counts exceptions by the ERP rejection code in their
+	// context (rejection_code), e.g. PERIOD_CLOSED.
+	ByRejectionCode map[string]int `json:"exceptions_by_rejection_code"`
 }
 
 type projection struct {
 	mu         sync.Mutex
 	orders     map[string]string
 	exceptions map[string]contracts.OperationalException
+	codes      map[string]string // exception id → ERP rejection code, as first raised
 	breaks     map[string]contracts.ReconBreak
 	golden     map[string]bool
 	journals   int
 }
 
 func newProjection() *projection {
-	return &projection{orders: map[string]string{}, exceptions: map[string]contracts.OperationalException{},
+	return &projection{orders: map[string]string{}, exceptions: map[string]contracts.OperationalException{}, codes: map[string]string{},
 		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}}
 }
 
@@ -59,6 +66,9 @@ func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r
 		var v contracts.OperationalException
 		if sd.Decode(ctx, r.Value, &v) == nil {
 			p.exceptions[v.ExceptionID] = v
+			if code := v.Context["rejection_code"]; code != "" {
+				p.codes[v.ExceptionID] = code
+			}
 		}
 	case contracts.TopicReconBreaksV1:
 		var v contracts.ReconBreak
@@ -80,7 +90,7 @@ func (p *projection) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{OrdersByState: map[string]int{}, OpenExceptions: map[string]int{}, ExceptionsByKind: map[string]int{}, OpenBreaks: map[string]int{},
-		GoldenCustomers: len(p.golden), Journals: p.journals}
+		GoldenCustomers: len(p.golden), Journals: p.journals, OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{}}
 	for _, st := range p.orders {
 		s.OrdersByState[st]++
 	}
@@ -88,7 +98,12 @@ func (p *projection) stats() Stats {
 		s.ExceptionsByKind[e.Category]++
 		if e.Status == contracts.ExceptionStatusOpen || e.Status == contracts.ExceptionStatusRetrying {
 			s.OpenExceptions[e.Queue]++
+			s.OpenByQueueKind[e.Queue+"/"+e.Category]++
 		}
+
+	}
+	for _, code := range p.codes {
+		s.ByRejectionCode[code]++
 	}
 	for _, b := range p.breaks {
 		if b.Status == contracts.BreakStatusOpen {

@@ -532,7 +532,7 @@ var categories = map[string]string{
 
 var suggestions = map[string]string{
 	bridge.CategoryAmendmentGap:      "find the missing amendment in CRM and re-send it; the held amendments apply as soon as it arrives",
-	bridge.CategoryJournalRejected:   "fix the cause in ERP (period, account) and replay the journal command; a later POSTED clears the exception",
+	bridge.CategoryJournalRejected:   "fix the cause in ERP (account, currency) and REPOST the journal into the next open period, or ROUTE_TO_FINANCE for manual posting",
 	bridge.CategoryAmendmentRejected: "correct the amendment in CRM and re-send it with the same sequence",
 	bridge.CategoryInvoiceMismatch:   "compare the issued invoice with the invoice schedule and credit or re-issue it in billing",
 	CategoryRejectedInput:            "correct the record at its source and re-send it",
@@ -570,7 +570,17 @@ func Exception(e bridge.Exception) *contracts.OperationalException {
 		Summary:        e.Message,
 		EntityIds:      map[string]string{"contract_id": e.ContractID},
 		Context:        map[string]string{"category": e.Category, "reason": e.Reason},
-		AllowedActions: []string{},
+		AllowedActions: bridge.AllowedActions(e.Category),
+	}
+	if e.Status != "" {
+		v.Status = e.Status
+	}
+	if v.Status == contracts.ExceptionStatusResolved || v.Status == contracts.ExceptionStatusClosed {
+		v.AllowedActions = []string{}
+	}
+	if e.DecisionID != "" {
+		id := e.DecisionID
+		v.DecisionID = &id
 	}
 	if v.Severity == "" {
 		v.Severity = contracts.SeverityMedium
@@ -658,4 +668,45 @@ func JournalContext(e *bridge.Exception, j journal.Journal, v *contracts.Journal
 	if v.ERPMessage != nil {
 		e.Context = append(e.Context, bridge.Field{Key: "erp_message", Value: *v.ERPMessage})
 	}
+}
+
+// ContractOfException is the contract an exception id of this service
+// names: EX/JE/<contract>/… (journal), EX/BC/<contract>/… (amendment),
+// EX/<contract>/… (refused input, billing rejection, invoice mismatch);
+// the contract id is path-escaped.
+func ContractOfException(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "EX/")
+	if !ok {
+		return "", false
+	}
+	for _, p := range []string{"JE/", "BC/"} {
+		if r, ok := strings.CutPrefix(rest, p); ok {
+			rest = r
+			break
+		}
+	}
+	esc, tail, ok := strings.Cut(rest, "/")
+	if !ok || tail == "" {
+		return "", false
+	}
+	c, err := url.PathUnescape(esc)
+	if err != nil || c == "" {
+		return "", false
+	}
+	return c, true
+}
+
+// DecisionOf maps an ops.decisions.v1 record onto the domain. The category
+// of an exception the state does not track (one raised for a refused
+// input) comes from its id.
+func DecisionOf(v *contracts.Decision) bridge.Decision {
+	d := bridge.Decision{ID: v.DecisionID, ExceptionID: v.ExceptionID, Action: v.Action, Actor: v.Actor}
+	for _, c := range []string{bridge.CategoryJournalRejected, bridge.CategoryAmendmentGap, bridge.CategoryAmendmentRejected, bridge.CategoryInvoiceMismatch, CategoryBillingRejected} {
+		if strings.HasSuffix(v.ExceptionID, "/"+c) {
+			d.Category = c
+			return d
+		}
+	}
+	d.Category = CategoryRejectedInput
+	return d
 }

@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -163,8 +164,13 @@ func newContract(t *testing.T, b *bridge.Bridge, freq string, price int64) (*bri
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every period opens (the journals of later months are scheduled).
+	out.Journals = append(out.Journals, b.Release(s, allOpen).Journals...)
 	return s, out
 }
+
+// allOpen is a day by which every period of the tests' contracts is open.
+var allOpen = day("2040-01-01")
 
 func meta(id string) Meta {
 	return Meta{CorrelationID: "corr", CausationID: "cause", OccurredAt: t0,
@@ -284,6 +290,7 @@ func TestCancelIsCancellationWithCredit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	out.Journals = append(out.Journals, b.Release(s, allOpen).Journals...)
 	recs := Records(b, s, out, meta("8"))
 	var credit int64
 	kinds := map[string]int{}
@@ -344,7 +351,7 @@ func TestJournalRejectedException(t *testing.T) {
 	s, out := newContract(t, b, contracts.BillingFrequencyMonthly, 1000)
 	j := out.Journals[0]
 	v := &contracts.Journal{Metadata: md("4"), JournalCommandID: j.ID, Status: contracts.JournalStatusRejected,
-		RejectionCode: ptr("PERIOD_CLOSED"), ERPMessage: ptr("period 2025-01 is closed")}
+		RejectionCode: ptr("INVALID_ACCOUNT"), ERPMessage: ptr("GL account 2400 is blocked for posting")}
 	res, err := b.ApplyJournal(s, JournalEvent(v, "C-9"))
 	if err != nil {
 		t.Fatal(err)
@@ -358,9 +365,9 @@ func TestJournalRejectedException(t *testing.T) {
 	x := roundTrip(t, recs[0].Value.(*contracts.OperationalException))
 	want := map[string]string{
 		"journal_id":     j.ID,
-		"rejection_code": "PERIOD_CLOSED",
-		"erp_message":    "period 2025-01 is closed",
-		"erp_reason":     "PERIOD_CLOSED: period 2025-01 is closed",
+		"rejection_code": "INVALID_ACCOUNT",
+		"erp_message":    "GL account 2400 is blocked for posting",
+		"erp_reason":     "INVALID_ACCOUNT: GL account 2400 is blocked for posting",
 		"amount":         strconv.FormatInt(j.Amount(), 10),
 		"currency":       "EUR",
 		"lines":          `[{"account":"` + j.Lines[0].Account + `","debit":` + strconv.FormatInt(j.Amount(), 10) + `,"credit":0},{"account":"` + j.Lines[1].Account + `","debit":0,"credit":` + strconv.FormatInt(j.Amount(), 10) + `}]`,
@@ -372,6 +379,9 @@ func TestJournalRejectedException(t *testing.T) {
 	}
 	if x.Category != contracts.ExceptionCategoryJournalRejected || x.Queue != contracts.ExceptionQueueFinanceOps || x.EntityIds["journal_id"] != j.ID {
 		t.Errorf("exception %+v", x)
+	}
+	if want := []string{"REPOST", "ROUTE_TO_FINANCE", "RESOLVE", "DISMISS"}; strings.Join(x.AllowedActions, ",") != strings.Join(want, ",") {
+		t.Errorf("allowed actions %v, want %v", x.AllowedActions, want)
 	}
 }
 
@@ -400,5 +410,20 @@ func TestGapExceptionUsesAvroSequences(t *testing.T) {
 	}
 	if x.Category != contracts.ExceptionCategoryAmendmentGap || x.Queue != contracts.ExceptionQueueFinanceOps {
 		t.Errorf("%s / %s", x.Category, x.Queue)
+	}
+}
+
+func TestContractOfException(t *testing.T) {
+	for id, want := range map[string]string{
+		"EX/JE/C%2F9/1/2025-01/RECOGNITION/journal_rejected": "C/9",
+		"EX/BC/ACME-42/3/amendment_gap":                      "ACME-42",
+		"EX/ACME-42/deal/3/currency_changed":                 "ACME-42",
+		"EX/ACME-42/2025-01-15/INV/invoice_mismatch":         "ACME-42",
+		"qto:1:1:Q-1": "", "EX/": "", "EX/JE/": "", "EX/C-1": "",
+	} {
+		got, ok := ContractOfException(id)
+		if got != want || ok != (want != "") {
+			t.Errorf("ContractOfException(%q) = %q %v, want %q", id, got, ok, want)
+		}
 	}
 }

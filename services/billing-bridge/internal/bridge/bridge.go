@@ -105,6 +105,8 @@ func (b *Bridge) ApplyDeal(s *State, d contract.Deal) (Outputs, error) {
 	if len(s.Held) == 0 {
 		s.Held = nil
 	}
+	out.Journals = s.schedule(out.Journals, contract.DateOf(d.OccurredAt))
+	s.track(out.Exceptions)
 	return out, nil
 }
 
@@ -162,7 +164,7 @@ func (b *Bridge) apply(s *State, d contract.Deal, fp string) (Outputs, error) {
 		s.Journals = make(map[string]JournalStatus, len(out.Journals))
 	}
 	for _, j := range out.Journals {
-		s.Journals[j.ID] = JournalStatus{Kind: j.Kind, Seq: j.Seq, Period: j.Period, Date: j.Date, Amount: j.Amount(), Status: JournalPending}
+		s.Journals[j.ID] = JournalStatus{Kind: j.Kind, Seq: j.Seq, Period: j.Period, Date: j.Date, Amount: j.Amount(), Status: JournalPending, Source: j.Source}
 	}
 	return out, nil
 }

@@ -105,6 +105,7 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 				},
 			}}
 		}
+		s.track(out.Exceptions)
 		return out, nil
 	}
 	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("billing event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
@@ -130,9 +131,18 @@ type JournalEvent struct {
 	OccurredAt time.Time `json:"occurred_at"`
 }
 
-// ApplyJournal records the ERP's answer. A rejection raises a
-// journal_rejected exception with the journal's context, once; a later
-// POSTED (after the journal was fixed and replayed) clears it.
+// ApplyJournal records the ERP's answer.
+//
+//   - POSTED settles the journal; when an operator's REPOST was waiting on
+//     it, its exception is RESOLVED.
+//   - A rejection answering an operator's REPOST puts the exception back
+//     OPEN with the new reason.
+//   - A PERIOD_CLOSED rejection is reposted on its own into the next open
+//     period (after the rejected posting date, not before the period of
+//     the answer), up to MaxAutoReposts times per journal: recorded in
+//     Outputs.Reposts, not raised.
+//   - Any other rejection raises a journal_rejected exception (REPOST,
+//     ROUTE_TO_FINANCE, RESOLVE, DISMISS).
 func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 	if ev.ContractID != s.ContractID {
 		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: journal event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
@@ -141,6 +151,12 @@ func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 	if !ok {
 		return Outputs{}, errs.Business("unknown_journal", fmt.Errorf("contract %s: %w %q", ev.ContractID, ErrUnknownJournal, ev.JournalID))
 	}
+	root := ev.JournalID
+	if j.Root != "" {
+		root = j.Root
+	}
+	exID := journalExceptionID(root)
+	ex, raised := s.Exceptions[exID]
 	switch ev.Kind {
 	case JournalPostedEvent:
 		if j.Status == JournalPosted {
@@ -148,36 +164,59 @@ func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 		}
 		j.Status, j.Reason, j.Document = JournalPosted, "", ev.Document
 		s.Journals[ev.JournalID] = j
-		return Outputs{Status: StatusNoChange}, nil
+		out := Outputs{Status: StatusNoChange}
+		if raised && ex.Status == ExceptionRetrying && ex.Journal == ev.JournalID {
+			out.Exceptions = append(out.Exceptions, s.update(exID, ExceptionResolved, ex.Decision,
+				fmt.Sprintf("journal %s posted by ERP (document %s)", ev.JournalID, ev.Document)))
+		}
+		return out, nil
 	case JournalRejectedEvent:
-		if j.Status == JournalRejected && j.Reason == ev.Reason {
+		if j.Status == JournalReposted || j.Status == JournalRejected && j.Reason == ev.Reason {
 			return Outputs{Status: StatusDuplicate}, nil
 		}
 		j.Status, j.Reason = JournalRejected, ev.Reason
 		s.Journals[ev.JournalID] = j
-		currency := ""
-		if s.Terms != nil {
-			currency = s.Terms.Currency
+		out := Outputs{Status: StatusNoChange}
+		now := contract.DateOf(ev.OccurredAt)
+		switch {
+		case raised && ex.Status == ExceptionRetrying && ex.Journal == ev.JournalID:
+			out.Exceptions = append(out.Exceptions, s.update(exID, ExceptionOpen, ex.Decision, "ERP rejected the reposted journal "+ev.JournalID+": "+ev.Reason))
+		case PeriodClosed(ev.Reason) && s.Journals[root].Reposts < MaxAutoReposts && !(raised && ex.Status == ExceptionOpen):
+			nj, r := b.repost(s, ev.JournalID, now, ev.Reason, "")
+			out.Reposts = append(out.Reposts, r)
+			if !r.Scheduled {
+				out.Journals = append(out.Journals, nj)
+			}
+		default:
+			currency := ""
+			if s.Terms != nil {
+				currency = s.Terms.Currency
+			}
+			out.Exceptions = []Exception{{
+				ID:         exID,
+				Category:   CategoryJournalRejected,
+				Queue:      QueueFinanceOps,
+				Severity:   "high",
+				ContractID: s.ContractID,
+				Seq:        j.Seq,
+				Reason:     "journal_rejected",
+				Message:    fmt.Sprintf("ERP rejected journal %s: %s", ev.JournalID, ev.Reason),
+				Context: []Field{
+					{"journal_id", ev.JournalID},
+					{"kind", string(j.Kind)},
+					{"period", j.Period},
+					{"posting_date", j.Date.String()},
+					{"amount", strconv.FormatInt(j.Amount, 10)},
+					{"currency", currency},
+					{"erp_reason", ev.Reason},
+				},
+			}}
+			s.track(out.Exceptions)
+			ex := s.Exceptions[exID]
+			ex.Journal = ev.JournalID
+			s.Exceptions[exID] = ex
 		}
-		return Outputs{Status: StatusNoChange, Exceptions: []Exception{{
-			ID:         "EX/" + ev.JournalID + "/" + CategoryJournalRejected,
-			Category:   CategoryJournalRejected,
-			Queue:      QueueFinanceOps,
-			Severity:   "high",
-			ContractID: s.ContractID,
-			Seq:        j.Seq,
-			Reason:     "journal_rejected",
-			Message:    fmt.Sprintf("ERP rejected journal %s: %s", ev.JournalID, ev.Reason),
-			Context: []Field{
-				{"journal_id", ev.JournalID},
-				{"kind", string(j.Kind)},
-				{"period", j.Period},
-				{"posting_date", j.Date.String()},
-				{"amount", strconv.FormatInt(j.Amount, 10)},
-				{"currency", currency},
-				{"erp_reason", ev.Reason},
-			},
-		}}}, nil
+		return out, nil
 	}
 	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("journal event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
 }
@@ -214,6 +253,7 @@ func (b *Bridge) Tick(s *State, now time.Time, sla time.Duration) Outputs {
 			},
 		})
 	}
+	s.track(out.Exceptions)
 	return out
 }
 
@@ -252,8 +292,9 @@ func rejected(d contract.Deal, err error) Exception {
 }
 
 // JournalOf rebuilds the journal id as it was sent (accounts, lines, date,
-// amount) from the state, for context in exceptions and ERP answers; its
-// Source is not kept and is empty. It reports false for a journal never sent.
+// amount, source) from the state, for context in exceptions and ERP
+// answers, and to send a scheduled journal or a repost. It reports false
+// for a journal never sent.
 func (b *Bridge) JournalOf(s *State, id string) (journal.Journal, bool) {
 	j, ok := s.Journals[id]
 	if !ok {
@@ -263,7 +304,7 @@ func (b *Bridge) JournalOf(s *State, id string) (journal.Journal, bool) {
 	if s.Terms != nil {
 		currency = s.Terms.Currency
 	}
-	out := journal.New(b.accounts, s.ContractID, j.Seq, j.Period, j.Kind, j.Date, currency, "", j.Amount)
+	out := journal.New(b.accounts, s.ContractID, j.Seq, j.Period, j.Kind, j.Date, currency, j.Source, j.Amount)
 	out.ID = id
 	return out, true
 }

@@ -35,6 +35,7 @@ func TestGoldenScenario(t *testing.T) {
 		{"gap past SLA", input{Tick: ptr(t0.Add(60 * time.Hour))}},
 		{"amendment 2 releases 3", input{Deal: ptr(amendDeal("ACME-42", 2, contract.ChangeUpsell, "2025-05-20",
 			contract.Line{SKU: "seat", Quantity: 30, UnitPrice: 3000}, contract.Line{SKU: "sso", Quantity: 1, UnitPrice: 15000}))}},
+		{"periods to May open", input{Tick: ptr(time.Date(2025, 5, 21, 0, 0, 0, 0, time.UTC))}},
 		{"journal rejected", input{Jrnl: &JournalEvent{ContractID: "ACME-42", JournalID: "JE/ACME-42/2/2025-04-15/INVOICE",
 			Kind: JournalRejectedEvent, Reason: "cost centre missing"}}},
 		{"cancel", input{Deal: &contract.Deal{ContractID: "ACME-42", Seq: 4, Kind: contract.KindCancel, Effective: day("2025-11-03"), OccurredAt: t0.Add(72 * time.Hour)}}},

@@ -1,6 +1,8 @@
 package bridge
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,11 @@ func day(s string) contract.Date {
 }
 
 var t0 = time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
+
+// allOpen is a day by which every period of the tests' contracts has
+// opened: releasing at it sends every scheduled journal, as the tests of
+// the ledger's content want (period timing has its own tests).
+var allOpen = day("2040-01-01")
 
 func newDeal(id string, freq contract.Frequency, start, end string, lines ...contract.Line) contract.Deal {
 	return contract.Deal{ContractID: id, Seq: 1, Kind: contract.KindNew, CustomerID: "CUST-" + id, Currency: "EUR",
@@ -39,6 +46,17 @@ func mustApply(t *testing.T, b *Bridge, s *State, d contract.Deal) Outputs {
 	if err != nil {
 		t.Fatalf("apply %s seq %d: %v", d.Kind, d.Seq, err)
 	}
+	out.Journals = append(out.Journals, b.Release(s, allOpen).Journals...)
+	// In amendment, then posting-date order, as if sent at once.
+	slices.SortStableFunc(out.Journals, func(a, b journal.Journal) int {
+		if a.Seq != b.Seq {
+			return int(a.Seq - b.Seq)
+		}
+		if a.Date != b.Date {
+			return int(a.Date - b.Date)
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	for _, j := range out.Journals {
 		if err := j.Check(); err != nil {
 			t.Fatal(err)

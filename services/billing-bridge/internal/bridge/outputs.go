@@ -31,6 +31,23 @@ type Outputs struct {
 	Revenue    []RevenueEntry    `json:"revenue,omitempty"`
 	Journals   []journal.Journal `json:"journals,omitempty"`
 	Exceptions []Exception       `json:"exceptions,omitempty"`
+	// Reposts lists the journals reposted into a later period on their
+	// own (a PERIOD_CLOSED rejection), for the audit log and metrics.
+	Reposts []Repost `json:"reposts,omitempty"`
+}
+
+// Repost records one journal reposted after a rejection.
+type Repost struct {
+	Rejected string        `json:"rejected"`
+	Journal  string        `json:"journal"`
+	Reason   string        `json:"reason"`
+	Date     contract.Date `json:"date"`
+	// Scheduled: the new period has not opened yet; the journal is sent
+	// when it does.
+	Scheduled bool `json:"scheduled,omitempty"`
+	// Decision is the operator's decision that asked for it ("" when
+	// automatic).
+	Decision string `json:"decision,omitempty"`
 }
 
 func (o *Outputs) add(p Outputs) {
@@ -39,6 +56,7 @@ func (o *Outputs) add(p Outputs) {
 	o.Revenue = append(o.Revenue, p.Revenue...)
 	o.Journals = append(o.Journals, p.Journals...)
 	o.Exceptions = append(o.Exceptions, p.Exceptions...)
+	o.Reposts = append(o.Reposts, p.Reposts...)
 }
 
 // CommandKind is what a billing command asks of the billing system.
@@ -118,4 +136,16 @@ type Exception struct {
 	Reason     string  `json:"reason"`
 	Message    string  `json:"message"`
 	Context    []Field `json:"context,omitempty"`
+	// Status is the exception's status after this update ("" is OPEN, a
+	// newly raised exception); DecisionID the decision it answers.
+	Status     string `json:"status,omitempty"`
+	DecisionID string `json:"decision_id,omitempty"`
 }
+
+// Exception statuses (ops.exceptions.v1).
+const (
+	ExceptionOpen     = "OPEN"
+	ExceptionRetrying = "RETRYING"
+	ExceptionResolved = "RESOLVED"
+	ExceptionClosed   = "CLOSED"
+)

@@ -215,7 +215,12 @@ func step(b *Bridge, s *State, in input) (Outputs, error) {
 	case in.Jrnl != nil:
 		return b.ApplyJournal(s, *in.Jrnl)
 	default:
-		return b.Tick(s, *in.Tick, sla), nil
+		// The handler's tick: held amendments past the SLA, then the
+		// journals whose period opened.
+		out := b.Tick(s, *in.Tick, sla)
+		rel := b.Release(s, contract.DateOf(*in.Tick))
+		out.Journals = rel.Journals
+		return out, nil
 	}
 }
 
@@ -327,6 +332,11 @@ func propertyCase(b *Bridge, i int, stats map[string]int) error {
 		return fmt.Errorf("%s: applied %d of %d, held %d", id, s.LastSeq(), len(deals), len(s.Held))
 	}
 	stats["deals"] += len(deals)
+	// Time passes until every period has opened: the scheduled journals go.
+	end := allOpen.Time()
+	if err := run(input{Tick: &end}); err != nil {
+		return err
+	}
 	if err := checkFinal(id, m, s, outs); err != nil {
 		return err
 	}

@@ -27,6 +27,26 @@ type State struct {
 	Revenue      []revenue.Entry          `json:"revenue,omitempty"`
 	Journals     map[string]JournalStatus `json:"journals,omitempty"`
 	Subscription Subscription             `json:"subscription"`
+	// Exceptions are the exceptions raised for the contract that
+	// operators can act on, by exception id.
+	Exceptions map[string]ExceptionState `json:"exceptions,omitempty"`
+	// Decided lists the ids of the decisions applied (newest last,
+	// bounded): a repeated decision is a no-op.
+	Decided []string `json:"decided,omitempty"`
+	// Indexed is the release date the store's release index holds for the
+	// contract (the adapter keeps the index in step with NextRelease).
+	Indexed contract.Date `json:"indexed,omitempty"`
+}
+
+// ExceptionState is where an exception stands after its last update.
+type ExceptionState struct {
+	Category string `json:"category"`
+	Status   string `json:"status"`
+	// Decision is the decision a RETRYING exception waits on.
+	Decision string `json:"decision,omitempty"`
+	// Journal is the journal a journal_rejected exception is about now (the
+	// latest of its chain of reposts).
+	Journal string `json:"journal,omitempty"`
 }
 
 // Held is a deal that arrived before its predecessor.
@@ -41,9 +61,17 @@ type Held struct {
 
 // Journal states.
 const (
-	JournalPending  = "PENDING"
-	JournalPosted   = "POSTED"
-	JournalRejected = "REJECTED"
+	// JournalScheduled: its posting period has not opened yet (stream
+	// time); it is sent when it opens.
+	JournalScheduled = "SCHEDULED"
+	JournalPending   = "PENDING"
+	JournalPosted    = "POSTED"
+	JournalRejected  = "REJECTED"
+	// JournalReposted: rejected, and reposted into a later period under a
+	// new id (Root names the first of the chain).
+	JournalReposted = "REPOSTED"
+	// JournalManual: an operator routed it to finance for manual posting.
+	JournalManual = "MANUAL"
 )
 
 // JournalStatus tracks one journal command until the ERP answers.
@@ -56,6 +84,14 @@ type JournalStatus struct {
 	Status   string        `json:"status"`
 	Reason   string        `json:"reason,omitempty"`
 	Document string        `json:"document,omitempty"`
+	// Source is the schedule document or revenue month of the journal.
+	Source string `json:"source,omitempty"`
+	// Due is when a SCHEDULED journal's posting period opens.
+	Due contract.Date `json:"due,omitempty"`
+	// Root is, for a repost, the id of the journal first sent; Reposts
+	// counts the reposts of a chain (on its root).
+	Root    string `json:"root,omitempty"`
+	Reposts int    `json:"reposts,omitempty"`
 }
 
 // Subscription is what the billing system acknowledged.

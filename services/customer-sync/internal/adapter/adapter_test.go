@@ -76,7 +76,6 @@ func TestBadInputIsPoison(t *testing.T) {
 			BillingAddress: &contracts.Address{Line1: "x", City: "y", Country: "Germany"}}, "billing_address.country", golden.ReasonValidation},
 		{"invalid credit currency", &contracts.Customer{Metadata: md("1"), Op: "UPSERT", ERPCustomerID: "1", Name: "X",
 			CreditLimit: &contracts.Money{AmountMinor: 1, Currency: "EURO"}}, "currency", golden.ReasonValidation},
-		{"decision with unknown action", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, Action: "CANCEL"}, "", ReasonContract},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,17 +93,35 @@ func TestBadInputIsPoison(t *testing.T) {
 
 func TestDecisions(t *testing.T) {
 	m := golden.Meta{EventID: tracing.DeterministicID("ev", "1"), CorrelationID: "corr-1", OccurredAt: t0}
+	dup := "csx:PROBABLE_DUPLICATE:cus-00000000000000a1:0f"
+	conflict := "csx:OWNERSHIP_CONFLICT:cus-00000000000000b2:0f"
+	rule := func(ex, category string) golden.Ruling {
+		return golden.Ruling{DecisionID: "d-1", ExceptionID: ex, Category: category, Actor: "steward@example.com"}
+	}
+	dec := func(ex, action string, params map[string]string) *contracts.Decision {
+		return &contracts.Decision{Metadata: md("1"), DecisionID: "d-1", ExceptionID: ex, OwnerService: Owner, Action: action, Actor: "steward@example.com", Parameters: params}
+	}
 	tests := []struct {
 		name string
 		in   *contracts.Decision
 		want golden.Event
 	}{
-		{"merge", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, Action: "MERGE", Parameters: map[string]string{ParamSurvivor: "g1", ParamMerged: "g2"}},
-			golden.StewardMerge{Meta: m, Survivor: "g1", Merged: "g2"}},
-		{"not duplicate", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, Action: "NOT_DUPLICATE", Parameters: map[string]string{ParamGolden: "g1", ParamOther: "g2"}},
-			golden.StewardNotDuplicate{Meta: m, A: "g1", B: "g2"}},
+		{"merge", dec(dup, "MERGE", map[string]string{ParamSurvivor: "g1", ParamMerged: "g2"}),
+			golden.StewardMerge{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), Survivor: "g1", Merged: "g2"}},
+		{"not duplicate, golden id from the exception", dec(dup, "NOT_DUPLICATE", map[string]string{ParamOther: "g2"}),
+			golden.StewardNotDuplicate{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), A: "cus-00000000000000a1", B: "g2"}},
+		{"pick survivor", dec(conflict, "PICK_SURVIVOR", map[string]string{ParamField: "legal_name", ParamValue: "Acme GmbH"}),
+			golden.StewardPick{Meta: m, Ruling: rule(conflict, golden.OwnershipConflict), Golden: "cus-00000000000000b2", Field: "legal_name", Value: "Acme GmbH"}},
+		{"split", dec(conflict, "SPLIT", map[string]string{ParamSystem: "ERP", ParamRecord: "100042"}),
+			golden.StewardSplit{Meta: m, Ruling: rule(conflict, golden.OwnershipConflict), Golden: "cus-00000000000000b2", Ref: xref.Ref{System: "erp", ID: "100042"}}},
+		{"resolve", dec(conflict, "RESOLVE", nil),
+			golden.StewardClose{Meta: m, Ruling: rule(conflict, golden.OwnershipConflict), Golden: "cus-00000000000000b2", Status: "RESOLVED"}},
+		{"dismiss", dec(dup, "DISMISS", nil),
+			golden.StewardClose{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), Golden: "cus-00000000000000a1", Status: "CLOSED"}},
+		{"an action the exception does not accept is refused", dec(dup, "PICK_SURVIVOR", nil),
+			golden.StewardRefused{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), Reason: "PICK_SURVIVOR is not an allowed action for a PROBABLE_DUPLICATE exception (allowed: MERGE, NOT_DUPLICATE, RESOLVE, DISMISS)"}},
 		{"another service's decision is skipped", &contracts.Decision{Metadata: md("1"), OwnerService: "quote-to-order", Action: "MERGE"}, nil},
-		{"resolve of a conflict needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, Action: "RESOLVE"}, nil},
+		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,7 +31,27 @@ const (
 	// ParamGolden and ParamOther name the pair of a NOT_DUPLICATE.
 	ParamGolden = "golden_id"
 	ParamOther  = "other_golden_id"
+	// ParamField and ParamValue are the attribute and its surviving value
+	// of a PICK_SURVIVOR (ParamGolden defaults to the exception's record).
+	ParamField = "field"
+	ParamValue = "value"
+	// ParamSystem and ParamRecord name the source record a SPLIT moves out
+	// of the golden record (ParamGolden, default the exception's).
+	ParamSystem = "system"
+	ParamRecord = "record_id"
 )
+
+// AllowedActions are the decisions customer-sync accepts for an exception
+// of category (golden.ProbableDuplicate, golden.OwnershipConflict).
+func AllowedActions(category string) []string {
+	switch category {
+	case golden.ProbableDuplicate:
+		return []string{contracts.DecisionActionMerge, contracts.DecisionActionNotDuplicate, contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+	case golden.OwnershipConflict:
+		return []string{contracts.DecisionActionPickSurvivor, contracts.DecisionActionSplit, contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+	}
+	return []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+}
 
 // Owner is the owner_service of decisions customer-sync acts on.
 const Owner = "customer-sync"
@@ -231,25 +251,57 @@ func Contact(c *contracts.Contact) (golden.Event, error) {
 	return ev, nil
 }
 
-// Decision maps a steward decision owned by customer-sync: MERGE →
-// StewardMerge (parameters survivor_golden_id, merged_golden_id),
-// NOT_DUPLICATE → StewardNotDuplicate (golden_id, other_golden_id). Other
-// owners' decisions and actions with nothing to do here (RESOLVE, DISMISS
-// of an ownership conflict) return nil.
+// Decision maps a steward decision owned by customer-sync onto a golden
+// event carrying its Ruling (decision, exception, category, actor):
+// MERGE → StewardMerge (survivor_golden_id, merged_golden_id),
+// NOT_DUPLICATE → StewardNotDuplicate (golden_id, other_golden_id),
+// PICK_SURVIVOR → StewardPick (golden_id, field, value), SPLIT →
+// StewardSplit (golden_id, system, record_id), RESOLVE and DISMISS →
+// StewardClose. golden_id defaults to the record the exception id names
+// (golden.ExceptionOf). An action the exception does not accept is a
+// StewardRefused. Other owners' decisions return nil, as do RESOLVE and
+// DISMISS of an exception id of the older form (nothing to route them by).
 func Decision(d *contracts.Decision) (golden.Event, error) {
 	if d.OwnerService != Owner {
 		return nil, nil
 	}
 	m := meta(d.Metadata, time.Time{})
-	switch d.Action {
-	case contracts.DecisionActionMerge:
-		return golden.StewardMerge{Meta: m, Survivor: d.Parameters[ParamSurvivor], Merged: d.Parameters[ParamMerged]}, nil
-	case contracts.DecisionActionNotDuplicate:
-		return golden.StewardNotDuplicate{Meta: m, A: d.Parameters[ParamGolden], B: d.Parameters[ParamOther]}, nil
-	case contracts.DecisionActionResolve, contracts.DecisionActionDismiss, contracts.DecisionActionRetry:
+	category, exGolden, parsed := golden.ExceptionOf(d.ExceptionID)
+	if !parsed {
+		switch d.Action {
+		case contracts.DecisionActionMerge, contracts.DecisionActionNotDuplicate:
+			category = golden.ProbableDuplicate
+		case contracts.DecisionActionPickSurvivor, contracts.DecisionActionSplit:
+			category = golden.OwnershipConflict
+		}
+	}
+	r := golden.Ruling{DecisionID: d.DecisionID, ExceptionID: d.ExceptionID, Category: category, Actor: d.Actor}
+	param := func(k, def string) string {
+		if v := strings.TrimSpace(d.Parameters[k]); v != "" {
+			return v
+		}
+		return def
+	}
+	if !parsed && (d.Action == contracts.DecisionActionResolve || d.Action == contracts.DecisionActionDismiss) {
 		return nil, nil
 	}
-	return nil, errs.Poisonf(ReasonContract, "decision %s: action %q is not one customer-sync accepts (MERGE, NOT_DUPLICATE, RESOLVE, DISMISS, RETRY)", d.DecisionID, d.Action)
+	if allowed := AllowedActions(category); !slices.Contains(allowed, d.Action) {
+		return golden.StewardRefused{Meta: m, Ruling: r, Reason: fmt.Sprintf("%s is not an allowed action for a %s exception (allowed: %s)", d.Action, category, strings.Join(allowed, ", "))}, nil
+	}
+	switch d.Action {
+	case contracts.DecisionActionMerge:
+		return golden.StewardMerge{Meta: m, Ruling: r, Survivor: param(ParamSurvivor, ""), Merged: param(ParamMerged, "")}, nil
+	case contracts.DecisionActionNotDuplicate:
+		return golden.StewardNotDuplicate{Meta: m, Ruling: r, A: param(ParamGolden, exGolden), B: param(ParamOther, "")}, nil
+	case contracts.DecisionActionPickSurvivor:
+		return golden.StewardPick{Meta: m, Ruling: r, Golden: param(ParamGolden, exGolden), Field: param(ParamField, ""), Value: d.Parameters[ParamValue]}, nil
+	case contracts.DecisionActionSplit:
+		return golden.StewardSplit{Meta: m, Ruling: r, Golden: param(ParamGolden, exGolden),
+			Ref: xref.Ref{System: strings.ToLower(param(ParamSystem, "")), ID: param(ParamRecord, "")}}, nil
+	case contracts.DecisionActionResolve:
+		return golden.StewardClose{Meta: m, Ruling: r, Golden: exGolden, Status: contracts.ExceptionStatusResolved}, nil
+	}
+	return golden.StewardClose{Meta: m, Ruling: r, Golden: exGolden, Status: contracts.ExceptionStatusClosed}, nil
 }
 
 // address is the text form of an address in a golden attribute: JSON with

@@ -337,11 +337,24 @@ func Exception(e golden.Exception, md contracts.EventMetadata) *contracts.Operat
 		}
 		ex.SuggestedAction = ptr("Compare the golden record with the candidates. MERGE with parameters " + ParamSurvivor + " and " +
 			ParamMerged + ", or NOT_DUPLICATE with " + ParamGolden + " and " + ParamOther + " (never proposed again).")
-		ex.AllowedActions = []string{contracts.DecisionActionMerge, contracts.DecisionActionNotDuplicate, contracts.DecisionActionDismiss}
+		ex.AllowedActions = AllowedActions(e.Category)
 	case golden.OwnershipConflict:
 		ex.Category = contracts.ExceptionCategoryOwnershipConflict
-		ex.SuggestedAction = ptr("The change was not applied. Correct the value in the owning system, or change the ownership configuration; then RESOLVE.")
-		ex.AllowedActions = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+		ex.SuggestedAction = ptr("The change was not applied. PICK_SURVIVOR with parameters " + ParamField + " and " + ParamValue +
+			" to set the surviving value, SPLIT with " + ParamSystem + " and " + ParamRecord + " when the source record is another party, or correct the value in the owning system and RESOLVE.")
+		ex.AllowedActions = AllowedActions(e.Category)
+	}
+	if e.Status != "" {
+		// An update answering a steward decision.
+		ex.Status = e.Status
+		ex.SuggestedAction = nil
+		if e.Status != contracts.ExceptionStatusOpen {
+			ex.AllowedActions = []string{}
+		}
+	}
+	if e.DecisionID != "" {
+		d := e.DecisionID
+		ex.DecisionID = &d
 	}
 	return ex
 }

@@ -121,6 +121,12 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 		err = t.parentResolved(e)
 	case StewardNotDuplicate:
 		err = t.notDuplicate(e)
+	case StewardPick:
+		err = t.pick(e)
+	case StewardSplit:
+		err = t.split(e)
+	case StewardClose:
+		err = t.closeException(e)
 	case EraseRequested:
 		err = t.erase(e)
 	default:
@@ -805,7 +811,7 @@ func (t *tx) merge(e StewardMerge) error {
 		return err
 	}
 	if surv == gone {
-		return nil // already one record: idempotent
+		return nil // already one record: idempotent (no outcome again)
 	}
 	s := t.s
 	before := s.features(surv)
@@ -843,6 +849,7 @@ func (t *tx) merge(e StewardMerge) error {
 	}
 	t.touch(surv)
 	t.commands(surv, "", changed)
+	t.rule(e.Ruling, surv, "RESOLVED", fmt.Sprintf("%s merged into %s by %s", gone.ID, surv.ID, e.Actor))
 	return nil
 }
 
@@ -911,6 +918,8 @@ func (t *tx) notDuplicate(e StewardNotDuplicate) error {
 		t.touch(r)
 		if !e.Forwarded {
 			t.out.Forward, t.out.Partial = block, true
+		} else {
+			t.rule(e.Ruling, r, "RESOLVED", fmt.Sprintf("%s and %s marked not duplicates by %s", e.A, e.B, e.Actor))
 		}
 		return nil
 	}
@@ -925,11 +934,15 @@ func (t *tx) notDuplicate(e StewardNotDuplicate) error {
 	if a == b {
 		return errs.Poisonf(ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
 	}
+	if t.s.xref.IsNotDuplicate(a.ID, b.ID) {
+		return nil // decided before: idempotent (no outcome again)
+	}
 	t.s.xref.MarkNotDuplicate(a.ID, b.ID)
 	for _, r := range []*Record{a, b} {
 		r.NotDuplicates = t.s.xref.NotDuplicates(r.ID)
 		t.touch(r)
 	}
+	t.rule(e.Ruling, a, "RESOLVED", fmt.Sprintf("%s and %s marked not duplicates by %s", a.ID, b.ID, e.Actor))
 	return nil
 }
 
@@ -1026,6 +1039,7 @@ func (r *Record) clone() Record {
 	c.Contacts = slices.Clone(r.Contacts)
 	c.NotDuplicates = slices.Clone(r.NotDuplicates)
 	c.Proposed = slices.Clone(r.Proposed)
+	c.Settled = slices.Clone(r.Settled)
 	return c
 }
 
@@ -1104,9 +1118,23 @@ func idOf(g string) match.ID {
 	return match.ID(v)
 }
 
+// exceptionID is deterministic from the cause and names the category and
+// the golden record ("csx:<category>:<golden id>:<hash>"), so a steward's
+// decision on it can be routed to the record's match block and its outcome
+// published under the right category (ExceptionOf).
 func exceptionID(category, golden, cause string) string {
 	h := sha256.Sum256([]byte(category + "\x00" + golden + "\x00" + cause))
-	return fmt.Sprintf("exc-%x", h[:12])
+	return fmt.Sprintf("csx:%s:%s:%x", category, golden, h[:12])
+}
+
+// ExceptionOf reads the category and golden id an exception id of this
+// service names (false for an id of another form).
+func ExceptionOf(id string) (category, golden string, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != "csx" || parts[1] == "" || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
 }
 
 func commandID(kind, target, cause string) string {

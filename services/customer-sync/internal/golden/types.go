@@ -88,11 +88,89 @@ type ContactDeleted struct {
 	AccountID string
 }
 
+// Ruling names the operator's decision a steward event carries out and the
+// exception it answers, so its outcome can be published on that exception.
+type Ruling struct {
+	DecisionID  string
+	ExceptionID string
+	Category    string // ProbableDuplicate or OwnershipConflict
+	Actor       string
+}
+
 // StewardMerge is a steward's decision that two golden records are one
 // party: Merged is folded into Survivor.
 type StewardMerge struct {
 	Meta
+	Ruling
 	Survivor, Merged string
+}
+
+// StewardPick is a steward's decision on an ownership conflict: Field of
+// golden record Golden takes Value (the surviving value), whoever owns it;
+// the owner's later changes apply as usual.
+type StewardPick struct {
+	Meta
+	Ruling
+	Golden, Field, Value string
+}
+
+// StewardSplit is a steward's decision that source record Ref does not
+// belong to golden record Golden: it leaves it for a new golden record of
+// its own (with the attributes it contributed), and the two are marked not
+// duplicates.
+type StewardSplit struct {
+	Meta
+	Ruling
+	Golden string
+	Ref    xref.Ref
+}
+
+// StewardRefused is a steward decision the adapter refused before any
+// state is involved (an action the exception does not accept, a missing
+// parameter): Validate returns the reason, and the service publishes the
+// exception back OPEN with it.
+type StewardRefused struct {
+	Meta
+	Ruling
+	Reason string
+}
+
+// RulingOf returns the ruling a steward event carries.
+func RulingOf(ev Event) (Ruling, bool) {
+	switch e := ev.(type) {
+	case StewardMerge:
+		return e.Ruling, true
+	case Absorb:
+		return e.Ruling, true
+	case StewardNotDuplicate:
+		return e.Ruling, true
+	case StewardPick:
+		return e.Ruling, true
+	case StewardSplit:
+		return e.Ruling, true
+	case StewardClose:
+		return e.Ruling, true
+	case StewardRefused:
+		return e.Ruling, true
+	}
+	return Ruling{}, false
+}
+
+// Refusal is the exception update of a steward decision that cannot be
+// carried out: back OPEN, with the reason, answering the decision.
+func Refusal(r Ruling, golden, reason string, m Meta) Exception {
+	note := "decision refused: " + reason
+	return Exception{ID: r.ExceptionID, Category: r.Category, Queue: QueueMasterData, Severity: "medium", GoldenID: golden,
+		Message: note, Context: map[string]string{"outcome": note}, CorrelationID: m.CorrelationID, CausationID: m.EventID,
+		OccurredAt: m.OccurredAt.UnixMilli(), Status: "OPEN", DecisionID: r.DecisionID}
+}
+
+// StewardClose is a steward's RESOLVE or DISMISS of an exception: nothing
+// changes but the exception's status (Status RESOLVED or CLOSED).
+type StewardClose struct {
+	Meta
+	Ruling
+	Golden, Status string
 }
 
 // Absorb is the second half of a steward merge across match blocks: the
@@ -108,6 +186,7 @@ type Absorb struct {
 // parties: the pair is never proposed again.
 type StewardNotDuplicate struct {
 	Meta
+	Ruling
 	A, B string
 }
 
@@ -191,6 +270,9 @@ type Record struct {
 	// Version counts the published changes of the record: +1 every time
 	// Apply outputs it (mdm.customer.v1 version).
 	Version int64 `json:"version"`
+	// Settled lists the exceptions of the record a steward decision settled
+	// (newest last, bounded): a later decision on one is a no-op.
+	Settled []string `json:"settled,omitempty"`
 }
 
 // Exception categories and queue.
@@ -223,6 +305,10 @@ type Exception struct {
 	CorrelationID string            `json:"correlation_id"`
 	CausationID   string            `json:"causation_id"`
 	OccurredAt    int64             `json:"occurred_at"`
+	// Status is the status of an update of an exception ("": OPEN, newly
+	// raised); DecisionID the steward decision it answers.
+	Status     string `json:"status,omitempty"`
+	DecisionID string `json:"decision_id,omitempty"`
 }
 
 // Audit is one field-change audit entry (audit.field-change.v1). Applied is

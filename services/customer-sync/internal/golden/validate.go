@@ -49,6 +49,20 @@ func Validate(ev Event) error {
 		if e.A == e.B {
 			return errs.Poisonf(ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
 		}
+	case StewardPick:
+		if e.Golden == "" || e.Field == "" {
+			return errs.Poisonf(ReasonRefused, "PICK_SURVIVOR needs the parameters golden_id (or an exception id naming it), field and value")
+		}
+	case StewardSplit:
+		if e.Golden == "" || e.Ref.System == "" || e.Ref.ID == "" {
+			return errs.Poisonf(ReasonRefused, "SPLIT needs the parameters golden_id (or an exception id naming it), system and record_id of the source record to split off")
+		}
+	case StewardClose:
+		if e.Golden == "" {
+			return errs.Poisonf(ReasonRefused, "%s needs an exception id naming its golden record", e.Status)
+		}
+	case StewardRefused:
+		return errs.Poisonf(ReasonRefused, "%s", e.Reason)
 	case EraseRequested:
 		if e.GoldenID == "" && (e.Ref.System == "" || e.Ref.ID == "") {
 			return errs.Poisonf(ReasonUnknownGolden, "erase request names no golden id and no source record: %w", ErrUnknownGolden)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,18 +74,21 @@ type OrderDecision struct {
 	Messages      []contracts.ERPMessage
 }
 
-// DecideOrder checks every line of a CREATE command.
+// DecideOrder checks every line of a CREATE command. A line is not
+// rejected for a reason the command overrides (an approved operator
+// override: a licence exception, a tax ruling).
 func (r Rules) DecideOrder(cmd *contracts.OrderCommand) OrderDecision {
 	var d OrderDecision
 	accepted := 0
 	for _, l := range cmd.Lines {
 		ld := LineDecision{Line: l}
 		ship := strings.ToUpper(l.ShipToCountry)
+		waived := func(reason string) bool { return slices.Contains(cmd.Overrides, reason) }
 		switch {
-		case r.ExportRestricted[ship]:
+		case r.ExportRestricted[ship] && !waived(contracts.RejectionReasonExportControl):
 			ld.Reason = contracts.RejectionReasonExportControl
 			ld.Message = fmt.Sprintf("ECCN 2B999: export of %s to %s requires a licence (embargo list)", l.SKU, ship)
-		case r.TaxMissing[strings.ToUpper(cmd.Region)] || r.TaxMissing[ship]:
+		case (r.TaxMissing[strings.ToUpper(cmd.Region)] || r.TaxMissing[ship]) && !waived(contracts.RejectionReasonTaxConfiguration):
 			ld.Reason = contracts.RejectionReasonTaxConfiguration
 			ld.Message = fmt.Sprintf("TAX-404: no tax determination configured for region %s, ship-to %s", cmd.Region, ship)
 		default:

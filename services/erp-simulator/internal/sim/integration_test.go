@@ -16,3 +16,7 @@ func TestRealOrderLifecycle(t *testing.T) {
 func TestRealCustomerAndJournal(t *testing.T) {
 	suiteCustomerAndJournal(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
 }
+
+func TestRealRetryAfterFix(t *testing.T) {
+	suiteRetryAfterFix(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+}

@@ -49,6 +49,9 @@ type Settings struct {
 	Ship     erp.Latency // from acknowledgement to shipment
 	Invoice  erp.Latency // from shipment to invoice
 	Downtime erp.Downtime
+	// Live, when set, is the configuration operators change at run time
+	// (export licences, tax configuration); orders are decided with it.
+	Live *erp.Live
 	// MaxPerTick bounds the answers one tick emits per partition (default 500).
 	MaxPerTick int
 }
@@ -274,6 +277,23 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 	default:
 		return errs.Poisonf("validation", "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
 	}
+	replaceable := st.Step == stepDecide || st.Step == stepShip || st.Step == stepDone && st.Last == contracts.ErpOrderStateRejected
+	if exists && revision(cmd) > revision(&st.Cmd) && replaceable {
+		// A new revision of the order (a resubmission after a rejection):
+		// it replaces the order and is decided again with today's
+		// configuration; the previous revision's pending answers are
+		// dropped.
+		if st.Timer != "" {
+			m.Put(StoreTimers, st.Timer, nil)
+		}
+		st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: st.ERPOrderID, Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
+		k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
+		if err != nil {
+			return err
+		}
+		st.Timer = k
+		return putJSON(m, StoreOrders, cmd.OrderID, st)
+	}
 	if exists {
 		// Idempotent by order id: a re-sent command gets the current
 		// status again once ERP has decided; otherwise the pending answer
@@ -287,13 +307,33 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		}
 		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, rec)
 	}
-	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.s.Rules.DecideOrder(cmd), Step: stepDecide}
+	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
 	k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
 	if err != nil {
 		return err
 	}
 	st.Timer = k
 	return putJSON(m, StoreOrders, cmd.OrderID, st)
+}
+
+// rules are the decision rules with the live configuration.
+func (s *Sim) rules() erp.Rules {
+	if s.s.Live != nil {
+		return s.s.Live.Apply(s.s.Rules)
+	}
+	return s.s.Rules
+}
+
+// revision is the order revision a command carries (0 is the first, 1).
+func revision(cmd *contracts.OrderCommand) int { return max(1, cmd.Revision) }
+
+// revisionSuffix tells the ids of a later revision's answers (status
+// events, shipment, invoice) from the first's.
+func revisionSuffix(cmd *contracts.OrderCommand) string {
+	if r := revision(cmd); r > 1 {
+		return "/r" + strconv.Itoa(r)
+	}
+	return ""
 }
 
 func erpOrderID(orderID string) string {
@@ -304,7 +344,7 @@ func erpOrderID(orderID string) string {
 func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERPMessage) *contracts.OrderStatus {
 	cmdID, erpID := st.Cmd.CommandID, st.ERPOrderID
 	v := &contracts.OrderStatus{
-		Metadata:   s.meta("order-status", st.Cmd.OrderID, step, st.Origin, contracts.SourceSystemERP),
+		Metadata:   s.meta("order-status", st.Cmd.OrderID, step+revisionSuffix(&st.Cmd), st.Origin, contracts.SourceSystemERP),
 		OrderID:    st.Cmd.OrderID,
 		CommandID:  &cmdID,
 		ERPOrderID: &erpID,

@@ -262,3 +262,62 @@ func TestFakeCustomerAndJournal(t *testing.T) {
 	suiteCustomerAndJournal(t, fakeCluster(t), memRegistry(t))
 }
 func TestFakeDowntime(t *testing.T) { suiteDowntime(t, fakeCluster(t), memRegistry(t)) }
+
+// suiteRetryAfterFix: an order rejected for export control and tax is
+// resubmitted as revision 2 after trade compliance grants the licence: ERP
+// accepts the export line and still rejects the tax line; revision 3
+// overrides the tax rejection and is ACCEPTED, shipped and invoiced once.
+// A repeat of revision 3 is the same order.
+func suiteRetryAfterFix(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	s := fastSettings()
+	s.Ship = erp.Latency{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}
+	s.Live = erp.NewLive(s.Rules)
+	e.start(s)
+	cmd := func(id string, rev int, overrides ...string) *contracts.OrderCommand {
+		return &contracts.OrderCommand{Metadata: meta(id), CommandID: id, Action: contracts.OrderCommandActionCreate, OrderID: "O-3", QuoteID: "Q-3", QuoteVersion: 1, Attempt: 1,
+			Revision: rev, Overrides: overrides, ERPCustomerID: "1", Currency: "USD", Region: "NA",
+			Lines: []contracts.OrderLine{
+				{LineNumber: 1, SKU: "CTRL-PLC", Quantity: 1, UnitPrice: usd(500), LineTotal: usd(500), ShipToCountry: "IR"},
+				{LineNumber: 2, SKU: "KIT-SEAL", Quantity: 1, UnitPrice: usd(10), LineTotal: usd(10), ShipToCountry: "AR"},
+			}, Total: usd(510)}
+	}
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:a1", 0))
+	first := e.consume(contracts.TopicERPOrderStatusV1, 1, time.Minute)[0].(*contracts.OrderStatus)
+	if first.Status != contracts.ErpOrderStateRejected {
+		t.Fatalf("revision 1: %s, want REJECTED", first.Status)
+	}
+	if !s.Live.GrantLicence("ir") {
+		t.Fatal("IR was not export-restricted")
+	}
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r2:a1", 2))
+	second := e.consume(contracts.TopicERPOrderStatusV1, 2, time.Minute)[1].(*contracts.OrderStatus)
+	if second.Status != contracts.ErpOrderStatePartiallyRejected || second.Lines[0].Status != contracts.LineStatusAccepted ||
+		second.Lines[1].RejectionReason == nil || *second.Lines[1].RejectionReason != contracts.RejectionReasonTaxConfiguration {
+		t.Fatalf("revision 2 after the licence: %+v", second)
+	}
+	if *second.CommandID != "O-3:v1:r2:a1" || second.Metadata.EventID == first.Metadata.EventID {
+		t.Fatalf("revision 2 answer: command %s, event id %s (revision 1: %s)", *second.CommandID, second.Metadata.EventID, first.Metadata.EventID)
+	}
+	// Revision 3 overrides the tax rejection before revision 2 ships.
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a1", 3, contracts.RejectionReasonTaxConfiguration))
+	var got []string
+	for _, v := range e.consume(contracts.TopicERPOrderStatusV1, 5, time.Minute)[2:] {
+		got = append(got, v.(*contracts.OrderStatus).Status)
+	}
+	want := []string{contracts.ErpOrderStateAccepted, contracts.ErpOrderStateShipped, contracts.ErpOrderStateInvoiced}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("revision 3 statuses %v, want %v", got, want)
+	}
+	// A repeat of revision 3 is the same order: the current status again.
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a2", 3, contracts.RejectionReasonTaxConfiguration))
+	if again := e.consume(contracts.TopicERPOrderStatusV1, 6, time.Minute)[5].(*contracts.OrderStatus); again.Status != contracts.ErpOrderStateInvoiced {
+		t.Fatalf("repeat of revision 3 answered %s, want INVOICED", again.Status)
+	}
+	inv := e.consume(contracts.TopicERPInvoiceV1, 1, time.Minute)
+	if n := inv[0].(*contracts.Invoice).NetTotal.AmountMinor; n != 510 {
+		t.Fatalf("invoice net %d, want 510", n)
+	}
+}
+
+func TestFakeRetryAfterFix(t *testing.T) { suiteRetryAfterFix(t, fakeCluster(t), memRegistry(t)) }

@@ -35,6 +35,10 @@ type Policy struct {
 	// CreditRecheck is how often an order on credit hold asks the gateway
 	// again (a later credit update releases it); 0 disables.
 	CreditRecheck time.Duration
+	// ReleaseApprovalAbove is the order total (minor units) above which a
+	// RELEASE_HOLD must name an approver other than the actor; 0: every
+	// release needs one.
+	ReleaseApprovalAbove int64
 }
 
 // Saga is the persisted state of one quote's order. The order id is the
@@ -63,6 +67,31 @@ type Saga struct {
 	LineStatuses  []contracts.OrderLineStatus `json:"line_statuses,omitempty"`
 	ExceptionSeq  int                         `json:"exception_seq"`
 	Open          map[string]string           `json:"open,omitempty"` // open exception id → category
+	// Allowed holds the decision actions each open exception accepts.
+	Allowed map[string][]string `json:"allowed,omitempty"`
+	// Rejections holds the ERP rejection (reason, lines) of each open
+	// line-rejection exception.
+	Rejections map[string]Rejection `json:"rejections,omitempty"`
+	// Retrying maps an exception in RETRYING to the decision that put it
+	// there; the next answer settles it (RESOLVED, or OPEN again).
+	Retrying map[string]string `json:"retrying,omitempty"`
+	// Decided lists the ids of the decisions applied (newest last, bounded):
+	// a repeated decision is a no-op.
+	Decided []string `json:"decided,omitempty"`
+	// Revision is the order's version in ERP (0 and 1: the first); an
+	// operator's RETRY, OVERRIDE or line CANCEL resubmits the next.
+	Revision int `json:"revision,omitempty"`
+	// Overrides are the rejection reasons an approved OVERRIDE waives.
+	Overrides []string `json:"overrides,omitempty"`
+	// CancelledLines are quote lines an operator cancelled after ERP
+	// rejected them; they are left out of later revisions.
+	CancelledLines []int `json:"cancelled_lines,omitempty"`
+}
+
+// Rejection is what ERP rejected, for one exception.
+type Rejection struct {
+	Reason string `json:"reason"`
+	Lines  []int  `json:"lines,omitempty"`
 }
 
 // Outputs is what one step asks the shell to publish.
@@ -342,8 +371,8 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 			category: contracts.ExceptionCategoryPriceReview, queue: contracts.ExceptionQueueSalesOps, severity: contracts.SeverityMedium,
 			summary: fmt.Sprintf("quote %s version %d: %d quoted price(s) differ from the ERP price book", s.QuoteID, s.Version, len(v.Pricing.Violations)),
 			context: map[string]string{"violations": strings.Join(v.Pricing.Violations, "; ")},
-			action:  "Approve the quoted prices (APPROVE_PRICE), or fix the price book or the quote and RETRY, or CANCEL.",
-			allowed: []string{contracts.DecisionActionApprovePrice, contracts.DecisionActionRetry, contracts.DecisionActionCancel},
+			action:  "Accept the ERP price (APPROVE_PRICE), send the quote back to sales (REQUOTE), fix the price book and RETRY, or CANCEL.",
+			allowed: []string{contracts.DecisionActionApprovePrice, contracts.DecisionActionRequote, contracts.DecisionActionRetry, contracts.DecisionActionCancel},
 		}, true)
 		s.transitionLast(&out, contracts.OrderStatePriceReview, "quoted prices differ from the price book")
 		return out
@@ -362,8 +391,8 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 			category: contracts.ExceptionCategoryCreditHold, queue: contracts.ExceptionQueueFinanceOps, severity: contracts.SeverityHigh,
 			summary: fmt.Sprintf("quote %s version %d: credit %s for %s", s.QuoteID, s.Version, v.Credit.Decision, money(s.Quote.Total)),
 			context: map[string]string{"credit_decision": v.Credit.Decision, "credit_reasons": strings.Join(v.Credit.Reasons, "; "), "available_credit": moneyPtr(v.Credit.AvailableCredit)},
-			action:  "Release the hold (RELEASE_HOLD) if finance accepts the exposure, RETRY after a credit change, or CANCEL.",
-			allowed: []string{contracts.DecisionActionReleaseHold, contracts.DecisionActionRetry, contracts.DecisionActionCancel},
+			action:  "Release the hold (RELEASE_HOLD, approved by a second person) if finance accepts the exposure, REJECT the order, RETRY after a credit change, or CANCEL.",
+			allowed: []string{contracts.DecisionActionReleaseHold, contracts.DecisionActionReject, contracts.DecisionActionRetry, contracts.DecisionActionCancel},
 		}, true)
 		s.transitionLast(&out, contracts.OrderStateCreditHold, "credit "+strings.ToLower(v.Credit.Decision))
 		s.Deadline = next(at, pol.CreditRecheck)
@@ -376,6 +405,9 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 	if recheck {
 		s.closeAll(&out, contracts.ExceptionStatusResolved, at)
 		reason = strings.TrimPrefix(reason+"; credit released by a credit update", "; ")
+	}
+	for _, id := range sortedKeys(s.Retrying) {
+		s.close(&out, id, contracts.ExceptionStatusResolved, at)
 	}
 	s.submit(&out, at, pol, reason)
 	return out
@@ -406,8 +438,22 @@ func (s *Saga) reservation() string {
 // command builds the ERP order command of the current attempt.
 func (s *Saga) command() contracts.OrderCommand {
 	q := s.Quote
+	id := fmt.Sprintf("%s:v%d:a%d", OrderID(s.QuoteID), s.Version, s.Attempt)
+	if s.revision() > 1 {
+		id = fmt.Sprintf("%s:v%d:r%d:a%d", OrderID(s.QuoteID), s.Version, s.revision(), s.Attempt)
+	}
+	lines := s.orderLines()
+	total := contracts.Money{Currency: q.Total.Currency, AmountMinor: q.Total.AmountMinor}
+	if len(s.CancelledLines) > 0 {
+		total.AmountMinor = 0
+		for _, l := range lines {
+			total.AmountMinor += l.LineTotal.AmountMinor
+		}
+	}
 	c := contracts.OrderCommand{
-		CommandID:             fmt.Sprintf("%s:v%d:a%d", OrderID(s.QuoteID), s.Version, s.Attempt),
+		CommandID:             id,
+		Revision:              s.revision(),
+		Overrides:             append([]string{}, s.Overrides...),
 		Action:                contracts.OrderCommandActionCreate,
 		OrderID:               OrderID(s.QuoteID),
 		QuoteID:               s.QuoteID,
@@ -419,8 +465,8 @@ func (s *Saga) command() contracts.OrderCommand {
 		PaymentTerms:          q.PaymentTerms,
 		CustomerPo:            q.CustomerPo,
 		RequestedDeliveryDate: q.RequestedDeliveryDate,
-		Lines:                 OrderLines(q),
-		Total:                 q.Total,
+		Lines:                 lines,
+		Total:                 total,
 	}
 	if r := s.reservation(); r != "" {
 		c.CreditReservationID = &r
@@ -455,6 +501,10 @@ func (s *Saga) OnERPStatus(st contracts.OrderStatus, at time.Time) Outputs {
 	var out Outputs
 	if !s.Submitted {
 		out.Ignored = fmt.Sprintf("ERP status %s for an order never submitted (state %s)", st.Status, s.State)
+		return out
+	}
+	if st.CommandID != nil && CommandRevision(*st.CommandID) < s.revision() {
+		out.Ignored = fmt.Sprintf("ERP status %s answers revision %d; the order is at revision %d", st.Status, CommandRevision(*st.CommandID), s.revision())
 		return out
 	}
 	s.Acked = true
@@ -495,7 +545,7 @@ func (s *Saga) OnERPStatus(st contracts.OrderStatus, at time.Time) Outputs {
 		out.Ignored = fmt.Sprintf("ERP status %s does not move order in state %s", st.Status, s.State)
 		return out
 	}
-	if to == contracts.OrderStateRejected || to == contracts.OrderStatePartiallyRejected {
+	if to == contracts.OrderStateRejected || to == contracts.OrderStatePartiallyRejected || to == contracts.OrderStateAccepted {
 		s.raiseRejections(&out, st, at)
 	}
 	if to == contracts.OrderStateRejected || to == contracts.OrderStateCancelled {
@@ -525,10 +575,10 @@ func Route(reason string) (category, queue, action string) {
 	switch reason {
 	case contracts.RejectionReasonExportControl:
 		return contracts.ExceptionCategoryExportControl, contracts.ExceptionQueueTradeCompliance,
-			"Review the export classification and licence for the destination; obtain a licence or remove the line, then RESOLVE."
+			"Review the export classification and licence for the destination: RETRY once ERP holds the licence, CANCEL the line (line_id), or OVERRIDE with a second person's approval."
 	case contracts.RejectionReasonTaxConfiguration:
 		return contracts.ExceptionCategoryTaxConfiguration, contracts.ExceptionQueueFinanceOps,
-			"Fix the tax configuration (tax code, jurisdiction, exemption) of the customer or product in ERP, then re-order the lines."
+			"Fix the tax configuration (tax code, jurisdiction, exemption) of the customer or product in ERP, then RETRY; or CANCEL the line (line_id), or OVERRIDE with a second person's approval."
 	case contracts.RejectionReasonPricing:
 		return contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps,
 			"Align the quoted price with the ERP pricing conditions and re-order the lines."
@@ -568,7 +618,35 @@ func (s *Saga) raiseRejections(out *Outputs, st contracts.OrderStatus, at time.T
 	for _, l := range s.Quote.Lines {
 		quoteLines[l.LineNumber] = l
 	}
+	// An open exception of a reason ERP no longer gives is settled; one it
+	// gives again stays (back to OPEN when a decision had it RETRYING).
+	open := make([]string, 0, len(s.Rejections))
+	for id := range s.Rejections {
+		open = append(open, id)
+	}
+	sort.Strings(open)
+	covered := map[string]bool{}
+	for _, id := range open {
+		r := s.Rejections[id]
+		lines, again := byReason[r.Reason]
+		if !again {
+			s.settle(out, id, contracts.ExceptionStatusResolved, at, s.Retrying[id], fmt.Sprintf("ERP %s order revision %d without a %s rejection", strings.ToLower(st.Status), s.revision(), r.Reason))
+			continue
+		}
+		covered[r.Reason] = true
+		r.Lines = r.Lines[:0]
+		for _, l := range lines {
+			r.Lines = append(r.Lines, l.LineNumber)
+		}
+		s.Rejections[id] = r
+		if d, retrying := s.Retrying[id]; retrying {
+			s.settle(out, id, contracts.ExceptionStatusOpen, at, d, fmt.Sprintf("ERP rejected order revision %d again (%s): %s", s.revision(), r.Reason, lineMessages(lines)))
+		}
+	}
 	for _, r := range reasons {
+		if covered[r] {
+			continue
+		}
 		lines := byReason[r]
 		category, queue, action := Route(r)
 		var nums, skus, msgs []string
@@ -600,58 +678,46 @@ func (s *Saga) raiseRejections(out *Outputs, st contracts.OrderStatus, at time.T
 				"line_details": strings.Join(detail, "; "), "erp_message": strings.Join(msgs, "; "), "erp_status": st.Status,
 			},
 			action:  action,
-			allowed: []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss},
+			allowed: rejectionActions(r, len(lines) > 0),
 		}, false)
+		if s.Rejections == nil {
+			s.Rejections = map[string]Rejection{}
+		}
+		rej := Rejection{Reason: r}
+		for _, l := range lines {
+			rej.Lines = append(rej.Lines, l.LineNumber)
+		}
+		s.Rejections[out.Exceptions[len(out.Exceptions)-1].ExceptionID] = rej
 	}
 }
 
-// OnDecision applies an operator's decision on one of the saga's exceptions.
-func (s *Saga) OnDecision(d contracts.Decision, at time.Time, pol Policy) Outputs {
-	var out Outputs
-	category, open := s.Open[d.ExceptionID]
-	if !open {
-		out.Ignored = fmt.Sprintf("decision %s on exception %s that is not open", d.Action, d.ExceptionID)
-		return out
+// Overridable reports whether an approved OVERRIDE may waive an ERP
+// rejection reason (a licence exception, a tax ruling); credit, pricing and
+// master-data rejections need a fix instead.
+func Overridable(reason string) bool {
+	return reason == contracts.RejectionReasonExportControl || reason == contracts.RejectionReasonTaxConfiguration
+}
+
+// rejectionActions are the decisions an ERP rejection exception accepts.
+func rejectionActions(reason string, hasLines bool) []string {
+	a := []string{contracts.DecisionActionRetry}
+	if hasLines {
+		a = append(a, contracts.DecisionActionCancel)
 	}
-	who := d.Actor
-	switch {
-	case d.Action == contracts.DecisionActionCancel && s.preSubmission():
-		s.closeAll(&out, contracts.ExceptionStatusClosed, at)
-		out.Release = s.reservation()
-		s.Deadline = time.Time{}
-		s.transition(&out, contracts.OrderStateCancelled, "cancelled by "+who, d.ExceptionID)
-	case s.State == contracts.OrderStatePriceReview && category == contracts.ExceptionCategoryPriceReview &&
-		(d.Action == contracts.DecisionActionApprovePrice || d.Action == contracts.DecisionActionResolve || d.Action == contracts.DecisionActionRetry):
-		if d.Action != contracts.DecisionActionRetry {
-			s.PriceApproved = true
-			s.close(&out, d.ExceptionID, contracts.ExceptionStatusResolved, at)
-		} else {
-			s.close(&out, d.ExceptionID, contracts.ExceptionStatusRetrying, at)
-		}
-		s.startValidation(&out, strings.ToLower(d.Action)+" by "+who)
-	case s.State == contracts.OrderStateCreditHold && category == contracts.ExceptionCategoryCreditHold &&
-		(d.Action == contracts.DecisionActionReleaseHold || d.Action == contracts.DecisionActionResolve):
-		s.CreditRelease = who
-		s.close(&out, d.ExceptionID, contracts.ExceptionStatusResolved, at)
-		s.submit(&out, at, pol, "credit hold released by "+who)
-	case s.State == contracts.OrderStateCreditHold && category == contracts.ExceptionCategoryCreditHold && d.Action == contracts.DecisionActionRetry:
-		s.close(&out, d.ExceptionID, contracts.ExceptionStatusRetrying, at)
-		s.startValidation(&out, "credit retry by "+who)
-	case category == contracts.ExceptionCategoryERPTimeout && d.Action == contracts.DecisionActionRetry && s.State == contracts.OrderStateSubmitted:
-		s.close(&out, d.ExceptionID, contracts.ExceptionStatusRetrying, at)
-		s.Attempt++
-		s.Deadline = next(at, pol.ERPAckSLA)
-		out.Commands = append(out.Commands, s.command())
-	case d.Action == contracts.DecisionActionResolve || d.Action == contracts.DecisionActionDismiss:
-		status := contracts.ExceptionStatusResolved
-		if d.Action == contracts.DecisionActionDismiss {
-			status = contracts.ExceptionStatusClosed
-		}
-		s.close(&out, d.ExceptionID, status, at)
-	default:
-		out.Ignored = fmt.Sprintf("decision %s does not apply to a %s exception while the order is %s", d.Action, category, s.State)
+	if Overridable(reason) {
+		a = append(a, contracts.DecisionActionOverride)
 	}
-	return out
+	return append(a, contracts.DecisionActionResolve, contracts.DecisionActionDismiss)
+}
+
+func lineMessages(lines []contracts.OrderLineStatus) string {
+	var msgs []string
+	for _, l := range lines {
+		if l.ERPMessage != nil {
+			msgs = append(msgs, fmt.Sprintf("line %d: %s", l.LineNumber, *l.ERPMessage))
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // OnTick fires the saga's timer when due: resubmit an unacknowledged order
@@ -719,14 +785,27 @@ type exceptionSpec struct {
 
 // raise appends an OPEN exception with the saga's full context. When
 // replaceOpen is set, open exceptions of the same category are closed first.
+//
+// An open exception of the category that an operator's decision put in
+// RETRYING is not replaced: it goes back to OPEN, same id, with the new
+// reason and the decision that caused it.
 func (s *Saga) raise(out *Outputs, at time.Time, e exceptionSpec, replaceOpen bool) {
+	decision := ""
+	id := ""
 	if replaceOpen {
-		if id, ok := s.openOf(e.category); ok {
-			s.close(out, id, contracts.ExceptionStatusClosed, at)
+		if old, ok := s.openOf(e.category); ok {
+			if d, retrying := s.Retrying[old]; retrying {
+				id, decision = old, d
+				delete(s.Retrying, old)
+			} else {
+				s.close(out, old, contracts.ExceptionStatusClosed, at)
+			}
 		}
 	}
-	s.ExceptionSeq++
-	id := ExceptionID(s.QuoteID, s.Version, s.ExceptionSeq)
+	if id == "" {
+		s.ExceptionSeq++
+		id = ExceptionID(s.QuoteID, s.Version, s.ExceptionSeq)
+	}
 	ctx := map[string]string{
 		"quote_id": s.QuoteID, "quote_version": strconv.Itoa(s.Version), "order_id": OrderID(s.QuoteID),
 		"correlation_id": s.Correlation, "currency": s.Quote.Currency, "region": s.Quote.Region,
@@ -746,33 +825,87 @@ func (s *Saga) raise(out *Outputs, at time.Time, e exceptionSpec, replaceOpen bo
 		ids["erp_order_id"] = s.ERPOrderID
 	}
 	action := e.action
-	out.Exceptions = append(out.Exceptions, contracts.OperationalException{
+	x := contracts.OperationalException{
 		Metadata:    contracts.EventMetadata{OccurredAt: at},
 		ExceptionID: id, Category: e.category, Queue: e.queue, Severity: e.severity,
 		Status: contracts.ExceptionStatusOpen, OwnerService: Service, Summary: e.summary,
 		EntityIds: ids, Context: ctx, SuggestedAction: &action, AllowedActions: e.allowed,
-	})
+	}
+	if decision != "" {
+		x.DecisionID = &decision
+	}
+	out.Exceptions = append(out.Exceptions, x)
 	if s.Open == nil {
 		s.Open = map[string]string{}
 	}
+	if s.Allowed == nil {
+		s.Allowed = map[string][]string{}
+	}
 	s.Open[id] = e.category
+	s.Allowed[id] = e.allowed
 }
 
 // close publishes a status change of an open exception (same id).
 func (s *Saga) close(out *Outputs, id, status string, at time.Time) {
+	s.settle(out, id, status, at, s.Retrying[id], "")
+}
+
+// settle publishes a status change of an open exception (same id) as the
+// outcome of decision (may be ""), with a note in its context. RETRYING and
+// OPEN keep the exception open; any other status ends it.
+func (s *Saga) settle(out *Outputs, id, status string, at time.Time, decision, note string) {
 	category, ok := s.Open[id]
 	if !ok {
 		return
 	}
-	delete(s.Open, id)
-	out.Exceptions = append(out.Exceptions, contracts.OperationalException{
+	allowed := s.Allowed[id]
+	switch status {
+	case contracts.ExceptionStatusRetrying:
+		if s.Retrying == nil {
+			s.Retrying = map[string]string{}
+		}
+		s.Retrying[id] = decision
+	case contracts.ExceptionStatusOpen:
+		delete(s.Retrying, id)
+	default:
+		delete(s.Open, id)
+		delete(s.Allowed, id)
+		delete(s.Rejections, id)
+		delete(s.Retrying, id)
+		allowed = nil
+	}
+	ctx := map[string]string{"correlation_id": s.Correlation, "order_state": s.State}
+	summary := fmt.Sprintf("%s exception of order %s is %s (order %s)", category, OrderID(s.QuoteID), status, s.State)
+	if note != "" {
+		ctx["outcome"] = note
+		summary += ": " + note
+	}
+	if r, ok := s.Rejections[id]; ok {
+		ctx["rejection_reason"], ctx["lines"] = r.Reason, joinInts(r.Lines)
+	}
+	x := contracts.OperationalException{
 		Metadata:    contracts.EventMetadata{OccurredAt: at},
 		ExceptionID: id, Category: category, Queue: queueOf(category), Severity: contracts.SeverityLow,
-		Status: status, OwnerService: Service,
-		Summary:   fmt.Sprintf("%s exception of order %s is %s (order %s)", category, OrderID(s.QuoteID), status, s.State),
-		EntityIds: map[string]string{"quote_id": s.QuoteID, "order_id": OrderID(s.QuoteID), "crm_account_id": s.Quote.SoldToAccountID},
-		Context:   map[string]string{"correlation_id": s.Correlation, "order_state": s.State},
-	})
+		Status: status, OwnerService: Service, Summary: summary,
+		EntityIds:      map[string]string{"quote_id": s.QuoteID, "order_id": OrderID(s.QuoteID), "crm_account_id": s.Quote.SoldToAccountID},
+		Context:        ctx,
+		AllowedActions: append([]string{}, allowed...),
+	}
+	if status == contracts.ExceptionStatusOpen {
+		x.Severity = contracts.SeverityMedium
+	}
+	if decision != "" {
+		x.DecisionID = &decision
+	}
+	out.Exceptions = append(out.Exceptions, x)
+}
+
+func joinInts(ns []int) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(n)
+	}
+	return strings.Join(parts, ",")
 }
 
 func (s *Saga) closeAll(out *Outputs, status string, at time.Time) {

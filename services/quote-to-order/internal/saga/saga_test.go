@@ -43,7 +43,12 @@ type step struct {
 	valid    *Validation // Version/Round filled from the saga when zero
 	status   *contracts.OrderStatus
 	decision string // action on the last open exception
-	tick     time.Duration
+	// params, approvedBy and decisionID complete the decision (decision id
+	// default: one per step).
+	params     map[string]string
+	approvedBy []string
+	decisionID string
+	tick       time.Duration
 }
 
 func approved() *Validation {
@@ -73,6 +78,9 @@ type result struct {
 	Lookups    int
 	Releases   []string
 	Final      string
+	// Revisions lists the ERP revisions of resubmitted orders (revision > 1)
+	// with the rejection reasons they override.
+	Revisions []string
 }
 
 func run(t *testing.T, steps []step) (result, *Saga) {
@@ -93,6 +101,9 @@ func run(t *testing.T, steps []step) (result, *Saga) {
 		}
 		for _, c := range out.Commands {
 			r.Commands = append(r.Commands, c.Attempt)
+			if c.Revision > 1 {
+				r.Revisions = append(r.Revisions, fmt.Sprintf("r%d%v lines %d", c.Revision, c.Overrides, len(c.Lines)))
+			}
 		}
 		if out.Validate {
 			r.Validates++
@@ -125,7 +136,11 @@ func run(t *testing.T, steps []step) (result, *Saga) {
 		case st.status != nil:
 			out = s.OnERPStatus(*st.status, now)
 		case st.decision != "":
-			out = s.OnDecision(contracts.Decision{ExceptionID: lastOpen, Action: st.decision, Actor: "ops@example.com"}, now, pol)
+			id := st.decisionID
+			if id == "" {
+				id = fmt.Sprintf("d%d", i)
+			}
+			out = s.OnDecision(contracts.Decision{DecisionID: id, ExceptionID: lastOpen, Action: st.decision, Actor: "ops@example.com", Parameters: st.params, ApprovedBy: st.approvedBy}, now, pol)
 		case st.tick > 0:
 			now = now.Add(st.tick)
 			out = s.OnTick(now, pol)
@@ -163,8 +178,8 @@ func TestSaga(t *testing.T) {
 				Commands: []int{1}, Validates: 1, Lookups: 1, Final: "SUBMITTED"},
 		},
 		{
-			name:  "credit hold released by finance",
-			steps: []step{{quote: &q1}, {customer: known}, {valid: credit(contracts.CreditDecisionHold)}, {decision: contracts.DecisionActionReleaseHold}},
+			name:  "credit hold released by finance with a second person's approval",
+			steps: []step{{quote: &q1}, {customer: known}, {valid: credit(contracts.CreditDecisionHold)}, {decision: contracts.DecisionActionReleaseHold, approvedBy: []string{"cfo@example.com"}}},
 			want: result{States: []string{"RECEIVED", "VALIDATING", "CREDIT_HOLD", "SUBMITTED"},
 				Exceptions: []string{"CREDIT_HOLD/FINANCE_OPS/OPEN", "CREDIT_HOLD/FINANCE_OPS/RESOLVED"},
 				Commands:   []int{1}, Validates: 1, Lookups: 1, Final: "SUBMITTED"},
@@ -234,7 +249,7 @@ func TestSaga(t *testing.T) {
 			name:  "no ERP acknowledgment: resubmit, then exception, then retry",
 			steps: []step{{quote: &q1}, {customer: known}, {valid: approved()}, {tick: 30 * time.Second}, {tick: time.Minute}, {tick: 2 * time.Minute}, {tick: 2 * time.Minute}, {decision: contracts.DecisionActionRetry}, {status: erp(contracts.ErpOrderStateAccepted)}},
 			want: result{States: []string{"RECEIVED", "VALIDATING", "SUBMITTED", "ACCEPTED"},
-				Exceptions: []string{"ERP_TIMEOUT/SALES_OPS/OPEN", "ERP_TIMEOUT/SALES_OPS/RETRYING"},
+				Exceptions: []string{"ERP_TIMEOUT/SALES_OPS/OPEN", "ERP_TIMEOUT/SALES_OPS/RETRYING", "ERP_TIMEOUT/SALES_OPS/RESOLVED"},
 				Commands:   []int{1, 2, 3}, Validates: 1, Lookups: 1, Final: "ACCEPTED"},
 		},
 		{

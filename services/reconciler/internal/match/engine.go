@@ -813,9 +813,25 @@ func (x *op) settle(en *Entity, k string, at int64) {
 	if en.Settle == nil {
 		en.Settle = map[string]int64{}
 	}
-	dl := at + x.e.SLA.LedgerSettle.Milliseconds()
+	dl := max(at, recognitionOpens(k)) + x.e.SLA.LedgerSettle.Milliseconds()
 	en.Settle[k] = dl
 	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, settlePrefix+k), deadlineValue(en.Key, settlePrefix+k))
+}
+
+// recognitionOpens is when the posting period of a RECOGNITION ledger key
+// opens (Unix ms; 0 for other keys): billing-bridge posts a month's
+// recognition when the month opens, so the revenue schedule of a future
+// month is not expected in the ledger before then.
+func recognitionOpens(k string) int64 {
+	group, period, ok := strings.Cut(k, "|")
+	if !ok || group != contracts.JournalKindRecognition {
+		return 0
+	}
+	d, err := time.Parse(time.DateOnly, period)
+	if err != nil {
+		return 0
+	}
+	return time.Date(d.Year(), d.Month(), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
 }
 
 // unsettle stops the settle timer of a ledger key.

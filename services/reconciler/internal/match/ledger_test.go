@@ -243,7 +243,10 @@ func TestLedgerCheckOnBillingBridgeRecords(t *testing.T) {
 		{"revenue restated without its recognition journal", func(l *ledgerEvents) {
 			l.newContract()
 			l.revenue(10*time.Second, 1, "2025-12-01", 12000)
+			// December's recognition is posted when December opens: not
+			// expected before (no break in March), missing after.
 			l.tick(settle + time.Minute)
+			l.tick(date("2025-12-01").Sub(t0) + settle + time.Minute)
 		}, []got{mismatch("OPEN", "12000 USD", "10000 USD")}},
 	}
 	for _, tc := range tests {
@@ -262,5 +265,28 @@ func TestLedgerCheckOnBillingBridgeRecords(t *testing.T) {
 				t.Errorf("settle timers left: %v", en.Settle)
 			}
 		})
+	}
+}
+
+// A future month's recognition is not expected in the ledger before the
+// month opens (billing-bridge posts it then): no break in March for
+// December, a settle timer waiting for December instead.
+func TestFutureRecognitionNotExpectedBeforeItsMonth(t *testing.T) {
+	settle := testSLA.LedgerSettle
+	l := &ledgerEvents{}
+	l.newContract()
+	l.revenue(10*time.Second, 1, "2025-12-01", 12000)
+	l.tick(settle + time.Minute)
+	out, st := run(t, l.steps)
+	if len(out) != 0 {
+		t.Errorf("breaks before December opened: %+v", out)
+	}
+	en, err := loadEntity(st, ContractKey(ledgerContract))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := date("2025-12-01").Add(settle).UnixMilli()
+	if got, ok := en.Settle["RECOGNITION|2025-12-01"]; !ok || got != want {
+		t.Errorf("settle timers %v, want RECOGNITION|2025-12-01 at %d", en.Settle, want)
 	}
 }
