@@ -214,5 +214,3 @@ func (c *cdp) screenshot(session, path string) {
 		c.t.Fatal(err)
 	}
 }
-
-func jsString(s string) string { b, _ := json.Marshal(s); return string(b) }
