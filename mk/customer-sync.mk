@@ -5,6 +5,6 @@
 .PHONY: bench-customer-sync
 
 bench-customer-sync: ## customer-sync: account upserts/s and memory at 1,000,000 golden records
-	cd services/customer-sync && $(GO) test ./internal/match -run '^$$' -bench UpsertAt1M -benchtime 50000x -v
+	cd pkg && $(GO) test ./match -run '^$$' -bench UpsertAt1M -benchtime 50000x -v
 
 BENCH_TARGETS += bench-customer-sync

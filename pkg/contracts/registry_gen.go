@@ -12,7 +12,7 @@ const (
 	TopicBillingEventsV1 = "billing.events.v1"
 	// TopicBillingRevenueScheduleV1: Revenue per contract and period - recognised, billed, deferred balance - restated by amendments.
 	TopicBillingRevenueScheduleV1 = "billing.revenue-schedule.v1"
-	// TopicCRMAccountUpdatesV1: ERP-owned customer fields (ERP number, legal name, tax id, payment terms, credit) for CRM to apply to its accounts.
+	// TopicCRMAccountUpdatesV1: Fields for CRM to apply to its accounts - ERP-owned enrichment (ERP number, legal name, tax id, payment terms, credit), territory from the territory rules, parent account of the golden hierarchy.
 	TopicCRMAccountUpdatesV1 = "crm.account-updates.v1"
 	// TopicCRMAccountV1: CRM accounts (prospects and customers) after every change, deletes and privacy erase requests.
 	TopicCRMAccountV1 = "crm.account.v1"
@@ -20,6 +20,10 @@ const (
 	TopicCRMContactV1 = "crm.contact.v1"
 	// TopicCRMDealV1: Closed-won subscription deals and contract amendments (NEW, AMEND, RENEW, CANCEL) with sequence numbers.
 	TopicCRMDealV1 = "crm.deal.v1"
+	// TopicCRMLeadUpdatesV1: Answers to lead conversion requests - NEW_ACCOUNT, EXISTING_CUSTOMER (the golden customer and CRM account the lead is a duplicate of) or REVIEW.
+	TopicCRMLeadUpdatesV1 = "crm.lead-updates.v1"
+	// TopicCRMLeadV1: CRM leads after every change; status QUALIFIED asks customer-sync to convert the lead (duplicate check against the golden customers).
+	TopicCRMLeadV1 = "crm.lead.v1"
 	// TopicCRMQuoteV1: Versions of configured CRM quotes; quote-to-order turns ACCEPTED versions into ERP orders.
 	TopicCRMQuoteV1 = "crm.quote.v1"
 	// TopicDlqBillingBridgeV1: Messages billing-bridge can never process, with their original bytes.
@@ -296,6 +300,23 @@ const (
 	JournalStatusRejected = "REJECTED"
 )
 
+// Symbols of enum isthmus.crm.v1.LeadConversionOutcome (default UNKNOWN): NEW_ACCOUNT: no golden customer is this company, CRM creates an account from the lead. EXISTING_CUSTOMER: the company is golden_id (a duplicate), CRM converts the lead into account_id (an ERP-only customer has none: CRM creates the account, and identity resolution merges it into golden_id). REVIEW: a probable duplicate, a PROBABLE_DUPLICATE exception asks master data; CRM holds the lead.
+const (
+	LeadConversionOutcomeUnknown          = "UNKNOWN"
+	LeadConversionOutcomeNewAccount       = "NEW_ACCOUNT"
+	LeadConversionOutcomeExistingCustomer = "EXISTING_CUSTOMER"
+	LeadConversionOutcomeReview           = "REVIEW"
+)
+
+// Symbols of enum isthmus.crm.v1.LeadStatus (default UNKNOWN): Lifecycle of a lead: QUALIFIED asks for conversion into an account.
+const (
+	LeadStatusUnknown      = "UNKNOWN"
+	LeadStatusOpen         = "OPEN"
+	LeadStatusQualified    = "QUALIFIED"
+	LeadStatusConverted    = "CONVERTED"
+	LeadStatusDisqualified = "DISQUALIFIED"
+)
+
 // Symbols of enum isthmus.common.v1.LineStatus (default UNKNOWN): Status of one order line in ERP.
 const (
 	LineStatusUnknown     = "UNKNOWN"
@@ -397,6 +418,8 @@ var valueFactories = map[string]func() Value{
 	TopicCRMAccountV1:             func() Value { return &Account{} },
 	TopicCRMContactV1:             func() Value { return &Contact{} },
 	TopicCRMDealV1:                func() Value { return &Deal{} },
+	TopicCRMLeadUpdatesV1:         func() Value { return &LeadUpdate{} },
+	TopicCRMLeadV1:                func() Value { return &Lead{} },
 	TopicCRMQuoteV1:               func() Value { return &Quote{} },
 	TopicERPCreditV1:              func() Value { return &CreditAccount{} },
 	TopicERPCustomerCommandsV1:    func() Value { return &CustomerCommand{} },

@@ -27,6 +27,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/territory"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
@@ -50,7 +51,7 @@ const Store = "golden"
 const RouteStore = "routes"
 
 // Inputs are the topics customer-sync consumes.
-var Inputs = []string{contracts.TopicCRMAccountV1, contracts.TopicCRMContactV1, contracts.TopicERPCustomerV1, contracts.TopicOpsDecisionsV1}
+var Inputs = []string{contracts.TopicCRMAccountV1, contracts.TopicCRMContactV1, contracts.TopicERPCustomerV1, contracts.TopicOpsDecisionsV1, contracts.TopicCRMLeadV1}
 
 // Config is the service's configuration.
 type Config struct {
@@ -65,6 +66,9 @@ type Config struct {
 	// ConflictExceptions overrides the ownership configuration's
 	// conflict_exceptions when set ("" keeps the file's or built-in value).
 	ConflictExceptions string
+	// TerritoryFile is a YAML territory rules file (internal/territory);
+	// empty: no rules, the CRM's own territory is kept.
+	TerritoryFile string
 }
 
 // Register declares every setting of the service.
@@ -74,6 +78,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Float(&c.MergeThreshold, "ISTHMUS_CUSTOMER_SYNC_MERGE_THRESHOLD", d.AutoMerge, "match score at or above which a new source record merges into a golden record")
 	s.Float(&c.ReviewThreshold, "ISTHMUS_CUSTOMER_SYNC_REVIEW_THRESHOLD", d.Review, "match score at or above which (below the merge threshold) a PROBABLE_DUPLICATE exception is raised")
 	s.String(&c.OwnershipFile, "ISTHMUS_CUSTOMER_SYNC_OWNERSHIP_FILE", "", "YAML ownership configuration (which system owns which attribute); empty: the built-in version 1")
+	s.String(&c.TerritoryFile, "ISTHMUS_CUSTOMER_SYNC_TERRITORY_FILE", "", "YAML territory rules (country/region, industry, size; versioned) assigning every golden record's territory; empty: keep the CRM's territory")
 	s.Func("ISTHMUS_CUSTOMER_SYNC_CONFLICT_EXCEPTIONS", "", "true/false: raise OWNERSHIP_CONFLICT exceptions besides the audit entry (empty: as the ownership configuration says)", func(v string) error {
 		v = strings.TrimSpace(v)
 		if v != "" {
@@ -108,6 +113,15 @@ func (c *Config) Domain() (golden.Config, error) {
 	}
 	if c.ConflictExceptions != "" {
 		g.Ownership.ConflictExceptions, _ = strconv.ParseBool(c.ConflictExceptions)
+	}
+	if c.TerritoryFile != "" {
+		b, err := os.ReadFile(c.TerritoryFile)
+		if err != nil {
+			return g, fmt.Errorf("ISTHMUS_CUSTOMER_SYNC_TERRITORY_FILE: %w", err)
+		}
+		if g.Territory, err = territory.Parse(b); err != nil {
+			return g, fmt.Errorf("ISTHMUS_CUSTOMER_SYNC_TERRITORY_FILE %s: %w", c.TerritoryFile, err)
+		}
 	}
 	if err := g.Validate(); err != nil {
 		return g, fmt.Errorf("customer-sync settings: %w", err)

@@ -92,7 +92,13 @@ func (e *env) kcfg() kafka.Config { return kafka.Config{Brokers: e.brokers, Topi
 // (or stop is called).
 func (e *env) start(instance string) (stop func()) {
 	e.t.Helper()
-	h, err := NewHandler(golden.DefaultConfig(), prometheus.NewRegistry())
+	return e.startWith(instance, golden.DefaultConfig())
+}
+
+// startWith is start with the domain configuration cfg.
+func (e *env) startWith(instance string, cfg golden.Config) (stop func()) {
+	e.t.Helper()
+	h, err := NewHandler(cfg, prometheus.NewRegistry())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -45,10 +45,15 @@ const (
 	HeaderParentRef       = "parent-ref"       // match topic: the parent source record ("CRM:A1")
 	HeaderParentGolden    = "parent-golden"    // match topic: the parent's golden id
 	HeaderParentERP       = "parent-erp"       // match topic: the parent's ERP customer number
+	HeaderParentCRM       = "parent-crm"       // match topic: the parent's CRM account id
+	HeaderParentPath      = "parent-path"      // match topic: the parent's ancestors, comma-separated golden ids
+	HeaderParentUnknown   = "parent-unknown"   // match topic: no system has sent the parent source record yet
+	HeaderXrefCRM         = "xref-crm"         // route topic: its golden record's CRM account id now
+	HeaderXrefPath        = "xref-path"        // route topic: its golden record's ancestors now (comma-separated)
 )
 
 // carried are the headers a forwarded match record keeps.
-var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderParentGolden, HeaderParentERP}
+var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderParentGolden, HeaderParentERP, HeaderParentCRM, HeaderParentPath, HeaderParentUnknown}
 
 // seqKey holds, in the store, how many events the match stage has applied;
 // it tells whether the decoded in-memory state is the committed one.
@@ -131,6 +136,8 @@ func newRecord(topic string) (serde.Record, error) {
 		return &contracts.Customer{}, nil
 	case contracts.TopicOpsDecisionsV1:
 		return &contracts.Decision{}, nil
+	case contracts.TopicCRMLeadV1:
+		return &contracts.Lead{}, nil
 	}
 	return nil, errs.Poisonf(adapter.ReasonContract, "customer-sync does not consume topic %q", topic)
 }
@@ -259,6 +266,11 @@ func (h *Handler) rekey(m *processor.Message) error {
 	case golden.ContactDeleted:
 		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
 		return nil
+	case golden.LeadQualified:
+		// A lead is matched in the block an account of its company would
+		// be; it is never sticky (it creates no golden record).
+		forward(m, golden.BlockOf(golden.SourceUpserted{System: sv.CRM, RecordID: e.LeadID, Attrs: e.Attrs}), r.Value, o)
+		return nil
 	case golden.StewardMerge:
 		gid = e.Merged // the merged record's block hands it over if needed
 	case golden.StewardNotDuplicate:
@@ -346,8 +358,21 @@ func (h *Handler) route(m *processor.Message) error {
 // parentOf is what the route store knows of a source record for the
 // hierarchy: its golden id and ERP customer number.
 type parentOf struct {
-	Golden string `json:"golden"`
-	ERP    string `json:"erp,omitempty"`
+	Golden string   `json:"golden"`
+	ERP    string   `json:"erp,omitempty"`
+	CRM    string   `json:"crm,omitempty"`
+	Path   []string `json:"path,omitempty"`
+}
+
+func (p parentOf) equal(o parentOf) bool {
+	return p.Golden == o.Golden && p.ERP == o.ERP && p.CRM == o.CRM && slices.Equal(p.Path, o.Path)
+}
+
+func splitPath(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }
 
 // xrefNotice records a source record's golden id and ERP customer number
@@ -355,10 +380,12 @@ type parentOf struct {
 // changed, answers every golden record whose parent it is.
 func (h *Handler) xrefNotice(m *processor.Message, ref, golden string) error {
 	erp, _ := m.Header(HeaderXrefERP)
-	now := parentOf{Golden: golden, ERP: erp}
+	crm, _ := m.Header(HeaderXrefCRM)
+	path, _ := m.Header(HeaderXrefPath)
+	now := parentOf{Golden: golden, ERP: erp, CRM: crm, Path: splitPath(path)}
 	if raw, ok := m.Get(RouteStore, xrefKey+ref); ok {
 		var was parentOf
-		if json.Unmarshal(raw, &was) == nil && was == now {
+		if json.Unmarshal(raw, &was) == nil && was.equal(now) {
 			return nil
 		}
 	}
@@ -402,7 +429,10 @@ func (h *Handler) parentAsk(m *processor.Message, ref, child string) error {
 	}
 	raw, ok := m.Get(RouteStore, xrefKey+ref)
 	if !ok {
-		return nil // answered when ref links
+		// No system has sent ref yet: the child hears it is an orphan
+		// (for now), and is answered again when ref links.
+		answerParent(m, o, child, ref, parentOf{}, kgo.RecordHeader{Key: HeaderParentUnknown, Value: []byte("1")})
+		return nil
 	}
 	var now parentOf
 	if err := json.Unmarshal(raw, &now); err != nil {
@@ -424,16 +454,19 @@ func (h *Handler) children(m *processor.Message, ref string) ([]string, error) {
 
 // answerParent sends golden.ParentResolved to the child's block; the value
 // and origin are the triggering event's, for the outputs' metadata.
-func answerParent(m *processor.Message, o origin, child, ref string, p parentOf) {
+func answerParent(m *processor.Message, o origin, child, ref string, p parentOf, extra ...kgo.RecordHeader) {
 	block, ok := golden.BlockOfID(child)
 	if !ok {
 		return
 	}
-	forward(m, block, m.Value(), o,
-		kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(child)},
-		kgo.RecordHeader{Key: HeaderParentRef, Value: []byte(ref)},
-		kgo.RecordHeader{Key: HeaderParentGolden, Value: []byte(p.Golden)},
-		kgo.RecordHeader{Key: HeaderParentERP, Value: []byte(p.ERP)})
+	forward(m, block, m.Value(), o, append([]kgo.RecordHeader{
+		{Key: HeaderParentChild, Value: []byte(child)},
+		{Key: HeaderParentRef, Value: []byte(ref)},
+		{Key: HeaderParentGolden, Value: []byte(p.Golden)},
+		{Key: HeaderParentERP, Value: []byte(p.ERP)},
+		{Key: HeaderParentCRM, Value: []byte(p.CRM)},
+		{Key: HeaderParentPath, Value: []byte(strings.Join(p.Path, ","))},
+	}, extra...)...)
 }
 
 // waiting is an event parked in the route store until its source record's
@@ -589,9 +622,12 @@ func (h *Handler) match(m *processor.Message) (err error) {
 		ref, _ := m.Header(HeaderParentRef)
 		g, _ := m.Header(HeaderParentGolden)
 		erp, _ := m.Header(HeaderParentERP)
+		crm, _ := m.Header(HeaderParentCRM)
+		path, _ := m.Header(HeaderParentPath)
+		_, unknown := m.Header(HeaderParentUnknown)
 		sys, id, _ := strings.Cut(ref, ":")
 		in.ev = golden.ParentResolved{Meta: golden.Meta{EventID: in.md.EventID, CorrelationID: in.md.CorrelationID, OccurredAt: in.md.OccurredAt},
-			Child: child, Ref: xref.Ref{System: strings.ToLower(sys), ID: id}, Golden: g, ERP: erp}
+			Child: child, Ref: xref.Ref{System: strings.ToLower(sys), ID: id}, Golden: g, ERP: erp, CRM: crm, Path: splitPath(path), Unknown: unknown}
 		base += "@parent:" + child + ":" + ref
 	}
 	ps, err := h.state(m)
@@ -630,17 +666,31 @@ func (h *Handler) match(m *processor.Message) (err error) {
 			kgo.RecordHeader{Key: HeaderParentChild, Value: []byte(a.Child)})...)
 	}
 	for _, x := range out.Xrefs {
-		erp := ""
-		if x.Ref.System == string(sv.ERP) && !x.Retired {
-			erp = x.Ref.ID
+		erp, crm := "", ""
+		if !x.Retired {
+			switch x.Ref.System {
+			case string(sv.ERP):
+				erp = x.Ref.ID
+			case string(sv.CRM):
+				crm = x.Ref.ID
+			}
 		}
 		for _, r := range x.Others {
 			if erp == "" && r.System == string(sv.ERP) {
 				erp = r.ID
 			}
+			if crm == "" && r.System == string(sv.CRM) {
+				crm = r.ID
+			}
 		}
-		m.Emit(TopicRoute, refKey(x.Ref.System, x.Ref.ID), m.Value(), append(o.headers(),
-			kgo.RecordHeader{Key: HeaderXrefGolden, Value: []byte(x.GoldenID)}, kgo.RecordHeader{Key: HeaderXrefERP, Value: []byte(erp)})...)
+		var path []string
+		if rec, ok := ps.st.Record(x.GoldenID); ok {
+			path = rec.Ancestors
+		}
+		notice(m, o, golden.PathNotice{Ref: x.Ref, Golden: x.GoldenID, ERP: erp, CRM: crm, Path: path})
+	}
+	for _, n := range out.PathNotices {
+		notice(m, o, n)
 	}
 	if ho := out.Handover; ho != nil {
 		forward(m, ho.Block, m.Value(), o, kgo.RecordHeader{Key: HeaderAbsorb, Value: ho.Record})
@@ -658,6 +708,14 @@ func (h *Handler) match(m *processor.Message) (err error) {
 		forward(m, out.Forward, m.Value(), o, extra...)
 	}
 	return nil
+}
+
+// notice tells the route stage what source record n.Ref now stands for in
+// the hierarchy (its golden id, ERP customer, CRM account, ancestry).
+func notice(m *processor.Message, o origin, n golden.PathNotice) {
+	m.Emit(TopicRoute, refKey(n.Ref.System, n.Ref.ID), m.Value(), append(o.headers(),
+		kgo.RecordHeader{Key: HeaderXrefGolden, Value: []byte(n.Golden)}, kgo.RecordHeader{Key: HeaderXrefERP, Value: []byte(n.ERP)},
+		kgo.RecordHeader{Key: HeaderXrefCRM, Value: []byte(n.CRM)}, kgo.RecordHeader{Key: HeaderXrefPath, Value: []byte(strings.Join(n.Path, ","))})...)
 }
 
 // state returns the decoded state of the message's partition. It is

@@ -197,6 +197,8 @@ func (g *Generator) newAccount(now time.Time) []Event {
 		return g.duplicate(now)
 	case r < 22 && len(g.accounts) > 2:
 		return g.subsidiary(now)
+	case r < 34 && len(g.accounts) > 2:
+		return []Event{g.lead(now)}
 	}
 	c := Countries[g.pick(len(Countries))]
 	stem := nameStems[g.pick(len(nameStems))] + " " + nameMiddles[g.pick(len(nameMiddles))]
@@ -249,6 +251,46 @@ func (g *Generator) duplicate(now time.Time) []Event {
 	}
 	g.accounts = append(g.accounts, &d)
 	return []Event{g.accountEvent(now, &d, d.name, nil, "duplicate")}
+}
+
+// leadDuplicateShare is the share (percent) of qualified leads that come
+// from companies that already are customers: inbound interest from an
+// existing account's other department, typed again by sales.
+const leadDuplicateShare = 35
+
+// lead is a CRM lead qualified for conversion (crm.lead.v1): customer-sync
+// answers on crm.lead-updates.v1 whether it is a new account or an existing
+// customer. A share of them (leadDuplicateShare) are existing customers,
+// typed with a typo or without the tax id; the rest are new companies.
+func (g *Generator) lead(now time.Time) Event {
+	id := g.nextID("LEAD")
+	var company, website, taxID, country, kind string
+	if g.pick(100) < leadDuplicateShare {
+		orig := g.accounts[g.pick(len(g.accounts))]
+		company, website, country, kind = orig.name, orig.website, orig.country.Code, "lead-duplicate"
+		if g.pick(2) == 0 {
+			company = typo(g.rng, company)
+		}
+		if g.pick(2) == 0 {
+			taxID = orig.taxID
+		}
+	} else {
+		c := Countries[g.pick(len(Countries))]
+		company = nameStems[g.pick(len(nameStems))] + " " + nameMiddles[g.pick(len(nameMiddles))] + " " + lastNames[g.pick(len(lastNames))]
+		website = strings.ToLower(strings.ReplaceAll(company, " ", "")) + fmt.Sprintf("%d.example", g.pick(1000))
+		country, kind = c.Code, "lead"
+	}
+	first, last := firstNames[g.pick(len(firstNames))], lastNames[g.pick(len(lastNames))]
+	l := &contracts.Lead{
+		Metadata: g.meta(now, tracing.DeterministicID("lead", id)), LeadID: id, Status: contracts.LeadStatusQualified,
+		Company: company, Website: ptr(website), Country: ptr(country), ContactName: ptr(first + " " + last),
+		Email: ptr(strings.ToLower(first) + "@" + website), Industry: ptr(industries[g.pick(len(industries))]),
+		Employees: ptr(10 + g.pick(20000)), OwnerID: ptr(fmt.Sprintf("rep-%02d", 1+g.pick(20))), SourceUpdatedAt: now,
+	}
+	if taxID != "" {
+		l.TaxID = ptr(taxID)
+	}
+	return Event{Topic: contracts.TopicCRMLeadV1, Key: id, Value: l, Kind: kind}
 }
 
 // subsidiary creates a daughter company of an existing account, often in

@@ -59,10 +59,13 @@ func TestScenarioMix(t *testing.T) {
 		return m
 	}
 	man := kinds(run(t, Manufacturer, 7, 2000))
-	for _, k := range []string{"account", "duplicate", "subsidiary", "contact", "quote"} {
+	for _, k := range []string{"account", "duplicate", "subsidiary", "contact", "quote", "lead", "lead-duplicate"} {
 		if man[k] == 0 {
 			t.Errorf("manufacturer made no %s: %v", k, man)
 		}
+	}
+	if share := 100 * man["lead-duplicate"] / max(1, man["lead"]+man["lead-duplicate"]); share < 20 || share > 50 {
+		t.Errorf("%d%% of leads are existing customers, want about 35%%: %v", share, man)
 	}
 	if man["deal-new"] != 0 {
 		t.Errorf("manufacturer made deals: %v", man)

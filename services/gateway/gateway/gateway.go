@@ -93,6 +93,14 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 		return err
 	}
 
+	// The golden customers: a model of its own, in Redis only (no mirror).
+	goldenStore := readmodel.NewStore(rdb, prefix)
+	goldenBuilder, err := readmodel.NewBuilder(goldenStore, cfg.Kafka, sd, log.With("component", "readmodel", "model", readmodel.Golden),
+		readmodel.WithRegisterer(metrics.Registry), readmodel.WithModels(readmodel.Golden))
+	if err != nil {
+		return err
+	}
+
 	keys, static, err := loadKeys(ctx, cfg)
 	if err != nil {
 		return err
@@ -112,6 +120,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 			Pricing:      pricing,
 			Credit:       &api.Credit{Deps: deps, Reservations: resv, Policy: credit.Policy{HoldThresholdBps: int64(cfg.HoldThresholdBps)}, TTL: cfg.ReservationTTL},
 			Availability: &api.Availability{Deps: deps},
+			Customer:     &api.Customer{Deps: deps, Golden: goldenStore},
 		},
 		Verifier:   verifier,
 		Limiter:    ratelimit.New(rdb, prefix, cfg.RateLimit, cfg.RateBurst),
@@ -127,6 +136,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 	log.Info("gateway listening", "grpc", grpcLn.Addr().String(), "rest", httpLn.Addr().String(), "tls", tlsCfg != nil, "mtls", verifier.RequireClientCert)
 
 	svc.Add("readmodel", builder.Run, builder.Ready)
+	svc.Add("readmodel-golden", goldenBuilder.Run, goldenBuilder.Ready)
 	svc.Add("api", func(ctx context.Context) error { return srv.Serve(ctx, grpcLn, httpLn) }, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	if cfg.JWKSURL != "" {
 		svc.Add("jwks", func(ctx context.Context) error {

@@ -10,9 +10,9 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/normalize"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
@@ -120,6 +120,10 @@ func TestDecisions(t *testing.T) {
 			golden.StewardClose{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), Golden: "cus-00000000000000a1", Status: "CLOSED"}},
 		{"an action the exception does not accept is refused", dec(dup, "PICK_SURVIVOR", nil),
 			golden.StewardRefused{Meta: m, Ruling: rule(dup, golden.ProbableDuplicate), Reason: "PICK_SURVIVOR is not an allowed action for a PROBABLE_DUPLICATE exception (allowed: MERGE, NOT_DUPLICATE, RESOLVE, DISMISS)"}},
+		{"a lead's exception is dismissed on its candidate record", dec("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", "DISMISS", nil),
+			golden.StewardClose{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Golden: "cus-00000000000000a1", Status: "CLOSED"}},
+		{"a lead's exception cannot be merged", dec("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", "MERGE", nil),
+			golden.StewardRefused{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Reason: "MERGE is not an allowed action for a LEAD_DUPLICATE exception (allowed: RESOLVE, DISMISS)"}},
 		{"another service's decision is skipped", &contracts.Decision{Metadata: md("1"), OwnerService: "quote-to-order", Action: "MERGE"}, nil},
 		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
 	}

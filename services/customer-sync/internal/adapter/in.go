@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/normalize"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
@@ -67,6 +68,8 @@ func Metadata(v any) contracts.EventMetadata {
 		return x.Metadata
 	case *contracts.Decision:
 		return x.Metadata
+	case *contracts.Lead:
+		return x.Metadata
 	}
 	return contracts.EventMetadata{}
 }
@@ -85,6 +88,8 @@ func Event(v any) (golden.Event, error) {
 		return Customer(x)
 	case *contracts.Decision:
 		return Decision(x)
+	case *contracts.Lead:
+		return Lead(x)
 	}
 	return nil, errs.Poisonf(ReasonContract, "adapter: unsupported input %T", v)
 }
@@ -142,6 +147,9 @@ func Account(a *contracts.Account) (golden.Event, error) {
 	set(sv.Owner, a.OwnerID)
 	set(sv.Territory, a.Territory)
 	set(sv.TaxID, a.TaxID)
+	if a.Employees != nil {
+		attrs[sv.Employees] = strconv.Itoa(*a.Employees)
+	}
 	if a.Status != "" && a.Status != contracts.AccountStatusUnknown {
 		attrs[sv.LifecycleStage] = strings.ToLower(a.Status)
 	}

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/normalize"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
@@ -74,6 +74,9 @@ func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Outp
 	}
 	for _, c := range o.Contacts {
 		out = append(out, Output{contracts.TopicMDMContactV1, c.ID, GoldenContact(c, md())})
+	}
+	for _, u := range o.LeadUpdates {
+		out = append(out, Output{contracts.TopicCRMLeadUpdatesV1, u.LeadID, LeadUpdate(u, md())})
 	}
 	return out
 }
@@ -149,6 +152,13 @@ func GoldenCustomer(r golden.Record, md contracts.EventMetadata) *contracts.Gold
 		BillingAddress:  decodeAddress(v(sv.BillingAddress), v(sv.Country)),
 		ShippingAddress: decodeAddress(v(sv.ShippingAddress), v(sv.Country)),
 		Members:         []contracts.SystemRef{}, Lineage: []contracts.AttributeLineage{}, Erased: r.Erased,
+		Country: opt(v(sv.Country)), PostalCode: opt(v(sv.PostalCode)), Employees: employees(v(sv.Employees)),
+	}
+	if r.Territory != "" {
+		g.Territory = ptr(r.Territory)
+	}
+	if r.TerritoryVersion != "" {
+		g.TerritoryRulesVersion = ptr(r.TerritoryVersion)
 	}
 	if g.Name == "" {
 		g.Name = v(sv.LegalName)
@@ -251,6 +261,7 @@ func CustomerCommand(c golden.ERPCommand, r golden.Record, md contracts.EventMet
 var updateFields = map[sv.Field]string{
 	sv.ERPCustomerNumber: "erp_customer_id", sv.LegalName: "legal_name", sv.TaxID: "tax_id",
 	sv.PaymentTerms: "payment_terms", sv.CreditStatus: "credit_status", sv.CreditLimit: "credit_limit",
+	sv.Territory: "territory", sv.ParentAccount: "parent_account_id",
 }
 
 // AccountUpdate maps a CRM update to crm.account-updates.v1: the current
@@ -267,6 +278,13 @@ func AccountUpdate(u golden.CRMUpdate, r golden.Record, md contracts.EventMetada
 		Metadata: md, AccountID: u.AccountID, GoldenID: u.GoldenID, ERPCustomerID: opt(v(sv.ERPCustomerNumber)),
 		LegalName: opt(v(sv.LegalName)), TaxID: opt(v(sv.TaxID)), PaymentTerms: opt(v(sv.PaymentTerms)),
 		CreditStatus: creditStatus(v(sv.CreditStatus)), CreditLimit: money(v(sv.CreditLimit)), ChangedFields: []string{},
+		Territory: opt(r.Territory), ParentAccountID: opt(r.ParentCRM), ParentGoldenID: opt(r.Parent),
+	}
+	if t, ok := u.Fields[sv.Territory]; ok {
+		au.Territory = opt(t)
+	}
+	if p, ok := u.Fields[sv.ParentAccount]; ok {
+		au.ParentAccountID = opt(p)
 	}
 	for k := range u.Fields {
 		if n, ok := updateFields[k]; ok {
@@ -327,7 +345,7 @@ func Exception(e golden.Exception, md contracts.EventMetadata) *contracts.Operat
 		ex.Context[k] = v
 	}
 	switch e.Category {
-	case golden.ProbableDuplicate:
+	case golden.ProbableDuplicate, golden.LeadDuplicate:
 		ex.Category = contracts.ExceptionCategoryProbableDuplicate
 		if b, err := json.Marshal(e.Candidates); err == nil {
 			ex.Context["candidates"] = string(b)
@@ -338,6 +356,11 @@ func Exception(e golden.Exception, md contracts.EventMetadata) *contracts.Operat
 		ex.SuggestedAction = ptr("Compare the golden record with the candidates. MERGE with parameters " + ParamSurvivor + " and " +
 			ParamMerged + ", or NOT_DUPLICATE with " + ParamGolden + " and " + ParamOther + " (never proposed again).")
 		ex.AllowedActions = AllowedActions(e.Category)
+		if e.Category == golden.LeadDuplicate {
+			leadException(ex)
+		}
+	case golden.HierarchyCycle, golden.HierarchyOrphan:
+		hierarchyException(ex, e)
 	case golden.OwnershipConflict:
 		ex.Category = contracts.ExceptionCategoryOwnershipConflict
 		ex.SuggestedAction = ptr("The change was not applied. PICK_SURVIVOR with parameters " + ParamField + " and " + ParamValue +
@@ -368,3 +391,11 @@ func severity(s string) string {
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func employees(v string) *int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return nil
+	}
+	return &n
+}

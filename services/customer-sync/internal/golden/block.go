@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
 )
 
 // NoCountry is the match block of source records that name no country

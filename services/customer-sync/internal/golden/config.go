@@ -3,8 +3,9 @@ package golden
 import (
 	"fmt"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/match"
+	"github.com/isthmus/isthmus/pkg/match"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/territory"
 )
 
 // Config of the aggregate. Start from DefaultConfig.
@@ -23,6 +24,9 @@ type Config struct {
 	// golden record when they change. Default erp_customer_number,
 	// payment_terms, credit_status, credit_limit.
 	CRMReceives []Field
+	// Territory rules assign the territory of every golden record
+	// (territory.go). Default nil: the CRM's own territory is kept.
+	Territory *territory.Rules
 }
 
 // DefaultConfig returns the defaults.
@@ -45,6 +49,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.Ownership.Validate(); err != nil {
 		return err
+	}
+	if c.Territory != nil {
+		if err := c.Territory.Validate(); err != nil {
+			return err
+		}
 	}
 	for _, f := range append(append([]Field(nil), c.ERPKeeps...), c.CRMReceives...) {
 		if _, ok := c.Ownership.Fields[f]; !ok {

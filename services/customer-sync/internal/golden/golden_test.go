@@ -11,7 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )

@@ -196,6 +196,8 @@ func (s *State) Load(key string, value []byte) error {
 			return fmt.Errorf("load %s: %w", key, err)
 		}
 		s.parked[acct] = list
+	case key == keyTerritory:
+		s.territoryVersion = string(value)
 	default:
 		return fmt.Errorf("load: unknown key %q", key)
 	}
@@ -233,6 +235,9 @@ func (s *State) Snapshot() []byte {
 	slices.Sort(accts)
 	for _, a := range accts {
 		fmt.Fprintf(&buf, "%s%s\t%s\n", keyParked, a, mustJSON(s.parked[a]))
+	}
+	if s.territoryVersion != "" {
+		fmt.Fprintf(&buf, "%s\t%s\n", keyTerritory, s.territoryVersion)
 	}
 	return buf.Bytes()
 }

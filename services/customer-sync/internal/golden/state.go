@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/match"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/match"
+	"github.com/isthmus/isthmus/pkg/normalize"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
@@ -35,6 +35,9 @@ type State struct {
 	index   *match.Index
 	xref    *xref.Store
 	parked  map[string][]parkedContact // CRM account id → contacts, sorted by id
+	// territoryVersion is the version of the territory rules every record
+	// has been assigned with (territory.go).
+	territoryVersion string
 }
 
 type parkedContact struct {
@@ -127,6 +130,8 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 		err = t.split(e)
 	case StewardClose:
 		err = t.closeException(e)
+	case LeadQualified:
+		err = t.lead(e)
 	case EraseRequested:
 		err = t.erase(e)
 	default:
@@ -135,6 +140,7 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	if err != nil {
 		return Outputs{}, err
 	}
+	t.sweepTerritories()
 	return t.finish(), nil
 }
 
@@ -242,6 +248,9 @@ func (t *tx) upsert(e SourceUpserted) error {
 		t.unpark(rec, e.RecordID)
 	}
 	t.parentRef(rec)
+	if e.System == survivorship.CRM && t.isNewLink(ref) {
+		t.welcomeCRM(rec, e.RecordID)
+	}
 	if e.System == survivorship.ERP && t.isNewLink(ref) && rec.ParentERP != "" && attrs[survivorship.ParentERPCustomer] != rec.ParentERP {
 		// An ERP customer joins a record whose parent (from the CRM) the
 		// ERP does not have yet.
@@ -275,56 +284,10 @@ func (t *tx) parentRef(rec *Record) {
 	rec.ParentRef = want
 	t.touch(rec)
 	if want == (xref.Ref{}) {
-		if rec.Parent != "" {
-			t.setParent(rec, "", "")
-		}
+		t.clearParent(rec)
 		return
 	}
 	t.out.ParentAsks = append(t.out.ParentAsks, ParentAsk{Child: rec.ID, Ref: want})
-}
-
-// parentResolved sets the parent of the child record if the answer is for
-// its current parent source record; a record pointing at itself (through
-// a merge) has no parent.
-func (t *tx) parentResolved(e ParentResolved) error {
-	if b, away := t.away(e.Child); away {
-		t.out.Forward = b
-		return nil
-	}
-	rec, ok := t.s.records[t.s.xref.Resolve(e.Child)]
-	if !ok || rec.ParentRef != e.Ref {
-		return nil // gone, or the parent changed since: a later answer comes
-	}
-	g := e.Golden
-	if g == rec.ID {
-		g = ""
-	}
-	if g == rec.Parent && e.ERP == rec.ParentERP {
-		return nil
-	}
-	t.setParent(rec, g, e.ERP)
-	return nil
-}
-
-// setParent records a new parent, audits it, and asks every ERP customer of
-// the record to update its parent customer number.
-func (t *tx) setParent(rec *Record, golden, erp string) {
-	src := survivorship.Lineage{System: System(rec.ParentRef.System), RecordID: rec.ParentRef.ID, OccurredAt: t.at, EventID: t.m.EventID}
-	t.audit(rec, "parent", rec.Parent, golden, src, survivorship.RuleOwner, true)
-	erpChanged := erp != rec.ParentERP
-	rec.Parent, rec.ParentERP = golden, erp
-	t.touch(rec)
-	if !erpChanged {
-		return
-	}
-	if rec.ParentRef.System == string(survivorship.ERP) {
-		return // the ERP named the parent itself
-	}
-	for _, m := range rec.Members {
-		if m.Active && m.System == survivorship.ERP {
-			t.out.ERPCommands = append(t.out.ERPCommands, t.parentCommand(rec, m.RecordID))
-		}
-	}
 }
 
 // place finds or creates the golden record of a source record seen for the
@@ -1047,20 +1010,11 @@ func (r *Record) clone() Record {
 // identity attributes.
 func (s *State) features(r *Record) match.Features {
 	a := r.Attrs
-	f := match.Features{
+	return match.FromGolden(match.Golden{
+		Name: a[survivorship.Name].Value, LegalName: a[survivorship.LegalName].Value,
 		Country: a[survivorship.Country].Value, Domain: a[survivorship.Website].Value,
 		TaxID: a[survivorship.TaxID].Value, Phone: a[survivorship.Phone].Value, Postal: a[survivorship.PostalCode].Value,
-	}
-	if n, err := normalize.Name(a[survivorship.Name].Value); err == nil {
-		f.Name = n.Key
-	}
-	if n, err := normalize.Name(a[survivorship.LegalName].Value); err == nil && n.Key != f.Name {
-		f.Legal = n.Key
-	}
-	if f.Name == "" {
-		f.Name, f.Legal = f.Legal, ""
-	}
-	return f
+	})
 }
 
 func sortMembers(m []Member) {

@@ -16,7 +16,7 @@ package golden
 import (
 	"time"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/match"
+	"github.com/isthmus/isthmus/pkg/match"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
@@ -200,6 +200,12 @@ type ParentResolved struct {
 	Ref    xref.Ref
 	Golden string
 	ERP    string
+	// CRM is the parent's CRM account id, Path the parent's own ancestors
+	// (nearest first). Unknown: no system has sent the parent source
+	// record yet (an orphan until it comes).
+	CRM     string
+	Path    []string
+	Unknown bool
 }
 
 // ParentAsk asks for the golden id of the parent source record Ref of
@@ -267,6 +273,20 @@ type Record struct {
 	ParentRef xref.Ref `json:"parent_ref,omitzero"`
 	Parent    string   `json:"parent,omitempty"`
 	ParentERP string   `json:"parent_erp,omitempty"`
+	// Hierarchy (hierarchy.go): ParentCRM is the parent's CRM account id
+	// (pushed to CRM), Ancestors the golden ids above the record, nearest
+	// first; Cycle is set while the parent is refused because it would
+	// close a cycle, OrphanRef is the parent source record last reported as
+	// unknown.
+	ParentCRM string   `json:"parent_crm,omitempty"`
+	Ancestors []string `json:"ancestors,omitempty"`
+	Cycle     bool     `json:"cycle,omitempty"`
+	CycleRef  xref.Ref `json:"cycle_ref,omitzero"` // the parent a cycle exception was raised for
+	OrphanRef xref.Ref `json:"orphan_ref,omitzero"`
+	// Territory assigned by the territory rules of TerritoryVersion
+	// (territory.go); "" leaves the CRM's own territory.
+	Territory        string `json:"territory,omitempty"`
+	TerritoryVersion string `json:"territory_version,omitempty"`
 	// Version counts the published changes of the record: +1 every time
 	// Apply outputs it (mdm.customer.v1 version).
 	Version int64 `json:"version"`
@@ -414,5 +434,10 @@ type Outputs struct {
 	Exceptions  []Exception
 	Contacts    []GoldenContact
 	ParentAsks  []ParentAsk
+	// PathNotices: a record's ancestry changed; its children (found through
+	// its members' source records) must hear it (hierarchy.go).
+	PathNotices []PathNotice
+	// LeadUpdates answer lead conversion requests (crm.lead-updates.v1).
+	LeadUpdates []LeadUpdate
 	State       []StateWrite
 }

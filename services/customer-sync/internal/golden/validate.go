@@ -4,7 +4,8 @@ import (
 	"strings"
 
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 )
 
 // Validate runs the checks of Apply that need no state: required ids and
@@ -63,6 +64,13 @@ func Validate(ev Event) error {
 		}
 	case StewardRefused:
 		return errs.Poisonf(ReasonRefused, "%s", e.Reason)
+	case LeadQualified:
+		if e.LeadID == "" {
+			return validation(&normalize.Error{Field: "lead_id", Reason: "is required"})
+		}
+		if _, _, err := identity(SourceUpserted{Meta: e.Meta, System: survivorship.CRM, RecordID: e.LeadID, Attrs: e.Attrs}); err != nil {
+			return validation(err)
+		}
 	case EraseRequested:
 		if e.GoldenID == "" && (e.Ref.System == "" || e.Ref.ID == "") {
 			return errs.Poisonf(ReasonUnknownGolden, "erase request names no golden id and no source record: %w", ErrUnknownGolden)

@@ -39,6 +39,7 @@ const (
 	ShippingAddress Field = "shipping_address"
 	ParentAccount   Field = "parent_account"
 	LifecycleStage  Field = "lifecycle_stage"
+	Employees       Field = "employees" // headcount: the size dimension of territory rules
 	// ERP: legal entity, tax, terms, credit, receivables.
 	LegalName         Field = "legal_name"
 	Country           Field = "country"
@@ -90,7 +91,7 @@ func Default() Config {
 		Version: 1,
 		Fields: map[Field]Rule{
 			Name: crmFB, Owner: crm, Industry: crm, Territory: crm, Website: crmFB, Phone: crmFB,
-			Email: crmFB, ShippingAddress: crm, ParentAccount: crm, LifecycleStage: crm,
+			Email: crmFB, ShippingAddress: crm, ParentAccount: crm, LifecycleStage: crm, Employees: crm,
 			LegalName: erp, Country: erpFB, PostalCode: erpFB, TaxID: erp, TaxProfile: erp,
 			PaymentTerms: erp, CreditLimit: erp, CreditStatus: erp, ReceivablesStatus: erp,
 			ERPCustomerNumber: erp, BillingAddress: erpFB, ParentERPCustomer: erp,

@@ -126,3 +126,55 @@ func Encode(r Record) ([]byte, error) {
 	}
 	return avro.Marshal(t.Schema, r.Fields)
 }
+
+// Golden is a golden customer for mdm.customer.v1 (GoldenRecord): normalised
+// attributes as customer-sync publishes them; "" is null.
+type Golden struct {
+	ID, Name, LegalName, Country, Domain, TaxID, Phone, Postal string
+	ERPID, Territory, CreditStatus                             string
+	CRMIDs                                                     []string
+	Status                                                     string // default ACTIVE
+}
+
+// GoldenRecord is an mdm.customer.v1 record of g.
+func GoldenRecord(g Golden, at time.Time) Record {
+	null := func(s string) any {
+		if s == "" {
+			return nil
+		}
+		return s
+	}
+	st, cs := g.Status, g.CreditStatus
+	if st == "" {
+		st = "ACTIVE"
+	}
+	if cs == "" {
+		cs = "UNKNOWN"
+	}
+	members := []any{}
+	for _, id := range g.CRMIDs {
+		members = append(members, map[string]any{"system": "CRM", "id": id})
+	}
+	if g.ERPID != "" {
+		members = append(members, map[string]any{"system": "ERP", "id": g.ERPID})
+	}
+	md := Metadata(at)
+	md["source_system"] = "CUSTOMER_SYNC"
+	return Record{Topic: "mdm.customer.v1", Key: g.ID, Fields: map[string]any{
+		"metadata": md, "golden_id": g.ID, "version": int64(1), "status": st, "merged_into": nil,
+		"name": g.Name, "legal_name": null(g.LegalName), "parent_golden_id": nil, "domain": null(g.Domain),
+		"phone": null(g.Phone), "email": nil, "tax_id": null(g.TaxID), "industry": nil, "owner_id": nil,
+		"territory": null(g.Territory), "billing_address": nil, "shipping_address": nil, "payment_terms": nil,
+		"credit_status": cs, "credit_limit": nil, "erp_customer_id": null(g.ERPID), "members": members,
+		"lineage": []any{}, "erased": false, "country": null(g.Country), "postal_code": null(g.Postal),
+		"employees": nil, "territory_rules_version": nil,
+	}}
+}
+
+// BlockedCredit is an erp.credit.v1 position with credit status BLOCKED.
+func BlockedCredit(customer, currency, reason string, asOf time.Time) Record {
+	r := CreditAccount(customer, currency, 0, 0, 0, true, asOf)
+	r.Fields["credit_status"] = "BLOCKED"
+	r.Fields["hold_reason"] = reason
+	return r
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -85,14 +86,11 @@ func newBuilderMetrics(r prometheus.Registerer) *builderMetrics {
 		rebuilds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_readmodel_restarts_total", Help: "Builder restarts (Redis flushed, broker or Redis errors)."}, []string{"reason"}),
 	}
 	if r != nil {
-		for _, c := range []prometheus.Collector{m.applied, m.poison, m.ready, m.rebuilds} {
-			if err := r.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err)
-				}
-			}
-		}
+		// A second builder (the golden model's) shares the collectors.
+		m.applied = metrics.Register(r, m.applied)
+		m.poison = metrics.Register(r, m.poison)
+		m.ready = metrics.Register(r, m.ready)
+		m.rebuilds = metrics.Register(r, m.rebuilds)
 	}
 	return m
 }
@@ -392,6 +390,9 @@ func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) 
 		return Change{Offset: r.Offset, Field: field}, nil, nil
 	}
 	data, err := encodeValue(v)
+	if m == Golden {
+		data, err = EncodeGolden(v.(GoldenInfo))
+	}
 	if err != nil {
 		return Change{}, nil, errs.Poison("encode", err)
 	}

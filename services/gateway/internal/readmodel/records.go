@@ -10,6 +10,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/services/gateway/internal/credit"
 	"github.com/isthmus/isthmus/services/gateway/internal/inventory"
 	"github.com/isthmus/isthmus/services/gateway/internal/pricing"
@@ -108,7 +109,7 @@ func topicSchema(m Model) avro.Schema {
 			return
 		}
 		schemaMap = map[Model]avro.Schema{}
-		for _, mm := range Models {
+		for _, mm := range append([]Model{Golden}, Models...) {
 			s, err := schemaOf(cat, mm)
 			if err != nil {
 				return
@@ -172,6 +173,7 @@ func shapes(cat *catalog.Catalog) (map[Model]shape, error) {
 		Inventory: {newRec: func() any { return new(avroInventoryLevel) }, change: inventoryChange},
 		Customer:  {newRec: func() any { return new(avroCustomer) }, change: customerChange},
 		Xref:      {newRec: func() any { return new(avroXref) }, change: xrefChange},
+		Golden:    {newRec: func() any { return new(contracts.GoldenCustomer) }, change: goldenChange},
 	}
 	for m, sh := range out {
 		s, err := schemaOf(cat, m)
@@ -293,6 +295,8 @@ func decodeValue(m Model, raw []byte) (any, error) {
 		return decodeAs[CustomerInfo](raw)
 	case Xref:
 		return decodeAs[XrefInfo](raw)
+	case Golden:
+		return DecodeGolden(raw)
 	}
 	return nil, fmt.Errorf("unknown model %s", m)
 }

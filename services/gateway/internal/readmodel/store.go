@@ -134,6 +134,9 @@ type Change struct {
 // Apply writes the changes of one partition (in offset order) and records next as
 // the partition's next offset, atomically.
 func (s *Store) Apply(ctx context.Context, m Model, epoch string, partition int32, next int64, changes []Change) error {
+	if m == Golden {
+		return s.applyGolden(ctx, epoch, partition, next, changes)
+	}
 	args := make([]any, 0, 3+3*len(changes))
 	args = append(args, epoch, partition, next)
 	for _, c := range changes {

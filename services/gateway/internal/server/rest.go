@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc"
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
+	customerv1 "github.com/isthmus/isthmus/pkg/api/isthmus/customer/v1"
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 )
@@ -78,4 +79,18 @@ type restAvailability struct {
 
 func (r restAvailability) Check(ctx context.Context, req *inventoryv1.CheckRequest) (*inventoryv1.CheckResponse, error) {
 	return invoke(ctx, r.ic, inventoryv1.AvailabilityService_Check_FullMethodName, req, r.s.Check)
+}
+
+type restCustomer struct {
+	customerv1.UnimplementedCustomerServiceServer
+	s  customerv1.CustomerServiceServer
+	ic grpc.UnaryServerInterceptor
+}
+
+func (r restCustomer) CheckDuplicate(ctx context.Context, req *customerv1.CheckDuplicateRequest) (*customerv1.CheckDuplicateResponse, error) {
+	return invoke(ctx, r.ic, customerv1.CustomerService_CheckDuplicate_FullMethodName, req, r.s.CheckDuplicate)
+}
+
+func (r restCustomer) ValidateAccount(ctx context.Context, req *customerv1.ValidateAccountRequest) (*customerv1.ValidateAccountResponse, error) {
+	return invoke(ctx, r.ic, customerv1.CustomerService_ValidateAccount_FullMethodName, req, r.s.ValidateAccount)
 }

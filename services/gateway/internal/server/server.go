@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
+	customerv1 "github.com/isthmus/isthmus/pkg/api/isthmus/customer/v1"
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	"github.com/isthmus/isthmus/services/gateway/internal/auth"
@@ -40,6 +41,7 @@ type Services struct {
 	Pricing      pricingv1.PricingServiceServer
 	Credit       creditv1.CreditServiceServer
 	Availability inventoryv1.AvailabilityServiceServer
+	Customer     customerv1.CustomerServiceServer
 }
 
 // Options configure a Server.
@@ -84,6 +86,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	pricingv1.RegisterPricingServiceServer(s.ext, o.Services.Pricing)
 	creditv1.RegisterCreditServiceServer(s.ext, o.Services.Credit)
 	inventoryv1.RegisterAvailabilityServiceServer(s.ext, o.Services.Availability)
+	customerv1.RegisterCustomerServiceServer(s.ext, o.Services.Customer)
 	healthpb.RegisterHealthServer(s.ext, s.health)
 	reflection.Register(s.ext)
 
@@ -102,6 +105,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := inventoryv1.RegisterAvailabilityServiceHandlerServer(ctx, gw, restAvailability{s: o.Services.Availability, ic: rest}); err != nil {
 		return nil, fmt.Errorf("rest handlers: %w", err)
 	}
+	if err := customerv1.RegisterCustomerServiceHandlerServer(ctx, gw, restCustomer{s: o.Services.Customer, ic: rest}); err != nil {
+		return nil, fmt.Errorf("rest handlers: %w", err)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -111,7 +117,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	})
-	mux.Handle("/", gw)
+	mux.Handle("/", rejectNulls(gw))
 	var h http.Handler = mux
 	h = authHTTP(o.Verifier, h)
 	h = limitBody(h)
@@ -130,7 +136,7 @@ func (s *Server) SetServing(ok bool) {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	s.health.SetServingStatus("", st)
-	for _, svc := range []string{"isthmus.pricing.v1.PricingService", "isthmus.credit.v1.CreditService", "isthmus.inventory.v1.AvailabilityService"} {
+	for _, svc := range []string{"isthmus.pricing.v1.PricingService", "isthmus.credit.v1.CreditService", "isthmus.inventory.v1.AvailabilityService", "isthmus.customer.v1.CustomerService"} {
 		s.health.SetServingStatus(svc, st)
 	}
 }
@@ -239,6 +245,10 @@ func restMethod(path string) string {
 		return "/isthmus.credit.v1.CreditService/ReleaseReservation"
 	case path == "/v1/availability:check":
 		return "/isthmus.inventory.v1.AvailabilityService/Check"
+	case path == "/v1/customers:checkDuplicate":
+		return "/isthmus.customer.v1.CustomerService/CheckDuplicate"
+	case path == "/v1/customers:validate":
+		return "/isthmus.customer.v1.CustomerService/ValidateAccount"
 	}
 	return ""
 }

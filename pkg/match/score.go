@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
 )
 
 // Evidence is one reason a score went up or down; it travels with a

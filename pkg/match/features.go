@@ -4,7 +4,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
 )
 
 // Features are the normalised identity attributes of a record or of a golden
@@ -148,4 +148,27 @@ func FromRaw(r Raw) (Features, error) {
 	}
 	f.Postal = normalize.PostalCode(r.PostalCode, country)
 	return f, nil
+}
+
+// Golden is a golden record's surviving identity attributes, already
+// normalised (as customer-sync keeps them and mdm.customer.v1 carries them).
+type Golden struct {
+	Name, LegalName, Country, Domain, TaxID, Phone, Postal string
+}
+
+// FromGolden returns the match features of a golden record. customer-sync's
+// index and the gateway's read model both derive features with it, so a
+// record matches the same way in the stream and in CheckDuplicate.
+func FromGolden(g Golden) Features {
+	f := Features{Country: g.Country, Domain: g.Domain, TaxID: g.TaxID, Phone: g.Phone, Postal: g.Postal}
+	if n, err := normalize.Name(g.Name); err == nil {
+		f.Name = n.Key
+	}
+	if n, err := normalize.Name(g.LegalName); err == nil && n.Key != f.Name {
+		f.Legal = n.Key
+	}
+	if f.Name == "" {
+		f.Name, f.Legal = f.Legal, ""
+	}
+	return f
 }

@@ -73,18 +73,36 @@ type Decision struct {
 // removes golden records from consideration: the record's own golden record
 // and pairs a steward marked "not a duplicate".
 func (ix *Index) Match(f Features, exclude func(ID) bool) Decision {
-	w := ix.cfg.Weights
-	fn := prepareAll(&f)
-	var found []Candidate
+	var cands []Entry
 	for _, s := range ix.candidates(&f) {
 		sl := &ix.slots[s]
 		if !sl.live || (exclude != nil && exclude(sl.id)) {
 			continue
 		}
-		g := sl.features()
-		sc, ev := score(w, &f, fn, &g, prepareAll(&g))
-		if sc >= ix.cfg.Review {
-			found = append(found, Candidate{ID: sl.id, Score: sc, Evidence: ev})
+		cands = append(cands, Entry{ID: sl.id, Features: sl.features()})
+	}
+	return Rank(ix.cfg, f, cands)
+}
+
+// Entry is a golden record's id and features, as a store of golden records
+// (the Index, the gateway's Redis read model) hands them to Rank.
+type Entry struct {
+	ID       ID
+	Features Features
+}
+
+// Rank scores f against candidate golden records (those sharing a block
+// with f: BlockKeys) and decides. It is the one decision both the stream
+// (Index.Match) and the synchronous duplicate check use, so the two always
+// agree on the same candidates.
+func Rank(cfg Config, f Features, cands []Entry) Decision {
+	fn := prepareAll(&f)
+	var found []Candidate
+	for i := range cands {
+		g := &cands[i].Features
+		sc, ev := score(cfg.Weights, &f, fn, g, prepareAll(g))
+		if sc >= cfg.Review {
+			found = append(found, Candidate{ID: cands[i].ID, Score: sc, Evidence: ev})
 		}
 	}
 	slices.SortFunc(found, func(a, b Candidate) int {
@@ -93,13 +111,13 @@ func (ix *Index) Match(f Features, exclude func(ID) bool) Decision {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	if len(found) > ix.cfg.MaxCandidates {
-		found = found[:ix.cfg.MaxCandidates]
+	if len(found) > cfg.MaxCandidates {
+		found = found[:cfg.MaxCandidates]
 	}
 	switch {
 	case len(found) == 0:
 		return Decision{Outcome: New}
-	case found[0].Score >= ix.cfg.AutoMerge:
+	case found[0].Score >= cfg.AutoMerge:
 		return Decision{Outcome: Merge, Target: found[0].ID, Candidates: found}
 	}
 	return Decision{Outcome: Review, Candidates: found}

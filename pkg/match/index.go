@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/isthmus/isthmus/services/customer-sync/internal/normalize"
+	"github.com/isthmus/isthmus/pkg/normalize"
 )
 
 // ID identifies a golden record inside the index.
@@ -210,6 +210,12 @@ const (
 	kindPrefix
 	kindPostal
 )
+
+// BlockKeys returns the blocking keys of f (see blockKeys): a store of
+// golden records outside the Index files each record under these keys and
+// looks a query up by them, skipping keys held by more than
+// Config.MaxBlock records, exactly as the Index does.
+func BlockKeys(f *Features) []uint64 { return blockKeys(f) }
 
 // blockKeys returns the blocking keys of f. Name keys are scoped by country
 // (absent country is its own scope), so with country-partitioned matching a

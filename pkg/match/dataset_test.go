@@ -1,41 +1,28 @@
-package match
+package match_test
 
 // The labelled pair data set: a deterministic generator (this file, output
-// committed as testdata/pairs_generated.csv; regenerate with
-// `go test ./internal/match -run TestGeneratedPairsAreFresh -update`) plus
-// hand-written hard cases in testdata/pairs_hard.csv. The generator never
+// committed as matchtest/pairs/pairs_generated.csv; regenerate with
+// `go test ./match -run TestGeneratedPairsAreFresh -update`) plus
+// hand-written hard cases in matchtest/pairs/pairs_hard.csv. The generator never
 // looks at the matcher: each trap is produced the way such records arise in
 // real CRM and ERP data.
 
 import (
 	"bytes"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/isthmus/isthmus/pkg/match"
+	"github.com/isthmus/isthmus/pkg/match/matchtest"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/pairs_generated.csv")
+var update = flag.Bool("update", false, "rewrite matchtest/pairs/pairs_generated.csv")
 
-const generatedPairs = "../../testdata/pairs_generated.csv"
-
-var pairHeader = []string{"id", "label", "trap",
-	"a_name", "a_legal_name", "a_country", "a_website", "a_tax_id", "a_phone", "a_postal_code",
-	"b_name", "b_legal_name", "b_country", "b_website", "b_tax_id", "b_phone", "b_postal_code"}
-
-type pair struct {
-	id, label, trap string
-	a, b            Raw
-}
-
-func (p pair) row() []string {
-	return []string{p.id, p.label, p.trap,
-		p.a.Name, p.a.LegalName, p.a.Country, p.a.Website, p.a.TaxID, p.a.Phone, p.a.PostalCode,
-		p.b.Name, p.b.LegalName, p.b.Country, p.b.Website, p.b.TaxID, p.b.Phone, p.b.PostalCode}
-}
+const generatedPairs = "matchtest/" + matchtest.GeneratedFile
 
 type gen struct {
 	r    *rand.Rand
@@ -206,9 +193,9 @@ func (g *gen) typo(s string) string {
 	return string(r) + s[end:]
 }
 
-func (g *gen) base(c country, stem string) Raw {
+func (g *gen) base(c country, stem string) match.Raw {
 	form := g.pick(c.forms)
-	r := Raw{
+	r := match.Raw{
 		Name:       stem + " " + form,
 		Country:    c.code,
 		Website:    "https://www." + domainOf(stem, c),
@@ -219,7 +206,7 @@ func (g *gen) base(c country, stem string) Raw {
 }
 
 // maybe blanks attributes a CRM record often lacks.
-func (g *gen) sparse(r Raw) Raw {
+func (g *gen) sparse(r match.Raw) match.Raw {
 	if g.r.IntN(3) == 0 {
 		r.Website = ""
 	}
@@ -232,11 +219,11 @@ func (g *gen) sparse(r Raw) Raw {
 	return r
 }
 
-func generatePairs() []pair {
+func generatePairs() []matchtest.Pair {
 	g := &gen{r: rand.New(rand.NewPCG(20240611, 4)), used: map[string]bool{}}
-	var out []pair
-	add := func(label, trap string, a, b Raw) {
-		out = append(out, pair{id: fmt.Sprintf("g%03d", len(out)+1), label: label, trap: trap, a: a, b: b})
+	var out []matchtest.Pair
+	add := func(label, trap string, a, b match.Raw) {
+		out = append(out, matchtest.Pair{ID: fmt.Sprintf("g%03d", len(out)+1), Label: label, Trap: trap, A: a, B: b})
 	}
 	// --- same company -------------------------------------------------
 	for range 30 { // legal-suffix variants
@@ -335,7 +322,7 @@ func generatePairs() []pair {
 		a := g.base(c, stem)
 		a.Name = stem
 		a.TaxID = g.tax(c)
-		b := Raw{Name: stem + " " + g.pick([]string{"Holdings", "Group", "International"}) + " " + g.pick(c.forms),
+		b := match.Raw{Name: stem + " " + g.pick([]string{"Holdings", "Group", "International"}) + " " + g.pick(c.forms),
 			Country: c.code, TaxID: reformatTax(a.TaxID, c.code), PostalCode: a.PostalCode}
 		if b.TaxID == "" || a.TaxID == "" {
 			b.Website = a.Website
@@ -409,7 +396,7 @@ func generatePairs() []pair {
 	}
 	for range 40 { // similar names, different companies
 		c := g.country()
-		var a, b Raw
+		var a, b match.Raw
 		switch g.r.IntN(3) {
 		case 0: // same trade, different stem that looks alike
 			t := g.pick(trades)
@@ -461,19 +448,8 @@ func lastForm(name string, c country) string {
 	return ""
 }
 
-func renderPairs(ps []pair) []byte {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	_ = w.Write(pairHeader)
-	for _, p := range ps {
-		_ = w.Write(p.row())
-	}
-	w.Flush()
-	return buf.Bytes()
-}
-
 func TestGeneratedPairsAreFresh(t *testing.T) {
-	got := renderPairs(generatePairs())
+	got := matchtest.Render(generatePairs())
 	if *update {
 		if err := os.WriteFile(generatedPairs, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -484,6 +460,6 @@ func TestGeneratedPairsAreFresh(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Fatalf("%s is stale: run go test ./internal/match -run TestGeneratedPairsAreFresh -update", generatedPairs)
+		t.Fatalf("%s is stale: run go test ./match -run TestGeneratedPairsAreFresh -update", generatedPairs)
 	}
 }
