@@ -203,8 +203,8 @@ func TestHierarchyCycle(t *testing.T) {
 	e.produce(contracts.TopicCRMAccountV1, "Y", account("Y", "Yonder Logistics GmbH", 2, func(a *contracts.Account) {
 		a.ParentAccountID, a.BillingAddress = str("X"), addr("Weg 2", "Bonn", "53111", "DE")
 	}), -1)
-	recs := c.waitFor(t, "a cycle exception", wait, func(r []out) bool { return len(exceptionsOfKind(e, r, golden.HierarchyCycle)) > 0 })
-	recs = e.settle(c, 3*time.Second, wait)
+	c.waitFor(t, "a cycle exception", wait, func(r []out) bool { return len(exceptionsOfKind(e, r, golden.HierarchyCycle)) > 0 })
+	recs := e.settle(c, 3*time.Second, wait)
 	cycles := exceptionsOfKind(e, recs, golden.HierarchyCycle)
 	if len(cycles) != 1 || cycles[0].Category != contracts.ExceptionCategoryInvalidMasterData || cycles[0].Queue != contracts.ExceptionQueueMasterData {
 		t.Fatalf("cycle exceptions: %+v", cycles)
@@ -258,8 +258,8 @@ func TestTerritoryRuleChange(t *testing.T) {
 			*a.Employees = 5000
 		}), -1)
 	}
-	recs := c.waitFor(t, "territory DACH-ENTERPRISE pushed", wait, func(r []out) bool { return territories(r, "DACH-ENTERPRISE") > 0 })
-	recs = e.settle(c, 3*time.Second, wait)
+	c.waitFor(t, "territory DACH-ENTERPRISE pushed", wait, func(r []out) bool { return territories(r, "DACH-ENTERPRISE") > 0 })
+	recs := e.settle(c, 3*time.Second, wait)
 	if n1, n2 := territories(recs, "DACH"), territories(recs, "DACH-ENTERPRISE"); n1 != 1 || n2 != 1 {
 		t.Errorf("territory pushes: DACH %d, DACH-ENTERPRISE %d; want 1 each", n1, n2)
 	}
