@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/gatewayclient"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
@@ -49,6 +50,12 @@ type Config struct {
 	PriceBookEvery   time.Duration
 	InventoryEvery   time.Duration
 	CreditEvery      time.Duration
+	// DuplicateCheckBps is the share of new CRM accounts the simulated CRM
+	// checks with the gateway's CheckDuplicate before saving (basis points;
+	// 0: none), reaching it at ISTHMUS_GATEWAY_ADDR with Gateway's
+	// credentials.
+	DuplicateCheckBps int
+	Gateway           gatewayclient.Config
 }
 
 // Register declares every setting of the service.
@@ -111,6 +118,8 @@ func (c *Config) Register(s *config.Set) {
 	}
 	bps(&c.JournalRejectBps, "ISTHMUS_SIM_JOURNAL_REJECT_BPS", 100, "share of valid journals rejected as PERIOD_CLOSED, basis points")
 	bps(&c.CreditHoldBps, "ISTHMUS_SIM_CREDIT_HOLD_BPS", 300, "share of new ERP customers created on credit hold, basis points")
+	bps(&c.DuplicateCheckBps, "ISTHMUS_SIM_DUPLICATE_CHECK_BPS", 0, "share of new CRM accounts checked with the gateway's CheckDuplicate before they are saved, basis points (a duplicate found is not created: the rep uses the existing account); needs the gateway at ISTHMUS_GATEWAY_ADDR and a token with customer:read")
+	c.Gateway.Register(s, DuplicateCheckScopes)
 	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often")
 	s.Duration(&c.InventoryEvery, "ISTHMUS_SIM_INVENTORY_EVERY", 5*time.Second, "move stock levels this often")
 	s.Duration(&c.CreditEvery, "ISTHMUS_SIM_CREDIT_EVERY", 15*time.Second, "collect receivables and re-evaluate holds this often")
@@ -180,12 +189,24 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	refReady := make(chan struct{})
 	svc.Add("reference-data", func(ctx context.Context) error { return ref.Run(ctx, refReady) }, nil)
 	if cfg.Traffic {
-		gen, err := traffic.New(cfg.Scenario, cfg.Seed, traffic.WithMinAccountAge(cfg.MinAccountAge))
+		tlog := log.With("component", "crm-traffic")
+		opts := []traffic.Option{traffic.WithMinAccountAge(cfg.MinAccountAge)}
+		if cfg.DuplicateCheckBps > 0 {
+			conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			if src := conn.Credentials; src != nil {
+				svc.Add("gateway-credentials", src.Run, nil)
+			}
+			opts = append(opts, traffic.WithDuplicateCheck(duplicateCheck(conn, 500*time.Millisecond, tlog), cfg.DuplicateCheckBps))
+		}
+		gen, err := traffic.New(cfg.Scenario, cfg.Seed, opts...)
 		if err != nil {
 			return err
 		}
 		prod := traffic.NewProducer(cl, sd, cfg.Kafka)
-		tlog := log.With("component", "crm-traffic")
 		svc.Add("crm-traffic", func(ctx context.Context) error {
 			// Price book and inventory first: quotes need them.
 			select {

@@ -53,7 +53,7 @@ type Event struct {
 	Topic string // logical topic (contracts.Topic*)
 	Key   string
 	Value contracts.Value
-	Kind  string // account, duplicate, subsidiary, contact, quote, deal-new, deal-amend, deal-renew, deal-cancel
+	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, quote, deal-new, deal-amend, deal-renew, deal-cancel
 }
 
 // Option tunes a Generator.
@@ -67,12 +67,30 @@ func WithRunID(id string) Option { return func(g *Generator) { g.runID = id } }
 // name it, giving customer-sync time to create the ERP customer (default 3s).
 func WithMinAccountAge(d time.Duration) Option { return func(g *Generator) { g.minAge = d } }
 
+// DuplicateCheck is the CRM asking, before it saves a new account, whether
+// the company already is a customer (the gateway's CheckDuplicate): it
+// returns the CRM account id the sales rep uses instead, or "" to save the
+// new account (no duplicate, a probable one the rep cannot confirm, or the
+// check unavailable).
+type DuplicateCheck func(*contracts.Account) (existingAccountID string)
+
+// WithDuplicateCheck makes the CRM run check on bps basis points of the
+// accounts its reps create. An account the check names an existing account
+// for is not created; the rep adds the contact to the existing account
+// instead (kind "duplicate-prevented"). The events then depend on the
+// check's answers as well as on the seed.
+func WithDuplicateCheck(check DuplicateCheck, bps int) Option {
+	return func(g *Generator) { g.check, g.checkBps = check, bps }
+}
+
 // Generator produces the next business events of a scenario.
 type Generator struct {
 	scenario Scenario
 	rng      *rand.Rand
 	runID    string
 	minAge   time.Duration
+	check    DuplicateCheck
+	checkBps int
 	n        int64 // events generated
 	ids      int64 // id counter
 
@@ -209,8 +227,12 @@ func (g *Generator) newAccount(now time.Time) []Event {
 		phone:   fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
 		terms:   paymentTerms[g.pick(len(paymentTerms))],
 	}
+	ev := g.accountEvent(now, a, a.name, nil, "account")
+	if existing := g.checked(ev); existing != nil {
+		return []Event{g.prevented(now, existing)}
+	}
 	g.accounts = append(g.accounts, a)
-	evs := []Event{g.accountEvent(now, a, a.name, nil, "account")}
+	evs := []Event{ev}
 	for i := 0; i <= g.pick(2); i++ {
 		evs = append(evs, g.contact(now, a))
 	}
@@ -245,12 +267,42 @@ func (g *Generator) duplicate(now time.Time) []Event {
 	d.created = now
 	d.duplicates = 0
 	d.name = typo(g.rng, orig.name)
-	orig.duplicates++
 	if g.pick(3) == 0 {
 		d.taxID = "" // the rep did not fill it in
 	}
+	ev := g.accountEvent(now, &d, d.name, nil, "duplicate")
+	if existing := g.checked(ev); existing != nil {
+		return []Event{g.prevented(now, existing)}
+	}
+	orig.duplicates++
 	g.accounts = append(g.accounts, &d)
-	return []Event{g.accountEvent(now, &d, d.name, nil, "duplicate")}
+	return []Event{ev}
+}
+
+// checked runs the CRM's duplicate check on a share of new accounts and
+// returns the existing account the rep uses instead, or nil.
+func (g *Generator) checked(ev Event) *account {
+	if g.check == nil || g.checkBps <= 0 || g.pick(10000) >= g.checkBps {
+		return nil
+	}
+	id := g.check(ev.Value.(*contracts.Account))
+	if id == "" {
+		return nil
+	}
+	for _, a := range g.accounts {
+		if a.id == id {
+			return a
+		}
+	}
+	return nil // an account this generator did not create (another run's): save the new one
+}
+
+// prevented is what the rep does instead of saving a duplicate: the new
+// person becomes a contact of the existing account.
+func (g *Generator) prevented(now time.Time, existing *account) Event {
+	ev := g.contact(now, existing)
+	ev.Kind = "duplicate-prevented"
+	return ev
 }
 
 // leadDuplicateShare is the share (percent) of qualified leads that come

@@ -230,3 +230,77 @@ func TestTaxIDsFitTheirCountry(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateCheck: with the CRM's duplicate check on every new account,
+// an account the check names an existing account for is never created (the
+// rep adds a contact to the existing one), nothing ever names it, and the
+// accounts the check lets through are created as before.
+func TestDuplicateCheck(t *testing.T) {
+	byTax := map[string]string{} // tax id -> first account with it: the check's "golden record"
+	asked, prevented := 0, 0
+	check := func(a *contracts.Account) string {
+		asked++
+		if a.TaxID == nil {
+			return ""
+		}
+		if first, ok := byTax[*a.TaxID]; ok {
+			prevented++
+			return first
+		}
+		byTax[*a.TaxID] = a.AccountID
+		return ""
+	}
+	g, err := New(Mixed, 7, WithMinAccountAge(time.Second), WithDuplicateCheck(check, 10000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	created := map[string]bool{}
+	kinds := map[string]int{}
+	for range 4000 {
+		for _, e := range g.Next(now) {
+			kinds[e.Kind]++
+			switch v := e.Value.(type) {
+			case *contracts.Account:
+				if first, ok := byTax[deref(v.TaxID)]; ok && e.Kind != "subsidiary" && first != v.AccountID {
+					t.Fatalf("account %s created although the check named %s", v.AccountID, byTax[*v.TaxID])
+				}
+				created[v.AccountID] = true
+			case *contracts.Lead:
+			case *contracts.Contact:
+				if !created[v.AccountID] {
+					t.Fatalf("contact %s (%s) of account %s that was never created", v.ContactID, e.Kind, v.AccountID)
+				}
+			case *contracts.Quote:
+				if !created[v.SoldToAccountID] {
+					t.Fatalf("quote %s names account %s that was never created", v.QuoteID, v.SoldToAccountID)
+				}
+			case *contracts.Deal:
+				if !created[v.AccountID] {
+					t.Fatalf("deal %s names account %s that was never created", v.DealID, v.AccountID)
+				}
+			}
+		}
+		now = now.Add(200 * time.Millisecond)
+	}
+	if prevented == 0 || kinds["duplicate-prevented"] != prevented {
+		t.Fatalf("prevented %d, duplicate-prevented events %d (kinds %v)", prevented, kinds["duplicate-prevented"], kinds)
+	}
+	if kinds["duplicate"] == 0 || kinds["account"] == 0 {
+		t.Fatalf("duplicates without a tax id should still be created: kinds %v", kinds)
+	}
+	t.Logf("checked %d new accounts: %d prevented; kinds %v", asked, prevented, kinds)
+
+	// No share, no call.
+	g, _ = New(Mixed, 7, WithDuplicateCheck(func(*contracts.Account) string { t.Fatal("checked at 0 bps"); return "" }, 0))
+	for range 500 {
+		g.Next(now)
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/oauth"
+	"github.com/isthmus/isthmus/pkg/gatewayclient"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
@@ -36,15 +36,10 @@ const InternalTopic = "quote-to-order.internal.v1"
 // Config is the service's configuration.
 type Config struct {
 	config.Common
-	// GatewayOAuth is the client whose tokens the gateway calls present
-	// (ISTHMUS_OAUTH_*); GatewayToken is the static development fallback.
-	GatewayOAuth    oauth.Config
-	GatewayToken    string
-	GatewayTLS      bool
-	GatewayCAFile   string
-	GatewayCertFile string
-	GatewayKeyFile  string
-	GatewayTimeout  time.Duration
+	// Gateway is how the gateway is reached: OAuth2 client credentials
+	// (ISTHMUS_OAUTH_*) or the static development token, TLS.
+	Gateway        gatewayclient.Config
+	GatewayTimeout time.Duration
 	// GatewayPrefetch bounds the validations started ahead of their
 	// internal message (0: call the gateway only when it is handled);
 	// GatewayConcurrency bounds those calling the gateway at once.
@@ -75,12 +70,7 @@ type Config struct {
 // Register declares every setting of the service.
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
-	config.RegisterOAuth(s, &c.GatewayOAuth, "ISTHMUS_OAUTH_", "gateway credentials")
-	s.Secret(&c.GatewayToken, "ISTHMUS_GATEWAY_TOKEN", "static JWT bearer token for the gateway, a development fallback when ISTHMUS_OAUTH_TOKEN_URL is unset (never renewed)")
-	s.Bool(&c.GatewayTLS, "ISTHMUS_GATEWAY_TLS_ENABLED", false, "connect to the gateway over TLS (implied by any ISTHMUS_GATEWAY_TLS_*_FILE)")
-	s.String(&c.GatewayCAFile, "ISTHMUS_GATEWAY_TLS_CA_FILE", "", "PEM CA bundle for the gateway's certificate (system roots when empty)")
-	s.String(&c.GatewayCertFile, "ISTHMUS_GATEWAY_TLS_CERT_FILE", "", "PEM client certificate for mutual TLS with the gateway")
-	s.String(&c.GatewayKeyFile, "ISTHMUS_GATEWAY_TLS_KEY_FILE", "", "PEM client key for mutual TLS with the gateway")
+	c.Gateway.Register(s, GatewayScopes)
 	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried")
 	s.Int(&c.GatewayPrefetch, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_PREFETCH", 4096, "validations whose gateway calls start as soon as the order asks for them, ahead of their turn on the partition (results held at most this many, for a minute); 0 calls the gateway only in turn")
 	s.Int(&c.GatewayConcurrency, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_CONCURRENCY", 8, "validations started ahead that call the gateway at once (the others wait for a slot)")
@@ -134,17 +124,6 @@ func (c *Config) Register(s *config.Set) {
 		if _, err := parseSites(c.Sites); err != nil {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_SITES: %v", err)
 		}
-		if o := &c.GatewayOAuth; o.TokenURL != "" || o.ClientID != "" || o.ClientSecret != "" {
-			if len(o.Scopes) == 0 {
-				o.Scopes = GatewayScopes
-			}
-			if err := o.Validate(); err != nil {
-				return fmt.Errorf("invalid ISTHMUS_OAUTH_* (gateway credentials): %v", err)
-			}
-		}
-		if (c.GatewayCertFile == "") != (c.GatewayKeyFile == "") {
-			return fmt.Errorf("invalid ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE: set both or neither")
-		}
 		return nil
 	})
 }
@@ -181,34 +160,20 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	sites, _ := parseSites(cfg.Sites)
 	m := newMetrics()
-	var tokens gateway.TokenSource
-	switch {
-	case cfg.GatewayOAuth.TokenURL != "":
-		src, err := oauth.New(cfg.GatewayOAuth, oauth.WithLogger(log.With("component", "gateway-credentials")))
-		if err != nil {
-			return fmt.Errorf("invalid ISTHMUS_OAUTH_* (gateway credentials): %v", err)
-		}
-		// Renews ahead of expiry; ready while a valid token is held, so an
-		// identity provider down for longer than a token lives shows here.
-		svc.Add("gateway-credentials", src.Run, src.Ready)
-		tokens = src
-		if cfg.GatewayToken != "" {
-			log.Warn("ISTHMUS_GATEWAY_TOKEN is ignored: gateway calls use OAuth2 client credentials (ISTHMUS_OAUTH_*)")
-		}
-	case cfg.GatewayToken != "":
-		log.Warn("gateway calls present the static ISTHMUS_GATEWAY_TOKEN, a development fallback that nothing renews; " +
-			"set ISTHMUS_OAUTH_TOKEN_URL, ISTHMUS_OAUTH_CLIENT_ID and ISTHMUS_OAUTH_CLIENT_SECRET")
-	}
-	gw, err := gateway.New(gateway.Options{
-		Addr: cfg.GatewayAddr, Tokens: tokens, Token: cfg.GatewayToken, TLSEnabled: cfg.GatewayTLS,
-		CAFile: cfg.GatewayCAFile, CertFile: cfg.GatewayCertFile, KeyFile: cfg.GatewayKeyFile,
-		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
-		Observe: func(d time.Duration) { m.gatewaySeconds.Observe(d.Seconds()) },
-	})
+	conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
 	if err != nil {
 		return err
 	}
-	defer gw.Close()
+	defer conn.Close()
+	if src := conn.Credentials; src != nil {
+		// Renews ahead of expiry; ready while a valid token is held, so an
+		// identity provider down for longer than a token lives shows here.
+		svc.Add("gateway-credentials", src.Run, src.Ready)
+	}
+	gw := gateway.New(conn, gateway.Options{
+		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
+		Observe: func(d time.Duration) { m.gatewaySeconds.Observe(d.Seconds()) },
+	})
 	h := &Handler{
 		Gateway:            gw,
 		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck, ReleaseApprovalAbove: cfg.ReleaseApprovalAbove},

@@ -44,6 +44,11 @@ func components(env map[string]string, o Options) ([]component, error) {
 			e["ISTHMUS_SIM_SCENARIO"] = o.Scenario
 			e["ISTHMUS_SIM_RATE"] = strconv.FormatFloat(o.Rate, 'f', -1, 64)
 			e["ISTHMUS_SIM_TRAFFIC"] = strconv.FormatBool(!o.NoTraffic)
+			// Half of the accounts sales creates are checked with the
+			// in-process gateway's CheckDuplicate first.
+			if _, ok := lookupEnv("ISTHMUS_SIM_DUPLICATE_CHECK_BPS"); !ok {
+				e["ISTHMUS_SIM_DUPLICATE_CHECK_BPS"] = "5000"
+			}
 		}
 		if err := configure(c.cfg, c.name, e); err != nil {
 			return nil, err

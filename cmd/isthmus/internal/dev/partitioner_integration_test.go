@@ -313,6 +313,15 @@ func TestDefaultPartitionerProducers(t *testing.T) {
 	}
 	cs := metricValue(body, `isthmus_processor_forwarded_total{service="customer-sync",topic="crm.account.v1"}`)
 	t.Logf("forwarded: quote-to-order erp.order-status.v1 %v, customer-sync crm.account.v1 %v", fw, cs)
+	// The simulated CRM asked the gateway (real Redis read models) before
+	// saving accounts.
+	saved, prevented, failed := metricValue(body, `isthmus_sim_crm_duplicate_checks_total{outcome="saved"}`),
+		metricValue(body, `isthmus_sim_crm_duplicate_checks_total{outcome="prevented"}`),
+		metricValue(body, `isthmus_sim_crm_duplicate_checks_total{outcome="error"}`)
+	if saved+prevented == 0 {
+		t.Errorf("the simulated CRM's duplicate checks never answered (errors: %v)", failed)
+	}
+	t.Logf("duplicate checks: %v saved, %v prevented, %v failed", saved, prevented, failed)
 
 	// No event twice.
 	obs.mu.Lock()

@@ -133,6 +133,13 @@ func TestDevSmoke(t *testing.T) {
 	if !strings.Contains(metrics.String(), "isthmus_processor_records_in_total") {
 		t.Error("scraped metrics lack the processor counters")
 	}
+	// The simulated CRM checked new accounts with the gateway's
+	// CheckDuplicate: some were saved, some duplicates never created.
+	for _, outcome := range []string{"prevented", "saved"} {
+		if n := metricValue(metrics.String(), `isthmus_sim_crm_duplicate_checks_total{outcome="`+outcome+`"}`); n < 1 {
+			t.Errorf("duplicate checks %s: %v, want > 0", outcome, n)
+		}
+	}
 }
 
 // checkFlows reads the summary dev wrote at exit and checks that the flows

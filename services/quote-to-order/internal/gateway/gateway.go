@@ -8,11 +8,7 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,10 +16,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
@@ -32,31 +25,11 @@ import (
 	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/pkg/oauth"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
-// TokenSource hands out the bearer token of each call: pkg/oauth's Source
-// (client credentials, cached, renewed before expiry).
-type TokenSource interface {
-	Token(ctx context.Context) (oauth.Token, error)
-}
-
 // Options configure the client.
 type Options struct {
-	Addr string
-	// Tokens, when set, gives each call its bearer token; a call for which
-	// no valid token can be had fails Unavailable (retriable).
-	Tokens TokenSource
-	// Token is a static JWT bearer token, used when Tokens is nil (a
-	// development fallback: nothing renews it); empty sends none.
-	Token string
-	// TLS: enabled when Enabled or any file is set; CertFile+KeyFile for mTLS.
-	TLSEnabled bool
-	CAFile     string
-	CertFile   string
-	KeyFile    string
 	// Timeout bounds one validation's gateway calls (default 2s).
 	Timeout time.Duration
 	// ToleranceMinor is the allowed unit-price difference in minor units.
@@ -72,92 +45,20 @@ type Options struct {
 // Client validates orders with the gateway.
 type Client struct {
 	opts    Options
-	conn    *grpc.ClientConn
 	pricing pricingv1.PricingServiceClient
 	credit  creditv1.CreditServiceClient
 	avail   inventoryv1.AvailabilityServiceClient
 }
 
-type bearer struct {
-	token  string
-	src    TokenSource
-	secure bool
-}
-
-func (b bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
-	tok := b.token
-	if b.src != nil {
-		t, err := b.src.Token(ctx)
-		if err != nil {
-			// Unavailable: the call is retried like a gateway outage.
-			return nil, status.Errorf(codes.Unavailable, "gateway credentials: %v", err)
-		}
-		tok = t.Value
-	}
-	return map[string]string{"authorization": "Bearer " + tok}, nil
-}
-func (b bearer) RequireTransportSecurity() bool { return b.secure }
-
-// New connects lazily to the gateway (no I/O until the first call).
-func New(o Options) (*Client, error) {
+// New validates through conn (pkg/gatewayclient's connection: bearer token,
+// TLS and reconnect pacing).
+func New(conn grpc.ClientConnInterface, o Options) *Client {
 	if o.Timeout <= 0 {
 		o.Timeout = 2 * time.Second
 	}
-	secure := o.TLSEnabled || o.CAFile != "" || o.CertFile != "" || o.KeyFile != ""
-	// Reconnect quickly once the gateway is back (gRPC's default backoff
-	// grows to two minutes); the processor's retry paces the calls.
-	dial := []grpc.DialOption{grpc.WithUnaryInterceptor(tracing.UnaryClientInterceptor()), grpc.WithConnectParams(grpc.ConnectParams{
-		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
-		MinConnectTimeout: 2 * time.Second,
-	})}
-	if secure {
-		tc, err := tlsConfig(o)
-		if err != nil {
-			return nil, err
-		}
-		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(tc)))
-	} else {
-		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	}
-	if o.Tokens != nil || o.Token != "" {
-		dial = append(dial, grpc.WithPerRPCCredentials(bearer{token: o.Token, src: o.Tokens, secure: secure}))
-	}
-	conn, err := grpc.NewClient(o.Addr, dial...)
-	if err != nil {
-		return nil, fmt.Errorf("gateway %s: %w", o.Addr, err)
-	}
-	return &Client{opts: o, conn: conn, pricing: pricingv1.NewPricingServiceClient(conn),
-		credit: creditv1.NewCreditServiceClient(conn), avail: inventoryv1.NewAvailabilityServiceClient(conn)}, nil
+	return &Client{opts: o, pricing: pricingv1.NewPricingServiceClient(conn),
+		credit: creditv1.NewCreditServiceClient(conn), avail: inventoryv1.NewAvailabilityServiceClient(conn)}
 }
-
-func tlsConfig(o Options) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE %s: no PEM certificates", o.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if (o.CertFile == "") != (o.KeyFile == "") {
-		return nil, errors.New("ISTHMUS_GATEWAY_TLS_CERT_FILE and ISTHMUS_GATEWAY_TLS_KEY_FILE go together")
-	}
-	if o.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
 
 // Validate runs validation round s.Round of s.Version: prices, tax and
 // availability in parallel, then (unless prices need review) the reserving
