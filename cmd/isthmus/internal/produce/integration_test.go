@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,7 +190,15 @@ func TestIntegrationProduceRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("peer read key %q, not one of the good lines", m.Key)
 		}
-		if a, b := jsonLine(t, w), jsonLine(t, m.Value); a != b {
+		// A field the line left out that the schema defaults to null (one
+		// added after the line was written, like employees) reads back null.
+		sent := maps.Clone(w)
+		for k, v := range m.Value {
+			if _, ok := sent[k]; !ok && v == nil {
+				sent[k] = nil
+			}
+		}
+		if a, b := jsonLine(t, sent), jsonLine(t, m.Value); a != b {
 			t.Errorf("key %s:\n sent %s\n read %s", m.Key, a, b)
 		}
 		got[m.Key] = true
