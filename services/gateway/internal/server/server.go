@@ -34,6 +34,7 @@ import (
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	"github.com/isthmus/isthmus/services/gateway/internal/auth"
 	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
+	"github.com/isthmus/isthmus/services/gateway/internal/restjson"
 )
 
 // Services are the implementations served.
@@ -91,6 +92,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	reflection.Register(s.ext)
 
 	gw := runtime.NewServeMux(
+		// grpc-gateway's JSON mapping without protojson's per-call reflection.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restjson.New()),
 		runtime.WithErrorHandler(errorHandler(o.Log)),
 		runtime.WithIncomingHeaderMatcher(headerMatcher),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
