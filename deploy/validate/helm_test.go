@@ -219,6 +219,10 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"gateway with an empty JWKS URL", func(v map[string]any) {
 			v["gateway"] = map[string]any{"auth": map[string]any{"jwksUrl": "", "issuer": "https://idp"}}
 		}, []string{"/gateway/auth", "jwksUrl or publicKeys.existingSecret"}},
+		{"operations JWKS URL without scheme", func(v map[string]any) {
+			v["operations"] = map[string]any{"auth": map[string]any{"jwksUrl": "idp/jwks.json"}}
+		}, []string{"/operations/auth/jwksUrl"}},
+		{"negative four-eyes threshold", func(v map[string]any) { v["operations"] = map[string]any{"fourEyesMinor": -1} }, []string{"/operations/fourEyesMinor"}},
 		{"more replicas than input partitions", func(v map[string]any) {
 			v["services"] = map[string]any{"quote-to-order": map[string]any{"autoscaling": map[string]any{"enabled": true, "maxReplicas": 7}}}
 		}, []string{"/services/quote-to-order", "at most 6", "more replicas get no partition and idle"}},
@@ -276,8 +280,8 @@ func TestTopicPrefixReachesEveryContainer(t *testing.T) {
 }
 
 // TestNetworkPolicyEgressForIdentityAndTracing: with the production profile the
-// gateway may reach the identity provider (JWKS) and quote-to-order its token
-// endpoint, on the configured ports and peers; every service may reach the
+// gateway and the reconciler's operations API may reach the identity provider
+// (JWKS) and quote-to-order its token endpoint, on the configured ports and peers; every service may reach the
 // OTLP collector; a service with no use for the identity provider may not.
 func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
 	vals := readValues(t, filepath.Join(chartDir(t), "ci", "production-values.yaml"))
@@ -310,7 +314,7 @@ func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
 		}
 		n++
 		comp := np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"]
-		wantIdP := comp == "gateway" || comp == "quote-to-order"
+		wantIdP := comp == "gateway" || comp == "quote-to-order" || comp == "reconciler"
 		if got := allows(np, 443, "10.40.0.0/24"); got != wantIdP {
 			t.Errorf("%s: egress to the identity provider (443, 10.40.0.0/24) = %v, want %v", o.name(), got, wantIdP)
 		}

@@ -228,6 +228,29 @@ addresses, and the gateway's and its callers' security settings. Call with
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if eq .name "reconciler" }}
+{{- $oa := $v.operations.auth }}
+{{- with $oa.jwksUrl }}
+- name: ISTHMUS_OPS_JWKS_URL
+  value: {{ . | quote }}
+- name: ISTHMUS_OPS_JWKS_REFRESH
+  value: {{ $oa.jwksRefresh | quote }}
+{{- end }}
+{{- with $oa.issuer }}
+- name: ISTHMUS_OPS_ISSUER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $oa.audience }}
+- name: ISTHMUS_OPS_AUDIENCE
+  value: {{ . | quote }}
+{{- end }}
+{{- with $oa.rolesClaim }}
+- name: ISTHMUS_OPS_ROLES_CLAIM
+  value: {{ . | quote }}
+{{- end }}
+- name: ISTHMUS_OPS_FOUR_EYES_MINOR
+  value: {{ $v.operations.fourEyesMinor | int64 | toString | quote }}
+{{- end }}
 {{- if eq .name "quote-to-order" }}
 {{- $o := $v.serviceCredentials.oauth }}
 - name: ISTHMUS_GATEWAY_ADDR
