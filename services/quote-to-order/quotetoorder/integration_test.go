@@ -74,6 +74,7 @@ func newEnv(t testing.TB, customers ...erpCustomer) *env {
 		// the gateway's read models
 		contracts.TopicERPPriceBookV1: &contracts.PriceBookEntry{}, contracts.TopicERPCreditV1: &contracts.CreditAccount{},
 		contracts.TopicERPInventoryV1: &contracts.InventoryLevel{}, contracts.TopicERPCustomerV1: &contracts.Customer{},
+		contracts.TopicMDMCustomerV1: &contracts.GoldenCustomer{},
 	}
 	phys := []string{e.prefix + contracts.TopicDlqQuoteToOrderV1}
 	for tp := range records {
