@@ -166,7 +166,14 @@ func sameJSON(t *testing.T, what string, got, want []byte) {
 func TestSameAsProtojson(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	pj := protojson.MarshalOptions{EmitUnpopulated: true}
-	for _, mt := range served(t) {
+	// The error details the REST face may put in a google.rpc.Status (maps,
+	// Duration) besides the served types.
+	details := []protoreflect.MessageType{
+		(&errdetails.ErrorInfo{}).ProtoReflect().Type(), (&errdetails.RetryInfo{}).ProtoReflect().Type(),
+		(&errdetails.BadRequest{}).ProtoReflect().Type(), (&errdetails.QuotaFailure{}).ProtoReflect().Type(),
+		(&errdetails.PreconditionFailure{}).ProtoReflect().Type(), (&errdetails.ResourceInfo{}).ProtoReflect().Type(),
+	}
+	for _, mt := range append(served(t), details...) {
 		for i := range 300 {
 			m := mt.New()
 			if i > 0 { // the first one empty
