@@ -14,6 +14,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -53,7 +54,7 @@ type Event struct {
 	Topic string // logical topic (contracts.Topic*)
 	Key   string
 	Value contracts.Value
-	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, quote, deal-new, deal-amend, deal-renew, deal-cancel
+	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, lead-account, lead-contact, quote, deal-new, deal-amend, deal-renew, deal-cancel
 }
 
 // Option tunes a Generator.
@@ -91,8 +92,16 @@ type Generator struct {
 	minAge   time.Duration
 	check    DuplicateCheck
 	checkBps int
-	n        int64 // events generated
-	ids      int64 // id counter
+
+	// Leads waiting for customer-sync's answer (crm.lead-updates.v1), by
+	// lead id, oldest first in leadOrder; bounded by maxOpenLeads.
+	leads     map[string]*openLead
+	leadOrder []string
+	// answers are lead updates handed over by Convert, applied by Next.
+	mu      sync.Mutex
+	answers []*contracts.LeadUpdate
+	n       int64 // events generated
+	ids     int64 // id counter
 
 	accounts  []*account
 	contracts []*subscription
@@ -151,6 +160,9 @@ func (g *Generator) Scenario() Scenario { return g.scenario }
 // with its contacts, a quote, a deal, ... (one to three records).
 func (g *Generator) Next(now time.Time) []Event {
 	now = now.UTC().Truncate(time.Millisecond)
+	if evs := g.converted(now); len(evs) > 0 {
+		return evs
+	}
 	sc := g.scenario
 	if sc == Mixed {
 		sc = Manufacturer
@@ -342,7 +354,110 @@ func (g *Generator) lead(now time.Time) Event {
 	if taxID != "" {
 		l.TaxID = ptr(taxID)
 	}
+	g.remember(id, &openLead{company: company, website: website, taxID: taxID, country: country})
 	return Event{Topic: contracts.TopicCRMLeadV1, Key: id, Value: l, Kind: kind}
+}
+
+// maxOpenLeads bounds the leads remembered while they wait for an answer.
+const maxOpenLeads = 10000
+
+// openLead is what CRM needs of a lead to create its account.
+type openLead struct {
+	company, website, taxID, country string
+}
+
+func (g *Generator) remember(id string, l *openLead) {
+	if g.leads == nil {
+		g.leads = map[string]*openLead{}
+	}
+	g.leads[id] = l
+	g.leadOrder = append(g.leadOrder, id)
+	for len(g.leadOrder) > maxOpenLeads {
+		delete(g.leads, g.leadOrder[0])
+		g.leadOrder = g.leadOrder[1:]
+	}
+}
+
+// Convert hands CRM customer-sync's answer to one of its leads
+// (crm.lead-updates.v1); the next Next call carries it out, as a sales rep
+// converting the lead does: NEW_ACCOUNT creates the account from the lead
+// (kind "lead-account"); EXISTING_CUSTOMER adds the lead's person as a
+// contact of the existing account (kind "lead-contact"), or creates the
+// account when the customer has none in CRM (an ERP-only customer, which
+// identity resolution then merges); REVIEW leaves the lead with the
+// steward. An answer for a lead this generator did not create, or already
+// converted (a redelivery), changes nothing. Safe to call concurrently with
+// Next.
+func (g *Generator) Convert(u *contracts.LeadUpdate) {
+	g.mu.Lock()
+	g.answers = append(g.answers, u)
+	g.mu.Unlock()
+}
+
+// converted carries out the answers handed over since the last call.
+func (g *Generator) converted(now time.Time) []Event {
+	g.mu.Lock()
+	answers := g.answers
+	g.answers = nil
+	g.mu.Unlock()
+	var evs []Event
+	for _, u := range answers {
+		l, ok := g.leads[u.LeadID]
+		if !ok {
+			continue
+		}
+		switch u.Outcome {
+		case contracts.LeadConversionOutcomeNewAccount:
+			evs = append(evs, g.leadAccount(now, u.LeadID, l)...)
+		case contracts.LeadConversionOutcomeExistingCustomer:
+			if existing := g.accountByID(deref(u.AccountID)); existing != nil {
+				ev := g.contact(now, existing)
+				ev.Kind = "lead-contact"
+				evs = append(evs, ev)
+			} else {
+				evs = append(evs, g.leadAccount(now, u.LeadID, l)...)
+			}
+		default:
+			continue // REVIEW: the steward decides; the lead stays open
+		}
+		delete(g.leads, u.LeadID)
+	}
+	return evs
+}
+
+func (g *Generator) accountByID(id string) *account {
+	if id == "" {
+		return nil
+	}
+	for _, a := range g.accounts {
+		if a.id == id {
+			return a
+		}
+	}
+	return nil
+}
+
+// leadAccount creates the CRM account of a converted lead (its id derived
+// from the lead's) with the lead's person as its first contact.
+func (g *Generator) leadAccount(now time.Time, leadID string, l *openLead) []Event {
+	c, ok := CountryByCode(l.country)
+	if !ok {
+		c = Countries[0]
+	}
+	a := &account{
+		id: "ACC-" + leadID, name: l.company, country: c, created: now, website: l.website, taxID: l.taxID,
+		phone: fmt.Sprintf("+%d %03d %04d", 1+g.pick(98), g.pick(1000), g.pick(10000)),
+		terms: paymentTerms[g.pick(len(paymentTerms))],
+	}
+	g.accounts = append(g.accounts, a)
+	return []Event{g.accountEvent(now, a, a.name, nil, "lead-account"), g.contact(now, a)}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // subsidiary creates a daughter company of an existing account, often in

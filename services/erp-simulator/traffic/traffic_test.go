@@ -298,9 +298,75 @@ func TestDuplicateCheck(t *testing.T) {
 	}
 }
 
-func deref(p *string) string {
-	if p == nil {
-		return ""
+// TestLeadConversion: CRM carries out customer-sync's answers to its leads —
+// a new account from the lead (which quotes may then name), the lead's person
+// as a contact of the existing account, nothing for REVIEW, for a lead it
+// did not create, or for an answer delivered twice.
+func TestLeadConversion(t *testing.T) {
+	g, err := New(Manufacturer, 11, WithMinAccountAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return *p
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	var leads []*contracts.Lead
+	accounts := map[string]*contracts.Account{}
+	for len(leads) < 3 {
+		for _, e := range g.Next(now) {
+			switch v := e.Value.(type) {
+			case *contracts.Lead:
+				leads = append(leads, v)
+			case *contracts.Account:
+				accounts[v.AccountID] = v
+			}
+		}
+		now = now.Add(200 * time.Millisecond)
+	}
+	var existing string
+	for id := range accounts {
+		existing = id
+		break
+	}
+	answer := func(lead, outcome, account string) *contracts.LeadUpdate {
+		u := &contracts.LeadUpdate{LeadID: lead, Outcome: outcome}
+		if account != "" {
+			u.AccountID = &account
+		}
+		return u
+	}
+	g.Convert(answer(leads[0].LeadID, contracts.LeadConversionOutcomeNewAccount, ""))
+	g.Convert(answer(leads[0].LeadID, contracts.LeadConversionOutcomeNewAccount, "")) // redelivered
+	g.Convert(answer(leads[1].LeadID, contracts.LeadConversionOutcomeExistingCustomer, existing))
+	g.Convert(answer(leads[2].LeadID, contracts.LeadConversionOutcomeReview, ""))
+	g.Convert(answer("LEAD-of-another-run", contracts.LeadConversionOutcomeNewAccount, ""))
+	evs := g.Next(now)
+	kinds := map[string]int{}
+	for _, e := range evs {
+		kinds[e.Kind]++
+		switch v := e.Value.(type) {
+		case *contracts.Account:
+			if v.AccountID != "ACC-"+leads[0].LeadID || v.Name != leads[0].Company || deref(v.Website) != deref(leads[0].Website) || v.BillingAddress.Country != deref(leads[0].Country) {
+				t.Errorf("account from lead %s: %+v", leads[0].LeadID, v)
+			}
+		case *contracts.Contact:
+			if e.Kind == "lead-contact" && v.AccountID != existing {
+				t.Errorf("lead contact on %s, want the existing account %s", v.AccountID, existing)
+			}
+		}
+	}
+	if kinds["lead-account"] != 1 || kinds["lead-contact"] != 1 || kinds["contact"] != 1 || len(evs) != 3 {
+		t.Fatalf("conversion events %v", kinds)
+	}
+	// The new account is an account like any other: quotes name it once it is old enough.
+	named := false
+	for range 3000 {
+		now = now.Add(200 * time.Millisecond)
+		for _, e := range g.Next(now) {
+			if q, ok := e.Value.(*contracts.Quote); ok && q.SoldToAccountID == "ACC-"+leads[0].LeadID {
+				named = true
+			}
+		}
+	}
+	if !named {
+		t.Error("no quote ever named the account created from the lead")
+	}
 }

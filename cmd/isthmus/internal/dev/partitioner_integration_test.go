@@ -322,6 +322,10 @@ func TestDefaultPartitionerProducers(t *testing.T) {
 		t.Errorf("the simulated CRM's duplicate checks never answered (errors: %v)", failed)
 	}
 	t.Logf("duplicate checks: %v saved, %v prevented, %v failed", saved, prevented, failed)
+	t.Logf("lead updates read by the CRM: %v NEW_ACCOUNT, %v EXISTING_CUSTOMER, %v REVIEW",
+		metricValue(body, `isthmus_sim_crm_lead_updates_total{outcome="NEW_ACCOUNT"}`),
+		metricValue(body, `isthmus_sim_crm_lead_updates_total{outcome="EXISTING_CUSTOMER"}`),
+		metricValue(body, `isthmus_sim_crm_lead_updates_total{outcome="REVIEW"}`))
 
 	// No event twice.
 	obs.mu.Lock()

@@ -140,6 +140,10 @@ func TestDevSmoke(t *testing.T) {
 			t.Errorf("duplicate checks %s: %v, want > 0", outcome, n)
 		}
 	}
+	// customer-sync answered the CRM's leads and the CRM read the answers.
+	if n := metricValue(metrics.String(), `isthmus_sim_crm_lead_updates_total{outcome="NEW_ACCOUNT"}`); n < 1 {
+		t.Errorf("lead updates NEW_ACCOUNT read by the CRM: %v, want > 0", n)
+	}
 }
 
 // checkFlows reads the summary dev wrote at exit and checks that the flows
