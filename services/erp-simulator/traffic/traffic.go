@@ -297,16 +297,8 @@ func (g *Generator) checked(ev Event) *account {
 	if g.check == nil || g.checkBps <= 0 || g.pick(10000) >= g.checkBps {
 		return nil
 	}
-	id := g.check(ev.Value.(*contracts.Account))
-	if id == "" {
-		return nil
-	}
-	for _, a := range g.accounts {
-		if a.id == id {
-			return a
-		}
-	}
-	return nil // an account this generator did not create (another run's): save the new one
+	// nil for an account this generator did not create (another run's): save the new one
+	return g.accountByID(g.check(ev.Value.(*contracts.Account)))
 }
 
 // prevented is what the rep does instead of saving a duplicate: the new
