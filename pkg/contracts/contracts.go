@@ -21,6 +21,16 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
+// Deref returns the value of a nullable field, or its zero value when the
+// field is null.
+func Deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
 // Value is implemented by every generated record.
 type Value interface {
 	Schema() avro.Schema

@@ -169,3 +169,10 @@ func ExampleNewValue() {
 	fmt.Println(q.Status, q.Total.AmountMinor, q.Total.Currency)
 	// Output: ACCEPTED 12345 USD
 }
+
+func TestDeref(t *testing.T) {
+	s, n := "EUR", 7
+	if contracts.Deref(&s) != "EUR" || contracts.Deref((*string)(nil)) != "" || contracts.Deref(&n) != 7 || contracts.Deref((*int)(nil)) != 0 {
+		t.Fatal("Deref")
+	}
+}

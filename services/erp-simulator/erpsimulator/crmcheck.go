@@ -59,16 +59,9 @@ func duplicateCheck(conn grpc.ClientConnInterface, timeout time.Duration, log *s
 
 // checkAccount is what the CRM form holds when the rep presses save.
 func checkAccount(a *contracts.Account) *customerv1.Account {
-	out := &customerv1.Account{Name: a.Name, LegalName: deref(a.LegalName), TaxId: deref(a.TaxID), Domain: deref(a.Website), Phone: deref(a.Phone)}
+	out := &customerv1.Account{Name: a.Name, LegalName: contracts.Deref(a.LegalName), TaxId: contracts.Deref(a.TaxID), Domain: contracts.Deref(a.Website), Phone: contracts.Deref(a.Phone)}
 	if b := a.BillingAddress; b != nil {
-		out.Address = &customerv1.Address{Line1: b.Line1, Line2: deref(b.Line2), City: b.City, Region: deref(b.Region), PostalCode: deref(b.PostalCode), Country: b.Country}
+		out.Address = &customerv1.Address{Line1: b.Line1, Line2: contracts.Deref(b.Line2), City: b.City, Region: contracts.Deref(b.Region), PostalCode: contracts.Deref(b.PostalCode), Country: b.Country}
 	}
 	return out
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

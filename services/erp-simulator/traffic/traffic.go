@@ -402,7 +402,7 @@ func (g *Generator) converted(now time.Time) []Event {
 		case contracts.LeadConversionOutcomeNewAccount:
 			evs = append(evs, g.leadAccount(now, u.LeadID, l)...)
 		case contracts.LeadConversionOutcomeExistingCustomer:
-			if existing := g.accountByID(deref(u.AccountID)); existing != nil {
+			if existing := g.accountByID(contracts.Deref(u.AccountID)); existing != nil {
 				ev := g.contact(now, existing)
 				ev.Kind = "lead-contact"
 				evs = append(evs, ev)
@@ -443,13 +443,6 @@ func (g *Generator) leadAccount(now time.Time, leadID string, l *openLead) []Eve
 	}
 	g.accounts = append(g.accounts, a)
 	return []Event{g.accountEvent(now, a, a.name, nil, "lead-account"), g.contact(now, a)}
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
 
 // subsidiary creates a daughter company of an existing account, often in

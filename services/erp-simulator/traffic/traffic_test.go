@@ -262,7 +262,7 @@ func TestDuplicateCheck(t *testing.T) {
 			kinds[e.Kind]++
 			switch v := e.Value.(type) {
 			case *contracts.Account:
-				if first, ok := byTax[deref(v.TaxID)]; ok && e.Kind != "subsidiary" && first != v.AccountID {
+				if first, ok := byTax[contracts.Deref(v.TaxID)]; ok && e.Kind != "subsidiary" && first != v.AccountID {
 					t.Fatalf("account %s created although the check named %s", v.AccountID, byTax[*v.TaxID])
 				}
 				created[v.AccountID] = true
@@ -344,7 +344,7 @@ func TestLeadConversion(t *testing.T) {
 		kinds[e.Kind]++
 		switch v := e.Value.(type) {
 		case *contracts.Account:
-			if v.AccountID != "ACC-"+leads[0].LeadID || v.Name != leads[0].Company || deref(v.Website) != deref(leads[0].Website) || v.BillingAddress.Country != deref(leads[0].Country) {
+			if v.AccountID != "ACC-"+leads[0].LeadID || v.Name != leads[0].Company || contracts.Deref(v.Website) != contracts.Deref(leads[0].Website) || v.BillingAddress.Country != contracts.Deref(leads[0].Country) {
 				t.Errorf("account from lead %s: %+v", leads[0].LeadID, v)
 			}
 		case *contracts.Contact:

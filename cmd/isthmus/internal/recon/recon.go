@@ -164,8 +164,8 @@ func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(stri
 			kind(b.Kind).Closed++
 		}
 		v := &Break{BreakID: b.BreakID, Kind: b.Kind, Severity: b.Severity, Status: b.Status, CorrelationID: b.Metadata.CorrelationID,
-			EntityIDs: b.EntityIds, Description: b.Description, Expected: deref(b.Expected), Actual: deref(b.Actual),
-			Deadline: b.Deadline, DetectedAt: b.DetectedAt, ClosedAt: b.ClosedAt, Resolution: deref(b.Resolution)}
+			EntityIDs: b.EntityIds, Description: b.Description, Expected: contracts.Deref(b.Expected), Actual: contracts.Deref(b.Actual),
+			Deadline: b.Deadline, DetectedAt: b.DetectedAt, ClosedAt: b.ClosedAt, Resolution: contracts.Deref(b.Resolution)}
 		if old := byID[b.BreakID]; old != nil && b.Status == contracts.BreakStatusClosed && old.Status == contracts.BreakStatusOpen {
 			v.DetectedAt = old.DetectedAt
 		}
@@ -217,13 +217,6 @@ func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(stri
 	}
 	sort.Slice(rep.Windows, func(i, j int) bool { return rep.Windows[i].Start.Before(rep.Windows[j].Start) })
 	return rep, nil
-}
-
-func deref(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }
 
 // readRange calls fn for every committed record of topic whose timestamp

@@ -40,28 +40,21 @@ type GoldenInfo struct {
 	AsOf         time.Time      `json:"as_of"`
 }
 
-func opt(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 // GoldenInfoOf maps a golden customer record to the model's value; ok is
 // false when the record leaves the model (not ACTIVE, or erased).
 func GoldenInfoOf(g *contracts.GoldenCustomer) (GoldenInfo, bool) {
 	if g.Status != contracts.GoldenStatusActive || g.Erased {
 		return GoldenInfo{}, false
 	}
-	country, postal := opt(g.Country), opt(g.PostalCode)
+	country, postal := contracts.Deref(g.Country), contracts.Deref(g.PostalCode)
 	if country == "" && g.BillingAddress != nil {
 		country = g.BillingAddress.Country
 	}
 	gi := GoldenInfo{
-		ID: g.GoldenID, Name: g.Name, ERPID: opt(g.ERPCustomerID), Territory: opt(g.Territory),
+		ID: g.GoldenID, Name: g.Name, ERPID: contracts.Deref(g.ERPCustomerID), Territory: contracts.Deref(g.Territory),
 		CreditStatus: g.CreditStatus, AsOf: g.Metadata.OccurredAt.UTC(),
-		Features: match.FromGolden(match.Golden{Name: g.Name, LegalName: opt(g.LegalName), Country: country,
-			Domain: opt(g.Domain), TaxID: opt(g.TaxID), Phone: opt(g.Phone), Postal: postal}),
+		Features: match.FromGolden(match.Golden{Name: g.Name, LegalName: contracts.Deref(g.LegalName), Country: country,
+			Domain: contracts.Deref(g.Domain), TaxID: contracts.Deref(g.TaxID), Phone: contracts.Deref(g.Phone), Postal: postal}),
 	}
 	for _, m := range g.Members {
 		if m.System == contracts.SourceSystemCRM {

@@ -34,13 +34,6 @@ func base(topic string, md contracts.EventMetadata, ev Event, key string) Observ
 	return Observation{Key: key, Event: ev, Topic: topic, EventID: md.EventID, CorrelationID: md.CorrelationID, At: millis(md.OccurredAt)}
 }
 
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 func ids(kv ...string) map[string]string {
 	m := map[string]string{}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -73,7 +66,7 @@ func Route(topic string, v contracts.Value) []Observation {
 		o := base(topic, e.Metadata, EvQuoteAccepted, QuoteKey(e.QuoteID))
 		t := fromContract(e.Total)
 		o.Amount = &t
-		o.IDs = ids("quote_id", e.QuoteID, "account_id", e.SoldToAccountID, "contract_id", str(e.ContractID))
+		o.IDs = ids("quote_id", e.QuoteID, "account_id", e.SoldToAccountID, "contract_id", contracts.Deref(e.ContractID))
 		return []Observation{o}
 	case *contracts.OrderLifecycle:
 		if !progressed[e.State] || e.QuoteID == "" {
@@ -81,7 +74,7 @@ func Route(topic string, v contracts.Value) []Observation {
 		}
 		o := base(topic, e.Metadata, EvOrderProgressed, QuoteKey(e.QuoteID))
 		o.Status = e.State
-		o.IDs = ids("quote_id", e.QuoteID, "order_id", e.OrderID, "account_id", e.CRMAccountID, "erp_customer_id", str(e.ERPCustomerID))
+		o.IDs = ids("quote_id", e.QuoteID, "order_id", e.OrderID, "account_id", e.CRMAccountID, "erp_customer_id", contracts.Deref(e.ERPCustomerID))
 		return []Observation{o}
 	case *contracts.OrderCommand:
 		if e.OrderID == "" {
@@ -108,7 +101,7 @@ func Route(topic string, v contracts.Value) []Observation {
 			t := fromContract(*e.Total)
 			o.Amount = &t
 		}
-		o.IDs = ids("order_id", e.OrderID, "erp_order_id", str(e.ERPOrderID), "invoice_id", str(e.InvoiceID))
+		o.IDs = ids("order_id", e.OrderID, "erp_order_id", contracts.Deref(e.ERPOrderID), "invoice_id", contracts.Deref(e.InvoiceID))
 		return []Observation{o}
 	case *contracts.Invoice:
 		if e.OrderID == nil || *e.OrderID == "" || e.Status != contracts.InvoiceStatusPosted {
@@ -141,18 +134,18 @@ func Route(topic string, v contracts.Value) []Observation {
 		for _, s := range e.InvoiceSchedule {
 			o.Schedule = append(o.Schedule, PeriodAmount{Period: day(s.PeriodStart), Amount: fromContract(s.Amount)})
 		}
-		o.IDs = ids("contract_id", e.ContractID, "account_id", e.AccountID, "erp_customer_id", str(e.ERPCustomerID))
+		o.IDs = ids("contract_id", e.ContractID, "account_id", e.AccountID, "erp_customer_id", contracts.Deref(e.ERPCustomerID))
 		return []Observation{o}
 	case *contracts.BillingEvent:
 		if e.ContractID == "" {
 			return nil
 		}
 		o := base(topic, e.Metadata, EvBillingEvent, ContractKey(e.ContractID))
-		o.Status, o.Detail = e.EventType, str(e.Message)
+		o.Status, o.Detail = e.EventType, contracts.Deref(e.Message)
 		if e.AmendmentSequence != nil {
 			o.Ref = strconv.Itoa(*e.AmendmentSequence)
 		}
-		o.IDs = ids("contract_id", e.ContractID, "subscription_id", str(e.SubscriptionID), "invoice_id", str(e.InvoiceID))
+		o.IDs = ids("contract_id", e.ContractID, "subscription_id", contracts.Deref(e.SubscriptionID), "invoice_id", contracts.Deref(e.InvoiceID))
 		return []Observation{o}
 	case *contracts.RevenueSchedule:
 		if e.ContractID == "" {
@@ -173,7 +166,7 @@ func Route(topic string, v contracts.Value) []Observation {
 		if e.PeriodStart != nil {
 			o.Period = day(*e.PeriodStart)
 		}
-		o.IDs = ids("journal_command_id", e.JournalCommandID, "contract_id", e.ContractID, "erp_customer_id", str(e.ERPCustomerID))
+		o.IDs = ids("journal_command_id", e.JournalCommandID, "contract_id", e.ContractID, "erp_customer_id", contracts.Deref(e.ERPCustomerID))
 		out := []Observation{o}
 		if e.ContractID != "" {
 			c := o
@@ -188,8 +181,8 @@ func Route(topic string, v contracts.Value) []Observation {
 		amt := journalAmount(e.Lines, "")
 		o := base(topic, e.Metadata, EvJournal, JournalKey(e.JournalCommandID))
 		o.Status, o.Ref, o.Amount = e.Status, e.JournalCommandID, &amt
-		o.Detail = strings.TrimSpace(str(e.RejectionCode) + " " + str(e.ERPMessage))
-		o.IDs = ids("journal_command_id", e.JournalCommandID, "contract_id", str(e.ContractID), "erp_journal_id", str(e.ERPJournalID))
+		o.Detail = strings.TrimSpace(contracts.Deref(e.RejectionCode) + " " + contracts.Deref(e.ERPMessage))
+		o.IDs = ids("journal_command_id", e.JournalCommandID, "contract_id", contracts.Deref(e.ContractID), "erp_journal_id", contracts.Deref(e.ERPJournalID))
 		out := []Observation{o}
 		if e.ContractID != nil && *e.ContractID != "" && e.Status == contracts.JournalStatusPosted {
 			c := o
@@ -203,8 +196,8 @@ func Route(topic string, v contracts.Value) []Observation {
 		}
 		o := base(topic, e.Metadata, EvAccount, AccountKey(e.AccountID))
 		o.Status = e.Op
-		o.Ref = str(e.ERPCustomerID)
-		o.IDs = ids("account_id", e.AccountID, "erp_customer_id", str(e.ERPCustomerID))
+		o.Ref = contracts.Deref(e.ERPCustomerID)
+		o.IDs = ids("account_id", e.AccountID, "erp_customer_id", contracts.Deref(e.ERPCustomerID))
 		return []Observation{o}
 	case *contracts.CrossReference:
 		return routeXref(topic, e)

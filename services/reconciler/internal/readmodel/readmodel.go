@@ -293,17 +293,10 @@ func (m *Model) count(topic string, ts time.Time) {
 	c[slot]++
 }
 
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
-}
-
 func (m *Model) putBreak(b *contracts.ReconBreak) {
 	v := &Break{BreakID: b.BreakID, Kind: b.Kind, Severity: b.Severity, Status: b.Status, Description: b.Description,
-		CorrelationID: b.Metadata.CorrelationID, EntityIDs: b.EntityIds, Expected: str(b.Expected), Actual: str(b.Actual),
-		Deadline: b.Deadline, DetectedAt: b.DetectedAt, ClosedAt: b.ClosedAt, Resolution: str(b.Resolution)}
+		CorrelationID: b.Metadata.CorrelationID, EntityIDs: b.EntityIds, Expected: contracts.Deref(b.Expected), Actual: contracts.Deref(b.Actual),
+		Deadline: b.Deadline, DetectedAt: b.DetectedAt, ClosedAt: b.ClosedAt, Resolution: contracts.Deref(b.Resolution)}
 	if old, ok := m.breaks[b.BreakID]; ok && b.Status == contracts.BreakStatusClosed {
 		v.DetectedAt = old.DetectedAt
 		if v.Deadline == nil {
