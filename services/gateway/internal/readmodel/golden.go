@@ -150,22 +150,6 @@ if tonumber(ARGV[3]) > stored then redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 return n
 `)
 
-func (s *Store) applyGolden(ctx context.Context, epoch string, partition int32, next int64, changes []Change) error {
-	args := make([]any, 0, 4+3*len(changes))
-	args = append(args, epoch, partition, next, s.BlockPrefix())
-	for _, c := range changes {
-		args = append(args, c.Offset, c.Field, c.Value)
-	}
-	n, err := applyGoldenScript.Run(ctx, s.rdb, []string{s.Data(Golden), s.offsets(Golden), s.epoch(Golden)}, args...).Int()
-	if err != nil {
-		return fmt.Errorf("apply %s[%d]: %w", Golden, partition, err)
-	}
-	if n < 0 {
-		return ErrEpochChanged
-	}
-	return nil
-}
-
 // candidatesScript reads, in one round trip and one consistent view, the
 // golden entries filed under the given blocking keys, skipping blocks of
 // more than max_block ids (too unspecific, as in the matcher's index).

@@ -134,15 +134,17 @@ type Change struct {
 // Apply writes the changes of one partition (in offset order) and records next as
 // the partition's next offset, atomically.
 func (s *Store) Apply(ctx context.Context, m Model, epoch string, partition int32, next int64, changes []Change) error {
-	if m == Golden {
-		return s.applyGolden(ctx, epoch, partition, next, changes)
-	}
-	args := make([]any, 0, 3+3*len(changes))
+	script := applyScript
+	args := make([]any, 0, 4+3*len(changes))
 	args = append(args, epoch, partition, next)
+	if m == Golden { // files the records under their blocking keys too
+		script = applyGoldenScript
+		args = append(args, s.BlockPrefix())
+	}
 	for _, c := range changes {
 		args = append(args, c.Offset, c.Field, c.Value)
 	}
-	n, err := applyScript.Run(ctx, s.rdb, []string{s.Data(m), s.offsets(m), s.epoch(m)}, args...).Int()
+	n, err := script.Run(ctx, s.rdb, []string{s.Data(m), s.offsets(m), s.epoch(m)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("apply %s[%d]: %w", m, partition, err)
 	}
