@@ -133,20 +133,15 @@ func Account(a *contracts.Account) (golden.Event, error) {
 		return nil, errs.Poisonf(ReasonContract, "account %s: op %q is not UPSERT, DELETE or ERASE", a.AccountID, a.Op)
 	}
 	attrs := map[sv.Field]string{sv.Name: a.Name}
-	set := func(f sv.Field, v *string) {
-		if v != nil {
-			attrs[f] = *v
-		}
-	}
-	set(sv.LegalName, a.LegalName)
-	set(sv.ParentAccount, a.ParentAccountID)
-	set(sv.Website, a.Website)
-	set(sv.Phone, a.Phone)
-	set(sv.Email, a.Email)
-	set(sv.Industry, a.Industry)
-	set(sv.Owner, a.OwnerID)
-	set(sv.Territory, a.Territory)
-	set(sv.TaxID, a.TaxID)
+	setAttr(attrs, sv.LegalName, a.LegalName)
+	setAttr(attrs, sv.ParentAccount, a.ParentAccountID)
+	setAttr(attrs, sv.Website, a.Website)
+	setAttr(attrs, sv.Phone, a.Phone)
+	setAttr(attrs, sv.Email, a.Email)
+	setAttr(attrs, sv.Industry, a.Industry)
+	setAttr(attrs, sv.Owner, a.OwnerID)
+	setAttr(attrs, sv.Territory, a.Territory)
+	setAttr(attrs, sv.TaxID, a.TaxID)
 	if a.Employees != nil {
 		attrs[sv.Employees] = strconv.Itoa(*a.Employees)
 	}
@@ -177,19 +172,14 @@ func Customer(c *contracts.Customer) (golden.Event, error) {
 		return nil, errs.Poisonf(ReasonContract, "customer %s: op %q is not UPSERT, DELETE or ERASE", c.ERPCustomerID, c.Op)
 	}
 	attrs := map[sv.Field]string{sv.Name: c.Name, sv.ERPCustomerNumber: c.ERPCustomerID}
-	set := func(f sv.Field, v *string) {
-		if v != nil {
-			attrs[f] = *v
-		}
-	}
-	set(sv.LegalName, c.LegalName)
-	set(sv.TaxID, c.TaxID)
-	set(sv.Phone, c.Phone)
-	set(sv.Email, c.Email)
-	set(sv.Industry, c.Industry)
-	set(sv.Territory, c.Territory)
-	set(sv.PaymentTerms, c.PaymentTerms)
-	set(sv.ParentERPCustomer, c.ParentERPCustomerID)
+	setAttr(attrs, sv.LegalName, c.LegalName)
+	setAttr(attrs, sv.TaxID, c.TaxID)
+	setAttr(attrs, sv.Phone, c.Phone)
+	setAttr(attrs, sv.Email, c.Email)
+	setAttr(attrs, sv.Industry, c.Industry)
+	setAttr(attrs, sv.Territory, c.Territory)
+	setAttr(attrs, sv.PaymentTerms, c.PaymentTerms)
+	setAttr(attrs, sv.ParentERPCustomer, c.ParentERPCustomerID)
 	if c.TaxExempt {
 		attrs[sv.TaxProfile] = "exempt"
 	} else {
@@ -394,4 +384,11 @@ func decodeAddress(v, country string) *contracts.Address {
 		out.PostalCode = &a.PostalCode
 	}
 	return out
+}
+
+// setAttr records an attribute a source record holds (null: not held).
+func setAttr(attrs map[sv.Field]string, f sv.Field, v *string) {
+	if v != nil {
+		attrs[f] = *v
+	}
 }

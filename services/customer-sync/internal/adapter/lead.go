@@ -22,17 +22,12 @@ func Lead(l *contracts.Lead) (golden.Event, error) {
 		return nil, errs.Poison(golden.ReasonValidation, err)
 	}
 	attrs := map[sv.Field]string{sv.Name: l.Company}
-	set := func(f sv.Field, v *string) {
-		if v != nil {
-			attrs[f] = *v
-		}
-	}
-	set(sv.Website, l.Website)
-	set(sv.TaxID, l.TaxID)
-	set(sv.Phone, l.Phone)
-	set(sv.Country, l.Country)
-	set(sv.PostalCode, l.PostalCode)
-	set(sv.Industry, l.Industry)
+	setAttr(attrs, sv.Website, l.Website)
+	setAttr(attrs, sv.TaxID, l.TaxID)
+	setAttr(attrs, sv.Phone, l.Phone)
+	setAttr(attrs, sv.Country, l.Country)
+	setAttr(attrs, sv.PostalCode, l.PostalCode)
+	setAttr(attrs, sv.Industry, l.Industry)
 	if l.Employees != nil {
 		attrs[sv.Employees] = strconv.Itoa(*l.Employees)
 	}
