@@ -89,18 +89,12 @@ func (t *tx) parentResolved(e ParentResolved) error {
 		// before themselves, so the answers settle (a record that refused
 		// whenever it saw itself would make two of them take turns).
 		if i >= 0 && slices.Min(chain) < rec.ID {
-			if rec.Cycle {
-				rec.Cycle = false
-				t.keep[rec.ID] = true
-			}
+			t.setCycle(rec, false)
 			rec.OrphanRef = xref.Ref{}
 			t.setParent(rec, g, e.ERP, crm, chain)
 			return nil
 		}
-		if !rec.Cycle {
-			rec.Cycle = true
-			t.keep[rec.ID] = true
-		}
+		t.setCycle(rec, true)
 		if rec.CycleRef != e.Ref {
 			rec.CycleRef = e.Ref
 			t.hierarchyException(rec, HierarchyCycle, "HIGH", "parent "+refText(e.Ref)+" ("+g+") would make the hierarchy a cycle: "+rec.ID+" > "+strings.Join(append(slices.Clone(chain), rec.ID), " > "),
@@ -110,13 +104,19 @@ func (t *tx) parentResolved(e ParentResolved) error {
 		t.setParent(rec, "", "", "", nil)
 		return nil
 	}
-	if rec.Cycle {
-		rec.Cycle = false
-		t.keep[rec.ID] = true
-	}
+	t.setCycle(rec, false)
 	rec.OrphanRef = xref.Ref{}
 	t.setParent(rec, g, e.ERP, crm, anc)
 	return nil
+}
+
+// setCycle records whether rec refuses its parent for a cycle; a change keeps
+// the record for persisting.
+func (t *tx) setCycle(rec *Record, cycle bool) {
+	if rec.Cycle != cycle {
+		rec.Cycle = cycle
+		t.keep[rec.ID] = true
+	}
 }
 
 // clearParent removes the parent (the record no longer names one).
