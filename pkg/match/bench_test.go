@@ -37,13 +37,7 @@ func BenchmarkUpsertAt1M(b *testing.B) {
 	merges := 0
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		var f match.Features
-		if i%2 == 0 {
-			f = existing[i/2%len(existing)]
-			f.Name = matchtest.Typo(f.Name, i)
-		} else {
-			f = s.Features(size + i)
-		}
+		f := s.Query(existing, size, i)
 		d := ix.Match(f, nil)
 		if d.Outcome == match.Merge {
 			merges++

@@ -173,6 +173,18 @@ func Typo(name string, i int) string {
 	return name[:p] + name[p+1:]
 }
 
+// Query is the i-th query of a benchmark's mix: for even i a typo of one of
+// existing (a duplicate being entered again), for odd i a new company beyond
+// the size records indexed from s.
+func (s *Synth) Query(existing []match.Features, size, i int) match.Features {
+	if i%2 == 0 {
+		f := existing[i/2%len(existing)]
+		f.Name = Typo(f.Name, i)
+		return f
+	}
+	return s.Features(size + i)
+}
+
 // Quality counts the outcomes of matching labelled pairs: a pair is
 // predicted "same" when B would MERGE into A's golden record; REVIEW counts
 // as "not same" (auto-merge is the decision that must be right) and is

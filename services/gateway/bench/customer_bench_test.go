@@ -81,13 +81,7 @@ func BenchmarkCheckDuplicate(b *testing.B) {
 	queries := make([]*customerv1.CheckDuplicateRequest, nq)
 	feats := make([]match.Features, nq)
 	for i := range nq {
-		var f match.Features
-		if i%2 == 0 {
-			f = existing[i/2%len(existing)]
-			f.Name = matchtest.Typo(f.Name, i)
-		} else {
-			f = syn.Features(size + i)
-		}
+		f := syn.Query(existing, size, i)
 		f.TaxID, f.Phone = "", "" // synthetic ones are not valid for every country
 		feats[i] = f
 		queries[i] = &customerv1.CheckDuplicateRequest{Account: &customerv1.Account{Name: f.Name, Domain: f.Domain,
