@@ -5,6 +5,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	customerv1 "github.com/isthmus/isthmus/pkg/api/isthmus/customer/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
@@ -23,15 +25,20 @@ import (
 // on topic (Record.Fields nil).
 type erpChange = gwtest.Record
 
+// models are the read models the builders keep: the golden records (with
+// their blocking-key index) and the ERP models.
+var models = append([]readmodel.Model{readmodel.Golden}, readmodel.Models...)
+
 // erpStream is rounds of ERP changes as ERP publishes them: new price-book
 // versions, credit positions, stock levels, customers and cross-references,
-// and now and then a deletion (tombstone). Values are built once, so every
+// golden records whose names and countries change (so they move between
+// blocking keys), and now and then a deletion (tombstone). Values are built once, so every
 // run that is fed them sees the same bytes. live is, per model, the fields
 // the read model must hold at the end.
 func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[string]bool) {
 	at := time.Date(2025, 6, 1, 8, 0, 0, 0, time.UTC)
 	live = map[readmodel.Model]map[string]bool{}
-	for _, m := range readmodel.Models {
+	for _, m := range models {
 		live[m] = map[string]bool{}
 	}
 	for r := range rounds {
@@ -62,6 +69,14 @@ func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[s
 			add(gwtest.Customer(c, "CRM-"+c, (r+i)%5 == 0, t))
 			add(gwtest.Xref("CRM-"+c, c, t))
 		}
+		for i := range 2 { // golden records renamed and moved between countries
+			n := (r*2 + i) % 20
+			add(gwtest.GoldenRecord(gwtest.Golden{ID: fmt.Sprintf("G%02d", n), Name: fmt.Sprintf("%s Holding %d", goldenNames[n%len(goldenNames)], r%3),
+				Country: []string{"DE", "FR", "US"}[(r+n)%3], CRMIDs: []string{fmt.Sprintf("CRM-G%02d", n)}}, t))
+		}
+		if r%5 == 4 { // a golden record merged away
+			add(erpChange{Topic: string(readmodel.Golden), Key: fmt.Sprintf("G%02d", (r*3)%20)})
+		}
 		if r < 10 { // products later discontinued
 			add(gwtest.PriceEntry(fmt.Sprintf("OLD-%02d", r), "NA", "USD", "", int64(500+r), 1, 0, 825, t))
 		}
@@ -76,6 +91,8 @@ func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[s
 	}
 	return stream, live
 }
+
+var goldenNames = []string{"Acme", "Borealis", "Cobalt", "Delta", "Everest"}
 
 // feed produces one round, values and tombstones in their order.
 func feed(e *gwtest.Env, round []erpChange) {
@@ -96,17 +113,34 @@ func feed(e *gwtest.Env, round []erpChange) {
 	}
 }
 
-// readModels returns every model's hash.
+// readModels returns every model's hash, and the golden model's blocking-key
+// index (block set name without the prefix -> sorted members) as the model
+// "blocks".
 func readModels(t *testing.T, e *gwtest.Env) map[readmodel.Model]map[string]string {
+	ctx := context.Background()
 	store := readmodel.NewStore(e.Redis, e.Prefix)
 	out := map[readmodel.Model]map[string]string{}
-	for _, m := range readmodel.Models {
-		h, err := e.Redis.HGetAll(context.Background(), store.Data(m)).Result()
+	for _, m := range models {
+		h, err := e.Redis.HGetAll(ctx, store.Data(m)).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		out[m] = h
 	}
+	blocks := map[string]string{}
+	keys, err := e.Redis.Keys(ctx, store.BlockPrefix()+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		ids, err := e.Redis.SMembers(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(ids)
+		blocks[strings.TrimPrefix(k, store.BlockPrefix())] = strings.Join(ids, ",")
+	}
+	out["blocks"] = blocks
 	return out
 }
 
@@ -151,7 +185,7 @@ func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
 	}
 
 	complete := func(got map[readmodel.Model]map[string]string) bool {
-		for _, m := range readmodel.Models {
+		for _, m := range models {
 			if len(got[m]) != len(live[m]) {
 				return false
 			}
@@ -171,12 +205,30 @@ func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			for _, m := range readmodel.Models {
+			for _, m := range models {
 				t.Logf("%s: %d fields single, %d replicas, %d live keys", m, len(want[m]), len(got[m]), len(live[m]))
 			}
 			t.Fatalf("read models differ after 30s (-single +replicas):\n%s", cmp.Diff(want, got))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+	// The blocking-key index is exactly what the stored records name (each
+	// value's first line lists its keys): nothing stale from a record's
+	// earlier name or country, nothing of a deleted record.
+	index := map[string][]string{}
+	for id, v := range got[readmodel.Golden] {
+		first, _, _ := strings.Cut(v, "\n")
+		for _, k := range strings.Fields(first) {
+			index[k] = append(index[k], id)
+		}
+	}
+	wantBlocks := map[string]string{}
+	for k, ids := range index {
+		slices.Sort(ids)
+		wantBlocks[k] = strings.Join(ids, ",")
+	}
+	if d := cmp.Diff(wantBlocks, got["blocks"]); d != "" {
+		t.Fatalf("blocking-key index differs from the stored golden records (-records +index):\n%s", d)
 	}
 	// Stable: nothing applied late moves either model.
 	time.Sleep(2 * time.Second)
@@ -219,11 +271,52 @@ func TestIntegrationReadModelReplicaReplaced(t *testing.T) {
 			t.Errorf("%s answers differ from the single gateway (-single +%s):\n%s", name, name, d)
 		}
 	}
+	// The duplicate check answers alike too: the golden records and their
+	// blocking-key index were rebuilt alike.
+	duplicates := func(gw *gwtest.Gateway, token string) map[string]string {
+		cl := dial(t, gw, token)
+		cc := customerClient(cl)
+		out := map[string]string{}
+		for n := range 20 {
+			for _, country := range []string{"DE", "FR", "US"} {
+				name := fmt.Sprintf("%s Holding", goldenNames[n%len(goldenNames)])
+				r, err := cc.CheckDuplicate(cl.ctx(), &customerv1.CheckDuplicateRequest{Account: &customerv1.Account{Name: name,
+					Address: &customerv1.Address{Country: country}}})
+				q := fmt.Sprintf("G%02d/%s", n, country)
+				if err != nil {
+					out[q] = status.Code(err).String()
+					continue
+				}
+				var ids []string
+				for _, c := range r.GetCandidates() {
+					ids = append(ids, fmt.Sprintf("%s:%.3f", c.GetGoldenId(), c.GetScore()))
+				}
+				out[q] = r.GetVerdict().String() + " " + strings.Join(ids, " ")
+			}
+		}
+		return out
+	}
+	wantDup := duplicates(g, single.Token("sales", time.Hour, gwtest.AllScopes...))
+	found := 0
+	for _, a := range wantDup {
+		if strings.Contains(a, "G") {
+			found++
+		}
+	}
+	if found == 0 {
+		t.Fatalf("the single gateway's duplicate check found no golden record: %v", wantDup)
+	}
+	for name, gw := range map[string]*gwtest.Gateway{"survivor": b, "replacement": c} {
+		if d := cmp.Diff(wantDup, duplicates(gw, replaced.Token("sales", time.Hour, gwtest.AllScopes...))); d != "" {
+			t.Errorf("%s duplicate checks differ from the single gateway (-single +%s):\n%s", name, name, d)
+		}
+	}
 	n := 0
-	for _, m := range readmodel.Models {
+	for _, m := range models {
 		n += len(got[m])
 	}
-	t.Logf("%d rounds, %d live entries over %d models, equal to a single builder's; %d of 70 SKUs priced (the others NOT_FOUND) alike by all three gateways", rounds, n, len(readmodel.Models), priced)
+	t.Logf("%d rounds, %d live entries over %d models and %d blocking keys, equal to a single builder's; %d of 70 SKUs priced (the others NOT_FOUND) and %d of 60 duplicate checks with candidates alike by all three gateways",
+		rounds, n, len(models), len(got["blocks"]), priced, found)
 }
 
 // answers reports whether a gateway answers a price from its read models
