@@ -8,11 +8,9 @@ package gatewayclient
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/oauth"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
@@ -159,28 +158,16 @@ func (b bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string
 
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
+// tlsConfig is the connection's TLS from the TLS settings every client
+// shares (pkg/kafka.TLS), its errors naming the gateway's settings.
 func tlsConfig(c Config) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE %s: no PEM certificates", c.CAFile)
-		}
-		tc.RootCAs = pool
+	tc, err := kafka.TLS{Enabled: true, CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}.Config()
+	var fe *kafka.TLSFileError
+	if errors.As(err, &fe) && fe.Field == "ca" {
+		return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE: %w", fe.Err)
 	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("ISTHMUS_GATEWAY_TLS_CERT_FILE and ISTHMUS_GATEWAY_TLS_KEY_FILE go together")
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("gateway client certificate: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	if err != nil {
+		return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE: %w", err)
 	}
 	return tc, nil
 }

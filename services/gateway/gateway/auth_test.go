@@ -20,6 +20,7 @@ import (
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 )
 
@@ -36,9 +37,9 @@ type authCase struct {
 func testAuthMatrix(t *testing.T, e *gwtest.Env, mtls bool) {
 	seed(e)
 	cfg := e.Config()
-	var pki *gwtest.PKI
+	var pki *testinfra.PKI
 	if mtls {
-		pki = gwtest.NewPKI(t)
+		pki = testinfra.NewPKI(t)
 		cfg.TLSCertFile, cfg.TLSKeyFile, cfg.ClientCAFile = pki.ServerCert, pki.ServerKey, pki.CAFile
 	}
 	g := e.Start(cfg)

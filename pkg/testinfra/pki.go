@@ -1,4 +1,4 @@
-package gwtest
+package testinfra
 
 import (
 	"crypto/ecdsa"
@@ -17,9 +17,10 @@ import (
 )
 
 // PKI is a throwaway CA with a server certificate for 127.0.0.1 and a client
-// certificate.
+// certificate, as files and as values.
 type PKI struct {
 	CAFile, ServerCert, ServerKey string
+	ClientCert, ClientKey         string
 	Pool                          *x509.CertPool
 	Client                        tls.Certificate
 }
@@ -62,6 +63,9 @@ func NewPKI(t testing.TB) *PKI {
 	p.ServerKey = write("server-key.pem", "EC PRIVATE KEY", skDER)
 	cDER, cKey := leaf(3, "quote-to-order", x509.ExtKeyUsageClientAuth)
 	p.Client = tls.Certificate{Certificate: [][]byte{cDER}, PrivateKey: cKey}
+	p.ClientCert = write("client.pem", "CERTIFICATE", cDER)
+	ckDER, _ := x509.MarshalECPrivateKey(cKey)
+	p.ClientKey = write("client-key.pem", "EC PRIVATE KEY", ckDER)
 	return p
 }
 
