@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -71,10 +72,16 @@ func newEnv(t testing.TB, customers ...erpCustomer) *env {
 		contracts.TopicCRMQuoteV1: &contracts.Quote{}, contracts.TopicERPOrderStatusV1: &contracts.OrderStatus{}, contracts.TopicMDMXrefV1: &contracts.CrossReference{},
 		contracts.TopicERPOrderCommandsV1: &contracts.OrderCommand{}, contracts.TopicOrdersLifecycleV1: &contracts.OrderLifecycle{},
 		contracts.TopicOpsExceptionsV1: &contracts.OperationalException{}, contracts.TopicOpsDecisionsV1: &contracts.Decision{},
-		// the gateway's read models
-		contracts.TopicERPPriceBookV1: &contracts.PriceBookEntry{}, contracts.TopicERPCreditV1: &contracts.CreditAccount{},
-		contracts.TopicERPInventoryV1: &contracts.InventoryLevel{}, contracts.TopicERPCustomerV1: &contracts.Customer{},
-		contracts.TopicMDMCustomerV1: &contracts.GoldenCustomer{},
+	}
+	// The gateway's read models: every topic the catalog says it consumes.
+	for _, tp := range catalog.MustEmbedded().Topics() {
+		if slices.Contains(tp.Consumers, "gateway") {
+			v, err := contracts.NewValue(tp.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			records[tp.Name] = v
+		}
 	}
 	phys := []string{e.prefix + contracts.TopicDlqQuoteToOrderV1}
 	for tp := range records {
