@@ -160,6 +160,10 @@ func (h *Handler) billing(m *processor.Message) error {
 		}
 		return h.refuse(m, meta, v.ContractID, seq, "billing/"+v.Metadata.EventID, err)
 	}
+	if out.Status == bridge.StatusSuperseded {
+		h.Metrics.supersededInvoice()
+		return nil
+	}
 	if out.Status == bridge.StatusDuplicate {
 		return nil
 	}

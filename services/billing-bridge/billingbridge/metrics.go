@@ -9,9 +9,10 @@ import (
 
 // Metrics are billing-bridge's business counters.
 type Metrics struct {
-	reposts   *prometheus.CounterVec
-	releases  prometheus.Counter
-	decisions *prometheus.CounterVec
+	reposts    *prometheus.CounterVec
+	releases   prometheus.Counter
+	decisions  *prometheus.CounterVec
+	superseded prometheus.Counter
 }
 
 // NewMetrics registers the counters on the process registry (once per
@@ -30,6 +31,16 @@ func NewMetrics() *Metrics {
 			Name: "isthmus_billing_decisions_total",
 			Help: "Operator decisions on billing-bridge exceptions, by action; outcome applied or noop (a repeat, or on a settled exception).",
 		}, []string{"service", "action", "outcome"})),
+		superseded: metrics.Register(metrics.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isthmus_billing_invoices_superseded_total",
+			Help: "Invoices billing issued on the schedule of an amendment the contract had moved past (re-issued under the later one; nothing raised).",
+		}, []string{"service"})).WithLabelValues(Name),
+	}
+}
+
+func (m *Metrics) supersededInvoice() {
+	if m != nil {
+		m.superseded.Inc()
 	}
 }
 

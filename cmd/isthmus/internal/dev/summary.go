@@ -36,6 +36,10 @@ type Stats struct {
 	// ByRejectionCode counts exceptions by the ERP rejection code in their
 	// context (rejection_code), e.g. PERIOD_CLOSED.
 	ByRejectionCode map[string]int `json:"exceptions_by_rejection_code"`
+	// OpenSamples shows, for each "<queue>/<category>" with open
+	// exceptions, up to three of them (id, reason and summary, by id), so
+	// an unexpected kind in a run explains itself.
+	OpenSamples map[string][]string `json:"open_exception_samples,omitempty"`
 }
 
 type projection struct {
@@ -90,7 +94,8 @@ func (p *projection) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{OrdersByState: map[string]int{}, OpenExceptions: map[string]int{}, ExceptionsByKind: map[string]int{}, OpenBreaks: map[string]int{},
-		GoldenCustomers: len(p.golden), Journals: p.journals, OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{}}
+		GoldenCustomers: len(p.golden), Journals: p.journals, OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{},
+		OpenSamples: map[string][]string{}}
 	for _, st := range p.orders {
 		s.OrdersByState[st]++
 	}
@@ -99,8 +104,13 @@ func (p *projection) stats() Stats {
 		if e.Status == contracts.ExceptionStatusOpen || e.Status == contracts.ExceptionStatusRetrying {
 			s.OpenExceptions[e.Queue]++
 			s.OpenByQueueKind[e.Queue+"/"+e.Category]++
+			k := e.Queue + "/" + e.Category
+			s.OpenSamples[k] = append(s.OpenSamples[k], fmt.Sprintf("%s [%s]: %s", e.ExceptionID, e.Context["reason"], e.Summary))
 		}
-
+	}
+	for k, v := range s.OpenSamples {
+		sort.Strings(v)
+		s.OpenSamples[k] = v[:min(len(v), 3)]
 	}
 	for _, code := range p.codes {
 		s.ByRejectionCode[code]++

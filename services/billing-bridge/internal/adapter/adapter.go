@@ -154,6 +154,9 @@ func BillingEvent(v *contracts.BillingEvent, s *bridge.State) bridge.BillingEven
 	if v.SubscriptionID != nil {
 		ev.SubscriptionID = *v.SubscriptionID
 	}
+	if v.AmendmentSequence != nil {
+		ev.Seq = DomainSeq(*v.AmendmentSequence)
+	}
 	switch v.EventType {
 	case contracts.BillingEventTypeSubscriptionProvisioned:
 		ev.Kind = bridge.Provisioned

@@ -552,3 +552,40 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("truncated state accepted")
 	}
 }
+
+// TestSupersededInvoice: billing issued an invoice on the schedule of
+// amendment 1 after amendment 2 had replaced that document (it had not yet
+// received the later command): the invoice changes nothing and raises
+// nothing, and the re-issue under amendment 2 settles the document. An
+// invoice answering the current amendment is still checked.
+func TestSupersededInvoice(t *testing.T) {
+	b, s := New(), NewState("C-1")
+	mustApply(t, b, s, newDeal("C-1", contract.Monthly, "2025-01-01", "2026-01-01", seat(10, 1000)))
+	mustApply(t, b, s, amendDeal("C-1", 2, contract.ChangeUpsell, "2025-01-01", seat(12, 1000)))
+	jan := func(seq, amount int64, doc string) BillingEvent {
+		return BillingEvent{ContractID: "C-1", Kind: InvoiceIssued, DocumentID: doc, InvoiceNumber: "I-1", Amount: amount, Currency: "EUR", Seq: seq}
+	}
+	for name, ev := range map[string]BillingEvent{
+		"old amount":       jan(1, 10000, "C-1/2025-01-01/INV"),
+		"period not there": jan(1, 10000, "(service period 2025-01-01 to 2025-01-31)"),
+	} {
+		out, err := b.ApplyBilling(s, ev)
+		if err != nil || out.Status != StatusSuperseded || len(out.Exceptions) != 0 {
+			t.Errorf("%s: %+v %v", name, out, err)
+		}
+	}
+	if d := s.Docs[0]; d.Issued || d.Amount != 12000 {
+		t.Fatalf("document after the superseded invoice %+v", d)
+	}
+	if _, err := b.ApplyBilling(s, jan(2, 12000, "(service period 2025-01-01 to 2025-01-31)")); !errors.Is(err, ErrUnknownDocument) {
+		t.Errorf("unknown document on the current amendment: %v", err)
+	}
+	out, err := b.ApplyBilling(s, jan(2, 12000, "C-1/2025-01-01/INV"))
+	if err != nil || out.Status != StatusNoChange || len(out.Exceptions) != 0 || !s.Docs[0].Issued {
+		t.Fatalf("re-issued invoice: %+v %v %+v", out, err, s.Docs[0])
+	}
+	out, err = b.ApplyBilling(s, jan(2, 999, "C-1/2025-02-01/INV"))
+	if err != nil || len(out.Exceptions) != 1 || out.Exceptions[0].Category != CategoryInvoiceMismatch {
+		t.Errorf("mismatch on the current amendment: %+v %v", out, err)
+	}
+}

@@ -40,17 +40,26 @@ type BillingEvent struct {
 	Kind           BillingEventKind `json:"kind"`
 	SubscriptionID string           `json:"subscription_id,omitempty"`
 	// DocumentID is the schedule document the invoice was issued for.
-	DocumentID    string    `json:"document_id,omitempty"`
-	InvoiceNumber string    `json:"invoice_number,omitempty"`
-	Amount        int64     `json:"amount,omitempty"`
-	Currency      string    `json:"currency,omitempty"`
-	OccurredAt    time.Time `json:"occurred_at"`
+	DocumentID    string `json:"document_id,omitempty"`
+	InvoiceNumber string `json:"invoice_number,omitempty"`
+	// Seq is the amendment sequence of the command the event answers (0:
+	// not given).
+	Seq        int64     `json:"seq,omitempty"`
+	Amount     int64     `json:"amount,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	OccurredAt time.Time `json:"occurred_at"`
 }
 
 // ApplyBilling applies a billing acknowledgment. An issued document is frozen:
 // later amendments adjust or credit it instead of replacing it. An issued
 // amount or currency that differs from the schedule raises an
 // invoice_mismatch exception (the document is still marked issued).
+//
+// An invoice answering the command of an earlier amendment than the last
+// applied one (billing issued it before it received the later command) is
+// SUPERSEDED when the current schedule has no such document or schedules
+// another amount: billing re-issues the period under the later amendment,
+// and that invoice settles the document. Nothing is raised for it.
 func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 	if ev.ContractID != s.ContractID {
 		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: billing event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
@@ -76,6 +85,10 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 				break
 			}
 		}
+		stale := ev.Seq > 0 && ev.Seq < s.LastSeq()
+		if i < 0 && stale {
+			return Outputs{Status: StatusSuperseded}, nil
+		}
 		if i < 0 {
 			return Outputs{}, errs.Business("unknown_document", fmt.Errorf("contract %s: %w %q (invoice %s)", ev.ContractID, ErrUnknownDocument, ev.DocumentID, ev.InvoiceNumber))
 		}
@@ -83,9 +96,13 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 		if d.Issued {
 			return Outputs{Status: StatusDuplicate}, nil
 		}
+		mismatch := ev.Amount != d.Amount || (ev.Currency != "" && ev.Currency != s.Terms.Currency)
+		if mismatch && stale {
+			return Outputs{Status: StatusSuperseded}, nil
+		}
 		d.Issued, d.InvoiceNumber = true, ev.InvoiceNumber
 		out := Outputs{Status: StatusNoChange}
-		if ev.Amount != d.Amount || (ev.Currency != "" && ev.Currency != s.Terms.Currency) {
+		if mismatch {
 			out.Exceptions = []Exception{{
 				ID:         "EX/" + d.ID + "/" + CategoryInvoiceMismatch,
 				Category:   CategoryInvoiceMismatch,

@@ -16,6 +16,10 @@ const (
 	StatusHeld      Status = "HELD"      // out of order: kept until its predecessor arrives
 	StatusDuplicate Status = "DUPLICATE" // already applied or held: no output
 	StatusNoChange  Status = "NO_CHANGE" // an acknowledgment that changed nothing
+	// StatusSuperseded: an invoice billing issued on the schedule of an
+	// amendment the contract has since moved past; billing re-issues it
+	// under the later amendment, so it changes nothing and raises nothing.
+	StatusSuperseded Status = "SUPERSEDED"
 )
 
 // Outputs is everything one input produces, in a deterministic order. The
