@@ -38,6 +38,8 @@ const (
 	TopicDlqQuoteToOrderV1 = "dlq.quote-to-order.v1"
 	// TopicDlqReconcilerV1: Messages the reconciler can never process, with their original bytes.
 	TopicDlqReconcilerV1 = "dlq.reconciler.v1"
+	// TopicERPAssetV1: Installed base (compacted) - serialised assets at customers with their warranty and service-contract coverage; tombstone removes an asset.
+	TopicERPAssetV1 = "erp.asset.v1"
 	// TopicERPCreditV1: Customer credit positions (compacted) - limit, receivables, open orders, hold.
 	TopicERPCreditV1 = "erp.credit.v1"
 	// TopicERPCustomerCommandsV1: Create/update requests for ERP customers from the golden customer master.
@@ -90,6 +92,14 @@ const (
 	AmendmentKindUpsell      = "UPSELL"
 	AmendmentKindDownsell    = "DOWNSELL"
 	AmendmentKindPriceChange = "PRICE_CHANGE"
+)
+
+// Symbols of enum isthmus.erp.v1.AssetStatus (default UNKNOWN): Where the asset is in its life. INSTALLED: in service at the customer; DECOMMISSIONED: taken out of service; RETURNED: back with the company. UNKNOWN is the forward-compatible default.
+const (
+	AssetStatusUnknown        = "UNKNOWN"
+	AssetStatusInstalled      = "INSTALLED"
+	AssetStatusDecommissioned = "DECOMMISSIONED"
+	AssetStatusReturned       = "RETURNED"
 )
 
 // Symbols of enum isthmus.billing.v1.BillingAction (default UNKNOWN): What to do with the subscription.
@@ -375,6 +385,16 @@ const (
 	RejectionReasonMasterData       = "MASTER_DATA"
 )
 
+// Symbols of enum isthmus.common.v1.ServiceType (default UNKNOWN): Kind of field service asked for an asset. REPAIR: fix a fault (labour and parts); PARTS: replacement parts only; PREVENTIVE_MAINTENANCE: scheduled maintenance; INSTALLATION: install or move; INSPECTION: check without repair. UNKNOWN is the forward-compatible default.
+const (
+	ServiceTypeUnknown               = "UNKNOWN"
+	ServiceTypeRepair                = "REPAIR"
+	ServiceTypeParts                 = "PARTS"
+	ServiceTypePreventiveMaintenance = "PREVENTIVE_MAINTENANCE"
+	ServiceTypeInstallation          = "INSTALLATION"
+	ServiceTypeInspection            = "INSPECTION"
+)
+
 // Symbols of enum isthmus.common.v1.Severity (default UNKNOWN): How urgent an exception or reconciliation break is.
 const (
 	SeverityUnknown  = "UNKNOWN"
@@ -421,6 +441,7 @@ var valueFactories = map[string]func() Value{
 	TopicCRMLeadUpdatesV1:         func() Value { return &LeadUpdate{} },
 	TopicCRMLeadV1:                func() Value { return &Lead{} },
 	TopicCRMQuoteV1:               func() Value { return &Quote{} },
+	TopicERPAssetV1:               func() Value { return &Asset{} },
 	TopicERPCreditV1:              func() Value { return &CreditAccount{} },
 	TopicERPCustomerCommandsV1:    func() Value { return &CustomerCommand{} },
 	TopicERPCustomerV1:            func() Value { return &Customer{} },

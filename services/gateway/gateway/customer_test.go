@@ -23,23 +23,18 @@ func customerClient(c *client) customerv1.CustomerServiceClient {
 	return customerv1.NewCustomerServiceClient(c.conn)
 }
 
-// waitGolden retries CheckDuplicate until the golden model answers.
+// waitGolden retries CheckDuplicate until the golden model answers, and
+// ValidateAccount until the ERP models it also reads do.
 func waitGolden(t testing.TB, cc customerv1.CustomerServiceClient, c *client) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitAnswer(t, "golden model", func() error {
 		_, err := cc.CheckDuplicate(c.ctx(), &customerv1.CheckDuplicateRequest{Account: &customerv1.Account{Name: "probe"}})
-		if status.Code(err) != codes.Unavailable {
-			if err != nil {
-				t.Fatalf("first answer: %v", err)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("golden model not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	}, codes.Unavailable)
+	waitAnswer(t, "ERP models", func() error {
+		_, err := cc.ValidateAccount(c.ctx(), &customerv1.ValidateAccountRequest{Account: &customerv1.Account{Name: "probe"}})
+		return err
+	}, codes.Unavailable)
 }
 
 func seedGolden(e *gwtest.Env) {

@@ -101,6 +101,15 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 		return err
 	}
 
+	// The installed base and the subscription contracts (EntitlementService):
+	// their own builder, in Redis only.
+	serviceStore := readmodel.NewStore(rdb, prefix)
+	serviceBuilder, err := readmodel.NewBuilder(serviceStore, cfg.Kafka, sd, log.With("component", "readmodel", "models", "service"),
+		readmodel.WithRegisterer(metrics.Registry), readmodel.WithModels(readmodel.ServiceModels...))
+	if err != nil {
+		return err
+	}
+
 	keys, static, err := loadKeys(ctx, cfg)
 	if err != nil {
 		return err
@@ -121,6 +130,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 			Credit:       &api.Credit{Deps: deps, Reservations: resv, Policy: credit.Policy{HoldThresholdBps: int64(cfg.HoldThresholdBps)}, TTL: cfg.ReservationTTL},
 			Availability: &api.Availability{Deps: deps},
 			Customer:     &api.Customer{Deps: deps, Golden: goldenStore},
+			Entitlement:  &api.Entitlement{Deps: deps, Service: serviceStore},
 		},
 		Verifier:   verifier,
 		Limiter:    ratelimit.New(rdb, prefix, cfg.RateLimit, cfg.RateBurst),
@@ -137,6 +147,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 
 	svc.Add("readmodel", builder.Run, builder.Ready)
 	svc.Add("readmodel-golden", goldenBuilder.Run, goldenBuilder.Ready)
+	svc.Add("readmodel-service", serviceBuilder.Run, serviceBuilder.Ready)
 	svc.Add("api", func(ctx context.Context) error { return srv.Serve(ctx, grpcLn, httpLn) }, func(ctx context.Context) error { return rdb.Ping(ctx).Err() })
 	if cfg.JWKSURL != "" {
 		svc.Add("jwks", func(ctx context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,17 +118,27 @@ func usd(v int64) *typev1.Money { return &typev1.Money{CurrencyCode: "USD", Unit
 // waitReady retries PriceQuote until the read models answer (UNAVAILABLE before).
 func waitReady(t testing.TB, c *client) {
 	t.Helper()
+	waitAnswer(t, "read models", func() error {
+		_, err := c.pricing.PriceQuote(c.ctx(), quote(line("W", 1)))
+		return err
+	}, codes.Unavailable)
+}
+
+// waitAnswer retries call until it fails with none of the codes (UNAVAILABLE:
+// a model not ready), for up to 30s; the first such answer must be a success.
+func waitAnswer(t testing.TB, what string, call func() error, retry ...codes.Code) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := c.pricing.PriceQuote(c.ctx(), quote(line("W", 1)))
-		if status.Code(err) != codes.Unavailable {
+		err := call()
+		if !slices.Contains(retry, status.Code(err)) {
 			if err != nil {
-				t.Fatalf("first answer: %v", err)
+				t.Fatalf("%s: first answer: %v", what, err)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("read models not ready after 30s: %v", err)
+			t.Fatalf("%s not ready after 30s: %v", what, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

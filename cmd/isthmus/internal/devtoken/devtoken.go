@@ -35,7 +35,7 @@ const KeyID = "isthmus-dev"
 const Issuer = "isthmus-dev"
 
 // AllScopes are every gateway method scope.
-var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read", "customer:read"}
+var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read", "customer:read", "service:read"}
 
 // OperatorRoles are the operations API's roles; development tokens carry
 // them in the scope claim, where the reconciler reads roles by default.

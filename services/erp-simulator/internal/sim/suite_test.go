@@ -51,7 +51,7 @@ func memRegistry(t *testing.T) string {
 var allTopics = []string{
 	contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
 	contracts.TopicERPOrderStatusV1, contracts.TopicERPInvoiceV1, contracts.TopicERPCustomerV1, contracts.TopicERPCreditV1,
-	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, "dlq.erp-simulator.v1",
+	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, contracts.TopicERPAssetV1, "dlq.erp-simulator.v1",
 }
 
 func newEnv(t *testing.T, brokers []string, registryURL string) *env {
@@ -184,6 +184,20 @@ func suiteOrderLifecycle(t *testing.T, brokers []string, registryURL string) {
 	}
 	if last := st[2].(*contracts.OrderStatus); last.InvoiceID == nil || *last.InvoiceID != inv.InvoiceID {
 		t.Fatalf("INVOICED status names invoice %v, invoice is %s", last.InvoiceID, inv.InvoiceID)
+	}
+	// The shipment adds the accepted pumps to the installed base, one asset
+	// per unit with the product's warranty; the rejected controller does not.
+	serials := map[string]bool{}
+	for _, v := range e.consume(contracts.TopicERPAssetV1, 2, time.Minute) {
+		a := v.(*contracts.Asset)
+		serials[a.Serial] = true
+		if a.SKU != "PUMP-100" || a.ERPCustomerID != "1000001" || a.Status != contracts.AssetStatusInstalled || a.Warranty == nil ||
+			!a.Warranty.EndDate.Equal(a.InstallDate.AddDate(0, 24, -1)) || a.Metadata.CorrelationID != "corr-c1" || a.AsOf.IsZero() {
+			t.Fatalf("asset %+v", a)
+		}
+	}
+	if len(serials) != 2 {
+		t.Fatalf("serials %v", serials)
 	}
 }
 

@@ -115,6 +115,8 @@ func stamp(v contracts.Value, now time.Time) {
 		r.Metadata.OccurredAt = now
 	case *contracts.BillingEvent:
 		r.Metadata.OccurredAt = now
+	case *contracts.Asset:
+		r.Metadata.OccurredAt, r.AsOf = now, now
 	}
 }
 
@@ -153,6 +155,11 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 		st.Last = contracts.ErpOrderStateShipped
 		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship")); err != nil {
 			return err
+		}
+		for _, a := range s.assets(&st, now) {
+			if err := add(contracts.TopicERPAssetV1, a.Serial, a); err != nil {
+				return err
+			}
 		}
 		next, st.Step = stepInvoice, stepInvoice
 		delay = s.s.Invoice.For(s.s.Rules, "invoice", st.Cmd.OrderID)

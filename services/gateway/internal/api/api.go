@@ -109,7 +109,12 @@ func freshness(asOf, now time.Time) *typev1.Freshness {
 // values reads decoded read-model values (readmodel.Store.Values: from memory in the
 // gateway), mapping store errors to statuses.
 func (d *Deps) values(ctx context.Context, lookups ...readmodel.Lookup) ([][]any, error) {
-	vals, err := d.Store.Values(ctx, lookups...)
+	return d.valuesIn(ctx, d.Store, lookups...)
+}
+
+// valuesIn is values from another store (one without mirror).
+func (d *Deps) valuesIn(ctx context.Context, store *readmodel.Store, lookups ...readmodel.Lookup) ([][]any, error) {
+	vals, err := store.Values(ctx, lookups...)
 	if err != nil {
 		var ce *readmodel.CorruptError
 		if errors.As(err, &ce) {

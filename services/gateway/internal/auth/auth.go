@@ -23,18 +23,21 @@ const (
 	ScopeCreditReserve = "credit:reserve"
 	ScopeInventoryRead = "inventory:read"
 	ScopeCustomerRead  = "customer:read"
+	ScopeServiceRead   = "service:read"
 )
 
 // MethodScopes is the scope each method needs. CheckCredit with reserve=true needs
 // credit:reserve as well; the handler checks that.
 var MethodScopes = map[string]string{
-	"/isthmus.pricing.v1.PricingService/PriceQuote":        ScopePricingRead,
-	"/isthmus.pricing.v1.PricingService/ValidatePrices":    ScopePricingRead,
-	"/isthmus.credit.v1.CreditService/CheckCredit":         ScopeCreditRead,
-	"/isthmus.credit.v1.CreditService/ReleaseReservation":  ScopeCreditReserve,
-	"/isthmus.inventory.v1.AvailabilityService/Check":      ScopeInventoryRead,
-	"/isthmus.customer.v1.CustomerService/CheckDuplicate":  ScopeCustomerRead,
-	"/isthmus.customer.v1.CustomerService/ValidateAccount": ScopeCustomerRead,
+	"/isthmus.pricing.v1.PricingService/PriceQuote":           ScopePricingRead,
+	"/isthmus.pricing.v1.PricingService/ValidatePrices":       ScopePricingRead,
+	"/isthmus.credit.v1.CreditService/CheckCredit":            ScopeCreditRead,
+	"/isthmus.credit.v1.CreditService/ReleaseReservation":     ScopeCreditReserve,
+	"/isthmus.inventory.v1.AvailabilityService/Check":         ScopeInventoryRead,
+	"/isthmus.customer.v1.CustomerService/CheckDuplicate":     ScopeCustomerRead,
+	"/isthmus.customer.v1.CustomerService/ValidateAccount":    ScopeCustomerRead,
+	"/isthmus.service.v1.EntitlementService/CheckEntitlement": ScopeServiceRead,
+	"/isthmus.service.v1.EntitlementService/LookupAsset":      ScopeServiceRead,
 }
 
 // Public methods need no token (health checks and reflection).

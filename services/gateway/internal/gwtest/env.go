@@ -56,11 +56,11 @@ type Env struct {
 
 // Topics are the gateway's input topics and its DLQ (logical names).
 func Topics() []string {
-	out := make([]string, len(readmodel.Models), len(readmodel.Models)+2)
-	for i, m := range readmodel.Models {
-		out[i] = string(m)
+	var out []string
+	for _, m := range append(append([]readmodel.Model{readmodel.Golden}, readmodel.Models...), readmodel.ServiceModels...) {
+		out = append(out, string(m))
 	}
-	return append(out, string(readmodel.Golden), processor.DLQTopic("gateway"))
+	return append(out, processor.DLQTopic("gateway"))
 }
 
 // ReadAll returns the committed records of a logical topic, waiting up to
@@ -268,7 +268,7 @@ func SignES256(t testing.TB, key *ecdsa.PrivateKey, kid, subject string, ttl tim
 }
 
 // AllScopes are every scope of the API.
-var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read", "customer:read"}
+var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inventory:read", "customer:read", "service:read"}
 
 // Gateway is a running gateway.
 type Gateway struct {

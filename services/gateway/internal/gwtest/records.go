@@ -178,3 +178,70 @@ func BlockedCredit(customer, currency, reason string, asOf time.Time) Record {
 	r.Fields["hold_reason"] = reason
 	return r
 }
+
+// Cover is a warranty or service-contract coverage of an asset; "" dates
+// mean none.
+type Cover struct {
+	Start, End string // YYYY-MM-DD
+	Types      []string
+	ContractID string // service contracts
+	Response   int    // hours; 0: none promised
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// Asset is an erp.asset.v1 record: an installed asset of customer with an
+// optional warranty and service contract (a zero Cover is none).
+func Asset(serial, sku, customer, status string, warranty, contract Cover, at time.Time) Record {
+	types := func(ts []string) []any {
+		out := []any{}
+		for _, t := range ts {
+			out = append(out, t)
+		}
+		return out
+	}
+	var w, c any
+	if warranty.Start != "" {
+		w = map[string]any{"isthmus.erp.v1.WarrantyCoverage": map[string]any{"start_date": date(warranty.Start), "end_date": date(warranty.End),
+			"service_types": types(warranty.Types), "provider": "Manufacturer"}}
+	}
+	if contract.Start != "" {
+		var rh any
+		if contract.Response > 0 {
+			rh = contract.Response
+		}
+		c = map[string]any{"isthmus.erp.v1.ServiceContractCoverage": map[string]any{"contract_id": contract.ContractID, "start_date": date(contract.Start),
+			"end_date": date(contract.End), "service_types": types(contract.Types), "response_hours": rh}}
+	}
+	return Record{Topic: "erp.asset.v1", Key: serial, Fields: map[string]any{
+		"metadata": Metadata(at), "serial": serial, "sku": sku, "product_name": "Product " + sku, "erp_customer_id": customer,
+		"status": status, "install_date": date("2025-01-10"), "site": nil, "warranty": w, "service_contract": c,
+		"as_of": at.UTC().Truncate(time.Millisecond),
+	}}
+}
+
+// Deal is a crm.deal.v1 record of a contract's term: dealType NEW, AMEND,
+// RENEW or CANCEL (effective: the first day out of service).
+func Deal(contractID, account, dealType string, seq int, start, end, effective string, at time.Time) Record {
+	var eff any
+	if effective != "" {
+		eff = date(effective)
+	}
+	lines := []any{map[string]any{"line_number": 1, "sku": "SUPPORT-PLUS", "description": nil, "quantity": int64(1),
+		"unit_price": Money("EUR", 10000), "term_months": 12}}
+	if dealType == "CANCEL" {
+		lines = []any{}
+	}
+	return Record{Topic: "crm.deal.v1", Key: contractID, Fields: map[string]any{
+		"metadata": Metadata(at), "deal_id": fmt.Sprintf("DL-%s-%d", contractID, seq), "contract_id": contractID,
+		"amendment_sequence": seq, "deal_type": dealType, "amendment_kind": nil, "account_id": account, "currency": "EUR",
+		"start_date": date(start), "end_date": date(end), "effective_date": eff, "billing_frequency": "MONTHLY",
+		"payment_terms": nil, "closed_at": at.UTC().Truncate(time.Millisecond), "lines": lines,
+	}}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/services/gateway/internal/credit"
+	"github.com/isthmus/isthmus/services/gateway/internal/entitlement"
 	"github.com/isthmus/isthmus/services/gateway/internal/inventory"
 	"github.com/isthmus/isthmus/services/gateway/internal/pricing"
 )
@@ -109,7 +110,7 @@ func topicSchema(m Model) avro.Schema {
 			return
 		}
 		schemaMap = map[Model]avro.Schema{}
-		for _, mm := range append([]Model{Golden}, Models...) {
+		for _, mm := range append(append([]Model{Golden}, Models...), ServiceModels...) {
 			s, err := schemaOf(cat, mm)
 			if err != nil {
 				return
@@ -174,6 +175,8 @@ func shapes(cat *catalog.Catalog) (map[Model]shape, error) {
 		Customer:  {newRec: func() any { return new(avroCustomer) }, change: customerChange},
 		Xref:      {newRec: func() any { return new(avroXref) }, change: xrefChange},
 		Golden:    {newRec: func() any { return new(contracts.GoldenCustomer) }, change: goldenChange},
+		Asset:     {newRec: func() any { return new(contracts.Asset) }, change: assetChange},
+		Contract:  {newRec: func() any { return new(contracts.Deal) }, change: contractChange},
 	}
 	for m, sh := range out {
 		s, err := schemaOf(cat, m)
@@ -297,6 +300,10 @@ func decodeValue(m Model, raw []byte) (any, error) {
 		return decodeAs[XrefInfo](raw)
 	case Golden:
 		return DecodeGolden(raw)
+	case Asset:
+		return decodeAs[entitlement.Asset](raw)
+	case Contract:
+		return decodeAs[entitlement.Contract](raw)
 	}
 	return nil, fmt.Errorf("unknown model %s", m)
 }

@@ -9,6 +9,7 @@ import (
 	customerv1 "github.com/isthmus/isthmus/pkg/api/isthmus/customer/v1"
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
 )
 
 // The REST face calls the service implementations in process (grpc-gateway's
@@ -93,4 +94,18 @@ func (r restCustomer) CheckDuplicate(ctx context.Context, req *customerv1.CheckD
 
 func (r restCustomer) ValidateAccount(ctx context.Context, req *customerv1.ValidateAccountRequest) (*customerv1.ValidateAccountResponse, error) {
 	return invoke(ctx, r.ic, customerv1.CustomerService_ValidateAccount_FullMethodName, req, r.s.ValidateAccount)
+}
+
+type restEntitlement struct {
+	servicev1.UnimplementedEntitlementServiceServer
+	s  servicev1.EntitlementServiceServer
+	ic grpc.UnaryServerInterceptor
+}
+
+func (r restEntitlement) CheckEntitlement(ctx context.Context, req *servicev1.CheckEntitlementRequest) (*servicev1.CheckEntitlementResponse, error) {
+	return invoke(ctx, r.ic, servicev1.EntitlementService_CheckEntitlement_FullMethodName, req, r.s.CheckEntitlement)
+}
+
+func (r restEntitlement) LookupAsset(ctx context.Context, req *servicev1.LookupAssetRequest) (*servicev1.LookupAssetResponse, error) {
+	return invoke(ctx, r.ic, servicev1.EntitlementService_LookupAsset_FullMethodName, req, r.s.LookupAsset)
 }

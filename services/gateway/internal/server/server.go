@@ -32,6 +32,7 @@ import (
 	customerv1 "github.com/isthmus/isthmus/pkg/api/isthmus/customer/v1"
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
 	"github.com/isthmus/isthmus/services/gateway/internal/auth"
 	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
 	"github.com/isthmus/isthmus/services/gateway/internal/restjson"
@@ -43,6 +44,7 @@ type Services struct {
 	Credit       creditv1.CreditServiceServer
 	Availability inventoryv1.AvailabilityServiceServer
 	Customer     customerv1.CustomerServiceServer
+	Entitlement  servicev1.EntitlementServiceServer
 }
 
 // Options configure a Server.
@@ -88,6 +90,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	creditv1.RegisterCreditServiceServer(s.ext, o.Services.Credit)
 	inventoryv1.RegisterAvailabilityServiceServer(s.ext, o.Services.Availability)
 	customerv1.RegisterCustomerServiceServer(s.ext, o.Services.Customer)
+	servicev1.RegisterEntitlementServiceServer(s.ext, o.Services.Entitlement)
 	healthpb.RegisterHealthServer(s.ext, s.health)
 	reflection.Register(s.ext)
 
@@ -109,6 +112,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, fmt.Errorf("rest handlers: %w", err)
 	}
 	if err := customerv1.RegisterCustomerServiceHandlerServer(ctx, gw, restCustomer{s: o.Services.Customer, ic: rest}); err != nil {
+		return nil, fmt.Errorf("rest handlers: %w", err)
+	}
+	if err := servicev1.RegisterEntitlementServiceHandlerServer(ctx, gw, restEntitlement{s: o.Services.Entitlement, ic: rest}); err != nil {
 		return nil, fmt.Errorf("rest handlers: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -139,7 +145,7 @@ func (s *Server) SetServing(ok bool) {
 		st = healthpb.HealthCheckResponse_SERVING
 	}
 	s.health.SetServingStatus("", st)
-	for _, svc := range []string{"isthmus.pricing.v1.PricingService", "isthmus.credit.v1.CreditService", "isthmus.inventory.v1.AvailabilityService", "isthmus.customer.v1.CustomerService"} {
+	for _, svc := range []string{"isthmus.pricing.v1.PricingService", "isthmus.credit.v1.CreditService", "isthmus.inventory.v1.AvailabilityService", "isthmus.customer.v1.CustomerService", "isthmus.service.v1.EntitlementService"} {
 		s.health.SetServingStatus(svc, st)
 	}
 }
@@ -252,6 +258,10 @@ func restMethod(path string) string {
 		return "/isthmus.customer.v1.CustomerService/CheckDuplicate"
 	case path == "/v1/customers:validate":
 		return "/isthmus.customer.v1.CustomerService/ValidateAccount"
+	case path == "/v1/entitlements:check":
+		return "/isthmus.service.v1.EntitlementService/CheckEntitlement"
+	case strings.HasPrefix(path, "/v1/assets/"):
+		return "/isthmus.service.v1.EntitlementService/LookupAsset"
 	}
 	return ""
 }

@@ -1,0 +1,79 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// serialised are the SKUs the ERP tracks unit by unit in its installed base,
+// with their warranty in months. Valves and seal kits are not serialised.
+var serialised = map[string]int{"PUMP-100": 24, "PUMP-250": 24, "MOTOR-5KW": 24, "CTRL-PLC": 12, "SENSOR-PT": 12}
+
+// Installed-base behaviour of the simulated ERP.
+const (
+	// maxAssetsPerLine bounds the serial numbers one order line adds.
+	maxAssetsPerLine = 100
+	// serviceContractEvery: one shipped line in this many comes with a
+	// three-year ERP service contract (chosen by the order and line, so a
+	// replay chooses alike).
+	serviceContractEvery = 4
+	serviceContractYears = 3
+)
+
+var warrantyTypes = []string{contracts.ServiceTypeRepair, contracts.ServiceTypeParts}
+
+var contractTypes = []string{contracts.ServiceTypeRepair, contracts.ServiceTypeParts, contracts.ServiceTypePreventiveMaintenance, contracts.ServiceTypeInspection}
+
+// assets are the installed-base records of a shipment: one per unit of
+// every accepted line of a serialised SKU, owned by the ship-to customer,
+// installed on the shipping day with the product's warranty from then.
+func (s *Sim) assets(st *orderState, now time.Time) []*contracts.Asset {
+	day := now.UTC().Truncate(24 * time.Hour)
+	owner := st.Cmd.ERPCustomerID
+	if st.Cmd.ShipToERPCustomerID != nil && *st.Cmd.ShipToERPCustomerID != "" {
+		owner = *st.Cmd.ShipToERPCustomerID
+	}
+	var out []*contracts.Asset
+	for _, ld := range st.Decision.Lines {
+		months, ok := serialised[ld.Line.SKU]
+		if ld.Reason != "" || !ok {
+			continue
+		}
+		lineID := fmt.Sprintf("%s%s/%d", st.Cmd.OrderID, revisionSuffix(&st.Cmd), ld.Line.LineNumber)
+		var sc *contracts.ServiceContractCoverage
+		h := fnv.New32a()
+		h.Write([]byte(lineID))
+		if h.Sum32()%serviceContractEvery == 0 {
+			hours := 24
+			sc = &contracts.ServiceContractCoverage{
+				ContractID: "SC-" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("service-contract", lineID), "-", "")[:10]),
+				StartDate:  day, EndDate: day.AddDate(serviceContractYears, 0, -1),
+				ServiceTypes: contractTypes, ResponseHours: &hours,
+			}
+		}
+		name := ld.Line.SKU
+		for unit := range min(ld.Line.Quantity, maxAssetsPerLine) {
+			serial := "SN-" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("asset", lineID, fmt.Sprint(unit)), "-", "")[:12])
+			provider := "Isthmus Manufacturing"
+			out = append(out, &contracts.Asset{
+				Metadata:      s.meta("asset", serial, "install", st.Origin, contracts.SourceSystemERP),
+				Serial:        serial,
+				SKU:           ld.Line.SKU,
+				ProductName:   &name,
+				ERPCustomerID: owner,
+				Status:        contracts.AssetStatusInstalled,
+				InstallDate:   day,
+				Site:          &ld.Line.ShipToCountry,
+				Warranty: &contracts.WarrantyCoverage{StartDate: day, EndDate: day.AddDate(0, months, -1),
+					ServiceTypes: warrantyTypes, Provider: &provider},
+				ServiceContract: sc,
+			})
+		}
+	}
+	return out
+}
