@@ -201,6 +201,33 @@ func (o *OrderLineStatus) Marshal() ([]byte, error) {
 	return avro.Marshal(o.Schema(), o)
 }
 
+// A spare part consumed by field service (issued from inventory), at ERP's standard cost.
+type PartUsed struct {
+	// Part SKU.
+	SKU string `avro:"sku" json:"sku"`
+	// Units issued (> 0).
+	Quantity int64 `avro:"quantity" json:"quantity"`
+	// Standard cost per unit.
+	UnitCost Money `avro:"unit_cost" json:"unit_cost"`
+}
+
+var schemaPartUsed = avro.MustParse(`{"name":"isthmus.common.v1.PartUsed","doc":"A spare part consumed by field service (issued from inventory), at ERP's standard cost.","type":"record","fields":[{"name":"sku","doc":"Part SKU.","type":"string"},{"name":"quantity","doc":"Units issued (\u003e 0).","type":"long"},{"name":"unit_cost","doc":"Standard cost per unit.","type":{"name":"isthmus.common.v1.Money","doc":"An exact amount of money: an integer number of the currency's minor units (ISO-4217 exponent: cents for USD/EUR, yen for JPY, fils for KWD) and the currency code. Never a float.","type":"record","fields":[{"name":"amount_minor","doc":"Amount in minor units of ` + "`" + `currency` + "`" + ` (e.g. 12345 with USD is 123.45 USD). Negative for credits.","type":"long"},{"name":"currency","doc":"ISO-4217 alphabetic currency code, upper case (e.g. USD, EUR, JPY).","type":"string"}]}}]}`)
+
+// Schema returns the schema for PartUsed.
+func (o *PartUsed) Schema() avro.Schema {
+	return schemaPartUsed
+}
+
+// Unmarshal decodes b into the receiver.
+func (o *PartUsed) Unmarshal(b []byte) error {
+	return avro.Unmarshal(o.Schema(), b, o)
+}
+
+// Marshal encodes the receiver.
+func (o *PartUsed) Marshal() ([]byte, error) {
+	return avro.Marshal(o.Schema(), o)
+}
+
 // An id of a record in one system.
 type SystemRef struct {
 	// The system that owns the id.

@@ -60,6 +60,12 @@ const (
 	TopicERPOrderStatusV1 = "erp.order-status.v1"
 	// TopicERPPriceBookV1: ERP pricing rules (compacted) - list prices per SKU, region and currency with volume tiers, and customer-specific discounts.
 	TopicERPPriceBookV1 = "erp.price-book.v1"
+	// TopicERPServiceOrderCommandsV1: Service orders for ERP's field service to open (work on an installed asset for a CRM case) or cancel, idempotent by command id.
+	TopicERPServiceOrderCommandsV1 = "erp.service-order-commands.v1"
+	// TopicERPServiceOrderStatusV1: ERP field-service orders after each change - scheduled, parts issued or unavailable, completed with parts, labour and cost - and the manufacturer's answers to warranty claims.
+	TopicERPServiceOrderStatusV1 = "erp.service-order-status.v1"
+	// TopicERPWarrantyClaimCommandsV1: Warranty claims to the manufacturer for the cost of completed service orders, filed through ERP.
+	TopicERPWarrantyClaimCommandsV1 = "erp.warranty-claim-commands.v1"
 	// TopicMDMContactV1: Golden contacts of golden customers, merged by e-mail and survived by recency (compacted).
 	TopicMDMContactV1 = "mdm.contact.v1"
 	// TopicMDMCustomerV1: Golden customer records with member ids and attribute lineage (compacted).
@@ -165,6 +171,15 @@ const (
 	ChangeOutcomeRejectedNotOwner = "REJECTED_NOT_OWNER"
 	ChangeOutcomeRejectedStale    = "REJECTED_STALE"
 	ChangeOutcomeErased           = "ERASED"
+)
+
+// Symbols of enum isthmus.common.v1.Coverage (default UNKNOWN): Who pays for field service: WARRANTY (the manufacturer, through a warranty claim), SERVICE_CONTRACT (the contract absorbs the cost), BILLABLE (the customer is charged), NOT_ENTITLED (the work must not be done under this customer). UNKNOWN is the forward-compatible default.
+const (
+	CoverageUnknown         = "UNKNOWN"
+	CoverageWarranty        = "WARRANTY"
+	CoverageServiceContract = "SERVICE_CONTRACT"
+	CoverageBillable        = "BILLABLE"
+	CoverageNotEntitled     = "NOT_ENTITLED"
 )
 
 // Symbols of enum isthmus.orders.v1.CreditDecision (default UNKNOWN): Credit decision.
@@ -385,6 +400,27 @@ const (
 	RejectionReasonMasterData       = "MASTER_DATA"
 )
 
+// Symbols of enum isthmus.erp.v1.ServiceOrderAction (default UNKNOWN): What to do.
+const (
+	ServiceOrderActionUnknown = "UNKNOWN"
+	ServiceOrderActionCreate  = "CREATE"
+	ServiceOrderActionCancel  = "CANCEL"
+)
+
+// Symbols of enum isthmus.erp.v1.ServiceOrderState (default UNKNOWN): Where the order is.
+const (
+	ServiceOrderStateUnknown         = "UNKNOWN"
+	ServiceOrderStateCreated         = "CREATED"
+	ServiceOrderStateScheduled       = "SCHEDULED"
+	ServiceOrderStatePartUnavailable = "PART_UNAVAILABLE"
+	ServiceOrderStatePartsIssued     = "PARTS_ISSUED"
+	ServiceOrderStateCompleted       = "COMPLETED"
+	ServiceOrderStateCancelled       = "CANCELLED"
+	ServiceOrderStateRejected        = "REJECTED"
+	ServiceOrderStateClaimAccepted   = "CLAIM_ACCEPTED"
+	ServiceOrderStateClaimRejected   = "CLAIM_REJECTED"
+)
+
 // Symbols of enum isthmus.common.v1.ServiceType (default UNKNOWN): Kind of field service asked for an asset. REPAIR: fix a fault (labour and parts); PARTS: replacement parts only; PREVENTIVE_MAINTENANCE: scheduled maintenance; INSTALLATION: install or move; INSPECTION: check without repair. UNKNOWN is the forward-compatible default.
 const (
 	ServiceTypeUnknown               = "UNKNOWN"
@@ -430,36 +466,39 @@ const (
 
 // valueFactories makes an empty value of each Avro topic's record.
 var valueFactories = map[string]func() Value{
-	TopicAuditFieldChangeV1:       func() Value { return &FieldChange{} },
-	TopicBillingCommandsV1:        func() Value { return &BillingCommand{} },
-	TopicBillingEventsV1:          func() Value { return &BillingEvent{} },
-	TopicBillingRevenueScheduleV1: func() Value { return &RevenueSchedule{} },
-	TopicCRMAccountUpdatesV1:      func() Value { return &AccountUpdate{} },
-	TopicCRMAccountV1:             func() Value { return &Account{} },
-	TopicCRMContactV1:             func() Value { return &Contact{} },
-	TopicCRMDealV1:                func() Value { return &Deal{} },
-	TopicCRMLeadUpdatesV1:         func() Value { return &LeadUpdate{} },
-	TopicCRMLeadV1:                func() Value { return &Lead{} },
-	TopicCRMQuoteV1:               func() Value { return &Quote{} },
-	TopicERPAssetV1:               func() Value { return &Asset{} },
-	TopicERPCreditV1:              func() Value { return &CreditAccount{} },
-	TopicERPCustomerCommandsV1:    func() Value { return &CustomerCommand{} },
-	TopicERPCustomerV1:            func() Value { return &Customer{} },
-	TopicERPInventoryV1:           func() Value { return &InventoryLevel{} },
-	TopicERPInvoiceV1:             func() Value { return &Invoice{} },
-	TopicERPJournalCommandsV1:     func() Value { return &JournalCommand{} },
-	TopicERPJournalV1:             func() Value { return &Journal{} },
-	TopicERPOrderCommandsV1:       func() Value { return &OrderCommand{} },
-	TopicERPOrderStatusV1:         func() Value { return &OrderStatus{} },
-	TopicERPPriceBookV1:           func() Value { return &PriceBookEntry{} },
-	TopicMDMContactV1:             func() Value { return &GoldenContact{} },
-	TopicMDMCustomerV1:            func() Value { return &GoldenCustomer{} },
-	TopicMDMXrefV1:                func() Value { return &CrossReference{} },
-	TopicOpsDecisionsV1:           func() Value { return &Decision{} },
-	TopicOpsExceptionsV1:          func() Value { return &OperationalException{} },
-	TopicOrdersLifecycleV1:        func() Value { return &OrderLifecycle{} },
-	TopicReconBreaksV1:            func() Value { return &ReconBreak{} },
-	TopicReconReportsV1:           func() Value { return &ReconReport{} },
+	TopicAuditFieldChangeV1:         func() Value { return &FieldChange{} },
+	TopicBillingCommandsV1:          func() Value { return &BillingCommand{} },
+	TopicBillingEventsV1:            func() Value { return &BillingEvent{} },
+	TopicBillingRevenueScheduleV1:   func() Value { return &RevenueSchedule{} },
+	TopicCRMAccountUpdatesV1:        func() Value { return &AccountUpdate{} },
+	TopicCRMAccountV1:               func() Value { return &Account{} },
+	TopicCRMContactV1:               func() Value { return &Contact{} },
+	TopicCRMDealV1:                  func() Value { return &Deal{} },
+	TopicCRMLeadUpdatesV1:           func() Value { return &LeadUpdate{} },
+	TopicCRMLeadV1:                  func() Value { return &Lead{} },
+	TopicCRMQuoteV1:                 func() Value { return &Quote{} },
+	TopicERPAssetV1:                 func() Value { return &Asset{} },
+	TopicERPCreditV1:                func() Value { return &CreditAccount{} },
+	TopicERPCustomerCommandsV1:      func() Value { return &CustomerCommand{} },
+	TopicERPCustomerV1:              func() Value { return &Customer{} },
+	TopicERPInventoryV1:             func() Value { return &InventoryLevel{} },
+	TopicERPInvoiceV1:               func() Value { return &Invoice{} },
+	TopicERPJournalCommandsV1:       func() Value { return &JournalCommand{} },
+	TopicERPJournalV1:               func() Value { return &Journal{} },
+	TopicERPOrderCommandsV1:         func() Value { return &OrderCommand{} },
+	TopicERPOrderStatusV1:           func() Value { return &OrderStatus{} },
+	TopicERPPriceBookV1:             func() Value { return &PriceBookEntry{} },
+	TopicERPServiceOrderCommandsV1:  func() Value { return &ServiceOrderCommand{} },
+	TopicERPServiceOrderStatusV1:    func() Value { return &ServiceOrderStatus{} },
+	TopicERPWarrantyClaimCommandsV1: func() Value { return &WarrantyClaimCommand{} },
+	TopicMDMContactV1:               func() Value { return &GoldenContact{} },
+	TopicMDMCustomerV1:              func() Value { return &GoldenCustomer{} },
+	TopicMDMXrefV1:                  func() Value { return &CrossReference{} },
+	TopicOpsDecisionsV1:             func() Value { return &Decision{} },
+	TopicOpsExceptionsV1:            func() Value { return &OperationalException{} },
+	TopicOrdersLifecycleV1:          func() Value { return &OrderLifecycle{} },
+	TopicReconBreaksV1:              func() Value { return &ReconBreak{} },
+	TopicReconReportsV1:             func() Value { return &ReconReport{} },
 }
 
 // rawTopics carry raw bytes (dead-letter queues).

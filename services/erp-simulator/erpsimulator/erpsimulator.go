@@ -47,6 +47,8 @@ type Config struct {
 	GLAccounts       map[string]bool
 	JournalRejectBps int
 	CreditHoldBps    int
+	PartShortageBps  int
+	ClaimRejectBps   int
 	PriceBookEvery   time.Duration
 	InventoryEvery   time.Duration
 	CreditEvery      time.Duration
@@ -118,6 +120,8 @@ func (c *Config) Register(s *config.Set) {
 	}
 	bps(&c.JournalRejectBps, "ISTHMUS_SIM_JOURNAL_REJECT_BPS", 100, "share of valid journals rejected as PERIOD_CLOSED, basis points")
 	bps(&c.CreditHoldBps, "ISTHMUS_SIM_CREDIT_HOLD_BPS", 300, "share of new ERP customers created on credit hold, basis points")
+	bps(&c.PartShortageBps, "ISTHMUS_SIM_PART_SHORTAGE_BPS", 1000, "share of service orders that wait for a part on back order (PART_UNAVAILABLE before PARTS_ISSUED), basis points")
+	bps(&c.ClaimRejectBps, "ISTHMUS_SIM_CLAIM_REJECT_BPS", 1000, "share of valid warranty claims the manufacturer rejects (misuse found), basis points")
 	bps(&c.DuplicateCheckBps, "ISTHMUS_SIM_DUPLICATE_CHECK_BPS", 0, "share of new CRM accounts checked with the gateway's CheckDuplicate before they are saved, basis points (a duplicate found is not created: the rep uses the existing account); needs the gateway at ISTHMUS_GATEWAY_ADDR and a token with customer:read")
 	c.Gateway.Register(s, DuplicateCheckScopes)
 	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often")
@@ -142,7 +146,7 @@ func (c *Config) Base() *config.Common { return &c.Common }
 // Rules returns the ERP decision rules of the configuration.
 func (c *Config) Rules() erp.Rules {
 	return erp.Rules{Seed: c.Seed, ExportRestricted: c.ExportRestricted, TaxMissing: c.TaxMissing, GLAccounts: c.GLAccounts,
-		JournalRejectBps: c.JournalRejectBps, CreditHoldBps: c.CreditHoldBps}
+		JournalRejectBps: c.JournalRejectBps, CreditHoldBps: c.CreditHoldBps, PartShortageBps: c.PartShortageBps, ClaimRejectBps: c.ClaimRejectBps}
 }
 
 // Run runs the service until ctx ends.

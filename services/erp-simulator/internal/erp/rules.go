@@ -35,6 +35,12 @@ type Rules struct {
 	JournalRejectBps int
 	// CreditHoldBps is the share of new customers put on credit hold.
 	CreditHoldBps int
+	// PartShortageBps is the share of service orders that wait for a part
+	// on back order (PART_UNAVAILABLE before PARTS_ISSUED).
+	PartShortageBps int
+	// ClaimRejectBps is the share of valid warranty claims the
+	// manufacturer rejects (misuse found).
+	ClaimRejectBps int
 }
 
 // ParseSet parses a comma-separated list of codes into an upper-case set.
@@ -47,6 +53,10 @@ func ParseSet(v string) map[string]bool {
 	}
 	return out
 }
+
+// Roll returns a deterministic number in [0, 10000) for the parts (the
+// same for the same seed and parts).
+func (r Rules) Roll(parts ...string) int { return r.roll(parts...) }
 
 // roll returns a deterministic number in [0, 10000) for the parts.
 func (r Rules) roll(parts ...string) int {

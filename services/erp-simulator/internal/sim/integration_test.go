@@ -20,3 +20,7 @@ func TestRealCustomerAndJournal(t *testing.T) {
 func TestRealRetryAfterFix(t *testing.T) {
 	suiteRetryAfterFix(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
 }
+
+func TestRealServiceOrders(t *testing.T) {
+	suiteServiceOrders(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+}

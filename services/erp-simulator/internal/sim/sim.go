@@ -36,10 +36,11 @@ const (
 )
 
 // Stores lists every store.
-var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq}
+var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq, StoreServiceOrders}
 
 // Topics are the command topics the simulator answers.
-var Topics = []string{contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1}
+var Topics = []string{contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
+	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1}
 
 // Settings are the simulator's behaviour.
 type Settings struct {
@@ -95,7 +96,7 @@ func (o origin) headers() []kgo.RecordHeader {
 
 // timer is a scheduled piece of work.
 type timer struct {
-	Kind string `json:"kind"` // order | emit | invoice
+	Kind string `json:"kind"` // order | emit | invoice | service
 	ID   string `json:"id"`
 	// Records to emit (kind emit), with occurred_at set at emission.
 	Records []pending `json:"records,omitempty"`
@@ -221,6 +222,18 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 			return err
 		}
 		return s.billing(m, at, &cmd)
+	case contracts.TopicERPServiceOrderCommandsV1:
+		var cmd contracts.ServiceOrderCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.serviceOrder(m, at, &cmd)
+	case contracts.TopicERPWarrantyClaimCommandsV1:
+		var cmd contracts.WarrantyClaimCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.warrantyClaim(m, at, &cmd)
 	}
 	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
 }

@@ -51,7 +51,8 @@ func memRegistry(t *testing.T) string {
 var allTopics = []string{
 	contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
 	contracts.TopicERPOrderStatusV1, contracts.TopicERPInvoiceV1, contracts.TopicERPCustomerV1, contracts.TopicERPCreditV1,
-	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, contracts.TopicERPAssetV1, "dlq.erp-simulator.v1",
+	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, contracts.TopicERPAssetV1,
+	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPServiceOrderStatusV1, "dlq.erp-simulator.v1",
 }
 
 func newEnv(t *testing.T, brokers []string, registryURL string) *env {
@@ -335,3 +336,76 @@ func suiteRetryAfterFix(t *testing.T, brokers []string, registryURL string) {
 }
 
 func TestFakeRetryAfterFix(t *testing.T) { suiteRetryAfterFix(t, fakeCluster(t), memRegistry(t)) }
+
+func TestFakeServiceOrders(t *testing.T) { suiteServiceOrders(t, fakeCluster(t), memRegistry(t)) }
+
+// suiteServiceOrders: a pump repair under warranty runs CREATED →
+// SCHEDULED → PART_UNAVAILABLE (every order waits for a part here) →
+// PARTS_ISSUED → COMPLETED with parts, labour and cost; its warranty claim
+// is accepted for the cost and rejected above it. An order cancelled at
+// once is CANCELLED and goes no further; a not-entitled one is REJECTED.
+func suiteServiceOrders(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	s := fastSettings()
+	s.Rules.PartShortageBps, s.Rules.ClaimRejectBps = 10000, 0
+	e.start(s)
+	so := func(id, action, coverage string) *contracts.ServiceOrderCommand {
+		return &contracts.ServiceOrderCommand{Metadata: meta(id + action), CommandID: id + "-" + action, Action: action, ServiceOrderID: id, CaseID: "CASE-" + id,
+			ERPCustomerID: "1000001", Serial: "SN-1", SKU: "PUMP-100", ServiceType: contracts.ServiceTypeRepair, Coverage: coverage, Priority: contracts.SeverityHigh}
+	}
+	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-1", so("SO-1", contracts.ServiceOrderActionCreate, contracts.CoverageWarranty))
+	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCreate, contracts.CoverageBillable))
+	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCancel, contracts.CoverageBillable))
+	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-3", so("SO-3", contracts.ServiceOrderActionCreate, contracts.CoverageNotEntitled))
+	byOrder := func(n int) map[string][]*contracts.ServiceOrderStatus {
+		out := map[string][]*contracts.ServiceOrderStatus{}
+		for _, v := range e.consume(contracts.TopicERPServiceOrderStatusV1, n, time.Minute) {
+			st := v.(*contracts.ServiceOrderStatus)
+			out[st.ServiceOrderID] = append(out[st.ServiceOrderID], st)
+		}
+		return out
+	}
+	statuses := func(sts []*contracts.ServiceOrderStatus) string {
+		var out []string
+		for _, st := range sts {
+			out = append(out, st.Status)
+		}
+		return fmt.Sprint(out)
+	}
+	got := byOrder(8)
+	if s := statuses(got["SO-1"]); s != "[CREATED SCHEDULED PART_UNAVAILABLE PARTS_ISSUED COMPLETED]" {
+		t.Fatalf("SO-1 %s", s)
+	}
+	if s := statuses(got["SO-2"]); s != "[CREATED CANCELLED]" {
+		t.Fatalf("SO-2 %s", s)
+	}
+	if s := statuses(got["SO-3"]); s != "[REJECTED]" {
+		t.Fatalf("SO-3 %s", s)
+	}
+	done := got["SO-1"][4]
+	var parts int64
+	for _, p := range done.Parts {
+		parts += p.Quantity * p.UnitCost.AmountMinor
+	}
+	if len(done.Parts) != 2 || done.LabourCost == nil || done.TotalCost == nil || done.LabourMinutes < 30 ||
+		done.TotalCost.AmountMinor != parts+done.LabourCost.AmountMinor || done.Resolution == nil || done.Metadata.CorrelationID != "corr-SO-1CREATE" {
+		t.Fatalf("completed %+v", done)
+	}
+	if got["SO-1"][1].Technician == nil || got["SO-1"][1].ScheduledFor == nil || got["SO-1"][2].Message == nil {
+		t.Fatalf("scheduled %+v, shortage %+v", got["SO-1"][1], got["SO-1"][2])
+	}
+	claim := func(id string, amount int64) *contracts.WarrantyClaimCommand {
+		return &contracts.WarrantyClaimCommand{Metadata: meta(id), CommandID: id, ClaimID: id, ServiceOrderID: "SO-1", CaseID: "CASE-SO-1", Serial: "SN-1", SKU: "PUMP-100",
+			Parts: done.Parts, LabourCost: *done.LabourCost, Amount: usd(amount)}
+	}
+	e.produce(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-1", done.TotalCost.AmountMinor))
+	e.produce(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-2", done.TotalCost.AmountMinor+1))
+	got = byOrder(10)
+	answers := map[string]string{}
+	for _, st := range got["SO-1"][5:] {
+		answers[contracts.Deref(st.ClaimID)] = st.Status
+	}
+	if answers["WC-1"] != contracts.ServiceOrderStateClaimAccepted || answers["WC-2"] != contracts.ServiceOrderStateClaimRejected {
+		t.Fatalf("claims %v", answers)
+	}
+}

@@ -77,6 +77,8 @@ func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) er
 		return s.emit(m, now, t.Origin, t.Records...)
 	case "order":
 		return s.advanceOrder(m, now, key, t)
+	case "service":
+		return s.advanceServiceOrder(m, now, key, t)
 	}
 	return fmt.Errorf("unknown timer kind %q", t.Kind)
 }
@@ -117,6 +119,8 @@ func stamp(v contracts.Value, now time.Time) {
 		r.Metadata.OccurredAt = now
 	case *contracts.Asset:
 		r.Metadata.OccurredAt, r.AsOf = now, now
+	case *contracts.ServiceOrderStatus:
+		r.Metadata.OccurredAt = now
 	}
 }
 
