@@ -60,6 +60,10 @@ const (
 	TopicERPOrderStatusV1 = "erp.order-status.v1"
 	// TopicERPPriceBookV1: ERP pricing rules (compacted) - list prices per SKU, region and currency with volume tiers, and customer-specific discounts.
 	TopicERPPriceBookV1 = "erp.price-book.v1"
+	// TopicERPReturnCommandsV1: Return orders (RMA) for ERP to open or cancel, and credit memo requests for what inspection accepted, idempotent by command id.
+	TopicERPReturnCommandsV1 = "erp.return-commands.v1"
+	// TopicERPReturnStatusV1: ERP return orders (RMA) after each change - created, received, inspected with units accepted or refused, credited, rejected, cancelled.
+	TopicERPReturnStatusV1 = "erp.return-status.v1"
 	// TopicERPServiceOrderCommandsV1: Service orders for ERP's field service to open (work on an installed asset for a CRM case) or cancel, idempotent by command id.
 	TopicERPServiceOrderCommandsV1 = "erp.service-order-commands.v1"
 	// TopicERPServiceOrderStatusV1: ERP field-service orders after each change - scheduled, parts issued or unavailable, completed with parts, labour and cost - and the manufacturer's answers to warranty claims.
@@ -400,6 +404,25 @@ const (
 	RejectionReasonMasterData       = "MASTER_DATA"
 )
 
+// Symbols of enum isthmus.erp.v1.ReturnAction (default UNKNOWN): What to do.
+const (
+	ReturnActionUnknown = "UNKNOWN"
+	ReturnActionCreate  = "CREATE"
+	ReturnActionCancel  = "CANCEL"
+	ReturnActionCredit  = "CREDIT"
+)
+
+// Symbols of enum isthmus.erp.v1.ReturnState (default UNKNOWN): Where the return is.
+const (
+	ReturnStateUnknown   = "UNKNOWN"
+	ReturnStateCreated   = "CREATED"
+	ReturnStateReceived  = "RECEIVED"
+	ReturnStateInspected = "INSPECTED"
+	ReturnStateCredited  = "CREDITED"
+	ReturnStateRejected  = "REJECTED"
+	ReturnStateCancelled = "CANCELLED"
+)
+
 // Symbols of enum isthmus.erp.v1.ServiceOrderAction (default UNKNOWN): What to do.
 const (
 	ServiceOrderActionUnknown = "UNKNOWN"
@@ -488,6 +511,8 @@ var valueFactories = map[string]func() Value{
 	TopicERPOrderCommandsV1:         func() Value { return &OrderCommand{} },
 	TopicERPOrderStatusV1:           func() Value { return &OrderStatus{} },
 	TopicERPPriceBookV1:             func() Value { return &PriceBookEntry{} },
+	TopicERPReturnCommandsV1:        func() Value { return &ReturnCommand{} },
+	TopicERPReturnStatusV1:          func() Value { return &ReturnStatus{} },
 	TopicERPServiceOrderCommandsV1:  func() Value { return &ServiceOrderCommand{} },
 	TopicERPServiceOrderStatusV1:    func() Value { return &ServiceOrderStatus{} },
 	TopicERPWarrantyClaimCommandsV1: func() Value { return &WarrantyClaimCommand{} },

@@ -49,6 +49,7 @@ type Config struct {
 	CreditHoldBps    int
 	PartShortageBps  int
 	ClaimRejectBps   int
+	InspectRefuseBps int
 	PriceBookEvery   time.Duration
 	InventoryEvery   time.Duration
 	CreditEvery      time.Duration
@@ -122,6 +123,7 @@ func (c *Config) Register(s *config.Set) {
 	bps(&c.CreditHoldBps, "ISTHMUS_SIM_CREDIT_HOLD_BPS", 300, "share of new ERP customers created on credit hold, basis points")
 	bps(&c.PartShortageBps, "ISTHMUS_SIM_PART_SHORTAGE_BPS", 1000, "share of service orders that wait for a part on back order (PART_UNAVAILABLE before PARTS_ISSUED), basis points")
 	bps(&c.ClaimRejectBps, "ISTHMUS_SIM_CLAIM_REJECT_BPS", 1000, "share of valid warranty claims the manufacturer rejects (misuse found), basis points")
+	bps(&c.InspectRefuseBps, "ISTHMUS_SIM_INSPECTION_REFUSE_BPS", 1000, "share of returned units inspection refuses (no credit), basis points")
 	bps(&c.DuplicateCheckBps, "ISTHMUS_SIM_DUPLICATE_CHECK_BPS", 0, "share of new CRM accounts checked with the gateway's CheckDuplicate before they are saved, basis points (a duplicate found is not created: the rep uses the existing account); needs the gateway at ISTHMUS_GATEWAY_ADDR and a token with customer:read")
 	c.Gateway.Register(s, DuplicateCheckScopes)
 	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often")
@@ -146,7 +148,8 @@ func (c *Config) Base() *config.Common { return &c.Common }
 // Rules returns the ERP decision rules of the configuration.
 func (c *Config) Rules() erp.Rules {
 	return erp.Rules{Seed: c.Seed, ExportRestricted: c.ExportRestricted, TaxMissing: c.TaxMissing, GLAccounts: c.GLAccounts,
-		JournalRejectBps: c.JournalRejectBps, CreditHoldBps: c.CreditHoldBps, PartShortageBps: c.PartShortageBps, ClaimRejectBps: c.ClaimRejectBps}
+		JournalRejectBps: c.JournalRejectBps, CreditHoldBps: c.CreditHoldBps, PartShortageBps: c.PartShortageBps, ClaimRejectBps: c.ClaimRejectBps,
+		InspectionRefuseBps: c.InspectRefuseBps}
 }
 
 // Run runs the service until ctx ends.
@@ -167,13 +170,14 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime, Live: live})
 	p, err := processor.New(processor.Config{
-		Service:  Name,
-		Instance: cfg.Instance,
-		Topics:   sim.Topics,
-		Stores:   sim.Stores,
-		Handler:  h.Handle,
-		Tick:     250 * time.Millisecond,
-		OnTick:   h.Tick,
+		Service:        Name,
+		Instance:       cfg.Instance,
+		Topics:         sim.Topics,
+		Stores:         sim.Stores,
+		InternalTopics: sim.InternalTopics,
+		Handler:        h.Handle,
+		Tick:           250 * time.Millisecond,
+		OnTick:         h.Tick,
 		// The simulated ERP ships and invoices after real delays, like
 		// the system it stands in for: its timers run on the wall clock.
 		Timers: processor.WallClock,

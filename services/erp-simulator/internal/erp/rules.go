@@ -41,6 +41,9 @@ type Rules struct {
 	// ClaimRejectBps is the share of valid warranty claims the
 	// manufacturer rejects (misuse found).
 	ClaimRejectBps int
+	// InspectionRefuseBps is the share of returned units inspection
+	// refuses (no credit).
+	InspectionRefuseBps int
 }
 
 // ParseSet parses a comma-separated list of codes into an upper-case set.

@@ -1,14 +1,74 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strings"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
+
+// assetOp is a change of the installed base on TopicAssets: an asset
+// installed (Asset set) or returned (Return set), keyed by serial.
+type assetOp struct {
+	Asset  *contracts.Asset `json:"asset,omitempty"`
+	Return string           `json:"return,omitempty"` // return id
+	Origin origin           `json:"origin"`
+}
+
+func sendAssetOp(m *processor.Message, serial string, op assetOp) error {
+	b, err := json.Marshal(op)
+	if err != nil {
+		return errs.Poison("state-encode", err)
+	}
+	m.Emit(TopicAssets, serial, b, op.Origin.headers()...)
+	return nil
+}
+
+// installAsset sends a shipped unit to its serial's partition.
+func installAsset(m *processor.Message, a *contracts.Asset, o origin) error {
+	return sendAssetOp(m, a.Serial, assetOp{Asset: a, Origin: o})
+}
+
+// returnAsset sends a received unit to its serial's partition.
+func returnAsset(m *processor.Message, serial, returnID string, o origin) error {
+	return sendAssetOp(m, serial, assetOp{Return: returnID, Origin: o})
+}
+
+// assetChange applies an installed-base change on the serial's partition
+// and publishes the asset on erp.asset.v1. A return of a serial the
+// installed base does not have changes nothing.
+func (s *Sim) assetChange(m *processor.Message) error {
+	var op assetOp
+	if err := json.Unmarshal(m.Record.Value, &op); err != nil {
+		return errs.Poison("asset-op", err)
+	}
+	serial := m.Key()
+	var a contracts.Asset
+	switch {
+	case op.Asset != nil:
+		a = *op.Asset
+	case op.Return != "":
+		found, err := getJSON(m, StoreAssets, serial, &a)
+		if err != nil || !found || a.Status == contracts.AssetStatusReturned {
+			return err
+		}
+		a.Status = contracts.AssetStatusReturned
+		a.Metadata = s.meta("asset", serial, "return-"+op.Return, op.Origin, contracts.SourceSystemERP)
+	default:
+		return errs.Poisonf("asset-op", "asset change for %s names neither an asset nor a return", serial)
+	}
+	if err := putJSON(m, StoreAssets, serial, a); err != nil {
+		return err
+	}
+	stamp(&a, m.Record.Timestamp)
+	return m.EmitValue(contracts.TopicERPAssetV1, serial, &a, op.Origin.headers()...)
+}
 
 // serialised are the SKUs the ERP tracks unit by unit in its installed base,
 // with their warranty in months. Valves and seal kits are not serialised.

@@ -24,3 +24,7 @@ func TestRealRetryAfterFix(t *testing.T) {
 func TestRealServiceOrders(t *testing.T) {
 	suiteServiceOrders(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
 }
+
+func TestRealReturns(t *testing.T) {
+	suiteReturns(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+}

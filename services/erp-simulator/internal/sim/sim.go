@@ -36,11 +36,20 @@ const (
 )
 
 // Stores lists every store.
-var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq, StoreServiceOrders}
+var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq, StoreServiceOrders, StoreReturns, StoreAssets}
+
+// TopicAssets is the internal topic installed-base changes are re-keyed
+// onto (by serial), so each asset lives on one partition's state: a
+// shipment and a return are handled on their order's or return's
+// partition.
+const TopicAssets = "erp-simulator.assets.v1"
+
+// InternalTopics are the simulator's re-keying topics.
+var InternalTopics = []string{TopicAssets}
 
 // Topics are the command topics the simulator answers.
 var Topics = []string{contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
-	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1}
+	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPReturnCommandsV1}
 
 // Settings are the simulator's behaviour.
 type Settings struct {
@@ -96,7 +105,7 @@ func (o origin) headers() []kgo.RecordHeader {
 
 // timer is a scheduled piece of work.
 type timer struct {
-	Kind string `json:"kind"` // order | emit | invoice | service
+	Kind string `json:"kind"` // order | emit | invoice | service | return
 	ID   string `json:"id"`
 	// Records to emit (kind emit), with occurred_at set at emission.
 	Records []pending `json:"records,omitempty"`
@@ -234,6 +243,14 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 			return err
 		}
 		return s.warrantyClaim(m, at, &cmd)
+	case contracts.TopicERPReturnCommandsV1:
+		var cmd contracts.ReturnCommand
+		if err := m.Decode(&cmd); err != nil {
+			return err
+		}
+		return s.returnOrder(m, at, &cmd)
+	case TopicAssets:
+		return s.assetChange(m)
 	}
 	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
 }

@@ -52,7 +52,8 @@ var allTopics = []string{
 	contracts.TopicERPOrderCommandsV1, contracts.TopicERPCustomerCommandsV1, contracts.TopicERPJournalCommandsV1, contracts.TopicBillingCommandsV1,
 	contracts.TopicERPOrderStatusV1, contracts.TopicERPInvoiceV1, contracts.TopicERPCustomerV1, contracts.TopicERPCreditV1,
 	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, contracts.TopicERPAssetV1,
-	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPServiceOrderStatusV1, "dlq.erp-simulator.v1",
+	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPServiceOrderStatusV1,
+	contracts.TopicERPReturnCommandsV1, contracts.TopicERPReturnStatusV1, "dlq.erp-simulator.v1",
 }
 
 func newEnv(t *testing.T, brokers []string, registryURL string) *env {
@@ -81,7 +82,7 @@ func newEnv(t *testing.T, brokers []string, registryURL string) *env {
 func (e *env) start(s Settings) {
 	e.t.Helper()
 	h := New(s)
-	p, err := processor.New(processor.Config{Service: "erp-simulator", Instance: "test", Topics: Topics, Stores: Stores, Handler: h.Handle, Tick: 50 * time.Millisecond, OnTick: h.Tick},
+	p, err := processor.New(processor.Config{Service: "erp-simulator", Instance: "test", Topics: Topics, Stores: Stores, InternalTopics: InternalTopics, Handler: h.Handle, Tick: 50 * time.Millisecond, OnTick: h.Tick},
 		e.kcfg, processor.WithSerde(e.sd), processor.WithRegisterer(prometheus.NewRegistry()), processor.WithTransactionTimeout(10*time.Second))
 	if err != nil {
 		e.t.Fatal(err)
@@ -407,5 +408,98 @@ func suiteServiceOrders(t *testing.T, brokers []string, registryURL string) {
 	}
 	if answers["WC-1"] != contracts.ServiceOrderStateClaimAccepted || answers["WC-2"] != contracts.ServiceOrderStateClaimRejected {
 		t.Fatalf("claims %v", answers)
+	}
+}
+
+func TestFakeReturns(t *testing.T) { suiteReturns(t, fakeCluster(t), memRegistry(t)) }
+
+// suiteReturns: two shipped pumps and ten seal kits come back on one return:
+// CREATED, RECEIVED (the pumps become RETURNED in the installed base),
+// INSPECTED with units accepted or refused; a credit above the accepted
+// units is refused, the right one CREDITED once. A return cancelled before
+// receipt is CANCELLED; one without lines is REJECTED.
+func suiteReturns(t *testing.T, brokers []string, registryURL string) {
+	e := newEnv(t, brokers, registryURL)
+	s := fastSettings()
+	s.Rules.InspectionRefuseBps = 5000
+	e.start(s)
+	e.produce(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
+		Metadata: meta("o1"), CommandID: "CMD-1", Action: contracts.OrderCommandActionCreate, OrderID: "O-1", QuoteID: "Q-1", QuoteVersion: 1, Attempt: 1,
+		ERPCustomerID: "1000001", Currency: "USD", Region: "NA",
+		Lines: []contracts.OrderLine{{LineNumber: 10, SKU: "PUMP-100", Quantity: 2, ListPrice: usd(1000), UnitPrice: usd(1000), LineTotal: usd(2000), ShipToCountry: "US"}},
+		Total: usd(2000),
+	})
+	var serials []string
+	for _, v := range e.consume(contracts.TopicERPAssetV1, 2, time.Minute) {
+		serials = append(serials, v.(*contracts.Asset).Serial)
+	}
+	order := "O-1"
+	ret := func(id, cmd, action string, lines ...contracts.ReturnLine) *contracts.ReturnCommand {
+		return &contracts.ReturnCommand{Metadata: meta(cmd), CommandID: cmd, Action: action, ReturnID: id, ERPCustomerID: "1000001", OrderID: &order, Currency: "USD", Lines: lines}
+	}
+	pumps := contracts.ReturnLine{LineNumber: 1, SKU: "PUMP-100", Quantity: 2, Serials: serials, UnitPrice: usd(1000)}
+	kits := contracts.ReturnLine{LineNumber: 2, SKU: "KIT-SEAL", Quantity: 10, Serials: []string{}, UnitPrice: usd(49)}
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", ret("R-1", "R1-create", contracts.ReturnActionCreate, pumps, kits))
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-create", contracts.ReturnActionCreate, kits))
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-cancel", contracts.ReturnActionCancel))
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-3", ret("R-3", "R3-create", contracts.ReturnActionCreate))
+	byReturn := func(n int) map[string][]*contracts.ReturnStatus {
+		out := map[string][]*contracts.ReturnStatus{}
+		for _, v := range e.consume(contracts.TopicERPReturnStatusV1, n, time.Minute) {
+			st := v.(*contracts.ReturnStatus)
+			out[st.ReturnID] = append(out[st.ReturnID], st)
+		}
+		return out
+	}
+	statuses := func(sts []*contracts.ReturnStatus) string {
+		var out []string
+		for _, st := range sts {
+			out = append(out, st.Status)
+		}
+		return fmt.Sprint(out)
+	}
+	got := byReturn(6)
+	for id, want := range map[string]string{"R-1": "[CREATED RECEIVED INSPECTED]", "R-2": "[CREATED CANCELLED]", "R-3": "[REJECTED]"} {
+		if s := statuses(got[id]); s != want {
+			t.Fatalf("%s %s, want %s", id, s, want)
+		}
+	}
+	inspected := got["R-1"][2]
+	var credit int64
+	for i, l := range inspected.Lines {
+		if l.Received != []int64{2, 10}[i] || l.Accepted+l.Refused != l.Received || (l.Refused > 0) != (l.RefusalReason != nil) {
+			t.Fatalf("inspected line %+v", l)
+		}
+		credit += l.Accepted * []int64{1000, 49}[i]
+	}
+	if credit == 0 || inspected.RmaNumber == nil {
+		t.Fatalf("nothing accepted, or no RMA: %+v", inspected)
+	}
+	returned := 0
+	for _, v := range e.consume(contracts.TopicERPAssetV1, 4, time.Minute) {
+		if a := v.(*contracts.Asset); a.Status == contracts.AssetStatusReturned && a.Warranty != nil && a.ERPCustomerID == "1000001" {
+			returned++
+		}
+	}
+	if returned != 2 {
+		t.Fatalf("%d assets RETURNED, want 2", returned)
+	}
+	creditCmd := func(cmd string, amount int64) *contracts.ReturnCommand {
+		c := ret("R-1", cmd, contracts.ReturnActionCredit)
+		c.CreditAmount = &contracts.Money{AmountMinor: amount, Currency: "USD"}
+		return c
+	}
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-high", credit+1))
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit))
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit)) // the same command again: nothing
+	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-again", credit))
+	got = byReturn(9)
+	if s := statuses(got["R-1"]); s != "[CREATED RECEIVED INSPECTED REJECTED CREDITED CREDITED]" {
+		t.Fatalf("R-1 %s", s)
+	}
+	first, again := got["R-1"][4], got["R-1"][5]
+	if first.CreditMemoID == nil || first.CreditAmount == nil || first.CreditAmount.AmountMinor != credit ||
+		contracts.Deref(again.CreditMemoID) != *first.CreditMemoID || got["R-1"][3].Message == nil {
+		t.Fatalf("credit %+v, again %+v", first, again)
 	}
 }

@@ -79,6 +79,8 @@ func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) er
 		return s.advanceOrder(m, now, key, t)
 	case "service":
 		return s.advanceServiceOrder(m, now, key, t)
+	case "return":
+		return s.advanceReturn(m, now, key, t)
 	}
 	return fmt.Errorf("unknown timer kind %q", t.Kind)
 }
@@ -121,6 +123,8 @@ func stamp(v contracts.Value, now time.Time) {
 		r.Metadata.OccurredAt, r.AsOf = now, now
 	case *contracts.ServiceOrderStatus:
 		r.Metadata.OccurredAt = now
+	case *contracts.ReturnStatus:
+		r.Metadata.OccurredAt = now
 	}
 }
 
@@ -161,7 +165,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 			return err
 		}
 		for _, a := range s.assets(&st, now) {
-			if err := add(contracts.TopicERPAssetV1, a.Serial, a); err != nil {
+			if err := installAsset(m, a, st.Origin); err != nil {
 				return err
 			}
 		}
