@@ -35,6 +35,7 @@ import (
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
+	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
 	typev1 "github.com/isthmus/isthmus/pkg/api/isthmus/type/v1"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 )
@@ -169,6 +170,19 @@ func BenchmarkPriceQuote(b *testing.B) {
 	for i := range benchCustomers {
 		recs = append(recs, gwtest.CreditAccount(fmt.Sprintf("K%d", i), "USD", 1_000_000_000, 0, 0, false, now))
 	}
+	// The installed base for CheckEntitlement: assets of C1, every one
+	// under warranty, one in two also under one of 50 service contracts.
+	day := func(d int) string { return now.AddDate(0, 0, d).Format(time.DateOnly) }
+	for i := range benchAssets {
+		var sc gwtest.Cover
+		if i%2 == 0 {
+			sc = gwtest.Cover{Start: day(-100), End: day(600), Types: []string{"REPAIR", "PREVENTIVE_MAINTENANCE"}, ContractID: fmt.Sprintf("SC-B%d", i%50), Response: 8}
+		}
+		recs = append(recs, gwtest.Asset(fmt.Sprintf("SN-B%d", i), "PUMP-100", "C1", "INSTALLED", gwtest.Cover{Start: day(-10), End: day(355), Types: []string{"REPAIR", "PARTS"}}, sc, now))
+	}
+	for i := range 50 {
+		recs = append(recs, gwtest.Deal(fmt.Sprintf("SC-B%d", i), "CRM-1", "NEW", 0, day(-100), day(600), "", now))
+	}
 	e.Produce(recs...)
 	token := e.Token("bench", time.Hour, gwtest.AllScopes...)
 
@@ -184,6 +198,9 @@ func BenchmarkPriceQuote(b *testing.B) {
 		r, err := pc.PriceQuote(ctx, request())
 		if err == nil {
 			_, err = creditv1.NewCreditServiceClient(conn).CheckCredit(ctx, creditRequest(benchCustomers-1))
+		}
+		if err == nil {
+			_, err = servicev1.NewEntitlementServiceClient(conn).CheckEntitlement(ctx, entitlementRequest(benchAssets-1))
 		}
 		if err == nil {
 			canned = r
@@ -239,12 +256,20 @@ func BenchmarkPriceQuote(b *testing.B) {
 		}
 		return err
 	}
+	ec := servicev1.NewEntitlementServiceClient(dialGRPC(b, real.GRPCAddr))
+	entitlementCall := func() error {
+		r, err := ec.CheckEntitlement(ctx, entitlementRequest(int(seq.Add(1)%benchAssets)))
+		if err == nil && r.GetCoverage() != servicev1.Coverage_COVERAGE_WARRANTY {
+			err = fmt.Errorf("coverage %v", r.GetCoverage())
+		}
+		return err
+	}
 	type row struct {
 		name       string
 		full, half result
 	}
 	rows := map[string]row{}
-	order := []string{"bare gRPC", "no-op gRPC", "no-op REST", "PriceQuote gRPC", "PriceQuote REST", "Credit+reserve gRPC"}
+	order := []string{"bare gRPC", "no-op gRPC", "no-op REST", "PriceQuote gRPC", "PriceQuote REST", "Credit+reserve gRPC", "Entitlement gRPC"}
 	calls := map[string]func() error{
 		"bare gRPC":           quoteCall(bare),
 		"no-op gRPC":          quoteCall(nop.GRPCAddr),
@@ -252,6 +277,7 @@ func BenchmarkPriceQuote(b *testing.B) {
 		"PriceQuote gRPC":     quoteCall(real.GRPCAddr),
 		"PriceQuote REST":     restCall(real.HTTPAddr),
 		"Credit+reserve gRPC": creditCall,
+		"Entitlement gRPC":    entitlementCall,
 	}
 	// The machine is shared: targets take turns in short rounds, so a change of
 	// background load hits every target alike rather than skewing the ratios.
@@ -301,6 +327,11 @@ func BenchmarkPriceQuote(b *testing.B) {
 		fmt.Printf("%-20s QPS %.2fx %-22s (target >= %.1f)  %s\n", c.name, c.ratio, c.vs, c.target, verdict(c.ratio >= c.target))
 		b.ReportMetric(c.ratio, c.metric)
 	}
+	// CheckEntitlement: one Redis round trip (the asset), the rest from
+	// memory; no target of its own, reported for comparison.
+	entRatio := rows["Entitlement gRPC"].full.qps / bareQPS
+	fmt.Printf("%-20s QPS %.2fx %-22s (no target: one Redis round trip per call)\n", "Entitlement gRPC", entRatio, "bare gRPC")
+	b.ReportMetric(entRatio, "entitlement-vs-bare")
 	for _, c := range []struct {
 		name   string
 		target time.Duration
@@ -316,6 +347,14 @@ func BenchmarkPriceQuote(b *testing.B) {
 			b.Errorf("%s: %d failed calls", r.name, r.full.errors+r.half.errors)
 		}
 	}
+}
+
+// benchAssets is the size of the installed base CheckEntitlement reads.
+const benchAssets = 2000
+
+func entitlementRequest(asset int) *servicev1.CheckEntitlementRequest {
+	return &servicev1.CheckEntitlementRequest{Customer: &servicev1.CheckEntitlementRequest_ErpCustomerId{ErpCustomerId: "C1"},
+		Serial: fmt.Sprintf("SN-B%d", asset), ServiceType: servicev1.ServiceType_SERVICE_TYPE_REPAIR}
 }
 
 func creditRequest(customer int) *creditv1.CheckCreditRequest {

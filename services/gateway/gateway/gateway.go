@@ -101,8 +101,7 @@ func Serve(ctx context.Context, cfg *Config, log *slog.Logger, grpcLn, httpLn ne
 		return err
 	}
 
-	// The installed base and the subscription contracts (EntitlementService):
-	// their own builder, in Redis only.
+	// The installed base (EntitlementService): a builder of its own, in Redis only.
 	serviceStore := readmodel.NewStore(rdb, prefix)
 	serviceBuilder, err := readmodel.NewBuilder(serviceStore, cfg.Kafka, sd, log.With("component", "readmodel", "models", "service"),
 		readmodel.WithRegisterer(metrics.Registry), readmodel.WithModels(readmodel.ServiceModels...))

@@ -13,13 +13,14 @@ import (
 )
 
 // Entitlement implements isthmus.service.v1.EntitlementService over the
-// installed base (readmodel.Asset) and the subscription contracts
-// (readmodel.Contract), both in Redis, and the customer cross-reference.
+// installed base (readmodel.Asset, in Redis: one round trip per call), the
+// subscription contracts (readmodel.Contract) and the customer
+// cross-reference (both mirrored in memory).
 type Entitlement struct {
 	servicev1.UnimplementedEntitlementServiceServer
 	*Deps
-	// Service is the store of the asset and contract models (without
-	// mirror); nil: Deps.Store.
+	// Service is the store of the asset model (without mirror); nil:
+	// Deps.Store.
 	Service *readmodel.Store
 }
 
@@ -131,7 +132,7 @@ func (e *Entitlement) asset(ctx context.Context, serial string) (*entitlement.As
 	if a.ContractID == "" {
 		return a, nil, nil
 	}
-	vals, err = e.valuesIn(ctx, e.service(), readmodel.Lookup{Model: readmodel.Contract, Fields: []string{a.ContractID}})
+	vals, err = e.values(ctx, readmodel.Lookup{Model: readmodel.Contract, Fields: []string{a.ContractID}})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,8 +7,10 @@ import (
 	"github.com/isthmus/isthmus/services/gateway/internal/entitlement"
 )
 
-// The models behind EntitlementService, built by a builder of their own into
-// Redis only (no in-memory mirror: an installed base can be large).
+// The models behind EntitlementService. The installed base, which may be
+// large, has a builder of its own into Redis only (no in-memory mirror); the
+// contracts, far fewer, are one of the mirrored models (Models), so a check
+// costs one Redis round trip.
 const (
 	// Asset is the installed base by serial (*entitlement.Asset).
 	Asset Model = "erp.asset.v1"
@@ -18,8 +20,8 @@ const (
 	Contract Model = "crm.deal.v1"
 )
 
-// ServiceModels are the models of EntitlementService.
-var ServiceModels = []Model{Asset, Contract}
+// ServiceModels are the models of the Redis-only service builder.
+var ServiceModels = []Model{Asset}
 
 func day(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
 

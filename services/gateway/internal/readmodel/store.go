@@ -27,7 +27,7 @@ const (
 )
 
 // Models lists every model.
-var Models = []Model{PriceBook, Credit, Inventory, Customer, Xref}
+var Models = []Model{PriceBook, Credit, Inventory, Customer, Xref, Contract}
 
 // ErrNotReady is returned when a model has not caught up with its topic (first build,
 // or rebuild after Redis lost it). Callers answer UNAVAILABLE and retry later.
