@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
+	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/services/gateway/internal/entitlement"
 	"github.com/isthmus/isthmus/services/gateway/internal/readmodel"
 )
@@ -37,7 +38,7 @@ const maxServiceDateYears = 50
 var serviceTypes = map[servicev1.ServiceType]string{
 	servicev1.ServiceType_SERVICE_TYPE_REPAIR:                 "REPAIR",
 	servicev1.ServiceType_SERVICE_TYPE_PARTS:                  "PARTS",
-	servicev1.ServiceType_SERVICE_TYPE_PREVENTIVE_MAINTENANCE: "PREVENTIVE_MAINTENANCE",
+	servicev1.ServiceType_SERVICE_TYPE_PREVENTIVE_MAINTENANCE: contracts.ServiceTypePreventiveMaintenance,
 	servicev1.ServiceType_SERVICE_TYPE_INSTALLATION:           "INSTALLATION",
 	servicev1.ServiceType_SERVICE_TYPE_INSPECTION:             "INSPECTION",
 }
