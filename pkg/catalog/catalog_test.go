@@ -24,7 +24,7 @@ var designTopics = []string{
 	"recon.breaks.v1", "recon.reports.v1",
 	// §8: service case to field operations.
 	"erp.asset.v1", "erp.service-order-commands.v1", "erp.service-order-status.v1", "erp.warranty-claim-commands.v1",
-	"erp.return-commands.v1", "erp.return-status.v1",
+	"erp.return-commands.v1", "erp.return-status.v1", "crm.case.v1", "crm.case-updates.v1",
 }
 
 func loadTree(t *testing.T) *Catalog {

@@ -16,6 +16,10 @@ const (
 	TopicCRMAccountUpdatesV1 = "crm.account-updates.v1"
 	// TopicCRMAccountV1: CRM accounts (prospects and customers) after every change, deletes and privacy erase requests.
 	TopicCRMAccountV1 = "crm.account.v1"
+	// TopicCRMCaseUpdatesV1: What CRM learns about a service case - entitlement verdict, service order progress, parts used, resolution and settlement, or why it was refused.
+	TopicCRMCaseUpdatesV1 = "crm.case-updates.v1"
+	// TopicCRMCaseV1: CRM service cases after every change - customer, asset serial, service type, symptom, priority, SLA tier; CANCELLED withdraws a case.
+	TopicCRMCaseV1 = "crm.case.v1"
 	// TopicCRMContactV1: CRM contacts (people at accounts) after every change.
 	TopicCRMContactV1 = "crm.contact.v1"
 	// TopicCRMDealV1: Closed-won subscription deals and contract amendments (NEW, AMEND, RENEW, CANCEL) with sequence numbers.
@@ -158,6 +162,25 @@ const (
 	BreakStatusUnknown = "UNKNOWN"
 	BreakStatusOpen    = "OPEN"
 	BreakStatusClosed  = "CLOSED"
+)
+
+// Symbols of enum isthmus.crm.v1.CaseEvent (default UNKNOWN): What happened. UNKNOWN is the forward-compatible default.
+const (
+	CaseEventUnknown     = "UNKNOWN"
+	CaseEventEntitlement = "ENTITLEMENT"
+	CaseEventWorkOrder   = "WORK_ORDER"
+	CaseEventResolved    = "RESOLVED"
+	CaseEventSettled     = "SETTLED"
+	CaseEventRefused     = "REFUSED"
+	CaseEventCancelled   = "CANCELLED"
+)
+
+// Symbols of enum isthmus.crm.v1.CaseStatus (default UNKNOWN): Case status in CRM. UNKNOWN is the forward-compatible default.
+const (
+	CaseStatusUnknown   = "UNKNOWN"
+	CaseStatusOpen      = "OPEN"
+	CaseStatusCancelled = "CANCELLED"
+	CaseStatusClosed    = "CLOSED"
 )
 
 // Symbols of enum isthmus.common.v1.ChangeOperation (default UNKNOWN): What happened to a master-data record in its source system. ERASE is a privacy (GDPR-style) erase request: personal data must be removed downstream.
@@ -463,6 +486,14 @@ const (
 	SeverityCritical = "CRITICAL"
 )
 
+// Symbols of enum isthmus.crm.v1.SlaTier (default UNKNOWN): The customer's support tier: response within 72 h (BASIC), 24 h (STANDARD) or 4 h (PREMIUM) unless a service contract promises better. UNKNOWN is the forward-compatible default.
+const (
+	SlaTierUnknown  = "UNKNOWN"
+	SlaTierBasic    = "BASIC"
+	SlaTierStandard = "STANDARD"
+	SlaTierPremium  = "PREMIUM"
+)
+
 // Symbols of enum isthmus.common.v1.SourceSystem (default UNKNOWN): The system that produced an event or owns a value. UNKNOWN is the forward-compatible default for symbols a reader does not know.
 const (
 	SourceSystemUnknown       = "UNKNOWN"
@@ -495,6 +526,8 @@ var valueFactories = map[string]func() Value{
 	TopicBillingRevenueScheduleV1:   func() Value { return &RevenueSchedule{} },
 	TopicCRMAccountUpdatesV1:        func() Value { return &AccountUpdate{} },
 	TopicCRMAccountV1:               func() Value { return &Account{} },
+	TopicCRMCaseUpdatesV1:           func() Value { return &CaseUpdate{} },
+	TopicCRMCaseV1:                  func() Value { return &Case{} },
 	TopicCRMContactV1:               func() Value { return &Contact{} },
 	TopicCRMDealV1:                  func() Value { return &Deal{} },
 	TopicCRMLeadUpdatesV1:           func() Value { return &LeadUpdate{} },

@@ -35,6 +35,22 @@ func leadAnswers(ctx context.Context, kcfg kafka.Config, sd *serde.Serde, gen *t
 		return err
 	}
 	defer cl.Close()
+	return readAll(ctx, cl, log, "lead updates", func(r *kgo.Record) error {
+		var u contracts.LeadUpdate
+		if err := sd.Decode(ctx, r.Value, &u); err != nil {
+			leadUpdates.WithLabelValues("undecodable").Inc()
+			return err
+		}
+		leadUpdates.WithLabelValues(u.Outcome).Inc()
+		gen.Convert(&u)
+		return nil
+	})
+}
+
+// readAll polls cl until ctx ends and hands every record to each; fetch
+// errors and records each refuses are logged (at most every 30 s) and
+// skipped: the CRM side is a simulation, not a service with a DLQ.
+func readAll(ctx context.Context, cl *kgo.Client, log *slog.Logger, what string, each func(*kgo.Record) error) error {
 	var lastWarn time.Time
 	warn := func(msg string, args ...any) {
 		if time.Since(lastWarn) > 30*time.Second {
@@ -48,17 +64,12 @@ func leadAnswers(ctx context.Context, kcfg kafka.Config, sd *serde.Serde, gen *t
 			return nil
 		}
 		fs.EachError(func(topic string, p int32, err error) {
-			warn("reading lead updates", "topic", topic, "partition", p, "err", err)
+			warn("reading "+what, "topic", topic, "partition", p, "err", err)
 		})
 		fs.EachRecord(func(r *kgo.Record) {
-			var u contracts.LeadUpdate
-			if err := sd.Decode(ctx, r.Value, &u); err != nil {
-				leadUpdates.WithLabelValues("undecodable").Inc()
-				warn("lead update skipped", "partition", r.Partition, "offset", r.Offset, "err", err)
-				return
+			if err := each(r); err != nil {
+				warn(what+": record skipped", "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "err", err)
 			}
-			leadUpdates.WithLabelValues(u.Outcome).Inc()
-			gen.Convert(&u)
 		})
 	}
 }

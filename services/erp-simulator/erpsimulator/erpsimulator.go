@@ -216,6 +216,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		}
 		prod := traffic.NewProducer(cl, sd, cfg.Kafka)
 		svc.Add("crm-lead-updates", func(ctx context.Context) error { return leadAnswers(ctx, cfg.Kafka, sd, gen, tlog) }, nil)
+		svc.Add("crm-installed-base", func(ctx context.Context) error { return installedBase(ctx, cfg.Kafka, sd, gen, tlog) }, nil)
 		svc.Add("crm-traffic", func(ctx context.Context) error {
 			// Price book and inventory first: quotes need them.
 			select {

@@ -54,7 +54,7 @@ type Event struct {
 	Topic string // logical topic (contracts.Topic*)
 	Key   string
 	Value contracts.Value
-	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, lead-account, lead-contact, quote, deal-new, deal-amend, deal-renew, deal-cancel
+	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, lead-account, lead-contact, quote, deal-new, deal-amend, deal-renew, deal-cancel, case, case-cancel
 }
 
 // Option tunes a Generator.
@@ -105,6 +105,13 @@ type Generator struct {
 
 	accounts  []*account
 	contracts []*subscription
+
+	// The installed base learned from ERP (LearnAsset, LearnCustomer; under
+	// mu) and the open cases the CRM may cancel.
+	assets     []knownAsset
+	assetIndex map[string]int
+	crmOf      map[string]string // ERP customer → CRM account
+	openCases  []*contracts.Case
 }
 
 type account struct {
@@ -177,6 +184,11 @@ func (g *Generator) Next(now time.Time) []Event {
 		return g.newAccount(now)
 	}
 	if sc == Manufacturer {
+		if r < 22+caseShare {
+			if ev, ok := g.serviceCase(now); ok {
+				return []Event{ev}
+			}
+		}
 		return []Event{g.quote(now, eligible)}
 	}
 	return g.dealAction(now, eligible)

@@ -370,3 +370,59 @@ func TestLeadConversion(t *testing.T) {
 		t.Error("no quote ever named the account created from the lead")
 	}
 }
+
+// TestServiceCases: no case before the CRM knows an installed asset of one
+// of its accounts; then cases name those assets and accounts, a returned
+// asset gets no more cases, and now and then an open case is cancelled.
+func TestServiceCases(t *testing.T) {
+	g, err := New(Manufacturer, 5, WithMinAccountAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	run := func(n int) (cases, cancels []*contracts.Case) {
+		for range n {
+			for _, e := range g.Next(now) {
+				if c, ok := e.Value.(*contracts.Case); ok {
+					if e.Key != c.CaseID || e.Topic != contracts.TopicCRMCaseV1 {
+						t.Fatalf("case event %+v", e)
+					}
+					if c.Status == contracts.CaseStatusCancelled {
+						cancels = append(cancels, c)
+					} else {
+						cases = append(cases, c)
+					}
+				}
+			}
+			now = now.Add(100 * time.Millisecond)
+		}
+		return cases, cancels
+	}
+	if cases, _ := run(500); len(cases) != 0 {
+		t.Fatalf("%d cases before any asset is known", len(cases))
+	}
+	crm := "ACC-1"
+	g.LearnCustomer(&contracts.Customer{ERPCustomerID: "E-1", CRMAccountID: &crm})
+	g.LearnAsset(&contracts.Asset{Serial: "SN-NO-CRM", SKU: "PUMP-100", ERPCustomerID: "E-2", Status: contracts.AssetStatusInstalled})
+	for _, s := range []string{"SN-1", "SN-2", "SN-3"} {
+		g.LearnAsset(&contracts.Asset{Serial: s, SKU: "PUMP-100", ERPCustomerID: "E-1", Status: contracts.AssetStatusInstalled})
+	}
+	g.LearnAsset(&contracts.Asset{Serial: "SN-3", SKU: "PUMP-100", ERPCustomerID: "E-1", Status: contracts.AssetStatusReturned})
+	cases, cancels := run(3000)
+	if len(cases) < 20 || len(cancels) == 0 {
+		t.Fatalf("%d cases, %d cancellations in 3000 actions", len(cases), len(cancels))
+	}
+	opened := map[string]bool{}
+	for _, c := range cases {
+		opened[c.CaseID] = true
+		if (c.Serial != "SN-1" && c.Serial != "SN-2") || c.AccountID != crm || contracts.Deref(c.ERPCustomerID) != "E-1" ||
+			c.Status != contracts.CaseStatusOpen || c.ServiceType == "" || c.Symptom == nil || c.SLATier == "" {
+			t.Fatalf("case %+v", c)
+		}
+	}
+	for _, c := range cancels {
+		if !opened[c.CaseID] {
+			t.Fatalf("cancelled a case never opened: %+v", c)
+		}
+	}
+}

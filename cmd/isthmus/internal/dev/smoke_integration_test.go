@@ -140,6 +140,11 @@ func TestDevSmoke(t *testing.T) {
 			t.Errorf("duplicate checks %s: %v, want > 0", outcome, n)
 		}
 	}
+	// Shipments grew the installed base, and the CRM opened service cases
+	// on it.
+	if s.Assets == 0 || s.Cases == 0 {
+		t.Errorf("installed base %d assets, %d service cases; want both > 0", s.Assets, s.Cases)
+	}
 	// customer-sync answered the CRM's leads and the CRM read the answers.
 	if n := metricValue(metrics.String(), `isthmus_sim_crm_lead_updates_total{outcome="NEW_ACCOUNT"}`); n < 1 {
 		t.Errorf("lead updates NEW_ACCOUNT read by the CRM: %v, want > 0", n)

@@ -30,6 +30,10 @@ type Stats struct {
 	OpenBreaks       map[string]int `json:"open_breaks_by_kind"`
 	GoldenCustomers  int            `json:"golden_customers"`
 	Journals         int            `json:"journal_commands"`
+	// Assets is the installed base (erp.asset.v1, latest per serial);
+	// Cases the service cases the CRM opened (crm.case.v1).
+	Assets int `json:"assets"`
+	Cases  int `json:"service_cases"`
 	// OpenByQueueKind counts open (or retrying) exceptions by
 	// "<queue>/<category>".
 	OpenByQueueKind map[string]int `json:"open_exceptions_by_queue_and_category"`
@@ -50,11 +54,13 @@ type projection struct {
 	breaks     map[string]contracts.ReconBreak
 	golden     map[string]bool
 	journals   int
+	assets     map[string]bool
+	cases      map[string]bool
 }
 
 func newProjection() *projection {
 	return &projection{orders: map[string]string{}, exceptions: map[string]contracts.OperationalException{}, codes: map[string]string{},
-		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}}
+		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}, assets: map[string]bool{}, cases: map[string]bool{}}
 }
 
 func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r *kgo.Record) {
@@ -87,6 +93,14 @@ func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r
 		}
 	case contracts.TopicERPJournalCommandsV1:
 		p.journals++
+	case contracts.TopicERPAssetV1:
+		if r.Value == nil {
+			delete(p.assets, string(r.Key))
+		} else {
+			p.assets[string(r.Key)] = true
+		}
+	case contracts.TopicCRMCaseV1:
+		p.cases[string(r.Key)] = true
 	}
 }
 
@@ -94,7 +108,7 @@ func (p *projection) stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := Stats{OrdersByState: map[string]int{}, OpenExceptions: map[string]int{}, ExceptionsByKind: map[string]int{}, OpenBreaks: map[string]int{},
-		GoldenCustomers: len(p.golden), Journals: p.journals, OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{},
+		GoldenCustomers: len(p.golden), Journals: p.journals, Assets: len(p.assets), Cases: len(p.cases), OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{},
 		OpenSamples: map[string][]string{}}
 	for _, st := range p.orders {
 		s.OrdersByState[st]++
@@ -149,7 +163,8 @@ func summarize(ctx context.Context, common *config.Common, out io.Writer) error 
 		return err
 	}
 	sd := serde.New(rc)
-	topics := []string{contracts.TopicOrdersLifecycleV1, contracts.TopicOpsExceptionsV1, contracts.TopicReconBreaksV1, contracts.TopicMDMCustomerV1, contracts.TopicERPJournalCommandsV1}
+	topics := []string{contracts.TopicOrdersLifecycleV1, contracts.TopicOpsExceptionsV1, contracts.TopicReconBreaksV1, contracts.TopicMDMCustomerV1, contracts.TopicERPJournalCommandsV1,
+		contracts.TopicERPAssetV1, contracts.TopicCRMCaseV1}
 	physical := make([]string, len(topics))
 	for i, t := range topics {
 		physical[i] = common.Topic(t)
@@ -210,8 +225,8 @@ func line(s Stats) string {
 	for _, n := range s.OpenBreaks {
 		breaks += n
 	}
-	return fmt.Sprintf("%.0f ev/s | orders %s | open exceptions %d | open breaks %d | golden customers %d | journals %d",
-		s.EventsPerSec, counts(s.OrdersByState), open, breaks, s.GoldenCustomers, s.Journals)
+	return fmt.Sprintf("%.0f ev/s | orders %s | open exceptions %d | open breaks %d | golden customers %d | journals %d | assets %d | cases %d",
+		s.EventsPerSec, counts(s.OrdersByState), open, breaks, s.GoldenCustomers, s.Journals, s.Assets, s.Cases)
 }
 
 func counts(m map[string]int) string {

@@ -77,7 +77,7 @@ var serialised = map[string]int{"PUMP-100": 24, "PUMP-250": 24, "MOTOR-5KW": 24,
 // Installed-base behaviour of the simulated ERP.
 const (
 	// maxAssetsPerLine bounds the serial numbers one order line adds.
-	maxAssetsPerLine = 100
+	maxAssetsPerLine = 10
 	// serviceContractEvery: one shipped line in this many comes with a
 	// three-year ERP service contract (chosen by the order and line, so a
 	// replay chooses alike).
