@@ -34,16 +34,8 @@ type returnState struct {
 	Last   string                       `json:"last,omitempty"`
 	Lines  []contracts.ReturnLineStatus `json:"lines,omitempty"`
 	Credit *contracts.ReturnStatus      `json:"credit,omitempty"` // the CREDITED answer, once given
-	Sent   int64                        `json:"sent,omitempty"`
-	Seen   map[string]bool              `json:"seen,omitempty"` // command ids answered
-}
-
-func (st *returnState) due(at time.Time) time.Time {
-	if ms := at.UnixMilli(); ms <= st.Sent {
-		at = time.UnixMilli(st.Sent + 1)
-	}
-	st.Sent = at.UnixMilli()
-	return at
+	answerOrder
+	Seen map[string]bool `json:"seen,omitempty"` // command ids answered
 }
 
 func (s *Sim) rtStatus(st *returnState, status, step, cmdID string) *contracts.ReturnStatus {

@@ -77,18 +77,22 @@ type serviceOrderState struct {
 	Cost int64 `json:"cost,omitempty"`
 	// Claims answered: claim id → status.
 	Claims map[string]string `json:"claims,omitempty"`
-	// Sent is when the last status is due (unix ms): a later answer is not
-	// emitted before it, so the order's statuses keep their order.
+	answerOrder
+}
+
+// answerOrder keeps one entity's answers in order: Sent is when its last
+// answer is due (unix ms), and a later answer is not emitted before it.
+type answerOrder struct {
 	Sent int64 `json:"sent,omitempty"`
 }
 
-// due is when the next status of st may go out, at the earliest at, and
-// records it.
-func (st *serviceOrderState) due(at time.Time) time.Time {
-	if ms := at.UnixMilli(); ms <= st.Sent {
-		at = time.UnixMilli(st.Sent + 1)
+// due is when the next answer may go out, at the earliest at, and records
+// it.
+func (w *answerOrder) due(at time.Time) time.Time {
+	if ms := at.UnixMilli(); ms <= w.Sent {
+		at = time.UnixMilli(w.Sent + 1)
 	}
-	st.Sent = at.UnixMilli()
+	w.Sent = at.UnixMilli()
 	return at
 }
 
