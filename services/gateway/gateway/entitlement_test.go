@@ -1,8 +1,6 @@
 package gateway_test
 
 import (
-	"encoding/json"
-	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -50,25 +48,6 @@ func waitAssets(t testing.TB, ec servicev1.EntitlementServiceClient, c *client) 
 		_, err := ec.LookupAsset(c.ctx(), &servicev1.LookupAssetRequest{Serial: "SN-O"})
 		return err
 	}, codes.Unavailable, codes.NotFound)
-}
-
-func (c *client) get(path string) (int, map[string]any) {
-	c.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, c.base+path, nil)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		c.t.Fatalf("GET %s: status %d, body not JSON: %q", path, resp.StatusCode, raw)
-	}
-	return resp.StatusCode, out
 }
 
 func testEntitlementAPI(t *testing.T, e *gwtest.Env) {

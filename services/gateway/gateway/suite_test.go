@@ -63,8 +63,21 @@ func (c *client) ctx() context.Context {
 func (c *client) rest(path string, body any, hdr ...string) (int, http.Header, map[string]any) {
 	c.t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, c.base+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
+	return c.call(http.MethodPost, path, bytes.NewReader(b), append([]string{"Content-Type", "application/json"}, hdr...)...)
+}
+
+// get sends a GET and returns status and decoded body.
+func (c *client) get(path string) (int, map[string]any) {
+	c.t.Helper()
+	code, _, out := c.call(http.MethodGet, path, nil)
+	return code, out
+}
+
+// call sends a request with the client's token and header pairs, and
+// decodes the JSON answer.
+func (c *client) call(method, path string, body io.Reader, hdr ...string) (int, http.Header, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, body)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
@@ -79,7 +92,7 @@ func (c *client) rest(path string, body any, hdr ...string) (int, http.Header, m
 	raw, _ := io.ReadAll(resp.Body)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
-		c.t.Fatalf("REST %s: status %d, body not JSON: %q", path, resp.StatusCode, raw)
+		c.t.Fatalf("%s %s: status %d, body not JSON: %q", method, path, resp.StatusCode, raw)
 	}
 	return resp.StatusCode, resp.Header, out
 }
