@@ -27,7 +27,7 @@ type erpChange = gwtest.Record
 
 // models are the read models the builders keep: the golden records (with
 // their blocking-key index) and the ERP models.
-var models = append([]readmodel.Model{readmodel.Golden}, readmodel.Models...)
+var models = append(append([]readmodel.Model{readmodel.Golden}, readmodel.Models...), readmodel.ServiceModels...)
 
 // erpStream is rounds of ERP changes as ERP publishes them: new price-book
 // versions, credit positions, stock levels, customers and cross-references,
@@ -76,6 +76,27 @@ func erpStream(rounds int) (stream [][]erpChange, live map[readmodel.Model]map[s
 		}
 		if r%5 == 4 { // a golden record merged away
 			add(erpChange{Topic: string(readmodel.Golden), Key: fmt.Sprintf("G%02d", (r*3)%20)})
+		}
+		for i := range 4 { // the installed base: assets changing owner, status and coverage
+			n := (r*4 + i) % 40
+			day := func(d int) string { return t.AddDate(0, 0, d).Format(time.DateOnly) }
+			var sc gwtest.Cover
+			if (r+n)%3 == 0 {
+				sc = gwtest.Cover{Start: day(-r), End: day(300 + r), Types: []string{"REPAIR"}, ContractID: fmt.Sprintf("SC-%02d", n%10)}
+			}
+			add(gwtest.Asset(fmt.Sprintf("SN-%02d", n), "PUMP-100", fmt.Sprintf("C%02d", (r+n)%24), []string{"INSTALLED", "INSTALLED", "RETURNED"}[(r+n)%3],
+				gwtest.Cover{Start: day(-10), End: day(355 - r), Types: []string{"REPAIR", "PARTS"}}, sc, t))
+		}
+		if r%6 == 5 { // an asset leaves the installed base
+			add(erpChange{Topic: string(readmodel.Asset), Key: fmt.Sprintf("SN-%02d", (r*4)%40)})
+		}
+		for i := range 2 { // contracts amended, renewed, cancelled
+			n := (r*2 + i) % 10
+			typ, eff := "AMEND", ""
+			if r%7 == 6 {
+				typ, eff = "CANCEL", t.AddDate(0, 0, 30).Format(time.DateOnly)
+			}
+			add(gwtest.Deal(fmt.Sprintf("SC-%02d", n), "CRM-C00", typ, r, t.AddDate(0, 0, -r).Format(time.DateOnly), t.AddDate(1, 0, r).Format(time.DateOnly), eff, t))
 		}
 		if r < 10 { // products later discontinued
 			add(gwtest.PriceEntry(fmt.Sprintf("OLD-%02d", r), "NA", "USD", "", int64(500+r), 1, 0, 825, t))
