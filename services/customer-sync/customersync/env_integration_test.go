@@ -236,7 +236,7 @@ func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, co
 }
 
 // settle waits until the group has consumed every input record and the
-// collected outputs have not changed for quiet.
+// collected outputs have not changed for quiet since then.
 func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 	e.t.Helper()
 	adm := kadm.NewClient(testinfra.NewClient(e.t, e.brokers))
@@ -254,7 +254,12 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 			// yet, the service may still be starting under load.
 			last, since = n, time.Now()
 		}
-		if time.Since(since) >= quiet && e.inputsConsumed(adm, group, inputs) && e.matchConsumed(adm, group, c.snapshot()) {
+		// The quiet period counts from when the group has consumed
+		// everything: the last transaction's outputs, committed with those
+		// offsets, may reach the collector only after it.
+		if !e.inputsConsumed(adm, group, inputs) || !e.matchConsumed(adm, group, c.snapshot()) {
+			since = time.Now()
+		} else if time.Since(since) >= quiet {
 			return c.snapshot()
 		}
 		if time.Now().After(deadline) {
