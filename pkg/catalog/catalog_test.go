@@ -17,7 +17,7 @@ import (
 var designTopics = []string{
 	"audit.field-change.v1", "billing.commands.v1", "billing.events.v1", "billing.revenue-schedule.v1",
 	"crm.account-updates.v1", "crm.account.v1", "crm.contact.v1", "crm.deal.v1", "crm.lead-updates.v1", "crm.lead.v1", "crm.quote.v1",
-	"dlq.billing-bridge.v1", "dlq.customer-sync.v1", "dlq.erp-simulator.v1", "dlq.gateway.v1", "dlq.quote-to-order.v1", "dlq.reconciler.v1",
+	"dlq.billing-bridge.v1", "dlq.customer-sync.v1", "dlq.erp-simulator.v1", "dlq.field-service.v1", "dlq.gateway.v1", "dlq.quote-to-order.v1", "dlq.reconciler.v1",
 	"erp.credit.v1", "erp.customer-commands.v1", "erp.customer.v1", "erp.inventory.v1", "erp.invoice.v1",
 	"erp.journal-commands.v1", "erp.journal.v1", "erp.order-commands.v1", "erp.order-status.v1", "erp.price-book.v1",
 	"mdm.contact.v1", "mdm.customer.v1", "mdm.xref.v1", "ops.decisions.v1", "ops.exceptions.v1", "orders.lifecycle.v1",

@@ -36,6 +36,8 @@ const (
 	TopicDlqCustomerSyncV1 = "dlq.customer-sync.v1"
 	// TopicDlqERPSimulatorV1: Commands the ERP/CRM simulator can never process, with their original bytes.
 	TopicDlqERPSimulatorV1 = "dlq.erp-simulator.v1"
+	// TopicDlqFieldServiceV1: Messages field-service can never process, with their original bytes.
+	TopicDlqFieldServiceV1 = "dlq.field-service.v1"
 	// TopicDlqGatewayV1: Messages the gateway's read-model builders can never process, with their original bytes.
 	TopicDlqGatewayV1 = "dlq.gateway.v1"
 	// TopicDlqQuoteToOrderV1: Messages quote-to-order can never process, with their original bytes.
@@ -54,7 +56,7 @@ const (
 	TopicERPInventoryV1 = "erp.inventory.v1"
 	// TopicERPInvoiceV1: Invoices posted, cancelled or credited in ERP.
 	TopicERPInvoiceV1 = "erp.invoice.v1"
-	// TopicERPJournalCommandsV1: Balanced journals (invoice, recognition, cancellation, credit) for ERP to post.
+	// TopicERPJournalCommandsV1: Balanced journals for ERP to post - invoice, recognition, cancellation and credit of subscriptions (billing-bridge), cost, charge and warranty recovery of field service (field-service).
 	TopicERPJournalCommandsV1 = "erp.journal-commands.v1"
 	// TopicERPJournalV1: ERP's outcome (POSTED or REJECTED) for each journal command.
 	TopicERPJournalV1 = "erp.journal.v1"
@@ -82,7 +84,7 @@ const (
 	TopicMDMXrefV1 = "mdm.xref.v1"
 	// TopicOpsDecisionsV1: People's decisions on exceptions (resolve, retry, override, merge, ...) for the owning service, published only by the operations API served with the reconciler's dashboard (isthmus exceptions and the dashboard call it), with the verified actor and approvers.
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
-	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance) with full context.
+	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance, service-ops) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"
 	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes.
 	TopicOrdersLifecycleV1 = "orders.lifecycle.v1"
@@ -276,30 +278,34 @@ const (
 
 // Symbols of enum isthmus.ops.v1.ExceptionCategory (default OTHER): What went wrong in business terms.
 const (
-	ExceptionCategoryOther             = "OTHER"
-	ExceptionCategoryProbableDuplicate = "PROBABLE_DUPLICATE"
-	ExceptionCategoryOwnershipConflict = "OWNERSHIP_CONFLICT"
-	ExceptionCategoryInvalidMasterData = "INVALID_MASTER_DATA"
-	ExceptionCategoryCreditHold        = "CREDIT_HOLD"
-	ExceptionCategoryPriceReview       = "PRICE_REVIEW"
-	ExceptionCategoryExportControl     = "EXPORT_CONTROL"
-	ExceptionCategoryTaxConfiguration  = "TAX_CONFIGURATION"
-	ExceptionCategoryERPRejection      = "ERP_REJECTION"
-	ExceptionCategoryERPTimeout        = "ERP_TIMEOUT"
-	ExceptionCategoryQuoteSuperseded   = "QUOTE_SUPERSEDED"
-	ExceptionCategoryAmendmentGap      = "AMENDMENT_GAP"
-	ExceptionCategoryJournalRejected   = "JOURNAL_REJECTED"
-	ExceptionCategoryBillingRejected   = "BILLING_REJECTED"
-	ExceptionCategoryInvalidInput      = "INVALID_INPUT"
+	ExceptionCategoryOther                 = "OTHER"
+	ExceptionCategoryProbableDuplicate     = "PROBABLE_DUPLICATE"
+	ExceptionCategoryOwnershipConflict     = "OWNERSHIP_CONFLICT"
+	ExceptionCategoryInvalidMasterData     = "INVALID_MASTER_DATA"
+	ExceptionCategoryCreditHold            = "CREDIT_HOLD"
+	ExceptionCategoryPriceReview           = "PRICE_REVIEW"
+	ExceptionCategoryExportControl         = "EXPORT_CONTROL"
+	ExceptionCategoryTaxConfiguration      = "TAX_CONFIGURATION"
+	ExceptionCategoryERPRejection          = "ERP_REJECTION"
+	ExceptionCategoryERPTimeout            = "ERP_TIMEOUT"
+	ExceptionCategoryQuoteSuperseded       = "QUOTE_SUPERSEDED"
+	ExceptionCategoryAmendmentGap          = "AMENDMENT_GAP"
+	ExceptionCategoryJournalRejected       = "JOURNAL_REJECTED"
+	ExceptionCategoryBillingRejected       = "BILLING_REJECTED"
+	ExceptionCategoryInvalidInput          = "INVALID_INPUT"
+	ExceptionCategoryNotEntitled           = "NOT_ENTITLED"
+	ExceptionCategoryPartUnavailable       = "PART_UNAVAILABLE"
+	ExceptionCategoryWarrantyClaimRejected = "WARRANTY_CLAIM_REJECTED"
 )
 
-// Symbols of enum isthmus.ops.v1.ExceptionQueue (default UNKNOWN): Operations queue that owns an exception: SALES_OPS is sales-ops, FINANCE_OPS finance-ops, MASTER_DATA master-data, TRADE_COMPLIANCE trade-compliance.
+// Symbols of enum isthmus.ops.v1.ExceptionQueue (default UNKNOWN): Operations queue that owns an exception: SALES_OPS is sales-ops, FINANCE_OPS finance-ops, MASTER_DATA master-data, TRADE_COMPLIANCE trade-compliance, SERVICE_OPS service-ops.
 const (
 	ExceptionQueueUnknown         = "UNKNOWN"
 	ExceptionQueueSalesOps        = "SALES_OPS"
 	ExceptionQueueFinanceOps      = "FINANCE_OPS"
 	ExceptionQueueMasterData      = "MASTER_DATA"
 	ExceptionQueueTradeCompliance = "TRADE_COMPLIANCE"
+	ExceptionQueueServiceOps      = "SERVICE_OPS"
 )
 
 // Symbols of enum isthmus.ops.v1.ExceptionStatus (default UNKNOWN): Lifecycle of an exception.
@@ -337,12 +343,15 @@ const (
 
 // Symbols of enum isthmus.erp.v1.JournalKind (default UNKNOWN): Business reason of a journal.
 const (
-	JournalKindUnknown      = "UNKNOWN"
-	JournalKindInvoice      = "INVOICE"
-	JournalKindRecognition  = "RECOGNITION"
-	JournalKindCancellation = "CANCELLATION"
-	JournalKindCredit       = "CREDIT"
-	JournalKindReversal     = "REVERSAL"
+	JournalKindUnknown          = "UNKNOWN"
+	JournalKindInvoice          = "INVOICE"
+	JournalKindRecognition      = "RECOGNITION"
+	JournalKindCancellation     = "CANCELLATION"
+	JournalKindCredit           = "CREDIT"
+	JournalKindReversal         = "REVERSAL"
+	JournalKindServiceCost      = "SERVICE_COST"
+	JournalKindServiceCharge    = "SERVICE_CHARGE"
+	JournalKindWarrantyRecovery = "WARRANTY_RECOVERY"
 )
 
 // Symbols of enum isthmus.erp.v1.JournalStatus (default UNKNOWN): Outcome of a journal in ERP.
@@ -508,6 +517,7 @@ const (
 	SourceSystemGateway       = "GATEWAY"
 	SourceSystemOperator      = "OPERATOR"
 	SourceSystemSimulator     = "SIMULATOR"
+	SourceSystemFieldService  = "FIELD_SERVICE"
 )
 
 // Symbols of enum isthmus.mdm.v1.XrefStatus (default UNKNOWN): State of a cross-reference.
@@ -564,6 +574,7 @@ var rawTopics = map[string]bool{
 	TopicDlqBillingBridgeV1: true,
 	TopicDlqCustomerSyncV1:  true,
 	TopicDlqERPSimulatorV1:  true,
+	TopicDlqFieldServiceV1:  true,
 	TopicDlqGatewayV1:       true,
 	TopicDlqQuoteToOrderV1:  true,
 	TopicDlqReconcilerV1:    true,

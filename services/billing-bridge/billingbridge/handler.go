@@ -16,6 +16,7 @@ import (
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/journal"
 )
 
 // heldPrefix starts the store keys of the held-amendment index: one entry
@@ -177,6 +178,11 @@ func (h *Handler) rekeyJournal(m *processor.Message) error {
 	var v contracts.Journal
 	if err := m.Decode(&v); err != nil {
 		return err
+	}
+	if !journal.Ours(v.JournalCommandID) {
+		// Another producer's journal (field-service settles service
+		// orders): its owner applies the answer.
+		return nil
 	}
 	id, err := adapter.JournalContract(&v)
 	if err != nil {

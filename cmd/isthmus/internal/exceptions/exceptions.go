@@ -143,7 +143,7 @@ func NormQueue(q string) string {
 	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(q), "-", "_"))
 }
 
-var queues = map[string]bool{"SALES_OPS": true, "FINANCE_OPS": true, "MASTER_DATA": true, "TRADE_COMPLIANCE": true}
+var queues = map[string]bool{"SALES_OPS": true, "FINANCE_OPS": true, "MASTER_DATA": true, "TRADE_COMPLIANCE": true, "SERVICE_OPS": true}
 var statuses = map[string]string{"open": "open", "retrying": "RETRYING", "resolved": "RESOLVED", "closed": "CLOSED", "all": ""}
 
 func list(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
@@ -151,7 +151,7 @@ func list(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 	c.Lookup(lookup)
 	fs := opsenv.NewFlagSet("exceptions list", "Usage: isthmus exceptions list [--queue Q] [--status S] [--limit N] [flags]\nLists business exceptions (latest state per exception id), newest first.", stderr)
 	c.Flags(fs)
-	queue := fs.String("queue", "", "only this queue: sales-ops, finance-ops, master-data or trade-compliance")
+	queue := fs.String("queue", "", "only this queue: sales-ops, finance-ops, master-data, trade-compliance or service-ops")
 	status := fs.String("status", "open", "open (OPEN and RETRYING), retrying, resolved, closed or all")
 	limit := fs.Int("limit", 50, "show at most this many (1-5000)")
 	if _, err := parse(&c, fs, args, 0, ""); err != nil {
@@ -160,7 +160,7 @@ func list(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 	q := url.Values{}
 	if *queue != "" {
 		if !queues[NormQueue(*queue)] {
-			return fmt.Errorf("--queue %q: want sales-ops, finance-ops, master-data or trade-compliance", *queue)
+			return fmt.Errorf("--queue %q: want sales-ops, finance-ops, master-data, trade-compliance or service-ops", *queue)
 		}
 		q.Set("queue", NormQueue(*queue))
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
@@ -66,9 +67,17 @@ type Journal struct {
 	Lines  []Line `json:"lines"`
 }
 
+// Prefix starts every journal id billing-bridge sends. Other producers of
+// erp.journal-commands.v1 (field-service: "FS/") use their own, so an ERP
+// answer for an id without it is not billing-bridge's.
+const Prefix = "JE/"
+
+// Ours tells whether a journal command id is one billing-bridge sends.
+func Ours(id string) bool { return strings.HasPrefix(id, Prefix) }
+
 // ID is the deterministic journal id.
 func ID(contractID string, seq int64, period string, kind Kind) string {
-	return "JE/" + url.PathEscape(contractID) + "/" + strconv.FormatInt(seq, 10) + "/" + period + "/" + string(kind)
+	return Prefix + url.PathEscape(contractID) + "/" + strconv.FormatInt(seq, 10) + "/" + period + "/" + string(kind)
 }
 
 // New builds the journal of kind for amount > 0.

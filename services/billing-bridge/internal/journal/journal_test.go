@@ -57,3 +57,17 @@ func TestCheckRejectsMalformedJournals(t *testing.T) {
 		}
 	}
 }
+
+func TestOurs(t *testing.T) {
+	for id, want := range map[string]bool{
+		ID("C-1", 2, "2025-01", Recognition): true,
+		"JE/C-1/0/2025-01-15/INVOICE":        true,
+		"FS/SO-1/SERVICE_COST":               false,
+		"":                                   false,
+		"je/C-1":                             false,
+	} {
+		if got := Ours(id); got != want {
+			t.Errorf("Ours(%q) = %v, want %v", id, got, want)
+		}
+	}
+}

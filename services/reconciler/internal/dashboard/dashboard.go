@@ -206,7 +206,7 @@ var breakStatuses = []string{contracts.BreakStatusOpen, contracts.BreakStatusClo
 
 var exceptionStatuses = []string{"open", contracts.ExceptionStatusOpen, contracts.ExceptionStatusRetrying, contracts.ExceptionStatusResolved, contracts.ExceptionStatusClosed}
 
-var queues = []string{contracts.ExceptionQueueSalesOps, contracts.ExceptionQueueFinanceOps, contracts.ExceptionQueueMasterData, contracts.ExceptionQueueTradeCompliance, contracts.ExceptionQueueUnknown}
+var queues = []string{contracts.ExceptionQueueSalesOps, contracts.ExceptionQueueFinanceOps, contracts.ExceptionQueueMasterData, contracts.ExceptionQueueTradeCompliance, contracts.ExceptionQueueServiceOps, contracts.ExceptionQueueUnknown}
 
 func (s *Server) breaks(w http.ResponseWriter, r *http.Request) {
 	kind, ok := param(w, r, "kind", readmodel.BreakKinds)

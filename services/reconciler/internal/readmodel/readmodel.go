@@ -451,7 +451,7 @@ func (m *Model) Queues(now time.Time) []QueueStat {
 
 func (m *Model) queues(now time.Time) []QueueStat {
 	qs := map[string]*QueueStat{}
-	for _, q := range []string{contracts.ExceptionQueueSalesOps, contracts.ExceptionQueueFinanceOps, contracts.ExceptionQueueMasterData, contracts.ExceptionQueueTradeCompliance} {
+	for _, q := range []string{contracts.ExceptionQueueSalesOps, contracts.ExceptionQueueFinanceOps, contracts.ExceptionQueueMasterData, contracts.ExceptionQueueTradeCompliance, contracts.ExceptionQueueServiceOps} {
 		qs[q] = &QueueStat{Queue: q}
 	}
 	for _, e := range m.exceptions {
