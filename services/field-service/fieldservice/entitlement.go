@@ -1,0 +1,79 @@
+package fieldservice
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/services/field-service/internal/casework"
+)
+
+// Entitlement asks who pays for the work on a case.
+type Entitlement interface {
+	Check(ctx context.Context, c *casework.Case, day time.Time) (casework.Verdict, error)
+}
+
+// EntitlementClient asks the gateway's EntitlementService.
+type EntitlementClient struct {
+	client  servicev1.EntitlementServiceClient
+	timeout time.Duration
+}
+
+// NewEntitlementClient checks through conn (pkg/gatewayclient's connection).
+func NewEntitlementClient(conn grpc.ClientConnInterface, timeout time.Duration) *EntitlementClient {
+	return &EntitlementClient{client: servicev1.NewEntitlementServiceClient(conn), timeout: timeout}
+}
+
+var serviceTypes = map[string]servicev1.ServiceType{
+	contracts.ServiceTypeRepair: servicev1.ServiceType_SERVICE_TYPE_REPAIR, contracts.ServiceTypeParts: servicev1.ServiceType_SERVICE_TYPE_PARTS,
+	contracts.ServiceTypePreventiveMaintenance: servicev1.ServiceType_SERVICE_TYPE_PREVENTIVE_MAINTENANCE,
+	contracts.ServiceTypeInstallation:          servicev1.ServiceType_SERVICE_TYPE_INSTALLATION, contracts.ServiceTypeInspection: servicev1.ServiceType_SERVICE_TYPE_INSPECTION,
+}
+
+var coverages = map[servicev1.Coverage]string{
+	servicev1.Coverage_COVERAGE_WARRANTY: contracts.CoverageWarranty, servicev1.Coverage_COVERAGE_SERVICE_CONTRACT: contracts.CoverageServiceContract,
+	servicev1.Coverage_COVERAGE_BILLABLE: contracts.CoverageBillable, servicev1.Coverage_COVERAGE_NOT_ENTITLED: contracts.CoverageNotEntitled,
+}
+
+// Check asks for the verdict on the day the case was opened. The asset or
+// customer unknown to the gateway is a verdict (Unknown), the gateway
+// refusing the request otherwise is poison (a case the service validated
+// should never be), and every other failure is retriable.
+func (e *EntitlementClient) Check(ctx context.Context, c *casework.Case, day time.Time) (casework.Verdict, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	req := &servicev1.CheckEntitlementRequest{Serial: c.Serial, ServiceType: serviceTypes[c.ServiceType], ServiceDate: day.UTC().Format(time.DateOnly)}
+	if c.ERPCustomerID != "" {
+		req.Customer = &servicev1.CheckEntitlementRequest_ErpCustomerId{ErpCustomerId: c.ERPCustomerID}
+	} else {
+		req.Customer = &servicev1.CheckEntitlementRequest_CrmAccountId{CrmAccountId: c.AccountID}
+	}
+	r, err := e.client.CheckEntitlement(ctx, req)
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound:
+		return casework.Verdict{Unknown: true, Reason: "NOT_FOUND", Message: status.Convert(err).Message()}, nil
+	case codes.InvalidArgument:
+		return casework.Verdict{}, errs.Poison("gateway_invalid_argument", fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
+	default:
+		return casework.Verdict{}, errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
+	}
+	cov, ok := coverages[r.GetCoverage()]
+	if !ok {
+		return casework.Verdict{}, errs.Retriablef("gateway_incomplete", "entitlement check of case %s: coverage %s", c.CaseID, r.GetCoverage())
+	}
+	v := casework.Verdict{Coverage: cov, Reason: r.GetReason(), Message: r.GetMessage(), ContractID: r.GetContractId(), ResponseHours: int(r.GetResponseHours())}
+	if a := r.GetAsset(); a != nil {
+		v.ERPCustomerID, v.SKU = a.GetErpCustomerId(), a.GetSku()
+		v.Provider = a.GetWarranty().GetProvider()
+	}
+	return v, nil
+}

@@ -1,0 +1,128 @@
+// Package fieldservice is the entry of the field-service service:
+// configuration in, Run out. Its main.go only parses configuration and calls
+// Run; `isthmus dev` composes the same entry with the other services in one
+// process.
+//
+// One processor (see docs/field-service.md) consumes crm.case.v1,
+// erp.service-order-status.v1, erp.journal.v1, ops.decisions.v1 and its own
+// internal topic field-service.internal.v1, and keeps one state per service
+// case (the service order id is the case id). ERP's journal answers (keyed
+// by journal command id) and decisions (keyed by exception id) are
+// forwarded to the internal topic keyed by case id.
+package fieldservice
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/gatewayclient"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/retry"
+	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/field-service/internal/casework"
+	"github.com/isthmus/isthmus/services/field-service/internal/settle"
+)
+
+// Name is the service name: consumer group, DLQ topic, metrics label.
+const Name = casework.Owner
+
+// InternalTopic is the service's private routing topic (logical name).
+const InternalTopic = "field-service.internal.v1"
+
+// Inputs are the topics the service consumes (besides InternalTopic).
+var Inputs = []string{contracts.TopicCRMCaseV1, contracts.TopicERPServiceOrderStatusV1, contracts.TopicERPJournalV1, contracts.TopicOpsDecisionsV1}
+
+// GatewayScopes are the scopes asked for when ISTHMUS_OAUTH_SCOPE is unset.
+var GatewayScopes = []string{"service:read"}
+
+// Config is the service's configuration.
+type Config struct {
+	config.Common
+	Gateway         gatewayclient.Config
+	GatewayTimeout  time.Duration
+	MarkupBps       int
+	AssetChecks     int
+	AssetRecheck    time.Duration
+	MaxReposts      int
+	Tick            time.Duration
+	CommitInterval  time.Duration
+	RetryMaxElapsed time.Duration
+}
+
+// Register declares every setting of the service.
+func (c *Config) Register(s *config.Set) {
+	c.Common.Register(s, Name)
+	c.Gateway.Register(s, GatewayScopes)
+	s.Duration(&c.GatewayTimeout, "ISTHMUS_FIELD_SERVICE_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one entitlement check; slower is retried")
+	s.Int(&c.MarkupBps, "ISTHMUS_FIELD_SERVICE_MARKUP_BPS", 2500, "markup on the cost of billable work charged to the customer, in basis points")
+	s.Int(&c.AssetChecks, "ISTHMUS_FIELD_SERVICE_ASSET_CHECKS", 5, "entitlement checks of an asset or customer the gateway does not know before the case is raised as not entitled")
+	s.Duration(&c.AssetRecheck, "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK", 30*time.Second, "time (stream time) between those checks")
+	s.Int(&c.MaxReposts, "ISTHMUS_FIELD_SERVICE_MAX_REPOSTS", 3, "reposts of a settlement journal ERP rejected for a closed period before finance-ops is asked")
+	s.Duration(&c.Tick, "ISTHMUS_FIELD_SERVICE_TICK", time.Second, "timer resolution (asset rechecks)")
+	s.Duration(&c.CommitInterval, "ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming")
+	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record (a gateway down) before its batch is aborted and fetched again")
+	s.Check(func() error {
+		switch {
+		case c.MarkupBps < 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_MARKUP_BPS: %d, must be 0 or more", c.MarkupBps)
+		case c.AssetChecks < 1:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_ASSET_CHECKS: %d, must be at least 1", c.AssetChecks)
+		case c.AssetRecheck <= 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_ASSET_RECHECK: must be positive")
+		case c.MaxReposts < 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_MAX_REPOSTS: %d, must be 0 or more", c.MaxReposts)
+		case c.Tick <= 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_TICK: must be positive")
+		case c.CommitInterval <= 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL: must be positive")
+		case c.GatewayTimeout <= 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_GATEWAY_TIMEOUT: must be positive")
+		}
+		return nil
+	})
+}
+
+// Base returns the common part.
+func (c *Config) Base() *config.Common { return &c.Common }
+
+// Policy is the domain policy the configuration gives.
+func (c *Config) Policy() casework.Policy {
+	return casework.Policy{MarkupBps: int64(c.MarkupBps), Accounts: settle.DefaultAccounts, AssetChecks: c.AssetChecks, AssetRecheck: c.AssetRecheck, MaxReposts: c.MaxReposts}
+}
+
+// Run runs the service until ctx ends.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	svc := service.New(&cfg.Common, log)
+	sd, err := svc.Serde()
+	if err != nil {
+		return err
+	}
+	conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if src := conn.Credentials; src != nil {
+		svc.Add("gateway-credentials", src.Run, src.Ready)
+	}
+	h := &Handler{Entitlement: NewEntitlementClient(conn, cfg.GatewayTimeout), Policy: cfg.Policy(), metrics: newMetrics()}
+	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
+		processor.WithCommitInterval(cfg.CommitInterval))
+	p, err := processor.New(processor.Config{
+		Service: Name, Instance: cfg.Instance,
+		Topics:         Inputs,
+		InternalTopics: []string{InternalTopic},
+		Stores:         Stores,
+		Handler:        h.Handle,
+		Tick:           cfg.Tick, OnTick: h.Tick,
+	}, cfg.Kafka, opts...)
+	if err != nil {
+		return err
+	}
+	svc.AddProcessor("cases", p)
+	return svc.Run(ctx)
+}

@@ -1,0 +1,332 @@
+package fieldservice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/field-service/internal/casework"
+)
+
+// State stores (changelog-backed, per input partition).
+const (
+	storeCases     = "cases"     // case id → casework.Case (JSON)
+	storeDeadlines = "deadlines" // timer index: case id at its next entitlement check
+)
+
+// Stores lists the processor's stores.
+var Stores = []string{storeCases, storeDeadlines}
+
+// headerKind tells what an internal message carries: the original Avro
+// bytes of an ERP journal answer or of a decision, re-keyed by case id.
+const headerKind = "isthmus-field-service-kind"
+
+// Handler is the service's processor handler around the pure casework.
+type Handler struct {
+	Entitlement Entitlement
+	Policy      casework.Policy
+	metrics     *serviceMetrics
+}
+
+type serviceMetrics struct {
+	entitlement prometheus.Observer
+	settled     *prometheus.CounterVec
+}
+
+func newMetrics() *serviceMetrics {
+	labels := prometheus.Labels{"service": Name}
+	return &serviceMetrics{
+		entitlement: metrics.Register(metrics.Registry, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "isthmus_field_service_entitlement_seconds",
+			Help:    "Gateway time of one entitlement check.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"service"})).With(labels),
+		settled: metrics.Register(metrics.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "isthmus_field_service_cases_ended_total",
+			Help: "Service cases that reached a final stage, by stage (SETTLED, CANCELLED, REFUSED) and coverage.",
+		}, []string{"service", "stage", "coverage"})).MustCurryWith(labels),
+	}
+}
+
+// Handle processes one input record.
+func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
+	switch m.Topic {
+	case contracts.TopicCRMCaseV1:
+		return h.onCase(ctx, m)
+	case contracts.TopicERPServiceOrderStatusV1:
+		return h.onStatus(ctx, m)
+	case contracts.TopicERPJournalV1:
+		return h.forwardJournal(m)
+	case contracts.TopicOpsDecisionsV1:
+		return h.forwardDecision(m)
+	case InternalTopic:
+		return h.onInternal(ctx, m)
+	}
+	return errs.Poisonf("unknown_topic", "no handler for topic %s", m.Topic)
+}
+
+func (h *Handler) onCase(ctx context.Context, m *processor.Message) error {
+	var in contracts.Case
+	if err := m.Decode(&in); err != nil {
+		return err
+	}
+	if bad := casework.Validate(in); bad != "" {
+		return errs.Poisonf("invalid_case", "case %q: %s", in.CaseID, bad)
+	}
+	if in.CaseID != m.Key() {
+		return errs.Poisonf("key_mismatch", "case %q arrived with key %q: crm.case.v1 must be keyed by case id", in.CaseID, m.Key())
+	}
+	c, err := load(m, in.CaseID)
+	if err != nil {
+		return err
+	}
+	var out casework.Outputs
+	if c == nil {
+		correlation := in.Metadata.CorrelationID
+		if correlation == "" {
+			correlation = tracing.DeterministicID("case", in.CaseID)
+		}
+		c, out = casework.Open(in, correlation)
+		if c == nil {
+			m.Logger().DebugContext(ctx, "case ignored", "case_id", in.CaseID, "why", out.Ignored)
+			return nil
+		}
+	} else {
+		out = c.OnCase(in, m.EventTime())
+	}
+	return h.apply(ctx, m, c, out, m.EventTime(), m.EventID())
+}
+
+func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
+	var st contracts.ServiceOrderStatus
+	if err := m.Decode(&st); err != nil {
+		return err
+	}
+	if st.ServiceOrderID == "" || st.ServiceOrderID != m.Key() {
+		return errs.Poisonf("key_mismatch", "service order status for %q arrived with key %q: erp.service-order-status.v1 must be keyed by service order id", st.ServiceOrderID, m.Key())
+	}
+	c, err := load(m, st.ServiceOrderID)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return errs.Poisonf("unknown_service_order", "ERP status %s for service order %q, which field-service never opened (the service order id is the CRM case id)", st.Status, st.ServiceOrderID)
+	}
+	return h.apply(ctx, m, c, c.OnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
+}
+
+// caseOfJournal is the case a field-service journal id (FS/<case>/<kind>…)
+// names; false for other producers' journals.
+func caseOfJournal(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "FS/")
+	if !ok {
+		return "", false
+	}
+	esc, _, _ := strings.Cut(rest, "/")
+	c, err := url.PathUnescape(esc)
+	return c, err == nil && c != ""
+}
+
+// forwardJournal moves ERP's answer to one of the service's journals onto
+// the internal topic keyed by its case; billing-bridge's are left alone.
+func (h *Handler) forwardJournal(m *processor.Message) error {
+	var v contracts.Journal
+	if err := m.Decode(&v); err != nil {
+		return err
+	}
+	id, ok := caseOfJournal(v.JournalCommandID)
+	if !ok {
+		return nil
+	}
+	m.Emit(InternalTopic, id, m.Value(), kgo.RecordHeader{Key: headerKind, Value: []byte("journal")})
+	return nil
+}
+
+// forwardDecision moves a decision on one of the service's exceptions onto
+// the internal topic keyed by its case.
+func (h *Handler) forwardDecision(m *processor.Message) error {
+	var d contracts.Decision
+	if err := m.Decode(&d); err != nil {
+		return err
+	}
+	if d.OwnerService != Name {
+		return nil
+	}
+	id, ok := casework.CaseOfException(d.ExceptionID)
+	if !ok {
+		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a field-service exception id", d.DecisionID, d.ExceptionID)
+	}
+	m.Emit(InternalTopic, id, m.Value(), kgo.RecordHeader{Key: headerKind, Value: []byte("decision")})
+	return nil
+}
+
+func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
+	kind, _ := m.Header(headerKind)
+	c, err := load(m, m.Key())
+	if err != nil {
+		return err
+	}
+	at := m.EventTime()
+	switch kind {
+	case "journal":
+		var v contracts.Journal
+		if err := m.Decode(&v); err != nil {
+			return err
+		}
+		if c == nil {
+			m.Logger().WarnContext(ctx, "journal answer for an unknown case", "journal_command_id", v.JournalCommandID)
+			return nil
+		}
+		return h.apply(ctx, m, c, c.OnJournal(v, at, h.Policy), at, m.EventID())
+	case "decision":
+		var d contracts.Decision
+		if err := m.Decode(&d); err != nil {
+			return err
+		}
+		if c == nil {
+			m.Logger().WarnContext(ctx, "decision for an unknown case", "exception_id", d.ExceptionID, "decision_id", d.DecisionID)
+			return nil
+		}
+		return h.apply(ctx, m, c, c.OnDecision(d, at, h.Policy), at, m.EventID())
+	}
+	return errs.Poisonf("bad_internal_message", "internal message %s@%d of kind %q", m.Topic, m.Record.Offset, kind)
+}
+
+// Tick runs the due entitlement rechecks of the partition's cases.
+func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
+	var due []string
+	m.DueTimers(storeDeadlines, now, func(id string, _ time.Time) bool {
+		due = append(due, id)
+		return true
+	})
+	for _, id := range due {
+		c, err := load(m, id)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			m.CancelTimer(storeDeadlines, id)
+			continue
+		}
+		out := c.OnTick(now)
+		cause := tracing.DeterministicID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))
+		if err := h.apply(ctx, m, c, out, now, cause); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func load(m *processor.Message, id string) (*casework.Case, error) {
+	b, ok := m.Get(storeCases, id)
+	if !ok {
+		return nil, nil
+	}
+	var c casework.Case
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, errs.Poison("bad_state", fmt.Errorf("case %s: %w", id, err))
+	}
+	return &c, nil
+}
+
+// apply asks for the entitlement verdict when the case needs it (before
+// anything is emitted, so a failing gateway retries the record cleanly),
+// then stores the case and emits its outputs; cause is a deterministic id
+// of the input from which output event ids are derived.
+func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.Case, out casework.Outputs, at time.Time, cause string) error {
+	for out.Check {
+		start := time.Now()
+		v, err := h.Entitlement.Check(ctx, c, c.OpenedAt)
+		if h.metrics != nil {
+			h.metrics.entitlement.Observe(time.Since(start).Seconds())
+		}
+		if err != nil {
+			return err
+		}
+		next := c.OnVerdict(v, at, h.Policy)
+		out.Check = next.Check
+		out.Updates = append(out.Updates, next.Updates...)
+		out.Orders = append(out.Orders, next.Orders...)
+		out.Exceptions = append(out.Exceptions, next.Exceptions...)
+		if next.Ignored != "" {
+			out.Ignored = next.Ignored
+		}
+	}
+	if out.Ignored != "" {
+		m.Logger().DebugContext(ctx, "case unchanged", "case_id", c.CaseID, "why", out.Ignored)
+	}
+	n := 0
+	meta := func() contracts.EventMetadata {
+		n++
+		cs := cause
+		return contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "out", strconv.Itoa(n)), CorrelationID: c.Correlation,
+			CausationID: &cs, SourceSystem: contracts.SourceSystemFieldService, OccurredAt: at.UTC().Truncate(time.Millisecond)}
+	}
+	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(c.Correlation)}
+	for i := range out.Orders {
+		v := out.Orders[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicERPServiceOrderCommandsV1, v.ServiceOrderID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Claims {
+		v := out.Claims[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicERPWarrantyClaimCommandsV1, v.ServiceOrderID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Journals {
+		v := out.Journals[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicERPJournalCommandsV1, c.CaseID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Updates {
+		v := out.Updates[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicCRMCaseUpdatesV1, v.CaseID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Exceptions {
+		v := out.Exceptions[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		return errs.Poison("bad_state", err)
+	}
+	m.Put(storeCases, c.CaseID, b)
+	if c.Deadline.IsZero() {
+		m.CancelTimer(storeDeadlines, c.CaseID)
+	} else {
+		m.SetTimer(storeDeadlines, c.CaseID, c.Deadline)
+	}
+	if h.metrics != nil {
+		for _, u := range out.Updates {
+			switch u.Event {
+			case contracts.CaseEventSettled, contracts.CaseEventCancelled, contracts.CaseEventRefused:
+				h.metrics.settled.WithLabelValues(c.Stage, c.Coverage()).Inc()
+			}
+		}
+	}
+	return nil
+}

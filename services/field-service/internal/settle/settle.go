@@ -1,0 +1,210 @@
+// Package settle turns the cost of a completed service order into balanced
+// ledger journals: the cost of the work (parts out of inventory, field labour
+// accrued) charged to the coverage's cost centre, the customer's charge for
+// billable work, and the manufacturer's refund of warranty work. Pure: no I/O,
+// amounts in minor units of one currency, ids derived from the service order
+// and the journal's kind so that re-processing yields the same ids.
+package settle
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// Kind is what a settlement journal records (erp.journal-commands.v1 kind).
+type Kind string
+
+// Journal kinds.
+const (
+	// Cost: Dr cost of service (cost centre of the coverage) / Cr spare
+	// parts inventory (parts issued) and Cr accrued field labour (labour).
+	Cost Kind = "SERVICE_COST"
+	// Charge: Dr accounts receivable / Cr service revenue — the customer
+	// pays for billable work.
+	Charge Kind = "SERVICE_CHARGE"
+	// Recovery: Dr warranty receivable / Cr cost of service — the
+	// manufacturer accepted the warranty claim.
+	Recovery Kind = "WARRANTY_RECOVERY"
+)
+
+// Accounts is the chart of accounts settlement posts to.
+type Accounts struct {
+	Receivable         string `json:"receivable"`
+	WarrantyReceivable string `json:"warranty_receivable"`
+	PartsInventory     string `json:"parts_inventory"`
+	AccruedLabour      string `json:"accrued_labour"`
+	ServiceRevenue     string `json:"service_revenue"`
+	CostOfService      string `json:"cost_of_service"`
+}
+
+// DefaultAccounts is the chart used unless configured.
+var DefaultAccounts = Accounts{
+	Receivable:         "1200-accounts-receivable",
+	WarrantyReceivable: "1300-warranty-receivable",
+	PartsInventory:     "1400-spare-parts-inventory",
+	AccruedLabour:      "2100-accrued-field-labour",
+	ServiceRevenue:     "4100-service-revenue",
+	CostOfService:      "5000-cost-of-service",
+}
+
+// Cost centres of cost of service by coverage; a service contract's cost
+// goes to the contract itself.
+const (
+	CentreWarranty = "FIELD-WARRANTY"
+	CentreBillable = "FIELD-BILLABLE"
+	CentreGoodwill = "FIELD-GOODWILL"
+)
+
+// Line is one posting: exactly one of Debit and Credit is positive.
+type Line struct {
+	Account    string `json:"account"`
+	Debit      int64  `json:"debit,omitempty"`
+	Credit     int64  `json:"credit,omitempty"`
+	CostCentre string `json:"cost_centre,omitempty"`
+	Text       string `json:"text,omitempty"`
+}
+
+// Journal is one settlement journal for ERP.
+type Journal struct {
+	ID       string `json:"id"`
+	Kind     Kind   `json:"kind"`
+	Currency string `json:"currency"`
+	Text     string `json:"text"`
+	Lines    []Line `json:"lines"`
+}
+
+// Work is what a completed service order cost, in one currency.
+type Work struct {
+	ServiceOrderID string
+	Currency       string
+	Parts          int64 // parts issued at standard cost
+	Labour         int64 // labour at the field labour rate
+}
+
+// Total is the full cost of the work.
+func (w Work) Total() int64 { return w.Parts + w.Labour }
+
+// ID is the deterministic id of a settlement journal; attempt > 0 names a
+// repost (a new id ERP has not seen, after a rejection).
+func ID(serviceOrderID string, kind Kind, attempt int) string {
+	id := "FS/" + url.PathEscape(serviceOrderID) + "/" + string(kind)
+	if attempt > 0 {
+		id += fmt.Sprintf("/r%d", attempt)
+	}
+	return id
+}
+
+// ErrNoCost is returned for work that cost nothing: no journal to post.
+var ErrNoCost = errors.New("settle: the work cost nothing")
+
+// CostJournal books the cost of the work to centre: Dr cost of service,
+// Cr parts inventory (when parts were issued) and Cr accrued labour (when
+// labour was recorded).
+func CostJournal(a Accounts, w Work, centre string) (Journal, error) {
+	if err := w.check(); err != nil {
+		return Journal{}, err
+	}
+	j := Journal{ID: ID(w.ServiceOrderID, Cost, 0), Kind: Cost, Currency: w.Currency, Text: "Field service cost of " + w.ServiceOrderID}
+	j.Lines = append(j.Lines, Line{Account: a.CostOfService, Debit: w.Total(), CostCentre: centre, Text: "cost of service"})
+	if w.Parts > 0 {
+		j.Lines = append(j.Lines, Line{Account: a.PartsInventory, Credit: w.Parts, Text: "spare parts issued"})
+	}
+	if w.Labour > 0 {
+		j.Lines = append(j.Lines, Line{Account: a.AccruedLabour, Credit: w.Labour, Text: "field labour"})
+	}
+	return j, j.Check()
+}
+
+// ChargeAmount is what the customer pays for billable work: its cost plus
+// a markup in basis points, rounded half up.
+func ChargeAmount(w Work, markupBps int64) int64 {
+	t := w.Total()
+	return t + (t*markupBps+5000)/10000
+}
+
+// ChargeJournal charges the customer amount: Dr receivables / Cr service
+// revenue.
+func ChargeJournal(a Accounts, w Work, amount int64) (Journal, error) {
+	if amount <= 0 {
+		return Journal{}, ErrNoCost
+	}
+	j := Journal{ID: ID(w.ServiceOrderID, Charge, 0), Kind: Charge, Currency: w.Currency, Text: "Field service charge for " + w.ServiceOrderID,
+		Lines: []Line{
+			{Account: a.Receivable, Debit: amount, Text: "service charge"},
+			{Account: a.ServiceRevenue, Credit: amount, Text: "service revenue"},
+		}}
+	return j, j.Check()
+}
+
+// RecoveryJournal books the manufacturer's refund of warranty work:
+// Dr warranty receivable / Cr cost of service (warranty cost centre).
+func RecoveryJournal(a Accounts, w Work, amount int64) (Journal, error) {
+	if amount <= 0 {
+		return Journal{}, ErrNoCost
+	}
+	j := Journal{ID: ID(w.ServiceOrderID, Recovery, 0), Kind: Recovery, Currency: w.Currency, Text: "Warranty recovery for " + w.ServiceOrderID,
+		Lines: []Line{
+			{Account: a.WarrantyReceivable, Debit: amount, Text: "warranty claim accepted"},
+			{Account: a.CostOfService, Credit: amount, CostCentre: CentreWarranty, Text: "cost recovered"},
+		}}
+	return j, j.Check()
+}
+
+// Repost is j again under a new id (attempt > 0), for a rejected posting.
+func Repost(j Journal, serviceOrderID string, attempt int) Journal {
+	r := j
+	r.ID = ID(serviceOrderID, j.Kind, attempt)
+	r.Lines = append([]Line(nil), j.Lines...)
+	return r
+}
+
+func (w Work) check() error {
+	switch {
+	case w.ServiceOrderID == "":
+		return errors.New("settle: no service order id")
+	case len(w.Currency) != 3:
+		return fmt.Errorf("settle: currency %q is not an ISO-4217 code", w.Currency)
+	case w.Parts < 0 || w.Labour < 0:
+		return fmt.Errorf("settle: negative cost (parts %d, labour %d)", w.Parts, w.Labour)
+	case w.Total() == 0:
+		return ErrNoCost
+	}
+	return nil
+}
+
+// Check verifies that the journal balances and that every line is one-sided
+// and positive.
+func (j Journal) Check() error {
+	if len(j.Lines) < 2 {
+		return fmt.Errorf("journal %s: %d line(s), want at least 2", j.ID, len(j.Lines))
+	}
+	var dr, cr int64
+	for i, l := range j.Lines {
+		if l.Account == "" {
+			return fmt.Errorf("journal %s line %d: no account", j.ID, i+1)
+		}
+		if (l.Debit > 0) == (l.Credit > 0) || l.Debit < 0 || l.Credit < 0 {
+			return fmt.Errorf("journal %s line %d: debit %d, credit %d: want exactly one positive", j.ID, i+1, l.Debit, l.Credit)
+		}
+		dr += l.Debit
+		cr += l.Credit
+	}
+	if dr != cr {
+		return fmt.Errorf("journal %s: debits %d != credits %d", j.ID, dr, cr)
+	}
+	return nil
+}
+
+// Effect is the net debit of account over journals (debits minus credits).
+func Effect(account string, js ...Journal) int64 {
+	var n int64
+	for _, j := range js {
+		for _, l := range j.Lines {
+			if l.Account == account {
+				n += l.Debit - l.Credit
+			}
+		}
+	}
+	return n
+}
