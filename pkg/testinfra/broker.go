@@ -108,7 +108,7 @@ func (b *Broker) Start() {
 		b.t.Fatalf("testinfra: open broker log: %v", err)
 	}
 	fmt.Fprintf(logFile, "--- start %s\n", time.Now().Format(time.RFC3339))
-	proc, exited, err := startProcess(b.argv, b.dir, logFile)
+	proc, exited, err := startProcess(b.argv, b.dir, nil, logFile)
 	logFile.Close() // the child holds its own descriptor
 	if err != nil {
 		b.t.Fatalf("testinfra: start broker: %v", err)

@@ -7,12 +7,12 @@ import (
 	"syscall"
 )
 
-// startProcess starts argv with its output to logFile and returns the process and a
+// startProcess starts argv (environment env; nil: this process's) with its output to logFile and returns the process and a
 // channel closed when it has exited. The child gets SIGKILL when the thread that
 // started it dies (Pdeathsig), so a test binary that crashes or times out leaves no
 // broker behind; the starting goroutine stays locked to that thread until the child
 // exits, so the Go runtime cannot retire the thread early.
-func startProcess(argv []string, dir string, logFile *os.File) (*os.Process, chan struct{}, error) {
+func startProcess(argv []string, dir string, env []string, logFile *os.File) (*os.Process, chan struct{}, error) {
 	type started struct {
 		proc *os.Process
 		err  error
@@ -24,6 +24,7 @@ func startProcess(argv []string, dir string, logFile *os.File) (*os.Process, cha
 		defer runtime.UnlockOSThread()
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = dir
+		cmd.Env = env
 		cmd.Stdout = logFile
 		cmd.Stderr = logFile
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

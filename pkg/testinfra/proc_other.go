@@ -7,11 +7,12 @@ import (
 	"os/exec"
 )
 
-// startProcess starts argv with its output to logFile and returns the process and a
+// startProcess starts argv (environment env; nil: this process's) with its output to logFile and returns the process and a
 // channel closed when it has exited.
-func startProcess(argv []string, dir string, logFile *os.File) (*os.Process, chan struct{}, error) {
+func startProcess(argv []string, dir string, env []string, logFile *os.File) (*os.Process, chan struct{}, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
+	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {

@@ -1,0 +1,534 @@
+//go:build integration
+
+package fieldservice_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+)
+
+// env is a field-service flow on the real broker: the real gateway (its
+// entitlement answers from Redis read models of the assets produced here),
+// the real ERP simulator answering service orders, warranty claims and
+// journals (no traffic of its own), and field-service instances as child
+// processes.
+type env struct {
+	t       *testing.T
+	prefix  string
+	brokers []string
+	sd      *serde.Serde
+	cl      *kgo.Client
+	fsEnv   map[string]string
+	fsBin   string
+
+	mu      sync.Mutex
+	updates map[string][]contracts.CaseUpdate // case id → updates, in order
+	orders  []contracts.ServiceOrderCommand
+	claims  []contracts.WarrantyClaimCommand
+	jcmds   []contracts.JournalCommand
+	answers map[string]contracts.Journal // journal command id → ERP answer
+	excs    map[string][]contracts.OperationalException
+	dlq     []*kgo.Record
+	events  map[string]int // event id → times seen (case updates)
+}
+
+var today = time.Now().UTC().Truncate(24 * time.Hour)
+
+func newEnv(t *testing.T, sim map[string]string) *env {
+	t.Helper()
+	e := &env{t: t, brokers: testinfra.Brokers(t), prefix: fmt.Sprintf("fsv%d.", time.Now().UnixNano()),
+		updates: map[string][]contracts.CaseUpdate{}, answers: map[string]contracts.Journal{}, excs: map[string][]contracts.OperationalException{}, events: map[string]int{}}
+	reg := testinfra.RegistryURL(t)
+	testinfra.Provision(t, e.brokers, reg, e.prefix)
+	rc, err := service.RegistryClient(config.Registry{URL: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sd = serde.New(rc)
+	e.cl = testinfra.NewClient(t, e.brokers)
+	common := map[string]string{"ISTHMUS_KAFKA_BROKERS": strings.Join(e.brokers, ","), "ISTHMUS_TOPIC_PREFIX": e.prefix,
+		"ISTHMUS_SCHEMA_REGISTRY_URL": reg, "ISTHMUS_LOG_LEVEL": "warn"}
+	with := func(m map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range common {
+			out[k] = v
+		}
+		for k, v := range m {
+			out[k] = v
+		}
+		return out
+	}
+	issuer := testinfra.NewIssuer(t, "fsv-test")
+	gwGRPC, gwAdmin := testinfra.FreeAddr(t), testinfra.FreeAddr(t)
+	gw := testinfra.NewProgram(t, "gateway", testinfra.Build(t, "../../gateway"), with(map[string]string{
+		"ISTHMUS_REDIS_URL": testinfra.StartRedis(t), "ISTHMUS_GATEWAY_GRPC_ADDR": gwGRPC, "ISTHMUS_GATEWAY_HTTP_ADDR": testinfra.FreeAddr(t),
+		"ISTHMUS_ADMIN_ADDR": gwAdmin, "ISTHMUS_GATEWAY_JWKS_URL": issuer.JWKSURL, "ISTHMUS_GATEWAY_RATE_LIMIT": "0", "ISTHMUS_INSTANCE_ID": "gw"}))
+	gw.Start()
+	simEnv := with(map[string]string{"ISTHMUS_SIM_TRAFFIC": "false", "ISTHMUS_SIM_LATENCY": "20ms-100ms", "ISTHMUS_SIM_SHIP_DELAY": "100ms-400ms",
+		"ISTHMUS_ADMIN_ADDR": testinfra.FreeAddr(t), "ISTHMUS_INSTANCE_ID": "sim", "ISTHMUS_SIM_SEED": "11"})
+	for k, v := range sim {
+		simEnv[k] = v
+	}
+	testinfra.NewProgram(t, "erp-simulator", testinfra.Build(t, "../../erp-simulator"), simEnv).Start()
+	e.fsBin = testinfra.Build(t, "..")
+	e.fsEnv = with(map[string]string{"ISTHMUS_GATEWAY_ADDR": gwGRPC, "ISTHMUS_GATEWAY_TOKEN": issuer.Mint(t, "field-service", []string{"service:read"}, 2*time.Hour),
+		"ISTHMUS_FIELD_SERVICE_ASSET_CHECKS": "2", "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK": "1s", "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED": "3s"})
+	waitReady(t, gwAdmin, time.Minute)
+	e.watch()
+	return e
+}
+
+// instance prepares a field-service instance with a stable id.
+func (e *env) instance(id string) *testinfra.Program {
+	env := map[string]string{"ISTHMUS_INSTANCE_ID": id, "ISTHMUS_ADMIN_ADDR": testinfra.FreeAddr(e.t)}
+	for k, v := range e.fsEnv {
+		env[k] = v
+	}
+	return testinfra.NewProgram(e.t, "field-service-"+id, e.fsBin, env)
+}
+
+func waitReady(t *testing.T, admin string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within %s", admin, within)
+}
+
+func (e *env) produce(topic, key string, v serde.Record) {
+	e.t.Helper()
+	b, err := e.sd.Encode(context.Background(), e.prefix+topic, v)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.produceRaw(topic, key, b)
+}
+
+func (e *env) produceRaw(topic, key string, b []byte) {
+	e.t.Helper()
+	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.prefix + topic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+var seq int
+
+func meta(src string) contracts.EventMetadata {
+	seq++
+	return contracts.EventMetadata{EventID: fmt.Sprintf("00000000-0000-4000-8000-%012d", seq), CorrelationID: fmt.Sprintf("corr-%d", seq), SourceSystem: src, OccurredAt: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func date(days int) time.Time { return today.AddDate(0, 0, days) }
+
+// asset puts an installed asset of customer in the installed base.
+func (e *env) asset(serial, customer string, warrantyFrom, warrantyTo int, contract string) {
+	a := &contracts.Asset{Metadata: meta(contracts.SourceSystemERP), Serial: serial, SKU: "PUMP-100", ERPCustomerID: customer, Status: "INSTALLED",
+		InstallDate: date(warrantyFrom), AsOf: time.Now().UTC().Truncate(time.Millisecond)}
+	all := []string{contracts.ServiceTypeRepair, contracts.ServiceTypeParts, contracts.ServiceTypePreventiveMaintenance, contracts.ServiceTypeInspection}
+	if warrantyTo != 0 {
+		a.Warranty = &contracts.WarrantyCoverage{StartDate: date(warrantyFrom), EndDate: date(warrantyTo), ServiceTypes: all, Provider: ptr("OEM-PUMPS")}
+	}
+	if contract != "" {
+		a.ServiceContract = &contracts.ServiceContractCoverage{ContractID: contract, StartDate: date(-30), EndDate: date(335), ServiceTypes: all, ResponseHours: ptr(8)}
+	}
+	e.produce(contracts.TopicERPAssetV1, serial, a)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (e *env) openCase(id, customer, serial, serviceType, status string) {
+	e.produce(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
+		Serial: serial, ServiceType: serviceType, Symptom: ptr("noise at start"), Priority: contracts.SeverityHigh, SLATier: "STANDARD", Status: status, OpenedAt: time.Now().UTC().Truncate(time.Millisecond)})
+}
+
+// watch collects the service's outputs and ERP's journal answers
+// (read_committed).
+func (e *env) watch() {
+	topics := []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1,
+		contracts.TopicERPJournalCommandsV1, contracts.TopicERPJournalV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqFieldServiceV1}
+	for i := range topics {
+		topics[i] = e.prefix + topics[i]
+	}
+	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithCancel(context.Background())
+	e.t.Cleanup(cancel)
+	go func() {
+		for ctx.Err() == nil {
+			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+				topic := strings.TrimPrefix(r.Topic, e.prefix)
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				if topic == contracts.TopicDlqFieldServiceV1 {
+					e.dlq = append(e.dlq, r)
+					return
+				}
+				v, err := contracts.NewValue(topic)
+				if err != nil {
+					return
+				}
+				if err := e.sd.Decode(ctx, r.Value, v); err != nil {
+					e.t.Errorf("decode %s: %v", topic, err)
+					return
+				}
+				switch x := v.(type) {
+				case *contracts.CaseUpdate:
+					e.updates[x.CaseID] = append(e.updates[x.CaseID], *x)
+					e.events[x.Metadata.EventID]++
+				case *contracts.ServiceOrderCommand:
+					e.orders = append(e.orders, *x)
+				case *contracts.WarrantyClaimCommand:
+					e.claims = append(e.claims, *x)
+				case *contracts.JournalCommand:
+					e.jcmds = append(e.jcmds, *x)
+				case *contracts.Journal:
+					e.answers[x.JournalCommandID] = *x
+				case *contracts.OperationalException:
+					e.excs[x.ExceptionID] = append(e.excs[x.ExceptionID], *x)
+				}
+			})
+		}
+	}()
+}
+
+// final is a case's last event of SETTLED, CANCELLED, REFUSED, "".
+func (e *env) final(id string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, u := range slices.Backward(e.updates[id]) {
+		switch u.Event {
+		case contracts.CaseEventSettled, contracts.CaseEventCancelled, contracts.CaseEventRefused:
+			return u.Event
+		}
+	}
+	return ""
+}
+
+func (e *env) waitFor(what string, within time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// openExceptions lists the exceptions whose latest state is OPEN or
+// RETRYING, by category.
+func (e *env) openExceptions() map[string][]contracts.OperationalException {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string][]contracts.OperationalException{}
+	for _, hist := range e.excs {
+		last := hist[len(hist)-1]
+		if last.Status == contracts.ExceptionStatusOpen || last.Status == contracts.ExceptionStatusRetrying {
+			out[hist[0].Category] = append(out[hist[0].Category], hist[0])
+		}
+	}
+	return out
+}
+
+// checkLedger asserts that every journal balances, that each is sent once,
+// and that ERP posted each case's latest journal of every kind; it returns
+// the kinds posted per case and the net debit per account.
+func (e *env) checkLedger() (map[string][]string, map[string]int64) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	seen := map[string]int{}
+	latest := map[string]contracts.JournalCommand{} // case/kind → latest attempt
+	net := map[string]int64{}
+	for _, j := range e.jcmds {
+		seen[j.JournalCommandID]++
+		if !strings.HasPrefix(j.JournalCommandID, "FS/") {
+			e.t.Errorf("journal %s is not field-service's", j.JournalCommandID)
+		}
+		var dr, cr int64
+		for _, l := range j.Lines {
+			dr += l.Debit.AmountMinor
+			cr += l.Credit.AmountMinor
+		}
+		if dr != cr || dr == 0 {
+			e.t.Errorf("journal %s: debits %d, credits %d", j.JournalCommandID, dr, cr)
+		}
+		parts := strings.Split(j.JournalCommandID, "/")
+		latest[parts[1]+"/"+parts[2]] = j
+	}
+	for id, n := range seen {
+		if n != 1 {
+			e.t.Errorf("journal %s sent %d times", id, n)
+		}
+	}
+	kinds := map[string][]string{}
+	for k, j := range latest {
+		a, ok := e.answers[j.JournalCommandID]
+		if !ok || a.Status != contracts.JournalStatusPosted {
+			e.t.Errorf("journal %s: ERP answer %+v, want POSTED", j.JournalCommandID, a)
+			continue
+		}
+		c, _, _ := strings.Cut(k, "/")
+		kinds[c] = append(kinds[c], j.Kind)
+		for _, l := range j.Lines {
+			net[l.Account] += l.Debit.AmountMinor - l.Credit.AmountMinor
+		}
+	}
+	for _, ks := range kinds {
+		slices.Sort(ks)
+	}
+	return kinds, net
+}
+
+func TestCaseToSettlement(t *testing.T) {
+	e := newEnv(t, map[string]string{"ISTHMUS_SIM_PART_SHORTAGE_BPS": "5000", "ISTHMUS_SIM_CLAIM_REJECT_BPS": "0", "ISTHMUS_SIM_JOURNAL_REJECT_BPS": "3000"})
+	e.asset("SN-W", "E-100", -100, 265, "")    // warranty in force
+	e.asset("SN-C", "E-100", -800, -435, "SC-1") // warranty over, service contract in force
+	e.asset("SN-B", "E-100", -800, -435, "")   // nothing: billable
+	e.asset("SN-X", "E-200", -10, 355, "")     // another customer's
+	e.instance("a").Start()
+	cases := map[string]string{} // case → want coverage
+	for i, tt := range []struct{ serial, cov string }{{"SN-W", contracts.CoverageWarranty}, {"SN-C", contracts.CoverageServiceContract}, {"SN-B", contracts.CoverageBillable}} {
+		for j, st := range []string{contracts.ServiceTypeRepair, contracts.ServiceTypePreventiveMaintenance, contracts.ServiceTypeInspection} {
+			id := fmt.Sprintf("CASE-%d%d", i, j)
+			cases[id] = tt.cov
+			e.openCase(id, "E-100", tt.serial, st, "OPEN")
+		}
+	}
+	// Bad input: bytes that are not Avro, an unknown schema id, a case
+	// without serial. Each goes to the DLQ; the cases after them flow.
+	e.produceRaw(contracts.TopicCRMCaseV1, "BAD-1", []byte("not avro"))
+	e.produceRaw(contracts.TopicCRMCaseV1, "BAD-2", []byte{0, 0x7f, 0xff, 0xff, 0xf0, 2, 4})
+	e.openCase("BAD-3", "E-100", "", contracts.ServiceTypeRepair, "OPEN")
+	e.openCase("CASE-X", "E-100", "SN-X", contracts.ServiceTypeRepair, "OPEN")       // not entitled
+	e.openCase("CASE-U", "E-100", "SN-UNKNOWN", contracts.ServiceTypeRepair, "OPEN") // not in the installed base
+	e.openCase("CASE-Z", "E-100", "SN-B", contracts.ServiceTypeRepair, "OPEN")
+	e.openCase("CASE-Z", "E-100", "SN-B", contracts.ServiceTypeRepair, "CANCELLED") // withdrawn at once
+
+	var notEntitled contracts.OperationalException
+	e.waitFor("CASE-X raised as not entitled", time.Minute, func() bool {
+		for _, x := range e.openExceptions()[contracts.ExceptionCategoryNotEntitled] {
+			if x.EntityIds["case_id"] == "CASE-X" {
+				notEntitled = x
+				return true
+			}
+		}
+		return false
+	})
+	if notEntitled.Queue != contracts.ExceptionQueueSalesOps || notEntitled.Context["reason"] != "ASSET_NOT_OWNED" || !slices.Contains(notEntitled.AllowedActions, contracts.DecisionActionOverride) {
+		t.Fatalf("not-entitled exception %+v", notEntitled)
+	}
+	// Sales agrees a billable visit with the customer.
+	e.produce(contracts.TopicOpsDecisionsV1, notEntitled.ExceptionID, &contracts.Decision{Metadata: meta(contracts.SourceSystemOperator), DecisionID: "D-X",
+		ExceptionID: notEntitled.ExceptionID, OwnerService: "field-service", Action: contracts.DecisionActionOverride, Parameters: map[string]string{}, Actor: "sales@example.com", ApprovedBy: []string{}})
+	cases["CASE-X"] = contracts.CoverageBillable
+
+	e.waitFor("every case settled", 3*time.Minute, func() bool {
+		for id := range cases {
+			if e.final(id) != contracts.CaseEventSettled {
+				return false
+			}
+		}
+		return e.final("CASE-Z") == contracts.CaseEventCancelled
+	})
+	e.waitFor("CASE-U raised after its checks", time.Minute, func() bool {
+		for _, x := range e.openExceptions()[contracts.ExceptionCategoryNotEntitled] {
+			if x.EntityIds["case_id"] == "CASE-U" {
+				return true
+			}
+		}
+		return false
+	})
+	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	e.waitFor("every journal answered", time.Minute, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, j := range e.jcmds {
+			if _, ok := e.answers[j.JournalCommandID]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second) // anything late (a repost) would show now
+	wantKinds := map[string]string{
+		contracts.CoverageWarranty:        "SERVICE_COST,WARRANTY_RECOVERY",
+		contracts.CoverageServiceContract: "SERVICE_COST",
+		contracts.CoverageBillable:        "SERVICE_CHARGE,SERVICE_COST",
+	}
+	kinds, net := e.checkLedger()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	creates := map[string]int{}
+	for _, o := range e.orders {
+		if o.Action == contracts.ServiceOrderActionCreate {
+			creates[o.ServiceOrderID]++
+		}
+	}
+	for id, cov := range cases {
+		got := strings.Join(kinds[id], ",")
+		if got != wantKinds[cov] {
+			t.Errorf("%s (%s): journals %s, want %s", id, cov, got, wantKinds[cov])
+		}
+		if creates[id] != 1 {
+			t.Errorf("%s: %d CREATE commands", id, creates[id])
+		}
+		var entitlement string
+		for _, u := range e.updates[id] {
+			if u.Event == contracts.CaseEventEntitlement {
+				entitlement = u.Coverage
+			}
+		}
+		if id != "CASE-X" && entitlement != cov {
+			t.Errorf("%s: entitlement %s, want %s", id, entitlement, cov)
+		}
+	}
+	if creates["CASE-U"] != 0 || creates["CASE-Z"] > 1 {
+		t.Errorf("CREATE commands: CASE-U %d, CASE-Z %d", creates["CASE-U"], creates["CASE-Z"])
+	}
+	if len(e.claims) != 3 {
+		t.Errorf("%d warranty claims, want 3", len(e.claims))
+	}
+	// The warranty's cost came back from the manufacturer: what stays in
+	// cost of service is the contract's and the billable work's; revenue
+	// is what the customers were charged.
+	if net["4100-service-revenue"] >= 0 || net["1200-accounts-receivable"] != -net["4100-service-revenue"] || net["1300-warranty-receivable"] <= 0 {
+		t.Errorf("ledger: %v", net)
+	}
+	var shortages int
+	for id, hist := range e.excs {
+		if hist[0].Category == contracts.ExceptionCategoryPartUnavailable {
+			shortages++
+			if hist[0].Queue != contracts.ExceptionQueueServiceOps || hist[len(hist)-1].Status != contracts.ExceptionStatusResolved {
+				t.Errorf("part shortage %s: queue %s, last status %s", id, hist[0].Queue, hist[len(hist)-1].Status)
+			}
+		}
+	}
+	for id, n := range e.events {
+		if n != 1 {
+			t.Errorf("case update event %s seen %d times", id, n)
+		}
+	}
+	t.Logf("%d cases settled, %d journals (%d reposts), %d part shortages raised and resolved, %d DLQ records", len(cases), len(e.jcmds),
+		len(e.jcmds)-countLatest(kinds), shortages, len(e.dlq))
+	if shortages == 0 {
+		t.Error("no part shortage with ISTHMUS_SIM_PART_SHORTAGE_BPS=5000")
+	}
+	if len(e.dlq) != 3 {
+		t.Errorf("%d DLQ records, want 3", len(e.dlq))
+	}
+}
+
+func countLatest(kinds map[string][]string) int {
+	n := 0
+	for _, ks := range kinds {
+		n += len(ks)
+	}
+	return n
+}
+
+// TestSIGKILLNoLossNoDuplicate runs two instances under a stream of cases
+// and SIGKILLs each once (restarted with its stable id): every case is
+// settled once, with one service order and one journal per kind.
+func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
+	e := newEnv(t, map[string]string{"ISTHMUS_SIM_PART_SHORTAGE_BPS": "2000", "ISTHMUS_SIM_CLAIM_REJECT_BPS": "0", "ISTHMUS_SIM_JOURNAL_REJECT_BPS": "1000"})
+	e.asset("SN-W", "E-100", -100, 265, "")
+	e.asset("SN-C", "E-100", -800, -435, "SC-1")
+	e.asset("SN-B", "E-100", -800, -435, "")
+	a, b := e.instance("a"), e.instance("b")
+	a.Start()
+	b.Start()
+	serials := []string{"SN-W", "SN-C", "SN-B"}
+	const n = 90
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			e.openCase(fmt.Sprintf("K-%03d", i), "E-100", serials[i%3], contracts.ServiceTypeRepair, "OPEN")
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+	time.Sleep(3 * time.Second)
+	a.Kill()
+	time.Sleep(2 * time.Second)
+	a.Start()
+	time.Sleep(4 * time.Second)
+	b.Kill()
+	time.Sleep(time.Second)
+	b.Start()
+	<-done
+	e.waitFor("every case settled", 4*time.Minute, func() bool {
+		for i := 0; i < n; i++ {
+			if e.final(fmt.Sprintf("K-%03d", i)) != contracts.CaseEventSettled {
+				return false
+			}
+		}
+		return true
+	})
+	e.waitFor("every journal answered", time.Minute, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, j := range e.jcmds {
+			if _, ok := e.answers[j.JournalCommandID]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
+	kinds, _ := e.checkLedger()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	creates := map[string]int{}
+	for _, o := range e.orders {
+		creates[o.ServiceOrderID+"/"+o.Action]++
+	}
+	want := []string{"SERVICE_COST,WARRANTY_RECOVERY", "SERVICE_COST", "SERVICE_CHARGE,SERVICE_COST"}
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("K-%03d", i)
+		if creates[id+"/CREATE"] != 1 {
+			t.Errorf("%s: %d CREATE commands", id, creates[id+"/CREATE"])
+		}
+		if got := strings.Join(kinds[id], ","); got != want[i%3] {
+			t.Errorf("%s: journals %s, want %s", id, got, want[i%3])
+		}
+		settled := 0
+		for _, u := range e.updates[id] {
+			if u.Event == contracts.CaseEventSettled {
+				settled++
+			}
+		}
+		if settled != 1 {
+			t.Errorf("%s settled %d times", id, settled)
+		}
+	}
+	for id, c := range e.events {
+		if c != 1 {
+			t.Errorf("case update event %s seen %d times", id, c)
+		}
+	}
+	if len(e.dlq) != 0 {
+		t.Errorf("%d DLQ records", len(e.dlq))
+	}
+	t.Logf("%d cases through two SIGKILLs: %d service order commands, %d journals, %d case updates", n, len(e.orders), len(e.jcmds), len(e.events))
+}
