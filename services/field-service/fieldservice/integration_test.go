@@ -302,10 +302,10 @@ func (e *env) checkLedger() (map[string][]string, map[string]int64) {
 
 func TestCaseToSettlement(t *testing.T) {
 	e := newEnv(t, map[string]string{"ISTHMUS_SIM_PART_SHORTAGE_BPS": "5000", "ISTHMUS_SIM_CLAIM_REJECT_BPS": "0", "ISTHMUS_SIM_JOURNAL_REJECT_BPS": "3000"})
-	e.asset("SN-W", "E-100", -100, 265, "")    // warranty in force
+	e.asset("SN-W", "E-100", -100, 265, "")      // warranty in force
 	e.asset("SN-C", "E-100", -800, -435, "SC-1") // warranty over, service contract in force
-	e.asset("SN-B", "E-100", -800, -435, "")   // nothing: billable
-	e.asset("SN-X", "E-200", -10, 355, "")     // another customer's
+	e.asset("SN-B", "E-100", -800, -435, "")     // nothing: billable
+	e.asset("SN-X", "E-200", -10, 355, "")       // another customer's
 	e.instance("a").Start()
 	cases := map[string]string{} // case → want coverage
 	for i, tt := range []struct{ serial, cov string }{{"SN-W", contracts.CoverageWarranty}, {"SN-C", contracts.CoverageServiceContract}, {"SN-B", contracts.CoverageBillable}} {

@@ -112,13 +112,13 @@ type Case struct {
 	// not-entitled verdict or of a rejected warranty claim).
 	Billable bool `json:"billable,omitempty"`
 
-	ERPOrderID string              `json:"erp_order_id,omitempty"`
-	Applied    []string            `json:"applied,omitempty"` // ERP statuses applied, once each
+	ERPOrderID string               `json:"erp_order_id,omitempty"`
+	Applied    []string             `json:"applied,omitempty"` // ERP statuses applied, once each
 	Parts      []contracts.PartUsed `json:"parts,omitempty"`
-	Work       *settle.Work        `json:"work,omitempty"`
-	Resolution string              `json:"resolution,omitempty"`
-	ClaimID    string              `json:"claim_id,omitempty"`
-	Journals   []Booked            `json:"journals,omitempty"`
+	Work       *settle.Work         `json:"work,omitempty"`
+	Resolution string               `json:"resolution,omitempty"`
+	ClaimID    string               `json:"claim_id,omitempty"`
+	Journals   []Booked             `json:"journals,omitempty"`
 	// Exceptions: exception id → its category and status.
 	Exceptions map[string]Exception `json:"exceptions,omitempty"`
 	Decisions  []string             `json:"decisions,omitempty"` // applied decision ids
@@ -669,7 +669,9 @@ func (c *Case) resolve(out *Outputs, category string, at time.Time, decision, ms
 	}
 }
 
-func (c *Case) resolveAll(out *Outputs, at time.Time, decision, msg string) { c.resolve(out, "", at, decision, msg) }
+func (c *Case) resolveAll(out *Outputs, at time.Time, decision, msg string) {
+	c.resolve(out, "", at, decision, msg)
+}
 
 // OpenExceptions counts the case's exceptions still open.
 func (c *Case) OpenExceptions() int {
