@@ -16,9 +16,9 @@ const (
 	TopicCRMAccountUpdatesV1 = "crm.account-updates.v1"
 	// TopicCRMAccountV1: CRM accounts (prospects and customers) after every change, deletes and privacy erase requests.
 	TopicCRMAccountV1 = "crm.account.v1"
-	// TopicCRMCaseUpdatesV1: What CRM learns about a service case - entitlement verdict, service order progress, parts used, resolution and settlement, or why it was refused.
+	// TopicCRMCaseUpdatesV1: What CRM learns about a service case - entitlement verdict, service order progress, parts used, resolution and settlement, a return's steps and credit, or why it was refused.
 	TopicCRMCaseUpdatesV1 = "crm.case-updates.v1"
-	// TopicCRMCaseV1: CRM service cases after every change - customer, asset serial, service type, symptom, priority, SLA tier; CANCELLED withdraws a case.
+	// TopicCRMCaseV1: CRM service cases after every change - customer, asset serial, service type, symptom, priority, SLA tier; CANCELLED withdraws a case; a case with a return request is a return (RMA).
 	TopicCRMCaseV1 = "crm.case.v1"
 	// TopicCRMContactV1: CRM contacts (people at accounts) after every change.
 	TopicCRMContactV1 = "crm.contact.v1"
@@ -157,6 +157,9 @@ const (
 	BreakKindOrderAmountMismatch        = "ORDER_AMOUNT_MISMATCH"
 	BreakKindInvoiceAmountMismatch      = "INVOICE_AMOUNT_MISMATCH"
 	BreakKindBillingJournalMismatch     = "BILLING_JOURNAL_MISMATCH"
+	BreakKindCaseWithoutServiceOrder    = "CASE_WITHOUT_SERVICE_ORDER"
+	BreakKindServiceCostNotSettled      = "SERVICE_COST_NOT_SETTLED"
+	BreakKindReturnNotCredited          = "RETURN_NOT_CREDITED"
 )
 
 // Symbols of enum isthmus.recon.v1.BreakStatus (default UNKNOWN): Whether a break is open.
@@ -168,13 +171,18 @@ const (
 
 // Symbols of enum isthmus.crm.v1.CaseEvent (default UNKNOWN): What happened. UNKNOWN is the forward-compatible default.
 const (
-	CaseEventUnknown     = "UNKNOWN"
-	CaseEventEntitlement = "ENTITLEMENT"
-	CaseEventWorkOrder   = "WORK_ORDER"
-	CaseEventResolved    = "RESOLVED"
-	CaseEventSettled     = "SETTLED"
-	CaseEventRefused     = "REFUSED"
-	CaseEventCancelled   = "CANCELLED"
+	CaseEventUnknown          = "UNKNOWN"
+	CaseEventEntitlement      = "ENTITLEMENT"
+	CaseEventWorkOrder        = "WORK_ORDER"
+	CaseEventResolved         = "RESOLVED"
+	CaseEventSettled          = "SETTLED"
+	CaseEventRefused          = "REFUSED"
+	CaseEventCancelled        = "CANCELLED"
+	CaseEventReturnRequested  = "RETURN_REQUESTED"
+	CaseEventReturnAuthorized = "RETURN_AUTHORIZED"
+	CaseEventReturnReceived   = "RETURN_RECEIVED"
+	CaseEventReturnInspected  = "RETURN_INSPECTED"
+	CaseEventReturnCredited   = "RETURN_CREDITED"
 )
 
 // Symbols of enum isthmus.crm.v1.CaseStatus (default UNKNOWN): Case status in CRM. UNKNOWN is the forward-compatible default.
@@ -442,6 +450,15 @@ const (
 	ReturnActionCreate  = "CREATE"
 	ReturnActionCancel  = "CANCEL"
 	ReturnActionCredit  = "CREDIT"
+)
+
+// Symbols of enum isthmus.crm.v1.ReturnReason (default UNKNOWN): Why the customer returns the goods. DEFECTIVE, DAMAGED and WRONG_ITEM are the seller's fault (returnable while under warranty, no restocking fee); NOT_NEEDED is the customer's choice. UNKNOWN is the forward-compatible default.
+const (
+	ReturnReasonUnknown   = "UNKNOWN"
+	ReturnReasonDefective = "DEFECTIVE"
+	ReturnReasonDamaged   = "DAMAGED"
+	ReturnReasonWrongItem = "WRONG_ITEM"
+	ReturnReasonNotNeeded = "NOT_NEEDED"
 )
 
 // Symbols of enum isthmus.erp.v1.ReturnState (default UNKNOWN): Where the return is.
