@@ -74,6 +74,7 @@ require (
 	github.com/isthmus/isthmus/services/billing-bridge v0.0.0
 	github.com/isthmus/isthmus/services/customer-sync v0.0.0
 	github.com/isthmus/isthmus/services/erp-simulator v0.0.0
+	github.com/isthmus/isthmus/services/field-service v0.0.0
 	github.com/isthmus/isthmus/services/gateway v0.0.0
 	github.com/isthmus/isthmus/services/quote-to-order v0.0.0
 	github.com/isthmus/isthmus/services/reconciler v0.0.0
@@ -92,6 +93,8 @@ replace github.com/isthmus/isthmus/services/billing-bridge => ../../services/bil
 replace github.com/isthmus/isthmus/services/customer-sync => ../../services/customer-sync
 
 replace github.com/isthmus/isthmus/services/erp-simulator => ../../services/erp-simulator
+
+replace github.com/isthmus/isthmus/services/field-service => ../../services/field-service
 
 replace github.com/isthmus/isthmus/services/quote-to-order => ../../services/quote-to-order
 

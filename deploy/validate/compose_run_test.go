@@ -60,9 +60,12 @@ func TestComposeRuns(t *testing.T) {
 	t.Cleanup(func() { deleteTopics(t, admin, prefix) })
 
 	hydraAdmin := in.oauth["ISTHMUS_OAUTH_ADMIN_URL"]
-	// hydra-clients creates quote-to-order's client; Hydra outlives one run.
-	deleteHydraClient(hydraAdmin, "quote-to-order")
-	t.Cleanup(func() { deleteHydraClient(hydraAdmin, "quote-to-order") })
+	// hydra-clients and hydra-clients-field-service create quote-to-order's and
+	// field-service's clients; Hydra outlives one run.
+	for _, id := range []string{"quote-to-order", "field-service"} {
+		deleteHydraClient(hydraAdmin, id)
+		t.Cleanup(func() { deleteHydraClient(hydraAdmin, id) })
+	}
 	issuer := in.oauth["ISTHMUS_OAUTH_ISSUER"]
 	c := &composeRun{t: t, p: p, bins: bins, listen: map[string]map[string]string{},
 		endpoints: map[string]string{

@@ -41,9 +41,9 @@ func TestComposeProfiles(t *testing.T) {
 		profiles []string
 		want     []string
 	}{
-		{nil, []string{"billing-bridge", "customer-sync", "gateway", "hydra", "hydra-clients", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
-		{[]string{"demo"}, []string{"billing-bridge", "customer-sync", "erp-simulator", "gateway", "hydra", "hydra-clients", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
-		{[]string{"observability"}, []string{"billing-bridge", "customer-sync", "gateway", "grafana", "hydra", "hydra-clients", "kafka", "prometheus", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
+		{nil, []string{"billing-bridge", "customer-sync", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
+		{[]string{"demo"}, []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
+		{[]string{"observability"}, []string{"billing-bridge", "customer-sync", "field-service", "gateway", "grafana", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "prometheus", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.profiles, ","), func(t *testing.T) {
@@ -150,21 +150,31 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: profiles %v, want %v", name, s.Profiles, wantProfiles)
 		}
 	}
-	if addr := svc("quote-to-order").Environment["ISTHMUS_GATEWAY_ADDR"]; addr == nil || *addr != "gateway:9090" {
-		t.Errorf("quote-to-order: ISTHMUS_GATEWAY_ADDR = %v, want gateway:9090", addr)
-	}
-	// Tokens: the gateway verifies Hydra's, quote-to-order gets them by client
-	// credentials once hydra-clients has provisioned its client.
+	// Tokens: the gateway verifies Hydra's; each service that calls it gets
+	// them by client credentials, as its own client, once the one-shot service
+	// that creates that client in Hydra has completed.
 	if v := svc("gateway").Environment["ISTHMUS_GATEWAY_JWKS_URL"]; v == nil || !strings.HasPrefix(*v, "http://hydra:4444/") {
 		t.Errorf("gateway: ISTHMUS_GATEWAY_JWKS_URL = %v, want Hydra's JWKS", v)
 	}
-	for _, env := range []string{"ISTHMUS_OAUTH_TOKEN_URL", "ISTHMUS_OAUTH_CLIENT_ID", "ISTHMUS_OAUTH_CLIENT_SECRET", "ISTHMUS_OAUTH_AUDIENCE"} {
-		if v := svc("quote-to-order").Environment[env]; v == nil || *v == "" {
-			t.Errorf("quote-to-order: %s not set", env)
+	for caller, provisioner := range map[string]string{"quote-to-order": "hydra-clients", "field-service": "hydra-clients-field-service"} {
+		if addr := svc(caller).Environment["ISTHMUS_GATEWAY_ADDR"]; addr == nil || *addr != "gateway:9090" {
+			t.Errorf("%s: ISTHMUS_GATEWAY_ADDR = %v, want gateway:9090", caller, addr)
 		}
-	}
-	if c := svc("quote-to-order").DependsOn["hydra-clients"].Condition; c != types.ServiceConditionCompletedSuccessfully {
-		t.Errorf("quote-to-order starts before its OAuth2 client exists (condition %q)", c)
+		for _, env := range []string{"ISTHMUS_OAUTH_TOKEN_URL", "ISTHMUS_OAUTH_CLIENT_ID", "ISTHMUS_OAUTH_CLIENT_SECRET", "ISTHMUS_OAUTH_AUDIENCE"} {
+			if v := svc(caller).Environment[env]; v == nil || *v == "" {
+				t.Errorf("%s: %s not set", caller, env)
+			}
+		}
+		if c := svc(caller).DependsOn[provisioner].Condition; c != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s starts before its OAuth2 client exists (%s, condition %q)", caller, provisioner, c)
+		}
+		if c := svc(caller).DependsOn["gateway"].Condition; c != types.ServiceConditionHealthy {
+			t.Errorf("%s starts before the gateway is healthy (condition %q)", caller, c)
+		}
+		id := svc(caller).Environment["ISTHMUS_OAUTH_CLIENT_ID"]
+		if cmd := svc(provisioner).Command; id == nil || !slices.Contains([]string(cmd), *id) {
+			t.Errorf("%s creates %v, not %s's client %v", provisioner, cmd, caller, id)
+		}
 	}
 	for _, name := range []string{"prometheus", "grafana"} {
 		if got := svc(name).Profiles; !slices.Equal(got, []string{"observability"}) {

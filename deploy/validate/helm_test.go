@@ -235,6 +235,9 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"service credentials without a Secret", func(v map[string]any) {
 			v["serviceCredentials"] = map[string]any{"oauth": map[string]any{"tokenUrl": "https://idp/token"}}
 		}, []string{"serviceCredentials.oauth.existingSecret"}},
+		{"field-service credentials without a Secret", func(v map[string]any) {
+			v["serviceCredentials"] = map[string]any{"oauth": map[string]any{"tokenUrl": "https://idp/token", "existingSecret": "q2o"}}
+		}, []string{"serviceCredentials.oauth.fieldService.existingSecret", "field-service is enabled"}},
 		{"KEDA without Prometheus", func(v map[string]any) {
 			v["services"] = map[string]any{"customer-sync": map[string]any{"autoscaling": map[string]any{"keda": map[string]any{"enabled": true}}}}
 		}, []string{"keda.prometheusServerAddress is required", "services.customer-sync"}},
@@ -281,7 +284,7 @@ func TestTopicPrefixReachesEveryContainer(t *testing.T) {
 
 // TestNetworkPolicyEgressForIdentityAndTracing: with the production profile the
 // gateway and the reconciler's operations API may reach the identity provider
-// (JWKS) and quote-to-order its token endpoint, on the configured ports and peers; every service may reach the
+// (JWKS) and quote-to-order and field-service its token endpoint, on the configured ports and peers; every service may reach the
 // OTLP collector; a service with no use for the identity provider may not.
 func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
 	vals := readValues(t, filepath.Join(chartDir(t), "ci", "production-values.yaml"))
@@ -314,7 +317,7 @@ func TestNetworkPolicyEgressForIdentityAndTracing(t *testing.T) {
 		}
 		n++
 		comp := np.Spec.PodSelector.MatchLabels["app.kubernetes.io/component"]
-		wantIdP := comp == "gateway" || comp == "quote-to-order" || comp == "reconciler"
+		wantIdP := comp == "gateway" || comp == "quote-to-order" || comp == "field-service" || comp == "reconciler"
 		if got := allows(np, 443, "10.40.0.0/24"); got != wantIdP {
 			t.Errorf("%s: egress to the identity provider (443, 10.40.0.0/24) = %v, want %v", o.name(), got, wantIdP)
 		}

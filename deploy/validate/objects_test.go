@@ -132,7 +132,7 @@ func workloadOf(o object) (workload, bool) {
 
 // statefulServices keep partitioned state: StatefulSets whose pod name is a
 // stable instance id (DESIGN.md §8).
-var statefulServices = []string{"billing-bridge", "customer-sync", "quote-to-order", "reconciler"}
+var statefulServices = []string{"billing-bridge", "customer-sync", "field-service", "quote-to-order", "reconciler"}
 
 func containersOf(o object) []corev1.Container {
 	ps, _ := podSpecOf(o)

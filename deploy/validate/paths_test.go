@@ -17,4 +17,4 @@ func repoRoot(t *testing.T) string {
 }
 
 // services are the deployable service modules; the CLI is cmd/isthmus.
-var services = []string{"billing-bridge", "customer-sync", "erp-simulator", "gateway", "quote-to-order", "reconciler"}
+var services = []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "quote-to-order", "reconciler"}

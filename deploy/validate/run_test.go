@@ -139,6 +139,33 @@ func (in *localInfra) hydraJWKS(t *testing.T) string {
 	return string(b)
 }
 
+// hydraClient creates a client-credentials client for one service on the
+// local Hydra (audience isthmus-gateway, the given scopes), as a cluster's
+// identity provider holds one per service, and deletes it when the test ends.
+func (in *localInfra) hydraClient(t *testing.T, service string, scopes ...string) (id, secret string) {
+	t.Helper()
+	admin := in.oauth["ISTHMUS_OAUTH_ADMIN_URL"]
+	if admin == "" {
+		t.Fatal("no ISTHMUS_OAUTH_ADMIN_URL in the secured infrastructure's oauth.env")
+	}
+	id = fmt.Sprintf("run-%s-%d", service, time.Now().UnixNano())
+	secret = fmt.Sprintf("secret-%d-%d", os.Getpid(), time.Now().UnixNano())
+	body := fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"grant_types":["client_credentials"],`+
+		`"token_endpoint_auth_method":"client_secret_basic","audience":["isthmus-gateway"],"scope":%q}`,
+		id, secret, strings.Join(scopes, " "))
+	resp, err := http.Post(admin+"/admin/clients", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("create Hydra client for %s: %v", service, err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create Hydra client for %s: HTTP %d: %s", service, resp.StatusCode, msg)
+	}
+	t.Cleanup(func() { deleteHydraClient(admin, id) })
+	return id, secret
+}
+
 // profile is one chart values file with what a cluster would provide for it.
 type profile struct {
 	file      string
@@ -154,6 +181,9 @@ func profiles(t *testing.T, in *localInfra) []profile {
 	hydraToken := in.oauth["ISTHMUS_OAUTH_TOKEN_URL"]
 	hydraJWKS := in.oauth["ISTHMUS_OAUTH_JWKS_URL"]
 	clientID, clientSecret := in.oauth["ISTHMUS_OAUTH_CLIENT_ID"], in.oauth["ISTHMUS_OAUTH_CLIENT_SECRET"]
+	// field-service has its own client, as in a cluster's identity provider:
+	// scope service:read, which the infrastructure's shared client lacks.
+	fsID, fsSecret := in.hydraClient(t, "field-service", "service:read")
 	gwCert, gwKey := in.internal.issue(t, "isthmus-gateway", true)
 	q2oCert, q2oKey := in.internal.issue(t, "quote-to-order", false)
 	plainRedis := in.redis
@@ -180,6 +210,7 @@ func profiles(t *testing.T, in *localInfra) []profile {
 				"isthmus-redis":                {"url": plainRedis},
 				"isthmus-gateway-tls":          {"tls.crt": gwCert, "tls.key": gwKey},
 				"isthmus-quote-to-order-oauth": {"client-id": clientID, "client-secret": clientSecret},
+				"isthmus-field-service-oauth":  {"client-id": fsID, "client-secret": fsSecret},
 				"isthmus-gateway-client":       {"ca.crt": in.internal.certPEM, "tls.crt": q2oCert, "tls.key": q2oKey},
 			},
 			endpoints: map[string]string{
@@ -201,6 +232,7 @@ func profiles(t *testing.T, in *localInfra) []profile {
 				"isthmus-eu-west-1-registry":       {"user": "isthmus", "pass": "registry-password"},
 				"isthmus-eu-west-1-token-keys":     {"jwks.json": in.hydraJWKS(t)},
 				"isthmus-eu-west-1-quote-to-order": {"client-id": clientID, "client-secret": clientSecret},
+				"isthmus-eu-west-1-field-service":  {"client-id": fsID, "client-secret": fsSecret},
 			},
 			endpoints: map[string]string{
 				"kafka-0.kafka-headless.kafka-eu-west-1.svc:9093":  in.oauth["ISTHMUS_KAFKA_BROKERS"],

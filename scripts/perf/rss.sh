@@ -5,8 +5,9 @@
 # catalog's topics and schemas under a fresh topic prefix on the broker and
 # registry of ISTHMUS_* (`eval "$(make -s infra-env)"`), starts each service
 # as its own process (the gateway verifying tokens of a key made here,
-# quote-to-order calling it, the ERP simulator answering commands without
-# generating traffic of its own), runs `isthmus loadgen --rate $RSS_RATE`,
+# quote-to-order and field-service calling it, the ERP simulator answering
+# commands without generating traffic of its own), runs `isthmus loadgen --rate
+# $RSS_RATE`,
 # and after $RSS_WARMUP seconds samples each process' VmRSS every 5 s for
 # $RSS_MEASURE seconds. Prints one line per service: median and largest
 # sample against the 64 MiB target. Exits 1 when a service died.
@@ -36,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-services=(gateway customer-sync quote-to-order billing-bridge reconciler erp-simulator)
+services=(gateway customer-sync quote-to-order billing-bridge field-service reconciler erp-simulator)
 echo "building the CLI and ${#services[@]} services…" >&2
 (cd "$root" && go build -o "$work/bin/isthmus" ./cmd/isthmus)
 for s in "${services[@]}"; do
@@ -49,11 +50,12 @@ export ISTHMUS_LOG_LEVEL=warn
 "$work/bin/isthmus" schemas apply >"$work/schemas.log" 2>&1 || { cat "$work/schemas.log" >&2; exit 1; }
 
 # A development signing key: the gateway trusts its public half,
-# quote-to-order presents a token minted with it.
+# quote-to-order and field-service present tokens minted with it.
 export ISTHMUS_DEV_KEY_DIR="$work/keys"
 mkdir -p "$ISTHMUS_DEV_KEY_DIR"
 openssl ecparam -name prime256v1 -genkey -noout -out "$ISTHMUS_DEV_KEY_DIR/dev-jwt-key.pem" 2>/dev/null
 token="$("$work/bin/isthmus" dev-token --subject quote-to-order --ttl 2h)"
+fs_token="$("$work/bin/isthmus" dev-token --subject field-service --scopes service:read --ttl 2h)"
 
 # Ports: a block above 20000 chosen from the process id, so parallel runs
 # are unlikely to collide.
@@ -62,6 +64,7 @@ grpc="127.0.0.1:$base"
 declare -A extra=(
 	[gateway]="ISTHMUS_GATEWAY_GRPC_ADDR=$grpc ISTHMUS_GATEWAY_HTTP_ADDR=127.0.0.1:$((base + 1)) ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS=$ISTHMUS_DEV_KEY_DIR/dev-jwt-public.pem"
 	[quote-to-order]="ISTHMUS_GATEWAY_ADDR=$grpc ISTHMUS_GATEWAY_TOKEN=$token"
+	[field-service]="ISTHMUS_GATEWAY_ADDR=$grpc ISTHMUS_GATEWAY_TOKEN=$fs_token"
 	[reconciler]="ISTHMUS_RECON_DASHBOARD_ADDR=127.0.0.1:$((base + 2))"
 	[erp-simulator]="ISTHMUS_SIM_TRAFFIC=false"
 )

@@ -85,7 +85,31 @@ ISTHMUS_INSTANCE_STABLE=true (static group membership, stable transactional ids)
 The gateway and the simulator hold no partitioned state and stay Deployments.
 */}}
 {{- define "isthmus.stateful" -}}
-{{- if has . (list "customer-sync" "quote-to-order" "billing-bridge" "reconciler") }}true{{ end -}}
+{{- if has . (list "customer-sync" "quote-to-order" "billing-bridge" "field-service" "reconciler") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Services that call the gateway's gRPC API (ISTHMUS_GATEWAY_ADDR), each with its
+own OAuth2 client: quote-to-order (price, credit, availability) and
+field-service (entitlement, asset lookup).
+*/}}
+{{- define "isthmus.gatewayCaller" -}}
+{{- if has . (list "quote-to-order" "field-service") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+The OAuth2 client of a service that calls the gateway, as YAML: the Secret with
+its id and secret, and its scopes. Call with (dict "root" $ "name" N).
+*/}}
+{{- define "isthmus.oauthClient" -}}
+{{- $o := .root.Values.serviceCredentials.oauth -}}
+{{- if eq .name "field-service" -}}
+existingSecret: {{ $o.fieldService.existingSecret | quote }}
+scope: {{ $o.fieldService.scope | quote }}
+{{- else -}}
+existingSecret: {{ $o.existingSecret | quote }}
+scope: {{ $o.scope | quote }}
+{{- end -}}
 {{- end -}}
 
 {{- define "isthmus.workloadKind" -}}
@@ -251,8 +275,9 @@ addresses, and the gateway's and its callers' security settings. Call with
 - name: ISTHMUS_OPS_FOUR_EYES_MINOR
   value: {{ $v.operations.fourEyesMinor | int64 | toString | quote }}
 {{- end }}
-{{- if eq .name "quote-to-order" }}
+{{- if include "isthmus.gatewayCaller" .name }}
 {{- $o := $v.serviceCredentials.oauth }}
+{{- $client := include "isthmus.oauthClient" . | fromYaml }}
 - name: ISTHMUS_GATEWAY_ADDR
   value: {{ printf "%s:9090" (include "isthmus.componentName" (dict "root" .root "name" "gateway")) | quote }}
 {{- if $o.tokenUrl }}
@@ -262,12 +287,12 @@ addresses, and the gateway's and its callers' security settings. Call with
 - name: ISTHMUS_OAUTH_AUDIENCE
   value: {{ . | quote }}
 {{- end }}
-{{- with $o.scope }}
+{{- with $client.scope }}
 - name: ISTHMUS_OAUTH_SCOPE
   value: {{ . | quote }}
 {{- end }}
-{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_ID" "secret" $o.existingSecret "key" $o.clientIdKey) }}
-{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_SECRET" "secret" $o.existingSecret "key" $o.clientSecretKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_ID" "secret" $client.existingSecret "key" $o.clientIdKey) }}
+{{ include "isthmus.secretEnv" (dict "env" "ISTHMUS_OAUTH_CLIENT_SECRET" "secret" $client.existingSecret "key" $o.clientSecretKey) }}
 {{- end }}
 {{- if $v.gateway.tls.enabled }}
 {{- $g := $v.serviceCredentials.gatewayTLS }}
@@ -374,7 +399,7 @@ provisioning Jobs pass their own name and get the common ones only.
 {{- end }}
 {{- end }}
 {{- $g := $v.serviceCredentials.gatewayTLS }}
-{{- if and (eq .name "quote-to-order") $v.gateway.tls.enabled $g.existingSecret }}
+{{- if and (include "isthmus.gatewayCaller" .name) $v.gateway.tls.enabled $g.existingSecret }}
 {{- $items := list }}
 {{- if $g.caKey }}{{ $items = append $items (list $g.caKey "ca.crt") }}{{ end }}
 {{- if $g.certKey }}{{ $items = concat $items (list (list $g.certKey "tls.crt") (list $g.keyKey "tls.key")) }}{{ end }}
@@ -440,11 +465,14 @@ provisioning Jobs pass their own name and get the common ones only.
 {{- if and $v.serviceCredentials.oauth.tokenUrl (not $v.serviceCredentials.oauth.existingSecret) -}}
 {{- fail "serviceCredentials.oauth.existingSecret (client id and secret) is required when serviceCredentials.oauth.tokenUrl is set" -}}
 {{- end -}}
+{{- if and $v.serviceCredentials.oauth.tokenUrl (index $v.services "field-service").enabled (not $v.serviceCredentials.oauth.fieldService.existingSecret) -}}
+{{- fail "serviceCredentials.oauth.fieldService.existingSecret (field-service's client id and secret) is required when serviceCredentials.oauth.tokenUrl is set and field-service is enabled" -}}
+{{- end -}}
 {{- if and $v.serviceCredentials.gatewayTLS.certKey (not $v.serviceCredentials.gatewayTLS.keyKey) -}}
 {{- fail "serviceCredentials.gatewayTLS.keyKey is required when serviceCredentials.gatewayTLS.certKey is set" -}}
 {{- end -}}
-{{- if and $v.gateway.tls.clientCA.existingSecret (index $v.services "quote-to-order").enabled (not $v.serviceCredentials.gatewayTLS.certKey) -}}
-{{- fail "serviceCredentials.gatewayTLS.certKey is required: the gateway requires client certificates (gateway.tls.clientCA) and quote-to-order calls it" -}}
+{{- if and $v.gateway.tls.clientCA.existingSecret (or (index $v.services "quote-to-order").enabled (index $v.services "field-service").enabled) (not $v.serviceCredentials.gatewayTLS.certKey) -}}
+{{- fail "serviceCredentials.gatewayTLS.certKey is required: the gateway requires client certificates (gateway.tls.clientCA) and quote-to-order and field-service call it" -}}
 {{- end -}}
 {{- if and $v.customerSync.ownership.config $v.customerSync.ownership.existingConfigMap -}}
 {{- fail "customerSync.ownership: set config or existingConfigMap, not both" -}}

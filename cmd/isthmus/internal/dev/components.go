@@ -8,6 +8,7 @@ import (
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 	"github.com/isthmus/isthmus/services/customer-sync/customersync"
 	"github.com/isthmus/isthmus/services/erp-simulator/erpsimulator"
+	"github.com/isthmus/isthmus/services/field-service/fieldservice"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 	"github.com/isthmus/isthmus/services/reconciler/reconciler"
@@ -20,6 +21,7 @@ func components(env map[string]string, o Options) ([]component, error) {
 		cs  customersync.Config
 		qo  quotetoorder.Config
 		bb  billingbridge.Config
+		fs  fieldservice.Config
 		rc  reconciler.Config
 		gw  gateway.Config
 		sim erpsimulator.Config
@@ -30,6 +32,7 @@ func components(env map[string]string, o Options) ([]component, error) {
 		{name: billingbridge.Name, cfg: &bb, run: func(ctx context.Context, log *slog.Logger) error { return billingbridge.Run(ctx, &bb, log) }},
 		{name: gateway.Name, cfg: &gw, run: func(ctx context.Context, log *slog.Logger) error { return gateway.Run(ctx, &gw, log) }},
 		{name: reconciler.Name, cfg: &rc, run: func(ctx context.Context, log *slog.Logger) error { return reconciler.Run(ctx, &rc, log) }},
+		{name: fieldservice.Name, cfg: &fs, run: func(ctx context.Context, log *slog.Logger) error { return fieldservice.Run(ctx, &fs, log) }},
 		{name: erpsimulator.Name, cfg: &sim, run: func(ctx context.Context, log *slog.Logger) error { return erpsimulator.Run(ctx, &sim, log) }},
 	}
 	for i := range list {

@@ -36,7 +36,7 @@ func TestDevFiveMinutes(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 6)
-	adminBase := consecutiveFree(t, 6)
+	adminBase := consecutiveFree(t, 7)
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
 	const run = 5 * time.Minute

@@ -34,7 +34,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 6)
-	adminBase := consecutiveFree(t, 6)
+	adminBase := consecutiveFree(t, 7)
 	dash := fmt.Sprintf("127.0.0.1:%d", ports[5])
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
