@@ -108,7 +108,7 @@ func (c *Config) Register(s *config.Set) {
 	}
 	set(&c.ExportRestricted, "ISTHMUS_SIM_EXPORT_RESTRICTED", "CU,IR,KP,SY,RU,BY", "ship-to countries (ISO 3166-1) whose lines ERP rejects for EXPORT_CONTROL")
 	set(&c.TaxMissing, "ISTHMUS_SIM_TAX_MISSING", "AR", "pricing regions or ship-to countries without tax configuration (lines rejected for TAX_CONFIGURATION)")
-	set(&c.GLAccounts, "ISTHMUS_SIM_GL_ACCOUNTS", "1100,1200,1300,1400,2100,2400,4000,4100,5000", "ledger account numbers journals may post to")
+	set(&c.GLAccounts, "ISTHMUS_SIM_GL_ACCOUNTS", "1100,1200,1300,1400,2100,2400,4000,4100,4200,5000", "ledger account numbers journals may post to")
 	bps := func(p *int, env string, def int, usage string) {
 		s.Func(env, strconv.Itoa(def), usage, func(v string) error {
 			n, err := strconv.Atoi(strings.TrimSpace(v))

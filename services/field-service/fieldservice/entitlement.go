@@ -14,11 +14,16 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/services/field-service/internal/casework"
+	"github.com/isthmus/isthmus/services/field-service/internal/returns"
 )
 
-// Entitlement asks who pays for the work on a case.
+// Entitlement asks who pays for the work on a case, and what the
+// installed base holds about a return's serials.
 type Entitlement interface {
 	Check(ctx context.Context, c *casework.Case, day time.Time) (casework.Verdict, error)
+	// Assets looks the serials up; a serial unknown to the gateway is
+	// missing from the map.
+	Assets(ctx context.Context, serials []string) (map[string]returns.Asset, error)
 }
 
 // EntitlementClient asks the gateway's EntitlementService.
@@ -76,4 +81,56 @@ func (e *EntitlementClient) Check(ctx context.Context, c *casework.Case, day tim
 		v.Provider = a.GetWarranty().GetProvider()
 	}
 	return v, nil
+}
+
+// Assets asks the gateway's LookupAsset for each serial (NotFound: the
+// serial is unknown); the same error classes as Check.
+func (e *EntitlementClient) Assets(ctx context.Context, serials []string) (map[string]returns.Asset, error) {
+	out := make(map[string]returns.Asset, len(serials))
+	for _, serial := range serials {
+		a, found, err := e.lookup(ctx, serial)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out[serial] = a
+		}
+	}
+	return out, nil
+}
+
+func (e *EntitlementClient) lookup(ctx context.Context, serial string) (returns.Asset, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	r, err := e.client.LookupAsset(ctx, &servicev1.LookupAssetRequest{Serial: serial})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound:
+		return returns.Asset{}, false, nil
+	case codes.InvalidArgument:
+		return returns.Asset{}, false, errs.Poison("gateway_invalid_argument", fmt.Errorf("asset lookup of %q: %w", serial, err))
+	default:
+		return returns.Asset{}, false, errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("asset lookup of %q: %w", serial, err))
+	}
+	pa := r.GetAsset()
+	if pa == nil {
+		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset lookup of %q: no asset in the answer", serial)
+	}
+	a := returns.Asset{Serial: pa.GetSerial(), SKU: pa.GetSku(), ERPCustomerID: pa.GetErpCustomerId(), Status: pa.GetStatus()}
+	var perr error
+	if a.Installed, perr = optionalDate(pa.GetInstallDate()); perr != nil {
+		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset %s: install date: %v", serial, perr)
+	}
+	if a.WarrantyEnd, perr = optionalDate(pa.GetWarranty().GetEndDate()); perr != nil {
+		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset %s: warranty end: %v", serial, perr)
+	}
+	return a, true, nil
+}
+
+// optionalDate parses a YYYY-MM-DD date; "" is the zero time.
+func optionalDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.DateOnly, s)
 }

@@ -4,9 +4,10 @@
 // process.
 //
 // One processor (see docs/field-service.md) consumes crm.case.v1,
-// erp.service-order-status.v1, erp.journal.v1, ops.decisions.v1 and its own
-// internal topic field-service.internal.v1, and keeps one state per service
-// case (the service order id is the case id). ERP's journal answers (keyed
+// erp.service-order-status.v1, erp.return-status.v1, erp.journal.v1,
+// ops.decisions.v1 and its own internal topic field-service.internal.v1, and
+// keeps one state per service case (the service order id and the return id
+// are the case id). ERP's journal answers (keyed
 // by journal command id) and decisions (keyed by exception id) are
 // forwarded to the internal topic keyed by case id.
 package fieldservice
@@ -24,6 +25,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/field-service/internal/casework"
+	"github.com/isthmus/isthmus/services/field-service/internal/returns"
 	"github.com/isthmus/isthmus/services/field-service/internal/settle"
 )
 
@@ -34,7 +36,7 @@ const Name = casework.Owner
 const InternalTopic = "field-service.internal.v1"
 
 // Inputs are the topics the service consumes (besides InternalTopic).
-var Inputs = []string{contracts.TopicCRMCaseV1, contracts.TopicERPServiceOrderStatusV1, contracts.TopicERPJournalV1, contracts.TopicOpsDecisionsV1}
+var Inputs = []string{contracts.TopicCRMCaseV1, contracts.TopicERPServiceOrderStatusV1, contracts.TopicERPReturnStatusV1, contracts.TopicERPJournalV1, contracts.TopicOpsDecisionsV1}
 
 // GatewayScopes are the scopes asked for when ISTHMUS_OAUTH_SCOPE is unset.
 var GatewayScopes = []string{"service:read"}
@@ -48,6 +50,8 @@ type Config struct {
 	AssetChecks     int
 	AssetRecheck    time.Duration
 	MaxReposts      int
+	ReturnWindow    int
+	RestockingBps   int
 	Tick            time.Duration
 	CommitInterval  time.Duration
 	RetryMaxElapsed time.Duration
@@ -62,6 +66,8 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.AssetChecks, "ISTHMUS_FIELD_SERVICE_ASSET_CHECKS", 5, "entitlement checks of an asset or customer the gateway does not know before the case is raised as not entitled")
 	s.Duration(&c.AssetRecheck, "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK", 30*time.Second, "time (stream time) between those checks")
 	s.Int(&c.MaxReposts, "ISTHMUS_FIELD_SERVICE_MAX_REPOSTS", 3, "reposts of a settlement journal ERP rejected for a closed period before finance-ops is asked")
+	s.Int(&c.ReturnWindow, "ISTHMUS_FIELD_SERVICE_RETURN_WINDOW_DAYS", 30, "days after purchase (or installation) within which goods may be returned for any reason; defective goods also while under warranty")
+	s.Int(&c.RestockingBps, "ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS", 1500, "restocking fee kept from the credit of goods returned by the customer's choice, in basis points")
 	s.Duration(&c.Tick, "ISTHMUS_FIELD_SERVICE_TICK", time.Second, "timer resolution (asset rechecks)")
 	s.Duration(&c.CommitInterval, "ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming")
 	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record (a gateway down) before its batch is aborted and fetched again")
@@ -75,6 +81,10 @@ func (c *Config) Register(s *config.Set) {
 			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_ASSET_RECHECK: must be positive")
 		case c.MaxReposts < 0:
 			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_MAX_REPOSTS: %d, must be 0 or more", c.MaxReposts)
+		case c.ReturnWindow < 0:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_RETURN_WINDOW_DAYS: %d, must be 0 or more", c.ReturnWindow)
+		case c.RestockingBps < 0 || c.RestockingBps > 10000:
+			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS: %d, must be 0 to 10000", c.RestockingBps)
 		case c.Tick <= 0:
 			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_TICK: must be positive")
 		case c.CommitInterval <= 0:
@@ -91,7 +101,8 @@ func (c *Config) Base() *config.Common { return &c.Common }
 
 // Policy is the domain policy the configuration gives.
 func (c *Config) Policy() casework.Policy {
-	return casework.Policy{MarkupBps: int64(c.MarkupBps), Accounts: settle.DefaultAccounts, AssetChecks: c.AssetChecks, AssetRecheck: c.AssetRecheck, MaxReposts: c.MaxReposts}
+	return casework.Policy{MarkupBps: int64(c.MarkupBps), Accounts: settle.DefaultAccounts, AssetChecks: c.AssetChecks, AssetRecheck: c.AssetRecheck, MaxReposts: c.MaxReposts,
+		Returns: returns.Policy{WindowDays: c.ReturnWindow, RestockingFeeBps: int64(c.RestockingBps)}}
 }
 
 // Run runs the service until ctx ends.

@@ -50,12 +50,12 @@ func newMetrics() *serviceMetrics {
 	return &serviceMetrics{
 		entitlement: metrics.Register(metrics.Registry, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "isthmus_field_service_entitlement_seconds",
-			Help:    "Gateway time of one entitlement check.",
+			Help:    "Gateway time of one entitlement check (a service case) or of a return's asset lookups.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}, []string{"service"})).With(labels),
 		settled: metrics.Register(metrics.Registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "isthmus_field_service_cases_ended_total",
-			Help: "Service cases that reached a final stage, by stage (SETTLED, CANCELLED, REFUSED) and coverage.",
+			Help: "Service cases and returns that reached a final stage, by stage (SETTLED, CREDITED, CANCELLED, REFUSED) and coverage (UNKNOWN for returns).",
 		}, []string{"service", "stage", "coverage"})).MustCurryWith(labels),
 	}
 }
@@ -67,6 +67,8 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 		return h.onCase(ctx, m)
 	case contracts.TopicERPServiceOrderStatusV1:
 		return h.onStatus(ctx, m)
+	case contracts.TopicERPReturnStatusV1:
+		return h.onReturnStatus(ctx, m)
 	case contracts.TopicERPJournalV1:
 		return h.forwardJournal(m)
 	case contracts.TopicOpsDecisionsV1:
@@ -125,6 +127,24 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 		return errs.Poisonf("unknown_service_order", "ERP status %s for service order %q, which field-service never opened (the service order id is the CRM case id)", st.Status, st.ServiceOrderID)
 	}
 	return h.apply(ctx, m, c, c.OnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
+}
+
+func (h *Handler) onReturnStatus(ctx context.Context, m *processor.Message) error {
+	var st contracts.ReturnStatus
+	if err := m.Decode(&st); err != nil {
+		return err
+	}
+	if st.ReturnID == "" || st.ReturnID != m.Key() {
+		return errs.Poisonf("key_mismatch", "return status for %q arrived with key %q: erp.return-status.v1 must be keyed by return id", st.ReturnID, m.Key())
+	}
+	c, err := load(m, st.ReturnID)
+	if err != nil {
+		return err
+	}
+	if c == nil || !c.IsReturn() {
+		return errs.Poisonf("unknown_return", "ERP status %s for return %q, which field-service never opened (the return id is the CRM case id)", st.Status, st.ReturnID)
+	}
+	return h.apply(ctx, m, c, c.OnReturnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
 }
 
 // caseOfJournal is the case a field-service journal id (FS/<case>/<kind>…)
@@ -229,6 +249,12 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 	return nil
 }
 
+func (h *Handler) observe(start time.Time) {
+	if h.metrics != nil {
+		h.metrics.entitlement.Observe(time.Since(start).Seconds())
+	}
+}
+
 func load(m *processor.Message, id string) (*casework.Case, error) {
 	b, ok := m.Get(storeCases, id)
 	if !ok {
@@ -248,17 +274,26 @@ func load(m *processor.Message, id string) (*casework.Case, error) {
 func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.Case, out casework.Outputs, at time.Time, cause string) error {
 	for out.Check {
 		start := time.Now()
-		v, err := h.Entitlement.Check(ctx, c, c.OpenedAt)
-		if h.metrics != nil {
-			h.metrics.entitlement.Observe(time.Since(start).Seconds())
+		var next casework.Outputs
+		if c.IsReturn() {
+			assets, err := h.Entitlement.Assets(ctx, c.Serials())
+			h.observe(start)
+			if err != nil {
+				return err
+			}
+			next = c.OnAssets(assets, at, h.Policy)
+		} else {
+			v, err := h.Entitlement.Check(ctx, c, c.OpenedAt)
+			h.observe(start)
+			if err != nil {
+				return err
+			}
+			next = c.OnVerdict(v, at, h.Policy)
 		}
-		if err != nil {
-			return err
-		}
-		next := c.OnVerdict(v, at, h.Policy)
 		out.Check = next.Check
 		out.Updates = append(out.Updates, next.Updates...)
 		out.Orders = append(out.Orders, next.Orders...)
+		out.Returns = append(out.Returns, next.Returns...)
 		out.Exceptions = append(out.Exceptions, next.Exceptions...)
 		if next.Ignored != "" {
 			out.Ignored = next.Ignored
@@ -279,6 +314,13 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 		v := out.Orders[i]
 		v.Metadata = meta()
 		if err := m.EmitValue(contracts.TopicERPServiceOrderCommandsV1, v.ServiceOrderID, &v, hdr); err != nil {
+			return err
+		}
+	}
+	for i := range out.Returns {
+		v := out.Returns[i]
+		v.Metadata = meta()
+		if err := m.EmitValue(contracts.TopicERPReturnCommandsV1, v.ReturnID, &v, hdr); err != nil {
 			return err
 		}
 	}
@@ -323,7 +365,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	if h.metrics != nil {
 		for _, u := range out.Updates {
 			switch u.Event {
-			case contracts.CaseEventSettled, contracts.CaseEventCancelled, contracts.CaseEventRefused:
+			case contracts.CaseEventSettled, contracts.CaseEventCancelled, contracts.CaseEventRefused, contracts.CaseEventReturnCredited:
 				h.metrics.settled.WithLabelValues(c.Stage, c.Coverage()).Inc()
 			}
 		}

@@ -39,6 +39,7 @@ type env struct {
 	updates map[string][]contracts.CaseUpdate // case id → updates, in order
 	orders  []contracts.ServiceOrderCommand
 	claims  []contracts.WarrantyClaimCommand
+	returns []contracts.ReturnCommand
 	jcmds   []contracts.JournalCommand
 	answers map[string]contracts.Journal // journal command id → ERP answer
 	excs    map[string][]contracts.OperationalException
@@ -157,6 +158,112 @@ func (e *env) asset(serial, customer string, warrantyFrom, warrantyTo int, contr
 
 func ptr[T any](v T) *T { return &v }
 
+// returnLine asks to return the units with these serials (or quantity
+// unserialised units) at price each.
+type returnLine struct {
+	sku          string
+	quantity     int64
+	serials      []string
+	price        int64
+	reason       string
+	boughtDays   int // days ago; 0: unknown
+	subscription bool
+}
+
+// openReturn opens a return case (an RMA request) of customer.
+func (e *env) openReturn(id, customer, status string, lines ...returnLine) {
+	req := &contracts.ReturnRequest{Currency: "EUR"}
+	for _, l := range lines {
+		rl := contracts.ReturnRequestLine{SKU: l.sku, Quantity: l.quantity, Serials: append([]string{}, l.serials...), UnitPrice: contracts.Money{AmountMinor: l.price, Currency: "EUR"},
+			Reason: l.reason, Subscription: l.subscription}
+		if l.boughtDays > 0 {
+			rl.PurchasedAt = ptr(time.Now().UTC().Add(-time.Duration(l.boughtDays) * 24 * time.Hour).Truncate(time.Millisecond))
+		}
+		req.Lines = append(req.Lines, rl)
+	}
+	e.produce(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
+		ServiceType: contracts.ServiceTypeInspection, Priority: contracts.SeverityMedium, SLATier: "STANDARD", Status: status, OpenedAt: time.Now().UTC().Truncate(time.Millisecond),
+		ReturnRequest: req})
+}
+
+// serialReturn is one defective unit of an asset bought 10 days ago.
+func serialReturn(serial string) returnLine {
+	return returnLine{sku: "PUMP-100", quantity: 1, serials: []string{serial}, price: 150000, reason: contracts.ReturnReasonDefective}
+}
+
+// checkReturns asserts, for each return case that ended credited or
+// refused by inspection, one CREATE, at most one CREDIT asking what the
+// accepted units are worth (fee on NOT_NEEDED lines), and a posted CREDIT
+// journal of that amount exactly when credited; it returns how many were
+// credited and refused by inspection.
+func (e *env) checkReturns(ids []string, feeBps int64, prices map[string]map[int]int64, notNeeded map[string]map[int]bool) (credited, refused int) {
+	e.t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cmds := map[string]int{}
+	creditAsked := map[string]int64{}
+	for _, r := range e.returns {
+		cmds[r.ReturnID+"/"+r.Action]++
+		if r.Action == contracts.ReturnActionCredit {
+			creditAsked[r.ReturnID] = r.CreditAmount.AmountMinor
+		}
+	}
+	journals := map[string]int64{}
+	for _, j := range e.jcmds {
+		if j.Kind != contracts.JournalKindCredit {
+			continue
+		}
+		c, _ := strings.CutPrefix(j.JournalCommandID, "FS/")
+		c, _, _ = strings.Cut(c, "/")
+		var amount int64
+		for _, l := range j.Lines {
+			amount += l.Credit.AmountMinor
+		}
+		journals[c] = amount // the latest attempt (a repost repeats the amount)
+	}
+	for _, id := range ids {
+		us := e.updates[id]
+		if len(us) == 0 {
+			e.t.Errorf("%s: no update", id)
+			continue
+		}
+		last := us[len(us)-1]
+		if cmds[id+"/CREATE"] != 1 || cmds[id+"/CREDIT"] > 1 {
+			e.t.Errorf("%s: %d CREATE, %d CREDIT commands", id, cmds[id+"/CREATE"], cmds[id+"/CREDIT"])
+		}
+		var want int64
+		for _, l := range last.ReturnLines {
+			amount := l.Accepted * prices[id][l.LineNumber]
+			if notNeeded[id][l.LineNumber] {
+				amount = (amount*(10000-feeBps) + 5000) / 10000
+			}
+			want += amount
+		}
+		var order []string
+		for _, u := range us {
+			order = append(order, u.Event)
+		}
+		switch last.Event {
+		case contracts.CaseEventReturnCredited:
+			credited++
+			if last.Credit == nil || last.Credit.AmountMinor != want || creditAsked[id] != want || journals[id] != want || contracts.Deref(last.CreditMemoID) == "" {
+				e.t.Errorf("%s credited %v (asked %d, journal %d), want %d from the accepted units %+v", id, last.Credit, creditAsked[id], journals[id], want, last.ReturnLines)
+			}
+			if got := strings.Join(order, ","); got != "RETURN_REQUESTED,RETURN_AUTHORIZED,RETURN_RECEIVED,RETURN_INSPECTED,RETURN_CREDITED" {
+				e.t.Errorf("%s: updates %s", id, got)
+			}
+		case contracts.CaseEventRefused:
+			refused++
+			if want != 0 || cmds[id+"/CREDIT"] != 0 || journals[id] != 0 || contracts.Deref(last.Reason) != "INSPECTION_REFUSED" {
+				e.t.Errorf("%s refused (%s) with accepted units %+v, credit asked %d", id, contracts.Deref(last.Reason), last.ReturnLines, creditAsked[id])
+			}
+		default:
+			e.t.Errorf("%s ended %s: %v", id, last.Event, order)
+		}
+	}
+	return credited, refused
+}
+
 func (e *env) openCase(id, customer, serial, serviceType, status string) {
 	e.produce(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
 		Serial: serial, ServiceType: serviceType, Symptom: ptr("noise at start"), Priority: contracts.SeverityHigh, SLATier: "STANDARD", Status: status, OpenedAt: time.Now().UTC().Truncate(time.Millisecond)})
@@ -165,7 +272,7 @@ func (e *env) openCase(id, customer, serial, serviceType, status string) {
 // watch collects the service's outputs and ERP's journal answers
 // (read_committed).
 func (e *env) watch() {
-	topics := []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1,
+	topics := []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPReturnCommandsV1,
 		contracts.TopicERPJournalCommandsV1, contracts.TopicERPJournalV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqFieldServiceV1}
 	for i := range topics {
 		topics[i] = e.prefix + topics[i]
@@ -199,6 +306,8 @@ func (e *env) watch() {
 					e.orders = append(e.orders, *x)
 				case *contracts.WarrantyClaimCommand:
 					e.claims = append(e.claims, *x)
+				case *contracts.ReturnCommand:
+					e.returns = append(e.returns, *x)
 				case *contracts.JournalCommand:
 					e.jcmds = append(e.jcmds, *x)
 				case *contracts.Journal:
@@ -211,13 +320,14 @@ func (e *env) watch() {
 	}()
 }
 
-// final is a case's last event of SETTLED, CANCELLED, REFUSED, "".
+// final is a case's last event of SETTLED, RETURN_CREDITED, CANCELLED,
+// REFUSED, "".
 func (e *env) final(id string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, u := range slices.Backward(e.updates[id]) {
 		switch u.Event {
-		case contracts.CaseEventSettled, contracts.CaseEventCancelled, contracts.CaseEventRefused:
+		case contracts.CaseEventSettled, contracts.CaseEventReturnCredited, contracts.CaseEventCancelled, contracts.CaseEventRefused:
 			return u.Event
 		}
 	}
@@ -448,8 +558,10 @@ func countLatest(kinds map[string][]string) int {
 }
 
 // TestSIGKILLNoLossNoDuplicate runs two instances under a stream of cases
-// and SIGKILLs each once (restarted with its stable id): every case is
-// settled once, with one service order and one journal per kind.
+// and returns and SIGKILLs each once (restarted with its stable id): every
+// case is settled once, with one service order and one journal per kind;
+// every return ends once, with one return order and, when credited, one
+// credit memo request and one credit journal.
 func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	e := newEnv(t, map[string]string{"ISTHMUS_SIM_PART_SHORTAGE_BPS": "2000", "ISTHMUS_SIM_CLAIM_REJECT_BPS": "0", "ISTHMUS_SIM_JOURNAL_REJECT_BPS": "1000"})
 	e.asset("SN-W", "E-100", -100, 265, "")
@@ -460,11 +572,26 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	b.Start()
 	serials := []string{"SN-W", "SN-C", "SN-B"}
 	const n = 90
+	// Every sixth case is a return of its own pump.
+	isReturn := func(i int) bool { return i%6 == 5 }
+	var rets []string
+	prices := map[string]map[int]int64{}
+	for i := 0; i < n; i++ {
+		if isReturn(i) {
+			e.asset(fmt.Sprintf("SN-K%03d", i), "E-100", -10, 355, "")
+			rets = append(rets, fmt.Sprintf("K-%03d", i))
+			prices[fmt.Sprintf("K-%03d", i)] = map[int]int64{1: 150000}
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; i < n; i++ {
-			e.openCase(fmt.Sprintf("K-%03d", i), "E-100", serials[i%3], contracts.ServiceTypeRepair, "OPEN")
+			if isReturn(i) {
+				e.openReturn(fmt.Sprintf("K-%03d", i), "E-100", "OPEN", serialReturn(fmt.Sprintf("SN-K%03d", i)))
+			} else {
+				e.openCase(fmt.Sprintf("K-%03d", i), "E-100", serials[i%3], contracts.ServiceTypeRepair, "OPEN")
+			}
 			time.Sleep(150 * time.Millisecond)
 		}
 	}()
@@ -477,9 +604,10 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	time.Sleep(time.Second)
 	b.Start()
 	<-done
-	e.waitFor("every case settled", 4*time.Minute, func() bool {
+	e.waitFor("every case settled, every return ended", 4*time.Minute, func() bool {
 		for i := 0; i < n; i++ {
-			if e.final(fmt.Sprintf("K-%03d", i)) != contracts.CaseEventSettled {
+			f := e.final(fmt.Sprintf("K-%03d", i))
+			if isReturn(i) && f == "" || !isReturn(i) && f != contracts.CaseEventSettled {
 				return false
 			}
 		}
@@ -496,6 +624,7 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 		return true
 	})
 	time.Sleep(2 * time.Second)
+	credited, refused := e.checkReturns(rets, 0, prices, nil)
 	kinds, _ := e.checkLedger()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -506,6 +635,12 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	want := []string{"SERVICE_COST,WARRANTY_RECOVERY", "SERVICE_COST", "SERVICE_CHARGE,SERVICE_COST"}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("K-%03d", i)
+		if isReturn(i) {
+			if got := strings.Join(kinds[id], ","); got != "" && got != contracts.JournalKindCredit {
+				t.Errorf("%s: journals %s", id, got)
+			}
+			continue
+		}
 		if creates[id+"/CREATE"] != 1 {
 			t.Errorf("%s: %d CREATE commands", id, creates[id+"/CREATE"])
 		}
@@ -530,5 +665,118 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	if len(e.dlq) != 0 {
 		t.Errorf("%d DLQ records", len(e.dlq))
 	}
-	t.Logf("%d cases through two SIGKILLs: %d service order commands, %d journals, %d case updates", n, len(e.orders), len(e.jcmds), len(e.events))
+	if credited == 0 {
+		t.Error("no return credited")
+	}
+	t.Logf("%d cases and %d returns through two SIGKILLs: %d service order commands, %d return commands (%d credited, %d refused by inspection), %d journals, %d case updates",
+		n-len(rets), len(rets), len(e.orders), len(e.returns), credited, refused, len(e.jcmds), len(e.events))
+}
+
+// TestReturnToCredit runs returns through the real gateway's installed
+// base and the ERP simulator: the policy authorises, refuses in part or in
+// full; ERP receives and inspects (refusing some units); accepted units are
+// credited at the price paid (less the restocking fee of goods not needed)
+// with a balanced, posted credit journal; a withdrawn return is cancelled;
+// bad requests go to the DLQ.
+func TestReturnToCredit(t *testing.T) {
+	e := newEnv(t, map[string]string{"ISTHMUS_SIM_INSPECTION_REFUSE_BPS": "5000", "ISTHMUS_SIM_INVOICE_DELAY": "100ms-300ms", "ISTHMUS_SIM_JOURNAL_REJECT_BPS": "3000"})
+	for i := 1; i <= 10; i++ {
+		e.asset(fmt.Sprintf("SN-R%d", i), "E-100", -10, 355, "") // bought 10 days ago, under warranty
+	}
+	e.asset("SN-X", "E-200", -10, 355, "")     // another customer's
+	e.asset("SN-OLD", "E-100", -800, -435, "") // bought long ago, warranty over
+	e.instance("a").Start()
+
+	prices := map[string]map[int]int64{}
+	notNeeded := map[string]map[int]bool{}
+	var ids []string
+	for i := 1; i <= 6; i++ {
+		id := fmt.Sprintf("RET-%d", i)
+		ids = append(ids, id)
+		prices[id] = map[int]int64{1: 150000}
+		e.openReturn(id, "E-100", "OPEN", serialReturn(fmt.Sprintf("SN-R%d", i)))
+	}
+	// Two pumps and five subscription seats not needed, bought 3 days ago.
+	ids = append(ids, "RET-M")
+	prices["RET-M"] = map[int]int64{1: 150000, 2: 1999}
+	notNeeded["RET-M"] = map[int]bool{2: true}
+	e.openReturn("RET-M", "E-100", "OPEN", returnLine{sku: "PUMP-100", quantity: 2, serials: []string{"SN-R7", "SN-R8"}, price: 150000, reason: contracts.ReturnReasonDefective},
+		returnLine{sku: "SEAT-SUB", quantity: 5, price: 1999, reason: contracts.ReturnReasonNotNeeded, boughtDays: 3, subscription: true})
+	// Partly refused by the policy: SN-X is not E-100's.
+	ids = append(ids, "RET-P")
+	prices["RET-P"] = map[int]int64{1: 150000}
+	e.openReturn("RET-P", "E-100", "OPEN", returnLine{sku: "PUMP-100", quantity: 2, serials: []string{"SN-R9", "SN-X"}, price: 150000, reason: contracts.ReturnReasonDefective})
+	// Refused in full by the policy: outside the window, warranty over.
+	e.openReturn("RET-OLD", "E-100", "OPEN", serialReturn("SN-OLD"))
+	// Withdrawn at once: ERP cancels the return order before receipt.
+	e.openReturn("RET-W", "E-100", "OPEN", serialReturn("SN-R10"))
+	e.openReturn("RET-W", "E-100", "CANCELLED", serialReturn("SN-R10"))
+	// Bad input: serials that do not name every unit, a return without
+	// an ERP customer, a status for a return never opened.
+	e.openReturn("BAD-R1", "E-100", "OPEN", returnLine{sku: "PUMP-100", quantity: 3, serials: []string{"SN-R2"}, price: 1, reason: contracts.ReturnReasonDefective})
+	e.openReturn("BAD-R2", "", "OPEN", serialReturn("SN-R3"))
+	e.produce(contracts.TopicERPReturnStatusV1, "NEVER", &contracts.ReturnStatus{Metadata: meta(contracts.SourceSystemERP), ReturnID: "NEVER", Status: contracts.ReturnStateCreated})
+
+	e.waitFor("every return ended", 3*time.Minute, func() bool {
+		for _, id := range append(ids, "RET-OLD", "RET-W") {
+			if e.final(id) == "" {
+				return false
+			}
+		}
+		return true
+	})
+	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	e.waitFor("every journal answered", time.Minute, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, j := range e.jcmds {
+			if _, ok := e.answers[j.JournalCommandID]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second) // a late repost or duplicate would show now
+	credited, refused := e.checkReturns(ids, 1500, prices, notNeeded)
+	kinds, net := e.checkLedger()
+	if got := e.final("RET-W"); got != contracts.CaseEventCancelled {
+		t.Errorf("RET-W ended %s, want CANCELLED", got)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if credited == 0 || refused == 0 || credited+refused != len(ids) {
+		t.Errorf("%d credited, %d refused by inspection of %d returns", credited, refused, len(ids))
+	}
+	for c, ks := range kinds {
+		if !slices.Equal(ks, []string{contracts.JournalKindCredit}) {
+			t.Errorf("%s: journals %v", c, ks)
+		}
+	}
+	if net["1200-accounts-receivable"] >= 0 || net["4200-sales-returns"]+net["2400-deferred-revenue"] != -net["1200-accounts-receivable"] {
+		t.Errorf("ledger: %v", net)
+	}
+	if l := e.updates["RET-P"][0].ReturnLines[0]; l.Authorised != 1 || l.Refused < 1 || contracts.Deref(l.Reason) != "ASSET_NOT_OWNED" {
+		t.Errorf("RET-P line %+v", l)
+	}
+	for _, r := range e.returns {
+		if r.ReturnID == "RET-P" && r.Action == contracts.ReturnActionCreate && (len(r.Lines) != 1 || !slices.Equal(r.Lines[0].Serials, []string{"SN-R9"})) {
+			t.Errorf("RET-P CREATE %+v", r.Lines)
+		}
+		if r.ReturnID == "RET-OLD" {
+			t.Errorf("RET-OLD sent to ERP: %+v", r)
+		}
+	}
+	if u := e.updates["RET-OLD"]; len(u) != 1 || u[0].Event != contracts.CaseEventRefused || contracts.Deref(u[0].Reason) != "OUTSIDE_RETURN_WINDOW" {
+		t.Errorf("RET-OLD updates %+v", u)
+	}
+	for id, n := range e.events {
+		if n != 1 {
+			t.Errorf("case update event %s seen %d times", id, n)
+		}
+	}
+	if len(e.dlq) != 3 {
+		t.Errorf("%d DLQ records, want 3", len(e.dlq))
+	}
+	t.Logf("%d returns: %d credited, %d refused by inspection, 1 refused by the policy, 1 withdrawn; %d return commands, %d credit journals (%d sent), %d DLQ records",
+		len(ids), credited, refused, len(e.returns), countLatest(kinds), len(e.jcmds), len(e.dlq))
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/services/field-service/internal/returns"
 	"github.com/isthmus/isthmus/services/field-service/internal/settle"
 )
 
@@ -51,7 +52,9 @@ const (
 )
 
 // Final tells whether a stage ends the case.
-func Final(stage string) bool { return stage == Settled || stage == Cancelled || stage == Refused }
+func Final(stage string) bool {
+	return stage == Settled || stage == Cancelled || stage == Refused || stage == Credited
+}
 
 // Policy is the service's configuration of the domain.
 type Policy struct {
@@ -66,6 +69,8 @@ type Policy struct {
 	// MaxReposts bounds reposts of a settlement journal ERP rejected
 	// because its period was closed.
 	MaxReposts int
+	// Returns is the return policy.
+	Returns returns.Policy
 }
 
 // Verdict is the gateway's entitlement answer for the case.
@@ -122,13 +127,16 @@ type Case struct {
 	// Exceptions: exception id → its category and status.
 	Exceptions map[string]Exception `json:"exceptions,omitempty"`
 	Decisions  []string             `json:"decisions,omitempty"` // applied decision ids
-	Commands   int                  `json:"commands,omitempty"`  // service order commands sent
+	Commands   int                  `json:"commands,omitempty"`  // service order or return commands sent
+	// Return is set on a return (RMA) case.
+	Return *Return `json:"return,omitempty"`
 }
 
 // Exception is the case's record of one exception it raised.
 type Exception struct {
 	Category string `json:"category"`
 	Status   string `json:"status"`
+	Queue    string `json:"queue,omitempty"`
 }
 
 // Outputs are what one input makes the case send.
@@ -136,9 +144,11 @@ type Outputs struct {
 	Updates    []contracts.CaseUpdate
 	Orders     []contracts.ServiceOrderCommand
 	Claims     []contracts.WarrantyClaimCommand
+	Returns    []contracts.ReturnCommand
 	Journals   []contracts.JournalCommand
 	Exceptions []contracts.OperationalException
-	// Check asks the handler for the entitlement verdict (OnVerdict).
+	// Check asks the handler for the entitlement verdict (OnVerdict) or,
+	// for a return, the installed base's view of its serials (OnAssets).
 	Check   bool
 	Ignored string
 }
@@ -152,6 +162,9 @@ func Open(in contracts.Case, correlation string) (*Case, Outputs) {
 	if in.Status != "OPEN" {
 		return nil, Outputs{Ignored: "case " + strings.ToLower(in.Status) + " before it was opened here"}
 	}
+	if in.ReturnRequest != nil {
+		return openReturn(in, correlation)
+	}
 	c := &Case{CaseID: in.CaseID, AccountID: in.AccountID, ERPCustomerID: contracts.Deref(in.ERPCustomerID), Serial: in.Serial,
 		SKU: contracts.Deref(in.SKU), ServiceType: in.ServiceType, Symptom: contracts.Deref(in.Symptom), Priority: in.Priority,
 		SLATier: in.SLATier, OpenedAt: in.OpenedAt.UTC(), Correlation: correlation, Stage: Checking}
@@ -160,6 +173,9 @@ func Open(in contracts.Case, correlation string) (*Case, Outputs) {
 
 // Validate names what is wrong with a CRM case record, or "".
 func Validate(in contracts.Case) string {
+	if in.ReturnRequest != nil {
+		return ValidateReturn(in)
+	}
 	var bad []string
 	if in.CaseID == "" {
 		bad = append(bad, "case_id is empty")
@@ -183,6 +199,9 @@ func Validate(in contracts.Case) string {
 // withdraws it (the service order is cancelled if open); other changes are
 // CRM's own (priority, symptom) and change nothing here.
 func (c *Case) OnCase(in contracts.Case, at time.Time) Outputs {
+	if c.IsReturn() {
+		return c.onReturnCase(in)
+	}
 	if in.Status != "CANCELLED" {
 		return Outputs{Ignored: "case record " + in.Status + " changes nothing in stage " + c.Stage}
 	}
@@ -202,7 +221,7 @@ func (c *Case) OnCase(in contracts.Case, at time.Time) Outputs {
 
 // OnVerdict applies the entitlement verdict asked for by Outputs.Check.
 func (c *Case) OnVerdict(v Verdict, at time.Time, p Policy) Outputs {
-	if c.Stage != Checking {
+	if c.Stage != Checking || c.IsReturn() {
 		return Outputs{Ignored: "verdict in stage " + c.Stage}
 	}
 	c.Checks++
@@ -446,7 +465,7 @@ func (c *Case) journalCommand(b Booked) contracts.JournalCommand {
 	j := b.Journal
 	cmd := contracts.JournalCommand{JournalCommandID: settle.ID(c.CaseID, j.Kind, b.Attempt), Kind: string(j.Kind), ContractID: "",
 		PostingDate: b.Posting, Currency: j.Currency, Description: j.Text + " (case " + c.CaseID + ")", Lines: make([]contracts.JournalLine, 0, len(j.Lines))}
-	if j.Kind == settle.Charge {
+	if j.Kind == settle.Charge || j.Kind == settle.Credit { // the customer's receivable
 		cmd.ERPCustomerID = opt(c.ERPCustomerID)
 	}
 	for i, l := range j.Lines {
@@ -520,10 +539,17 @@ func (c *Case) OnDecision(d contracts.Decision, at time.Time, p Policy) Outputs 
 		return refuse("the exception is already " + strings.ToLower(ex.Status))
 	}
 	resolved := func(msg string) {
-		c.Exceptions[d.ExceptionID] = Exception{Category: ex.Category, Status: contracts.ExceptionStatusResolved}
+		c.Exceptions[d.ExceptionID] = Exception{Category: ex.Category, Status: contracts.ExceptionStatusResolved, Queue: ex.Queue}
 		out.Exceptions = append(out.Exceptions, c.exceptionUpdate(d.ExceptionID, ex.Category, contracts.ExceptionStatusResolved, d.DecisionID, at, msg))
 	}
 	switch ex.Category {
+	case contracts.ExceptionCategoryERPRejection:
+		if !c.IsReturn() {
+			return refuse("not a return")
+		}
+		if why := c.onReturnDecision(d.Action, resolved, &out); why != "" {
+			return refuse(why)
+		}
 	case contracts.ExceptionCategoryNotEntitled:
 		if c.Stage != NotEntitled {
 			return refuse("the case is " + c.Stage)
@@ -535,7 +561,7 @@ func (c *Case) OnDecision(d contracts.Decision, at time.Time, p Policy) Outputs 
 			c.placeOrder(&out, at)
 		case contracts.DecisionActionRetry:
 			c.Stage, c.Checks, c.Verdict = Checking, 0, nil
-			c.Exceptions[d.ExceptionID] = Exception{Category: ex.Category, Status: contracts.ExceptionStatusRetrying}
+			c.Exceptions[d.ExceptionID] = Exception{Category: ex.Category, Status: contracts.ExceptionStatusRetrying, Queue: ex.Queue}
 			out.Exceptions = append(out.Exceptions, c.exceptionUpdate(d.ExceptionID, ex.Category, contracts.ExceptionStatusRetrying, d.DecisionID, at, "entitlement checked again"))
 			out.Check = true
 		case contracts.DecisionActionCancel:
@@ -629,7 +655,7 @@ func (c *Case) raise(category, queue, severity, summary, action string, allowed 
 	if c.Exceptions == nil {
 		c.Exceptions = map[string]Exception{}
 	}
-	c.Exceptions[id] = Exception{Category: category, Status: contracts.ExceptionStatusOpen}
+	c.Exceptions[id] = Exception{Category: category, Status: contracts.ExceptionStatusOpen, Queue: queue}
 	ids := map[string]string{"case_id": c.CaseID, "serial": c.Serial, "crm_account_id": c.AccountID}
 	if c.ERPCustomerID != "" {
 		ids["erp_customer_id"] = c.ERPCustomerID
@@ -646,8 +672,7 @@ func (c *Case) raise(category, queue, severity, summary, action string, allowed 
 }
 
 func (c *Case) exceptionUpdate(id, category, status, decision string, at time.Time, msg string) contracts.OperationalException {
-	queue := map[string]string{contracts.ExceptionCategoryNotEntitled: contracts.ExceptionQueueSalesOps, contracts.ExceptionCategoryPartUnavailable: contracts.ExceptionQueueServiceOps,
-		contracts.ExceptionCategoryWarrantyClaimRejected: contracts.ExceptionQueueFinanceOps, contracts.ExceptionCategoryJournalRejected: contracts.ExceptionQueueFinanceOps}[category]
+	queue := c.Exceptions[id].Queue
 	e := contracts.OperationalException{ExceptionID: id, Category: category, Queue: queue, Severity: contracts.SeverityLow, Status: status, OwnerService: Owner,
 		Summary: fmt.Sprintf("Case %s: %s", c.CaseID, msg), EntityIds: map[string]string{"case_id": c.CaseID, "serial": c.Serial},
 		Context: map[string]string{"stage": c.Stage, "outcome": msg}, AllowedActions: []string{}}
@@ -663,7 +688,7 @@ func (c *Case) resolve(out *Outputs, category string, at time.Time, decision, ms
 	for _, id := range sortedKeys(c.Exceptions) {
 		e := c.Exceptions[id]
 		if (category == "" || e.Category == category) && (e.Status == contracts.ExceptionStatusOpen || e.Status == contracts.ExceptionStatusRetrying) {
-			c.Exceptions[id] = Exception{Category: e.Category, Status: contracts.ExceptionStatusResolved}
+			c.Exceptions[id] = Exception{Category: e.Category, Status: contracts.ExceptionStatusResolved, Queue: e.Queue}
 			out.Exceptions = append(out.Exceptions, c.exceptionUpdate(id, e.Category, contracts.ExceptionStatusResolved, decision, at, msg))
 		}
 	}

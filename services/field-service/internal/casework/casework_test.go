@@ -78,7 +78,7 @@ func balanced(t *testing.T, js []contracts.JournalCommand) map[string]int64 {
 		if dr != cr || dr == 0 {
 			t.Errorf("journal %s: debits %d, credits %d", j.JournalCommandID, dr, cr)
 		}
-		if j.ContractID != "" || !strings.HasPrefix(j.JournalCommandID, "FS/CASE-1/") {
+		if j.ContractID != "" || !strings.HasPrefix(j.JournalCommandID, "FS/") {
 			t.Errorf("journal %s: contract_id %q", j.JournalCommandID, j.ContractID)
 		}
 	}

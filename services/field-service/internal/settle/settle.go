@@ -26,6 +26,9 @@ const (
 	// Recovery: Dr warranty receivable / Cr cost of service — the
 	// manufacturer accepted the warranty claim.
 	Recovery Kind = "WARRANTY_RECOVERY"
+	// Credit: Dr sales returns (goods) and Dr deferred revenue
+	// (subscriptions) / Cr accounts receivable — a return's credit memo.
+	Credit Kind = "CREDIT"
 )
 
 // Accounts is the chart of accounts settlement posts to.
@@ -36,6 +39,8 @@ type Accounts struct {
 	AccruedLabour      string `json:"accrued_labour"`
 	ServiceRevenue     string `json:"service_revenue"`
 	CostOfService      string `json:"cost_of_service"`
+	SalesReturns       string `json:"sales_returns"`
+	DeferredRevenue    string `json:"deferred_revenue"`
 }
 
 // DefaultAccounts is the chart used unless configured.
@@ -46,6 +51,8 @@ var DefaultAccounts = Accounts{
 	AccruedLabour:      "2100-accrued-field-labour",
 	ServiceRevenue:     "4100-service-revenue",
 	CostOfService:      "5000-cost-of-service",
+	SalesReturns:       "4200-sales-returns",
+	DeferredRevenue:    "2400-deferred-revenue",
 }
 
 // Cost centres of cost of service by coverage; a service contract's cost
@@ -148,6 +155,32 @@ func RecoveryJournal(a Accounts, w Work, amount int64) (Journal, error) {
 			{Account: a.WarrantyReceivable, Debit: amount, Text: "warranty claim accepted"},
 			{Account: a.CostOfService, Credit: amount, CostCentre: CentreWarranty, Text: "cost recovered"},
 		}}
+	return j, j.Check()
+}
+
+// CreditJournal books a return's credit memo: the customer owes goods +
+// subscriptions less (Cr receivables); returned goods reverse their sale
+// through sales returns, returned subscriptions take back the revenue still
+// deferred (Dr deferred revenue).
+func CreditJournal(a Accounts, returnID, currency string, goods, subscriptions int64) (Journal, error) {
+	switch {
+	case returnID == "":
+		return Journal{}, errors.New("settle: no return id")
+	case len(currency) != 3:
+		return Journal{}, fmt.Errorf("settle: currency %q is not an ISO-4217 code", currency)
+	case goods < 0 || subscriptions < 0:
+		return Journal{}, fmt.Errorf("settle: negative credit (goods %d, subscriptions %d)", goods, subscriptions)
+	case goods+subscriptions == 0:
+		return Journal{}, ErrNoCost
+	}
+	j := Journal{ID: ID(returnID, Credit, 0), Kind: Credit, Currency: currency, Text: "Credit memo for return " + returnID}
+	if goods > 0 {
+		j.Lines = append(j.Lines, Line{Account: a.SalesReturns, Debit: goods, Text: "goods returned"})
+	}
+	if subscriptions > 0 {
+		j.Lines = append(j.Lines, Line{Account: a.DeferredRevenue, Debit: subscriptions, Text: "subscription returned: deferred revenue taken back"})
+	}
+	j.Lines = append(j.Lines, Line{Account: a.Receivable, Credit: goods + subscriptions, Text: "credit memo"})
 	return j, j.Check()
 }
 

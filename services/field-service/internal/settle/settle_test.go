@@ -116,3 +116,42 @@ func TestIDs(t *testing.T) {
 		t.Errorf("repost shares lines or has id %q", r.ID)
 	}
 }
+
+func TestCreditJournal(t *testing.T) {
+	a := DefaultAccounts
+	for _, tt := range []struct {
+		name                 string
+		goods, subscriptions int64
+		want                 map[string]int64 // net debit per account
+		err                  error
+	}{
+		{"goods: sales returns against receivables", 25503, 0, map[string]int64{a.SalesReturns: 25503, a.DeferredRevenue: 0, a.Receivable: -25503}, nil},
+		{"subscription: deferred revenue taken back", 0, 10200, map[string]int64{a.SalesReturns: 0, a.DeferredRevenue: 10200, a.Receivable: -10200}, nil},
+		{"both on one memo", 1000, 10200, map[string]int64{a.SalesReturns: 1000, a.DeferredRevenue: 10200, a.Receivable: -11200}, nil},
+		{"nothing to credit", 0, 0, nil, ErrNoCost},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			j, err := CreditJournal(a, "CASE-9", "EUR", tt.goods, tt.subscriptions)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.err != nil {
+				return
+			}
+			if j.ID != "FS/CASE-9/CREDIT" || j.Kind != Credit || j.Check() != nil {
+				t.Errorf("journal %s kind %s: %v", j.ID, j.Kind, j.Check())
+			}
+			for acct, want := range tt.want {
+				if got := Effect(acct, j); got != want {
+					t.Errorf("%s: net debit %d, want %d", acct, got, want)
+				}
+			}
+		})
+	}
+	if _, err := CreditJournal(a, "CASE-9", "EUR", -1, 5); err == nil {
+		t.Error("a negative credit must be refused")
+	}
+	if _, err := CreditJournal(a, "", "EUR", 1, 0); err == nil {
+		t.Error("a credit without a return id must be refused")
+	}
+}
