@@ -86,7 +86,7 @@ const (
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
 	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance, service-ops) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"
-	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes.
+	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes, and the steps of returns of its goods.
 	TopicOrdersLifecycleV1 = "orders.lifecycle.v1"
 	// TopicReconBreaksV1: Reconciliation breaks (missed SLAs, amount mismatches) and their closings.
 	TopicReconBreaksV1 = "recon.breaks.v1"
@@ -405,7 +405,7 @@ const (
 	OrderCommandActionCancel  = "CANCEL"
 )
 
-// Symbols of enum isthmus.orders.v1.OrderState (default UNKNOWN): State of the order saga.
+// Symbols of enum isthmus.orders.v1.OrderState (default UNKNOWN): State of the order saga. RETURN_* are the steps of a return (RMA) of the order's goods, reported after the order's own states; previous_state then holds the order's state, which the return does not change.
 const (
 	OrderStateUnknown           = "UNKNOWN"
 	OrderStateReceived          = "RECEIVED"
@@ -421,6 +421,11 @@ const (
 	OrderStateInvoiced          = "INVOICED"
 	OrderStateCancelled         = "CANCELLED"
 	OrderStateSuperseded        = "SUPERSEDED"
+	OrderStateReturnAuthorized  = "RETURN_AUTHORIZED"
+	OrderStateReturnReceived    = "RETURN_RECEIVED"
+	OrderStateReturnCredited    = "RETURN_CREDITED"
+	OrderStateReturnRefused     = "RETURN_REFUSED"
+	OrderStateReturnCancelled   = "RETURN_CANCELLED"
 )
 
 // Symbols of enum isthmus.crm.v1.QuoteStatus (default UNKNOWN): Status of a quote version.

@@ -56,13 +56,14 @@ type Handler struct {
 
 // envelope is a message of the internal topic (JSON; private to the service).
 type envelope struct {
-	Kind         string              `json:"kind"` // lookup | customer | validate | decision
-	QuoteID      string              `json:"quote_id"`
-	Version      int                 `json:"version,omitempty"`
-	Round        int                 `json:"round,omitempty"`
-	CRMAccountID string              `json:"crm_account_id,omitempty"`
-	Customer     *saga.Customer      `json:"customer,omitempty"`
-	Decision     *contracts.Decision `json:"decision,omitempty"`
+	Kind         string                `json:"kind"` // lookup | customer | validate | decision | return
+	QuoteID      string                `json:"quote_id"`
+	Version      int                   `json:"version,omitempty"`
+	Round        int                   `json:"round,omitempty"`
+	CRMAccountID string                `json:"crm_account_id,omitempty"`
+	Customer     *saga.Customer        `json:"customer,omitempty"`
+	Decision     *contracts.Decision   `json:"decision,omitempty"`
+	Return       *contracts.CaseUpdate `json:"return,omitempty"`
 }
 
 type account struct {
@@ -124,6 +125,8 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 		return h.onXref(m)
 	case contracts.TopicOpsDecisionsV1:
 		return RouteDecision(ctx, m)
+	case contracts.TopicCRMCaseUpdatesV1:
+		return routeReturn(m)
 	case InternalTopic:
 		return h.onInternal(ctx, m)
 	}
@@ -298,6 +301,11 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 			return errs.Poisonf("bad_internal_message", "decision message without decision")
 		}
 		out = s.OnDecision(*e.Decision, at, h.Policy)
+	case "return":
+		if e.Return == nil {
+			return errs.Poisonf("bad_internal_message", "return message without case update")
+		}
+		out = s.OnReturn(*e.Return)
 	default:
 		return errs.Poisonf("bad_internal_message", "unknown internal message kind %q", e.Kind)
 	}
@@ -439,6 +447,23 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 func (h *Handler) emitInternal(m *processor.Message, key string, e envelope, headers ...kgo.RecordHeader) {
 	b, _ := json.Marshal(e)
 	m.Emit(InternalTopic, key, b, headers...)
+}
+
+// routeReturn forwards a return step of an order's goods (field-service's
+// case update naming the order) to the internal topic, keyed by the order
+// id, so it reaches the saga's partition; other case updates are skipped.
+func routeReturn(m *processor.Message) error {
+	var u contracts.CaseUpdate
+	if err := m.Decode(&u); err != nil {
+		return err
+	}
+	if saga.ReturnState(u) == "" {
+		return nil
+	}
+	order := contracts.Deref(u.OrderID)
+	b, _ := json.Marshal(envelope{Kind: "return", QuoteID: order, Return: &u})
+	m.Emit(InternalTopic, order, b)
+	return nil
 }
 
 // RouteDecision forwards a decision on one of this service's exceptions to

@@ -73,9 +73,10 @@ func newEnv(t testing.TB, customers ...erpCustomer) *env {
 		contracts.TopicERPOrderCommandsV1: &contracts.OrderCommand{}, contracts.TopicOrdersLifecycleV1: &contracts.OrderLifecycle{},
 		contracts.TopicOpsExceptionsV1: &contracts.OperationalException{}, contracts.TopicOpsDecisionsV1: &contracts.Decision{},
 	}
-	// The gateway's read models: every topic the catalog says it consumes.
+	// The service's other inputs and the gateway's read models: every topic
+	// the catalog says they consume.
 	for _, tp := range catalog.MustEmbedded().Topics() {
-		if slices.Contains(tp.Consumers, "gateway") {
+		if slices.Contains(tp.Consumers, "gateway") || slices.Contains(tp.Consumers, "quote-to-order") {
 			v, err := contracts.NewValue(tp.Name)
 			if err != nil {
 				t.Fatal(err)
@@ -390,6 +391,49 @@ func TestQuoteToOrder(t *testing.T) {
 		}
 		if r := e.gw.reservations("100042"); cmd.CreditReservationID != nil && r[*cmd.CreditReservationID] != "Q-HAPPY" {
 			t.Errorf("gateway reservations of 100042: %v, want %s for Q-HAPPY", r, *cmd.CreditReservationID)
+		}
+	})
+
+	t.Run("returns of an order's goods on its lifecycle", func(t *testing.T) {
+		e.t = t
+		// field-service's case updates (keyed by case id) for a return of
+		// Q-HAPPY's goods; one repeated, one about a service case and one
+		// naming an order the service never had, both ignored.
+		n := 0
+		upd := func(caseID, order, event string) *contracts.CaseUpdate {
+			n++
+			md := meta("cu-" + caseID)
+			md.EventID, md.SourceSystem = fmt.Sprintf("00000000-0000-4000-9000-%012d", n), contracts.SourceSystemFieldService
+			u := &contracts.CaseUpdate{Metadata: md, CaseID: caseID, Event: event, Coverage: contracts.CoverageUnknown, Parts: []contracts.PartUsed{},
+				RmaNumber: ptr("RMA1"), ReturnLines: []contracts.ReturnLineUpdate{{LineNumber: 1, SKU: "SKU-1", Requested: 2, Received: 2, Accepted: 1, Refused: 1}}}
+			if order != "" {
+				u.OrderID = &order
+			}
+			if event == contracts.CaseEventReturnCredited {
+				u.Credit, u.CreditMemoID = &contracts.Money{AmountMinor: 450, Currency: "USD"}, ptr("CM1")
+			}
+			return u
+		}
+		e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-SVC", &contracts.CaseUpdate{Metadata: meta("cu-svc"), CaseID: "CASE-SVC", Event: contracts.CaseEventSettled,
+			Coverage: contracts.CoverageBillable, Parts: []contracts.PartUsed{}, ReturnLines: []contracts.ReturnLineUpdate{}})
+		e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-GHOST", upd("CASE-GHOST", "Q-NEVER", contracts.CaseEventReturnAuthorized))
+		for _, ev := range []string{contracts.CaseEventReturnAuthorized, contracts.CaseEventReturnAuthorized, contracts.CaseEventReturnReceived, contracts.CaseEventReturnCredited} {
+			e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-RET", upd("CASE-RET", "Q-HAPPY", ev))
+		}
+		got := e.waitState("Q-HAPPY", contracts.OrderStateReturnCredited, long)
+		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED,RETURN_AUTHORIZED,RETURN_RECEIVED,RETURN_CREDITED"; join(got) != want {
+			t.Fatalf("states %s, want %s", join(got), want)
+		}
+		e.mu.Lock()
+		last := e.life["Q-HAPPY"][len(e.life["Q-HAPPY"])-1]
+		ghost := len(e.life["Q-NEVER"])
+		e.mu.Unlock()
+		r := last.ReturnStep
+		if r == nil || r.ReturnID != "CASE-RET" || r.UnitsAccepted != 1 || r.Credit == nil || r.Credit.AmountMinor != 450 || contracts.Deref(last.PreviousState) != contracts.OrderStateInvoiced || last.QuoteID != "Q-HAPPY" {
+			t.Errorf("RETURN_CREDITED event %+v, return %+v", last, r)
+		}
+		if ghost != 0 {
+			t.Errorf("%d lifecycle events for an order the service never had", ghost)
 		}
 	})
 

@@ -3,11 +3,12 @@
 // composes the same entry with the other services in one process.
 //
 // One processor (see docs/quote-to-order.md) consumes crm.quote.v1,
-// erp.order-status.v1, mdm.xref.v1, ops.decisions.v1 and its own internal
-// topic quote-to-order.internal.v1 (all with the same partition count) and
-// keeps the order sagas, the known sold-to accounts and the quotes awaiting
-// a customer in changelog-backed stores. Decisions, keyed by exception id,
-// are forwarded to the internal topic keyed by quote id.
+// erp.order-status.v1, mdm.xref.v1, ops.decisions.v1, crm.case-updates.v1
+// and its own internal topic quote-to-order.internal.v1 (all with the same
+// partition count) and keeps the order sagas, the known sold-to accounts and
+// the quotes awaiting a customer in changelog-backed stores. Decisions, keyed
+// by exception id, and the return steps of orders' goods (case updates keyed
+// by case id) are forwarded to the internal topic keyed by quote id.
 package quotetoorder
 
 import (
@@ -187,7 +188,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		processor.WithCommitInterval(cfg.CommitInterval))
 	p, err := processor.New(processor.Config{
 		Service: Name, Instance: cfg.Instance,
-		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1},
+		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1, contracts.TopicCRMCaseUpdatesV1},
 		InternalTopics: []string{InternalTopic}, // created by the runtime with the inputs' partition count
 		Stores:         Stores,
 		Handler:        h.Handle,

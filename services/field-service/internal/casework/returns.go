@@ -353,7 +353,7 @@ func (c *Case) onReturnDecision(action string, resolved func(string), out *Outpu
 func (c *Case) returnUpdate(event, msg string) contracts.CaseUpdate {
 	r := c.Return
 	u := contracts.CaseUpdate{CaseID: c.CaseID, Event: event, Coverage: contracts.CoverageUnknown, Parts: []contracts.PartUsed{}, Message: opt(msg),
-		RmaNumber: opt(r.RMA), ReturnLines: make([]contracts.ReturnLineUpdate, 0, len(r.Lines))}
+		RmaNumber: opt(r.RMA), OrderID: opt(r.OrderID), ReturnLines: make([]contracts.ReturnLineUpdate, 0, len(r.Lines))}
 	for i, l := range r.Lines {
 		lu := contracts.ReturnLineUpdate{LineNumber: l.Number, SKU: l.SKU, Requested: l.Quantity}
 		if i < len(r.Decisions) {

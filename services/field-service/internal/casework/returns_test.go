@@ -123,7 +123,7 @@ func TestReturnCreditedInFull(t *testing.T) {
 		t.Errorf("credit journal effect %v", net)
 	}
 	u := out.Updates[0]
-	if contracts.Deref(u.CreditMemoID) != "CM1" || u.Credit.AmountMinor != 29000 || contracts.Deref(u.RmaNumber) != "RMA77" || u.ReturnLines[0].Accepted != 2 {
+	if contracts.Deref(u.CreditMemoID) != "CM1" || contracts.Deref(u.OrderID) != "ORD-7" || u.Credit.AmountMinor != 29000 || contracts.Deref(u.RmaNumber) != "RMA77" || u.ReturnLines[0].Accepted != 2 {
 		t.Errorf("RETURN_CREDITED update %+v", u)
 	}
 	// The journal's answer is the case's, as for service cases.

@@ -86,6 +86,9 @@ type Saga struct {
 	// CancelledLines are quote lines an operator cancelled after ERP
 	// rejected them; they are left out of later revisions.
 	CancelledLines []int `json:"cancelled_lines,omitempty"`
+	// ReturnSteps are the return steps reported on the lifecycle
+	// ("<return id>/<state>", newest last, bounded).
+	ReturnSteps []string `json:"return_steps,omitempty"`
 }
 
 // Rejection is what ERP rejected, for one exception.
