@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"strings"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -11,6 +12,15 @@ import (
 // cases name assets customers really have.
 type knownAsset struct {
 	serial, sku, erpCustomer string
+	// installed is the install day (zero: unknown); warrantyEnd the last
+	// day of the warranty (zero: none).
+	installed, warrantyEnd time.Time
+}
+
+// knownCustomer is what the CRM knows of an ERP customer: its CRM account
+// and the price list it buys from (region and currency; "" when unknown).
+type knownCustomer struct {
+	crm, region, currency string
 }
 
 // maxKnownAssets bounds the installed base the CRM keeps for cases.
@@ -39,7 +49,10 @@ func (g *Generator) LearnAsset(a *contracts.Asset) {
 		}
 		return
 	}
-	k := knownAsset{serial: a.Serial, sku: a.SKU, erpCustomer: a.ERPCustomerID}
+	k := knownAsset{serial: a.Serial, sku: a.SKU, erpCustomer: a.ERPCustomerID, installed: a.InstallDate}
+	if a.Warranty != nil {
+		k.warrantyEnd = a.Warranty.EndDate
+	}
 	switch {
 	case known:
 		g.assets[i] = k
@@ -49,17 +62,36 @@ func (g *Generator) LearnAsset(a *contracts.Asset) {
 	}
 }
 
-// LearnCustomer records which CRM account an ERP customer is.
+// LearnCustomer records which CRM account an ERP customer is, and its price
+// list: the region of its billing (else shipping) country and its currency
+// (else the country's).
 func (g *Generator) LearnCustomer(c *contracts.Customer) {
 	if c.CRMAccountID == nil || *c.CRMAccountID == "" {
 		return
 	}
+	k := knownCustomer{crm: *c.CRMAccountID, currency: strings.ToUpper(contracts.Deref(c.Currency))}
+	addr := c.BillingAddress
+	if addr == nil {
+		addr = c.ShippingAddress
+	}
+	if addr != nil {
+		if country, ok := CountryByCode(strings.ToUpper(addr.Country)); ok {
+			k.region = country.Region
+			if k.currency == "" {
+				k.currency = country.Currency
+			}
+		}
+	}
+	if k.region == "" {
+		k.currency = ""
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.crmOf == nil {
-		g.crmOf = map[string]string{}
+	if g.customers == nil {
+		g.customers, g.erpOf = map[string]knownCustomer{}, map[string]string{}
 	}
-	g.crmOf[c.ERPCustomerID] = *c.CRMAccountID
+	g.customers[c.ERPCustomerID] = k
+	g.erpOf[k.crm] = c.ERPCustomerID
 }
 
 var (
@@ -81,8 +113,10 @@ var (
 const maxOpenCases = 1000
 
 // serviceCase is a customer calling about an asset (crm.case.v1 OPEN), or
-// now and then withdrawing an open case (CANCELLED). It reports false when
-// the CRM knows no installed asset of a CRM account yet.
+// now and then withdrawing an open case (CANCELLED), or asking to return
+// goods (returnShare of the cases, see returnCase). It reports false when
+// the CRM knows no installed asset of a CRM account yet: until then it
+// draws no random number, so traffic without asset sync is unchanged.
 func (g *Generator) serviceCase(now time.Time) (Event, bool) {
 	if len(g.openCases) > 0 && g.pick(20) == 0 {
 		i := g.pick(len(g.openCases))
@@ -90,14 +124,30 @@ func (g *Generator) serviceCase(now time.Time) (Event, bool) {
 		g.openCases = append(g.openCases[:i], g.openCases[i+1:]...)
 		c.Metadata = g.meta(now, c.Metadata.CorrelationID)
 		c.Status = contracts.CaseStatusCancelled
-		return Event{Topic: contracts.TopicCRMCaseV1, Key: c.CaseID, Value: &c, Kind: "case-cancel"}, true
+		kind := "case-cancel"
+		if c.ReturnRequest != nil {
+			kind = "return-cancel"
+		}
+		return Event{Topic: contracts.TopicCRMCaseV1, Key: c.CaseID, Value: &c, Kind: kind}, true
+	}
+	g.mu.Lock()
+	synced := len(g.assets) > 0
+	g.mu.Unlock()
+	if !synced { // no asset sync yet (or none at all, as under loadgen): no cases
+		return Event{}, false
+	}
+	if g.pick(100) < returnShare {
+		if c, ok := g.returnCase(now); ok {
+			g.opened(c)
+			return Event{Topic: contracts.TopicCRMCaseV1, Key: c.CaseID, Value: c, Kind: "return"}, true
+		}
 	}
 	g.mu.Lock()
 	var a knownAsset
 	crm := ""
 	if n := len(g.assets); n > 0 {
 		a = g.assets[g.pick(n)]
-		crm = g.crmOf[a.erpCustomer]
+		crm = g.customers[a.erpCustomer].crm
 	}
 	g.mu.Unlock()
 	if crm == "" {
@@ -120,8 +170,13 @@ func (g *Generator) serviceCase(now time.Time) (Event, bool) {
 		Status:        contracts.CaseStatusOpen,
 		OpenedAt:      now,
 	}
+	g.opened(c)
+	return Event{Topic: contracts.TopicCRMCaseV1, Key: id, Value: c, Kind: "case"}, true
+}
+
+// opened remembers an open case the CRM may cancel later.
+func (g *Generator) opened(c *contracts.Case) {
 	if len(g.openCases) < maxOpenCases {
 		g.openCases = append(g.openCases, c)
 	}
-	return Event{Topic: contracts.TopicCRMCaseV1, Key: id, Value: c, Kind: "case"}, true
 }

@@ -74,22 +74,31 @@ type Product struct {
 	// for subscriptions).
 	BaseUSDCents int64
 	Subscription bool
+	// WarrantyMonths > 0 marks a serialised product: tracked unit by unit
+	// in the ERP's installed base (erp.asset.v1), under the manufacturer's
+	// warranty for that many months from installation; returns name its
+	// serial numbers. The simulated ERP installs assets for these SKUs.
+	WarrantyMonths int
 }
 
+// Serialised tells whether the product is tracked unit by unit.
+func (p Product) Serialised() bool { return p.WarrantyMonths > 0 }
+
 // Products: hardware of the global manufacturer and plans of the SaaS
-// company.
+// company (SKU, description, NA list price, subscription, warranty months of
+// serialised products).
 var Products = []Product{
-	{"PUMP-100", "Centrifugal pump 100 l/min", 125000, false},
-	{"PUMP-250", "Centrifugal pump 250 l/min", 289000, false},
-	{"VALVE-2IN", "Ball valve 2 in, stainless", 18900, false},
-	{"MOTOR-5KW", "Induction motor 5 kW", 74500, false},
-	{"CTRL-PLC", "Programmable logic controller", 152000, false},
-	{"SENSOR-PT", "Pressure transmitter", 32900, false},
-	{"KIT-SEAL", "Seal kit", 4900, false},
-	{"SEAT-PRO", "Professional seat (per user, monthly)", 4900, true},
-	{"SEAT-ENT", "Enterprise seat (per user, monthly)", 9900, true},
-	{"ADDON-SSO", "Single sign-on add-on (monthly)", 50000, true},
-	{"STORAGE-1TB", "Extra storage 1 TB (monthly)", 2500, true},
+	{"PUMP-100", "Centrifugal pump 100 l/min", 125000, false, 24},
+	{"PUMP-250", "Centrifugal pump 250 l/min", 289000, false, 24},
+	{"VALVE-2IN", "Ball valve 2 in, stainless", 18900, false, 0},
+	{"MOTOR-5KW", "Induction motor 5 kW", 74500, false, 24},
+	{"CTRL-PLC", "Programmable logic controller", 152000, false, 12},
+	{"SENSOR-PT", "Pressure transmitter", 32900, false, 12},
+	{"KIT-SEAL", "Seal kit", 4900, false, 0},
+	{"SEAT-PRO", "Professional seat (per user, monthly)", 4900, true, 0},
+	{"SEAT-ENT", "Enterprise seat (per user, monthly)", 9900, true, 0},
+	{"ADDON-SSO", "Single sign-on add-on (monthly)", 50000, true, 0},
+	{"STORAGE-1TB", "Extra storage 1 TB (monthly)", 2500, true, 0},
 }
 
 // ProductBySKU returns a product.

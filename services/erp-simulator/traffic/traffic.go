@@ -1,11 +1,14 @@
 // Package traffic generates the CRM side of the simulated business: accounts
 // (with realistic duplicates, typos and subsidiaries abroad), contacts,
 // accepted quotes with regional pricing and ship-to countries (a few of them
-// export-controlled), and subscription deals with their amendments,
-// renewals and cancellations.
+// export-controlled), subscription deals with their amendments, renewals
+// and cancellations, and — once it knows the installed base — service
+// cases and return (RMA) requests.
 //
 // A Generator is deterministic: the same scenario, seed, options and
-// sequence of Next(now) calls give the same events, byte for byte. It is
+// sequence of Next(now) calls (with the same ERP facts handed to
+// LearnAsset, LearnCustomer and Convert between them) give the same
+// events, byte for byte. It is
 // used by the erp-simulator (ISTHMUS_SIM_SCENARIO) and by `isthmus loadgen`.
 package traffic
 
@@ -54,7 +57,7 @@ type Event struct {
 	Topic string // logical topic (contracts.Topic*)
 	Key   string
 	Value contracts.Value
-	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, lead-account, lead-contact, quote, deal-new, deal-amend, deal-renew, deal-cancel, case, case-cancel
+	Kind  string // account, duplicate, duplicate-prevented, subsidiary, contact, lead, lead-duplicate, lead-account, lead-contact, quote, deal-new, deal-amend, deal-renew, deal-cancel, case, case-cancel, return, return-cancel
 }
 
 // Option tunes a Generator.
@@ -110,8 +113,16 @@ type Generator struct {
 	// mu) and the open cases the CRM may cancel.
 	assets     []knownAsset
 	assetIndex map[string]int
-	crmOf      map[string]string // ERP customer → CRM account
+	customers  map[string]knownCustomer // by ERP customer
+	erpOf      map[string]string        // CRM account → ERP customer
 	openCases  []*contracts.Case
+
+	// What returns may name: recent orders' returnable lines (oldest
+	// first, bounded by maxSoldOrders) and the serials a return was asked
+	// for (bounded by maxReturning, oldest first in returningOrder).
+	sold           []*soldOrder
+	returning      map[string]bool
+	returningOrder []string
 }
 
 type account struct {
@@ -621,6 +632,9 @@ func (g *Generator) quote(now time.Time, eligible []*account) Event {
 		q.Lines = append(q.Lines, line)
 	}
 	q.Total = contracts.Money{AmountMinor: total, Currency: c.Currency}
+	if extra == 0 { // a quote in price review may never become an order
+		g.sell(q)
+	}
 	return Event{Topic: contracts.TopicCRMQuoteV1, Key: id, Value: q, Kind: "quote"}
 }
 

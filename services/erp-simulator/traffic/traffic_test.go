@@ -1,7 +1,10 @@
 package traffic
 
 import (
+	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -415,6 +418,9 @@ func TestServiceCases(t *testing.T) {
 	opened := map[string]bool{}
 	for _, c := range cases {
 		opened[c.CaseID] = true
+		if c.ReturnRequest != nil { // return requests: TestReturnRequests
+			continue
+		}
 		if (c.Serial != "SN-1" && c.Serial != "SN-2") || c.AccountID != crm || contracts.Deref(c.ERPCustomerID) != "E-1" ||
 			c.Status != contracts.CaseStatusOpen || c.ServiceType == "" || c.Symptom == nil || c.SLATier == "" {
 			t.Fatalf("case %+v", c)
@@ -424,5 +430,363 @@ func TestServiceCases(t *testing.T) {
 		if !opened[c.CaseID] {
 			t.Fatalf("cancelled a case never opened: %+v", c)
 		}
+	}
+}
+
+// fakeERP plays the ERP and the CRM's asset sync for a manufacturer
+// generator: every account becomes ERP customer "E-<account>" with the
+// account's address and currency, every quote ships at once and installs
+// up to two assets per serialised line (every fifth installed 200 days
+// earlier, under warranty; every eleventh 400 days earlier without one).
+type fakeERP struct {
+	g         *Generator
+	now       time.Time
+	priceList map[string]PriceList        // CRM account → its market's price list
+	owner     map[string]string           // serial → ERP customer
+	asset     map[string]*contracts.Asset // serial → asset
+	quotes    map[string]*contracts.Quote // quote (= order) id → quote
+	events    []Event
+	units     int
+}
+
+func newFakeERP(t *testing.T, seed uint64) *fakeERP {
+	t.Helper()
+	g, err := New(Manufacturer, seed, WithMinAccountAge(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeERP{g: g, now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), priceList: map[string]PriceList{},
+		owner: map[string]string{}, asset: map[string]*contracts.Asset{}, quotes: map[string]*contracts.Quote{}}
+}
+
+func (f *fakeERP) run(n int) {
+	for range n {
+		for _, e := range f.g.Next(f.now) {
+			f.events = append(f.events, e)
+			switch v := e.Value.(type) {
+			case *contracts.Account:
+				c, _ := CountryByCode(v.BillingAddress.Country)
+				f.priceList[v.AccountID] = PriceList{c.Region, c.Currency}
+				f.g.LearnCustomer(&contracts.Customer{ERPCustomerID: "E-" + v.AccountID, CRMAccountID: &v.AccountID,
+					BillingAddress: v.BillingAddress, Currency: &c.Currency})
+			case *contracts.Quote:
+				f.quotes[v.QuoteID] = v
+				f.ship(v)
+			}
+		}
+		f.now = f.now.Add(100 * time.Millisecond)
+	}
+}
+
+func (f *fakeERP) ship(q *contracts.Quote) {
+	day := date(f.now)
+	for _, l := range q.Lines {
+		if p, _ := ProductBySKU(l.SKU); !p.Serialised() || slices.Contains(ExportControlled, l.ShipToCountry) {
+			continue
+		}
+		for u := range min(l.Quantity, 2) {
+			f.units++
+			a := &contracts.Asset{Serial: fmt.Sprintf("SN-%s-%d-%d", q.QuoteID, l.LineNumber, u), SKU: l.SKU,
+				ERPCustomerID: "E-" + q.SoldToAccountID, Status: contracts.AssetStatusInstalled, InstallDate: day,
+				Warranty: &contracts.WarrantyCoverage{StartDate: day, EndDate: day.AddDate(0, 24, -1)}}
+			switch {
+			case f.units%11 == 0:
+				a.InstallDate, a.Warranty = day.AddDate(0, 0, -400), nil
+			case f.units%5 == 0:
+				a.InstallDate = day.AddDate(0, 0, -200)
+				a.Warranty.StartDate, a.Warranty.EndDate = a.InstallDate, a.InstallDate.AddDate(0, 24, -1)
+			}
+			f.owner[a.Serial], f.asset[a.Serial] = a.ERPCustomerID, a
+			f.g.LearnAsset(a)
+		}
+	}
+}
+
+// TestReturnRequests: a quarter of the cases are return requests with valid
+// lines — quantity > 0, serials ≤ quantity, a positive price in the
+// customer's currency, a reason — mostly of one installed asset of the
+// customer at its list price (a reason the policy allows for it), now and
+// then part of a recent order's non-serialised lines at the price paid, and
+// now and then a request the policy must refuse (another customer's serial,
+// or NOT_NEEDED bought 90 days ago).
+func TestReturnRequests(t *testing.T) {
+	f := newFakeERP(t, 21)
+	f.run(12000)
+	var cases, returns int
+	count := map[string]int{}
+	returned := map[string]int64{} // order/line → units asked back
+	valid := map[string]bool{}     // serials of acceptable asset returns
+	opened := map[string]bool{}
+	for _, e := range f.events {
+		c, ok := e.Value.(*contracts.Case)
+		if !ok {
+			continue
+		}
+		switch e.Kind {
+		case "case":
+			cases++
+			opened[c.CaseID] = true
+			continue
+		case "case-cancel", "return-cancel":
+			if !opened[c.CaseID] || (e.Kind == "return-cancel") != (c.ReturnRequest != nil) || c.Status != contracts.CaseStatusCancelled {
+				t.Fatalf("%s of %s: opened %v, %+v", e.Kind, c.CaseID, opened[c.CaseID], c)
+			}
+			count[e.Kind]++
+			continue
+		case "return":
+		default:
+			t.Fatalf("case event of kind %q", e.Kind)
+		}
+		returns++
+		opened[c.CaseID] = true
+		rr := c.ReturnRequest
+		if rr == nil || e.Key != c.CaseID || !strings.HasPrefix(c.CaseID, "CASE-") || c.ServiceType != contracts.ServiceTypeInspection ||
+			c.Status != contracts.CaseStatusOpen || c.Symptom == nil || len(rr.Lines) == 0 {
+			t.Fatalf("return case %+v", c)
+		}
+		if want := f.priceList[c.AccountID].Currency; rr.Currency != want {
+			t.Fatalf("return %s in %s, customer %s buys in %s", c.CaseID, rr.Currency, c.AccountID, want)
+		}
+		for _, l := range rr.Lines {
+			if l.Quantity <= 0 || int64(len(l.Serials)) > l.Quantity || l.UnitPrice.AmountMinor <= 0 || l.UnitPrice.Currency != rr.Currency ||
+				!slices.Contains([]string{contracts.ReturnReasonDefective, contracts.ReturnReasonDamaged, contracts.ReturnReasonWrongItem, contracts.ReturnReasonNotNeeded}, l.Reason) {
+				t.Fatalf("return %s: line %+v", c.CaseID, l)
+			}
+			if p, _ := ProductBySKU(l.SKU); l.Subscription != p.Subscription {
+				t.Fatalf("return %s: %s subscription %v", c.CaseID, l.SKU, l.Subscription)
+			}
+		}
+		if rr.OrderID != nil { // lines of an order
+			q := f.quotes[*rr.OrderID]
+			if q == nil || q.SoldToAccountID != c.AccountID || c.Serial != "" || contracts.Deref(c.ERPCustomerID) != "E-"+c.AccountID ||
+				c.OpenedAt.Sub(*q.AcceptedAt) < orderReturnMinAge {
+				t.Fatalf("order return %s: %+v of quote %+v", c.CaseID, c, q)
+			}
+			for _, l := range rr.Lines {
+				i := slices.IndexFunc(q.Lines, func(ql contracts.QuoteLine) bool {
+					return l.OrderLineNumber != nil && ql.LineNumber == *l.OrderLineNumber
+				})
+				if i < 0 || len(l.Serials) != 0 || l.PurchasedAt == nil || !l.PurchasedAt.Equal(*q.AcceptedAt) {
+					t.Fatalf("order return %s: line %+v not of quote %s", c.CaseID, l, q.QuoteID)
+				}
+				ql := q.Lines[i]
+				key := fmt.Sprintf("%s/%d", q.QuoteID, ql.LineNumber)
+				returned[key] += l.Quantity
+				if p, _ := ProductBySKU(ql.SKU); l.SKU != ql.SKU || l.UnitPrice != ql.UnitPrice || returned[key] > ql.Quantity || p.Serialised() {
+					t.Fatalf("order return %s: line %+v, %d of %d units asked back, quote line %+v", c.CaseID, l, returned[key], ql.Quantity, ql)
+				}
+				if l.Quantity < ql.Quantity {
+					count["partial"]++
+				}
+			}
+			count["order"]++
+			continue
+		}
+		// one unit of an asset
+		l := rr.Lines[0]
+		if len(rr.Lines) != 1 || l.Quantity != 1 || !slices.Equal(l.Serials, []string{c.Serial}) || l.SKU != contracts.Deref(c.SKU) || l.OrderLineNumber != nil {
+			t.Fatalf("asset return %s: %+v", c.CaseID, rr)
+		}
+		a := f.asset[c.Serial]
+		pl := f.priceList[c.AccountID]
+		if list, _ := ListPrice(l.SKU, pl.Region, pl.Currency); a == nil || a.SKU != l.SKU || l.UnitPrice.AmountMinor != list {
+			t.Fatalf("asset return %s: %+v, asset %+v, list price %d", c.CaseID, l, a, list)
+		}
+		switch {
+		case f.owner[c.Serial] != contracts.Deref(c.ERPCustomerID):
+			count["refused-foreign"]++
+		case l.PurchasedAt != nil:
+			if l.Reason != contracts.ReturnReasonNotNeeded || c.OpenedAt.Sub(*l.PurchasedAt) < 60*24*time.Hour {
+				t.Fatalf("late return %s: %+v", c.CaseID, l)
+			}
+			count["refused-late"]++
+		default:
+			inWindow := c.OpenedAt.Sub(a.InstallDate) < returnWindow
+			if valid[c.Serial] || (!inWindow && (l.Reason != contracts.ReturnReasonDefective || a.Warranty == nil || c.OpenedAt.After(a.Warranty.EndDate))) {
+				t.Fatalf("asset return %s the policy refuses: %+v, asset %+v (asked before: %v)", c.CaseID, l, a, valid[c.Serial])
+			}
+			valid[c.Serial] = true
+			count["asset"]++
+			count[l.Reason]++
+			if !inWindow {
+				count["under-warranty"]++
+			}
+		}
+	}
+	t.Logf("%d cases, %d returns: %v", cases, returns, count)
+	if share := 100 * returns / max(1, cases+returns); share < 15 || share > 35 {
+		t.Errorf("%d%% of cases are returns, want about %d%%", share, returnShare)
+	}
+	for _, k := range []string{"asset", "order", "partial", "refused-foreign", "refused-late", "under-warranty",
+		contracts.ReturnReasonDamaged, contracts.ReturnReasonWrongItem, contracts.ReturnReasonNotNeeded} {
+		if count[k] == 0 {
+			t.Errorf("no %s return in %d returns: %v", k, returns, count)
+		}
+	}
+	if count[contracts.ReturnReasonDefective] <= count["asset"]/2 {
+		t.Errorf("asset returns mostly DEFECTIVE, got %v", count)
+	}
+	if count["asset"] <= count["order"] {
+		t.Errorf("returns mostly of installed assets, got %v", count)
+	}
+}
+
+// TestReturnRequestsDeterministic: the same seed and the same ERP answers
+// give the same return requests, byte for byte.
+func TestReturnRequestsDeterministic(t *testing.T) {
+	returns := func(seed uint64) []Event {
+		f := newFakeERP(t, seed)
+		f.run(6000)
+		var out []Event
+		for _, e := range f.events {
+			if e.Kind == "return" || e.Kind == "return-cancel" {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			t.Fatalf("seed %d: no return requests", seed)
+		}
+		return out
+	}
+	a, b := encoded(t, returns(3)), encoded(t, returns(3))
+	if diff := cmp.Diff(a, b); diff != "" {
+		t.Fatalf("same seed, different returns (-a +b):\n%s", diff)
+	}
+	if c := encoded(t, returns(4)); cmp.Equal(a, c) {
+		t.Fatal("seeds 3 and 4 gave the same returns")
+	}
+}
+
+// TestReturnCaseRoundTrip: return cases of both kinds survive Avro.
+func TestReturnCaseRoundTrip(t *testing.T) {
+	f := newFakeERP(t, 21)
+	f.run(6000)
+	seen := map[bool]bool{}
+	for _, e := range f.events {
+		c, ok := e.Value.(*contracts.Case)
+		if !ok || c.ReturnRequest == nil {
+			continue
+		}
+		fromOrder := c.ReturnRequest.OrderID != nil
+		if seen[fromOrder] {
+			continue
+		}
+		seen[fromOrder] = true
+		b, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("marshal %s: %v", c.CaseID, err)
+		}
+		var got contracts.Case
+		if err := got.Unmarshal(b); err != nil {
+			t.Fatalf("unmarshal %s: %v", c.CaseID, err)
+		}
+		if diff := cmp.Diff(c, &got); diff != "" {
+			t.Errorf("return case %s changed in a round trip (-sent +read):\n%s", c.CaseID, diff)
+		}
+	}
+	if !seen[true] || !seen[false] {
+		t.Fatalf("round-tripped order returns %v, asset returns %v", seen[true], seen[false])
+	}
+}
+
+// TestCustomerPriceList: the price list the CRM prices returns in comes
+// from the ERP customer's address and currency, else from the CRM account.
+func TestCustomerPriceList(t *testing.T) {
+	addr := func(country string) *contracts.Address {
+		return &contracts.Address{Line1: "1 Main Street", City: "X", Country: country}
+	}
+	tests := []struct {
+		name string
+		cust contracts.Customer
+		want PriceList
+		ok   bool
+	}{
+		{"billing country and currency", contracts.Customer{BillingAddress: addr("DE"), Currency: ptr("EUR")}, PriceList{"EMEA", "EUR"}, true},
+		{"currency of the record wins", contracts.Customer{BillingAddress: addr("CA"), Currency: ptr("usd")}, PriceList{"NA", "USD"}, true},
+		{"country's currency", contracts.Customer{BillingAddress: addr("jp")}, PriceList{"APAC", "JPY"}, true},
+		{"shipping address", contracts.Customer{ShippingAddress: addr("AU")}, PriceList{"APAC", "AUD"}, true},
+		{"unknown market, unknown account", contracts.Customer{BillingAddress: addr("ZZ"), Currency: ptr("EUR")}, PriceList{}, false},
+		{"no address, unknown account", contracts.Customer{}, PriceList{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := New(Manufacturer, 1)
+			tt.cust.ERPCustomerID, tt.cust.CRMAccountID = "E-1", ptr("ACC-X")
+			g.LearnCustomer(&tt.cust)
+			got, ok := g.priceListOf(g.customers["E-1"])
+			if got != tt.want || ok != tt.ok {
+				t.Errorf("price list %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+	// A customer without address falls back to the market of its CRM account.
+	g, _ := New(Manufacturer, 1)
+	g.accounts = append(g.accounts, &account{id: "ACC-GB", country: Countries[5]})
+	g.LearnCustomer(&contracts.Customer{ERPCustomerID: "E-2", CRMAccountID: ptr("ACC-GB")})
+	if got, ok := g.priceListOf(g.customers["E-2"]); !ok || got != (PriceList{"EMEA", "GBP"}) {
+		t.Errorf("fallback price list %+v, %v", got, ok)
+	}
+	// No CRM account: not learned.
+	g.LearnCustomer(&contracts.Customer{ERPCustomerID: "E-3", BillingAddress: addr("DE")})
+	if _, ok := g.customers["E-3"]; ok {
+		t.Error("customer without CRM account learned")
+	}
+}
+
+// TestAssetReturnReasons: the reasons a customer returns an installed asset
+// for follow the return policy: any reason well inside the 30-day window,
+// only DEFECTIVE after it while under warranty, no return otherwise.
+func TestAssetReturnReasons(t *testing.T) {
+	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	day := date(now)
+	tests := []struct {
+		name        string
+		installed   time.Time
+		warrantyEnd time.Time // zero: none
+		want        []string  // reasons seen (sorted); nil: no return
+	}{
+		{"new", day.AddDate(0, 0, -3), day.AddDate(2, 0, 0), []string{"DAMAGED", "DEFECTIVE", "NOT_NEEDED", "WRONG_ITEM"}},
+		{"new without warranty", day.AddDate(0, 0, -3), time.Time{}, []string{"DAMAGED", "DEFECTIVE", "NOT_NEEDED", "WRONG_ITEM"}},
+		{"window about to close", day.AddDate(0, 0, -29), day.AddDate(2, 0, 0), []string{"DEFECTIVE"}},
+		{"under warranty", day.AddDate(0, 0, -200), day.AddDate(1, 0, 0), []string{"DEFECTIVE"}},
+		{"warranty about to end", day.AddDate(0, 0, -700), day, nil},
+		{"out of warranty", day.AddDate(0, 0, -800), day.AddDate(0, 0, -70), nil},
+		{"install date unknown", time.Time{}, time.Time{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := New(Manufacturer, 9)
+			g.LearnCustomer(&contracts.Customer{ERPCustomerID: "E-1", CRMAccountID: ptr("ACC-1"), BillingAddress: &contracts.Address{Country: "FR"}})
+			for i := range 200 {
+				a := &contracts.Asset{Serial: fmt.Sprintf("SN-%d", i), SKU: "PUMP-250", ERPCustomerID: "E-1", Status: contracts.AssetStatusInstalled, InstallDate: tt.installed}
+				if !tt.warrantyEnd.IsZero() {
+					a.Warranty = &contracts.WarrantyCoverage{StartDate: tt.installed, EndDate: tt.warrantyEnd}
+				}
+				g.LearnAsset(a)
+			}
+			seen := map[string]bool{}
+			serials := map[string]bool{}
+			for range 400 {
+				c, ok := g.assetReturn(now)
+				if !ok {
+					continue
+				}
+				l := c.ReturnRequest.Lines[0]
+				list, _ := ListPrice("PUMP-250", "EMEA", "EUR")
+				if serials[c.Serial] || l.UnitPrice != (contracts.Money{AmountMinor: list, Currency: "EUR"}) || l.PurchasedAt != nil {
+					t.Fatalf("return %+v (serial asked before: %v)", l, serials[c.Serial])
+				}
+				serials[c.Serial] = true
+				seen[l.Reason] = true
+			}
+			var got []string
+			for r := range seen {
+				got = append(got, r)
+			}
+			slices.Sort(got)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

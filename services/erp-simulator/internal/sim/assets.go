@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -70,9 +71,6 @@ func (s *Sim) assetChange(m *processor.Message) error {
 	return m.EmitValue(contracts.TopicERPAssetV1, serial, &a, op.Origin.headers()...)
 }
 
-// serialised are the SKUs the ERP tracks unit by unit in its installed base,
-// with their warranty in months. Valves and seal kits are not serialised.
-var serialised = map[string]int{"PUMP-100": 24, "PUMP-250": 24, "MOTOR-5KW": 24, "CTRL-PLC": 12, "SENSOR-PT": 12}
 
 // Installed-base behaviour of the simulated ERP.
 const (
@@ -100,8 +98,9 @@ func (s *Sim) assets(st *orderState, now time.Time) []*contracts.Asset {
 	}
 	var out []*contracts.Asset
 	for _, ld := range st.Decision.Lines {
-		months, ok := serialised[ld.Line.SKU]
-		if ld.Reason != "" || !ok {
+		p, _ := traffic.ProductBySKU(ld.Line.SKU) // serialised products carry their warranty
+		months := p.WarrantyMonths
+		if ld.Reason != "" || months == 0 {
 			continue
 		}
 		lineID := fmt.Sprintf("%s%s/%d", st.Cmd.OrderID, revisionSuffix(&st.Cmd), ld.Line.LineNumber)
