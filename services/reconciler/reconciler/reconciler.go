@@ -102,6 +102,9 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.SLA.Journal, "ISTHMUS_RECON_SLA_JOURNAL", d.Journal, "SLA: journal command → journal posted (else JOURNAL_NOT_POSTED)")
 	s.Duration(&c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_CUSTOMER_XREF", d.CustomerXref, "SLA: CRM account → ERP customer id (else CUSTOMER_NOT_IN_ERP)")
 	s.Duration(&c.SLA.LedgerSettle, "ISTHMUS_RECON_SLA_LEDGER_SETTLE", d.LedgerSettle, "how long a contract period's journals may disagree with its schedule while a correction is in flight (else BILLING_JOURNAL_MISMATCH)")
+	s.Duration(&c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_ORDER", d.ServiceOrder, "SLA: service case opened (or its work order after an operator's decision) → ERP service order status (else CASE_WITHOUT_SERVICE_ORDER)")
+	s.Duration(&c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_SERVICE_COST", d.ServiceCost, "SLA: service order completed with a cost → its SERVICE_COST journal posted (else SERVICE_COST_NOT_SETTLED)")
+	s.Duration(&c.SLA.ReturnCredit, "ISTHMUS_RECON_SLA_RETURN_CREDIT", d.ReturnCredit, "SLA: return inspected with accepted units → ERP return CREDITED (else RETURN_NOT_CREDITED)")
 	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked")
 	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries")
 	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event")
@@ -134,7 +137,9 @@ func (c *Config) Register(s *config.Set) {
 		for name, v := range map[string]time.Duration{"ISTHMUS_RECON_SLA_ORDER_SUBMIT": c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ERP_ACK": c.SLA.ERPAck,
 			"ISTHMUS_RECON_SLA_INVOICE": c.SLA.Invoice, "ISTHMUS_RECON_SLA_PROVISION": c.SLA.Provision,
 			"ISTHMUS_RECON_SLA_INVOICE_SCHEDULE": c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_JOURNAL": c.SLA.Journal,
-			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_LEDGER_SETTLE": c.SLA.LedgerSettle, "ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
+			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_LEDGER_SETTLE": c.SLA.LedgerSettle,
+			"ISTHMUS_RECON_SLA_SERVICE_ORDER": c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_COST": c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_RETURN_CREDIT": c.SLA.ReturnCredit,
+			"ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
 			"ISTHMUS_RECON_RETENTION": c.Retention} {
 			if v <= 0 {
 				return fmt.Errorf("invalid %s (--%s): must be positive, got %s", name, config.FlagName(name), v)
@@ -257,6 +262,12 @@ func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Se
 }
 
 // route is the router's handler: decode, re-key, emit observations.
+// Undecodable records and records of the field-service topics without
+// their id or not keyed by it are poison: dead-lettered to
+// dlq.reconciler.v1 with the reason, and the partition keeps flowing.
+// field-service refuses the same records, so reconciling them would only
+// raise breaks about cases it never saw (and a record under another key is
+// not ordered with its entity's other records).
 func route(_ context.Context, m *processor.Message) error {
 	if m.Value() == nil {
 		return nil // tombstone of a compacted topic
@@ -268,6 +279,9 @@ func route(_ context.Context, m *processor.Message) error {
 	if err := m.Decode(v); err != nil {
 		return err
 	}
+	if err := checkKey(m.Topic, m.Key(), v); err != nil {
+		return err
+	}
 	for _, o := range match.Route(m.Topic, v) {
 		if o.EventID == "" {
 			o.EventID = m.EventID()
@@ -277,6 +291,21 @@ func route(_ context.Context, m *processor.Message) error {
 			return errs.Poison("observation", err)
 		}
 		m.Emit(ObservationsTopic, o.Key, b)
+	}
+	return nil
+}
+
+// checkKey checks that a record of the field-service topics carries its id
+// and is keyed by it (match.RecordID); other topics are not checked.
+func checkKey(topic, key string, v contracts.Value) error {
+	field, id, ok := match.RecordID(v)
+	switch {
+	case !ok:
+		return nil
+	case id == "":
+		return errs.Poisonf("missing_id", "%s record without %s", topic, field)
+	case id != key:
+		return errs.Poisonf("key_mismatch", "%s %q arrived with key %q: %s must be keyed by %s", field, id, key, topic, field)
 	}
 	return nil
 }

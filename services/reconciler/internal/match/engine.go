@@ -48,6 +48,9 @@ type SLA struct {
 	// topics, so for a moment one side of a correction is seen without the
 	// other.
 	LedgerSettle time.Duration
+	ServiceOrder time.Duration // CRM case opened (or resumed after an operator) → ERP service order
+	ServiceCost  time.Duration // service order completed with a cost → SERVICE_COST journal posted
+	ReturnCredit time.Duration // return inspected with accepted units → ERP credited it
 }
 
 // DefaultSLA are production-like defaults.
@@ -55,6 +58,7 @@ var DefaultSLA = SLA{
 	OrderSubmit: 15 * time.Minute, ERPAck: 5 * time.Minute, Invoice: 24 * time.Hour,
 	Provision: time.Hour, InvoiceSchedule: time.Hour, Journal: time.Hour, CustomerXref: 30 * time.Minute,
 	LedgerSettle: 5 * time.Minute,
+	ServiceOrder: 15 * time.Minute, ServiceCost: time.Hour, ReturnCredit: time.Hour,
 }
 
 // Engine applies observations and fires due timers. It keeps no state of
@@ -95,7 +99,14 @@ type Expectation struct {
 	Actual   string `json:"a,omitempty"`
 	Corr     string `json:"c,omitempty"`
 	Cause    string `json:"e,omitempty"`
+	// Gen is the generation of the expectation's break (0 is 1): an
+	// expectation paused and resumed (see Entity.Paused) breaks again
+	// under the same break id with the next generation, so its events keep
+	// distinct ids.
+	Gen int `json:"g,omitempty"`
 }
+
+func (ex *Expectation) gen() int { return max(ex.Gen, 1) }
 
 // AmountBreak is an amount comparison of an entity that failed (Open) or
 // failed once and was since resolved.
@@ -151,6 +162,11 @@ type Entity struct {
 	// a still-unexplained disagreement becomes a break.
 	Settle    map[string]int64 `json:"stl,omitempty"`
 	Exception *ExceptionRef    `json:"ex,omitempty"`
+	// Paused holds the expectations on hold while a person decides (a case
+	// waiting for sales-ops), each with the last generation of its break
+	// that was emitted (0: none). Resumed, the expectation starts a fresh
+	// deadline under the next generation.
+	Paused map[string]int `json:"pau,omitempty"`
 }
 
 func newEntity(key string) *Entity {
@@ -178,7 +194,7 @@ func (en *Entity) init() {
 
 // settled reports whether nothing is pending or open.
 func (en *Entity) settled() bool {
-	if len(en.Exp) > 0 || len(en.Settle) > 0 {
+	if len(en.Exp) > 0 || len(en.Settle) > 0 || len(en.Paused) > 0 {
 		return false
 	}
 	for _, b := range en.Breaks {
@@ -457,8 +473,96 @@ func (x *op) apply(en *Entity, o *Observation) {
 		x.meet(en, contracts.BreakKindCustomerNotInERP, o, "xref links ERP customer "+o.Ref)
 	case EvExceptionRaised:
 		en.Exception = &ExceptionRef{ID: o.Ref, Queue: o.Kind, Category: o.Detail, Status: o.Status}
+	case EvCase, EvCaseUpdate, EvServiceOrderStatus, EvServiceCostJournal, EvReturnStatus:
+		x.applyFieldService(en, o)
 	}
 }
+
+// applyFieldService checks the field-service flows of a case (key S:):
+//
+//   - a service case OPEN expects ERP's service order (any status of it)
+//     within SLA.ServiceOrder. Withdrawn (CRM CANCELLED) or refused or
+//     cancelled by field-service, the case expects nothing more; waiting
+//     for sales-ops (ENTITLEMENT NOT_ENTITLED) the expectation is paused,
+//     and the next WORK_ORDER resumes it with a fresh deadline;
+//   - a service order COMPLETED with a cost expects its SERVICE_COST
+//     journal (or a repost of it) POSTED within SLA.ServiceCost;
+//   - a return INSPECTED with accepted units expects CREDITED within
+//     SLA.ReturnCredit.
+func (x *op) applyFieldService(en *Entity, o *Observation) {
+	sla := x.e.SLA
+	const noOrder = contracts.BreakKindCaseWithoutServiceOrder
+	orderExpected := fmt.Sprintf("an ERP service order %s for the case within %s", caseOf(en), sla.ServiceOrder)
+	switch o.Event {
+	case EvCase:
+		if o.Kind == CaseKindReturn || en.isReturn() {
+			return
+		}
+		switch o.Status {
+		case contracts.CaseStatusOpen:
+			if _, paused := en.Paused[noOrder]; !paused {
+				x.expect(en, noOrder, "", o, sla.ServiceOrder, orderExpected+" of it opening")
+			}
+		case contracts.CaseStatusCancelled:
+			x.withdraw(en, noOrder, o, "case withdrawn in CRM")
+		}
+	case EvCaseUpdate:
+		switch o.Status {
+		case contracts.CaseEventEntitlement:
+			if o.Kind == contracts.CoverageNotEntitled && !en.isReturn() {
+				x.pause(en, noOrder, o, "not entitled: the case waits for a sales-ops decision")
+			}
+		case contracts.CaseEventWorkOrder:
+			if !en.isReturn() {
+				x.resume(en, noOrder, o, sla.ServiceOrder, orderExpected+" of the work order after the operator's decision")
+			}
+		case contracts.CaseEventRefused, contracts.CaseEventCancelled:
+			x.withdraw(en, noOrder, o, "case "+strings.ToLower(o.Status)+" by field-service")
+		}
+	case EvServiceOrderStatus:
+		x.meet(en, noOrder, o, "ERP reported service order "+o.Status)
+		if o.Status == contracts.ServiceOrderStateCompleted && o.Amount != nil && o.Amount.Minor != 0 {
+			x.expect(en, contracts.BreakKindServiceCostNotSettled, "", o, sla.ServiceCost,
+				fmt.Sprintf("ERP to post journal %s (or a repost of it) booking the cost of %s within %s of completion",
+					ServiceCostJournalID(caseOf(en)), o.Amount, sla.ServiceCost))
+		}
+	case EvServiceCostJournal:
+		if o.Status == contracts.JournalStatusPosted {
+			x.meet(en, contracts.BreakKindServiceCostNotSettled, o, "journal "+o.Ref+" posted")
+		} else if ex := en.Exp[contracts.BreakKindServiceCostNotSettled]; ex != nil {
+			ex.Actual = strings.TrimSpace("journal " + o.Ref + " " + o.Status + " " + o.Detail)
+		}
+	case EvReturnStatus:
+		const kind = contracts.BreakKindReturnNotCredited
+		switch o.Status {
+		case contracts.ReturnStateInspected:
+			if o.Units > 0 {
+				x.expect(en, kind, "", o, sla.ReturnCredit,
+					fmt.Sprintf("ERP to credit the %d accepted units of return %s within %s of inspection", o.Units, caseOf(en), sla.ReturnCredit))
+			} else {
+				// Inspection (again) accepted nothing: nothing to credit,
+				// unless a later inspection accepts units.
+				x.drop(en, kind, o, "withdrawn", "inspection accepted no units")
+			}
+		case contracts.ReturnStateCredited:
+			res := "ERP credited the return"
+			if m := en.IDs["credit_memo_id"]; m != "" {
+				res += " (credit memo " + m + ")"
+			}
+			x.meet(en, kind, o, res)
+		case contracts.ReturnStateRejected, contracts.ReturnStateCancelled:
+			if ex := en.Exp[kind]; ex != nil {
+				ex.Actual = strings.TrimSpace("ERP reported the return " + o.Status + " " + o.Detail)
+			}
+		}
+	}
+}
+
+// caseOf is the case id of an S: entity.
+func caseOf(en *Entity) string { return strings.TrimPrefix(en.Key, "S:") }
+
+// isReturn reports whether the case is a return (RMA).
+func (en *Entity) isReturn() bool { return en.IDs["return_id"] != "" }
 
 func (en *Entity) journal(id string) *JournalRef {
 	if en.Journals == nil {
@@ -497,24 +601,76 @@ func (x *op) expect(en *Entity, kind, qual string, o *Observation, sla time.Dura
 // meet settles an expectation; a breached one gets its CLOSED event.
 func (x *op) meet(en *Entity, key string, o *Observation, resolution string) {
 	en.Done[key] = o.At
+	x.drop(en, key, o, "late", resolution)
+}
+
+// withdraw settles an expectation that no longer applies (the case was
+// withdrawn or refused): like meet, nothing of it is expected any more.
+func (x *op) withdraw(en *Entity, key string, o *Observation, resolution string) {
+	en.Done[key] = o.At
+	delete(en.Paused, key)
+	x.drop(en, key, o, "withdrawn", resolution)
+}
+
+// drop removes an open expectation (its timer, or its break with a CLOSED
+// event saying how: "late: …", "withdrawn: …", "paused: …"). It returns
+// the expectation, nil when none was open.
+func (x *op) drop(en *Entity, key string, o *Observation, how, resolution string) *Expectation {
 	ex, ok := en.Exp[key]
 	if !ok {
-		return
+		return nil
 	}
 	delete(en.Exp, key)
 	if !ex.Breached {
 		x.st.Put(StoreDeadlines, deadlineKey(ex.Deadline, en.Key, key), nil)
-		x.stats.Win.ExpMet++
-		return
+		if how == "late" {
+			x.stats.Win.ExpMet++
+		}
+		return ex
 	}
 	x.stats.Win.closed(ex.Kind)
 	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At)
 	at := time.UnixMilli(o.At).UTC()
-	res := fmt.Sprintf("late: %s (%s %s)", resolution, o.Topic, o.EventID)
+	res := fmt.Sprintf("%s: %s (%s %s)", how, resolution, o.Topic, o.EventID)
 	b.ClosedAt, b.Resolution = &at, &res
 	b.Actual = ptr(fmt.Sprintf("%s at %s, %s after the deadline", resolution, at.Format(time.RFC3339), time.Duration(o.At-ex.Deadline)*time.Millisecond))
 	b.Metadata.CausationID = ptr(o.EventID)
 	x.out = append(x.out, b)
+	return ex
+}
+
+// pause puts an expectation on hold while a person decides: its timer is
+// stopped (an open break closes) and it is not expected again until
+// resume. An expectation already met or withdrawn stays so.
+func (x *op) pause(en *Entity, key string, o *Observation, resolution string) {
+	if _, done := en.Done[key]; done {
+		return
+	}
+	if en.Paused == nil {
+		en.Paused = map[string]int{}
+	}
+	emitted := en.Paused[key]
+	if ex := x.drop(en, key, o, "paused", resolution); ex != nil {
+		emitted = ex.gen() - 1
+		if ex.Breached {
+			emitted = ex.gen()
+		}
+	}
+	en.Paused[key] = emitted
+}
+
+// resume opens a paused expectation again with a fresh deadline from o; it
+// does nothing to an expectation that is not paused.
+func (x *op) resume(en *Entity, key string, o *Observation, sla time.Duration, expected string) {
+	emitted, paused := en.Paused[key]
+	if !paused {
+		return
+	}
+	delete(en.Paused, key)
+	x.expect(en, key, "", o, sla, expected)
+	if ex := en.Exp[key]; ex != nil {
+		ex.Gen = emitted + 1
+	}
 }
 
 // meetQualified settles kind#qual, or every open kind#* when qual is empty.
@@ -902,6 +1058,9 @@ var severities = map[string]string{
 	contracts.BreakKindOrderAmountMismatch:        contracts.SeverityHigh,
 	contracts.BreakKindInvoiceAmountMismatch:      contracts.SeverityCritical,
 	contracts.BreakKindBillingJournalMismatch:     contracts.SeverityCritical,
+	contracts.BreakKindCaseWithoutServiceOrder:    contracts.SeverityHigh,
+	contracts.BreakKindServiceCostNotSettled:      contracts.SeverityHigh,
+	contracts.BreakKindReturnNotCredited:          contracts.SeverityHigh,
 }
 
 var titles = map[string]string{
@@ -915,6 +1074,9 @@ var titles = map[string]string{
 	contracts.BreakKindOrderAmountMismatch:        "order amount mismatch",
 	contracts.BreakKindInvoiceAmountMismatch:      "invoice amount mismatch",
 	contracts.BreakKindBillingJournalMismatch:     "billing schedule vs journals mismatch",
+	contracts.BreakKindCaseWithoutServiceOrder:    "service case has no ERP service order within SLA",
+	contracts.BreakKindServiceCostNotSettled:      "cost of a completed service order not booked (no posted SERVICE_COST journal) within SLA",
+	contracts.BreakKindReturnNotCredited:          "inspected return with accepted units not credited within SLA",
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -958,7 +1120,7 @@ func describe(en *Entity, kind, detail string) string {
 }
 
 func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64) *contracts.ReconBreak {
-	b := e.header(en, BreakID(en.Key, key), status, 1, ex.Corr)
+	b := e.header(en, BreakID(en.Key, key), status, ex.gen(), ex.Corr)
 	b.Kind, b.Severity = ex.Kind, severities[ex.Kind]
 	b.Description = describe(en, ex.Kind, "")
 	actual := ex.Actual

@@ -44,7 +44,8 @@ func at(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
 func eur(n int64) *Money { return &Money{Minor: n, Currency: "EUR"} }
 
 var testSLA = SLA{OrderSubmit: time.Minute, ERPAck: time.Minute, Invoice: time.Minute, Provision: time.Minute,
-	InvoiceSchedule: time.Minute, Journal: time.Minute, CustomerXref: time.Minute, LedgerSettle: 30 * time.Second}
+	InvoiceSchedule: time.Minute, Journal: time.Minute, CustomerXref: time.Minute, LedgerSettle: 30 * time.Second,
+	ServiceOrder: time.Minute, ServiceCost: time.Minute, ReturnCredit: time.Minute}
 
 // step is one observation, or a tick when obs is nil.
 type step struct {

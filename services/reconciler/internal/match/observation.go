@@ -1,5 +1,5 @@
 // Package match is the reconciler's domain: it turns events of the CRM,
-// order, billing, ERP, xref and exception topics into observations keyed by
+// order, billing, field-service, ERP, xref and exception topics into observations keyed by
 // a business match key (Route), and keeps per-key expectations with SLA
 // deadlines, amount comparisons and the breaks they raise (Engine).
 //
@@ -10,6 +10,8 @@
 //	C:<contract id>          deal closed → subscription + invoice schedule, schedule vs journals
 //	J:<journal command id>   journal command → journal posted
 //	A:<CRM account id>       CRM account → ERP customer id
+//	S:<CRM case id>          case opened → ERP service order, service order completed →
+//	                         SERVICE_COST journal posted, return inspected → credited
 package match
 
 import (
@@ -25,22 +27,27 @@ type Event string
 
 // The observation events.
 const (
-	EvQuoteAccepted   Event = "quote_accepted"
-	EvOrderProgressed Event = "order_progressed" // lifecycle reached SUBMITTED or later
-	EvOrderCommand    Event = "order_command"
-	EvERPOrderStatus  Event = "erp_order_status"
-	EvInvoicePosted   Event = "invoice_posted"
-	EvDealClosed      Event = "deal_closed"
-	EvBillingCommand  Event = "billing_command"
-	EvBillingEvent    Event = "billing_event"
-	EvRevenueSchedule Event = "revenue_schedule"
-	EvJournalCommand  Event = "journal_command"
-	EvJournal         Event = "journal"
-	EvAccount         Event = "account"
-	EvXrefLinked      Event = "xref_linked"
-	EvExceptionRaised Event = "exception"
-	EvLedgerCommanded Event = "ledger_commanded" // journal command seen at its contract
-	EvLedgerPosted    Event = "ledger_posted"    // journal outcome seen at its contract
+	EvQuoteAccepted      Event = "quote_accepted"
+	EvOrderProgressed    Event = "order_progressed" // lifecycle reached SUBMITTED or later
+	EvOrderCommand       Event = "order_command"
+	EvERPOrderStatus     Event = "erp_order_status"
+	EvInvoicePosted      Event = "invoice_posted"
+	EvDealClosed         Event = "deal_closed"
+	EvBillingCommand     Event = "billing_command"
+	EvBillingEvent       Event = "billing_event"
+	EvRevenueSchedule    Event = "revenue_schedule"
+	EvJournalCommand     Event = "journal_command"
+	EvJournal            Event = "journal"
+	EvAccount            Event = "account"
+	EvXrefLinked         Event = "xref_linked"
+	EvExceptionRaised    Event = "exception"
+	EvLedgerCommanded    Event = "ledger_commanded" // journal command seen at its contract
+	EvLedgerPosted       Event = "ledger_posted"    // journal outcome seen at its contract
+	EvCase               Event = "case"             // CRM service case (Kind: CaseKindService or CaseKindReturn)
+	EvCaseUpdate         Event = "case_update"      // field-service's update for CRM (Status: event, Kind: coverage)
+	EvServiceOrderStatus Event = "service_order_status"
+	EvReturnStatus       Event = "return_status"        // Units: units inspection accepted
+	EvServiceCostJournal Event = "service_cost_journal" // ERP's answer to a SERVICE_COST journal, seen at its case
 )
 
 // Money is an exact amount in minor units of an ISO-4217 currency.
@@ -78,6 +85,7 @@ type Observation struct {
 	Ref           string            `json:"ref,omitempty"` // invoice id, journal command id, exception id, amendment
 	Kind          string            `json:"kind,omitempty"`
 	Period        string            `json:"per,omitempty"`
+	Units         int64             `json:"n,omitempty"`
 	Amount        *Money            `json:"amt,omitempty"`
 	Schedule      []PeriodAmount    `json:"sched,omitempty"`
 	IDs           map[string]string `json:"ids,omitempty"`

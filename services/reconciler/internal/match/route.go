@@ -1,6 +1,7 @@
 package match
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,7 @@ var InputTopics = []string{
 	contracts.TopicBillingCommandsV1, contracts.TopicBillingEventsV1, contracts.TopicBillingRevenueScheduleV1,
 	contracts.TopicERPJournalCommandsV1, contracts.TopicERPJournalV1, contracts.TopicCRMAccountV1,
 	contracts.TopicMDMXrefV1, contracts.TopicOpsExceptionsV1,
+	contracts.TopicCRMCaseV1, contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderStatusV1, contracts.TopicERPReturnStatusV1,
 }
 
 // Key constructors.
@@ -22,6 +24,67 @@ func OrderKey(id string) string    { return "O:" + id }
 func ContractKey(id string) string { return "C:" + id }
 func JournalKey(id string) string  { return "J:" + id }
 func AccountKey(id string) string  { return "A:" + id }
+
+// CaseKey is the key of a CRM service case. Its ERP service order and, for
+// a return, its ERP return order carry the case id as their own id.
+func CaseKey(id string) string { return "S:" + id }
+
+// Case kinds (Observation.Kind of EvCase).
+const (
+	CaseKindService = "SERVICE" // field service: expects an ERP service order
+	CaseKindReturn  = "RETURN"  // a return (RMA): expects its credit once inspected
+)
+
+// ServiceCostJournalID is the journal command id under which field-service
+// books the cost of a case's completed service order (docs/field-service.md).
+func ServiceCostJournalID(caseID string) string {
+	return "FS/" + url.PathEscape(caseID) + "/" + contracts.JournalKindServiceCost
+}
+
+// ServiceCostCase returns the case of a field-service SERVICE_COST journal
+// command id: FS/<path-escaped case id>/SERVICE_COST, or a repost of it
+// FS/<path-escaped case id>/SERVICE_COST/r<n> (n ≥ 1). ok is false for any
+// other id (billing-bridge's, field-service's other kinds, malformed).
+func ServiceCostCase(journalCommandID string) (caseID string, ok bool) {
+	rest, found := strings.CutPrefix(journalCommandID, "FS/")
+	if !found {
+		return "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[1] != contracts.JournalKindServiceCost {
+		return "", false
+	}
+	if len(parts) == 3 {
+		n, err := strconv.Atoi(strings.TrimPrefix(parts[2], "r"))
+		if err != nil || n < 1 || parts[2] != "r"+strconv.Itoa(n) {
+			return "", false
+		}
+	}
+	id, err := url.PathUnescape(parts[0])
+	if err != nil || id == "" || url.PathEscape(id) != parts[0] {
+		return "", false
+	}
+	return id, true
+}
+
+// RecordID names the id a record of the field-service topics must carry
+// and be keyed by (the catalog's key): crm.case.v1 and crm.case-updates.v1
+// by case_id, erp.service-order-status.v1 by service_order_id,
+// erp.return-status.v1 by return_id. ok is false for other values, whose
+// keys the router does not check.
+func RecordID(v contracts.Value) (field, id string, ok bool) {
+	switch e := v.(type) {
+	case *contracts.Case:
+		return "case_id", e.CaseID, true
+	case *contracts.CaseUpdate:
+		return "case_id", e.CaseID, true
+	case *contracts.ServiceOrderStatus:
+		return "service_order_id", e.ServiceOrderID, true
+	case *contracts.ReturnStatus:
+		return "return_id", e.ReturnID, true
+	}
+	return "", "", false
+}
 
 // progressed are the lifecycle states that mean the order left validation.
 var progressed = map[string]bool{
@@ -189,6 +252,12 @@ func Route(topic string, v contracts.Value) []Observation {
 			c.Key, c.Event = ContractKey(*e.ContractID), EvLedgerPosted
 			out = append(out, c)
 		}
+		if id, ok := ServiceCostCase(e.JournalCommandID); ok {
+			c := o
+			c.Key, c.Event = CaseKey(id), EvServiceCostJournal
+			c.IDs = ids("journal_command_id", e.JournalCommandID, "case_id", id, "erp_journal_id", contracts.Deref(e.ERPJournalID))
+			out = append(out, c)
+		}
 		return out
 	case *contracts.Account:
 		if e.AccountID == "" {
@@ -203,8 +272,95 @@ func Route(topic string, v contracts.Value) []Observation {
 		return routeXref(topic, e)
 	case *contracts.OperationalException:
 		return routeException(topic, e)
+	case *contracts.Case, *contracts.CaseUpdate, *contracts.ServiceOrderStatus, *contracts.ReturnStatus:
+		return routeFieldService(topic, e)
 	}
 	return nil
+}
+
+// routeFieldService routes the field-service flows to their case: a case,
+// its updates for CRM, its ERP service order and its ERP return order all
+// carry the case id.
+func routeFieldService(topic string, v contracts.Value) []Observation {
+	switch e := v.(type) {
+	case *contracts.Case:
+		if e.CaseID == "" {
+			return nil
+		}
+		o := base(topic, e.Metadata, EvCase, CaseKey(e.CaseID))
+		o.Status, o.Kind = e.Status, CaseKindService
+		o.IDs = ids("case_id", e.CaseID, "account_id", e.AccountID, "erp_customer_id", contracts.Deref(e.ERPCustomerID))
+		if e.ReturnRequest != nil {
+			o.Kind = CaseKindReturn
+			o.IDs["return_id"] = e.CaseID
+		} else {
+			o.IDs["service_order_id"] = e.CaseID // the service order ERP must open
+		}
+		return []Observation{o}
+	case *contracts.CaseUpdate:
+		if e.CaseID == "" {
+			return nil
+		}
+		switch e.Event {
+		case contracts.CaseEventEntitlement, contracts.CaseEventWorkOrder, contracts.CaseEventRefused, contracts.CaseEventCancelled:
+		default:
+			return nil
+		}
+		o := base(topic, e.Metadata, EvCaseUpdate, CaseKey(e.CaseID))
+		o.Status, o.Kind, o.Detail = e.Event, e.Coverage, contracts.Deref(e.Message)
+		o.IDs = ids("case_id", e.CaseID, "service_order_id", contracts.Deref(e.ServiceOrderID), "erp_service_order_id", contracts.Deref(e.ERPServiceOrderID))
+		return []Observation{o}
+	case *contracts.ServiceOrderStatus:
+		if e.ServiceOrderID == "" {
+			return nil
+		}
+		o := base(topic, e.Metadata, EvServiceOrderStatus, CaseKey(e.ServiceOrderID))
+		o.Status, o.Detail = e.Status, contracts.Deref(e.Message)
+		o.IDs = ids("case_id", e.ServiceOrderID, "service_order_id", e.ServiceOrderID, "erp_service_order_id", contracts.Deref(e.ERPServiceOrderID))
+		if e.Status == contracts.ServiceOrderStateCompleted {
+			cost := serviceCost(e)
+			o.Amount = &cost
+			if cost.Minor != 0 {
+				o.IDs["journal_command_id"] = ServiceCostJournalID(e.ServiceOrderID)
+			}
+		}
+		return []Observation{o}
+	case *contracts.ReturnStatus:
+		if e.ReturnID == "" {
+			return nil
+		}
+		o := base(topic, e.Metadata, EvReturnStatus, CaseKey(e.ReturnID))
+		o.Status, o.Detail = e.Status, contracts.Deref(e.Message)
+		for _, l := range e.Lines {
+			o.Units += l.Accepted
+		}
+		if e.CreditAmount != nil {
+			a := fromContract(*e.CreditAmount)
+			o.Amount = &a
+		}
+		o.IDs = ids("case_id", e.ReturnID, "return_id", e.ReturnID, "rma_number", contracts.Deref(e.RmaNumber), "credit_memo_id", contracts.Deref(e.CreditMemoID))
+		return []Observation{o}
+	}
+	return nil
+}
+
+// serviceCost is the cost of a completed service order as field-service
+// books it: the parts at standard cost plus the labour (total_cost only
+// names the currency when neither is given).
+func serviceCost(e *contracts.ServiceOrderStatus) Money {
+	var m Money
+	for _, p := range e.Parts {
+		m.Minor += p.Quantity * p.UnitCost.AmountMinor
+		m.Currency = p.UnitCost.Currency
+	}
+	if e.LabourCost != nil {
+		m.Minor += e.LabourCost.AmountMinor
+		m.Currency = e.LabourCost.Currency
+	}
+	if m.Currency == "" && e.TotalCost != nil {
+		m.Currency = e.TotalCost.Currency
+	}
+	return m
 }
 
 // routeXref emits xref_linked to every CRM account the reference links to
@@ -249,6 +405,7 @@ var exceptionKeys = []struct {
 }{
 	{"quote_id", QuoteKey}, {"order_id", OrderKey}, {"contract_id", ContractKey},
 	{"journal_command_id", JournalKey}, {"journal_id", JournalKey}, {"account_id", AccountKey}, {"crm_account_id", AccountKey},
+	{"case_id", CaseKey}, {"service_order_id", CaseKey}, {"return_id", CaseKey},
 }
 
 func routeException(topic string, e *contracts.OperationalException) []Observation {

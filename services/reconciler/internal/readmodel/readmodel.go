@@ -120,11 +120,13 @@ var Flows = map[string]string{
 	contracts.TopicCRMDealV1:    "subscription", contracts.TopicBillingCommandsV1: "subscription",
 	contracts.TopicBillingEventsV1: "subscription", contracts.TopicBillingRevenueScheduleV1: "subscription",
 	contracts.TopicERPJournalCommandsV1: "subscription", contracts.TopicERPJournalV1: "subscription",
+	contracts.TopicCRMCaseV1: "field-service", contracts.TopicCRMCaseUpdatesV1: "field-service",
+	contracts.TopicERPServiceOrderStatusV1: "field-service", contracts.TopicERPReturnStatusV1: "field-service",
 	contracts.TopicOpsExceptionsV1: "operations", contracts.TopicReconBreaksV1: "operations",
 }
 
 // FlowNames in display order.
-var FlowNames = []string{"customer", "quote-to-order", "subscription", "operations"}
+var FlowNames = []string{"customer", "quote-to-order", "subscription", "field-service", "operations"}
 
 // Minutes of throughput kept.
 const Minutes = 15
@@ -159,6 +161,7 @@ var idFields = []string{
 	"quote_id", "order_id", "erp_order_id", "invoice_id", "contract_id", "deal_id", "account_id",
 	"sold_to_account_id", "crm_account_id", "erp_customer_id", "golden_id", "journal_command_id",
 	"erp_journal_id", "command_id", "subscription_id", "exception_id", "decision_id", "break_id", "system_id", "shipment_id",
+	"case_id", "service_order_id", "erp_service_order_id", "return_id", "rma_number", "credit_memo_id",
 }
 
 var statusFields = []string{"status", "state", "event_type", "action", "op", "kind"}
@@ -536,5 +539,6 @@ var BreakKinds = []string{
 	contracts.BreakKindOrderNotSubmitted, contracts.BreakKindERPAckMissing, contracts.BreakKindInvoiceNotPosted,
 	contracts.BreakKindSubscriptionNotProvisioned, contracts.BreakKindInvoiceScheduleMissing, contracts.BreakKindJournalNotPosted,
 	contracts.BreakKindCustomerNotInERP, contracts.BreakKindOrderAmountMismatch, contracts.BreakKindInvoiceAmountMismatch,
-	contracts.BreakKindBillingJournalMismatch, contracts.BreakKindOther,
+	contracts.BreakKindBillingJournalMismatch, contracts.BreakKindCaseWithoutServiceOrder, contracts.BreakKindServiceCostNotSettled,
+	contracts.BreakKindReturnNotCredited, contracts.BreakKindOther,
 }
