@@ -15,15 +15,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
 )
 
 // TestDevSmoke runs `isthmus dev` as `make run` does (embedded broker,
-// registry and Redis-protocol store, every service, simulator traffic) for a
-// minute and checks the suite did its job: golden customers formed, orders
+// registry and Redis-protocol store, every service, simulator traffic) for
+// 90 seconds and checks the suite did its job: golden customers formed, orders
 // reached INVOICED, subscriptions produced journals, an export-control
-// rejection reached the trade-compliance queue, the dashboard answered, the
-// reconciler raised no break, and the process exited 0 after a clean
-// shutdown. It also scrapes every service's /metrics into the file the
+// rejection reached the trade-compliance queue, service cases and returns
+// became ERP service orders and return orders with balanced cost and credit
+// journals, the dashboard answered, the reconciler raised no break, and the
+// process exited 0 after a clean shutdown. It also scrapes every service's /metrics into the file the
 // Grafana dashboard check reads.
 func TestDevSmoke(t *testing.T) {
 	root := repoRoot(t)
@@ -38,7 +41,7 @@ func TestDevSmoke(t *testing.T) {
 	dash := fmt.Sprintf("127.0.0.1:%d", ports[5])
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
-	cmd := exec.Command(bin, "dev", "--duration", "70s", "--rate", "20", "--scenario", "mixed", "--log-file", logFile)
+	cmd := exec.Command(bin, "dev", "--duration", "90s", "--rate", "20", "--scenario", "mixed", "--log-file", logFile)
 	cmd.Dir = t.TempDir()
 	env := []string{}
 	for _, kv := range os.Environ() {
@@ -79,7 +82,7 @@ func TestDevSmoke(t *testing.T) {
 	// scraped once traffic has flowed through them.
 	dashboardOK := false
 	var metrics strings.Builder
-	deadline := time.Now().Add(65 * time.Second)
+	deadline := time.Now().Add(85 * time.Second)
 	scraped := false
 	for time.Now().Before(deadline) {
 		if !dashboardOK {
@@ -102,7 +105,7 @@ func TestDevSmoke(t *testing.T) {
 		if err != nil {
 			t.Fatalf("isthmus dev did not exit 0: %v\n%s", err, tailFile(out.Name(), 30))
 		}
-	case <-time.After(90 * time.Second):
+	case <-time.After(110 * time.Second):
 		_ = cmd.Process.Kill()
 		t.Fatalf("isthmus dev did not stop after --duration\n%s", tailFile(out.Name(), 30))
 	}
@@ -141,9 +144,23 @@ func TestDevSmoke(t *testing.T) {
 		}
 	}
 	// Shipments grew the installed base, and the CRM opened service cases
-	// on it.
-	if s.Assets == 0 || s.Cases == 0 {
-		t.Errorf("installed base %d assets, %d service cases; want both > 0", s.Assets, s.Cases)
+	// and returns on it; field-service turned them into service orders and
+	// return orders, told CRM, and settled costs and credits with balanced
+	// journals.
+	if s.Assets == 0 || s.Cases == 0 || s.ReturnCases == 0 {
+		t.Errorf("installed base %d assets, %d cases of which %d returns; want all > 0", s.Assets, s.Cases, s.ReturnCases)
+	}
+	if s.ServiceOrderCommands == 0 || s.ReturnCommands == 0 {
+		t.Errorf("%d service order commands, %d return commands; want both > 0", s.ServiceOrderCommands, s.ReturnCommands)
+	}
+	if s.CaseUpdates[contracts.CaseEventWorkOrder] == 0 || s.CaseUpdates[contracts.CaseEventReturnAuthorized] == 0 {
+		t.Errorf("case updates %v: want WORK_ORDER and RETURN_AUTHORIZED", s.CaseUpdates)
+	}
+	if s.FieldJournals[contracts.JournalKindServiceCost] == 0 || s.FieldJournals[contracts.JournalKindCredit] == 0 {
+		t.Errorf("field-service journals %v: want SERVICE_COST and CREDIT", s.FieldJournals)
+	}
+	if s.UnbalancedJournals != 0 {
+		t.Errorf("%d journal commands do not balance", s.UnbalancedJournals)
 	}
 	// customer-sync answered the CRM's leads and the CRM read the answers.
 	if n := metricValue(metrics.String(), `isthmus_sim_crm_lead_updates_total{outcome="NEW_ACCOUNT"}`); n < 1 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"sort"
 	"strings"
@@ -34,6 +35,15 @@ type Stats struct {
 	// Cases the service cases the CRM opened (crm.case.v1).
 	Assets int `json:"assets"`
 	Cases  int `json:"service_cases"`
+	// The field-service flows: cases that are returns, the commands to
+	// ERP, the updates to CRM by event, field-service's journals by kind
+	// and how many of those do not balance.
+	ReturnCases          int            `json:"return_cases"`
+	ServiceOrderCommands int            `json:"service_order_commands"`
+	ReturnCommands       int            `json:"return_commands"`
+	CaseUpdates          map[string]int `json:"case_updates_by_event"`
+	FieldJournals        map[string]int `json:"field_service_journals_by_kind"`
+	UnbalancedJournals   int            `json:"unbalanced_journals"`
 	// OpenByQueueKind counts open (or retrying) exceptions by
 	// "<queue>/<category>".
 	OpenByQueueKind map[string]int `json:"open_exceptions_by_queue_and_category"`
@@ -56,11 +66,18 @@ type projection struct {
 	journals   int
 	assets     map[string]bool
 	cases      map[string]bool
+	returns    map[string]bool
+	soCmds     int
+	rtCmds     int
+	updates    map[string]int
+	fsJournals map[string]int
+	unbalanced int
 }
 
 func newProjection() *projection {
 	return &projection{orders: map[string]string{}, exceptions: map[string]contracts.OperationalException{}, codes: map[string]string{},
-		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}, assets: map[string]bool{}, cases: map[string]bool{}}
+		breaks: map[string]contracts.ReconBreak{}, golden: map[string]bool{}, assets: map[string]bool{}, cases: map[string]bool{},
+		returns: map[string]bool{}, updates: map[string]int{}, fsJournals: map[string]int{}}
 }
 
 func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r *kgo.Record) {
@@ -93,6 +110,30 @@ func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r
 		}
 	case contracts.TopicERPJournalCommandsV1:
 		p.journals++
+		var v contracts.JournalCommand
+		if sd.Decode(ctx, r.Value, &v) != nil {
+			return
+		}
+		var dr, cr int64
+		for _, l := range v.Lines {
+			dr += l.Debit.AmountMinor
+			cr += l.Credit.AmountMinor
+		}
+		if dr != cr || dr == 0 {
+			p.unbalanced++
+		}
+		if strings.HasPrefix(v.JournalCommandID, "FS/") {
+			p.fsJournals[v.Kind]++
+		}
+	case contracts.TopicERPServiceOrderCommandsV1:
+		p.soCmds++
+	case contracts.TopicERPReturnCommandsV1:
+		p.rtCmds++
+	case contracts.TopicCRMCaseUpdatesV1:
+		var v contracts.CaseUpdate
+		if sd.Decode(ctx, r.Value, &v) == nil {
+			p.updates[v.Event]++
+		}
 	case contracts.TopicERPAssetV1:
 		if r.Value == nil {
 			delete(p.assets, string(r.Key))
@@ -101,6 +142,10 @@ func (p *projection) apply(ctx context.Context, sd *serde.Serde, topic string, r
 		}
 	case contracts.TopicCRMCaseV1:
 		p.cases[string(r.Key)] = true
+		var v contracts.Case
+		if sd.Decode(ctx, r.Value, &v) == nil && v.ReturnRequest != nil {
+			p.returns[v.CaseID] = true
+		}
 	}
 }
 
@@ -109,7 +154,8 @@ func (p *projection) stats() Stats {
 	defer p.mu.Unlock()
 	s := Stats{OrdersByState: map[string]int{}, OpenExceptions: map[string]int{}, ExceptionsByKind: map[string]int{}, OpenBreaks: map[string]int{},
 		GoldenCustomers: len(p.golden), Journals: p.journals, Assets: len(p.assets), Cases: len(p.cases), OpenByQueueKind: map[string]int{}, ByRejectionCode: map[string]int{},
-		OpenSamples: map[string][]string{}}
+		OpenSamples: map[string][]string{}, ReturnCases: len(p.returns), ServiceOrderCommands: p.soCmds, ReturnCommands: p.rtCmds,
+		CaseUpdates: maps.Clone(p.updates), FieldJournals: maps.Clone(p.fsJournals), UnbalancedJournals: p.unbalanced}
 	for _, st := range p.orders {
 		s.OrdersByState[st]++
 	}
@@ -164,7 +210,7 @@ func summarize(ctx context.Context, common *config.Common, out io.Writer) error 
 	}
 	sd := serde.New(rc)
 	topics := []string{contracts.TopicOrdersLifecycleV1, contracts.TopicOpsExceptionsV1, contracts.TopicReconBreaksV1, contracts.TopicMDMCustomerV1, contracts.TopicERPJournalCommandsV1,
-		contracts.TopicERPAssetV1, contracts.TopicCRMCaseV1}
+		contracts.TopicERPAssetV1, contracts.TopicCRMCaseV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPReturnCommandsV1, contracts.TopicCRMCaseUpdatesV1}
 	physical := make([]string, len(topics))
 	for i, t := range topics {
 		physical[i] = common.Topic(t)
