@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -12,6 +11,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
 
 // assetOp is a change of the installed base on TopicAssets: an asset
