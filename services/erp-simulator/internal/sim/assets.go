@@ -71,7 +71,6 @@ func (s *Sim) assetChange(m *processor.Message) error {
 	return m.EmitValue(contracts.TopicERPAssetV1, serial, &a, op.Origin.headers()...)
 }
 
-
 // Installed-base behaviour of the simulated ERP.
 const (
 	// maxAssetsPerLine bounds the serial numbers one order line adds.
