@@ -198,8 +198,8 @@ func TestReturnRefused(t *testing.T) {
 
 func TestReturnWithdrawn(t *testing.T) {
 	t.Run("before ERP receives the goods", func(t *testing.T) {
-		c, out := requested(t, "P-1")
-		out = c.OnCase(rmaCase("CANCELLED", "P-1"), t0)
+		c, _ := requested(t, "P-1")
+		out := c.OnCase(rmaCase("CANCELLED", "P-1"), t0)
 		if returnEvents(out) != "cmd:CANCEL" {
 			t.Fatalf("withdrawn: %s", returnEvents(out))
 		}
