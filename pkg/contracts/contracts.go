@@ -59,3 +59,35 @@ func Topics() []string {
 	sort.Strings(out)
 	return out
 }
+
+// EnumSymbols lists the symbols of the enum a record's field holds (also
+// behind a nullable union), as the schema declares them; nil when the
+// field is not an enum. Tests use it to check that a table covers every
+// symbol of a contract.
+func EnumSymbols(r interface{ Schema() avro.Schema }, field string) []string {
+	rs, ok := r.Schema().(*avro.RecordSchema)
+	if !ok {
+		return nil
+	}
+	for _, f := range rs.Fields() {
+		if f.Name() != field {
+			continue
+		}
+		t := f.Type()
+		if u, ok := t.(*avro.UnionSchema); ok && u.Nullable() {
+			for _, s := range u.Types() {
+				if s.Type() != avro.Null {
+					t = s
+				}
+			}
+		}
+		if r, ok := t.(*avro.RefSchema); ok { // a named type declared earlier
+			t = r.Schema()
+		}
+		if e, ok := t.(*avro.EnumSchema); ok {
+			return append([]string(nil), e.Symbols()...)
+		}
+		return nil
+	}
+	return nil
+}

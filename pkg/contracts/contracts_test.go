@@ -176,3 +176,15 @@ func TestDeref(t *testing.T) {
 		t.Fatal("Deref")
 	}
 }
+
+func TestEnumSymbols(t *testing.T) {
+	if got := contracts.EnumSymbols(&contracts.ReconBreak{}, "kind"); len(got) == 0 || got[0] != contracts.BreakKindOther || got[len(got)-1] != contracts.BreakKindReturnNotCredited {
+		t.Errorf("BreakKind symbols %v", got)
+	}
+	if got := contracts.EnumSymbols(&contracts.OrderLifecycle{}, "previous_state"); len(got) == 0 || got[0] != contracts.OrderStateUnknown {
+		t.Errorf("nullable OrderState symbols %v", got)
+	}
+	if got := contracts.EnumSymbols(&contracts.ReconBreak{}, "description"); got != nil {
+		t.Errorf("a string field has symbols %v", got)
+	}
+}

@@ -1,7 +1,6 @@
 package readmodel
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -13,32 +12,7 @@ import (
 // BreakKinds (the dashboard's filter and its open-breaks-by-kind counts)
 // lists every symbol of the recon.breaks.v1 BreakKind enum.
 func TestBreakKindsListsTheContract(t *testing.T) {
-	s := (&contracts.ReconBreak{}).Schema().String()
-	var doc any
-	if err := json.Unmarshal([]byte(s), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var syms []string
-	var walk func(any)
-	walk = func(v any) {
-		switch n := v.(type) {
-		case map[string]any:
-			if n["type"] == "enum" && n["name"] == "isthmus.recon.v1.BreakKind" {
-				for _, s := range n["symbols"].([]any) {
-					syms = append(syms, s.(string))
-				}
-				return
-			}
-			for _, c := range n {
-				walk(c)
-			}
-		case []any:
-			for _, c := range n {
-				walk(c)
-			}
-		}
-	}
-	walk(doc)
+	syms := contracts.EnumSymbols(&contracts.ReconBreak{}, "kind")
 	if len(syms) == 0 {
 		t.Fatal("no BreakKind enum in the recon.breaks.v1 schema")
 	}
