@@ -334,6 +334,21 @@ func (e *env) final(id string) string {
 	return ""
 }
 
+// waitJournalsAnswered waits for ERP's answer to every journal sent.
+func (e *env) waitJournalsAnswered() {
+	e.t.Helper()
+	e.waitFor("every journal answered", time.Minute, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for _, j := range e.jcmds {
+			if _, ok := e.answers[j.JournalCommandID]; !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func (e *env) waitFor(what string, within time.Duration, cond func() bool) {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
@@ -470,16 +485,7 @@ func TestCaseToSettlement(t *testing.T) {
 		return false
 	})
 	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
-	e.waitFor("every journal answered", time.Minute, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, j := range e.jcmds {
-			if _, ok := e.answers[j.JournalCommandID]; !ok {
-				return false
-			}
-		}
-		return true
-	})
+	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // anything late (a repost) would show now
 	wantKinds := map[string]string{
 		contracts.CoverageWarranty:        "SERVICE_COST,WARRANTY_RECOVERY",
@@ -613,16 +619,7 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 		}
 		return true
 	})
-	e.waitFor("every journal answered", time.Minute, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, j := range e.jcmds {
-			if _, ok := e.answers[j.JournalCommandID]; !ok {
-				return false
-			}
-		}
-		return true
-	})
+	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second)
 	credited, refused := e.checkReturns(rets, 0, prices, nil)
 	kinds, _ := e.checkLedger()
@@ -726,16 +723,7 @@ func TestReturnToCredit(t *testing.T) {
 		return true
 	})
 	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
-	e.waitFor("every journal answered", time.Minute, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, j := range e.jcmds {
-			if _, ok := e.answers[j.JournalCommandID]; !ok {
-				return false
-			}
-		}
-		return true
-	})
+	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // a late repost or duplicate would show now
 	credited, refused := e.checkReturns(ids, 1500, prices, notNeeded)
 	kinds, net := e.checkLedger()
