@@ -129,12 +129,7 @@ func (g *Generator) returnCase(now time.Time) (*contracts.Case, bool) {
 func (g *Generator) assetReturn(now time.Time) (*contracts.Case, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.assets) == 0 {
-		return nil, false
-	}
-	a := g.assets[g.pick(len(g.assets))]
-	k := g.customers[a.erpCustomer]
-	pl, ok := g.priceListOf(k)
+	a, k, pl, ok := g.pickAsset()
 	if !ok || g.returning[a.serial] {
 		return nil, false
 	}
@@ -161,12 +156,7 @@ func (g *Generator) assetReturn(now time.Time) (*contracts.Case, bool) {
 func (g *Generator) refusedReturn(now time.Time) (*contracts.Case, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.assets) == 0 {
-		return nil, false
-	}
-	a := g.assets[g.pick(len(g.assets))]
-	k := g.customers[a.erpCustomer]
-	pl, ok := g.priceListOf(k)
+	a, k, pl, ok := g.pickAsset()
 	if !ok {
 		return nil, false
 	}
@@ -264,6 +254,19 @@ func assetReturnLine(a knownAsset, pl PriceList, reason string, bought *time.Tim
 		UnitPrice: contracts.Money{AmountMinor: unit, Currency: pl.Currency},
 		Reason:    reason, PurchasedAt: bought, Subscription: p.Subscription,
 	}, true
+}
+
+// pickAsset draws an installed asset with its customer and the customer's
+// price list (g.mu held); false when no asset is known or its customer has
+// no price list yet.
+func (g *Generator) pickAsset() (knownAsset, knownCustomer, PriceList, bool) {
+	if len(g.assets) == 0 {
+		return knownAsset{}, knownCustomer{}, PriceList{}, false
+	}
+	a := g.assets[g.pick(len(g.assets))]
+	k := g.customers[a.erpCustomer]
+	pl, ok := g.priceListOf(k)
+	return a, k, pl, ok
 }
 
 // priceListOf is the price list a customer with a CRM account buys from:
