@@ -188,3 +188,28 @@ func TestEnumSymbols(t *testing.T) {
 		t.Errorf("a string field has symbols %v", got)
 	}
 }
+
+func TestFieldServiceJournalID(t *testing.T) {
+	for _, tt := range []struct {
+		caseID, kind string
+		attempt      int
+		want         string
+	}{
+		{"CASE-1", "SERVICE_COST", 0, "FS/CASE-1/SERVICE_COST"},
+		{"a/b c", "CREDIT", 2, "FS/a%2Fb%20c/CREDIT/r2"},
+	} {
+		id := contracts.FieldServiceJournalID(tt.caseID, tt.kind, tt.attempt)
+		if id != tt.want {
+			t.Errorf("FieldServiceJournalID = %q, want %q", id, tt.want)
+		}
+		c, k, n, ok := contracts.ParseFieldServiceJournalID(id)
+		if !ok || c != tt.caseID || k != tt.kind || n != tt.attempt {
+			t.Errorf("Parse(%q) = %q %q %d %v", id, c, k, n, ok)
+		}
+	}
+	for _, bad := range []string{"JE/C-1/INVOICE", "FS/", "FS/C-1", "FS//CREDIT", "FS/C-1/CREDIT/r0", "FS/C-1/CREDIT/x1", "FS/C-1/CREDIT/r1/x", "FS/a%2/CREDIT"} {
+		if _, _, _, ok := contracts.ParseFieldServiceJournalID(bad); ok {
+			t.Errorf("Parse(%q) accepted", bad)
+		}
+	}
+}

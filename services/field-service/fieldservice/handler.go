@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -147,18 +145,6 @@ func (h *Handler) onReturnStatus(ctx context.Context, m *processor.Message) erro
 	return h.apply(ctx, m, c, c.OnReturnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
 }
 
-// caseOfJournal is the case a field-service journal id (FS/<case>/<kind>…)
-// names; false for other producers' journals.
-func caseOfJournal(id string) (string, bool) {
-	rest, ok := strings.CutPrefix(id, "FS/")
-	if !ok {
-		return "", false
-	}
-	esc, _, _ := strings.Cut(rest, "/")
-	c, err := url.PathUnescape(esc)
-	return c, err == nil && c != ""
-}
-
 // forwardJournal moves ERP's answer to one of the service's journals onto
 // the internal topic keyed by its case; billing-bridge's are left alone.
 func (h *Handler) forwardJournal(m *processor.Message) error {
@@ -166,7 +152,7 @@ func (h *Handler) forwardJournal(m *processor.Message) error {
 	if err := m.Decode(&v); err != nil {
 		return err
 	}
-	id, ok := caseOfJournal(v.JournalCommandID)
+	id, _, _, ok := contracts.ParseFieldServiceJournalID(v.JournalCommandID)
 	if !ok {
 		return nil
 	}

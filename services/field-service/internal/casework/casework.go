@@ -390,16 +390,7 @@ func (c *Case) complete(out *Outputs, st contracts.ServiceOrderStatus, at time.T
 		return
 	}
 	w := settle.Work{ServiceOrderID: c.CaseID}
-	for _, pt := range st.Parts {
-		w.Parts += pt.Quantity * pt.UnitCost.AmountMinor
-		w.Currency = pt.UnitCost.Currency
-	}
-	if st.LabourCost != nil {
-		w.Labour, w.Currency = st.LabourCost.AmountMinor, st.LabourCost.Currency
-	}
-	if w.Currency == "" && st.TotalCost != nil {
-		w.Currency = st.TotalCost.Currency
-	}
+	w.Parts, w.Labour, w.Currency = contracts.ServiceOrderWork(&st)
 	c.Work, c.Parts, c.Resolution = &w, st.Parts, contracts.Deref(st.Resolution)
 	u := c.update(contracts.CaseEventResolved, "work completed")
 	u.ServiceOrderStatus = ptr(st.Status)

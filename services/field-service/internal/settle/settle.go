@@ -9,7 +9,8 @@ package settle
 import (
 	"errors"
 	"fmt"
-	"net/url"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
 )
 
 // Kind is what a settlement journal records (erp.journal-commands.v1 kind).
@@ -93,13 +94,10 @@ type Work struct {
 func (w Work) Total() int64 { return w.Parts + w.Labour }
 
 // ID is the deterministic id of a settlement journal; attempt > 0 names a
-// repost (a new id ERP has not seen, after a rejection).
+// repost (a new id ERP has not seen, after a rejection). The scheme is
+// contracts.FieldServiceJournalID, which the reconciler reads back.
 func ID(serviceOrderID string, kind Kind, attempt int) string {
-	id := "FS/" + url.PathEscape(serviceOrderID) + "/" + string(kind)
-	if attempt > 0 {
-		id += fmt.Sprintf("/r%d", attempt)
-	}
-	return id
+	return contracts.FieldServiceJournalID(serviceOrderID, string(kind), attempt)
 }
 
 // ErrNoCost is returned for work that cost nothing: no journal to post.

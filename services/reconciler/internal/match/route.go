@@ -1,7 +1,6 @@
 package match
 
 import (
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -38,33 +37,19 @@ const (
 // ServiceCostJournalID is the journal command id under which field-service
 // books the cost of a case's completed service order (docs/field-service.md).
 func ServiceCostJournalID(caseID string) string {
-	return "FS/" + url.PathEscape(caseID) + "/" + contracts.JournalKindServiceCost
+	return contracts.FieldServiceJournalID(caseID, contracts.JournalKindServiceCost, 0)
 }
 
 // ServiceCostCase returns the case of a field-service SERVICE_COST journal
-// command id: FS/<path-escaped case id>/SERVICE_COST, or a repost of it
-// FS/<path-escaped case id>/SERVICE_COST/r<n> (n ≥ 1). ok is false for any
-// other id (billing-bridge's, field-service's other kinds, malformed).
+// command id (contracts.FieldServiceJournalID), first posting or repost; ok
+// is false for any other id (billing-bridge's, field-service's other kinds,
+// malformed).
 func ServiceCostCase(journalCommandID string) (caseID string, ok bool) {
-	rest, found := strings.CutPrefix(journalCommandID, "FS/")
-	if !found {
+	c, kind, _, ok := contracts.ParseFieldServiceJournalID(journalCommandID)
+	if !ok || kind != contracts.JournalKindServiceCost {
 		return "", false
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[1] != contracts.JournalKindServiceCost {
-		return "", false
-	}
-	if len(parts) == 3 {
-		n, err := strconv.Atoi(strings.TrimPrefix(parts[2], "r"))
-		if err != nil || n < 1 || parts[2] != "r"+strconv.Itoa(n) {
-			return "", false
-		}
-	}
-	id, err := url.PathUnescape(parts[0])
-	if err != nil || id == "" || url.PathEscape(id) != parts[0] {
-		return "", false
-	}
-	return id, true
+	return c, true
 }
 
 // RecordID names the id a record of the field-service topics must carry
@@ -348,19 +333,8 @@ func routeFieldService(topic string, v contracts.Value) []Observation {
 // books it: the parts at standard cost plus the labour (total_cost only
 // names the currency when neither is given).
 func serviceCost(e *contracts.ServiceOrderStatus) Money {
-	var m Money
-	for _, p := range e.Parts {
-		m.Minor += p.Quantity * p.UnitCost.AmountMinor
-		m.Currency = p.UnitCost.Currency
-	}
-	if e.LabourCost != nil {
-		m.Minor += e.LabourCost.AmountMinor
-		m.Currency = e.LabourCost.Currency
-	}
-	if m.Currency == "" && e.TotalCost != nil {
-		m.Currency = e.TotalCost.Currency
-	}
-	return m
+	parts, labour, currency := contracts.ServiceOrderWork(e)
+	return Money{Minor: parts + labour, Currency: currency}
 }
 
 // routeXref emits xref_linked to every CRM account the reference links to
