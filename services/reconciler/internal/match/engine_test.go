@@ -65,34 +65,41 @@ func tick(d time.Duration) step { return step{tick: d} }
 
 type got struct{ Kind, Status, Expected, Actual string }
 
-func run(t *testing.T, steps []step) ([]got, memStore) {
+// play applies the steps to a fresh engine and store and returns every
+// break event, in order.
+func play(t *testing.T, steps []step) ([]*contracts.ReconBreak, memStore) {
 	t.Helper()
 	e := &Engine{SLA: testSLA, ReportEvery: time.Hour}
 	st := memStore{}
-	var out []got
-	add := func(bs []*contracts.ReconBreak) {
-		for _, b := range bs {
-			g := got{Kind: b.Kind, Status: b.Status}
-			if b.ExpectedAmount != nil {
-				g.Expected, g.Actual = *b.Expected, *b.Actual
-			}
-			out = append(out, g)
-		}
-	}
+	var all []*contracts.ReconBreak
 	for _, s := range steps {
 		if s.obs != nil {
 			bs, err := e.Apply(st, s.obs)
 			if err != nil {
 				t.Fatal(err)
 			}
-			add(bs)
+			all = append(all, bs...)
 			continue
 		}
 		r, err := e.Tick(st, 0, t0.Add(s.tick), false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		add(r.Breaks)
+		all = append(all, r.Breaks...)
+	}
+	return all, st
+}
+
+func run(t *testing.T, steps []step) ([]got, memStore) {
+	t.Helper()
+	all, st := play(t, steps)
+	var out []got
+	for _, b := range all {
+		g := got{Kind: b.Kind, Status: b.Status}
+		if b.ExpectedAmount != nil {
+			g.Expected, g.Actual = *b.Expected, *b.Actual
+		}
+		out = append(out, g)
 	}
 	return out, st
 }

@@ -16,34 +16,14 @@ type fsGot struct{ Kind, Status, How string }
 
 func runFS(t *testing.T, steps []step) ([]fsGot, []*contracts.ReconBreak) {
 	t.Helper()
-	e := &Engine{SLA: testSLA, ReportEvery: time.Hour}
-	st := memStore{}
+	all, _ := play(t, steps)
 	var out []fsGot
-	var all []*contracts.ReconBreak
-	add := func(bs []*contracts.ReconBreak) {
-		for _, b := range bs {
-			g := fsGot{Kind: b.Kind, Status: b.Status}
-			if b.Resolution != nil {
-				g.How, _, _ = strings.Cut(*b.Resolution, ":")
-			}
-			out = append(out, g)
-			all = append(all, b)
+	for _, b := range all {
+		g := fsGot{Kind: b.Kind, Status: b.Status}
+		if b.Resolution != nil {
+			g.How, _, _ = strings.Cut(*b.Resolution, ":")
 		}
-	}
-	for _, s := range steps {
-		if s.obs != nil {
-			bs, err := e.Apply(st, s.obs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			add(bs)
-			continue
-		}
-		r, err := e.Tick(st, 0, t0.Add(s.tick), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		add(r.Breaks)
+		out = append(out, g)
 	}
 	return out, all
 }
