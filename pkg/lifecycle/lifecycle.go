@@ -83,7 +83,11 @@ func MainArgs(program string, args []string, stderr io.Writer, cfg Configurable,
 	// PII attribute names come from the topic catalog, so logs mask every
 	// field the contracts mark as personal data.
 	log := logging.New(stderr, cfg.Base().LogLevel, catalog.MustEmbedded().PIIFields()...).With("service", program)
-	log.Info("starting", s.EffectiveAttrs()...)
+	gcPercent := 0
+	if t, ok := cfg.(GCTuned); ok {
+		gcPercent = t.GCPercent()
+	}
+	log.Info("starting", append(s.EffectiveAttrs(), TuneGC(gcPercent).Attrs()...)...)
 	ctx, stop := SignalContext(context.Background(), log)
 	defer stop()
 	shutdownTracing, err := tracing.Setup(ctx, program)
