@@ -99,6 +99,27 @@ func moneyPB(currency string, minor int64) *typev1.Money {
 	return &typev1.Money{CurrencyCode: currency, UnitsMinor: minor}
 }
 
+// moneys hands out the Money values of one answer, all in one currency, from
+// one allocation.
+type moneys struct {
+	currency string
+	free     []typev1.Money
+}
+
+func newMoneys(currency string, n int) *moneys {
+	return &moneys{currency: currency, free: make([]typev1.Money, n)}
+}
+
+func (s *moneys) of(minor int64) *typev1.Money {
+	if len(s.free) == 0 {
+		return moneyPB(s.currency, minor)
+	}
+	m := &s.free[0]
+	s.free = s.free[1:]
+	m.CurrencyCode, m.UnitsMinor = s.currency, minor
+	return m
+}
+
 func freshness(asOf, now time.Time) *typev1.Freshness {
 	if asOf.IsZero() {
 		return nil

@@ -42,13 +42,11 @@ var casBackoff = retry.Policy{Base: time.Millisecond, Max: 20 * time.Millisecond
 
 func idempotencyKey(ctx context.Context, r *creditv1.CheckCreditRequest) (string, error) {
 	k := r.GetIdempotencyKey()
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if hs := md.Get(IdempotencyHeader); len(hs) > 0 {
-			if k != "" && k != hs[0] {
-				return "", fieldErr("idempotency_key", "differs from the Idempotency-Key header")
-			}
-			k = hs[0]
+	if hs := metadata.ValueFromIncomingContext(ctx, IdempotencyHeader); len(hs) > 0 {
+		if k != "" && k != hs[0] {
+			return "", fieldErr("idempotency_key", "differs from the Idempotency-Key header")
 		}
+		k = hs[0]
 	}
 	if k != "" && (len(k) > 255 || strings.ContainsAny(k, "\r\n")) {
 		return "", fieldErr("idempotency_key", "must be at most 255 characters on one line")

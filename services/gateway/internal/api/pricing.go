@@ -131,21 +131,25 @@ func (p *Pricing) PriceQuote(ctx context.Context, r *pricingv1.PriceQuoteRequest
 	if ci.AsOf.After(asOf) {
 		asOf = ci.AsOf
 	}
+	// The answer's Money values and lines come from one allocation each
+	// rather than one per value: this is the gateway's hottest answer.
+	mp := newMoneys(q.Currency, 3+5*len(q.Lines))
+	lines := make([]pricingv1.PricedLine, len(q.Lines))
 	out := &pricingv1.PriceQuoteResponse{
 		ErpCustomerId: req.CustomerID, CurrencyCode: q.Currency, Region: in.region,
-		Subtotal: moneyPB(q.Currency, q.Subtotal), TaxTotal: moneyPB(q.Currency, q.TaxTotal), GrandTotal: moneyPB(q.Currency, q.GrandTotal),
+		Subtotal: mp.of(q.Subtotal), TaxTotal: mp.of(q.TaxTotal), GrandTotal: mp.of(q.GrandTotal),
 		PriceBookVersion: q.PriceBookVersion, Freshness: freshness(asOf, p.now()),
+		Lines: make([]*pricingv1.PricedLine, len(q.Lines)),
 	}
-	for _, l := range q.Lines {
-		pl := &pricingv1.PricedLine{
-			LineNumber: int32(l.Line), Sku: l.SKU, Quantity: l.Quantity, ListPrice: moneyPB(q.Currency, l.ListPrice),
-			CustomerDiscountBps: l.DiscountBps, PriceBookId: l.PriceBookID, NetUnitPrice: moneyPB(q.Currency, l.NetUnitPrice),
-			LineTotal: moneyPB(q.Currency, l.LineTotal), TaxRateBps: l.TaxRateBps, Tax: moneyPB(q.Currency, l.Tax),
-		}
+	for i, l := range q.Lines {
+		pl := &lines[i]
+		pl.LineNumber, pl.Sku, pl.Quantity, pl.ListPrice = int32(l.Line), l.SKU, l.Quantity, mp.of(l.ListPrice)
+		pl.CustomerDiscountBps, pl.PriceBookId, pl.NetUnitPrice = l.DiscountBps, l.PriceBookID, mp.of(l.NetUnitPrice)
+		pl.LineTotal, pl.TaxRateBps, pl.Tax = mp.of(l.LineTotal), l.TaxRateBps, mp.of(l.Tax)
 		if l.Tier != nil {
-			pl.VolumeTier = &pricingv1.VolumeTier{MinQuantity: l.Tier.MinQuantity, UnitPrice: moneyPB(q.Currency, l.Tier.UnitPrice)}
+			pl.VolumeTier = &pricingv1.VolumeTier{MinQuantity: l.Tier.MinQuantity, UnitPrice: mp.of(l.Tier.UnitPrice)}
 		}
-		out.Lines = append(out.Lines, pl)
+		out.Lines[i] = pl
 	}
 	return out, nil
 }

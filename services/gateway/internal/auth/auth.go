@@ -71,8 +71,7 @@ type Verifier struct {
 }
 
 func tokenOf(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	return bearerOf(md.Get("authorization")...)
+	return bearerOf(metadata.ValueFromIncomingContext(ctx, "authorization")...)
 }
 
 func bearerOf(headers ...string) (string, error) { return bearer.FromHeader(headers...) }

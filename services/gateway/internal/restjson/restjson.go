@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -58,13 +59,27 @@ func (m *Marshaler) Marshal(v any) ([]byte, error) {
 
 // Marshal encodes msg as protojson.MarshalOptions{EmitUnpopulated: true} does.
 func Marshal(msg proto.Message) ([]byte, error) {
-	b, err := appendMessage(make([]byte, 0, 2048), msg.ProtoReflect())
+	m := msg.ProtoReflect()
+	p := planOf(m.Descriptor())
+	size := 512
+	if p != nil {
+		size = max(size, int(p.size.Load()))
+	}
+	b, err := appendMessage(make([]byte, 0, size), m)
 	if err != nil {
 		// Let protojson encode it and say what is wrong.
 		return protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)
 	}
+	if p != nil && len(b) > size && len(b) <= maxSizeHint {
+		p.size.Store(int64(len(b)))
+	}
 	return b, nil
 }
+
+// maxSizeHint bounds the buffer a message type's largest answer so far makes
+// Marshal start with: one answer of a megabyte does not make every later
+// answer of its type take a megabyte.
+const maxSizeHint = 64 << 10
 
 // errFallback makes Marshal hand the message to protojson.
 var errFallback = errors.New("restjson: left to protojson")
@@ -81,6 +96,7 @@ type field struct {
 // types with extensions, which go their own way.
 type plan struct {
 	fields []field
+	size   atomic.Int64 // the largest encoding so far (up to maxSizeHint): Marshal's first buffer, so one allocation
 }
 
 var plans sync.Map // protoreflect.MessageDescriptor -> *plan
