@@ -138,7 +138,7 @@ func WithRetryPolicy(rp retry.Policy) Option { return optFunc(func(p *Processor)
 func WithMaxPollRecords(n int) Option { return optFunc(func(p *Processor) { p.maxPoll = n }) }
 
 // WithCommitInterval sets how long a transaction may stay open collecting
-// records while they keep coming (default 50ms; Kafka Streams' EOS
+// records while they keep coming (default 25ms; Kafka Streams' EOS
 // default is 100ms). A poll that finds nothing in the rest of the interval
 // commits at once. Outputs become visible at commit, so the interval bounds
 // the added latency.
@@ -322,7 +322,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 	p := &Processor{
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
-		maxPoll: 1000, maxBatch: 20_000, concurrency: 0, commitInterval: 50 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
+		maxPoll: 1000, maxBatch: 20_000, concurrency: 0, commitInterval: 25 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
 		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}

@@ -75,7 +75,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried")
 	s.Int(&c.GatewayPrefetch, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_PREFETCH", 4096, "validations whose gateway calls start as soon as the order asks for them, ahead of their turn on the partition (results held at most this many, for a minute); 0 calls the gateway only in turn")
 	s.Int(&c.GatewayConcurrency, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_CONCURRENCY", 8, "validations started ahead that call the gateway at once (the others wait for a slot)")
-	s.Duration(&c.CommitInterval, "ISTHMUS_QUOTE_TO_ORDER_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming; a quote crosses four transactions before its ERP command is visible")
+	s.Duration(&c.CommitInterval, "ISTHMUS_QUOTE_TO_ORDER_COMMIT_INTERVAL", 5*time.Millisecond, "how long a transaction collects records while they keep coming; a quote crosses four transactions before its ERP command is visible")
 	s.Func("ISTHMUS_QUOTE_TO_ORDER_PRICE_TOLERANCE_MINOR", "0", "allowed difference per unit between quoted and price-book price, in minor units", func(v string) error {
 		var n int64
 		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err != nil || n < 0 {
