@@ -28,6 +28,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -65,7 +67,15 @@ func Marshal(msg proto.Message) ([]byte, error) {
 	if p != nil {
 		size = max(size, int(p.size.Load()))
 	}
-	b, err := appendMessage(make([]byte, 0, size), m)
+	var (
+		b   []byte
+		err error
+	)
+	if r, ok := msg.(*pricingv1.PriceQuoteResponse); ok && r != nil {
+		b, err = appendPriceQuote(make([]byte, 0, size), r)
+	} else {
+		b, err = appendMessage(make([]byte, 0, size), m)
+	}
 	if err != nil {
 		// Let protojson encode it and say what is wrong.
 		return protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(msg)

@@ -272,3 +272,38 @@ func BenchmarkQuoteResponse(b *testing.B) {
 }
 
 var protoTypes = protoregistry.GlobalTypes
+
+// TestTypedSameAsPlanned: the PriceQuote answer's typed encoder writes the
+// planned encoder's bytes, for an empty answer and for every field filled
+// at random (a field added to the messages and not to the typed encoder
+// fails it), and hands what the JSON mapping refuses to protojson alike.
+func TestTypedSameAsPlanned(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 500 {
+		m := &pricingv1.PriceQuoteResponse{}
+		if i > 0 {
+			fill(r, m.ProtoReflect(), 0)
+		}
+		typed, terr := appendPriceQuote(nil, m)
+		planned, perr := appendMessage(nil, m.ProtoReflect())
+		if (terr != nil) != (perr != nil) {
+			t.Fatalf("answer %d: typed error %v, planned error %v", i, terr, perr)
+		}
+		if terr == nil && string(typed) != string(planned) {
+			t.Fatalf("answer %d: typed encoder differs\n got %s\nwant %s", i, typed, planned)
+		}
+		got, err := Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameJSON(t, "PriceQuoteResponse", got, want)
+	}
+	bad := &pricingv1.PriceQuoteResponse{Lines: []*pricingv1.PricedLine{{Sku: "\xff"}}}
+	if _, err := appendPriceQuote(nil, bad); err != errFallback {
+		t.Fatalf("invalid UTF-8: %v, want the protojson fallback", err)
+	}
+}
