@@ -80,19 +80,19 @@ func bearerOf(headers ...string) (string, error) { return bearer.FromHeader(head
 // returning an UNAUTHENTICATED or PERMISSION_DENIED status error. The REST face
 // calls it before decoding a request body, so an anonymous caller learns nothing
 // about the API beyond 401.
-func (v *Verifier) Check(authorization, method string) error {
+func (v *Verifier) Check(authorization, method string) (*Principal, error) {
 	tok, err := bearerOf(authorization)
 	if err != nil {
-		return status.Error(codes.Unauthenticated, "missing bearer token")
+		return nil, status.Error(codes.Unauthenticated, "missing bearer token")
 	}
 	p, err := v.Verify(tok)
 	if err != nil {
-		return status.Error(codes.Unauthenticated, "invalid bearer token")
+		return nil, status.Error(codes.Unauthenticated, "invalid bearer token")
 	}
 	if scope, ok := MethodScopes[method]; ok && !p.Has(scope) {
-		return status.Errorf(codes.PermissionDenied, "token lacks scope %s", scope)
+		return nil, status.Errorf(codes.PermissionDenied, "token lacks scope %s", scope)
 	}
-	return nil
+	return p, nil
 }
 
 func hasClientCert(ctx context.Context) bool {
@@ -128,6 +128,12 @@ func (v *Verifier) Authorize(ctx context.Context, method string, bridged bool) (
 	if v.RequireClientCert && !bridged && !hasClientCert(ctx) {
 		return nil, status.Error(codes.Unauthenticated, "client certificate required")
 	}
+	if p := FromContext(ctx); bridged && p != nil {
+		// The REST face verified this request's token before decoding its
+		// body (Check) and passed the principal on; only the method's scope
+		// is left to check. A gRPC call never carries one in.
+		return ctx, checkScope(p, method)
+	}
 	tok, err := tokenOf(ctx)
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "missing bearer token")
@@ -136,14 +142,21 @@ func (v *Verifier) Authorize(ctx context.Context, method string, bridged bool) (
 	if err != nil {
 		return nil, status.Error(codes.Unauthenticated, "invalid bearer token")
 	}
-	scope, ok := MethodScopes[method]
-	if !ok {
-		return nil, status.Error(codes.PermissionDenied, "method not allowed")
-	}
-	if !p.Has(scope) {
-		return nil, status.Errorf(codes.PermissionDenied, "token lacks scope %s", scope)
+	if err := checkScope(p, method); err != nil {
+		return nil, err
 	}
 	return WithPrincipal(ctx, p), nil
+}
+
+func checkScope(p *Principal, method string) error {
+	scope, ok := MethodScopes[method]
+	if !ok {
+		return status.Error(codes.PermissionDenied, "method not allowed")
+	}
+	if !p.Has(scope) {
+		return status.Errorf(codes.PermissionDenied, "token lacks scope %s", scope)
+	}
+	return nil
 }
 
 // UnaryInterceptor authenticates and authorises every unary call. bridged tells

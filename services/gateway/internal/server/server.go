@@ -190,12 +190,22 @@ func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
 	return err
 }
 
+// headerMatcher passes the headers the calls read to their metadata
+// (grpc-gateway passes Authorization itself, and canonicalises the keys
+// first); the others, grpc-gateway's "grpcgateway-" copies of Accept,
+// User-Agent and the like, nothing reads.
 func headerMatcher(key string) (string, bool) {
-	switch strings.ToLower(key) {
-	case "idempotency-key", "correlation-id", "traceparent":
-		return strings.ToLower(key), true
+	switch key {
+	case "Idempotency-Key":
+		return "idempotency-key", true
+	case "Correlation-Id":
+		return "correlation-id", true
+	case "Traceparent":
+		return "traceparent", true
+	case "Tracestate":
+		return "tracestate", true
 	}
-	return runtime.DefaultHeaderMatcher(key)
+	return "", false
 }
 
 // errorHandler writes grpc-gateway's JSON status, adding Retry-After for 429/503 and
@@ -274,7 +284,8 @@ func authHTTP(v *auth.Verifier, next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := v.Check(r.Header.Get("Authorization"), restMethod(r.URL.Path)); err != nil {
+		p, err := v.Check(r.Header.Get("Authorization"), restMethod(r.URL.Path))
+		if err != nil {
 			st := status.Convert(err)
 			code := http.StatusUnauthorized
 			if st.Code() == codes.PermissionDenied {
@@ -287,7 +298,9 @@ func authHTTP(v *auth.Verifier, next http.Handler) http.Handler {
 			_, _ = fmt.Fprintf(w, `{"code":%d,"message":%q,"details":[]}`, st.Code(), st.Message())
 			return
 		}
-		next.ServeHTTP(w, r)
+		// The call's interceptors take the principal rather than verify
+		// the token again.
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }
 
