@@ -14,12 +14,15 @@ import (
 )
 
 // genuineFinanceOps are the exception kinds finance-ops should see from
-// the simulator's traffic: customers the ERP puts on credit hold and lines
-// for a country without tax configuration (ISTHMUS_SIM_CREDIT_HOLD_BPS,
-// ISTHMUS_SIM_TAX_MISSING). Anything else open in the queue after a clean
-// run is noise the services should have handled themselves (a journal
-// posted into a period that is not open, a PERIOD_CLOSED rejection).
-var genuineFinanceOps = map[string]bool{"CREDIT_HOLD": true, "TAX_CONFIGURATION": true}
+// the simulator's traffic: customers the ERP puts on credit hold, lines
+// for a country without tax configuration, and warranty claims the
+// manufacturer refuses for misuse (ISTHMUS_SIM_CREDIT_HOLD_BPS,
+// ISTHMUS_SIM_TAX_MISSING, ISTHMUS_SIM_CLAIM_REJECT_BPS: finance-ops decides
+// whether the customer pays or the cost is absorbed). Anything else open in
+// the queue after a clean run is noise the services should have handled
+// themselves (a journal posted into a period that is not open, a
+// PERIOD_CLOSED rejection).
+var genuineFinanceOps = map[string]bool{"CREDIT_HOLD": true, "TAX_CONFIGURATION": true, "WARRANTY_CLAIM_REJECTED": true}
 
 // TestDevFiveMinutes runs `isthmus dev` as an operator tries it — the
 // embedded stack, the default scenario and rate — for five minutes, and
