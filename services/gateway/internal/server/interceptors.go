@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,35 @@ type serverMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
+
+	// The series each call updates, looked up once per label set: the
+	// vectors hash their label values on every lookup.
+	mu       sync.RWMutex
+	counters map[requestLabels]prometheus.Counter
+	timers   map[requestLabels]prometheus.Observer
+}
+
+type requestLabels struct {
+	method, transport string
+	code              codes.Code
+}
+
+// done counts a finished call and observes its latency.
+func (m *serverMetrics) done(method, transport string, code codes.Code, start time.Time) {
+	k := requestLabels{method: method, transport: transport, code: code}
+	m.mu.RLock()
+	c, t := m.counters[k], m.timers[requestLabels{method: method, transport: transport}]
+	m.mu.RUnlock()
+	if c == nil || t == nil {
+		c = m.requests.WithLabelValues(method, code.String(), transport)
+		t = m.latency.WithLabelValues(method, transport)
+		m.mu.Lock()
+		m.counters[k] = c
+		m.timers[requestLabels{method: method, transport: transport}] = t
+		m.mu.Unlock()
+	}
+	c.Inc()
+	t.Observe(time.Since(start).Seconds())
 }
 
 func register[C prometheus.Collector](r prometheus.Registerer, c C) C {
@@ -48,7 +78,8 @@ func newServerMetrics(r prometheus.Registerer) *serverMetrics {
 			Name: "isthmus_gateway_request_seconds", Help: "Gateway API latency by method and transport (handler time, after auth).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .005, .01, .025, .05, .1, .25, 1},
 		}, []string{"method", "transport"})),
-		limited: register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_rate_limit_total", Help: "Rate limiter outcomes: limited, or error (Redis unreachable; the call is let through)."}, []string{"outcome"})),
+		limited:  register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "isthmus_gateway_rate_limit_total", Help: "Rate limiter outcomes: limited, or error (Redis unreachable; the call is let through)."}, []string{"outcome"})),
+		counters: map[requestLabels]prometheus.Counter{}, timers: map[requestLabels]prometheus.Observer{},
 	}
 }
 
@@ -66,19 +97,26 @@ func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
 }
 
 // observe records metrics and a span, and carries the correlation id.
+// Without a span exporter (tracing.Recording) no span is started: the
+// caller's trace context stays in the call's context for its logs, and a
+// span nobody records is only garbage on the hot path.
 func observe(m *serverMetrics, transport string) grpc.UnaryServerInterceptor {
 	tracer := tracing.Tracer("isthmus/gateway")
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		// Continue the caller's trace (traceparent) and correlation id.
 		ctx = tracing.FromIncomingGRPC(ctx)
-		ctx, span := tracer.Start(ctx, info.FullMethod, trace.WithSpanKind(trace.SpanKindServer))
 		start := time.Now()
+		if !tracing.Recording() {
+			resp, err := h(ctx, req)
+			m.done(info.FullMethod, transport, status.Code(err), start)
+			return resp, err
+		}
+		ctx, span := tracer.Start(ctx, info.FullMethod, trace.WithSpanKind(trace.SpanKindServer))
 		resp, err := h(ctx, req)
 		code := status.Code(err)
 		span.SetAttributes(attribute.String("rpc.grpc.status_code", code.String()), attribute.String("transport", transport))
 		span.End()
-		m.requests.WithLabelValues(info.FullMethod, code.String(), transport).Inc()
-		m.latency.WithLabelValues(info.FullMethod, transport).Observe(time.Since(start).Seconds())
+		m.done(info.FullMethod, transport, code, start)
 		return resp, err
 	}
 }
