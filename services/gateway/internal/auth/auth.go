@@ -77,9 +77,10 @@ func tokenOf(ctx context.Context) (string, error) {
 func bearerOf(headers ...string) (string, error) { return bearer.FromHeader(headers...) }
 
 // Check authenticates an Authorization header value and checks method's scope,
-// returning an UNAUTHENTICATED or PERMISSION_DENIED status error. The REST face
-// calls it before decoding a request body, so an anonymous caller learns nothing
-// about the API beyond 401.
+// returning the principal or an UNAUTHENTICATED or PERMISSION_DENIED status
+// error. The REST face calls it before decoding a request body, so an anonymous
+// caller learns nothing about the API beyond 401, and hands the principal to the
+// call's interceptors (Authorize with bridged).
 func (v *Verifier) Check(authorization, method string) (*Principal, error) {
 	tok, err := bearerOf(authorization)
 	if err != nil {
