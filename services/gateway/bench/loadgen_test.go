@@ -138,15 +138,7 @@ func runLoadChild(spec string) int {
 // newCall makes one call of the kind to addr, as the workers share it.
 func newCall(k kind, addr, token string, workers int) (func() error, error) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
-	switch k {
-	case kindQuoteGRPC:
-		conn, err := dial(addr)
-		if err != nil {
-			return nil, err
-		}
-		c := pricingv1.NewPricingServiceClient(conn)
-		return func() error { _, err := c.PriceQuote(ctx, request()); return err }, nil
-	case kindQuoteREST:
+	if k == kindQuoteREST {
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
 		url := "http://" + addr + "/v1/pricing:quote"
 		return func() error {
@@ -164,13 +156,18 @@ func newCall(k kind, addr, token string, workers int) (func() error, error) {
 			}
 			return nil
 		}, nil
+	}
+	conn, err := dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	var seq atomic.Int64
+	switch k {
+	case kindQuoteGRPC:
+		c := pricingv1.NewPricingServiceClient(conn)
+		return func() error { _, err := c.PriceQuote(ctx, request()); return err }, nil
 	case kindCredit:
-		conn, err := dial(addr)
-		if err != nil {
-			return nil, err
-		}
 		cc := creditv1.NewCreditServiceClient(conn)
-		var seq atomic.Int64
 		run := fmt.Sprintf("bench-%d-%d", os.Getpid(), time.Now().UnixNano())
 		return func() error {
 			n := seq.Add(1)
@@ -182,12 +179,7 @@ func newCall(k kind, addr, token string, workers int) (func() error, error) {
 			return err
 		}, nil
 	case kindEntitlement:
-		conn, err := dial(addr)
-		if err != nil {
-			return nil, err
-		}
 		ec := servicev1.NewEntitlementServiceClient(conn)
-		var seq atomic.Int64
 		return func() error {
 			r, err := ec.CheckEntitlement(ctx, entitlementRequest(int(seq.Add(1)%benchAssets)))
 			if err == nil && r.GetCoverage() != servicev1.Coverage_COVERAGE_WARRANTY {
@@ -196,5 +188,6 @@ func newCall(k kind, addr, token string, workers int) (func() error, error) {
 			return err
 		}, nil
 	}
+	conn.Close()
 	return nil, fmt.Errorf("unknown load kind %q", k)
 }
