@@ -304,6 +304,25 @@ func testAPI(t *testing.T, e *gwtest.Env) {
 			t.Errorf("after release: %v %v", after, err)
 		}
 	})
+	t.Run("REST Idempotency-Key header reaches the call", func(t *testing.T) {
+		body := map[string]any{"erpCustomerId": "C1", "amount": map[string]any{"currencyCode": "USD", "unitsMinor": "100"}, "reserve": true, "orderId": "O-R"}
+		code, _, first := c.rest("/v1/credit:check", body, "Idempotency-Key", "k-rest")
+		res, _ := first["reservation"].(map[string]any)
+		if code != 200 || res["reservationId"] == nil {
+			t.Fatalf("first: %d %v", code, first)
+		}
+		code, _, again := c.rest("/v1/credit:check", body, "Idempotency-Key", "k-rest")
+		if res2, _ := again["reservation"].(map[string]any); code != 200 || res2["reservationId"] != res["reservationId"] {
+			t.Fatalf("replay with the same header: %d %v, want reservation %v", code, again, res["reservationId"])
+		}
+		body["idempotencyKey"] = "k-other"
+		if code, _, out := c.rest("/v1/credit:check", body, "Idempotency-Key", "k-rest"); code != 400 || !strings.Contains(fmt.Sprint(out), "Idempotency-Key header") {
+			t.Errorf("header and body keys differ: %d %v, want 400 naming the header", code, out)
+		}
+		if code, _, out := c.rest("/v1/credit/reservations/"+res["reservationId"].(string)+":release", map[string]any{}); code != 200 {
+			t.Fatalf("release: %d %v", code, out)
+		}
+	})
 	t.Run("ERP exposure that covers a reservation settles it", func(t *testing.T) {
 		cust := &creditv1.CheckCreditRequest_ErpCustomerId{ErpCustomerId: "C1"}
 		r, err := c.credit.CheckCredit(c.ctx(), &creditv1.CheckCreditRequest{Customer: cust, Amount: usd(5000), Reserve: true, OrderId: "O-9"})
