@@ -1,11 +1,16 @@
 package lifecycle
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"testing"
+
+	"github.com/isthmus/isthmus/pkg/config"
 )
 
 func TestCgroupMemoryLimit(t *testing.T) {
@@ -66,5 +71,29 @@ func TestTuneGC(t *testing.T) {
 	got = TuneGC(300)
 	if got.GCPercent != 150 || got.MemoryLimit != math.MaxInt64 || got.FromCgroup {
 		t.Fatalf("with GOGC and GOMEMLIMIT set: %+v, want them left alone", got)
+	}
+}
+
+// gcProgram is a program configuration with its own GC percent.
+type gcProgram struct{ config.Common }
+
+func (c *gcProgram) Register(s *config.Set) { c.Common.Register(s, "gc-program") }
+func (c *gcProgram) Base() *config.Common   { return &c.Common }
+func (c *gcProgram) GCPercent() int         { return 250 }
+
+// TestMainAppliesProgramGCPercent: lifecycle.Main applies a GCTuned
+// program's percent before it runs the program.
+func TestMainAppliesProgramGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	os.Unsetenv("GOGC")
+	var during int
+	code := MainArgs("gc-program", nil, io.Discard, &gcProgram{}, func(context.Context, *slog.Logger) error {
+		during = debug.SetGCPercent(-1)
+		debug.SetGCPercent(during)
+		return nil
+	})
+	if code != 0 || during != 250 {
+		t.Fatalf("exit %d, GC percent while running %d, want 0 and 250", code, during)
 	}
 }

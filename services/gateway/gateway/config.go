@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/lifecycle"
 )
 
 // Name is the service name: metrics label, client ids.
@@ -102,5 +103,8 @@ func (c *Config) validate() error {
 // Under a container memory limit the soft limit (90 % of it) bounds the heap
 // whatever the percent.
 func (c *Config) GCPercent() int { return gcPercent }
+
+// The gateway's main hands its Config to lifecycle.Main, which applies it.
+var _ lifecycle.GCTuned = (*Config)(nil)
 
 const gcPercent = 200
