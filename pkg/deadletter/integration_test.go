@@ -17,10 +17,10 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/testinfra"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // TestReplayAfterFixProcessedOnce: a processor dead-letters a record while
@@ -96,7 +96,7 @@ func TestReplayAfterFixProcessedOnce(t *testing.T) {
 	}
 	// Handled as if read from its origin: the logical topic and the event
 	// id it had there.
-	if seenTopic.Load() != "in.v1" || seenID.Load() != tracing.DeterministicID(origin.Topic, strconv.Itoa(int(origin.Partition)), strconv.FormatInt(origin.Offset, 10)) {
+	if seenTopic.Load() != "in.v1" || seenID.Load() != event.ID(origin.Topic, strconv.Itoa(int(origin.Partition)), strconv.FormatInt(origin.Offset, 10)) {
 		t.Fatalf("replay handled as topic %v id %v", seenTopic.Load(), seenID.Load())
 	}
 	time.Sleep(3 * time.Second)

@@ -27,9 +27,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // ReplayOptions select what Replay puts back.
@@ -121,7 +121,7 @@ func ReplayRecord(kcfg kafka.Config, dlqTopic string, r *kgo.Record) (rec *kgo.R
 		kgo.RecordHeader{Key: processor.HeaderOriginOffset, Value: []byte(offset)},
 		// The id the record had where it was first consumed: its outputs
 		// are the ones it would have had then.
-		kgo.RecordHeader{Key: processor.HeaderEventID, Value: []byte(tracing.DeterministicID(physical, partition, offset))},
+		kgo.RecordHeader{Key: processor.HeaderEventID, Value: []byte(event.ID(physical, partition, offset))},
 		kgo.RecordHeader{Key: catalog.DLQHeaderReplayCount, Value: []byte(strconv.Itoa(count + 1))},
 		kgo.RecordHeader{Key: HeaderReplayedFrom, Value: []byte(source(dlqTopic, r))})
 	return out, origin, count + 1, nil

@@ -9,8 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 func TestTopicOf(t *testing.T) {
@@ -50,7 +50,7 @@ func TestReplayRecordHeaders(t *testing.T) {
 		got = append(got, h.Key+"="+string(h.Value))
 	}
 	want := []string{"correlation-id=c-1", "isthmus-origin-topic=p.crm.quote.v1", "isthmus-origin-partition=2", "isthmus-origin-offset=17",
-		"isthmus-event-id=" + tracing.DeterministicID("p.crm.quote.v1", "2", "17"), "dlq-replay-count=2", "dlq-replayed-from=dlq.svc.v1/0/41"}
+		"isthmus-event-id=" + event.ID("p.crm.quote.v1", "2", "17"), "dlq-replay-count=2", "dlq-replayed-from=dlq.svc.v1/0/41"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("headers (-want +got):\n%s", diff)
 	}

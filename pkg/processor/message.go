@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
@@ -87,7 +88,7 @@ func (m *Message) EventID() string {
 		if id, ok := tracing.Header(m.Record.Headers, HeaderEventID); ok && (m.p.isInternal(m.p.kcfg.Logical(m.Record.Topic)) || m.p.rerouted(m.p.kcfg.Logical(m.Record.Topic))) {
 			m.eventID = id
 		} else {
-			m.eventID = tracing.PositionID(m.Record.Topic, m.Record.Partition, m.Record.Offset)
+			m.eventID = event.PositionID(m.Record.Topic, m.Record.Partition, m.Record.Offset)
 		}
 	}
 	return m.eventID
@@ -118,7 +119,7 @@ func (m *Message) Emit(topic, key string, value []byte, headers ...kgo.RecordHea
 		// lands (see EventID).
 		tracing.SetHeader(&r.Headers, HeaderEventTime, strconv.FormatInt(m.EventTime().UnixMilli(), 10))
 		m.internalEmits++
-		tracing.SetHeader(&r.Headers, HeaderEventID, tracing.DeterministicID(m.EventID(), topic, key, strconv.Itoa(m.internalEmits)))
+		tracing.SetHeader(&r.Headers, HeaderEventID, event.ID(m.EventID(), topic, key, strconv.Itoa(m.internalEmits)))
 	}
 	if m.propagation == nil {
 		m.propagation = tracing.PropagationHeaders(m.ctx)

@@ -46,6 +46,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/retry"
@@ -1116,7 +1117,7 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 		tracing.SetHeader(&out.Headers, HeaderOriginPartition, strconv.Itoa(int(r.Partition)))
 		tracing.SetHeader(&out.Headers, HeaderOriginOffset, strconv.FormatInt(r.Offset, 10))
 		// The id the record would have had where it was consumed.
-		tracing.SetHeader(&out.Headers, HeaderEventID, tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)))
+		tracing.SetHeader(&out.Headers, HeaderEventID, event.ID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10)))
 	}
 	if _, ok := tracing.Header(r.Headers, HeaderEventTime); !ok {
 		tracing.SetHeader(&out.Headers, HeaderEventTime, strconv.FormatInt(r.Timestamp.UnixMilli(), 10))

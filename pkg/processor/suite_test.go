@@ -17,6 +17,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/testinfra"
@@ -577,7 +578,7 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
 	stop()
 	for _, r := range recs {
-		want := tracing.DeterministicID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10))
+		want := event.ID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10))
 		if got := ids[string(r.Value)]; got != want {
 			t.Fatalf("record %s (%s/%d@%d): event id %s, want %s (its first position)", r.Value, r.Key, r.Partition, r.Offset, got, want)
 		}
@@ -717,7 +718,7 @@ func suiteRetryTopic(t *testing.T, brokers []string) {
 		r := &kgo.Record{Topic: e.kcfg.Topic(RetryTopic("counter")), Key: []byte(key), Value: []byte(value), Partition: partition}
 		p, o := strconv.Itoa(int(originPartition)), strconv.FormatInt(originOffset, 10)
 		for k, v := range map[string]string{HeaderOriginTopic: e.kcfg.Topic(e.in), HeaderOriginPartition: p, HeaderOriginOffset: o,
-			HeaderEventID: tracing.DeterministicID(e.kcfg.Topic(e.in), p, o)} {
+			HeaderEventID: event.ID(e.kcfg.Topic(e.in), p, o)} {
 			tracing.SetHeader(&r.Headers, k, v)
 		}
 		return r
@@ -742,7 +743,7 @@ func suiteRetryTopic(t *testing.T, brokers []string) {
 	for _, c := range []struct {
 		value, partition, offset string
 	}{{"replayed-home", "1", "41"}, {"replayed-away", "2", "42"}} {
-		want := seen{e.in, tracing.DeterministicID(e.kcfg.Topic(e.in), c.partition, c.offset)}
+		want := seen{e.in, event.ID(e.kcfg.Topic(e.in), c.partition, c.offset)}
 		if got[c.value] != want {
 			t.Errorf("%s handled as %+v, want %+v (its origin)", c.value, got[c.value], want)
 		}

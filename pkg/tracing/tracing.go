@@ -6,11 +6,9 @@ package tracing
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -69,51 +67,6 @@ func TraceID(ctx context.Context) string {
 		return ""
 	}
 	return sc.TraceID().String()
-}
-
-// DeterministicID derives a stable UUID-shaped id from parts, so replaying
-// the same input yields the same ids (no randomness in outputs).
-func DeterministicID(parts ...string) string {
-	// One hash over the parts, each followed by a zero byte; a stack buffer
-	// and a fixed-size hex layout keep it to one allocation (the string).
-	var stack [256]byte
-	buf := stack[:0]
-	for _, p := range parts {
-		buf = append(buf, p...)
-		buf = append(buf, 0)
-	}
-	return idOf(buf)
-}
-
-// PositionID is DeterministicID(topic, partition, offset) with the numbers
-// in decimal, without formatting them into strings first.
-func PositionID(topic string, partition int32, offset int64) string {
-	var stack [256]byte
-	buf := append(stack[:0], topic...)
-	buf = append(buf, 0)
-	buf = strconv.AppendInt(buf, int64(partition), 10)
-	buf = append(buf, 0)
-	buf = strconv.AppendInt(buf, offset, 10)
-	buf = append(buf, 0)
-	return idOf(buf)
-}
-
-func idOf(buf []byte) string {
-	sum := sha256.Sum256(buf)
-	b := sum[:16]
-	b[6] = (b[6] & 0x0f) | 0x50 // version 5 style
-	b[8] = (b[8] & 0x3f) | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
 }
 
 var propagator = propagation.TraceContext{}

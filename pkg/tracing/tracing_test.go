@@ -3,7 +3,6 @@ package tracing
 import (
 	"context"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -132,19 +131,6 @@ func (f checkFunc) List(context.Context, *healthpb.HealthListRequest) (*healthpb
 }
 
 func (f checkFunc) Watch(*healthpb.HealthCheckRequest, healthpb.Health_WatchServer) error { return nil }
-
-func TestPositionIDIsDeterministicIDOfThePosition(t *testing.T) {
-	for _, c := range []struct {
-		topic     string
-		partition int32
-		offset    int64
-	}{{"crm.quote.v1", 0, 0}, {"t", 5, 123456789}, {"x.forward.v1", 11, -1}} {
-		want := DeterministicID(c.topic, strconv.Itoa(int(c.partition)), strconv.FormatInt(c.offset, 10))
-		if got := PositionID(c.topic, c.partition, c.offset); got != want {
-			t.Errorf("PositionID(%q, %d, %d) = %s, want %s", c.topic, c.partition, c.offset, got, want)
-		}
-	}
-}
 
 // The headers built for a record's outputs are the ones the W3C propagator
 // and Inject write, and a child span context continues the input's trace.

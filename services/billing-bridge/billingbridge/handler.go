@@ -11,8 +11,8 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
@@ -74,7 +74,7 @@ func input(m *processor.Message, md contracts.EventMetadata) adapter.Meta {
 		CorrelationID: corr,
 		CausationID:   md.EventID,
 		OccurredAt:    md.OccurredAt,
-		EventID:       func(i int) string { return tracing.DeterministicID(base, strconv.Itoa(i)) },
+		EventID:       func(i int) string { return event.ID(base, strconv.Itoa(i)) },
 	}
 }
 
@@ -274,9 +274,9 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			fl := ix.Flows[strconv.FormatInt(e.Seq, 10)]
 			corr := fl.Correlation
 			if corr == "" {
-				corr = tracing.DeterministicID("billing-bridge", s.ContractID)
+				corr = event.ID("billing-bridge", s.ContractID)
 			}
-			eid := tracing.DeterministicID("billing-bridge", "tick", e.ID)
+			eid := event.ID("billing-bridge", "tick", e.ID)
 			meta := adapter.Meta{CorrelationID: corr, CausationID: fl.Event, OccurredAt: now,
 				EventID: func(int) string { return eid }}
 			recs = append(recs, adapter.Records(h.Bridge, s, bridge.Outputs{Exceptions: []bridge.Exception{e}}, meta)...)
@@ -295,9 +295,9 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 		}
 		out := h.Bridge.Release(s, today)
 		// Deterministic ids: the contract and the day its periods opened.
-		base := tracing.DeterministicID("billing-bridge", "release", s.ContractID, today.String())
-		meta := adapter.Meta{CorrelationID: tracing.DeterministicID("billing-bridge", s.ContractID), OccurredAt: now,
-			EventID: func(i int) string { return tracing.DeterministicID(base, strconv.Itoa(i)) }}
+		base := event.ID("billing-bridge", "release", s.ContractID, today.String())
+		meta := adapter.Meta{CorrelationID: event.ID("billing-bridge", s.ContractID), OccurredAt: now,
+			EventID: func(i int) string { return event.ID(base, strconv.Itoa(i)) }}
 		if err := emit(m, adapter.Records(h.Bridge, s, out, meta)); err != nil {
 			return err
 		}

@@ -20,10 +20,10 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
@@ -282,7 +282,7 @@ func dlqFor(recs []got, key string) []got {
 
 // meta is the metadata of a test input.
 func meta(name string, at time.Time) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: tracing.DeterministicID("bbit", name), CorrelationID: "corr-" + name,
+	return contracts.EventMetadata{EventID: event.ID("bbit", name), CorrelationID: "corr-" + name,
 		SourceSystem: contracts.SourceSystemCRM, OccurredAt: at.UTC().Truncate(time.Millisecond)}
 }
 

@@ -19,11 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 )
 
@@ -332,7 +332,7 @@ func (e *env) decode(o out, v serde.Record) {
 // ---- input builders --------------------------------------------------------
 
 func meta(id string, n int) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: tracing.DeterministicID("test-input", id, fmt.Sprint(n)), CorrelationID: "corr-" + id,
+	return contracts.EventMetadata{EventID: event.ID("test-input", id, fmt.Sprint(n)), CorrelationID: "corr-" + id,
 		SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0.Add(time.Duration(n) * time.Minute)}
 }
 

@@ -15,10 +15,10 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
@@ -154,7 +154,7 @@ type input struct {
 // record's timestamp; other tombstones are skipped.
 func decode(m *processor.Message, topic, key string, value []byte, ts time.Time, idBase string) (input, error) {
 	if value == nil {
-		md := contracts.EventMetadata{EventID: tracing.DeterministicID(idBase, "tombstone"), CorrelationID: tracing.DeterministicID(idBase),
+		md := contracts.EventMetadata{EventID: event.ID(idBase, "tombstone"), CorrelationID: event.ID(idBase),
 			SourceSystem: contracts.SourceSystemUnknown, OccurredAt: ts.UTC()}
 		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
 		switch topic {

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/pkg/event"
 )
 
 // Scenario selects the business that is simulated.
@@ -223,7 +223,7 @@ func (g *Generator) nextID(prefix string) string {
 func (g *Generator) meta(now time.Time, correlation string) contracts.EventMetadata {
 	g.n++
 	return contracts.EventMetadata{
-		EventID:       tracing.DeterministicID("traffic", g.runID, fmt.Sprint(g.n)),
+		EventID:       event.ID("traffic", g.runID, fmt.Sprint(g.n)),
 		CorrelationID: correlation,
 		SourceSystem:  contracts.SourceSystemCRM,
 		OccurredAt:    now,
@@ -361,7 +361,7 @@ func (g *Generator) lead(now time.Time) Event {
 	}
 	first, last := firstNames[g.pick(len(firstNames))], lastNames[g.pick(len(lastNames))]
 	l := &contracts.Lead{
-		Metadata: g.meta(now, tracing.DeterministicID("lead", id)), LeadID: id, Status: contracts.LeadStatusQualified,
+		Metadata: g.meta(now, event.ID("lead", id)), LeadID: id, Status: contracts.LeadStatusQualified,
 		Company: company, Website: ptr(website), Country: ptr(country), ContactName: ptr(first + " " + last),
 		Email: ptr(strings.ToLower(first) + "@" + website), Industry: ptr(industries[g.pick(len(industries))]),
 		Employees: ptr(10 + g.pick(20000)), OwnerID: ptr(fmt.Sprintf("rep-%02d", 1+g.pick(20))), SourceUpdatedAt: now,
@@ -525,7 +525,7 @@ func (g *Generator) accountEvent(now time.Time, a *account, name string, parent 
 		Country:    c.Code,
 	}
 	acc := &contracts.Account{
-		Metadata:        g.meta(now, tracing.DeterministicID("account", a.id)),
+		Metadata:        g.meta(now, event.ID("account", a.id)),
 		Op:              contracts.ChangeOperationUpsert,
 		AccountID:       a.id,
 		Name:            name,
@@ -554,7 +554,7 @@ func (g *Generator) contact(now time.Time, a *account) Event {
 	email := strings.ToLower(first+"."+last) + "@" + a.website
 	id := g.nextID("CON")
 	c := &contracts.Contact{
-		Metadata:        g.meta(now, tracing.DeterministicID("account", a.id)),
+		Metadata:        g.meta(now, event.ID("account", a.id)),
 		Op:              contracts.ChangeOperationUpsert,
 		ContactID:       id,
 		AccountID:       a.id,
@@ -582,7 +582,7 @@ func (g *Generator) quote(now time.Time, eligible []*account) Event {
 	n := 1 + g.pick(4)
 	perm := g.rng.Perm(len(hw))
 	q := &contracts.Quote{
-		Metadata:              g.meta(now, tracing.DeterministicID("quote", id)),
+		Metadata:              g.meta(now, event.ID("quote", id)),
 		QuoteID:               id,
 		Version:               1,
 		Status:                contracts.QuoteStatusAccepted,
@@ -731,7 +731,7 @@ func (g *Generator) cancel(now time.Time, s *subscription) Event {
 
 func (g *Generator) dealEvent(now time.Time, s *subscription, typ string, kind *string, eff *time.Time, evKind string) Event {
 	d := &contracts.Deal{
-		Metadata:          g.meta(now, tracing.DeterministicID("contract", s.contractID)),
+		Metadata:          g.meta(now, event.ID("contract", s.contractID)),
 		DealID:            fmt.Sprintf("DL-%s-%d", strings.TrimPrefix(s.contractID, "CT-"), s.seq),
 		ContractID:        s.contractID,
 		AmendmentSequence: s.seq,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -96,7 +97,7 @@ func (h *Handler) onCase(ctx context.Context, m *processor.Message) error {
 	if c == nil {
 		correlation := in.Metadata.CorrelationID
 		if correlation == "" {
-			correlation = tracing.DeterministicID("case", in.CaseID)
+			correlation = event.ID("case", in.CaseID)
 		}
 		c, out = casework.Open(in, correlation)
 		if c == nil {
@@ -227,7 +228,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			continue
 		}
 		out := c.OnTick(now)
-		cause := tracing.DeterministicID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))
+		cause := event.ID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))
 		if err := h.apply(ctx, m, c, out, now, cause); err != nil {
 			return err
 		}
@@ -292,7 +293,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	meta := func() contracts.EventMetadata {
 		n++
 		cs := cause
-		return contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "out", strconv.Itoa(n)), CorrelationID: c.Correlation,
+		return contracts.EventMetadata{EventID: event.ID(cause, "out", strconv.Itoa(n)), CorrelationID: c.Correlation,
 			CausationID: &cs, SourceSystem: contracts.SourceSystemFieldService, OccurredAt: at.UTC().Truncate(time.Millisecond)}
 	}
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(c.Correlation)}

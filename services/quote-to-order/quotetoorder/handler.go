@@ -14,6 +14,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -332,7 +333,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			continue
 		}
 		out := s.OnTick(now, h.Policy)
-		if err := h.apply(ctx, m, s, out, now, tracing.DeterministicID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
+		if err := h.apply(ctx, m, s, out, now, event.ID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
 			return err
 		}
 	}
@@ -392,7 +393,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 	meta := func() contracts.EventMetadata {
 		n++
 		c := cause
-		return contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "out", strconv.Itoa(n)), CorrelationID: s.Correlation,
+		return contracts.EventMetadata{EventID: event.ID(cause, "out", strconv.Itoa(n)), CorrelationID: s.Correlation,
 			CausationID: &c, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: at.UTC().Truncate(time.Millisecond)}
 	}
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(s.Correlation)}

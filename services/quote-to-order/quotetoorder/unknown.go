@@ -13,6 +13,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
@@ -177,7 +178,7 @@ func unknownOrderException(orderID string, p *parked, now time.Time, grace time.
 	cause := first.EventID
 	id := saga.ExceptionID(orderID, 0, int(first.Offset))
 	return contracts.OperationalException{
-		Metadata: contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "unknown-order"), CorrelationID: tracing.DeterministicID("unknown-order", orderID),
+		Metadata: contracts.EventMetadata{EventID: event.ID(cause, "unknown-order"), CorrelationID: event.ID("unknown-order", orderID),
 			CausationID: &cause, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: now.UTC().Truncate(time.Millisecond)},
 		ExceptionID: id, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Severity: contracts.SeverityMedium,
 		Status: contracts.ExceptionStatusOpen, OwnerService: Name,
@@ -197,7 +198,7 @@ func (h *Handler) decideUnknown(ctx context.Context, m *processor.Message, d con
 	order, _ := saga.QuoteOfException(d.ExceptionID)
 	cause := m.EventID()
 	ex := contracts.OperationalException{
-		Metadata: contracts.EventMetadata{EventID: tracing.DeterministicID(cause, "out", "1"), CorrelationID: tracing.DeterministicID("unknown-order", order),
+		Metadata: contracts.EventMetadata{EventID: event.ID(cause, "out", "1"), CorrelationID: event.ID("unknown-order", order),
 			CausationID: &cause, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: m.EventTime().UTC().Truncate(time.Millisecond)},
 		ExceptionID: d.ExceptionID, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Severity: contracts.SeverityLow,
 		Status: contracts.ExceptionStatusClosed, OwnerService: Name,

@@ -10,8 +10,8 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/normalize"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
@@ -20,7 +20,7 @@ import (
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func md(n string) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: tracing.DeterministicID("ev", n), CorrelationID: "corr-" + n, SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0}
+	return contracts.EventMetadata{EventID: event.ID("ev", n), CorrelationID: "corr-" + n, SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0}
 }
 
 func s(v string) *string { return &v }
@@ -38,7 +38,7 @@ func TestAccountToEvent(t *testing.T) {
 			Phone: s("089 1234567"), Email: s("info@mueller.de"), Industry: s("Machinery"), OwnerID: s("jane"), Territory: s("DACH"),
 			TaxID: s("DE123456789"), Status: contracts.AccountStatusCustomer, BillingAddress: addr, SourceUpdatedAt: later,
 		}, golden.SourceUpserted{
-			Meta:   golden.Meta{EventID: tracing.DeterministicID("ev", "1"), CorrelationID: "corr-1", OccurredAt: later},
+			Meta:   golden.Meta{EventID: event.ID("ev", "1"), CorrelationID: "corr-1", OccurredAt: later},
 			System: sv.CRM, RecordID: "A1",
 			Attrs: map[sv.Field]string{sv.Name: "Müller GmbH", sv.Website: "https://mueller.de", sv.Phone: "089 1234567",
 				sv.Email: "info@mueller.de", sv.Industry: "Machinery", sv.Owner: "jane", sv.Territory: "DACH", sv.TaxID: "DE123456789",
@@ -46,9 +46,9 @@ func TestAccountToEvent(t *testing.T) {
 				sv.BillingAddress: `{"line1":"Marienplatz 1","city":"München","postal_code":"80331","country":"DE"}`},
 		}},
 		{"delete retires the membership", &contracts.Account{Metadata: md("2"), Op: contracts.ChangeOperationDelete, AccountID: "A1", SourceUpdatedAt: time.UnixMilli(0)},
-			golden.SourceDeleted{Meta: golden.Meta{EventID: tracing.DeterministicID("ev", "2"), CorrelationID: "corr-2", OccurredAt: t0}, System: sv.CRM, RecordID: "A1"}},
+			golden.SourceDeleted{Meta: golden.Meta{EventID: event.ID("ev", "2"), CorrelationID: "corr-2", OccurredAt: t0}, System: sv.CRM, RecordID: "A1"}},
 		{"erase names the account", &contracts.Account{Metadata: md("3"), Op: contracts.ChangeOperationErase, AccountID: "A1"},
-			golden.EraseRequested{Meta: golden.Meta{EventID: tracing.DeterministicID("ev", "3"), CorrelationID: "corr-3", OccurredAt: t0}, Ref: xref.Ref{System: "crm", ID: "A1"}}},
+			golden.EraseRequested{Meta: golden.Meta{EventID: event.ID("ev", "3"), CorrelationID: "corr-3", OccurredAt: t0}, Ref: xref.Ref{System: "crm", ID: "A1"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,7 +92,7 @@ func TestBadInputIsPoison(t *testing.T) {
 }
 
 func TestDecisions(t *testing.T) {
-	m := golden.Meta{EventID: tracing.DeterministicID("ev", "1"), CorrelationID: "corr-1", OccurredAt: t0}
+	m := golden.Meta{EventID: event.ID("ev", "1"), CorrelationID: "corr-1", OccurredAt: t0}
 	dup := "csx:PROBABLE_DUPLICATE:cus-00000000000000a1:0f"
 	conflict := "csx:OWNERSHIP_CONFLICT:cus-00000000000000b2:0f"
 	rule := func(ex, category string) golden.Ruling {
@@ -180,7 +180,7 @@ func TestOutputsEndToEnd(t *testing.T) {
 		t.Errorf("members (-want +got)\n%s", d)
 	}
 	if g.Metadata.CorrelationID != "corr-1" || *g.Metadata.CausationID != acct.Metadata.EventID || !g.Metadata.OccurredAt.Equal(t0) ||
-		g.Metadata.EventID != tracing.DeterministicID("crm.account.v1/0/0", "0") {
+		g.Metadata.EventID != event.ID("crm.account.v1/0/0", "0") {
 		t.Errorf("metadata = %+v", g.Metadata)
 	}
 	x := byTopic[contracts.TopicMDMXrefV1]

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/normalize"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
@@ -29,7 +29,7 @@ const EntityType = "golden_customer"
 // Outputs maps the outputs of one Apply to records, in a fixed order:
 // golden records, cross-references, ERP commands, CRM updates, audit
 // entries, exceptions, golden contacts. Every record's metadata has a deterministic event id
-// (tracing.DeterministicID(idBase, index)), the input's correlation id and
+// (event.ID(idBase, index)), the input's correlation id and
 // occurred_at, and the input's event id as causation id, so replaying the
 // input yields identical records.
 func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Output {
@@ -37,7 +37,7 @@ func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Outp
 	md := func() contracts.EventMetadata {
 		cause := in.EventID
 		return contracts.EventMetadata{
-			EventID:       tracing.DeterministicID(idBase, strconv.Itoa(len(out))),
+			EventID:       event.ID(idBase, strconv.Itoa(len(out))),
 			CorrelationID: in.CorrelationID,
 			CausationID:   &cause,
 			SourceSystem:  contracts.SourceSystemCustomerSync,

@@ -9,8 +9,8 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
 
@@ -109,14 +109,14 @@ func (s *Sim) assets(st *orderState, now time.Time) []*contracts.Asset {
 		if h.Sum32()%serviceContractEvery == 0 {
 			hours := 24
 			sc = &contracts.ServiceContractCoverage{
-				ContractID: "SC-" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("service-contract", lineID), "-", "")[:10]),
+				ContractID: "SC-" + strings.ToUpper(strings.ReplaceAll(event.ID("service-contract", lineID), "-", "")[:10]),
 				StartDate:  day, EndDate: day.AddDate(serviceContractYears, 0, -1),
 				ServiceTypes: contractTypes, ResponseHours: &hours,
 			}
 		}
 		name := ld.Line.SKU
 		for unit := range min(ld.Line.Quantity, maxAssetsPerLine) {
-			serial := "SN-" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("asset", lineID, fmt.Sprint(unit)), "-", "")[:12])
+			serial := "SN-" + strings.ToUpper(strings.ReplaceAll(event.ID("asset", lineID, fmt.Sprint(unit)), "-", "")[:12])
 			provider := "Isthmus Manufacturing"
 			out = append(out, &contracts.Asset{
 				Metadata:      s.meta("asset", serial, "install", st.Origin, contracts.SourceSystemERP),

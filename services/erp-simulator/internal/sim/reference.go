@@ -11,9 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
 
@@ -61,7 +61,7 @@ func (r *Reference) produce(ctx context.Context, topic, key string, v contracts.
 }
 
 func (r *Reference) meta(kind, key string, now time.Time) contracts.EventMetadata {
-	id := tracing.DeterministicID("erp-simulator-reference", kind, key, fmt.Sprint(now.UnixNano()))
+	id := event.ID("erp-simulator-reference", kind, key, fmt.Sprint(now.UnixNano()))
 	return contracts.EventMetadata{EventID: id, CorrelationID: id, SourceSystem: contracts.SourceSystemERP, OccurredAt: now.UTC().Truncate(time.Millisecond)}
 }
 

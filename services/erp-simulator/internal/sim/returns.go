@@ -7,8 +7,8 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // Stores of the returns side.
@@ -104,7 +104,7 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 			st.Step, st.Last = rtDone, contracts.ReturnStateRejected
 			return answer(s.rtStatus(&st, contracts.ReturnStateRejected, "reject-"+cmd.CommandID, cmd.CommandID), "RMA refused: "+reason)
 		}
-		st.Cmd, st.RMA = *cmd, "RMA"+strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("rma", cmd.ReturnID), "-", "")[:10])
+		st.Cmd, st.RMA = *cmd, "RMA"+strings.ToUpper(strings.ReplaceAll(event.ID("rma", cmd.ReturnID), "-", "")[:10])
 		st.Step, st.Last = rtReceive, contracts.ReturnStateCreated
 		k, err := s.schedule(m, at.Add(lat+s.s.Ship.For(s.s.Rules, "return-receive", cmd.ReturnID)), timer{Kind: "return", ID: cmd.ReturnID, Origin: o})
 		if err != nil {
@@ -138,7 +138,7 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 				fmt.Sprintf("credit refused: at most %d %s for the accepted units", max, st.Cmd.Currency))
 		}
 		v := s.rtStatus(&st, contracts.ReturnStateCredited, "credit", cmd.CommandID)
-		memo := "CM" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("credit-memo", cmd.ReturnID), "-", "")[:10])
+		memo := "CM" + strings.ToUpper(strings.ReplaceAll(event.ID("credit-memo", cmd.ReturnID), "-", "")[:10])
 		v.CreditMemoID, v.CreditAmount = &memo, &contracts.Money{AmountMinor: cmd.CreditAmount.AmountMinor, Currency: cmd.CreditAmount.Currency}
 		st.Credit, st.Step, st.Last = v, rtDone, contracts.ReturnStateCredited
 		return answer(v, "")

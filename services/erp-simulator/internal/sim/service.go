@@ -8,8 +8,8 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // StoreServiceOrders: service order id → serviceOrderState.
@@ -183,7 +183,7 @@ func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.Se
 }
 
 func erpServiceOrderID(id string) string {
-	return "SO" + strings.ToUpper(strings.ReplaceAll(tracing.DeterministicID("service-order", id), "-", "")[:10])
+	return "SO" + strings.ToUpper(strings.ReplaceAll(event.ID("service-order", id), "-", "")[:10])
 }
 
 // advanceServiceOrder emits the order's next status and schedules the one

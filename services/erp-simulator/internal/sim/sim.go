@@ -20,6 +20,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
@@ -258,7 +259,7 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
 	c := o.Causation
 	return contracts.EventMetadata{
-		EventID:       tracing.DeterministicID(s.s.Service, kind, id, step),
+		EventID:       event.ID(s.s.Service, kind, id, step),
 		CorrelationID: o.Corr,
 		CausationID:   &c,
 		SourceSystem:  source,
@@ -367,7 +368,7 @@ func revisionSuffix(cmd *contracts.OrderCommand) string {
 }
 
 func erpOrderID(orderID string) string {
-	return "SO" + strings.ReplaceAll(tracing.DeterministicID("erp-order", orderID), "-", "")[:10]
+	return "SO" + strings.ReplaceAll(event.ID("erp-order", orderID), "-", "")[:10]
 }
 
 // status builds an order status event for the current step.
@@ -565,7 +566,7 @@ func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.Journal
 		j.Lines = []contracts.JournalLine{}
 	}
 	if d.Status == contracts.JournalStatusPosted {
-		id := "JE" + strings.ReplaceAll(tracing.DeterministicID("journal", cmd.JournalCommandID), "-", "")[:10]
+		id := "JE" + strings.ReplaceAll(event.ID("journal", cmd.JournalCommandID), "-", "")[:10]
 		j.ERPJournalID = &id
 	} else {
 		code, msg := d.Code, d.Message
@@ -644,7 +645,7 @@ func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.Billing
 				CommandID:         &cmdID,
 				AmendmentSequence: &seq,
 				SubscriptionID:    &sub,
-				InvoiceID:         ptr("BINV-" + strings.ReplaceAll(tracing.DeterministicID("billing-invoice", cmd.ContractID, inv.PeriodStart.Format("2006-01-02")), "-", "")[:10]),
+				InvoiceID:         ptr("BINV-" + strings.ReplaceAll(event.ID("billing-invoice", cmd.ContractID, inv.PeriodStart.Format("2006-01-02")), "-", "")[:10]),
 				InvoiceAmount:     &contracts.Money{AmountMinor: inv.Amount.AmountMinor, Currency: inv.Amount.Currency},
 				PeriodStart:       ptr(inv.PeriodStart),
 				PeriodEnd:         ptr(inv.PeriodEnd),

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
 
@@ -159,7 +159,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 			delay = s.s.Ship.For(s.s.Rules, "ship", st.Cmd.OrderID)
 		}
 	case stepShip:
-		st.ShipmentID = "SH" + strings.ReplaceAll(tracing.DeterministicID("shipment", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
+		st.ShipmentID = "SH" + strings.ReplaceAll(event.ID("shipment", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
 		st.Last = contracts.ErpOrderStateShipped
 		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship")); err != nil {
 			return err
@@ -172,7 +172,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 		next, st.Step = stepInvoice, stepInvoice
 		delay = s.s.Invoice.For(s.s.Rules, "invoice", st.Cmd.OrderID)
 	case stepInvoice:
-		st.InvoiceID = "INV" + strings.ReplaceAll(tracing.DeterministicID("invoice", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
+		st.InvoiceID = "INV" + strings.ReplaceAll(event.ID("invoice", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
 		inv := s.invoice(&st, now)
 		if err := add(contracts.TopicERPInvoiceV1, st.InvoiceID, inv); err != nil {
 			return err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/pkg/event"
 )
 
 // Store is the per-partition state the engine works on; *processor.Message
@@ -317,7 +317,7 @@ func deadlineKey(at int64, matchKey, expKey string) string {
 	if at < 0 {
 		at = 0
 	}
-	return fmt.Sprintf("%013d|%s", at, tracing.DeterministicID(matchKey, expKey))
+	return fmt.Sprintf("%013d|%s", at, event.ID(matchKey, expKey))
 }
 
 func deadlineValue(matchKey, expKey string) []byte { return []byte(matchKey + "\x00" + expKey) }
@@ -1044,7 +1044,7 @@ func (x *op) compare(en *Entity, kind, qual string, expected, actual Money, what
 
 // BreakID is the deterministic id of an entity's break.
 func BreakID(matchKey, expKey string) string {
-	return tracing.DeterministicID("recon-break", matchKey, expKey)
+	return event.ID("recon-break", matchKey, expKey)
 }
 
 var severities = map[string]string{
@@ -1101,7 +1101,7 @@ func (e *Engine) header(en *Entity, breakID, status string, gen int, corr string
 	}
 	return &contracts.ReconBreak{
 		Metadata: contracts.EventMetadata{
-			EventID:       tracing.DeterministicID("recon-break-event", breakID, status, strconv.Itoa(gen)),
+			EventID:       event.ID("recon-break-event", breakID, status, strconv.Itoa(gen)),
 			CorrelationID: corr, SourceSystem: contracts.SourceSystemReconciler,
 		},
 		BreakID: breakID, Status: status, EntityIds: entityIDs(en),

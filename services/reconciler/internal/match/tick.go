@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/tracing"
+	"github.com/isthmus/isthmus/pkg/event"
 )
 
 // TickResult is what one partition's tick produced.
@@ -149,7 +149,7 @@ func (e *Engine) closeWindow(s *Stats, partition int32, nowMs int64) *contracts.
 		return nil
 	}
 	start, end := time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.Start+every).UTC()
-	id := tracing.DeterministicID("recon-report", strconv.Itoa(int(partition)), strconv.FormatInt(w.Start, 10))
+	id := event.ID("recon-report", strconv.Itoa(int(partition)), strconv.FormatInt(w.Start, 10))
 	r := &contracts.ReconReport{
 		Metadata: contracts.EventMetadata{EventID: id, CorrelationID: id, SourceSystem: contracts.SourceSystemReconciler, OccurredAt: end},
 		ReportID: id, WindowStart: start, WindowEnd: end,
