@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -92,6 +93,30 @@ func (m *Message) EventID() string {
 		}
 	}
 	return m.eventID
+}
+
+// DerivedID is a deterministic id derived from this input's event id and
+// parts: a replay of the input derives the same ids.
+func (m *Message) DerivedID(parts ...string) string {
+	return event.ID(append([]string{m.EventID()}, parts...)...)
+}
+
+// Metadata is the metadata of this input's n-th output event (1, 2, …):
+// event id DerivedID("out", n), caused by the input, in the input's
+// correlation (CorrelationID), produced by source, occurred at the input's
+// event time. Handlers whose flow keeps its own correlation id (a saga's)
+// use OutputMetadata.
+func (m *Message) Metadata(source string, n int) contracts.EventMetadata {
+	return m.OutputMetadata(source, n, m.CorrelationID())
+}
+
+// OutputMetadata is Metadata in the correlation of a flow the handler keeps
+// itself (correlation "" means the input's).
+func (m *Message) OutputMetadata(source string, n int, correlation string) contracts.EventMetadata {
+	if correlation == "" {
+		correlation = m.CorrelationID()
+	}
+	return event.Output(m.EventID(), n, correlation, source, m.EventTime())
 }
 
 // Attempt is 1 on the first try and counts retries.

@@ -84,9 +84,9 @@ func DeadLetterRecord(kcfg kafka.Config, service, logicalTopic string, in *kgo.R
 // DLQTopic is the logical dead-letter topic of a service.
 func DLQTopic(service string) string { return "dlq." + service + ".v1" }
 
-// Recover turns a panic in the handler into a poison error with the stack in
+// recoverer turns a panic in the handler into a poison error with the stack in
 // the log, so one bad record cannot crash the service.
-func Recover() Middleware {
+func recoverer() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) (err error) {
 			defer func() {
@@ -106,12 +106,12 @@ func Recover() Middleware {
 	}
 }
 
-// Retry retries retriable failures in place with capped exponential backoff
+// retrying retries retriable failures in place with capped exponential backoff
 // and jitter, within policy's budget; the record's partition waits, so a key
 // is never reordered. Once the budget is spent the error goes up, the
 // transaction is aborted and the record is fetched again later: never
 // dropped.
-func Retry(policy retry.Policy) Middleware {
+func retrying(policy retry.Policy) Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) error {
 			return retry.Do(ctx, policy, func(attempt int) error {
@@ -126,10 +126,10 @@ func Retry(policy retry.Policy) Middleware {
 	}
 }
 
-// DeadLetter sends records whose handler failed with a non-retriable error
+// deadLetter sends records whose handler failed with a non-retriable error
 // to the service's DLQ topic, with the original key, value and headers plus
 // the context headers, and reports success so the partition keeps flowing.
-func DeadLetter() Middleware {
+func deadLetter() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) error {
 			err := next(ctx, m)
@@ -148,12 +148,12 @@ func DeadLetter() Middleware {
 	}
 }
 
-// Trace continues the input's trace (W3C traceparent header) in a span per
+// traced continues the input's trace (W3C traceparent header) in a span per
 // record, and puts the correlation id (header, or derived from the record's
 // position) and causation id in the context; Emit copies them to outputs.
 // Without a recording tracer provider (no exporter) the span is only its
 // ids, made without the tracer (see tracing.ChildSpanContext).
-func Trace() Middleware {
+func traced() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) error {
 			in := m.Record
@@ -191,8 +191,8 @@ func Trace() Middleware {
 	}
 }
 
-// Measure records handler latency and input counts.
-func Measure() Middleware {
+// measured records handler latency and input counts.
+func measured() Middleware {
 	return func(next Handler) Handler {
 		return func(ctx context.Context, m *Message) error {
 			start := time.Now()

@@ -342,7 +342,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 		p.metrics.failures.WithLabelValues(cfg.Service, string(class))
 	}
 	p.stores = newStores(p, cfg.Stores)
-	mws := append([]Middleware{Trace(), Measure(), DeadLetter(), Retry(p.retry), Recover()}, cfg.Middleware...)
+	mws := append([]Middleware{traced(), measured(), deadLetter(), retrying(p.retry), recoverer()}, cfg.Middleware...)
 	p.chain = Chain(cfg.Handler, mws...)
 	p.setReady(errors.New("starting"))
 	return p, nil
@@ -1401,7 +1401,7 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	advanced := map[int32]int64{}
 	for _, d := range ticks {
 		at := d.at
-		tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, at) }, Recover())
+		tickHandler := Chain(func(ctx context.Context, m *Message) error { return p.cfg.OnTick(ctx, m, at) }, recoverer())
 		m := &Message{Record: &kgo.Record{Partition: d.part, Offset: -1, Timestamp: at}, p: p, ctx: ctx, batch: tx.batch}
 		err := retry.Do(ctx, p.retry, func(attempt int) error {
 			m.attempt = attempt

@@ -61,7 +61,7 @@ func (s *stores) isChangelog(topic string) bool {
 }
 
 // StateError is a failure of the local state store (disk I/O). Get and
-// Range cannot return it, so they panic with it; the Recover middleware
+// Range cannot return it, so they panic with it; the recoverer middleware
 // turns it into a retriable error (the record is tried again, the
 // transaction aborted if it persists), never into a dead letter.
 type StateError struct{ Err error }

@@ -105,7 +105,7 @@ func TestStateErrorIsRetriable(t *testing.T) {
 	h := Chain(func(_ context.Context, m *Message) error {
 		m.Get("s", "k")
 		return nil
-	}, Recover())
+	}, recoverer())
 	err := h(context.Background(), &Message{Record: &kgo.Record{}, p: p, ctx: context.Background()})
 	if c := errs.ClassOf(err); c != errs.ClassRetriable {
 		t.Fatalf("class %q (%v), want retriable", c, err)

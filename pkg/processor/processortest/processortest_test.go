@@ -1,0 +1,169 @@
+package processortest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
+)
+
+// counts counts accounts per name, re-keying each account by its name
+// through an internal topic, and schedules a reminder per name.
+type counts struct {
+	byName processor.Store[int]
+	timers processor.Timers
+}
+
+const (
+	internalTopic = "counter.by-name.v1"
+	outTopic      = "counter.counts.v1"
+)
+
+func (c counts) config() processor.Config {
+	return processor.Config{
+		Service: "counter", Topics: []string{contracts.TopicCRMAccountV1}, InternalTopics: []string{internalTopic},
+		Stores: []string{c.byName.Name(), c.timers.Name()}, Handler: c.handle, Tick: time.Second, OnTick: c.tick,
+	}
+}
+
+func (c counts) handle(ctx context.Context, m *processor.Message) error {
+	switch m.Topic {
+	case contracts.TopicCRMAccountV1:
+		var a contracts.Account
+		if err := m.Decode(&a); err != nil {
+			return err
+		}
+		if a.Name == "" {
+			return errs.Poisonf("invalid_input", "account %s has no name", a.AccountID)
+		}
+		m.Emit(internalTopic, a.Name, []byte(a.AccountID))
+		return nil
+	case internalTopic:
+		n, _, err := c.byName.Get(m, m.Key())
+		if err != nil {
+			return err
+		}
+		n++
+		if err := c.byName.Put(m, m.Key(), n); err != nil {
+			return err
+		}
+		c.timers.Set(m, m.Key(), m.EventTime().Add(time.Minute))
+		md := m.Metadata(contracts.SourceSystemCustomerSync, 1)
+		m.Emit(outTopic, m.Key(), []byte(md.EventID+"|"+md.CorrelationID))
+		return nil
+	}
+	return nil
+}
+
+func (c counts) tick(_ context.Context, m *processor.Message, now time.Time) error {
+	c.timers.Due(m, now, func(id string, _ time.Time) bool {
+		c.timers.Cancel(m, id)
+		m.Emit(outTopic, id, []byte("reminder"))
+		return true
+	})
+	return nil
+}
+
+func account(id, name string) *contracts.Account {
+	return &contracts.Account{Metadata: event.Metadata("ev-"+id, "corr-"+id, "", contracts.SourceSystemCRM, time.Now()), Op: contracts.ChangeOperationUpsert, AccountID: id, Name: name, Status: contracts.AccountStatusCustomer}
+}
+
+func TestKit(t *testing.T) {
+	c := counts{byName: processor.NewStore("by-name", processor.JSON[int]()), timers: processor.NewTimers("reminders")}
+	k := processortest.New(t, c.config(), processortest.Partitions(3))
+
+	res := k.SendValue(contracts.TopicCRMAccountV1, "a1", account("a1", "Acme"), processortest.Correlation("corr-a1"))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got := res.On(internalTopic); len(got) != 1 || got[0].Key != "Acme" {
+		t.Fatalf("re-keyed = %+v", got)
+	}
+	out := res.On(outTopic)
+	if len(out) != 1 {
+		t.Fatalf("outputs = %+v", res.Outputs)
+	}
+	id, corr, _ := strings.Cut(string(out[0].Value), "|")
+	if corr != "corr-a1" {
+		t.Errorf("correlation = %q, want the input's", corr)
+	}
+	if out[0].Header("correlation-id") != "corr-a1" {
+		t.Errorf("correlation header = %q", out[0].Header("correlation-id"))
+	}
+	// The same input handled again (a replay) derives the same ids.
+	k2 := processortest.New(t, c.config(), processortest.Partitions(3))
+	again := k2.SendValue(contracts.TopicCRMAccountV1, "a1", account("a1", "Acme"), processortest.Correlation("corr-a1"))
+	if id2, _, _ := strings.Cut(string(again.On(outTopic)[0].Value), "|"); id2 != id {
+		t.Errorf("replayed event id %s, first %s", id2, id)
+	}
+
+	k.SendValue(contracts.TopicCRMAccountV1, "a2", account("a2", "Acme"))
+	if v, ok := k.State("by-name", "Acme"); !ok || string(v) != "2" {
+		t.Errorf("state by-name/Acme = %q %v, want 2", v, ok)
+	}
+
+	// Bad bytes and invalid business data are dead-lettered with their
+	// reason, and the next record is handled.
+	bad := k.Send(contracts.TopicCRMAccountV1, "a3", []byte("not avro"))
+	if dl := bad.DeadLetters("counter"); len(dl) != 1 || dl[0].Header(catalog.DLQHeaderErrorClass) != "poison" {
+		t.Fatalf("bad bytes: %+v", bad.Outputs)
+	}
+	inv := k.SendValue(contracts.TopicCRMAccountV1, "a4", account("a4", ""))
+	if dl := inv.DeadLetters("counter"); len(dl) != 1 || dl[0].Header(catalog.DLQHeaderErrorReason) != "invalid_input" {
+		t.Fatalf("invalid account: %+v", inv.Outputs)
+	}
+	if res := k.SendValue(contracts.TopicCRMAccountV1, "a5", account("a5", "Acme")); res.Err != nil || len(res.On(outTopic)) != 1 {
+		t.Fatalf("after bad input: %+v", res)
+	}
+
+	// Timers fire once, at their deadline.
+	if res := k.Tick(k.Now().Add(30 * time.Second)); len(res.On(outTopic)) != 0 {
+		t.Errorf("early tick fired %+v", res.Outputs)
+	}
+	if res := k.Tick(k.Now().Add(2 * time.Minute)); len(res.On(outTopic)) != 1 {
+		t.Errorf("due tick fired %+v, want one reminder", res.Outputs)
+	}
+	if res := k.Tick(k.Now().Add(3 * time.Minute)); len(res.On(outTopic)) != 0 {
+		t.Errorf("a cancelled timer fired again: %+v", res.Outputs)
+	}
+}
+
+// Own state the codec cannot read is retriable (corrupt_state): the record
+// is not dead-lettered and nothing is applied.
+func TestCorruptOwnStateIsRetriable(t *testing.T) {
+	c := counts{byName: processor.NewStore("by-name", processor.JSON[int]()), timers: processor.NewTimers("reminders")}
+	cfg := c.config()
+	cfg.Topics = append(cfg.Topics, "counter.raw.v1")
+	inner := cfg.Handler
+	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
+		if m.Topic == "counter.raw.v1" {
+			m.Put("by-name", m.Key(), m.Value())
+			return nil
+		}
+		return inner(ctx, m)
+	}
+	k := processortest.New(t, cfg)
+	k.Send("counter.raw.v1", "Acme", []byte("{not json"))
+	res := k.SendValue(contracts.TopicCRMAccountV1, "a1", account("a1", "Acme"))
+	if res.Err == nil || errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != "corrupt_state" || !strings.Contains(res.Err.Error(), `by-name/"Acme"`) {
+		t.Fatalf("err = %v (class %s), want retriable corrupt_state naming the store and key", res.Err, errs.ClassOf(res.Err))
+	}
+	if len(res.Outputs) != 1 || len(res.DeadLetters("counter")) != 0 {
+		// The account's re-keying committed; its internal record failed.
+		t.Errorf("outputs = %+v", res.Outputs)
+	}
+	if v, _ := k.State("by-name", "Acme"); string(v) != "{not json" {
+		t.Errorf("state changed to %q", v)
+	}
+	if !errors.Is(res.Err, errs.ErrRetriable) {
+		t.Error("not errs.ErrRetriable")
+	}
+}

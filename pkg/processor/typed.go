@@ -1,0 +1,125 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/isthmus/isthmus/pkg/errs"
+)
+
+// Codec turns a store's values into bytes and back.
+type Codec[T any] interface {
+	Encode(v T) ([]byte, error)
+	Decode(b []byte) (T, error)
+}
+
+// JSON is the codec of a store holding T as JSON (encoding/json).
+func JSON[T any]() Codec[T] { return jsonCodec[T]{} }
+
+type jsonCodec[T any] struct{}
+
+func (jsonCodec[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+func (jsonCodec[T]) Decode(b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
+// Store is a typed view of a state store declared in Config.Stores: what
+// handlers read and write through it is a T, encoded with its codec.
+//
+// Corrupt own state has one policy. A value this service wrote that its
+// codec cannot read back (or a value it cannot encode) is our own bug, not
+// bad input: Get, Range and Put return an errs.Retriable error with reason
+// "corrupt_state" naming the store and key. Returned by the handler,
+// it is retried in place, then its transaction is aborted and the record
+// fetched again: the partition waits, loudly (retries_total, aborts_total,
+// the error in the log) and loses nothing, until a release that can read
+// the value is deployed. Never dead-lettered, never skipped.
+type Store[T any] struct {
+	name  string
+	codec Codec[T]
+}
+
+// NewStore is the typed view of the store named name with codec c.
+func NewStore[T any](name string, c Codec[T]) Store[T] { return Store[T]{name: name, codec: c} }
+
+// Name is the store's name (for Config.Stores).
+func (s Store[T]) Name() string { return s.name }
+
+// Get reads key for the message's partition (its own writes first, then
+// the transaction's, then committed state). ok is false when key is unset.
+func (s Store[T]) Get(m *Message, key string) (v T, ok bool, err error) {
+	b, ok := m.Get(s.name, key)
+	if !ok {
+		return v, false, nil
+	}
+	v, err = s.codec.Decode(b)
+	if err != nil {
+		return v, false, corrupt(s.name, key, "read", err)
+	}
+	return v, true, nil
+}
+
+// Put writes v under key; it commits with the message like Message.Put.
+func (s Store[T]) Put(m *Message, key string, v T) error {
+	b, err := s.codec.Encode(v)
+	if err != nil {
+		return corrupt(s.name, key, "encode", err)
+	}
+	m.Put(s.name, key, b)
+	return nil
+}
+
+// Delete removes key.
+func (s Store[T]) Delete(m *Message, key string) { m.Put(s.name, key, nil) }
+
+// Range calls fn for every key of the message's partition in key order
+// until fn returns false; a value that cannot be read stops it with the
+// corrupt-state error.
+func (s Store[T]) Range(m *Message, fn func(key string, v T) bool) error {
+	var err error
+	m.Range(s.name, func(k string, b []byte) bool {
+		v, derr := s.codec.Decode(b)
+		if derr != nil {
+			err = corrupt(s.name, k, "read", derr)
+			return false
+		}
+		return fn(k, v)
+	})
+	return err
+}
+
+func corrupt(store, key, what string, err error) error {
+	return errs.Retriable(reasonCorruptState, fmt.Errorf("%s own state %s/%q: %w", what, store, key, err))
+}
+
+// Timers is a deadline-ordered timer index kept in a state store of its
+// own (declared in Config.Stores, used for nothing else): one deadline per
+// id, the due ones found in deadline order at the cost of what fires.
+type Timers struct{ name string }
+
+// NewTimers is the timer index kept in the store named name.
+func NewTimers(name string) Timers { return Timers{name: name} }
+
+// Name is the store's name (for Config.Stores).
+func (t Timers) Name() string { return t.name }
+
+// Set schedules id at at, replacing its earlier deadline.
+func (t Timers) Set(m *Message, id string, at time.Time) { m.SetTimer(t.name, id, at) }
+
+// Cancel removes id's timer (unset is fine).
+func (t Timers) Cancel(m *Message, id string) { m.CancelTimer(t.name, id) }
+
+// At is id's deadline, if set.
+func (t Timers) At(m *Message, id string) (time.Time, bool) { return m.TimerAt(t.name, id) }
+
+// Due calls fn, earliest first, for each timer due at or before now until fn
+// returns false; a timer stays set until cancelled or set again.
+func (t Timers) Due(m *Message, now time.Time, fn func(id string, at time.Time) bool) {
+	m.DueTimers(t.name, now, fn)
+}
+
+// reasonCorruptState is the error reason of own state that cannot be read.
+const reasonCorruptState = "corrupt_state"
