@@ -180,6 +180,10 @@ func (m *Message) Range(store string, fn func(key string, value []byte) bool) {
 	m.p.stores.rangeKeys(m.batch, m.puts, store, m.Record.Partition, fn)
 }
 
+// Discard drops what the handler emitted and wrote so far (a middleware
+// that answers a failure with other outputs calls it first).
+func (m *Message) Discard() { m.reset() }
+
 // reset drops everything the handler buffered (before a retry or a DLQ).
 func (m *Message) reset() {
 	m.outputs = m.outputs[:0]

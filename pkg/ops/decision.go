@@ -1,0 +1,40 @@
+package ops
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/processor"
+)
+
+// Decision decodes a record of ops.decisions.v1 and routes it: mine is false
+// (and the error nil) for a decision another service owns, which the handler
+// ignores. A decision of o that cannot be acted on — unreadable, without a
+// decision id, actor or action, or naming an exception id that is not o's —
+// is a poison error with its reason, so it is dead-lettered with context.
+func (o Owner) Decision(m *processor.Message) (d contracts.Decision, mine bool, err error) {
+	if err := m.Decode(&d); err != nil {
+		return d, false, err
+	}
+	if d.OwnerService != o.Service {
+		return d, false, nil
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"decision_id", d.DecisionID}, {"exception_id", d.ExceptionID}, {"actor", d.Actor}} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if d.Action == "" || d.Action == contracts.DecisionActionUnknown {
+		missing = append(missing, "action")
+	}
+	if len(missing) > 0 {
+		return d, true, errs.Poisonf("invalid_decision", "decision %q for %s lacks %s", d.DecisionID, o.Service, strings.Join(missing, ", "))
+	}
+	if !o.Owns(d.ExceptionID) {
+		return d, true, errs.Poison("unknown_exception", fmt.Errorf("decision %s names exception %q, which is not a %s exception id", d.DecisionID, d.ExceptionID, o.Service))
+	}
+	return d, true, nil
+}
