@@ -1,8 +1,11 @@
 package processortest_test
 
 import (
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
+	"github.com/isthmus/isthmus/pkg/serde"
 )
 
 // counts counts accounts per name, re-keying each account by its name
@@ -166,4 +170,27 @@ func TestCorruptOwnStateIsRetriable(t *testing.T) {
 	if !errors.Is(res.Err, errs.ErrRetriable) {
 		t.Error("not errs.ErrRetriable")
 	}
+}
+
+func countsTarget() processortest.Target {
+	c := counts{byName: processor.NewStore("by-name", processor.JSON[int]()), timers: processor.NewTimers("reminders")}
+	return processortest.Target{
+		Service: "counter", Config: c.config, Output: outTopic,
+		Input: func(i int) (string, string, serde.Record) {
+			id := fmt.Sprintf("a%d", i)
+			return contracts.TopicCRMAccountV1, id, account(id, fmt.Sprintf("name-%d", i%5))
+		},
+		Identify: func(_ *serde.Serde, r *kgo.Record) (string, error) {
+			_, corr, ok := strings.Cut(string(r.Value), "|")
+			if !ok {
+				return "", fmt.Errorf("output %q is not id|correlation", r.Value)
+			}
+			return corr, nil
+		},
+		Expect: func(i int) string { return fmt.Sprintf("conformance-%d", i) },
+	}
+}
+
+func TestConformanceOnKfake(t *testing.T) {
+	processortest.Conformance(t, processortest.FakeCluster(t), countsTarget())
 }

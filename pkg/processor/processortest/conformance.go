@@ -1,0 +1,250 @@
+package processortest
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/schemaregistry"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+	"github.com/isthmus/isthmus/pkg/tracing"
+)
+
+// Cluster is where the conformance suite runs: a broker list and a schema
+// registry.
+type Cluster struct {
+	Brokers  []string
+	Registry *sr.Client
+}
+
+// FakeCluster is an in-memory cluster for unit tests: kfake and the
+// in-memory schema registry.
+func FakeCluster(t testing.TB) Cluster {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	reg, err := schemaregistry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	cl, err := sr.NewClient(sr.URLs(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Cluster{Brokers: c.ListenAddrs(), Registry: cl}
+}
+
+// Target is a service's processor under the conformance suite.
+type Target struct {
+	// Service is the processor's service name (its DLQ topic follows).
+	Service string
+	// Config builds the processor's config; called for every instance.
+	Config func() processor.Config
+	// Options are extra processor options (the suite sets the serde,
+	// logger-free defaults and a short retry policy).
+	Options []processor.Option
+	// Input is the i-th valid input (i from 0): a record the processor
+	// answers with at least one record on Output.
+	Input func(i int) (topic, key string, value serde.Record)
+	// Output is the topic where each valid input is answered.
+	Output string
+	// Topics are every other topic the processor writes or reads that
+	// must exist beforehand (outputs, lookups).
+	Topics []string
+	// Identify names the input an output record of Output answers
+	// (usually from its metadata's causation id or a business key): each
+	// input must be answered, and answered once, across restarts.
+	Identify func(sd *serde.Serde, r *kgo.Record) (string, error)
+	// Expect names the answer Identify gives for input i.
+	Expect func(i int) string
+}
+
+// Conformance runs what every service's processor must do on a real or fake
+// cluster: each valid input answered exactly once, in a restart too; bad
+// bytes and an unknown schema id dead-lettered with the original bytes and
+// their reason while the partition keeps flowing.
+func Conformance(t *testing.T, c Cluster, tg Target) {
+	t.Run("EffectivelyOnceAcrossRestart", func(t *testing.T) { conformOnce(t, c, tg) })
+	t.Run("BadInputDeadLetteredPartitionFlows", func(t *testing.T) { conformBadInput(t, c, tg) })
+}
+
+var conformSeq atomic.Int64
+
+type conformEnv struct {
+	t    *testing.T
+	c    Cluster
+	tg   Target
+	kcfg kafka.Config
+	sd   *serde.Serde
+	cl   *kgo.Client
+}
+
+func newConformEnv(t *testing.T, c Cluster, tg Target) *conformEnv {
+	t.Helper()
+	prefix := fmt.Sprintf("conf%d-%d.", time.Now().UnixNano()%1e9, conformSeq.Add(1))
+	e := &conformEnv{t: t, c: c, tg: tg, kcfg: kafka.Config{Brokers: c.Brokers, TopicPrefix: prefix}, sd: serde.New(c.Registry, serde.AutoRegister(true))}
+	e.cl = testinfra.NewClient(t, c.Brokers)
+	topics := append(append([]string{tg.Output, processor.DLQTopic(tg.Service)}, tg.Topics...), tg.Config().Topics...)
+	adm := kadm.NewClient(e.cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	seen := map[string]bool{}
+	for _, tp := range topics {
+		if seen[tp] {
+			continue
+		}
+		seen[tp] = true
+		resp, err := adm.CreateTopic(ctx, 2, -1, nil, e.kcfg.Topic(tp))
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil {
+			t.Fatalf("create %s: %v", tp, err)
+		}
+	}
+	t.Cleanup(func() { testinfra.DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, prefix) })
+	return e
+}
+
+func (e *conformEnv) run() (stop func()) {
+	e.t.Helper()
+	opts := append([]processor.Option{processor.WithSerde(e.sd)}, e.tg.Options...)
+	p, err := processor.New(e.tg.Config(), e.kcfg, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+func (e *conformEnv) produce(recs ...*kgo.Record) {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		e.t.Fatalf("produce: %v", err)
+	}
+}
+
+func (e *conformEnv) inputs(from, to int) []*kgo.Record {
+	e.t.Helper()
+	var recs []*kgo.Record
+	for i := from; i < to; i++ {
+		topic, key, v := e.tg.Input(i)
+		b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
+		if err != nil {
+			e.t.Fatalf("encode input %d: %v", i, err)
+		}
+		recs = append(recs, &kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: b,
+			Headers: []kgo.RecordHeader{{Key: tracing.HeaderCorrelationID, Value: []byte(fmt.Sprintf("conformance-%d", i))}}})
+	}
+	return recs
+}
+
+// answers reads Output (read_committed) until want distinct inputs are
+// answered, then for settle more, and fails on an input answered twice.
+func (e *conformEnv) answers(want int, within, settle time.Duration) map[string]int {
+	e.t.Helper()
+	cl := testinfra.NewClient(e.t, e.c.Brokers, kgo.ConsumeTopics(e.kcfg.Topic(e.tg.Output)), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	got := map[string]int{}
+	deadline := time.Now().Add(within)
+	var quiet time.Time
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			id, err := e.tg.Identify(e.sd, r)
+			if err != nil {
+				e.t.Fatalf("identify output %s@%d: %v", r.Topic, r.Offset, err)
+			}
+			got[id]++
+		})
+		if len(got) >= want {
+			if quiet.IsZero() {
+				quiet = time.Now().Add(settle)
+			}
+			if time.Now().After(quiet) {
+				return got
+			}
+		} else if time.Now().After(deadline) {
+			e.t.Fatalf("%d of %d inputs answered on %s within %s", len(got), want, e.tg.Output, within)
+		}
+	}
+}
+
+func conformOnce(t *testing.T, c Cluster, tg Target) {
+	e := newConformEnv(t, c, tg)
+	e.produce(e.inputs(0, 20)...)
+	stop := e.run()
+	e.answers(20, 60*time.Second, 0)
+	stop()
+	e.produce(e.inputs(20, 30)...)
+	stop = e.run()
+	got := e.answers(30, 60*time.Second, 2*time.Second)
+	stop()
+	for i := range 30 {
+		switch n := got[tg.Expect(i)]; n {
+		case 1:
+		case 0:
+			t.Errorf("input %d (%s) not answered", i, tg.Expect(i))
+		default:
+			t.Errorf("input %d (%s) answered %d times", i, tg.Expect(i), n)
+		}
+	}
+}
+
+func conformBadInput(t *testing.T, c Cluster, tg Target) {
+	e := newConformEnv(t, c, tg)
+	topic, key, _ := tg.Input(0)
+	unknown := make([]byte, 5, 9)
+	binary.BigEndian.PutUint32(unknown[1:], 0x7fff_fff0)
+	unknown = append(unknown, 2, 'x', 0, 0)
+	bad := []*kgo.Record{
+		{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: []byte("not avro at all")},
+		{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: unknown},
+	}
+	e.produce(append(append(e.inputs(0, 1), bad...), e.inputs(1, 3)...)...)
+	stop := e.run()
+	e.answers(3, 60*time.Second, 0)
+	stop()
+	dl := testinfra.Collect(t, c.Brokers, e.kcfg.Topic(processor.DLQTopic(tg.Service)))
+	recs := dl.WaitCount(t, 30*time.Second, e.kcfg.Topic(processor.DLQTopic(tg.Service)), 2)
+	for i, r := range recs[:2] {
+		if string(r.Value) != string(bad[i].Value) || string(r.Key) != key {
+			t.Errorf("dead letter %d = %q/%q, want the original key and bytes", i, r.Key, r.Value)
+		}
+		if class, _ := tracing.Header(r.Headers, catalog.DLQHeaderErrorClass); class != "poison" {
+			t.Errorf("dead letter %d class %q, want poison", i, class)
+		}
+		if reason, _ := tracing.Header(r.Headers, catalog.DLQHeaderErrorReason); reason == "" || reason == "unclassified" {
+			t.Errorf("dead letter %d has no reason", i)
+		}
+	}
+}
