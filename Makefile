@@ -19,11 +19,29 @@ TEST_TARGETS :=
 BENCH_TARGETS :=
 LINT_TARGETS :=
 
+# Tools: every program the build runs (staticcheck here; avrogen, buf and the protoc
+# plugins, helm in mk/*.mk) is installed from the Go module proxy at its pinned
+# version into this one folder. Nothing else installs into it except
+# scripts/infra/hydra.sh (hydra, built from tools/hydra), at the same path.
+TOOLS_BIN := $(ROOT)/.cache/bin
+
+# $(eval $(call go-tool,NAME,PACKAGE,VERSION)) defines $(TOOLS_BIN)/NAME: PACKAGE
+# installed at VERSION. A stamp file named after the version records what was
+# installed, so changing VERSION reinstalls the tool; while it is unchanged, no
+# network is used.
+define go-tool
+$(TOOLS_BIN)/$(1): $(TOOLS_BIN)/.$(1)@$(3)
+$(TOOLS_BIN)/.$(1)@$(3):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install $(2)@$(3)
+	@rm -f $(TOOLS_BIN)/.$(1)@* && touch $$@
+endef
+
 include $(sort $(wildcard mk/*.mk))
 
-TOOLS := $(ROOT)/.cache/bin
-STATICCHECK_VERSION := 2026.1.1
-STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(TOOLS_BIN)/staticcheck
+$(eval $(call go-tool,staticcheck,honnef.co/go/tools/cmd/staticcheck,$(STATICCHECK_VERSION)))
 
 .PHONY: help run test test-unit test-go-unit test-go-integration build build-modules bench bench-go generate check-generated lint
 
@@ -70,10 +88,6 @@ bench-go:
 generate: $(GENERATE_TARGETS) ## Regenerate committed code (Avro types, protobuf/gateway/OpenAPI, AsyncAPI)
 
 check-generated: $(CHECK_GENERATED_TARGETS) ## Fail when regenerating would change committed code
-
-$(STATICCHECK):
-	@mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 lint: $(STATICCHECK) $(LINT_TARGETS) ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

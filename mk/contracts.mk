@@ -2,22 +2,17 @@
 # types generated from them (pkg/contracts) and the AsyncAPI document.
 #
 # avrogen is built from the Go module proxy at a pinned version into
-# .cache/bin; generation itself is offline.
+# $(TOOLS_BIN) (Makefile: go-tool); generation itself is offline.
 
-CONTRACTS_BIN            := $(CURDIR)/.cache/bin
 CONTRACTS_AVRO_VERSION   := v2.31.0
-CONTRACTS_AVROGEN        := $(CONTRACTS_BIN)/avrogen-$(CONTRACTS_AVRO_VERSION)
+CONTRACTS_AVROGEN        := $(TOOLS_BIN)/avrogen
 CONTRACTS_TEMPLATE       := $(CURDIR)/pkg/contracts/internal/contractgen/avrogen.tmpl
 # contractgen OUT EMBED: regenerate pkg/contracts into OUT and the embedded
 # schemas copy into EMBED.
 CONTRACTS_GEN = cd pkg && go run ./contracts/internal/contractgen \
 	-schemas $(CURDIR)/schemas -avrogen $(CONTRACTS_AVROGEN) -template $(CONTRACTS_TEMPLATE)
 
-$(CONTRACTS_AVROGEN):
-	@mkdir -p $(CONTRACTS_BIN)
-	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	GOBIN="$$tmp" go install github.com/hamba/avro/v2/cmd/avrogen@$(CONTRACTS_AVRO_VERSION) && \
-	mv "$$tmp/avrogen" $@
+$(eval $(call go-tool,avrogen,github.com/hamba/avro/v2/cmd/avrogen,$(CONTRACTS_AVRO_VERSION)))
 
 .PHONY: generate-contracts check-generated-contracts generate-asyncapi check-generated-asyncapi test-contracts
 

@@ -8,14 +8,13 @@
 
 DEPLOY_RUN_ROOT    := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 DEPLOY_RUN_TIMEOUT ?= 15m
-HELM_VERSION       := v3.22.0
-HELM               := $(DEPLOY_RUN_ROOT)/.cache/bin/helm
+# The helm deploy/validate is built with (its go.mod), so lint and the tests agree.
+HELM_VERSION       := $(shell awk '$$1 == "helm.sh/helm/v3" {print $$2}' $(DEPLOY_RUN_ROOT)/deploy/validate/go.mod)
+HELM               := $(TOOLS_BIN)/helm
 
 .PHONY: deploy-run helm-lint-strict
 
-$(HELM):
-	@mkdir -p $(dir $(HELM))
-	cd $(DEPLOY_RUN_ROOT)/deploy/validate && GOBIN=$(dir $(HELM)) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+$(eval $(call go-tool,helm,helm.sh/helm/v3/cmd/helm,$(HELM_VERSION)))
 
 helm-lint-strict: $(HELM) ## helm lint --strict with every helm/isthmus/ci profile
 	@for f in $(DEPLOY_RUN_ROOT)/helm/isthmus/ci/*-values.yaml; do \

@@ -1,4 +1,4 @@
-# Deployment checks (Helm chart, docker-compose.yml, Dockerfiles, Grafana
+# Deployment checks (Helm chart, docker-compose.yml, the Dockerfile, Grafana
 # dashboard), all offline: deploy/validate uses the real Helm, compose-go and
 # BuildKit libraries, built from the Go module proxy and kept in the Go build
 # cache. The lead's per-module `go test` runs the same tests; this target runs

@@ -2,27 +2,22 @@
 # buf lint, schemathesis run and the PriceQuote benchmark.
 #
 # Every generator is built from the Go module proxy at a pinned version into
-# .cache/bin; generation itself is fully offline (local plugins only, no remote registry).
+# $(TOOLS_BIN) (Makefile: go-tool); generation itself is fully offline (local
+# plugins only, no remote registry).
 
-GW_BIN              := $(CURDIR)/.cache/bin
 GW_BUF_VERSION      := v1.75.0
 GW_PROTOBUF_VERSION := v1.36.12
 GW_GRPC_GEN_VERSION := v1.6.0
 GW_GATEWAY_VERSION  := v2.33.0
-GW_TOOLS := $(GW_BIN)/buf $(GW_BIN)/protoc-gen-go $(GW_BIN)/protoc-gen-go-grpc \
-	$(GW_BIN)/protoc-gen-grpc-gateway $(GW_BIN)/protoc-gen-openapiv2
-GW_PATH := PATH="$(GW_BIN):$$PATH"
+GW_TOOLS := $(TOOLS_BIN)/buf $(TOOLS_BIN)/protoc-gen-go $(TOOLS_BIN)/protoc-gen-go-grpc \
+	$(TOOLS_BIN)/protoc-gen-grpc-gateway $(TOOLS_BIN)/protoc-gen-openapiv2
+GW_PATH := PATH="$(TOOLS_BIN):$$PATH"
 
-$(GW_BIN)/buf:
-	GOBIN=$(GW_BIN) go install github.com/bufbuild/buf/cmd/buf@$(GW_BUF_VERSION)
-$(GW_BIN)/protoc-gen-go:
-	GOBIN=$(GW_BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(GW_PROTOBUF_VERSION)
-$(GW_BIN)/protoc-gen-go-grpc:
-	GOBIN=$(GW_BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(GW_GRPC_GEN_VERSION)
-$(GW_BIN)/protoc-gen-grpc-gateway:
-	GOBIN=$(GW_BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GW_GATEWAY_VERSION)
-$(GW_BIN)/protoc-gen-openapiv2:
-	GOBIN=$(GW_BIN) go install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GW_GATEWAY_VERSION)
+$(eval $(call go-tool,buf,github.com/bufbuild/buf/cmd/buf,$(GW_BUF_VERSION)))
+$(eval $(call go-tool,protoc-gen-go,google.golang.org/protobuf/cmd/protoc-gen-go,$(GW_PROTOBUF_VERSION)))
+$(eval $(call go-tool,protoc-gen-go-grpc,google.golang.org/grpc/cmd/protoc-gen-go-grpc,$(GW_GRPC_GEN_VERSION)))
+$(eval $(call go-tool,protoc-gen-grpc-gateway,github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway,$(GW_GATEWAY_VERSION)))
+$(eval $(call go-tool,protoc-gen-openapiv2,github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2,$(GW_GATEWAY_VERSION)))
 
 .PHONY: gateway-tools generate-proto check-generated-proto buf-lint gateway-schemathesis gateway-bench
 
@@ -41,8 +36,8 @@ check-generated-proto: $(GW_TOOLS)
 	echo "generated proto code is fresh" || \
 	{ echo "generated proto code is stale: run make generate-proto" >&2; exit 1; }
 
-buf-lint: $(GW_BIN)/buf
-	cd proto && $(GW_BIN)/buf lint
+buf-lint: $(TOOLS_BIN)/buf
+	cd proto && $(TOOLS_BIN)/buf lint
 
 # schemathesis against a running gateway: make gateway-schemathesis GATEWAY_URL=http://127.0.0.1:8080 GATEWAY_TOKEN=...
 # (`make test` runs it through TestIntegrationSchemathesis in services/gateway/gateway.)

@@ -5,7 +5,7 @@ package validate
 // docker-compose.yml, run: what `docker compose --profile demo up` starts,
 // as processes. There is no container engine here; the infrastructure images
 // (Kafka, the registry, Redis, Hydra) are the local real ones, the Isthmus
-// images are the binaries built from their Dockerfiles' packages, and the
+// images are the binaries of their Dockerfile builds' PROGRAM, and the
 // one-shot hydra-clients runs the same Hydra program as its image. Each
 // service gets exactly its compose environment with the compose network's
 // host names mapped, one-shot services run to completion in depends_on
@@ -187,15 +187,16 @@ func (c *composeRun) start(s types.ServiceConfig) *pod {
 	return p
 }
 
-// binary is the program of the service's image: the Dockerfile's package for
+// binary is the program of the service's image: its PROGRAM build argument for
 // Isthmus images, the local Hydra for oryd/hydra.
 func (c *composeRun) binary(s types.ServiceConfig) string {
 	t := c.t
 	name := ""
 	switch {
 	case s.Build != nil:
-		df := s.Build.Dockerfile
-		name = filepath.Base(filepath.Dir(df)) // services/<name>/Dockerfile, cmd/isthmus/Dockerfile
+		if p := s.Build.Args["PROGRAM"]; p != nil {
+			name = *p // the root Dockerfile's image of that program
+		}
 	case strings.HasPrefix(s.Image, "oryd/hydra:"):
 		name = "hydra"
 	}

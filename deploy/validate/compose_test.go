@@ -67,20 +67,42 @@ func TestCompose(t *testing.T) {
 		return s
 	}
 
-	// Every build context and Dockerfile exists.
+	// Every build is the root Dockerfile with the repository as its context, and
+	// its PROGRAM build argument makes an image that runs the program the image's
+	// name says (the name the chart uses too).
 	for _, s := range p.Services {
 		if s.Build == nil {
 			continue
 		}
-		if st, err := os.Stat(s.Build.Context); err != nil || !st.IsDir() {
-			t.Errorf("%s: build context %s: %v", s.Name, s.Build.Context, err)
+		if s.Build.Context != root && s.Build.Context != "." {
+			t.Errorf("%s: build context %s, want the repository root", s.Name, s.Build.Context)
 		}
 		df := s.Build.Dockerfile
 		if !filepath.IsAbs(df) {
 			df = filepath.Join(s.Build.Context, df)
 		}
-		if _, err := parseDockerfile(df); err != nil {
+		if df != filepath.Join(root, "Dockerfile") {
+			t.Errorf("%s: dockerfile %s, want the root Dockerfile", s.Name, s.Build.Dockerfile)
+			continue
+		}
+		d, err := parseDockerfile(df)
+		if err != nil {
 			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		args := map[string]string{}
+		for k, v := range s.Build.Args {
+			if v != nil {
+				args[k] = *v
+			}
+		}
+		img, err := d.image(args)
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		if want := "/" + imageProgram(s.Image); !slices.Equal(img.entrypoint, []string{want}) {
+			t.Errorf("%s: image %s built with args %v runs %v, want [%s]", s.Name, s.Image, args, img.entrypoint, want)
 		}
 	}
 	// Every bind mount's source exists.
@@ -123,8 +145,8 @@ func TestCompose(t *testing.T) {
 
 	for _, name := range services {
 		s := svc(name)
-		if s.Build == nil || s.Build.Dockerfile != filepath.Join("services", name, "Dockerfile") && s.Build.Dockerfile != filepath.Join(root, "services", name, "Dockerfile") {
-			t.Errorf("%s: build %+v, want services/%s/Dockerfile", name, s.Build, name)
+		if s.Build == nil || s.Build.Args["PROGRAM"] == nil || *s.Build.Args["PROGRAM"] != name || s.Image != "isthmus/"+name+":dev" {
+			t.Errorf("%s: image %s, build %+v, want isthmus/%s:dev built with PROGRAM=%s", name, s.Image, s.Build, name, name)
 		}
 		if s.HealthCheck == nil || !slices.Equal([]string(s.HealthCheck.Test), []string{"CMD", "/isthmus", "healthcheck", "http://localhost:9464/readyz"}) {
 			t.Errorf("%s: healthcheck %v", name, s.HealthCheck)

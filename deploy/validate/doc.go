@@ -1,7 +1,7 @@
 // Package validate checks the deployment files of Isthmus offline, with the
 // real libraries of each tool: the Helm chart (lint, template rendering,
 // values.schema.json, strict decoding of every rendered object into the
-// Kubernetes API types), docker-compose.yml (compose-go), the Dockerfiles
+// Kubernetes API types), docker-compose.yml (compose-go), the Dockerfile
 // (BuildKit's parser) and the Grafana dashboard (every metric it queries must be
 // one the services export).
 //

@@ -419,6 +419,9 @@ func checkWorkload(t *testing.T, o object) {
 		if c.Image == "" || strings.HasSuffix(c.Image, ":") || strings.HasSuffix(c.Image, ":latest") {
 			t.Errorf("%s: image %q has no pinned tag", where, c.Image)
 		}
+		if prog := imageProgram(c.Image); !slices.Equal(programImage(t, prog).entrypoint, []string{"/" + prog}) {
+			t.Errorf("%s: image %q: the Dockerfile builds no image of %s (--build-arg PROGRAM=%s)", where, c.Image, prog, prog)
+		}
 		if envValue(c, "ISTHMUS_KAFKA_BROKERS") == "" {
 			t.Errorf("%s: ISTHMUS_KAFKA_BROKERS not set", where)
 		}

@@ -3,6 +3,7 @@ package validate
 import (
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -18,3 +19,16 @@ func repoRoot(t *testing.T) string {
 
 // services are the deployable service modules; the CLI is cmd/isthmus.
 var services = []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "quote-to-order", "reconciler"}
+
+// imageProgram is the program an Isthmus image runs, from the image's name: the
+// chart's and docker-compose.yml's images are <repository>/<program>:<tag>, except
+// the CLI's, <repository>/cli:<tag>; the root Dockerfile builds each with the
+// build argument PROGRAM=<program> (isthmus for the CLI).
+func imageProgram(image string) string {
+	name := image[strings.LastIndex(image, "/")+1:]
+	name, _, _ = strings.Cut(name, ":")
+	if name == "cli" {
+		return "isthmus"
+	}
+	return name
+}

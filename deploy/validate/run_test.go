@@ -462,12 +462,7 @@ func gracePeriod(spec *corev1.PodSpec) int64 {
 // (the images' ENTRYPOINT is the binary) and appends the rendered command/args.
 func (c *cluster) command(podName string, ct corev1.Container) (string, []string) {
 	t := c.t
-	repo, _, _ := strings.Cut(ct.Image, ":")
-	name := repo[strings.LastIndex(repo, "/")+1:]
-	if name == "cli" {
-		name = "isthmus"
-	}
-	bin, ok := c.bins[name]
+	bin, ok := c.bins[imageProgram(ct.Image)]
 	if !ok {
 		t.Fatalf("%s: image %s is built from no binary of this repository", podName, ct.Image)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -34,35 +35,16 @@ import (
 	"github.com/isthmus/isthmus/pkg/kafka"
 )
 
-const usage = `Usage: isthmus dlq list|show|replay [flags]
-
-  list                         every dlq.<service>.v1 topic with its message count and newest messages
-  show   <service|topic> --offset N [--partition P]
-                               one message with all its headers (and its value decoded when possible)
-  replay <service|topic> (--offset N | --all) [--partition P] [--dry-run]
-                               put messages back on their original topic with provenance headers;
-                               a message already replayed is skipped
-
-isthmus dlq <sub-verb> --help lists the flags.`
+// verbs are the sub-verbs.
+var verbs = cli.Dispatcher{Path: "isthmus dlq", Commands: []cli.Command{
+	{Name: "list", Summary: "every dlq.<service>.v1 topic with its message count and newest messages", Run: list},
+	{Name: "show", Summary: "<service|topic> --offset N [--partition P]: one message with all its headers (and its value decoded when possible)", Run: show},
+	{Name: "replay", Summary: "<service|topic> (--offset N | --all) [--partition P] [--dry-run]: put messages back on their original topic with provenance headers; a message already replayed is skipped", Run: replay},
+}}
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("missing sub-verb: list, show or replay")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "list":
-		return list(ctx, args[1:], stdout, stderr)
-	case "show":
-		return show(ctx, args[1:], stdout, stderr)
-	case "replay":
-		return replay(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("unknown sub-verb %q (want list, show or replay)", args[0])
+	return verbs.Run(ctx, args, stdout, stderr)
 }
 
 // Message is one DLQ record as the verbs print it.

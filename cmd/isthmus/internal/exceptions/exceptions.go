@@ -10,7 +10,6 @@ package exceptions
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsclient"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 )
@@ -29,25 +29,9 @@ var ActionVerbs = map[string]string{
 	"merge": "MERGE", "not-duplicate": "NOT_DUPLICATE", "pick-survivor": "PICK_SURVIVOR", "split": "SPLIT",
 }
 
-const usage = `Usage: isthmus exceptions <sub-verb> [flags]
-
-  list      [--queue Q] [--status S] [--limit N]   exceptions (latest state), newest first
-  show      <exception id>                         one exception: its updates, decisions and pending approvals
-  resolve   <exception id> [--action A] [--param k=v]... [--comment TEXT]
-                                                   decide (default RESOLVE)
-  retry|dismiss|cancel|override|release-hold|reject|approve-price|requote|
-  repost|route-to-finance|merge|not-duplicate|pick-survivor|split
-            <exception id> [--param k=v]... [--comment TEXT]
-                                                   decide that action
-  approvals                                        decisions waiting for a second person (four eyes)
-  approve   <approval or exception id> [--comment TEXT]
-                                                   approve one (finance.approver, not the requester)
-  deny      <approval or exception id> [--comment TEXT]
-                                                   drop one (finance.approver or the requester)
-
-Every sub-verb calls the operations API (--api, env ISTHMUS_OPS_URL, default
-http://localhost:8088) with the bearer token in ISTHMUS_OPERATOR_TOKEN.
-isthmus exceptions <sub-verb> --help lists the flags.`
+// notes follow the listing of the sub-verbs.
+const notes = `Every sub-verb calls the operations API (--api, env ISTHMUS_OPS_URL, default
+http://localhost:8088) with the bearer token in ISTHMUS_OPERATOR_TOKEN.`
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,30 +40,41 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // RunWith is Run with lookup replacing os.LookupEnv (tests).
 func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, usage)
-		if len(args) == 0 {
-			return errors.New("missing sub-verb: list, show, resolve, retry, ..., approvals, approve or deny (see --help)")
+	return verbs(lookup).Run(ctx, args, stdout, stderr)
+}
+
+// verbs are the sub-verbs, each reading the environment through lookup.
+func verbs(lookup func(string) (string, bool)) *cli.Dispatcher {
+	type run = func(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error
+	with := func(f run) func(context.Context, []string, io.Writer, io.Writer) error {
+		return func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return f(ctx, args, stdout, stderr, lookup)
 		}
-		return nil
 	}
-	verb, rest := args[0], args[1:]
-	switch verb {
-	case "list":
-		return list(ctx, rest, stdout, stderr, lookup)
-	case "show":
-		return show(ctx, rest, stdout, stderr, lookup)
-	case "approvals":
-		return approvals(ctx, rest, stdout, stderr, lookup)
-	case "approve", "deny":
-		return settle(ctx, verb, rest, stdout, stderr, lookup)
-	case "resolve":
-		return decide(ctx, verb, "", rest, stdout, stderr, lookup)
+	decision := func(verb, action string) run {
+		return func(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+			return decide(ctx, verb, action, args, stdout, stderr, lookup)
+		}
 	}
-	if action, ok := ActionVerbs[verb]; ok {
-		return decide(ctx, verb, action, rest, stdout, stderr, lookup)
+	settlement := func(verb string) run {
+		return func(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) error {
+			return settle(ctx, verb, args, stdout, stderr, lookup)
+		}
 	}
-	return fmt.Errorf("unknown sub-verb %q (want list, show, resolve, %s, approvals, approve or deny)", verb, strings.Join(sortedVerbs(), ", "))
+	cmds := []cli.Command{
+		{Name: "list", Summary: "[--queue Q] [--status S] [--limit N]: exceptions (latest state), newest first", Run: with(list)},
+		{Name: "show", Summary: "<exception id>: one exception, its updates, decisions and pending approvals", Run: with(show)},
+		{Name: "resolve", Summary: "<exception id> [--action A] [--param k=v]... [--comment TEXT]: decide (default RESOLVE)", Run: with(decision("resolve", ""))},
+	}
+	for _, v := range sortedVerbs() {
+		cmds = append(cmds, cli.Command{Name: v, Summary: "<exception id> [--param k=v]... [--comment TEXT]: decide " + ActionVerbs[v], Run: with(decision(v, ActionVerbs[v]))})
+	}
+	cmds = append(cmds,
+		cli.Command{Name: "approvals", Summary: "decisions waiting for a second person (four eyes)", Run: with(approvals)},
+		cli.Command{Name: "approve", Summary: "<approval or exception id> [--comment TEXT]: approve one (finance.approver, not the requester)", Run: with(settlement("approve"))},
+		cli.Command{Name: "deny", Summary: "<approval or exception id> [--comment TEXT]: drop one (finance.approver or the requester)", Run: with(settlement("deny"))},
+	)
+	return &cli.Dispatcher{Path: "isthmus exceptions", Commands: cmds, Notes: notes}
 }
 
 func sortedVerbs() []string {

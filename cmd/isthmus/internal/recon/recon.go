@@ -33,15 +33,17 @@ report windows. --output json is the same as --format json.`
 
 // Run is the verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "report" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(stdout, usage)
-			return nil
-		}
-		return fmt.Errorf("%w: want `isthmus recon report` (see isthmus recon --help)", cli.ErrUsage)
-	}
+	return verbs.Run(ctx, args, stdout, stderr)
+}
+
+// verbs are the sub-verbs.
+var verbs = cli.Dispatcher{Path: "isthmus recon", Commands: []cli.Command{
+	{Name: "report", Summary: "[--since 24h] [--format text|json|csv]: the breaks and the reconciler's reports over a window", Run: report},
+}}
+
+func report(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var env opsenv.Env
-	return run(ctx, &env, args[1:], stdout, stderr)
+	return run(ctx, &env, args, stdout, stderr)
 }
 
 func run(ctx context.Context, env *opsenv.Env, args []string, stdout, stderr io.Writer) error {

@@ -12,24 +12,20 @@ import (
 	"net"
 	"os"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/pkg/compat"
 	"github.com/isthmus/isthmus/pkg/schemaregistry"
 )
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, "Usage: isthmus registry serve [flags]   (isthmus registry serve --help)")
-		if len(args) == 0 {
-			return errors.New("missing sub-verb: serve")
-		}
-		return nil
-	}
-	if args[0] != "serve" {
-		return fmt.Errorf("unknown sub-verb %q (want serve)", args[0])
-	}
-	return serve(ctx, args[1:], stdout, stderr)
+	return verbs.Run(ctx, args, stdout, stderr)
 }
+
+// verbs are the sub-verbs.
+var verbs = cli.Dispatcher{Path: "isthmus registry", Commands: []cli.Command{
+	{Name: "serve", Summary: "serve the development schema registry (Confluent REST subset)", Run: serve},
+}}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("registry serve", flag.ContinueOnError)

@@ -16,29 +16,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/pkg/compat"
 	"github.com/isthmus/isthmus/pkg/provision"
 )
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, "Usage: isthmus schemas apply|check [flags]   (isthmus schemas <sub-verb> --help)")
-		fmt.Fprintln(stderr, "  apply   register every topic value schema and set each subject's compatibility")
-		fmt.Fprintln(stderr, "  check   check the schemas in the tree against every registered (or --against REF) version")
-		if len(args) == 0 {
-			return errors.New("missing sub-verb: apply or check")
-		}
-		return nil
-	}
-	switch args[0] {
-	case "apply":
-		return apply(ctx, args[1:], stdout, stderr)
-	case "check":
-		return check(ctx, args[1:], stdout, stderr)
-	}
-	return fmt.Errorf("unknown sub-verb %q (want apply or check)", args[0])
+	return verbs.Run(ctx, args, stdout, stderr)
 }
+
+// verbs are the sub-verbs.
+var verbs = cli.Dispatcher{Path: "isthmus schemas", Commands: []cli.Command{
+	{Name: "apply", Summary: "register every topic value schema and set each subject's compatibility", Run: apply},
+	{Name: "check", Summary: "check the schemas in the tree against every registered (or --against REF) version", Run: check},
+}}
 
 // common holds the flags both sub-verbs share.
 type common struct {

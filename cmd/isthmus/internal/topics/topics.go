@@ -5,31 +5,26 @@ package topics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 	"github.com/isthmus/isthmus/pkg/provision"
 )
 
 // Run dispatches the sub-verb.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, "Usage: isthmus topics apply [flags]   (isthmus topics apply --help)")
-		if len(args) == 0 {
-			return errors.New("missing sub-verb: apply")
-		}
-		return nil
-	}
-	if args[0] != "apply" {
-		return fmt.Errorf("unknown sub-verb %q (want apply)", args[0])
-	}
-	return apply(ctx, args[1:], stdout, stderr)
+	return verbs.Run(ctx, args, stdout, stderr)
 }
+
+// verbs are the sub-verbs.
+var verbs = cli.Dispatcher{Path: "isthmus topics", Commands: []cli.Command{
+	{Name: "apply", Summary: "create missing topics and align partitions and configs with the catalog", Run: apply},
+}}
 
 type topicList []string
 
