@@ -73,7 +73,6 @@ var queues = map[string]string{
 	contracts.ExceptionCategoryCreditHold:            contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryJournalRejected:       contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryBillingRejected:       contracts.ExceptionQueueFinanceOps,
-	contracts.ExceptionCategoryAmendmentGap:          contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryInvalidMasterData:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryProbableDuplicate:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryOwnershipConflict:     contracts.ExceptionQueueMasterData,

@@ -144,18 +144,8 @@ func TestKit(t *testing.T) {
 // is not dead-lettered and nothing is applied.
 func TestCorruptOwnStateIsRetriable(t *testing.T) {
 	c := counts{byName: processor.NewStore("by-name", processor.JSON[int]()), timers: processor.NewTimers("reminders")}
-	cfg := c.config()
-	cfg.Topics = append(cfg.Topics, "counter.raw.v1")
-	inner := cfg.Handler
-	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
-		if m.Topic == "counter.raw.v1" {
-			m.Put("by-name", m.Key(), m.Value())
-			return nil
-		}
-		return inner(ctx, m)
-	}
-	k := processortest.New(t, cfg)
-	k.Send("counter.raw.v1", "Acme", []byte("{not json"))
+	k := processortest.New(t, c.config(), processortest.Partitions(4))
+	k.Seed("by-name", "Acme", []byte("{not json"))
 	res := k.SendValue(contracts.TopicCRMAccountV1, "a1", account("a1", "Acme"))
 	if res.Err == nil || errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != "corrupt_state" || !strings.Contains(res.Err.Error(), `by-name/"Acme"`) {
 		t.Fatalf("err = %v (class %s), want retriable corrupt_state naming the store and key", res.Err, errs.ClassOf(res.Err))
