@@ -155,3 +155,25 @@ func TestFailAtKeepsTheHandlersMetadata(t *testing.T) {
 		t.Errorf("exception = %+v", x)
 	}
 }
+
+func TestLegacyIDs(t *testing.T) {
+	o := owner
+	o.Legacy = []string{"EX/"}
+	if !o.Owns("EX/c1/gap") || !o.Owns("odk:1") || o.Owns("csx:1") {
+		t.Error("Owns with legacy prefixes")
+	}
+	var got []contracts.Decision
+	h := func(ctx context.Context, m *processor.Message) error {
+		d, mine, err := o.Decision(m)
+		if mine && err == nil {
+			got = append(got, d)
+		}
+		return err
+	}
+	k := processortest.New(t, processor.Config{Service: o.Service, Topics: []string{contracts.TopicOpsDecisionsV1}, Handler: h})
+	old := &contracts.Decision{Metadata: event.Metadata("d", "c", "", contracts.SourceSystemOperator, time.Now()), ExceptionID: "EX/c1/gap",
+		OwnerService: o.Service, Action: contracts.DecisionActionResolve, Parameters: map[string]string{}, ApprovedBy: []string{}}
+	if res := k.SendValue(contracts.TopicOpsDecisionsV1, old.ExceptionID, old); len(res.Outputs) != 0 || len(got) != 1 {
+		t.Errorf("a decision on a legacy id, as earlier releases took it: outputs %+v, decided %d", res.Outputs, len(got))
+	}
+}

@@ -184,3 +184,24 @@ func countsTarget() processortest.Target {
 func TestConformanceOnKfake(t *testing.T) {
 	processortest.Conformance(t, processortest.FakeCluster(t), countsTarget())
 }
+
+func TestRawCodecAndCorruptState(t *testing.T) {
+	raw := processor.NewStore("marks", processor.Raw())
+	h := func(ctx context.Context, m *processor.Message) error {
+		prev, _, _ := raw.Get(m, m.Key())
+		if string(prev) == "bad" {
+			return processor.CorruptState(raw.Name(), m.Key(), errors.New("mark is not a mark"))
+		}
+		return raw.Put(m, m.Key(), append(prev, m.Value()...))
+	}
+	k := processortest.New(t, processor.Config{Service: "marks", Topics: []string{"marks.v1"}, Stores: []string{raw.Name()}, Handler: h})
+	k.Send("marks.v1", "a", []byte("x"))
+	k.Send("marks.v1", "a", []byte("y"))
+	if v, _ := k.State("marks", "a"); string(v) != "xy" {
+		t.Errorf("raw state = %q", v)
+	}
+	k.Seed("marks", "b", []byte("bad"))
+	if res := k.Send("marks.v1", "b", []byte("z")); errs.ReasonOf(res.Err) != "corrupt_state" || errs.ClassOf(res.Err) != errs.ClassRetriable {
+		t.Errorf("err = %v", res.Err)
+	}
+}
