@@ -14,12 +14,17 @@ import (
 // ignores. A decision of o that cannot be acted on — unreadable, without a
 // decision id, actor or action, or naming an exception id that is not o's —
 // is a poison error with its reason, so it is dead-lettered with context.
+// A decision on an exception id of a legacy form (Owner.Legacy) is passed
+// on as earlier releases took it, without the field checks.
 func (o Owner) Decision(m *processor.Message) (d contracts.Decision, mine bool, err error) {
 	if err := m.Decode(&d); err != nil {
 		return d, false, err
 	}
 	if d.OwnerService != o.Service {
 		return d, false, nil
+	}
+	if o.legacy(d.ExceptionID) {
+		return d, true, nil
 	}
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"decision_id", d.DecisionID}, {"exception_id", d.ExceptionID}, {"actor", d.Actor}} {

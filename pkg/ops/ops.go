@@ -35,6 +35,10 @@ type Owner struct {
 	Queue string
 	// Source is the source_system of the events it emits.
 	Source string
+	// Legacy are the prefixes of exception ids earlier releases of the
+	// owner minted in another form; they stay the owner's (Owns), so
+	// decisions on exceptions raised before an upgrade still reach it.
+	Legacy []string
 }
 
 // ExceptionID is the id of an exception of o: its code and parts joined
@@ -62,8 +66,18 @@ func (o Owner) Parts(id string, n int) ([]string, bool) {
 	return parts, true
 }
 
-// Owns reports whether id is an exception id of o.
-func (o Owner) Owns(id string) bool { return strings.HasPrefix(id, o.Code+":") }
+// Owns reports whether id is an exception id of o, of today's form or a
+// legacy one.
+func (o Owner) Owns(id string) bool { return strings.HasPrefix(id, o.Code+":") || o.legacy(id) }
+
+func (o Owner) legacy(id string) bool {
+	for _, p := range o.Legacy {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // queues is the one category → queue table; a category not in it goes to
 // its owner's queue.
@@ -73,7 +87,6 @@ var queues = map[string]string{
 	contracts.ExceptionCategoryCreditHold:            contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryJournalRejected:       contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryBillingRejected:       contracts.ExceptionQueueFinanceOps,
-	contracts.ExceptionCategoryAmendmentGap:          contracts.ExceptionQueueFinanceOps,
 	contracts.ExceptionCategoryInvalidMasterData:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryProbableDuplicate:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryOwnershipConflict:     contracts.ExceptionQueueMasterData,

@@ -141,3 +141,39 @@ func TestOnlyThisPackageBuildsExceptions(t *testing.T) {
 		t.Errorf("%s builds a contracts.OperationalException: describe it as an ops.Exception and build it with Owner.Event (or return ops.Fail)", s)
 	}
 }
+
+func TestFailAtKeepsTheHandlersMetadata(t *testing.T) {
+	md := event.Metadata(event.ID("in", "x"), "flow-9", "cause-9", owner.Source, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
+	h := func(ctx context.Context, m *processor.Message) error {
+		return ops.FailAt("bad_amount", ops.Exception{ID: owner.ExceptionID("amount", m.Key())}, md, errors.New("negative amount"))
+	}
+	k := processortest.New(t, processor.Config{Service: owner.Service, Topics: []string{"odk.in.v1"}, Handler: h, Middleware: []processor.Middleware{ops.Raise(owner)}})
+	res := k.Send("odk.in.v1", "o9", []byte("x"))
+	var x contracts.OperationalException
+	k.Decode(res.On(contracts.TopicOpsExceptionsV1)[0], &x)
+	if x.ExceptionID != "odk:amount:o9" || x.Metadata.EventID != md.EventID || x.Metadata.CorrelationID != "flow-9" || *x.Metadata.CausationID != "cause-9" || x.Context["reason"] != "bad_amount" {
+		t.Errorf("exception = %+v", x)
+	}
+}
+
+func TestLegacyIDs(t *testing.T) {
+	o := owner
+	o.Legacy = []string{"EX/"}
+	if !o.Owns("EX/c1/gap") || !o.Owns("odk:1") || o.Owns("csx:1") {
+		t.Error("Owns with legacy prefixes")
+	}
+	var got []contracts.Decision
+	h := func(ctx context.Context, m *processor.Message) error {
+		d, mine, err := o.Decision(m)
+		if mine && err == nil {
+			got = append(got, d)
+		}
+		return err
+	}
+	k := processortest.New(t, processor.Config{Service: o.Service, Topics: []string{contracts.TopicOpsDecisionsV1}, Handler: h})
+	old := &contracts.Decision{Metadata: event.Metadata("d", "c", "", contracts.SourceSystemOperator, time.Now()), ExceptionID: "EX/c1/gap",
+		OwnerService: o.Service, Action: contracts.DecisionActionResolve, Parameters: map[string]string{}, ApprovedBy: []string{}}
+	if res := k.SendValue(contracts.TopicOpsDecisionsV1, old.ExceptionID, old); len(res.Outputs) != 0 || len(got) != 1 {
+		t.Errorf("a decision on a legacy id, as earlier releases took it: outputs %+v, decided %d", res.Outputs, len(got))
+	}
+}

@@ -18,7 +18,10 @@ import (
 // returns it (made with Fail) and Raise turns it into the exception.
 type Problem struct {
 	Exception
-	err error
+	// Metadata, when set, is the exception event's metadata (FailAt);
+	// otherwise Raise derives it from the input (Message.Metadata).
+	Metadata *contracts.EventMetadata
+	err      error
 }
 
 func (p *Problem) Error() string { return p.err.Error() }
@@ -33,6 +36,15 @@ func Fail(reason string, x Exception, err error) error {
 		err = errors.New(reason)
 	}
 	return errs.Business(reason, &Problem{Exception: x, err: err})
+}
+
+// FailAt is Fail with the exception event's metadata given by the handler
+// (e.g. derived from the input's own metadata rather than its position).
+func FailAt(reason string, x Exception, md contracts.EventMetadata, err error) error {
+	if err == nil {
+		err = errors.New(reason)
+	}
+	return errs.Business(reason, &Problem{Exception: x, Metadata: &md, err: err})
 }
 
 // Raise is the processor middleware of an owner: a handler that returns a
@@ -51,9 +63,13 @@ func Raise(o Owner) processor.Middleware {
 			}
 			m.Discard()
 			var x Exception
+			md := m.Metadata(o.Source, 1)
 			var p *Problem
 			if errors.As(err, &p) {
 				x = p.Exception
+				if p.Metadata != nil {
+					md = *p.Metadata
+				}
 			}
 			reason := errs.ReasonOf(err)
 			if x.Category == "" {
@@ -83,7 +99,6 @@ func Raise(o Owner) processor.Middleware {
 			if x.Suggested == "" {
 				x.Suggested = "correct the record at its source and re-send it, then resolve"
 			}
-			md := m.Metadata(o.Source, 1)
 			v := o.Event(x, md)
 			m.Logger().WarnContext(ctx, "business exception raised", "exception_id", v.ExceptionID, "category", v.Category, "topic", m.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "reason", reason)
 			return m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(md.CorrelationID)})

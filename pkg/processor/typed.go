@@ -95,6 +95,19 @@ func corrupt(store, key, what string, err error) error {
 	return errs.Retriable(reasonCorruptState, fmt.Errorf("%s own state %s/%q: %w", what, store, key, err))
 }
 
+// CorruptState is the error of the one corrupt-own-state policy (see
+// Store) for state a handler reads itself, without a Store: key of store
+// holds a value this service wrote and cannot read back.
+func CorruptState(store, key string, err error) error { return corrupt(store, key, "read", err) }
+
+// Raw is the codec of a store whose values are bytes as they are.
+func Raw() Codec[[]byte] { return rawCodec{} }
+
+type rawCodec struct{}
+
+func (rawCodec) Encode(v []byte) ([]byte, error) { return v, nil }
+func (rawCodec) Decode(b []byte) ([]byte, error) { return b, nil }
+
 // Timers is a deadline-ordered timer index kept in a state store of its
 // own (declared in Config.Stores, used for nothing else): one deadline per
 // id, the due ones found in deadline order at the cost of what fires.

@@ -96,6 +96,15 @@ func New(t testing.TB, cfg processor.Config, opts ...Option) *Kit {
 		processor.WithRegisterer(prometheus.NewRegistry()),
 		processor.WithRetryPolicy(retry.Policy{Base: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Millisecond}),
 	}, s.opts...)
+	handler := cfg.Handler
+	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
+		if m.Topic == seedTopic {
+			store, _ := m.Header(seedStoreHeader)
+			m.Put(store, m.Key(), m.Value())
+			return nil
+		}
+		return handler(ctx, m)
+	}
 	p, err := processor.New(cfg, kafka.Config{}, popts...)
 	if err != nil {
 		t.Fatal(err)
@@ -223,6 +232,40 @@ func (k *Kit) Tick(at time.Time) Result {
 	}
 	return res
 }
+
+// seedTopic carries Seed's writes; it is no topic of the processor's.
+const (
+	seedTopic       = "processortest.seed"
+	seedStoreHeader = "processortest-store"
+)
+
+// Seed writes a raw value into a store on key's partition, as if the
+// service had written it earlier (e.g. state of an older release, or bytes
+// it cannot read back), bypassing the handler.
+func (k *Kit) Seed(store, key string, value []byte) {
+	k.t.Helper()
+	k.SeedOn(store, k.PartitionOf(key), key, value)
+}
+
+// SeedOn is Seed on partition part.
+func (k *Kit) SeedOn(store string, part int32, key string, value []byte) {
+	k.t.Helper()
+	rec := &kgo.Record{Topic: seedTopic, Key: []byte(key), Value: value, Partition: part, Timestamp: k.now,
+		Headers: []kgo.RecordHeader{{Key: seedStoreHeader, Value: []byte(store)}}}
+	out, err := k.p.Handle(context.Background(), rec)
+	if err != nil {
+		k.t.Fatalf("seed %s/%q: %v", store, key, err)
+	}
+	if len(out.Outputs) > 0 {
+		k.t.Fatalf("seed %s/%q failed (is the store declared in Config.Stores?): %s", store, key, out.Outputs[0].Headers)
+	}
+	var res Result
+	res.add(k, out)
+}
+
+// PartitionOf is the partition key lands on (Kafka's default partitioner
+// over the kit's partition count).
+func (k *Kit) PartitionOf(key string) int32 { return k.partitionOf(key) }
 
 // State is the committed value of key in store on key's partition (for a
 // store keyed otherwise, StateOn).

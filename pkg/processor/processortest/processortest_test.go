@@ -144,18 +144,8 @@ func TestKit(t *testing.T) {
 // is not dead-lettered and nothing is applied.
 func TestCorruptOwnStateIsRetriable(t *testing.T) {
 	c := counts{byName: processor.NewStore("by-name", processor.JSON[int]()), timers: processor.NewTimers("reminders")}
-	cfg := c.config()
-	cfg.Topics = append(cfg.Topics, "counter.raw.v1")
-	inner := cfg.Handler
-	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
-		if m.Topic == "counter.raw.v1" {
-			m.Put("by-name", m.Key(), m.Value())
-			return nil
-		}
-		return inner(ctx, m)
-	}
-	k := processortest.New(t, cfg)
-	k.Send("counter.raw.v1", "Acme", []byte("{not json"))
+	k := processortest.New(t, c.config(), processortest.Partitions(4))
+	k.Seed("by-name", "Acme", []byte("{not json"))
 	res := k.SendValue(contracts.TopicCRMAccountV1, "a1", account("a1", "Acme"))
 	if res.Err == nil || errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != "corrupt_state" || !strings.Contains(res.Err.Error(), `by-name/"Acme"`) {
 		t.Fatalf("err = %v (class %s), want retriable corrupt_state naming the store and key", res.Err, errs.ClassOf(res.Err))
@@ -193,4 +183,25 @@ func countsTarget() processortest.Target {
 
 func TestConformanceOnKfake(t *testing.T) {
 	processortest.Conformance(t, processortest.FakeCluster(t), countsTarget())
+}
+
+func TestRawCodecAndCorruptState(t *testing.T) {
+	raw := processor.NewStore("marks", processor.Raw())
+	h := func(ctx context.Context, m *processor.Message) error {
+		prev, _, _ := raw.Get(m, m.Key())
+		if string(prev) == "bad" {
+			return processor.CorruptState(raw.Name(), m.Key(), errors.New("mark is not a mark"))
+		}
+		return raw.Put(m, m.Key(), append(prev, m.Value()...))
+	}
+	k := processortest.New(t, processor.Config{Service: "marks", Topics: []string{"marks.v1"}, Stores: []string{raw.Name()}, Handler: h})
+	k.Send("marks.v1", "a", []byte("x"))
+	k.Send("marks.v1", "a", []byte("y"))
+	if v, _ := k.State("marks", "a"); string(v) != "xy" {
+		t.Errorf("raw state = %q", v)
+	}
+	k.Seed("marks", "b", []byte("bad"))
+	if res := k.Send("marks.v1", "b", []byte("z")); errs.ReasonOf(res.Err) != "corrupt_state" || errs.ClassOf(res.Err) != errs.ClassRetriable {
+		t.Errorf("err = %v", res.Err)
+	}
 }
