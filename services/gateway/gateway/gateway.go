@@ -18,6 +18,7 @@ import (
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	"github.com/isthmus/isthmus/pkg/bearer"
 	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/serve"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/tlsconf"
 	"github.com/isthmus/isthmus/services/gateway/internal/api"
@@ -32,14 +33,14 @@ import (
 
 // Run runs the gateway until ctx ends, listening on cfg.GRPCAddr and cfg.HTTPAddr.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	grpcLn, err := serve.Listen("gRPC", cfg.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("gRPC listener %s: %w", cfg.GRPCAddr, err)
+		return err
 	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLn, err := serve.Listen("REST", cfg.HTTPAddr)
 	if err != nil {
 		grpcLn.Close()
-		return fmt.Errorf("REST listener %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
 	return Serve(ctx, cfg, log, grpcLn, httpLn)
 }
