@@ -186,7 +186,10 @@ func TestStopIsBounded(t *testing.T) {
 	stuck := Component{Name: "stuck", Run: func(context.Context) error { j.add("run stuck"); <-hung; return nil }}
 	start := time.Now()
 	stop, done := runFor(Group{Log: quiet, StopTimeout: 150 * time.Millisecond}, waiting(&j, "fine"), stuck)
-	waitFor(t, "both parts running", func() bool { ev := j.list(); return slices.Contains(ev, "run stuck") && slices.Contains(ev, "run fine") })
+	waitFor(t, "both parts running", func() bool {
+		ev := j.list()
+		return slices.Contains(ev, "run stuck") && slices.Contains(ev, "run fine")
+	})
 	stop()
 	err := result(t, done)
 	took := time.Since(start)
@@ -257,4 +260,3 @@ func TestMainExitsWhenAPartDoesNotStop(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
-
