@@ -91,7 +91,7 @@ type part struct {
 // *StopTimeoutError when parts did not stop in time.
 func (g Group) Run(ctx context.Context, comps ...Component) error {
 	order, err := startOrder(comps)
-	if err != nil {
+	if err != nil || len(order) == 0 {
 		return err
 	}
 	timeout := g.StopTimeout

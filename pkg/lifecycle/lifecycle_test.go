@@ -260,3 +260,10 @@ func TestMainExitsWhenAPartDoesNotStop(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
 }
+
+// TestNothingToRun: no components, nothing to wait for.
+func TestNothingToRun(t *testing.T) {
+	if err := Run(context.Background(), quiet); err != nil {
+		t.Fatal(err)
+	}
+}
