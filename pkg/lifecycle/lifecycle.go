@@ -40,7 +40,8 @@ type Component struct {
 	// Start, when set, prepares the part (binds its port, loads its state)
 	// before its Run and before the parts that depend on it start. An error
 	// ends the start: the parts already started are stopped and Run returns
-	// the error. Its context ends when the group stops.
+	// the error. Its context ends when the group stops, and it must return
+	// then: the stop deadline counts from the end of the start.
 	Start func(ctx context.Context) error
 	// Run runs until ctx ends (context.Canceled is not an error) or the part
 	// fails; when it returns, the whole group stops.
