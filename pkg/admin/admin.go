@@ -6,9 +6,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/isthmus/isthmus/pkg/serve"
 )
 
 // Check reports nil when its component is ready.
@@ -23,23 +23,21 @@ type Check func(context.Context) error
 
 // Server is the admin HTTP server.
 type Server struct {
-	addr   string
-	log    *slog.Logger
-	gather prometheus.Gatherer
 	mu     sync.RWMutex
 	checks map[string]Check
 	mux    *http.ServeMux
-	ln     net.Listener
+	run    *serve.Runner
 }
 
 // New returns a server for addr exposing gatherer's metrics.
 func New(addr string, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
-	s := &Server{addr: addr, log: log, gather: gatherer, checks: map[string]Check{}, mux: http.NewServeMux()}
+	s := &Server{checks: map[string]Check{}, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.ready)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	s.run = serve.New("admin", addr, serve.HTTP(&http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}), serve.Logger(log))
 	return s
 }
 
@@ -85,43 +83,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// Listen binds the address (so start-up fails fast on a taken port).
-func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		return err
-	}
-	s.ln = ln
-	return nil
-}
+// Listen binds the address (so start-up fails fast on a taken port):
+// "admin listener <addr>: ...".
+func (s *Server) Listen() error { return s.run.Listen() }
 
 // Addr returns the bound address (after Listen).
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return s.addr
-	}
-	return s.ln.Addr().String()
-}
+func (s *Server) Addr() string { return s.run.Addr() }
 
-// Run serves until ctx ends, then shuts down within 5 s.
-func (s *Server) Run(ctx context.Context) error {
-	if s.ln == nil {
-		if err := s.Listen(); err != nil {
-			return err
-		}
-	}
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
-}
+// Run serves until ctx ends, then stops within 5 s (pkg/serve).
+func (s *Server) Run(ctx context.Context) error { return s.run.Run(ctx) }

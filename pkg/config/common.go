@@ -16,6 +16,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/oauth"
+	"github.com/isthmus/isthmus/pkg/tlsconf"
 )
 
 // Registry is how to reach the schema registry.
@@ -38,7 +39,7 @@ func (r Registry) Client(opts ...sr.ClientOpt) (*sr.Client, error) {
 		base = append(base, sr.BearerToken(r.BearerToken))
 	}
 	if r.CAFile != "" {
-		tc, err := kafka.TLS{Enabled: true, CAFile: r.CAFile}.Config()
+		tc, err := tlsconf.Client(tlsconf.Files{CAFile: r.CAFile})
 		if err != nil {
 			return nil, fmt.Errorf("invalid %s: %v", EnvRegistryCAFile, err)
 		}
@@ -91,10 +92,11 @@ func (c *Common) RedisTLSConfig() (*tls.Config, error) {
 	if err != nil || u.Scheme != "rediss" {
 		return nil, err
 	}
-	tc, err := kafka.TLS{Enabled: true, CAFile: c.RedisCAFile, ServerName: u.Hostname()}.Config()
+	tc, err := tlsconf.Client(tlsconf.Files{CAFile: c.RedisCAFile})
 	if err != nil {
 		return nil, fmt.Errorf("invalid %s: %v", EnvRedisCAFile, err)
 	}
+	tc.ServerName = u.Hostname()
 	return tc, nil
 }
 
@@ -168,20 +170,16 @@ func (c *Common) Register(s *Set, service string) {
 		t.Enabled = t.Enabled || t.CAFile != "" || t.CertFile != "" || t.ServerName != ""
 		if t.Enabled {
 			if _, err := t.Config(); err != nil {
-				var fe *kafka.TLSFileError
-				if errors.As(err, &fe) && fe.Field == "ca" {
-					return fmt.Errorf("invalid %s: %v", kafka.EnvTLSCAFile, err)
-				}
-				return fmt.Errorf("invalid %s / %s: %v", kafka.EnvTLSCertFile, kafka.EnvTLSKeyFile, err)
+				return tlsconf.Invalid(err, kafka.EnvTLSCAFile, kafka.EnvTLSCertFile+" / "+kafka.EnvTLSKeyFile)
 			}
 		}
 		if c.Registry.CAFile != "" {
-			if _, err := (kafka.TLS{CAFile: c.Registry.CAFile}).Config(); err != nil {
+			if _, err := tlsconf.Client(tlsconf.Files{CAFile: c.Registry.CAFile}); err != nil {
 				return fmt.Errorf("invalid %s: %v", EnvRegistryCAFile, err)
 			}
 		}
 		if c.RedisCAFile != "" {
-			if _, err := (kafka.TLS{CAFile: c.RedisCAFile}).Config(); err != nil {
+			if _, err := tlsconf.Client(tlsconf.Files{CAFile: c.RedisCAFile}); err != nil {
 				return fmt.Errorf("invalid %s: %v", EnvRedisCAFile, err)
 			}
 		}

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/isthmus/isthmus/pkg/config"
-	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/oauth"
+	"github.com/isthmus/isthmus/pkg/tlsconf"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
@@ -158,16 +158,9 @@ func (b bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string
 
 func (b bearer) RequireTransportSecurity() bool { return b.secure }
 
-// tlsConfig is the connection's TLS from the TLS settings every client
-// shares (pkg/kafka.TLS), its errors naming the gateway's settings.
+// tlsConfig is the connection's TLS (pkg/tlsconf), its errors naming the
+// gateway's settings.
 func tlsConfig(c Config) (*tls.Config, error) {
-	tc, err := kafka.TLS{Enabled: true, CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}.Config()
-	var fe *kafka.TLSFileError
-	if errors.As(err, &fe) && fe.Field == "ca" {
-		return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CA_FILE: %w", fe.Err)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE: %w", err)
-	}
-	return tc, nil
+	tc, err := tlsconf.Client(tlsconf.Files{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile})
+	return tc, tlsconf.Invalid(err, "ISTHMUS_GATEWAY_TLS_CA_FILE", "ISTHMUS_GATEWAY_TLS_CERT_FILE/KEY_FILE")
 }

@@ -10,11 +10,9 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/isthmus/isthmus/pkg/oauth"
+	"github.com/isthmus/isthmus/pkg/tlsconf"
 )
 
 // TLS settings. Enabled with no files uses the system roots.
@@ -175,46 +174,15 @@ func (c Config) NewClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append(opts, extra...)...)
 }
 
-// TLSFileError is a TLS file that cannot be used. Field is "ca" or "cert"
-// (the certificate and key pair).
-type TLSFileError struct {
-	Field string
-	Err   error
-}
-
-func (e *TLSFileError) Error() string {
-	if e.Field == "ca" {
-		return "CA bundle: " + e.Err.Error()
-	}
-	return "client certificate: " + e.Err.Error()
-}
-
-func (e *TLSFileError) Unwrap() error { return e.Err }
-
-// Config returns the crypto/tls configuration. The same TLS settings serve
-// the schema registry and Redis clients (pkg/config).
+// Config returns the crypto/tls configuration (pkg/tlsconf; a file that
+// cannot be used is a *tlsconf.FileError). The same TLS settings serve the
+// schema registry and Redis clients (pkg/config).
 func (t TLS) Config() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in for test clusters
-	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
-		if err != nil {
-			return nil, &TLSFileError{Field: "ca", Err: err}
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &TLSFileError{Field: "ca", Err: fmt.Errorf("%s: no PEM certificate found", t.CAFile)}
-		}
-		tc.RootCAs = pool
+	tc, err := tlsconf.Client(tlsconf.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile})
+	if err != nil {
+		return nil, err
 	}
-	if (t.CertFile == "") != (t.KeyFile == "") {
-		return nil, &TLSFileError{Field: "cert", Err: errors.New("a client certificate and its key must be given together")}
-	}
-	if t.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
-			return nil, &TLSFileError{Field: "cert", Err: err}
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
+	tc.ServerName = t.ServerName
+	tc.InsecureSkipVerify = t.InsecureSkipVerify //nolint:gosec // opt-in for test clusters
 	return tc, nil
 }

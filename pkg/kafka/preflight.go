@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/tlsconf"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -90,7 +91,7 @@ func (c Config) Explain(err error) error {
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
-		tlsFile   *TLSFileError
+		tlsFile   *tlsconf.FileError
 		oe        *oauthError
 		ke        *kerr.Error
 	)
@@ -98,7 +99,7 @@ func (c Config) Explain(err error) error {
 	msg := err.Error()
 	switch {
 	case errors.As(err, &tlsFile):
-		if tlsFile.Field == "ca" {
+		if tlsFile.Field == tlsconf.FieldCA {
 			return refuse(EnvTLSCAFile, "cannot use the CA bundle")
 		}
 		return refuse(EnvTLSCertFile+" and "+EnvTLSKeyFile, "cannot use the client certificate")

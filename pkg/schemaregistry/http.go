@@ -1,19 +1,18 @@
 package schemaregistry
 
 import (
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/compat"
+	"github.com/isthmus/isthmus/pkg/serve"
 )
 
 // ContentType is the schema registry's media type.
@@ -98,35 +97,11 @@ func (r *Registry) authorized(req *http.Request) bool {
 	return false
 }
 
-// ListenAndServe serves on addr until ctx is cancelled, then shuts down
-// within five seconds.
-func (r *Registry) ListenAndServe(ctx context.Context, addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("schema registry: listen %s: %w", addr, err)
-	}
-	return r.Serve(ctx, ln)
-}
-
-// Serve serves on ln until ctx is cancelled.
-func (r *Registry) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			return err
-		}
-		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	}
+// Server is the registry's HTTP server on addr (pkg/serve): Listen binds
+// it ("schema registry listener <addr>: ..."), Run serves until its context
+// ends and stops within five seconds.
+func (r *Registry) Server(addr string) *serve.Runner {
+	return serve.New("schema registry", addr, serve.HTTP(&http.Server{Handler: r, ReadHeaderTimeout: 10 * time.Second}), serve.Logger(r.log))
 }
 
 func reply(w http.ResponseWriter, v any) {

@@ -15,7 +15,6 @@ package service
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -93,7 +92,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.Log.Warn("kafka not reachable at start; retrying in the background", "err", err)
 	}
 	if err := s.Admin.Listen(); err != nil {
-		return fmt.Errorf("admin listener %s: %w", s.Common.AdminAddr, err)
+		return err
 	}
 	s.Log.Info("admin server listening", "addr", s.Admin.Addr())
 	comps := append([]lifecycle.Component{{Name: "admin", Run: s.Admin.Run}}, s.comps...)

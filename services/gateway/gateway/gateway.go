@@ -7,12 +7,10 @@ import (
 	"context"
 	"crypto"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,7 +18,9 @@ import (
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	"github.com/isthmus/isthmus/pkg/bearer"
 	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/serve"
 	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/pkg/tlsconf"
 	"github.com/isthmus/isthmus/services/gateway/internal/api"
 	"github.com/isthmus/isthmus/services/gateway/internal/auth"
 	"github.com/isthmus/isthmus/services/gateway/internal/credit"
@@ -33,14 +33,14 @@ import (
 
 // Run runs the gateway until ctx ends, listening on cfg.GRPCAddr and cfg.HTTPAddr.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	grpcLn, err := net.Listen("tcp", cfg.GRPCAddr)
+	grpcLn, err := serve.Listen("gRPC", cfg.GRPCAddr)
 	if err != nil {
-		return fmt.Errorf("gRPC listener %s: %w", cfg.GRPCAddr, err)
+		return err
 	}
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	httpLn, err := serve.Listen("REST", cfg.HTTPAddr)
 	if err != nil {
 		grpcLn.Close()
-		return fmt.Errorf("REST listener %s: %w", cfg.HTTPAddr, err)
+		return err
 	}
 	return Serve(ctx, cfg, log, grpcLn, httpLn)
 }
@@ -183,26 +183,13 @@ func loadKeys(ctx context.Context, cfg *Config) (*bearer.KeySet, map[string]cryp
 		map[string]string{"ISTHMUS_GATEWAY_JWKS_FILE": cfg.JWKSFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS": cfg.PublicKeysFile})
 }
 
+// serverTLS is the TLS of gRPC and REST (nil: plain text); with a client CA
+// bundle, client certificates are verified when given and the verifier
+// refuses calls without one.
 func serverTLS(cfg *Config) (*tls.Config, error) {
 	if cfg.TLSCertFile == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("gateway TLS key pair: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
-	if cfg.ClientCAFile != "" {
-		pem, err := os.ReadFile(cfg.ClientCAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE %s holds no certificate", cfg.ClientCAFile)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.VerifyClientCertIfGiven
-	}
-	return tc, nil
+	tc, err := tlsconf.Server(tlsconf.Files{CAFile: cfg.ClientCAFile, CertFile: cfg.TLSCertFile, KeyFile: cfg.TLSKeyFile})
+	return tc, tlsconf.Invalid(err, "ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE", "ISTHMUS_GATEWAY_TLS_CERT_FILE / ISTHMUS_GATEWAY_TLS_KEY_FILE")
 }

@@ -19,11 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/lifecycle"
-	"github.com/isthmus/isthmus/pkg/logging"
-	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
 // Options are the flags of `isthmus dev`.
@@ -86,16 +83,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer f.Close()
 		logOut = f
 	}
-	log := logging.New(logOut, common.LogLevel, catalog.MustEmbedded().PIIFields()...)
-	shutdownTracing, err := tracing.Setup(ctx, "isthmus-dev")
+	log, flush, err := lifecycle.Observe(ctx, "isthmus-dev", logOut, common.LogLevel)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = shutdownTracing(sctx)
-	}()
+	defer flush()
 	if o.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.Duration)

@@ -21,7 +21,7 @@ import (
 type embedded struct {
 	kafka    *kfake.Cluster
 	registry *schemaregistry.Registry
-	regLn    net.Listener
+	stopReg  func()
 	redis    *miniredis.Miniredis
 }
 
@@ -46,22 +46,26 @@ func startKafka(addr, dataDir string) (*kfake.Cluster, error) {
 	return c, nil
 }
 
-func startRegistry(ctx context.Context, addr, dataDir string, log *slog.Logger) (*schemaregistry.Registry, net.Listener, error) {
+// startRegistry serves the registry on addr until ctx ends or stop is
+// called; stop returns once it has stopped.
+func startRegistry(ctx context.Context, addr, dataDir string, log *slog.Logger) (reg *schemaregistry.Registry, stop func(), err error) {
 	var opts []schemaregistry.Option
 	opts = append(opts, schemaregistry.Logger(log))
 	if dataDir != "" {
 		opts = append(opts, schemaregistry.DataFile(filepath.Join(dataDir, "registry.json")))
 	}
-	reg, err := schemaregistry.New(opts...)
+	reg, err = schemaregistry.New(opts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("embedded schema registry on %s: %w", addr, err)
+	srv := reg.Server(addr)
+	if err := srv.Listen(); err != nil {
+		return nil, nil, fmt.Errorf("embedded %w", err)
 	}
-	go func() { _ = reg.Serve(ctx, ln) }()
-	return reg, ln, nil
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { _ = srv.Run(ctx); close(done) }()
+	return reg, func() { cancel(); <-done }, nil
 }
 
 func startRedis(addr string) (*miniredis.Miniredis, error) {
@@ -76,8 +80,8 @@ func (e *embedded) close() {
 	if e.redis != nil {
 		e.redis.Close()
 	}
-	if e.regLn != nil {
-		_ = e.regLn.Close()
+	if e.stopReg != nil {
+		e.stopReg()
 	}
 	if e.kafka != nil {
 		e.kafka.Close()

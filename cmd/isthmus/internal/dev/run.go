@@ -37,11 +37,11 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	if envSet("ISTHMUS_SCHEMA_REGISTRY_URL") {
 		fmt.Fprintf(stdout, "schema registry  %s (external)\n", config.MaskURL(common.Registry.URL))
 	} else {
-		reg, ln, err := startRegistry(ctx, o.RegistryAddr, o.DataDir, log.With("component", "schema-registry"))
+		reg, stop, err := startRegistry(ctx, o.RegistryAddr, o.DataDir, log.With("component", "schema-registry"))
 		if err != nil {
 			return err
 		}
-		emb.registry, emb.regLn = reg, ln
+		emb.registry, emb.stopReg = reg, stop
 		common.Registry.URL = "http://" + o.RegistryAddr
 		env["ISTHMUS_SCHEMA_REGISTRY_URL"] = common.Registry.URL
 		fmt.Fprintf(stdout, "schema registry  http://%s (embedded)\n", o.RegistryAddr)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
@@ -72,10 +71,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %v", *listen, err)
+	srv := reg.Server(*listen)
+	if err := srv.Listen(); err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "schema registry listening on %s\n", ln.Addr())
-	return reg.Serve(ctx, ln)
+	fmt.Fprintf(stdout, "schema registry listening on %s\n", srv.Addr())
+	return srv.Run(ctx)
 }

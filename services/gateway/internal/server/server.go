@@ -6,7 +6,6 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -33,6 +31,8 @@ import (
 	inventoryv1 "github.com/isthmus/isthmus/pkg/api/isthmus/inventory/v1"
 	pricingv1 "github.com/isthmus/isthmus/pkg/api/isthmus/pricing/v1"
 	servicev1 "github.com/isthmus/isthmus/pkg/api/isthmus/service/v1"
+	"github.com/isthmus/isthmus/pkg/lifecycle"
+	"github.com/isthmus/isthmus/pkg/serve"
 	"github.com/isthmus/isthmus/services/gateway/internal/auth"
 	"github.com/isthmus/isthmus/services/gateway/internal/ratelimit"
 	"github.com/isthmus/isthmus/services/gateway/internal/restjson"
@@ -150,44 +150,28 @@ func (s *Server) SetServing(ok bool) {
 	}
 }
 
-// Serve serves gRPC on grpcLn and REST on httpLn until ctx ends, then stops
-// gracefully (in-flight calls finish within 10s).
+// Serve serves gRPC on grpcLn and REST on httpLn until ctx ends or one of
+// them fails, then stops both (pkg/serve): the health service answers
+// NOT_SERVING, in-flight calls finish within 10s and are cut off after.
 func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
-	errc := make(chan error, 2)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); errc <- s.ext.Serve(grpcLn) }()
-	go func() {
-		defer wg.Done()
-		var err error
-		if s.o.TLS != nil {
-			err = s.http.ServeTLS(httpLn, "", "")
-		} else {
-			err = s.http.Serve(httpLn)
-		}
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		errc <- err
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+	opts := func(ln net.Listener) []serve.Option {
+		return []serve.Option{serve.Listener(ln), serve.StopTimeout(10 * time.Second), serve.Logger(s.o.Log)}
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s.health.Shutdown()
-	_ = s.http.Shutdown(sctx)
-	stopped := make(chan struct{})
-	go func() { s.ext.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		s.ext.Stop()
-	}
-	wg.Wait()
-	return err
+	grpcSrv := serve.New("gRPC", grpcLn.Addr().String(), healthFirst{serve.GRPC(s.ext), s.health}, opts(grpcLn)...)
+	restSrv := serve.New("REST", httpLn.Addr().String(), serve.HTTP(s.http), opts(httpLn)...)
+	return lifecycle.Run(ctx, s.o.Log, lifecycle.Component{Name: "grpc", Run: grpcSrv.Run}, lifecycle.Component{Name: "rest", Run: restSrv.Run})
+}
+
+// healthFirst tells health watchers NOT_SERVING before the gRPC server
+// stops.
+type healthFirst struct {
+	serve.Server
+	health *health.Server
+}
+
+func (h healthFirst) Shutdown(ctx context.Context) error {
+	h.health.Shutdown()
+	return h.Server.Shutdown(ctx)
 }
 
 // headerMatcher passes the headers the calls read to their metadata

@@ -16,11 +16,9 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/serve"
 	"github.com/isthmus/isthmus/services/reconciler/internal/opsapi"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 )
@@ -58,44 +57,28 @@ type Server struct {
 	// token (reads: any operations role). Nil: actions off (503), reads open.
 	Ops *opsapi.API
 
-	ln net.Listener
+	run *serve.Runner
 }
 
-// Listen binds the address (fail fast when taken).
+// Listen binds the address (fail fast when taken): "dashboard listener
+// <addr>: ...". The routes are those of the settings at this point.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("dashboard listener %s: %w", s.Addr, err)
+	if s.run == nil {
+		srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
+		s.run = serve.New("dashboard", s.Addr, serve.HTTP(srv), serve.Logger(s.Log))
 	}
-	s.ln = ln
-	return nil
+	return s.run.Listen()
 }
 
 // URL is the base URL of the bound listener.
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+func (s *Server) URL() string { return "http://" + s.run.Addr() }
 
-// Run serves until ctx ends, then shuts down within 5 s.
+// Run serves until ctx ends, then stops within 5 s (pkg/serve).
 func (s *Server) Run(ctx context.Context) error {
-	if s.ln == nil {
-		if err := s.Listen(); err != nil {
-			return err
-		}
-	}
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, MaxHeaderBytes: 16 << 10}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(s.ln) }()
-	select {
-	case err := <-errc:
+	if err := s.Listen(); err != nil {
 		return err
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
 	}
+	return s.run.Run(ctx)
 }
 
 // Handler returns the routes.
