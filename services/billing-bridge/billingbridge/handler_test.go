@@ -14,6 +14,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
+	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
@@ -97,34 +98,30 @@ func decode(t *testing.T, k *processortest.Kit, res processortest.Result) output
 	if res.Err != nil {
 		t.Fatalf("handling failed: %v", res.Err)
 	}
-	var o outputs
-	for _, r := range res.On(contracts.TopicBillingCommandsV1) {
-		v := &contracts.BillingCommand{}
-		k.Decode(r, v)
-		o.cmds = append(o.cmds, v)
+	return outputs{
+		cmds:     on[contracts.BillingCommand](t, k, res, contracts.TopicBillingCommandsV1, func(v *contracts.BillingCommand) string { return v.ContractID }),
+		revenue:  on[contracts.RevenueSchedule](t, k, res, contracts.TopicBillingRevenueScheduleV1, func(v *contracts.RevenueSchedule) string { return v.ContractID }),
+		journals: on[contracts.JournalCommand](t, k, res, contracts.TopicERPJournalCommandsV1, func(v *contracts.JournalCommand) string { return v.ContractID }),
+		xs:       on[contracts.OperationalException](t, k, res, contracts.TopicOpsExceptionsV1, func(v *contracts.OperationalException) string { return v.ExceptionID }),
 	}
-	for _, r := range res.On(contracts.TopicBillingRevenueScheduleV1) {
-		v := &contracts.RevenueSchedule{}
+}
+
+// on decodes the outputs to topic and checks each is keyed by key(value).
+func on[T any, P interface {
+	*T
+	serde.Record
+}](t *testing.T, k *processortest.Kit, res processortest.Result, topic string, key func(P) string) []P {
+	t.Helper()
+	var out []P
+	for _, r := range res.On(topic) {
+		v := P(new(T))
 		k.Decode(r, v)
-		o.revenue = append(o.revenue, v)
-	}
-	for _, r := range res.On(contracts.TopicERPJournalCommandsV1) {
-		v := &contracts.JournalCommand{}
-		k.Decode(r, v)
-		if r.Key != v.ContractID {
-			t.Errorf("journal %s keyed %q", v.JournalCommandID, r.Key)
+		if want := key(v); r.Key != want {
+			t.Errorf("%s record keyed %q, want %q", topic, r.Key, want)
 		}
-		o.journals = append(o.journals, v)
+		out = append(out, v)
 	}
-	for _, r := range res.On(contracts.TopicOpsExceptionsV1) {
-		v := &contracts.OperationalException{}
-		k.Decode(r, v)
-		if r.Key != v.ExceptionID {
-			t.Errorf("exception %s keyed %q", v.ExceptionID, r.Key)
-		}
-		o.xs = append(o.xs, v)
-	}
-	return o
+	return out
 }
 
 func state(t *testing.T, k *processortest.Kit, id string) *bridge.State {

@@ -1,5 +1,6 @@
 // Package adapter maps between the Avro records of the topic contracts
-// (pkg/contracts) and billing-bridge's domain (contract, bridge). It is pure:
+// (pkg/contracts) and billing-bridge's domain (contract, bridge); exceptions
+// and metadata are built by pkg/ops and pkg/event. It does no I/O:
 // no Kafka, no clock. The mapping rules that are not one-to-one:
 //
 //   - Sequences: crm.deal.v1 numbers the NEW deal 0 and amendments 1, 2, …;
