@@ -29,7 +29,8 @@ const TopicByContract = "billing-bridge.by-contract.v1"
 // contract their exception names.
 const TopicDecisions = "billing-bridge.decisions.v1"
 
-// Store is the state store: contract id → bridge.State (Marshal bytes).
+// Store is the contracts' state store: contract id → bridge.State
+// (Marshal bytes). Stores lists the others.
 const Store = "contracts"
 
 // Inputs are the topics billing-bridge consumes.
@@ -62,6 +63,22 @@ func (c *Config) Base() *config.Common { return &c.Common }
 // and scheduled journals against their posting period.
 const TickInterval = time.Second
 
+// ProcessorConfig is billing-bridge's processor around h: its topics,
+// stores, handler and tick. Run runs it on Kafka; the handler's tests run
+// it without a broker (pkg/processor/processortest).
+func ProcessorConfig(instance string, h *Handler) processor.Config {
+	return processor.Config{
+		Service:        Name,
+		Instance:       instance,
+		Topics:         Inputs,
+		InternalTopics: []string{TopicByContract, TopicDecisions},
+		Stores:         Stores,
+		Handler:        h.Handle,
+		Tick:           TickInterval,
+		OnTick:         h.Tick,
+	}
+}
+
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	svc := service.New(&cfg.Common, log)
@@ -70,16 +87,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	h := &Handler{Bridge: bridge.New(), SLA: cfg.GapSLA, Metrics: NewMetrics()}
-	p, err := processor.New(processor.Config{
-		Service:        Name,
-		Instance:       cfg.Instance,
-		Topics:         Inputs,
-		InternalTopics: []string{TopicByContract, TopicDecisions},
-		Stores:         []string{Store},
-		Handler:        h.Handle,
-		Tick:           TickInterval,
-		OnTick:         h.Tick,
-	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	p, err := processor.New(ProcessorConfig(cfg.Instance, h), cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package billingbridge
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -19,18 +18,37 @@ import (
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/journal"
 )
 
-// heldPrefix starts the store keys of the held-amendment index: one entry
-// per contract with a held deal whose gap exception is not raised yet. It
-// sorts before every contract id, so a tick reads the index without
-// decoding any contract.
-const heldPrefix = "\x00held\x00"
+// The state stores (Config.Stores): the contracts themselves, the flows of
+// held deals and two timer indexes, each its own store (a changelog topic
+// "billing-bridge.<store>.changelog"). Own state that cannot be read back
+// follows processor.Store's one policy (retriable, corrupt_state).
+const (
+	// StoreHeld: contract id → the correlation and event id of each held
+	// deal whose gap exception is not raised yet (by domain sequence).
+	StoreHeld = "held"
+	// StoreGapTimers: contract id → the time its earliest held deal not yet
+	// raised was held; due once that deal has waited the SLA.
+	StoreGapTimers = "gap-timers"
+	// StoreReleaseTimers: contract id → the day its earliest scheduled
+	// journal's posting period opens.
+	StoreReleaseTimers = "release-timers"
+)
 
-// releasePrefix starts the store keys of the release index:
-// "<prefix><YYYY-MM-DD>\x00<contract id>" for each contract with scheduled
-// journals, at the day the earliest one's period opens. It sorts after the
-// held index and before every contract id; in date order, so a tick stops
-// at the first period not open yet.
-const releasePrefix = "\x00release\x00"
+// Stores are every store of the service.
+var Stores = []string{Store, StoreHeld, StoreGapTimers, StoreReleaseTimers}
+
+var (
+	contractStore = processor.NewStore[*bridge.State](Store, stateCodec{})
+	heldStore     = processor.NewStore(StoreHeld, processor.JSON[map[string]flow]())
+	gapTimers     = processor.NewTimers(StoreGapTimers)
+	releaseTimers = processor.NewTimers(StoreReleaseTimers)
+)
+
+// stateCodec stores a contract as State.Marshal bytes.
+type stateCodec struct{}
+
+func (stateCodec) Encode(s *bridge.State) ([]byte, error) { return s.Marshal() }
+func (stateCodec) Decode(b []byte) (*bridge.State, error) { return bridge.Unmarshal(b) }
 
 // ErrKeyMismatch: a record's key is not the contract id in its value.
 var ErrKeyMismatch = errors.New("record key is not the contract id")
@@ -69,21 +87,30 @@ func input(m *processor.Message, md contracts.EventMetadata) adapter.Meta {
 	if corr == "" {
 		corr = m.CorrelationID()
 	}
-	base := m.EventID()
 	return adapter.Meta{
 		CorrelationID: corr,
 		CausationID:   md.EventID,
 		OccurredAt:    md.OccurredAt,
-		EventID:       func(i int) string { return event.ID(base, strconv.Itoa(i)) },
+		EventID:       func(i int) string { return m.DerivedID(strconv.Itoa(i)) },
 	}
+}
+
+// reservedContractID refuses a contract id that starts with a NUL byte:
+// such keys were the store's own (the indexes of earlier releases, see
+// legacy.go).
+func reservedContractID(id string) error {
+	if strings.HasPrefix(id, "\x00") {
+		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+	}
+	return nil
 }
 
 func checkKey(m *processor.Message, contractID string) error {
 	if contractID == "" {
 		return errs.Poisonf("missing_contract_id", "%s record at offset %d has no contract id", m.Topic, m.Record.Offset)
 	}
-	if strings.HasPrefix(contractID, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", contractID)
+	if err := reservedContractID(contractID); err != nil {
+		return err
 	}
 	if m.Key() != contractID {
 		return errs.Poison("key_mismatch", fmt.Errorf("%w: %s key %q, contract_id %q", ErrKeyMismatch, m.Topic, m.Key(), contractID))
@@ -188,8 +215,8 @@ func (h *Handler) rekeyJournal(m *processor.Message) error {
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(id, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+	if err := reservedContractID(id); err != nil {
+		return err
 	}
 	m.Emit(TopicByContract, id, m.Value())
 	return nil
@@ -226,57 +253,43 @@ func (h *Handler) journal(m *processor.Message) error {
 
 // Tick raises the gap exception of every amendment held past the SLA on
 // this partition, and sends the scheduled journals whose posting period
-// opened at now (stream time). It reads the two indexes only; outputs are
+// opened at now (stream time). It reads the due timers only; outputs are
 // dated now.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
-	var due, release []string
-	var bad error
-	today := contract.DateOf(now)
-	m.Range(Store, func(k string, v []byte) bool {
-		if id, ok := strings.CutPrefix(k, heldPrefix); ok {
-			var ix heldIndex
-			if err := json.Unmarshal(v, &ix); err != nil {
-				bad = fmt.Errorf("held index of %s: %w", id, err)
-				return false
-			}
-			if !now.Before(ix.Since.Add(h.SLA)) {
-				due = append(due, id)
-			}
-			return true
-		}
-		if rest, ok := strings.CutPrefix(k, releasePrefix); ok {
-			day, id, _ := strings.Cut(rest, "\x00")
-			d, err := contract.ParseDate(day)
-			if err != nil {
-				bad = fmt.Errorf("release index %q: %w", k, err)
-				return false
-			}
-			if d > today {
-				return false // in date order: nothing later is open
-			}
-			release = append(release, id)
-			return true
-		}
-		return false
-	})
-	if bad != nil {
-		return bad
+	if err := h.migrateIndexes(m); err != nil {
+		return err
 	}
+	var due, release []string
+	// A gap timer is at the time the deal was held: due once it has waited
+	// the SLA (read at each tick, so a changed SLA applies to deals held
+	// already).
+	gapTimers.Due(m, now.Add(-h.SLA), func(id string, _ time.Time) bool {
+		due = append(due, id)
+		return true
+	})
+	releaseTimers.Due(m, now, func(id string, _ time.Time) bool {
+		release = append(release, id)
+		return true
+	})
+	today := contract.DateOf(now)
 	for _, id := range due {
 		s, err := load(m, id)
 		if err != nil {
 			return err
 		}
-		ix, _ := loadIndex(m, id)
+		flows, _, err := heldStore.Get(m, id)
+		if err != nil {
+			return err
+		}
 		out := h.Bridge.Tick(s, now, h.SLA)
 		var recs []adapter.Record
 		for _, e := range out.Exceptions {
-			fl := ix.Flows[strconv.FormatInt(e.Seq, 10)]
+			fl := flows[strconv.FormatInt(e.Seq, 10)]
 			corr := fl.Correlation
 			if corr == "" {
-				corr = event.ID("billing-bridge", s.ContractID)
+				corr = event.ID(Name, s.ContractID)
 			}
-			eid := event.ID("billing-bridge", "tick", e.ID)
+			eid := event.ID(Name, "tick", adapter.Owner.ExceptionID(e.ID))
 			meta := adapter.Meta{CorrelationID: corr, CausationID: fl.Event, OccurredAt: now,
 				EventID: func(int) string { return eid }}
 			recs = append(recs, adapter.Records(h.Bridge, s, bridge.Outputs{Exceptions: []bridge.Exception{e}}, meta)...)
@@ -295,8 +308,8 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 		}
 		out := h.Bridge.Release(s, today)
 		// Deterministic ids: the contract and the day its periods opened.
-		base := event.ID("billing-bridge", "release", s.ContractID, today.String())
-		meta := adapter.Meta{CorrelationID: event.ID("billing-bridge", s.ContractID), OccurredAt: now,
+		base := event.ID(Name, "release", s.ContractID, today.String())
+		meta := adapter.Meta{CorrelationID: event.ID(Name, s.ContractID), OccurredAt: now,
 			EventID: func(i int) string { return event.ID(base, strconv.Itoa(i)) }}
 		if err := emit(m, adapter.Records(h.Bridge, s, out, meta)); err != nil {
 			return err
@@ -314,19 +327,16 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 // where decision() applies it on the partition that owns the contract.
 // Other services' decisions are skipped.
 func (h *Handler) routeDecision(m *processor.Message) error {
-	var d contracts.Decision
-	if err := m.Decode(&d); err != nil {
+	d, mine, err := adapter.Owner.Decision(m)
+	if err != nil || !mine {
 		return err
-	}
-	if d.OwnerService != adapter.Owner {
-		return nil
 	}
 	id, ok := adapter.ContractOfException(d.ExceptionID)
 	if !ok {
-		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a billing-bridge exception id", d.DecisionID, d.ExceptionID)
+		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which names no contract", d.DecisionID, d.ExceptionID)
 	}
-	if strings.HasPrefix(id, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+	if err := reservedContractID(id); err != nil {
+		return err
 	}
 	m.Emit(TopicDecisions, id, m.Value())
 	return nil
@@ -385,97 +395,64 @@ func emit(m *processor.Message, recs []adapter.Record) error {
 	return nil
 }
 
+// load is the contract's state, or a new one for a contract never seen.
 func load(m *processor.Message, id string) (*bridge.State, error) {
-	b, ok := m.Get(Store, id)
-	if !ok {
-		return bridge.NewState(id), nil
-	}
-	s, err := bridge.Unmarshal(b)
-	if err != nil {
-		// The state was written by this service: a bug, not bad input.
-		// Retrying keeps the partition stopped and visible (not ready)
-		// instead of dead-lettering good records.
-		return nil, errs.Retriable("corrupt_state", fmt.Errorf("contract %s: %w", id, err))
+	s, ok, err := contractStore.Get(m, id)
+	if err != nil || !ok {
+		return bridge.NewState(id), err
 	}
 	return s, nil
 }
 
-// heldIndex is the index entry of a contract with held deals: the earliest
-// time one of them was held (not yet raised), and the flow of each held
-// deal, so that its gap exception continues the deal's correlation.
-type heldIndex struct {
-	Since time.Time       `json:"since"`
-	Flows map[string]flow `json:"flows,omitempty"` // domain seq → flow
-}
-
+// flow is what a held deal's gap exception continues: the deal's
+// correlation id and event id.
 type flow struct {
 	Seq         int64  `json:"-"`
 	Correlation string `json:"correlation"`
 	Event       string `json:"event,omitempty"`
 }
 
-func releaseKey(d contract.Date, contractID string) string {
-	return releasePrefix + d.String() + "\x00" + contractID
-}
-
-func loadIndex(m *processor.Message, id string) (heldIndex, bool) {
-	b, ok := m.Get(Store, heldPrefix+id)
-	if !ok {
-		return heldIndex{}, false
-	}
-	var ix heldIndex
-	if json.Unmarshal(b, &ix) != nil {
-		return heldIndex{}, true
-	}
-	return ix, true
-}
-
-// save stores the state and keeps the held index in step with it: an entry
-// exists exactly while a held deal waits for its gap exception. fl is the
-// flow of a deal just held.
+// save stores the state and keeps the timers and held flows in step with
+// it. fl is the flow of a deal just held.
 func save(m *processor.Message, s *bridge.State, fl *flow) error {
-	// The release index holds the contract at the day its earliest
-	// scheduled journal's period opens (State.Indexed remembers the entry).
-	release, scheduled := s.NextRelease()
-	if !scheduled {
-		release = 0
+	if err := contractStore.Put(m, s.ContractID, s); err != nil {
+		return err
 	}
-	if release != s.Indexed {
-		if s.Indexed != 0 {
-			m.Put(Store, releaseKey(s.Indexed, s.ContractID), nil)
-		}
-		if release != 0 {
-			m.Put(Store, releaseKey(release, s.ContractID), []byte{1})
-		}
-		s.Indexed = release
+	return index(m, s, fl)
+}
+
+// index sets the contract's timers from its state: the release timer at
+// the day its earliest scheduled journal's period opens, the gap timer at
+// the time its earliest held deal not yet raised was held, with the flow
+// of each such deal kept while it waits.
+func index(m *processor.Message, s *bridge.State, fl *flow) error {
+	if d, ok := s.NextRelease(); ok && !d.IsZero() {
+		releaseTimers.Set(m, s.ContractID, d.Time())
+	} else {
+		releaseTimers.Cancel(m, s.ContractID)
 	}
-	b, err := s.Marshal()
+	flows, existed, err := heldStore.Get(m, s.ContractID)
 	if err != nil {
 		return err
 	}
-	m.Put(Store, s.ContractID, b)
-	ix, existed := loadIndex(m, s.ContractID)
 	since, pending := s.NextDeadline(0)
 	if !pending {
+		gapTimers.Cancel(m, s.ContractID)
 		if existed {
-			m.Put(Store, heldPrefix+s.ContractID, nil)
+			heldStore.Delete(m, s.ContractID)
 		}
 		return nil
 	}
-	next := heldIndex{Since: since.UTC(), Flows: map[string]flow{}}
+	gapTimers.Set(m, s.ContractID, since)
+	next := map[string]flow{}
 	for _, hd := range s.Held {
 		k := strconv.FormatInt(hd.Deal.Seq, 10)
-		if f, ok := ix.Flows[k]; ok && !hd.Raised {
-			next.Flows[k] = f
+		if f, ok := flows[k]; ok && !hd.Raised {
+			next[k] = f
 		}
 		if fl != nil && fl.Seq == hd.Deal.Seq {
-			next.Flows[k] = *fl
+			next[k] = *fl
 		}
 	}
-	nb, err := json.Marshal(next) // encoding/json sorts map keys
-	if err != nil {
-		return err
-	}
-	m.Put(Store, heldPrefix+s.ContractID, nb)
-	return nil
+	return heldStore.Put(m, s.ContractID, next)
 }

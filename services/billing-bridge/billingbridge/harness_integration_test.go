@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -20,13 +19,10 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
-	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
-	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
 
 // outputs billing-bridge writes, collected by the harness.
@@ -44,8 +40,10 @@ type harness struct {
 	sd       *serde.Serde
 	cl       *kgo.Client
 
-	mu   sync.Mutex
-	recs []got
+	col *testinfra.Collector
+	// decoded are the collected outputs decoded so far, per logical topic.
+	mu      sync.Mutex
+	decoded map[string][]got
 }
 
 // got is one output record as a read_committed consumer sees it.
@@ -187,62 +185,58 @@ func (h *harness) collect() {
 	for i, tp := range outputTopics {
 		topics[i] = h.prefix + tp
 	}
-	cl := testinfra.NewClient(h.t, h.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(250*time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	h.t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				g := got{Topic: r.Topic[len(h.prefix):], Key: string(r.Key), Headers: map[string]string{}, ProducerID: r.ProducerID}
-				for _, hd := range r.Headers {
-					g.Headers[hd.Key] = string(hd.Value)
-				}
-				if g.Topic == processor.DLQTopic(billingbridge.Name) {
-					g.Value = r.Value
-				} else {
-					v, err := contracts.NewValue(g.Topic)
-					if err == nil {
-						err = h.sd.Decode(ctx, r.Value, v.(serde.Record))
-					}
-					if err != nil {
-						g.Value = err
-					} else {
-						g.Value = v
-					}
-				}
-				h.mu.Lock()
-				h.recs = append(h.recs, g)
-				h.mu.Unlock()
-			})
-		}
-	}()
+	h.col = testinfra.Collect(h.t, h.brokers, topics...)
+	h.decoded = map[string][]got{}
 }
 
-// snapshot returns the outputs collected so far.
+// snapshot returns the outputs collected so far, decoded, topic by topic
+// (in outputTopics order), each topic in the order read.
 func (h *harness) snapshot() []got {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]got(nil), h.recs...)
+	var all []got
+	for _, tp := range outputTopics {
+		done := h.decoded[tp]
+		for _, r := range h.col.Records(h.prefix + tp)[len(done):] {
+			done = append(done, h.decode(tp, r))
+		}
+		h.decoded[tp] = done
+		all = append(all, done...)
+	}
+	return all
+}
+
+// decode is one output record as the tests read it.
+func (h *harness) decode(topic string, r *kgo.Record) got {
+	g := got{Topic: topic, Key: string(r.Key), Headers: map[string]string{}, ProducerID: r.ProducerID}
+	for _, hd := range r.Headers {
+		g.Headers[hd.Key] = string(hd.Value)
+	}
+	if topic == processor.DLQTopic(billingbridge.Name) {
+		g.Value = r.Value
+		return g
+	}
+	v, err := contracts.NewValue(topic)
+	if err == nil {
+		err = h.sd.Decode(context.Background(), r.Value, v.(serde.Record))
+	}
+	if err != nil {
+		g.Value = err
+	} else {
+		g.Value = v
+	}
+	return g
 }
 
 // waitFor polls cond over the collected outputs until it holds.
 func (h *harness) waitFor(what string, timeout time.Duration, cond func([]got) bool) []got {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		recs := h.snapshot()
-		if cond(recs) {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %s waiting for %s (%d outputs collected)", timeout, what, len(recs))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var recs []got
+	testinfra.Eventually(h.t, timeout, what, func() bool {
+		recs = h.snapshot()
+		return cond(recs)
+	})
+	return recs
 }
 
 // forContract filters outputs of one contract.
@@ -278,56 +272,4 @@ func dlqFor(recs []got, key string) []got {
 		}
 	}
 	return out
-}
-
-// meta is the metadata of a test input.
-func meta(name string, at time.Time) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: event.ID("bbit", name), CorrelationID: "corr-" + name,
-		SourceSystem: contracts.SourceSystemCRM, OccurredAt: at.UTC().Truncate(time.Millisecond)}
-}
-
-func day(s string) contract.Date {
-	d, err := contract.ParseDate(s)
-	if err != nil {
-		panic(err)
-	}
-	return d
-}
-
-// newDeal is a NEW monthly deal: qty seats at price per month, one year from start.
-func newDeal(id string, start string, qty, price int64, at time.Time) *contracts.Deal {
-	d := contract.Deal{ContractID: id, Seq: 1, Kind: contract.KindNew, CustomerID: "ACC-" + id, Currency: "EUR",
-		Frequency: contract.Monthly, Start: day(start), End: day(start).AddMonths(12), OccurredAt: at,
-		Lines: []contract.Line{{SKU: "seat", Quantity: qty, UnitPrice: price}}}
-	return adapter.DealRecord(d, meta(id+"/0", at), "DEAL-"+id)
-}
-
-// amendDeal is an AMEND (Avro sequence seq) to qty seats at price per month.
-func amendDeal(id string, seq int, change contract.Change, eff string, qty, price int64, at time.Time) *contracts.Deal {
-	d := contract.Deal{ContractID: id, Seq: adapter.DomainSeq(seq), Kind: contract.KindAmend, Change: change, Currency: "EUR",
-		Frequency: contract.Monthly, Effective: day(eff), OccurredAt: at,
-		Lines: []contract.Line{{SKU: "seat", Quantity: qty, UnitPrice: price}}}
-	return adapter.DealRecord(d, meta(fmt.Sprintf("%s/%d", id, seq), at), "DEAL-"+id)
-}
-
-func cancelDeal(id string, seq int, eff string, at time.Time) *contracts.Deal {
-	d := contract.Deal{ContractID: id, Seq: adapter.DomainSeq(seq), Kind: contract.KindCancel, Currency: "EUR",
-		Frequency: contract.Monthly, Effective: day(eff), OccurredAt: at}
-	return adapter.DealRecord(d, meta(fmt.Sprintf("%s/%d", id, seq), at), "DEAL-"+id)
-}
-
-func scheduleTotal(c *contracts.BillingCommand) int64 {
-	var n int64
-	for _, s := range c.InvoiceSchedule {
-		n += s.Amount.AmountMinor
-	}
-	return n
-}
-
-func journalAmount(j *contracts.JournalCommand) (dr, cr int64) {
-	for _, l := range j.Lines {
-		dr += l.Debit.AmountMinor
-		cr += l.Credit.AmountMinor
-	}
-	return
 }

@@ -1,5 +1,6 @@
 // Package adapter maps between the Avro records of the topic contracts
-// (pkg/contracts) and billing-bridge's domain (contract, bridge). It is pure:
+// (pkg/contracts) and billing-bridge's domain (contract, bridge); exceptions
+// and metadata are built by pkg/ops and pkg/event. It does no I/O:
 // no Kafka, no clock. The mapping rules that are not one-to-one:
 //
 //   - Sequences: crm.deal.v1 numbers the NEW deal 0 and amendments 1, 2, …;
@@ -25,13 +26,23 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/journal"
 )
 
-// Owner is the owner_service of every exception billing-bridge raises.
-const Owner = "billing-bridge"
+// Owner is billing-bridge as the owner of its exceptions: owner_service
+// billing-bridge, exception ids "bbx:<id>" where <id> is the domain's
+// exception id (bridge.Exception.ID), queue FINANCE_OPS for every category
+// it raises, source system BILLING_BRIDGE.
+var Owner = ops.Owner{
+	Service: "billing-bridge",
+	Code:    "bbx",
+	Queue:   contracts.ExceptionQueueFinanceOps,
+	Source:  contracts.SourceSystemBillingBridge,
+}
 
 // DomainSeq is the domain sequence of an Avro amendment_sequence.
 func DomainSeq(amendmentSequence int) int64 { return int64(amendmentSequence) + 1 }
@@ -221,7 +232,7 @@ func JournalContract(v *contracts.Journal) (string, error) {
 	if v.ContractID != nil && *v.ContractID != "" {
 		return *v.ContractID, nil
 	}
-	if rest, ok := strings.CutPrefix(v.JournalCommandID, "JE/"); ok {
+	if rest, ok := strings.CutPrefix(v.JournalCommandID, journal.Prefix); ok {
 		esc, _, _ := strings.Cut(rest, "/")
 		if id, err := url.PathUnescape(esc); err == nil && id != "" {
 			return id, nil
@@ -257,18 +268,9 @@ type Meta struct {
 	EventID       func(i int) string
 }
 
+// metadata is the metadata of the i-th output (0, 1, …).
 func (m Meta) metadata(i int) contracts.EventMetadata {
-	md := contracts.EventMetadata{
-		EventID:       m.EventID(i),
-		CorrelationID: m.CorrelationID,
-		SourceSystem:  contracts.SourceSystemBillingBridge,
-		OccurredAt:    m.OccurredAt.UTC(),
-	}
-	if m.CausationID != "" {
-		c := m.CausationID
-		md.CausationID = &c
-	}
-	return md
+	return event.Metadata(m.EventID(i), m.CorrelationID, m.CausationID, Owner.Source, m.OccurredAt)
 }
 
 // Record is one output: a logical topic, a key and an Avro value.
@@ -285,9 +287,11 @@ func Records(b *bridge.Bridge, s *bridge.State, out bridge.Outputs, meta Meta) [
 	var recs []Record
 	add := func(topic, key string, v contracts.Value) { recs = append(recs, Record{topic, key, v}) }
 	for _, c := range BillingCommands(out.Commands) {
+		c.Metadata = meta.metadata(len(recs))
 		add(contracts.TopicBillingCommandsV1, c.ContractID, c)
 	}
 	for _, r := range RevenueSchedules(s, out.Revenue) {
+		r.Metadata = meta.metadata(len(recs))
 		add(contracts.TopicBillingRevenueScheduleV1, r.ContractID, r)
 	}
 	cancels := map[int64]bool{}
@@ -297,29 +301,15 @@ func Records(b *bridge.Bridge, s *bridge.State, out bridge.Outputs, meta Meta) [
 		}
 	}
 	for _, j := range out.Journals {
-		add(contracts.TopicERPJournalCommandsV1, j.ContractID, JournalCommand(s, j, cancels[j.Seq]))
+		v := JournalCommand(s, j, cancels[j.Seq])
+		v.Metadata = meta.metadata(len(recs))
+		add(contracts.TopicERPJournalCommandsV1, j.ContractID, v)
 	}
 	for _, e := range out.Exceptions {
-		x := Exception(e)
+		x := Exception(e, meta.metadata(len(recs)))
 		add(contracts.TopicOpsExceptionsV1, x.ExceptionID, x)
 	}
-	for i := range recs {
-		setMetadata(recs[i].Value, meta.metadata(i))
-	}
 	return recs
-}
-
-func setMetadata(v contracts.Value, md contracts.EventMetadata) {
-	switch r := v.(type) {
-	case *contracts.BillingCommand:
-		r.Metadata = md
-	case *contracts.RevenueSchedule:
-		r.Metadata = md
-	case *contracts.JournalCommand:
-		r.Metadata = md
-	case *contracts.OperationalException:
-		r.Metadata = md
-	}
 }
 
 var actions = map[bridge.CommandKind]string{
@@ -555,41 +545,29 @@ const (
 // them as Avro amendment sequences.
 var seqFields = map[string]bool{"last_applied_seq": true, "waiting_for_seq": true}
 
-// Exception maps a domain exception onto ops.exceptions.v1 (queue
-// FINANCE_OPS, status OPEN). Sequences in the context and summary are Avro
-// amendment sequences.
-func Exception(e bridge.Exception) *contracts.OperationalException {
+// Exception maps a domain exception onto ops.exceptions.v1 with metadata
+// md: id Owner.ExceptionID(e.ID), queue FINANCE_OPS (ops.Owner.QueueOf),
+// the allowed actions of its category while it is open. Sequences in the
+// context and summary are Avro amendment sequences.
+func Exception(e bridge.Exception, md contracts.EventMetadata) *contracts.OperationalException {
 	cat, ok := categories[e.Category]
 	if !ok {
 		cat = contracts.ExceptionCategoryOther
 	}
-	v := &contracts.OperationalException{
-		ExceptionID:    e.ID,
-		Category:       cat,
-		Queue:          contracts.ExceptionQueueFinanceOps,
-		Severity:       strings.ToUpper(e.Severity),
-		Status:         contracts.ExceptionStatusOpen,
-		OwnerService:   Owner,
-		Summary:        e.Message,
-		EntityIds:      map[string]string{"contract_id": e.ContractID},
-		Context:        map[string]string{"category": e.Category, "reason": e.Reason},
-		AllowedActions: bridge.AllowedActions(e.Category),
-	}
-	if e.Status != "" {
-		v.Status = e.Status
-	}
-	if v.Status == contracts.ExceptionStatusResolved || v.Status == contracts.ExceptionStatusClosed {
-		v.AllowedActions = []string{}
-	}
-	if e.DecisionID != "" {
-		id := e.DecisionID
-		v.DecisionID = &id
-	}
-	if v.Severity == "" {
-		v.Severity = contracts.SeverityMedium
+	x := ops.Exception{
+		ID:        Owner.ExceptionID(e.ID),
+		Category:  cat,
+		Severity:  e.Severity,
+		Status:    e.Status,
+		Summary:   e.Message,
+		Entities:  map[string]string{"contract_id": e.ContractID},
+		Context:   map[string]string{"category": e.Category, "reason": e.Reason},
+		Allowed:   bridge.AllowedActions(e.Category),
+		Suggested: suggestions[e.Category],
+		Decision:  e.DecisionID,
 	}
 	if e.Seq > 0 {
-		v.Context["amendment_sequence"] = strconv.Itoa(AvroSeq(e.Seq))
+		x.Context["amendment_sequence"] = strconv.Itoa(AvroSeq(e.Seq))
 	}
 	for _, f := range e.Context {
 		val := f.Value
@@ -598,19 +576,17 @@ func Exception(e bridge.Exception) *contracts.OperationalException {
 				val = strconv.Itoa(AvroSeq(n))
 			}
 		}
-		v.Context[f.Key] = val
+		x.Context[f.Key] = val
 		if strings.HasSuffix(f.Key, "_id") && f.Key != "contract_id" {
-			v.EntityIds[f.Key] = val
+			x.Entities[f.Key] = val
 		}
 	}
 	if e.Category == bridge.CategoryAmendmentGap {
-		v.Summary = fmt.Sprintf("%s amendment %s of contract %s held since %s, waiting for amendment %s (%s)",
-			v.Context["held_kind"], v.Context["amendment_sequence"], e.ContractID, v.Context["held_since"], v.Context["waiting_for_seq"], e.Reason)
+		x.Summary = fmt.Sprintf("%s amendment %s of contract %s held since %s, waiting for amendment %s (%s)",
+			x.Context["held_kind"], x.Context["amendment_sequence"], e.ContractID, x.Context["held_since"], x.Context["waiting_for_seq"], e.Reason)
 	}
-	if s, ok := suggestions[e.Category]; ok {
-		v.SuggestedAction = &s
-	}
-	return v
+	v := Owner.Event(x, md)
+	return &v
 }
 
 // Rejected is the exception for an input the domain refused with a
@@ -619,7 +595,7 @@ func Exception(e bridge.Exception) *contracts.OperationalException {
 func Rejected(contractID string, seq int64, cause string, err error) bridge.Exception {
 	reason := errs.ReasonOf(err)
 	return bridge.Exception{
-		ID:         "EX/" + url.PathEscape(contractID) + "/" + cause + "/" + reason,
+		ID:         url.PathEscape(contractID) + "/" + cause + "/" + reason,
 		Category:   CategoryRejectedInput,
 		Queue:      bridge.QueueFinanceOps,
 		Severity:   "high",
@@ -634,7 +610,7 @@ func Rejected(contractID string, seq int64, cause string, err error) bridge.Exce
 // BillingRejected is the exception for a COMMAND_REJECTED billing event.
 func BillingRejected(v *contracts.BillingEvent) bridge.Exception {
 	e := bridge.Exception{
-		ID:         "EX/" + url.PathEscape(v.ContractID) + "/billing/" + v.Metadata.EventID + "/" + CategoryBillingRejected,
+		ID:         url.PathEscape(v.ContractID) + "/billing/" + v.Metadata.EventID + "/" + CategoryBillingRejected,
 		Category:   CategoryBillingRejected,
 		Queue:      bridge.QueueFinanceOps,
 		Severity:   "high",
@@ -674,15 +650,16 @@ func JournalContext(e *bridge.Exception, j journal.Journal, v *contracts.Journal
 }
 
 // ContractOfException is the contract an exception id of this service
-// names: EX/JE/<contract>/… (journal), EX/BC/<contract>/… (amendment),
-// EX/<contract>/… (refused input, billing rejection, invoice mismatch);
-// the contract id is path-escaped.
+// (Owner.ExceptionID of a domain id) names: bbx:JE/<contract>/…
+// (journal), bbx:BC/<contract>/… (amendment), bbx:<contract>/… (refused
+// input, billing rejection, invoice mismatch); the contract id is
+// path-escaped.
 func ContractOfException(id string) (string, bool) {
-	rest, ok := strings.CutPrefix(id, "EX/")
+	rest, ok := domainID(id)
 	if !ok {
 		return "", false
 	}
-	for _, p := range []string{"JE/", "BC/"} {
+	for _, p := range []string{journal.Prefix, "BC/"} {
 		if r, ok := strings.CutPrefix(rest, p); ok {
 			rest = r
 			break
@@ -699,11 +676,21 @@ func ContractOfException(id string) (string, bool) {
 	return c, true
 }
 
+// domainID is the domain's id of an exception id of Owner.
+func domainID(id string) (string, bool) {
+	parts, ok := Owner.Parts(id, 1)
+	if !ok {
+		return "", false
+	}
+	return parts[0], true
+}
+
 // DecisionOf maps an ops.decisions.v1 record onto the domain. The category
 // of an exception the state does not track (one raised for a refused
 // input) comes from its id.
 func DecisionOf(v *contracts.Decision) bridge.Decision {
-	d := bridge.Decision{ID: v.DecisionID, ExceptionID: v.ExceptionID, Action: v.Action, Actor: v.Actor}
+	id, _ := domainID(v.ExceptionID)
+	d := bridge.Decision{ID: v.DecisionID, ExceptionID: id, Action: v.Action, Actor: v.Actor}
 	for _, c := range []string{bridge.CategoryJournalRejected, bridge.CategoryAmendmentGap, bridge.CategoryAmendmentRejected, bridge.CategoryInvoiceMismatch, CategoryBillingRejected} {
 		if strings.HasSuffix(v.ExceptionID, "/"+c) {
 			d.Category = c

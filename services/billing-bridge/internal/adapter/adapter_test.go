@@ -403,7 +403,7 @@ func TestGapExceptionUsesAvroSequences(t *testing.T) {
 	if len(out.Exceptions) != 1 {
 		t.Fatalf("%d exceptions", len(out.Exceptions))
 	}
-	x := Exception(out.Exceptions[0])
+	x := Exception(out.Exceptions[0], contracts.EventMetadata{})
 	got := map[string]string{"amendment_sequence": x.Context["amendment_sequence"], "waiting_for_seq": x.Context["waiting_for_seq"], "last_applied_seq": x.Context["last_applied_seq"]}
 	if diff := cmp.Diff(map[string]string{"amendment_sequence": "2", "waiting_for_seq": "1", "last_applied_seq": "0"}, got); diff != "" {
 		t.Errorf("sequences (-want +got):\n%s", diff)
@@ -415,11 +415,13 @@ func TestGapExceptionUsesAvroSequences(t *testing.T) {
 
 func TestContractOfException(t *testing.T) {
 	for id, want := range map[string]string{
-		"EX/JE/C%2F9/1/2025-01/RECOGNITION/journal_rejected": "C/9",
-		"EX/BC/ACME-42/3/amendment_gap":                      "ACME-42",
-		"EX/ACME-42/deal/3/currency_changed":                 "ACME-42",
-		"EX/ACME-42/2025-01-15/INV/invoice_mismatch":         "ACME-42",
-		"qto:1:1:Q-1": "", "EX/": "", "EX/JE/": "", "EX/C-1": "",
+		"bbx:JE/C%2F9/1/2025-01/RECOGNITION/journal_rejected": "C/9",
+		"bbx:BC/ACME-42/3/amendment_gap":                      "ACME-42",
+		"bbx:ACME-42/deal/3/currency_changed":                 "ACME-42",
+		"bbx:ACME-42/2025-01-15/INV/invoice_mismatch":         "ACME-42",
+		"bbx:A:B/deal/1/x":                                    "A:B",
+		"qto:1:1:Q-1":                                         "", "bbx:": "", "bbx:JE/": "", "bbx:C-1": "",
+		"EX/BC/ACME-42/3/amendment_gap": "",
 	} {
 		got, ok := ContractOfException(id)
 		if got != want || ok != (want != "") {

@@ -444,7 +444,7 @@ func TestJournalAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantEx := []Exception{{
-		ID: "EX/" + id + "/journal_rejected", Category: CategoryJournalRejected, Queue: QueueFinanceOps, Severity: "high",
+		ID: id + "/journal_rejected", Category: CategoryJournalRejected, Queue: QueueFinanceOps, Severity: "high",
 		ContractID: "C-1", Seq: 1, Reason: "journal_rejected", Message: "ERP rejected journal " + id + ": period 2025-01 closed",
 		Context: []Field{{"journal_id", id}, {"kind", "INVOICE"}, {"period", "2025-01-01"}, {"posting_date", "2025-01-01"},
 			{"amount", "10000"}, {"currency", "EUR"}, {"erp_reason", "period 2025-01 closed"}},

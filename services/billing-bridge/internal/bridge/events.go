@@ -104,7 +104,7 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 		out := Outputs{Status: StatusNoChange}
 		if mismatch {
 			out.Exceptions = []Exception{{
-				ID:         "EX/" + d.ID + "/" + CategoryInvoiceMismatch,
+				ID:         d.ID + "/" + CategoryInvoiceMismatch,
 				Category:   CategoryInvoiceMismatch,
 				Queue:      QueueFinanceOps,
 				Severity:   "high",
@@ -254,7 +254,7 @@ func (b *Bridge) Tick(s *State, now time.Time, sla time.Duration) Outputs {
 			reason, code = contract.ErrUnknownContract, contract.Reason(contract.ErrUnknownContract)
 		}
 		out.Exceptions = append(out.Exceptions, Exception{
-			ID:         "EX/" + commandID(s.ContractID, h.Deal.Seq, CategoryAmendmentGap),
+			ID:         commandID(s.ContractID, h.Deal.Seq, CategoryAmendmentGap),
 			Category:   CategoryAmendmentGap,
 			Queue:      QueueFinanceOps,
 			Severity:   "medium",
@@ -292,7 +292,7 @@ func (s *State) NextDeadline(sla time.Duration) (time.Time, bool) {
 
 func rejected(d contract.Deal, err error) Exception {
 	return Exception{
-		ID:         "EX/" + commandID(d.ContractID, d.Seq, CategoryAmendmentRejected),
+		ID:         commandID(d.ContractID, d.Seq, CategoryAmendmentRejected),
 		Category:   CategoryAmendmentRejected,
 		Queue:      QueueFinanceOps,
 		Severity:   "high",

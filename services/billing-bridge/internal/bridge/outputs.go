@@ -130,7 +130,11 @@ type Field struct {
 
 // Exception is one business exception for ops.exceptions.v1.
 type Exception struct {
-	// ID is deterministic: raising the same exception twice has the same id.
+	// ID is deterministic: raising the same exception twice has the same
+	// id. It names the exception within billing-bridge (the state tracks
+	// exceptions by it): "JE/<contract>/…/journal_rejected",
+	// "BC/<contract>/…/<category>", "<contract>/…/<category>". The
+	// adapter makes it the ops.exceptions.v1 id (adapter.Owner).
 	ID         string  `json:"id"`
 	Category   string  `json:"category"`
 	Queue      string  `json:"queue"`

@@ -133,7 +133,7 @@ func (b *Bridge) repost(s *State, rejectedID string, now contract.Date, reason, 
 }
 
 func journalExceptionID(journalID string) string {
-	return "EX/" + journalID + "/" + CategoryJournalRejected
+	return journalID + "/" + CategoryJournalRejected
 }
 
 // track records the exceptions just raised (OPEN) so decisions on them can

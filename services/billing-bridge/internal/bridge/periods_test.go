@@ -106,12 +106,12 @@ func TestJournalRejections(t *testing.T) {
 			name: "closed again and again: after the third repost it is raised",
 			events: []JournalEvent{reject(jan, "PERIOD_CLOSED: a", mar5), reject(jan+"/R1", "PERIOD_CLOSED: b", mar5),
 				reject(jan+"/R2", "PERIOD_CLOSED: c", mar5), reject(jan+"/R3", "PERIOD_CLOSED: d", mar5)},
-			wantExc: []string{"EX/" + jan + "/journal_rejected/OPEN"},
+			wantExc: []string{jan + "/journal_rejected/OPEN"},
 		},
 		{
 			name:    "an invalid account is raised for finance-ops",
 			events:  []JournalEvent{reject(jan, "INVALID_ACCOUNT: GL account 4000 blocked", jan10)},
-			wantExc: []string{"EX/" + jan + "/journal_rejected/OPEN"},
+			wantExc: []string{jan + "/journal_rejected/OPEN"},
 		},
 	}
 	for _, tc := range tests {
@@ -161,7 +161,7 @@ func TestJournalRejections(t *testing.T) {
 // action moves it once, a repeat is a no-op, a refused one comes back OPEN.
 func TestJournalDecisions(t *testing.T) {
 	jan := "JE/C-D/1/2025-01/RECOGNITION"
-	exID := "EX/" + jan + "/journal_rejected"
+	exID := jan + "/journal_rejected"
 	mar5 := time.Date(2025, 3, 5, 0, 0, 0, 0, time.UTC)
 	type step struct {
 		decision *Decision

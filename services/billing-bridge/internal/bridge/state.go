@@ -33,9 +33,6 @@ type State struct {
 	// Decided lists the ids of the decisions applied (newest last,
 	// bounded): a repeated decision is a no-op.
 	Decided []string `json:"decided,omitempty"`
-	// Indexed is the release date the store's release index holds for the
-	// contract (the adapter keeps the index in step with NextRelease).
-	Indexed contract.Date `json:"indexed,omitempty"`
 }
 
 // ExceptionState is where an exception stands after its last update.
