@@ -175,8 +175,8 @@ func unknownOrderException(orderID string, p *parked, now time.Time, grace time.
 	return saga.Owner.Event(ops.Exception{
 		ID:       saga.ExceptionID(orderID, 0, int(first.Offset)),
 		Category: contracts.ExceptionCategoryOther, Severity: contracts.SeverityMedium,
-		Summary:   fmt.Sprintf("%d ERP status update(s) for order %s, unknown to quote-to-order after %s", len(p.Statuses), orderID, grace),
-		Entities:  ids, Context: ctx,
+		Summary:  fmt.Sprintf("%d ERP status update(s) for order %s, unknown to quote-to-order after %s", len(p.Statuses), orderID, grace),
+		Entities: ids, Context: ctx,
 		Suggested: "ERP reports statuses for an order quote-to-order never created: check the order id ERP publishes (it must be the quote id) and the producer's key; dismiss when explained",
 		Allowed:   []string{contracts.DecisionActionDismiss},
 	}, md)
