@@ -15,6 +15,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
+	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
@@ -126,41 +127,43 @@ func testReturn(caseID, order, ev string) *contracts.CaseUpdate {
 	return u
 }
 
+// outputs decodes what a result emitted to topic, in order.
+func outputs[T any, P interface {
+	*T
+	serde.Record
+}](k *processortest.Kit, r processortest.Result, topic string) []T {
+	var out []T
+	for _, o := range r.On(topic) {
+		var v T
+		k.Decode(o, P(&v))
+		out = append(out, v)
+	}
+	return out
+}
+
 // states lists the lifecycle states a result emitted, in order.
-func states(t *testing.T, k *processortest.Kit, r processortest.Result) []string {
-	t.Helper()
+func states(k *processortest.Kit, r processortest.Result) []string {
 	var out []string
-	for _, o := range r.On(contracts.TopicOrdersLifecycleV1) {
-		var ev contracts.OrderLifecycle
-		k.Decode(o, &ev)
+	for _, ev := range outputs[contracts.OrderLifecycle](k, r, contracts.TopicOrdersLifecycleV1) {
 		out = append(out, ev.State)
 	}
 	return out
 }
 
+// exceptions decodes the exceptions a result emitted, each keyed by its id.
 func exceptions(t *testing.T, k *processortest.Kit, r processortest.Result) []contracts.OperationalException {
 	t.Helper()
-	var out []contracts.OperationalException
-	for _, o := range r.On(contracts.TopicOpsExceptionsV1) {
-		var x contracts.OperationalException
-		k.Decode(o, &x)
-		if o.Key != x.ExceptionID {
-			t.Errorf("exception %s keyed %q", x.ExceptionID, o.Key)
+	xs := outputs[contracts.OperationalException](k, r, contracts.TopicOpsExceptionsV1)
+	for i, o := range r.On(contracts.TopicOpsExceptionsV1) {
+		if o.Key != xs[i].ExceptionID {
+			t.Errorf("exception %s keyed %q", xs[i].ExceptionID, o.Key)
 		}
-		out = append(out, x)
 	}
-	return out
+	return xs
 }
 
-func commands(t *testing.T, k *processortest.Kit, r processortest.Result) []contracts.OrderCommand {
-	t.Helper()
-	var out []contracts.OrderCommand
-	for _, o := range r.On(contracts.TopicERPOrderCommandsV1) {
-		var c contracts.OrderCommand
-		k.Decode(o, &c)
-		out = append(out, c)
-	}
-	return out
+func commands(k *processortest.Kit, r processortest.Result) []contracts.OrderCommand {
+	return outputs[contracts.OrderCommand](k, r, contracts.TopicERPOrderCommandsV1)
 }
 
 // storedSaga is the committed saga of a quote.
@@ -198,7 +201,7 @@ func TestHandlerHappyPath(t *testing.T) {
 
 			q := testQuote("Q-1", 1)
 			r := noErr(t, k.SendValue(contracts.TopicCRMQuoteV1, "Q-1", q))
-			if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateAwaitingCustomer}, states(t, k, r)); diff != "" {
+			if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateAwaitingCustomer}, states(k, r)); diff != "" {
 				t.Fatalf("states after the quote (-want +got)\n%s", diff)
 			}
 			// The quote waits on the account's partition.
@@ -215,10 +218,10 @@ func TestHandlerHappyPath(t *testing.T) {
 			}
 
 			r = noErr(t, k.SendValue(contracts.TopicMDMXrefV1, "CRM:A-1", testXref("A-1", "100042")))
-			if diff := cmp.Diff([]string{contracts.OrderStateValidating, contracts.OrderStateSubmitted}, states(t, k, r)); diff != "" {
+			if diff := cmp.Diff([]string{contracts.OrderStateValidating, contracts.OrderStateSubmitted}, states(k, r)); diff != "" {
 				t.Fatalf("states after the xref (-want +got)\n%s", diff)
 			}
-			cs := commands(t, k, r)
+			cs := commands(k, r)
 			if len(cs) != 1 || cs[0].OrderID != "Q-1" || cs[0].Attempt != 1 || cs[0].ERPCustomerID != "100042" || cs[0].Action != contracts.OrderCommandActionCreate ||
 				len(cs[0].Lines) != 2 || cs[0].Metadata.CorrelationID != "corr-Q-1" {
 				t.Fatalf("commands %+v", cs)
@@ -238,7 +241,7 @@ func TestHandlerHappyPath(t *testing.T) {
 
 			for _, st := range []string{contracts.ErpOrderStateAccepted, contracts.ErpOrderStateShipped, contracts.ErpOrderStateInvoiced} {
 				r = noErr(t, k.SendValue(contracts.TopicERPOrderStatusV1, "Q-1", testStatus("Q-1", st)))
-				if got := states(t, k, r); len(got) != 1 || got[0] != st {
+				if got := states(k, r); len(got) != 1 || got[0] != st {
 					t.Fatalf("ERP %s: states %v", st, got)
 				}
 			}
@@ -248,17 +251,17 @@ func TestHandlerHappyPath(t *testing.T) {
 
 			// A second quote of the known account needs no xref.
 			r = noErr(t, k.SendValue(contracts.TopicCRMQuoteV1, "Q-2", testQuote("Q-2", 1)))
-			if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateValidating, contracts.OrderStateSubmitted}, states(t, k, r)); diff != "" {
+			if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateValidating, contracts.OrderStateSubmitted}, states(k, r)); diff != "" {
 				t.Errorf("known account (-want +got)\n%s", diff)
 			}
 
 			// A return of the invoiced order's goods, reported once.
 			r = noErr(t, k.SendValue(contracts.TopicCRMCaseUpdatesV1, "CASE-1", testReturn("CASE-1", "Q-1", contracts.CaseEventReturnAuthorized)))
-			if got := states(t, k, r); len(got) != 1 || got[0] != contracts.OrderStateReturnAuthorized {
+			if got := states(k, r); len(got) != 1 || got[0] != contracts.OrderStateReturnAuthorized {
 				t.Errorf("return step: states %v", got)
 			}
 			r = noErr(t, k.SendValue(contracts.TopicCRMCaseUpdatesV1, "CASE-1", testReturn("CASE-1", "Q-1", contracts.CaseEventReturnAuthorized)))
-			if got := states(t, k, r); len(got) != 0 {
+			if got := states(k, r); len(got) != 0 {
 				t.Errorf("repeated return step: states %v", got)
 			}
 			if len(gw.released) != 0 {
@@ -356,7 +359,7 @@ func TestHandlerInvalidInput(t *testing.T) {
 
 	// A quote without lines: REJECTED, INVALID_INPUT to sales-ops.
 	r := noErr(t, k.SendValue(contracts.TopicCRMQuoteV1, "Q-EMPTY", testQuote("Q-EMPTY", 1, func(q *contracts.Quote) { q.Lines = []contracts.QuoteLine{}; q.Total = usdMoney(0) })))
-	if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateRejected}, states(t, k, r)); diff != "" {
+	if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateRejected}, states(k, r)); diff != "" {
 		t.Errorf("states (-want +got)\n%s", diff)
 	}
 	xs := exceptions(t, k, r)
@@ -374,13 +377,13 @@ func TestHandlerInvalidInput(t *testing.T) {
 	// The gateway refuses a SKU: REJECTED, INVALID_MASTER_DATA to master-data.
 	noErr(t, k.SendValue(contracts.TopicMDMXrefV1, "CRM:A-1", testXref("A-1", "100042")))
 	r = noErr(t, k.SendValue(contracts.TopicCRMQuoteV1, "Q-NOPRICE", testQuote("Q-NOPRICE", 1)))
-	if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateValidating, contracts.OrderStateRejected}, states(t, k, r)); diff != "" {
+	if diff := cmp.Diff([]string{contracts.OrderStateReceived, contracts.OrderStateValidating, contracts.OrderStateRejected}, states(k, r)); diff != "" {
 		t.Errorf("states (-want +got)\n%s", diff)
 	}
 	if xs := exceptions(t, k, r); len(xs) != 1 || xs[0].Queue != contracts.ExceptionQueueMasterData || xs[0].Category != contracts.ExceptionCategoryInvalidMasterData || xs[0].Context["reason"] != "unknown_sku" {
 		t.Errorf("exceptions %+v", xs)
 	}
-	if len(commands(t, k, r)) != 0 {
+	if len(commands(k, r)) != 0 {
 		t.Error("a refused quote was submitted")
 	}
 
@@ -447,7 +450,7 @@ func TestHandlerDecisions(t *testing.T) {
 		xs[0].DecisionID == nil || *xs[0].DecisionID != "D-RELEASE_HOLD-"+hold {
 		t.Fatalf("refused release: %+v", xs)
 	}
-	if len(commands(t, k, r)) != 0 {
+	if len(commands(k, r)) != 0 {
 		t.Fatal("submitted without approval")
 	}
 
@@ -458,10 +461,10 @@ func TestHandlerDecisions(t *testing.T) {
 	if len(xs) != 1 || xs[0].Status != contracts.ExceptionStatusResolved || len(xs[0].AllowedActions) != 0 || xs[0].SuggestedAction != nil || *xs[0].DecisionID != "D-2" {
 		t.Fatalf("release: %+v", xs)
 	}
-	if got := states(t, k, r); len(got) != 1 || got[0] != contracts.OrderStateSubmitted {
+	if got := states(k, r); len(got) != 1 || got[0] != contracts.OrderStateSubmitted {
 		t.Errorf("states %v", got)
 	}
-	if cs := commands(t, k, r); len(cs) != 1 || cs[0].Attempt != 1 {
+	if cs := commands(k, r); len(cs) != 1 || cs[0].Attempt != 1 {
 		t.Errorf("commands %+v", cs)
 	}
 	// The same decision again is a no-op.
@@ -483,7 +486,7 @@ func TestHandlerTickERPTimeout(t *testing.T) {
 	}
 	at := start.Add(time.Minute)
 	r := noErr(t, k.Tick(at))
-	cs := commands(t, k, r)
+	cs := commands(k, r)
 	if len(cs) != 1 || cs[0].Attempt != 2 || !cs[0].Metadata.OccurredAt.Equal(at) {
 		t.Fatalf("resubmission %+v", cs)
 	}

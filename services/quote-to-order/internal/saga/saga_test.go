@@ -358,39 +358,30 @@ func TestRejectionContext(t *testing.T) {
 	}
 }
 
+// Rejection reasons route to their category and queue; every category the
+// saga raises keeps the queue it had before the shared table of pkg/ops
+// (AMENDMENT_GAP stays with sales-ops).
 func TestRoute(t *testing.T) {
-	for reason, want := range map[string]string{
-		contracts.RejectionReasonExportControl:    contracts.ExceptionQueueTradeCompliance,
-		contracts.RejectionReasonTaxConfiguration: contracts.ExceptionQueueFinanceOps,
-		contracts.RejectionReasonPricing:          contracts.ExceptionQueueSalesOps,
-		contracts.RejectionReasonCredit:           contracts.ExceptionQueueFinanceOps,
-		contracts.RejectionReasonMasterData:       contracts.ExceptionQueueMasterData,
-		contracts.RejectionReasonOther:            contracts.ExceptionQueueSalesOps,
+	for _, tc := range []struct{ reason, category, queue string }{
+		{contracts.RejectionReasonExportControl, contracts.ExceptionCategoryExportControl, contracts.ExceptionQueueTradeCompliance},
+		{contracts.RejectionReasonTaxConfiguration, contracts.ExceptionCategoryTaxConfiguration, contracts.ExceptionQueueFinanceOps},
+		{contracts.RejectionReasonPricing, contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps},
+		{contracts.RejectionReasonCredit, contracts.ExceptionCategoryCreditHold, contracts.ExceptionQueueFinanceOps},
+		{contracts.RejectionReasonMasterData, contracts.ExceptionCategoryInvalidMasterData, contracts.ExceptionQueueMasterData},
+		{contracts.RejectionReasonOther, contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryAmendmentGap, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryPriceReview, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryERPTimeout, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryInvalidInput, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryOther, contracts.ExceptionQueueSalesOps},
 	} {
-		c, _ := Route(reason)
-		if q := queueOf(c); q != want {
-			t.Errorf("Route(%s) queue %s, want %s", reason, q, want)
+		if tc.reason != "" {
+			if c, _ := Route(tc.reason); c != tc.category {
+				t.Errorf("Route(%s) category %s, want %s", tc.reason, c, tc.category)
+			}
 		}
-	}
-}
-
-// The queues of every category the saga raises, as they were before the
-// shared table: AMENDMENT_GAP stays with sales-ops.
-func TestQueueOf(t *testing.T) {
-	for category, want := range map[string]string{
-		contracts.ExceptionCategoryAmendmentGap:      contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryPriceReview:       contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryERPTimeout:        contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryERPRejection:      contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryInvalidInput:      contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryOther:             contracts.ExceptionQueueSalesOps,
-		contracts.ExceptionCategoryCreditHold:        contracts.ExceptionQueueFinanceOps,
-		contracts.ExceptionCategoryTaxConfiguration:  contracts.ExceptionQueueFinanceOps,
-		contracts.ExceptionCategoryExportControl:     contracts.ExceptionQueueTradeCompliance,
-		contracts.ExceptionCategoryInvalidMasterData: contracts.ExceptionQueueMasterData,
-	} {
-		if q := queueOf(category); q != want {
-			t.Errorf("queueOf(%s) = %s, want %s", category, q, want)
+		if q := queueOf(tc.category); q != tc.queue {
+			t.Errorf("queueOf(%s) = %s, want %s", tc.category, q, tc.queue)
 		}
 	}
 }
