@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 )
 
@@ -45,21 +46,21 @@ func (e *env) updates(exceptionID string) []string {
 // answers the decision and returns it.
 func (e *env) waitException(exceptionID, decisionID, status string, within time.Duration) contracts.OperationalException {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var found contracts.OperationalException
+	if !testinfra.Within(within, func() bool {
 		e.mu.Lock()
+		defer e.mu.Unlock()
 		for _, x := range e.excs {
 			if x.ExceptionID == exceptionID && x.Status == status && x.DecisionID != nil && *x.DecisionID == decisionID {
-				e.mu.Unlock()
-				return x
+				found = x
+				return true
 			}
 		}
-		e.mu.Unlock()
-		if time.Now().After(deadline) {
-			e.t.Fatalf("exception %s: updates %v, want %s answering %s", exceptionID, e.updates(exceptionID), status, decisionID)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		e.t.Fatalf("exception %s: updates %v, want %s answering %s", exceptionID, e.updates(exceptionID), status, decisionID)
 	}
+	return found
 }
 
 // settled waits a moment and fails if a repeated decision changed anything:

@@ -250,26 +250,29 @@ func (g *gatewayProc) start() {
 	g.mu.Lock()
 	g.cmd, g.done = cmd, done
 	g.mu.Unlock()
-	deadline := time.Now().Add(time.Minute)
 	hc := &http.Client{Timeout: time.Second}
-	for {
+	exited := false
+	ready := testinfra.Within(time.Minute, func() bool {
 		select {
 		case <-done:
-			b, _ := os.ReadFile(g.logFile)
-			g.t.Fatalf("gateway exited: %v\n%s", cmd.ProcessState, b)
+			exited = true
+			return true // stop waiting
 		default:
 		}
-		if res, err := hc.Get("http://" + g.adminAddr + "/readyz"); err == nil {
-			_, _ = io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return
-			}
+		res, err := hc.Get("http://" + g.adminAddr + "/readyz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway not ready after a minute (log %s)", g.logFile)
-		}
-		time.Sleep(100 * time.Millisecond)
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	if exited {
+		b, _ := os.ReadFile(g.logFile)
+		g.t.Fatalf("gateway exited: %v\n%s", cmd.ProcessState, b)
+	}
+	if !ready {
+		g.t.Fatalf("gateway not ready after a minute (log %s)", g.logFile)
 	}
 }
 

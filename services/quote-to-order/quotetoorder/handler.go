@@ -21,19 +21,32 @@ import (
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
-// State stores (changelog-backed, per input partition).
+// State stores (changelog-backed, per input partition). Values the service
+// cannot read back follow the one policy of processor.Store (retriable,
+// reason corrupt_state: the partition waits, nothing is dropped).
 const (
 	storeOrders     = "orders"     // quote id → saga (JSON)
 	storeAccounts   = "accounts"   // CRM:<account> → known ERP customer (JSON)
-	storeWaiting    = "waiting"    // CRM:<account>\x00<quote id> → quote version
-	storeDeadlines  = "deadlines"  // timer index (Message.SetTimer): one timer per quote id at its saga's deadline
+	storeWaiting    = "waiting"    // CRM:<account>\x00<quote id> → quote version (JSON number)
+	storeDeadlines  = "deadlines"  // timer index (processor.Timers): one timer per quote id at its saga's deadline
 	storeTimers     = "timers"     // before the timer index: quote id → deadline (unix ms); moved to storeDeadlines by Tick
-	storeValidating = "validating" // quote id → "" while the order is VALIDATING
+	storeValidating = "validating" // quote id → "" while the order is VALIDATING (a set: presence only)
 	storeUnknown    = "unknown"    // order id → ERP statuses for an order not (yet) known here (JSON)
 )
 
-// Stores lists the processor's stores.
-var Stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeDeadlines, storeValidating, storeUnknown}
+var (
+	orders    = processor.NewStore(storeOrders, processor.JSON[saga.Saga]())
+	accounts  = processor.NewStore(storeAccounts, processor.JSON[account]())
+	waiting   = processor.NewStore(storeWaiting, processor.JSON[int]())
+	deadlines = processor.NewTimers(storeDeadlines)
+	// legacyTimers is read only to move its timers into deadlines; a
+	// deadline in Unix ms is a JSON number.
+	legacyTimers = processor.NewStore(storeTimers, processor.JSON[int64]())
+	unknown      = processor.NewStore(storeUnknown, processor.JSON[parked]())
+)
+
+// stores lists the processor's stores.
+var stores = []string{storeOrders, storeAccounts, storeWaiting, storeTimers, storeDeadlines, storeValidating, storeUnknown}
 
 // Validator validates an order with the gateway (internal/gateway.Client).
 type Validator interface {
@@ -125,7 +138,7 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 	case contracts.TopicMDMXrefV1:
 		return h.onXref(m)
 	case contracts.TopicOpsDecisionsV1:
-		return RouteDecision(ctx, m)
+		return routeDecision(m)
 	case contracts.TopicCRMCaseUpdatesV1:
 		return routeReturn(m)
 	case InternalTopic:
@@ -189,7 +202,7 @@ func (h *Handler) onXref(m *processor.Message) error {
 		return nil
 	}
 	if m.Value() == nil {
-		m.Put(storeAccounts, key, nil)
+		accounts.Delete(m, key)
 		return nil
 	}
 	var x contracts.CrossReference
@@ -204,18 +217,19 @@ func (h *Handler) onXref(m *processor.Message) error {
 		}
 	}
 	if x.Status == contracts.XrefStatusRetired || erp == "" {
-		m.Put(storeAccounts, key, nil)
+		accounts.Delete(m, key)
 		return nil
 	}
 	a := account{ERPCustomerID: erp, GoldenID: x.GoldenID}
 	if x.MergedInto != nil && *x.MergedInto != "" {
 		a.GoldenID = *x.MergedInto
 	}
-	b, _ := json.Marshal(a)
-	m.Put(storeAccounts, key, b)
+	if err := accounts.Put(m, key, a); err != nil {
+		return err
+	}
 	prefix := key + "\x00"
 	var resumed []string
-	m.Range(storeWaiting, func(k string, v []byte) bool {
+	err := waiting.Range(m, func(k string, version int) bool {
 		if k < prefix {
 			return true
 		}
@@ -223,13 +237,15 @@ func (h *Handler) onXref(m *processor.Message) error {
 			return false
 		}
 		resumed = append(resumed, k)
-		version, _ := strconv.Atoi(string(v))
 		quote := strings.TrimPrefix(k, prefix)
 		h.emitInternal(m, quote, envelope{Kind: "customer", QuoteID: quote, Customer: &saga.Customer{Version: version, Known: true, ERPCustomerID: a.ERPCustomerID, GoldenID: a.GoldenID}})
 		return true
 	})
+	if err != nil {
+		return err
+	}
 	for _, k := range resumed {
-		m.Put(storeWaiting, k, nil)
+		waiting.Delete(m, k)
 	}
 	return nil
 }
@@ -245,14 +261,14 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 			return errs.Poisonf("key_mismatch", "lookup for %s arrived with key %q", key, m.Key())
 		}
 		c := saga.Customer{Version: e.Version}
-		if b, ok := m.Get(storeAccounts, key); ok {
-			var a account
-			if err := json.Unmarshal(b, &a); err != nil {
-				return errs.Poison("bad_state", err)
-			}
+		a, known, err := accounts.Get(m, key)
+		if err != nil {
+			return err
+		}
+		if known {
 			c.Known, c.ERPCustomerID, c.GoldenID = true, a.ERPCustomerID, a.GoldenID
-		} else {
-			m.Put(storeWaiting, key+"\x00"+e.QuoteID, []byte(strconv.Itoa(e.Version)))
+		} else if err := waiting.Put(m, key+"\x00"+e.QuoteID, e.Version); err != nil {
+			return err
 		}
 		h.emitInternal(m, e.QuoteID, envelope{Kind: "customer", QuoteID: e.QuoteID, Customer: &c})
 		return nil
@@ -317,9 +333,11 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 // due ones from the deadline-ordered timer index, whatever the number of
 // orders waiting.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
-	migrateTimers(m)
+	if err := migrateTimers(m); err != nil {
+		return err
+	}
 	var due []string
-	m.DueTimers(storeDeadlines, now, func(id string, _ time.Time) bool {
+	deadlines.Due(m, now, func(id string, _ time.Time) bool {
 		due = append(due, id)
 		return true
 	})
@@ -329,7 +347,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			return err
 		}
 		if s == nil {
-			m.CancelTimer(storeDeadlines, id)
+			deadlines.Cancel(m, id)
 			continue
 		}
 		out := s.OnTick(now, h.Policy)
@@ -347,33 +365,33 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 // migrateTimers moves the timers a version before the timer index kept in
 // storeTimers (quote id → deadline ms) into it; once done the store is
 // empty and this costs one empty Range per tick.
-func migrateTimers(m *processor.Message) {
+func migrateTimers(m *processor.Message) error {
 	type legacy struct {
 		id string
 		at int64
 	}
 	var old []legacy
-	m.Range(storeTimers, func(k string, v []byte) bool {
-		ms, _ := strconv.ParseInt(string(v), 10, 64)
+	err := legacyTimers.Range(m, func(k string, ms int64) bool {
 		old = append(old, legacy{k, ms})
 		return true
 	})
+	if err != nil {
+		return err
+	}
 	for _, t := range old {
-		m.Put(storeTimers, t.id, nil)
-		if _, set := m.TimerAt(storeDeadlines, t.id); !set && t.at > 0 {
-			m.SetTimer(storeDeadlines, t.id, time.UnixMilli(t.at))
+		legacyTimers.Delete(m, t.id)
+		if _, set := deadlines.At(m, t.id); !set && t.at > 0 {
+			deadlines.Set(m, t.id, time.UnixMilli(t.at))
 		}
 	}
+	return nil
 }
 
+// load is the saga of a quote; nil when the partition has none.
 func load(m *processor.Message, quoteID string) (*saga.Saga, error) {
-	b, ok := m.Get(storeOrders, quoteID)
-	if !ok {
-		return nil, nil
-	}
-	var s saga.Saga
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, errs.Poison("bad_state", fmt.Errorf("saga %s: %w", quoteID, err))
+	s, ok, err := orders.Get(m, quoteID)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &s, nil
 }
@@ -392,9 +410,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 	n := 0
 	meta := func() contracts.EventMetadata {
 		n++
-		c := cause
-		return contracts.EventMetadata{EventID: event.ID(cause, "out", strconv.Itoa(n)), CorrelationID: s.Correlation,
-			CausationID: &c, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: at.UTC().Truncate(time.Millisecond)}
+		return event.Output(cause, n, s.Correlation, saga.Owner.Source, at)
 	}
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(s.Correlation)}
 	for i := range out.Lifecycle {
@@ -404,9 +420,8 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 			return err
 		}
 	}
-	for i := range out.Exceptions {
-		ex := out.Exceptions[i]
-		ex.Metadata = meta()
+	for _, x := range out.Exceptions {
+		ex := saga.Owner.Event(x, meta())
 		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
 			return err
 		}
@@ -425,15 +440,13 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 		h.prefetch.start(ctx, s)
 		h.emitInternal(m, s.QuoteID, envelope{Kind: "validate", QuoteID: s.QuoteID, Version: s.Version, Round: s.Round}, hdr)
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return errs.Poison("bad_state", err)
+	if err := orders.Put(m, s.QuoteID, *s); err != nil {
+		return err
 	}
-	m.Put(storeOrders, s.QuoteID, b)
 	if s.Deadline.IsZero() {
-		m.CancelTimer(storeDeadlines, s.QuoteID)
+		deadlines.Cancel(m, s.QuoteID)
 	} else {
-		m.SetTimer(storeDeadlines, s.QuoteID, s.Deadline)
+		deadlines.Set(m, s.QuoteID, s.Deadline)
 	}
 	_, validating := m.Get(storeValidating, s.QuoteID)
 	switch {
@@ -467,16 +480,14 @@ func routeReturn(m *processor.Message) error {
 	return nil
 }
 
-// RouteDecision forwards a decision on one of this service's exceptions to
+// routeDecision forwards a decision on one of this service's exceptions to
 // the internal topic, keyed by the quote id its exception id names, so it
-// reaches the saga's partition. Other services' decisions are skipped.
-func RouteDecision(ctx context.Context, m *processor.Message) error {
-	var d contracts.Decision
-	if err := m.Decode(&d); err != nil {
+// reaches the saga's partition. Other services' decisions are skipped; one
+// of ours that cannot be acted on is poison (saga.Owner.Decision).
+func routeDecision(m *processor.Message) error {
+	d, mine, err := saga.Owner.Decision(m)
+	if err != nil || !mine {
 		return err
-	}
-	if d.OwnerService != Name {
-		return nil
 	}
 	quote, ok := saga.QuoteOfException(d.ExceptionID)
 	if !ok {

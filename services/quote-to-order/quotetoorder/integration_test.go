@@ -304,17 +304,14 @@ func (e *env) states(order string) []string {
 
 func (e *env) waitState(order, state string, within time.Duration) []string {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got := e.states(order)
-		if len(got) > 0 && got[len(got)-1] == state {
-			return got
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("order %s: states %v, want last %s", order, got, state)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var got []string
+	if !testinfra.Within(within, func() bool {
+		got = e.states(order)
+		return len(got) > 0 && got[len(got)-1] == state
+	}) {
+		e.t.Fatalf("order %s: states %v, want last %s", order, got, state)
 	}
+	return got
 }
 
 func (e *env) exceptionsOf(quote string) []contracts.OperationalException {
@@ -575,18 +572,14 @@ func TestQuoteToOrder(t *testing.T) {
 				t.Errorf("%s: %d order commands for a bad quote", id, n)
 			}
 		}
-		deadline := time.Now().Add(long)
-		for {
+		var n int
+		if !testinfra.Within(long, func() bool {
 			e.mu.Lock()
-			n := e.dlq
+			n = e.dlq
 			e.mu.Unlock()
-			if n == 1 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%d DLQ records, want 1", n)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return n == 1
+		}) {
+			t.Fatalf("%d DLQ records, want 1", n)
 		}
 	})
 }

@@ -160,7 +160,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	sites, _ := parseSites(cfg.Sites)
-	m := newMetrics()
+	gatewaySeconds := newMetrics().gatewaySeconds
 	conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
 	if err != nil {
 		return err
@@ -173,30 +173,39 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	gw := gateway.New(conn, gateway.Options{
 		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
-		Observe: func(d time.Duration) { m.gatewaySeconds.Observe(d.Seconds()) },
+		Observe: func(d time.Duration) { gatewaySeconds.Observe(d.Seconds()) },
 	})
-	h := &Handler{
-		Gateway:            gw,
-		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck, ReleaseApprovalAbove: cfg.ReleaseApprovalAbove},
-		UnknownStatusGrace: cfg.UnknownStatusGrace,
-		metrics:            m,
-	}
-	if cfg.GatewayPrefetch > 0 {
-		h.prefetch = newPrefetcher(gw, cfg.GatewayPrefetch, cfg.GatewayConcurrency, time.Minute)
-	}
 	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
 		processor.WithCommitInterval(cfg.CommitInterval))
-	p, err := processor.New(processor.Config{
-		Service: Name, Instance: cfg.Instance,
-		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1, contracts.TopicCRMCaseUpdatesV1},
-		InternalTopics: []string{InternalTopic}, // created by the runtime with the inputs' partition count
-		Stores:         Stores,
-		Handler:        h.Handle,
-		Tick:           cfg.Tick, OnTick: h.Tick,
-	}, cfg.Kafka, opts...)
+	p, err := processor.New(ProcessorConfig(cfg, gw), cfg.Kafka, opts...)
 	if err != nil {
 		return err
 	}
 	svc.AddProcessor("orders", p)
 	return svc.Run(ctx)
+}
+
+// ProcessorConfig is the service's processor without Kafka: its handler
+// around gw (the gateway client in Run; the unit tests give an in-memory
+// Validator), its input and internal topics, stores and timer tick. The
+// settings it reads are the saga's policy, the unknown-status grace, the
+// tick, the instance id and the gateway prefetch.
+func ProcessorConfig(cfg *Config, gw Validator) processor.Config {
+	h := &Handler{
+		Gateway:            gw,
+		Policy:             saga.Policy{ERPAckSLA: cfg.ERPAckSLA, MaxSubmitAttempts: cfg.MaxSubmitAttempts, CreditRecheck: cfg.CreditRecheck, ReleaseApprovalAbove: cfg.ReleaseApprovalAbove},
+		UnknownStatusGrace: cfg.UnknownStatusGrace,
+		metrics:            newMetrics(),
+	}
+	if cfg.GatewayPrefetch > 0 {
+		h.prefetch = newPrefetcher(gw, cfg.GatewayPrefetch, cfg.GatewayConcurrency, time.Minute)
+	}
+	return processor.Config{
+		Service: Name, Instance: cfg.Instance,
+		Topics:         []string{contracts.TopicCRMQuoteV1, contracts.TopicERPOrderStatusV1, contracts.TopicMDMXrefV1, contracts.TopicOpsDecisionsV1, contracts.TopicCRMCaseUpdatesV1},
+		InternalTopics: []string{InternalTopic}, // created by the runtime with the inputs' partition count
+		Stores:         stores,
+		Handler:        h.Handle,
+		Tick:           cfg.Tick, OnTick: h.Tick,
+	}
 }

@@ -178,10 +178,8 @@ func TestSecureQuoteToOrderClientCredentials(t *testing.T) {
 	}
 	// Validated (past SUBMITTED) while the endpoint is still cut off.
 	for _, id := range during {
-		for deadline := time.Now().Add(life / 2); !slices.Contains(e.states(id), contracts.OrderStateSubmitted); time.Sleep(100 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("order %s not validated with the cached token: %v", id, e.states(id))
-			}
+		if !testinfra.Within(life/2, func() bool { return slices.Contains(e.states(id), contracts.OrderStateSubmitted) }) {
+			t.Fatalf("order %s not validated with the cached token: %v", id, e.states(id))
 		}
 	}
 	if !ready(t, admin) {
@@ -215,13 +213,7 @@ func TestSecureQuoteToOrderClientCredentials(t *testing.T) {
 		}
 	}
 	e.mu.Unlock()
-	deadline := time.Now().Add(15 * time.Second)
-	for !ready(t, admin) {
-		if time.Now().After(deadline) {
-			t.Fatal("not ready again after the token endpoint came back")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testinfra.WaitReady(t, admin, 15*time.Second) // ready again after the token endpoint came back
 	t.Logf("all %d quotes INVOICED, one command each", len(ids))
 }
 

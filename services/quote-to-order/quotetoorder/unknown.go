@@ -2,7 +2,6 @@ package quotetoorder
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,8 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
@@ -44,13 +43,9 @@ type parked struct {
 }
 
 func loadParked(m *processor.Message, orderID string) (*parked, error) {
-	b, ok := m.Get(storeUnknown, orderID)
-	if !ok {
-		return nil, nil
-	}
-	var p parked
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, errs.Poison("bad_state", fmt.Errorf("parked statuses of %s: %w", orderID, err))
+	p, ok, err := unknown.Get(m, orderID)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &p, nil
 }
@@ -76,8 +71,9 @@ func (h *Handler) park(ctx context.Context, m *processor.Message, st contracts.O
 		}
 	}
 	p.Statuses = append(p.Statuses, ps)
-	b, _ := json.Marshal(p)
-	m.Put(storeUnknown, st.OrderID, b)
+	if err := unknown.Put(m, st.OrderID, *p); err != nil {
+		return err
+	}
 	m.Logger().InfoContext(ctx, "ERP status for an unknown order parked", "order_id", st.OrderID, "status", st.Status,
 		"parked", len(p.Statuses), "grace", h.UnknownStatusGrace)
 	return nil
@@ -97,7 +93,7 @@ func (h *Handler) unpark(ctx context.Context, m *processor.Message, s *saga.Saga
 			return err
 		}
 	}
-	m.Put(storeUnknown, s.QuoteID, nil)
+	unknown.Delete(m, s.QuoteID)
 	m.Logger().InfoContext(ctx, "parked ERP statuses applied", "order_id", s.QuoteID, "statuses", len(p.Statuses))
 	return nil
 }
@@ -106,7 +102,7 @@ func (h *Handler) unpark(ctx context.Context, m *processor.Message, s *saga.Saga
 // order has appeared, raised as an exception once the grace period is over.
 func (h *Handler) tickUnknown(ctx context.Context, m *processor.Message, now time.Time) error {
 	var ids []string
-	m.Range(storeUnknown, func(k string, _ []byte) bool { ids = append(ids, k); return true })
+	m.Range(unknown.Name(), func(k string, _ []byte) bool { ids = append(ids, k); return true })
 	for _, id := range ids {
 		s, err := load(m, id)
 		if err != nil {
@@ -130,7 +126,7 @@ func (h *Handler) tickUnknown(ctx context.Context, m *processor.Message, now tim
 		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
 			return err
 		}
-		m.Put(storeUnknown, id, nil)
+		unknown.Delete(m, id)
 		m.Logger().WarnContext(ctx, "ERP statuses for an unknown order raised as an exception", "order_id", id,
 			"statuses", len(p.Statuses), "exception_id", ex.ExceptionID)
 	}
@@ -174,40 +170,37 @@ func unknownOrderException(orderID string, p *parked, now time.Time, grace time.
 		ids["erp_order_id"] = l[0]
 		ctx["erp_order_ids"] = strings.Join(l, ",")
 	}
-	action := "ERP reports statuses for an order quote-to-order never created: check the order id ERP publishes (it must be the quote id) and the producer's key; dismiss when explained"
 	cause := first.EventID
-	id := saga.ExceptionID(orderID, 0, int(first.Offset))
-	return contracts.OperationalException{
-		Metadata: contracts.EventMetadata{EventID: event.ID(cause, "unknown-order"), CorrelationID: event.ID("unknown-order", orderID),
-			CausationID: &cause, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: now.UTC().Truncate(time.Millisecond)},
-		ExceptionID: id, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Severity: contracts.SeverityMedium,
-		Status: contracts.ExceptionStatusOpen, OwnerService: Name,
-		Summary:   fmt.Sprintf("%d ERP status update(s) for order %s, unknown to quote-to-order after %s", len(p.Statuses), orderID, grace),
-		EntityIds: ids, Context: ctx, SuggestedAction: &action, AllowedActions: []string{contracts.DecisionActionDismiss},
-	}
+	md := event.Metadata(event.ID(cause, "unknown-order"), unknownOrderCorrelation(orderID), cause, saga.Owner.Source, now)
+	return saga.Owner.Event(ops.Exception{
+		ID:       saga.ExceptionID(orderID, 0, int(first.Offset)),
+		Category: contracts.ExceptionCategoryOther, Severity: contracts.SeverityMedium,
+		Summary:  fmt.Sprintf("%d ERP status update(s) for order %s, unknown to quote-to-order after %s", len(p.Statuses), orderID, grace),
+		Entities: ids, Context: ctx,
+		Suggested: "ERP reports statuses for an order quote-to-order never created: check the order id ERP publishes (it must be the quote id) and the producer's key; dismiss when explained",
+		Allowed:   []string{contracts.DecisionActionDismiss},
+	}, md)
 }
+
+// unknownOrderCorrelation is the correlation id of the exception of an
+// unknown order and of its updates.
+func unknownOrderCorrelation(orderID string) string { return event.ID("unknown-order", orderID) }
 
 // decideUnknown applies an operator's decision on an unknown-order
 // exception (version 0 of an order without a saga): the exception is closed.
 // A decision on any other exception of an order without state is logged.
 func (h *Handler) decideUnknown(ctx context.Context, m *processor.Message, d contracts.Decision) error {
-	if !strings.HasPrefix(d.ExceptionID, "qto:0:") {
+	version, _, order, ok := saga.ExceptionParts(d.ExceptionID)
+	if !ok || version != 0 {
 		m.Logger().WarnContext(ctx, "decision for an unknown order", "exception_id", d.ExceptionID, "action", d.Action)
 		return nil
 	}
-	order, _ := saga.QuoteOfException(d.ExceptionID)
-	cause := m.EventID()
-	ex := contracts.OperationalException{
-		Metadata: contracts.EventMetadata{EventID: event.ID(cause, "out", "1"), CorrelationID: event.ID("unknown-order", order),
-			CausationID: &cause, SourceSystem: contracts.SourceSystemQuoteToOrder, OccurredAt: m.EventTime().UTC().Truncate(time.Millisecond)},
-		ExceptionID: d.ExceptionID, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Severity: contracts.SeverityLow,
-		Status: contracts.ExceptionStatusClosed, OwnerService: Name,
-		Summary:   fmt.Sprintf("unknown-order exception of order %s is closed (%s by %s)", order, d.Action, d.Actor),
-		EntityIds: map[string]string{"order_id": order}, Context: map[string]string{"decision_id": d.DecisionID}, AllowedActions: []string{},
-	}
-	if d.DecisionID != "" {
-		id := d.DecisionID
-		ex.DecisionID = &id
-	}
+	ex := saga.Owner.Event(ops.Exception{
+		ID: d.ExceptionID, Category: contracts.ExceptionCategoryOther, Severity: contracts.SeverityLow,
+		Status:   contracts.ExceptionStatusClosed,
+		Summary:  fmt.Sprintf("unknown-order exception of order %s is closed (%s by %s)", order, d.Action, d.Actor),
+		Entities: map[string]string{"order_id": order}, Context: map[string]string{"decision_id": d.DecisionID},
+		Decision: d.DecisionID,
+	}, m.OutputMetadata(saga.Owner.Source, 1, unknownOrderCorrelation(order)))
 	return m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(ex.Metadata.CorrelationID)})
 }

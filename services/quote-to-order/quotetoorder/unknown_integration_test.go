@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // exceptionsOfOrder returns the exceptions naming an order id.
@@ -45,17 +46,13 @@ func TestUnknownOrderStatus(t *testing.T) {
 	e.produce(contracts.TopicCRMQuoteV1, "Q-EARLY", newQuote("Q-EARLY", "A-1", "SKU-1"))
 
 	var ex contracts.OperationalException
-	deadline := time.Now().Add(45 * time.Second)
-	for {
-		if l := e.exceptionsOfOrder("Q-GHOST"); len(l) > 0 {
+	testinfra.Eventually(t, 45*time.Second, "an exception for the ERP statuses of the unknown order Q-GHOST", func() bool {
+		l := e.exceptionsOfOrder("Q-GHOST")
+		if len(l) > 0 {
 			ex = l[0]
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no exception for the ERP statuses of the unknown order Q-GHOST")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return len(l) > 0
+	})
 	if waited := time.Since(sent); waited < grace {
 		t.Errorf("exception raised after %v, before the %v grace period", waited, grace)
 	}
@@ -74,16 +71,12 @@ func TestUnknownOrderStatus(t *testing.T) {
 	// An operator dismisses the exception: it is closed.
 	e.produce(contracts.TopicOpsDecisionsV1, ex.ExceptionID, &contracts.Decision{Metadata: meta("D-1"), DecisionID: "D-GHOST", ExceptionID: ex.ExceptionID,
 		OwnerService: quotetoorderName, Action: contracts.DecisionActionDismiss, Actor: "it"})
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	if !testinfra.Within(30*time.Second, func() bool {
 		l := e.exceptionsOfOrder("Q-GHOST")
-		if last := l[len(l)-1]; last.ExceptionID == ex.ExceptionID && last.Status == contracts.ExceptionStatusClosed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exception %s not closed after DISMISS: %+v", ex.ExceptionID, l)
-		}
-		time.Sleep(100 * time.Millisecond)
+		last := l[len(l)-1]
+		return last.ExceptionID == ex.ExceptionID && last.Status == contracts.ExceptionStatusClosed
+	}) {
+		t.Fatalf("exception %s not closed after DISMISS: %+v", ex.ExceptionID, e.exceptionsOfOrder("Q-GHOST"))
 	}
 	if len(e.exceptionsOfOrder("Q-GHOST")) != 2 {
 		t.Errorf("exceptions of Q-GHOST: %+v, want the OPEN one and its CLOSED update", e.exceptionsOfOrder("Q-GHOST"))

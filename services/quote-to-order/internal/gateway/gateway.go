@@ -234,7 +234,7 @@ func problem(err error) *saga.Problem {
 		// entry, a bug). Waiting would stall every quote behind it on the
 		// partition; the quote goes to a person instead, unvalidated and
 		// unsubmitted.
-		return &saga.Problem{Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueSalesOps, Reason: "gateway_error",
+		return &saga.Problem{Category: contracts.ExceptionCategoryOther, Reason: "gateway_error",
 			Message: "gateway: " + st.Code().String() + ": " + st.Message(),
 			Action:  "The gateway could not validate this quote; check its logs and read models, then accept a new quote version."}
 	default:
@@ -255,18 +255,18 @@ func problem(err error) *saga.Problem {
 	}
 	switch {
 	case strings.Contains(text, "tax"):
-		return &saga.Problem{Category: contracts.ExceptionCategoryTaxConfiguration, Queue: contracts.ExceptionQueueFinanceOps, Reason: "tax_configuration",
+		return &saga.Problem{Category: contracts.ExceptionCategoryTaxConfiguration, Reason: "tax_configuration",
 			Message: "gateway: " + msg, Action: "Fix the tax configuration of the product or customer in ERP, then accept a new quote version."}
 	case strings.Contains(text, "sku") || strings.Contains(text, "no active price") || strings.Contains(text, "product"):
-		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_sku",
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Reason: "unknown_sku",
 			Message: "gateway: " + msg, Action: "Create the product and its price in the ERP price book for the region and currency, or correct the SKU on the quote."}
 	case strings.Contains(text, "customer"):
-		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_customer",
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Reason: "unknown_customer",
 			Message: "gateway: " + msg, Action: "Complete the customer's ERP master data (credit, pricing), then accept a new quote version."}
 	case strings.Contains(text, "currency"):
-		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Queue: contracts.ExceptionQueueSalesOps, Reason: "currency",
+		return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Reason: "currency",
 			Message: "gateway: " + msg, Action: "Quote in the customer's price-book and credit currency."}
 	}
-	return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Queue: contracts.ExceptionQueueSalesOps, Reason: "gateway_refused",
+	return &saga.Problem{Category: contracts.ExceptionCategoryInvalidInput, Reason: "gateway_refused",
 		Message: "gateway: " + msg, Action: "Correct the quote and accept a new version."}
 }

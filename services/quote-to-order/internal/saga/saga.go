@@ -19,7 +19,17 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ops"
 )
+
+// Owner is quote-to-order as the owner of its exceptions: owner_service,
+// the "qto" exception ids, sales-ops for categories the shared queue table
+// (ops.Owner.QueueOf) does not route elsewhere, and the source system of
+// its events.
+var Owner = ops.Owner{
+	Service: Service, Code: "qto", Queue: contracts.ExceptionQueueSalesOps,
+	Source: contracts.SourceSystemQuoteToOrder,
+}
 
 // Service is the owner_service of the exceptions the saga raises.
 const Service = "quote-to-order"
@@ -99,8 +109,10 @@ type Rejection struct {
 
 // Outputs is what one step asks the shell to publish.
 type Outputs struct {
-	Lifecycle  []contracts.OrderLifecycle
-	Exceptions []contracts.OperationalException
+	Lifecycle []contracts.OrderLifecycle
+	// Exceptions are raised or updated exceptions; the shell builds their
+	// ops.exceptions.v1 events (Owner.Event) with the step's metadata.
+	Exceptions []ops.Exception
 	Commands   []contracts.OrderCommand
 	// Lookup asks the partition of the sold-to account whether it is in ERP.
 	Lookup bool
@@ -126,24 +138,34 @@ func (s *Saga) CreditIdempotencyKey() string {
 // ExceptionID builds the id of the seq-th exception of a quote version. It
 // is deterministic (a replay raises the same id) and names the quote, so a
 // decision keyed by it can be routed back to the saga.
+// The form is Owner's id scheme: "qto:<version>:<seq>:<quote id>".
 func ExceptionID(quoteID string, version, seq int) string {
-	return fmt.Sprintf("qto:%d:%d:%s", version, seq, quoteID)
+	return Owner.ExceptionID(strconv.Itoa(version), strconv.Itoa(seq), quoteID)
 }
 
 // QuoteOfException returns the quote id named by an exception id of this
 // service.
 func QuoteOfException(id string) (string, bool) {
-	parts := strings.SplitN(id, ":", 4)
-	if len(parts) != 4 || parts[0] != "qto" || parts[3] == "" {
-		return "", false
+	_, _, quote, ok := ExceptionParts(id)
+	return quote, ok
+}
+
+// ExceptionParts splits an exception id of this service into the quote
+// version (0 for an order unknown to the service), the sequence number and
+// the quote id.
+func ExceptionParts(id string) (version, seq int, quote string, ok bool) {
+	parts, ok := Owner.Parts(id, 3)
+	if !ok {
+		return 0, 0, "", false
 	}
-	if _, err := strconv.Atoi(parts[1]); err != nil {
-		return "", false
+	version, err := strconv.Atoi(parts[0])
+	if err != nil {
+		return 0, 0, "", false
 	}
-	if _, err := strconv.Atoi(parts[2]); err != nil {
-		return "", false
+	if seq, err = strconv.Atoi(parts[1]); err != nil {
+		return 0, 0, "", false
 	}
-	return parts[3], true
+	return version, seq, parts[2], true
 }
 
 // preSubmission reports whether the saga has not reached ERP yet.
@@ -193,7 +215,7 @@ func OnQuote(s *Saga, q contracts.Quote, at time.Time, pol Policy) (*Saga, Outpu
 		case s.Submitted:
 			// After submission a new version is an amendment: out of scope, a person decides.
 			s.raise(&out, at, exceptionSpec{
-				category: contracts.ExceptionCategoryAmendmentGap, queue: contracts.ExceptionQueueSalesOps, severity: contracts.SeverityMedium,
+				category: contracts.ExceptionCategoryAmendmentGap, severity: contracts.SeverityMedium,
 				summary: fmt.Sprintf("quote %s version %d accepted after version %d was submitted to ERP as order %s", q.QuoteID, q.Version, s.Version, OrderID(s.QuoteID)),
 				context: map[string]string{"new_version": strconv.Itoa(q.Version), "new_total": money(q.Total), "order_state": s.State},
 				action:  "Amend the ERP order by hand or cancel it and create a new quote; Isthmus does not amend submitted orders.",
@@ -220,8 +242,7 @@ func OnQuote(s *Saga, q contracts.Quote, at time.Time, pol Policy) (*Saga, Outpu
 
 // Problem is why a quote cannot become an order.
 type Problem struct {
-	Category string // contracts.ExceptionCategory*
-	Queue    string // contracts.ExceptionQueue*
+	Category string // contracts.ExceptionCategory*; its queue is Owner.QueueOf's
 	Reason   string // machine-readable: no_lines, bad_quantity, unknown_currency, ...
 	Message  string
 	Lines    []int
@@ -232,7 +253,7 @@ type Problem struct {
 // quantities, currency, amounts and the sold-to account.
 func CheckQuote(q contracts.Quote) *Problem {
 	bad := func(reason, action, format string, args ...any) *Problem {
-		return &Problem{Category: contracts.ExceptionCategoryInvalidInput, Queue: contracts.ExceptionQueueSalesOps, Reason: reason, Message: fmt.Sprintf(format, args...), Action: action}
+		return &Problem{Category: contracts.ExceptionCategoryInvalidInput, Reason: reason, Message: fmt.Sprintf(format, args...), Action: action}
 	}
 	if strings.TrimSpace(q.SoldToAccountID) == "" {
 		p := bad("missing_account", "Set the sold-to account on the quote in CRM and accept a new version.", "quote %s has no sold-to account", q.QuoteID)
@@ -259,7 +280,7 @@ func CheckQuote(q contracts.Quote) *Problem {
 			return p
 		}
 		if strings.TrimSpace(l.SKU) == "" {
-			p := &Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_sku", Message: fmt.Sprintf("line %d has no SKU", l.LineNumber), Lines: []int{l.LineNumber}, Action: "Pick a product from the ERP catalogue for the line."}
+			p := &Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Reason: "unknown_sku", Message: fmt.Sprintf("line %d has no SKU", l.LineNumber), Lines: []int{l.LineNumber}, Action: "Pick a product from the ERP catalogue for the line."}
 			return p
 		}
 		for _, m := range []contracts.Money{l.UnitPrice, l.LineTotal, l.ListPrice} {
@@ -371,7 +392,7 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 	s.Pricing, s.Credit = v.Pricing, v.Credit
 	if v.Pricing != nil && !v.Pricing.Valid && !s.PriceApproved {
 		s.raise(&out, at, exceptionSpec{
-			category: contracts.ExceptionCategoryPriceReview, queue: contracts.ExceptionQueueSalesOps, severity: contracts.SeverityMedium,
+			category: contracts.ExceptionCategoryPriceReview, severity: contracts.SeverityMedium,
 			summary: fmt.Sprintf("quote %s version %d: %d quoted price(s) differ from the ERP price book", s.QuoteID, s.Version, len(v.Pricing.Violations)),
 			context: map[string]string{"violations": strings.Join(v.Pricing.Violations, "; ")},
 			action:  "Accept the ERP price (APPROVE_PRICE), send the quote back to sales (REQUOTE), fix the price book and RETRY, or CANCEL.",
@@ -391,7 +412,7 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 			return out
 		}
 		s.raise(&out, at, exceptionSpec{
-			category: contracts.ExceptionCategoryCreditHold, queue: contracts.ExceptionQueueFinanceOps, severity: contracts.SeverityHigh,
+			category: contracts.ExceptionCategoryCreditHold, severity: contracts.SeverityHigh,
 			summary: fmt.Sprintf("quote %s version %d: credit %s for %s", s.QuoteID, s.Version, v.Credit.Decision, money(s.Quote.Total)),
 			context: map[string]string{"credit_decision": v.Credit.Decision, "credit_reasons": strings.Join(v.Credit.Reasons, "; "), "available_credit": moneyPtr(v.Credit.AvailableCredit)},
 			action:  "Release the hold (RELEASE_HOLD, approved by a second person) if finance accepts the exposure, REJECT the order, RETRY after a credit change, or CANCEL.",
@@ -557,7 +578,7 @@ func (s *Saga) OnERPStatus(st contracts.OrderStatus, at time.Time) Outputs {
 	reason := erpText(st.Messages)
 	exc := ""
 	if n := len(out.Exceptions); n > 0 {
-		exc = out.Exceptions[n-1].ExceptionID
+		exc = out.Exceptions[n-1].ID
 	}
 	s.transition(&out, to, reason, exc)
 	return out
@@ -573,26 +594,27 @@ func erpText(ms []contracts.ERPMessage) string {
 	return strings.Join(parts, "; ")
 }
 
-// Route maps a line rejection reason to its exception category and queue.
-func Route(reason string) (category, queue, action string) {
+// Route maps a line rejection reason to its exception category (whose
+// queue is Owner.QueueOf's) and suggested action.
+func Route(reason string) (category, action string) {
 	switch reason {
 	case contracts.RejectionReasonExportControl:
-		return contracts.ExceptionCategoryExportControl, contracts.ExceptionQueueTradeCompliance,
+		return contracts.ExceptionCategoryExportControl,
 			"Review the export classification and licence for the destination: RETRY once ERP holds the licence, CANCEL the line (line_id), or OVERRIDE with a second person's approval."
 	case contracts.RejectionReasonTaxConfiguration:
-		return contracts.ExceptionCategoryTaxConfiguration, contracts.ExceptionQueueFinanceOps,
+		return contracts.ExceptionCategoryTaxConfiguration,
 			"Fix the tax configuration (tax code, jurisdiction, exemption) of the customer or product in ERP, then RETRY; or CANCEL the line (line_id), or OVERRIDE with a second person's approval."
 	case contracts.RejectionReasonPricing:
-		return contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps,
+		return contracts.ExceptionCategoryERPRejection,
 			"Align the quoted price with the ERP pricing conditions and re-order the lines."
 	case contracts.RejectionReasonCredit:
-		return contracts.ExceptionCategoryCreditHold, contracts.ExceptionQueueFinanceOps,
+		return contracts.ExceptionCategoryCreditHold,
 			"Review the customer's credit in ERP and release or cancel the lines."
 	case contracts.RejectionReasonMasterData:
-		return contracts.ExceptionCategoryInvalidMasterData, contracts.ExceptionQueueMasterData,
+		return contracts.ExceptionCategoryInvalidMasterData,
 			"Complete the customer or material master data in ERP, then re-order the lines."
 	}
-	return contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps,
+	return contracts.ExceptionCategoryERPRejection,
 		"Read ERP's message, correct the order in ERP or create a new quote."
 }
 
@@ -651,7 +673,7 @@ func (s *Saga) raiseRejections(out *Outputs, st contracts.OrderStatus, at time.T
 			continue
 		}
 		lines := byReason[r]
-		category, queue, action := Route(r)
+		category, action := Route(r)
 		var nums, skus, msgs []string
 		var detail []string
 		for _, l := range lines {
@@ -675,7 +697,7 @@ func (s *Saga) raiseRejections(out *Outputs, st contracts.OrderStatus, at time.T
 			summary = fmt.Sprintf("ERP rejected order %s", OrderID(s.QuoteID))
 		}
 		s.raise(out, at, exceptionSpec{
-			category: category, queue: queue, severity: contracts.SeverityHigh, summary: summary,
+			category: category, severity: contracts.SeverityHigh, summary: summary,
 			context: map[string]string{
 				"rejection_reason": r, "lines": strings.Join(nums, ","), "skus": strings.Join(skus, ","),
 				"line_details": strings.Join(detail, "; "), "erp_message": strings.Join(msgs, "; "), "erp_status": st.Status,
@@ -690,7 +712,7 @@ func (s *Saga) raiseRejections(out *Outputs, st contracts.OrderStatus, at time.T
 		for _, l := range lines {
 			rej.Lines = append(rej.Lines, l.LineNumber)
 		}
-		s.Rejections[out.Exceptions[len(out.Exceptions)-1].ExceptionID] = rej
+		s.Rejections[out.Exceptions[len(out.Exceptions)-1].ID] = rej
 	}
 }
 
@@ -744,7 +766,7 @@ func (s *Saga) OnTick(now time.Time, pol Policy) Outputs {
 			return out
 		}
 		s.raise(&out, now, exceptionSpec{
-			category: contracts.ExceptionCategoryERPTimeout, queue: contracts.ExceptionQueueSalesOps, severity: contracts.SeverityHigh,
+			category: contracts.ExceptionCategoryERPTimeout, severity: contracts.SeverityHigh,
 			summary: fmt.Sprintf("ERP did not acknowledge order %s after %d submissions", OrderID(s.QuoteID), s.Attempt),
 			context: map[string]string{"attempts": strconv.Itoa(s.Attempt), "ack_sla": pol.ERPAckSLA.String()},
 			action:  "Check the ERP order interface; RETRY resubmits (ERP deduplicates by order id).",
@@ -771,7 +793,7 @@ func (s *Saga) reject(out *Outputs, at time.Time, p *Problem) {
 		ctx["lines"] = strings.Join(ls, ",")
 	}
 	s.raise(out, at, exceptionSpec{
-		category: p.Category, queue: p.Queue, severity: contracts.SeverityMedium,
+		category: p.Category, severity: contracts.SeverityMedium,
 		summary: fmt.Sprintf("quote %s version %d cannot become an order: %s", s.QuoteID, s.Version, p.Message),
 		context: ctx, action: p.Action,
 		allowed: []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss},
@@ -781,9 +803,9 @@ func (s *Saga) reject(out *Outputs, at time.Time, p *Problem) {
 }
 
 type exceptionSpec struct {
-	category, queue, severity, summary, action string
-	context                                    map[string]string
-	allowed                                    []string
+	category, severity, summary, action string
+	context                             map[string]string
+	allowed                             []string
 }
 
 // raise appends an OPEN exception with the saga's full context. When
@@ -827,17 +849,11 @@ func (s *Saga) raise(out *Outputs, at time.Time, e exceptionSpec, replaceOpen bo
 	if s.ERPOrderID != "" {
 		ids["erp_order_id"] = s.ERPOrderID
 	}
-	action := e.action
-	x := contracts.OperationalException{
-		Metadata:    contracts.EventMetadata{OccurredAt: at},
-		ExceptionID: id, Category: e.category, Queue: e.queue, Severity: e.severity,
-		Status: contracts.ExceptionStatusOpen, OwnerService: Service, Summary: e.summary,
-		EntityIds: ids, Context: ctx, SuggestedAction: &action, AllowedActions: e.allowed,
-	}
-	if decision != "" {
-		x.DecisionID = &decision
-	}
-	out.Exceptions = append(out.Exceptions, x)
+	out.Exceptions = append(out.Exceptions, ops.Exception{
+		ID: id, Category: e.category, Queue: queueOf(e.category), Severity: e.severity,
+		Status: contracts.ExceptionStatusOpen, Summary: e.summary,
+		Entities: ids, Context: ctx, Suggested: e.action, Allowed: e.allowed, Decision: decision,
+	})
 	if s.Open == nil {
 		s.Open = map[string]string{}
 	}
@@ -886,19 +902,16 @@ func (s *Saga) settle(out *Outputs, id, status string, at time.Time, decision, n
 	if r, ok := s.Rejections[id]; ok {
 		ctx["rejection_reason"], ctx["lines"] = r.Reason, joinInts(r.Lines)
 	}
-	x := contracts.OperationalException{
-		Metadata:    contracts.EventMetadata{OccurredAt: at},
-		ExceptionID: id, Category: category, Queue: queueOf(category), Severity: contracts.SeverityLow,
-		Status: status, OwnerService: Service, Summary: summary,
-		EntityIds:      map[string]string{"quote_id": s.QuoteID, "order_id": OrderID(s.QuoteID), "crm_account_id": s.Quote.SoldToAccountID},
-		Context:        ctx,
-		AllowedActions: append([]string{}, allowed...),
+	x := ops.Exception{
+		ID: id, Category: category, Queue: queueOf(category), Severity: contracts.SeverityLow,
+		Status: status, Summary: summary,
+		Entities: map[string]string{"quote_id": s.QuoteID, "order_id": OrderID(s.QuoteID), "crm_account_id": s.Quote.SoldToAccountID},
+		Context:  ctx,
+		Allowed:  append([]string{}, allowed...),
+		Decision: decision,
 	}
 	if status == contracts.ExceptionStatusOpen {
 		x.Severity = contracts.SeverityMedium
-	}
-	if decision != "" {
-		x.DecisionID = &decision
 	}
 	out.Exceptions = append(out.Exceptions, x)
 }
@@ -936,16 +949,15 @@ func (s *Saga) openOf(category string) (string, bool) {
 	return ids[0], true
 }
 
+// queueOf is the queue of the saga's exceptions of category: the shared
+// table (Owner.QueueOf), except AMENDMENT_GAP, which the shared table sends
+// to finance-ops: an order amended after submission is sales-ops' to
+// amend in ERP or re-quote.
 func queueOf(category string) string {
-	switch category {
-	case contracts.ExceptionCategoryExportControl:
-		return contracts.ExceptionQueueTradeCompliance
-	case contracts.ExceptionCategoryTaxConfiguration, contracts.ExceptionCategoryCreditHold:
-		return contracts.ExceptionQueueFinanceOps
-	case contracts.ExceptionCategoryInvalidMasterData:
-		return contracts.ExceptionQueueMasterData
+	if category == contracts.ExceptionCategoryAmendmentGap {
+		return contracts.ExceptionQueueSalesOps
 	}
-	return contracts.ExceptionQueueSalesOps
+	return Owner.QueueOf(category)
 }
 
 // transition moves the saga and appends the lifecycle event.
@@ -959,7 +971,7 @@ func (s *Saga) transition(out *Outputs, to, reason, exceptionID string) {
 func (s *Saga) transitionLast(out *Outputs, to, reason string) {
 	exc := ""
 	if n := len(out.Exceptions); n > 0 {
-		exc = out.Exceptions[n-1].ExceptionID
+		exc = out.Exceptions[n-1].ID
 	}
 	s.transition(out, to, reason, exc)
 }

@@ -96,7 +96,7 @@ func run(t *testing.T, steps []step) (result, *Saga) {
 		for _, e := range out.Exceptions {
 			r.Exceptions = append(r.Exceptions, e.Category+"/"+e.Queue+"/"+e.Status)
 			if e.Status == contracts.ExceptionStatusOpen {
-				lastOpen = e.ExceptionID
+				lastOpen = e.ID
 			}
 		}
 		for _, c := range out.Commands {
@@ -260,7 +260,7 @@ func TestSaga(t *testing.T) {
 		},
 		{
 			name:  "gateway refuses an unknown sku",
-			steps: []step{{quote: &q1}, {customer: known}, {valid: &Validation{Invalid: &Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Queue: contracts.ExceptionQueueMasterData, Reason: "unknown_sku", Message: "no price"}}}},
+			steps: []step{{quote: &q1}, {customer: known}, {valid: &Validation{Invalid: &Problem{Category: contracts.ExceptionCategoryInvalidMasterData, Reason: "unknown_sku", Message: "no price"}}}},
 			want: result{States: []string{"RECEIVED", "VALIDATING", "REJECTED"},
 				Exceptions: []string{"INVALID_MASTER_DATA/MASTER_DATA/OPEN"}, Validates: 1, Lookups: 1, Final: "REJECTED"},
 		},
@@ -319,7 +319,7 @@ func TestBadQuotes(t *testing.T) {
 				t.Errorf("reason %q queue %s, want %q %s", e.Context["reason"], e.Queue, tc.reason, tc.queue)
 			}
 			last := out.Lifecycle[len(out.Lifecycle)-1]
-			if last.ExceptionID == nil || *last.ExceptionID != e.ExceptionID || last.Reason == nil {
+			if last.ExceptionID == nil || *last.ExceptionID != e.ID || last.Reason == nil {
 				t.Errorf("REJECTED event does not name the exception and reason: %+v", last)
 			}
 			// A corrected version starts over: the order never reached ERP.
@@ -347,28 +347,41 @@ func TestRejectionContext(t *testing.T) {
 			t.Errorf("context[%s] = %q, want %q", k, e.Context[k], v)
 		}
 	}
-	if diff := cmp.Diff(map[string]string{"quote_id": "Q-1", "order_id": "Q-1", "crm_account_id": "A-1", "erp_customer_id": "100042", "golden_id": "G-7", "erp_order_id": "SO-9"}, e.EntityIds); diff != "" {
+	if diff := cmp.Diff(map[string]string{"quote_id": "Q-1", "order_id": "Q-1", "crm_account_id": "A-1", "erp_customer_id": "100042", "golden_id": "G-7", "erp_order_id": "SO-9"}, e.Entities); diff != "" {
 		t.Errorf("entity ids (-want +got)\n%s", diff)
 	}
-	if e.SuggestedAction == nil || *e.SuggestedAction == "" || e.Queue != contracts.ExceptionQueueTradeCompliance {
-		t.Errorf("suggested action %v queue %s", e.SuggestedAction, e.Queue)
+	if e.Suggested == "" || e.Queue != contracts.ExceptionQueueTradeCompliance {
+		t.Errorf("suggested action %q queue %s", e.Suggested, e.Queue)
 	}
-	if q, ok := QuoteOfException(e.ExceptionID); !ok || q != "Q-1" {
-		t.Errorf("QuoteOfException(%s) = %q %v", e.ExceptionID, q, ok)
+	if q, ok := QuoteOfException(e.ID); !ok || q != "Q-1" {
+		t.Errorf("QuoteOfException(%s) = %q %v", e.ID, q, ok)
 	}
 }
 
+// Rejection reasons route to their category and queue; every category the
+// saga raises keeps the queue it had before the shared table of pkg/ops
+// (AMENDMENT_GAP stays with sales-ops).
 func TestRoute(t *testing.T) {
-	for reason, want := range map[string]string{
-		contracts.RejectionReasonExportControl:    contracts.ExceptionQueueTradeCompliance,
-		contracts.RejectionReasonTaxConfiguration: contracts.ExceptionQueueFinanceOps,
-		contracts.RejectionReasonPricing:          contracts.ExceptionQueueSalesOps,
-		contracts.RejectionReasonCredit:           contracts.ExceptionQueueFinanceOps,
-		contracts.RejectionReasonMasterData:       contracts.ExceptionQueueMasterData,
-		contracts.RejectionReasonOther:            contracts.ExceptionQueueSalesOps,
+	for _, tc := range []struct{ reason, category, queue string }{
+		{contracts.RejectionReasonExportControl, contracts.ExceptionCategoryExportControl, contracts.ExceptionQueueTradeCompliance},
+		{contracts.RejectionReasonTaxConfiguration, contracts.ExceptionCategoryTaxConfiguration, contracts.ExceptionQueueFinanceOps},
+		{contracts.RejectionReasonPricing, contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps},
+		{contracts.RejectionReasonCredit, contracts.ExceptionCategoryCreditHold, contracts.ExceptionQueueFinanceOps},
+		{contracts.RejectionReasonMasterData, contracts.ExceptionCategoryInvalidMasterData, contracts.ExceptionQueueMasterData},
+		{contracts.RejectionReasonOther, contracts.ExceptionCategoryERPRejection, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryAmendmentGap, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryPriceReview, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryERPTimeout, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryInvalidInput, contracts.ExceptionQueueSalesOps},
+		{"", contracts.ExceptionCategoryOther, contracts.ExceptionQueueSalesOps},
 	} {
-		if _, q, _ := Route(reason); q != want {
-			t.Errorf("Route(%s) queue %s, want %s", reason, q, want)
+		if tc.reason != "" {
+			if c, _ := Route(tc.reason); c != tc.category {
+				t.Errorf("Route(%s) category %s, want %s", tc.reason, c, tc.category)
+			}
+		}
+		if q := queueOf(tc.category); q != tc.queue {
+			t.Errorf("queueOf(%s) = %s, want %s", tc.category, q, tc.queue)
 		}
 	}
 }
