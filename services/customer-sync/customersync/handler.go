@@ -154,18 +154,18 @@ type input struct {
 // record's timestamp; other tombstones are skipped.
 func decode(m *processor.Message, topic, key string, value []byte, ts time.Time, idBase string) (input, error) {
 	if value == nil {
-		md := contracts.EventMetadata{EventID: event.ID(idBase, "tombstone"), CorrelationID: event.ID(idBase),
-			SourceSystem: contracts.SourceSystemUnknown, OccurredAt: ts.UTC()}
-		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
+		var system sv.System
 		switch topic {
 		case contracts.TopicCRMAccountV1:
-			md.SourceSystem = contracts.SourceSystemCRM
-			return input{golden.SourceDeleted{Meta: meta, System: sv.CRM, RecordID: key}, md}, nil
+			system = sv.CRM
 		case contracts.TopicERPCustomerV1:
-			md.SourceSystem = contracts.SourceSystemERP
-			return input{golden.SourceDeleted{Meta: meta, System: sv.ERP, RecordID: key}, md}, nil
+			system = sv.ERP
+		default:
+			return input{}, nil
 		}
-		return input{}, nil
+		md := event.Metadata(event.ID(idBase, "tombstone"), event.ID(idBase), "", adapter.System(string(system)), ts)
+		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
+		return input{golden.SourceDeleted{Meta: meta, System: system, RecordID: key}, md}, nil
 	}
 	v, err := newRecord(topic)
 	if err != nil {

@@ -30,21 +30,15 @@ const EntityType = "golden_customer"
 
 // Outputs maps the outputs of one Apply to records, in a fixed order:
 // golden records, cross-references, ERP commands, CRM updates, audit
-// entries, exceptions, golden contacts. Every record's metadata has a deterministic event id
-// (event.ID(idBase, index)), the input's correlation id and
-// occurred_at, and the input's event id as causation id, so replaying the
-// input yields identical records.
+// entries, exceptions, golden contacts. Every record's metadata
+// (event.Metadata) has a deterministic event id (event.ID(idBase, index)),
+// the input's correlation id and occurred_at (normalised by event.Time),
+// and the input's event id as causation id, so replaying the input yields
+// identical records.
 func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Output {
 	var out []Output
 	md := func() contracts.EventMetadata {
-		cause := in.EventID
-		return contracts.EventMetadata{
-			EventID:       event.ID(idBase, strconv.Itoa(len(out))),
-			CorrelationID: in.CorrelationID,
-			CausationID:   &cause,
-			SourceSystem:  contracts.SourceSystemCustomerSync,
-			OccurredAt:    in.OccurredAt,
-		}
+		return event.Metadata(event.ID(idBase, strconv.Itoa(len(out))), in.CorrelationID, in.EventID, golden.Owner.Source, in.OccurredAt)
 	}
 	records := map[string]golden.Record{}
 	for _, r := range o.Golden {
