@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -31,8 +30,6 @@ import (
 var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
 	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicMDMContactV1,
 	contracts.TopicDlqCustomerSyncV1}
-
-var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 type env struct {
 	t        *testing.T
@@ -327,46 +324,4 @@ func (e *env) decode(o out, v serde.Record) {
 	if err := e.sd.Decode(context.Background(), o.Value, v); err != nil {
 		e.t.Fatalf("decode %s/%s: %v", o.Topic, o.Key, err)
 	}
-}
-
-// ---- input builders --------------------------------------------------------
-
-func meta(id string, n int) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: event.ID("test-input", id, fmt.Sprint(n)), CorrelationID: "corr-" + id,
-		SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0.Add(time.Duration(n) * time.Minute)}
-}
-
-func str(s string) *string { return &s }
-
-func account(id, name string, n int, mut func(*contracts.Account)) *contracts.Account {
-	a := &contracts.Account{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, AccountID: id, Name: name,
-		Status: contracts.AccountStatusProspect, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(a)
-	}
-	return a
-}
-
-func customer(id, name string, n int, mut func(*contracts.Customer)) *contracts.Customer {
-	md := meta(id, n)
-	md.SourceSystem = contracts.SourceSystemERP
-	c := &contracts.Customer{Metadata: md, Op: contracts.ChangeOperationUpsert, ERPCustomerID: id, Name: name,
-		CreditStatus: contracts.CreditStatusActive, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(c)
-	}
-	return c
-}
-
-func contact(id, account, last string, n int, mut func(*contracts.Contact)) *contracts.Contact {
-	c := &contracts.Contact{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, ContactID: id, AccountID: account,
-		LastName: last, Roles: []string{}, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(c)
-	}
-	return c
-}
-
-func addr(line, city, postal, country string) *contracts.Address {
-	return &contracts.Address{Line1: line, City: city, PostalCode: &postal, Country: country}
 }
