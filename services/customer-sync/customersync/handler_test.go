@@ -85,6 +85,20 @@ func keys(res processortest.Result, topic string) []string {
 	return ks
 }
 
+// tombstone deletes the source record key of topic and checks that its
+// xref entry ref is retired.
+func tombstone(t *testing.T, k *processortest.Kit, topic, key, ref string) processortest.Result {
+	t.Helper()
+	res := k.Send(topic, key, nil)
+	if res.Err != nil || len(res.DeadLetters(Name)) != 0 {
+		t.Fatalf("tombstone of %s/%s: %v %v", topic, key, res.Err, res.DeadLetters(Name))
+	}
+	if x := one[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1, ref); x.Status != contracts.XrefStatusRetired {
+		t.Errorf("xref %s after the tombstone = %+v", ref, x)
+	}
+	return res
+}
+
 func state(t *testing.T, k *processortest.Kit, store, key string) (string, bool) {
 	t.Helper()
 	v, ok := k.State(store, key)
@@ -151,13 +165,7 @@ func TestAccount(t *testing.T) {
 	}
 
 	// A CRM delete (tombstone) retires the membership.
-	res = k.Send(contracts.TopicCRMAccountV1, "A1", nil)
-	if res.Err != nil || len(res.DeadLetters(Name)) != 0 {
-		t.Fatalf("tombstone: %v %v", res.Err, res.DeadLetters(Name))
-	}
-	if x := one[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1, "CRM:A1"); x.Status != contracts.XrefStatusRetired {
-		t.Errorf("xref after the tombstone = %+v", x)
-	}
+	res = tombstone(t, k, contracts.TopicCRMAccountV1, "A1", "CRM:A1")
 	tomb := idBase(contracts.TopicCRMAccountV1, 0, 2)
 	if md := decoded[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1)[0].Metadata; md.CausationID == nil ||
 		*md.CausationID != event.ID(tomb, "tombstone") || md.CorrelationID != event.ID(tomb) {
@@ -222,13 +230,7 @@ func TestERPCustomer(t *testing.T) {
 	}
 
 	// An ERP tombstone retires the ERP membership.
-	res = k.Send(contracts.TopicERPCustomerV1, "100042", nil)
-	if res.Err != nil || len(res.DeadLetters(Name)) != 0 {
-		t.Fatalf("tombstone: %v %v", res.Err, res.DeadLetters(Name))
-	}
-	if x := one[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1, "ERP:100042"); x.Status != contracts.XrefStatusRetired {
-		t.Errorf("xref after the tombstone = %+v", x)
-	}
+	tombstone(t, k, contracts.TopicERPCustomerV1, "100042", "ERP:100042")
 }
 
 func TestLead(t *testing.T) {
