@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,6 +127,19 @@ func TestAccount(t *testing.T) {
 	if md.EventID != event.ID(base, "0") || md.CorrelationID != "corr-A1" || md.CausationID == nil || *md.CausationID != in.Metadata.EventID ||
 		md.SourceSystem != contracts.SourceSystemCustomerSync || !md.OccurredAt.Equal(in.Metadata.OccurredAt) {
 		t.Errorf("metadata = %+v", md)
+	}
+	// Every output, in the order emitted: the n-th has id event.ID(base, n).
+	n := 0
+	for _, o := range res.Outputs {
+		v, err := newOutput(o.Topic)
+		if err != nil {
+			continue // internal topics
+		}
+		k.Decode(o, v)
+		if md := metadataOf(v); md.EventID != event.ID(base, strconv.Itoa(n)) || md.CausationID == nil || *md.CausationID != in.Metadata.EventID {
+			t.Errorf("output %d (%s/%s): metadata %+v", n, o.Topic, o.Key, md)
+		}
+		n++
 	}
 	cmd := one[*contracts.CustomerCommand](t, k, res, contracts.TopicERPCustomerCommandsV1, g.GoldenID)
 	if cmd.Action != contracts.CustomerCommandActionCreate || cmd.CRMAccountID == nil || *cmd.CRMAccountID != "A1" || cmd.ShippingAddress.City != "München" {
