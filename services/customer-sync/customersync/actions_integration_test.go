@@ -11,6 +11,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
+	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 )
 
 // exceptions decodes every ops.exceptions.v1 record collected.
@@ -51,7 +52,7 @@ func (e *env) decide(exceptionID, decisionID, action string, params map[string]s
 	md := meta("decision-"+decisionID, 100)
 	md.SourceSystem = contracts.SourceSystemOperator
 	e.produce(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: md, DecisionID: decisionID, ExceptionID: exceptionID,
-		OwnerService: adapter.Owner, Action: action, Actor: "steward@example.com", Parameters: params, ApprovedBy: []string{}}, -1)
+		OwnerService: golden.Owner.Service, Action: action, Actor: "steward@example.com", Parameters: params, ApprovedBy: []string{}}, -1)
 }
 
 // TestStewardActions: on the real broker, each steward action on an

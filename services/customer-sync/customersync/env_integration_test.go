@@ -19,7 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -31,8 +30,6 @@ import (
 var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
 	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicMDMContactV1,
 	contracts.TopicDlqCustomerSyncV1}
-
-var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 type env struct {
 	t        *testing.T
@@ -67,22 +64,21 @@ func (e *env) waitTopics(topics ...string) {
 	for i, t := range topics {
 		names[i] = e.prefix + t
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		md, err := adm.Metadata(context.Background(), names...)
-		ok := err == nil
+	var err error
+	visible := testinfra.Within(30*time.Second, func() bool {
+		var md kadm.Metadata
+		if md, err = adm.Metadata(context.Background(), names...); err != nil {
+			return false
+		}
 		for _, n := range names {
 			if td, found := md.Topics[n]; !found || td.Err != nil || len(td.Partitions) == 0 {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("topics %v not visible after 30s (%v)", names, err)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return true
+	})
+	if !visible {
+		e.t.Fatalf("topics %v not visible after 30s (%v)", names, err)
 	}
 }
 
@@ -172,10 +168,13 @@ type out struct {
 	Offset    int64
 }
 
-// collector reads every output topic (read_committed) from the start.
+// collector reads every output topic (read_committed) from the start
+// (testinfra.Collect); snapshot turns what arrived into outs, topic by
+// topic, each in arrival order.
 type collector struct {
-	mu   sync.Mutex
-	recs []out
+	prefix string
+	topics []string // physical
+	c      *testinfra.Collector
 }
 
 func (e *env) collect(extra ...string) *collector {
@@ -184,55 +183,37 @@ func (e *env) collect(extra ...string) *collector {
 	for _, t := range append(append([]string{TopicRoute, TopicMatch}, outputTopics...), extra...) {
 		topics = append(topics, e.prefix+t)
 	}
-	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	c := &collector{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				o := out{Topic: strings.TrimPrefix(r.Topic, e.prefix), Key: string(r.Key), Value: r.Value, Headers: map[string]string{},
-					Partition: r.Partition, Offset: r.Offset}
-				for _, h := range r.Headers {
-					o.Headers[h.Key] = string(h.Value)
-				}
-				c.mu.Lock()
-				c.recs = append(c.recs, o)
-				c.mu.Unlock()
-			})
-		}
-	}()
-	e.t.Cleanup(func() { cancel(); <-done })
-	return c
+	return &collector{prefix: e.prefix, topics: topics, c: testinfra.Collect(e.t, e.brokers, topics...)}
 }
 
 func (c *collector) snapshot() []out {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]out(nil), c.recs...)
+	var recs []out
+	for _, t := range c.topics {
+		for _, r := range c.c.Records(t) {
+			o := out{Topic: strings.TrimPrefix(r.Topic, c.prefix), Key: string(r.Key), Value: r.Value, Headers: map[string]string{},
+				Partition: r.Partition, Offset: r.Offset}
+			for _, h := range r.Headers {
+				o.Headers[h.Key] = string(h.Value)
+			}
+			recs = append(recs, o)
+		}
+	}
+	return recs
 }
 
 // waitFor polls the collected records until cond holds.
 func (c *collector) waitFor(t *testing.T, what string, timeout time.Duration, cond func([]out) bool) []out {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		recs := c.snapshot()
-		if cond(recs) {
-			return recs
-		}
-		if time.Now().After(deadline) {
-			seen := map[string]int{}
-			for _, o := range recs {
-				seen[o.Topic+" "+o.Key]++
-			}
-			t.Fatalf("timed out after %s waiting for %s (%d records collected: %v)", timeout, what, len(recs), seen)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var recs []out
+	if testinfra.Within(timeout, func() bool { recs = c.snapshot(); return cond(recs) }) {
+		return recs
 	}
+	seen := map[string]int{}
+	for _, o := range recs {
+		seen[o.Topic+" "+o.Key]++
+	}
+	t.Fatalf("timed out after %s waiting for %s (%d records collected: %v)", timeout, what, len(recs), seen)
+	return nil
 }
 
 // settle waits until the group has consumed every input record and the
@@ -245,11 +226,10 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 	for i, t := range Inputs {
 		inputs[i] = e.prefix + t
 	}
-	deadline := time.Now().Add(timeout)
 	last, since := -1, time.Now()
-	for {
-		n := len(c.snapshot())
-		if n != last || n == 0 {
+	settled := testinfra.Within(timeout, func() bool {
+		recs := c.snapshot()
+		if n := len(recs); n != last || n == 0 {
 			// Quiet means "no new output after some output": with none
 			// yet, the service may still be starting under load.
 			last, since = n, time.Now()
@@ -257,16 +237,16 @@ func (e *env) settle(c *collector, quiet, timeout time.Duration) []out {
 		// The quiet period counts from when the group has consumed
 		// everything: the last transaction's outputs, committed with those
 		// offsets, may reach the collector only after it.
-		if !e.inputsConsumed(adm, group, inputs) || !e.matchConsumed(adm, group, c.snapshot()) {
+		if !e.inputsConsumed(adm, group, inputs) || !e.matchConsumed(adm, group, recs) {
 			since = time.Now()
-		} else if time.Since(since) >= quiet {
-			return c.snapshot()
+			return false
 		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("outputs did not settle within %s (%d collected)", timeout, n)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return time.Since(since) >= quiet
+	})
+	if !settled {
+		e.t.Fatalf("outputs did not settle within %s (%d collected)", timeout, last)
 	}
+	return c.snapshot()
 }
 
 // matchConsumed reports whether the group has committed past the last
@@ -327,46 +307,4 @@ func (e *env) decode(o out, v serde.Record) {
 	if err := e.sd.Decode(context.Background(), o.Value, v); err != nil {
 		e.t.Fatalf("decode %s/%s: %v", o.Topic, o.Key, err)
 	}
-}
-
-// ---- input builders --------------------------------------------------------
-
-func meta(id string, n int) contracts.EventMetadata {
-	return contracts.EventMetadata{EventID: event.ID("test-input", id, fmt.Sprint(n)), CorrelationID: "corr-" + id,
-		SourceSystem: contracts.SourceSystemCRM, OccurredAt: t0.Add(time.Duration(n) * time.Minute)}
-}
-
-func str(s string) *string { return &s }
-
-func account(id, name string, n int, mut func(*contracts.Account)) *contracts.Account {
-	a := &contracts.Account{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, AccountID: id, Name: name,
-		Status: contracts.AccountStatusProspect, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(a)
-	}
-	return a
-}
-
-func customer(id, name string, n int, mut func(*contracts.Customer)) *contracts.Customer {
-	md := meta(id, n)
-	md.SourceSystem = contracts.SourceSystemERP
-	c := &contracts.Customer{Metadata: md, Op: contracts.ChangeOperationUpsert, ERPCustomerID: id, Name: name,
-		CreditStatus: contracts.CreditStatusActive, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(c)
-	}
-	return c
-}
-
-func contact(id, account, last string, n int, mut func(*contracts.Contact)) *contracts.Contact {
-	c := &contracts.Contact{Metadata: meta(id, n), Op: contracts.ChangeOperationUpsert, ContactID: id, AccountID: account,
-		LastName: last, Roles: []string{}, SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(c)
-	}
-	return c
-}
-
-func addr(line, city, postal, country string) *contracts.Address {
-	return &contracts.Address{Line1: line, City: city, PostalCode: &postal, Country: country}
 }

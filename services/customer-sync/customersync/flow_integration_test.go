@@ -5,7 +5,6 @@ package customersync
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -368,45 +367,4 @@ func (e *env) enc(topic string, v serde.Record) func() []byte {
 		e.t.Fatal(err)
 	}
 	return func() []byte { return b }
-}
-
-// newOutput returns an empty record of an output topic's type.
-func newOutput(topic string) (serde.Record, error) {
-	switch topic {
-	case contracts.TopicMDMCustomerV1:
-		return &contracts.GoldenCustomer{}, nil
-	case contracts.TopicMDMXrefV1:
-		return &contracts.CrossReference{}, nil
-	case contracts.TopicERPCustomerCommandsV1:
-		return &contracts.CustomerCommand{}, nil
-	case contracts.TopicCRMAccountUpdatesV1:
-		return &contracts.AccountUpdate{}, nil
-	case contracts.TopicAuditFieldChangeV1:
-		return &contracts.FieldChange{}, nil
-	case contracts.TopicOpsExceptionsV1:
-		return &contracts.OperationalException{}, nil
-	case contracts.TopicMDMContactV1:
-		return &contracts.GoldenContact{}, nil
-	}
-	return nil, fmt.Errorf("not an output topic: %s", topic)
-}
-
-func metadataOf(v serde.Record) contracts.EventMetadata {
-	switch x := v.(type) {
-	case *contracts.GoldenCustomer:
-		return x.Metadata
-	case *contracts.CrossReference:
-		return x.Metadata
-	case *contracts.CustomerCommand:
-		return x.Metadata
-	case *contracts.AccountUpdate:
-		return x.Metadata
-	case *contracts.FieldChange:
-		return x.Metadata
-	case *contracts.OperationalException:
-		return x.Metadata
-	case *contracts.GoldenContact:
-		return x.Metadata
-	}
-	return contracts.EventMetadata{}
 }

@@ -2,7 +2,6 @@ package customersync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -59,6 +58,11 @@ var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderP
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
 
+// reasonCorruptState is the reason processor.Store gives own state it
+// cannot read (unexported there); golden entries, which golden.State.Load
+// reads by key, get the same.
+const reasonCorruptState = "corrupt_state"
+
 // Route store keys. On an input partition (re-key stage): "s/<SYSTEM>:<id>",
 // the match block of a source record, decided by its first event (sticky).
 // On a route partition: "r/<SYSTEM>:<id>", the same block as registered for
@@ -73,6 +77,17 @@ const (
 	xrefKey     = "x/"
 	childrenKey = "k/"
 	decisionKey = "d/" // rekey stage: steward decision ids applied
+)
+
+// Typed views of the stores' JSON values (processor.Store: unreadable own
+// state is retriable, reason corrupt_state). The block keys (s/, r/) and
+// decision marks (d/) hold plain bytes; the golden store's domain entries
+// are read by golden.State.Load.
+var (
+	parents  = processor.NewStore(RouteStore, processor.JSON[parentOf]())  // x/<ref>
+	children = processor.NewStore(RouteStore, processor.JSON[[]string]())  // k/<ref>
+	waits    = processor.NewStore(RouteStore, processor.JSON[[]waiting]()) // w/<ref>
+	applied  = processor.NewStore(Store, processor.JSON[uint64]())         // m/seq (its JSON is the decimal count)
 )
 
 // Handler is customer-sync's processor handler.
@@ -154,18 +169,18 @@ type input struct {
 // record's timestamp; other tombstones are skipped.
 func decode(m *processor.Message, topic, key string, value []byte, ts time.Time, idBase string) (input, error) {
 	if value == nil {
-		md := contracts.EventMetadata{EventID: event.ID(idBase, "tombstone"), CorrelationID: event.ID(idBase),
-			SourceSystem: contracts.SourceSystemUnknown, OccurredAt: ts.UTC()}
-		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
+		var system sv.System
 		switch topic {
 		case contracts.TopicCRMAccountV1:
-			md.SourceSystem = contracts.SourceSystemCRM
-			return input{golden.SourceDeleted{Meta: meta, System: sv.CRM, RecordID: key}, md}, nil
+			system = sv.CRM
 		case contracts.TopicERPCustomerV1:
-			md.SourceSystem = contracts.SourceSystemERP
-			return input{golden.SourceDeleted{Meta: meta, System: sv.ERP, RecordID: key}, md}, nil
+			system = sv.ERP
+		default:
+			return input{}, nil
 		}
-		return input{}, nil
+		md := event.Metadata(event.ID(idBase, "tombstone"), event.ID(idBase), "", adapter.System(string(system)), ts)
+		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
+		return input{golden.SourceDeleted{Meta: meta, System: system, RecordID: key}, md}, nil
 	}
 	v, err := newRecord(topic)
 	if err != nil {
@@ -383,18 +398,17 @@ func (h *Handler) xrefNotice(m *processor.Message, ref, golden string) error {
 	crm, _ := m.Header(HeaderXrefCRM)
 	path, _ := m.Header(HeaderXrefPath)
 	now := parentOf{Golden: golden, ERP: erp, CRM: crm, Path: splitPath(path)}
-	if raw, ok := m.Get(RouteStore, xrefKey+ref); ok {
-		var was parentOf
-		if json.Unmarshal(raw, &was) == nil && was.equal(now) {
-			return nil
-		}
-	}
-	b, err := json.Marshal(now)
+	was, ok, err := parents.Get(m, xrefKey+ref)
 	if err != nil {
 		return err
 	}
-	m.Put(RouteStore, xrefKey+ref, b)
-	children, err := h.children(m, ref)
+	if ok && was.equal(now) {
+		return nil
+	}
+	if err := parents.Put(m, xrefKey+ref, now); err != nil {
+		return err
+	}
+	kids, _, err := children.Get(m, childrenKey+ref)
 	if err != nil {
 		return err
 	}
@@ -402,7 +416,7 @@ func (h *Handler) xrefNotice(m *processor.Message, ref, golden string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range children {
+	for _, c := range kids {
 		answerParent(m, o, c, ref, now)
 	}
 	return nil
@@ -415,41 +429,27 @@ func (h *Handler) parentAsk(m *processor.Message, ref, child string) error {
 	if err != nil {
 		return err
 	}
-	children, err := h.children(m, ref)
+	kids, _, err := children.Get(m, childrenKey+ref)
 	if err != nil {
 		return err
 	}
-	if i, found := slices.BinarySearch(children, child); !found {
-		children = slices.Insert(children, i, child)
-		b, err := json.Marshal(children)
-		if err != nil {
+	if i, found := slices.BinarySearch(kids, child); !found {
+		if err := children.Put(m, childrenKey+ref, slices.Insert(kids, i, child)); err != nil {
 			return err
 		}
-		m.Put(RouteStore, childrenKey+ref, b)
 	}
-	raw, ok := m.Get(RouteStore, xrefKey+ref)
+	now, ok, err := parents.Get(m, xrefKey+ref)
+	if err != nil {
+		return err
+	}
 	if !ok {
 		// No system has sent ref yet: the child hears it is an orphan
 		// (for now), and is answered again when ref links.
 		answerParent(m, o, child, ref, parentOf{}, kgo.RecordHeader{Key: HeaderParentUnknown, Value: []byte("1")})
 		return nil
 	}
-	var now parentOf
-	if err := json.Unmarshal(raw, &now); err != nil {
-		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", xrefKey, ref, err))
-	}
 	answerParent(m, o, child, ref, now)
 	return nil
-}
-
-func (h *Handler) children(m *processor.Message, ref string) ([]string, error) {
-	var list []string
-	if raw, ok := m.Get(RouteStore, childrenKey+ref); ok {
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, errs.Retriable("state", fmt.Errorf("route store %s%s: %w", childrenKey, ref, err))
-		}
-	}
-	return list, nil
 }
 
 // answerParent sends golden.ParentResolved to the child's block; the value
@@ -482,35 +482,24 @@ type waiting struct {
 }
 
 func (h *Handler) wait(m *processor.Message, ref string, o origin) error {
-	var list []waiting
-	if raw, ok := m.Get(RouteStore, waitingKey+ref); ok {
-		if err := json.Unmarshal(raw, &list); err != nil {
-			return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
-		}
-	}
-	list = append(list, waiting{Topic: o.topic, Via: o.via, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
-	b, err := json.Marshal(list)
+	list, _, err := waits.Get(m, waitingKey+ref)
 	if err != nil {
 		return err
 	}
-	m.Put(RouteStore, waitingKey+ref, b)
-	return nil
+	list = append(list, waiting{Topic: o.topic, Via: o.via, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
+	return waits.Put(m, waitingKey+ref, list)
 }
 
 // release forwards, in arrival order, the events that waited for ref.
 func (h *Handler) release(m *processor.Message, ref, block string) error {
-	raw, ok := m.Get(RouteStore, waitingKey+ref)
-	if !ok {
-		return nil
-	}
-	var list []waiting
-	if err := json.Unmarshal(raw, &list); err != nil {
-		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+	list, ok, err := waits.Get(m, waitingKey+ref)
+	if err != nil || !ok {
+		return err
 	}
 	for _, w := range list {
 		forward(m, block, w.Value, origin{topic: w.Topic, via: w.Via, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
 	}
-	m.Put(RouteStore, waitingKey+ref, nil)
+	waits.Delete(m, waitingKey+ref)
 	return nil
 }
 
@@ -651,7 +640,9 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	// anything below fails, the message's writes are dropped and the next
 	// message sees a different applied count and rebuilds.
 	ps.seq++
-	m.Put(Store, seqKey, []byte(strconv.FormatUint(ps.seq, 10)))
+	if err := applied.Put(m, seqKey, ps.seq); err != nil {
+		return err
+	}
 	for _, w := range out.State {
 		m.Put(Store, w.Key, w.Value)
 	}
@@ -726,13 +717,9 @@ func notice(m *processor.Message, o origin, n golden.PathNotice) {
 // from the store (a full reload, only then). Equal counts mean equal
 // states: the match partition is one ordered log applied deterministically.
 func (h *Handler) state(m *processor.Message) (*partState, error) {
-	var seq uint64
-	if raw, ok := m.Get(Store, seqKey); ok {
-		n, err := strconv.ParseUint(string(raw), 10, 64)
-		if err != nil {
-			return nil, errs.Retriable("state", fmt.Errorf("store key %s: %q is not a count", seqKey, raw))
-		}
-		seq = n
+	seq, _, err := applied.Get(m, seqKey)
+	if err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	ps := h.parts[m.Partition()]
@@ -756,9 +743,9 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 		return lerr == nil
 	})
 	if lerr != nil {
-		// Never drop input over unreadable state: retry (and stay not
-		// ready) until an operator fixes it.
-		return nil, errs.Retriable("state", fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
+		// Own state golden.State.Load cannot read follows processor.Store's
+		// policy: retriable, never dead-lettered or skipped.
+		return nil, errs.Retriable(reasonCorruptState, fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
 	}
 	ps = &partState{st: st, seq: seq}
 	h.setPart(m.Partition(), ps)

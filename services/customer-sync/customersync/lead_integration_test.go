@@ -15,15 +15,6 @@ import (
 // Lead-to-account on the real broker (issue 19): lead conversion, the
 // company hierarchy from CRM and ERP parents, and territory rules.
 
-func lead(id, company string, n int, mut func(*contracts.Lead)) *contracts.Lead {
-	l := &contracts.Lead{Metadata: meta(id, n), LeadID: id, Status: contracts.LeadStatusQualified, Company: company,
-		SourceUpdatedAt: t0.Add(time.Duration(n) * time.Minute)}
-	if mut != nil {
-		mut(l)
-	}
-	return l
-}
-
 func (e *env) leadUpdate(recs []out, id string) *contracts.LeadUpdate {
 	e.t.Helper()
 	all := find(recs, contracts.TopicCRMLeadUpdatesV1, id)

@@ -52,7 +52,7 @@ func (e *env) crossBlock(in []srcEvent, recs []out) (phases [][]srcEvent, merged
 		md.SourceSystem = contracts.SourceSystemOperator
 		key := fmt.Sprintf("exc-scale-%d", n)
 		return srcEvent{contracts.TopicOpsDecisionsV1, key, &contracts.Decision{Metadata: md, DecisionID: fmt.Sprintf("dec-%d", n),
-			ExceptionID: key, OwnerService: adapter.Owner, Action: action, Parameters: params, Actor: "steward@example.com"}}
+			ExceptionID: key, OwnerService: golden.Owner.Service, Action: action, Parameters: params, Actor: "steward@example.com"}}
 	}
 	merged, survivor = g(pairs[0][0]), g(pairs[0][1])
 	decisions := []srcEvent{

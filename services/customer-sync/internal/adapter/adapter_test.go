@@ -99,7 +99,7 @@ func TestDecisions(t *testing.T) {
 		return golden.Ruling{DecisionID: "d-1", ExceptionID: ex, Category: category, Actor: "steward@example.com"}
 	}
 	dec := func(ex, action string, params map[string]string) *contracts.Decision {
-		return &contracts.Decision{Metadata: md("1"), DecisionID: "d-1", ExceptionID: ex, OwnerService: Owner, Action: action, Actor: "steward@example.com", Parameters: params}
+		return &contracts.Decision{Metadata: md("1"), DecisionID: "d-1", ExceptionID: ex, OwnerService: golden.Owner.Service, Action: action, Actor: "steward@example.com", Parameters: params}
 	}
 	tests := []struct {
 		name string
@@ -125,7 +125,7 @@ func TestDecisions(t *testing.T) {
 		{"a lead's exception cannot be merged", dec("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", "MERGE", nil),
 			golden.StewardRefused{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Reason: "MERGE is not an allowed action for a LEAD_DUPLICATE exception (allowed: RESOLVE, DISMISS)"}},
 		{"another service's decision is skipped", &contracts.Decision{Metadata: md("1"), OwnerService: "quote-to-order", Action: "MERGE"}, nil},
-		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: Owner, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
+		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: golden.Owner.Service, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -54,9 +54,6 @@ func AllowedActions(category string) []string {
 	return []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
 }
 
-// Owner is the owner_service of decisions customer-sync acts on.
-const Owner = "customer-sync"
-
 // Metadata returns the event metadata of a decoded input.
 func Metadata(v any) contracts.EventMetadata {
 	switch x := v.(type) {
@@ -260,7 +257,7 @@ func Contact(c *contracts.Contact) (golden.Event, error) {
 // StewardRefused. Other owners' decisions return nil, as do RESOLVE and
 // DISMISS of an exception id of the older form (nothing to route them by).
 func Decision(d *contracts.Decision) (golden.Event, error) {
-	if d.OwnerService != Owner {
+	if d.OwnerService != golden.Owner.Service {
 		return nil, nil
 	}
 	m := meta(d.Metadata, time.Time{})

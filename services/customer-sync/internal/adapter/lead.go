@@ -5,6 +5,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 )
@@ -54,25 +55,25 @@ func LeadUpdate(u golden.LeadUpdate, md contracts.EventMetadata) *contracts.Lead
 	return lu
 }
 
-// hierarchyException completes an ops.exceptions.v1 record of a hierarchy
-// exception (golden.HierarchyCycle, golden.HierarchyOrphan).
-func hierarchyException(ex *contracts.OperationalException, e golden.Exception) {
-	ex.Category = contracts.ExceptionCategoryInvalidMasterData
+// hierarchyException completes the ops.exceptions.v1 description of a
+// hierarchy exception (golden.HierarchyCycle, golden.HierarchyOrphan).
+func hierarchyException(x *ops.Exception, e golden.Exception) {
+	x.Category = contracts.ExceptionCategoryInvalidMasterData
 	if p := e.Context["parent_golden_id"]; p != "" {
-		ex.EntityIds["parent_golden_id"] = p
+		x.Entities["parent_golden_id"] = p
 	}
 	switch e.Category {
 	case golden.HierarchyCycle:
-		ex.SuggestedAction = ptr("Correct the parent account in CRM or the parent customer in ERP so that the chain ends at a top-level company; the parent is applied as soon as the cycle is gone. Then RESOLVE.")
+		x.Suggested = "Correct the parent account in CRM or the parent customer in ERP so that the chain ends at a top-level company; the parent is applied as soon as the cycle is gone. Then RESOLVE."
 	default:
-		ex.SuggestedAction = ptr("Create the parent company in CRM or ERP, or remove the parent reference; the hierarchy completes when it arrives. Then RESOLVE.")
+		x.Suggested = "Create the parent company in CRM or ERP, or remove the parent reference; the hierarchy completes when it arrives. Then RESOLVE."
 	}
-	ex.AllowedActions = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+	x.Allowed = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
 }
 
 // leadException completes a lead's PROBABLE_DUPLICATE: there is no golden
 // record of the lead to merge, so the steward answers in CRM.
-func leadException(ex *contracts.OperationalException) {
-	ex.SuggestedAction = ptr("Compare the lead with the candidates, then convert it in CRM into the right account (or requalify it with more data). DISMISS when done.")
-	ex.AllowedActions = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
+func leadException(x *ops.Exception) {
+	x.Suggested = "Compare the lead with the candidates, then convert it in CRM into the right account (or requalify it with more data). DISMISS when done."
+	x.Allowed = []string{contracts.DecisionActionResolve, contracts.DecisionActionDismiss}
 }

@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/normalize"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 	sv "github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
@@ -28,21 +30,15 @@ const EntityType = "golden_customer"
 
 // Outputs maps the outputs of one Apply to records, in a fixed order:
 // golden records, cross-references, ERP commands, CRM updates, audit
-// entries, exceptions, golden contacts. Every record's metadata has a deterministic event id
-// (event.ID(idBase, index)), the input's correlation id and
-// occurred_at, and the input's event id as causation id, so replaying the
-// input yields identical records.
+// entries, exceptions, golden contacts. Every record's metadata
+// (event.Metadata) has a deterministic event id (event.ID(idBase, index)),
+// the input's correlation id and occurred_at (normalised by event.Time),
+// and the input's event id as causation id, so replaying the input yields
+// identical records.
 func Outputs(o golden.Outputs, in contracts.EventMetadata, idBase string) []Output {
 	var out []Output
 	md := func() contracts.EventMetadata {
-		cause := in.EventID
-		return contracts.EventMetadata{
-			EventID:       event.ID(idBase, strconv.Itoa(len(out))),
-			CorrelationID: in.CorrelationID,
-			CausationID:   &cause,
-			SourceSystem:  contracts.SourceSystemCustomerSync,
-			OccurredAt:    in.OccurredAt,
-		}
+		return event.Metadata(event.ID(idBase, strconv.Itoa(len(out))), in.CorrelationID, in.EventID, golden.Owner.Source, in.OccurredAt)
 	}
 	records := map[string]golden.Record{}
 	for _, r := range o.Golden {
@@ -323,71 +319,59 @@ func FieldChange(a golden.Audit, md contracts.EventMetadata) *contracts.FieldCha
 	}
 }
 
-// Exception maps a business exception to ops.exceptions.v1, routed to the
-// MASTER_DATA queue, with the decisions customer-sync accepts for it.
+// Exception maps a business exception to ops.exceptions.v1 (golden.Owner's:
+// queue MASTER_DATA), with the decisions customer-sync accepts for it.
 func Exception(e golden.Exception, md contracts.EventMetadata) *contracts.OperationalException {
-	ex := &contracts.OperationalException{
-		Metadata: md, ExceptionID: e.ID, Category: contracts.ExceptionCategoryOther, Queue: contracts.ExceptionQueueMasterData,
-		Severity: severity(e.Severity), Status: contracts.ExceptionStatusOpen, OwnerService: Owner, Summary: e.Message,
-		EntityIds: map[string]string{"golden_id": e.GoldenID}, Context: map[string]string{}, AllowedActions: []string{},
+	x := ops.Exception{
+		ID: e.ID, Category: contracts.ExceptionCategoryOther, Severity: e.Severity, Status: e.Status, Summary: e.Message,
+		Entities: map[string]string{"golden_id": e.GoldenID}, Context: maps.Clone(e.Context), Decision: e.DecisionID,
+	}
+	if x.Context == nil {
+		x.Context = map[string]string{}
 	}
 	if e.Source != (xref.Ref{}) {
 		switch sv.System(e.Source.System) {
 		case sv.CRM:
-			ex.EntityIds["crm_account_id"] = e.Source.ID
+			x.Entities["crm_account_id"] = e.Source.ID
 		case sv.ERP:
-			ex.EntityIds["erp_customer_id"] = e.Source.ID
+			x.Entities["erp_customer_id"] = e.Source.ID
 		default:
-			ex.EntityIds[e.Source.System+"_id"] = e.Source.ID
+			x.Entities[e.Source.System+"_id"] = e.Source.ID
 		}
-	}
-	for k, v := range e.Context {
-		ex.Context[k] = v
 	}
 	switch e.Category {
 	case golden.ProbableDuplicate, golden.LeadDuplicate:
-		ex.Category = contracts.ExceptionCategoryProbableDuplicate
+		x.Category = contracts.ExceptionCategoryProbableDuplicate
 		if b, err := json.Marshal(e.Candidates); err == nil {
-			ex.Context["candidates"] = string(b)
+			x.Context["candidates"] = string(b)
 		}
 		if len(e.Candidates) > 0 {
-			ex.EntityIds["candidate_golden_id"] = e.Candidates[0].GoldenID
+			x.Entities["candidate_golden_id"] = e.Candidates[0].GoldenID
 		}
-		ex.SuggestedAction = ptr("Compare the golden record with the candidates. MERGE with parameters " + ParamSurvivor + " and " +
-			ParamMerged + ", or NOT_DUPLICATE with " + ParamGolden + " and " + ParamOther + " (never proposed again).")
-		ex.AllowedActions = AllowedActions(e.Category)
+		x.Suggested = "Compare the golden record with the candidates. MERGE with parameters " + ParamSurvivor + " and " +
+			ParamMerged + ", or NOT_DUPLICATE with " + ParamGolden + " and " + ParamOther + " (never proposed again)."
+		x.Allowed = AllowedActions(e.Category)
 		if e.Category == golden.LeadDuplicate {
-			leadException(ex)
+			leadException(&x)
 		}
 	case golden.HierarchyCycle, golden.HierarchyOrphan:
-		hierarchyException(ex, e)
+		hierarchyException(&x, e)
 	case golden.OwnershipConflict:
-		ex.Category = contracts.ExceptionCategoryOwnershipConflict
-		ex.SuggestedAction = ptr("The change was not applied. PICK_SURVIVOR with parameters " + ParamField + " and " + ParamValue +
-			" to set the surviving value, SPLIT with " + ParamSystem + " and " + ParamRecord + " when the source record is another party, or correct the value in the owning system and RESOLVE.")
-		ex.AllowedActions = AllowedActions(e.Category)
+		x.Category = contracts.ExceptionCategoryOwnershipConflict
+		x.Suggested = "The change was not applied. PICK_SURVIVOR with parameters " + ParamField + " and " + ParamValue +
+			" to set the surviving value, SPLIT with " + ParamSystem + " and " + ParamRecord + " when the source record is another party, or correct the value in the owning system and RESOLVE."
+		x.Allowed = AllowedActions(e.Category)
 	}
 	if e.Status != "" {
-		// An update answering a steward decision.
-		ex.Status = e.Status
-		ex.SuggestedAction = nil
+		// An update answering a steward decision: no suggestion, and no
+		// action once it is no longer open.
+		x.Suggested = ""
 		if e.Status != contracts.ExceptionStatusOpen {
-			ex.AllowedActions = []string{}
+			x.Allowed = nil
 		}
 	}
-	if e.DecisionID != "" {
-		d := e.DecisionID
-		ex.DecisionID = &d
-	}
-	return ex
-}
-
-func severity(s string) string {
-	switch u := strings.ToUpper(s); u {
-	case contracts.SeverityLow, contracts.SeverityMedium, contracts.SeverityHigh, contracts.SeverityCritical:
-		return u
-	}
-	return contracts.SeverityUnknown
+	v := golden.Owner.Event(x, md)
+	return &v
 }
 
 func unixMilli(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -3,6 +3,7 @@ package golden
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1073,22 +1074,23 @@ func idOf(g string) match.ID {
 }
 
 // exceptionID is deterministic from the cause and names the category and
-// the golden record ("csx:<category>:<golden id>:<hash>"), so a steward's
-// decision on it can be routed to the record's match block and its outcome
-// published under the right category (ExceptionOf).
+// the golden record: Owner.ExceptionID(category, golden id, hash), i.e.
+// "csx:<category>:<golden id>:<hash>", so a steward's decision on it can be
+// routed to the record's match block and its outcome published under the
+// right category (ExceptionOf).
 func exceptionID(category, golden, cause string) string {
 	h := sha256.Sum256([]byte(category + "\x00" + golden + "\x00" + cause))
-	return fmt.Sprintf("csx:%s:%s:%x", category, golden, h[:12])
+	return Owner.ExceptionID(category, golden, hex.EncodeToString(h[:12]))
 }
 
 // ExceptionOf reads the category and golden id an exception id of this
-// service names (false for an id of another form).
+// service names (false for an id of another owner or form).
 func ExceptionOf(id string) (category, golden string, ok bool) {
-	parts := strings.Split(id, ":")
-	if len(parts) != 4 || parts[0] != "csx" || parts[1] == "" || parts[2] == "" {
+	parts, ok := Owner.Parts(id, 3)
+	if !ok {
 		return "", "", false
 	}
-	return parts[1], parts[2], true
+	return parts[0], parts[1], true
 }
 
 func commandID(kind, target, cause string) string {

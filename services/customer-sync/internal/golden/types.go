@@ -16,6 +16,9 @@ package golden
 import (
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ops"
+
 	"github.com/isthmus/isthmus/pkg/match"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
@@ -294,6 +297,11 @@ type Record struct {
 	// (newest last, bounded): a later decision on one is a no-op.
 	Settled []string `json:"settled,omitempty"`
 }
+
+// Owner is customer-sync as the owner of its exceptions and of the steward
+// decisions on them (pkg/ops): exception ids "csx:<part>:…" (exceptionID),
+// queue MASTER_DATA, events from CUSTOMER_SYNC.
+var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync}
 
 // Exception categories and queue.
 const (
