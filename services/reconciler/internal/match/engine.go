@@ -629,12 +629,11 @@ func (x *op) drop(en *Entity, key string, o *Observation, how, resolution string
 		return ex
 	}
 	x.stats.Win.closed(ex.Kind)
-	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At)
+	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At, o.EventID)
 	at := time.UnixMilli(o.At).UTC()
 	res := fmt.Sprintf("%s: %s (%s %s)", how, resolution, o.Topic, o.EventID)
 	b.ClosedAt, b.Resolution = &at, &res
 	b.Actual = ptr(fmt.Sprintf("%s at %s, %s after the deadline", resolution, at.Format(time.RFC3339), time.Duration(o.At-ex.Deadline)*time.Millisecond))
-	b.Metadata.CausationID = ptr(o.EventID)
 	x.out = append(x.out, b)
 	return ex
 }
@@ -1092,19 +1091,22 @@ func entityIDs(en *Entity) map[string]string {
 	return m
 }
 
-func (e *Engine) header(en *Entity, breakID, status string, gen int, corr string) *contracts.ReconBreak {
+// header is a break event of en: its id derived from the break, its
+// generation and status; its correlation the opening input's (else the
+// entity's, else the break id); caused by cause ("" none), detected at at
+// (Unix ms).
+func (e *Engine) header(en *Entity, breakID, status string, gen int, corr, cause string, at int64) *contracts.ReconBreak {
 	if corr == "" {
 		corr = en.Corr
 	}
 	if corr == "" {
 		corr = breakID
 	}
+	detected := time.UnixMilli(at).UTC()
 	return &contracts.ReconBreak{
-		Metadata: contracts.EventMetadata{
-			EventID:       event.ID("recon-break-event", breakID, status, strconv.Itoa(gen)),
-			CorrelationID: corr, SourceSystem: contracts.SourceSystemReconciler,
-		},
-		BreakID: breakID, Status: status, EntityIds: entityIDs(en),
+		Metadata: event.Metadata(event.ID("recon-break-event", breakID, status, strconv.Itoa(gen)), corr, cause,
+			contracts.SourceSystemReconciler, detected),
+		BreakID: breakID, Status: status, EntityIds: entityIDs(en), DetectedAt: detected,
 	}
 }
 
@@ -1119,8 +1121,10 @@ func describe(en *Entity, kind, detail string) string {
 	return d
 }
 
-func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64) *contracts.ReconBreak {
-	b := e.header(en, BreakID(en.Key, key), status, ex.gen(), ex.Corr)
+// slaBreak is the event of an expectation's break, caused by cause (the
+// opening input for OPEN, the late one for CLOSED).
+func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64, cause string) *contracts.ReconBreak {
+	b := e.header(en, BreakID(en.Key, key), status, ex.gen(), ex.Corr, cause, at)
 	b.Kind, b.Severity = ex.Kind, severities[ex.Kind]
 	b.Description = describe(en, ex.Kind, "")
 	actual := ex.Actual
@@ -1130,24 +1134,14 @@ func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string
 	b.Expected, b.Actual = ptr(ex.Expected), ptr(actual)
 	dl := time.UnixMilli(ex.Deadline).UTC()
 	b.Deadline = &dl
-	b.DetectedAt = time.UnixMilli(at).UTC()
-	b.Metadata.OccurredAt = b.DetectedAt
-	if ex.Cause != "" {
-		b.Metadata.CausationID = ptr(ex.Cause)
-	}
 	return b
 }
 
 func (e *Engine) amountBreak(en *Entity, key string, ab *AmountBreak, status string, o *Observation) *contracts.ReconBreak {
-	b := e.header(en, BreakID(en.Key, key), status, ab.Gen, o.CorrelationID)
+	b := e.header(en, BreakID(en.Key, key), status, ab.Gen, o.CorrelationID, o.EventID, o.At)
 	b.Kind, b.Severity = ab.Kind, severities[ab.Kind]
 	b.Description = describe(en, ab.Kind, ab.What)
 	b.Expected, b.Actual = ptr(ab.Expected.String()), ptr(ab.Actual.String())
 	b.ExpectedAmount, b.ActualAmount = ab.Expected.Contract(), ab.Actual.Contract()
-	b.DetectedAt = time.UnixMilli(o.At).UTC()
-	b.Metadata.OccurredAt = b.DetectedAt
-	if o.EventID != "" {
-		b.Metadata.CausationID = ptr(o.EventID)
-	}
 	return b
 }

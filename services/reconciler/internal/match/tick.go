@@ -100,7 +100,7 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 		ex.Breached = true
 		stats.Breaches[ex.Kind]++
 		stats.Win.opened(ex.Kind)
-		x.out = append(x.out, e.slaBreak(en, d.exp, ex, contracts.BreakStatusOpen, nowMs))
+		x.out = append(x.out, e.slaBreak(en, d.exp, ex, contracts.BreakStatusOpen, nowMs, ex.Cause))
 	}
 	keys := make([]string, 0, len(touched))
 	for k := range touched {
@@ -151,7 +151,7 @@ func (e *Engine) closeWindow(s *Stats, partition int32, nowMs int64) *contracts.
 	start, end := time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.Start+every).UTC()
 	id := event.ID("recon-report", strconv.Itoa(int(partition)), strconv.FormatInt(w.Start, 10))
 	r := &contracts.ReconReport{
-		Metadata: contracts.EventMetadata{EventID: id, CorrelationID: id, SourceSystem: contracts.SourceSystemReconciler, OccurredAt: end},
+		Metadata: event.Metadata(id, id, "", contracts.SourceSystemReconciler, end),
 		ReportID: id, WindowStart: start, WindowEnd: end,
 		ExpectationsOpened: w.ExpOpened, ExpectationsMet: w.ExpMet,
 		BreaksOpened: w.BreaksOpened, BreaksClosed: w.BreaksClosed, OpenBreaks: open,
