@@ -8,6 +8,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/processor"
 )
 
 // TickResult is what one partition's tick produced.
@@ -32,7 +33,7 @@ type due struct{ idx, key, exp string }
 // partition's event-time watermark passed it too, so a lagging or
 // restarting matcher never reports an SLA break whose resolving event is
 // already waiting in its input. An idle partition fires by the clock.
-func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*TickResult, error) {
+func (e *Engine) Tick(st *processor.Message, partition int32, now time.Time, busy bool) (*TickResult, error) {
 	nowMs := now.UnixMilli()
 	stats, err := ReadStats(st)
 	if err != nil {
@@ -110,7 +111,9 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 	for _, k := range keys {
 		en := touched[k]
 		en.counts(stats, +1)
-		saveEntity(st, en)
+		if err := saveEntity(st, en); err != nil {
+			return nil, err
+		}
 	}
 	res := &TickResult{Breaks: x.out, Stats: stats}
 	if r := e.closeWindow(stats, partition, nowMs); r != nil {
@@ -120,7 +123,9 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 		if stats.Win.Start == 0 {
 			stats.Win.Start = align(nowMs, e.reportEvery().Milliseconds())
 		}
-		writeStats(st, stats)
+		if err := writeStats(st, stats); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
