@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // cdp drives headless Chromium over the DevTools protocol on a pipe
@@ -188,19 +190,15 @@ func (c *cdp) try(session, expr string, out any) error {
 // waitFor evaluates a boolean expression until it holds.
 func (c *cdp) waitFor(session, what, expr string, within time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	var err error
+	if !testinfra.Within(within, func() bool {
 		var ok bool
-		err := c.try(session, expr, &ok) // the page may still be loading
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var dom string
-			_ = c.try(session, "document.body.innerText", &dom)
-			c.t.Fatalf("%s: not within %s (%v); page text:\n%.3000s", what, within, err, dom)
-		}
-		time.Sleep(200 * time.Millisecond)
+		err = c.try(session, expr, &ok) // the page may still be loading
+		return ok
+	}) {
+		var dom string
+		_ = c.try(session, "document.body.innerText", &dom)
+		c.t.Fatalf("%s: not within %s (%v); page text:\n%.3000s", what, within, err, dom)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 func getJSON(t *testing.T, u string) (int, map[string]any) {
@@ -37,16 +39,13 @@ func getJSON(t *testing.T, u string) (int, map[string]any) {
 func testDashboard(t *testing.T, e *itEnv) {
 	base := e.dashURL
 	// the projection catches up with the breaks topic
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	closed := 0
+	if !testinfra.Within(20*time.Second, func() bool {
 		_, b := getJSON(t, base+"/api/breaks?status=CLOSED")
-		if n := len(b["breaks"].([]any)); n >= 10 || time.Now().After(deadline) {
-			if n < 10 {
-				t.Fatalf("dashboard shows %d closed breaks, want 10", n)
-			}
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+		closed = len(b["breaks"].([]any))
+		return closed >= 10
+	}) {
+		t.Fatalf("dashboard shows %d closed breaks, want 10", closed)
 	}
 	cases := []struct {
 		path   string

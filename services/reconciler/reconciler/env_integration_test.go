@@ -152,29 +152,26 @@ func (e *itEnv) startWith(over map[string]string) (stop func()) {
 		log = logging.New(e.logs, slog.LevelInfo).With("test", e.t.Name())
 	}
 	go func() { done <- Run(ctx, cfg, log) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !testinfra.Within(60*time.Second, func() bool {
 		select {
 		case err := <-done:
 			cancel()
 			e.t.Fatalf("reconciler stopped at start: %v", err)
 		default:
 		}
+		r, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == http.StatusOK
+	}) {
+		cancel()
 		if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				break
-			}
+			b, _ := io.ReadAll(r.Body)
+			e.t.Logf("readyz: %s", b)
 		}
-		if time.Now().After(deadline) {
-			cancel()
-			if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
-				b, _ := io.ReadAll(r.Body)
-				e.t.Logf("readyz: %s", b)
-			}
-			e.t.Fatalf("reconciler %s not ready within 60s", cfg.Instance)
-		}
-		time.Sleep(200 * time.Millisecond)
+		e.t.Fatalf("reconciler %s not ready within 60s", cfg.Instance)
 	}
 	var once sync.Once
 	return func() {
@@ -227,16 +224,17 @@ func (e *itEnv) seen() []seenBreak {
 // waitBreak waits for a break event of kind/status whose entity ids contain
 // id=value.
 func (e *itEnv) waitBreak(kind, status, idName, id string, within time.Duration) (seenBreak, bool) {
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
+	var found seenBreak
+	ok := testinfra.Within(within, func() bool {
 		for _, s := range e.seen() {
 			if s.b.Kind == kind && s.b.Status == status && s.b.EntityIds[idName] == id {
-				return s, true
+				found = s
+				return true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return seenBreak{}, false
+		return false
+	})
+	return found, ok
 }
 
 // producer side ---------------------------------------------------------------

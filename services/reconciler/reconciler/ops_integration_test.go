@@ -140,16 +140,13 @@ func TestOperationsAPI(t *testing.T) {
 	recs = append(recs, e.opsException("EX-limited", 100, "RESOLVE", "DISMISS"), e.opsException("EX-big", 900_000, allActions...),
 		e.opsException("EX-shared", 100, allActions...))
 	e.produce(recs...)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, b := call(t, "GET", e.dashURL+"/api/exceptions?limit=100", tok["viewer"], nil)
-		if ex, _ := b["exceptions"].([]any); len(ex) == len(recs) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the dashboard shows %v, want %d exceptions", b, len(recs))
-		}
-		time.Sleep(200 * time.Millisecond)
+	var shown map[string]any
+	if !testinfra.Within(30*time.Second, func() bool {
+		_, shown = call(t, "GET", e.dashURL+"/api/exceptions?limit=100", tok["viewer"], nil)
+		ex, _ := shown["exceptions"].([]any)
+		return len(ex) == len(recs)
+	}) {
+		t.Fatalf("the dashboard shows %v, want %d exceptions", shown, len(recs))
 	}
 
 	// Authentication: every route, reads included.
@@ -314,23 +311,19 @@ func TestOperationsAPI(t *testing.T) {
 	t.Logf("decisions published: %d (3 after approval); matrix requests: %d", len(published), len(allActions)*5)
 
 	// The timeline of an exception shows its decisions.
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		_, b := call(t, "GET", base+"/exceptions/EX-OVERRIDE/timeline", tok["viewer"], nil)
-		evs, _ := b["events"].([]any)
-		n := 0
+	var decisions int
+	if !testinfra.Within(15*time.Second, func() bool {
+		_, shown = call(t, "GET", base+"/exceptions/EX-OVERRIDE/timeline", tok["viewer"], nil)
+		evs, _ := shown["events"].([]any)
+		decisions = 0
 		for _, ev := range evs {
 			if ev.(map[string]any)["topic"] == contracts.TopicOpsDecisionsV1 {
-				n++
+				decisions++
 			}
 		}
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the timeline of EX-OVERRIDE shows %d decisions, want 1: %v", n, b)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return decisions == 1
+	}) {
+		t.Fatalf("the timeline of EX-OVERRIDE shows %d decisions, want 1: %v", decisions, shown)
 	}
 
 	// Replay: only ops.replayer; a bad record on an input topic is
@@ -437,16 +430,17 @@ func browserActions(t *testing.T, e *itEnv, tok map[string]string) {
 
 	// Four eyes from the dashboard: rita asks (API), fina approves (button).
 	e.produce(e.opsException("EX-ui2", 100, "OVERRIDE"))
-	deadline := time.Now().Add(20 * time.Second)
 	var approval string
-	for approval == "" {
-		code, b := call(t, "POST", e.dashURL+"/api/ops/exceptions/EX-ui2/decisions", tok["resolver"], map[string]any{"action": "OVERRIDE"})
+	var code int
+	var answer map[string]any
+	if !testinfra.Within(20*time.Second, func() bool {
+		code, answer = call(t, "POST", e.dashURL+"/api/ops/exceptions/EX-ui2/decisions", tok["resolver"], map[string]any{"action": "OVERRIDE"})
 		if code == http.StatusAccepted {
-			approval = b["approval_id"].(string)
-		} else if time.Now().After(deadline) {
-			t.Fatalf("override request: %d %v", code, b)
+			approval = answer["approval_id"].(string)
 		}
-		time.Sleep(200 * time.Millisecond)
+		return approval != ""
+	}) {
+		t.Fatalf("override request: %d %v", code, answer)
 	}
 	c.eval(res, `location.reload(), true`, nil)
 	c.waitFor(res, "the resolver sees the pending approval", `document.getElementById("approvallist").textContent.includes("EX-ui2")`, 20*time.Second)
@@ -483,18 +477,7 @@ func browserActions(t *testing.T, e *itEnv, tok map[string]string) {
 
 func consume(t *testing.T, e *itEnv, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl := testinfra.NewClient(t, testinfra.Brokers(t), kgo.ConsumeTopics(e.prefix+topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d of %d records", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
+	return testinfra.Collect(t, testinfra.Brokers(t), e.prefix+topic).WaitCount(t, 30*time.Second, e.prefix+topic, n)
 }
 
 func header(r *kgo.Record, k string) string {

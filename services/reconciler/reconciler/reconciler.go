@@ -172,23 +172,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err := ensureTopic(ctx, cfg.Kafka, ObservationsTopic, int32(cfg.Partitions), nil, log); err != nil {
 		return err
 	}
-	router, err := processor.New(processor.Config{
-		Service: Name, Instance: cfg.Instance,
-		Topics:  match.InputTopics,
-		Handler: route,
-	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	router, err := processor.New(RouterConfig(cfg.Instance), cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
 	}
-	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
-		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
-	matcherProc, err := processor.New(processor.Config{
-		Service: MatcherName, Instance: cfg.Instance,
-		Topics:  []string{ObservationsTopic},
-		Stores:  []string{match.StoreEntities, match.StoreDeadlines},
-		Handler: m.handle,
-		Tick:    cfg.Tick, OnTick: m.tick,
-	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	matcherProc, err := processor.New(MatcherConfig(cfg, log), cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
 	}
@@ -261,6 +249,28 @@ func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Se
 	}, nil
 }
 
+// RouterConfig is the router processor (group "reconciler"): the source
+// topics in, observations out on ObservationsTopic, no state.
+func RouterConfig(instance string) processor.Config {
+	return processor.Config{Service: Name, Instance: instance, Topics: match.InputTopics, Handler: route}
+}
+
+// MatcherConfig is the matcher processor (group "reconciler-matcher"):
+// ObservationsTopic in, breaks and reports out, the engine's stores, and a
+// tick every cfg.Tick firing due timers. It reads cfg's SLAs, report
+// window, retention, tick and instance.
+func MatcherConfig(cfg *Config, log *slog.Logger) processor.Config {
+	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
+		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
+	return processor.Config{
+		Service: MatcherName, Instance: cfg.Instance,
+		Topics:  []string{ObservationsTopic},
+		Stores:  []string{match.StoreEntities, match.StoreDeadlines},
+		Handler: m.handle,
+		Tick:    cfg.Tick, OnTick: m.tick,
+	}
+}
+
 // route is the router's handler: decode, re-key, emit observations.
 // Undecodable records and records of the field-service topics without
 // their id or not keyed by it are poison: dead-lettered to
@@ -323,28 +333,30 @@ type matcher struct {
 	lastApply map[int32]time.Time
 }
 
-// handle applies one observation. Its input is our own internal topic, so
-// an undecodable record or state is a bug, not bad data: it is logged and
-// skipped so the partition keeps flowing.
+// handle applies one observation. Its input is our own internal topic and
+// its state our own, so an observation or a state value it cannot read is
+// our bug, not bad data, and follows the one policy of corrupt own state
+// (processor.Store): a retriable error with reason corrupt_state, so the
+// partition waits, loudly, for a release that can read it; nothing is
+// skipped or dead-lettered.
 func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
 	mt.mu.Lock()
 	mt.lastApply[m.Partition()] = time.Now()
 	mt.mu.Unlock()
 	o, err := match.UnmarshalObservation(m.Value())
 	if err != nil {
-		mt.log.Error("skipping undecodable observation", "partition", m.Partition(), "offset", m.Record.Offset, "err", err)
-		return nil
+		return errs.Retriable(reasonCorruptState, fmt.Errorf("%s[%d]@%d: %w", m.Topic, m.Partition(), m.Record.Offset, err))
 	}
 	breaks, err := mt.engine.Apply(m, o)
 	if err != nil {
-		if errs.ClassOf(err) == errs.ClassPoison {
-			mt.log.Error("skipping observation on undecodable state", "key", o.Key, "err", err)
-			return nil
-		}
 		return err
 	}
 	return emitBreaks(m, breaks)
 }
+
+// reasonCorruptState is the reason processor.Store gives own state it
+// cannot read, given here to an observation the matcher cannot read.
+const reasonCorruptState = "corrupt_state"
 
 func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 	for _, b := range breaks {

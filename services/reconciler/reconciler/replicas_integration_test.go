@@ -157,36 +157,35 @@ func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]st
 		t.Fatalf("the two instances never both committed outputs while traffic flowed (routers %d, matchers %d)", len(routers()), len(matchers()))
 	}
 	waitAll := func(status string, which func(i int) bool) {
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			have := map[string]bool{}
+		var have map[string]bool
+		missing := func() int {
+			have = map[string]bool{}
 			for _, sb := range e.seen() {
 				if sb.b.Status == status {
 					have[sb.b.Kind+" "+entityOf(sb.b)] = true
 				}
 			}
-			missing := 0
+			n := 0
 			for i, b := range bs {
 				if which(i) && !have[b.kind+" "+b.id] {
-					missing++
+					n++
 				}
 			}
-			if missing == 0 {
-				return
-			}
-			if time.Now().After(deadline) {
-				for i, b := range bs {
-					if which(i) && !have[b.kind+" "+b.id] {
-						t.Logf("no %s %s for %s", status, b.kind, b.id)
-					}
-				}
-				for k := range have {
-					t.Logf("have %s %s", status, k)
-				}
-				t.Fatalf("replace=%v: %d of %d breaks not %s within 60s", replace, missing, len(bs), status)
-			}
-			time.Sleep(200 * time.Millisecond)
+			return n
 		}
+		if testinfra.Within(60*time.Second, func() bool { return missing() == 0 }) {
+			return
+		}
+		n := missing()
+		for i, b := range bs {
+			if which(i) && !have[b.kind+" "+b.id] {
+				t.Logf("no %s %s for %s", status, b.kind, b.id)
+			}
+		}
+		for k := range have {
+			t.Logf("have %s %s", status, k)
+		}
+		t.Fatalf("replace=%v: %d of %d breaks not %s within 60s", replace, n, len(bs), status)
 	}
 	waitAll(contracts.BreakStatusOpen, func(int) bool { return true })
 	var late []*kgo.Record

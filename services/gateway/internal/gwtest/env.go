@@ -74,18 +74,14 @@ func (e *Env) ReadAll(topic string, min int, wait time.Duration) []*kgo.Record {
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	poll := func(d time.Duration) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
 		cancel()
-		if len(out) >= min && time.Until(deadline) > 0 {
-			// Keep reading briefly: more than min is a failure the caller sees.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
-			cancel()
-			return out
-		}
+	}
+	if testinfra.Within(wait, func() bool { poll(time.Second); return len(out) >= min }) {
+		// Keep reading briefly: more than min is a failure the caller sees.
+		poll(2 * time.Second)
 	}
 	return out
 }

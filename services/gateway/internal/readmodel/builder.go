@@ -260,6 +260,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 		return err
 	}
 	defer cl.Close()
+	produce := func(ctx context.Context, r *kgo.Record) error { return cl.ProduceSync(ctx, r).FirstErr() }
 	b.log.Info("building read models", "models", b.models)
 
 	for ctx.Err() == nil {
@@ -287,7 +288,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 				return
 			}
 			m := Model(b.kcfg.Logical(fp.Topic))
-			applyErr = b.apply(ctx, cl, m, pos[m], fp.Partition, fp.Records)
+			applyErr = b.apply(ctx, produce, m, pos[m], fp.Partition, fp.Records)
 		})
 		if applyErr != nil {
 			return applyErr
@@ -325,7 +326,12 @@ func (b *Builder) markReady(ctx context.Context, pos map[Model]*position) error 
 
 const maxBatch = 500
 
-func (b *Builder) apply(ctx context.Context, cl *kgo.Client, m Model, p *position, part int32, recs []*kgo.Record) error {
+// producer writes one record synchronously (the dead letters).
+type producer func(ctx context.Context, r *kgo.Record) error
+
+// apply applies a fetched batch of one partition of m's topic: its changes
+// to the store, its records the builder can never apply to the DLQ.
+func (b *Builder) apply(ctx context.Context, produce producer, m Model, p *position, part int32, recs []*kgo.Record) error {
 	sh := b.shapes[m]
 	changes := make([]Change, 0, len(recs))
 	values := make([]any, 0, len(recs))
@@ -352,7 +358,7 @@ func (b *Builder) apply(ctx context.Context, cl *kgo.Client, m Model, p *positio
 			case errs.ClassOf(err) == errs.ClassRetriable:
 				return err
 			case err != nil:
-				if err := b.deadLetter(ctx, cl, m, r, err); err != nil {
+				if err := b.deadLetter(ctx, produce, m, r, err); err != nil {
 					return err
 				}
 			default:
@@ -403,7 +409,7 @@ func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) 
 // (the runtime's DLQ record: original bytes and the catalog's headers) and
 // goes on. Every replica and every rebuild reads the same records, so a
 // claim in the shared Redis lets exactly one of them write it.
-func (b *Builder) deadLetter(ctx context.Context, cl *kgo.Client, m Model, r *kgo.Record, cause error) error {
+func (b *Builder) deadLetter(ctx context.Context, produce producer, m Model, r *kgo.Record, cause error) error {
 	b.metrics.poison.WithLabelValues(string(m)).Inc()
 	b.log.Error("dead-lettering bad record", "model", m, "partition", r.Partition, "offset", r.Offset, "err", cause)
 	if errs.ClassOf(cause) == errs.ClassUnknown {
@@ -417,7 +423,7 @@ func (b *Builder) deadLetter(ctx context.Context, cl *kgo.Client, m Model, r *kg
 		return nil
 	}
 	dl := processor.DeadLetterRecord(b.kcfg, "gateway", string(m), r, cause, time.Now())
-	if err := cl.ProduceSync(ctx, dl).FirstErr(); err != nil {
+	if err := produce(ctx, dl); err != nil {
 		_ = b.store.ReleaseDeadLetter(context.WithoutCancel(ctx), m, r.Partition, r.Offset)
 		return errs.Retriable("dlq", fmt.Errorf("write %s: %w", dl.Topic, err))
 	}

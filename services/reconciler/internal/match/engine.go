@@ -1,7 +1,6 @@
 package match
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -9,25 +8,20 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/processor"
 )
-
-// Store is the per-partition state the engine works on; *processor.Message
-// implements it (changelog-backed, committed with the outputs).
-type Store interface {
-	Get(store, key string) ([]byte, bool)
-	Put(store, key string, value []byte)
-	Range(store string, fn func(key string, value []byte) bool)
-}
 
 // State store names.
 const (
 	// StoreEntities holds one Entity per match key, and the partition's
-	// Stats under statsKey.
+	// Stats under statsKey (JSON, through entities and stats).
 	StoreEntities = "entities"
-	// StoreDeadlines is the timer index: "<deadline millis, 13 digits>|<n>"
-	// → match key NUL expectation key, iterated in key (= time) order.
+	// StoreDeadlines is the timer index: "<deadline millis, 13
+	// digits>|<event.ID(match key, expectation key)>" → match key NUL
+	// expectation key, iterated in key (= time) order. (Not
+	// processor.Timers: the changelogs of running matchers hold pending
+	// timers in this layout, which a release must go on reading.)
 	StoreDeadlines = "deadlines"
 	statsKey       = "~stats"
 	gcKey          = "~gc"
@@ -62,8 +56,8 @@ var DefaultSLA = SLA{
 }
 
 // Engine applies observations and fires due timers. It keeps no state of
-// its own: everything lives in the Store, so it is safe across restarts and
-// rebalances.
+// its own: everything lives in the partition's state stores (StoreEntities,
+// StoreDeadlines), so it is safe across restarts and rebalances.
 type Engine struct {
 	SLA SLA
 	// ReportEvery is the window of recon.reports.v1 summaries (default 5m).
@@ -261,55 +255,60 @@ func (w *Window) closed(kind string) {
 	w.ByKind[kind] = v
 }
 
+// The typed views of StoreEntities. A value that cannot be read back is
+// the store's one corrupt-state policy (processor.Store): a retriable
+// error, so the partition waits for a release that can read it; nothing is
+// skipped.
+var (
+	entityStore = processor.NewStore(StoreEntities, processor.JSON[*Entity]())
+	statsStore  = processor.NewStore(StoreEntities, processor.JSON[*Stats]())
+)
+
 // ReadStats returns the partition's stats.
-func ReadStats(st Store) (*Stats, error) {
-	s := &Stats{Open: map[string]int64{}, Breaks: map[string]int64{}, Breaches: map[string]int64{}}
-	if b, ok := st.Get(StoreEntities, statsKey); ok {
-		if err := json.Unmarshal(b, s); err != nil {
-			return nil, errs.Poison("stats-state", fmt.Errorf("decode stats: %w", err))
-		}
-		if s.Open == nil {
-			s.Open = map[string]int64{}
-		}
-		if s.Breaks == nil {
-			s.Breaks = map[string]int64{}
-		}
-		if s.Breaches == nil {
-			s.Breaches = map[string]int64{}
-		}
+func ReadStats(m *processor.Message) (*Stats, error) {
+	s, ok, err := statsStore.Get(m, statsKey)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || s == nil {
+		s = &Stats{}
+	}
+	if s.Open == nil {
+		s.Open = map[string]int64{}
+	}
+	if s.Breaks == nil {
+		s.Breaks = map[string]int64{}
+	}
+	if s.Breaches == nil {
+		s.Breaches = map[string]int64{}
 	}
 	return s, nil
 }
 
-func writeStats(st Store, s *Stats) {
-	for _, m := range []map[string]int64{s.Open, s.Breaks} {
-		for k, v := range m {
+func writeStats(m *processor.Message, s *Stats) error {
+	for _, c := range []map[string]int64{s.Open, s.Breaks} {
+		for k, v := range c {
 			if v == 0 {
-				delete(m, k)
+				delete(c, k)
 			}
 		}
 	}
-	b, _ := json.Marshal(s)
-	st.Put(StoreEntities, statsKey, b)
+	return statsStore.Put(m, statsKey, s)
 }
 
-func loadEntity(st Store, key string) (*Entity, error) {
-	b, ok := st.Get(StoreEntities, key)
-	if !ok {
+func loadEntity(m *processor.Message, key string) (*Entity, error) {
+	en, ok, err := entityStore.Get(m, key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok || en == nil {
 		return newEntity(key), nil
 	}
-	var en Entity
-	if err := json.Unmarshal(b, &en); err != nil {
-		return nil, errs.Poison("entity-state", fmt.Errorf("decode entity %s: %w", key, err))
-	}
 	en.init()
-	return &en, nil
+	return en, nil
 }
 
-func saveEntity(st Store, en *Entity) {
-	b, _ := json.Marshal(en)
-	st.Put(StoreEntities, en.Key, b)
-}
+func saveEntity(m *processor.Message, en *Entity) error { return entityStore.Put(m, en.Key, en) }
 
 // deadlineKey orders the timer index by time; the value names the
 // expectation.
@@ -325,14 +324,14 @@ func deadlineValue(matchKey, expKey string) []byte { return []byte(matchKey + "\
 // op is the working set of one Apply or Tick.
 type op struct {
 	e     *Engine
-	st    Store
+	st    *processor.Message
 	stats *Stats
 	out   []*contracts.ReconBreak
 }
 
 // Apply folds one observation into its entity and returns the break
 // events it causes (amount breaks, and CLOSED events of late arrivals).
-func (e *Engine) Apply(st Store, o *Observation) ([]*contracts.ReconBreak, error) {
+func (e *Engine) Apply(st *processor.Message, o *Observation) ([]*contracts.ReconBreak, error) {
 	en, err := loadEntity(st, o.Key)
 	if err != nil {
 		return nil, err
@@ -361,8 +360,12 @@ func (e *Engine) Apply(st Store, o *Observation) ([]*contracts.ReconBreak, error
 		st.Put(StoreDeadlines, deadlineKey(en.GCAt, en.Key, gcKey), deadlineValue(en.Key, gcKey))
 	}
 	en.counts(stats, +1)
-	saveEntity(st, en)
-	writeStats(st, stats)
+	if err := saveEntity(st, en); err != nil {
+		return nil, err
+	}
+	if err := writeStats(st, stats); err != nil {
+		return nil, err
+	}
 	return x.out, nil
 }
 
@@ -629,12 +632,11 @@ func (x *op) drop(en *Entity, key string, o *Observation, how, resolution string
 		return ex
 	}
 	x.stats.Win.closed(ex.Kind)
-	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At)
+	b := x.e.slaBreak(en, key, ex, contracts.BreakStatusClosed, o.At, o.EventID)
 	at := time.UnixMilli(o.At).UTC()
 	res := fmt.Sprintf("%s: %s (%s %s)", how, resolution, o.Topic, o.EventID)
 	b.ClosedAt, b.Resolution = &at, &res
 	b.Actual = ptr(fmt.Sprintf("%s at %s, %s after the deadline", resolution, at.Format(time.RFC3339), time.Duration(o.At-ex.Deadline)*time.Millisecond))
-	b.Metadata.CausationID = ptr(o.EventID)
 	x.out = append(x.out, b)
 	return ex
 }
@@ -1092,19 +1094,22 @@ func entityIDs(en *Entity) map[string]string {
 	return m
 }
 
-func (e *Engine) header(en *Entity, breakID, status string, gen int, corr string) *contracts.ReconBreak {
+// header is a break event of en: its id derived from the break, its
+// generation and status; its correlation the opening input's (else the
+// entity's, else the break id); caused by cause ("" none), detected at at
+// (Unix ms).
+func (e *Engine) header(en *Entity, breakID, status string, gen int, corr, cause string, at int64) *contracts.ReconBreak {
 	if corr == "" {
 		corr = en.Corr
 	}
 	if corr == "" {
 		corr = breakID
 	}
+	detected := time.UnixMilli(at).UTC()
 	return &contracts.ReconBreak{
-		Metadata: contracts.EventMetadata{
-			EventID:       event.ID("recon-break-event", breakID, status, strconv.Itoa(gen)),
-			CorrelationID: corr, SourceSystem: contracts.SourceSystemReconciler,
-		},
-		BreakID: breakID, Status: status, EntityIds: entityIDs(en),
+		Metadata: event.Metadata(event.ID("recon-break-event", breakID, status, strconv.Itoa(gen)), corr, cause,
+			contracts.SourceSystemReconciler, detected),
+		BreakID: breakID, Status: status, EntityIds: entityIDs(en), DetectedAt: detected,
 	}
 }
 
@@ -1119,8 +1124,10 @@ func describe(en *Entity, kind, detail string) string {
 	return d
 }
 
-func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64) *contracts.ReconBreak {
-	b := e.header(en, BreakID(en.Key, key), status, ex.gen(), ex.Corr)
+// slaBreak is the event of an expectation's break, caused by cause (the
+// opening input for OPEN, the late one for CLOSED).
+func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string, at int64, cause string) *contracts.ReconBreak {
+	b := e.header(en, BreakID(en.Key, key), status, ex.gen(), ex.Corr, cause, at)
 	b.Kind, b.Severity = ex.Kind, severities[ex.Kind]
 	b.Description = describe(en, ex.Kind, "")
 	actual := ex.Actual
@@ -1130,24 +1137,14 @@ func (e *Engine) slaBreak(en *Entity, key string, ex *Expectation, status string
 	b.Expected, b.Actual = ptr(ex.Expected), ptr(actual)
 	dl := time.UnixMilli(ex.Deadline).UTC()
 	b.Deadline = &dl
-	b.DetectedAt = time.UnixMilli(at).UTC()
-	b.Metadata.OccurredAt = b.DetectedAt
-	if ex.Cause != "" {
-		b.Metadata.CausationID = ptr(ex.Cause)
-	}
 	return b
 }
 
 func (e *Engine) amountBreak(en *Entity, key string, ab *AmountBreak, status string, o *Observation) *contracts.ReconBreak {
-	b := e.header(en, BreakID(en.Key, key), status, ab.Gen, o.CorrelationID)
+	b := e.header(en, BreakID(en.Key, key), status, ab.Gen, o.CorrelationID, o.EventID, o.At)
 	b.Kind, b.Severity = ab.Kind, severities[ab.Kind]
 	b.Description = describe(en, ab.Kind, ab.What)
 	b.Expected, b.Actual = ptr(ab.Expected.String()), ptr(ab.Actual.String())
 	b.ExpectedAmount, b.ActualAmount = ab.Expected.Contract(), ab.Actual.Contract()
-	b.DetectedAt = time.UnixMilli(o.At).UTC()
-	b.Metadata.OccurredAt = b.DetectedAt
-	if o.EventID != "" {
-		b.Metadata.CausationID = ptr(o.EventID)
-	}
 	return b
 }

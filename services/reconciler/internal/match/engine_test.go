@@ -1,40 +1,99 @@
 package match
 
 import (
-	"sort"
+	"context"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor"
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
 )
 
-// memStore is the in-memory Store the unit tests and benchmarks use.
-type memStore map[string]map[string][]byte
-
-func (s memStore) Get(store, key string) ([]byte, bool) { v, ok := s[store][key]; return v, ok }
-func (s memStore) Put(store, key string, value []byte) {
-	if s[store] == nil {
-		s[store] = map[string][]byte{}
-	}
-	if value == nil {
-		delete(s[store], key)
-		return
-	}
-	s[store][key] = value
+// state is one partition's real processor state, without a broker: each
+// Apply and Tick runs in a handler of a processortest kit, and what it
+// wrote is committed before the next one, as the matcher's transactions
+// would be.
+type state struct {
+	t    testing.TB
+	k    *processortest.Kit
+	call func(m *processor.Message) error
 }
-func (s memStore) Range(store string, fn func(string, []byte) bool) {
-	keys := make([]string, 0, len(s[store]))
-	for k := range s[store] {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if !fn(k, s[store][k]) {
-			return
+
+const (
+	stateTopic = "match.test.v1"
+	stateTick  = time.Hour
+)
+
+func newState(t testing.TB) *state {
+	t.Helper()
+	st := &state{t: t}
+	run := func(m *processor.Message) error { return st.call(m) }
+	st.k = processortest.New(t, processor.Config{
+		Service: "match-test", Topics: []string{stateTopic}, Stores: []string{StoreEntities, StoreDeadlines},
+		Handler: func(_ context.Context, m *processor.Message) error { return run(m) },
+		Tick:    stateTick, OnTick: func(_ context.Context, m *processor.Message, _ time.Time) error { return run(m) },
+	})
+	return st
+}
+
+// do runs fn on the partition's state and commits what it wrote; fn's
+// error is returned (nothing is committed then).
+func (st *state) do(fn func(m *processor.Message) error) error {
+	st.t.Helper()
+	var ferr error
+	st.call = func(m *processor.Message) error {
+		if ferr = fn(m); ferr != nil {
+			m.Discard()
 		}
+		return nil
 	}
+	if res := st.k.Send(stateTopic, "k", []byte("x")); res.Err != nil {
+		st.t.Fatal(res.Err)
+	}
+	return ferr
+}
+
+func (st *state) apply(e *Engine, o *Observation) ([]*contracts.ReconBreak, error) {
+	var out []*contracts.ReconBreak
+	err := st.do(func(m *processor.Message) (err error) { out, err = e.Apply(m, o); return err })
+	return out, err
+}
+
+func (st *state) tick(e *Engine, partition int32, now time.Time, busy bool) (*TickResult, error) {
+	var out *TickResult
+	err := st.do(func(m *processor.Message) (err error) { out, err = e.Tick(m, partition, now, busy); return err })
+	return out, err
+}
+
+// has reports whether key is set in store.
+func (st *state) has(store, key string) bool {
+	_, ok := st.k.State(store, key)
+	return ok
+}
+
+// count is the number of keys of store.
+func (st *state) count(store string) int {
+	n := 0
+	_ = st.do(func(m *processor.Message) error {
+		m.Range(store, func(string, []byte) bool { n++; return true })
+		return nil
+	})
+	return n
+}
+
+func (st *state) entity(key string) (*Entity, error) {
+	var en *Entity
+	err := st.do(func(m *processor.Message) (err error) { en, err = loadEntity(m, key); return err })
+	return en, err
+}
+
+func (st *state) stats() (*Stats, error) {
+	var s *Stats
+	err := st.do(func(m *processor.Message) (err error) { s, err = ReadStats(m); return err })
+	return s, err
 }
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -67,21 +126,21 @@ type got struct{ Kind, Status, Expected, Actual string }
 
 // play applies the steps to a fresh engine and store and returns every
 // break event, in order.
-func play(t *testing.T, steps []step) ([]*contracts.ReconBreak, memStore) {
+func play(t *testing.T, steps []step) ([]*contracts.ReconBreak, *state) {
 	t.Helper()
 	e := &Engine{SLA: testSLA, ReportEvery: time.Hour}
-	st := memStore{}
+	st := newState(t)
 	var all []*contracts.ReconBreak
 	for _, s := range steps {
 		if s.obs != nil {
-			bs, err := e.Apply(st, s.obs)
+			bs, err := st.apply(e, s.obs)
 			if err != nil {
 				t.Fatal(err)
 			}
 			all = append(all, bs...)
 			continue
 		}
-		r, err := e.Tick(st, 0, t0.Add(s.tick), false)
+		r, err := st.tick(e, 0, t0.Add(s.tick), false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +149,7 @@ func play(t *testing.T, steps []step) ([]*contracts.ReconBreak, memStore) {
 	return all, st
 }
 
-func run(t *testing.T, steps []step) ([]got, memStore) {
+func run(t *testing.T, steps []step) ([]got, *state) {
 	t.Helper()
 	all, st := play(t, steps)
 	var out []got
@@ -210,7 +269,7 @@ func TestEngine(t *testing.T) {
 func TestStatsAndGC(t *testing.T) {
 	Q := QuoteKey("q9")
 	_, st := run(t, []step{ob(Q, EvQuoteAccepted, 0, withAmount(1)), tick(2 * time.Minute)})
-	s, err := ReadStats(st)
+	s, err := st.stats()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,35 +285,35 @@ func TestStatsAndGC(t *testing.T) {
 		t.Error(diff)
 	}
 	e := &Engine{SLA: testSLA, ReportEvery: time.Hour, Retention: time.Hour}
-	if _, err := e.Apply(st, &Observation{Key: Q, Event: EvOrderProgressed, At: at(3 * time.Minute), Status: "SUBMITTED"}); err != nil {
+	if _, err := st.apply(e, &Observation{Key: Q, Event: EvOrderProgressed, At: at(3 * time.Minute), Status: "SUBMITTED"}); err != nil {
 		t.Fatal(err)
 	}
-	s, _ = ReadStats(st)
+	s, _ = st.stats()
 	if len(s.Open)+len(s.Breaks) != 0 {
 		t.Errorf("after the late event: open %v breaks %v, want none", s.Open, s.Breaks)
 	}
 	// the entity goes once settled and past retention (default 7 days in run; here re-armed)
-	if _, err := e.Tick(st, 0, t0.Add(8*24*time.Hour), false); err != nil {
+	if _, err := st.tick(e, 0, t0.Add(8*24*time.Hour), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := st.Get(StoreEntities, Q); ok {
+	if st.has(StoreEntities, Q) {
 		t.Error("settled entity not collected after retention")
 	}
-	if n := len(st[StoreDeadlines]); n != 0 {
+	if n := st.count(StoreDeadlines); n != 0 {
 		t.Errorf("%d timers left, want 0", n)
 	}
 }
 
 func TestReportWindow(t *testing.T) {
 	e := &Engine{SLA: testSLA, ReportEvery: time.Minute}
-	st := memStore{}
-	if _, err := e.Tick(st, 3, t0, false); err != nil {
+	st := newState(t)
+	if _, err := st.tick(e, 3, t0, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Apply(st, &Observation{Key: "A:x", Event: EvAccount, Status: "UPSERT", At: at(time.Second)}); err != nil {
+	if _, err := st.apply(e, &Observation{Key: "A:x", Event: EvAccount, Status: "UPSERT", At: at(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.Tick(st, 3, t0.Add(61*time.Second), false)
+	r, err := st.tick(e, 3, t0.Add(61*time.Second), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +324,7 @@ func TestReportWindow(t *testing.T) {
 	if rep.ExpectationsOpened != 1 || !rep.WindowStart.Equal(t0) || rep.ReportID == "" {
 		t.Errorf("report %+v", rep)
 	}
-	r2, _ := e.Tick(st, 3, t0.Add(62*time.Second), false)
+	r2, _ := st.tick(e, 3, t0.Add(62*time.Second), false)
 	if len(r2.Reports) != 0 {
 		t.Errorf("second report in the same window")
 	}
@@ -273,27 +332,27 @@ func TestReportWindow(t *testing.T) {
 
 func TestBusyPartitionWaitsForWatermark(t *testing.T) {
 	e := &Engine{SLA: testSLA}
-	st := memStore{}
-	if _, err := e.Apply(st, &Observation{Key: "A:w", Event: EvAccount, Status: "UPSERT", At: at(0)}); err != nil {
+	st := newState(t)
+	if _, err := st.apply(e, &Observation{Key: "A:w", Event: EvAccount, Status: "UPSERT", At: at(0)}); err != nil {
 		t.Fatal(err)
 	}
 	// the clock is past the deadline but the backlog's newest event is not
-	r, _ := e.Tick(st, 0, t0.Add(time.Hour), true)
+	r, _ := st.tick(e, 0, t0.Add(time.Hour), true)
 	if len(r.Breaks) != 0 {
 		t.Fatalf("busy partition fired %d breaks before its watermark passed the deadline", len(r.Breaks))
 	}
 	// the backlog held the resolution: no break at all
-	if _, err := e.Apply(st, &Observation{Key: "A:w", Event: EvXrefLinked, Ref: "1", At: at(30 * time.Second)}); err != nil {
+	if _, err := st.apply(e, &Observation{Key: "A:w", Event: EvXrefLinked, Ref: "1", At: at(30 * time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Apply(st, &Observation{Key: "A:v", Event: EvAccount, Status: "UPSERT", At: at(2 * time.Minute)}); err != nil {
+	if _, err := st.apply(e, &Observation{Key: "A:v", Event: EvAccount, Status: "UPSERT", At: at(2 * time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	r, _ = e.Tick(st, 0, t0.Add(time.Hour), true)
+	r, _ = st.tick(e, 0, t0.Add(time.Hour), true)
 	if len(r.Breaks) != 0 {
 		t.Fatalf("fired %d breaks, want 0", len(r.Breaks))
 	}
-	r, _ = e.Tick(st, 0, t0.Add(time.Hour), false)
+	r, _ = st.tick(e, 0, t0.Add(time.Hour), false)
 	if len(r.Breaks) != 1 || r.Breaks[0].EntityIds["match_key"] != "A:v" {
 		t.Fatalf("idle partition: got %d breaks, want the one of A:v", len(r.Breaks))
 	}
@@ -303,14 +362,14 @@ func TestDeterministicIDs(t *testing.T) {
 	steps := []step{ob(AccountKey("z"), EvAccount, 0, withStatus("UPSERT")), tick(time.Hour)}
 	ids := func() []string {
 		e := &Engine{SLA: testSLA}
-		st := memStore{}
+		st := newState(t)
 		var out []string
 		for _, s := range steps {
 			if s.obs != nil {
-				_, _ = e.Apply(st, s.obs)
+				_, _ = st.apply(e, s.obs)
 				continue
 			}
-			r, _ := e.Tick(st, 0, t0.Add(s.tick), false)
+			r, _ := st.tick(e, 0, t0.Add(s.tick), false)
 			for _, b := range r.Breaks {
 				out = append(out, b.BreakID, b.Metadata.EventID)
 			}

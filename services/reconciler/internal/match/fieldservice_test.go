@@ -292,10 +292,10 @@ func TestFieldServiceBreakContent(t *testing.T) {
 // withdrawn one is collected after retention.
 func TestFieldServiceGC(t *testing.T) {
 	e := &Engine{SLA: testSLA, Retention: time.Hour}
-	st := memStore{}
+	st := newState(t)
 	apply := func(o *Observation) {
 		t.Helper()
-		if _, err := e.Apply(st, o); err != nil {
+		if _, err := st.apply(e, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -305,14 +305,14 @@ func TestFieldServiceGC(t *testing.T) {
 	}
 	apply(&Observation{Key: CaseKey("refused"), Event: EvCaseUpdate, Status: "REFUSED", Kind: "NOT_ENTITLED", At: at(2 * time.Second)})
 	for _, d := range []time.Duration{2 * time.Hour, 4 * time.Hour} {
-		if _, err := e.Tick(st, 0, t0.Add(d), false); err != nil {
+		if _, err := st.tick(e, 0, t0.Add(d), false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, ok := st.Get(StoreEntities, CaseKey("paused")); !ok {
+	if !st.has(StoreEntities, CaseKey("paused")) {
 		t.Error("paused case collected while it waits for an operator")
 	}
-	if _, ok := st.Get(StoreEntities, CaseKey("refused")); ok {
+	if st.has(StoreEntities, CaseKey("refused")) {
 		t.Error("refused case not collected after retention")
 	}
 }

@@ -257,7 +257,7 @@ func TestLedgerCheckOnBillingBridgeRecords(t *testing.T) {
 			if diff := cmp.Diff(tc.want, out); diff != "" {
 				t.Errorf("breaks (-want +got):\n%s", diff)
 			}
-			en, err := loadEntity(st, ContractKey(ledgerContract))
+			en, err := st.entity(ContractKey(ledgerContract))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestFutureRecognitionNotExpectedBeforeItsMonth(t *testing.T) {
 	if len(out) != 0 {
 		t.Errorf("breaks before December opened: %+v", out)
 	}
-	en, err := loadEntity(st, ContractKey(ledgerContract))
+	en, err := st.entity(ContractKey(ledgerContract))
 	if err != nil {
 		t.Fatal(err)
 	}

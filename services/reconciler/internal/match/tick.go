@@ -8,6 +8,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/processor"
 )
 
 // TickResult is what one partition's tick produced.
@@ -32,7 +33,7 @@ type due struct{ idx, key, exp string }
 // partition's event-time watermark passed it too, so a lagging or
 // restarting matcher never reports an SLA break whose resolving event is
 // already waiting in its input. An idle partition fires by the clock.
-func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*TickResult, error) {
+func (e *Engine) Tick(st *processor.Message, partition int32, now time.Time, busy bool) (*TickResult, error) {
 	nowMs := now.UnixMilli()
 	stats, err := ReadStats(st)
 	if err != nil {
@@ -100,7 +101,7 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 		ex.Breached = true
 		stats.Breaches[ex.Kind]++
 		stats.Win.opened(ex.Kind)
-		x.out = append(x.out, e.slaBreak(en, d.exp, ex, contracts.BreakStatusOpen, nowMs))
+		x.out = append(x.out, e.slaBreak(en, d.exp, ex, contracts.BreakStatusOpen, nowMs, ex.Cause))
 	}
 	keys := make([]string, 0, len(touched))
 	for k := range touched {
@@ -110,7 +111,9 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 	for _, k := range keys {
 		en := touched[k]
 		en.counts(stats, +1)
-		saveEntity(st, en)
+		if err := saveEntity(st, en); err != nil {
+			return nil, err
+		}
 	}
 	res := &TickResult{Breaks: x.out, Stats: stats}
 	if r := e.closeWindow(stats, partition, nowMs); r != nil {
@@ -120,7 +123,9 @@ func (e *Engine) Tick(st Store, partition int32, now time.Time, busy bool) (*Tic
 		if stats.Win.Start == 0 {
 			stats.Win.Start = align(nowMs, e.reportEvery().Milliseconds())
 		}
-		writeStats(st, stats)
+		if err := writeStats(st, stats); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -151,7 +156,7 @@ func (e *Engine) closeWindow(s *Stats, partition int32, nowMs int64) *contracts.
 	start, end := time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.Start+every).UTC()
 	id := event.ID("recon-report", strconv.Itoa(int(partition)), strconv.FormatInt(w.Start, 10))
 	r := &contracts.ReconReport{
-		Metadata: contracts.EventMetadata{EventID: id, CorrelationID: id, SourceSystem: contracts.SourceSystemReconciler, OccurredAt: end},
+		Metadata: event.Metadata(id, id, "", contracts.SourceSystemReconciler, end),
 		ReportID: id, WindowStart: start, WindowEnd: end,
 		ExpectationsOpened: w.ExpOpened, ExpectationsMet: w.ExpMet,
 		BreaksOpened: w.BreaksOpened, BreaksClosed: w.BreaksClosed, OpenBreaks: open,

@@ -42,6 +42,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/bearer"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/deadletter"
+	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -357,12 +358,8 @@ func newDecision(x *readmodel.Exception, action string, p map[string]string, act
 	}
 	id := newUUID()
 	d := &contracts.Decision{
-		Metadata: contracts.EventMetadata{
-			EventID:       id,
-			CorrelationID: x.CorrelationID,
-			SourceSystem:  contracts.SourceSystemOperator,
-			OccurredAt:    now.UTC().Truncate(time.Millisecond),
-		},
+		// Caused by the exception update the operator decided on.
+		Metadata:     event.Metadata(id, x.CorrelationID, x.EventID, contracts.SourceSystemOperator, now),
 		DecisionID:   id,
 		ExceptionID:  x.ExceptionID,
 		OwnerService: x.OwnerService,
@@ -370,10 +367,6 @@ func newDecision(x *readmodel.Exception, action string, p map[string]string, act
 		Parameters:   pp,
 		Actor:        actor,
 		ApprovedBy:   []string{},
-	}
-	if x.EventID != "" {
-		cause := x.EventID
-		d.Metadata.CausationID = &cause
 	}
 	if comment != "" {
 		d.Comment = &comment
