@@ -147,11 +147,11 @@ type Exception struct {
 
 // Outputs are what one input makes the case send.
 type Outputs struct {
-	Updates    []contracts.CaseUpdate
-	Orders     []contracts.ServiceOrderCommand
-	Claims     []contracts.WarrantyClaimCommand
-	Returns    []contracts.ReturnCommand
-	Journals   []contracts.JournalCommand
+	Updates  []contracts.CaseUpdate
+	Orders   []contracts.ServiceOrderCommand
+	Claims   []contracts.WarrantyClaimCommand
+	Returns  []contracts.ReturnCommand
+	Journals []contracts.JournalCommand
 	// Exceptions raised or updated; the handler builds their events
 	// (Ops.Event).
 	Exceptions []ops.Exception
