@@ -169,19 +169,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		svc.Handle(pattern, h)
 	}
 	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime, Live: live})
-	p, err := processor.New(processor.Config{
-		Service:        Name,
-		Instance:       cfg.Instance,
-		Topics:         sim.Topics,
-		Stores:         sim.Stores,
-		InternalTopics: sim.InternalTopics,
-		Handler:        h.Handle,
-		Tick:           250 * time.Millisecond,
-		OnTick:         h.Tick,
-		// The simulated ERP ships and invoices after real delays, like
-		// the system it stands in for: its timers run on the wall clock.
-		Timers: processor.WallClock,
-	}, cfg.Kafka, svc.ProcessorOptions(sd)...)
+	p, err := processor.New(h.Processor(cfg.Instance), cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
 	}

@@ -222,12 +222,7 @@ func (g *Generator) nextID(prefix string) string {
 
 func (g *Generator) meta(now time.Time, correlation string) contracts.EventMetadata {
 	g.n++
-	return contracts.EventMetadata{
-		EventID:       event.ID("traffic", g.runID, fmt.Sprint(g.n)),
-		CorrelationID: correlation,
-		SourceSystem:  contracts.SourceSystemCRM,
-		OccurredAt:    now,
-	}
+	return event.Metadata(event.ID("traffic", g.runID, fmt.Sprint(g.n)), correlation, "", contracts.SourceSystemCRM, now)
 }
 
 func (g *Generator) pick(n int) int { return g.rng.IntN(n) }

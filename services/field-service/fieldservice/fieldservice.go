@@ -105,6 +105,22 @@ func (c *Config) Policy() casework.Policy {
 		Returns: returns.Policy{WindowDays: c.ReturnWindow, RestockingFeeBps: int64(c.RestockingBps)}}
 }
 
+// ProcessorConfig is the service's processor without Kafka: the handler
+// around the casework with cfg's policy, asking e for entitlements, its
+// input and internal topics, its stores and its tick. Run runs it on the
+// brokers; the unit tests run it with pkg/processor/processortest.
+func ProcessorConfig(cfg *Config, e Entitlement) processor.Config {
+	h := &Handler{Entitlement: e, Policy: cfg.Policy(), metrics: newMetrics()}
+	return processor.Config{
+		Service: Name, Instance: cfg.Instance,
+		Topics:         Inputs,
+		InternalTopics: []string{InternalTopic},
+		Stores:         Stores,
+		Handler:        h.Handle,
+		Tick:           cfg.Tick, OnTick: h.Tick,
+	}
+}
+
 // Run runs the service until ctx ends.
 func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	svc := service.New(&cfg.Common, log)
@@ -120,17 +136,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if src := conn.Credentials; src != nil {
 		svc.Add("gateway-credentials", src.Run, src.Ready)
 	}
-	h := &Handler{Entitlement: NewEntitlementClient(conn, cfg.GatewayTimeout), Policy: cfg.Policy(), metrics: newMetrics()}
 	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
 		processor.WithCommitInterval(cfg.CommitInterval))
-	p, err := processor.New(processor.Config{
-		Service: Name, Instance: cfg.Instance,
-		Topics:         Inputs,
-		InternalTopics: []string{InternalTopic},
-		Stores:         Stores,
-		Handler:        h.Handle,
-		Tick:           cfg.Tick, OnTick: h.Tick,
-	}, cfg.Kafka, opts...)
+	p, err := processor.New(ProcessorConfig(cfg, NewEntitlementClient(conn, cfg.GatewayTimeout)), cfg.Kafka, opts...)
 	if err != nil {
 		return err
 	}

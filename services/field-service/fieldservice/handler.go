@@ -2,8 +2,6 @@ package fieldservice
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -19,14 +17,15 @@ import (
 	"github.com/isthmus/isthmus/services/field-service/internal/casework"
 )
 
-// State stores (changelog-backed, per input partition).
-const (
-	storeCases     = "cases"     // case id → casework.Case (JSON)
-	storeDeadlines = "deadlines" // timer index: case id at its next entitlement check
+// State (changelog-backed, per input partition): one casework.Case per
+// case id, and the timer index of the cases' next entitlement checks.
+var (
+	cases     = processor.NewStore("cases", processor.JSON[casework.Case]())
+	deadlines = processor.NewTimers("deadlines")
 )
 
 // Stores lists the processor's stores.
-var Stores = []string{storeCases, storeDeadlines}
+var Stores = []string{cases.Name(), deadlines.Name()}
 
 // headerKind tells what an internal message carries: the original Avro
 // bytes of an ERP journal answer or of a decision, re-keyed by case id.
@@ -164,12 +163,9 @@ func (h *Handler) forwardJournal(m *processor.Message) error {
 // forwardDecision moves a decision on one of the service's exceptions onto
 // the internal topic keyed by its case.
 func (h *Handler) forwardDecision(m *processor.Message) error {
-	var d contracts.Decision
-	if err := m.Decode(&d); err != nil {
+	d, mine, err := casework.Ops.Decision(m)
+	if err != nil || !mine {
 		return err
-	}
-	if d.OwnerService != Name {
-		return nil
 	}
 	id, ok := casework.CaseOfException(d.ExceptionID)
 	if !ok {
@@ -214,7 +210,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 // Tick runs the due entitlement rechecks of the partition's cases.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
 	var due []string
-	m.DueTimers(storeDeadlines, now, func(id string, _ time.Time) bool {
+	deadlines.Due(m, now, func(id string, _ time.Time) bool {
 		due = append(due, id)
 		return true
 	})
@@ -224,7 +220,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			return err
 		}
 		if c == nil {
-			m.CancelTimer(storeDeadlines, id)
+			deadlines.Cancel(m, id)
 			continue
 		}
 		out := c.OnTick(now)
@@ -242,14 +238,12 @@ func (h *Handler) observe(start time.Time) {
 	}
 }
 
+// load is the case of id, nil when there is none; a case that cannot be
+// read is the Store's corrupt state (retried, never skipped).
 func load(m *processor.Message, id string) (*casework.Case, error) {
-	b, ok := m.Get(storeCases, id)
-	if !ok {
-		return nil, nil
-	}
-	var c casework.Case
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, errs.Poison("bad_state", fmt.Errorf("case %s: %w", id, err))
+	c, ok, err := cases.Get(m, id)
+	if err != nil || !ok {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -292,9 +286,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	n := 0
 	meta := func() contracts.EventMetadata {
 		n++
-		cs := cause
-		return contracts.EventMetadata{EventID: event.ID(cause, "out", strconv.Itoa(n)), CorrelationID: c.Correlation,
-			CausationID: &cs, SourceSystem: contracts.SourceSystemFieldService, OccurredAt: at.UTC().Truncate(time.Millisecond)}
+		return event.Output(cause, n, c.Correlation, casework.Ops.Source, at)
 	}
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(c.Correlation)}
 	for i := range out.Orders {
@@ -332,22 +324,19 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 			return err
 		}
 	}
-	for i := range out.Exceptions {
-		v := out.Exceptions[i]
-		v.Metadata = meta()
+	for _, x := range out.Exceptions {
+		v := casework.Ops.Event(x, meta())
 		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, hdr); err != nil {
 			return err
 		}
 	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return errs.Poison("bad_state", err)
+	if err := cases.Put(m, c.CaseID, *c); err != nil {
+		return err
 	}
-	m.Put(storeCases, c.CaseID, b)
 	if c.Deadline.IsZero() {
-		m.CancelTimer(storeDeadlines, c.CaseID)
+		deadlines.Cancel(m, c.CaseID)
 	} else {
-		m.SetTimer(storeDeadlines, c.CaseID, c.Deadline)
+		deadlines.Set(m, c.CaseID, c.Deadline)
 	}
 	if h.metrics != nil {
 		for _, u := range out.Updates {

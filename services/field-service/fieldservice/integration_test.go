@@ -5,7 +5,6 @@ package fieldservice_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -88,7 +87,7 @@ func newEnv(t *testing.T, sim map[string]string) *env {
 	e.fsBin = testinfra.Build(t, "..")
 	e.fsEnv = with(map[string]string{"ISTHMUS_GATEWAY_ADDR": gwGRPC, "ISTHMUS_GATEWAY_TOKEN": issuer.Mint(t, "field-service", []string{"service:read"}, 2*time.Hour),
 		"ISTHMUS_FIELD_SERVICE_ASSET_CHECKS": "2", "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK": "1s", "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED": "3s"})
-	waitReady(t, gwAdmin, time.Minute)
+	testinfra.WaitReady(t, gwAdmin, time.Minute)
 	e.watch()
 	return e
 }
@@ -100,21 +99,6 @@ func (e *env) instance(id string) *testinfra.Program {
 		env[k] = v
 	}
 	return testinfra.NewProgram(e.t, "field-service-"+id, e.fsBin, env)
-}
-
-func waitReady(t *testing.T, admin string, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get("http://" + admin + "/readyz"); err == nil {
-			r.Body.Close()
-			if r.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within %s", admin, within)
 }
 
 func (e *env) produce(topic, key string, v serde.Record) {
@@ -337,7 +321,7 @@ func (e *env) final(id string) string {
 // waitJournalsAnswered waits for ERP's answer to every journal sent.
 func (e *env) waitJournalsAnswered() {
 	e.t.Helper()
-	e.waitFor("every journal answered", time.Minute, func() bool {
+	testinfra.Eventually(e.t, time.Minute, "every journal answered", func() bool {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for _, j := range e.jcmds {
@@ -347,17 +331,6 @@ func (e *env) waitJournalsAnswered() {
 		}
 		return true
 	})
-}
-
-func (e *env) waitFor(what string, within time.Duration, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("%s not within %s", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // openExceptions lists the exceptions whose latest state is OPEN or
@@ -451,7 +424,7 @@ func TestCaseToSettlement(t *testing.T) {
 	e.openCase("CASE-Z", "E-100", "SN-B", contracts.ServiceTypeRepair, "CANCELLED") // withdrawn at once
 
 	var notEntitled contracts.OperationalException
-	e.waitFor("CASE-X raised as not entitled", time.Minute, func() bool {
+	testinfra.Eventually(e.t, time.Minute, "CASE-X raised as not entitled", func() bool {
 		for _, x := range e.openExceptions()[contracts.ExceptionCategoryNotEntitled] {
 			if x.EntityIds["case_id"] == "CASE-X" {
 				notEntitled = x
@@ -468,7 +441,7 @@ func TestCaseToSettlement(t *testing.T) {
 		ExceptionID: notEntitled.ExceptionID, OwnerService: "field-service", Action: contracts.DecisionActionOverride, Parameters: map[string]string{}, Actor: "sales@example.com", ApprovedBy: []string{}})
 	cases["CASE-X"] = contracts.CoverageBillable
 
-	e.waitFor("every case settled", 3*time.Minute, func() bool {
+	testinfra.Eventually(e.t, 3*time.Minute, "every case settled", func() bool {
 		for id := range cases {
 			if e.final(id) != contracts.CaseEventSettled {
 				return false
@@ -476,7 +449,7 @@ func TestCaseToSettlement(t *testing.T) {
 		}
 		return e.final("CASE-Z") == contracts.CaseEventCancelled
 	})
-	e.waitFor("CASE-U raised after its checks", time.Minute, func() bool {
+	testinfra.Eventually(e.t, time.Minute, "CASE-U raised after its checks", func() bool {
 		for _, x := range e.openExceptions()[contracts.ExceptionCategoryNotEntitled] {
 			if x.EntityIds["case_id"] == "CASE-U" {
 				return true
@@ -484,7 +457,7 @@ func TestCaseToSettlement(t *testing.T) {
 		}
 		return false
 	})
-	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
 	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // anything late (a repost) would show now
 	wantKinds := map[string]string{
@@ -610,7 +583,7 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	time.Sleep(time.Second)
 	b.Start()
 	<-done
-	e.waitFor("every case settled, every return ended", 4*time.Minute, func() bool {
+	testinfra.Eventually(e.t, 4*time.Minute, "every case settled, every return ended", func() bool {
 		for i := 0; i < n; i++ {
 			f := e.final(fmt.Sprintf("K-%03d", i))
 			if isReturn(i) && f == "" || !isReturn(i) && f != contracts.CaseEventSettled {
@@ -714,7 +687,7 @@ func TestReturnToCredit(t *testing.T) {
 	e.openReturn("BAD-R2", "", "OPEN", serialReturn("SN-R3"))
 	e.produce(contracts.TopicERPReturnStatusV1, "NEVER", &contracts.ReturnStatus{Metadata: meta(contracts.SourceSystemERP), ReturnID: "NEVER", Status: contracts.ReturnStateCreated})
 
-	e.waitFor("every return ended", 3*time.Minute, func() bool {
+	testinfra.Eventually(e.t, 3*time.Minute, "every return ended", func() bool {
 		for _, id := range append(ids, "RET-OLD", "RET-W") {
 			if e.final(id) == "" {
 				return false
@@ -722,7 +695,7 @@ func TestReturnToCredit(t *testing.T) {
 		}
 		return true
 	})
-	e.waitFor("three records in the DLQ", 30*time.Second, func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
 	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // a late repost or duplicate would show now
 	credited, refused := e.checkReturns(ids, 1500, prices, notNeeded)

@@ -55,16 +55,17 @@ func (s *Sim) assetChange(m *processor.Message) error {
 	case op.Asset != nil:
 		a = *op.Asset
 	case op.Return != "":
-		found, err := getJSON(m, StoreAssets, serial, &a)
-		if err != nil || !found || a.Status == contracts.AssetStatusReturned {
+		cur, found, err := installedBase.Get(m, serial)
+		if err != nil || !found || cur.Status == contracts.AssetStatusReturned {
 			return err
 		}
+		a = cur
 		a.Status = contracts.AssetStatusReturned
 		a.Metadata = s.meta("asset", serial, "return-"+op.Return, op.Origin, contracts.SourceSystemERP)
 	default:
 		return errs.Poisonf("asset-op", "asset change for %s names neither an asset nor a return", serial)
 	}
-	if err := putJSON(m, StoreAssets, serial, a); err != nil {
+	if err := installedBase.Put(m, serial, a); err != nil {
 		return err
 	}
 	stamp(&a, m.Record.Timestamp)

@@ -62,7 +62,7 @@ func (r *Reference) produce(ctx context.Context, topic, key string, v contracts.
 
 func (r *Reference) meta(kind, key string, now time.Time) contracts.EventMetadata {
 	id := event.ID("erp-simulator-reference", kind, key, fmt.Sprint(now.UnixNano()))
-	return contracts.EventMetadata{EventID: id, CorrelationID: id, SourceSystem: contracts.SourceSystemERP, OccurredAt: now.UTC().Truncate(time.Millisecond)}
+	return event.Metadata(id, id, "", contracts.SourceSystemERP, now)
 }
 
 // Run publishes the price book and inventory at once (flushing before it

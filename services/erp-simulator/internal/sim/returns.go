@@ -66,8 +66,7 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 		return errs.Poisonf("validation", "return command %s has no return_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var st returnState
-	exists, err := getJSON(m, StoreReturns, cmd.ReturnID, &st)
+	st, exists, err := returnOrders.Get(m, cmd.ReturnID)
 	if err != nil {
 		return err
 	}
@@ -86,14 +85,11 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 		if msg != "" {
 			v.Message = &msg
 		}
-		rec, err := record(contracts.TopicERPReturnStatusV1, cmd.ReturnID, v)
-		if err != nil {
-			return err
-		}
+		rec := record(contracts.TopicERPReturnStatusV1, cmd.ReturnID, v)
 		if err := s.emitLater(m, st.due(at.Add(lat)), cmd.ReturnID+"/"+cmd.CommandID, o, rec); err != nil {
 			return err
 		}
-		return putJSON(m, StoreReturns, cmd.ReturnID, st)
+		return returnOrders.Put(m, cmd.ReturnID, st)
 	}
 	switch cmd.Action {
 	case contracts.ReturnActionCreate:
@@ -116,7 +112,7 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 		if st.Step != rtReceive {
 			return answer(s.rtStatus(&st, st.Last, "cancel-refused-"+cmd.CommandID, cmd.CommandID), "CANCEL_REFUSED: the return is "+strings.ToLower(st.Last))
 		}
-		m.Put(StoreTimers, st.Timer, nil)
+		unschedule(m, st.Timer)
 		st.Step, st.Timer, st.Last = rtDone, "", contracts.ReturnStateCancelled
 		return answer(s.rtStatus(&st, contracts.ReturnStateCancelled, "cancel-"+cmd.CommandID, cmd.CommandID), "")
 	case contracts.ReturnActionCredit:
@@ -169,8 +165,7 @@ func checkReturn(cmd *contracts.ReturnCommand) string {
 
 // advanceReturn emits RECEIVED (and the returned assets) or INSPECTED.
 func (s *Sim) advanceReturn(m *processor.Message, now time.Time, key string, t *timer) error {
-	var st returnState
-	ok, err := getJSON(m, StoreReturns, t.ID, &st)
+	st, ok, err := returnOrders.Get(m, t.ID)
 	if err != nil || !ok || st.Timer != key {
 		return err
 	}
@@ -216,12 +211,9 @@ func (s *Sim) advanceReturn(m *processor.Message, now time.Time, key string, t *
 	}
 	st.Last = v.Status
 	st.due(now)
-	if err := putJSON(m, StoreReturns, id, st); err != nil {
+	if err := returnOrders.Put(m, id, st); err != nil {
 		return err
 	}
-	r, err := record(contracts.TopicERPReturnStatusV1, id, v)
-	if err != nil {
-		return err
-	}
+	r := record(contracts.TopicERPReturnStatusV1, id, v)
 	return s.emit(m, now, st.Origin, r)
 }

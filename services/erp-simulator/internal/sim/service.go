@@ -123,8 +123,7 @@ func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.Se
 		return errs.Poisonf("validation", "service order command %s has no service_order_id or case_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var st serviceOrderState
-	exists, err := getJSON(m, StoreServiceOrders, cmd.ServiceOrderID, &st)
+	st, exists, err := serviceOrders.Get(m, cmd.ServiceOrderID)
 	if err != nil {
 		return err
 	}
@@ -132,14 +131,11 @@ func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.Se
 	// emitNow sends v after the latency (after the order's last status),
 	// and saves the state.
 	emitNow := func(v *contracts.ServiceOrderStatus, id string) error {
-		rec, err := record(contracts.TopicERPServiceOrderStatusV1, cmd.ServiceOrderID, v)
-		if err != nil {
-			return err
-		}
+		rec := record(contracts.TopicERPServiceOrderStatusV1, cmd.ServiceOrderID, v)
 		if err := s.emitLater(m, st.due(at.Add(lat)), cmd.ServiceOrderID+"/"+id, o, rec); err != nil {
 			return err
 		}
-		return putJSON(m, StoreServiceOrders, cmd.ServiceOrderID, st)
+		return serviceOrders.Put(m, cmd.ServiceOrderID, st)
 	}
 	switch cmd.Action {
 	case contracts.ServiceOrderActionCancel:
@@ -153,7 +149,7 @@ func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.Se
 			return emitNow(v, "cancel/"+cmd.CommandID)
 		}
 		if st.Timer != "" {
-			m.Put(StoreTimers, st.Timer, nil)
+			unschedule(m, st.Timer)
 		}
 		st.Step, st.Timer, st.Last = soDone, "", contracts.ServiceOrderStateCancelled
 		return emitNow(s.soStatus(&st, contracts.ServiceOrderStateCancelled, "cancel-"+cmd.CommandID), "cancel/"+cmd.CommandID)
@@ -189,8 +185,7 @@ func erpServiceOrderID(id string) string {
 // advanceServiceOrder emits the order's next status and schedules the one
 // after.
 func (s *Sim) advanceServiceOrder(m *processor.Message, now time.Time, key string, t *timer) error {
-	var st serviceOrderState
-	ok, err := getJSON(m, StoreServiceOrders, t.ID, &st)
+	st, ok, err := serviceOrders.Get(m, t.ID)
 	if err != nil || !ok {
 		return err
 	}
@@ -247,13 +242,10 @@ func (s *Sim) advanceServiceOrder(m *processor.Message, now time.Time, key strin
 		}
 		st.Timer = k
 	}
-	if err := putJSON(m, StoreServiceOrders, id, st); err != nil {
+	if err := serviceOrders.Put(m, id, st); err != nil {
 		return err
 	}
-	rec, err := record(contracts.TopicERPServiceOrderStatusV1, id, v)
-	if err != nil {
-		return err
-	}
+	rec := record(contracts.TopicERPServiceOrderStatusV1, id, v)
 	return s.emit(m, now, st.Origin, rec)
 }
 
@@ -267,8 +259,7 @@ func (s *Sim) warrantyClaim(m *processor.Message, at time.Time, cmd *contracts.W
 		return errs.Poisonf("validation", "warranty claim command %s has no service_order_id or claim_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var st serviceOrderState
-	exists, err := getJSON(m, StoreServiceOrders, cmd.ServiceOrderID, &st)
+	st, exists, err := serviceOrders.Get(m, cmd.ServiceOrderID)
 	if err != nil {
 		return err
 	}
@@ -294,15 +285,12 @@ func (s *Sim) warrantyClaim(m *processor.Message, at time.Time, cmd *contracts.W
 	cmdID, claim := cmd.CommandID, cmd.ClaimID
 	v.CommandID, v.ClaimID, v.Message = &cmdID, &claim, &msg
 	v.TotalCost = &contracts.Money{AmountMinor: cmd.Amount.AmountMinor, Currency: cmd.Amount.Currency}
-	rec, err := record(contracts.TopicERPServiceOrderStatusV1, cmd.ServiceOrderID, v)
-	if err != nil {
-		return err
-	}
+	rec := record(contracts.TopicERPServiceOrderStatusV1, cmd.ServiceOrderID, v)
 	if err := s.emitLater(m, st.due(at.Add(s.s.Latency.For(s.s.Rules, "claim", cmd.ClaimID))), cmd.ServiceOrderID+"/claim/"+cmd.CommandID, o, rec); err != nil {
 		return err
 	}
 	if !exists {
 		return nil // nothing to remember of an unknown order
 	}
-	return putJSON(m, StoreServiceOrders, cmd.ServiceOrderID, st)
+	return serviceOrders.Put(m, cmd.ServiceOrderID, st)
 }

@@ -29,7 +29,8 @@ import (
 
 // Stores of the simulator processor.
 const (
-	StoreTimers    = "timers"    // "<due unix ms, 13 digits>|<kind>|<id>" → timer
+	StoreTimers    = "timers"    // timer id ("<due unix ms, 13 digits>|<kind>|<id>") → timer
+	StoreDue       = "due"       // the timer index (processor.Timers): timer id at its due time
 	StoreOrders    = "orders"    // order id → orderState
 	StoreCustomers = "customers" // golden id → customerState
 	StoreContracts = "contracts" // contract id → contractState
@@ -37,7 +38,21 @@ const (
 )
 
 // Stores lists every store.
-var Stores = []string{StoreTimers, StoreOrders, StoreCustomers, StoreContracts, StoreSeq, StoreServiceOrders, StoreReturns, StoreAssets}
+var Stores = []string{StoreTimers, StoreDue, StoreOrders, StoreCustomers, StoreContracts, StoreSeq, StoreServiceOrders, StoreReturns, StoreAssets}
+
+// The stores, typed. A value the simulator cannot read back follows the
+// runtime's one policy for corrupt own state (processor.Store).
+var (
+	timers         = processor.NewStore(StoreTimers, processor.JSON[timer]())
+	deadlines      = processor.NewTimers(StoreDue)
+	orders         = processor.NewStore(StoreOrders, processor.JSON[orderState]())
+	customers      = processor.NewStore(StoreCustomers, processor.JSON[customerState]())
+	contractStates = processor.NewStore(StoreContracts, processor.JSON[contractState]())
+	counters       = processor.NewStore(StoreSeq, processor.JSON[int64]())
+	serviceOrders  = processor.NewStore(StoreServiceOrders, processor.JSON[serviceOrderState]())
+	returnOrders   = processor.NewStore(StoreReturns, processor.JSON[returnState]())
+	installedBase  = processor.NewStore(StoreAssets, processor.JSON[contracts.Asset]())
+)
 
 // TopicAssets is the internal topic installed-base changes are re-keyed
 // onto (by serial), so each asset lives on one partition's state: a
@@ -69,6 +84,27 @@ type Settings struct {
 
 // Sim is the handler and tick of the simulator processor.
 type Sim struct{ s Settings }
+
+// Tick is how often the simulator's processor looks for due answers.
+const Tick = 250 * time.Millisecond
+
+// Processor is the simulator's processor without Kafka: its command and
+// internal topics, its stores, its handler and its tick on the wall clock
+// (the simulated ERP ships and invoices after real delays, like the system
+// it stands in for). instance is the replica's stable id.
+func (s *Sim) Processor(instance string) processor.Config {
+	return processor.Config{
+		Service:        s.s.Service,
+		Instance:       instance,
+		Topics:         Topics,
+		Stores:         Stores,
+		InternalTopics: InternalTopics,
+		Handler:        s.Handle,
+		Tick:           Tick,
+		OnTick:         s.Tick,
+		Timers:         processor.WallClock,
+	}
+}
 
 // New returns a simulator.
 func New(s Settings) *Sim {
@@ -104,7 +140,8 @@ func (o origin) headers() []kgo.RecordHeader {
 	return h
 }
 
-// timer is a scheduled piece of work.
+// timer is a scheduled piece of work, kept in StoreTimers under its id
+// and in the index StoreDue at its due time.
 type timer struct {
 	Kind string `json:"kind"` // order | emit | invoice | service | return
 	ID   string `json:"id"`
@@ -115,10 +152,43 @@ type timer struct {
 	Seq int `json:"seq,omitempty"`
 }
 
+// pending is a record to emit: its value is kept as the JSON of its
+// topic's contract type and read back into that type, so a timer whose
+// records cannot be read is corrupt state like any other.
 type pending struct {
+	Topic string
+	Key   string
+	Value contracts.Value
+}
+
+type pendingJSON struct {
 	Topic string          `json:"topic"`
 	Key   string          `json:"key"`
 	Value json.RawMessage `json:"value"`
+}
+
+func (p pending) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(p.Value)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(pendingJSON{Topic: p.Topic, Key: p.Key, Value: b})
+}
+
+func (p *pending) UnmarshalJSON(b []byte) error {
+	var j pendingJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	v, err := contracts.NewValue(j.Topic)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(j.Value, v); err != nil {
+		return fmt.Errorf("record %s/%s: %w", j.Topic, j.Key, err)
+	}
+	*p = pending{Topic: j.Topic, Key: j.Key, Value: v}
+	return nil
 }
 
 // Order steps.
@@ -160,34 +230,25 @@ func timerKey(due time.Time, kind, id string) string {
 	return fmt.Sprintf("%013d|%s|%s", due.UnixMilli(), kind, id)
 }
 
-func dueOf(key string) int64 {
-	n, _ := strconv.ParseInt(key[:13], 10, 64)
-	return n
+// schedule keeps t until at and returns its timer id. The id holds the
+// due time, so two answers of one command scheduled at different times
+// are two timers.
+func (s *Sim) schedule(m *processor.Message, at time.Time, t timer) (string, error) {
+	k := timerKey(at, t.Kind, t.ID)
+	if err := timers.Put(m, k, t); err != nil {
+		return "", err
+	}
+	deadlines.Set(m, k, at)
+	return k, nil
 }
 
-func putJSON(m *processor.Message, store, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return errs.Poison("state-encode", fmt.Errorf("%s/%s: %w", store, key, err))
+// unschedule drops timer id ("" is none).
+func unschedule(m *processor.Message, id string) {
+	if id == "" {
+		return
 	}
-	m.Put(store, key, b)
-	return nil
-}
-
-func getJSON(m *processor.Message, store, key string, v any) (bool, error) {
-	b, ok := m.Get(store, key)
-	if !ok {
-		return false, nil
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("state %s/%s: %w", store, key, err)
-	}
-	return true, nil
-}
-
-func (s *Sim) schedule(m *processor.Message, due time.Time, t timer) (string, error) {
-	k := timerKey(due, t.Kind, t.ID)
-	return k, putJSON(m, StoreTimers, k, t)
+	deadlines.Cancel(m, id)
+	timers.Delete(m, id)
 }
 
 func (s *Sim) emitLater(m *processor.Message, due time.Time, id string, o origin, recs ...pending) error {
@@ -195,12 +256,8 @@ func (s *Sim) emitLater(m *processor.Message, due time.Time, id string, o origin
 	return err
 }
 
-func record(topic, key string, v contracts.Value) (pending, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return pending{}, errs.Poison("state-encode", err)
-	}
-	return pending{Topic: topic, Key: key, Value: b}, nil
+func record(topic, key string, v contracts.Value) pending {
+	return pending{Topic: topic, Key: key, Value: v}
 }
 
 // Handle is the processor handler: it decides and schedules the answer to
@@ -256,14 +313,11 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
 }
 
+// meta is the metadata of an answer: its id derived from what it answers
+// and its step, in the command's correlation, caused by the command;
+// occurred_at is set when it is emitted (stamp).
 func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
-	c := o.Causation
-	return contracts.EventMetadata{
-		EventID:       event.ID(s.s.Service, kind, id, step),
-		CorrelationID: o.Corr,
-		CausationID:   &c,
-		SourceSystem:  source,
-	}
+	return event.Metadata(event.ID(s.s.Service, kind, id, step), o.Corr, o.Causation, source, time.Time{})
 }
 
 func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
@@ -271,8 +325,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		return errs.Poisonf("validation", "order command %s has no order_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var st orderState
-	exists, err := getJSON(m, StoreOrders, cmd.OrderID, &st)
+	st, exists, err := orders.Get(m, cmd.OrderID)
 	if err != nil {
 		return err
 	}
@@ -284,25 +337,19 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		}
 		if st.Step == stepShip || st.Step == stepDecide || !exists {
 			if st.Timer != "" {
-				m.Put(StoreTimers, st.Timer, nil)
+				unschedule(m, st.Timer)
 			}
 			st.Step, st.Timer = stepCancelled, ""
 			st.Last = contracts.ErpOrderStateCancelled
-			rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
+			rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
 				contracts.ERPMessage{Code: "CANCELLED", Text: "order cancelled on request " + cmd.CommandID}))
-			if err != nil {
-				return err
-			}
 			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec); err != nil {
 				return err
 			}
-			return putJSON(m, StoreOrders, cmd.OrderID, st)
+			return orders.Put(m, cmd.OrderID, st)
 		}
-		rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
+		rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
 			contracts.ERPMessage{Code: "CANCEL_REFUSED", Text: "order is already " + strings.ToLower(st.Last) + "; raise a return instead"}))
-		if err != nil {
-			return err
-		}
 		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec)
 	case contracts.OrderCommandActionCreate:
 	default:
@@ -315,7 +362,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		// configuration; the previous revision's pending answers are
 		// dropped.
 		if st.Timer != "" {
-			m.Put(StoreTimers, st.Timer, nil)
+			unschedule(m, st.Timer)
 		}
 		st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: st.ERPOrderID, Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
 		k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
@@ -323,7 +370,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 			return err
 		}
 		st.Timer = k
-		return putJSON(m, StoreOrders, cmd.OrderID, st)
+		return orders.Put(m, cmd.OrderID, st)
 	}
 	if exists {
 		// Idempotent by order id: a re-sent command gets the current
@@ -332,10 +379,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		if st.Last == "" {
 			return nil
 		}
-		rec, err := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "resend-"+cmd.CommandID))
-		if err != nil {
-			return err
-		}
+		rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "resend-"+cmd.CommandID))
 		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, rec)
 	}
 	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
@@ -344,7 +388,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		return err
 	}
 	st.Timer = k
-	return putJSON(m, StoreOrders, cmd.OrderID, st)
+	return orders.Put(m, cmd.OrderID, st)
 }
 
 // rules are the decision rules with the live configuration.
@@ -420,20 +464,22 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		return errs.Poisonf("validation", "customer command %s has no golden_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var cs customerState
-	if _, err := getJSON(m, StoreCustomers, cmd.GoldenID, &cs); err != nil {
+	cs, _, err := customers.Get(m, cmd.GoldenID)
+	if err != nil {
 		return err
 	}
 	if cs.ERPCustomerID == "" && cmd.ERPCustomerID != nil && *cmd.ERPCustomerID != "" {
 		cs.ERPCustomerID = *cmd.ERPCustomerID
 	}
 	if cs.ERPCustomerID == "" {
-		seq := int64(0)
-		if b, ok := m.Get(StoreSeq, "customer"); ok {
-			seq, _ = strconv.ParseInt(string(b), 10, 64)
+		seq, _, err := counters.Get(m, "customer")
+		if err != nil {
+			return err
 		}
 		seq++
-		m.Put(StoreSeq, "customer", []byte(strconv.FormatInt(seq, 10)))
+		if err := counters.Put(m, "customer", seq); err != nil {
+			return err
+		}
 		cs.ERPCustomerID = erp.ERPNumber(m.Partition(), seq)
 	}
 	if cs.Record != nil {
@@ -489,19 +535,13 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		credit.HoldReason = &r
 	}
 	cs.Record = cust
-	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
+	if err := customers.Put(m, cmd.GoldenID, cs); err != nil {
 		return err
 	}
 	// Credit first, so the gateway knows the customer's credit before
 	// anything can order for it.
-	r1, err := record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit)
-	if err != nil {
-		return err
-	}
-	r2, err := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, cust)
-	if err != nil {
-		return err
-	}
+	r1 := record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit)
+	r2 := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, cust)
 	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r1, r2)
 }
 
@@ -537,13 +577,10 @@ func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *
 		c.ShippingAddress = cmd.ShippingAddress
 	}
 	cs.Record = &c
-	if err := putJSON(m, StoreCustomers, cmd.GoldenID, cs); err != nil {
+	if err := customers.Put(m, cmd.GoldenID, *cs); err != nil {
 		return err
 	}
-	r, err := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, &c)
-	if err != nil {
-		return err
-	}
+	r := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, &c)
 	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r)
 }
 
@@ -572,10 +609,7 @@ func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.Journal
 		code, msg := d.Code, d.Message
 		j.RejectionCode, j.ERPMessage = &code, &msg
 	}
-	rec, err := record(contracts.TopicERPJournalV1, cmd.JournalCommandID, j)
-	if err != nil {
-		return err
-	}
+	rec := record(contracts.TopicERPJournalV1, cmd.JournalCommandID, j)
 	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "journal", cmd.JournalCommandID)), cmd.JournalCommandID, o, rec)
 }
 
@@ -584,8 +618,8 @@ func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.Billing
 		return errs.Poisonf("validation", "billing command %s has no contract_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
-	var cs contractState
-	if _, err := getJSON(m, StoreContracts, cmd.ContractID, &cs); err != nil {
+	cs, _, err := contractStates.Get(m, cmd.ContractID)
+	if err != nil {
 		return err
 	}
 	if cs.Issued == nil {
@@ -618,15 +652,12 @@ func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.Billing
 			ev.EventType, ev.Message = contracts.BillingEventTypeCommandRejected, &msg
 		}
 	}
-	rec, err := record(contracts.TopicBillingEventsV1, cmd.ContractID, ev)
-	if err != nil {
-		return err
-	}
+	rec := record(contracts.TopicBillingEventsV1, cmd.ContractID, ev)
 	if err := s.emitLater(m, at.Add(lat), cmd.ContractID+"/"+cmd.CommandID, o, rec); err != nil {
 		return err
 	}
 	if ev.EventType == contracts.BillingEventTypeCommandRejected {
-		return putJSON(m, StoreContracts, cmd.ContractID, cs)
+		return contractStates.Put(m, cmd.ContractID, cs)
 	}
 	cs.Seq = cmd.AmendmentSequence
 	if !cs.Cancelled {
@@ -638,7 +669,7 @@ func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.Billing
 				due = at
 			}
 			t := timer{Kind: "invoice", ID: cmd.ContractID + "/" + strconv.Itoa(cmd.AmendmentSequence) + "/" + strconv.Itoa(inv.Sequence), Origin: o, Seq: cmd.AmendmentSequence}
-			r, err := record(contracts.TopicBillingEventsV1, cmd.ContractID, &contracts.BillingEvent{
+			r := record(contracts.TopicBillingEventsV1, cmd.ContractID, &contracts.BillingEvent{
 				Metadata:          s.meta("billing-invoice", cmd.ContractID, inv.PeriodStart.Format("2006-01-02"), o, contracts.SourceSystemBilling),
 				EventType:         contracts.BillingEventTypeInvoiceIssued,
 				ContractID:        cmd.ContractID,
@@ -650,16 +681,13 @@ func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.Billing
 				PeriodStart:       ptr(inv.PeriodStart),
 				PeriodEnd:         ptr(inv.PeriodEnd),
 			})
-			if err != nil {
-				return err
-			}
 			t.Records = []pending{r}
 			if _, err := s.schedule(m, due.Add(lat+time.Millisecond), t); err != nil {
 				return err
 			}
 		}
 	}
-	return putJSON(m, StoreContracts, cmd.ContractID, cs)
+	return contractStates.Put(m, cmd.ContractID, cs)
 }
 
 func ptr[T any](v T) *T { return &v }

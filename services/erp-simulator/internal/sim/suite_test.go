@@ -18,15 +18,17 @@ import (
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
 )
 
 // env is one simulator under test: a cluster, a registry, a prefix.
 type env struct {
-	t    *testing.T
-	kcfg kafka.Config
-	sd   *serde.Serde
-	cl   *kgo.Client
+	t          *testing.T
+	kcfg       kafka.Config
+	sd         *serde.Serde
+	cl         *kgo.Client
+	collectors map[string]*testinfra.Collector // physical topic → its collector
 }
 
 func fakeCluster(t *testing.T) []string {
@@ -76,7 +78,7 @@ func newEnv(t *testing.T, brokers []string, registryURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, kcfg: kcfg, sd: serde.New(rc, serde.AutoRegister(true)), cl: cl}
+	return &env{t: t, kcfg: kcfg, sd: serde.New(rc, serde.AutoRegister(true)), cl: cl, collectors: map[string]*testinfra.Collector{}}
 }
 
 func (e *env) start(s Settings) {
@@ -107,29 +109,23 @@ func (e *env) produce(topic, key string, v contracts.Value) {
 	}
 }
 
-// consume reads n committed values of a topic (failing after timeout).
+// consume waits until n committed values of a topic arrived (read from its
+// start) and returns every one so far.
 func (e *env) consume(topic string, n int, timeout time.Duration) []contracts.Value {
 	e.t.Helper()
-	cl, err := e.kcfg.NewClient(kgo.ConsumeTopics(e.kcfg.Topic(topic)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		e.t.Fatal(err)
+	phys := e.kcfg.Topic(topic)
+	c, ok := e.collectors[phys]
+	if !ok {
+		c = testinfra.Collect(e.t, e.kcfg.Brokers, phys)
+		e.collectors[phys] = c
 	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
 	var out []contracts.Value
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("%s: got %d of %d records in %s", topic, len(out), n, timeout)
+	for _, r := range c.WaitCount(e.t, timeout, phys, n) {
+		v, _ := contracts.NewValue(topic)
+		if err := e.sd.Decode(context.Background(), r.Value, v); err != nil {
+			e.t.Fatalf("decode %s: %v", topic, err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v, _ := contracts.NewValue(topic)
-			if err := e.sd.Decode(context.Background(), r.Value, v); err != nil {
-				e.t.Fatalf("decode %s: %v", topic, err)
-			}
-			out = append(out, v)
-		})
+		out = append(out, v)
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -19,27 +18,24 @@ func (s *Sim) Tick(ctx context.Context, m *processor.Message, now time.Time) err
 	if s.s.Downtime.Down(now) {
 		return nil
 	}
-	limit := now.UnixMilli()
-	var due []string
-	m.Range(StoreTimers, func(key string, _ []byte) bool {
-		if len(key) < 14 || dueOf(key) > limit || len(due) >= s.s.MaxPerTick {
+	var ids []string
+	deadlines.Due(m, now, func(id string, _ time.Time) bool {
+		if len(ids) >= s.s.MaxPerTick {
 			return false
 		}
-		due = append(due, key)
+		ids = append(ids, id)
 		return true
 	})
-	for _, k := range due {
-		var t timer
-		ok, err := getJSON(m, StoreTimers, k, &t)
-		m.Put(StoreTimers, k, nil)
+	for _, id := range ids {
+		t, ok, err := timers.Get(m, id)
 		if err != nil {
-			m.Logger().Error("dropping unreadable timer", "key", k, "err", err)
-			continue
+			return err // corrupt own state: retried, never dropped
 		}
+		unschedule(m, id)
 		if !ok {
 			continue
 		}
-		if err := s.fire(m, now, k, &t); err != nil {
+		if err := s.fire(m, now, id, &t); err != nil {
 			return err
 		}
 	}
@@ -52,15 +48,15 @@ func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) er
 		return s.emit(m, now, t.Origin, t.Records...)
 	case "invoice":
 		contract, _, _ := strings.Cut(t.ID, "/")
-		var cs contractState
-		if _, err := getJSON(m, StoreContracts, contract, &cs); err != nil {
+		cs, _, err := contractStates.Get(m, contract)
+		if err != nil {
 			return err
 		}
 		if cs.Cancelled || cs.Seq != t.Seq || len(t.Records) == 0 {
 			return nil // replaced by a later amendment, or cancelled
 		}
-		var ev contracts.BillingEvent
-		if err := json.Unmarshal(t.Records[0].Value, &ev); err != nil || ev.PeriodStart == nil {
+		ev, ok := t.Records[0].Value.(*contracts.BillingEvent)
+		if !ok || ev.PeriodStart == nil {
 			return nil
 		}
 		period := ev.PeriodStart.Format("2006-01-02")
@@ -71,7 +67,7 @@ func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) er
 			cs.Issued = map[string]bool{}
 		}
 		cs.Issued[period] = true
-		if err := putJSON(m, StoreContracts, contract, cs); err != nil {
+		if err := contractStates.Put(m, contract, cs); err != nil {
 			return err
 		}
 		return s.emit(m, now, t.Origin, t.Records...)
@@ -88,15 +84,8 @@ func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) er
 // emit encodes pending records with occurred_at = now.
 func (s *Sim) emit(m *processor.Message, now time.Time, o origin, recs ...pending) error {
 	for _, r := range recs {
-		v, err := contracts.NewValue(r.Topic)
-		if err != nil {
-			return err
-		}
-		if err := json.Unmarshal(r.Value, v); err != nil {
-			return fmt.Errorf("pending %s/%s: %w", r.Topic, r.Key, err)
-		}
-		stamp(v, now)
-		if err := m.EmitValue(r.Topic, r.Key, v, o.headers()...); err != nil {
+		stamp(r.Value, now)
+		if err := m.EmitValue(r.Topic, r.Key, r.Value, o.headers()...); err != nil {
 			return err
 		}
 	}
@@ -105,7 +94,7 @@ func (s *Sim) emit(m *processor.Message, now time.Time, o origin, recs ...pendin
 
 // stamp sets the time fields of an answer to its emission time.
 func stamp(v contracts.Value, now time.Time) {
-	now = now.UTC().Truncate(time.Millisecond)
+	now = event.Time(now)
 	switch r := v.(type) {
 	case *contracts.OrderStatus:
 		r.Metadata.OccurredAt = now
@@ -130,8 +119,7 @@ func stamp(v contracts.Value, now time.Time) {
 
 // advanceOrder emits the order's next status and schedules the one after.
 func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *timer) error {
-	var st orderState
-	ok, err := getJSON(m, StoreOrders, t.ID, &st)
+	st, ok, err := orders.Get(m, t.ID)
 	if err != nil || !ok {
 		return err
 	}
@@ -140,19 +128,13 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	}
 	st.Timer = ""
 	var out []pending
-	add := func(topic, k string, v contracts.Value) error {
-		r, err := record(topic, k, v)
-		out = append(out, r)
-		return err
-	}
+	add := func(topic, k string, v contracts.Value) { out = append(out, record(topic, k, v)) }
 	next := ""
 	var delay time.Duration
 	switch st.Step {
 	case stepDecide:
 		st.Last = st.Decision.Status
-		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, st.Decision.Status, "decide")); err != nil {
-			return err
-		}
+		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, st.Decision.Status, "decide"))
 		next, st.Step = stepDone, stepDone
 		if st.Decision.AcceptedTotal > 0 || st.Decision.Status != contracts.ErpOrderStateRejected {
 			next, st.Step = stepShip, stepShip
@@ -161,9 +143,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	case stepShip:
 		st.ShipmentID = "SH" + strings.ReplaceAll(event.ID("shipment", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
 		st.Last = contracts.ErpOrderStateShipped
-		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship")); err != nil {
-			return err
-		}
+		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship"))
 		for _, a := range s.assets(&st, now) {
 			if err := installAsset(m, a, st.Origin); err != nil {
 				return err
@@ -174,13 +154,9 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	case stepInvoice:
 		st.InvoiceID = "INV" + strings.ReplaceAll(event.ID("invoice", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
 		inv := s.invoice(&st, now)
-		if err := add(contracts.TopicERPInvoiceV1, st.InvoiceID, inv); err != nil {
-			return err
-		}
+		add(contracts.TopicERPInvoiceV1, st.InvoiceID, inv)
 		st.Last = contracts.ErpOrderStateInvoiced
-		if err := add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateInvoiced, "invoice")); err != nil {
-			return err
-		}
+		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateInvoiced, "invoice"))
 		st.Step = stepDone
 	default:
 		return nil
@@ -192,7 +168,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 		}
 		st.Timer = k
 	}
-	if err := putJSON(m, StoreOrders, st.Cmd.OrderID, st); err != nil {
+	if err := orders.Put(m, st.Cmd.OrderID, st); err != nil {
 		return err
 	}
 	return s.emit(m, now, st.Origin, out...)

@@ -18,12 +18,18 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/services/field-service/internal/returns"
 	"github.com/isthmus/isthmus/services/field-service/internal/settle"
 )
 
 // Owner is the service name exceptions and decisions carry.
 const Owner = "field-service"
+
+// Ops is field-service as the owner of its exceptions: ids
+// "fsv:<n>:<category>:<case id>", queue service-ops unless the category or
+// the case says otherwise.
+var Ops = ops.Owner{Service: Owner, Code: "fsv", Queue: contracts.ExceptionQueueServiceOps, Source: contracts.SourceSystemFieldService}
 
 // Stages of a case.
 const (
@@ -141,12 +147,14 @@ type Exception struct {
 
 // Outputs are what one input makes the case send.
 type Outputs struct {
-	Updates    []contracts.CaseUpdate
-	Orders     []contracts.ServiceOrderCommand
-	Claims     []contracts.WarrantyClaimCommand
-	Returns    []contracts.ReturnCommand
-	Journals   []contracts.JournalCommand
-	Exceptions []contracts.OperationalException
+	Updates  []contracts.CaseUpdate
+	Orders   []contracts.ServiceOrderCommand
+	Claims   []contracts.WarrantyClaimCommand
+	Returns  []contracts.ReturnCommand
+	Journals []contracts.JournalCommand
+	// Exceptions raised or updated; the handler builds their events
+	// (Ops.Event).
+	Exceptions []ops.Exception
 	// Check asks the handler for the entitlement verdict (OnVerdict) or,
 	// for a return, the installed base's view of its serials (OnAssets).
 	Check   bool
@@ -333,7 +341,7 @@ func (c *Case) OnStatus(st contracts.ServiceOrderStatus, at time.Time, p Policy)
 	case contracts.ServiceOrderStatePartUnavailable:
 		msg := contracts.Deref(st.Message)
 		out.Updates = append(out.Updates, wo("waiting for a part: "+msg))
-		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryPartUnavailable, contracts.ExceptionQueueServiceOps, severityOf(c.Priority),
+		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryPartUnavailable, "", severityOf(c.Priority),
 			fmt.Sprintf("Case %s: service order %s waits for a part (%s)", c.CaseID, c.ERPOrderID, msg),
 			"Expedite the part or source it elsewhere; the exception resolves itself when the parts are issued. CANCEL cancels the service order.",
 			[]string{contracts.DecisionActionCancel, contracts.DecisionActionDismiss}, at, map[string]string{"erp_message": msg}))
@@ -493,7 +501,7 @@ func (c *Case) OnJournal(v contracts.Journal, at time.Time, p Policy) Outputs {
 		out.Journals = append(out.Journals, c.journalCommand(*b))
 		return out
 	}
-	out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryJournalRejected, contracts.ExceptionQueueFinanceOps, contracts.SeverityHigh,
+	out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryJournalRejected, "", contracts.SeverityHigh,
 		fmt.Sprintf("Case %s: ERP rejected settlement journal %s (%s)", c.CaseID, v.JournalCommandID, code),
 		"Fix the cause in ERP and post the journal again (REPOST), or post it by hand and close (RESOLVE).",
 		[]string{contracts.DecisionActionRepost, contracts.DecisionActionResolve}, at,
@@ -619,30 +627,32 @@ func (c *Case) OnDecision(d contracts.Decision, at time.Time, p Policy) Outputs 
 
 // ExceptionID is the id of the n-th exception of category on a case.
 func ExceptionID(caseID, category string, n int) string {
-	return "fsv:" + strconv.Itoa(n) + ":" + category + ":" + caseID
+	return Ops.ExceptionID(strconv.Itoa(n), category, caseID)
 }
 
 // CaseOfException is the case an exception id names.
 func CaseOfException(id string) (string, bool) {
-	rest, ok := strings.CutPrefix(id, "fsv:")
+	parts, ok := Ops.Parts(id, 3)
 	if !ok {
-		return "", false
-	}
-	parts := strings.SplitN(rest, ":", 3)
-	if len(parts) != 3 || parts[2] == "" {
 		return "", false
 	}
 	return parts[2], true
 }
 
-func (c *Case) raise(category, queue, severity, summary, action string, allowed []string, at time.Time, ctx map[string]string) contracts.OperationalException {
+// raise records a new OPEN exception of category on the case. queue ""
+// is the category's queue (Ops.QueueOf); the case names its own where it
+// differs from the shared table.
+func (c *Case) raise(category, queue, severity, summary, action string, allowed []string, at time.Time, ctx map[string]string) ops.Exception {
 	n := 1
 	for id, e := range c.Exceptions {
-		if e.Category == category && strings.HasPrefix(id, "fsv:") {
+		if e.Category == category && Ops.Owns(id) {
 			n++
 		}
 	}
 	id := ExceptionID(c.CaseID, category, n)
+	if queue == "" {
+		queue = Ops.QueueOf(category)
+	}
 	if c.Exceptions == nil {
 		c.Exceptions = map[string]Exception{}
 	}
@@ -658,19 +668,16 @@ func (c *Case) raise(category, queue, severity, summary, action string, allowed 
 	for k, v := range ctx {
 		full[k] = v
 	}
-	return contracts.OperationalException{ExceptionID: id, Category: category, Queue: queue, Severity: severity, Status: contracts.ExceptionStatusOpen,
-		OwnerService: Owner, Summary: summary, EntityIds: ids, Context: full, SuggestedAction: &action, AllowedActions: allowed}
+	return ops.Exception{ID: id, Category: category, Queue: queue, Severity: severity, Status: contracts.ExceptionStatusOpen,
+		Summary: summary, Entities: ids, Context: full, Suggested: action, Allowed: allowed}
 }
 
-func (c *Case) exceptionUpdate(id, category, status, decision string, at time.Time, msg string) contracts.OperationalException {
-	queue := c.Exceptions[id].Queue
-	e := contracts.OperationalException{ExceptionID: id, Category: category, Queue: queue, Severity: contracts.SeverityLow, Status: status, OwnerService: Owner,
-		Summary: fmt.Sprintf("Case %s: %s", c.CaseID, msg), EntityIds: map[string]string{"case_id": c.CaseID, "serial": c.Serial},
-		Context: map[string]string{"stage": c.Stage, "outcome": msg}, AllowedActions: []string{}}
-	if decision != "" {
-		e.DecisionID = &decision
-	}
-	return e
+// exceptionUpdate is a new status of one of the case's exceptions (the
+// outcome of decision, when there is one).
+func (c *Case) exceptionUpdate(id, category, status, decision string, at time.Time, msg string) ops.Exception {
+	return ops.Exception{ID: id, Category: category, Queue: c.Exceptions[id].Queue, Severity: contracts.SeverityLow, Status: status,
+		Summary: fmt.Sprintf("Case %s: %s", c.CaseID, msg), Entities: map[string]string{"case_id": c.CaseID, "serial": c.Serial},
+		Context: map[string]string{"stage": c.Stage, "outcome": msg}, Decision: decision}
 }
 
 // resolve closes the case's open exceptions of category (the cause went

@@ -195,12 +195,12 @@ func TestClaimRejectedDecisions(t *testing.T) {
 			c, _ := opened(t, Verdict{Coverage: contracts.CoverageWarranty})
 			c.OnStatus(status(contracts.ServiceOrderStateCompleted), t0, policy)
 			rej := c.OnStatus(status(contracts.ServiceOrderStateClaimRejected), t0, policy)
-			ex := rej.Exceptions[0].ExceptionID
+			ex := rej.Exceptions[0].ID
 			out := c.OnDecision(contracts.Decision{DecisionID: "D1", ExceptionID: ex, OwnerService: Owner, Action: tt.action}, t0, policy)
 			if c.Stage != Settled || len(out.Updates) != 1 || out.Updates[0].Event != tt.final {
 				t.Fatalf("stage %s, updates %s", c.Stage, events(out))
 			}
-			if len(out.Exceptions) != 1 || out.Exceptions[0].Status != contracts.ExceptionStatusResolved || contracts.Deref(out.Exceptions[0].DecisionID) != "D1" {
+			if len(out.Exceptions) != 1 || out.Exceptions[0].Status != contracts.ExceptionStatusResolved || out.Exceptions[0].Decision != "D1" {
 				t.Fatalf("exception update %+v", out.Exceptions)
 			}
 			if got := balanced(t, out.Journals)[settle.DefaultAccounts.Receivable]; got != tt.net {
@@ -231,13 +231,13 @@ func TestNotEntitled(t *testing.T) {
 				t.Fatalf("stage %s, %+v", c.Stage, out)
 			}
 			ex := out.Exceptions[0]
-			if ex.Queue != contracts.ExceptionQueueSalesOps || ex.Category != contracts.ExceptionCategoryNotEntitled || ex.OwnerService != Owner || ex.Context["reason"] != "ASSET_NOT_OWNED" {
+			if ex.Queue != contracts.ExceptionQueueSalesOps || ex.Category != contracts.ExceptionCategoryNotEntitled || ex.Context["reason"] != "ASSET_NOT_OWNED" {
 				t.Fatalf("exception %+v", ex)
 			}
-			if id, ok := CaseOfException(ex.ExceptionID); !ok || id != "CASE-1" {
-				t.Fatalf("CaseOfException(%q) = %q, %v", ex.ExceptionID, id, ok)
+			if id, ok := CaseOfException(ex.ID); !ok || id != "CASE-1" {
+				t.Fatalf("CaseOfException(%q) = %q, %v", ex.ID, id, ok)
 			}
-			d := c.OnDecision(contracts.Decision{DecisionID: "D-" + tt.action, ExceptionID: ex.ExceptionID, OwnerService: Owner, Action: tt.action}, t0, policy)
+			d := c.OnDecision(contracts.Decision{DecisionID: "D-" + tt.action, ExceptionID: ex.ID, OwnerService: Owner, Action: tt.action}, t0, policy)
 			if c.Stage != tt.stage || events(d) != tt.events || d.Check != tt.check || len(d.Orders) != tt.orders {
 				t.Fatalf("stage %s, updates %q, check %v, %d orders", c.Stage, events(d), d.Check, len(d.Orders))
 			}
@@ -348,7 +348,7 @@ func TestJournalRejections(t *testing.T) {
 	if len(o.Journals) != 0 || len(o.Exceptions) != 1 || o.Exceptions[0].Category != contracts.ExceptionCategoryJournalRejected {
 		t.Fatalf("after %d reposts: %+v", policy.MaxReposts, o)
 	}
-	d := c.OnDecision(contracts.Decision{DecisionID: "D9", ExceptionID: o.Exceptions[0].ExceptionID, OwnerService: Owner, Action: contracts.DecisionActionRepost}, t0, policy)
+	d := c.OnDecision(contracts.Decision{DecisionID: "D9", ExceptionID: o.Exceptions[0].ID, OwnerService: Owner, Action: contracts.DecisionActionRepost}, t0, policy)
 	if len(d.Journals) != 1 || !strings.HasSuffix(d.Journals[0].JournalCommandID, "/r3") {
 		t.Fatalf("REPOST decision: %+v", d.Journals)
 	}
