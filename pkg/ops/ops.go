@@ -90,9 +90,9 @@ var queues = map[string]string{
 	contracts.ExceptionCategoryInvalidMasterData:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryProbableDuplicate:     contracts.ExceptionQueueMasterData,
 	contracts.ExceptionCategoryOwnershipConflict:     contracts.ExceptionQueueMasterData,
-	contracts.ExceptionCategoryNotEntitled:           contracts.ExceptionQueueServiceOps,
+	contracts.ExceptionCategoryNotEntitled:           contracts.ExceptionQueueSalesOps,
 	contracts.ExceptionCategoryPartUnavailable:       contracts.ExceptionQueueServiceOps,
-	contracts.ExceptionCategoryWarrantyClaimRejected: contracts.ExceptionQueueServiceOps,
+	contracts.ExceptionCategoryWarrantyClaimRejected: contracts.ExceptionQueueFinanceOps,
 }
 
 // QueueOf is the queue of an exception of category raised by o.

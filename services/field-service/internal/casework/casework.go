@@ -254,7 +254,7 @@ func (c *Case) OnVerdict(v Verdict, at time.Time, p Policy) Outputs {
 			c.Verdict.Message = fmt.Sprintf("asset %s or its customer is not in the installed base after %d checks", c.Serial, c.Checks)
 			out.Updates[0] = c.update(contracts.CaseEventEntitlement, c.Verdict.Message)
 		}
-		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryNotEntitled, contracts.ExceptionQueueSalesOps, contracts.SeverityMedium,
+		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryNotEntitled, "", contracts.SeverityMedium,
 			fmt.Sprintf("Case %s: %s", c.CaseID, c.Verdict.Message),
 			"Agree a billable service with the customer (OVERRIDE), check again after fixing the contract or installed base (RETRY), or refuse the case (CANCEL).",
 			[]string{contracts.DecisionActionOverride, contracts.DecisionActionRetry, contracts.DecisionActionCancel}, at, map[string]string{"reason": c.Verdict.Reason}))
@@ -380,7 +380,7 @@ func (c *Case) OnStatus(st contracts.ServiceOrderStatus, at time.Time, p Policy)
 		msg := contracts.Deref(st.Message)
 		u := c.update(contracts.CaseEventResolved, "warranty claim rejected: "+msg)
 		out.Updates = append(out.Updates, u)
-		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryWarrantyClaimRejected, contracts.ExceptionQueueFinanceOps, contracts.SeverityMedium,
+		out.Exceptions = append(out.Exceptions, c.raise(contracts.ExceptionCategoryWarrantyClaimRejected, "", contracts.SeverityMedium,
 			fmt.Sprintf("Case %s: warranty claim %s for %s rejected (%s)", c.CaseID, c.ClaimID, money(c.Work.Total(), c.Work.Currency), msg),
 			"Charge the customer for the work (OVERRIDE) or absorb the cost as goodwill (RESOLVE).",
 			[]string{contracts.DecisionActionOverride, contracts.DecisionActionResolve}, at, map[string]string{"claim_id": c.ClaimID, "erp_message": msg, "amount_minor": strconv.FormatInt(c.Work.Total(), 10), "currency": c.Work.Currency}))
@@ -640,8 +640,8 @@ func CaseOfException(id string) (string, bool) {
 }
 
 // raise records a new OPEN exception of category on the case. queue ""
-// is the category's queue (Ops.QueueOf); the case names its own where it
-// differs from the shared table.
+// is the category's queue (Ops.QueueOf); an ERP rejection names the queue
+// of the step ERP refused.
 func (c *Case) raise(category, queue, severity, summary, action string, allowed []string, at time.Time, ctx map[string]string) ops.Exception {
 	n := 1
 	for id, e := range c.Exceptions {

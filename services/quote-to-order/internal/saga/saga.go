@@ -850,7 +850,7 @@ func (s *Saga) raise(out *Outputs, at time.Time, e exceptionSpec, replaceOpen bo
 		ids["erp_order_id"] = s.ERPOrderID
 	}
 	out.Exceptions = append(out.Exceptions, ops.Exception{
-		ID: id, Category: e.category, Queue: queueOf(e.category), Severity: e.severity,
+		ID: id, Category: e.category, Queue: Owner.QueueOf(e.category), Severity: e.severity,
 		Status: contracts.ExceptionStatusOpen, Summary: e.summary,
 		Entities: ids, Context: ctx, Suggested: e.action, Allowed: e.allowed, Decision: decision,
 	})
@@ -903,7 +903,7 @@ func (s *Saga) settle(out *Outputs, id, status string, at time.Time, decision, n
 		ctx["rejection_reason"], ctx["lines"] = r.Reason, joinInts(r.Lines)
 	}
 	x := ops.Exception{
-		ID: id, Category: category, Queue: queueOf(category), Severity: contracts.SeverityLow,
+		ID: id, Category: category, Queue: Owner.QueueOf(category), Severity: contracts.SeverityLow,
 		Status: status, Summary: summary,
 		Entities: map[string]string{"quote_id": s.QuoteID, "order_id": OrderID(s.QuoteID), "crm_account_id": s.Quote.SoldToAccountID},
 		Context:  ctx,
@@ -947,17 +947,6 @@ func (s *Saga) openOf(category string) (string, bool) {
 	}
 	sort.Strings(ids)
 	return ids[0], true
-}
-
-// queueOf is the queue of the saga's exceptions of category: the shared
-// table (Owner.QueueOf), except AMENDMENT_GAP, which the shared table sends
-// to finance-ops: an order amended after submission is sales-ops' to
-// amend in ERP or re-quote.
-func queueOf(category string) string {
-	if category == contracts.ExceptionCategoryAmendmentGap {
-		return contracts.ExceptionQueueSalesOps
-	}
-	return Owner.QueueOf(category)
 }
 
 // transition moves the saga and appends the lifecycle event.

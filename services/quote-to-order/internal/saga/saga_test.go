@@ -380,8 +380,8 @@ func TestRoute(t *testing.T) {
 				t.Errorf("Route(%s) category %s, want %s", tc.reason, c, tc.category)
 			}
 		}
-		if q := queueOf(tc.category); q != tc.queue {
-			t.Errorf("queueOf(%s) = %s, want %s", tc.category, q, tc.queue)
+		if q := Owner.QueueOf(tc.category); q != tc.queue {
+			t.Errorf("Owner.QueueOf(%s) = %s, want %s", tc.category, q, tc.queue)
 		}
 	}
 }
