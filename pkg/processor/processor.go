@@ -1124,7 +1124,7 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	tx.mu.Lock()
 	tx.produced++
 	tx.mu.Unlock()
-	tx.sess.Produce(ctx, out, tx.promise)
+	tx.produce(ctx, out)
 	p.metrics.forwarded.WithLabelValues(p.cfg.Service, logical).Inc()
 	return true
 }
@@ -1161,33 +1161,36 @@ func (p *Processor) rebalancePending() bool {
 	return p.rebalanced
 }
 
-// txn is one open transaction: its state overlay, the first produce error
-// and the output counts committed with it.
+// txn is one open transaction: its state overlay, its produce results and
+// the output counts committed with it.
 type txn struct {
-	p         *Processor
-	sess      *kgo.GroupTransactSession
-	batch     *batch
+	p     *Processor
+	sess  *kgo.GroupTransactSession
+	batch *batch
+	// results keeps the first produce error and, on it, aborts the
+	// records still buffered: the transaction is aborted anyway.
+	results   *kgo.FirstErrPromise
 	mu        sync.Mutex
-	err       error
 	outCounts map[string]int
 	produced  int
 }
 
 func (p *Processor) newTxn(sess *kgo.GroupTransactSession) *txn {
-	return &txn{p: p, sess: sess, batch: newBatch(), outCounts: map[string]int{}}
+	return &txn{p: p, sess: sess, batch: newBatch(), results: kgo.AbortingFirstErrPromise(sess.Client()), outCounts: map[string]int{}}
 }
 
-func (tx *txn) promise(r *kgo.Record, err error) {
-	if err == nil && tx.p.stores.isChangelog(r.Topic) {
-		tx.batch.produced(r)
-	}
-	if err != nil {
-		tx.mu.Lock()
-		if tx.err == nil {
-			tx.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+// produce produces r in the transaction; a changelog write, once
+// acknowledged, advances the batch's changelog offsets.
+func (tx *txn) produce(ctx context.Context, r *kgo.Record) {
+	done := tx.results.Promise()
+	tx.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err != nil {
+			err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		} else if tx.p.stores.isChangelog(r.Topic) {
+			tx.batch.produced(r)
 		}
-		tx.mu.Unlock()
-	}
+		done(r, err)
+	})
 }
 
 // add produces a message's outputs and changelog writes, and folds its
@@ -1201,11 +1204,11 @@ func (tx *txn) add(ctx context.Context, m *Message) {
 	tx.produced += len(m.outputs) + len(m.puts)
 	tx.mu.Unlock()
 	for _, o := range m.outputs {
-		tx.sess.Produce(ctx, o, tx.promise)
+		tx.produce(ctx, o)
 	}
 	for _, pt := range m.puts {
 		tx.batch.put(pt.store, m.Record.Partition, pt.key, pt.value)
-		tx.sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, tx.promise)
+		tx.produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value})
 	}
 }
 
@@ -1266,9 +1269,7 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 		_, _ = sess.End(ctx, kgo.TryAbort)
 		return false, errs.Retriable("flush", err)
 	}
-	tx.mu.Lock()
-	perr := tx.err
-	tx.mu.Unlock()
+	perr := tx.results.Err() // every promise has run: the flush is done
 	try := kgo.TryCommit
 	if perr != nil {
 		try = kgo.TryAbort
