@@ -511,12 +511,8 @@ func (p *Processor) prepare(ctx context.Context) error {
 			appendTime := "LogAppendTime"
 			configs["message.timestamp.type"] = &appendTime
 		}
-		resp, err := adm.CreateTopic(ctx, partitions, -1, configs, t)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		if err := kafka.CreateTopic(ctx, adm, t, partitions, -1, configs); err != nil {
 			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, err)
-		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, resp.Err)
 		}
 		p.log.Info("created internal topic", "topic", t, "cleanup_policy", policy, "partitions", partitions)
 	}

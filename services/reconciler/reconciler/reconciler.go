@@ -20,7 +20,6 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -42,7 +41,6 @@ import (
 	"github.com/isthmus/isthmus/services/reconciler/internal/opsapi"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
@@ -430,11 +428,7 @@ func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partiti
 	if td, ok := md.Topics[topic]; ok && td.Err == nil {
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if err := kafka.CreateTopic(ctx, adm, topic, partitions, -1, configs); err != nil {
 		return fmt.Errorf("%s: create internal topic %s: %w", Name, topic, err)
 	}
 	for {
