@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -66,10 +65,11 @@ var failureHeaders = map[string]bool{
 
 // ServiceOf returns the service of a logical DLQ topic dlq.<service>.v1.
 func ServiceOf(dlqTopic string) (string, error) {
-	if !dlqName.MatchString(dlqTopic) {
+	service, ok := catalog.DLQService(dlqTopic)
+	if !ok {
 		return "", fmt.Errorf("%q is not a DLQ topic (want dlq.<service>.v1)", dlqTopic)
 	}
-	return strings.TrimPrefix(dlqTopic[:strings.LastIndex(dlqTopic, ".v")], "dlq."), nil
+	return service, nil
 }
 
 // ReplayRecord is the record a DLQ record is replayed as, on the retry
@@ -105,7 +105,7 @@ func ReplayRecord(kcfg kafka.Config, dlqTopic string, r *kgo.Record) (rec *kgo.R
 	if origin == "" {
 		return nil, "", 0, fmt.Errorf("%s has no %s header: not a dead-lettered message", at, catalog.DLQHeaderTopic)
 	}
-	if strings.HasPrefix(origin, "dlq.") {
+	if IsTopic(origin) {
 		return nil, "", 0, fmt.Errorf("%s names DLQ topic %s as its origin; refusing to replay a DLQ", at, origin)
 	}
 	if _, err := strconv.ParseInt(partition, 10, 32); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
@@ -22,6 +23,16 @@ func TestTopicOf(t *testing.T) {
 	for _, bad := range []string{"dlq.", "Quote To Order", "dlq.x.y"} {
 		if _, err := TopicOf(bad); err == nil {
 			t.Errorf("TopicOf(%q) accepted", bad)
+		}
+	}
+}
+
+// The processor dead-letters to the topic the catalog names (until its
+// DLQTopic calls the catalog's, this keeps the two from drifting apart).
+func TestProcessorDLQTopicIsTheCatalogs(t *testing.T) {
+	for _, svc := range []string{"quote-to-order", "gateway"} {
+		if got, want := processor.DLQTopic(svc), catalog.DLQTopic(svc); got != want {
+			t.Errorf("processor.DLQTopic(%q) = %q, catalog.DLQTopic = %q", svc, got, want)
 		}
 	}
 }
