@@ -987,7 +987,7 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				continue
 			}
 			if err := p.ensure(ctx, r.Partition); err != nil {
-				handlerErr = errs.Retriable("restore", err)
+				handlerErr = errs.Retriable(errs.ReasonRestore, err)
 				break
 			}
 			if _, ok := before[r.Partition]; !ok {
@@ -1263,7 +1263,7 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 	start := time.Now()
 	if err := sess.Client().Flush(ctx); err != nil {
 		_, _ = sess.End(ctx, kgo.TryAbort)
-		return false, errs.Retriable("flush", err)
+		return false, errs.Retriable(errs.ReasonFlush, err)
 	}
 	perr := tx.results.Err() // every promise has run: the flush is done
 	try := kgo.TryCommit
@@ -1282,7 +1282,7 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 		return false, fmt.Errorf("end transaction (outcome unknown, restarting the session): %w", err)
 	}
 	if perr != nil {
-		return false, errs.Retriable("produce", perr)
+		return false, errs.Retriable(errs.ReasonProduce, perr)
 	}
 	if !committed {
 		// A rebalance, a fenced (stale) generation or an abortable

@@ -60,7 +60,7 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 	case TopicDecisions:
 		return h.decision(m)
 	}
-	return errs.Poisonf("unknown_topic", "billing-bridge does not consume %q", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "billing-bridge does not consume %q", m.Topic)
 }
 
 // input is what outputs of one record inherit from it.
@@ -80,13 +80,13 @@ func input(m *processor.Message, md contracts.EventMetadata) adapter.Meta {
 
 func checkKey(m *processor.Message, contractID string) error {
 	if contractID == "" {
-		return errs.Poisonf("missing_contract_id", "%s record at offset %d has no contract id", m.Topic, m.Record.Offset)
+		return errs.Poisonf(errs.ReasonMissingContractID, "%s record at offset %d has no contract id", m.Topic, m.Record.Offset)
 	}
 	if strings.HasPrefix(contractID, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", contractID)
+		return errs.Poisonf(errs.ReasonBadContractID, "contract id %q starts with a NUL byte", contractID)
 	}
 	if m.Key() != contractID {
-		return errs.Poison("key_mismatch", fmt.Errorf("%w: %s key %q, contract_id %q", ErrKeyMismatch, m.Topic, m.Key(), contractID))
+		return errs.Poison(errs.ReasonKeyMismatch, fmt.Errorf("%w: %s key %q, contract_id %q", ErrKeyMismatch, m.Topic, m.Key(), contractID))
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func (h *Handler) rekeyJournal(m *processor.Message) error {
 		return err
 	}
 	if strings.HasPrefix(id, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+		return errs.Poisonf(errs.ReasonBadContractID, "contract id %q starts with a NUL byte", id)
 	}
 	m.Emit(TopicByContract, id, m.Value())
 	return nil
@@ -323,10 +323,10 @@ func (h *Handler) routeDecision(m *processor.Message) error {
 	}
 	id, ok := adapter.ContractOfException(d.ExceptionID)
 	if !ok {
-		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a billing-bridge exception id", d.DecisionID, d.ExceptionID)
+		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which is not a billing-bridge exception id", d.DecisionID, d.ExceptionID)
 	}
 	if strings.HasPrefix(id, heldPrefix[:1]) {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+		return errs.Poisonf(errs.ReasonBadContractID, "contract id %q starts with a NUL byte", id)
 	}
 	m.Emit(TopicDecisions, id, m.Value())
 	return nil
@@ -395,7 +395,7 @@ func load(m *processor.Message, id string) (*bridge.State, error) {
 		// The state was written by this service: a bug, not bad input.
 		// Retrying keeps the partition stopped and visible (not ready)
 		// instead of dead-lettering good records.
-		return nil, errs.Retriable("corrupt_state", fmt.Errorf("contract %s: %w", id, err))
+		return nil, errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("contract %s: %w", id, err))
 	}
 	return s, nil
 }

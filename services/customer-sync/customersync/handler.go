@@ -139,7 +139,7 @@ func newRecord(topic string) (serde.Record, error) {
 	case contracts.TopicCRMLeadV1:
 		return &contracts.Lead{}, nil
 	}
-	return nil, errs.Poisonf(adapter.ReasonContract, "customer-sync does not consume topic %q", topic)
+	return nil, errs.Poisonf(errs.ReasonContract, "customer-sync does not consume topic %q", topic)
 }
 
 // input is a decoded input record: the domain event (nil: skip) and the
@@ -289,7 +289,7 @@ func (h *Handler) rekey(m *processor.Message) error {
 	}
 	block, ok := golden.BlockOfID(gid)
 	if !ok {
-		err := errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+		err := errs.Poisonf(errs.ReasonUnknownGoldenID, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
 		if rl, steward := golden.RulingOf(in.ev); steward && rl.ExceptionID != "" {
 			return h.refuse(m, in, rl, "", err, base)
 		}
@@ -350,7 +350,7 @@ func (h *Handler) route(m *processor.Message) error {
 		return nil
 	}
 	if _, ok := in.ev.(golden.EraseRequested); ok {
-		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
+		return errs.Poison(errs.ReasonUnknownGoldenID, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
 	}
 	return h.wait(m, ref, o)
 }
@@ -436,7 +436,7 @@ func (h *Handler) parentAsk(m *processor.Message, ref, child string) error {
 	}
 	var now parentOf
 	if err := json.Unmarshal(raw, &now); err != nil {
-		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", xrefKey, ref, err))
+		return errs.Retriable(errs.ReasonState, fmt.Errorf("route store %s%s: %w", xrefKey, ref, err))
 	}
 	answerParent(m, o, child, ref, now)
 	return nil
@@ -446,7 +446,7 @@ func (h *Handler) children(m *processor.Message, ref string) ([]string, error) {
 	var list []string
 	if raw, ok := m.Get(RouteStore, childrenKey+ref); ok {
 		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, errs.Retriable("state", fmt.Errorf("route store %s%s: %w", childrenKey, ref, err))
+			return nil, errs.Retriable(errs.ReasonState, fmt.Errorf("route store %s%s: %w", childrenKey, ref, err))
 		}
 	}
 	return list, nil
@@ -485,7 +485,7 @@ func (h *Handler) wait(m *processor.Message, ref string, o origin) error {
 	var list []waiting
 	if raw, ok := m.Get(RouteStore, waitingKey+ref); ok {
 		if err := json.Unmarshal(raw, &list); err != nil {
-			return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+			return errs.Retriable(errs.ReasonState, fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
 		}
 	}
 	list = append(list, waiting{Topic: o.topic, Via: o.via, Partition: o.partition, Offset: o.offset, Key: o.key, Timestamp: o.ts.UnixMilli(), Value: m.Value()})
@@ -505,7 +505,7 @@ func (h *Handler) release(m *processor.Message, ref, block string) error {
 	}
 	var list []waiting
 	if err := json.Unmarshal(raw, &list); err != nil {
-		return errs.Retriable("state", fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
+		return errs.Retriable(errs.ReasonState, fmt.Errorf("route store %s%s: %w", waitingKey, ref, err))
 	}
 	for _, w := range list {
 		forward(m, block, w.Value, origin{topic: w.Topic, via: w.Via, partition: w.Partition, offset: w.Offset, key: w.Key, ts: time.UnixMilli(w.Timestamp)})
@@ -568,7 +568,7 @@ func originOf(m *processor.Message) (origin, error) {
 	var o origin
 	var ok bool
 	if o.topic, ok = m.Header(HeaderOriginTopic); !ok || o.topic == "" {
-		return o, errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderOriginTopic)
+		return o, errs.Poisonf(errs.ReasonContract, "match record without %s header", HeaderOriginTopic)
 	}
 	p, _ := m.Header(HeaderOriginPartition)
 	off, _ := m.Header(HeaderOriginOffset)
@@ -577,7 +577,7 @@ func originOf(m *processor.Message) (origin, error) {
 	on, err2 := strconv.ParseInt(off, 10, 64)
 	tn, err3 := strconv.ParseInt(ts, 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return o, errs.Poisonf(adapter.ReasonContract, "match record with malformed origin headers (partition %q, offset %q, timestamp %q)", p, off, ts)
+		return o, errs.Poisonf(errs.ReasonContract, "match record with malformed origin headers (partition %q, offset %q, timestamp %q)", p, off, ts)
 	}
 	o.partition, o.offset, o.ts = int32(pn), on, time.UnixMilli(tn)
 	o.key, _ = m.Header(HeaderOriginKey)
@@ -600,7 +600,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	}
 	block, _ := m.Header(HeaderBlock)
 	if block == "" {
-		return errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderBlock)
+		return errs.Poisonf(errs.ReasonContract, "match record without %s header", HeaderBlock)
 	}
 	absorb, isAbsorb := m.Header(HeaderAbsorb)
 	_, forwarded := m.Header(HeaderForwarded)
@@ -730,7 +730,7 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 	if raw, ok := m.Get(Store, seqKey); ok {
 		n, err := strconv.ParseUint(string(raw), 10, 64)
 		if err != nil {
-			return nil, errs.Retriable("state", fmt.Errorf("store key %s: %q is not a count", seqKey, raw))
+			return nil, errs.Retriable(errs.ReasonState, fmt.Errorf("store key %s: %q is not a count", seqKey, raw))
 		}
 		seq = n
 	}
@@ -758,7 +758,7 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 	if lerr != nil {
 		// Never drop input over unreadable state: retry (and stay not
 		// ready) until an operator fixes it.
-		return nil, errs.Retriable("state", fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
+		return nil, errs.Retriable(errs.ReasonState, fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
 	}
 	ps = &partState{st: st, seq: seq}
 	h.setPart(m.Partition(), ps)

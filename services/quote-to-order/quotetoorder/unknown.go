@@ -49,7 +49,7 @@ func loadParked(m *processor.Message, orderID string) (*parked, error) {
 	}
 	var p parked
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, errs.Poison("bad_state", fmt.Errorf("parked statuses of %s: %w", orderID, err))
+		return nil, errs.Poison(errs.ReasonBadState, fmt.Errorf("parked statuses of %s: %w", orderID, err))
 	}
 	return &p, nil
 }

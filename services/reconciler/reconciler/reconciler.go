@@ -272,7 +272,7 @@ func route(_ context.Context, m *processor.Message) error {
 	}
 	v, err := contracts.NewValue(m.Topic)
 	if err != nil {
-		return errs.Poison("unknown-topic", err)
+		return errs.Poison(errs.ReasonUnknownTopic, err)
 	}
 	if err := m.Decode(v); err != nil {
 		return err
@@ -286,7 +286,7 @@ func route(_ context.Context, m *processor.Message) error {
 		}
 		b, err := o.Marshal()
 		if err != nil {
-			return errs.Poison("observation", err)
+			return errs.Poison(errs.ReasonObservation, err)
 		}
 		m.Emit(ObservationsTopic, o.Key, b)
 	}
@@ -301,9 +301,9 @@ func checkKey(topic, key string, v contracts.Value) error {
 	case !ok:
 		return nil
 	case id == "":
-		return errs.Poisonf("missing_id", "%s record without %s", topic, field)
+		return errs.Poisonf(errs.ReasonMissingID, "%s record without %s", topic, field)
 	case id != key:
-		return errs.Poisonf("key_mismatch", "%s %q arrived with key %q: %s must be keyed by %s", field, id, key, topic, field)
+		return errs.Poisonf(errs.ReasonKeyMismatch, "%s %q arrived with key %q: %s must be keyed by %s", field, id, key, topic, field)
 	}
 	return nil
 }

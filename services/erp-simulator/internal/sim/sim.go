@@ -167,7 +167,7 @@ func dueOf(key string) int64 {
 func putJSON(m *processor.Message, store, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return errs.Poison("state-encode", fmt.Errorf("%s/%s: %w", store, key, err))
+		return errs.Poison(errs.ReasonStateEncode, fmt.Errorf("%s/%s: %w", store, key, err))
 	}
 	m.Put(store, key, b)
 	return nil
@@ -197,7 +197,7 @@ func (s *Sim) emitLater(m *processor.Message, due time.Time, id string, o origin
 func record(topic, key string, v contracts.Value) (pending, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return pending{}, errs.Poison("state-encode", err)
+		return pending{}, errs.Poison(errs.ReasonStateEncode, err)
 	}
 	return pending{Topic: topic, Key: key, Value: b}, nil
 }
@@ -252,7 +252,7 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 	case TopicAssets:
 		return s.assetChange(m)
 	}
-	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "erp-simulator does not consume %s", m.Topic)
 }
 
 func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
@@ -267,7 +267,7 @@ func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.Eve
 
 func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
 	if cmd.OrderID == "" {
-		return errs.Poisonf("validation", "order command %s has no order_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "order command %s has no order_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	var st orderState
@@ -305,7 +305,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec)
 	case contracts.OrderCommandActionCreate:
 	default:
-		return errs.Poisonf("validation", "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
+		return errs.Poisonf(errs.ReasonValidation, "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
 	}
 	replaceable := st.Step == stepDecide || st.Step == stepShip || st.Step == stepDone && st.Last == contracts.ErpOrderStateRejected
 	if exists && revision(cmd) > revision(&st.Cmd) && replaceable {
@@ -416,7 +416,7 @@ func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERP
 
 func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.CustomerCommand) error {
 	if cmd.GoldenID == "" {
-		return errs.Poisonf("validation", "customer command %s has no golden_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "customer command %s has no golden_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	var cs customerState
@@ -548,7 +548,7 @@ func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *
 
 func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.JournalCommand) error {
 	if cmd.JournalCommandID == "" {
-		return errs.Poisonf("validation", "journal command without journal_command_id (contract %s)", cmd.ContractID)
+		return errs.Poisonf(errs.ReasonValidation, "journal command without journal_command_id (contract %s)", cmd.ContractID)
 	}
 	o := originOf(m, cmd.Metadata)
 	d := s.s.Rules.DecideJournal(cmd)
@@ -580,7 +580,7 @@ func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.Journal
 
 func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.BillingCommand) error {
 	if cmd.ContractID == "" {
-		return errs.Poisonf("validation", "billing command %s has no contract_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "billing command %s has no contract_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	var cs contractState

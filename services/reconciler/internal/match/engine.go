@@ -266,7 +266,7 @@ func ReadStats(st Store) (*Stats, error) {
 	s := &Stats{Open: map[string]int64{}, Breaks: map[string]int64{}, Breaches: map[string]int64{}}
 	if b, ok := st.Get(StoreEntities, statsKey); ok {
 		if err := json.Unmarshal(b, s); err != nil {
-			return nil, errs.Poison("stats-state", fmt.Errorf("decode stats: %w", err))
+			return nil, errs.Poison(errs.ReasonStatsState, fmt.Errorf("decode stats: %w", err))
 		}
 		if s.Open == nil {
 			s.Open = map[string]int64{}
@@ -300,7 +300,7 @@ func loadEntity(st Store, key string) (*Entity, error) {
 	}
 	var en Entity
 	if err := json.Unmarshal(b, &en); err != nil {
-		return nil, errs.Poison("entity-state", fmt.Errorf("decode entity %s: %w", key, err))
+		return nil, errs.Poison(errs.ReasonEntityState, fmt.Errorf("decode entity %s: %w", key, err))
 	}
 	en.init()
 	return &en, nil
