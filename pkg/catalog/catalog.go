@@ -96,7 +96,10 @@ func (t *Topic) Subject() string { return t.Name + "-value" }
 func (t *Topic) IsAvro() bool { return t.ValueFormat == FormatAvro }
 
 // IsDLQ reports whether the topic is a dead-letter queue.
-func (t *Topic) IsDLQ() bool { return strings.HasPrefix(t.Name, "dlq.") }
+func (t *Topic) IsDLQ() bool {
+	_, ok := DLQService(t.Name)
+	return ok
+}
 
 // RetentionMS is retention.ms (-1 for infinite).
 func (t *Topic) RetentionMS() int64 {

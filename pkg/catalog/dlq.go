@@ -1,5 +1,23 @@
 package catalog
 
+import "regexp"
+
+// DLQTopic is the logical dead-letter topic of a service: dlq.<service>.v1.
+func DLQTopic(service string) string { return "dlq." + service + ".v1" }
+
+// dlqName is a logical DLQ topic name, any version.
+var dlqName = regexp.MustCompile(`^dlq\.([a-z0-9][a-z0-9-]*)\.v[0-9]+$`)
+
+// DLQService returns the service of a logical DLQ topic dlq.<service>.v<N>
+// and whether the name is one.
+func DLQService(topic string) (string, bool) {
+	m := dlqName.FindStringSubmatch(topic)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
 // Header contract of the dead-letter topics dlq.<service>.v1. The record
 // key and value are the ORIGINAL bytes, unchanged; the original headers are
 // kept, and these are added (values are UTF-8 text):

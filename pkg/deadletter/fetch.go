@@ -3,7 +3,6 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -18,16 +17,14 @@ import (
 // "<logical dlq topic>/<partition>/<offset>".
 const HeaderReplayedFrom = catalog.DLQHeaderReplayedFrom
 
-var dlqName = regexp.MustCompile(`^dlq\.[a-z0-9][a-z0-9-]*\.v[0-9]+$`)
-
 // TopicOf turns "quote-to-order" or "dlq.quote-to-order.v1" into the
 // logical DLQ topic.
 func TopicOf(arg string) (string, error) {
 	t := arg
 	if !strings.HasPrefix(t, "dlq.") {
-		t = "dlq." + t + ".v1"
+		t = catalog.DLQTopic(arg)
 	}
-	if !dlqName.MatchString(t) {
+	if !IsTopic(t) {
 		return "", fmt.Errorf("%q is not a DLQ topic or service name (want dlq.<service>.v1 or <service>)", arg)
 	}
 	return t, nil
@@ -63,4 +60,7 @@ func Fetch(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.
 }
 
 // IsTopic reports whether a logical topic name is a DLQ topic dlq.<service>.v<N>.
-func IsTopic(logical string) bool { return dlqName.MatchString(logical) }
+func IsTopic(logical string) bool {
+	_, ok := catalog.DLQService(logical)
+	return ok
+}

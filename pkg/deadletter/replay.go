@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -66,10 +65,11 @@ var failureHeaders = map[string]bool{
 
 // ServiceOf returns the service of a logical DLQ topic dlq.<service>.v1.
 func ServiceOf(dlqTopic string) (string, error) {
-	if !dlqName.MatchString(dlqTopic) {
+	service, ok := catalog.DLQService(dlqTopic)
+	if !ok {
 		return "", fmt.Errorf("%q is not a DLQ topic (want dlq.<service>.v1)", dlqTopic)
 	}
-	return strings.TrimPrefix(dlqTopic[:strings.LastIndex(dlqTopic, ".v")], "dlq."), nil
+	return service, nil
 }
 
 // ReplayRecord is the record a DLQ record is replayed as, on the retry
@@ -105,7 +105,7 @@ func ReplayRecord(kcfg kafka.Config, dlqTopic string, r *kgo.Record) (rec *kgo.R
 	if origin == "" {
 		return nil, "", 0, fmt.Errorf("%s has no %s header: not a dead-lettered message", at, catalog.DLQHeaderTopic)
 	}
-	if strings.HasPrefix(origin, "dlq.") {
+	if IsTopic(origin) {
 		return nil, "", 0, fmt.Errorf("%s names DLQ topic %s as its origin; refusing to replay a DLQ", at, origin)
 	}
 	if _, err := strconv.ParseInt(partition, 10, 32); err != nil {
@@ -213,30 +213,9 @@ func Replay(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, o ReplayOpti
 // alreadyReplayed looks for a replay of the DLQ record r on the physical
 // retry topic, from just before r was dead-lettered to the end.
 func alreadyReplayed(ctx context.Context, adm *kadm.Client, kcfg kafka.Config, timeout time.Duration, target string, r *kgo.Record, src string) (*kgo.Record, error) {
-	since := r.Timestamp.Add(-time.Minute).UnixMilli()
-	starts, err := adm.ListOffsetsAfterMilli(ctx, since, target)
+	spans, err := kafka.PartitionsSince(ctx, adm, target, r.Timestamp.Add(-time.Minute))
 	if err != nil {
 		return nil, err
-	}
-	ends, err := adm.ListEndOffsets(ctx, target)
-	if err != nil {
-		return nil, err
-	}
-	spans := map[int32]kafka.Span{}
-	var ferr error
-	ends.Each(func(e kadm.ListedOffset) {
-		if e.Err != nil {
-			ferr = fmt.Errorf("topic %s: %w", target, e.Err)
-			return
-		}
-		from := e.Offset
-		if s, ok := starts.Lookup(target, e.Partition); ok && s.Err == nil && s.Offset >= 0 && s.Offset < from {
-			from = s.Offset
-		}
-		spans[e.Partition] = kafka.Span{From: from, To: e.Offset}
-	})
-	if ferr != nil {
-		return nil, ferr
 	}
 	var found *kgo.Record
 	err = kafka.Scan(ctx, kcfg, timeout, target, spans, func(t *kgo.Record) bool {

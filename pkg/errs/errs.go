@@ -44,7 +44,7 @@ var (
 // header "error-class" is the class, "error-reason" the reason).
 type classified struct {
 	class  Class
-	reason string
+	reason Reason
 	err    error
 }
 
@@ -63,27 +63,27 @@ func (e *classified) Is(target error) bool {
 }
 
 // Retriable wraps err as a transient failure.
-func Retriable(reason string, err error) error { return wrap(ClassRetriable, reason, err) }
+func Retriable(reason Reason, err error) error { return wrap(ClassRetriable, reason, err) }
 
 // Poison wraps err as a permanent failure of one message.
-func Poison(reason string, err error) error { return wrap(ClassPoison, reason, err) }
+func Poison(reason Reason, err error) error { return wrap(ClassPoison, reason, err) }
 
 // Business wraps err as a business exception.
-func Business(reason string, err error) error { return wrap(ClassBusiness, reason, err) }
+func Business(reason Reason, err error) error { return wrap(ClassBusiness, reason, err) }
 
 // Poisonf is Poison with a formatted message.
-func Poisonf(reason, format string, args ...any) error {
+func Poisonf(reason Reason, format string, args ...any) error {
 	return Poison(reason, fmt.Errorf(format, args...))
 }
 
 // Retriablef is Retriable with a formatted message.
-func Retriablef(reason, format string, args ...any) error {
+func Retriablef(reason Reason, format string, args ...any) error {
 	return Retriable(reason, fmt.Errorf(format, args...))
 }
 
-func wrap(c Class, reason string, err error) error {
+func wrap(c Class, reason Reason, err error) error {
 	if err == nil {
-		err = errors.New(reason)
+		err = errors.New(string(reason))
 	}
 	return &classified{class: c, reason: reason, err: err}
 }
@@ -106,11 +106,11 @@ func ClassOf(err error) Class {
 }
 
 // ReasonOf returns the machine-readable reason of a classified error, or
-// "unclassified".
+// ReasonUnclassified, as the text DLQ headers and log lines carry.
 func ReasonOf(err error) string {
 	var c *classified
 	if errors.As(err, &c) && c.reason != "" {
-		return c.reason
+		return string(c.reason)
 	}
-	return "unclassified"
+	return string(ReasonUnclassified)
 }

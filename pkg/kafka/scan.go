@@ -21,6 +21,21 @@ func Partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 	if err != nil {
 		return nil, err
 	}
+	return spansFrom(ctx, adm, topic, starts)
+}
+
+// PartitionsSince is Partitions from the first record of each partition
+// whose timestamp is at or after since (an empty span when there is none).
+func PartitionsSince(ctx context.Context, adm *kadm.Client, topic string, since time.Time) (map[int32]Span, error) {
+	starts, err := adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), topic)
+	if err != nil {
+		return nil, err
+	}
+	return spansFrom(ctx, adm, topic, starts)
+}
+
+// spansFrom pairs the listed start offsets of topic with its end offsets.
+func spansFrom(ctx context.Context, adm *kadm.Client, topic string, starts kadm.ListedOffsets) (map[int32]Span, error) {
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -36,8 +51,11 @@ func Partitions(ctx context.Context, adm *kadm.Client, topic string) (map[int32]
 			}
 			return
 		}
-		s, _ := starts.Lookup(topic, o.Partition)
-		out[o.Partition] = Span{From: s.Offset, To: o.Offset}
+		from := o.Offset
+		if s, ok := starts.Lookup(topic, o.Partition); ok && s.Err == nil && s.Offset >= 0 && s.Offset < from {
+			from = s.Offset
+		}
+		out[o.Partition] = Span{From: from, To: o.Offset}
 	})
 	if ferr != nil {
 		return nil, ferr

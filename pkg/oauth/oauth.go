@@ -150,7 +150,7 @@ func (s *Source) Token(ctx context.Context) (Token, error) {
 			"token_url", s.cfg.TokenURL, "expires_in", s.tok.Expiry.Sub(now).Round(time.Second).String(), "err", err)
 		return s.tok, nil
 	}
-	return Token{}, errs.Retriable("token-endpoint", fmt.Errorf("%w: %v", ErrNoToken, err))
+	return Token{}, errs.Retriable(errs.ReasonTokenEndpoint, fmt.Errorf("%w: %v", ErrNoToken, err))
 }
 
 // Ready reports nil while a valid token is held, fetching one when none is.

@@ -36,10 +36,10 @@ func (o Owner) Decision(m *processor.Message) (d contracts.Decision, mine bool, 
 		missing = append(missing, "action")
 	}
 	if len(missing) > 0 {
-		return d, true, errs.Poisonf("invalid_decision", "decision %q for %s lacks %s", d.DecisionID, o.Service, strings.Join(missing, ", "))
+		return d, true, errs.Poisonf(errs.ReasonInvalidDecision, "decision %q for %s lacks %s", d.DecisionID, o.Service, strings.Join(missing, ", "))
 	}
 	if !o.Owns(d.ExceptionID) {
-		return d, true, errs.Poison("unknown_exception", fmt.Errorf("decision %s names exception %q, which is not a %s exception id", d.DecisionID, d.ExceptionID, o.Service))
+		return d, true, errs.Poison(errs.ReasonUnknownException, fmt.Errorf("decision %s names exception %q, which is not a %s exception id", d.DecisionID, d.ExceptionID, o.Service))
 	}
 	return d, true, nil
 }

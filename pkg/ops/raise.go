@@ -31,18 +31,18 @@ func (p *Problem) Unwrap() error { return p.err }
 // handler returns it instead of building the exception. x.ID may be left
 // empty: Raise derives it from the input, so a replay raises the same id.
 // x.Summary "" is err's text.
-func Fail(reason string, x Exception, err error) error {
+func Fail(reason errs.Reason, x Exception, err error) error {
 	if err == nil {
-		err = errors.New(reason)
+		err = errors.New(string(reason))
 	}
 	return errs.Business(reason, &Problem{Exception: x, err: err})
 }
 
 // FailAt is Fail with the exception event's metadata given by the handler
 // (e.g. derived from the input's own metadata rather than its position).
-func FailAt(reason string, x Exception, md contracts.EventMetadata, err error) error {
+func FailAt(reason errs.Reason, x Exception, md contracts.EventMetadata, err error) error {
 	if err == nil {
-		err = errors.New(reason)
+		err = errors.New(string(reason))
 	}
 	return errs.Business(reason, &Problem{Exception: x, Metadata: &md, err: err})
 }

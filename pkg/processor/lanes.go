@@ -78,7 +78,7 @@ func (l *lanes) dispatch(fetches kgo.Fetches, before map[int32]partition) error 
 				return err
 			}
 			if err := p.ensure(l.ctx, part); err != nil {
-				return errs.Retriable("restore", err)
+				return errs.Retriable(errs.ReasonRestore, err)
 			}
 		}
 		if _, ok := before[part]; !ok {

@@ -78,11 +78,8 @@ func DeadLetterRecord(kcfg kafka.Config, service, logicalTopic string, in *kgo.R
 	} {
 		tracing.SetHeader(&headers, h[0], h[1])
 	}
-	return &kgo.Record{Topic: kcfg.Topic(DLQTopic(service)), Key: in.Key, Value: in.Value, Headers: headers}
+	return &kgo.Record{Topic: kcfg.Topic(catalog.DLQTopic(service)), Key: in.Key, Value: in.Value, Headers: headers}
 }
-
-// DLQTopic is the logical dead-letter topic of a service.
-func DLQTopic(service string) string { return "dlq." + service + ".v1" }
 
 // recoverer turns a panic in the handler into a poison error with the stack in
 // the log, so one bad record cannot crash the service.
@@ -93,12 +90,12 @@ func recoverer() Middleware {
 				if r := recover(); r != nil {
 					if se, ok := r.(*StateError); ok {
 						// The local store failed (disk): try again, never dead-letter.
-						err = errs.Retriable("state", se)
+						err = errs.Retriable(errs.ReasonState, se)
 						return
 					}
 					m.p.metrics.failures.WithLabelValues(m.p.cfg.Service, "panic").Inc()
 					m.p.log.ErrorContext(ctx, "handler panic", "topic", m.Record.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-					err = errs.Poison("panic", fmt.Errorf("handler panic: %v", r))
+					err = errs.Poison(errs.ReasonPanic, fmt.Errorf("handler panic: %v", r))
 				}
 			}()
 			return next(ctx, m)

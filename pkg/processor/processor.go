@@ -512,12 +512,8 @@ func (p *Processor) prepare(ctx context.Context) error {
 			appendTime := "LogAppendTime"
 			configs["message.timestamp.type"] = &appendTime
 		}
-		resp, err := adm.CreateTopic(ctx, partitions, -1, configs, t)
-		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		if err := kafka.CreateTopic(ctx, adm, t, partitions, -1, configs); err != nil {
 			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, err)
-		}
-		if resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("%s: create internal topic %s: %w", p.cfg.Service, t, resp.Err)
 		}
 		p.log.Info("created internal topic", "topic", t, "cleanup_policy", policy, "partitions", partitions)
 	}
@@ -992,7 +988,7 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 				continue
 			}
 			if err := p.ensure(ctx, r.Partition); err != nil {
-				handlerErr = errs.Retriable("restore", err)
+				handlerErr = errs.Retriable(errs.ReasonRestore, err)
 				break
 			}
 			if _, ok := before[r.Partition]; !ok {
@@ -1125,7 +1121,7 @@ func (p *Processor) forward(ctx context.Context, tx *txn, r *kgo.Record) bool {
 	tx.mu.Lock()
 	tx.produced++
 	tx.mu.Unlock()
-	tx.sess.Produce(ctx, out, tx.promise)
+	tx.produce(ctx, out)
 	p.metrics.forwarded.WithLabelValues(p.cfg.Service, logical).Inc()
 	return true
 }
@@ -1162,33 +1158,36 @@ func (p *Processor) rebalancePending() bool {
 	return p.rebalanced
 }
 
-// txn is one open transaction: its state overlay, the first produce error
-// and the output counts committed with it.
+// txn is one open transaction: its state overlay, its produce results and
+// the output counts committed with it.
 type txn struct {
-	p         *Processor
-	sess      *kgo.GroupTransactSession
-	batch     *batch
+	p     *Processor
+	sess  *kgo.GroupTransactSession
+	batch *batch
+	// results keeps the first produce error and, on it, aborts the
+	// records still buffered: the transaction is aborted anyway.
+	results   *kgo.FirstErrPromise
 	mu        sync.Mutex
-	err       error
 	outCounts map[string]int
 	produced  int
 }
 
 func (p *Processor) newTxn(sess *kgo.GroupTransactSession) *txn {
-	return &txn{p: p, sess: sess, batch: newBatch(), outCounts: map[string]int{}}
+	return &txn{p: p, sess: sess, batch: newBatch(), results: kgo.AbortingFirstErrPromise(sess.Client()), outCounts: map[string]int{}}
 }
 
-func (tx *txn) promise(r *kgo.Record, err error) {
-	if err == nil && tx.p.stores.isChangelog(r.Topic) {
-		tx.batch.produced(r)
-	}
-	if err != nil {
-		tx.mu.Lock()
-		if tx.err == nil {
-			tx.err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+// produce produces r in the transaction; a changelog write, once
+// acknowledged, advances the batch's changelog offsets.
+func (tx *txn) produce(ctx context.Context, r *kgo.Record) {
+	done := tx.results.Promise()
+	tx.sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+		if err != nil {
+			err = fmt.Errorf("produce to %s: %w", r.Topic, err)
+		} else if tx.p.stores.isChangelog(r.Topic) {
+			tx.batch.produced(r)
 		}
-		tx.mu.Unlock()
-	}
+		done(r, err)
+	})
 }
 
 // add produces a message's outputs and changelog writes, and folds its
@@ -1202,11 +1201,11 @@ func (tx *txn) add(ctx context.Context, m *Message) {
 	tx.produced += len(m.outputs) + len(m.puts)
 	tx.mu.Unlock()
 	for _, o := range m.outputs {
-		tx.sess.Produce(ctx, o, tx.promise)
+		tx.produce(ctx, o)
 	}
 	for _, pt := range m.puts {
 		tx.batch.put(pt.store, m.Record.Partition, pt.key, pt.value)
-		tx.sess.Produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value}, tx.promise)
+		tx.produce(ctx, &kgo.Record{Topic: p.stores.topics[pt.store], Partition: m.Record.Partition, Key: []byte(pt.key), Value: pt.value})
 	}
 }
 
@@ -1265,11 +1264,9 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 	start := time.Now()
 	if err := sess.Client().Flush(ctx); err != nil {
 		_, _ = sess.End(ctx, kgo.TryAbort)
-		return false, errs.Retriable("flush", err)
+		return false, errs.Retriable(errs.ReasonFlush, err)
 	}
-	tx.mu.Lock()
-	perr := tx.err
-	tx.mu.Unlock()
+	perr := tx.results.Err() // every promise has run: the flush is done
 	try := kgo.TryCommit
 	if perr != nil {
 		try = kgo.TryAbort
@@ -1286,7 +1283,7 @@ func (tx *txn) end(ctx context.Context, fence map[string]map[int32]kgo.EpochOffs
 		return false, fmt.Errorf("end transaction (outcome unknown, restarting the session): %w", err)
 	}
 	if perr != nil {
-		return false, errs.Retriable("produce", perr)
+		return false, errs.Retriable(errs.ReasonProduce, perr)
 	}
 	if !committed {
 		// A rebalance, a fenced (stale) generation or an abortable

@@ -39,7 +39,7 @@ func newEnv(t testing.TB, brokers []string, partitions int32) *env {
 	t.Helper()
 	prefix := fmt.Sprintf("t%d-%d.", time.Now().UnixNano()%1e9, suiteSeq.Add(1))
 	e := &env{t: t, kcfg: kafka.Config{Brokers: brokers, TopicPrefix: prefix}, in: "in.v1", out: "out.v1"}
-	e.createTopics(partitions, e.in, e.out, DLQTopic("counter"))
+	e.createTopics(partitions, e.in, e.out, catalog.DLQTopic("counter"))
 	// Delete every topic of the test (inputs, outputs, changelogs,
 	// internal topics) afterwards.
 	t.Cleanup(func() { testinfra.DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, prefix) })
@@ -260,7 +260,7 @@ func suitePoisonToDLQ(t *testing.T, brokers []string) {
 	var flakes atomic.Int64
 	stop := e.start(counterHandler(&flakes))
 	outs := e.consume(e.out, 2, 60*time.Second)
-	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
+	dlq := e.consume(catalog.DLQTopic("counter"), 1, 30*time.Second)
 	stop()
 	checkCounts(t, outs, map[string][]string{"a": {"v1", "v2"}})
 	d := dlq[0]
@@ -575,7 +575,7 @@ func suiteForwardMisPartitioned(t *testing.T, brokers []string) {
 	}, WithRegisterer(reg))
 	outs := e.consume(e.out, 400, 60*time.Second)
 	e.settle(e.out, 400, time.Second)
-	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
+	dlq := e.consume(catalog.DLQTopic("counter"), 1, 30*time.Second)
 	stop()
 	for _, r := range recs {
 		want := event.ID(r.Topic, strconv.Itoa(int(r.Partition)), strconv.FormatInt(r.Offset, 10))
@@ -737,7 +737,7 @@ func suiteRetryTopic(t *testing.T, brokers []string) {
 	}
 	outs := e.consume(e.out, 3, 60*time.Second)
 	e.settle(e.out, 3, time.Second)
-	dlq := e.consume(DLQTopic("counter"), 1, 30*time.Second)
+	dlq := e.consume(catalog.DLQTopic("counter"), 1, 30*time.Second)
 	mu.Lock()
 	defer mu.Unlock()
 	for _, c := range []struct {

@@ -92,7 +92,7 @@ func (s Store[T]) Range(m *Message, fn func(key string, v T) bool) error {
 }
 
 func corrupt(store, key, what string, err error) error {
-	return errs.Retriable(reasonCorruptState, fmt.Errorf("%s own state %s/%q: %w", what, store, key, err))
+	return errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("%s own state %s/%q: %w", what, store, key, err))
 }
 
 // CorruptState is the error of the one corrupt-own-state policy (see
@@ -133,6 +133,3 @@ func (t Timers) At(m *Message, id string) (time.Time, bool) { return m.TimerAt(t
 func (t Timers) Due(m *Message, now time.Time, fn func(id string, at time.Time) bool) {
 	m.DueTimers(t.name, now, fn)
 }
-
-// reasonCorruptState is the error reason of own state that cannot be read.
-const reasonCorruptState = "corrupt_state"

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/kafka"
 )
 
 // Action is what apply does to one topic.
@@ -157,17 +158,8 @@ func Execute(ctx context.Context, adm *kadm.Client, st Step, rf int16) error {
 		for k, v := range st.Set {
 			cfg[k] = &v
 		}
-		resp, err := adm.CreateTopic(ctx, st.Partitions, rf, cfg, st.Topic)
-		if err == nil {
-			err = resp.Err
-		}
-		if errors.Is(err, kerr.TopicAlreadyExists) {
-			return nil // created concurrently: the next run aligns it
-		}
-		if err != nil && resp.ErrMessage != "" {
-			err = fmt.Errorf("%w: %s", err, resp.ErrMessage)
-		}
-		return err
+		// A topic created concurrently is aligned by the next run.
+		return kafka.CreateTopic(ctx, adm, st.Topic, st.Partitions, rf, cfg)
 	case Alter:
 		if st.AddPartitions > 0 {
 			rs, err := adm.UpdatePartitions(ctx, int(st.Partitions), st.Topic)

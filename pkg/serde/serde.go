@@ -13,17 +13,17 @@
 // schema resolution turns data written with any earlier compatible version
 // into today's type; the resolved schema is cached per (id, reader schema).
 //
-// Errors are classified with pkg/errs:
+// Errors are classified with pkg/errs (reasons errs.Reason*):
 //
-//	poison "bad-magic"          first byte is not 0
-//	poison "truncated"          fewer than 5 bytes
-//	poison "avro-decode"        body does not decode with the writer schema
-//	poison "unknown-schema-id"  the registry does not know the id (404)
-//	poison "schema-incompatible" the writer schema cannot be resolved into the reader type
-//	poison "avro-encode"        the value does not encode with its schema
-//	retriable "registry-unavailable" registry unreachable or 5xx
-//	retriable "schema-not-registered" Encode in lookup-only mode: subject or schema missing
-//	retriable "schema-rejected"  AutoRegister refused by the registry (409/422)
+//	poison ReasonBadMagic            first byte is not 0
+//	poison ReasonTruncated           fewer than 5 bytes
+//	poison ReasonAvroDecode          body does not decode with the writer schema
+//	poison ReasonUnknownSchemaID     the registry does not know the id (404)
+//	poison ReasonSchemaIncompatible  the writer schema cannot be resolved into the reader type
+//	poison ReasonAvroEncode          the value does not encode with its schema
+//	retriable ReasonRegistryUnavailable  registry unreachable or 5xx
+//	retriable ReasonSchemaNotRegistered  Encode in lookup-only mode: subject or schema missing
+//	retriable ReasonSchemaRejected       AutoRegister refused by the registry (409/422)
 //
 // Encode-side registry failures are retriable: the record is fine, the
 // deployment is not, and dead-lettering would lose good data.
@@ -159,7 +159,7 @@ func (s *Serde) EncodeGeneric(ctx context.Context, topic string, schema avro.Sch
 	_, _ = w.Write(hdr[:])
 	w.WriteVal(schema, v)
 	if w.Error != nil {
-		return nil, errs.Poison("avro-encode", fmt.Errorf("encode %s for %s: %w", schemaName(schema), topic, w.Error))
+		return nil, errs.Poison(errs.ReasonAvroEncode, fmt.Errorf("encode %s for %s: %w", schemaName(schema), topic, w.Error))
 	}
 	out := make([]byte, len(w.Buffer()))
 	copy(out, w.Buffer())
@@ -191,7 +191,7 @@ func (s *Serde) lookupID(ctx context.Context, topic string, schema avro.Schema) 
 	}
 	text, err := SchemaText(schema)
 	if err != nil {
-		return 0, errs.Poison("avro-encode", err)
+		return 0, errs.Poison(errs.ReasonAvroEncode, err)
 	}
 	subject := Subject(topic)
 	var id int
@@ -199,22 +199,22 @@ func (s *Serde) lookupID(ctx context.Context, topic string, schema avro.Schema) 
 		id, err = s.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: text, Type: sr.TypeAvro}, -1, -1)
 		if err != nil {
 			if re := responseError(err); re != nil && re.StatusCode < 500 {
-				return 0, errs.Retriable("schema-rejected", fmt.Errorf("register %s under %s: %w", schemaName(schema), subject, err))
+				return 0, errs.Retriable(errs.ReasonSchemaRejected, fmt.Errorf("register %s under %s: %w", schemaName(schema), subject, err))
 			}
-			return 0, errs.Retriable("registry-unavailable", fmt.Errorf("register %s under %s: %w", schemaName(schema), subject, err))
+			return 0, errs.Retriable(errs.ReasonRegistryUnavailable, fmt.Errorf("register %s under %s: %w", schemaName(schema), subject, err))
 		}
 	} else {
 		ss, err := s.cl.LookupSchema(ctx, subject, sr.Schema{Schema: text, Type: sr.TypeAvro})
 		if err != nil {
 			if re := responseError(err); re != nil && re.StatusCode == http.StatusNotFound {
-				return 0, errs.Retriable("schema-not-registered", fmt.Errorf("schema %s is not registered under %s (run `isthmus schemas apply`): %w", schemaName(schema), subject, err))
+				return 0, errs.Retriable(errs.ReasonSchemaNotRegistered, fmt.Errorf("schema %s is not registered under %s (run `isthmus schemas apply`): %w", schemaName(schema), subject, err))
 			}
-			return 0, errs.Retriable("registry-unavailable", fmt.Errorf("look up %s under %s: %w", schemaName(schema), subject, err))
+			return 0, errs.Retriable(errs.ReasonRegistryUnavailable, fmt.Errorf("look up %s under %s: %w", schemaName(schema), subject, err))
 		}
 		id = ss.ID
 	}
 	if id <= 0 || uint64(id) > uint64(^uint32(0)) {
-		return 0, errs.Retriablef("registry-unavailable", "registry returned invalid schema id %d for %s", id, subject)
+		return 0, errs.Retriablef(errs.ReasonRegistryUnavailable, "registry returned invalid schema id %d for %s", id, subject)
 	}
 	old := *s.ids.Load()
 	next := make(map[string][]schemaID, len(old)+1)
@@ -237,10 +237,10 @@ func responseError(err error) *sr.ResponseError {
 // ID returns the schema id of a wire-format payload.
 func ID(data []byte) (uint32, error) {
 	if len(data) < HeaderSize {
-		return 0, errs.Poisonf("truncated", "wire format: %d bytes, need at least %d", len(data), HeaderSize)
+		return 0, errs.Poisonf(errs.ReasonTruncated, "wire format: %d bytes, need at least %d", len(data), HeaderSize)
 	}
 	if data[0] != 0 {
-		return 0, errs.Poisonf("bad-magic", "wire format: magic byte %#x, want 0", data[0])
+		return 0, errs.Poisonf(errs.ReasonBadMagic, "wire format: magic byte %#x, want 0", data[0])
 	}
 	return binary.BigEndian.Uint32(data[1:HeaderSize]), nil
 }
@@ -271,7 +271,7 @@ func (s *Serde) Decode(ctx context.Context, data []byte, v Record) error {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("body ends early: %w", err)
 		}
-		return errs.Poison("avro-decode", fmt.Errorf("decode schema id %d into %T: %w", id, v, err))
+		return errs.Poison(errs.ReasonAvroDecode, fmt.Errorf("decode schema id %d into %T: %w", id, v, err))
 	}
 	return nil
 }
@@ -295,16 +295,16 @@ func (s *Serde) writerLocked(ctx context.Context, id uint32) (avro.Schema, error
 		// Only the registry's own "schema not found" (40403) is the
 		// record's fault; any other 404 is a misrouted or broken registry.
 		if re := responseError(err); re != nil && re.StatusCode == http.StatusNotFound && re.ErrorCode == 40403 {
-			return nil, errs.Poison("unknown-schema-id", fmt.Errorf("schema id %d: %w", id, err))
+			return nil, errs.Poison(errs.ReasonUnknownSchemaID, fmt.Errorf("schema id %d: %w", id, err))
 		}
-		return nil, errs.Retriable("registry-unavailable", fmt.Errorf("fetch schema id %d: %w", id, err))
+		return nil, errs.Retriable(errs.ReasonRegistryUnavailable, fmt.Errorf("fetch schema id %d: %w", id, err))
 	}
 	if got.Type != sr.TypeAvro {
-		return nil, errs.Poisonf("unknown-schema-id", "schema id %d is %s, not AVRO", id, got.Type)
+		return nil, errs.Poisonf(errs.ReasonUnknownSchemaID, "schema id %d is %s, not AVRO", id, got.Type)
 	}
 	w, err := avro.ParseWithCache(got.Schema, "", &avro.SchemaCache{})
 	if err != nil {
-		return nil, errs.Poison("unknown-schema-id", fmt.Errorf("schema id %d does not parse: %w", id, err))
+		return nil, errs.Poison(errs.ReasonUnknownSchemaID, fmt.Errorf("schema id %d does not parse: %w", id, err))
 	}
 	old := *s.writers.Load()
 	next := make(map[uint32]avro.Schema, len(old)+1)
@@ -331,7 +331,7 @@ func (s *Serde) resolve(ctx context.Context, id uint32, reader avro.Schema) (avr
 		// A fresh SchemaCompatibility per pair: its cache is keyed by the
 		// canonical form, which ignores defaults.
 		if schema, err = avro.NewSchemaCompatibility().Resolve(reader, writer); err != nil {
-			return nil, errs.Poison("schema-incompatible", fmt.Errorf("schema id %d (%s) cannot be read as %s: %w", id, schemaName(writer), schemaName(reader), err))
+			return nil, errs.Poison(errs.ReasonSchemaIncompatible, fmt.Errorf("schema id %d (%s) cannot be read as %s: %w", id, schemaName(writer), schemaName(reader), err))
 		}
 	}
 	old := *s.resolved.Load()

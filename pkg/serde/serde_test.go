@@ -156,7 +156,7 @@ func TestRoundTripLookupOnly(t *testing.T) {
 func TestEncodeNotRegistered(t *testing.T) {
 	h := newHarness(t)
 	_, err := New(h.cl).Encode(context.Background(), "crm.account.v1", sample())
-	assertClass(t, err, errs.ClassRetriable, "schema-not-registered")
+	assertClass(t, err, errs.ClassRetriable, string(errs.ReasonSchemaNotRegistered))
 	if !strings.Contains(err.Error(), "crm.account.v1-value") {
 		t.Errorf("error does not name the subject: %v", err)
 	}
@@ -180,7 +180,7 @@ func TestEncodeAutoRegister(t *testing.T) {
 	}
 	// A BACKWARD-incompatible value type is refused by the registry.
 	_, err = s.Encode(ctx, "dev.crm.account.v1", &intAccount{ID: 1})
-	assertClass(t, err, errs.ClassRetriable, "schema-rejected")
+	assertClass(t, err, errs.ClassRetriable, string(errs.ReasonSchemaRejected))
 }
 
 // intAccount changes the type of id: incompatible with AccountV1 both ways.
@@ -235,7 +235,7 @@ func TestDecodeIncompatibleWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = New(h.cl).Decode(ctx, data, &AccountV1{})
-	assertClass(t, err, errs.ClassPoison, "schema-incompatible")
+	assertClass(t, err, errs.ClassPoison, string(errs.ReasonSchemaIncompatible))
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -254,8 +254,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad magic", []byte{1, 0, 0, 0, byte(id), 2, 'a'}, errs.ClassPoison, "bad-magic"},
 		{"json instead of avro", []byte(`{"id":"x"}`), errs.ClassPoison, "bad-magic"},
 		{"unknown id", []byte{0, 0, 0, 0x30, 0x39, 2, 'a'}, errs.ClassPoison, "unknown-schema-id"},
-		{"garbage body", []byte{0, 0, 0, 0, byte(id), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, errs.ClassPoison, "avro-decode"},
-		{"body cut short", []byte{0, 0, 0, 0, byte(id), 12, 'a', 'c'}, errs.ClassPoison, "avro-decode"},
+		{"garbage body", []byte{0, 0, 0, 0, byte(id), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, errs.ClassPoison, string(errs.ReasonAvroDecode)},
+		{"body cut short", []byte{0, 0, 0, 0, byte(id), 12, 'a', 'c'}, errs.ClassPoison, string(errs.ReasonAvroDecode)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,22 +274,22 @@ func TestRegistryUnavailable(t *testing.T) {
 	defer srv.Close()
 	cl, _ := sr.NewClient(sr.URLs(srv.URL))
 	s := New(cl)
-	assertClass(t, s.Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, "registry-unavailable")
+	assertClass(t, s.Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, string(errs.ReasonRegistryUnavailable))
 	_, err := s.Encode(ctx, "t", sample())
-	assertClass(t, err, errs.ClassRetriable, "registry-unavailable")
+	assertClass(t, err, errs.ClassRetriable, string(errs.ReasonRegistryUnavailable))
 
 	// Nothing listening.
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	cl, _ = sr.NewClient(sr.URLs(dead.URL))
-	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, "registry-unavailable")
+	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, string(errs.ReasonRegistryUnavailable))
 
 	// A 404 that is not the registry's "schema not found" (a wrong path or
 	// ingress) is the deployment's fault, not the record's.
 	misrouted := httptest.NewServer(http.NotFoundHandler())
 	defer misrouted.Close()
 	cl, _ = sr.NewClient(sr.URLs(misrouted.URL))
-	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, "registry-unavailable")
+	assertClass(t, New(cl).Decode(ctx, []byte{0, 0, 0, 0, 1, 0}, &AccountV1{}), errs.ClassRetriable, string(errs.ReasonRegistryUnavailable))
 }
 
 func TestEncodeInvalidValue(t *testing.T) {
@@ -298,7 +298,7 @@ func TestEncodeInvalidValue(t *testing.T) {
 	bad := sample()
 	bad.Tier = "PLATINUM" // not a symbol
 	_, err := New(h.cl).Encode(context.Background(), "crm.account.v1", bad)
-	assertClass(t, err, errs.ClassPoison, "avro-encode")
+	assertClass(t, err, errs.ClassPoison, string(errs.ReasonAvroEncode))
 }
 
 func assertClass(t *testing.T, err error, class errs.Class, reason string) {

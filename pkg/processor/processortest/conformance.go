@@ -102,7 +102,7 @@ func newConformEnv(t *testing.T, c Cluster, tg Target) *conformEnv {
 	prefix := fmt.Sprintf("conf%d-%d.", time.Now().UnixNano()%1e9, conformSeq.Add(1))
 	e := &conformEnv{t: t, c: c, tg: tg, kcfg: kafka.Config{Brokers: c.Brokers, TopicPrefix: prefix}, sd: serde.New(c.Registry, serde.AutoRegister(true))}
 	e.cl = testinfra.NewClient(t, c.Brokers)
-	topics := append(append([]string{tg.Output, processor.DLQTopic(tg.Service)}, tg.Topics...), tg.Config().Topics...)
+	topics := append(append([]string{tg.Output, catalog.DLQTopic(tg.Service)}, tg.Topics...), tg.Config().Topics...)
 	adm := kadm.NewClient(e.cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -234,8 +234,8 @@ func conformBadInput(t *testing.T, c Cluster, tg Target) {
 	stop := e.run()
 	e.answers(3, 60*time.Second, 0)
 	stop()
-	dl := testinfra.Collect(t, c.Brokers, e.kcfg.Topic(processor.DLQTopic(tg.Service)))
-	recs := dl.WaitCount(t, 30*time.Second, e.kcfg.Topic(processor.DLQTopic(tg.Service)), 2)
+	dl := testinfra.Collect(t, c.Brokers, e.kcfg.Topic(catalog.DLQTopic(tg.Service)))
+	recs := dl.WaitCount(t, 30*time.Second, e.kcfg.Topic(catalog.DLQTopic(tg.Service)), 2)
 	for i, r := range recs[:2] {
 		if string(r.Value) != string(bad[i].Value) || string(r.Key) != key {
 			t.Errorf("dead letter %d = %q/%q, want the original key and bytes", i, r.Key, r.Value)

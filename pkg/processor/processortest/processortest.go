@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -339,7 +341,7 @@ func (r Result) On(topic string) []Output {
 }
 
 // DeadLetters lists the outputs to the service's dead-letter topic.
-func (r Result) DeadLetters(service string) []Output { return r.On(processor.DLQTopic(service)) }
+func (r Result) DeadLetters(service string) []Output { return r.On(catalog.DLQTopic(service)) }
 
 // Output is one record the handler emitted.
 type Output struct {

@@ -78,7 +78,7 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 	case TopicDecisions:
 		return h.decision(m)
 	}
-	return errs.Poisonf("unknown_topic", "billing-bridge does not consume %q", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "billing-bridge does not consume %q", m.Topic)
 }
 
 // input is what outputs of one record inherit from it.
@@ -100,20 +100,20 @@ func input(m *processor.Message, md contracts.EventMetadata) adapter.Meta {
 // legacy.go).
 func reservedContractID(id string) error {
 	if strings.HasPrefix(id, "\x00") {
-		return errs.Poisonf("bad_contract_id", "contract id %q starts with a NUL byte", id)
+		return errs.Poisonf(errs.ReasonBadContractID, "contract id %q starts with a NUL byte", id)
 	}
 	return nil
 }
 
 func checkKey(m *processor.Message, contractID string) error {
 	if contractID == "" {
-		return errs.Poisonf("missing_contract_id", "%s record at offset %d has no contract id", m.Topic, m.Record.Offset)
+		return errs.Poisonf(errs.ReasonMissingContractID, "%s record at offset %d has no contract id", m.Topic, m.Record.Offset)
 	}
 	if err := reservedContractID(contractID); err != nil {
 		return err
 	}
 	if m.Key() != contractID {
-		return errs.Poison("key_mismatch", fmt.Errorf("%w: %s key %q, contract_id %q", ErrKeyMismatch, m.Topic, m.Key(), contractID))
+		return errs.Poison(errs.ReasonKeyMismatch, fmt.Errorf("%w: %s key %q, contract_id %q", ErrKeyMismatch, m.Topic, m.Key(), contractID))
 	}
 	return nil
 }
@@ -333,7 +333,7 @@ func (h *Handler) routeDecision(m *processor.Message) error {
 	}
 	id, ok := adapter.ContractOfException(d.ExceptionID)
 	if !ok {
-		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which names no contract", d.DecisionID, d.ExceptionID)
+		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which names no contract", d.DecisionID, d.ExceptionID)
 	}
 	if err := reservedContractID(id); err != nil {
 		return err

@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
-	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
@@ -29,7 +30,7 @@ import (
 var outputTopics = []string{
 	contracts.TopicBillingCommandsV1, contracts.TopicBillingRevenueScheduleV1,
 	contracts.TopicERPJournalCommandsV1, contracts.TopicOpsExceptionsV1,
-	processor.DLQTopic(billingbridge.Name),
+	catalog.DLQTopic(billingbridge.Name),
 }
 
 type harness struct {
@@ -212,7 +213,7 @@ func (h *harness) decode(topic string, r *kgo.Record) got {
 	for _, hd := range r.Headers {
 		g.Headers[hd.Key] = string(hd.Value)
 	}
-	if topic == processor.DLQTopic(billingbridge.Name) {
+	if topic == catalog.DLQTopic(billingbridge.Name) {
 		g.Value = r.Value
 		return g
 	}
@@ -267,7 +268,7 @@ func forContract(recs []got, id string) (cmds []*contracts.BillingCommand, rev [
 func dlqFor(recs []got, key string) []got {
 	var out []got
 	for _, r := range recs {
-		if r.Topic == processor.DLQTopic(billingbridge.Name) && r.Key == key {
+		if r.Topic == catalog.DLQTopic(billingbridge.Name) && r.Key == key {
 			out = append(out, r)
 		}
 	}

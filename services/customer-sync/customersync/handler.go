@@ -58,10 +58,6 @@ var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderP
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
 
-// reasonCorruptState is the reason processor.Store gives own state it
-// cannot read (unexported there); golden entries, which golden.State.Load
-// reads by key, get the same.
-const reasonCorruptState = "corrupt_state"
 
 // Route store keys. On an input partition (re-key stage): "s/<SYSTEM>:<id>",
 // the match block of a source record, decided by its first event (sticky).
@@ -154,7 +150,7 @@ func newRecord(topic string) (serde.Record, error) {
 	case contracts.TopicCRMLeadV1:
 		return &contracts.Lead{}, nil
 	}
-	return nil, errs.Poisonf(adapter.ReasonContract, "customer-sync does not consume topic %q", topic)
+	return nil, errs.Poisonf(errs.ReasonContract, "customer-sync does not consume topic %q", topic)
 }
 
 // input is a decoded input record: the domain event (nil: skip) and the
@@ -304,7 +300,7 @@ func (h *Handler) rekey(m *processor.Message) error {
 	}
 	block, ok := golden.BlockOfID(gid)
 	if !ok {
-		err := errs.Poisonf(golden.ReasonUnknownGolden, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
+		err := errs.Poisonf(errs.ReasonUnknownGoldenID, "golden id %q names no match block: %w", gid, golden.ErrUnknownGolden)
 		if rl, steward := golden.RulingOf(in.ev); steward && rl.ExceptionID != "" {
 			return h.refuse(m, in, rl, "", err, base)
 		}
@@ -365,7 +361,7 @@ func (h *Handler) route(m *processor.Message) error {
 		return nil
 	}
 	if _, ok := in.ev.(golden.EraseRequested); ok {
-		return errs.Poison(golden.ReasonUnknownGolden, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
+		return errs.Poison(errs.ReasonUnknownGoldenID, fmt.Errorf("erase: source record %s: %w", ref, golden.ErrUnknownGolden))
 	}
 	return h.wait(m, ref, o)
 }
@@ -557,7 +553,7 @@ func originOf(m *processor.Message) (origin, error) {
 	var o origin
 	var ok bool
 	if o.topic, ok = m.Header(HeaderOriginTopic); !ok || o.topic == "" {
-		return o, errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderOriginTopic)
+		return o, errs.Poisonf(errs.ReasonContract, "match record without %s header", HeaderOriginTopic)
 	}
 	p, _ := m.Header(HeaderOriginPartition)
 	off, _ := m.Header(HeaderOriginOffset)
@@ -566,7 +562,7 @@ func originOf(m *processor.Message) (origin, error) {
 	on, err2 := strconv.ParseInt(off, 10, 64)
 	tn, err3 := strconv.ParseInt(ts, 10, 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return o, errs.Poisonf(adapter.ReasonContract, "match record with malformed origin headers (partition %q, offset %q, timestamp %q)", p, off, ts)
+		return o, errs.Poisonf(errs.ReasonContract, "match record with malformed origin headers (partition %q, offset %q, timestamp %q)", p, off, ts)
 	}
 	o.partition, o.offset, o.ts = int32(pn), on, time.UnixMilli(tn)
 	o.key, _ = m.Header(HeaderOriginKey)
@@ -589,7 +585,7 @@ func (h *Handler) match(m *processor.Message) (err error) {
 	}
 	block, _ := m.Header(HeaderBlock)
 	if block == "" {
-		return errs.Poisonf(adapter.ReasonContract, "match record without %s header", HeaderBlock)
+		return errs.Poisonf(errs.ReasonContract, "match record without %s header", HeaderBlock)
 	}
 	absorb, isAbsorb := m.Header(HeaderAbsorb)
 	_, forwarded := m.Header(HeaderForwarded)
@@ -745,7 +741,7 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 	if lerr != nil {
 		// Own state golden.State.Load cannot read follows processor.Store's
 		// policy: retriable, never dead-lettered or skipped.
-		return nil, errs.Retriable(reasonCorruptState, fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
+		return nil, errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
 	}
 	ps = &partState{st: st, seq: seq}
 	h.setPart(m.Partition(), ps)

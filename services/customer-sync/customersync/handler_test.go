@@ -11,6 +11,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -382,35 +383,36 @@ func TestHandlerBadInput(t *testing.T) {
 	k := newKit(t)
 	enc := func(topic string, v serde.Record) []byte { return k.Encode(topic, v) }
 	tests := []struct {
-		name, topic, reason string
-		value               []byte
+		name, topic string
+		reason      errs.Reason
+		value       []byte
 	}{
 		{"account: bad bytes", contracts.TopicCRMAccountV1, "", []byte("not avro")},
 		{"account: unknown schema id", contracts.TopicCRMAccountV1, "", unknownSchema},
-		{"account: no name", contracts.TopicCRMAccountV1, golden.ReasonValidation, enc(contracts.TopicCRMAccountV1, account("X1", "", 1, nil))},
-		{"account: invalid country", contracts.TopicCRMAccountV1, golden.ReasonValidation, enc(contracts.TopicCRMAccountV1, account("X2", "Acme GmbH", 1, func(a *contracts.Account) {
+		{"account: no name", contracts.TopicCRMAccountV1, errs.ReasonValidation, enc(contracts.TopicCRMAccountV1, account("X1", "", 1, nil))},
+		{"account: invalid country", contracts.TopicCRMAccountV1, errs.ReasonValidation, enc(contracts.TopicCRMAccountV1, account("X2", "Acme GmbH", 1, func(a *contracts.Account) {
 			a.BillingAddress = addr("x", "y", "1", "Germany")
 		}))},
-		{"account: unknown op", contracts.TopicCRMAccountV1, adapter.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X3", "Acme GmbH", 1, func(a *contracts.Account) {
+		{"account: unknown op", contracts.TopicCRMAccountV1, errs.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X3", "Acme GmbH", 1, func(a *contracts.Account) {
 			a.Op = contracts.ChangeOperationUnknown
 		}))},
 		{"contact: bad bytes", contracts.TopicCRMContactV1, "", []byte{0}},
 		{"contact: unknown schema id", contracts.TopicCRMContactV1, "", unknownSchema},
-		{"contact: no name and no e-mail", contracts.TopicCRMContactV1, golden.ReasonValidation, enc(contracts.TopicCRMContactV1, contact("K1", "A1", "", 1, nil))},
+		{"contact: no name and no e-mail", contracts.TopicCRMContactV1, errs.ReasonValidation, enc(contracts.TopicCRMContactV1, contact("K1", "A1", "", 1, nil))},
 		{"customer: bad bytes", contracts.TopicERPCustomerV1, "", []byte("{}")},
 		{"customer: unknown schema id", contracts.TopicERPCustomerV1, "", unknownSchema},
-		{"customer: bad credit limit", contracts.TopicERPCustomerV1, golden.ReasonValidation, enc(contracts.TopicERPCustomerV1, customer("E1", "Acme GmbH", 1, func(c *contracts.Customer) {
+		{"customer: bad credit limit", contracts.TopicERPCustomerV1, errs.ReasonValidation, enc(contracts.TopicERPCustomerV1, customer("E1", "Acme GmbH", 1, func(c *contracts.Customer) {
 			c.CreditLimit = &contracts.Money{AmountMinor: 1, Currency: "EURO"}
 		}))},
 		{"decision: bad bytes", contracts.TopicOpsDecisionsV1, "", []byte("x")},
 		{"decision: unknown schema id", contracts.TopicOpsDecisionsV1, "", unknownSchema},
-		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, golden.ReasonUnknownGolden,
+		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, errs.ReasonUnknownGoldenID,
 			enc(contracts.TopicOpsDecisionsV1, decision("d-1", "", contracts.DecisionActionMerge, 1, nil))},
 		{"lead: bad bytes", contracts.TopicCRMLeadV1, "", []byte("lead")},
 		{"lead: unknown schema id", contracts.TopicCRMLeadV1, "", unknownSchema},
-		{"lead: qualified without a company", contracts.TopicCRMLeadV1, golden.ReasonValidation, enc(contracts.TopicCRMLeadV1, lead("L1", "", 1, nil))},
-		{"match topic: no origin", TopicMatch, adapter.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X4", "Acme GmbH", 1, nil))},
-		{"route topic: no origin", TopicRoute, adapter.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X5", "Acme GmbH", 1, nil))},
+		{"lead: qualified without a company", contracts.TopicCRMLeadV1, errs.ReasonValidation, enc(contracts.TopicCRMLeadV1, lead("L1", "", 1, nil))},
+		{"match topic: no origin", TopicMatch, errs.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X4", "Acme GmbH", 1, nil))},
+		{"route topic: no origin", TopicRoute, errs.ReasonContract, enc(contracts.TopicCRMAccountV1, account("X5", "Acme GmbH", 1, nil))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -427,7 +429,7 @@ func TestHandlerBadInput(t *testing.T) {
 				h(catalog.DLQHeaderErrorMessage) == "" || string(dl[0].Value) != string(tc.value) {
 				t.Errorf("dead letter headers %v", dl[0].Headers)
 			}
-			if tc.reason != "" && h(catalog.DLQHeaderErrorReason) != tc.reason {
+			if tc.reason != "" && h(catalog.DLQHeaderErrorReason) != string(tc.reason) {
 				t.Errorf("reason %q, want %q (%s)", h(catalog.DLQHeaderErrorReason), tc.reason, h(catalog.DLQHeaderErrorMessage))
 			}
 		})

@@ -3,7 +3,6 @@ package fieldservice
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -67,13 +66,13 @@ func (e *EntitlementClient) Check(ctx context.Context, c *casework.Case, day tim
 	case codes.NotFound:
 		return casework.Verdict{Unknown: true, Reason: "NOT_FOUND", Message: status.Convert(err).Message()}, nil
 	case codes.InvalidArgument:
-		return casework.Verdict{}, errs.Poison("gateway_invalid_argument", fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
+		return casework.Verdict{}, errs.Poison(errs.ReasonGatewayInvalidArgument, fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
 	default:
-		return casework.Verdict{}, errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
+		return casework.Verdict{}, errs.Retriable(errs.GatewayStatus(status.Code(err)), fmt.Errorf("entitlement check of case %s: %w", c.CaseID, err))
 	}
 	cov, ok := coverages[r.GetCoverage()]
 	if !ok {
-		return casework.Verdict{}, errs.Retriablef("gateway_incomplete", "entitlement check of case %s: coverage %s", c.CaseID, r.GetCoverage())
+		return casework.Verdict{}, errs.Retriablef(errs.ReasonGatewayIncomplete, "entitlement check of case %s: coverage %s", c.CaseID, r.GetCoverage())
 	}
 	v := casework.Verdict{Coverage: cov, Reason: r.GetReason(), Message: r.GetMessage(), ContractID: r.GetContractId(), ResponseHours: int(r.GetResponseHours())}
 	if a := r.GetAsset(); a != nil {
@@ -108,21 +107,21 @@ func (e *EntitlementClient) lookup(ctx context.Context, serial string) (returns.
 	case codes.NotFound:
 		return returns.Asset{}, false, nil
 	case codes.InvalidArgument:
-		return returns.Asset{}, false, errs.Poison("gateway_invalid_argument", fmt.Errorf("asset lookup of %q: %w", serial, err))
+		return returns.Asset{}, false, errs.Poison(errs.ReasonGatewayInvalidArgument, fmt.Errorf("asset lookup of %q: %w", serial, err))
 	default:
-		return returns.Asset{}, false, errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("asset lookup of %q: %w", serial, err))
+		return returns.Asset{}, false, errs.Retriable(errs.GatewayStatus(status.Code(err)), fmt.Errorf("asset lookup of %q: %w", serial, err))
 	}
 	pa := r.GetAsset()
 	if pa == nil {
-		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset lookup of %q: no asset in the answer", serial)
+		return returns.Asset{}, false, errs.Retriablef(errs.ReasonGatewayIncomplete, "asset lookup of %q: no asset in the answer", serial)
 	}
 	a := returns.Asset{Serial: pa.GetSerial(), SKU: pa.GetSku(), ERPCustomerID: pa.GetErpCustomerId(), Status: pa.GetStatus()}
 	var perr error
 	if a.Installed, perr = optionalDate(pa.GetInstallDate()); perr != nil {
-		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset %s: install date: %v", serial, perr)
+		return returns.Asset{}, false, errs.Retriablef(errs.ReasonGatewayIncomplete, "asset %s: install date: %v", serial, perr)
 	}
 	if a.WarrantyEnd, perr = optionalDate(pa.GetWarranty().GetEndDate()); perr != nil {
-		return returns.Asset{}, false, errs.Retriablef("gateway_incomplete", "asset %s: warranty end: %v", serial, perr)
+		return returns.Asset{}, false, errs.Retriablef(errs.ReasonGatewayIncomplete, "asset %s: warranty end: %v", serial, perr)
 	}
 	return a, true, nil
 }

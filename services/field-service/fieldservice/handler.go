@@ -74,7 +74,7 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 	case InternalTopic:
 		return h.onInternal(ctx, m)
 	}
-	return errs.Poisonf("unknown_topic", "no handler for topic %s", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "no handler for topic %s", m.Topic)
 }
 
 func (h *Handler) onCase(ctx context.Context, m *processor.Message) error {
@@ -83,10 +83,10 @@ func (h *Handler) onCase(ctx context.Context, m *processor.Message) error {
 		return err
 	}
 	if bad := casework.Validate(in); bad != "" {
-		return errs.Poisonf("invalid_case", "case %q: %s", in.CaseID, bad)
+		return errs.Poisonf(errs.ReasonInvalidCase, "case %q: %s", in.CaseID, bad)
 	}
 	if in.CaseID != m.Key() {
-		return errs.Poisonf("key_mismatch", "case %q arrived with key %q: crm.case.v1 must be keyed by case id", in.CaseID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "case %q arrived with key %q: crm.case.v1 must be keyed by case id", in.CaseID, m.Key())
 	}
 	c, err := load(m, in.CaseID)
 	if err != nil {
@@ -115,14 +115,14 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 		return err
 	}
 	if st.ServiceOrderID == "" || st.ServiceOrderID != m.Key() {
-		return errs.Poisonf("key_mismatch", "service order status for %q arrived with key %q: erp.service-order-status.v1 must be keyed by service order id", st.ServiceOrderID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "service order status for %q arrived with key %q: erp.service-order-status.v1 must be keyed by service order id", st.ServiceOrderID, m.Key())
 	}
 	c, err := load(m, st.ServiceOrderID)
 	if err != nil {
 		return err
 	}
 	if c == nil {
-		return errs.Poisonf("unknown_service_order", "ERP status %s for service order %q, which field-service never opened (the service order id is the CRM case id)", st.Status, st.ServiceOrderID)
+		return errs.Poisonf(errs.ReasonUnknownServiceOrder, "ERP status %s for service order %q, which field-service never opened (the service order id is the CRM case id)", st.Status, st.ServiceOrderID)
 	}
 	return h.apply(ctx, m, c, c.OnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
 }
@@ -133,14 +133,14 @@ func (h *Handler) onReturnStatus(ctx context.Context, m *processor.Message) erro
 		return err
 	}
 	if st.ReturnID == "" || st.ReturnID != m.Key() {
-		return errs.Poisonf("key_mismatch", "return status for %q arrived with key %q: erp.return-status.v1 must be keyed by return id", st.ReturnID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "return status for %q arrived with key %q: erp.return-status.v1 must be keyed by return id", st.ReturnID, m.Key())
 	}
 	c, err := load(m, st.ReturnID)
 	if err != nil {
 		return err
 	}
 	if c == nil || !c.IsReturn() {
-		return errs.Poisonf("unknown_return", "ERP status %s for return %q, which field-service never opened (the return id is the CRM case id)", st.Status, st.ReturnID)
+		return errs.Poisonf(errs.ReasonUnknownReturn, "ERP status %s for return %q, which field-service never opened (the return id is the CRM case id)", st.Status, st.ReturnID)
 	}
 	return h.apply(ctx, m, c, c.OnReturnStatus(st, m.EventTime(), h.Policy), m.EventTime(), m.EventID())
 }
@@ -169,7 +169,7 @@ func (h *Handler) forwardDecision(m *processor.Message) error {
 	}
 	id, ok := casework.CaseOfException(d.ExceptionID)
 	if !ok {
-		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a field-service exception id", d.DecisionID, d.ExceptionID)
+		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which is not a field-service exception id", d.DecisionID, d.ExceptionID)
 	}
 	m.Emit(InternalTopic, id, m.Value(), kgo.RecordHeader{Key: headerKind, Value: []byte("decision")})
 	return nil
@@ -204,7 +204,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 		}
 		return h.apply(ctx, m, c, c.OnDecision(d, at, h.Policy), at, m.EventID())
 	}
-	return errs.Poisonf("bad_internal_message", "internal message %s@%d of kind %q", m.Topic, m.Record.Offset, kind)
+	return errs.Poisonf(errs.ReasonBadInternalMessage, "internal message %s@%d of kind %q", m.Topic, m.Record.Offset, kind)
 }
 
 // Tick runs the due entitlement rechecks of the partition's cases.

@@ -12,7 +12,6 @@ import (
 
 	creditv1 "github.com/isthmus/isthmus/pkg/api/isthmus/credit/v1"
 	"github.com/isthmus/isthmus/pkg/catalog"
-	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
 )
@@ -104,7 +103,7 @@ func testReplicas(t *testing.T, e *gwtest.Env) {
 	waitReady(t, b)
 	// Both replicas read the two bad records seed wrote; each lands in
 	// dlq.gateway.v1 once, with its original bytes and the DLQ headers.
-	dlq := e.ReadAll(processor.DLQTopic("gateway"), 2, 30*time.Second)
+	dlq := e.ReadAll(catalog.DLQTopic("gateway"), 2, 30*time.Second)
 	if len(dlq) != 2 {
 		t.Fatalf("dlq.gateway.v1 has %d records, want the 2 bad ones exactly once", len(dlq))
 	}

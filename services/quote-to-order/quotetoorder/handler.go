@@ -144,7 +144,7 @@ func (h *Handler) Handle(ctx context.Context, m *processor.Message) error {
 	case InternalTopic:
 		return h.onInternal(ctx, m)
 	}
-	return errs.Poisonf("unknown_topic", "no handler for topic %s", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "no handler for topic %s", m.Topic)
 }
 
 func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
@@ -154,7 +154,7 @@ func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
 	}
 	if q.QuoteID == "" || q.QuoteID != m.Key() {
 		// A key that is not the quote id would split the saga across partitions.
-		return errs.Poisonf("key_mismatch", "quote %q arrived with key %q: crm.quote.v1 must be keyed by quote id", q.QuoteID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "quote %q arrived with key %q: crm.quote.v1 must be keyed by quote id", q.QuoteID, m.Key())
 	}
 	s, err := load(m, q.QuoteID)
 	if err != nil {
@@ -180,7 +180,7 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 		return err
 	}
 	if st.OrderID != m.Key() {
-		return errs.Poisonf("key_mismatch", "order status for %q arrived with key %q: erp.order-status.v1 must be keyed by order id", st.OrderID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "order status for %q arrived with key %q: erp.order-status.v1 must be keyed by order id", st.OrderID, m.Key())
 	}
 	s, err := load(m, st.OrderID)
 	if err != nil {
@@ -253,12 +253,12 @@ func (h *Handler) onXref(m *processor.Message) error {
 func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	var e envelope
 	if err := json.Unmarshal(m.Value(), &e); err != nil {
-		return errs.Poison("bad_internal_message", fmt.Errorf("decode %s@%d: %w", m.Topic, m.Record.Offset, err))
+		return errs.Poison(errs.ReasonBadInternalMessage, fmt.Errorf("decode %s@%d: %w", m.Topic, m.Record.Offset, err))
 	}
 	if e.Kind == "lookup" {
 		key := contracts.SourceSystemCRM + ":" + e.CRMAccountID
 		if m.Key() != key {
-			return errs.Poisonf("key_mismatch", "lookup for %s arrived with key %q", key, m.Key())
+			return errs.Poisonf(errs.ReasonKeyMismatch, "lookup for %s arrived with key %q", key, m.Key())
 		}
 		c := saga.Customer{Version: e.Version}
 		a, known, err := accounts.Get(m, key)
@@ -274,7 +274,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 		return nil
 	}
 	if e.QuoteID != m.Key() {
-		return errs.Poisonf("key_mismatch", "%s for quote %q arrived with key %q", e.Kind, e.QuoteID, m.Key())
+		return errs.Poisonf(errs.ReasonKeyMismatch, "%s for quote %q arrived with key %q", e.Kind, e.QuoteID, m.Key())
 	}
 	s, err := load(m, e.QuoteID)
 	if err != nil {
@@ -292,7 +292,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	switch e.Kind {
 	case "customer":
 		if e.Customer == nil {
-			return errs.Poisonf("bad_internal_message", "customer message without customer")
+			return errs.Poisonf(errs.ReasonBadInternalMessage, "customer message without customer")
 		}
 		out = s.OnCustomer(*e.Customer)
 	case "validate":
@@ -315,16 +315,16 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 		out = s.OnValidated(v, at, h.Policy)
 	case "decision":
 		if e.Decision == nil {
-			return errs.Poisonf("bad_internal_message", "decision message without decision")
+			return errs.Poisonf(errs.ReasonBadInternalMessage, "decision message without decision")
 		}
 		out = s.OnDecision(*e.Decision, at, h.Policy)
 	case "return":
 		if e.Return == nil {
-			return errs.Poisonf("bad_internal_message", "return message without case update")
+			return errs.Poisonf(errs.ReasonBadInternalMessage, "return message without case update")
 		}
 		out = s.OnReturn(*e.Return)
 	default:
-		return errs.Poisonf("bad_internal_message", "unknown internal message kind %q", e.Kind)
+		return errs.Poisonf(errs.ReasonBadInternalMessage, "unknown internal message kind %q", e.Kind)
 	}
 	return h.apply(ctx, m, s, out, at, m.EventID())
 }
@@ -491,7 +491,7 @@ func routeDecision(m *processor.Message) error {
 	}
 	quote, ok := saga.QuoteOfException(d.ExceptionID)
 	if !ok {
-		return errs.Poisonf("unknown_exception", "decision %s names exception %q, which is not a quote-to-order exception id", d.DecisionID, d.ExceptionID)
+		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which is not a quote-to-order exception id", d.DecisionID, d.ExceptionID)
 	}
 	b, _ := json.Marshal(envelope{Kind: "decision", QuoteID: quote, Decision: &d})
 	m.Emit(InternalTopic, quote, b)

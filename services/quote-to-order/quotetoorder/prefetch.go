@@ -113,6 +113,6 @@ func (pf *prefetcher) take(ctx context.Context, s *saga.Saga) (v saga.Validation
 	case <-c.done:
 		return c.v, c.err, true
 	case <-ctx.Done():
-		return v, errs.Retriable("gateway", ctx.Err()), true
+		return v, errs.Retriable(errs.ReasonGateway, ctx.Err()), true
 	}
 }

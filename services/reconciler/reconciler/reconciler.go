@@ -20,7 +20,6 @@ package reconciler
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -42,7 +41,6 @@ import (
 	"github.com/isthmus/isthmus/services/reconciler/internal/opsapi"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Name is the service name: consumer group, DLQ topic, metrics label.
@@ -284,7 +282,7 @@ func route(_ context.Context, m *processor.Message) error {
 	}
 	v, err := contracts.NewValue(m.Topic)
 	if err != nil {
-		return errs.Poison("unknown-topic", err)
+		return errs.Poison(errs.ReasonUnknownTopic, err)
 	}
 	if err := m.Decode(v); err != nil {
 		return err
@@ -298,7 +296,7 @@ func route(_ context.Context, m *processor.Message) error {
 		}
 		b, err := o.Marshal()
 		if err != nil {
-			return errs.Poison("observation", err)
+			return errs.Poison(errs.ReasonObservation, err)
 		}
 		m.Emit(ObservationsTopic, o.Key, b)
 	}
@@ -313,9 +311,9 @@ func checkKey(topic, key string, v contracts.Value) error {
 	case !ok:
 		return nil
 	case id == "":
-		return errs.Poisonf("missing_id", "%s record without %s", topic, field)
+		return errs.Poisonf(errs.ReasonMissingID, "%s record without %s", topic, field)
 	case id != key:
-		return errs.Poisonf("key_mismatch", "%s %q arrived with key %q: %s must be keyed by %s", field, id, key, topic, field)
+		return errs.Poisonf(errs.ReasonKeyMismatch, "%s %q arrived with key %q: %s must be keyed by %s", field, id, key, topic, field)
 	}
 	return nil
 }
@@ -345,7 +343,7 @@ func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
 	mt.mu.Unlock()
 	o, err := match.UnmarshalObservation(m.Value())
 	if err != nil {
-		return errs.Retriable(reasonCorruptState, fmt.Errorf("%s[%d]@%d: %w", m.Topic, m.Partition(), m.Record.Offset, err))
+		return errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("%s[%d]@%d: %w", m.Topic, m.Partition(), m.Record.Offset, err))
 	}
 	breaks, err := mt.engine.Apply(m, o)
 	if err != nil {
@@ -354,9 +352,6 @@ func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
 	return emitBreaks(m, breaks)
 }
 
-// reasonCorruptState is the reason processor.Store gives own state it
-// cannot read, given here to an observation the matcher cannot read.
-const reasonCorruptState = "corrupt_state"
 
 func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 	for _, b := range breaks {
@@ -442,11 +437,7 @@ func ensureTopic(ctx context.Context, kcfg kafka.Config, logical string, partiti
 	if td, ok := md.Topics[topic]; ok && td.Err == nil {
 		return nil
 	}
-	resp, err := adm.CreateTopic(ctx, partitions, -1, configs, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+	if err := kafka.CreateTopic(ctx, adm, topic, partitions, -1, configs); err != nil {
 		return fmt.Errorf("%s: create internal topic %s: %w", Name, topic, err)
 	}
 	for {

@@ -207,7 +207,8 @@ func message(t *catalog.Topic) (string, *yaml.Node, error) {
 	}
 	if !t.IsAvro() {
 		add(m, "name", str("DeadLetter"))
-		add(m, "title", str("Dead letter of "+strings.TrimPrefix(strings.TrimSuffix(t.Name, ".v1"), "dlq.")))
+		service, _ := catalog.DLQService(t.Name)
+		add(m, "title", str("Dead letter of "+service))
 		add(m, "summary", str("The original message bytes, unchanged, with the failure context in headers."))
 		add(m, "contentType", str("application/octet-stream"))
 		for _, h := range catalog.DLQHeaderDoc {

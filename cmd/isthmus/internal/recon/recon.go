@@ -22,6 +22,7 @@ import (
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/serde"
 )
 
@@ -81,7 +82,7 @@ func run(ctx context.Context, env *opsenv.Env, args []string, stdout, stderr io.
 		return err
 	}
 	defer cl.Close()
-	rep, err := Build(ctx, cl, sd, env.Kafka().Topic, start, end)
+	rep, err := Build(ctx, cl, env.Kafka(), env.Timeout, sd, start, end)
 	if err != nil {
 		return env.ClusterErr(err)
 	}
@@ -142,9 +143,10 @@ type Report struct {
 	Windows []Window      `json:"windows"`
 }
 
-// Build reads both topics for [start, end) and aggregates them. topic maps
-// a logical topic name to the physical one (prefix).
-func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(string) string, start, end time.Time) (*Report, error) {
+// Build reads both topics of the cluster kcfg names (through cl) for
+// [start, end) and aggregates them; timeout bounds each request.
+func Build(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, sd *serde.Serde, start, end time.Time) (*Report, error) {
+	topic := kcfg.Topic
 	rep := &Report{Since: start, Until: end, Breaks: []Break{}, Windows: []Window{}, ByKind: []KindSummary{}}
 	byID := map[string]*Break{}
 	kinds := map[string]*KindSummary{}
@@ -154,7 +156,7 @@ func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(stri
 		}
 		return kinds[k]
 	}
-	err := readRange(ctx, cl, topic(contracts.TopicReconBreaksV1), start, end, func(r *kgo.Record) error {
+	err := readRange(ctx, cl, kcfg, timeout, topic(contracts.TopicReconBreaksV1), start, end, func(r *kgo.Record) error {
 		var b contracts.ReconBreak
 		if err := sd.Decode(ctx, r.Value, &b); err != nil {
 			return fmt.Errorf("decode %s@%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -178,7 +180,7 @@ func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(stri
 		return nil, err
 	}
 	windows := map[time.Time]*Window{}
-	err = readRange(ctx, cl, topic(contracts.TopicReconReportsV1), start, end, func(r *kgo.Record) error {
+	err = readRange(ctx, cl, kcfg, timeout, topic(contracts.TopicReconReportsV1), start, end, func(r *kgo.Record) error {
 		var rr contracts.ReconReport
 		if err := sd.Decode(ctx, r.Value, &rr); err != nil {
 			return fmt.Errorf("decode %s@%d/%d: %w", r.Topic, r.Partition, r.Offset, err)
@@ -223,69 +225,23 @@ func Build(ctx context.Context, cl *kgo.Client, sd *serde.Serde, topic func(stri
 
 // readRange calls fn for every committed record of topic whose timestamp
 // is in [start, end), reading every partition up to its end at call time.
-func readRange(ctx context.Context, cl *kgo.Client, topic string, start, end time.Time, fn func(*kgo.Record) error) error {
-	adm := kadm.NewClient(cl)
-	from, err := adm.ListOffsetsAfterMilli(ctx, start.UnixMilli(), topic)
+func readRange(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout time.Duration, topic string, start, end time.Time, fn func(*kgo.Record) error) error {
+	spans, err := kafka.PartitionsSince(ctx, kadm.NewClient(cl), topic, start)
 	if err != nil {
-		return fmt.Errorf("list offsets of %s: %w", topic, err)
-	}
-	if err := from.Error(); err != nil {
 		return fmt.Errorf("%s: %w (run `isthmus topics apply`?)", topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("list end offsets of %s: %w", topic, err)
-	}
-	parts := map[int32]kgo.Offset{}
-	want := map[int32]int64{}
-	from.Each(func(o kadm.ListedOffset) {
-		e, ok := ends.Lookup(topic, o.Partition)
-		if !ok || e.Offset <= o.Offset {
-			return
+	var ferr error
+	err = kafka.Scan(ctx, kcfg, timeout, topic, spans, func(r *kgo.Record) bool {
+		if r.Timestamp.Before(start) || !r.Timestamp.Before(end) {
+			return true
 		}
-		parts[o.Partition] = kgo.NewOffset().At(o.Offset)
-		want[o.Partition] = e.Offset
+		ferr = fn(r)
+		return ferr == nil
 	})
-	if len(parts) == 0 {
-		return nil
+	if ferr != nil {
+		return ferr
 	}
-	rd, err := kgo.NewClient(append(clientOpts(cl), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
-	if err != nil {
-		return err
-	}
-	defer rd.Close()
-	for len(want) > 0 {
-		fs := rd.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for _, fe := range fs.Errors() {
-			return fmt.Errorf("fetch %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
-		}
-		var ferr error
-		fs.EachRecord(func(r *kgo.Record) {
-			if ferr != nil {
-				return
-			}
-			if e, ok := want[r.Partition]; ok && r.Offset+1 >= e {
-				delete(want, r.Partition)
-			}
-			if r.Attrs.IsControl() || r.Timestamp.Before(start) || !r.Timestamp.Before(end) {
-				return
-			}
-			ferr = fn(r)
-		})
-		if ferr != nil {
-			return ferr
-		}
-	}
-	return nil
-}
-
-// clientOpts copies the connection options (brokers, TLS, SASL) of cl.
-func clientOpts(cl *kgo.Client) []kgo.Opt {
-	return append([]kgo.Opt(nil), cl.Opts()...)
+	return err
 }
 
 // Text prints the summary and the open breaks as tables.

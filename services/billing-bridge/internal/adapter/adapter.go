@@ -238,7 +238,7 @@ func JournalContract(v *contracts.Journal) (string, error) {
 			return id, nil
 		}
 	}
-	return "", errs.Poisonf("missing_contract_id", "erp journal answer for %q names no contract", v.JournalCommandID)
+	return "", errs.Poisonf(errs.ReasonMissingContractID, "erp journal answer for %q names no contract", v.JournalCommandID)
 }
 
 // JournalEvent maps an erp.journal.v1 record onto the domain; the reason

@@ -73,7 +73,7 @@ func (b *Bridge) ApplyDeal(s *State, d contract.Deal) (Outputs, error) {
 		return Outputs{}, err
 	}
 	if d.ContractID != s.ContractID {
-		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: deal %s applied to %s", ErrWrongContract, d.ContractID, s.ContractID))
+		return Outputs{}, errs.Poison(errs.ReasonWrongContract, fmt.Errorf("%w: deal %s applied to %s", ErrWrongContract, d.ContractID, s.ContractID))
 	}
 	fp := fingerprint(d)
 	if d.Seq <= s.LastSeq() {

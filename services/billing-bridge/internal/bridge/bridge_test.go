@@ -318,7 +318,7 @@ func TestAmendmentBeforeNewIsHeldAsUnknownContract(t *testing.T) {
 		t.Fatalf("status %s", out.Status)
 	}
 	ex := b.Tick(s, a2.OccurredAt.Add(time.Hour), time.Minute).Exceptions
-	if len(ex) != 1 || ex[0].Reason != contract.Reason(contract.ErrUnknownContract) {
+	if len(ex) != 1 || ex[0].Reason != string(contract.Reason(contract.ErrUnknownContract)) {
 		t.Fatalf("exceptions %+v", ex)
 	}
 	out := mustApply(t, b, s, newDeal("C-9", contract.Monthly, "2025-01-01", "2026-01-01", seat(10, 1000)))

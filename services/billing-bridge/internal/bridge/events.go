@@ -62,10 +62,10 @@ type BillingEvent struct {
 // and that invoice settles the document. Nothing is raised for it.
 func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 	if ev.ContractID != s.ContractID {
-		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: billing event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
+		return Outputs{}, errs.Poison(errs.ReasonWrongContract, fmt.Errorf("%w: billing event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
 	}
 	if s.Terms == nil {
-		return Outputs{}, errs.Business("unknown_contract", fmt.Errorf("billing %s for %s: %w", ev.Kind, ev.ContractID, contract.ErrUnknownContract))
+		return Outputs{}, errs.Business(errs.ReasonUnknownContract, fmt.Errorf("billing %s for %s: %w", ev.Kind, ev.ContractID, contract.ErrUnknownContract))
 	}
 	switch ev.Kind {
 	case Provisioned:
@@ -73,7 +73,7 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 			if s.Subscription.ID == ev.SubscriptionID {
 				return Outputs{Status: StatusDuplicate}, nil
 			}
-			return Outputs{}, errs.Business("subscription_conflict", fmt.Errorf("contract %s: %w: %q, now %q", ev.ContractID, ErrSubscriptionConflict, s.Subscription.ID, ev.SubscriptionID))
+			return Outputs{}, errs.Business(errs.ReasonSubscriptionConflict, fmt.Errorf("contract %s: %w: %q, now %q", ev.ContractID, ErrSubscriptionConflict, s.Subscription.ID, ev.SubscriptionID))
 		}
 		s.Subscription = Subscription{ID: ev.SubscriptionID, Provisioned: true}
 		return Outputs{Status: StatusNoChange}, nil
@@ -90,7 +90,7 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 			return Outputs{Status: StatusSuperseded}, nil
 		}
 		if i < 0 {
-			return Outputs{}, errs.Business("unknown_document", fmt.Errorf("contract %s: %w %q (invoice %s)", ev.ContractID, ErrUnknownDocument, ev.DocumentID, ev.InvoiceNumber))
+			return Outputs{}, errs.Business(errs.ReasonUnknownDocument, fmt.Errorf("contract %s: %w %q (invoice %s)", ev.ContractID, ErrUnknownDocument, ev.DocumentID, ev.InvoiceNumber))
 		}
 		d := &s.Docs[i]
 		if d.Issued {
@@ -125,7 +125,7 @@ func (b *Bridge) ApplyBilling(s *State, ev BillingEvent) (Outputs, error) {
 		s.track(out.Exceptions)
 		return out, nil
 	}
-	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("billing event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
+	return Outputs{}, errs.Poison(errs.ReasonUnknownEvent, fmt.Errorf("billing event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
 }
 
 // JournalEventKind is the ERP's answer to a journal command.
@@ -162,11 +162,11 @@ type JournalEvent struct {
 //     ROUTE_TO_FINANCE, RESOLVE, DISMISS).
 func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 	if ev.ContractID != s.ContractID {
-		return Outputs{}, errs.Poison("wrong_contract", fmt.Errorf("%w: journal event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
+		return Outputs{}, errs.Poison(errs.ReasonWrongContract, fmt.Errorf("%w: journal event for %s applied to %s", ErrWrongContract, ev.ContractID, s.ContractID))
 	}
 	j, ok := s.Journals[ev.JournalID]
 	if !ok {
-		return Outputs{}, errs.Business("unknown_journal", fmt.Errorf("contract %s: %w %q", ev.ContractID, ErrUnknownJournal, ev.JournalID))
+		return Outputs{}, errs.Business(errs.ReasonUnknownJournal, fmt.Errorf("contract %s: %w %q", ev.ContractID, ErrUnknownJournal, ev.JournalID))
 	}
 	root := ev.JournalID
 	if j.Root != "" {
@@ -235,7 +235,7 @@ func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 		}
 		return out, nil
 	}
-	return Outputs{}, errs.Poison("unknown_event", fmt.Errorf("journal event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
+	return Outputs{}, errs.Poison(errs.ReasonUnknownEvent, fmt.Errorf("journal event for %s: %w %q", ev.ContractID, ErrUnknownEvent, ev.Kind))
 }
 
 // Tick raises an amendment_gap exception, once, for every deal held for sla
@@ -251,7 +251,7 @@ func (b *Bridge) Tick(s *State, now time.Time, sla time.Duration) Outputs {
 		h.Raised = true
 		reason, code, missing := ErrAmendmentGap, "amendment_gap", strconv.FormatInt(s.LastSeq()+1, 10)
 		if s.Terms == nil {
-			reason, code = contract.ErrUnknownContract, contract.Reason(contract.ErrUnknownContract)
+			reason, code = contract.ErrUnknownContract, string(contract.Reason(contract.ErrUnknownContract))
 		}
 		out.Exceptions = append(out.Exceptions, Exception{
 			ID:         commandID(s.ContractID, h.Deal.Seq, CategoryAmendmentGap),

@@ -111,7 +111,7 @@ func TestValidateBadDeals(t *testing.T) {
 				t.Fatalf("Validate = %v, want %v", err, tt.want)
 			}
 			got := outcome{errs.ClassOf(err), errs.ReasonOf(err)}
-			if diff := cmp.Diff(outcome{errs.ClassPoison, Reason(tt.want)}, got); diff != "" {
+			if diff := cmp.Diff(outcome{errs.ClassPoison, string(Reason(tt.want))}, got); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
 			}
 		})
@@ -185,7 +185,7 @@ func TestApplyBusinessRules(t *testing.T) {
 				t.Fatalf("deal must be well formed: %v", err)
 			}
 			got, err := tt.terms.Apply(tt.deal)
-			if !errors.Is(err, tt.want) || errs.ClassOf(err) != errs.ClassBusiness || errs.ReasonOf(err) != Reason(tt.want) {
+			if !errors.Is(err, tt.want) || errs.ClassOf(err) != errs.ClassBusiness || errs.ReasonOf(err) != string(Reason(tt.want)) {
 				t.Fatalf("Apply = %v (%s/%s), want %v (business)", err, errs.ClassOf(err), errs.ReasonOf(err), tt.want)
 			}
 			if diff := cmp.Diff(tt.terms, got); diff != "" {

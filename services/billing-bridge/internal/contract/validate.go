@@ -52,43 +52,43 @@ var (
 	ErrConflictingDuplicate      = errors.New("same sequence re-sent with different content")
 )
 
-var reasons = map[error]string{
-	ErrMissingContractID:         "missing_contract_id",
-	ErrBadSequence:               "bad_sequence",
-	ErrUnknownKind:               "unknown_kind",
-	ErrUnknownChange:             "unknown_change",
-	ErrMissingCustomer:           "missing_customer",
-	ErrBadCurrency:               "bad_currency",
-	ErrUnknownFrequency:          "unknown_frequency",
-	ErrMissingDate:               "missing_date",
-	ErrEndBeforeStart:            "end_before_start",
-	ErrZeroLengthTerm:            "zero_length_term",
-	ErrTermTooLong:               "term_too_long",
-	ErrMissingLines:              "missing_lines",
-	ErrTooManyLines:              "too_many_lines",
-	ErrMissingSKU:                "missing_sku",
-	ErrDuplicateSKU:              "duplicate_sku",
-	ErrNegativeQuantity:          "negative_quantity",
-	ErrNegativePrice:             "negative_price",
-	ErrMixedCurrencies:           "mixed_currencies",
-	ErrAmountTooLarge:            "amount_too_large",
-	ErrUnknownContract:           "unknown_contract",
-	ErrCurrencyChanged:           "currency_changed",
-	ErrFrequencyChanged:          "frequency_changed",
-	ErrEffectiveOutsideTerm:      "effective_outside_term",
-	ErrEffectiveBeforeLastChange: "effective_before_last_change",
-	ErrContractCanceled:          "contract_canceled",
-	ErrRenewalNotExtending:       "renewal_not_extending",
-	ErrChangeMismatch:            "change_mismatch",
-	ErrConflictingDuplicate:      "conflicting_duplicate",
+var reasons = map[error]errs.Reason{
+	ErrMissingContractID:         errs.ReasonMissingContractID,
+	ErrBadSequence:               errs.ReasonBadSequence,
+	ErrUnknownKind:               errs.ReasonUnknownKind,
+	ErrUnknownChange:             errs.ReasonUnknownChange,
+	ErrMissingCustomer:           errs.ReasonMissingCustomer,
+	ErrBadCurrency:               errs.ReasonBadCurrency,
+	ErrUnknownFrequency:          errs.ReasonUnknownFrequency,
+	ErrMissingDate:               errs.ReasonMissingDate,
+	ErrEndBeforeStart:            errs.ReasonEndBeforeStart,
+	ErrZeroLengthTerm:            errs.ReasonZeroLengthTerm,
+	ErrTermTooLong:               errs.ReasonTermTooLong,
+	ErrMissingLines:              errs.ReasonMissingLines,
+	ErrTooManyLines:              errs.ReasonTooManyLines,
+	ErrMissingSKU:                errs.ReasonMissingSKU,
+	ErrDuplicateSKU:              errs.ReasonDuplicateSKU,
+	ErrNegativeQuantity:          errs.ReasonNegativeQuantity,
+	ErrNegativePrice:             errs.ReasonNegativePrice,
+	ErrMixedCurrencies:           errs.ReasonMixedCurrencies,
+	ErrAmountTooLarge:            errs.ReasonAmountTooLarge,
+	ErrUnknownContract:           errs.ReasonUnknownContract,
+	ErrCurrencyChanged:           errs.ReasonCurrencyChanged,
+	ErrFrequencyChanged:          errs.ReasonFrequencyChanged,
+	ErrEffectiveOutsideTerm:      errs.ReasonEffectiveOutsideTerm,
+	ErrEffectiveBeforeLastChange: errs.ReasonEffectiveBeforeLastChange,
+	ErrContractCanceled:          errs.ReasonContractCanceled,
+	ErrRenewalNotExtending:       errs.ReasonRenewalNotExtending,
+	ErrChangeMismatch:            errs.ReasonChangeMismatch,
+	ErrConflictingDuplicate:      errs.ReasonConflictingDuplicate,
 }
 
 // Reason is the machine-readable reason of a rule's sentinel error.
-func Reason(sentinel error) string {
+func Reason(sentinel error) errs.Reason {
 	if r, ok := reasons[sentinel]; ok {
 		return r
 	}
-	return "unclassified"
+	return errs.ReasonUnclassified
 }
 
 // Poison wraps a rule violation of deal d as a poison message.

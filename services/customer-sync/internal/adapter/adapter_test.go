@@ -70,12 +70,12 @@ func TestBadInputIsPoison(t *testing.T) {
 		field  string // normalize.Error field, when the domain names one
 		reason string
 	}{
-		{"missing account id", &contracts.Account{Metadata: md("1"), Op: "UPSERT", Name: "X"}, "account_id", ReasonContract},
-		{"unknown op", &contracts.Account{Metadata: md("1"), Op: "UNKNOWN", AccountID: "A1", Name: "X"}, "", ReasonContract},
+		{"missing account id", &contracts.Account{Metadata: md("1"), Op: "UPSERT", Name: "X"}, "account_id", string(errs.ReasonContract)},
+		{"unknown op", &contracts.Account{Metadata: md("1"), Op: "UNKNOWN", AccountID: "A1", Name: "X"}, "", string(errs.ReasonContract)},
 		{"invalid address country", &contracts.Account{Metadata: md("1"), Op: "UPSERT", AccountID: "A1", Name: "X",
-			BillingAddress: &contracts.Address{Line1: "x", City: "y", Country: "Germany"}}, "billing_address.country", golden.ReasonValidation},
+			BillingAddress: &contracts.Address{Line1: "x", City: "y", Country: "Germany"}}, "billing_address.country", string(errs.ReasonValidation)},
 		{"invalid credit currency", &contracts.Customer{Metadata: md("1"), Op: "UPSERT", ERPCustomerID: "1", Name: "X",
-			CreditLimit: &contracts.Money{AmountMinor: 1, Currency: "EURO"}}, "currency", golden.ReasonValidation},
+			CreditLimit: &contracts.Money{AmountMinor: 1, Currency: "EURO"}}, "currency", string(errs.ReasonValidation)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -20,10 +20,6 @@ import (
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
 
-// ReasonContract is the errs reason of an input that breaks its contract in
-// a way the schema cannot express (unknown op, missing id).
-const ReasonContract = "contract"
-
 // Decision parameters (ops.decisions.v1 `parameters`) customer-sync reads.
 const (
 	// ParamSurvivor and ParamMerged name the golden records of a MERGE.
@@ -88,7 +84,7 @@ func Event(v any) (golden.Event, error) {
 	case *contracts.Lead:
 		return Lead(x)
 	}
-	return nil, errs.Poisonf(ReasonContract, "adapter: unsupported input %T", v)
+	return nil, errs.Poisonf(errs.ReasonContract, "adapter: unsupported input %T", v)
 }
 
 // meta is the domain metadata of an input: its event and correlation id,
@@ -108,7 +104,7 @@ func meta(m contracts.EventMetadata, updated time.Time) golden.Meta {
 
 func required(field, v string) error {
 	if strings.TrimSpace(v) == "" {
-		return errs.Poison(ReasonContract, &normalize.Error{Field: field, Reason: "is required"})
+		return errs.Poison(errs.ReasonContract, &normalize.Error{Field: field, Reason: "is required"})
 	}
 	return nil
 }
@@ -127,7 +123,7 @@ func Account(a *contracts.Account) (golden.Event, error) {
 	case contracts.ChangeOperationErase:
 		return golden.EraseRequested{Meta: m, Ref: xref.Ref{System: string(sv.CRM), ID: a.AccountID}}, nil
 	default:
-		return nil, errs.Poisonf(ReasonContract, "account %s: op %q is not UPSERT, DELETE or ERASE", a.AccountID, a.Op)
+		return nil, errs.Poisonf(errs.ReasonContract, "account %s: op %q is not UPSERT, DELETE or ERASE", a.AccountID, a.Op)
 	}
 	attrs := map[sv.Field]string{sv.Name: a.Name}
 	setAttr(attrs, sv.LegalName, a.LegalName)
@@ -146,7 +142,7 @@ func Account(a *contracts.Account) (golden.Event, error) {
 		attrs[sv.LifecycleStage] = strings.ToLower(a.Status)
 	}
 	if err := addresses(attrs, a.BillingAddress, a.ShippingAddress); err != nil {
-		return nil, errs.Poison(golden.ReasonValidation, fmt.Errorf("account %s: %w", a.AccountID, err))
+		return nil, errs.Poison(errs.ReasonValidation, fmt.Errorf("account %s: %w", a.AccountID, err))
 	}
 	return golden.SourceUpserted{Meta: m, System: sv.CRM, RecordID: a.AccountID, Attrs: attrs}, nil
 }
@@ -166,7 +162,7 @@ func Customer(c *contracts.Customer) (golden.Event, error) {
 	case contracts.ChangeOperationErase:
 		return golden.EraseRequested{Meta: m, Ref: xref.Ref{System: string(sv.ERP), ID: c.ERPCustomerID}}, nil
 	default:
-		return nil, errs.Poisonf(ReasonContract, "customer %s: op %q is not UPSERT, DELETE or ERASE", c.ERPCustomerID, c.Op)
+		return nil, errs.Poisonf(errs.ReasonContract, "customer %s: op %q is not UPSERT, DELETE or ERASE", c.ERPCustomerID, c.Op)
 	}
 	attrs := map[sv.Field]string{sv.Name: c.Name, sv.ERPCustomerNumber: c.ERPCustomerID}
 	setAttr(attrs, sv.LegalName, c.LegalName)
@@ -188,12 +184,12 @@ func Customer(c *contracts.Customer) (golden.Event, error) {
 	if c.CreditLimit != nil {
 		v, err := normalize.Money(c.CreditLimit.AmountMinor, c.CreditLimit.Currency)
 		if err != nil {
-			return nil, errs.Poison(golden.ReasonValidation, fmt.Errorf("customer %s: credit_limit: %w", c.ERPCustomerID, err))
+			return nil, errs.Poison(errs.ReasonValidation, fmt.Errorf("customer %s: credit_limit: %w", c.ERPCustomerID, err))
 		}
 		attrs[sv.CreditLimit] = v
 	}
 	if err := addresses(attrs, c.BillingAddress, c.ShippingAddress); err != nil {
-		return nil, errs.Poison(golden.ReasonValidation, fmt.Errorf("customer %s: %w", c.ERPCustomerID, err))
+		return nil, errs.Poison(errs.ReasonValidation, fmt.Errorf("customer %s: %w", c.ERPCustomerID, err))
 	}
 	ev := golden.SourceUpserted{Meta: m, System: sv.ERP, RecordID: c.ERPCustomerID, Attrs: attrs}
 	if c.GoldenID != nil {
@@ -221,7 +217,7 @@ func Contact(c *contracts.Contact) (golden.Event, error) {
 	case contracts.ChangeOperationDelete, contracts.ChangeOperationErase:
 		return golden.ContactDeleted{Meta: m, ContactID: c.ContactID, AccountID: c.AccountID}, nil
 	default:
-		return nil, errs.Poisonf(ReasonContract, "contact %s: op %q is not UPSERT, DELETE or ERASE", c.ContactID, c.Op)
+		return nil, errs.Poisonf(errs.ReasonContract, "contact %s: op %q is not UPSERT, DELETE or ERASE", c.ContactID, c.Op)
 	}
 	name := strings.TrimSpace(c.LastName)
 	if c.FirstName != nil && strings.TrimSpace(*c.FirstName) != "" {

@@ -20,7 +20,7 @@ func Lead(l *contracts.Lead) (golden.Event, error) {
 		return nil, nil
 	}
 	if err := required("company", l.Company); err != nil {
-		return nil, errs.Poison(golden.ReasonValidation, err)
+		return nil, errs.Poison(errs.ReasonValidation, err)
 	}
 	attrs := map[sv.Field]string{sv.Name: l.Company}
 	setAttr(attrs, sv.Website, l.Website)

@@ -284,7 +284,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newState(t)
 			_, err := s.Apply(tt.ev)
-			if errs.ClassOf(err) != errs.ClassPoison || errs.ReasonOf(err) != ReasonValidation {
+			if errs.ClassOf(err) != errs.ClassPoison || errs.ReasonOf(err) != string(errs.ReasonValidation) {
 				t.Fatalf("err = %v (class %s), want poison/validation", err, errs.ClassOf(err))
 			}
 			if !strings.Contains(err.Error(), tt.msg) {

@@ -18,12 +18,6 @@ import (
 	"github.com/isthmus/isthmus/services/customer-sync/internal/xref"
 )
 
-// Reasons of the errors Apply returns (errs.ReasonOf).
-const (
-	ReasonValidation    = "validation"
-	ReasonUnknownGolden = "unknown_golden_id"
-)
-
 // ErrUnknownGolden is returned (wrapped, class Poison) for a decision that
 // names a golden id this partition does not hold.
 var ErrUnknownGolden = errors.New("unknown golden id")
@@ -103,7 +97,7 @@ func (s *State) Apply(ev Event) (Outputs, error) { return s.ApplyIn("", ev) }
 func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	m := ev.meta()
 	if m.OccurredAt.IsZero() {
-		return Outputs{}, errs.Poison(ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
+		return Outputs{}, errs.Poison(errs.ReasonValidation, &normalize.Error{Field: "occurred_at", Reason: "occurred_at is required"})
 	}
 	t := &tx{s: s, block: block, m: m, at: m.OccurredAt.UnixMilli(), dirty: map[string]bool{}, parked: map[string]bool{}, keep: map[string]bool{}, xrefs: map[xref.Ref]bool{},
 		gcs: map[string]string{}, gcInto: map[string]string{}}
@@ -136,7 +130,7 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	case EraseRequested:
 		err = t.erase(e)
 	default:
-		err = errs.Poisonf(ReasonValidation, "golden: unsupported event %T", ev)
+		err = errs.Poisonf(errs.ReasonValidation, "golden: unsupported event %T", ev)
 	}
 	if err != nil {
 		return Outputs{}, err
@@ -145,7 +139,7 @@ func (s *State) ApplyIn(block string, ev Event) (Outputs, error) {
 	return t.finish(), nil
 }
 
-func validation(err error) error { return errs.Poison(ReasonValidation, err) }
+func validation(err error) error { return errs.Poison(errs.ReasonValidation, err) }
 
 // ---- source records ------------------------------------------------------
 
@@ -749,7 +743,7 @@ func (t *tx) deleteContact(e ContactDeleted) error {
 func (t *tx) live(id, field string) (*Record, error) {
 	r, ok := t.s.records[t.s.xref.Resolve(id)]
 	if !ok || id == "" {
-		return nil, errs.Poison(ReasonUnknownGolden, fmt.Errorf("%s %q: %w", field, id, ErrUnknownGolden))
+		return nil, errs.Poison(errs.ReasonUnknownGoldenID, fmt.Errorf("%s %q: %w", field, id, ErrUnknownGolden))
 	}
 	return r, nil
 }
@@ -843,13 +837,13 @@ func (t *tx) absorb(e Absorb) error {
 	}
 	var r Record
 	if err := json.Unmarshal(e.Record, &r); err != nil || r.ID == "" || r.MergedInto != "" {
-		return errs.Poisonf(ReasonValidation, "absorb: not a live golden record (%v)", err)
+		return errs.Poisonf(errs.ReasonValidation, "absorb: not a live golden record (%v)", err)
 	}
 	if _, ok := t.s.records[r.ID]; ok {
-		return errs.Poisonf(ReasonValidation, "absorb: golden record %s is already held here", r.ID)
+		return errs.Poisonf(errs.ReasonValidation, "absorb: golden record %s is already held here", r.ID)
 	}
 	if err := t.s.Load(keyRecord+r.ID, e.Record); err != nil {
-		return errs.Poison(ReasonValidation, err)
+		return errs.Poison(errs.ReasonValidation, err)
 	}
 	if _, err := t.live(e.Survivor, "survivor"); err != nil {
 		t.touch(t.s.records[r.ID])
@@ -896,7 +890,7 @@ func (t *tx) notDuplicate(e StewardNotDuplicate) error {
 		return err
 	}
 	if a == b {
-		return errs.Poisonf(ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
+		return errs.Poisonf(errs.ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
 	}
 	if t.s.xref.IsNotDuplicate(a.ID, b.ID) {
 		return nil // decided before: idempotent (no outcome again)
@@ -915,7 +909,7 @@ func (t *tx) erase(e EraseRequested) error {
 	if id == "" {
 		g, ok := t.s.xref.Golden(e.Ref)
 		if !ok {
-			return errs.Poison(ReasonUnknownGolden, fmt.Errorf("erase: source record %s/%s: %w", e.Ref.System, e.Ref.ID, ErrUnknownGolden))
+			return errs.Poison(errs.ReasonUnknownGoldenID, fmt.Errorf("erase: source record %s/%s: %w", e.Ref.System, e.Ref.ID, ErrUnknownGolden))
 		}
 		id = g
 	}

@@ -8,11 +8,6 @@ import (
 	"github.com/isthmus/isthmus/services/customer-sync/internal/survivorship"
 )
 
-// ReasonRefused is the errs reason of a steward decision that cannot be
-// carried out (unknown field, a source that is not a member, the last
-// member): the service publishes the exception back OPEN with the reason.
-const ReasonRefused = "decision_refused"
-
 // Steward is the system of a value a steward picked (its lineage).
 const Steward survivorship.System = "steward"
 
@@ -48,7 +43,9 @@ func (t *tx) rule(r Ruling, rec *Record, status, note string) {
 	})
 }
 
-func refused(format string, args ...any) error { return errs.Poisonf(ReasonRefused, format, args...) }
+func refused(format string, args ...any) error {
+	return errs.Poisonf(errs.ReasonDecisionRefused, format, args...)
+}
 
 // pick sets Field of the golden record to the value the steward picked,
 // with the steward's lineage (dated at the decision), pushes it to the

@@ -114,7 +114,7 @@ func TestStewardActions(t *testing.T) {
 			StewardSplit{Meta: meta(31), Ruling: ruling(x, "d2"), Golden: g, Ref: xref.Ref{System: "crm", ID: "NOT-A-MEMBER"}},
 		} {
 			_, err := s.Apply(ev)
-			if errs.ClassOf(err) != errs.ClassPoison || errs.ReasonOf(err) != ReasonRefused {
+			if errs.ClassOf(err) != errs.ClassPoison || errs.ReasonOf(err) != string(errs.ReasonDecisionRefused) {
 				t.Errorf("%T: err %v, want a refusal", ev, err)
 			}
 		}

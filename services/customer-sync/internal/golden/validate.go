@@ -15,7 +15,7 @@ import (
 // bad input is dead-lettered from its own topic, partition and offset. A
 // contact's phone is checked by Apply only: a national number needs the
 // country of the account, which only the state knows. Errors are
-// errs.Poison with reason ReasonValidation (or ReasonUnknownGolden for a
+// errs.Poison with reason errs.ReasonValidation (or errs.ReasonUnknownGoldenID for a
 // decision without golden ids), like Apply's.
 func Validate(ev Event) error {
 	if ev.meta().OccurredAt.IsZero() {
@@ -41,29 +41,29 @@ func Validate(ev Event) error {
 		}
 	case StewardMerge:
 		if e.Survivor == "" || e.Merged == "" {
-			return errs.Poisonf(ReasonUnknownGolden, "merge decision needs survivor and merged golden ids: %w", ErrUnknownGolden)
+			return errs.Poisonf(errs.ReasonUnknownGoldenID, "merge decision needs survivor and merged golden ids: %w", ErrUnknownGolden)
 		}
 	case StewardNotDuplicate:
 		if e.A == "" || e.B == "" {
-			return errs.Poisonf(ReasonUnknownGolden, "not-duplicate decision needs two golden ids: %w", ErrUnknownGolden)
+			return errs.Poisonf(errs.ReasonUnknownGoldenID, "not-duplicate decision needs two golden ids: %w", ErrUnknownGolden)
 		}
 		if e.A == e.B {
-			return errs.Poisonf(ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
+			return errs.Poisonf(errs.ReasonValidation, "not-duplicate decision names one golden record twice (%s, %s)", e.A, e.B)
 		}
 	case StewardPick:
 		if e.Golden == "" || e.Field == "" {
-			return errs.Poisonf(ReasonRefused, "PICK_SURVIVOR needs the parameters golden_id (or an exception id naming it), field and value")
+			return errs.Poisonf(errs.ReasonDecisionRefused, "PICK_SURVIVOR needs the parameters golden_id (or an exception id naming it), field and value")
 		}
 	case StewardSplit:
 		if e.Golden == "" || e.Ref.System == "" || e.Ref.ID == "" {
-			return errs.Poisonf(ReasonRefused, "SPLIT needs the parameters golden_id (or an exception id naming it), system and record_id of the source record to split off")
+			return errs.Poisonf(errs.ReasonDecisionRefused, "SPLIT needs the parameters golden_id (or an exception id naming it), system and record_id of the source record to split off")
 		}
 	case StewardClose:
 		if e.Golden == "" {
-			return errs.Poisonf(ReasonRefused, "%s needs an exception id naming its golden record", e.Status)
+			return errs.Poisonf(errs.ReasonDecisionRefused, "%s needs an exception id naming its golden record", e.Status)
 		}
 	case StewardRefused:
-		return errs.Poisonf(ReasonRefused, "%s", e.Reason)
+		return errs.Poisonf(errs.ReasonDecisionRefused, "%s", e.Reason)
 	case LeadQualified:
 		if e.LeadID == "" {
 			return validation(&normalize.Error{Field: "lead_id", Reason: "is required"})
@@ -73,10 +73,10 @@ func Validate(ev Event) error {
 		}
 	case EraseRequested:
 		if e.GoldenID == "" && (e.Ref.System == "" || e.Ref.ID == "") {
-			return errs.Poisonf(ReasonUnknownGolden, "erase request names no golden id and no source record: %w", ErrUnknownGolden)
+			return errs.Poisonf(errs.ReasonUnknownGoldenID, "erase request names no golden id and no source record: %w", ErrUnknownGolden)
 		}
 	default:
-		return errs.Poisonf(ReasonValidation, "golden: unsupported event %T", ev)
+		return errs.Poisonf(errs.ReasonValidation, "golden: unsupported event %T", ev)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ type assetOp struct {
 func sendAssetOp(m *processor.Message, serial string, op assetOp) error {
 	b, err := json.Marshal(op)
 	if err != nil {
-		return errs.Poison("state-encode", err)
+		return errs.Poison(errs.ReasonStateEncode, err)
 	}
 	m.Emit(TopicAssets, serial, b, op.Origin.headers()...)
 	return nil
@@ -47,7 +47,7 @@ func returnAsset(m *processor.Message, serial, returnID string, o origin) error 
 func (s *Sim) assetChange(m *processor.Message) error {
 	var op assetOp
 	if err := json.Unmarshal(m.Record.Value, &op); err != nil {
-		return errs.Poison("asset-op", err)
+		return errs.Poison(errs.ReasonAssetOp, err)
 	}
 	serial := m.Key()
 	var a contracts.Asset
@@ -63,7 +63,7 @@ func (s *Sim) assetChange(m *processor.Message) error {
 		a.Status = contracts.AssetStatusReturned
 		a.Metadata = s.meta("asset", serial, "return-"+op.Return, op.Origin, contracts.SourceSystemERP)
 	default:
-		return errs.Poisonf("asset-op", "asset change for %s names neither an asset nor a return", serial)
+		return errs.Poisonf(errs.ReasonAssetOp, "asset change for %s names neither an asset nor a return", serial)
 	}
 	if err := installedBase.Put(m, serial, a); err != nil {
 		return err

@@ -63,7 +63,7 @@ func (s *Sim) rtStatus(st *returnState, status, step, cmdID string) *contracts.R
 // price. A command id seen before changes nothing.
 func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.ReturnCommand) error {
 	if cmd.ReturnID == "" {
-		return errs.Poisonf("validation", "return command %s has no return_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "return command %s has no return_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	st, exists, err := returnOrders.Get(m, cmd.ReturnID)
@@ -139,7 +139,7 @@ func (s *Sim) returnOrder(m *processor.Message, at time.Time, cmd *contracts.Ret
 		st.Credit, st.Step, st.Last = v, rtDone, contracts.ReturnStateCredited
 		return answer(v, "")
 	}
-	return errs.Poisonf("validation", "return command %s: unknown action %q", cmd.CommandID, cmd.Action)
+	return errs.Poisonf(errs.ReasonValidation, "return command %s: unknown action %q", cmd.CommandID, cmd.Action)
 }
 
 // checkReturn is why ERP refuses to open a return ("" when it opens it).

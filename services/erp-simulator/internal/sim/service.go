@@ -120,7 +120,7 @@ func (s *Sim) soStatus(st *serviceOrderState, status, step string) *contracts.Se
 // status again; CANCEL cancels an order not completed yet.
 func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.ServiceOrderCommand) error {
 	if cmd.ServiceOrderID == "" || cmd.CaseID == "" {
-		return errs.Poisonf("validation", "service order command %s has no service_order_id or case_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "service order command %s has no service_order_id or case_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	st, exists, err := serviceOrders.Get(m, cmd.ServiceOrderID)
@@ -155,7 +155,7 @@ func (s *Sim) serviceOrder(m *processor.Message, at time.Time, cmd *contracts.Se
 		return emitNow(s.soStatus(&st, contracts.ServiceOrderStateCancelled, "cancel-"+cmd.CommandID), "cancel/"+cmd.CommandID)
 	case contracts.ServiceOrderActionCreate:
 	default:
-		return errs.Poisonf("validation", "service order command %s: unknown action %q", cmd.CommandID, cmd.Action)
+		return errs.Poisonf(errs.ReasonValidation, "service order command %s: unknown action %q", cmd.CommandID, cmd.Action)
 	}
 	if exists {
 		// A re-sent CREATE: the current status again.
@@ -256,7 +256,7 @@ func (s *Sim) advanceServiceOrder(m *processor.Message, now time.Time, key strin
 // CLAIM_ACCEPTED otherwise. A repeated claim gets the same answer.
 func (s *Sim) warrantyClaim(m *processor.Message, at time.Time, cmd *contracts.WarrantyClaimCommand) error {
 	if cmd.ServiceOrderID == "" || cmd.ClaimID == "" {
-		return errs.Poisonf("validation", "warranty claim command %s has no service_order_id or claim_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "warranty claim command %s has no service_order_id or claim_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	st, exists, err := serviceOrders.Get(m, cmd.ServiceOrderID)

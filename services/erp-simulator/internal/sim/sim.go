@@ -310,7 +310,7 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 	case TopicAssets:
 		return s.assetChange(m)
 	}
-	return errs.Poisonf("unknown-topic", "erp-simulator does not consume %s", m.Topic)
+	return errs.Poisonf(errs.ReasonUnknownTopic, "erp-simulator does not consume %s", m.Topic)
 }
 
 // meta is the metadata of an answer: its id derived from what it answers
@@ -322,7 +322,7 @@ func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.Eve
 
 func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
 	if cmd.OrderID == "" {
-		return errs.Poisonf("validation", "order command %s has no order_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "order command %s has no order_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	st, exists, err := orders.Get(m, cmd.OrderID)
@@ -353,7 +353,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec)
 	case contracts.OrderCommandActionCreate:
 	default:
-		return errs.Poisonf("validation", "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
+		return errs.Poisonf(errs.ReasonValidation, "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
 	}
 	replaceable := st.Step == stepDecide || st.Step == stepShip || st.Step == stepDone && st.Last == contracts.ErpOrderStateRejected
 	if exists && revision(cmd) > revision(&st.Cmd) && replaceable {
@@ -461,7 +461,7 @@ func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERP
 
 func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.CustomerCommand) error {
 	if cmd.GoldenID == "" {
-		return errs.Poisonf("validation", "customer command %s has no golden_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "customer command %s has no golden_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	cs, _, err := customers.Get(m, cmd.GoldenID)
@@ -586,7 +586,7 @@ func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *
 
 func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.JournalCommand) error {
 	if cmd.JournalCommandID == "" {
-		return errs.Poisonf("validation", "journal command without journal_command_id (contract %s)", cmd.ContractID)
+		return errs.Poisonf(errs.ReasonValidation, "journal command without journal_command_id (contract %s)", cmd.ContractID)
 	}
 	o := originOf(m, cmd.Metadata)
 	d := s.s.Rules.DecideJournal(cmd)
@@ -615,7 +615,7 @@ func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.Journal
 
 func (s *Sim) billing(m *processor.Message, at time.Time, cmd *contracts.BillingCommand) error {
 	if cmd.ContractID == "" {
-		return errs.Poisonf("validation", "billing command %s has no contract_id", cmd.CommandID)
+		return errs.Poisonf(errs.ReasonValidation, "billing command %s has no contract_id", cmd.CommandID)
 	}
 	o := originOf(m, cmd.Metadata)
 	cs, _, err := contractStates.Get(m, cmd.ContractID)

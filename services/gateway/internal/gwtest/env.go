@@ -28,7 +28,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
-	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
@@ -60,7 +59,7 @@ func Topics() []string {
 	for _, m := range append(append([]readmodel.Model{readmodel.Golden}, readmodel.Models...), readmodel.ServiceModels...) {
 		out = append(out, string(m))
 	}
-	return append(out, processor.DLQTopic("gateway"))
+	return append(out, catalog.DLQTopic("gateway"))
 }
 
 // ReadAll returns the committed records of a logical topic, waiting up to

@@ -209,7 +209,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 	for _, m := range b.models {
 		epoch, stored, err := b.store.Begin(ctx, m, newEpoch())
 		if err != nil {
-			return errs.Retriable("redis", err)
+			return errs.Retriable(errs.ReasonRedis, err)
 		}
 		if b.store.mirror != nil {
 			// Resume from the offsets of the data the mirror holds: its own when it
@@ -219,7 +219,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 			} else if stored, err = b.store.snapshot(ctx, m, epoch); errors.Is(err, ErrEpochChanged) {
 				return err
 			} else if err != nil {
-				return errs.Retriable("redis", err)
+				return errs.Retriable(errs.ReasonRedis, err)
 			}
 		}
 		pos[m] = &position{next: stored, target: map[int32]int64{}, epoch: epoch}
@@ -227,10 +227,10 @@ func (b *Builder) runOnce(ctx context.Context) error {
 	}
 	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
-		return errs.Retriable("kafka", fmt.Errorf("list end offsets: %w", err))
+		return errs.Retriable(errs.ReasonKafka, fmt.Errorf("list end offsets: %w", err))
 	}
 	if err := ends.Error(); err != nil {
-		return errs.Retriable("kafka", fmt.Errorf("list end offsets: %w", err))
+		return errs.Retriable(errs.ReasonKafka, fmt.Errorf("list end offsets: %w", err))
 	}
 	assign := map[string]map[int32]kgo.Offset{}
 	for _, m := range b.models {
@@ -247,7 +247,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 			}
 		}
 		if len(assign[t]) == 0 {
-			return errs.Retriable("kafka", fmt.Errorf("topic %s has no partitions (not created yet?)", t))
+			return errs.Retriable(errs.ReasonKafka, fmt.Errorf("topic %s has no partitions (not created yet?)", t))
 		}
 	}
 	cl, err := kgo.NewClient(append(opts,
@@ -280,7 +280,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 			}
 		})
 		if ferr != nil {
-			return errs.Retriable("kafka", ferr)
+			return errs.Retriable(errs.ReasonKafka, ferr)
 		}
 		var applyErr error
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -296,7 +296,7 @@ func (b *Builder) runOnce(ctx context.Context) error {
 		// A flushed Redis with no new records would otherwise go unnoticed.
 		epochs, err := b.store.Epochs(ctx, b.models...)
 		if err != nil {
-			return errs.Retriable("redis", err)
+			return errs.Retriable(errs.ReasonRedis, err)
 		}
 		for _, m := range b.models {
 			if epochs[m] != pos[m].epoch {
@@ -340,7 +340,7 @@ func (b *Builder) apply(ctx context.Context, produce producer, m Model, p *posit
 			if errors.Is(err, ErrEpochChanged) {
 				return err
 			}
-			return errs.Retriable("redis", err)
+			return errs.Retriable(errs.ReasonRedis, err)
 		}
 		p.next[part] = next
 		b.store.mirrorApply(m, p.epoch, part, next, changes)
@@ -380,7 +380,7 @@ func (b *Builder) apply(ctx context.Context, produce producer, m Model, p *posit
 func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) (Change, any, error) {
 	if r.Value == nil { // tombstone
 		if len(r.Key) == 0 {
-			return Change{}, nil, errs.Poisonf("tombstone-without-key", "tombstone without key at %s[%d]@%d", r.Topic, r.Partition, r.Offset)
+			return Change{}, nil, errs.Poisonf(errs.ReasonTombstoneWithoutKey, "tombstone without key at %s[%d]@%d", r.Topic, r.Partition, r.Offset)
 		}
 		return Change{Offset: r.Offset, Field: tombstoneField(m, string(r.Key))}, nil, nil
 	}
@@ -390,7 +390,7 @@ func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) 
 	}
 	field, v, del, err := sh.change(string(r.Key), rec)
 	if err != nil {
-		return Change{}, nil, errs.Poison("inconsistent-record", fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err))
+		return Change{}, nil, errs.Poison(errs.ReasonInconsistentRecord, fmt.Errorf("%s[%d]@%d: %w", r.Topic, r.Partition, r.Offset, err))
 	}
 	if del {
 		return Change{Offset: r.Offset, Field: field}, nil, nil
@@ -400,7 +400,7 @@ func (b *Builder) change(ctx context.Context, m Model, sh shape, r *kgo.Record) 
 		data, err = EncodeGolden(v.(GoldenInfo))
 	}
 	if err != nil {
-		return Change{}, nil, errs.Poison("encode", err)
+		return Change{}, nil, errs.Poison(errs.ReasonEncode, err)
 	}
 	return Change{Offset: r.Offset, Field: field, Value: data}, v, nil
 }
@@ -413,11 +413,11 @@ func (b *Builder) deadLetter(ctx context.Context, produce producer, m Model, r *
 	b.metrics.poison.WithLabelValues(string(m)).Inc()
 	b.log.Error("dead-lettering bad record", "model", m, "partition", r.Partition, "offset", r.Offset, "err", cause)
 	if errs.ClassOf(cause) == errs.ClassUnknown {
-		cause = errs.Poison("bad-record", cause)
+		cause = errs.Poison(errs.ReasonBadRecord, cause)
 	}
 	claimed, err := b.store.ClaimDeadLetter(ctx, m, r.Partition, r.Offset)
 	if err != nil {
-		return errs.Retriable("redis", err)
+		return errs.Retriable(errs.ReasonRedis, err)
 	}
 	if !claimed {
 		return nil
@@ -425,7 +425,7 @@ func (b *Builder) deadLetter(ctx context.Context, produce producer, m Model, r *
 	dl := processor.DeadLetterRecord(b.kcfg, "gateway", string(m), r, cause, time.Now())
 	if err := produce(ctx, dl); err != nil {
 		_ = b.store.ReleaseDeadLetter(context.WithoutCancel(ctx), m, r.Partition, r.Offset)
-		return errs.Retriable("dlq", fmt.Errorf("write %s: %w", dl.Topic, err))
+		return errs.Retriable(errs.ReasonDLQ, fmt.Errorf("write %s: %w", dl.Topic, err))
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
-	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -200,7 +199,7 @@ func TestBuilderAppliesEveryTopic(t *testing.T) {
 					t.Fatalf("%s: %d dead letters, want 1", c.name, len(dl))
 				}
 				d := dl[0]
-				if d.Topic != processor.DLQTopic("gateway") || string(d.Value) != string(c.value) || header(d, catalog.DLQHeaderTopic) != topic ||
+				if d.Topic != catalog.DLQTopic("gateway") || string(d.Value) != string(c.value) || header(d, catalog.DLQHeaderTopic) != topic ||
 					header(d, catalog.DLQHeaderErrorClass) != "poison" {
 					t.Errorf("%s: dead letter on %s, value %q, topic %q, class %q", c.name, d.Topic, d.Value, header(d, catalog.DLQHeaderTopic), header(d, catalog.DLQHeaderErrorClass))
 				}

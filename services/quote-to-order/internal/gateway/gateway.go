@@ -147,7 +147,7 @@ func (c *Client) Validate(ctx context.Context, s *saga.Saga) (saga.Validation, e
 	}
 	amount := pres.GetGrandTotal()
 	if amount == nil {
-		return v, errs.Retriablef("gateway_incomplete", "PriceQuote returned no grand total")
+		return v, errs.Retriablef(errs.ReasonGatewayIncomplete, "PriceQuote returned no grand total")
 	}
 	cres, err := c.credit.CheckCredit(ctx, &creditv1.CheckCreditRequest{
 		Customer: &creditv1.CheckCreditRequest_ErpCustomerId{ErpCustomerId: s.ERPCustomerID},
@@ -217,7 +217,7 @@ func money(m *typev1.Money, def string) contracts.Money {
 // overloaded (rate limited), unauthenticated (a configuration fault an
 // operator fixes) — the order waits, never skips validation.
 func classify(call string, err error) error {
-	return errs.Retriable("gateway_"+strings.ToLower(status.Code(err).String()), fmt.Errorf("gateway %s: %w", call, err))
+	return errs.Retriable(errs.GatewayStatus(status.Code(err)), fmt.Errorf("gateway %s: %w", call, err))
 }
 
 // problem maps the gateway refusing the request's content to a Problem,

@@ -105,25 +105,25 @@ func (a *Approvals) Run(ctx context.Context) error {
 func (a *Approvals) Sync(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	ends, err := kadm.NewClient(a.cl).ListEndOffsets(ctx, a.topic)
+	spans, err := kafka.Partitions(ctx, kadm.NewClient(a.cl), a.topic)
 	if err != nil {
 		return fmt.Errorf("approvals topic %s: %w", a.topic, err)
 	}
-	end, ok := ends.Lookup(a.topic, 0)
-	if !ok || end.Err != nil {
-		return fmt.Errorf("approvals topic %s: no end offset: %v", a.topic, end.Err)
+	end, ok := spans[0]
+	if !ok {
+		return fmt.Errorf("approvals topic %s: no partition 0", a.topic)
 	}
 	for {
 		a.mu.RLock()
 		next, ch := a.next, a.changed
 		a.mu.RUnlock()
-		if next >= end.Offset {
+		if next >= end.To {
 			return nil
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return fmt.Errorf("approvals topic %s: still at offset %d of %d: %w", a.topic, next, end.Offset, ctx.Err())
+			return fmt.Errorf("approvals topic %s: still at offset %d of %d: %w", a.topic, next, end.To, ctx.Err())
 		}
 	}
 }
