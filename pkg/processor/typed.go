@@ -133,3 +133,30 @@ func (t Timers) At(m *Message, id string) (time.Time, bool) { return m.TimerAt(t
 func (t Timers) Due(m *Message, now time.Time, fn func(id string, at time.Time) bool) {
 	m.DueTimers(t.name, now, fn)
 }
+
+// MoveTimers moves up to limit entries of the store from — timers an
+// earlier release kept in a layout of its own — into the timer index t,
+// deleting each entry it moves, and reports how many it moved (0 once from
+// is empty: from then on it costs one empty scan). parse reads an entry's
+// timer id and deadline; an entry it cannot read is our own state gone
+// bad (CorruptState), never dropped. Services call it from their tick until
+// it returns 0, so timers pending across an upgrade still fire.
+func MoveTimers(m *Message, from string, t Timers, limit int, parse func(key string, value []byte) (id string, at time.Time, err error)) (int, error) {
+	moved := 0
+	var err error
+	m.Range(from, func(k string, v []byte) bool {
+		if moved >= limit {
+			return false
+		}
+		id, at, perr := parse(k, v)
+		if perr != nil {
+			err = CorruptState(from, k, perr)
+			return false
+		}
+		t.Set(m, id, at)
+		m.Put(from, k, nil)
+		moved++
+		return true
+	})
+	return moved, err
+}

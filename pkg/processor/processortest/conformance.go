@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -39,17 +37,7 @@ func FakeCluster(t testing.TB) Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	reg, err := schemaregistry.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	cl, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Cluster{Brokers: c.ListenAddrs(), Registry: cl}
+	return Cluster{Brokers: c.ListenAddrs(), Registry: Registry(t)}
 }
 
 // Target is a service's processor under the conformance suite.

@@ -82,16 +82,7 @@ func New(t testing.TB, cfg processor.Config, opts ...Option) *Kit {
 	for _, o := range opts {
 		o(&s)
 	}
-	reg, err := schemaregistry.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	cl, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cl := Registry(t)
 	sd := serde.New(cl, serde.AutoRegister(true))
 	popts := append([]processor.Option{
 		processor.WithSerde(sd),
@@ -117,6 +108,23 @@ func New(t testing.TB, cfg processor.Config, opts ...Option) *Kit {
 		k.internal[it] = true
 	}
 	return k
+}
+
+// Registry starts an in-memory schema registry (pkg/schemaregistry) on
+// loopback for the test and returns a client of it.
+func Registry(t testing.TB) *sr.Client {
+	t.Helper()
+	reg, err := schemaregistry.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	t.Cleanup(srv.Close)
+	cl, err := sr.NewClient(sr.URLs(srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
 
 // Processor is the processor under test.

@@ -205,3 +205,48 @@ func TestRawCodecAndCorruptState(t *testing.T) {
 		t.Errorf("err = %v", res.Err)
 	}
 }
+
+func TestMoveTimers(t *testing.T) {
+	timers := processor.NewTimers("due")
+	var fired []string
+	moveErr := error(nil)
+	cfg := processor.Config{Service: "mover", Topics: []string{"mover.v1"}, Stores: []string{"old-index", timers.Name()},
+		Handler: func(context.Context, *processor.Message) error { return nil },
+		Tick:    time.Second,
+		OnTick: func(_ context.Context, m *processor.Message, now time.Time) error {
+			if _, err := processor.MoveTimers(m, "old-index", timers, 2, func(k string, v []byte) (string, time.Time, error) {
+				at, err := time.Parse(time.RFC3339, k)
+				return string(v), at, err
+			}); err != nil {
+				moveErr = err
+				return err
+			}
+			timers.Due(m, now, func(id string, _ time.Time) bool {
+				fired = append(fired, id)
+				timers.Cancel(m, id)
+				return true
+			})
+			return nil
+		}}
+	k := processortest.New(t, cfg)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"a", "b", "c"} {
+		k.Seed("old-index", t0.Add(time.Duration(i)*time.Hour).Format(time.RFC3339), []byte(id))
+	}
+	k.Tick(t0.Add(-time.Hour)) // moves two, none due
+	if len(fired) != 0 {
+		t.Fatalf("fired early: %v", fired)
+	}
+	k.Tick(t0.Add(90 * time.Minute)) // moves the third; a and b due
+	k.Tick(t0.Add(3 * time.Hour))
+	if strings.Join(fired, ",") != "a,b,c" {
+		t.Errorf("fired %v, want a,b,c once each", fired)
+	}
+	if _, ok := k.State("old-index", t0.Format(time.RFC3339)); ok {
+		t.Error("a moved entry is still in the old index")
+	}
+	k.Seed("old-index", "not a time", []byte("x"))
+	if res := k.Tick(t0.Add(4 * time.Hour)); res.Err == nil || errs.ReasonOf(moveErr) != "corrupt_state" {
+		t.Errorf("unreadable legacy timer: err %v, move error %v", res.Err, moveErr)
+	}
+}

@@ -3,19 +3,18 @@ package readmodel
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
+
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
-	"github.com/isthmus/isthmus/pkg/schemaregistry"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
@@ -35,17 +34,7 @@ type builderKit struct {
 
 func newBuilderKit(t *testing.T) *builderKit {
 	t.Helper()
-	reg, err := schemaregistry.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	cl, err := sr.NewClient(sr.URLs(srv.URL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := serde.New(cl, serde.AutoRegister(true))
+	sd := serde.New(processortest.Registry(t), serde.AutoRegister(true))
 	store, _ := newStore(t)
 	b, err := NewBuilder(store, kafka.Config{}, sd, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -129,11 +118,11 @@ func modelCases() []modelCase {
 			ListPrice: usd(1000), VolumeTiers: []contracts.VolumeTier{{MinQuantity: 10, UnitPrice: usd(900)}}, Active: true},
 			"W|NA|USD", `"list_price":1000`,
 			&contracts.PriceBookEntry{Metadata: md, SKU: "W", Region: "NA", Currency: "USD", ListPrice: usd(1000),
-				VolumeTiers: []contracts.VolumeTier{{MinQuantity: 10, UnitPrice: contracts.Money{AmountMinor: 900, Currency: "EUR"}}}}, "inconsistent-record"},
+				VolumeTiers: []contracts.VolumeTier{{MinQuantity: 10, UnitPrice: contracts.Money{AmountMinor: 900, Currency: "EUR"}}}}, "inconsistent_record"},
 		{Credit, "C1", &contracts.CreditAccount{Metadata: md, ERPCustomerID: "C1", CreditLimit: usd(100000), ArBalance: usd(2), OpenOrders: usd(1),
 			CreditStatus: contracts.CreditStatusActive, AsOf: unitAt}, "C1", `"limit":100000`,
 			&contracts.CreditAccount{Metadata: md, ERPCustomerID: "C1", CreditLimit: usd(100000), ArBalance: contracts.Money{AmountMinor: 2, Currency: "EUR"},
-				OpenOrders: usd(1), CreditStatus: contracts.CreditStatusActive}, "inconsistent-record"},
+				OpenOrders: usd(1), CreditStatus: contracts.CreditStatusActive}, "inconsistent_record"},
 		{Inventory, "W|S1", &contracts.InventoryLevel{Metadata: md, SKU: "W", Site: "S1", OnHand: 10, Allocated: 2, AsOf: unitAt}, "W|S1", `"on_hand":10`, nil, ""},
 		{Customer, "C1", &contracts.Customer{Metadata: md, Op: contracts.ChangeOperationUpsert, ERPCustomerID: "C1", CRMAccountID: strp("CRM1"), Name: "C1",
 			CreditStatus: contracts.CreditStatusActive, Currency: strp("USD"), SourceUpdatedAt: unitAt}, "C1", `"crm_account_id":"CRM1"`, nil, ""},
@@ -146,7 +135,7 @@ func modelCases() []modelCase {
 		{Golden, "G1", &contracts.GoldenCustomer{Metadata: md, GoldenID: "G1", Version: 1, Status: contracts.GoldenStatusActive, Name: "Acme",
 			CreditStatus: contracts.CreditStatusActive, ERPCustomerID: strp("C1"), Members: []contracts.SystemRef{{System: contracts.SourceSystemCRM, ID: "CRM1"}}},
 			"G1", `"name":"Acme","features":{"Name":"acme"`,
-			&contracts.GoldenCustomer{Metadata: md, Status: contracts.GoldenStatusActive, Name: "No id", CreditStatus: contracts.CreditStatusActive}, "inconsistent-record"},
+			&contracts.GoldenCustomer{Metadata: md, Status: contracts.GoldenStatusActive, Name: "No id", CreditStatus: contracts.CreditStatusActive}, "inconsistent_record"},
 		{Asset, "SN1", &contracts.Asset{Metadata: md, Serial: "SN1", SKU: "W", ERPCustomerID: "C1", Status: contracts.AssetStatusInstalled,
 			InstallDate: unitAt, AsOf: unitAt}, "SN1", `"erp_customer_id":"C1"`, nil, ""},
 	}
@@ -183,7 +172,7 @@ func TestBuilderAppliesEveryTopic(t *testing.T) {
 				{"bad bytes", tc.key, []byte("not avro"), ""},
 				{"unknown schema id", tc.key, []byte{0, 0, 0, 0x7a, 0x69, 2, 4}, ""},
 				{"another contract", tc.key, other, ""},
-				{"tombstone without key", "", nil, "tombstone-without-key"},
+				{"tombstone without key", "", nil, "tombstone_without_key"},
 			}
 			if tc.invalid != nil {
 				bad = append(bad, struct {
