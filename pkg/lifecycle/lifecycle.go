@@ -287,6 +287,14 @@ func Main(program string, cfg Configurable, run func(ctx context.Context, log *s
 	return MainArgs(program, os.Args[1:], os.Stderr, cfg, run)
 }
 
+// Program is Main for a service whose entry is Run(ctx, cfg, log): a
+// service's whole main() is
+//
+//	os.Exit(lifecycle.Program(svc.Name, &svc.Config{}, svc.Run))
+func Program[C Configurable](program string, cfg C, run func(ctx context.Context, cfg C, log *slog.Logger) error) int {
+	return Main(program, cfg, func(ctx context.Context, log *slog.Logger) error { return run(ctx, cfg, log) })
+}
+
 // MainArgs is Main with explicit arguments and error stream (tests).
 func MainArgs(program string, args []string, stderr io.Writer, cfg Configurable, run func(ctx context.Context, log *slog.Logger) error) int {
 	s := config.NewSet(program)

@@ -2,17 +2,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/services/customer-sync/customersync"
 )
 
-func main() {
-	var cfg customersync.Config
-	os.Exit(lifecycle.Main(customersync.Name, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return customersync.Run(ctx, &cfg, log)
-	}))
-}
+func main() { os.Exit(lifecycle.Program(customersync.Name, &customersync.Config{}, customersync.Run)) }

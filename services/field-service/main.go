@@ -2,17 +2,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/services/field-service/fieldservice"
 )
 
-func main() {
-	var cfg fieldservice.Config
-	os.Exit(lifecycle.Main(fieldservice.Name, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return fieldservice.Run(ctx, &cfg, log)
-	}))
-}
+func main() { os.Exit(lifecycle.Program(fieldservice.Name, &fieldservice.Config{}, fieldservice.Run)) }

@@ -2,17 +2,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
 )
 
-func main() {
-	var cfg gateway.Config
-	os.Exit(lifecycle.Main(gateway.Name, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return gateway.Run(ctx, &cfg, log)
-	}))
-}
+func main() { os.Exit(lifecycle.Program(gateway.Name, &gateway.Config{}, gateway.Run)) }

@@ -2,17 +2,10 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"os"
 
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 )
 
-func main() {
-	var cfg quotetoorder.Config
-	os.Exit(lifecycle.Main(quotetoorder.Name, &cfg, func(ctx context.Context, log *slog.Logger) error {
-		return quotetoorder.Run(ctx, &cfg, log)
-	}))
-}
+func main() { os.Exit(lifecycle.Program(quotetoorder.Name, &quotetoorder.Config{}, quotetoorder.Run)) }
