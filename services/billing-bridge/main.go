@@ -8,4 +8,6 @@ import (
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 )
 
-func main() { os.Exit(lifecycle.Program(billingbridge.Name, &billingbridge.Config{}, billingbridge.Run)) }
+func main() {
+	os.Exit(lifecycle.Program(billingbridge.Name, &billingbridge.Config{}, billingbridge.Run))
+}

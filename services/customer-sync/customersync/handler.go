@@ -58,7 +58,6 @@ var carried = []string{HeaderAbsorb, HeaderParentChild, HeaderParentRef, HeaderP
 // it tells whether the decoded in-memory state is the committed one.
 const seqKey = "m/seq"
 
-
 // Route store keys. On an input partition (re-key stage): "s/<SYSTEM>:<id>",
 // the match block of a source record, decided by its first event (sticky).
 // On a route partition: "r/<SYSTEM>:<id>", the same block as registered for

@@ -352,7 +352,6 @@ func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
 	return emitBreaks(m, breaks)
 }
 
-
 func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 	for _, b := range breaks {
 		// EmitValue's errors are classified by serde (an unreachable
