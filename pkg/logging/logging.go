@@ -22,9 +22,6 @@ func New(w io.Writer, level slog.Leveler, piiFields ...string) *slog.Logger {
 	return slog.New(NewHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), piiFields...))
 }
 
-// Discard returns a logger that writes nothing (tests).
-func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
 // Handler masks PII and adds context ids.
 type Handler struct {
 	next slog.Handler

@@ -60,16 +60,6 @@ func prepare(key string) nameForm {
 	}
 }
 
-// NameSimilarity compares two normalised names (CompanyName.Key) in [0, 1]:
-// the mean of the Jaro-Winkler similarity of the compact phonetic forms (the
-// better of written and sorted word order) and the weighted token overlap. An
-// acronym that spells the initials of the other name ("ibm" / "international
-// business machines") scores 0.8: plausible, never enough on its own.
-func NameSimilarity(a, b string) float64 {
-	s, _ := nameSim(prepare(a), prepare(b))
-	return s
-}
-
 // nameSim also reports whether the names agree word for word (token overlap
 // at least 0.75, or an acronym): only then may a shared domain count as
 // evidence, because a parent and its subsidiary ("Deutsche Telekom" /

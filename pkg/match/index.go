@@ -55,15 +55,6 @@ func (ix *Index) Grow(n int) {
 // Len is the number of golden records in the index.
 func (ix *Index) Len() int { return len(ix.byID) }
 
-// Get returns the features stored for id.
-func (ix *Index) Get(id ID) (Features, bool) {
-	s, ok := ix.byID[id]
-	if !ok {
-		return Features{}, false
-	}
-	return ix.slots[s].features(), true
-}
-
 // Upsert stores (or replaces) the features of golden record id.
 func (ix *Index) Upsert(id ID, f Features) {
 	if s, ok := ix.byID[id]; ok {

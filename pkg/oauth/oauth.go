@@ -98,22 +98,8 @@ type optFunc func(*Source)
 
 func (f optFunc) apply(s *Source) { f(s) }
 
-// WithHTTPClient sets the client for the token endpoint (default: a client
-// with a 10s timeout).
-func WithHTTPClient(c *http.Client) Option { return optFunc(func(s *Source) { s.http = c }) }
-
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return optFunc(func(s *Source) { s.log = l }) }
-
-// WithRenewAt sets the share of a token's lifetime after which it is renewed
-// (default 0.75; clamped to [0.1, 0.95]).
-func WithRenewAt(f float64) Option {
-	return optFunc(func(s *Source) { s.renewAt = min(max(f, 0.1), 0.95) })
-}
-
-// WithRetry sets the backoff between failed renewals in Run (default: 200ms
-// doubling to 10s).
-func WithRetry(p retry.Policy) Option { return optFunc(func(s *Source) { s.policy = p }) }
 
 // New returns a Source; it fetches nothing until asked.
 func New(cfg Config, opts ...Option) (*Source, error) {

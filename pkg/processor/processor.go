@@ -155,7 +155,7 @@ func WithCommitInterval(d time.Duration) Option {
 // calls. Either way each partition's records are handled in order and a
 // batch commits in one transaction; with concurrency, a slow or retrying
 // record holds up its own partition while the others keep taking records
-// (up to WithMaxBatchRecords), and the transaction commits once it is done.
+// (up to the batch bound, 20,000), and the transaction commits once it is done.
 // With a bound n > 1, a partition waiting in a retry holds one of the n
 // slots. The handler (and anything it shares) must be safe for concurrent
 // calls on different partitions unless n is 1.
@@ -166,10 +166,6 @@ func WithPartitionConcurrency(n int) Option {
 // busyPoll is how long a poll waits for more records while the commit
 // interval is over but a partition's lane is stuck on a record.
 const busyPoll = 5 * time.Millisecond
-
-// WithMaxBatchRecords bounds the records of one transaction (default
-// 20,000).
-func WithMaxBatchRecords(n int) Option { return optFunc(func(p *Processor) { p.maxBatch = n }) }
 
 // WithTransactionTimeout sets the transaction timeout (default 30s).
 func WithTransactionTimeout(d time.Duration) Option {
@@ -193,12 +189,6 @@ func WithClock(now func() time.Time) Option { return optFunc(func(p *Processor) 
 // spends busy (batches, restores) does not count.
 func WithIdleTimeout(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.idleTimeout = d })
-}
-
-// WithRestoreTimeout bounds the restore of one partition's state (default
-// 5m); past it the session fails with an error naming the partition.
-func WithRestoreTimeout(d time.Duration) Option {
-	return optFunc(func(p *Processor) { p.restoreTimeout = d })
 }
 
 // WithStaticMembership makes the instance id a static group member id
@@ -228,11 +218,6 @@ func WithPurgeInterval(d time.Duration) Option {
 // after the local checkpoint. An empty dir keeps the default. Services set
 // it from ISTHMUS_STATE_DIR.
 func WithStateDir(dir string) Option { return optFunc(func(p *Processor) { p.stateDir = dir }) }
-
-// WithKgoOpts adds raw franz-go options to the session client.
-func WithKgoOpts(opts ...kgo.Opt) Option {
-	return optFunc(func(p *Processor) { p.extra = append(p.extra, opts...) })
-}
 
 // Processor is a running consume–transform–produce loop.
 type Processor struct {
@@ -885,7 +870,7 @@ func (p *Processor) ensure(ctx context.Context, part int32) error {
 			return ctx.Err()
 		}
 		if rctx.Err() != nil {
-			return fmt.Errorf("%s: restore of partition %d did not finish within %s (WithRestoreTimeout): %w", p.cfg.Service, part, p.restoreTimeout, err)
+			return fmt.Errorf("%s: restore of partition %d did not finish within %s: %w", p.cfg.Service, part, p.restoreTimeout, err)
 		}
 		return fmt.Errorf("%s: restore partition %d: %w", p.cfg.Service, part, err)
 	}

@@ -61,10 +61,6 @@ func (f optFunc) apply(s *Serde) { f(s) }
 // instead of only looking it up. Default: false (lookup only).
 func AutoRegister(on bool) Option { return optFunc(func(s *Serde) { s.autoRegister = on }) }
 
-// WithAPI sets the hamba/avro configuration used to marshal and unmarshal.
-// Default: avro.DefaultConfig.
-func WithAPI(api avro.API) Option { return optFunc(func(s *Serde) { s.api = api }) }
-
 // Subject is the TopicNameStrategy subject of a topic's values.
 func Subject(topic string) string { return topic + "-value" }
 

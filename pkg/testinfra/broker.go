@@ -90,9 +90,6 @@ func (b *Broker) Addr() string { return b.addr }
 // Brokers returns the broker's address as a seed list.
 func (b *Broker) Brokers() []string { return []string{b.addr} }
 
-// LogFile returns the path of the broker's log (all starts appended).
-func (b *Broker) LogFile() string { return b.logf }
-
 // Start (re)starts the broker on the same ports and data dir and waits until it
 // serves clients; it fails the test when the broker is already running or does not
 // come up.

@@ -118,21 +118,6 @@ func (p *Program) Stop() {
 	}
 }
 
-// Exited tells whether the last started process has ended.
-func (p *Program) Exited() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.proc == nil {
-		return true
-	}
-	select {
-	case <-p.exited:
-		return true
-	default:
-		return false
-	}
-}
-
 func (p *Program) signal(sig syscall.Signal, wait time.Duration) bool {
 	p.mu.Lock()
 	proc, exited := p.proc, p.exited

@@ -62,14 +62,6 @@ func Secure(t testing.TB, listener string) map[string]string {
 	return env
 }
 
-// Setenv sets every variable of env for the test's duration.
-func Setenv(t testing.TB, env map[string]string) {
-	t.Helper()
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-}
-
 // HydraClient creates a client-credentials client on the Ory Hydra of the
 // secured infrastructure (env from Secure(t, "oauth")) whose access tokens
 // live for lifespan and may carry the given audiences and scopes. It returns

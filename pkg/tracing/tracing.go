@@ -52,11 +52,6 @@ func WithCorrelation(ctx context.Context, id string) context.Context {
 // Correlation returns the correlation id in ctx, or "".
 func Correlation(ctx context.Context) string { return idsOf(ctx).correlation }
 
-// WithCausation returns ctx carrying the id of the event being processed.
-func WithCausation(ctx context.Context, id string) context.Context {
-	return WithIDs(ctx, Correlation(ctx), id)
-}
-
 // Causation returns the causation id in ctx, or "".
 func Causation(ctx context.Context) string { return idsOf(ctx).causation }
 

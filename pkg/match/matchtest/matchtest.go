@@ -92,10 +92,6 @@ func Parse(name string, raw []byte) ([]Pair, error) {
 	return out, nil
 }
 
-// Embedded returns the raw bytes of an embedded pairs file (GeneratedFile,
-// HardFile).
-func Embedded(file string) ([]byte, error) { return files.ReadFile(file) }
-
 // Pairs returns every labelled pair: generated, then hard.
 func Pairs() ([]Pair, error) {
 	var out []Pair

@@ -32,9 +32,6 @@ type Env struct {
 	lookup                    func(string) (string, bool)
 }
 
-// Lookup replaces os.LookupEnv (tests).
-func (e *Env) Lookup(f func(string) (string, bool)) { e.lookup = f }
-
 // Flags adds --brokers, --prefix, --registry, --output and --timeout.
 func (e *Env) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&e.brokers, "brokers", "", "Kafka bootstrap brokers host:port,... (default: env ISTHMUS_KAFKA_BROKERS, then localhost:9092)")

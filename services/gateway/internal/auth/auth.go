@@ -4,7 +4,6 @@ package auth
 
 import (
 	"context"
-	"crypto/x509"
 	"strings"
 
 	"github.com/isthmus/isthmus/pkg/bearer"
@@ -106,19 +105,6 @@ func hasClientCert(ctx context.Context) bool {
 		return false
 	}
 	return len(ti.State.VerifiedChains) > 0 && len(ti.State.PeerCertificates) > 0
-}
-
-// ClientCertSubject returns the CN of a verified client certificate, if any.
-func ClientCertSubject(ctx context.Context) string {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return ""
-	}
-	if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-		var c *x509.Certificate = ti.State.PeerCertificates[0]
-		return c.Subject.CommonName
-	}
-	return ""
 }
 
 // Authorize authenticates the call and checks the method's scope.

@@ -61,9 +61,6 @@ type Option func(*Limiter)
 // WithClock sets the local clock (tests; Redis keeps its own). Default: time.Now.
 func WithClock(now func() time.Time) Option { return func(l *Limiter) { l.now = now } }
 
-// WithLeaseTTL sets how long leased calls stay usable. Default: LeaseTTL.
-func WithLeaseTTL(d time.Duration) Option { return func(l *Limiter) { l.ttl = d } }
-
 // New returns a limiter; rate <= 0 disables it (Allow always allows).
 func New(rdb redis.UniversalClient, prefix string, rate float64, burst int, opts ...Option) *Limiter {
 	l := &Limiter{rdb: rdb, prefix: prefix, burst: max(burst, 1), ttl: LeaseTTL, now: time.Now, clients: map[string]*bucket{}}

@@ -59,10 +59,6 @@ type BuilderOption func(*Builder)
 // WithHook calls h after every applied batch. Default: none.
 func WithHook(h Hook) BuilderOption { return func(b *Builder) { b.hook = h } }
 
-// WithPollInterval bounds how long the builder waits for records before it checks
-// that Redis still holds its models. Default: 250ms.
-func WithPollInterval(d time.Duration) BuilderOption { return func(b *Builder) { b.poll = d } }
-
 // WithModels limits the models built. Default: all.
 func WithModels(ms ...Model) BuilderOption { return func(b *Builder) { b.models = ms } }
 
