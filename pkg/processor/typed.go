@@ -3,9 +3,11 @@ package processor
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/event"
 )
 
 // Codec turns a store's values into bytes and back.
@@ -159,4 +161,33 @@ func MoveTimers(m *Message, from string, t Timers, limit int, parse func(key str
 		return true
 	})
 	return moved, err
+}
+
+// Fire calls fn for every timer due at or before now, earliest first, and
+// stops at fn's first error. The due ids are collected first, so fn may
+// set, cancel or re-set timers (its own included); a timer fn leaves set
+// fires again at the next tick.
+func (t Timers) Fire(m *Message, now time.Time, fn func(id string, at time.Time) error) error {
+	type due struct {
+		id string
+		at time.Time
+	}
+	var ds []due
+	t.Due(m, now, func(id string, at time.Time) bool {
+		ds = append(ds, due{id, at})
+		return true
+	})
+	for _, d := range ds {
+		if err := fn(d.id, d.at); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TickID is the deterministic id of what a tick at now does for id (a
+// timer, an entity) on the message's partition: the cause its outputs derive
+// their ids from, as an input's event id is for a record.
+func (m *Message) TickID(id string, now time.Time) string {
+	return event.ID("tick", strconv.Itoa(int(m.Record.Partition)), id, strconv.FormatInt(now.UnixMilli(), 10))
 }

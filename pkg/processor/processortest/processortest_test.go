@@ -1,6 +1,8 @@
 package processortest_test
 
 import (
+	"strconv"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"context"
@@ -248,5 +250,41 @@ func TestMoveTimers(t *testing.T) {
 	k.Seed("old-index", "not a time", []byte("x"))
 	if res := k.Tick(t0.Add(4 * time.Hour)); res.Err == nil || errs.ReasonOf(moveErr) != "corrupt_state" {
 		t.Errorf("unreadable legacy timer: err %v, move error %v", res.Err, moveErr)
+	}
+}
+
+func TestTimersFire(t *testing.T) {
+	timers := processor.NewTimers("due")
+	var fired []string
+	var ticks []string
+	cfg := processor.Config{Service: "firer", Topics: []string{"firer.v1"}, Stores: []string{timers.Name()},
+		Handler: func(_ context.Context, m *processor.Message) error {
+			timers.Set(m, m.Key(), m.EventTime().Add(time.Minute))
+			return nil
+		},
+		Tick: time.Second,
+		OnTick: func(_ context.Context, m *processor.Message, now time.Time) error {
+			return timers.Fire(m, now, func(id string, _ time.Time) error {
+				fired = append(fired, id)
+				ticks = append(ticks, m.TickID(id, now))
+				if id == "again" && len(fired) == 1 {
+					timers.Set(m, id, now.Add(time.Minute)) // re-set from inside: fires next time
+					return nil
+				}
+				timers.Cancel(m, id)
+				return nil
+			})
+		}}
+	k := processortest.New(t, cfg)
+	k.Send("firer.v1", "again", nil)
+	k.Advance(time.Second)
+	k.Send("firer.v1", "once", nil)
+	k.Tick(k.Now().Add(2 * time.Minute))
+	k.Tick(k.Now().Add(5 * time.Minute))
+	if strings.Join(fired, ",") != "again,once,again" {
+		t.Errorf("fired %v, want again,once,again", fired)
+	}
+	if ticks[0] == ticks[2] || ticks[0] != event.ID("tick", "0", "again", strconv.FormatInt(k.Now().Add(2*time.Minute).UnixMilli(), 10)) {
+		t.Errorf("tick ids %v", ticks)
 	}
 }
