@@ -11,8 +11,10 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/service"
+	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 )
 
@@ -64,8 +66,9 @@ func (c *Config) Base() *config.Common { return &c.Common }
 const TickInterval = time.Second
 
 // ProcessorConfig is billing-bridge's processor around h: its topics,
-// stores, handler and tick. Run runs it on Kafka; the handler's tests run
-// it without a broker (pkg/processor/processortest).
+// stores, handler, tick, and ops.Raise, which raises the exception of an
+// input the domain refused (see refuse). Run runs it on Kafka; the
+// handler's tests run it without a broker (pkg/processor/processortest).
 func ProcessorConfig(instance string, h *Handler) processor.Config {
 	return processor.Config{
 		Service:        Name,
@@ -74,6 +77,7 @@ func ProcessorConfig(instance string, h *Handler) processor.Config {
 		InternalTopics: []string{TopicByContract, TopicDecisions},
 		Stores:         Stores,
 		Handler:        h.Handle,
+		Middleware:     []processor.Middleware{ops.Raise(adapter.Owner)},
 		Tick:           TickInterval,
 		OnTick:         h.Tick,
 	}

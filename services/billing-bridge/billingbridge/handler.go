@@ -11,6 +11,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/adapter"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
@@ -137,7 +138,7 @@ func (h *Handler) deal(m *processor.Message) error {
 	meta := input(m, v.Metadata)
 	out, err := h.Bridge.ApplyDeal(s, d)
 	if err != nil {
-		return h.refuse(m, meta, d.ContractID, d.Seq, "deal/"+strconv.Itoa(v.AmendmentSequence), err)
+		return refuse(meta, d.ContractID, d.Seq, "deal/"+strconv.Itoa(v.AmendmentSequence), err)
 	}
 	if out.Status == bridge.StatusDuplicate {
 		return nil
@@ -149,15 +150,18 @@ func (h *Handler) deal(m *processor.Message) error {
 	return h.commit(m, s, out, meta, fl)
 }
 
-// refuse turns a Business error into an exception (nil: the record is
-// done) and returns any other error to the runtime (Poison: dead-lettered;
+// refuse hands a Business error the domain refused an input with to
+// ops.Raise (ProcessorConfig's middleware), which raises its exception
+// (adapter.Rejected, with the metadata of the input's first output) and
+// drops the handler's outputs and writes (a refused input has none); any
+// other error goes to the runtime as it is (Poison: dead-lettered;
 // Retriable: retried).
-func (h *Handler) refuse(m *processor.Message, meta adapter.Meta, contractID string, seq int64, cause string, err error) error {
+func refuse(meta adapter.Meta, contractID string, seq int64, cause string, err error) error {
 	if errs.ClassOf(err) != errs.ClassBusiness {
 		return err
 	}
-	x := adapter.Rejected(contractID, seq, cause, err)
-	return emit(m, adapter.Records(h.Bridge, bridge.NewState(contractID), bridge.Outputs{Exceptions: []bridge.Exception{x}}, meta))
+	x := adapter.Describe(adapter.Rejected(contractID, seq, cause, err))
+	return ops.FailAt(errs.Reason(errs.ReasonOf(err)), x, meta.Metadata(0), err)
 }
 
 func (h *Handler) billing(m *processor.Message) error {
@@ -186,7 +190,7 @@ func (h *Handler) billing(m *processor.Message) error {
 		if v.AmendmentSequence != nil {
 			seq = adapter.DomainSeq(*v.AmendmentSequence)
 		}
-		return h.refuse(m, meta, v.ContractID, seq, "billing/"+v.Metadata.EventID, err)
+		return refuse(meta, v.ContractID, seq, "billing/"+v.Metadata.EventID, err)
 	}
 	if out.Status == bridge.StatusSuperseded {
 		h.Metrics.supersededInvoice()
@@ -235,7 +239,7 @@ func (h *Handler) journal(m *processor.Message) error {
 	meta := input(m, v.Metadata)
 	out, err := h.Bridge.ApplyJournal(s, adapter.JournalEvent(&v, id))
 	if err != nil {
-		return h.refuse(m, meta, id, 0, "journal/"+v.Metadata.EventID, err)
+		return refuse(meta, id, 0, "journal/"+v.Metadata.EventID, err)
 	}
 	if out.Status == bridge.StatusDuplicate {
 		return nil
@@ -289,7 +293,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 			if corr == "" {
 				corr = event.ID(Name, s.ContractID)
 			}
-			eid := event.ID(Name, "tick", adapter.Owner.ExceptionID(e.ID))
+			eid := event.ID(Name, "tick", adapter.ExceptionID(e))
 			meta := adapter.Meta{CorrelationID: corr, CausationID: fl.Event, OccurredAt: now,
 				EventID: func(int) string { return eid }}
 			recs = append(recs, adapter.Records(h.Bridge, s, bridge.Outputs{Exceptions: []bridge.Exception{e}}, meta)...)

@@ -1,12 +1,10 @@
 package billingbridge_test
 
 import (
-	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -27,32 +25,9 @@ import (
 
 const sla = time.Minute
 
-// seedTopic is a topic only these tests add to the processor: its records
-// write their value under their key into the store named by the header
-// "store", as state an earlier release (or a bug) left.
-const seedTopic = "test.seed.v1"
-
 func newKit(t *testing.T) *processortest.Kit {
 	t.Helper()
-	cfg := billingbridge.ProcessorConfig("unit", &billingbridge.Handler{Bridge: bridge.New(), SLA: sla})
-	handle := cfg.Handler
-	cfg.Topics = append(append([]string(nil), cfg.Topics...), seedTopic)
-	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
-		if m.Topic == seedTopic {
-			store, _ := m.Header("store")
-			m.Put(store, m.Key(), m.Value())
-			return nil
-		}
-		return handle(ctx, m)
-	}
-	return processortest.New(t, cfg)
-}
-
-func seed(t *testing.T, k *processortest.Kit, store, key string, value []byte) {
-	t.Helper()
-	if res := k.Send(seedTopic, key, value, kgo.RecordHeader{Key: "store", Value: []byte(store)}); res.Err != nil || len(res.Outputs) != 0 {
-		t.Fatalf("seed %s/%q: %d outputs, err %v", store, key, len(res.Outputs), res.Err)
-	}
+	return processortest.New(t, billingbridge.ProcessorConfig("unit", &billingbridge.Handler{Bridge: bridge.New(), SLA: sla}))
 }
 
 // badInputs are the records every input topic dead-letters before
@@ -502,8 +477,8 @@ func TestDecisions(t *testing.T) {
 		for _, c := range []struct {
 			name, id, actor, reason string
 		}{
-			{"an id of the releases before pkg/ops", "EX/JE/C-J/1/2025-01-01/INVOICE/journal_rejected", "ann", "unknown_exception"},
 			{"an id that names no contract", "bbx:C-J", "ann", "unknown_exception"},
+			{"an id of the releases before pkg/ops that names no contract", "EX/C-J", "ann", "unknown_exception"},
 			{"no actor", x.ExceptionID, "", "invalid_decision"},
 		} {
 			res := k.SendValue(contracts.TopicOpsDecisionsV1, c.id, decision(c.id, "d-"+c.name, contracts.DecisionActionResolve, c.actor))
@@ -521,11 +496,139 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
+// An input the domain refuses with a business error is answered by one
+// INVALID_INPUT exception, raised by ops.Raise from what the handler hands
+// it (ops.FailAt): the id and event id of the releases before (derived
+// from the input), the input's flow, and the input's place in the log.
+// Nothing else of the record is kept; what it re-keyed before is.
+func TestRefusedInputs(t *testing.T) {
+	k := newKit(t)
+	decode(t, k, k.SendValue(contracts.TopicCRMDealV1, "C-R", newDeal("C-R", "2025-01-01", 10, 1000, jan5)))
+	inv := billingEvent("inv-unknown", contracts.BillingEventTypeInvoiceIssued, jan5)
+	inv.ContractID = "C-R"
+	invID, from := "INV-9", day("2030-01-01").Time()
+	inv.InvoiceID, inv.PeriodStart, inv.InvoiceAmount = &invID, &from, &contracts.Money{AmountMinor: 1, Currency: "EUR"}
+	refusedDeal := amendDeal("C-R", 1, contract.ChangeUpsell, "2025-06-01", 20, 1000, jan5.Add(time.Hour))
+	refusedDeal.Currency, refusedDeal.Lines[0].UnitPrice.Currency = "USD", "USD"
+	unknownJournal := "JE/C-R/1/2031-01-01/INVOICE"
+	answerOfUnknown := answer(unknownJournal, contracts.JournalStatusPosted, jan5)
+	for _, c := range []struct {
+		name, topic, key, id, reason, cause string
+		v                                   serde.Record
+		md                                  contracts.EventMetadata
+		inputAt                             int64  // offset of the input on its topic (one partition)
+		rekeyedTo                           string // the internal topic the refused record came from
+	}{
+		{name: "a deal", topic: contracts.TopicCRMDealV1, key: "C-R", v: refusedDeal, md: refusedDeal.Metadata, inputAt: 1,
+			id: "bbx:C-R/deal/1/currency_changed", reason: "currency_changed", cause: "deal/1"},
+		{name: "an acknowledgment", topic: contracts.TopicBillingEventsV1, key: "C-R", v: inv, md: inv.Metadata, inputAt: 0,
+			id: "bbx:C-R/billing/" + inv.Metadata.EventID + "/unknown_document", reason: "unknown_document", cause: "billing/" + inv.Metadata.EventID},
+		{name: "an ERP answer", topic: contracts.TopicERPJournalV1, key: unknownJournal, v: answerOfUnknown, md: answerOfUnknown.Metadata, inputAt: 0,
+			rekeyedTo: billingbridge.TopicByContract,
+			id:        "bbx:C-R/journal/" + answerOfUnknown.Metadata.EventID + "/unknown_journal", reason: "unknown_journal", cause: "journal/" + answerOfUnknown.Metadata.EventID},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, _ := k.State(billingbridge.Store, "C-R")
+			res := k.SendValue(c.topic, c.key, c.v)
+			o := decode(t, k, res)
+			rekeyed := len(res.On(c.rekeyedTo))
+			if c.rekeyedTo == "" {
+				rekeyed = 0
+			}
+			if len(o.xs) != 1 || len(res.Outputs) != 1+rekeyed || len(res.Writes) != 0 {
+				t.Fatalf("%d outputs, %d writes, exceptions %+v", len(res.Outputs), len(res.Writes), o.xs)
+			}
+			x := o.xs[0]
+			if x.ExceptionID != c.id || x.Category != contracts.ExceptionCategoryInvalidInput || x.Queue != contracts.ExceptionQueueFinanceOps ||
+				x.Severity != contracts.SeverityHigh || x.Status != contracts.ExceptionStatusOpen || x.OwnerService != billingbridge.Name ||
+				x.EntityIds["contract_id"] != "C-R" || x.SuggestedAction == nil || strings.Join(x.AllowedActions, ",") != "RESOLVE,DISMISS" {
+				t.Errorf("exception %+v", x)
+			}
+			topic, offset := c.topic, c.inputAt
+			if c.rekeyedTo != "" {
+				topic = c.rekeyedTo // the record the domain refused
+			}
+			for key, want := range map[string]string{"reason": c.reason, "cause": c.cause, "category": "rejected_input", "class": "business",
+				"topic": topic, "partition": "0", "offset": strconv.FormatInt(offset, 10), "key": "C-R"} {
+				if got := x.Context[key]; got != want {
+					t.Errorf("context[%s] = %q, want %q", key, got, want)
+				}
+			}
+			if x.Context["error"] == "" || x.Summary == "" {
+				t.Errorf("no error text: %+v", x)
+			}
+			md := x.Metadata
+			wantEventID := event.ID(event.PositionID(topic, 0, offset), "0")
+			if c.rekeyedTo != "" {
+				wantEventID = event.ID(res.On(c.rekeyedTo)[0].Header(processor.HeaderEventID), "0")
+			}
+			if md.EventID != wantEventID || md.CorrelationID != c.md.CorrelationID || md.CausationID == nil || *md.CausationID != c.md.EventID ||
+				!md.OccurredAt.Equal(c.md.OccurredAt) || md.SourceSystem != contracts.SourceSystemBillingBridge {
+				t.Errorf("metadata %+v, want event id %s in the input's flow %+v", md, wantEventID, c.md)
+			}
+			if after, _ := k.State(billingbridge.Store, "C-R"); string(after) != string(before) {
+				t.Error("the refused input changed the contract's state")
+			}
+		})
+	}
+}
+
+// Exceptions raised before pkg/ops kept their EX/… ids: decisions on them
+// still reach billing-bridge and the contract, and every later update of
+// them, by a decision or by ERP's answer, goes out under the same id.
+func TestDecisionsOnExceptionsRaisedBeforeOps(t *testing.T) {
+	k := newKit(t)
+	b, s := bridge.New(), bridge.NewState("C-L")
+	dd, err := adapter.Deal(newDeal("C-L", "2025-01-01", 10, 1000, jan5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ApplyDeal(s, dd); err != nil {
+		t.Fatal(err)
+	}
+	jid := "JE/C-L/1/2025-01-01/INVOICE"
+	if _, err := b.ApplyJournal(s, adapter.JournalEvent(answer(jid, contracts.JournalStatusRejected, jan5), "C-L")); err != nil {
+		t.Fatal(err)
+	}
+	// The contract as such a release saved it: the exception under EX/….
+	legacy := bridge.LegacyExceptionPrefix + jid + "/journal_rejected"
+	s.Exceptions = map[string]bridge.ExceptionState{legacy: s.Exceptions[jid+"/journal_rejected"]}
+	raw, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Seed(billingbridge.Store, "C-L", raw)
+
+	res := k.SendValue(contracts.TopicOpsDecisionsV1, legacy, decision(legacy, "d-1", contracts.DecisionActionRepost, "ann"))
+	if by := res.On(billingbridge.TopicDecisions); len(by) != 1 || by[0].Key != "C-L" {
+		t.Fatalf("re-keyed %+v, dead letters %d", by, len(res.DeadLetters(billingbridge.Name)))
+	}
+	o := decode(t, k, res)
+	if len(o.xs) != 1 || o.xs[0].ExceptionID != legacy || o.xs[0].Status != contracts.ExceptionStatusRetrying ||
+		len(o.journals) != 1 || o.journals[0].JournalCommandID != jid+"/R1" {
+		t.Fatalf("REPOST: updates %+v, journals %+v", o.xs, o.journals)
+	}
+	o = decode(t, k, k.SendValue(contracts.TopicERPJournalV1, jid+"/R1", answer(jid+"/R1", contracts.JournalStatusPosted, jan5.Add(3*time.Hour))))
+	if len(o.xs) != 1 || o.xs[0].ExceptionID != legacy || o.xs[0].Status != contracts.ExceptionStatusResolved {
+		t.Errorf("ERP posted the repost: updates %+v", o.xs)
+	}
+
+	// One raised for a refused input, which the state never tracked.
+	refused := "EX/C-L/deal/2/currency_changed"
+	o = decode(t, k, k.SendValue(contracts.TopicOpsDecisionsV1, refused, decision(refused, "d-2", contracts.DecisionActionDismiss, "ann")))
+	if len(o.xs) != 1 || o.xs[0].ExceptionID != refused || o.xs[0].Status != contracts.ExceptionStatusClosed {
+		t.Errorf("DISMISS: updates %+v", o.xs)
+	}
+	if xs := state(t, k, "C-L").Exceptions; len(xs) != 2 || xs[legacy].Status != bridge.ExceptionResolved || xs[refused].Status != bridge.ExceptionClosed {
+		t.Errorf("exceptions tracked %+v", xs)
+	}
+}
+
 // A contract whose state cannot be read back is our own bug: the record is
 // retried (the transaction aborts), never dead-lettered or skipped.
 func TestCorruptStateIsRetried(t *testing.T) {
 	k := newKit(t)
-	seed(t, k, billingbridge.Store, "C-X", []byte("{not json"))
+	k.Seed(billingbridge.Store, "C-X", []byte("{not json"))
 	res := k.SendValue(contracts.TopicCRMDealV1, "C-X", newDeal("C-X", "2025-01-01", 10, 1000, jan5))
 	if res.Err == nil || errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != "corrupt_state" {
 		t.Fatalf("err %v (class %s), want retriable corrupt_state", res.Err, errs.ClassOf(res.Err))
@@ -560,10 +663,10 @@ func TestLegacyIndexesMoveToTimers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed(t, k, billingbridge.Store, "C-L", raw)
+	k.Seed(billingbridge.Store, "C-L", raw)
 	heldKey, releaseKey := "\x00held\x00C-L", "\x00release\x002025-02-01\x00C-L"
-	seed(t, k, billingbridge.Store, heldKey, []byte(`{"since":"2025-01-20T10:00:00Z","flows":{"3":{"correlation":"corr-held","event":"ev-held"}}}`))
-	seed(t, k, billingbridge.Store, releaseKey, []byte{1})
+	k.Seed(billingbridge.Store, heldKey, []byte(`{"since":"2025-01-20T10:00:00Z","flows":{"3":{"correlation":"corr-held","event":"ev-held"}}}`))
+	k.Seed(billingbridge.Store, releaseKey, []byte{1})
 
 	o := decode(t, k, k.Tick(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)))
 	if len(o.xs) != 1 || o.xs[0].Metadata.CorrelationID != "corr-held" || *o.xs[0].Metadata.CausationID != "ev-held" {

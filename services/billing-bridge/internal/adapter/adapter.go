@@ -36,12 +36,15 @@ import (
 // Owner is billing-bridge as the owner of its exceptions: owner_service
 // billing-bridge, exception ids "bbx:<id>" where <id> is the domain's
 // exception id (bridge.Exception.ID), queue FINANCE_OPS for every category
-// it raises, source system BILLING_BRIDGE.
+// it raises, source system BILLING_BRIDGE. Exceptions raised before
+// pkg/ops kept their ids "EX/<id>" (bridge.LegacyExceptionPrefix), and
+// decisions on them still reach billing-bridge.
 var Owner = ops.Owner{
 	Service: "billing-bridge",
 	Code:    "bbx",
 	Queue:   contracts.ExceptionQueueFinanceOps,
 	Source:  contracts.SourceSystemBillingBridge,
+	Legacy:  []string{bridge.LegacyExceptionPrefix},
 }
 
 // DomainSeq is the domain sequence of an Avro amendment_sequence.
@@ -268,8 +271,8 @@ type Meta struct {
 	EventID       func(i int) string
 }
 
-// metadata is the metadata of the i-th output (0, 1, …).
-func (m Meta) metadata(i int) contracts.EventMetadata {
+// Metadata is the metadata of the i-th output (0, 1, …).
+func (m Meta) Metadata(i int) contracts.EventMetadata {
 	return event.Metadata(m.EventID(i), m.CorrelationID, m.CausationID, Owner.Source, m.OccurredAt)
 }
 
@@ -287,11 +290,11 @@ func Records(b *bridge.Bridge, s *bridge.State, out bridge.Outputs, meta Meta) [
 	var recs []Record
 	add := func(topic, key string, v contracts.Value) { recs = append(recs, Record{topic, key, v}) }
 	for _, c := range BillingCommands(out.Commands) {
-		c.Metadata = meta.metadata(len(recs))
+		c.Metadata = meta.Metadata(len(recs))
 		add(contracts.TopicBillingCommandsV1, c.ContractID, c)
 	}
 	for _, r := range RevenueSchedules(s, out.Revenue) {
-		r.Metadata = meta.metadata(len(recs))
+		r.Metadata = meta.Metadata(len(recs))
 		add(contracts.TopicBillingRevenueScheduleV1, r.ContractID, r)
 	}
 	cancels := map[int64]bool{}
@@ -302,11 +305,11 @@ func Records(b *bridge.Bridge, s *bridge.State, out bridge.Outputs, meta Meta) [
 	}
 	for _, j := range out.Journals {
 		v := JournalCommand(s, j, cancels[j.Seq])
-		v.Metadata = meta.metadata(len(recs))
+		v.Metadata = meta.Metadata(len(recs))
 		add(contracts.TopicERPJournalCommandsV1, j.ContractID, v)
 	}
 	for _, e := range out.Exceptions {
-		x := Exception(e, meta.metadata(len(recs)))
+		x := Exception(e, meta.Metadata(len(recs)))
 		add(contracts.TopicOpsExceptionsV1, x.ExceptionID, x)
 	}
 	return recs
@@ -546,16 +549,24 @@ const (
 var seqFields = map[string]bool{"last_applied_seq": true, "waiting_for_seq": true}
 
 // Exception maps a domain exception onto ops.exceptions.v1 with metadata
-// md: id Owner.ExceptionID(e.ID), queue FINANCE_OPS (ops.Owner.QueueOf),
-// the allowed actions of its category while it is open. Sequences in the
-// context and summary are Avro amendment sequences.
+// md (Describe built by Owner.Event).
 func Exception(e bridge.Exception, md contracts.EventMetadata) *contracts.OperationalException {
+	v := Owner.Event(Describe(e), md)
+	return &v
+}
+
+// Describe is what billing-bridge knows of a domain exception, for pkg/ops
+// (Owner.Event, or ops.FailAt for the middleware to raise it): id
+// ExceptionID(e), queue FINANCE_OPS (ops.Owner.QueueOf), the allowed
+// actions of its category while it is open. Sequences in the context and
+// summary are Avro amendment sequences.
+func Describe(e bridge.Exception) ops.Exception {
 	cat, ok := categories[e.Category]
 	if !ok {
 		cat = contracts.ExceptionCategoryOther
 	}
 	x := ops.Exception{
-		ID:        Owner.ExceptionID(e.ID),
+		ID:        ExceptionID(e),
 		Category:  cat,
 		Severity:  e.Severity,
 		Status:    e.Status,
@@ -585,8 +596,22 @@ func Exception(e bridge.Exception, md contracts.EventMetadata) *contracts.Operat
 		x.Summary = fmt.Sprintf("%s amendment %s of contract %s held since %s, waiting for amendment %s (%s)",
 			x.Context["held_kind"], x.Context["amendment_sequence"], e.ContractID, x.Context["held_since"], x.Context["waiting_for_seq"], e.Reason)
 	}
-	v := Owner.Event(x, md)
-	return &v
+	return x
+}
+
+// ExceptionID is the ops.exceptions.v1 id of a domain exception:
+// Owner.ExceptionID(e.ID), except for one raised before pkg/ops, tracked
+// under its id of then (EX/<id of today's form> naming e's contract),
+// which keeps that id.
+func ExceptionID(e bridge.Exception) string {
+	if rest, ok := strings.CutPrefix(e.ID, bridge.LegacyExceptionPrefix); ok {
+		// A contract whose escaped id is "EX" has ids of today's form
+		// starting "EX/" too; those name it, not what follows.
+		if c, ok := contractOf(rest); ok && c == e.ContractID {
+			return e.ID
+		}
+	}
+	return Owner.ExceptionID(e.ID)
 }
 
 // Rejected is the exception for an input the domain refused with a
@@ -650,15 +675,24 @@ func JournalContext(e *bridge.Exception, j journal.Journal, v *contracts.Journal
 }
 
 // ContractOfException is the contract an exception id of this service
-// (Owner.ExceptionID of a domain id) names: bbx:JE/<contract>/…
+// (ExceptionID of a domain exception) names: bbx:JE/<contract>/…
 // (journal), bbx:BC/<contract>/… (amendment), bbx:<contract>/… (refused
-// input, billing rejection, invoice mismatch); the contract id is
-// path-escaped.
+// input, billing rejection, invoice mismatch), and the same after EX/
+// instead of bbx: for an exception raised before pkg/ops; the contract id
+// is path-escaped.
 func ContractOfException(id string) (string, bool) {
+	if rest, ok := strings.CutPrefix(id, bridge.LegacyExceptionPrefix); ok {
+		return contractOf(rest)
+	}
 	rest, ok := domainID(id)
 	if !ok {
 		return "", false
 	}
+	return contractOf(rest)
+}
+
+// contractOf is the contract a domain exception id of today's form names.
+func contractOf(rest string) (string, bool) {
 	for _, p := range []string{journal.Prefix, "BC/"} {
 		if r, ok := strings.CutPrefix(rest, p); ok {
 			rest = r
@@ -676,8 +710,13 @@ func ContractOfException(id string) (string, bool) {
 	return c, true
 }
 
-// domainID is the domain's id of an exception id of Owner.
+// domainID is the domain's id of an exception id of Owner: what follows
+// "bbx:", or the whole id of an exception raised before pkg/ops (EX/…, the
+// id the state tracks it under).
 func domainID(id string) (string, bool) {
+	if strings.HasPrefix(id, bridge.LegacyExceptionPrefix) {
+		return id, true
+	}
 	parts, ok := Owner.Parts(id, 1)
 	if !ok {
 		return "", false
@@ -685,9 +724,11 @@ func domainID(id string) (string, bool) {
 	return parts[0], true
 }
 
-// DecisionOf maps an ops.decisions.v1 record onto the domain. The category
-// of an exception the state does not track (one raised for a refused
-// input) comes from its id.
+// DecisionOf maps an ops.decisions.v1 record onto the domain, on the
+// exception's domain id (of an exception raised before pkg/ops: its whole
+// EX/ id, which the state tracks it under). The category of an exception
+// the state does not track (one raised for a refused input) comes from its
+// id.
 func DecisionOf(v *contracts.Decision) bridge.Decision {
 	id, _ := domainID(v.ExceptionID)
 	d := bridge.Decision{ID: v.DecisionID, ExceptionID: id, Action: v.Action, Actor: v.Actor}

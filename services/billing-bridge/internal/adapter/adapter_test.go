@@ -421,11 +421,60 @@ func TestContractOfException(t *testing.T) {
 		"bbx:ACME-42/2025-01-15/INV/invoice_mismatch":         "ACME-42",
 		"bbx:A:B/deal/1/x":                                    "A:B",
 		"qto:1:1:Q-1":                                         "", "bbx:": "", "bbx:JE/": "", "bbx:C-1": "",
-		"EX/BC/ACME-42/3/amendment_gap": "",
+		// Raised before pkg/ops.
+		"EX/BC/ACME-42/3/amendment_gap":                      "ACME-42",
+		"EX/JE/C%2F9/1/2025-01/RECOGNITION/journal_rejected": "C/9",
+		"EX/ACME-42/deal/3/currency_changed":                 "ACME-42",
+		"EX/EX/deal/3/currency_changed":                      "EX",
+		"EX/":                                                "", "EX/C-1": "",
+		// Today's form for a contract whose id is "EX".
+		"bbx:EX/deal/3/currency_changed":         "EX",
+		"bbx:EX/2025-01-15/INV/invoice_mismatch": "EX",
 	} {
 		got, ok := ContractOfException(id)
 		if got != want || ok != (want != "") {
 			t.Errorf("ContractOfException(%q) = %q %v, want %q", id, got, ok, want)
 		}
+	}
+}
+
+// An exception raised before pkg/ops (EX/<id>) keeps its id: a decision on
+// it reaches the exception the state tracks under that id, and its updates
+// are sent under it, not under bbx:EX/…. An id of today's form that starts
+// with "EX/" (the contract "EX") is not taken for one.
+func TestLegacyExceptionIDs(t *testing.T) {
+	for _, tc := range []struct {
+		name, id, contract, domain, category string
+	}{
+		{"journal", "EX/JE/C-9/1/2025-01/RECOGNITION/journal_rejected", "C-9", "EX/JE/C-9/1/2025-01/RECOGNITION/journal_rejected", bridge.CategoryJournalRejected},
+		{"refused input", "EX/C-9/deal/3/currency_changed", "C-9", "EX/C-9/deal/3/currency_changed", CategoryRejectedInput},
+		{"refused input of contract EX", "EX/EX/deal/3/currency_changed", "EX", "EX/EX/deal/3/currency_changed", CategoryRejectedInput},
+		{"today's form", "bbx:BC/C-9/3/amendment_gap", "C-9", "BC/C-9/3/amendment_gap", bridge.CategoryAmendmentGap},
+		{"today's form of contract EX", "bbx:EX/deal/3/currency_changed", "EX", "EX/deal/3/currency_changed", CategoryRejectedInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := &contracts.Decision{DecisionID: "d-1", ExceptionID: tc.id, OwnerService: Owner.Service, Action: contracts.DecisionActionResolve, Actor: "ann"}
+			if !Owner.Owns(tc.id) {
+				t.Errorf("%q is not billing-bridge's", tc.id)
+			}
+			if c, ok := ContractOfException(tc.id); !ok || c != tc.contract {
+				t.Errorf("contract %q %v, want %q", c, ok, tc.contract)
+			}
+			d := DecisionOf(v)
+			if d.ExceptionID != tc.domain || d.Category != tc.category {
+				t.Errorf("domain decision %+v, want exception %q category %q", d, tc.domain, tc.category)
+			}
+			// The domain's update of that exception goes out under the id
+			// the decision named.
+			b, s := bridge.New(), bridge.NewState(tc.contract)
+			out := b.ApplyDecision(s, d, day("2025-03-01"))
+			if len(out.Exceptions) != 1 {
+				t.Fatalf("updates %+v", out.Exceptions)
+			}
+			x := Exception(out.Exceptions[0], contracts.EventMetadata{})
+			if x.ExceptionID != tc.id || ExceptionID(out.Exceptions[0]) != tc.id || x.Status != contracts.ExceptionStatusResolved {
+				t.Errorf("update %s %s, want %s RESOLVED", x.ExceptionID, x.Status, tc.id)
+			}
+		})
 	}
 }

@@ -172,7 +172,7 @@ func (b *Bridge) ApplyJournal(s *State, ev JournalEvent) (Outputs, error) {
 	if j.Root != "" {
 		root = j.Root
 	}
-	exID := journalExceptionID(root)
+	exID := s.trackedID(journalExceptionID(root))
 	ex, raised := s.Exceptions[exID]
 	switch ev.Kind {
 	case JournalPostedEvent:

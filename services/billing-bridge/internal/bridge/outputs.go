@@ -119,6 +119,12 @@ const (
 	CategoryInvoiceMismatch   = "invoice_mismatch"   // billing issued a different amount
 )
 
+// LegacyExceptionPrefix starts the ids of exceptions raised by releases
+// before pkg/ops: "EX/" + the id of today's form, which was then also the
+// ops.exceptions.v1 id. A state saved by such a release tracks them under
+// these ids, and their later updates keep them (State.trackedID).
+const LegacyExceptionPrefix = "EX/"
+
 // QueueFinanceOps owns every billing-bridge exception.
 const QueueFinanceOps = "finance-ops"
 
@@ -134,7 +140,9 @@ type Exception struct {
 	// id. It names the exception within billing-bridge (the state tracks
 	// exceptions by it): "JE/<contract>/…/journal_rejected",
 	// "BC/<contract>/…/<category>", "<contract>/…/<category>". The
-	// adapter makes it the ops.exceptions.v1 id (adapter.Owner).
+	// adapter makes it the ops.exceptions.v1 id (adapter.Owner). An
+	// exception raised before that keeps its id of then
+	// (LegacyExceptionPrefix).
 	ID         string  `json:"id"`
 	Category   string  `json:"category"`
 	Queue      string  `json:"queue"`

@@ -136,13 +136,28 @@ func journalExceptionID(journalID string) string {
 	return journalID + "/" + CategoryJournalRejected
 }
 
+// trackedID is the id the state tracks the exception id under: id, or its
+// legacy form (LegacyExceptionPrefix + id) when only that is tracked (the
+// exception was raised before pkg/ops and keeps its id).
+func (s *State) trackedID(id string) string {
+	if _, ok := s.Exceptions[id]; ok {
+		return id
+	}
+	if _, ok := s.Exceptions[LegacyExceptionPrefix+id]; ok {
+		return LegacyExceptionPrefix + id
+	}
+	return id
+}
+
 // track records the exceptions just raised (OPEN) so decisions on them can
-// be checked and answered.
+// be checked and answered; one raised again under its legacy id keeps it.
 func (s *State) track(xs []Exception) {
-	for _, x := range xs {
+	for i := range xs {
+		x := &xs[i]
 		if x.Status != "" && x.Status != ExceptionOpen {
 			continue
 		}
+		x.ID = s.trackedID(x.ID)
 		if s.Exceptions == nil {
 			s.Exceptions = map[string]ExceptionState{}
 		}

@@ -227,3 +227,58 @@ func TestJournalDecisions(t *testing.T) {
 		})
 	}
 }
+
+// An exception a release before pkg/ops raised is tracked under its id of
+// then (EX/…): decisions on it and its later updates, automatic ones and a
+// raise again, keep that id, and no second exception of today's form
+// appears.
+func TestLegacyExceptionKeepsItsID(t *testing.T) {
+	jan := "JE/C-L/1/2025-01/RECOGNITION"
+	legacy := LegacyExceptionPrefix + jan + "/journal_rejected"
+	mar5 := time.Date(2025, 3, 5, 0, 0, 0, 0, time.UTC)
+	b, s := New(), NewState("C-L")
+	mustApply(t, b, s, newDeal("C-L", contract.Monthly, "2025-01-01", "2025-06-30", seat(1, 1000)))
+	answer := func(id string, kind JournalEventKind, reason string) Outputs {
+		t.Helper()
+		out, err := b.ApplyJournal(s, JournalEvent{ContractID: "C-L", JournalID: id, Kind: kind, Reason: reason, OccurredAt: mar5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	answer(jan, JournalRejectedEvent, "INVALID_ACCOUNT: blocked")
+	// The state as that release saved it: the exception under EX/….
+	s.Exceptions = map[string]ExceptionState{legacy: s.Exceptions[jan+"/journal_rejected"]}
+
+	updates := func(out Outputs) string {
+		var parts []string
+		for _, x := range out.Exceptions {
+			parts = append(parts, x.ID+" "+x.Status)
+		}
+		return strings.Join(parts, ", ")
+	}
+	steps := []struct {
+		name string
+		out  func() Outputs
+		want string
+	}{
+		{"ERP rejects it again with another reason: raised again", func() Outputs { return answer(jan, JournalRejectedEvent, "INVALID_ACCOUNT: still blocked") },
+			legacy + " "},
+		{"REPOST", func() Outputs {
+			return b.ApplyDecision(s, Decision{ID: "d1", ExceptionID: legacy, Action: ActionRepost, Actor: "ann"}, contract.DateOf(mar5))
+		}, legacy + " RETRYING"},
+		{"ERP rejects the repost: OPEN", func() Outputs { return answer(jan+"/R1", JournalRejectedEvent, "INVALID_ACCOUNT: blocked") }, legacy + " OPEN"},
+		{"REPOST again", func() Outputs {
+			return b.ApplyDecision(s, Decision{ID: "d2", ExceptionID: legacy, Action: ActionRepost, Actor: "ann"}, contract.DateOf(mar5))
+		}, legacy + " RETRYING"},
+		{"ERP posts it: RESOLVED", func() Outputs { return answer(jan+"/R2", JournalPostedEvent, "") }, legacy + " RESOLVED"},
+	}
+	for _, st := range steps {
+		if got := updates(st.out()); got != st.want {
+			t.Errorf("%s: updates %q, want %q", st.name, got, st.want)
+		}
+	}
+	if len(s.Exceptions) != 1 || s.Exceptions[legacy].Status != ExceptionResolved {
+		t.Errorf("exceptions tracked: %+v", s.Exceptions)
+	}
+}
