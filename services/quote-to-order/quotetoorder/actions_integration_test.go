@@ -27,10 +27,8 @@ func (e *env) decide(exceptionID, decisionID, action string, params map[string]s
 
 // updates lists the published states of one exception, as "STATUS/decision".
 func (e *env) updates(exceptionID string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []string
-	for _, x := range e.excs {
+	for _, x := range e.exceptions() {
 		if x.ExceptionID == exceptionID {
 			d := ""
 			if x.DecisionID != nil {
@@ -48,9 +46,7 @@ func (e *env) waitException(exceptionID, decisionID, status string, within time.
 	e.t.Helper()
 	var found contracts.OperationalException
 	if !testinfra.Within(within, func() bool {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		for _, x := range e.excs {
+		for _, x := range e.exceptions() {
 			if x.ExceptionID == exceptionID && x.Status == status && x.DecisionID != nil && *x.DecisionID == decisionID {
 				found = x
 				return true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,10 +40,10 @@ var (
 	accounts  = processor.NewStore(storeAccounts, processor.JSON[account]())
 	waiting   = processor.NewStore(storeWaiting, processor.JSON[int]())
 	deadlines = processor.NewTimers(storeDeadlines)
-	// legacyTimers is read only to move its timers into deadlines; a
-	// deadline in Unix ms is a JSON number.
-	legacyTimers = processor.NewStore(storeTimers, processor.JSON[int64]())
-	unknown      = processor.NewStore(storeUnknown, processor.JSON[parked]())
+	unknown   = processor.NewStore(storeUnknown, processor.JSON[parked]())
+	// legacyTimer reads a deadline of storeTimers (Unix ms, a JSON
+	// number), only to move it into deadlines.
+	legacyTimer = processor.JSON[int64]()
 )
 
 // stores lists the processor's stores.
@@ -362,29 +363,30 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 	return nil
 }
 
-// migrateTimers moves the timers a version before the timer index kept in
-// storeTimers (quote id → deadline ms) into it; once done the store is
-// empty and this costs one empty Range per tick.
+// migrateTimers moves the timers an earlier release kept in storeTimers
+// (quote id → deadline, Unix ms) into the timer index, all in the first
+// tick; once done it costs one empty scan per tick. A deadline the index
+// already holds was set by a record handled since the upgrade: it is newer
+// and stays. An entry of no deadline (0 or less) is dropped.
 func migrateTimers(m *processor.Message) error {
-	type legacy struct {
-		id string
-		at int64
-	}
-	var old []legacy
-	err := legacyTimers.Range(m, func(k string, ms int64) bool {
-		old = append(old, legacy{k, ms})
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	for _, t := range old {
-		legacyTimers.Delete(m, t.id)
-		if _, set := deadlines.At(m, t.id); !set && t.at > 0 {
-			deadlines.Set(m, t.id, time.UnixMilli(t.at))
+	var none []string
+	_, err := processor.MoveTimers(m, storeTimers, deadlines, math.MaxInt, func(id string, v []byte) (string, time.Time, error) {
+		ms, err := legacyTimer.Decode(v)
+		if err != nil {
+			return "", time.Time{}, err
 		}
+		if at, set := deadlines.At(m, id); set {
+			return id, at, nil
+		}
+		if ms <= 0 {
+			none = append(none, id)
+		}
+		return id, time.UnixMilli(ms), nil
+	})
+	for _, id := range none {
+		deadlines.Cancel(m, id)
 	}
-	return nil
+	return err
 }
 
 // load is the saga of a quote; nil when the partition has none.

@@ -38,30 +38,27 @@ var prices = map[string]int64{"SKU-1": 450, "SKU-2": 100, "EXP-1": 1000, "TAX-1"
 // ---- environment -----------------------------------------------------------
 
 type env struct {
-	t        testing.TB
-	brokers  []string
-	prefix   string
-	sd       *serde.Serde
-	cl       *kgo.Client
-	gw       *gatewayProc
-	envVars  map[string]string
+	t       testing.TB
+	brokers []string
+	prefix  string
+	sd      *serde.Serde
+	cl      *kgo.Client
+	gw      *gatewayProc
+	envVars map[string]string
+	// out is what the service published on its lifecycle, exception and
+	// DLQ topics (see outputs).
+	out      *outputs
 	mu       sync.Mutex
-	life     map[string][]contracts.OrderLifecycle
-	excs     []contracts.OperationalException
 	commands map[string][]contracts.OrderCommand
 	// fixed lists orders whose rejections ERP no longer gives (the
 	// licence granted, the tax configured): the fix before a RETRY.
 	fixed map[string]bool
-	dlq   int
-	// producers counts lifecycle events per producer id (one per
-	// instance of the service: its transactional id).
-	producers map[int64]int
 }
 
 // newEnv creates the test's topics, publishes the ERP reference data of
 // customers, starts the real gateway on it and waits until it is ready.
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
-	e := &env{t: t, brokers: testinfra.Brokers(t), life: map[string][]contracts.OrderLifecycle{}, commands: map[string][]contracts.OrderCommand{}, producers: map[int64]int{}, fixed: map[string]bool{}}
+	e := &env{t: t, brokers: testinfra.Brokers(t), commands: map[string][]contracts.OrderCommand{}, fixed: map[string]bool{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
 	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
 	if err != nil {
@@ -112,7 +109,8 @@ func newEnv(t testing.TB, customers ...erpCustomer) *env {
 		"ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA": "10m", "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED": "3s",
 		"ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK": "2s",
 	}
-	e.watch()
+	e.out = &outputs{col: testinfra.Collect(t, e.brokers, e.prefix+contracts.TopicOrdersLifecycleV1, e.prefix+contracts.TopicOpsExceptionsV1, e.prefix+contracts.TopicDlqQuoteToOrderV1),
+		sd: e.sd, prefix: e.prefix, life: map[string][]contracts.OrderLifecycle{}, producers: map[int64]int{}}
 	e.erp()
 	return e
 }
@@ -202,36 +200,72 @@ func newQuote(id, account string, skus ...string) *contracts.Quote {
 	return q
 }
 
-// watch collects lifecycle events, exceptions and DLQ records (read_committed).
-func (e *env) watch() {
-	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(e.prefix+contracts.TopicOrdersLifecycleV1, e.prefix+contracts.TopicOpsExceptionsV1, e.prefix+contracts.TopicDlqQuoteToOrderV1),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithCancel(context.Background())
-	e.t.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				e.mu.Lock()
-				defer e.mu.Unlock()
-				switch strings.TrimPrefix(r.Topic, e.prefix) {
-				case contracts.TopicOrdersLifecycleV1:
-					var l contracts.OrderLifecycle
-					if err := e.sd.Decode(ctx, r.Value, &l); err == nil {
-						e.life[l.OrderID] = append(e.life[l.OrderID], l)
-						e.producers[r.ProducerID]++
-					}
-				case contracts.TopicOpsExceptionsV1:
-					var x contracts.OperationalException
-					if err := e.sd.Decode(ctx, r.Value, &x); err == nil {
-						e.excs = append(e.excs, x)
-					}
-				default:
-					e.dlq++
-				}
-			})
-		}
-	}()
+// outputs is what the service published, as the test reads it: a
+// collector (read_committed) of its lifecycle events, exceptions and DLQ
+// records, decoded by the accessors below, each record once, when they are
+// called. A record that cannot be decoded is skipped.
+type outputs struct {
+	col    *testinfra.Collector
+	sd     *serde.Serde
+	prefix string
+	mu     sync.Mutex
+	// nlife and nexc count the records decoded so far.
+	nlife, nexc int
+	life        map[string][]contracts.OrderLifecycle
+	excs        []contracts.OperationalException
+	// producers counts lifecycle events per producer id (one per
+	// instance of the service: its transactional id).
+	producers map[int64]int
 }
+
+// decode decodes the records collected since its last call (o.mu held).
+func (o *outputs) decode() {
+	ctx := context.Background()
+	life := o.col.Records(o.prefix + contracts.TopicOrdersLifecycleV1)
+	for _, r := range life[o.nlife:] {
+		var l contracts.OrderLifecycle
+		if err := o.sd.Decode(ctx, r.Value, &l); err == nil {
+			o.life[l.OrderID] = append(o.life[l.OrderID], l)
+			o.producers[r.ProducerID]++
+		}
+	}
+	o.nlife = len(life)
+	excs := o.col.Records(o.prefix + contracts.TopicOpsExceptionsV1)
+	for _, r := range excs[o.nexc:] {
+		var x contracts.OperationalException
+		if err := o.sd.Decode(ctx, r.Value, &x); err == nil {
+			o.excs = append(o.excs, x)
+		}
+	}
+	o.nexc = len(excs)
+}
+
+// lifecycle lists the lifecycle events of order read so far, in order.
+func (e *env) lifecycle(order string) []contracts.OrderLifecycle {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.decode()
+	return slices.Clone(e.out.life[order])
+}
+
+// exceptions lists every exception event read so far, in order.
+func (e *env) exceptions() []contracts.OperationalException {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.decode()
+	return slices.Clone(e.out.excs)
+}
+
+// producers is how many producer ids (instances) wrote lifecycle events.
+func (e *env) producers() int {
+	e.out.mu.Lock()
+	defer e.out.mu.Unlock()
+	e.out.decode()
+	return len(e.out.producers)
+}
+
+// dlq is how many records the service dead-lettered so far.
+func (e *env) dlq() int { return e.out.col.Count(e.prefix + contracts.TopicDlqQuoteToOrderV1) }
 
 // erp plays ERP: it answers every CREATE command by SKU (EXP-* export
 // control, TAX-* tax configuration) and then ships and invoices.
@@ -293,10 +327,8 @@ func (e *env) erp() {
 func ptr[T any](v T) *T { return &v }
 
 func (e *env) states(order string) []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []string
-	for _, l := range e.life[order] {
+	for _, l := range e.lifecycle(order) {
 		out = append(out, l.State)
 	}
 	return out
@@ -315,10 +347,8 @@ func (e *env) waitState(order, state string, within time.Duration) []string {
 }
 
 func (e *env) exceptionsOf(quote string) []contracts.OperationalException {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []contracts.OperationalException
-	for _, x := range e.excs {
+	for _, x := range e.exceptions() {
 		if x.EntityIds["quote_id"] == quote {
 			out = append(out, x)
 		}
@@ -371,8 +401,9 @@ func TestQuoteToOrder(t *testing.T) {
 		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
 		}
+		life := e.lifecycle("Q-HAPPY")
+		last := life[len(life)-1]
 		e.mu.Lock()
-		last := e.life["Q-HAPPY"][len(e.life["Q-HAPPY"])-1]
 		cmd := e.commands["Q-HAPPY"][0]
 		e.mu.Unlock()
 		// 2 × 4.50 + 2 × 1.00 net, 10 % tax: the gateway's price book.
@@ -421,10 +452,9 @@ func TestQuoteToOrder(t *testing.T) {
 		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED,RETURN_AUTHORIZED,RETURN_RECEIVED,RETURN_CREDITED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
 		}
-		e.mu.Lock()
-		last := e.life["Q-HAPPY"][len(e.life["Q-HAPPY"])-1]
-		ghost := len(e.life["Q-NEVER"])
-		e.mu.Unlock()
+		life := e.lifecycle("Q-HAPPY")
+		last := life[len(life)-1]
+		ghost := len(e.lifecycle("Q-NEVER"))
 		r := last.ReturnStep
 		if r == nil || r.ReturnID != "CASE-RET" || r.UnitsAccepted != 1 || r.Credit == nil || r.Credit.AmountMinor != 450 || contracts.Deref(last.PreviousState) != contracts.OrderStateInvoiced || last.QuoteID != "Q-HAPPY" {
 			t.Errorf("RETURN_CREDITED event %+v, return %+v", last, r)
@@ -574,9 +604,7 @@ func TestQuoteToOrder(t *testing.T) {
 		}
 		var n int
 		if !testinfra.Within(long, func() bool {
-			e.mu.Lock()
-			n = e.dlq
-			e.mu.Unlock()
+			n = e.dlq()
 			return n == 1
 		}) {
 			t.Fatalf("%d DLQ records, want 1", n)
@@ -661,7 +689,7 @@ func TestGatewayOutage(t *testing.T) {
 		t.Errorf("%d orders submitted, want %d", len(e.commands), n)
 	}
 	for _, id := range ids {
-		if got := e.life[id]; len(got) != 6 {
+		if got := e.lifecycle(id); len(got) != 6 {
 			t.Errorf("order %s: %d lifecycle events, want 6", id, len(got))
 		}
 	}
@@ -725,7 +753,7 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 			t.Errorf("%s: %d order commands", id, c)
 		}
 		var states []string
-		for _, l := range e.life[id] {
+		for _, l := range e.lifecycle(id) {
 			states = append(states, l.State)
 		}
 		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(states) != want {

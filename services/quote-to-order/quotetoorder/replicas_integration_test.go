@@ -77,18 +77,13 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 	if replace {
 		stops["r2"] = e.startInstance("r2")
 	}
-	producers := func() int {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return len(e.producers)
-	}
 	replaced := !replace
 	for i, q := range quotes {
 		e.produce(contracts.TopicCRMQuoteV1, q.QuoteID, q)
 		time.Sleep(60 * time.Millisecond)
 		// Replace r1 once a third of the quotes are in and both instances
 		// have committed lifecycle events (two producer ids).
-		if !replaced && i >= len(quotes)/3 && producers() == 2 {
+		if !replaced && i >= len(quotes)/3 && e.producers() == 2 {
 			stops["r1"]()
 			delete(stops, "r1")
 			t.Logf("r1 stopped after %d quotes; starting r3", i+1)
@@ -97,7 +92,7 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 		}
 	}
 	if !replaced {
-		t.Fatalf("the two instances never both committed outputs while quotes streamed (%d producers)", producers())
+		t.Fatalf("the two instances never both committed outputs while quotes streamed (%d producers)", e.producers())
 	}
 	for _, q := range quotes {
 		e.waitState(q.QuoteID, final[q.QuoteID], 2*time.Minute)
@@ -109,14 +104,14 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 		id := q.QuoteID
 		var states, cats []string
 		seen := map[string]bool{}
-		for _, l := range e.life[id] {
+		for _, l := range e.lifecycle(id) {
 			states = append(states, l.State)
 			if seen[l.State] {
 				t.Errorf("order %s: lifecycle state %s read twice: %v", id, l.State, states)
 			}
 			seen[l.State] = true
 		}
-		for _, x := range e.excs {
+		for _, x := range e.exceptions() {
 			if x.EntityIds["quote_id"] == id {
 				cats = append(cats, x.Category)
 			}
@@ -126,7 +121,7 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 			t.Errorf("order %s: %d ERP order commands, want 1", id, out[id].Commands)
 		}
 	}
-	dlq, nprod := e.dlq, len(e.producers)
+	dlq, nprod := e.dlq(), e.producers()
 	e.mu.Unlock()
 	if replace && nprod != 3 {
 		t.Errorf("lifecycle events of %d instances, want 3 (r1 before its replacement, r2 throughout, r3 after)", nprod)

@@ -13,10 +13,8 @@ import (
 
 // exceptionsOfOrder returns the exceptions naming an order id.
 func (e *env) exceptionsOfOrder(order string) []contracts.OperationalException {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []contracts.OperationalException
-	for _, x := range e.excs {
+	for _, x := range e.exceptions() {
 		if x.EntityIds["order_id"] == order {
 			out = append(out, x)
 		}
@@ -81,10 +79,8 @@ func TestUnknownOrderStatus(t *testing.T) {
 	if len(e.exceptionsOfOrder("Q-GHOST")) != 2 {
 		t.Errorf("exceptions of Q-GHOST: %+v, want the OPEN one and its CLOSED update", e.exceptionsOfOrder("Q-GHOST"))
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.dlq != 0 {
-		t.Errorf("%d records on the DLQ", e.dlq)
+	if n := e.dlq(); n != 0 {
+		t.Errorf("%d records on the DLQ", n)
 	}
 }
 
