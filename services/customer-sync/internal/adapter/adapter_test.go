@@ -260,3 +260,29 @@ func mustEncode(t *testing.T, recs []Output) {
 		}
 	}
 }
+
+// TestExceptionQueues: the domain's exceptions carry no queue; the event
+// built from each (golden.Owner.Event) goes to MASTER_DATA under its
+// contract category, a refused decision's update too.
+func TestExceptionQueues(t *testing.T) {
+	refused := golden.Refusal(golden.Ruling{DecisionID: "d-1", ExceptionID: "csx:OWNERSHIP_CONFLICT:cus-00000000000000b2:0f", Category: golden.OwnershipConflict},
+		"cus-00000000000000b2", "PICK_SURVIVOR needs the parameters", golden.Meta{EventID: "ev-1", OccurredAt: t0})
+	tests := []struct {
+		in       golden.Exception
+		category string
+	}{
+		{golden.Exception{ID: "csx:PROBABLE_DUPLICATE:g:0f", Category: golden.ProbableDuplicate}, contracts.ExceptionCategoryProbableDuplicate},
+		{golden.Exception{ID: "csx:LEAD_DUPLICATE:g:0f", Category: golden.LeadDuplicate}, contracts.ExceptionCategoryProbableDuplicate},
+		{golden.Exception{ID: "csx:OWNERSHIP_CONFLICT:g:0f", Category: golden.OwnershipConflict}, contracts.ExceptionCategoryOwnershipConflict},
+		{golden.Exception{ID: "csx:HIERARCHY_CYCLE:g:0f", Category: golden.HierarchyCycle}, contracts.ExceptionCategoryInvalidMasterData},
+		{golden.Exception{ID: "csx:HIERARCHY_ORPHAN:g:0f", Category: golden.HierarchyOrphan}, contracts.ExceptionCategoryInvalidMasterData},
+		{refused, contracts.ExceptionCategoryOwnershipConflict},
+	}
+	for _, tc := range tests {
+		x := Exception(tc.in, md("1"))
+		if x.Queue != contracts.ExceptionQueueMasterData || x.Category != tc.category || x.OwnerService != golden.Owner.Service {
+			t.Errorf("%s: queue %q, category %q, owner %q; want %q, %q, %q", tc.in.ID, x.Queue, x.Category, x.OwnerService,
+				contracts.ExceptionQueueMasterData, tc.category, golden.Owner.Service)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func RulingOf(ev Event) (Ruling, bool) {
 // carried out: back OPEN, with the reason, answering the decision.
 func Refusal(r Ruling, golden, reason string, m Meta) Exception {
 	note := "decision refused: " + reason
-	return Exception{ID: r.ExceptionID, Category: r.Category, Queue: QueueMasterData, Severity: "medium", GoldenID: golden,
+	return Exception{ID: r.ExceptionID, Category: r.Category, Severity: "medium", GoldenID: golden,
 		Message: note, Context: map[string]string{"outcome": note}, CorrelationID: m.CorrelationID, CausationID: m.EventID,
 		OccurredAt: m.OccurredAt.UnixMilli(), Status: "OPEN", DecisionID: r.DecisionID}
 }
@@ -303,11 +303,10 @@ type Record struct {
 // queue MASTER_DATA, events from CUSTOMER_SYNC.
 var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync}
 
-// Exception categories and queue.
+// Exception categories.
 const (
 	ProbableDuplicate = "PROBABLE_DUPLICATE"
 	OwnershipConflict = "OWNERSHIP_CONFLICT"
-	QueueMasterData   = "master-data"
 )
 
 // Candidate is a golden record proposed as a duplicate.
@@ -317,13 +316,14 @@ type Candidate struct {
 	Evidence []match.Evidence `json:"evidence"`
 }
 
-// Exception is a business exception for ops.exceptions.v1.
+// Exception is a business exception for ops.exceptions.v1. Its queue is
+// not the domain's to choose: the event built from it (Owner.Event) takes
+// Owner.QueueOf its category.
 type Exception struct {
 	// ID is deterministic (category, golden id, causing event), so a replay
 	// produces the same exception id.
 	ID            string            `json:"id"`
 	Category      string            `json:"category"`
-	Queue         string            `json:"queue"`
 	Severity      string            `json:"severity"`
 	GoldenID      string            `json:"golden_id"`
 	Source        xref.Ref          `json:"source"`
