@@ -145,8 +145,6 @@ func newRecord(topic string) (serde.Record, error) {
 		return &contracts.Contact{}, nil
 	case contracts.TopicERPCustomerV1:
 		return &contracts.Customer{}, nil
-	case contracts.TopicOpsDecisionsV1:
-		return &contracts.Decision{}, nil
 	case contracts.TopicCRMLeadV1:
 		return &contracts.Lead{}, nil
 	}
@@ -178,6 +176,9 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
 		return input{golden.SourceDeleted{Meta: meta, System: system, RecordID: key}, md}, nil
 	}
+	if topic == contracts.TopicOpsDecisionsV1 {
+		return decodeDecision(m)
+	}
 	v, err := newRecord(topic)
 	if err != nil {
 		return input{}, err
@@ -190,6 +191,23 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 		return input{}, err
 	}
 	return input{ev, adapter.Metadata(v)}, nil
+}
+
+// decodeDecision decodes and routes a steward decision with golden.Owner.Decision
+// (pkg/ops): another service's is skipped; one of customer-sync's that
+// cannot be acted on (unreadable, without its ids, actor or action, or on
+// an exception id that is not customer-sync's) is poison; the rest become
+// golden events (adapter.Decision).
+func decodeDecision(m *processor.Message) (input, error) {
+	d, mine, err := golden.Owner.Decision(m)
+	if err != nil || !mine {
+		return input{}, err
+	}
+	ev, err := adapter.Decision(&d)
+	if err != nil {
+		return input{}, err
+	}
+	return input{ev, d.Metadata}, nil
 }
 
 // rekey is the first stage: decode and validate a source record (poison →

@@ -365,6 +365,24 @@ func TestDecisions(t *testing.T) {
 		t.Errorf("another service's decision emitted %d records", len(res.Outputs))
 	}
 
+	// Exception ids of the older form ("exc-…", golden.Owner.Legacy) are
+	// still customer-sync's, taken as before without the field checks: a
+	// RESOLVE needs nothing, a MERGE naming its golden ids merges.
+	legacy := decision("d-legacy-0", "exc-0f", contracts.DecisionActionResolve, 14, nil)
+	legacy.Actor = ""
+	if res := send(t, k, contracts.TopicOpsDecisionsV1, legacy.ExceptionID, legacy); len(res.Outputs) != 0 {
+		t.Errorf("a RESOLVE of an older-form exception emitted %d records", len(res.Outputs))
+	}
+	res = send(t, k, contracts.TopicCRMAccountV1, "B1", account("B1", "Zeppelin Luftschiffbau AG", 15, func(a *contracts.Account) {
+		a.BillingAddress = addr("Allmannstr. 1", "Friedrichshafen", "88045", "DE")
+	}))
+	g2 := one[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1, "CRM:B1").GoldenID
+	merge := decision("d-legacy-1", "exc-legacy-1", contracts.DecisionActionMerge, 16, map[string]string{adapter.ParamSurvivor: g, adapter.ParamMerged: g2})
+	res = send(t, k, contracts.TopicOpsDecisionsV1, merge.ExceptionID, merge)
+	if away := one[*contracts.GoldenCustomer](t, k, res, contracts.TopicMDMCustomerV1, g2); away.MergedInto == nil || *away.MergedInto != g {
+		t.Errorf("merged-away record after an older-form MERGE = %+v", away)
+	}
+
 	// A decision naming a golden id without a match block cannot be
 	// routed: refused, not dead-lettered.
 	bad := golden.Owner.ExceptionID(golden.OwnershipConflict, "nope", "0f")
@@ -406,8 +424,15 @@ func TestHandlerBadInput(t *testing.T) {
 		}))},
 		{"decision: bad bytes", contracts.TopicOpsDecisionsV1, "", []byte("x")},
 		{"decision: unknown schema id", contracts.TopicOpsDecisionsV1, "", unknownSchema},
-		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, errs.ReasonUnknownGoldenID,
+		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, errs.ReasonInvalidDecision,
 			enc(contracts.TopicOpsDecisionsV1, decision("d-1", "", contracts.DecisionActionMerge, 1, nil))},
+		{"decision: no actor", contracts.TopicOpsDecisionsV1, errs.ReasonInvalidDecision, enc(contracts.TopicOpsDecisionsV1, func() *contracts.Decision {
+			d := decision("d-2", golden.Owner.ExceptionID(golden.OwnershipConflict, "cus-4445000000000001", "0f"), contracts.DecisionActionResolve, 1, nil)
+			d.Actor = ""
+			return d
+		}())},
+		{"decision: an exception id that is not customer-sync's", contracts.TopicOpsDecisionsV1, errs.ReasonUnknownException,
+			enc(contracts.TopicOpsDecisionsV1, decision("d-3", "qto:credit:Q1", contracts.DecisionActionResolve, 1, nil))},
 		{"lead: bad bytes", contracts.TopicCRMLeadV1, "", []byte("lead")},
 		{"lead: unknown schema id", contracts.TopicCRMLeadV1, "", unknownSchema},
 		{"lead: qualified without a company", contracts.TopicCRMLeadV1, errs.ReasonValidation, enc(contracts.TopicCRMLeadV1, lead("L1", "", 1, nil))},

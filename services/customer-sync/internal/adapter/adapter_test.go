@@ -124,7 +124,6 @@ func TestDecisions(t *testing.T) {
 			golden.StewardClose{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Golden: "cus-00000000000000a1", Status: "CLOSED"}},
 		{"a lead's exception cannot be merged", dec("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", "MERGE", nil),
 			golden.StewardRefused{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Reason: "MERGE is not an allowed action for a LEAD_DUPLICATE exception (allowed: RESOLVE, DISMISS)"}},
-		{"another service's decision is skipped", &contracts.Decision{Metadata: md("1"), OwnerService: "quote-to-order", Action: "MERGE"}, nil},
 		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: golden.Owner.Service, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
 	}
 	for _, tc := range tests {

@@ -300,8 +300,13 @@ type Record struct {
 
 // Owner is customer-sync as the owner of its exceptions and of the steward
 // decisions on them (pkg/ops): exception ids "csx:<part>:…" (exceptionID),
-// queue MASTER_DATA, events from CUSTOMER_SYNC.
-var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync}
+// queue MASTER_DATA, events from CUSTOMER_SYNC. Exception ids of the older
+// form "exc-…" (which name no golden record) stay its own: Owner.Decision
+// passes decisions on them on without the field checks, and the adapter
+// takes them as it always did (the action says the category; RESOLVE and
+// DISMISS need nothing).
+var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync,
+	Legacy: []string{"exc-"}}
 
 // Exception categories.
 const (
