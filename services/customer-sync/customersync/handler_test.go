@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -390,6 +391,31 @@ func TestDecisions(t *testing.T) {
 	if r := one[*contracts.OperationalException](t, k, res, contracts.TopicOpsExceptionsV1, bad); r.Status != contracts.ExceptionStatusOpen ||
 		r.DecisionID == nil || *r.DecisionID != "d-bad" {
 		t.Errorf("refusal of an unroutable decision = %+v", r)
+	}
+}
+
+// Own state the service cannot read back follows the processor's one
+// policy (processor.CorruptState): a golden entry State.Load refuses makes
+// the match stage fail retriably, reason corrupt_state naming the store and
+// key, with no output and nothing dead-lettered; a route-store view's
+// unreadable value does the same.
+func TestCorruptOwnState(t *testing.T) {
+	k := newKit(t)
+	k.Seed(Store, "g/cus-4445000000000001", []byte("not a record"))
+	res := k.SendValue(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme GmbH", 1, nil))
+	if errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != string(errs.ReasonCorruptState) ||
+		!strings.Contains(res.Err.Error(), `golden/"g/cus-4445000000000001"`) {
+		t.Errorf("err = %v, want retriable corrupt_state naming the entry", res.Err)
+	}
+	if len(res.DeadLetters(Name)) != 0 || len(res.On(contracts.TopicMDMCustomerV1)) != 0 {
+		t.Errorf("outputs %v despite unreadable state", res.Outputs)
+	}
+
+	k = newKit(t)
+	k.Seed(RouteStore, waitingKey+"CRM:A9", []byte("[{"))
+	res = k.SendValue(contracts.TopicCRMContactV1, "K9", contact("K9", "A9", "Muster", 1, nil))
+	if errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != string(errs.ReasonCorruptState) {
+		t.Errorf("err = %v, want retriable corrupt_state", res.Err)
 	}
 }
 
