@@ -74,14 +74,17 @@ const (
 	decisionKey = "d/" // rekey stage: steward decision ids applied
 )
 
-// Typed views of the stores' JSON values (processor.Store: unreadable own
-// state is retriable, reason corrupt_state). The block keys (s/, r/) and
-// decision marks (d/) hold plain bytes; the golden store's domain entries
-// are read by golden.State.Load.
+// Typed views of the stores' values (processor.Store: unreadable own state
+// is retriable, reason corrupt_state): JSON, but the block keys and the
+// decision marks, which are bytes as they are (processor.Raw). The golden
+// store's domain entries are read by golden.State.Load, whose refusal is
+// processor.CorruptState too.
 var (
 	parents  = processor.NewStore(RouteStore, processor.JSON[parentOf]())  // x/<ref>
 	children = processor.NewStore(RouteStore, processor.JSON[[]string]())  // k/<ref>
 	waits    = processor.NewStore(RouteStore, processor.JSON[[]waiting]()) // w/<ref>
+	blocks   = processor.NewStore(RouteStore, processor.Raw())             // s/<ref>, r/<ref>: the match block
+	decided  = processor.NewStore(RouteStore, processor.Raw())             // d/<decision id>: applied (value 1)
 	applied  = processor.NewStore(Store, processor.JSON[uint64]())         // m/seq (its JSON is the decimal count)
 )
 
@@ -144,8 +147,6 @@ func newRecord(topic string) (serde.Record, error) {
 		return &contracts.Contact{}, nil
 	case contracts.TopicERPCustomerV1:
 		return &contracts.Customer{}, nil
-	case contracts.TopicOpsDecisionsV1:
-		return &contracts.Decision{}, nil
 	case contracts.TopicCRMLeadV1:
 		return &contracts.Lead{}, nil
 	}
@@ -177,6 +178,9 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 		meta := golden.Meta{EventID: md.EventID, CorrelationID: md.CorrelationID, OccurredAt: md.OccurredAt}
 		return input{golden.SourceDeleted{Meta: meta, System: system, RecordID: key}, md}, nil
 	}
+	if topic == contracts.TopicOpsDecisionsV1 {
+		return decodeDecision(m)
+	}
 	v, err := newRecord(topic)
 	if err != nil {
 		return input{}, err
@@ -189,6 +193,23 @@ func decode(m *processor.Message, topic, key string, value []byte, ts time.Time,
 		return input{}, err
 	}
 	return input{ev, adapter.Metadata(v)}, nil
+}
+
+// decodeDecision decodes and routes a steward decision with golden.Owner.Decision
+// (pkg/ops): another service's is skipped; one of customer-sync's that
+// cannot be acted on (unreadable, without its ids, actor or action, or on
+// an exception id that is not customer-sync's) is poison; the rest become
+// golden events (adapter.Decision).
+func decodeDecision(m *processor.Message) (input, error) {
+	d, mine, err := golden.Owner.Decision(m)
+	if err != nil || !mine {
+		return input{}, err
+	}
+	ev, err := adapter.Decision(&d)
+	if err != nil {
+		return input{}, err
+	}
+	return input{ev, d.Metadata}, nil
 }
 
 // rekey is the first stage: decode and validate a source record (poison →
@@ -238,10 +259,12 @@ func (h *Handler) rekey(m *processor.Message) error {
 		// ops.decisions.v1 is keyed by exception id: every decision on one
 		// exception comes through this partition, in order. A decision id
 		// seen before is a no-op.
-		if _, seen := m.Get(RouteStore, decisionKey+r.DecisionID); seen {
-			return nil
+		if _, seen, err := decided.Get(m, decisionKey+r.DecisionID); err != nil || seen {
+			return err
 		}
-		m.Put(RouteStore, decisionKey+r.DecisionID, []byte{1})
+		if err := decided.Put(m, decisionKey+r.DecisionID, []byte{1}); err != nil {
+			return err
+		}
 	}
 	if err := golden.Validate(in.ev); err != nil {
 		if r, steward := golden.RulingOf(in.ev); steward && r.ExceptionID != "" && errs.ClassOf(err) == errs.ClassPoison {
@@ -253,23 +276,30 @@ func (h *Handler) rekey(m *processor.Message) error {
 	switch e := in.ev.(type) {
 	case golden.SourceUpserted:
 		ref := refKey(string(e.System), e.RecordID)
-		b, ok := m.Get(RouteStore, stickyKey+ref)
+		b, ok, err := blocks.Get(m, stickyKey+ref)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			block, known := golden.BlockOfID(e.GoldenRef)
 			if !known {
 				block = golden.BlockOf(e)
 			}
 			b = []byte(block)
-			m.Put(RouteStore, stickyKey+ref, b)
+			if err := blocks.Put(m, stickyKey+ref, b); err != nil {
+				return err
+			}
 			m.Emit(TopicRoute, ref, nil, kgo.RecordHeader{Key: HeaderRegister, Value: b})
 		}
 		forward(m, string(b), r.Value, o)
 		return nil
 	case golden.SourceDeleted:
-		if b, ok := m.Get(RouteStore, stickyKey+refKey(string(e.System), e.RecordID)); ok {
-			forward(m, string(b), r.Value, o)
+		b, ok, err := blocks.Get(m, stickyKey+refKey(string(e.System), e.RecordID))
+		if err != nil || !ok {
+			return err // a record never seen: nothing to retire
 		}
-		return nil // a record never seen: nothing to retire
+		forward(m, string(b), r.Value, o)
+		return nil
 	case golden.ContactUpserted:
 		m.Emit(TopicRoute, refKey(string(sv.CRM), e.AccountID), r.Value, o.headers()...)
 		return nil
@@ -341,10 +371,12 @@ func (h *Handler) route(m *processor.Message) error {
 		return h.parentAsk(m, ref, child)
 	}
 	if b, ok := m.Header(HeaderRegister); ok {
-		if _, known := m.Get(RouteStore, routeKey+ref); known {
-			return nil
+		if _, known, err := blocks.Get(m, routeKey+ref); err != nil || known {
+			return err
 		}
-		m.Put(RouteStore, routeKey+ref, []byte(b))
+		if err := blocks.Put(m, routeKey+ref, []byte(b)); err != nil {
+			return err
+		}
 		return h.release(m, ref, b)
 	}
 	o, err := originOf(m)
@@ -355,7 +387,11 @@ func (h *Handler) route(m *processor.Message) error {
 	if err != nil || in.ev == nil {
 		return err
 	}
-	if b, ok := m.Get(RouteStore, routeKey+ref); ok {
+	b, ok, err := blocks.Get(m, routeKey+ref)
+	if err != nil {
+		return err
+	}
+	if ok {
 		forward(m, string(b), m.Value(), o)
 		return nil
 	}
@@ -734,13 +770,14 @@ func (h *Handler) state(m *processor.Message) (*partState, error) {
 			return true
 		}
 		n++
-		lerr = st.Load(k, v)
-		return lerr == nil
+		if err := st.Load(k, v); err != nil {
+			lerr = processor.CorruptState(Store, k, err) // the one policy: retriable, never dead-lettered or skipped
+			return false
+		}
+		return true
 	})
 	if lerr != nil {
-		// Own state golden.State.Load cannot read follows processor.Store's
-		// policy: retriable, never dead-lettered or skipped.
-		return nil, errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("restore golden state of partition %d: %w", m.Partition(), lerr))
+		return nil, lerr
 	}
 	ps = &partState{st: st, seq: seq}
 	h.setPart(m.Partition(), ps)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -365,6 +366,24 @@ func TestDecisions(t *testing.T) {
 		t.Errorf("another service's decision emitted %d records", len(res.Outputs))
 	}
 
+	// Exception ids of the older form ("exc-…", golden.Owner.Legacy) are
+	// still customer-sync's, taken as before without the field checks: a
+	// RESOLVE needs nothing, a MERGE naming its golden ids merges.
+	legacy := decision("d-legacy-0", "exc-0f", contracts.DecisionActionResolve, 14, nil)
+	legacy.Actor = ""
+	if res := send(t, k, contracts.TopicOpsDecisionsV1, legacy.ExceptionID, legacy); len(res.Outputs) != 0 {
+		t.Errorf("a RESOLVE of an older-form exception emitted %d records", len(res.Outputs))
+	}
+	res = send(t, k, contracts.TopicCRMAccountV1, "B1", account("B1", "Zeppelin Luftschiffbau AG", 15, func(a *contracts.Account) {
+		a.BillingAddress = addr("Allmannstr. 1", "Friedrichshafen", "88045", "DE")
+	}))
+	g2 := one[*contracts.CrossReference](t, k, res, contracts.TopicMDMXrefV1, "CRM:B1").GoldenID
+	merge := decision("d-legacy-1", "exc-legacy-1", contracts.DecisionActionMerge, 16, map[string]string{adapter.ParamSurvivor: g, adapter.ParamMerged: g2})
+	res = send(t, k, contracts.TopicOpsDecisionsV1, merge.ExceptionID, merge)
+	if away := one[*contracts.GoldenCustomer](t, k, res, contracts.TopicMDMCustomerV1, g2); away.MergedInto == nil || *away.MergedInto != g {
+		t.Errorf("merged-away record after an older-form MERGE = %+v", away)
+	}
+
 	// A decision naming a golden id without a match block cannot be
 	// routed: refused, not dead-lettered.
 	bad := golden.Owner.ExceptionID(golden.OwnershipConflict, "nope", "0f")
@@ -372,6 +391,31 @@ func TestDecisions(t *testing.T) {
 	if r := one[*contracts.OperationalException](t, k, res, contracts.TopicOpsExceptionsV1, bad); r.Status != contracts.ExceptionStatusOpen ||
 		r.DecisionID == nil || *r.DecisionID != "d-bad" {
 		t.Errorf("refusal of an unroutable decision = %+v", r)
+	}
+}
+
+// Own state the service cannot read back follows the processor's one
+// policy (processor.CorruptState): a golden entry State.Load refuses makes
+// the match stage fail retriably, reason corrupt_state naming the store and
+// key, with no output and nothing dead-lettered; a route-store view's
+// unreadable value does the same.
+func TestCorruptOwnState(t *testing.T) {
+	k := newKit(t)
+	k.Seed(Store, "g/cus-4445000000000001", []byte("not a record"))
+	res := k.SendValue(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme GmbH", 1, nil))
+	if errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != string(errs.ReasonCorruptState) ||
+		!strings.Contains(res.Err.Error(), `golden/"g/cus-4445000000000001"`) {
+		t.Errorf("err = %v, want retriable corrupt_state naming the entry", res.Err)
+	}
+	if len(res.DeadLetters(Name)) != 0 || len(res.On(contracts.TopicMDMCustomerV1)) != 0 {
+		t.Errorf("outputs %v despite unreadable state", res.Outputs)
+	}
+
+	k = newKit(t)
+	k.Seed(RouteStore, waitingKey+"CRM:A9", []byte("[{"))
+	res = k.SendValue(contracts.TopicCRMContactV1, "K9", contact("K9", "A9", "Muster", 1, nil))
+	if errs.ClassOf(res.Err) != errs.ClassRetriable || errs.ReasonOf(res.Err) != string(errs.ReasonCorruptState) {
+		t.Errorf("err = %v, want retriable corrupt_state", res.Err)
 	}
 }
 
@@ -406,8 +450,15 @@ func TestHandlerBadInput(t *testing.T) {
 		}))},
 		{"decision: bad bytes", contracts.TopicOpsDecisionsV1, "", []byte("x")},
 		{"decision: unknown schema id", contracts.TopicOpsDecisionsV1, "", unknownSchema},
-		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, errs.ReasonUnknownGoldenID,
+		{"decision: a merge without golden ids or exception", contracts.TopicOpsDecisionsV1, errs.ReasonInvalidDecision,
 			enc(contracts.TopicOpsDecisionsV1, decision("d-1", "", contracts.DecisionActionMerge, 1, nil))},
+		{"decision: no actor", contracts.TopicOpsDecisionsV1, errs.ReasonInvalidDecision, enc(contracts.TopicOpsDecisionsV1, func() *contracts.Decision {
+			d := decision("d-2", golden.Owner.ExceptionID(golden.OwnershipConflict, "cus-4445000000000001", "0f"), contracts.DecisionActionResolve, 1, nil)
+			d.Actor = ""
+			return d
+		}())},
+		{"decision: an exception id that is not customer-sync's", contracts.TopicOpsDecisionsV1, errs.ReasonUnknownException,
+			enc(contracts.TopicOpsDecisionsV1, decision("d-3", "qto:credit:Q1", contracts.DecisionActionResolve, 1, nil))},
 		{"lead: bad bytes", contracts.TopicCRMLeadV1, "", []byte("lead")},
 		{"lead: unknown schema id", contracts.TopicCRMLeadV1, "", unknownSchema},
 		{"lead: qualified without a company", contracts.TopicCRMLeadV1, errs.ReasonValidation, enc(contracts.TopicCRMLeadV1, lead("L1", "", 1, nil))},

@@ -62,6 +62,12 @@ func lead(id, company string, n int, mut func(*contracts.Lead)) *contracts.Lead 
 	return l
 }
 
+// outputTopics are the topics customer-sync writes, plus its DLQ (the
+// lead answers, crm.lead-updates.v1, aside).
+var outputTopics = []string{contracts.TopicMDMCustomerV1, contracts.TopicMDMXrefV1, contracts.TopicERPCustomerCommandsV1,
+	contracts.TopicCRMAccountUpdatesV1, contracts.TopicAuditFieldChangeV1, contracts.TopicOpsExceptionsV1, contracts.TopicMDMContactV1,
+	contracts.TopicDlqCustomerSyncV1}
+
 // newOutput returns an empty record of an output topic's type.
 func newOutput(topic string) (serde.Record, error) {
 	switch topic {

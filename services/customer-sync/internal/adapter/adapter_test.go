@@ -124,7 +124,6 @@ func TestDecisions(t *testing.T) {
 			golden.StewardClose{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Golden: "cus-00000000000000a1", Status: "CLOSED"}},
 		{"a lead's exception cannot be merged", dec("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", "MERGE", nil),
 			golden.StewardRefused{Meta: m, Ruling: rule("csx:LEAD_DUPLICATE:cus-00000000000000a1:0f", golden.LeadDuplicate), Reason: "MERGE is not an allowed action for a LEAD_DUPLICATE exception (allowed: RESOLVE, DISMISS)"}},
-		{"another service's decision is skipped", &contracts.Decision{Metadata: md("1"), OwnerService: "quote-to-order", Action: "MERGE"}, nil},
 		{"resolve of an exception id of the older form needs nothing", &contracts.Decision{Metadata: md("1"), OwnerService: golden.Owner.Service, ExceptionID: "exc-0f", Action: "RESOLVE"}, nil},
 	}
 	for _, tc := range tests {
@@ -257,6 +256,32 @@ func mustEncode(t *testing.T, recs []Output) {
 	for _, r := range recs {
 		if _, err := avro.Marshal(r.Value.Schema(), r.Value); err != nil {
 			t.Errorf("%s %s: %v", r.Topic, r.Key, err)
+		}
+	}
+}
+
+// TestExceptionQueues: the domain's exceptions carry no queue; the event
+// built from each (golden.Owner.Event) goes to MASTER_DATA under its
+// contract category, a refused decision's update too.
+func TestExceptionQueues(t *testing.T) {
+	refused := golden.Refusal(golden.Ruling{DecisionID: "d-1", ExceptionID: "csx:OWNERSHIP_CONFLICT:cus-00000000000000b2:0f", Category: golden.OwnershipConflict},
+		"cus-00000000000000b2", "PICK_SURVIVOR needs the parameters", golden.Meta{EventID: "ev-1", OccurredAt: t0})
+	tests := []struct {
+		in       golden.Exception
+		category string
+	}{
+		{golden.Exception{ID: "csx:PROBABLE_DUPLICATE:g:0f", Category: golden.ProbableDuplicate}, contracts.ExceptionCategoryProbableDuplicate},
+		{golden.Exception{ID: "csx:LEAD_DUPLICATE:g:0f", Category: golden.LeadDuplicate}, contracts.ExceptionCategoryProbableDuplicate},
+		{golden.Exception{ID: "csx:OWNERSHIP_CONFLICT:g:0f", Category: golden.OwnershipConflict}, contracts.ExceptionCategoryOwnershipConflict},
+		{golden.Exception{ID: "csx:HIERARCHY_CYCLE:g:0f", Category: golden.HierarchyCycle}, contracts.ExceptionCategoryInvalidMasterData},
+		{golden.Exception{ID: "csx:HIERARCHY_ORPHAN:g:0f", Category: golden.HierarchyOrphan}, contracts.ExceptionCategoryInvalidMasterData},
+		{refused, contracts.ExceptionCategoryOwnershipConflict},
+	}
+	for _, tc := range tests {
+		x := Exception(tc.in, md("1"))
+		if x.Queue != contracts.ExceptionQueueMasterData || x.Category != tc.category || x.OwnerService != golden.Owner.Service {
+			t.Errorf("%s: queue %q, category %q, owner %q; want %q, %q, %q", tc.in.ID, x.Queue, x.Category, x.OwnerService,
+				contracts.ExceptionQueueMasterData, tc.category, golden.Owner.Service)
 		}
 	}
 }

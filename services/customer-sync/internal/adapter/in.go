@@ -68,9 +68,9 @@ func Metadata(v any) contracts.EventMetadata {
 }
 
 // Event maps a decoded input record to a golden event. A nil event with a
-// nil error means the record is not for customer-sync (a decision owned by
-// another service, or an action with nothing to do) and is skipped. Errors
-// are errs.Poison: the record can never be applied as it is.
+// nil error means the record needs nothing from customer-sync (see
+// Decision) and is skipped. Errors are errs.Poison: the record can never be
+// applied as it is. A decision must be customer-sync's (Decision).
 func Event(v any) (golden.Event, error) {
 	switch x := v.(type) {
 	case *contracts.Account:
@@ -250,12 +250,11 @@ func Contact(c *contracts.Contact) (golden.Event, error) {
 // StewardSplit (golden_id, system, record_id), RESOLVE and DISMISS →
 // StewardClose. golden_id defaults to the record the exception id names
 // (golden.ExceptionOf). An action the exception does not accept is a
-// StewardRefused. Other owners' decisions return nil, as do RESOLVE and
-// DISMISS of an exception id of the older form (nothing to route them by).
+// StewardRefused. RESOLVE and DISMISS of an exception id of the older form
+// (golden.Owner.Legacy) return nil: there is nothing to route them by.
+// d is a decision golden.Owner.Decision (pkg/ops) routed to customer-sync:
+// it decides what is another service's and what cannot be acted on.
 func Decision(d *contracts.Decision) (golden.Event, error) {
-	if d.OwnerService != golden.Owner.Service {
-		return nil, nil
-	}
 	m := meta(d.Metadata, time.Time{})
 	category, exGolden, parsed := golden.ExceptionOf(d.ExceptionID)
 	if !parsed {

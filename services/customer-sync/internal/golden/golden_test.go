@@ -151,7 +151,7 @@ func TestScenario(t *testing.T) {
 	if conflict == nil || conflict.Applied || conflict.Rule != sv.RuleConflict || conflict.Old != "NET30" || conflict.New != "NET90" {
 		t.Errorf("event 4 conflict audit = %+v", conflict)
 	}
-	if len(outs[4].Exceptions) != 1 || outs[4].Exceptions[0].Category != OwnershipConflict || outs[4].Exceptions[0].Queue != QueueMasterData {
+	if len(outs[4].Exceptions) != 1 || outs[4].Exceptions[0].Category != OwnershipConflict {
 		t.Errorf("event 4 exceptions = %+v", outs[4].Exceptions)
 	}
 	// 5: near-identical CRM account auto-merges into the same golden record.

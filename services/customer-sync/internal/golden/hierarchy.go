@@ -195,7 +195,7 @@ func refText(r xref.Ref) string { return strings.ToUpper(r.System) + ":" + r.ID 
 func (t *tx) hierarchyException(rec *Record, category, severity, msg string, ctx map[string]string) {
 	ctx["kind"] = category
 	t.out.Exceptions = append(t.out.Exceptions, Exception{
-		ID: exceptionID(category, rec.ID, t.m.EventID), Category: category, Queue: QueueMasterData, Severity: severity,
+		ID: exceptionID(category, rec.ID, t.m.EventID), Category: category, Severity: severity,
 		GoldenID: rec.ID, Source: rec.ParentRef, Message: msg, Context: ctx,
 		CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID, OccurredAt: t.at,
 	})

@@ -89,7 +89,7 @@ func (t *tx) lead(e LeadQualified) error {
 		}
 		t.out.Exceptions = append(t.out.Exceptions, Exception{
 			ID: exceptionID(LeadDuplicate, u.GoldenID, LeadSystem+"\x00"+e.LeadID+"\x00"+t.m.EventID), Category: LeadDuplicate,
-			Queue: QueueMasterData, Severity: "MEDIUM", GoldenID: u.GoldenID, Source: xref.Ref{System: LeadSystem, ID: e.LeadID},
+			Severity: "MEDIUM", GoldenID: u.GoldenID, Source: xref.Ref{System: LeadSystem, ID: e.LeadID},
 			Message:    "lead " + e.LeadID + " may be an existing customer: convert it into the right account in CRM, or requalify it with more data",
 			Candidates: cands, Context: map[string]string{"kind": "LEAD_PROBABLE_DUPLICATE", "lead_id": e.LeadID},
 			CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID, OccurredAt: t.at,

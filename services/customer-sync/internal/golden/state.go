@@ -334,7 +334,7 @@ func (t *tx) rematch(rec *Record, ref xref.Ref, f match.Features) {
 func (t *tx) proposeDuplicates(rec *Record, ref xref.Ref, cands []match.Candidate, msg string) {
 	ex := Exception{
 		ID:       exceptionID(ProbableDuplicate, rec.ID, t.m.EventID),
-		Category: ProbableDuplicate, Queue: QueueMasterData, Severity: "medium",
+		Category: ProbableDuplicate, Severity: "medium",
 		GoldenID: rec.ID, Source: ref, Message: msg,
 		CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID, OccurredAt: t.at,
 	}
@@ -464,7 +464,7 @@ func (t *tx) decide(rec *Record, f Field, v string, src survivorship.Lineage, ru
 			owner := own.Fields[f].Owner
 			t.out.Exceptions = append(t.out.Exceptions, Exception{
 				ID:       exceptionID(OwnershipConflict, rec.ID, t.m.EventID+"/"+string(f)),
-				Category: OwnershipConflict, Queue: QueueMasterData, Severity: "low",
+				Category: OwnershipConflict, Severity: "low",
 				GoldenID: rec.ID, Source: xref.Ref{System: string(src.System), ID: src.RecordID},
 				Message: fmt.Sprintf("%s changed %s, which %s owns; not applied", src.System, f, owner),
 				Context: map[string]string{"field": string(f), "current": mask(cur.Value), "proposed": mask(v),

@@ -37,7 +37,7 @@ func (t *tx) rule(r Ruling, rec *Record, status, note string) {
 		g = rec.ID
 	}
 	t.out.Exceptions = append(t.out.Exceptions, Exception{
-		ID: r.ExceptionID, Category: r.Category, Queue: QueueMasterData, Severity: "low", GoldenID: g,
+		ID: r.ExceptionID, Category: r.Category, Severity: "low", GoldenID: g,
 		Message: note, Context: map[string]string{"outcome": note}, CorrelationID: t.m.CorrelationID, CausationID: t.m.EventID,
 		OccurredAt: t.at, Status: status, DecisionID: r.DecisionID,
 	})

@@ -163,7 +163,7 @@ func RulingOf(ev Event) (Ruling, bool) {
 // carried out: back OPEN, with the reason, answering the decision.
 func Refusal(r Ruling, golden, reason string, m Meta) Exception {
 	note := "decision refused: " + reason
-	return Exception{ID: r.ExceptionID, Category: r.Category, Queue: QueueMasterData, Severity: "medium", GoldenID: golden,
+	return Exception{ID: r.ExceptionID, Category: r.Category, Severity: "medium", GoldenID: golden,
 		Message: note, Context: map[string]string{"outcome": note}, CorrelationID: m.CorrelationID, CausationID: m.EventID,
 		OccurredAt: m.OccurredAt.UnixMilli(), Status: "OPEN", DecisionID: r.DecisionID}
 }
@@ -300,14 +300,18 @@ type Record struct {
 
 // Owner is customer-sync as the owner of its exceptions and of the steward
 // decisions on them (pkg/ops): exception ids "csx:<part>:…" (exceptionID),
-// queue MASTER_DATA, events from CUSTOMER_SYNC.
-var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync}
+// queue MASTER_DATA, events from CUSTOMER_SYNC. Exception ids of the older
+// form "exc-…" (which name no golden record) stay its own: Owner.Decision
+// passes decisions on them on without the field checks, and the adapter
+// takes them as it always did (the action says the category; RESOLVE and
+// DISMISS need nothing).
+var Owner = ops.Owner{Service: "customer-sync", Code: "csx", Queue: contracts.ExceptionQueueMasterData, Source: contracts.SourceSystemCustomerSync,
+	Legacy: []string{"exc-"}}
 
-// Exception categories and queue.
+// Exception categories.
 const (
 	ProbableDuplicate = "PROBABLE_DUPLICATE"
 	OwnershipConflict = "OWNERSHIP_CONFLICT"
-	QueueMasterData   = "master-data"
 )
 
 // Candidate is a golden record proposed as a duplicate.
@@ -317,13 +321,14 @@ type Candidate struct {
 	Evidence []match.Evidence `json:"evidence"`
 }
 
-// Exception is a business exception for ops.exceptions.v1.
+// Exception is a business exception for ops.exceptions.v1. Its queue is
+// not the domain's to choose: the event built from it (Owner.Event) takes
+// Owner.QueueOf its category.
 type Exception struct {
 	// ID is deterministic (category, golden id, causing event), so a replay
 	// produces the same exception id.
 	ID            string            `json:"id"`
 	Category      string            `json:"category"`
-	Queue         string            `json:"queue"`
 	Severity      string            `json:"severity"`
 	GoldenID      string            `json:"golden_id"`
 	Source        xref.Ref          `json:"source"`
