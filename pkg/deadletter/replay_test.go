@@ -26,8 +26,6 @@ func TestTopicOf(t *testing.T) {
 	}
 }
 
-// The processor dead-letters to the topic the catalog names (until its
-// DLQTopic calls the catalog's, this keeps the two from drifting apart).
 func TestReplayRecordHeaders(t *testing.T) {
 	in := &kgo.Record{Topic: "p.dlq.svc.v1", Partition: 0, Offset: 41, Key: []byte("k"), Value: []byte{0, 1, 2},
 		Headers: []kgo.RecordHeader{

@@ -1,8 +1,8 @@
 // Package gatewayclient is how a program reaches the Isthmus gateway's gRPC API:
 // one set of settings (address from config.Common, OAuth2 client credentials or a
 // static development token, TLS and mutual TLS) and one connection with the
-// bearer token on every call. quote-to-order validates orders through it and the
-// simulated CRM checks for duplicates through it.
+// bearer token on every call. quote-to-order validates orders through it,
+// field-service checks entitlements and the simulated CRM checks for duplicates.
 package gatewayclient
 
 import (

@@ -174,9 +174,8 @@ func (c Config) NewClient(extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append(opts, extra...)...)
 }
 
-// Config returns the crypto/tls configuration (pkg/tlsconf; a file that
-// cannot be used is a *tlsconf.FileError). The same TLS settings serve the
-// schema registry and Redis clients (pkg/config).
+// Config returns the brokers' crypto/tls configuration (pkg/tlsconf; a
+// file that cannot be used is a *tlsconf.FileError).
 func (t TLS) Config() (*tls.Config, error) {
 	tc, err := tlsconf.Client(tlsconf.Files{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile})
 	if err != nil {

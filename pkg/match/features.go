@@ -60,10 +60,14 @@ func prepare(key string) nameForm {
 	}
 }
 
-// nameSim also reports whether the names agree word for word (token overlap
-// at least 0.75, or an acronym): only then may a shared domain count as
-// evidence, because a parent and its subsidiary ("Deutsche Telekom" /
-// "Deutsche Telekom IT") share a domain and differ by a word.
+// nameSim compares two prepared names in [0, 1]: the mean of the
+// Jaro-Winkler similarity of the compact phonetic forms (the better of
+// written and sorted word order) and the weighted token overlap; an acronym
+// of the other name's initials scores at least 0.8. It also reports whether
+// the names agree word for word (token overlap at least 0.75, or an
+// acronym): only then may a shared domain count as evidence, because a
+// parent and its subsidiary ("Deutsche Telekom" / "Deutsche Telekom IT")
+// share a domain and differ by a word.
 func nameSim(a, b nameForm) (float64, bool) {
 	switch {
 	case a.plain == b.plain:

@@ -1,9 +1,9 @@
 // Package oauth gets access tokens by the OAuth2 client-credentials grant
 // (RFC 6749 §4.4) and keeps one valid: the one place where a program's
 // service credentials live. Kafka's SASL/OAUTHBEARER (pkg/kafka) and the
-// calls to the gateway (quote-to-order) use the same Source.
+// calls to the gateway (pkg/gatewayclient) use the same Source.
 //
-// A Source caches its token and renews it before expiry (at RenewAt of its
+// A Source caches its token and renews it before expiry (at 75% of its
 // lifetime). When the token endpoint is down, the cached token keeps being
 // used until it expires, renewals are retried with capped backoff
 // (pkg/retry), and Ready reports the outage once no valid token is left.

@@ -1,6 +1,7 @@
 // Package retry is the one place that decides how long to wait before trying
-// again: capped exponential backoff with full jitter. The processor runtime,
-// the gateway client and the CLI use it; nothing else sleeps in a loop.
+// again: capped exponential backoff with half jitter. The processor runtime,
+// the OAuth token source and the gateway use it; nothing else sleeps in a
+// loop.
 package retry
 
 import (

@@ -8,7 +8,7 @@
 //	svc := service.New(&cfg.Common, log)
 //	sd, err := svc.Serde()
 //	p, err := processor.New(..., svc.ProcessorOptions(sd)...)
-//	svc.AddProcessor(p)
+//	svc.AddProcessor("orders", p)
 //	return svc.Run(ctx)
 package service
 

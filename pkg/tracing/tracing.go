@@ -215,7 +215,8 @@ func Extract(ctx context.Context, headers []kgo.RecordHeader) context.Context {
 	return propagator.Extract(ctx, HeaderCarrier{Headers: &headers})
 }
 
-// Inject writes ctx's trace context and correlation id into headers.
+// Inject writes ctx's trace context, correlation id and causation id into
+// headers.
 func Inject(ctx context.Context, headers *[]kgo.RecordHeader) {
 	propagator.Inject(ctx, HeaderCarrier{Headers: headers})
 	if id := Correlation(ctx); id != "" {

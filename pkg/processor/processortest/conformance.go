@@ -46,8 +46,7 @@ type Target struct {
 	Service string
 	// Config builds the processor's config; called for every instance.
 	Config func() processor.Config
-	// Options are extra processor options (the suite sets the serde,
-	// logger-free defaults and a short retry policy).
+	// Options are extra processor options (the suite sets only the serde).
 	Options []processor.Option
 	// Input is the i-th valid input (i from 0): a record the processor
 	// answers with at least one record on Output.

@@ -67,7 +67,8 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	if err != nil {
 		return err
 	}
-	// quote-to-order and field-service call the in-process gateway wherever it listens.
+	// quote-to-order, field-service and the simulated CRM call the in-process
+	// gateway wherever it listens.
 	if addr, ok := lookupEnv("ISTHMUS_GATEWAY_GRPC_ADDR"); ok {
 		if host, port, err := net.SplitHostPort(addr); err == nil {
 			if host == "" {

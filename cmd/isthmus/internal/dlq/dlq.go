@@ -1,16 +1,16 @@
 // Package dlq is `isthmus dlq list|show|replay`: inspect the dead-letter
-// topics dlq.<service>.v1 and put fixed messages back on their original
-// topic.
+// topics dlq.<service>.v1 and, through the operations API, put fixed
+// messages on the retry topic of the service that dead-lettered them.
 //
-// Replay is idempotent. Every replayed record carries the header
-// dlq-replayed-from = "<dlq topic>/<partition>/<offset>" (logical topic
-// name) and dlq-replay-count = previous count + 1. Before producing, replay
-// reads the original topic from the moment the message was dead-lettered
-// and skips the message when a record with the same key and the same
-// dlq-replayed-from is already there; so a message replayed twice is put
-// back once. A message that fails again is dead-lettered anew (new DLQ
-// offset, replay count carried) and can be replayed again after the next
-// fix.
+// Replay is idempotent (pkg/deadletter). Every replayed record carries the
+// header dlq-replayed-from = "<dlq topic>/<partition>/<offset>" (logical
+// topic name) and dlq-replay-count = previous count + 1. Before producing,
+// replay reads the retry topic from the moment the message was
+// dead-lettered and skips the message when a record with the same key and
+// the same dlq-replayed-from is already there; so a message replayed twice
+// is put back once. A message that fails again is dead-lettered anew (new
+// DLQ offset, replay count carried) and can be replayed again after the
+// next fix.
 package dlq
 
 import (

@@ -1,7 +1,8 @@
-// Package opsenv is what the operator verbs (dlq, exceptions, loadgen)
-// share: the cluster settings of pkg/config (environment, overridable with
-// --brokers, --prefix and --registry), --output text|json, reaching the
-// cluster with a one-line error when it does not answer, and JSON output.
+// Package opsenv is what the verbs that reach the cluster share (dlq,
+// loadgen, produce, recon, topics; schemas reads LoadCommon): the cluster
+// settings of pkg/config (environment, overridable with --brokers, --prefix
+// and --registry), --output text|json, reaching the cluster with a one-line
+// error when it does not answer, and JSON output.
 package opsenv
 
 import (

@@ -8,9 +8,10 @@
 // and is not produced. The good lines are encoded in the Confluent wire
 // format with the schema id the registry has for that schema (the schema
 // must be registered: `isthmus schemas apply`) and produced in one Kafka
-// transaction, so read_committed consumers see all of them or none. The
-// default partitioner of franz-go hashes keys with murmur2 like Kafka's
-// Java client, so every record lands on the partition its key maps to.
+// transaction (unless --transactional=false), so read_committed consumers
+// see all of them or none. The default partitioner of franz-go hashes keys
+// with murmur2 like Kafka's Java client, so every record lands on the
+// partition its key maps to.
 //
 // --dry-run validates only: no cluster, no registry, nothing produced.
 // --strict produces nothing when any line is bad.
