@@ -62,7 +62,7 @@ var DLQHeaderDoc = []struct{ Name, Doc string }{
 	{DLQHeaderService, "Service that dead-lettered the message."},
 	{DLQHeaderFailedAt, "When the message was dead-lettered, RFC 3339 UTC with milliseconds."},
 	{DLQHeaderErrorClass, "Error class: poison, retriable, business or unknown."},
-	{DLQHeaderErrorReason, "Short machine-readable reason, e.g. unknown-schema-id, bad-magic-byte, validation."},
+	{DLQHeaderErrorReason, "Short machine-readable reason, e.g. unknown-schema-id, bad-magic, validation."},
 	{DLQHeaderErrorMessage, "Error message text."},
 	{DLQHeaderReplayCount, "How many times isthmus dlq replay has re-published the message (absent means 0)."},
 	{DLQHeaderReplayedFrom, "The DLQ record a replayed message came from: <dlq topic>/<partition>/<offset>; a replay is skipped when the target already holds it."},

@@ -39,7 +39,7 @@ import (
 var verbs = cli.Dispatcher{Path: "isthmus dlq", Commands: []cli.Command{
 	{Name: "list", Summary: "every dlq.<service>.v1 topic with its message count and newest messages", Run: list},
 	{Name: "show", Summary: "<service|topic> --offset N [--partition P]: one message with all its headers (and its value decoded when possible)", Run: show},
-	{Name: "replay", Summary: "<service|topic> (--offset N | --all) [--partition P] [--dry-run]: put messages back on their original topic with provenance headers; a message already replayed is skipped", Run: replay},
+	{Name: "replay", Summary: "<service|topic> (--offset N | --all) [--partition P] [--dry-run]: send messages to their service's retry topic (handled again as on their original topic) with provenance headers; a message already replayed is skipped", Run: replay},
 }}
 
 // Run dispatches the sub-verb.
