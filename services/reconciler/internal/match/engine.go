@@ -69,7 +69,9 @@ type Engine struct {
 	// Retention keeps a settled entity (nothing pending, no open break) this
 	// long after its last event, then deletes it (default 7 days).
 	Retention time.Duration
-	// MaxFiresPerTick bounds one tick transaction per partition (default 5000).
+	// MaxFiresPerTick bounds one tick transaction per partition: the
+	// timers it fires, and the earlier release's timers it moves into the
+	// index (default 5000 each).
 	MaxFiresPerTick int
 }
 
