@@ -254,8 +254,9 @@ func RouterConfig(instance string) processor.Config {
 }
 
 // MatcherConfig is the matcher processor (group "reconciler-matcher"):
-// ObservationsTopic in, breaks and reports out, the engine's stores, and a
-// tick every cfg.Tick firing due timers. It reads cfg's SLAs, report
+// ObservationsTopic in, breaks and reports out, the engine's stores (with
+// match.StoreDeadlines, where earlier releases kept their timers until the
+// tick has moved them), and a tick every cfg.Tick firing due timers. It reads cfg's SLAs, report
 // window, retention, tick and instance.
 func MatcherConfig(cfg *Config, log *slog.Logger) processor.Config {
 	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
@@ -263,7 +264,7 @@ func MatcherConfig(cfg *Config, log *slog.Logger) processor.Config {
 	return processor.Config{
 		Service: MatcherName, Instance: cfg.Instance,
 		Topics:  []string{ObservationsTopic},
-		Stores:  []string{match.StoreEntities, match.StoreDeadlines},
+		Stores:  []string{match.StoreEntities, match.StoreTimers, match.StoreDeadlines},
 		Handler: m.handle,
 		Tick:    cfg.Tick, OnTick: m.tick,
 	}

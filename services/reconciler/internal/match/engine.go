@@ -17,11 +17,15 @@ const (
 	// StoreEntities holds one Entity per match key, and the partition's
 	// Stats under statsKey (JSON, through entities and stats).
 	StoreEntities = "entities"
-	// StoreDeadlines is the timer index: "<deadline millis, 13
-	// digits>|<event.ID(match key, expectation key)>" → match key NUL
-	// expectation key, iterated in key (= time) order. (Not
-	// processor.Timers: the changelogs of running matchers hold pending
-	// timers in this layout, which a release must go on reading.)
+	// StoreTimers is the timer index (processor.Timers): one timer per
+	// expectation, settle or GC deadline, its id the match key NUL the
+	// expectation key (timerID).
+	StoreTimers = "timers"
+	// StoreDeadlines is the timer index of earlier releases: "<deadline
+	// millis, 13 digits>|<event.ID(match key, expectation key)>" → match
+	// key NUL expectation key. It is still declared, so its changelog is
+	// restored, and Tick moves what it holds into StoreTimers (earliest
+	// first) until it is empty: timers pending across an upgrade fire.
 	StoreDeadlines = "deadlines"
 	statsKey       = "~stats"
 	gcKey          = "~gc"
@@ -57,7 +61,7 @@ var DefaultSLA = SLA{
 
 // Engine applies observations and fires due timers. It keeps no state of
 // its own: everything lives in the partition's state stores (StoreEntities,
-// StoreDeadlines), so it is safe across restarts and rebalances.
+// StoreTimers), so it is safe across restarts and rebalances.
 type Engine struct {
 	SLA SLA
 	// ReportEvery is the window of recon.reports.v1 summaries (default 5m).
@@ -65,7 +69,9 @@ type Engine struct {
 	// Retention keeps a settled entity (nothing pending, no open break) this
 	// long after its last event, then deletes it (default 7 days).
 	Retention time.Duration
-	// MaxFiresPerTick bounds one tick transaction per partition (default 5000).
+	// MaxFiresPerTick bounds one tick transaction per partition: the
+	// timers it fires, and the earlier release's timers it moves into the
+	// index (default 5000 each).
 	MaxFiresPerTick int
 }
 
@@ -310,16 +316,52 @@ func loadEntity(m *processor.Message, key string) (*Entity, error) {
 
 func saveEntity(m *processor.Message, en *Entity) error { return entityStore.Put(m, en.Key, en) }
 
-// deadlineKey orders the timer index by time; the value names the
-// expectation.
-func deadlineKey(at int64, matchKey, expKey string) string {
-	if at < 0 {
-		at = 0
-	}
-	return fmt.Sprintf("%013d|%s", at, event.ID(matchKey, expKey))
+// timers is the matcher's timer index.
+var timers = processor.NewTimers(StoreTimers)
+
+// timerID names the timer of expectation (or settle or GC) key expKey of
+// match key matchKey: what identified a deadline in StoreDeadlines too.
+func timerID(matchKey, expKey string) string { return matchKey + "\x00" + expKey }
+
+// setTimer schedules the timer of expKey of matchKey at at (Unix ms).
+func setTimer(m *processor.Message, matchKey, expKey string, at int64) {
+	timers.Set(m, timerID(matchKey, expKey), time.UnixMilli(at))
 }
 
-func deadlineValue(matchKey, expKey string) []byte { return []byte(matchKey + "\x00" + expKey) }
+// cancelTimer stops the timer of expKey of matchKey whose deadline is at
+// (Unix ms). A timer an earlier release set may still wait in
+// StoreDeadlines to be moved: that entry goes too, so it never moves into
+// the index once its expectation is settled.
+func cancelTimer(m *processor.Message, matchKey, expKey string, at int64) {
+	timers.Cancel(m, timerID(matchKey, expKey))
+	if k := legacyDeadlineKey(at, matchKey, expKey); hasKey(m, StoreDeadlines, k) {
+		m.Put(StoreDeadlines, k, nil)
+	}
+}
+
+func hasKey(m *processor.Message, store, key string) bool {
+	_, ok := m.Get(store, key)
+	return ok
+}
+
+// legacyDeadlineKey is the key of a deadline in StoreDeadlines.
+func legacyDeadlineKey(at int64, matchKey, expKey string) string {
+	return fmt.Sprintf("%013d|%s", max(at, 0), event.ID(matchKey, expKey))
+}
+
+// parseLegacyDeadline reads an entry of StoreDeadlines: its timer id and
+// deadline.
+func parseLegacyDeadline(key string, value []byte) (string, time.Time, error) {
+	ms, _, ok := strings.Cut(key, "|")
+	at, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil {
+		return "", time.Time{}, fmt.Errorf("deadline key %q is not <millis>|<hash>", key)
+	}
+	if !strings.Contains(string(value), "\x00") {
+		return "", time.Time{}, fmt.Errorf("deadline %q names no match key and expectation", key)
+	}
+	return string(value), time.UnixMilli(at), nil
+}
 
 // op is the working set of one Apply or Tick.
 type op struct {
@@ -357,7 +399,7 @@ func (e *Engine) Apply(st *processor.Message, o *Observation) ([]*contracts.Reco
 	x.apply(en, o)
 	if en.GCAt == 0 {
 		en.GCAt = en.Seen + e.retention()
-		st.Put(StoreDeadlines, deadlineKey(en.GCAt, en.Key, gcKey), deadlineValue(en.Key, gcKey))
+		setTimer(st, en.Key, gcKey, en.GCAt)
 	}
 	en.counts(stats, +1)
 	if err := saveEntity(st, en); err != nil {
@@ -597,7 +639,7 @@ func (x *op) expect(en *Entity, kind, qual string, o *Observation, sla time.Dura
 	}
 	dl := o.At + sla.Milliseconds()
 	en.Exp[k] = &Expectation{Kind: kind, Opened: o.At, Deadline: dl, Expected: expected, Corr: o.CorrelationID, Cause: o.EventID}
-	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, k), deadlineValue(en.Key, k))
+	setTimer(x.st, en.Key, k, dl)
 	x.stats.Win.ExpOpened++
 }
 
@@ -625,7 +667,7 @@ func (x *op) drop(en *Entity, key string, o *Observation, how, resolution string
 	}
 	delete(en.Exp, key)
 	if !ex.Breached {
-		x.st.Put(StoreDeadlines, deadlineKey(ex.Deadline, en.Key, key), nil)
+		cancelTimer(x.st, en.Key, key, ex.Deadline)
 		if how == "late" {
 			x.stats.Win.ExpMet++
 		}
@@ -760,7 +802,7 @@ var ledgerSide = map[string]struct {
 	contracts.JournalKindReversal:     {contracts.JournalKindRecognition, -1},
 }
 
-// settlePrefix names a ledger settle timer in the deadlines store.
+// settlePrefix names a ledger settle timer in the timer index.
 const settlePrefix = "settle#"
 
 // setExpected applies an amendment's invoice schedule. A billing command
@@ -973,7 +1015,7 @@ func (x *op) settle(en *Entity, k string, at int64) {
 	}
 	dl := max(at, recognitionOpens(k)) + x.e.SLA.LedgerSettle.Milliseconds()
 	en.Settle[k] = dl
-	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, settlePrefix+k), deadlineValue(en.Key, settlePrefix+k))
+	setTimer(x.st, en.Key, settlePrefix+k, dl)
 }
 
 // recognitionOpens is when the posting period of a RECOGNITION ledger key
@@ -999,7 +1041,7 @@ func (x *op) unsettle(en *Entity, k string) {
 		return
 	}
 	delete(en.Settle, k)
-	x.st.Put(StoreDeadlines, deadlineKey(dl, en.Key, settlePrefix+k), nil)
+	cancelTimer(x.st, en.Key, settlePrefix+k, dl)
 }
 
 // settleDue is the check of a ledger key at its settle deadline.

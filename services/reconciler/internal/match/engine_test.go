@@ -32,7 +32,7 @@ func newState(t testing.TB) *state {
 	st := &state{t: t}
 	run := func(m *processor.Message) error { return st.call(m) }
 	st.k = processortest.New(t, processor.Config{
-		Service: "match-test", Topics: []string{stateTopic}, Stores: []string{StoreEntities, StoreDeadlines},
+		Service: "match-test", Topics: []string{stateTopic}, Stores: []string{StoreEntities, StoreTimers, StoreDeadlines},
 		Handler: func(_ context.Context, m *processor.Message) error { return run(m) },
 		Tick:    stateTick, OnTick: func(_ context.Context, m *processor.Message, _ time.Time) error { return run(m) },
 	})
@@ -299,8 +299,8 @@ func TestStatsAndGC(t *testing.T) {
 	if st.has(StoreEntities, Q) {
 		t.Error("settled entity not collected after retention")
 	}
-	if n := st.count(StoreDeadlines); n != 0 {
-		t.Errorf("%d timers left, want 0", n)
+	if n := st.count(StoreTimers); n != 0 {
+		t.Errorf("%d timer keys left, want 0", n)
 	}
 }
 

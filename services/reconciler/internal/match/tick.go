@@ -1,6 +1,7 @@
 package match
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,7 +19,7 @@ type TickResult struct {
 	Stats   *Stats
 }
 
-type due struct{ idx, key, exp string }
+type due struct{ id, key, exp string }
 
 // Tick fires every expectation of the partition whose deadline passed, in
 // deadline order: the break event, the expectation's breached mark and the
@@ -33,6 +34,13 @@ type due struct{ idx, key, exp string }
 // partition's event-time watermark passed it too, so a lagging or
 // restarting matcher never reports an SLA break whose resolving event is
 // already waiting in its input. An idle partition fires by the clock.
+//
+// First it moves up to MaxFiresPerTick timers an earlier release left in
+// StoreDeadlines into the timer index, earliest first, so they fire like
+// any other; once that store is empty this costs one empty scan. A tick
+// costs what it moves and fires, not the number of timers pending. An
+// entry of either index that cannot be read is our own state gone bad: a
+// retriable corrupt_state error (processor.Store), nothing skipped.
 func (e *Engine) Tick(st *processor.Message, partition int32, now time.Time, busy bool) (*TickResult, error) {
 	nowMs := now.UnixMilli()
 	stats, err := ReadStats(st)
@@ -47,26 +55,27 @@ func (e *Engine) Tick(st *processor.Message, partition int32, now time.Time, bus
 	if limit <= 0 {
 		limit = 5000
 	}
+	if _, err := processor.MoveTimers(st, StoreDeadlines, timers, limit, parseLegacyDeadline); err != nil {
+		return nil, err
+	}
 	var dues []due
-	st.Range(StoreDeadlines, func(k string, v []byte) bool {
-		i := strings.IndexByte(k, '|')
-		at, err := strconv.ParseInt(k[:max(i, 0)], 10, 64)
-		if err != nil || at > fireUntil {
-			return err != nil // skip junk, stop at the first future deadline
+	timers.Due(st, time.UnixMilli(fireUntil), func(id string, _ time.Time) bool {
+		mk, ek, ok := strings.Cut(id, "\x00")
+		if !ok {
+			err = processor.CorruptState(StoreTimers, id, errors.New("timer id names no match key and expectation"))
+			return false
 		}
-		mk, ek, ok := strings.Cut(string(v), "\x00")
-		if ok {
-			dues = append(dues, due{idx: k, key: mk, exp: ek})
-		} else {
-			st.Put(StoreDeadlines, k, nil)
-		}
+		dues = append(dues, due{id: id, key: mk, exp: ek})
 		return len(dues) < limit
 	})
+	if err != nil {
+		return nil, err
+	}
 	x := &op{e: e, st: st, stats: stats}
 	touched := map[string]*Entity{}
 	deleted := map[string]bool{}
 	for _, d := range dues {
-		st.Put(StoreDeadlines, d.idx, nil)
+		timers.Cancel(st, d.id)
 		en := touched[d.key]
 		if en == nil {
 			if deleted[d.key] {
@@ -87,7 +96,7 @@ func (e *Engine) Tick(st *processor.Message, partition int32, now time.Time, bus
 				continue
 			}
 			en.GCAt = max(en.Seen+e.retention(), nowMs+e.retention()/4)
-			st.Put(StoreDeadlines, deadlineKey(en.GCAt, en.Key, gcKey), deadlineValue(en.Key, gcKey))
+			setTimer(st, en.Key, gcKey, en.GCAt)
 			continue
 		}
 		if lk, ok := strings.CutPrefix(d.exp, settlePrefix); ok {
