@@ -34,11 +34,13 @@ func (jsonCodec[T]) Decode(b []byte) (T, error) {
 // Corrupt own state has one policy. A value this service wrote that its
 // codec cannot read back (or a value it cannot encode) is our own bug, not
 // bad input: Get, Range and Put return an errs.Retriable error with reason
-// "corrupt_state" naming the store and key. Returned by the handler,
-// it is retried in place, then its transaction is aborted and the record
-// fetched again: the partition waits, loudly (retries_total, aborts_total,
-// the error in the log) and loses nothing, until a release that can read
-// the value is deployed. Never dead-lettered, never skipped.
+// errs.ReasonCorruptState naming the store and key. Returned by the
+// handler, it is retried in place, then its transaction is aborted and the
+// record fetched again: the record's partition — and, while the record
+// fails, the other partitions of the instance's transaction with it —
+// waits, loudly (retries_total, aborts_total, the error in the log) and
+// loses nothing, until a release that can read the value is deployed.
+// Never dead-lettered, never skipped.
 type Store[T any] struct {
 	name  string
 	codec Codec[T]

@@ -49,8 +49,16 @@ type Target struct {
 	// Options are extra processor options (the suite sets only the serde).
 	Options []processor.Option
 	// Input is the i-th valid input (i from 0): a record the processor
-	// answers with at least one record on Output.
+	// answers with at least one record on Output. Set Input or Raw.
 	Input func(i int) (topic, key string, value serde.Record)
+	// Raw is the i-th valid input as bytes, for a processor whose input is
+	// not Avro (its own internal records).
+	Raw func(i int) (topic, key string, value []byte)
+	// OwnInput: the input topic is written only by the service itself, so
+	// input it cannot read is its own state gone bad (corrupt_state): the
+	// suite checks that such a record is never dead-lettered and that its
+	// partition waits, instead of checking the dead letter.
+	OwnInput bool
 	// Output is the topic where each valid input is answered.
 	Output string
 	// Topics are every other topic the processor writes or reads that
@@ -70,6 +78,10 @@ type Target struct {
 // their reason while the partition keeps flowing.
 func Conformance(t *testing.T, c Cluster, tg Target) {
 	t.Run("EffectivelyOnceAcrossRestart", func(t *testing.T) { conformOnce(t, c, tg) })
+	if tg.OwnInput {
+		t.Run("UnreadableOwnInputWaitsNeverDeadLettered", func(t *testing.T) { conformOwnBadInput(t, c, tg) })
+		return
+	}
 	t.Run("BadInputDeadLetteredPartitionFlows", func(t *testing.T) { conformBadInput(t, c, tg) })
 }
 
@@ -142,15 +154,25 @@ func (e *conformEnv) inputs(from, to int) []*kgo.Record {
 	e.t.Helper()
 	var recs []*kgo.Record
 	for i := from; i < to; i++ {
-		topic, key, v := e.tg.Input(i)
-		b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
-		if err != nil {
-			e.t.Fatalf("encode input %d: %v", i, err)
-		}
+		topic, key, b := e.input(i)
 		recs = append(recs, &kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: b,
 			Headers: []kgo.RecordHeader{{Key: tracing.HeaderCorrelationID, Value: []byte(fmt.Sprintf("conformance-%d", i))}}})
 	}
 	return recs
+}
+
+// input is the i-th valid input's topic, key and bytes.
+func (e *conformEnv) input(i int) (string, string, []byte) {
+	e.t.Helper()
+	if e.tg.Raw != nil {
+		return e.tg.Raw(i)
+	}
+	topic, key, v := e.tg.Input(i)
+	b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
+	if err != nil {
+		e.t.Fatalf("encode input %d: %v", i, err)
+	}
+	return topic, key, b
 }
 
 // answers reads Output (read_committed) until want distinct inputs are
@@ -209,7 +231,7 @@ func conformOnce(t *testing.T, c Cluster, tg Target) {
 
 func conformBadInput(t *testing.T, c Cluster, tg Target) {
 	e := newConformEnv(t, c, tg)
-	topic, key, _ := tg.Input(0)
+	topic, key, _ := e.input(0)
 	unknown := make([]byte, 5, 9)
 	binary.BigEndian.PutUint32(unknown[1:], 0x7fff_fff0)
 	unknown = append(unknown, 2, 'x', 0, 0)
@@ -233,5 +255,34 @@ func conformBadInput(t *testing.T, c Cluster, tg Target) {
 		if reason, _ := tracing.Header(r.Headers, catalog.DLQHeaderErrorReason); reason == "" || reason == "unclassified" {
 			t.Errorf("dead letter %d has no reason", i)
 		}
+	}
+}
+
+// conformOwnBadInput: an unreadable record of the service's own input
+// topic is retried, never dead-lettered, and what comes after it waits (a
+// retriable failure holds its transaction, so the instance's other
+// partitions wait with it until the record can be read).
+func conformOwnBadInput(t *testing.T, c Cluster, tg Target) {
+	e := newConformEnv(t, c, tg)
+	e.produce(e.inputs(0, 1)...)
+	stop := e.run()
+	e.answers(1, 60*time.Second, 0)
+	topic, key, _ := e.input(1)
+	e.produce(&kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: []byte("\x00not what this service writes")})
+	e.produce(e.inputs(1, 2)...)
+	got := e.answers(1, 60*time.Second, 3*time.Second)
+	stop()
+	if got[tg.Expect(1)] != 0 {
+		t.Errorf("input 1 was answered although an unreadable record stood before it on its partition")
+	}
+	if got[tg.Expect(0)] != 1 {
+		t.Errorf("input 0 answered %d times, want once", got[tg.Expect(0)])
+	}
+	dlq := e.kcfg.Topic(catalog.DLQTopic(tg.Service))
+	cl := testinfra.NewClient(t, c.Brokers, kgo.ConsumeTopics(dlq), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if fs := cl.PollFetches(ctx); len(fs.Records()) > 0 {
+		t.Errorf("%d records dead-lettered from the service's own input", len(fs.Records()))
 	}
 }

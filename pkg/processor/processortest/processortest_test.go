@@ -1,6 +1,7 @@
 package processortest_test
 
 import (
+	"encoding/json"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -18,6 +19,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
+	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/serde"
 )
 
@@ -287,4 +289,29 @@ func TestTimersFire(t *testing.T) {
 	if ticks[0] == ticks[2] || ticks[0] != event.ID("tick", "0", "again", strconv.FormatInt(k.Now().Add(2*time.Minute).UnixMilli(), 10)) {
 		t.Errorf("tick ids %v", ticks)
 	}
+}
+
+// A processor that reads its own records (JSON it wrote itself) waits on
+// one it cannot read instead of dead-lettering it.
+func TestConformanceOwnInputOnKfake(t *testing.T) {
+	const own = "counter.own.v1"
+	h := func(_ context.Context, m *processor.Message) error {
+		var n int
+		if err := json.Unmarshal(m.Value(), &n); err != nil {
+			return errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("own record %s@%d: %w", m.Topic, m.Record.Offset, err))
+		}
+		m.Emit(outTopic, m.Key(), []byte(fmt.Sprintf("seen|conformance-%d", n)))
+		return nil
+	}
+	processortest.Conformance(t, processortest.FakeCluster(t), processortest.Target{
+		Service: "own", Output: outTopic, OwnInput: true,
+		Config:  func() processor.Config { return processor.Config{Service: "own", Topics: []string{own}, Handler: h} },
+		Options: []processor.Option{processor.WithRetryPolicy(retry.Policy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 200 * time.Millisecond})},
+		Raw:     func(i int) (string, string, []byte) { return own, fmt.Sprintf("k%d", i), []byte(strconv.Itoa(i)) },
+		Identify: func(_ *serde.Serde, r *kgo.Record) (string, error) {
+			_, id, _ := strings.Cut(string(r.Value), "|")
+			return id, nil
+		},
+		Expect: func(i int) string { return fmt.Sprintf("conformance-%d", i) },
+	})
 }
