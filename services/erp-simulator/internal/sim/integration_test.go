@@ -5,6 +5,9 @@ package sim
 import (
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
@@ -27,4 +30,13 @@ func TestRealServiceOrders(t *testing.T) {
 
 func TestRealReturns(t *testing.T) {
 	suiteReturns(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+}
+
+// The processor conformance suite on the real broker and registry.
+func TestRealConformance(t *testing.T) {
+	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}, conformanceTarget())
 }
