@@ -11,8 +11,8 @@ import (
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/services/field-service/internal/casework"
 	"github.com/isthmus/isthmus/services/field-service/fieldservice"
+	"github.com/isthmus/isthmus/services/field-service/internal/casework"
 )
 
 // conformanceTarget is the service's processor (ProcessorConfig with its
