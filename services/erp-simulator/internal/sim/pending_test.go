@@ -113,31 +113,16 @@ func everyAnswer(t *testing.T, k *processortest.Kit) []processortest.Output {
 	return out
 }
 
-// nilLists sets every empty slice reachable from v (through pointers,
-// struct fields and slice elements) to nil; it returns how many it changed.
+// nilLists sets every empty slice reachable from v to nil; it returns how
+// many it changed.
 func nilLists(v reflect.Value) int {
-	n := 0
-	switch v.Kind() {
-	case reflect.Pointer:
-		if !v.IsNil() {
-			n += nilLists(v.Elem())
+	return change(v, func(v reflect.Value) bool {
+		if v.Kind() != reflect.Slice || v.IsNil() || v.Len() > 0 {
+			return false
 		}
-	case reflect.Struct:
-		for i := range v.NumField() {
-			if f := v.Field(i); f.CanSet() {
-				n += nilLists(f)
-			}
-		}
-	case reflect.Slice:
-		if !v.IsNil() && v.Len() == 0 {
-			v.Set(reflect.Zero(v.Type()))
-			return 1
-		}
-		for i := range v.Len() {
-			n += nilLists(v.Index(i))
-		}
-	}
-	return n
+		v.Set(reflect.Zero(v.Type()))
+		return true
+	})
 }
 
 var elsewhere = time.FixedZone("UTC-3:30", -(3*60+30)*60)
@@ -145,26 +130,35 @@ var elsewhere = time.FixedZone("UTC-3:30", -(3*60+30)*60)
 // times moves every time reachable from v to another zone and adds
 // nanoseconds below the millisecond; it returns how many it changed.
 func times(v reflect.Value) int {
-	if v.Type() == reflect.TypeFor[time.Time]() {
-		t := v.Interface().(time.Time)
-		v.Set(reflect.ValueOf(t.Add(123456 * time.Nanosecond).In(elsewhere)))
+	return change(v, func(v reflect.Value) bool {
+		t, ok := v.Interface().(time.Time)
+		if ok {
+			v.Set(reflect.ValueOf(t.Add(123456 * time.Nanosecond).In(elsewhere)))
+		}
+		return ok
+	})
+}
+
+// change calls fn on v and on every settable value reachable from it
+// (through pointers, struct fields and slice elements) until fn changes
+// it, and returns how many fn changed.
+func change(v reflect.Value, fn func(reflect.Value) bool) int {
+	if v.CanSet() && fn(v) {
 		return 1
 	}
 	n := 0
 	switch v.Kind() {
 	case reflect.Pointer:
 		if !v.IsNil() {
-			n += times(v.Elem())
+			n += change(v.Elem(), fn)
 		}
 	case reflect.Struct:
 		for i := range v.NumField() {
-			if f := v.Field(i); f.CanSet() {
-				n += times(f)
-			}
+			n += change(v.Field(i), fn)
 		}
 	case reflect.Slice:
 		for i := range v.Len() {
-			n += times(v.Index(i))
+			n += change(v.Index(i), fn)
 		}
 	}
 	return n
