@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,16 +27,21 @@ import (
 
 // base is an in-memory Entitlement: verdicts by serial (a serial it does
 // not hold is unknown to the gateway), assets by serial, and an error to
-// fail with (the gateway down).
+// fail with (the gateway down). Safe for the partitions of a processor
+// checking at once.
 type base struct {
 	verdicts map[string]casework.Verdict
 	assets   map[string]returns.Asset
 	down     error
-	checks   int
+
+	mu     sync.Mutex
+	checks int
 }
 
 func (b *base) Check(_ context.Context, c *casework.Case, _ time.Time) (casework.Verdict, error) {
+	b.mu.Lock()
 	b.checks++
+	b.mu.Unlock()
 	if b.down != nil {
 		return casework.Verdict{}, b.down
 	}
@@ -61,9 +67,8 @@ func (b *base) Assets(_ context.Context, serials []string) (map[string]returns.A
 
 var t0 = time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
 
-// kit is the service's processor with its default settings (two asset
-// checks) over the installed base b.
-func kit(t *testing.T, b *base) *processortest.Kit {
+// defaults is the service's configuration with its default settings.
+func defaults(t *testing.T) *fieldservice.Config {
 	t.Helper()
 	var cfg fieldservice.Config
 	s := config.NewSet(fieldservice.Name)
@@ -71,8 +76,16 @@ func kit(t *testing.T, b *base) *processortest.Kit {
 	if err := s.Parse(nil, func(string) (string, bool) { return "", false }, io.Discard); err != nil {
 		t.Fatal(err)
 	}
+	return &cfg
+}
+
+// kit is the service's processor with its default settings (two asset
+// checks) over the installed base b.
+func kit(t *testing.T, b *base) *processortest.Kit {
+	t.Helper()
+	cfg := defaults(t)
 	cfg.AssetChecks = 2
-	return processortest.New(t, fieldservice.ProcessorConfig(&cfg, b), processortest.Now(t0))
+	return processortest.New(t, fieldservice.ProcessorConfig(cfg, b), processortest.Now(t0))
 }
 
 func ref[T any](v T) *T { return &v }

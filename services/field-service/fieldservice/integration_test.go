@@ -15,6 +15,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
@@ -740,4 +741,14 @@ func TestReturnToCredit(t *testing.T) {
 	}
 	t.Logf("%d returns: %d credited, %d refused by inspection, 1 refused by the policy, 1 withdrawn; %d return commands, %d credit journals (%d sent), %d DLQ records",
 		len(ids), credited, refused, len(e.returns), countLatest(kinds), len(e.jcmds), len(e.dlq))
+}
+
+// The processor conformance suite on the real broker and registry (the
+// gateway replaced as in the handler tests).
+func TestRealConformance(t *testing.T) {
+	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}, conformanceTarget(t))
 }

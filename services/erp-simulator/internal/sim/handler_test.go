@@ -7,6 +7,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
@@ -220,7 +221,7 @@ func TestBadCommandsDeadLettered(t *testing.T) {
 	// The internal topic carries the simulator's own installed-base
 	// changes as JSON.
 	for _, v := range []string{"not json", `{"origin":{}}`} {
-		if got := onlyDeadLetter(t, k.Send(TopicAssets, "SN-1", []byte(v))); got != "asset-op" {
+		if got := onlyDeadLetter(t, k.Send(TopicAssets, "SN-1", []byte(v))); got != string(errs.ReasonAssetOp) {
 			t.Errorf("asset change %s: reason %q", v, got)
 		}
 	}

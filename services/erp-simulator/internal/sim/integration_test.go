@@ -5,26 +5,43 @@ package sim
 import (
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/sr"
+
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // The same suites against the real Apache Kafka broker and schema registry.
 func TestRealOrderLifecycle(t *testing.T) {
-	suiteOrderLifecycle(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+	suiteOrderLifecycle(t, realCluster(t))
 }
 
 func TestRealCustomerAndJournal(t *testing.T) {
-	suiteCustomerAndJournal(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+	suiteCustomerAndJournal(t, realCluster(t))
 }
 
 func TestRealRetryAfterFix(t *testing.T) {
-	suiteRetryAfterFix(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+	suiteRetryAfterFix(t, realCluster(t))
 }
 
 func TestRealServiceOrders(t *testing.T) {
-	suiteServiceOrders(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+	suiteServiceOrders(t, realCluster(t))
 }
 
 func TestRealReturns(t *testing.T) {
-	suiteReturns(t, testinfra.Brokers(t), testinfra.RegistryURL(t))
+	suiteReturns(t, realCluster(t))
+}
+
+// The processor conformance suite on the real broker and registry.
+func TestRealConformance(t *testing.T) {
+	processortest.Conformance(t, realCluster(t), conformanceTarget())
+}
+
+// realCluster is the real broker and schema registry.
+func realCluster(t *testing.T) processortest.Cluster {
+	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}
 }

@@ -29,7 +29,7 @@ import (
 
 // Stores of the simulator processor.
 const (
-	StoreTimers    = "timers"    // timer id ("<due unix ms, 13 digits>|<kind>|<id>") → timer
+	StoreTimers    = "timers"    // timer id ("<due unix ms, 13 digits>|<kind>|<id>") → timer; and indexedKey → indexProgress
 	StoreDue       = "due"       // the timer index (processor.Timers): timer id at its due time
 	StoreOrders    = "orders"    // order id → orderState
 	StoreCustomers = "customers" // golden id → customerState
@@ -80,6 +80,10 @@ type Settings struct {
 	Live *erp.Live
 	// MaxPerTick bounds the answers one tick emits per partition (default 500).
 	MaxPerTick int
+	// IndexPerTick bounds the timers of an earlier release one tick adds
+	// to the due index per partition until they all are (default 1000;
+	// see indexEarlierTimers).
+	IndexPerTick int
 }
 
 // Sim is the handler and tick of the simulator processor.
@@ -110,6 +114,9 @@ func (s *Sim) Processor(instance string) processor.Config {
 func New(s Settings) *Sim {
 	if s.MaxPerTick <= 0 {
 		s.MaxPerTick = 500
+	}
+	if s.IndexPerTick <= 0 {
+		s.IndexPerTick = 1000
 	}
 	if s.Service == "" {
 		s.Service = "erp-simulator"
@@ -228,6 +235,18 @@ type contractState struct {
 
 func timerKey(due time.Time, kind, id string) string {
 	return fmt.Sprintf("%013d|%s|%s", due.UnixMilli(), kind, id)
+}
+
+// timerDue is the due time a timer id holds (timerKey).
+func timerDue(id string) (time.Time, error) {
+	if len(id) < 14 || id[13] != '|' {
+		return time.Time{}, fmt.Errorf("timer id %q does not start with its due time", id)
+	}
+	ms, err := strconv.ParseInt(id[:13], 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("timer id %q: due time: %w", id, err)
+	}
+	return time.UnixMilli(ms), nil
 }
 
 // schedule keeps t until at and returns its timer id. The id holds the

@@ -3,51 +3,29 @@ package sim
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/schemaregistry"
+	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
 )
 
-// env is one simulator under test: a cluster, a registry, a prefix.
+// env is one simulator under test: a cluster and its registry, a prefix.
 type env struct {
 	t          *testing.T
 	kcfg       kafka.Config
 	sd         *serde.Serde
 	cl         *kgo.Client
 	collectors map[string]*testinfra.Collector // physical topic → its collector
-}
-
-func fakeCluster(t *testing.T) []string {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()
-}
-
-func memRegistry(t *testing.T) string {
-	reg, err := schemaregistry.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(reg)
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 var allTopics = []string{
@@ -58,9 +36,9 @@ var allTopics = []string{
 	contracts.TopicERPReturnCommandsV1, contracts.TopicERPReturnStatusV1, "dlq.erp-simulator.v1",
 }
 
-func newEnv(t *testing.T, brokers []string, registryURL string) *env {
+func newEnv(t *testing.T, c processortest.Cluster) *env {
 	t.Helper()
-	kcfg := kafka.Config{Brokers: brokers, TopicPrefix: fmt.Sprintf("simtest%d.", time.Now().UnixNano())}
+	kcfg := kafka.Config{Brokers: c.Brokers, TopicPrefix: fmt.Sprintf("simtest%d.", time.Now().UnixNano())}
 	cl, err := kcfg.NewClient()
 	if err != nil {
 		t.Fatal(err)
@@ -74,11 +52,7 @@ func newEnv(t *testing.T, brokers []string, registryURL string) *env {
 			t.Fatalf("create %s: %v", tp, err)
 		}
 	}
-	rc, err := sr.NewClient(sr.URLs(registryURL))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{t: t, kcfg: kcfg, sd: serde.New(rc, serde.AutoRegister(true)), cl: cl, collectors: map[string]*testinfra.Collector{}}
+	return &env{t: t, kcfg: kcfg, sd: serde.New(c.Registry, serde.AutoRegister(true)), cl: cl, collectors: map[string]*testinfra.Collector{}}
 }
 
 func (e *env) start(s Settings) {
@@ -147,8 +121,8 @@ func usd(n int64) contracts.Money { return contracts.Money{AmountMinor: n, Curre
 // suiteOrderLifecycle: an order with one export-controlled line is
 // PARTIALLY_REJECTED, then SHIPPED, then INVOICED with an ERP invoice for
 // the accepted line only.
-func suiteOrderLifecycle(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteOrderLifecycle(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	e.start(fastSettings())
 	terms := "NET45"
 	e.produce(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
@@ -201,8 +175,8 @@ func suiteOrderLifecycle(t *testing.T, brokers []string, registryURL string) {
 
 // suiteCustomerAndJournal: a customer command gets an ERP customer (and its
 // credit position); a balanced journal is POSTED, an unbalanced one REJECTED.
-func suiteCustomerAndJournal(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteCustomerAndJournal(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	e.start(fastSettings())
 	crm := "ACC-1"
 	e.produce(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc1"), CommandID: "CC-1", Action: contracts.CustomerCommandActionCreate,
@@ -248,8 +222,8 @@ func suiteCustomerAndJournal(t *testing.T, brokers []string, registryURL string)
 }
 
 // suiteDowntime: no answer while the ERP is down; the answer follows after.
-func suiteDowntime(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteDowntime(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	s := fastSettings()
 	s.Downtime = erp.Downtime{Every: 6 * time.Second, For: 3 * time.Second}
 	// Send the command at the start of a window.
@@ -269,19 +243,19 @@ func suiteDowntime(t *testing.T, brokers []string, registryURL string) {
 	}
 }
 
-func TestFakeOrderLifecycle(t *testing.T) { suiteOrderLifecycle(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeOrderLifecycle(t *testing.T) { suiteOrderLifecycle(t, processortest.FakeCluster(t)) }
 func TestFakeCustomerAndJournal(t *testing.T) {
-	suiteCustomerAndJournal(t, fakeCluster(t), memRegistry(t))
+	suiteCustomerAndJournal(t, processortest.FakeCluster(t))
 }
-func TestFakeDowntime(t *testing.T) { suiteDowntime(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeDowntime(t *testing.T) { suiteDowntime(t, processortest.FakeCluster(t)) }
 
 // suiteRetryAfterFix: an order rejected for export control and tax is
 // resubmitted as revision 2 after trade compliance grants the licence: ERP
 // accepts the export line and still rejects the tax line; revision 3
 // overrides the tax rejection and is ACCEPTED, shipped and invoiced once.
 // A repeat of revision 3 is the same order.
-func suiteRetryAfterFix(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteRetryAfterFix(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	s := fastSettings()
 	s.Ship = erp.Latency{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}
 	s.Live = erp.NewLive(s.Rules)
@@ -332,17 +306,17 @@ func suiteRetryAfterFix(t *testing.T, brokers []string, registryURL string) {
 	}
 }
 
-func TestFakeRetryAfterFix(t *testing.T) { suiteRetryAfterFix(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeRetryAfterFix(t *testing.T) { suiteRetryAfterFix(t, processortest.FakeCluster(t)) }
 
-func TestFakeServiceOrders(t *testing.T) { suiteServiceOrders(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeServiceOrders(t *testing.T) { suiteServiceOrders(t, processortest.FakeCluster(t)) }
 
 // suiteServiceOrders: a pump repair under warranty runs CREATED →
 // SCHEDULED → PART_UNAVAILABLE (every order waits for a part here) →
 // PARTS_ISSUED → COMPLETED with parts, labour and cost; its warranty claim
 // is accepted for the cost and rejected above it. An order cancelled at
 // once is CANCELLED and goes no further; a not-entitled one is REJECTED.
-func suiteServiceOrders(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteServiceOrders(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	s := fastSettings()
 	s.Rules.PartShortageBps, s.Rules.ClaimRejectBps = 10000, 0
 	e.start(s)
@@ -407,15 +381,15 @@ func suiteServiceOrders(t *testing.T, brokers []string, registryURL string) {
 	}
 }
 
-func TestFakeReturns(t *testing.T) { suiteReturns(t, fakeCluster(t), memRegistry(t)) }
+func TestFakeReturns(t *testing.T) { suiteReturns(t, processortest.FakeCluster(t)) }
 
 // suiteReturns: two shipped pumps and ten seal kits come back on one return:
 // CREATED, RECEIVED (the pumps become RETURNED in the installed base),
 // INSPECTED with units accepted or refused; a credit above the accepted
 // units is refused, the right one CREDITED once. A return cancelled before
 // receipt is CANCELLED; one without lines is REJECTED.
-func suiteReturns(t *testing.T, brokers []string, registryURL string) {
-	e := newEnv(t, brokers, registryURL)
+func suiteReturns(t *testing.T, c processortest.Cluster) {
+	e := newEnv(t, c)
 	s := fastSettings()
 	s.Rules.InspectionRefuseBps = 5000
 	e.start(s)

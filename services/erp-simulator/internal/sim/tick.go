@@ -15,6 +15,9 @@ import (
 // Tick emits every answer whose time has come, unless the ERP is in a
 // maintenance window (then the answers wait: the ERP answers later).
 func (s *Sim) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
+	if err := s.indexEarlierTimers(m); err != nil {
+		return err
+	}
 	if s.s.Downtime.Down(now) {
 		return nil
 	}
@@ -40,6 +43,70 @@ func (s *Sim) Tick(ctx context.Context, m *processor.Message, now time.Time) err
 		}
 	}
 	return nil
+}
+
+// Upgrade from a release without the due index: that release kept each
+// timer in StoreTimers only, under its id (which starts with its due time),
+// and its tick scanned that store. Its changelog restores those entries
+// without an index entry, so until they are indexed they would never fire.
+// Each tick (until done) indexes up to Settings.IndexPerTick of them, in
+// id order (due order, so the earliest first), and keeps its progress under
+// indexedKey; once a scan reaches the end the progress is marked done and a
+// tick costs one read. The entries stay where they are: StoreTimers is
+// still where a timer's work is kept (processor.MoveTimers, which moves
+// entries out of their store, does not fit this layout).
+
+// indexedKey is the key of the indexing progress in StoreTimers; it is no
+// timer id (those start with thirteen digits).
+const indexedKey = "~indexed"
+
+// indexProgress is how far the timers of StoreTimers have been indexed:
+// every id up to After has been looked at; Done once all have.
+type indexProgress struct {
+	After string `json:"after,omitempty"`
+	Done  bool   `json:"done,omitempty"`
+}
+
+var timerIndexing = processor.NewStore(StoreTimers, processor.JSON[indexProgress]())
+
+// indexEarlierTimers adds the next timers of StoreTimers an earlier release
+// wrote to the due index (see above).
+func (s *Sim) indexEarlierTimers(m *processor.Message) error {
+	p, _, err := timerIndexing.Get(m, indexedKey)
+	if err != nil || p.Done {
+		return err
+	}
+	looked, done := 0, true
+	m.Range(StoreTimers, func(id string, _ []byte) bool {
+		if id <= p.After || id == indexedKey {
+			return true
+		}
+		if looked >= s.s.IndexPerTick {
+			done = false
+			return false
+		}
+		looked++
+		if _, ok := deadlines.At(m, id); ok {
+			p.After = id // written by this release: indexed when scheduled
+			return true
+		}
+		at, perr := timerDue(id)
+		if perr != nil {
+			err = processor.CorruptState(StoreTimers, id, perr)
+			return false
+		}
+		deadlines.Set(m, id, at)
+		p.After = id
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	p.Done = done
+	if p.Done {
+		p.After = ""
+	}
+	return timerIndexing.Put(m, indexedKey, p)
 }
 
 func (s *Sim) fire(m *processor.Message, now time.Time, key string, t *timer) error {
