@@ -2,7 +2,6 @@ package fieldservice
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -209,27 +208,14 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 
 // Tick runs the due entitlement rechecks of the partition's cases.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
-	var due []string
-	deadlines.Due(m, now, func(id string, _ time.Time) bool {
-		due = append(due, id)
-		return true
-	})
-	for _, id := range due {
+	return deadlines.Fire(m, now, func(id string, _ time.Time) error {
 		c, err := load(m, id)
-		if err != nil {
-			return err
-		}
-		if c == nil {
+		if err != nil || c == nil {
 			deadlines.Cancel(m, id)
-			continue
-		}
-		out := c.OnTick(now)
-		cause := event.ID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))
-		if err := h.apply(ctx, m, c, out, now, cause); err != nil {
 			return err
 		}
-	}
-	return nil
+		return h.apply(ctx, m, c, c.OnTick(now), now, m.TickID(id, now))
+	})
 }
 
 func (h *Handler) observe(start time.Time) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -337,24 +336,15 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 	if err := migrateTimers(m); err != nil {
 		return err
 	}
-	var due []string
-	deadlines.Due(m, now, func(id string, _ time.Time) bool {
-		due = append(due, id)
-		return true
-	})
-	for _, id := range due {
+	if err := deadlines.Fire(m, now, func(id string, _ time.Time) error {
 		s, err := load(m, id)
-		if err != nil {
-			return err
-		}
-		if s == nil {
+		if err != nil || s == nil {
 			deadlines.Cancel(m, id)
-			continue
-		}
-		out := s.OnTick(now, h.Policy)
-		if err := h.apply(ctx, m, s, out, now, event.ID("tick", strconv.Itoa(int(m.Partition())), id, strconv.FormatInt(now.UnixMilli(), 10))); err != nil {
 			return err
 		}
+		return h.apply(ctx, m, s, s.OnTick(now, h.Policy), now, m.TickID(id, now))
+	}); err != nil {
+		return err
 	}
 	if err := h.tickUnknown(ctx, m, now); err != nil {
 		return err
