@@ -1,14 +1,18 @@
 package reconciler
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
+	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/services/reconciler/internal/match"
 )
@@ -38,4 +42,67 @@ func routerTarget() processortest.Target {
 
 func TestConformanceRouter(t *testing.T) {
 	processortest.Conformance(t, processortest.FakeCluster(t), routerTarget())
+}
+
+// matcherSLA is the matcher's SLAs under the conformance suite: the
+// account check answers a second after its observation, the others are
+// not exercised.
+var matcherSLA = func() match.SLA {
+	s := unitSLA
+	s.CustomerXref = time.Second
+	return s
+}()
+
+// matcherTarget is the matcher under the processor conformance suite. Its
+// input is its own internal topic (OwnInput: an observation it cannot read
+// is corrupt_state, waited on and never dead-lettered), so the i-th input
+// is raw bytes: the observation the router makes of a CRM account without
+// an ERP customer id, occurring now. It is answered through state and a
+// tick: CUSTOMER_NOT_IN_ERP opens on recon.breaks.v1 once the account's
+// SLA passed, identified by its match key A:<account id>. A break of
+// another kind or status, or under another key, fails the suite.
+func matcherTarget() processortest.Target {
+	id := func(i int) string { return fmt.Sprintf("conf-acct-%d", i) }
+	return processortest.Target{
+		Service: MatcherName,
+		Config: func() processor.Config {
+			cfg := &Config{SLA: matcherSLA, Tick: 100 * time.Millisecond, ReportEvery: time.Hour, Retention: 24 * time.Hour}
+			cfg.Instance = "conformance"
+			return MatcherConfig(cfg, slog.New(slog.DiscardHandler))
+		},
+		// A record the matcher cannot read is retried until a release can:
+		// retry fast so the suite sees it wait without long backoffs.
+		Options:  []processor.Option{processor.WithRetryPolicy(retry.Policy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond, MaxElapsed: 200 * time.Millisecond})},
+		OwnInput: true,
+		Raw: func(i int) (string, string, []byte) {
+			obs := match.Route(contracts.TopicCRMAccountV1, account(id(i), time.Now().UTC()))
+			if len(obs) != 1 {
+				panic(fmt.Sprintf("account %s routed to %d observations, want 1", id(i), len(obs)))
+			}
+			b, err := obs[0].Marshal()
+			if err != nil {
+				panic(err)
+			}
+			return ObservationsTopic, obs[0].Key, b
+		},
+		Output: contracts.TopicReconBreaksV1,
+		Topics: []string{contracts.TopicReconReportsV1},
+		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
+			var b contracts.ReconBreak
+			if err := sd.Decode(context.Background(), r.Value, &b); err != nil {
+				return "", err
+			}
+			key := match.AccountKey(b.EntityIds["account_id"])
+			if b.Kind != contracts.BreakKindCustomerNotInERP || b.Status != contracts.BreakStatusOpen || string(r.Key) != b.BreakID ||
+				b.BreakID != match.BreakID(key, contracts.BreakKindCustomerNotInERP) {
+				return "", fmt.Errorf("unexpected break %s %s %s keyed %q", b.BreakID, b.Kind, b.Status, r.Key)
+			}
+			return key, nil
+		},
+		Expect: func(i int) string { return match.AccountKey(id(i)) },
+	}
+}
+
+func TestConformanceMatcher(t *testing.T) {
+	processortest.Conformance(t, processortest.FakeCluster(t), matcherTarget())
 }
