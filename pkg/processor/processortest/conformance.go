@@ -270,7 +270,7 @@ func conformOwnBadInput(t *testing.T, c Cluster, tg Target) {
 	topic, key, _ := e.input(1)
 	e.produce(&kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: []byte("\x00not what this service writes")})
 	e.produce(e.inputs(1, 2)...)
-	got := e.answers(1, 60*time.Second, 3*time.Second)
+	got := e.answers(1, 60*time.Second, 8*time.Second)
 	stop()
 	if got[tg.Expect(1)] != 0 {
 		t.Errorf("input 1 was answered although an unreadable record stood before it on its partition")
