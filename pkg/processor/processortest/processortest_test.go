@@ -315,3 +315,34 @@ func TestConformanceOwnInputOnKfake(t *testing.T) {
 		Expect: func(i int) string { return fmt.Sprintf("conformance-%d", i) },
 	})
 }
+
+func TestFlowNumbersItsEvents(t *testing.T) {
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	h := func(_ context.Context, m *processor.Message) error {
+		f := m.Flow("cause-1", "saga-7", contracts.SourceSystemQuoteToOrder, at)
+		for _, id := range []string{"a1", "a2"} {
+			a := account(id, "Acme")
+			if err := f.Emit("flow.out.v1", id, a, &a.Metadata); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	k := processortest.New(t, processor.Config{Service: "flow", Topics: []string{"flow.in.v1"}, Handler: h})
+	res := k.Send("flow.in.v1", "x", nil, processortest.Correlation("input-corr"))
+	outs := res.On("flow.out.v1")
+	if len(outs) != 2 {
+		t.Fatalf("outputs %+v", res.Outputs)
+	}
+	for i, o := range outs {
+		var a contracts.Account
+		k.Decode(o, &a)
+		want := event.Output("cause-1", i+1, "saga-7", contracts.SourceSystemQuoteToOrder, at)
+		if a.Metadata.EventID != want.EventID || a.Metadata.CorrelationID != "saga-7" || *a.Metadata.CausationID != "cause-1" || !a.Metadata.OccurredAt.Equal(at) {
+			t.Errorf("output %d metadata %+v, want %+v", i, a.Metadata, want)
+		}
+		if o.Header("correlation-id") == "" {
+			t.Errorf("output %d has no correlation header", i)
+		}
+	}
+}

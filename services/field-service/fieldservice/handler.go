@@ -269,49 +269,40 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	if out.Ignored != "" {
 		m.Logger().DebugContext(ctx, "case unchanged", "case_id", c.CaseID, "why", out.Ignored)
 	}
-	n := 0
-	meta := func() contracts.EventMetadata {
-		n++
-		return event.Output(cause, n, c.Correlation, casework.Ops.Source, at)
-	}
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(c.Correlation)}
+	f := m.Flow(cause, c.Correlation, casework.Ops.Source, at)
 	for i := range out.Orders {
-		v := out.Orders[i]
-		v.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicERPServiceOrderCommandsV1, v.ServiceOrderID, &v, hdr); err != nil {
+		v := &out.Orders[i]
+		if err := f.Emit(contracts.TopicERPServiceOrderCommandsV1, v.ServiceOrderID, v, &v.Metadata); err != nil {
 			return err
 		}
 	}
 	for i := range out.Returns {
-		v := out.Returns[i]
-		v.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicERPReturnCommandsV1, v.ReturnID, &v, hdr); err != nil {
+		v := &out.Returns[i]
+		if err := f.Emit(contracts.TopicERPReturnCommandsV1, v.ReturnID, v, &v.Metadata); err != nil {
 			return err
 		}
 	}
 	for i := range out.Claims {
-		v := out.Claims[i]
-		v.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicERPWarrantyClaimCommandsV1, v.ServiceOrderID, &v, hdr); err != nil {
+		v := &out.Claims[i]
+		if err := f.Emit(contracts.TopicERPWarrantyClaimCommandsV1, v.ServiceOrderID, v, &v.Metadata); err != nil {
 			return err
 		}
 	}
 	for i := range out.Journals {
-		v := out.Journals[i]
-		v.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicERPJournalCommandsV1, c.CaseID, &v, hdr); err != nil {
+		v := &out.Journals[i]
+		if err := f.Emit(contracts.TopicERPJournalCommandsV1, c.CaseID, v, &v.Metadata); err != nil {
 			return err
 		}
 	}
 	for i := range out.Updates {
-		v := out.Updates[i]
-		v.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicCRMCaseUpdatesV1, v.CaseID, &v, hdr); err != nil {
+		v := &out.Updates[i]
+		if err := f.Emit(contracts.TopicCRMCaseUpdatesV1, v.CaseID, v, &v.Metadata); err != nil {
 			return err
 		}
 	}
 	for _, x := range out.Exceptions {
-		v := casework.Ops.Event(x, meta())
+		v := casework.Ops.Event(x, f.Next())
 		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, hdr); err != nil {
 			return err
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
-	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -399,29 +398,23 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 			return err
 		}
 	}
-	n := 0
-	meta := func() contracts.EventMetadata {
-		n++
-		return event.Output(cause, n, s.Correlation, saga.Owner.Source, at)
-	}
+	f := m.Flow(cause, s.Correlation, saga.Owner.Source, at)
 	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(s.Correlation)}
 	for i := range out.Lifecycle {
-		ev := out.Lifecycle[i]
-		ev.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicOrdersLifecycleV1, ev.OrderID, &ev, hdr); err != nil {
+		ev := &out.Lifecycle[i]
+		if err := f.Emit(contracts.TopicOrdersLifecycleV1, ev.OrderID, ev, &ev.Metadata); err != nil {
 			return err
 		}
 	}
 	for _, x := range out.Exceptions {
-		ex := saga.Owner.Event(x, meta())
+		ex := saga.Owner.Event(x, f.Next())
 		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
 			return err
 		}
 	}
 	for i := range out.Commands {
-		c := out.Commands[i]
-		c.Metadata = meta()
-		if err := m.EmitValue(contracts.TopicERPOrderCommandsV1, c.OrderID, &c, hdr); err != nil {
+		c := &out.Commands[i]
+		if err := f.Emit(contracts.TopicERPOrderCommandsV1, c.OrderID, c, &c.Metadata); err != nil {
 			return err
 		}
 	}
