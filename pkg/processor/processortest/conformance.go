@@ -40,6 +40,18 @@ func FakeCluster(t testing.TB) Cluster {
 	return Cluster{Brokers: c.ListenAddrs(), Registry: Registry(t)}
 }
 
+// RealCluster is the infrastructure of the integration tests: the real
+// broker and schema registry (ISTHMUS_KAFKA_BROKERS,
+// ISTHMUS_SCHEMA_REGISTRY_URL; the test fails without them).
+func RealCluster(t testing.TB) Cluster {
+	t.Helper()
+	cl, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Cluster{Brokers: testinfra.Brokers(t), Registry: cl}
+}
+
 // Target is a service's processor under the conformance suite.
 type Target struct {
 	// Service is the processor's service name (its DLQ topic follows).

@@ -746,9 +746,5 @@ func TestReturnToCredit(t *testing.T) {
 // The processor conformance suite on the real broker and registry (the
 // gateway replaced as in the handler tests).
 func TestRealConformance(t *testing.T) {
-	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}, conformanceTarget(t))
+	processortest.Conformance(t, processortest.RealCluster(t), conformanceTarget(t))
 }

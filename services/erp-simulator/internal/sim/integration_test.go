@@ -5,43 +5,31 @@ package sim
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
-	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // The same suites against the real Apache Kafka broker and schema registry.
 func TestRealOrderLifecycle(t *testing.T) {
-	suiteOrderLifecycle(t, realCluster(t))
+	suiteOrderLifecycle(t, processortest.RealCluster(t))
 }
 
 func TestRealCustomerAndJournal(t *testing.T) {
-	suiteCustomerAndJournal(t, realCluster(t))
+	suiteCustomerAndJournal(t, processortest.RealCluster(t))
 }
 
 func TestRealRetryAfterFix(t *testing.T) {
-	suiteRetryAfterFix(t, realCluster(t))
+	suiteRetryAfterFix(t, processortest.RealCluster(t))
 }
 
 func TestRealServiceOrders(t *testing.T) {
-	suiteServiceOrders(t, realCluster(t))
+	suiteServiceOrders(t, processortest.RealCluster(t))
 }
 
 func TestRealReturns(t *testing.T) {
-	suiteReturns(t, realCluster(t))
+	suiteReturns(t, processortest.RealCluster(t))
 }
 
 // The processor conformance suite on the real broker and registry.
 func TestRealConformance(t *testing.T) {
-	processortest.Conformance(t, realCluster(t), conformanceTarget())
-}
-
-// realCluster is the real broker and schema registry.
-func realCluster(t *testing.T) processortest.Cluster {
-	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}
+	processortest.Conformance(t, processortest.RealCluster(t), conformanceTarget())
 }
