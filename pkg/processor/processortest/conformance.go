@@ -21,6 +21,22 @@ import (
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
 
+// Answer builds a Target.Identify that decodes each output into a T and
+// names the input it answers with id (which may also refuse an output that
+// is not the answer, with an error).
+func Answer[T any, P interface {
+	*T
+	serde.Record
+}](id func(r *kgo.Record, v P) (string, error)) func(*serde.Serde, *kgo.Record) (string, error) {
+	return func(sd *serde.Serde, r *kgo.Record) (string, error) {
+		v := P(new(T))
+		if err := sd.Decode(context.Background(), r.Value, v); err != nil {
+			return "", fmt.Errorf("decode %s@%d: %w", r.Topic, r.Offset, err)
+		}
+		return id(r, v)
+	}
+}
+
 // Cluster is where the conformance suite runs: a broker list and a schema
 // registry.
 type Cluster struct {

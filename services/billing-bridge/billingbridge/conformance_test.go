@@ -1,7 +1,6 @@
 package billingbridge_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -32,16 +31,12 @@ func conformanceTarget() processortest.Target {
 		},
 		Output: contracts.TopicBillingCommandsV1,
 		Topics: []string{contracts.TopicBillingRevenueScheduleV1, contracts.TopicERPJournalCommandsV1, contracts.TopicOpsExceptionsV1},
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var c contracts.BillingCommand
-			if err := sd.Decode(context.Background(), r.Value, &c); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, c *contracts.BillingCommand) (string, error) {
 			if c.Action != contracts.BillingActionProvision || string(r.Key) != c.ContractID {
 				return "", fmt.Errorf("command %s (%s) keyed %q", c.CommandID, c.Action, r.Key)
 			}
 			return c.ContractID, nil
-		},
+		}),
 		Expect: contractID,
 	}
 }

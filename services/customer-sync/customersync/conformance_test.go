@@ -1,7 +1,6 @@
 package customersync
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -42,16 +41,12 @@ func conformanceTarget(t *testing.T) processortest.Target {
 		Input:  conformanceInput,
 		Output: contracts.TopicMDMCustomerV1,
 		Topics: slices.Concat(outputTopics, []string{contracts.TopicCRMLeadUpdatesV1}),
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var g contracts.GoldenCustomer
-			if err := sd.Decode(context.Background(), r.Value, &g); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, g *contracts.GoldenCustomer) (string, error) {
 			if g.Metadata.CausationID == nil {
 				return "", fmt.Errorf("golden record %s has no causation id", g.GoldenID)
 			}
 			return *g.Metadata.CausationID, nil
-		},
+		}),
 		Expect: func(i int) string {
 			_, _, v := conformanceInput(i)
 			return adapter.Metadata(v).EventID

@@ -1,7 +1,6 @@
 package fieldservice_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
@@ -32,13 +31,9 @@ func conformanceTarget(t *testing.T) processortest.Target {
 		},
 		Output: contracts.TopicERPServiceOrderCommandsV1,
 		Topics: []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicOpsExceptionsV1},
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var o contracts.ServiceOrderCommand
-			if err := sd.Decode(context.Background(), r.Value, &o); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, o *contracts.ServiceOrderCommand) (string, error) {
 			return o.ServiceOrderID, nil
-		},
+		}),
 		Expect: func(i int) string { return fmt.Sprintf("CASE-%d", i) },
 	}
 }

@@ -1,7 +1,6 @@
 package quotetoorder
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -37,16 +36,12 @@ func conformanceTarget() processortest.Target {
 		Options: []processor.Option{processor.WithCommitInterval(cfg.CommitInterval)},
 		Output:  contracts.TopicOpsExceptionsV1,
 		Topics:  []string{contracts.TopicOrdersLifecycleV1, contracts.TopicERPOrderCommandsV1},
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var x contracts.OperationalException
-			if err := sd.Decode(context.Background(), r.Value, &x); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, x *contracts.OperationalException) (string, error) {
 			if x.Status != contracts.ExceptionStatusOpen || x.Category != contracts.ExceptionCategoryOther {
 				return "", fmt.Errorf("exception %s is %s %s, want an OPEN unknown-order exception", x.ExceptionID, x.Status, x.Category)
 			}
 			return x.EntityIds["order_id"], nil
-		},
+		}),
 		Expect: order,
 	}
 }

@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"testing"
@@ -87,18 +86,14 @@ func matcherTarget() processortest.Target {
 		},
 		Output: contracts.TopicReconBreaksV1,
 		Topics: []string{contracts.TopicReconReportsV1},
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var b contracts.ReconBreak
-			if err := sd.Decode(context.Background(), r.Value, &b); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, b *contracts.ReconBreak) (string, error) {
 			key := match.AccountKey(b.EntityIds["account_id"])
 			if b.Kind != contracts.BreakKindCustomerNotInERP || b.Status != contracts.BreakStatusOpen || string(r.Key) != b.BreakID ||
 				b.BreakID != match.BreakID(key, contracts.BreakKindCustomerNotInERP) {
 				return "", fmt.Errorf("unexpected break %s %s %s keyed %q", b.BreakID, b.Kind, b.Status, r.Key)
 			}
 			return key, nil
-		},
+		}),
 		Expect: func(i int) string { return match.AccountKey(id(i)) },
 	}
 }

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -32,13 +31,9 @@ func conformanceTarget() processortest.Target {
 				Lines: []contracts.JournalLine{{LineNumber: 1, Account: "1200-ar", Debit: usd(int64(100 + i)), Credit: usd(0)}, {LineNumber: 2, Account: "4000-revenue", Debit: usd(0), Credit: usd(int64(100 + i))}}}
 		},
 		Output: contracts.TopicERPJournalV1,
-		Identify: func(sd *serde.Serde, r *kgo.Record) (string, error) {
-			var j contracts.Journal
-			if err := sd.Decode(context.Background(), r.Value, &j); err != nil {
-				return "", err
-			}
+		Identify: processortest.Answer(func(r *kgo.Record, j *contracts.Journal) (string, error) {
 			return j.JournalCommandID, nil
-		},
+		}),
 		Expect: func(i int) string { return fmt.Sprintf("J-%d", i) },
 	}
 }
