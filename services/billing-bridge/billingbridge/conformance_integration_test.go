@@ -5,8 +5,6 @@ package billingbridge_test
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
@@ -14,9 +12,5 @@ import (
 // TestRealConformance is TestConformance on the real broker and schema
 // registry (ISTHMUS_KAFKA_BROKERS, ISTHMUS_SCHEMA_REGISTRY_URL).
 func TestRealConformance(t *testing.T) {
-	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}, conformanceTarget())
+	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: testinfra.RegistryClient(t)}, conformanceTarget())
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -71,11 +70,7 @@ func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, brokers: testinfra.Brokers(t), registry: testinfra.RegistryURL(t), prefix: uniquePrefix(t)}
 	testinfra.Provision(t, h.brokers, h.registry, h.prefix)
-	rc, err := sr.NewClient(sr.URLs(h.registry))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sd = serde.New(rc)
+	h.sd = serde.New(testinfra.RegistryClient(t))
 	h.cl = testinfra.NewClient(t, h.brokers, kgo.ProducerLinger(0))
 	h.collect()
 	return h

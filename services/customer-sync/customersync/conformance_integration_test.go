@@ -5,8 +5,6 @@ package customersync
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
@@ -14,9 +12,5 @@ import (
 // TestRealConformance runs the conformance suite of TestConformance on the
 // real broker and schema registry.
 func TestRealConformance(t *testing.T) {
-	reg, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: reg}, conformanceTarget(t))
+	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: testinfra.RegistryClient(t)}, conformanceTarget(t))
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
@@ -41,11 +40,7 @@ func newEnv(t *testing.T) *env {
 		prefix: fmt.Sprintf("cs-%s-%06d.", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), rand.IntN(1_000_000))}
 	testinfra.Provision(t, e.brokers, e.registry, e.prefix)
 	e.waitTopics(Inputs...)
-	cl, err := sr.NewClient(sr.URLs(e.registry))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sd = serde.New(cl)
+	e.sd = serde.New(testinfra.RegistryClient(t))
 	e.in = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))), e.sd, e.prefix)
 	e.manual = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner())), e.sd, e.prefix)
 	return e

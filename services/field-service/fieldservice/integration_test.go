@@ -13,11 +13,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
@@ -61,11 +59,7 @@ func newEnv(t *testing.T, sim map[string]string) *env {
 		updates: map[string][]contracts.CaseUpdate{}, answers: map[string]contracts.Journal{}, excs: map[string][]contracts.OperationalException{}, events: map[string]int{}}
 	reg := testinfra.RegistryURL(t)
 	testinfra.Provision(t, e.brokers, reg, e.prefix)
-	rc, err := service.RegistryClient(config.Registry{URL: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sd = serde.New(rc)
+	e.sd = serde.New(testinfra.RegistryClient(t))
 	e.in = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers), e.sd, e.prefix)
 	common := map[string]string{"ISTHMUS_KAFKA_BROKERS": strings.Join(e.brokers, ","), "ISTHMUS_TOPIC_PREFIX": e.prefix,
 		"ISTHMUS_SCHEMA_REGISTRY_URL": reg, "ISTHMUS_LOG_LEVEL": "warn"}
@@ -743,9 +737,5 @@ func TestReturnToCredit(t *testing.T) {
 // The processor conformance suite on the real broker and registry (the
 // gateway replaced as in the handler tests).
 func TestRealConformance(t *testing.T) {
-	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}, conformanceTarget(t))
+	processortest.Conformance(t, processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: testinfra.RegistryClient(t)}, conformanceTarget(t))
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 )
@@ -60,10 +59,7 @@ type env struct {
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
 	e := &env{t: t, brokers: testinfra.Brokers(t), commands: map[string][]contracts.OrderCommand{}, fixed: map[string]bool{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
-	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testinfra.RegistryClient(t)
 	e.sd = serde.New(rc, serde.AutoRegister(true))
 	records := map[string]serde.Record{
 		contracts.TopicCRMQuoteV1: &contracts.Quote{}, contracts.TopicERPOrderStatusV1: &contracts.OrderStatus{}, contracts.TopicMDMXrefV1: &contracts.CrossReference{},

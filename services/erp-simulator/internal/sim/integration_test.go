@@ -5,8 +5,6 @@ package sim
 import (
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/sr"
-
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
@@ -39,9 +37,5 @@ func TestRealConformance(t *testing.T) {
 
 // realCluster is the real broker and schema registry.
 func realCluster(t *testing.T) processortest.Cluster {
-	rc, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: rc}
+	return processortest.Cluster{Brokers: testinfra.Brokers(t), Registry: testinfra.RegistryClient(t)}
 }
