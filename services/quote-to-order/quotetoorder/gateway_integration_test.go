@@ -319,16 +319,8 @@ const taxBps = 1000
 func erpMeta(id string) contracts.EventMetadata {
 	m := meta(id)
 	m.SourceSystem = contracts.SourceSystemERP
-	m.EventID = newUUID()
+	m.EventID = testinfra.UUID()
 	return m
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // reference produces the price book, stock, ERP customers, their credit
