@@ -56,11 +56,19 @@ func NewProducer(t testing.TB, cl *kgo.Client, sd *serde.Serde, prefix string) *
 // Value encodes v for topic and writes it under key.
 func (p *Producer) Value(topic, key string, v serde.Record, headers ...kgo.RecordHeader) {
 	p.t.Helper()
+	p.Raw(topic, key, p.Encode(topic, v), headers...)
+}
+
+// Encode is v in the wire format of topic (without the prefix), for a
+// record that Records writes with more than a key: a partition, a
+// timestamp.
+func (p *Producer) Encode(topic string, v serde.Record) []byte {
+	p.t.Helper()
 	b, err := p.sd.Encode(context.Background(), p.prefix+topic, v)
 	if err != nil {
-		p.t.Fatalf("encode %s/%s: %v", topic, key, err)
+		p.t.Fatalf("encode %s: %v", topic, err)
 	}
-	p.Raw(topic, key, b, headers...)
+	return b
 }
 
 // Raw writes value as it is under key.

@@ -61,11 +61,7 @@ func FakeCluster(t testing.TB) Cluster {
 // ISTHMUS_SCHEMA_REGISTRY_URL; the test fails without them).
 func RealCluster(t testing.TB) Cluster {
 	t.Helper()
-	cl, err := sr.NewClient(sr.URLs(testinfra.RegistryURL(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Cluster{Brokers: testinfra.Brokers(t), Registry: cl}
+	return Cluster{Brokers: testinfra.Brokers(t), Registry: testinfra.RegistryClient(t)}
 }
 
 // Target is a service's processor under the conformance suite.

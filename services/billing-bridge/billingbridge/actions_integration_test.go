@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/billing-bridge/billingbridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
@@ -27,14 +30,14 @@ func (h *harness) answer(j *contracts.JournalCommand, status, code string, at ti
 		doc := "JE-" + code
 		a.ERPJournalID = &doc
 	}
-	h.produce(contracts.TopicERPJournalV1, j.JournalCommandID, a)
+	h.in().Value(contracts.TopicERPJournalV1, j.JournalCommandID, a)
 }
 
 // decide publishes an operator's decision on ops.decisions.v1 (what the
 // operations API does once it has checked the person's role).
 func (h *harness) decide(exceptionID, decisionID, action string, at time.Time) {
 	h.t.Helper()
-	h.produce(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: meta("decision/"+decisionID, at), DecisionID: decisionID,
+	h.in().Value(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: meta("decision/"+decisionID, at), DecisionID: decisionID,
 		ExceptionID: exceptionID, OwnerService: billingbridge.Name, Action: action, Actor: "finance@example.com", Parameters: map[string]string{}, ApprovedBy: []string{}})
 }
 
@@ -53,20 +56,6 @@ func journalByID(js []*contracts.JournalCommand, id string) *contracts.JournalCo
 		}
 	}
 	return nil
-}
-
-func exceptionUpdates(xs []*contracts.OperationalException, id string) []string {
-	var out []string
-	for _, x := range xs {
-		if x.ExceptionID == id {
-			d := ""
-			if x.DecisionID != nil {
-				d = *x.DecisionID
-			}
-			out = append(out, x.Status+"/"+d)
-		}
-	}
-	return out
 }
 
 // quiet fails if the contract's outputs change within a few seconds (a
@@ -99,7 +88,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 
 	t.Run("journals wait for their period", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-PER", newDeal("C-PER", start, 10, 1000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-PER", newDeal("C-PER", start, 10, 1000, now))
 		// The 12 invoice journals follow the billing documents at once;
 		// recognition only for the month that has opened.
 		h.waitFor("this month's journals of C-PER", wait, func(r []got) bool {
@@ -128,8 +117,11 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		// February: February goes, March waits.
 		jan5 := time.Date(2025, 1, 5, 9, 0, 0, 0, time.UTC)
 		feb10 := time.Date(2025, 2, 10, 9, 0, 0, 0, time.UTC)
-		h.produceAt(contracts.TopicCRMDealV1, "C-PAST", newDeal("C-PAST", "2025-01-01", 10, 1000, jan5), jan5)
-		h.produceAt(contracts.TopicCRMDealV1, "C-PAST", amendDeal("C-PAST", 1, contract.ChangeUpsell, "2025-03-01", 12, 1000, feb10), feb10)
+		in := h.in()
+		in.Records(&kgo.Record{Topic: contracts.TopicCRMDealV1, Key: []byte("C-PAST"), Timestamp: jan5,
+			Value: in.Encode(contracts.TopicCRMDealV1, newDeal("C-PAST", "2025-01-01", 10, 1000, jan5))})
+		in.Records(&kgo.Record{Topic: contracts.TopicCRMDealV1, Key: []byte("C-PAST"), Timestamp: feb10,
+			Value: in.Encode(contracts.TopicCRMDealV1, amendDeal("C-PAST", 1, contract.ChangeUpsell, "2025-03-01", 12, 1000, feb10))})
 		recs := h.waitFor("February's recognition of C-PAST", wait, func(r []got) bool {
 			_, _, js, _ := forContract(r, "C-PAST")
 			return journalByID(js, "JE/C-PAST/1/2025-02/RECOGNITION") != nil
@@ -174,7 +166,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 
 	t.Run("PERIOD_CLOSED reposts into the next open period, no exception", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-PC", newDeal("C-PC", start, 5, 2000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-PC", newDeal("C-PC", start, 5, 2000, now))
 		recs := h.waitFor("journals of C-PC", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-PC"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-PC")
 		rec := js[slices.IndexFunc(js, func(j *contracts.JournalCommand) bool { return j.Kind == contracts.JournalKindRecognition })]
@@ -198,7 +190,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 
 	t.Run("REPOST after a rejection: RETRYING, then RESOLVED when ERP posts it", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-RP", newDeal("C-RP", start, 3, 1000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-RP", newDeal("C-RP", start, 3, 1000, now))
 		recs := h.waitFor("journals of C-RP", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RP"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-RP")
 		inv := journalByID(js, "JE/C-RP/1/"+start+"/INVOICE")
@@ -220,13 +212,13 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		h.answer(r1, contracts.JournalStatusPosted, "9001", now)
 		h.waitFor("RESOLVED answering rp-1", wait, func(r []got) bool {
 			_, _, _, xs := forContract(r, "C-RP")
-			return slices.Contains(exceptionUpdates(xs, x.ExceptionID), "RESOLVED/rp-1")
+			return slices.Contains(testinfra.ExceptionUpdates(xs, x.ExceptionID), "RESOLVED/rp-1")
 		})
 		h.decide(x.ExceptionID, "rp-1", contracts.DecisionActionRepost, now) // the same decision again
 		h.decide(x.ExceptionID, "rp-2", contracts.DecisionActionRepost, now) // the same action on a settled exception
 		h.quiet(t, "C-RP")
 		_, _, js, xs = forContract(h.snapshot(), "C-RP")
-		if u := strings.Join(exceptionUpdates(xs, x.ExceptionID), ","); u != "OPEN/,RETRYING/rp-1,RESOLVED/rp-1" {
+		if u := strings.Join(testinfra.ExceptionUpdates(xs, x.ExceptionID), ","); u != "OPEN/,RETRYING/rp-1,RESOLVED/rp-1" {
 			t.Errorf("exception updates %s", u)
 		}
 		if n := len(js); n != 14 {
@@ -236,7 +228,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 
 	t.Run("a refused action comes back OPEN; ROUTE_TO_FINANCE resolves once", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-RF", newDeal("C-RF", start, 4, 1000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-RF", newDeal("C-RF", start, 4, 1000, now))
 		recs := h.waitFor("journals of C-RF", wait, func(r []got) bool { _, _, js, _ := forContract(r, "C-RF"); return len(js) == 13 })
 		_, _, js, _ := forContract(recs, "C-RF")
 		h.answer(js[0], contracts.JournalStatusRejected, "CURRENCY_MISMATCH", now)
@@ -246,7 +238,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		h.decide(id, "rf-1", contracts.DecisionActionMerge, now)
 		recs = h.waitFor("refusal of rf-1", wait, func(r []got) bool {
 			_, _, _, xs := forContract(r, "C-RF")
-			return slices.Contains(exceptionUpdates(xs, id), "OPEN/rf-1")
+			return slices.Contains(testinfra.ExceptionUpdates(xs, id), "OPEN/rf-1")
 		})
 		_, _, _, xs = forContract(recs, "C-RF")
 		if refusal := xs[len(xs)-1]; !strings.Contains(refusal.Context["outcome"], "MERGE is not an allowed action") {
@@ -255,7 +247,7 @@ func TestPeriodsAndJournalActions(t *testing.T) {
 		h.decide(id, "rf-2", contracts.DecisionActionRouteToFinance, now)
 		h.waitFor("RESOLVED answering rf-2", wait, func(r []got) bool {
 			_, _, _, xs := forContract(r, "C-RF")
-			return slices.Contains(exceptionUpdates(xs, id), "RESOLVED/rf-2")
+			return slices.Contains(testinfra.ExceptionUpdates(xs, id), "RESOLVED/rf-2")
 		})
 		h.decide(id, "rf-2", contracts.DecisionActionRouteToFinance, now)
 		h.quiet(t, "C-RF")

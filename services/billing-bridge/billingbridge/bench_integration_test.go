@@ -24,10 +24,11 @@ func BenchmarkDealsEndToEnd(b *testing.B) {
 	h.startService(nil)
 	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
 	// Warm up: the service has joined its group once one deal went through.
-	h.produce(contracts.TopicCRMDealV1, "WARM", newDeal("WARM", "2025-01-01", 1, 100, at))
+	h.in().Value(contracts.TopicCRMDealV1, "WARM", newDeal("WARM", "2025-01-01", 1, 100, at))
 	h.waitFor("warm-up", time.Minute, func(r []got) bool { c, _, _, _ := forContract(r, "WARM"); return len(c) == 1 })
 
 	ctx := context.Background()
+	in := h.in()
 	var recs []*kgo.Record
 	for i := 0; i < b.N; i++ {
 		id := fmt.Sprintf("B-%07d", i/2)
@@ -37,11 +38,7 @@ func BenchmarkDealsEndToEnd(b *testing.B) {
 		} else {
 			d = amendDeal(id, 1, contract.ChangeUpsell, "2025-06-01", 12, 1000, at)
 		}
-		v, err := h.sd.Encode(ctx, h.prefix+contracts.TopicCRMDealV1, d)
-		if err != nil {
-			b.Fatal(err)
-		}
-		recs = append(recs, &kgo.Record{Topic: h.prefix + contracts.TopicCRMDealV1, Key: []byte(id), Value: v})
+		recs = append(recs, &kgo.Record{Topic: h.prefix + contracts.TopicCRMDealV1, Key: []byte(id), Value: in.Encode(contracts.TopicCRMDealV1, d)})
 	}
 	b.ResetTimer()
 	start := time.Now()

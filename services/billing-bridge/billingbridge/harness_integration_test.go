@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,7 +18,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/catalog"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -70,11 +70,7 @@ func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, brokers: testinfra.Brokers(t), registry: testinfra.RegistryURL(t), prefix: uniquePrefix(t)}
 	testinfra.Provision(t, h.brokers, h.registry, h.prefix)
-	rc, err := sr.NewClient(sr.URLs(h.registry))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.sd = serde.New(rc)
+	h.sd = serde.New(testinfra.RegistryClient(t))
 	h.cl = testinfra.NewClient(t, h.brokers, kgo.ProducerLinger(0))
 	h.collect()
 	return h
@@ -82,24 +78,13 @@ func newHarness(t testing.TB) *harness {
 
 func (h *harness) env() map[string]string {
 	return map[string]string{
-		"ISTHMUS_KAFKA_BROKERS":       joinComma(h.brokers),
+		"ISTHMUS_KAFKA_BROKERS":       strings.Join(h.brokers, ","),
 		"ISTHMUS_SCHEMA_REGISTRY_URL": h.registry,
 		"ISTHMUS_TOPIC_PREFIX":        h.prefix,
 		"ISTHMUS_ADMIN_ADDR":          "127.0.0.1:0",
 		"ISTHMUS_INSTANCE_ID":         "it-0",
 		"ISTHMUS_LOG_LEVEL":           "info",
 	}
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ","
-		}
-		out += v
-	}
-	return out
 }
 
 // startService runs billing-bridge in this process until the test ends.
@@ -127,24 +112,15 @@ func (h *harness) startInstance(extra map[string]string) (stop func()) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(logf, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- billingbridge.Run(ctx, &cfg, log) }()
+	id := vars["ISTHMUS_INSTANCE_ID"]
+	stopRun := testinfra.Go(t, "billing-bridge "+id, func(ctx context.Context) error { return billingbridge.Run(ctx, &cfg, log) })
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("billing-bridge %s: %v", vars["ISTHMUS_INSTANCE_ID"], err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("billing-bridge %s did not stop within 30s", vars["ISTHMUS_INSTANCE_ID"])
-			}
+			stopRun()
 			if t.Failed() {
 				b, _ := os.ReadFile(logf.Name())
-				t.Logf("service log of %s:\n%s", vars["ISTHMUS_INSTANCE_ID"], tail(string(b), 6000))
+				t.Logf("service log of %s:\n%s", id, tail(string(b), 6000))
 			}
 		})
 	}
@@ -157,28 +133,10 @@ func tail(s string, n int) string {
 	return s
 }
 
-// produce encodes v for a logical topic and produces it synchronously.
-func (h *harness) produce(topic, key string, v serde.Record) {
-	h.t.Helper()
-	h.produceAt(topic, key, v, time.Time{})
-}
-
-// produceAt is produce with the record's timestamp (its event time, which
-// moves the partition's stream time) set to at; zero: the producer's clock.
-func (h *harness) produceAt(topic, key string, v serde.Record, at time.Time) {
-	h.t.Helper()
-	ctx := context.Background()
-	// Producers of the inputs are other systems; they register nothing, the
-	// schemas are provisioned. Encode looks the schema up.
-	b, err := h.sd.Encode(ctx, h.prefix+topic, v)
-	if err != nil {
-		h.t.Fatalf("encode %s: %v", topic, err)
-	}
-	r := &kgo.Record{Topic: h.prefix + topic, Key: []byte(key), Value: b, Timestamp: at}
-	if err := h.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
-		h.t.Fatalf("produce %s: %v", topic, err)
-	}
-}
+// in writes the test's input under the prefix, failing the (sub)test
+// running now. Producers of the inputs are other systems; they register
+// nothing, the schemas are provisioned: encoding looks the schema up.
+func (h *harness) in() *testinfra.Producer { return testinfra.NewProducer(h.t, h.cl, h.sd, h.prefix) }
 
 // collect consumes every output topic (read_committed) in the background.
 func (h *harness) collect() {

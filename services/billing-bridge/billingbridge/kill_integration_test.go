@@ -156,7 +156,7 @@ func TestKillRestart(t *testing.T) {
 	go func() {
 		defer close(produced)
 		for i, d := range stream {
-			h.produce(contracts.TopicCRMDealV1, d.ContractID, d)
+			h.in().Value(contracts.TopicCRMDealV1, d.ContractID, d)
 			if i%10 == 9 {
 				time.Sleep(150 * time.Millisecond)
 			}

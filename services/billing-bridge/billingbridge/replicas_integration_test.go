@@ -40,7 +40,7 @@ func TestReplicaReplacedMidStream(t *testing.T) {
 		}
 		replaced := !replace
 		for i, d := range stream {
-			h.produce(contracts.TopicCRMDealV1, d.ContractID, d)
+			h.in().Value(contracts.TopicCRMDealV1, d.ContractID, d)
 			time.Sleep(50 * time.Millisecond)
 			// Replace r1 once a third of the deals are in and both
 			// instances have committed outputs (two producer ids).

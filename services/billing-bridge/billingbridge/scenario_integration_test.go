@@ -25,7 +25,7 @@ func TestScenarios(t *testing.T) {
 	t.Run("new provisions, schedules and journals", func(t *testing.T) {
 		h.t = t
 		d := newDeal("C-NEW", "2025-01-01", 10, 1000, at)
-		h.produce(contracts.TopicCRMDealV1, d.ContractID, d)
+		h.in().Value(contracts.TopicCRMDealV1, d.ContractID, d)
 		recs := h.waitFor("provision of C-NEW", wait, func(r []got) bool {
 			cmds, rev, js, _ := forContract(r, "C-NEW")
 			return len(cmds) == 1 && len(rev) == 12 && len(js) == 24
@@ -63,8 +63,8 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("amend upsell mid-term", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-UP", newDeal("C-UP", "2025-01-01", 10, 1000, at))
-		h.produce(contracts.TopicCRMDealV1, "C-UP", amendDeal("C-UP", 1, contract.ChangeUpsell, "2025-03-16", 15, 1000, at.Add(time.Hour)))
+		h.in().Value(contracts.TopicCRMDealV1, "C-UP", newDeal("C-UP", "2025-01-01", 10, 1000, at))
+		h.in().Value(contracts.TopicCRMDealV1, "C-UP", amendDeal("C-UP", 1, contract.ChangeUpsell, "2025-03-16", 15, 1000, at.Add(time.Hour)))
 		recs := h.waitFor("update of C-UP", wait, func(r []got) bool {
 			cmds, _, _, _ := forContract(r, "C-UP")
 			return len(cmds) == 2
@@ -91,8 +91,8 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("cancel with credit", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-CX", newDeal("C-CX", "2025-01-01", 10, 1000, at))
-		h.produce(contracts.TopicCRMDealV1, "C-CX", cancelDeal("C-CX", 1, "2025-06-11", at.Add(time.Hour)))
+		h.in().Value(contracts.TopicCRMDealV1, "C-CX", newDeal("C-CX", "2025-01-01", 10, 1000, at))
+		h.in().Value(contracts.TopicCRMDealV1, "C-CX", cancelDeal("C-CX", 1, "2025-06-11", at.Add(time.Hour)))
 		recs := h.waitFor("cancel of C-CX", wait, func(r []got) bool {
 			cmds, _, _, _ := forContract(r, "C-CX")
 			return len(cmds) == 2
@@ -130,9 +130,9 @@ func TestScenarios(t *testing.T) {
 	t.Run("amendment 2 before 1 is held, raised past the SLA, then applied", func(t *testing.T) {
 		h.t = t
 		now := time.Now()
-		h.produce(contracts.TopicCRMDealV1, "C-GAP", newDeal("C-GAP", "2025-01-01", 10, 1000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-GAP", newDeal("C-GAP", "2025-01-01", 10, 1000, now))
 		late := amendDeal("C-GAP", 2, contract.ChangeUpsell, "2025-05-01", 20, 1000, now)
-		h.produce(contracts.TopicCRMDealV1, "C-GAP", late)
+		h.in().Value(contracts.TopicCRMDealV1, "C-GAP", late)
 		recs := h.waitFor("gap exception of C-GAP", wait, func(r []got) bool {
 			_, _, _, xs := forContract(r, "C-GAP")
 			return len(xs) == 1
@@ -146,7 +146,7 @@ func TestScenarios(t *testing.T) {
 		if len(cmds) != 1 {
 			t.Fatalf("%d commands while amendment 2 is held, want the provision only", len(cmds))
 		}
-		h.produce(contracts.TopicCRMDealV1, "C-GAP", amendDeal("C-GAP", 1, contract.ChangeUpsell, "2025-03-01", 15, 1000, now))
+		h.in().Value(contracts.TopicCRMDealV1, "C-GAP", amendDeal("C-GAP", 1, contract.ChangeUpsell, "2025-03-01", 15, 1000, now))
 		recs = h.waitFor("amendments 1 and 2 of C-GAP", wait, func(r []got) bool {
 			cmds, _, _, _ := forContract(r, "C-GAP")
 			return len(cmds) == 3
@@ -162,7 +162,7 @@ func TestScenarios(t *testing.T) {
 
 	t.Run("erp rejection raises an exception with context", func(t *testing.T) {
 		h.t = t
-		h.produce(contracts.TopicCRMDealV1, "C-REJ", newDeal("C-REJ", "2025-01-01", 10, 1000, at))
+		h.in().Value(contracts.TopicCRMDealV1, "C-REJ", newDeal("C-REJ", "2025-01-01", 10, 1000, at))
 		recs := h.waitFor("journals of C-REJ", wait, func(r []got) bool {
 			_, _, js, _ := forContract(r, "C-REJ")
 			return len(js) == 24
@@ -173,7 +173,7 @@ func TestScenarios(t *testing.T) {
 		ans := &contracts.Journal{Metadata: meta("erp/"+j.JournalCommandID, at.Add(2*time.Hour)), JournalCommandID: j.JournalCommandID,
 			Status: contracts.JournalStatusRejected, RejectionCode: &code, ERPMessage: &msg, Lines: []contracts.JournalLine{}}
 		ans.Metadata.SourceSystem = contracts.SourceSystemERP
-		h.produce(contracts.TopicERPJournalV1, j.JournalCommandID, ans)
+		h.in().Value(contracts.TopicERPJournalV1, j.JournalCommandID, ans)
 		recs = h.waitFor("journal_rejected exception", wait, func(r []got) bool {
 			_, _, _, xs := forContract(r, "C-REJ")
 			return len(xs) == 1
@@ -210,14 +210,14 @@ func TestScenarios(t *testing.T) {
 		for _, c := range cases {
 			d := newDeal(c.id, "2025-01-01", 10, 1000, at)
 			c.mutate(d)
-			h.produce(contracts.TopicCRMDealV1, c.id, d)
+			h.in().Value(contracts.TopicCRMDealV1, c.id, d)
 		}
 		// A Business case: an amendment in another currency.
-		h.produce(contracts.TopicCRMDealV1, "C-BAD-CHG", newDeal("C-BAD-CHG", "2025-01-01", 10, 1000, at))
+		h.in().Value(contracts.TopicCRMDealV1, "C-BAD-CHG", newDeal("C-BAD-CHG", "2025-01-01", 10, 1000, at))
 		chg := amendDeal("C-BAD-CHG", 1, contract.ChangeUpsell, "2025-03-01", 20, 1000, at)
 		chg.Currency = "USD"
 		chg.Lines[0].UnitPrice.Currency = "USD"
-		h.produce(contracts.TopicCRMDealV1, "C-BAD-CHG", chg)
+		h.in().Value(contracts.TopicCRMDealV1, "C-BAD-CHG", chg)
 		recs := h.waitFor("bad deals dead-lettered or raised", wait, func(r []got) bool {
 			for _, c := range cases {
 				if len(dlqFor(r, c.id)) == 0 {

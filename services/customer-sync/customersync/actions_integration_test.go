@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/adapter"
 	"github.com/isthmus/isthmus/services/customer-sync/internal/golden"
 )
@@ -27,21 +28,6 @@ func (e *env) exceptions(recs []out) []contracts.OperationalException {
 	return xs
 }
 
-// updates renders the published states of one exception: "STATUS/decision".
-func (e *env) updates(recs []out, id string) []string {
-	var u []string
-	for _, x := range e.exceptions(recs) {
-		if x.ExceptionID == id {
-			d := ""
-			if x.DecisionID != nil {
-				d = *x.DecisionID
-			}
-			u = append(u, x.Status+"/"+d)
-		}
-	}
-	return u
-}
-
 // decide publishes a steward's decision on ops.decisions.v1, keyed by the
 // exception id (what the operations API does once it checked the role).
 func (e *env) decide(exceptionID, decisionID, action string, params map[string]string) {
@@ -51,8 +37,8 @@ func (e *env) decide(exceptionID, decisionID, action string, params map[string]s
 	}
 	md := meta("decision-"+decisionID, 100)
 	md.SourceSystem = contracts.SourceSystemOperator
-	e.produce(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: md, DecisionID: decisionID, ExceptionID: exceptionID,
-		OwnerService: golden.Owner.Service, Action: action, Actor: "steward@example.com", Parameters: params, ApprovedBy: []string{}}, -1)
+	e.in.Value(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: md, DecisionID: decisionID, ExceptionID: exceptionID,
+		OwnerService: golden.Owner.Service, Action: action, Actor: "steward@example.com", Parameters: params, ApprovedBy: []string{}})
 }
 
 // TestStewardActions: on the real broker, each steward action on an
@@ -77,28 +63,30 @@ func TestStewardActions(t *testing.T) {
 		}
 	}
 	answered := func(id, status, decision string) func([]out) bool {
-		return func(recs []out) bool { return slices.Contains(e.updates(recs, id), status+"/"+decision) }
+		return func(recs []out) bool {
+			return slices.Contains(testinfra.ExceptionUpdates(e.exceptions(recs), id), status+"/"+decision)
+		}
 	}
 
 	// A1 and its ERP customer 100042 in one golden record.
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 1, func(a *contracts.Account) {
 		a.Status, a.ShippingAddress = contracts.AccountStatusCustomer, addr("Hauptstr. 5", "München", "80331", "DE")
-	}), -1)
+	}))
 	recs := c.waitFor(t, "xref CRM:A1", wait, has(contracts.TopicMDMXrefV1, "CRM:A1"))
 	g := e.xref(recs, "CRM:A1").GoldenID
 	var cmd contracts.CustomerCommand
 	e.decode(find(recs, contracts.TopicERPCustomerCommandsV1, g)[0], &cmd)
-	e.produce(contracts.TopicERPCustomerV1, "100042", customer("100042", "Müller Maschinenbau GmbH", 2, func(x *contracts.Customer) {
+	e.in.Value(contracts.TopicERPCustomerV1, "100042", customer("100042", "Müller Maschinenbau GmbH", 2, func(x *contracts.Customer) {
 		x.GoldenID, x.CommandID = &g, &cmd.CommandID
 		x.LegalName, x.TaxID, x.PaymentTerms = str("Müller Maschinenbau GmbH"), str("DE 123 456 789"), str("NET30")
 		x.BillingAddress = addr("Marienplatz 1", "München", "80331", "DE")
-	}), -1)
+	}))
 	c.waitFor(t, "xref ERP:100042", wait, has(contracts.TopicMDMXrefV1, "ERP:100042"))
 
 	// CRM changes the ERP-owned tax id: an ownership conflict.
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 3, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 3, func(a *contracts.Account) {
 		a.TaxID, a.Status = str("DE999999999"), contracts.AccountStatusCustomer
-	}), -1)
+	}))
 	recs = c.waitFor(t, "ownership conflict", wait, exceptionOf("OWNERSHIP_CONFLICT", 1))
 	var conflict contracts.OperationalException
 	for _, x := range e.exceptions(recs) {
@@ -126,7 +114,7 @@ func TestStewardActions(t *testing.T) {
 		e.decide(conflict.ExceptionID, "pick-1", "PICK_SURVIVOR", map[string]string{"field": "tax_id", "value": "DE111222333"})
 		e.decide(conflict.ExceptionID, "pick-2", "PICK_SURVIVOR", map[string]string{"field": "tax_id", "value": "DE444555666"})
 		recs = e.settle(c, 3*time.Second, wait)
-		if u := strings.Join(e.updates(recs, conflict.ExceptionID), ","); u != "OPEN/,OPEN/pick-0,RESOLVED/pick-1" {
+		if u := strings.Join(testinfra.ExceptionUpdates(e.exceptions(recs), conflict.ExceptionID), ","); u != "OPEN/,OPEN/pick-0,RESOLVED/pick-1" {
 			t.Errorf("exception updates %s", u)
 		}
 		if gold := e.lastGolden(recs, g); *gold.TaxID != "DE111222333" {
@@ -136,9 +124,9 @@ func TestStewardActions(t *testing.T) {
 
 	t.Run("SPLIT", func(t *testing.T) {
 		// Another conflict on the same record: the ERP customer is not this party.
-		e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 4, func(a *contracts.Account) {
+		e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 4, func(a *contracts.Account) {
 			a.TaxID, a.Status = str("DE777777777"), contracts.AccountStatusCustomer
-		}), -1)
+		}))
 		recs := c.waitFor(t, "second conflict", wait, exceptionOf("OWNERSHIP_CONFLICT", 2))
 		var second contracts.OperationalException
 		for _, x := range e.exceptions(recs) {
@@ -155,7 +143,7 @@ func TestStewardActions(t *testing.T) {
 		}
 		e.decide(second.ExceptionID, "split-1", "SPLIT", map[string]string{"system": "ERP", "record_id": "100042"})
 		recs = e.settle(c, 3*time.Second, wait)
-		if u := strings.Join(e.updates(recs, second.ExceptionID), ","); u != "OPEN/,RESOLVED/split-1" {
+		if u := strings.Join(testinfra.ExceptionUpdates(e.exceptions(recs), second.ExceptionID), ","); u != "OPEN/,RESOLVED/split-1" {
 			t.Errorf("exception updates %s", u)
 		}
 		if e.xref(recs, "ERP:100042").GoldenID != ng {
@@ -168,12 +156,12 @@ func TestStewardActions(t *testing.T) {
 			{"N1", "Fjord Shipping AS", ""}, {"N2", "Fjord Cargo Shipping", "0150"},
 			{"N3", "Nordlys Shipping AS", ""}, {"N4", "Nordlys Cargo Shipping", "0150"},
 		} {
-			e.produce(contracts.TopicCRMAccountV1, a.id, account(a.id, a.name, 10+i, func(x *contracts.Account) {
+			e.in.Value(contracts.TopicCRMAccountV1, a.id, account(a.id, a.name, 10+i, func(x *contracts.Account) {
 				x.BillingAddress = addr("Havnegata 1", "Oslo", "0150", "NO")
 				if a.postal == "" {
 					x.Website = str(strings.ToLower(strings.ReplaceAll(strings.Fields(a.name)[0], "ø", "o")) + "shipping.no")
 				}
-			}), -1)
+			}))
 		}
 		recs := c.waitFor(t, "two probable duplicates", wait, exceptionOf("PROBABLE_DUPLICATE", 2))
 		var dups []contracts.OperationalException
@@ -194,7 +182,7 @@ func TestStewardActions(t *testing.T) {
 		e.decide(notDup.ExceptionID, "nd-2", "NOT_DUPLICATE", map[string]string{"golden_id": gn, "other_golden_id": gnc})
 		recs = e.settle(c, 3*time.Second, wait)
 		for id, want := range map[string]string{merge.ExceptionID: "OPEN/,RESOLVED/merge-1", notDup.ExceptionID: "OPEN/,RESOLVED/nd-1"} {
-			if u := strings.Join(e.updates(recs, id), ","); u != want {
+			if u := strings.Join(testinfra.ExceptionUpdates(e.exceptions(recs), id), ","); u != want {
 				t.Errorf("exception %s updates %s, want %s", id, u, want)
 			}
 		}
@@ -204,9 +192,9 @@ func TestStewardActions(t *testing.T) {
 	})
 
 	t.Run("DISMISS and a refused action", func(t *testing.T) {
-		e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 20, func(a *contracts.Account) {
+		e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 20, func(a *contracts.Account) {
 			a.TaxID, a.Status = str("DE555555555"), contracts.AccountStatusCustomer
-		}), -1)
+		}))
 		recs := c.waitFor(t, "third conflict", wait, exceptionOf("OWNERSHIP_CONFLICT", 3))
 		var third contracts.OperationalException
 		for _, x := range e.exceptions(recs) {
@@ -219,7 +207,7 @@ func TestStewardActions(t *testing.T) {
 		e.decide(third.ExceptionID, "x-3", "DISMISS", nil)
 		c.waitFor(t, "x-2 closed", wait, answered(third.ExceptionID, "CLOSED", "x-2"))
 		recs = e.settle(c, 3*time.Second, wait)
-		if u := strings.Join(e.updates(recs, third.ExceptionID), ","); u != "OPEN/,OPEN/x-1,CLOSED/x-2" {
+		if u := strings.Join(testinfra.ExceptionUpdates(e.exceptions(recs), third.ExceptionID), ","); u != "OPEN/,OPEN/x-1,CLOSED/x-2" {
 			t.Errorf("exception updates %s", u)
 		}
 		for _, o := range recs {

@@ -9,14 +9,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
@@ -31,7 +29,9 @@ type env struct {
 	registry string
 	prefix   string
 	sd       *serde.Serde
-	prod     *kgo.Client
+	// in writes input with the key's partition; manual to the record's
+	// Partition (toPartition).
+	in, manual *testinfra.Producer
 }
 
 func newEnv(t *testing.T) *env {
@@ -40,12 +40,9 @@ func newEnv(t *testing.T) *env {
 		prefix: fmt.Sprintf("cs-%s-%06d.", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), rand.IntN(1_000_000))}
 	testinfra.Provision(t, e.brokers, e.registry, e.prefix)
 	e.waitTopics(Inputs...)
-	cl, err := sr.NewClient(sr.URLs(e.registry))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sd = serde.New(cl)
-	e.prod = testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	e.sd = serde.New(testinfra.RegistryClient(t))
+	e.in = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))), e.sd, e.prefix)
+	e.manual = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner())), e.sd, e.prefix)
 	return e
 }
 
@@ -98,58 +95,13 @@ func (e *env) startWith(instance string, cfg golden.Config) (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				e.t.Errorf("processor: %v", err)
-			}
-		})
-	}
-	e.t.Cleanup(stop)
-	return stop
+	return testinfra.Go(e.t, "processor", p.Run)
 }
 
-// produce writes v (Avro) to a logical topic with key; partition < 0 means
-// the default key partitioning.
-func (e *env) produce(topic, key string, v serde.Record, partition int32) {
+// toPartition writes v (Avro) to partition p of a logical topic.
+func (e *env) toPartition(p int32, topic, key string, v serde.Record) {
 	e.t.Helper()
-	var b []byte
-	if v != nil {
-		var err error
-		if b, err = e.sd.Encode(context.Background(), e.prefix+topic, v); err != nil {
-			e.t.Fatalf("encode %s: %v", topic, err)
-		}
-	}
-	e.produceRaw(topic, key, b, partition)
-}
-
-func (e *env) produceRaw(topic, key string, value []byte, partition int32) {
-	e.t.Helper()
-	r := &kgo.Record{Topic: e.prefix + topic, Key: []byte(key), Value: value}
-	cl := e.prod
-	if partition >= 0 {
-		r.Partition = partition
-		cl = e.manual()
-	}
-	if err := cl.ProduceSync(context.Background(), r).FirstErr(); err != nil {
-		e.t.Fatalf("produce %s: %v", topic, err)
-	}
-}
-
-var manualClients sync.Map
-
-func (e *env) manual() *kgo.Client {
-	if c, ok := manualClients.Load(e); ok {
-		return c.(*kgo.Client)
-	}
-	c := testinfra.NewClient(e.t, e.brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	manualClients.Store(e, c)
-	return c
+	e.manual.Records(&kgo.Record{Topic: topic, Key: []byte(key), Value: e.manual.Encode(topic, v), Partition: p})
 }
 
 // out is one output record as a read_committed consumer sees it.

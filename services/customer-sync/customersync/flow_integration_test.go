@@ -3,11 +3,12 @@
 package customersync
 
 import (
-	"context"
 	"encoding/binary"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -63,10 +64,10 @@ func TestFlow(t *testing.T) {
 	e.start("0")
 	const wait = 90 * time.Second
 
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 1, func(a *contracts.Account) {
 		a.Website, a.Phone, a.Industry, a.Status = str("https://www.mueller-mb.de"), str("089 1234567"), str("Machinery"), contracts.AccountStatusCustomer
 		a.ShippingAddress = addr("Hauptstr. 5", "München", "80331", "DE")
-	}), -1)
+	}))
 	recs := c.waitFor(t, "xref CRM:A1", wait, has(contracts.TopicMDMXrefV1, "CRM:A1"))
 	g := e.xref(recs, "CRM:A1").GoldenID
 	gold := e.lastGolden(recs, g)
@@ -88,18 +89,18 @@ func TestFlow(t *testing.T) {
 
 	// Contact for an account nobody knows yet: waits in the route store
 	// for the account's first event (which decides its match block).
-	e.produce(contracts.TopicCRMContactV1, "A9", contact("C9", "A9", "Nordmann", 2, func(x *contracts.Contact) {
+	e.in.Value(contracts.TopicCRMContactV1, "A9", contact("C9", "A9", "Nordmann", 2, func(x *contracts.Contact) {
 		x.FirstName, x.Email = str("Ola"), str("Ola@Fjord.no")
-	}), -1)
+	}))
 	c.waitFor(t, "waiting contact w/CRM:A9", wait, has(processor.ChangelogTopic(Name, RouteStore), "w/CRM:A9"))
 
 	// ERP answers the CREATE: linked by golden_id; ERP-owned fields go back to CRM.
-	e.produce(contracts.TopicERPCustomerV1, "100042", customer("100042", "Müller Maschinenbau GmbH", 3, func(x *contracts.Customer) {
+	e.in.Value(contracts.TopicERPCustomerV1, "100042", customer("100042", "Müller Maschinenbau GmbH", 3, func(x *contracts.Customer) {
 		x.GoldenID, x.CommandID = &g, &cmd.CommandID
 		x.LegalName, x.TaxID, x.PaymentTerms, x.CreditStatus = str("Müller Maschinenbau GmbH"), str("DE 123 456 789"), str("NET30"), contracts.CreditStatusHold
 		x.CreditLimit = &contracts.Money{AmountMinor: 5_000_000, Currency: "EUR"}
 		x.BillingAddress = addr("Marienplatz 1", "München", "80331", "DE")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "account update for A1", wait, has(contracts.TopicCRMAccountUpdatesV1, "A1"))
 	if x := e.xref(recs, "ERP:100042"); x.GoldenID != g || len(x.OtherIds) != 1 || x.OtherIds[0].ID != "A1" {
 		t.Errorf("xref ERP:100042 = %+v", x)
@@ -111,9 +112,9 @@ func TestFlow(t *testing.T) {
 	}
 
 	// CRM changes the tax id (ERP-owned): audited, raised, not applied.
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 4, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau GmbH", 4, func(a *contracts.Account) {
 		a.TaxID, a.Status = str("DE999999999"), contracts.AccountStatusCustomer
-	}), -1)
+	}))
 	recs = c.waitFor(t, "ownership conflict exception", wait, func(recs []out) bool {
 		for _, o := range recs {
 			if o.Topic == contracts.TopicOpsExceptionsV1 {
@@ -142,9 +143,9 @@ func TestFlow(t *testing.T) {
 	}
 
 	// CRM renames (CRM-owned, ERP keeps it): UPDATE to ERP 100042.
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau & Service GmbH", 5, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Müller Maschinenbau & Service GmbH", 5, func(a *contracts.Account) {
 		a.Status = contracts.AccountStatusCustomer
-	}), -1)
+	}))
 	recs = c.waitFor(t, "UPDATE command", wait, func(recs []out) bool { return len(find(recs, contracts.TopicERPCustomerCommandsV1, g)) >= 2 })
 	var up contracts.CustomerCommand
 	all := find(recs, contracts.TopicERPCustomerCommandsV1, g)
@@ -154,10 +155,10 @@ func TestFlow(t *testing.T) {
 	}
 
 	// The parked contact's account arrives: the contact is applied.
-	e.produce(contracts.TopicCRMAccountV1, "A9", account("A9", "Fjord Shipping AS", 6, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A9", account("A9", "Fjord Shipping AS", 6, func(a *contracts.Account) {
 		a.Website = str("fjordshipping.no")
 		a.BillingAddress = addr("Havnegata 1", "Oslo", "0150", "NO")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "xref CRM:A9", wait, has(contracts.TopicMDMXrefV1, "CRM:A9"))
 	g9 := e.xref(recs, "CRM:A9").GoldenID
 	// The waiting contact follows the account's first event (released by
@@ -190,10 +191,10 @@ func TestFlow(t *testing.T) {
 	}
 
 	// Hierarchy across match blocks: an Austrian subsidiary of A1 (German).
-	e.produce(contracts.TopicCRMAccountV1, "A2", account("A2", "Müller Maschinenbau Austria GmbH", 7, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A2", account("A2", "Müller Maschinenbau Austria GmbH", 7, func(a *contracts.Account) {
 		a.ParentAccountID, a.Status = str("A1"), contracts.AccountStatusCustomer
 		a.BillingAddress = addr("Ring 1", "Wien", "1010", "AT")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "parent of A2's golden record", wait, func(r []out) bool {
 		if !has(contracts.TopicMDMXrefV1, "CRM:A2")(r) {
 			return false
@@ -207,9 +208,9 @@ func TestFlow(t *testing.T) {
 	}
 	// Its ERP customer arrives (answering the CREATE): the ERP is told the
 	// parent's ERP customer number.
-	e.produce(contracts.TopicERPCustomerV1, "100077", customer("100077", "Müller Maschinenbau Austria GmbH", 8, func(x *contracts.Customer) {
+	e.in.Value(contracts.TopicERPCustomerV1, "100077", customer("100077", "Müller Maschinenbau Austria GmbH", 8, func(x *contracts.Customer) {
 		x.GoldenID, x.BillingAddress = &g2, addr("Ring 1", "Wien", "1010", "AT")
-	}), -1)
+	}))
 	c.waitFor(t, "parent UPDATE to ERP 100077", wait, func(r []out) bool {
 		for _, o := range find(r, contracts.TopicERPCustomerCommandsV1, g2) {
 			var cmd contracts.CustomerCommand
@@ -253,12 +254,12 @@ func TestConcurrentNearDuplicates(t *testing.T) {
 	c := e.collect()
 	// Both are written before the service starts, to partitions 1 and 4:
 	// the re-key stage sees them in one poll, on two partitions.
-	e.produce(contracts.TopicCRMAccountV1, "B-100", account("B-100", "Globex Corporation", 1, func(a *contracts.Account) {
+	e.toPartition(1, contracts.TopicCRMAccountV1, "B-100", account("B-100", "Globex Corporation", 1, func(a *contracts.Account) {
 		a.Website, a.BillingAddress = str("https://globex.com"), addr("1 Main St", "Springfield", "62701", "US")
-	}), 1)
-	e.produce(contracts.TopicCRMAccountV1, "B-200", account("B-200", "Globex Corp.", 1, func(a *contracts.Account) {
+	}))
+	e.toPartition(4, contracts.TopicCRMAccountV1, "B-200", account("B-200", "Globex Corp.", 1, func(a *contracts.Account) {
 		a.Website, a.BillingAddress = str("www.globex.com/about"), addr("1 Main Street", "Springfield", "62701", "US")
-	}), 4)
+	}))
 	e.start("0")
 	recs := c.waitFor(t, "both xrefs", 90*time.Second, func(r []out) bool {
 		return has(contracts.TopicMDMXrefV1, "CRM:B-100")(r) && has(contracts.TopicMDMXrefV1, "CRM:B-200")(r)
@@ -307,13 +308,13 @@ func TestBadInput(t *testing.T) {
 		{"X-SCHEMA", func() []byte { return unknownID }, ""},
 	}
 	for _, b := range bad {
-		e.produceRaw(contracts.TopicCRMAccountV1, b.key, b.value(), p)
+		e.manual.Records(&kgo.Record{Topic: contracts.TopicCRMAccountV1, Key: []byte(b.key), Value: b.value(), Partition: p})
 	}
 	// A contact for an account that arrives later, then the good account.
-	e.produce(contracts.TopicCRMContactV1, "OK-1", contact("K1", "OK-1", "Smith", 6, func(x *contracts.Contact) { x.Email = str("j.smith@initech.com") }), p)
-	e.produce(contracts.TopicCRMAccountV1, "OK-1", account("OK-1", "Initech LLC", 7, func(a *contracts.Account) {
+	e.toPartition(p, contracts.TopicCRMContactV1, "OK-1", contact("K1", "OK-1", "Smith", 6, func(x *contracts.Contact) { x.Email = str("j.smith@initech.com") }))
+	e.toPartition(p, contracts.TopicCRMAccountV1, "OK-1", account("OK-1", "Initech LLC", 7, func(a *contracts.Account) {
 		a.Website = str("initech.com")
-	}), p)
+	}))
 
 	c.waitFor(t, "good account after the bad ones", 90*time.Second, has(contracts.TopicMDMXrefV1, "CRM:OK-1"))
 	recs := c.waitFor(t, "six DLQ records", 30*time.Second, func(r []out) bool {
@@ -362,9 +363,6 @@ func TestBadInput(t *testing.T) {
 
 func (e *env) enc(topic string, v serde.Record) func() []byte {
 	e.t.Helper()
-	b, err := e.sd.Encode(context.Background(), e.prefix+topic, v)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	b := e.in.Encode(topic, v)
 	return func() []byte { return b }
 }

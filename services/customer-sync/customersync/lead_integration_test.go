@@ -37,25 +37,25 @@ func TestLeadToAccount(t *testing.T) {
 	e.start("0")
 	const wait = 90 * time.Second
 
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 1, func(a *contracts.Account) {
 		a.Website, a.BillingAddress = str("https://acme-mb.de"), addr("Hauptstr. 5", "München", "80331", "DE")
-	}), -1)
+	}))
 	recs := c.waitFor(t, "xref CRM:A1", wait, has(contracts.TopicMDMXrefV1, "CRM:A1"))
 	acme := e.xref(recs, "CRM:A1").GoldenID
-	e.produce(contracts.TopicERPCustomerV1, "100042", customer("100042", "Acme Maschinenbau GmbH", 2, func(x *contracts.Customer) {
+	e.in.Value(contracts.TopicERPCustomerV1, "100042", customer("100042", "Acme Maschinenbau GmbH", 2, func(x *contracts.Customer) {
 		x.GoldenID, x.TaxID = str(acme), str("DE123456789")
 		x.BillingAddress = addr("Hauptstr. 5", "München", "80331", "DE")
-	}), -1)
+	}))
 	c.waitFor(t, "xref ERP:100042", wait, has(contracts.TopicMDMXrefV1, "ERP:100042"))
 
 	// The duplicate lead, typed differently by a sales rep.
-	e.produce(contracts.TopicCRMLeadV1, "L1", lead("L1", "ACME Maschinenbau", 3, func(l *contracts.Lead) {
+	e.in.Value(contracts.TopicCRMLeadV1, "L1", lead("L1", "ACME Maschinenbau", 3, func(l *contracts.Lead) {
 		l.Website, l.Country, l.Email, l.ContactName = str("www.acme-mb.de"), str("de"), str("jana@acme-mb.de"), str("Jana Roth")
-	}), -1)
-	e.produce(contracts.TopicCRMLeadV1, "L2", lead("L2", "Brightwater Analytics", 4, func(l *contracts.Lead) {
+	}))
+	e.in.Value(contracts.TopicCRMLeadV1, "L2", lead("L2", "Brightwater Analytics", 4, func(l *contracts.Lead) {
 		l.Website, l.Country = str("brightwater.io"), str("DE")
-	}), -1)
-	e.produce(contracts.TopicCRMLeadV1, "L3", lead("L3", "Acme Maschinenbau", 5, func(l *contracts.Lead) { l.Status = contracts.LeadStatusOpen }), -1)
+	}))
+	e.in.Value(contracts.TopicCRMLeadV1, "L3", lead("L3", "Acme Maschinenbau", 5, func(l *contracts.Lead) { l.Status = contracts.LeadStatusOpen }))
 	recs = c.waitFor(t, "lead updates", wait, func(r []out) bool {
 		return has(contracts.TopicCRMLeadUpdatesV1, "L1")(r) && has(contracts.TopicCRMLeadUpdatesV1, "L2")(r)
 	})
@@ -69,9 +69,9 @@ func TestLeadToAccount(t *testing.T) {
 	}
 
 	// CRM converts L2 into a new account: a golden record of its own.
-	e.produce(contracts.TopicCRMAccountV1, "A2", account("A2", "Brightwater Analytics", 6, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A2", account("A2", "Brightwater Analytics", 6, func(a *contracts.Account) {
 		a.Website, a.BillingAddress = str("brightwater.io"), addr("Leopoldstr. 1", "München", "80802", "DE")
-	}), -1)
+	}))
 	recs = e.settle(c, 3*time.Second, wait)
 	if g := e.xref(recs, "CRM:A2").GoldenID; g == acme {
 		t.Errorf("the converted account merged into %s", g)
@@ -118,30 +118,30 @@ func TestHierarchyThreeLevels(t *testing.T) {
 	e.start("0")
 	const wait = 120 * time.Second
 
-	e.produce(contracts.TopicCRMAccountV1, "TOP", account("TOP", "Globex Holding AG", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "TOP", account("TOP", "Globex Holding AG", 1, func(a *contracts.Account) {
 		a.BillingAddress = addr("Bahnhofstr. 1", "Zürich", "8001", "CH")
-	}), -1)
-	e.produce(contracts.TopicCRMAccountV1, "MID", account("MID", "Globex Europe GmbH", 2, func(a *contracts.Account) {
+	}))
+	e.in.Value(contracts.TopicCRMAccountV1, "MID", account("MID", "Globex Europe GmbH", 2, func(a *contracts.Account) {
 		a.ParentAccountID, a.BillingAddress = str("TOP"), addr("Ring 1", "Wien", "1010", "AT")
-	}), -1)
+	}))
 	recs := c.waitFor(t, "xrefs of TOP and MID", wait, func(r []out) bool {
 		return has(contracts.TopicMDMXrefV1, "CRM:TOP")(r) && has(contracts.TopicMDMXrefV1, "CRM:MID")(r)
 	})
 	top, mid := e.xref(recs, "CRM:TOP").GoldenID, e.xref(recs, "CRM:MID").GoldenID
 	// The ERP knows the mid company as customer 300001 and has its Austrian
 	// subsidiary 300002 under it.
-	e.produce(contracts.TopicERPCustomerV1, "300001", customer("300001", "Globex Europe GmbH", 3, func(x *contracts.Customer) {
+	e.in.Value(contracts.TopicERPCustomerV1, "300001", customer("300001", "Globex Europe GmbH", 3, func(x *contracts.Customer) {
 		x.GoldenID, x.BillingAddress = str(mid), addr("Ring 1", "Wien", "1010", "AT")
-	}), -1)
-	e.produce(contracts.TopicERPCustomerV1, "300002", customer("300002", "Globex Austria Services GmbH", 4, func(x *contracts.Customer) {
+	}))
+	e.in.Value(contracts.TopicERPCustomerV1, "300002", customer("300002", "Globex Austria Services GmbH", 4, func(x *contracts.Customer) {
 		x.ParentERPCustomerID, x.TaxID, x.BillingAddress = str("300001"), str("ATU12345678"), addr("Gasse 2", "Graz", "8010", "AT")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "xref ERP:300002", wait, has(contracts.TopicMDMXrefV1, "ERP:300002"))
 	leaf := e.xref(recs, "ERP:300002").GoldenID
 	// The CRM gets an account for the subsidiary (it merges by tax id and name).
-	e.produce(contracts.TopicCRMAccountV1, "LEAF", account("LEAF", "Globex Austria Services GmbH", 5, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "LEAF", account("LEAF", "Globex Austria Services GmbH", 5, func(a *contracts.Account) {
 		a.TaxID, a.BillingAddress = str("ATU 1234 5678"), addr("Gasse 2", "Graz", "8010", "AT")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "three levels", wait, func(r []out) bool {
 		return has(contracts.TopicMDMXrefV1, "CRM:LEAF")(r) && parentOfGolden(e, r, leaf) == mid && parentOfGolden(e, r, mid) == top
 	})
@@ -163,12 +163,12 @@ func TestHierarchyThreeLevels(t *testing.T) {
 	})
 
 	// The mid company moves under a new group.
-	e.produce(contracts.TopicCRMAccountV1, "TOP2", account("TOP2", "Initech Group SE", 6, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "TOP2", account("TOP2", "Initech Group SE", 6, func(a *contracts.Account) {
 		a.BillingAddress = addr("Platz 1", "Berlin", "10115", "DE")
-	}), -1)
-	e.produce(contracts.TopicCRMAccountV1, "MID", account("MID", "Globex Europe GmbH", 7, func(a *contracts.Account) {
+	}))
+	e.in.Value(contracts.TopicCRMAccountV1, "MID", account("MID", "Globex Europe GmbH", 7, func(a *contracts.Account) {
 		a.ParentAccountID, a.BillingAddress = str("TOP2"), addr("Ring 1", "Wien", "1010", "AT")
-	}), -1)
+	}))
 	recs = c.waitFor(t, "xref CRM:TOP2", wait, has(contracts.TopicMDMXrefV1, "CRM:TOP2"))
 	top2 := e.xref(recs, "CRM:TOP2").GoldenID
 	recs = c.waitFor(t, "mid under TOP2", wait, func(r []out) bool { return parentOfGolden(e, r, mid) == top2 })
@@ -188,12 +188,12 @@ func TestHierarchyCycle(t *testing.T) {
 	c := e.collect()
 	e.start("0")
 	const wait = 90 * time.Second
-	e.produce(contracts.TopicCRMAccountV1, "X", account("X", "Xylo Trading GmbH", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "X", account("X", "Xylo Trading GmbH", 1, func(a *contracts.Account) {
 		a.ParentAccountID, a.BillingAddress = str("Y"), addr("Weg 1", "Köln", "50667", "DE")
-	}), -1)
-	e.produce(contracts.TopicCRMAccountV1, "Y", account("Y", "Yonder Logistics GmbH", 2, func(a *contracts.Account) {
+	}))
+	e.in.Value(contracts.TopicCRMAccountV1, "Y", account("Y", "Yonder Logistics GmbH", 2, func(a *contracts.Account) {
 		a.ParentAccountID, a.BillingAddress = str("X"), addr("Weg 2", "Bonn", "53111", "DE")
-	}), -1)
+	}))
 	c.waitFor(t, "a cycle exception", wait, func(r []out) bool { return len(exceptionsOfKind(e, r, golden.HierarchyCycle)) > 0 })
 	recs := e.settle(c, 3*time.Second, wait)
 	cycles := exceptionsOfKind(e, recs, golden.HierarchyCycle)
@@ -221,10 +221,10 @@ func TestTerritoryRuleChange(t *testing.T) {
 	}
 	stop := e.startWith("0", cfg)
 	const wait = 90 * time.Second
-	e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 1, func(a *contracts.Account) {
+	e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 1, func(a *contracts.Account) {
 		a.Employees, a.BillingAddress = new(int), addr("Hauptstr. 5", "München", "80331", "DE")
 		*a.Employees = 5000
-	}), -1)
+	}))
 	territories := func(r []out, want string) int {
 		n := 0
 		for _, o := range find(r, contracts.TopicCRMAccountUpdatesV1, "A1") {
@@ -244,10 +244,10 @@ func TestTerritoryRuleChange(t *testing.T) {
 	}
 	e.startWith("1", cfg)
 	for i, owner := range []string{"u7", "u8"} {
-		e.produce(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 2+i, func(a *contracts.Account) {
+		e.in.Value(contracts.TopicCRMAccountV1, "A1", account("A1", "Acme Maschinenbau GmbH", 2+i, func(a *contracts.Account) {
 			a.Employees, a.OwnerID, a.BillingAddress = new(int), str(owner), addr("Hauptstr. 5", "München", "80331", "DE")
 			*a.Employees = 5000
-		}), -1)
+		}))
 	}
 	c.waitFor(t, "territory DACH-ENTERPRISE pushed", wait, func(r []out) bool { return territories(r, "DACH-ENTERPRISE") > 0 })
 	recs := e.settle(c, 3*time.Second, wait)

@@ -86,7 +86,7 @@ func stream(n int) []srcEvent {
 
 func (e *env) produceStream(in []srcEvent, pace time.Duration) {
 	for _, x := range in {
-		e.produce(x.topic, x.key, x.value, 0)
+		e.toPartition(0, x.topic, x.key, x.value)
 		if pace > 0 {
 			time.Sleep(pace)
 		}

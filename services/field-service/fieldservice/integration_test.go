@@ -13,11 +13,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
@@ -31,9 +29,15 @@ type env struct {
 	prefix  string
 	brokers []string
 	sd      *serde.Serde
-	cl      *kgo.Client
+	in      *testinfra.Producer
 	fsEnv   map[string]string
 	fsBin   string
+
+	// col collects the watched topics (logical names); lock files the
+	// records taken since into the fields below, counted in taken.
+	col     *testinfra.Collector
+	watched []string
+	taken   map[string]int
 
 	mu      sync.Mutex
 	updates map[string][]contracts.CaseUpdate // case id → updates, in order
@@ -55,12 +59,8 @@ func newEnv(t *testing.T, sim map[string]string) *env {
 		updates: map[string][]contracts.CaseUpdate{}, answers: map[string]contracts.Journal{}, excs: map[string][]contracts.OperationalException{}, events: map[string]int{}}
 	reg := testinfra.RegistryURL(t)
 	testinfra.Provision(t, e.brokers, reg, e.prefix)
-	rc, err := service.RegistryClient(config.Registry{URL: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.sd = serde.New(rc)
-	e.cl = testinfra.NewClient(t, e.brokers)
+	e.sd = serde.New(testinfra.RegistryClient(t))
+	e.in = testinfra.NewProducer(t, testinfra.NewClient(t, e.brokers), e.sd, e.prefix)
 	common := map[string]string{"ISTHMUS_KAFKA_BROKERS": strings.Join(e.brokers, ","), "ISTHMUS_TOPIC_PREFIX": e.prefix,
 		"ISTHMUS_SCHEMA_REGISTRY_URL": reg, "ISTHMUS_LOG_LEVEL": "warn"}
 	with := func(m map[string]string) map[string]string {
@@ -102,22 +102,6 @@ func (e *env) instance(id string) *testinfra.Program {
 	return testinfra.NewProgram(e.t, "field-service-"+id, e.fsBin, env)
 }
 
-func (e *env) produce(topic, key string, v serde.Record) {
-	e.t.Helper()
-	b, err := e.sd.Encode(context.Background(), e.prefix+topic, v)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.produceRaw(topic, key, b)
-}
-
-func (e *env) produceRaw(topic, key string, b []byte) {
-	e.t.Helper()
-	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.prefix + topic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
-}
-
 var seq int
 
 func meta(src string) contracts.EventMetadata {
@@ -138,7 +122,7 @@ func (e *env) asset(serial, customer string, warrantyFrom, warrantyTo int, contr
 	if contract != "" {
 		a.ServiceContract = &contracts.ServiceContractCoverage{ContractID: contract, StartDate: date(-30), EndDate: date(335), ServiceTypes: all, ResponseHours: ptr(8)}
 	}
-	e.produce(contracts.TopicERPAssetV1, serial, a)
+	e.in.Value(contracts.TopicERPAssetV1, serial, a)
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -166,7 +150,7 @@ func (e *env) openReturn(id, customer, status string, lines ...returnLine) {
 		}
 		req.Lines = append(req.Lines, rl)
 	}
-	e.produce(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
+	e.in.Value(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
 		ServiceType: contracts.ServiceTypeInspection, Priority: contracts.SeverityMedium, SLATier: "STANDARD", Status: status, OpenedAt: time.Now().UTC().Truncate(time.Millisecond),
 		ReturnRequest: req})
 }
@@ -183,7 +167,7 @@ func serialReturn(serial string) returnLine {
 // credited and refused by inspection.
 func (e *env) checkReturns(ids []string, feeBps int64, prices map[string]map[int]int64, notNeeded map[string]map[int]bool) (credited, refused int) {
 	e.t.Helper()
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	cmds := map[string]int{}
 	creditAsked := map[string]int64{}
@@ -250,65 +234,72 @@ func (e *env) checkReturns(ids []string, feeBps int64, prices map[string]map[int
 }
 
 func (e *env) openCase(id, customer, serial, serviceType, status string) {
-	e.produce(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
+	e.in.Value(contracts.TopicCRMCaseV1, id, &contracts.Case{Metadata: meta(contracts.SourceSystemCRM), CaseID: id, AccountID: "ACC-" + customer, ERPCustomerID: ptr(customer),
 		Serial: serial, ServiceType: serviceType, Symptom: ptr("noise at start"), Priority: contracts.SeverityHigh, SLATier: "STANDARD", Status: status, OpenedAt: time.Now().UTC().Truncate(time.Millisecond)})
 }
 
 // watch collects the service's outputs and ERP's journal answers
-// (read_committed).
+// (read_committed, testinfra.Collect); lock takes in what arrived since.
 func (e *env) watch() {
-	topics := []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPReturnCommandsV1,
+	e.watched = []string{contracts.TopicCRMCaseUpdatesV1, contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPReturnCommandsV1,
 		contracts.TopicERPJournalCommandsV1, contracts.TopicERPJournalV1, contracts.TopicOpsExceptionsV1, contracts.TopicDlqFieldServiceV1}
-	for i := range topics {
-		topics[i] = e.prefix + topics[i]
+	phys := make([]string, len(e.watched))
+	for i, tp := range e.watched {
+		phys[i] = e.prefix + tp
 	}
-	cl := testinfra.NewClient(e.t, e.brokers, kgo.ConsumeTopics(topics...), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	ctx, cancel := context.WithCancel(context.Background())
-	e.t.Cleanup(cancel)
-	go func() {
-		for ctx.Err() == nil {
-			cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-				topic := strings.TrimPrefix(r.Topic, e.prefix)
-				e.mu.Lock()
-				defer e.mu.Unlock()
-				if topic == contracts.TopicDlqFieldServiceV1 {
-					e.dlq = append(e.dlq, r)
-					return
-				}
-				v, err := contracts.NewValue(topic)
-				if err != nil {
-					return
-				}
-				if err := e.sd.Decode(ctx, r.Value, v); err != nil {
-					e.t.Errorf("decode %s: %v", topic, err)
-					return
-				}
-				switch x := v.(type) {
-				case *contracts.CaseUpdate:
-					e.updates[x.CaseID] = append(e.updates[x.CaseID], *x)
-					e.events[x.Metadata.EventID]++
-				case *contracts.ServiceOrderCommand:
-					e.orders = append(e.orders, *x)
-				case *contracts.WarrantyClaimCommand:
-					e.claims = append(e.claims, *x)
-				case *contracts.ReturnCommand:
-					e.returns = append(e.returns, *x)
-				case *contracts.JournalCommand:
-					e.jcmds = append(e.jcmds, *x)
-				case *contracts.Journal:
-					e.answers[x.JournalCommandID] = *x
-				case *contracts.OperationalException:
-					e.excs[x.ExceptionID] = append(e.excs[x.ExceptionID], *x)
-				}
-			})
+	e.col = testinfra.Collect(e.t, e.brokers, phys...)
+	e.taken = map[string]int{}
+}
+
+// lock locks e.mu and takes in the records collected since the last call.
+func (e *env) lock() {
+	e.mu.Lock()
+	for _, topic := range e.watched {
+		recs := e.col.Records(e.prefix + topic)
+		for _, r := range recs[e.taken[topic]:] {
+			e.take(topic, r)
 		}
-	}()
+		e.taken[topic] = len(recs)
+	}
+}
+
+// take files one collected record of a logical topic (e.mu held).
+func (e *env) take(topic string, r *kgo.Record) {
+	if topic == contracts.TopicDlqFieldServiceV1 {
+		e.dlq = append(e.dlq, r)
+		return
+	}
+	v, err := contracts.NewValue(topic)
+	if err != nil {
+		return
+	}
+	if err := e.sd.Decode(context.Background(), r.Value, v); err != nil {
+		e.t.Errorf("decode %s: %v", topic, err)
+		return
+	}
+	switch x := v.(type) {
+	case *contracts.CaseUpdate:
+		e.updates[x.CaseID] = append(e.updates[x.CaseID], *x)
+		e.events[x.Metadata.EventID]++
+	case *contracts.ServiceOrderCommand:
+		e.orders = append(e.orders, *x)
+	case *contracts.WarrantyClaimCommand:
+		e.claims = append(e.claims, *x)
+	case *contracts.ReturnCommand:
+		e.returns = append(e.returns, *x)
+	case *contracts.JournalCommand:
+		e.jcmds = append(e.jcmds, *x)
+	case *contracts.Journal:
+		e.answers[x.JournalCommandID] = *x
+	case *contracts.OperationalException:
+		e.excs[x.ExceptionID] = append(e.excs[x.ExceptionID], *x)
+	}
 }
 
 // final is a case's last event of SETTLED, RETURN_CREDITED, CANCELLED,
 // REFUSED, "".
 func (e *env) final(id string) string {
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	for _, u := range slices.Backward(e.updates[id]) {
 		switch u.Event {
@@ -323,7 +314,7 @@ func (e *env) final(id string) string {
 func (e *env) waitJournalsAnswered() {
 	e.t.Helper()
 	testinfra.Eventually(e.t, time.Minute, "every journal answered", func() bool {
-		e.mu.Lock()
+		e.lock()
 		defer e.mu.Unlock()
 		for _, j := range e.jcmds {
 			if _, ok := e.answers[j.JournalCommandID]; !ok {
@@ -337,7 +328,7 @@ func (e *env) waitJournalsAnswered() {
 // openExceptions lists the exceptions whose latest state is OPEN or
 // RETRYING, by category.
 func (e *env) openExceptions() map[string][]contracts.OperationalException {
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	out := map[string][]contracts.OperationalException{}
 	for _, hist := range e.excs {
@@ -354,7 +345,7 @@ func (e *env) openExceptions() map[string][]contracts.OperationalException {
 // the kinds posted per case and the net debit per account.
 func (e *env) checkLedger() (map[string][]string, map[string]int64) {
 	e.t.Helper()
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	seen := map[string]int{}
 	latest := map[string]contracts.JournalCommand{} // case/kind → latest attempt
@@ -416,8 +407,8 @@ func TestCaseToSettlement(t *testing.T) {
 	}
 	// Bad input: bytes that are not Avro, an unknown schema id, a case
 	// without serial. Each goes to the DLQ; the cases after them flow.
-	e.produceRaw(contracts.TopicCRMCaseV1, "BAD-1", []byte("not avro"))
-	e.produceRaw(contracts.TopicCRMCaseV1, "BAD-2", []byte{0, 0x7f, 0xff, 0xff, 0xf0, 2, 4})
+	e.in.Raw(contracts.TopicCRMCaseV1, "BAD-1", []byte("not avro"))
+	e.in.Raw(contracts.TopicCRMCaseV1, "BAD-2", []byte{0, 0x7f, 0xff, 0xff, 0xf0, 2, 4})
 	e.openCase("BAD-3", "E-100", "", contracts.ServiceTypeRepair, "OPEN")
 	e.openCase("CASE-X", "E-100", "SN-X", contracts.ServiceTypeRepair, "OPEN")       // not entitled
 	e.openCase("CASE-U", "E-100", "SN-UNKNOWN", contracts.ServiceTypeRepair, "OPEN") // not in the installed base
@@ -438,7 +429,7 @@ func TestCaseToSettlement(t *testing.T) {
 		t.Fatalf("not-entitled exception %+v", notEntitled)
 	}
 	// Sales agrees a billable visit with the customer.
-	e.produce(contracts.TopicOpsDecisionsV1, notEntitled.ExceptionID, &contracts.Decision{Metadata: meta(contracts.SourceSystemOperator), DecisionID: "D-X",
+	e.in.Value(contracts.TopicOpsDecisionsV1, notEntitled.ExceptionID, &contracts.Decision{Metadata: meta(contracts.SourceSystemOperator), DecisionID: "D-X",
 		ExceptionID: notEntitled.ExceptionID, OwnerService: "field-service", Action: contracts.DecisionActionOverride, Parameters: map[string]string{}, Actor: "sales@example.com", ApprovedBy: []string{}})
 	cases["CASE-X"] = contracts.CoverageBillable
 
@@ -458,7 +449,7 @@ func TestCaseToSettlement(t *testing.T) {
 		}
 		return false
 	})
-	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
 	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // anything late (a repost) would show now
 	wantKinds := map[string]string{
@@ -467,7 +458,7 @@ func TestCaseToSettlement(t *testing.T) {
 		contracts.CoverageBillable:        "SERVICE_CHARGE,SERVICE_COST",
 	}
 	kinds, net := e.checkLedger()
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	creates := map[string]int{}
 	for _, o := range e.orders {
@@ -597,7 +588,7 @@ func TestSIGKILLNoLossNoDuplicate(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	credited, refused := e.checkReturns(rets, 0, prices, nil)
 	kinds, _ := e.checkLedger()
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	creates := map[string]int{}
 	for _, o := range e.orders {
@@ -686,7 +677,7 @@ func TestReturnToCredit(t *testing.T) {
 	// an ERP customer, a status for a return never opened.
 	e.openReturn("BAD-R1", "E-100", "OPEN", returnLine{sku: "PUMP-100", quantity: 3, serials: []string{"SN-R2"}, price: 1, reason: contracts.ReturnReasonDefective})
 	e.openReturn("BAD-R2", "", "OPEN", serialReturn("SN-R3"))
-	e.produce(contracts.TopicERPReturnStatusV1, "NEVER", &contracts.ReturnStatus{Metadata: meta(contracts.SourceSystemERP), ReturnID: "NEVER", Status: contracts.ReturnStateCreated})
+	e.in.Value(contracts.TopicERPReturnStatusV1, "NEVER", &contracts.ReturnStatus{Metadata: meta(contracts.SourceSystemERP), ReturnID: "NEVER", Status: contracts.ReturnStateCreated})
 
 	testinfra.Eventually(e.t, 3*time.Minute, "every return ended", func() bool {
 		for _, id := range append(ids, "RET-OLD", "RET-W") {
@@ -696,7 +687,7 @@ func TestReturnToCredit(t *testing.T) {
 		}
 		return true
 	})
-	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.mu.Lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
+	testinfra.Eventually(e.t, 30*time.Second, "three records in the DLQ", func() bool { e.lock(); defer e.mu.Unlock(); return len(e.dlq) >= 3 })
 	e.waitJournalsAnswered()
 	time.Sleep(2 * time.Second) // a late repost or duplicate would show now
 	credited, refused := e.checkReturns(ids, 1500, prices, notNeeded)
@@ -704,7 +695,7 @@ func TestReturnToCredit(t *testing.T) {
 	if got := e.final("RET-W"); got != contracts.CaseEventCancelled {
 		t.Errorf("RET-W ended %s, want CANCELLED", got)
 	}
-	e.mu.Lock()
+	e.lock()
 	defer e.mu.Unlock()
 	if credited == 0 || refused == 0 || credited+refused != len(ids) {
 		t.Errorf("%d credited, %d refused by inspection of %d returns", credited, refused, len(ids))

@@ -21,23 +21,8 @@ func (e *env) decide(exceptionID, decisionID, action string, params map[string]s
 	if params == nil {
 		params = map[string]string{}
 	}
-	e.produce(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: meta(decisionID), DecisionID: decisionID, ExceptionID: exceptionID,
+	e.in().Value(contracts.TopicOpsDecisionsV1, exceptionID, &contracts.Decision{Metadata: meta(decisionID), DecisionID: decisionID, ExceptionID: exceptionID,
 		OwnerService: quotetoorder.Name, Action: action, Actor: "ops@example.com", ApprovedBy: append([]string{}, approvedBy...), Parameters: params})
-}
-
-// updates lists the published states of one exception, as "STATUS/decision".
-func (e *env) updates(exceptionID string) []string {
-	var out []string
-	for _, x := range e.exceptions() {
-		if x.ExceptionID == exceptionID {
-			d := ""
-			if x.DecisionID != nil {
-				d = *x.DecisionID
-			}
-			out = append(out, x.Status+"/"+d)
-		}
-	}
-	return out
 }
 
 // waitException waits for an update of the exception with the status that
@@ -54,7 +39,7 @@ func (e *env) waitException(exceptionID, decisionID, status string, within time.
 		}
 		return false
 	}) {
-		e.t.Fatalf("exception %s: updates %v, want %s answering %s", exceptionID, e.updates(exceptionID), status, decisionID)
+		e.t.Fatalf("exception %s: updates %v, want %s answering %s", exceptionID, testinfra.ExceptionUpdates(e.exceptions(), exceptionID), status, decisionID)
 	}
 	return found
 }
@@ -67,7 +52,7 @@ func (e *env) settled(t *testing.T, order, exceptionID string) {
 		e.mu.Lock()
 		n := len(e.commands[order])
 		e.mu.Unlock()
-		return fmt.Sprintf("states %v commands %d updates %v", e.states(order), n, e.updates(exceptionID))
+		return fmt.Sprintf("states %v commands %d updates %v", e.states(order), n, testinfra.ExceptionUpdates(e.exceptions(), exceptionID))
 	}
 	before := snapshot()
 	time.Sleep(3 * time.Second)
@@ -108,7 +93,7 @@ func TestOperatorActions(t *testing.T) {
 
 	t.Run("export control: RETRY before the fix, then after it: revision 3 ACCEPTED", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-EXP", newQuote("Q-A-EXP", "A-1", "SKU-1", "EXP-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-EXP", newQuote("Q-A-EXP", "A-1", "SKU-1", "EXP-1"))
 		e.waitState("Q-A-EXP", contracts.OrderStatePartiallyRejected, long)
 		x := e.onlyException(t, "Q-A-EXP", contracts.ExceptionCategoryExportControl)
 		for _, a := range []string{contracts.DecisionActionRetry, contracts.DecisionActionCancel, contracts.DecisionActionOverride} {
@@ -134,7 +119,7 @@ func TestOperatorActions(t *testing.T) {
 		if want := "RECEIVED,VALIDATING,SUBMITTED,PARTIALLY_REJECTED,SUBMITTED,PARTIALLY_REJECTED,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
 		}
-		if u := join(e.updates(x.ExceptionID)); u != "OPEN/,RETRYING/exp-1,OPEN/exp-1,RETRYING/exp-2,RESOLVED/exp-2" {
+		if u := join(testinfra.ExceptionUpdates(e.exceptions(), x.ExceptionID)); u != "OPEN/,RETRYING/exp-1,OPEN/exp-1,RETRYING/exp-2,RESOLVED/exp-2" {
 			t.Errorf("exception updates %s", u)
 		}
 		if r := e.revisions("Q-A-EXP"); fmt.Sprint(r) != "[1 2 3]" {
@@ -147,7 +132,7 @@ func TestOperatorActions(t *testing.T) {
 
 	t.Run("export control: OVERRIDE needs a second person, then resubmits overriding", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-OVR", newQuote("Q-A-OVR", "A-1", "EXP-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-OVR", newQuote("Q-A-OVR", "A-1", "EXP-1"))
 		e.waitState("Q-A-OVR", contracts.OrderStateRejected, long)
 		x := e.onlyException(t, "Q-A-OVR", contracts.ExceptionCategoryExportControl)
 		e.decide(x.ExceptionID, "ovr-1", contracts.DecisionActionOverride, nil)
@@ -172,7 +157,7 @@ func TestOperatorActions(t *testing.T) {
 
 	t.Run("tax configuration: CANCEL needs line_id; cancelling the line leaves the accepted order", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-TAX", newQuote("Q-A-TAX", "A-1", "SKU-1", "TAX-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-TAX", newQuote("Q-A-TAX", "A-1", "SKU-1", "TAX-1"))
 		e.waitState("Q-A-TAX", contracts.OrderStatePartiallyRejected, long)
 		x := e.onlyException(t, "Q-A-TAX", contracts.ExceptionCategoryTaxConfiguration)
 		e.decide(x.ExceptionID, "tax-1", contracts.DecisionActionCancel, nil)
@@ -194,7 +179,7 @@ func TestOperatorActions(t *testing.T) {
 
 	t.Run("credit hold: REJECT refuses the order once", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-REJ", newQuote("Q-A-REJ", "A-HOLD4", "SKU-2"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-REJ", newQuote("Q-A-REJ", "A-HOLD4", "SKU-2"))
 		e.waitState("Q-A-REJ", contracts.OrderStateCreditHold, long)
 		x := e.onlyException(t, "Q-A-REJ", contracts.ExceptionCategoryCreditHold)
 		if !slices.Contains(x.AllowedActions, contracts.DecisionActionReleaseHold) || !slices.Contains(x.AllowedActions, contracts.DecisionActionReject) {
@@ -221,7 +206,7 @@ func TestOperatorActions(t *testing.T) {
 	}
 	t.Run("price review: APPROVE_PRICE submits once", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-PRC", priced("Q-A-PRC"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-PRC", priced("Q-A-PRC"))
 		e.waitState("Q-A-PRC", contracts.OrderStatePriceReview, long)
 		x := e.onlyException(t, "Q-A-PRC", contracts.ExceptionCategoryPriceReview)
 		e.decide(x.ExceptionID, "prc-1", contracts.DecisionActionApprovePrice, nil)
@@ -236,7 +221,7 @@ func TestOperatorActions(t *testing.T) {
 
 	t.Run("price review: REQUOTE sends the quote back to sales", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-A-RQ", priced("Q-A-RQ"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-A-RQ", priced("Q-A-RQ"))
 		e.waitState("Q-A-RQ", contracts.OrderStatePriceReview, long)
 		x := e.onlyException(t, "Q-A-RQ", contracts.ExceptionCategoryPriceReview)
 		e.decide(x.ExceptionID, "rq-1", contracts.DecisionActionRequote, nil)

@@ -20,7 +20,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,16 +80,6 @@ func buildGateway(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return gatewayBin
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // ---- tokens (ES256 JWS, RFC 7515/7518) --------------------------------------
@@ -192,7 +181,7 @@ type gatewayProc struct {
 // returns it with the token quote-to-order presents.
 func newGateway(t testing.TB, prefix string) (*gatewayProc, string) {
 	t.Helper()
-	g := &gatewayProc{t: t, bin: buildGateway(t), grpcAddr: freeAddr(t), adminAddr: freeAddr(t), redisURL: gatewayRedisURL(t), prefix: prefix}
+	g := &gatewayProc{t: t, bin: buildGateway(t), grpcAddr: testinfra.FreeAddr(t), adminAddr: testinfra.FreeAddr(t), redisURL: gatewayRedisURL(t), prefix: prefix}
 	if r, err := redisClient(t, g.redisURL).FlushDB(context.Background()).Result(); err != nil || r != "OK" {
 		t.Fatalf("FLUSHDB: %v", r)
 	}
@@ -207,7 +196,7 @@ func newGateway(t testing.TB, prefix string) (*gatewayProc, string) {
 		"ISTHMUS_REDIS_URL="+g.redisURL,
 		"ISTHMUS_TOPIC_PREFIX="+prefix,
 		"ISTHMUS_GATEWAY_GRPC_ADDR="+g.grpcAddr,
-		"ISTHMUS_GATEWAY_HTTP_ADDR="+freeAddr(t),
+		"ISTHMUS_GATEWAY_HTTP_ADDR="+testinfra.FreeAddr(t),
 		"ISTHMUS_ADMIN_ADDR="+g.adminAddr,
 		"ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS="+keys,
 		// quote-to-order is one client making ~5 calls per quote; the
@@ -330,16 +319,8 @@ const taxBps = 1000
 func erpMeta(id string) contracts.EventMetadata {
 	m := meta(id)
 	m.SourceSystem = contracts.SourceSystemERP
-	m.EventID = newUUID()
+	m.EventID = testinfra.UUID()
 	return m
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // reference produces the price book, stock, ERP customers, their credit
@@ -348,13 +329,13 @@ func (e *env) reference(customers ...erpCustomer) {
 	e.t.Helper()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for _, sku := range refSKUs {
-		e.produce(contracts.TopicERPPriceBookV1, sku+"|NA|USD", &contracts.PriceBookEntry{Metadata: erpMeta(sku), PriceBookID: "NA-2025", PriceBookVersion: 7,
+		e.in().Value(contracts.TopicERPPriceBookV1, sku+"|NA|USD", &contracts.PriceBookEntry{Metadata: erpMeta(sku), PriceBookID: "NA-2025", PriceBookVersion: 7,
 			SKU: sku, Region: "NA", Currency: "USD", ListPrice: usd(prices[sku]), VolumeTiers: []contracts.VolumeTier{}, TaxRateBps: taxBps, Active: true})
-		e.produce(contracts.TopicERPInventoryV1, sku+"|MAIN", &contracts.InventoryLevel{Metadata: erpMeta(sku), SKU: sku, Site: "MAIN", OnHand: 100_000, Allocated: 0, AsOf: now})
+		e.in().Value(contracts.TopicERPInventoryV1, sku+"|MAIN", &contracts.InventoryLevel{Metadata: erpMeta(sku), SKU: sku, Site: "MAIN", OnHand: 100_000, Allocated: 0, AsOf: now})
 	}
 	for _, c := range customers {
 		acct := c.account
-		e.produce(contracts.TopicERPCustomerV1, c.id, &contracts.Customer{Metadata: erpMeta(c.id), Op: contracts.ChangeOperationUpsert, ERPCustomerID: c.id,
+		e.in().Value(contracts.TopicERPCustomerV1, c.id, &contracts.Customer{Metadata: erpMeta(c.id), Op: contracts.ChangeOperationUpsert, ERPCustomerID: c.id,
 			CRMAccountID: &acct, Name: "Customer " + c.id, CreditStatus: contracts.CreditStatusActive, SourceUpdatedAt: now})
 		e.credit(c.id, c.hold)
 		if c.xref {
@@ -372,7 +353,7 @@ func (e *env) credit(customer string, hold bool) {
 	if hold {
 		st, reason = contracts.CreditStatusHold, ptr("overdue receivables")
 	}
-	e.produce(contracts.TopicERPCreditV1, customer, &contracts.CreditAccount{Metadata: erpMeta(customer), ERPCustomerID: customer,
+	e.in().Value(contracts.TopicERPCreditV1, customer, &contracts.CreditAccount{Metadata: erpMeta(customer), ERPCustomerID: customer,
 		CreditLimit: usd(1_000_000_000_00), ArBalance: usd(0), OpenOrders: usd(0), Hold: hold, HoldReason: reason, CreditStatus: st,
 		AsOf: time.Now().UTC().Truncate(time.Millisecond)})
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/serde"
-	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 )
@@ -60,10 +59,7 @@ type env struct {
 func newEnv(t testing.TB, customers ...erpCustomer) *env {
 	e := &env{t: t, brokers: testinfra.Brokers(t), commands: map[string][]contracts.OrderCommand{}, fixed: map[string]bool{}}
 	e.prefix = fmt.Sprintf("qto%d.", time.Now().UnixNano())
-	rc, err := service.RegistryClient(config.Registry{URL: testinfra.RegistryURL(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := testinfra.RegistryClient(t)
 	e.sd = serde.New(rc, serde.AutoRegister(true))
 	records := map[string]serde.Record{
 		contracts.TopicCRMQuoteV1: &contracts.Quote{}, contracts.TopicERPOrderStatusV1: &contracts.OrderStatus{}, contracts.TopicMDMXrefV1: &contracts.CrossReference{},
@@ -138,48 +134,20 @@ func (e *env) startInstance(id string) (stop func()) {
 	if err := s.Parse(nil, lookup, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", id)
-	go func() { done <- quotetoorder.Run(ctx, &cfg, log) }()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("service %s: %v", id, err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("service %s did not stop", id)
-			}
-		})
-	}
+	return testinfra.Go(t, "service "+id, func(ctx context.Context) error { return quotetoorder.Run(ctx, &cfg, log) })
 }
 
-func (e *env) produce(topic, key string, v serde.Record) {
-	e.t.Helper()
-	b, err := e.sd.Encode(context.Background(), e.prefix+topic, v)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.produceRaw(topic, key, b)
-}
-
-func (e *env) produceRaw(topic, key string, b []byte) {
-	e.t.Helper()
-	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.prefix + topic, Key: []byte(key), Value: b}).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
-}
+// in writes the test's input under the prefix, failing the (sub)test
+// running now.
+func (e *env) in() *testinfra.Producer { return testinfra.NewProducer(e.t, e.cl, e.sd, e.prefix) }
 
 func meta(id string) contracts.EventMetadata {
 	return contracts.EventMetadata{EventID: "00000000-0000-4000-8000-" + fmt.Sprintf("%012x", len(id)), CorrelationID: "corr-" + id, SourceSystem: contracts.SourceSystemCRM, OccurredAt: time.Now().UTC().Truncate(time.Millisecond)}
 }
 
 func (e *env) xref(account, erpID string) {
-	e.produce(contracts.TopicMDMXrefV1, "CRM:"+account, &contracts.CrossReference{Metadata: meta(account), System: contracts.SourceSystemCRM, SystemID: account,
+	e.in().Value(contracts.TopicMDMXrefV1, "CRM:"+account, &contracts.CrossReference{Metadata: meta(account), System: contracts.SourceSystemCRM, SystemID: account,
 		GoldenID: "G-" + account, Status: contracts.XrefStatusActive, OtherIds: []contracts.SystemRef{{System: contracts.SourceSystemERP, ID: erpID}}})
 }
 
@@ -396,7 +364,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("happy path to INVOICED", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-HAPPY", newQuote("Q-HAPPY", "A-1", "SKU-1", "SKU-2"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-HAPPY", newQuote("Q-HAPPY", "A-1", "SKU-1", "SKU-2"))
 		got := e.waitState("Q-HAPPY", contracts.OrderStateInvoiced, long)
 		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED"; join(got) != want {
 			t.Fatalf("states %s, want %s", join(got), want)
@@ -442,11 +410,11 @@ func TestQuoteToOrder(t *testing.T) {
 			}
 			return u
 		}
-		e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-SVC", &contracts.CaseUpdate{Metadata: meta("cu-svc"), CaseID: "CASE-SVC", Event: contracts.CaseEventSettled,
+		e.in().Value(contracts.TopicCRMCaseUpdatesV1, "CASE-SVC", &contracts.CaseUpdate{Metadata: meta("cu-svc"), CaseID: "CASE-SVC", Event: contracts.CaseEventSettled,
 			Coverage: contracts.CoverageBillable, Parts: []contracts.PartUsed{}, ReturnLines: []contracts.ReturnLineUpdate{}})
-		e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-GHOST", upd("CASE-GHOST", "Q-NEVER", contracts.CaseEventReturnAuthorized))
+		e.in().Value(contracts.TopicCRMCaseUpdatesV1, "CASE-GHOST", upd("CASE-GHOST", "Q-NEVER", contracts.CaseEventReturnAuthorized))
 		for _, ev := range []string{contracts.CaseEventReturnAuthorized, contracts.CaseEventReturnAuthorized, contracts.CaseEventReturnReceived, contracts.CaseEventReturnCredited} {
-			e.produce(contracts.TopicCRMCaseUpdatesV1, "CASE-RET", upd("CASE-RET", "Q-HAPPY", ev))
+			e.in().Value(contracts.TopicCRMCaseUpdatesV1, "CASE-RET", upd("CASE-RET", "Q-HAPPY", ev))
 		}
 		got := e.waitState("Q-HAPPY", contracts.OrderStateReturnCredited, long)
 		if want := "RECEIVED,VALIDATING,SUBMITTED,ACCEPTED,SHIPPED,INVOICED,RETURN_AUTHORIZED,RETURN_RECEIVED,RETURN_CREDITED"; join(got) != want {
@@ -466,7 +434,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("credit hold then release by decision", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-HOLD", newQuote("Q-HOLD", "A-HOLD", "SKU-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-HOLD", newQuote("Q-HOLD", "A-HOLD", "SKU-1"))
 		e.waitState("Q-HOLD", contracts.OrderStateCreditHold, long)
 		x := e.exceptionsOf("Q-HOLD")
 		if len(x) != 1 || x[0].Queue != contracts.ExceptionQueueFinanceOps || x[0].Category != contracts.ExceptionCategoryCreditHold ||
@@ -489,7 +457,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("credit hold released by a credit update", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-HOLD2", newQuote("Q-HOLD2", "A-HOLD2", "SKU-2"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-HOLD2", newQuote("Q-HOLD2", "A-HOLD2", "SKU-2"))
 		e.waitState("Q-HOLD2", contracts.OrderStateCreditHold, long)
 		time.Sleep(3 * time.Second) // at least one recheck still answered HOLD
 		if got := e.states("Q-HOLD2"); got[len(got)-1] != contracts.OrderStateCreditHold {
@@ -509,7 +477,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("export control rejection to TRADE_COMPLIANCE", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-EXP", newQuote("Q-EXP", "A-1", "SKU-1", "EXP-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-EXP", newQuote("Q-EXP", "A-1", "SKU-1", "EXP-1"))
 		e.waitState("Q-EXP", contracts.OrderStatePartiallyRejected, long)
 		x := e.exceptionsOf("Q-EXP")
 		if len(x) != 1 {
@@ -525,7 +493,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("tax configuration rejection to FINANCE_OPS", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-TAX", newQuote("Q-TAX", "A-1", "TAX-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-TAX", newQuote("Q-TAX", "A-1", "TAX-1"))
 		e.waitState("Q-TAX", contracts.OrderStateRejected, long)
 		x := e.exceptionsOf("Q-TAX")
 		if len(x) != 1 || x[0].Queue != contracts.ExceptionQueueFinanceOps || x[0].Category != contracts.ExceptionCategoryTaxConfiguration {
@@ -535,7 +503,7 @@ func TestQuoteToOrder(t *testing.T) {
 
 	t.Run("awaiting customer until the xref arrives", func(t *testing.T) {
 		e.t = t
-		e.produce(contracts.TopicCRMQuoteV1, "Q-NEW", newQuote("Q-NEW", "A-NEW", "SKU-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-NEW", newQuote("Q-NEW", "A-NEW", "SKU-1"))
 		e.waitState("Q-NEW", contracts.OrderStateAwaitingCustomer, long)
 		e.xref("A-NEW", "100077")
 		got := e.waitState("Q-NEW", contracts.OrderStateInvoiced, long)
@@ -554,8 +522,8 @@ func TestQuoteToOrder(t *testing.T) {
 	t.Run("duplicate quote event", func(t *testing.T) {
 		e.t = t
 		q := newQuote("Q-DUP", "A-1", "SKU-1")
-		e.produce(contracts.TopicCRMQuoteV1, "Q-DUP", q)
-		e.produce(contracts.TopicCRMQuoteV1, "Q-DUP", q)
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-DUP", q)
+		e.in().Value(contracts.TopicCRMQuoteV1, "Q-DUP", q)
 		e.waitState("Q-DUP", contracts.OrderStateInvoiced, long)
 		time.Sleep(2 * time.Second)
 		e.mu.Lock()
@@ -586,9 +554,9 @@ func TestQuoteToOrder(t *testing.T) {
 			"Q-BAD-ACCT":  {newQuote("Q-BAD-ACCT", "", "SKU-1"), "missing_account", contracts.ExceptionQueueSalesOps},
 		}
 		for id, c := range cases {
-			e.produce(contracts.TopicCRMQuoteV1, id, c.q)
+			e.in().Value(contracts.TopicCRMQuoteV1, id, c.q)
 		}
-		e.produceRaw(contracts.TopicCRMQuoteV1, "Q-BAD-BYTES", []byte("not avro"))
+		e.in().Raw(contracts.TopicCRMQuoteV1, "Q-BAD-BYTES", []byte("not avro"))
 		for id, c := range cases {
 			e.waitState(id, contracts.OrderStateRejected, long)
 			x := e.exceptionsOf(id)
@@ -635,7 +603,7 @@ func TestGatewayOutage(t *testing.T) {
 	go func() {
 		defer close(produced)
 		for _, id := range ids {
-			e.produce(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1"))
+			e.in().Value(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1"))
 			time.Sleep(outage / n * 2)
 		}
 	}()
@@ -730,7 +698,7 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 	}
 	go func() {
 		for _, id := range ids {
-			e.produce(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1", "SKU-2"))
+			e.in().Value(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1", "SKU-2"))
 			time.Sleep(15 * time.Millisecond)
 		}
 	}()

@@ -79,7 +79,7 @@ func replicaRun(t *testing.T, quotes []*contracts.Quote, final map[string]string
 	}
 	replaced := !replace
 	for i, q := range quotes {
-		e.produce(contracts.TopicCRMQuoteV1, q.QuoteID, q)
+		e.in().Value(contracts.TopicCRMQuoteV1, q.QuoteID, q)
 		time.Sleep(60 * time.Millisecond)
 		// Replace r1 once a third of the quotes are in and both instances
 		// have committed lifecycle events (two producer ids).

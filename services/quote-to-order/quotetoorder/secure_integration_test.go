@@ -129,7 +129,7 @@ func TestSecureQuoteToOrderClientCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	px := newTokenProxy(t, hydra)
-	admin := freeAddr(t)
+	admin := testinfra.FreeAddr(t)
 	delete(e.envVars, "ISTHMUS_GATEWAY_TOKEN")
 	for k, v := range map[string]string{
 		"ISTHMUS_OAUTH_TOKEN_URL":     px.URL + hydra.Path,
@@ -146,7 +146,7 @@ func TestSecureQuoteToOrderClientCredentials(t *testing.T) {
 	quote := func() string {
 		id := fmt.Sprintf("Q-OAUTH-%03d", len(ids))
 		ids = append(ids, id)
-		e.produce(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1"))
+		e.in().Value(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1"))
 		return id
 	}
 	// Three token lifetimes of steady traffic.
@@ -166,9 +166,8 @@ func TestSecureQuoteToOrderClientCredentials(t *testing.T) {
 	}
 
 	// Cut the token endpoint right after a renewal.
-	for n := px.issued.Load(); px.issued.Load() == n; {
-		time.Sleep(50 * time.Millisecond)
-	}
+	n := px.issued.Load()
+	testinfra.Eventually(t, 2*life, "a token renewal", func() bool { return px.issued.Load() != n })
 	px.down.Store(true)
 	cut := time.Now()
 	var during []string

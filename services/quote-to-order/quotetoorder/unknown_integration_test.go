@@ -36,12 +36,12 @@ func TestUnknownOrderStatus(t *testing.T) {
 	ghost := contracts.OrderStatus{Metadata: meta("Q-GHOST"), OrderID: "Q-GHOST", Status: contracts.ErpOrderStateAccepted, ERPOrderID: ptr("SO-GHOST")}
 	ghost.Metadata.SourceSystem = contracts.SourceSystemERP
 	sent := time.Now()
-	e.produce(contracts.TopicERPOrderStatusV1, "Q-GHOST", &ghost)
+	e.in().Value(contracts.TopicERPOrderStatusV1, "Q-GHOST", &ghost)
 	ghost.Status = contracts.ErpOrderStateShipped
-	e.produce(contracts.TopicERPOrderStatusV1, "Q-GHOST", &ghost)
+	e.in().Value(contracts.TopicERPOrderStatusV1, "Q-GHOST", &ghost)
 	early := contracts.OrderStatus{Metadata: meta("Q-EARLY"), OrderID: "Q-EARLY", Status: contracts.ErpOrderStateReceived}
-	e.produce(contracts.TopicERPOrderStatusV1, "Q-EARLY", &early)
-	e.produce(contracts.TopicCRMQuoteV1, "Q-EARLY", newQuote("Q-EARLY", "A-1", "SKU-1"))
+	e.in().Value(contracts.TopicERPOrderStatusV1, "Q-EARLY", &early)
+	e.in().Value(contracts.TopicCRMQuoteV1, "Q-EARLY", newQuote("Q-EARLY", "A-1", "SKU-1"))
 
 	var ex contracts.OperationalException
 	testinfra.Eventually(t, 45*time.Second, "an exception for the ERP statuses of the unknown order Q-GHOST", func() bool {
@@ -67,7 +67,7 @@ func TestUnknownOrderStatus(t *testing.T) {
 	}
 
 	// An operator dismisses the exception: it is closed.
-	e.produce(contracts.TopicOpsDecisionsV1, ex.ExceptionID, &contracts.Decision{Metadata: meta("D-1"), DecisionID: "D-GHOST", ExceptionID: ex.ExceptionID,
+	e.in().Value(contracts.TopicOpsDecisionsV1, ex.ExceptionID, &contracts.Decision{Metadata: meta("D-1"), DecisionID: "D-GHOST", ExceptionID: ex.ExceptionID,
 		OwnerService: quotetoorderName, Action: contracts.DecisionActionDismiss, Actor: "it"})
 	if !testinfra.Within(30*time.Second, func() bool {
 		l := e.exceptionsOfOrder("Q-GHOST")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
@@ -24,7 +23,7 @@ type env struct {
 	t          *testing.T
 	kcfg       kafka.Config
 	sd         *serde.Serde
-	cl         *kgo.Client
+	in         *testinfra.Producer
 	collectors map[string]*testinfra.Collector // physical topic → its collector
 }
 
@@ -52,7 +51,8 @@ func newEnv(t *testing.T, c processortest.Cluster) *env {
 			t.Fatalf("create %s: %v", tp, err)
 		}
 	}
-	return &env{t: t, kcfg: kcfg, sd: serde.New(c.Registry, serde.AutoRegister(true)), cl: cl, collectors: map[string]*testinfra.Collector{}}
+	sd := serde.New(c.Registry, serde.AutoRegister(true))
+	return &env{t: t, kcfg: kcfg, sd: sd, in: testinfra.NewProducer(t, cl, sd, kcfg.TopicPrefix), collectors: map[string]*testinfra.Collector{}}
 }
 
 func (e *env) start(s Settings) {
@@ -63,24 +63,7 @@ func (e *env) start(s Settings) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	e.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-}
-
-func (e *env) produce(topic, key string, v contracts.Value) {
-	e.t.Helper()
-	b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := e.cl.ProduceSync(context.Background(), &kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: b}).FirstErr(); err != nil {
-		e.t.Fatal(err)
-	}
+	testinfra.Go(e.t, "erp-simulator", p.Run)
 }
 
 // consume waits until n committed values of a topic arrived (read from its
@@ -125,7 +108,7 @@ func suiteOrderLifecycle(t *testing.T, c processortest.Cluster) {
 	e := newEnv(t, c)
 	e.start(fastSettings())
 	terms := "NET45"
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
 		Metadata: meta("c1"), CommandID: "CMD-1", Action: contracts.OrderCommandActionCreate, OrderID: "O-1", QuoteID: "Q-1", QuoteVersion: 1, Attempt: 1,
 		ERPCustomerID: "1000001", Currency: "USD", Region: "NA", PaymentTerms: &terms,
 		Lines: []contracts.OrderLine{
@@ -179,7 +162,7 @@ func suiteCustomerAndJournal(t *testing.T, c processortest.Cluster) {
 	e := newEnv(t, c)
 	e.start(fastSettings())
 	crm := "ACC-1"
-	e.produce(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc1"), CommandID: "CC-1", Action: contracts.CustomerCommandActionCreate,
+	e.in.Value(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc1"), CommandID: "CC-1", Action: contracts.CustomerCommandActionCreate,
 		GoldenID: "G-1", CRMAccountID: &crm, Name: "Acme", BillingAddress: &contracts.Address{Line1: "1 Main", City: "Munich", Country: "DE"}})
 	cust := e.consume(contracts.TopicERPCustomerV1, 1, time.Minute)[0].(*contracts.Customer)
 	if cust.ERPCustomerID == "" || cust.GoldenID == nil || *cust.GoldenID != "G-1" || cust.CRMAccountID == nil || *cust.CRMAccountID != crm ||
@@ -194,7 +177,7 @@ func suiteCustomerAndJournal(t *testing.T, c processortest.Cluster) {
 	// the master data: country, currency, terms, credit limit; the credit
 	// position is not re-issued.
 	erpID := cust.ERPCustomerID
-	e.produce(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc2"), CommandID: "CC-2", Action: contracts.CustomerCommandActionUpdate,
+	e.in.Value(contracts.TopicERPCustomerCommandsV1, "G-1", &contracts.CustomerCommand{Metadata: meta("cc2"), CommandID: "CC-2", Action: contracts.CustomerCommandActionUpdate,
 		GoldenID: "G-1", ERPCustomerID: &erpID, CRMAccountID: &crm, Name: "Acme Robotics"})
 	upd := e.consume(contracts.TopicERPCustomerV1, 2, time.Minute)[1].(*contracts.Customer)
 	if upd.ERPCustomerID != erpID || upd.Name != "Acme Robotics" || upd.CommandID == nil || *upd.CommandID != "CC-2" ||
@@ -208,7 +191,7 @@ func suiteCustomerAndJournal(t *testing.T, c processortest.Cluster) {
 		{{LineNumber: 1, Account: "1200-ar", Debit: eur(100), Credit: eur(0)}, {LineNumber: 2, Account: "2400-deferred", Debit: eur(0), Credit: eur(90)}},
 	} {
 		id := fmt.Sprintf("J-%d", i)
-		e.produce(contracts.TopicERPJournalCommandsV1, "CT-1", &contracts.JournalCommand{Metadata: meta(id), JournalCommandID: id, Kind: contracts.JournalKindInvoice,
+		e.in.Value(contracts.TopicERPJournalCommandsV1, "CT-1", &contracts.JournalCommand{Metadata: meta(id), JournalCommandID: id, Kind: contracts.JournalKindInvoice,
 			ContractID: "CT-1", AmendmentSequence: 1, PostingDate: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Currency: "EUR", Description: "invoice", Lines: lines})
 	}
 	got := map[string]string{}
@@ -227,12 +210,12 @@ func suiteDowntime(t *testing.T, c processortest.Cluster) {
 	s := fastSettings()
 	s.Downtime = erp.Downtime{Every: 6 * time.Second, For: 3 * time.Second}
 	// Send the command at the start of a window.
-	for !(s.Downtime.Down(time.Now()) && s.Downtime.Down(time.Now().Add(2*time.Second))) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	testinfra.Eventually(t, 2*s.Downtime.Every, "the start of a downtime window", func() bool {
+		return s.Downtime.Down(time.Now()) && s.Downtime.Down(time.Now().Add(2*time.Second))
+	})
 	e.start(s)
 	sent := time.Now()
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-2", &contracts.OrderCommand{Metadata: meta("c2"), CommandID: "CMD-2", Action: contracts.OrderCommandActionCreate, OrderID: "O-2",
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-2", &contracts.OrderCommand{Metadata: meta("c2"), CommandID: "CMD-2", Action: contracts.OrderCommandActionCreate, OrderID: "O-2",
 		ERPCustomerID: "1", Currency: "USD", Region: "NA", Lines: []contracts.OrderLine{{LineNumber: 1, SKU: "KIT-SEAL", Quantity: 1, LineTotal: usd(10), ShipToCountry: "US"}}, Total: usd(10)})
 	e.consume(contracts.TopicERPOrderStatusV1, 1, time.Minute)
 	if s.Downtime.Down(time.Now()) {
@@ -268,7 +251,7 @@ func suiteRetryAfterFix(t *testing.T, c processortest.Cluster) {
 				{LineNumber: 2, SKU: "KIT-SEAL", Quantity: 1, UnitPrice: usd(10), LineTotal: usd(10), ShipToCountry: "AR"},
 			}, Total: usd(510)}
 	}
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:a1", 0))
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:a1", 0))
 	first := e.consume(contracts.TopicERPOrderStatusV1, 1, time.Minute)[0].(*contracts.OrderStatus)
 	if first.Status != contracts.ErpOrderStateRejected {
 		t.Fatalf("revision 1: %s, want REJECTED", first.Status)
@@ -276,7 +259,7 @@ func suiteRetryAfterFix(t *testing.T, c processortest.Cluster) {
 	if !s.Live.GrantLicence("ir") {
 		t.Fatal("IR was not export-restricted")
 	}
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r2:a1", 2))
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r2:a1", 2))
 	second := e.consume(contracts.TopicERPOrderStatusV1, 2, time.Minute)[1].(*contracts.OrderStatus)
 	if second.Status != contracts.ErpOrderStatePartiallyRejected || second.Lines[0].Status != contracts.LineStatusAccepted ||
 		second.Lines[1].RejectionReason == nil || *second.Lines[1].RejectionReason != contracts.RejectionReasonTaxConfiguration {
@@ -286,7 +269,7 @@ func suiteRetryAfterFix(t *testing.T, c processortest.Cluster) {
 		t.Fatalf("revision 2 answer: command %s, event id %s (revision 1: %s)", *second.CommandID, second.Metadata.EventID, first.Metadata.EventID)
 	}
 	// Revision 3 overrides the tax rejection before revision 2 ships.
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a1", 3, contracts.RejectionReasonTaxConfiguration))
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a1", 3, contracts.RejectionReasonTaxConfiguration))
 	var got []string
 	for _, v := range e.consume(contracts.TopicERPOrderStatusV1, 5, time.Minute)[2:] {
 		got = append(got, v.(*contracts.OrderStatus).Status)
@@ -296,7 +279,7 @@ func suiteRetryAfterFix(t *testing.T, c processortest.Cluster) {
 		t.Fatalf("revision 3 statuses %v, want %v", got, want)
 	}
 	// A repeat of revision 3 is the same order: the current status again.
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a2", 3, contracts.RejectionReasonTaxConfiguration))
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-3", cmd("O-3:v1:r3:a2", 3, contracts.RejectionReasonTaxConfiguration))
 	if again := e.consume(contracts.TopicERPOrderStatusV1, 6, time.Minute)[5].(*contracts.OrderStatus); again.Status != contracts.ErpOrderStateInvoiced {
 		t.Fatalf("repeat of revision 3 answered %s, want INVOICED", again.Status)
 	}
@@ -324,10 +307,10 @@ func suiteServiceOrders(t *testing.T, c processortest.Cluster) {
 		return &contracts.ServiceOrderCommand{Metadata: meta(id + action), CommandID: id + "-" + action, Action: action, ServiceOrderID: id, CaseID: "CASE-" + id,
 			ERPCustomerID: "1000001", Serial: "SN-1", SKU: "PUMP-100", ServiceType: contracts.ServiceTypeRepair, Coverage: coverage, Priority: contracts.SeverityHigh}
 	}
-	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-1", so("SO-1", contracts.ServiceOrderActionCreate, contracts.CoverageWarranty))
-	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCreate, contracts.CoverageBillable))
-	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCancel, contracts.CoverageBillable))
-	e.produce(contracts.TopicERPServiceOrderCommandsV1, "SO-3", so("SO-3", contracts.ServiceOrderActionCreate, contracts.CoverageNotEntitled))
+	e.in.Value(contracts.TopicERPServiceOrderCommandsV1, "SO-1", so("SO-1", contracts.ServiceOrderActionCreate, contracts.CoverageWarranty))
+	e.in.Value(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCreate, contracts.CoverageBillable))
+	e.in.Value(contracts.TopicERPServiceOrderCommandsV1, "SO-2", so("SO-2", contracts.ServiceOrderActionCancel, contracts.CoverageBillable))
+	e.in.Value(contracts.TopicERPServiceOrderCommandsV1, "SO-3", so("SO-3", contracts.ServiceOrderActionCreate, contracts.CoverageNotEntitled))
 	byOrder := func(n int) map[string][]*contracts.ServiceOrderStatus {
 		out := map[string][]*contracts.ServiceOrderStatus{}
 		for _, v := range e.consume(contracts.TopicERPServiceOrderStatusV1, n, time.Minute) {
@@ -369,8 +352,8 @@ func suiteServiceOrders(t *testing.T, c processortest.Cluster) {
 		return &contracts.WarrantyClaimCommand{Metadata: meta(id), CommandID: id, ClaimID: id, ServiceOrderID: "SO-1", CaseID: "CASE-SO-1", Serial: "SN-1", SKU: "PUMP-100",
 			Parts: done.Parts, LabourCost: *done.LabourCost, Amount: usd(amount)}
 	}
-	e.produce(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-1", done.TotalCost.AmountMinor))
-	e.produce(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-2", done.TotalCost.AmountMinor+1))
+	e.in.Value(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-1", done.TotalCost.AmountMinor))
+	e.in.Value(contracts.TopicERPWarrantyClaimCommandsV1, "SO-1", claim("WC-2", done.TotalCost.AmountMinor+1))
 	got = byOrder(10)
 	answers := map[string]string{}
 	for _, st := range got["SO-1"][5:] {
@@ -393,7 +376,7 @@ func suiteReturns(t *testing.T, c processortest.Cluster) {
 	s := fastSettings()
 	s.Rules.InspectionRefuseBps = 5000
 	e.start(s)
-	e.produce(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
+	e.in.Value(contracts.TopicERPOrderCommandsV1, "O-1", &contracts.OrderCommand{
 		Metadata: meta("o1"), CommandID: "CMD-1", Action: contracts.OrderCommandActionCreate, OrderID: "O-1", QuoteID: "Q-1", QuoteVersion: 1, Attempt: 1,
 		ERPCustomerID: "1000001", Currency: "USD", Region: "NA",
 		Lines: []contracts.OrderLine{{LineNumber: 10, SKU: "PUMP-100", Quantity: 2, ListPrice: usd(1000), UnitPrice: usd(1000), LineTotal: usd(2000), ShipToCountry: "US"}},
@@ -409,10 +392,10 @@ func suiteReturns(t *testing.T, c processortest.Cluster) {
 	}
 	pumps := contracts.ReturnLine{LineNumber: 1, SKU: "PUMP-100", Quantity: 2, Serials: serials, UnitPrice: usd(1000)}
 	kits := contracts.ReturnLine{LineNumber: 2, SKU: "KIT-SEAL", Quantity: 10, Serials: []string{}, UnitPrice: usd(49)}
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", ret("R-1", "R1-create", contracts.ReturnActionCreate, pumps, kits))
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-create", contracts.ReturnActionCreate, kits))
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-cancel", contracts.ReturnActionCancel))
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-3", ret("R-3", "R3-create", contracts.ReturnActionCreate))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-1", ret("R-1", "R1-create", contracts.ReturnActionCreate, pumps, kits))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-create", contracts.ReturnActionCreate, kits))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-2", ret("R-2", "R2-cancel", contracts.ReturnActionCancel))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-3", ret("R-3", "R3-create", contracts.ReturnActionCreate))
 	byReturn := func(n int) map[string][]*contracts.ReturnStatus {
 		out := map[string][]*contracts.ReturnStatus{}
 		for _, v := range e.consume(contracts.TopicERPReturnStatusV1, n, time.Minute) {
@@ -459,10 +442,10 @@ func suiteReturns(t *testing.T, c processortest.Cluster) {
 		c.CreditAmount = &contracts.Money{AmountMinor: amount, Currency: "USD"}
 		return c
 	}
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-high", credit+1))
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit))
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit)) // the same command again: nothing
-	e.produce(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-again", credit))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-high", credit+1))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit))
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit", credit)) // the same command again: nothing
+	e.in.Value(contracts.TopicERPReturnCommandsV1, "R-1", creditCmd("R1-credit-again", credit))
 	got = byReturn(9)
 	if s := statuses(got["R-1"]); s != "[CREATED RECEIVED INSPECTED REJECTED CREDITED CREDITED]" {
 		t.Fatalf("R-1 %s", s)

@@ -5,13 +5,13 @@
 package gwtest
 
 import (
-	"crypto/rand"
 	"fmt"
 	"time"
 
 	"github.com/hamba/avro/v2"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // Record is a value in a topic's contract, as a map in the catalog schema's shape.
@@ -21,18 +21,10 @@ type Record struct {
 	Fields map[string]any
 }
 
-func uuid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
-
 // Metadata is the common event metadata.
 func Metadata(at time.Time) map[string]any {
 	return map[string]any{
-		"event_id": uuid(), "correlation_id": uuid(), "causation_id": nil,
+		"event_id": testinfra.UUID(), "correlation_id": testinfra.UUID(), "causation_id": nil,
 		"source_system": "ERP", "occurred_at": at.UTC().Truncate(time.Millisecond),
 	}
 }
