@@ -133,6 +133,13 @@ func WithRegisterer(r prometheus.Registerer) Option {
 // transaction is aborted and the batch fetched again).
 func WithRetryPolicy(rp retry.Policy) Option { return optFunc(func(p *Processor) { p.retry = rp }) }
 
+// WithRetryBudget keeps the default backoff (100ms doubling to 2s) and
+// bounds a record's in-place retries at d before the transaction is
+// aborted and the batch fetched again (default 15s).
+func WithRetryBudget(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.retry.MaxElapsed = d })
+}
+
 // WithMaxPollRecords bounds one poll (default 1000). A poll that comes
 // back full is followed by more polls in the same transaction (see
 // WithCommitInterval).

@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/gatewayclient"
+
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/isthmus/isthmus/pkg/admin"
@@ -55,6 +57,26 @@ func (s *Service) Add(name string, run func(context.Context) error, ready admin.
 // AddProcessor registers a processor and its readiness.
 func (s *Service) AddProcessor(name string, p *processor.Processor) {
 	s.Add(name, p.Run, p.Ready)
+}
+
+// DialGateway connects to the gateway (ISTHMUS_GATEWAY_ADDR) with c and
+// runs its OAuth2 token renewal as a part of the service (renewed ahead of
+// expiry); with ready, the part is in readiness too, so an identity
+// provider down for longer than a token lives shows on /readyz. The caller
+// closes the connection.
+func (s *Service) DialGateway(c gatewayclient.Config, ready bool) (*gatewayclient.Conn, error) {
+	conn, err := gatewayclient.Dial(s.Common.GatewayAddr, c, s.Log)
+	if err != nil {
+		return nil, err
+	}
+	if src := conn.Credentials; src != nil {
+		var check admin.Check
+		if ready {
+			check = src.Ready
+		}
+		s.Add("gateway-credentials", src.Run, check)
+	}
+	return conn, nil
 }
 
 // Handle adds a route to the admin server.

@@ -188,14 +188,11 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		tlog := log.With("component", "crm-traffic")
 		opts := []traffic.Option{traffic.WithMinAccountAge(cfg.MinAccountAge)}
 		if cfg.DuplicateCheckBps > 0 {
-			conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
+			conn, err := svc.DialGateway(cfg.Gateway, false)
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			if src := conn.Credentials; src != nil {
-				svc.Add("gateway-credentials", src.Run, nil)
-			}
 			opts = append(opts, traffic.WithDuplicateCheck(duplicateCheck(conn, 500*time.Millisecond, tlog), cfg.DuplicateCheckBps))
 		}
 		gen, err := traffic.New(cfg.Scenario, cfg.Seed, opts...)

@@ -22,7 +22,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/gatewayclient"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/field-service/internal/casework"
 	"github.com/isthmus/isthmus/services/field-service/internal/returns"
@@ -128,15 +127,12 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
+	conn, err := svc.DialGateway(cfg.Gateway, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if src := conn.Credentials; src != nil {
-		svc.Add("gateway-credentials", src.Run, src.Ready)
-	}
-	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
+	opts := append(svc.ProcessorOptions(sd), processor.WithRetryBudget(cfg.RetryMaxElapsed),
 		processor.WithCommitInterval(cfg.CommitInterval))
 	p, err := processor.New(ProcessorConfig(cfg, NewEntitlementClient(conn, cfg.GatewayTimeout)), cfg.Kafka, opts...)
 	if err != nil {

@@ -22,7 +22,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/gatewayclient"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/retry"
 	"github.com/isthmus/isthmus/pkg/service"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/gateway"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
@@ -161,21 +160,16 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	}
 	sites, _ := parseSites(cfg.Sites)
 	gatewaySeconds := newMetrics().gatewaySeconds
-	conn, err := gatewayclient.Dial(cfg.GatewayAddr, cfg.Gateway, log)
+	conn, err := svc.DialGateway(cfg.Gateway, true)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if src := conn.Credentials; src != nil {
-		// Renews ahead of expiry; ready while a valid token is held, so an
-		// identity provider down for longer than a token lives shows here.
-		svc.Add("gateway-credentials", src.Run, src.Ready)
-	}
 	gw := gateway.New(conn, gateway.Options{
 		Timeout: cfg.GatewayTimeout, ToleranceMinor: cfg.PriceTolerance, Sites: sites, DefaultSite: cfg.DefaultSite,
 		Observe: func(d time.Duration) { gatewaySeconds.Observe(d.Seconds()) },
 	})
-	opts := append(svc.ProcessorOptions(sd), processor.WithRetryPolicy(retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: cfg.RetryMaxElapsed}),
+	opts := append(svc.ProcessorOptions(sd), processor.WithRetryBudget(cfg.RetryMaxElapsed),
 		processor.WithCommitInterval(cfg.CommitInterval))
 	p, err := processor.New(ProcessorConfig(cfg, gw), cfg.Kafka, opts...)
 	if err != nil {
