@@ -55,7 +55,6 @@ type Option func(*settings)
 
 type settings struct {
 	partitions int32
-	opts       []processor.Option
 	now        time.Time
 }
 
@@ -63,12 +62,6 @@ type settings struct {
 // land on their key's partition (Kafka's default partitioner) and state is
 // kept per partition.
 func Partitions(n int32) Option { return func(s *settings) { s.partitions = max(n, 1) } }
-
-// ProcessorOptions adds processor options (after the kit's own: serde,
-// a private metrics registry, a retry policy that gives up at once).
-func ProcessorOptions(opts ...processor.Option) Option {
-	return func(s *settings) { s.opts = append(s.opts, opts...) }
-}
 
 // Now sets the time of the first record sent (default 2026-01-01 UTC);
 // later records are stamped with the kit's clock (see Advance).
@@ -84,11 +77,11 @@ func New(t testing.TB, cfg processor.Config, opts ...Option) *Kit {
 	}
 	cl := Registry(t)
 	sd := serde.New(cl, serde.AutoRegister(true))
-	popts := append([]processor.Option{
+	popts := []processor.Option{
 		processor.WithSerde(sd),
 		processor.WithRegisterer(prometheus.NewRegistry()),
 		processor.WithRetryPolicy(retry.Policy{Base: time.Millisecond, Max: time.Millisecond, MaxElapsed: time.Millisecond}),
-	}, s.opts...)
+	}
 	handler := cfg.Handler
 	cfg.Handler = func(ctx context.Context, m *processor.Message) error {
 		if m.Topic == seedTopic {

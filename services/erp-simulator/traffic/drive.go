@@ -31,14 +31,6 @@ type Stats struct {
 	LastError string
 }
 
-// Rate is the achieved rate of acknowledged records per second.
-func (s Stats) Rate() float64 {
-	if s.Elapsed <= 0 {
-		return 0
-	}
-	return float64(s.Sent) / s.Elapsed.Seconds()
-}
-
 // Producer encodes events with a serde and produces them to the physical
 // topics of a cluster configuration.
 type Producer struct {

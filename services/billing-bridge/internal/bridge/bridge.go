@@ -30,27 +30,8 @@ type Bridge struct {
 	accounts journal.Accounts
 }
 
-// Option configures a Bridge.
-type Option interface{ apply(*Bridge) }
-
-type optionFunc func(*Bridge)
-
-func (f optionFunc) apply(b *Bridge) { f(b) }
-
-// WithAccounts sets the chart of accounts journals post to. Default:
-// journal.DefaultAccounts.
-func WithAccounts(a journal.Accounts) Option {
-	return optionFunc(func(b *Bridge) { b.accounts = a })
-}
-
-// New returns a Bridge.
-func New(opts ...Option) *Bridge {
-	b := &Bridge{accounts: journal.DefaultAccounts}
-	for _, o := range opts {
-		o.apply(b)
-	}
-	return b
-}
+// New returns a Bridge posting to journal.DefaultAccounts.
+func New() *Bridge { return &Bridge{accounts: journal.DefaultAccounts} }
 
 // ErrWrongContract is returned when an event is applied to another
 // contract's state (an adapter bug: the store key is the contract id).
