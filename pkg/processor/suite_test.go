@@ -160,15 +160,7 @@ func (e *env) run(cfg Config, opts ...Option) (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("Run: %v", err)
-		}
-	}
+	return testinfra.Go(e.t, cfg.Service, p.Run)
 }
 
 // counterSum adds up the counters of one metric family in reg.

@@ -154,15 +154,7 @@ func (e *conformEnv) run() (stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			e.t.Errorf("Run: %v", err)
-		}
-	}
+	return testinfra.Go(e.t, e.tg.Service, p.Run)
 }
 
 func (e *conformEnv) produce(recs ...*kgo.Record) {
