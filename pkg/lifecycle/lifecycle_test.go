@@ -267,3 +267,19 @@ func TestNothingToRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProgram: a service's main hands Run the very config it parsed, and
+// Run's failure is the exit status.
+func TestProgram(t *testing.T) {
+	saved := os.Args
+	defer func() { os.Args = saved }()
+	os.Args = []string{"plain-program"}
+	cfg := &plainProgram{}
+	var got *plainProgram
+	if code := Program("plain-program", cfg, func(_ context.Context, c *plainProgram, _ *slog.Logger) error { got = c; return nil }); code != 0 || got != cfg {
+		t.Fatalf("exit %d, run got %p, want %p", code, got, cfg)
+	}
+	if code := Program("plain-program", &plainProgram{}, func(context.Context, *plainProgram, *slog.Logger) error { return errors.New("boom") }); code != 1 {
+		t.Fatalf("a failing run exits %d, want 1", code)
+	}
+}
