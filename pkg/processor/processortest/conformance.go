@@ -118,6 +118,7 @@ type conformEnv struct {
 	kcfg kafka.Config
 	sd   *serde.Serde
 	cl   *kgo.Client
+	in   *testinfra.Producer
 }
 
 func newConformEnv(t *testing.T, c Cluster, tg Target) *conformEnv {
@@ -125,6 +126,7 @@ func newConformEnv(t *testing.T, c Cluster, tg Target) *conformEnv {
 	prefix := fmt.Sprintf("conf%d-%d.", time.Now().UnixNano()%1e9, conformSeq.Add(1))
 	e := &conformEnv{t: t, c: c, tg: tg, kcfg: kafka.Config{Brokers: c.Brokers, TopicPrefix: prefix}, sd: serde.New(c.Registry, serde.AutoRegister(true))}
 	e.cl = testinfra.NewClient(t, c.Brokers)
+	e.in = testinfra.NewProducer(t, e.cl, e.sd, prefix)
 	topics := append(append([]string{tg.Output, catalog.DLQTopic(tg.Service)}, tg.Topics...), tg.Config().Topics...)
 	adm := kadm.NewClient(e.cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -157,13 +159,10 @@ func (e *conformEnv) run() (stop func()) {
 	return testinfra.Go(e.t, e.tg.Service, p.Run)
 }
 
+// produce writes records of logical topics (the test's prefix added).
 func (e *conformEnv) produce(recs ...*kgo.Record) {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		e.t.Fatalf("produce: %v", err)
-	}
+	e.in.Records(recs...)
 }
 
 func (e *conformEnv) inputs(from, to int) []*kgo.Record {
@@ -171,7 +170,7 @@ func (e *conformEnv) inputs(from, to int) []*kgo.Record {
 	var recs []*kgo.Record
 	for i := from; i < to; i++ {
 		topic, key, b := e.input(i)
-		recs = append(recs, &kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: b,
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: b,
 			Headers: []kgo.RecordHeader{{Key: tracing.HeaderCorrelationID, Value: []byte(fmt.Sprintf("conformance-%d", i))}}})
 	}
 	return recs
@@ -184,11 +183,7 @@ func (e *conformEnv) input(i int) (string, string, []byte) {
 		return e.tg.Raw(i)
 	}
 	topic, key, v := e.tg.Input(i)
-	b, err := e.sd.Encode(context.Background(), e.kcfg.Topic(topic), v)
-	if err != nil {
-		e.t.Fatalf("encode input %d: %v", i, err)
-	}
-	return topic, key, b
+	return topic, key, e.in.Encode(topic, v)
 }
 
 // answers reads Output (read_committed) until want distinct inputs are
@@ -252,8 +247,8 @@ func conformBadInput(t *testing.T, c Cluster, tg Target) {
 	binary.BigEndian.PutUint32(unknown[1:], 0x7fff_fff0)
 	unknown = append(unknown, 2, 'x', 0, 0)
 	bad := []*kgo.Record{
-		{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: []byte("not avro at all")},
-		{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: unknown},
+		{Topic: topic, Key: []byte(key), Value: []byte("not avro at all")},
+		{Topic: topic, Key: []byte(key), Value: unknown},
 	}
 	e.produce(append(append(e.inputs(0, 1), bad...), e.inputs(1, 3)...)...)
 	stop := e.run()
@@ -284,7 +279,7 @@ func conformOwnBadInput(t *testing.T, c Cluster, tg Target) {
 	stop := e.run()
 	e.answers(1, 60*time.Second, 0)
 	topic, key, _ := e.input(1)
-	e.produce(&kgo.Record{Topic: e.kcfg.Topic(topic), Key: []byte(key), Value: []byte("\x00not what this service writes")})
+	e.produce(&kgo.Record{Topic: topic, Key: []byte(key), Value: []byte("\x00not what this service writes")})
 	e.produce(e.inputs(1, 2)...)
 	got := e.answers(1, 60*time.Second, 8*time.Second)
 	stop()
