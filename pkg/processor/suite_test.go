@@ -56,20 +56,15 @@ func (e *env) client(opts ...kgo.Opt) *kgo.Client {
 	return cl
 }
 
+// createTopics creates logical topics under the env's prefix and waits
+// until every partition has a leader.
 func (e *env) createTopics(partitions int32, topics ...string) {
 	e.t.Helper()
-	adm := kadm.NewClient(e.client())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for _, t := range topics {
-		resp, err := adm.CreateTopic(ctx, partitions, -1, nil, e.kcfg.Topic(t))
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			e.t.Fatalf("create %s: %v", t, err)
-		}
+	physical := make([]string, len(topics))
+	for i, t := range topics {
+		physical[i] = e.kcfg.Topic(t)
 	}
+	testinfra.CreateTopics(e.t, e.kcfg.Brokers, partitions, physical...)
 }
 
 func (e *env) produce(records ...*kgo.Record) {
