@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -128,23 +127,17 @@ func newConformEnv(t *testing.T, c Cluster, tg Target) *conformEnv {
 	e.cl = testinfra.NewClient(t, c.Brokers)
 	e.in = testinfra.NewProducer(t, e.cl, e.sd, prefix)
 	topics := append(append([]string{tg.Output, catalog.DLQTopic(tg.Service)}, tg.Topics...), tg.Config().Topics...)
-	adm := kadm.NewClient(e.cl)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	var physical []string
 	seen := map[string]bool{}
 	for _, tp := range topics {
-		if seen[tp] {
-			continue
-		}
-		seen[tp] = true
-		resp, err := adm.CreateTopic(ctx, 2, -1, nil, e.kcfg.Topic(tp))
-		if err == nil {
-			err = resp.Err
-		}
-		if err != nil {
-			t.Fatalf("create %s: %v", tp, err)
+		if !seen[tp] {
+			seen[tp] = true
+			physical = append(physical, e.kcfg.Topic(tp))
 		}
 	}
+	// Created and led before the processor starts: its startup check fails
+	// on an input topic the broker does not list yet.
+	testinfra.CreateTopics(t, c.Brokers, 2, physical...)
 	t.Cleanup(func() { testinfra.DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}, prefix) })
 	return e
 }

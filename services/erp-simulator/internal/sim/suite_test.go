@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
@@ -43,14 +42,11 @@ func newEnv(t *testing.T, c processortest.Cluster) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	for _, tp := range allTopics {
-		if _, err := adm.CreateTopic(ctx, 6, 1, nil, kcfg.Topic(tp)); err != nil {
-			t.Fatalf("create %s: %v", tp, err)
-		}
+	physical := make([]string, len(allTopics))
+	for i, tp := range allTopics {
+		physical[i] = kcfg.Topic(tp)
 	}
+	testinfra.CreateTopics(t, c.Brokers, 6, physical...)
 	sd := serde.New(c.Registry, serde.AutoRegister(true))
 	return &env{t: t, kcfg: kcfg, sd: sd, in: testinfra.NewProducer(t, cl, sd, kcfg.TopicPrefix), collectors: map[string]*testinfra.Collector{}}
 }
