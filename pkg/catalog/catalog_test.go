@@ -25,6 +25,8 @@ var designTopics = []string{
 	// §8: service case to field operations.
 	"erp.asset.v1", "erp.service-order-commands.v1", "erp.service-order-status.v1", "erp.warranty-claim-commands.v1",
 	"erp.return-commands.v1", "erp.return-status.v1", "crm.case.v1", "crm.case-updates.v1",
+	// §8: modernization (legacy ERP adapter, routing modes, parity).
+	"erp.path-results.v1", "ops.flow-mode.v1", "recon.parity.v1", "dlq.legacy-bridge.v1",
 }
 
 func loadTree(t *testing.T) *Catalog {
@@ -44,10 +46,11 @@ func TestLoadSourceTree(t *testing.T) {
 	compacted := map[string]bool{
 		"mdm.contact.v1": true, "mdm.customer.v1": true, "mdm.xref.v1": true, "erp.price-book.v1": true,
 		"erp.credit.v1": true, "erp.inventory.v1": true, "erp.customer.v1": true, "erp.asset.v1": true,
+		"ops.flow-mode.v1": true,
 	}
 	full := map[string]bool{
 		"mdm.contact.v1": true, "mdm.customer.v1": true, "mdm.xref.v1": true, "orders.lifecycle.v1": true,
-		"billing.revenue-schedule.v1": true, "recon.breaks.v1": true,
+		"billing.revenue-schedule.v1": true, "recon.breaks.v1": true, "recon.parity.v1": true,
 	}
 	for _, tp := range c.Topics() {
 		wantPolicy := CleanupDelete

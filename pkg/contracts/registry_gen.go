@@ -40,6 +40,8 @@ const (
 	TopicDlqFieldServiceV1 = "dlq.field-service.v1"
 	// TopicDlqGatewayV1: Messages the gateway's read-model builders can never process, with their original bytes.
 	TopicDlqGatewayV1 = "dlq.gateway.v1"
+	// TopicDlqLegacyBridgeV1: Commands the legacy ERP adapter can never process, with their original bytes.
+	TopicDlqLegacyBridgeV1 = "dlq.legacy-bridge.v1"
 	// TopicDlqQuoteToOrderV1: Messages quote-to-order can never process, with their original bytes.
 	TopicDlqQuoteToOrderV1 = "dlq.quote-to-order.v1"
 	// TopicDlqReconcilerV1: Messages the reconciler can never process, with their original bytes.
@@ -64,6 +66,8 @@ const (
 	TopicERPOrderCommandsV1 = "erp.order-commands.v1"
 	// TopicERPOrderStatusV1: ERP sales-order status after each change, with per-line status, rejection reasons and ERP messages.
 	TopicERPOrderStatusV1 = "erp.order-status.v1"
+	// TopicERPPathResultsV1: What each ERP path (legacy adapter, new path) answered to a command of a routed flow, normalised for the parity check - authoritative and shadow answers alike.
+	TopicERPPathResultsV1 = "erp.path-results.v1"
 	// TopicERPPriceBookV1: ERP pricing rules (compacted) - list prices per SKU, region and currency with volume tiers, and customer-specific discounts.
 	TopicERPPriceBookV1 = "erp.price-book.v1"
 	// TopicERPReturnCommandsV1: Return orders (RMA) for ERP to open or cancel, and credit memo requests for what inspection accepted, idempotent by command id.
@@ -86,10 +90,14 @@ const (
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
 	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance, service-ops) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"
+	// TopicOpsFlowModeV1: The ERP path (LEGACY, SHADOW, NEW) each routed flow is served by, after each change, with the earlier periods; written only by the operations API.
+	TopicOpsFlowModeV1 = "ops.flow-mode.v1"
 	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes, and the steps of returns of its goods.
 	TopicOrdersLifecycleV1 = "orders.lifecycle.v1"
 	// TopicReconBreaksV1: Reconciliation breaks (missed SLAs, amount mismatches) and their closings.
 	TopicReconBreaksV1 = "recon.breaks.v1"
+	// TopicReconParityV1: Parity of the legacy and the new ERP path per entity of a flow in SHADOW - MATCH, DIFFERENT with the differing fields, or a path missing when the window closed.
+	TopicReconParityV1 = "recon.parity.v1"
 	// TopicReconReportsV1: Periodic reconciliation summaries.
 	TopicReconReportsV1 = "recon.reports.v1"
 )
@@ -284,6 +292,13 @@ const (
 	ErpOrderStateCancelled         = "CANCELLED"
 )
 
+// Symbols of enum isthmus.erp.v1.ErpPath (default UNKNOWN): An ERP path.
+const (
+	ErpPathUnknown = "UNKNOWN"
+	ErpPathLegacy  = "LEGACY"
+	ErpPathNew     = "NEW"
+)
+
 // Symbols of enum isthmus.ops.v1.ExceptionCategory (default OTHER): What went wrong in business terms.
 const (
 	ExceptionCategoryOther                 = "OTHER"
@@ -428,6 +443,15 @@ const (
 	OrderStateReturnCancelled   = "RETURN_CANCELLED"
 )
 
+// Symbols of enum isthmus.recon.v1.ParityVerdict (default UNKNOWN): Outcome of a comparison.
+const (
+	ParityVerdictUnknown       = "UNKNOWN"
+	ParityVerdictMatch         = "MATCH"
+	ParityVerdictDifferent     = "DIFFERENT"
+	ParityVerdictMissingLegacy = "MISSING_LEGACY"
+	ParityVerdictMissingNew    = "MISSING_NEW"
+)
+
 // Symbols of enum isthmus.crm.v1.QuoteStatus (default UNKNOWN): Status of a quote version.
 const (
 	QuoteStatusUnknown   = "UNKNOWN"
@@ -475,6 +499,14 @@ const (
 	ReturnStateCredited  = "CREDITED"
 	ReturnStateRejected  = "REJECTED"
 	ReturnStateCancelled = "CANCELLED"
+)
+
+// Symbols of enum isthmus.common.v1.RoutingMode (default UNKNOWN): Which ERP path serves a flow. LEGACY: only the legacy adapter, authoritative. SHADOW: both; the legacy adapter is authoritative and the new path only reports what it would have answered (erp.path-results.v1). NEW: only the new path, authoritative.
+const (
+	RoutingModeUnknown = "UNKNOWN"
+	RoutingModeLegacy  = "LEGACY"
+	RoutingModeShadow  = "SHADOW"
+	RoutingModeNew     = "NEW"
 )
 
 // Symbols of enum isthmus.erp.v1.ServiceOrderAction (default UNKNOWN): What to do.
@@ -575,6 +607,7 @@ var valueFactories = map[string]func() Value{
 	TopicERPJournalV1:               func() Value { return &Journal{} },
 	TopicERPOrderCommandsV1:         func() Value { return &OrderCommand{} },
 	TopicERPOrderStatusV1:           func() Value { return &OrderStatus{} },
+	TopicERPPathResultsV1:           func() Value { return &PathResult{} },
 	TopicERPPriceBookV1:             func() Value { return &PriceBookEntry{} },
 	TopicERPReturnCommandsV1:        func() Value { return &ReturnCommand{} },
 	TopicERPReturnStatusV1:          func() Value { return &ReturnStatus{} },
@@ -586,8 +619,10 @@ var valueFactories = map[string]func() Value{
 	TopicMDMXrefV1:                  func() Value { return &CrossReference{} },
 	TopicOpsDecisionsV1:             func() Value { return &Decision{} },
 	TopicOpsExceptionsV1:            func() Value { return &OperationalException{} },
+	TopicOpsFlowModeV1:              func() Value { return &FlowMode{} },
 	TopicOrdersLifecycleV1:          func() Value { return &OrderLifecycle{} },
 	TopicReconBreaksV1:              func() Value { return &ReconBreak{} },
+	TopicReconParityV1:              func() Value { return &ParityResult{} },
 	TopicReconReportsV1:             func() Value { return &ReconReport{} },
 }
 
@@ -598,6 +633,7 @@ var rawTopics = map[string]bool{
 	TopicDlqERPSimulatorV1:  true,
 	TopicDlqFieldServiceV1:  true,
 	TopicDlqGatewayV1:       true,
+	TopicDlqLegacyBridgeV1:  true,
 	TopicDlqQuoteToOrderV1:  true,
 	TopicDlqReconcilerV1:    true,
 }

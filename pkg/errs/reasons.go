@@ -36,6 +36,7 @@ const (
 	ReasonSchemaRejected      Reason = "schema_rejected"       // the registry refused a schema
 	ReasonTokenEndpoint       Reason = "token_endpoint"        // the OAuth token endpoint
 	ReasonCorruptState        Reason = "corrupt_state"         // our own state does not decode
+	ReasonRoutingUnknown      Reason = "routing_unknown"       // a flow's routing mode not yet known up to the command's time
 
 	// Bytes and schemas (poison).
 	ReasonUnknownSchemaID     Reason = "unknown-schema-id" // documented DLQ value
