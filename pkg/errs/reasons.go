@@ -114,7 +114,7 @@ var Reasons = []Reason{
 	ReasonUnclassified,
 	ReasonState, ReasonRestore, ReasonFlush, ReasonProduce, ReasonKafka, ReasonRedis, ReasonDLQ,
 	ReasonGateway, ReasonGatewayIncomplete, ReasonRegistryUnavailable, ReasonSchemaNotRegistered,
-	ReasonSchemaRejected, ReasonTokenEndpoint, ReasonCorruptState,
+	ReasonSchemaRejected, ReasonTokenEndpoint, ReasonCorruptState, ReasonRoutingUnknown,
 	ReasonUnknownSchemaID, ReasonBadMagic, ReasonTruncated, ReasonAvroDecode, ReasonAvroEncode,
 	ReasonSchemaIncompatible, ReasonEncode, ReasonStateEncode, ReasonTombstoneWithoutKey, ReasonPanic,
 	ReasonValidation, ReasonContract, ReasonKeyMismatch, ReasonMissingID, ReasonUnknownTopic,
