@@ -194,7 +194,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	ref := &sim.Reference{Client: cl, Serde: sd, Kafka: cfg.Kafka, Log: log.With("component", "reference-data"), Seed: cfg.Seed,
+	ref := &sim.Reference{Service: Name, Client: cl, Serde: sd, Kafka: cfg.Kafka, Log: log.With("component", "reference-data"), Seed: cfg.Seed,
 		PriceBookEvery: cfg.PriceBookEvery, InventoryEvery: cfg.InventoryEvery, CreditEvery: cfg.CreditEvery}
 	refReady := make(chan struct{})
 	svc.Add("reference-data", func(ctx context.Context) error { return ref.Run(ctx, refReady) }, nil)

@@ -368,8 +368,11 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 // and its step, in the command's correlation, caused by the command;
 // occurred_at is set when it is emitted (stamp).
 func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
-	return event.Metadata(event.ID(s.s.Service, kind, id, step), o.Corr, o.Causation, source, time.Time{})
+	return event.Metadata(answerID(s.s.Service, kind, id, step), o.Corr, o.Causation, source, time.Time{})
 }
+
+// answerID is the event id of service's answer of kind for id at step.
+func answerID(service, kind, id, step string) string { return event.ID(service, kind, id, step) }
 
 func (s *Sim) order(ctx context.Context, m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
 	if cmd.OrderID == "" {
