@@ -151,7 +151,7 @@ func Orders(f *File) []Order {
 				QuoteVersion: int(i64(r.Field(k, "quote_version"))), Attempt: int(i64(r.Field(k, "attempt"))), Revision: int(i64(r.Field(k, "revision"))),
 				ERPCustomerID: r.Field(k, "erp_customer_id"), ShipToERPCustomerID: ptr(r.Field(k, "ship_to_erp_customer_id")), Currency: r.Field(k, "currency"),
 				Region: r.Field(k, "region"), PaymentTerms: ptr(r.Field(k, "payment_terms")), CustomerPo: ptr(r.Field(k, "customer_po")),
-				Total: contracts.Money{AmountMinor: i64(r.Field(k, "total_minor")), Currency: r.Field(k, "currency")},
+				Total:               contracts.Money{AmountMinor: i64(r.Field(k, "total_minor")), Currency: r.Field(k, "currency")},
 				CreditReservationID: ptr(r.Field(k, "credit_reservation_id")), Lines: []contracts.OrderLine{}, Overrides: []string{},
 			}
 			if d := r.Field(k, "requested_delivery_date"); d != "" {
@@ -164,7 +164,9 @@ func Orders(f *File) []Order {
 			out = append(out, Order{Command: c, Correlation: r.Field(k, "correlation_id")})
 		case "L":
 			o := &out[len(out)-1].Command // checkLines: a line follows its order
-			money := func(col string) contracts.Money { return contracts.Money{AmountMinor: i64(r.Field(k, col)), Currency: o.Currency} }
+			money := func(col string) contracts.Money {
+				return contracts.Money{AmountMinor: i64(r.Field(k, col)), Currency: o.Currency}
+			}
 			o.Lines = append(o.Lines, contracts.OrderLine{LineNumber: int(i64(r.Field(k, "line_number"))), SKU: r.Field(k, "sku"), Quantity: i64(r.Field(k, "quantity")),
 				ListPrice: money("list_price_minor"), UnitPrice: money("unit_price_minor"), DiscountBps: int(i64(r.Field(k, "discount_bps"))),
 				LineTotal: money("line_total_minor"), ShipToCountry: r.Field(k, "ship_to_country")})

@@ -17,7 +17,6 @@ var required = map[string]map[string][]string{
 	KindOrderStatus:      {"S": {"order_id", "status", "changed_at"}, "L": {"order_id", "line_number", "sku", "status"}, "X": {"order_id", "code"}},
 }
 
-
 // enums are the columns holding a contract enum's symbol, per kind and
 // record type.
 func enums(kind, typ, col string) []string {
