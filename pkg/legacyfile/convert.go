@@ -9,8 +9,18 @@ import (
 )
 
 // The records of each kind as contract values, both ways. A value read
-// from a row has no metadata: the reader sets it. Rows carry the flow's
-// correlation id, which the legacy ERP echoes back.
+// from a row has no metadata: the reader sets it.
+
+// Ref is what a request carries for its answers to echo: the flow's
+// correlation id and the routing mode it was sent under.
+type Ref struct {
+	Correlation string
+	Route       string
+}
+
+func refOf(r Row, kind string) Ref {
+	return Ref{Correlation: r.Field(kind, "correlation_id"), Route: r.Field(kind, "route")}
+}
 
 func opt(s *string) string {
 	if s == nil {
@@ -49,18 +59,19 @@ func address(r Row, kind, prefix string) *contracts.Address {
 	return &a
 }
 
-// CustomerRequestRow is a customer command as a CUSTREQ record.
-func CustomerRequestRow(c *contracts.CustomerCommand) Row {
+// CustomerRequestRow is a customer command sent under route as a CUSTREQ
+// record.
+func CustomerRequestRow(c *contracts.CustomerCommand, route string) Row {
 	f := []string{c.CommandID, c.Action, c.GoldenID, opt(c.ERPCustomerID), opt(c.CRMAccountID), c.Name, opt(c.LegalName), opt(c.ParentERPCustomerID), opt(c.TaxID)}
 	f = append(f, addressFields(c.BillingAddress)...)
 	f = append(f, addressFields(c.ShippingAddress)...)
-	f = append(f, opt(c.Phone), opt(c.Email), opt(c.Industry), opt(c.Territory), opt(c.OwnerID), strings.Join(c.ChangedFields, ";"), c.Metadata.CorrelationID)
+	f = append(f, opt(c.Phone), opt(c.Email), opt(c.Industry), opt(c.Territory), opt(c.OwnerID), strings.Join(c.ChangedFields, ";"), c.Metadata.CorrelationID, route)
 	return Row{Type: "C", Fields: f}
 }
 
 // CustomerRequest is a CUSTREQ record as a customer command and its
-// correlation id.
-func CustomerRequest(r Row) (contracts.CustomerCommand, string) {
+// reference.
+func CustomerRequest(r Row) (contracts.CustomerCommand, Ref) {
 	k := KindCustomerRequests
 	c := contracts.CustomerCommand{
 		CommandID: r.Field(k, "command_id"), Action: r.Field(k, "action"), GoldenID: r.Field(k, "golden_id"),
@@ -73,11 +84,11 @@ func CustomerRequest(r Row) (contracts.CustomerCommand, string) {
 	if cf := r.Field(k, "changed_fields"); cf != "" {
 		c.ChangedFields = strings.Split(cf, ";")
 	}
-	return c, r.Field(k, "correlation_id")
+	return c, refOf(r, k)
 }
 
-// CustomerRow is a customer master record as a CUSTMAS record.
-func CustomerRow(c *contracts.Customer, correlation string) Row {
+// CustomerRow is a customer master record as a CUSTMAS record echoing ref.
+func CustomerRow(c *contracts.Customer, ref Ref) Row {
 	var limit, cur string
 	if c.CreditLimit != nil {
 		limit, cur = itoa(c.CreditLimit.AmountMinor), c.CreditLimit.Currency
@@ -89,13 +100,13 @@ func CustomerRow(c *contracts.Customer, correlation string) Row {
 	f = append(f, addressFields(c.BillingAddress)...)
 	f = append(f, addressFields(c.ShippingAddress)...)
 	f = append(f, opt(c.Phone), opt(c.Email), opt(c.Industry), opt(c.Territory), cur, opt(c.PaymentTerms), c.CreditStatus, limit,
-		c.SourceUpdatedAt.UTC().Format(time.RFC3339), correlation)
+		c.SourceUpdatedAt.UTC().Format(time.RFC3339), ref.Correlation, ref.Route)
 	return Row{Type: "M", Fields: f}
 }
 
-// Customer is a CUSTMAS record as a customer master record and its
-// correlation id.
-func Customer(r Row) (contracts.Customer, string) {
+// Customer is a CUSTMAS record as a customer master record and the
+// reference it echoes.
+func Customer(r Row) (contracts.Customer, Ref) {
 	k := KindCustomers
 	updated, _ := time.Parse(time.RFC3339, r.Field(k, "updated_at"))
 	c := contracts.Customer{
@@ -113,18 +124,19 @@ func Customer(r Row) (contracts.Customer, string) {
 	if l := r.Field(k, "credit_limit_minor"); l != "" {
 		c.CreditLimit = &contracts.Money{AmountMinor: i64(l), Currency: r.Field(k, "currency")}
 	}
-	return c, r.Field(k, "correlation_id")
+	return c, refOf(r, k)
 }
 
-// OrderRows are an order command as an ORDERS record and its lines.
-func OrderRows(c *contracts.OrderCommand) []Row {
+// OrderRows are an order command sent under route as an ORDERS record and
+// its lines.
+func OrderRows(c *contracts.OrderCommand, route string) []Row {
 	date := ""
 	if c.RequestedDeliveryDate != nil {
 		date = c.RequestedDeliveryDate.UTC().Format(time.DateOnly)
 	}
 	rows := []Row{{Type: "O", Fields: []string{c.CommandID, c.Action, c.OrderID, c.QuoteID, strconv.Itoa(c.QuoteVersion), strconv.Itoa(c.Attempt), strconv.Itoa(c.Revision),
 		c.ERPCustomerID, opt(c.ShipToERPCustomerID), c.Currency, c.Region, opt(c.PaymentTerms), opt(c.CustomerPo), date, itoa(c.Total.AmountMinor),
-		opt(c.CreditReservationID), strings.Join(c.Overrides, ";"), c.Metadata.CorrelationID}}}
+		opt(c.CreditReservationID), strings.Join(c.Overrides, ";"), c.Metadata.CorrelationID, route}}}
 	for _, l := range c.Lines {
 		rows = append(rows, Row{Type: "L", Fields: []string{c.OrderID, strconv.Itoa(l.LineNumber), l.SKU, itoa(l.Quantity), itoa(l.ListPrice.AmountMinor),
 			itoa(l.UnitPrice.AmountMinor), strconv.Itoa(l.DiscountBps), itoa(l.LineTotal.AmountMinor), l.ShipToCountry}})
@@ -133,10 +145,10 @@ func OrderRows(c *contracts.OrderCommand) []Row {
 }
 
 // Order is an order command read from an ORDERS file, with its
-// correlation id.
+// reference.
 type Order struct {
-	Command     contracts.OrderCommand
-	Correlation string
+	Command contracts.OrderCommand
+	Ref     Ref
 }
 
 // Orders are the order commands of an ORDERS file.
@@ -161,7 +173,7 @@ func Orders(f *File) []Order {
 			if o := r.Field(k, "overrides"); o != "" {
 				c.Overrides = strings.Split(o, ";")
 			}
-			out = append(out, Order{Command: c, Correlation: r.Field(k, "correlation_id")})
+			out = append(out, Order{Command: c, Ref: refOf(r, k)})
 		case "L":
 			o := &out[len(out)-1].Command // checkLines: a line follows its order
 			money := func(col string) contracts.Money {
@@ -175,15 +187,15 @@ func Orders(f *File) []Order {
 	return out
 }
 
-// OrderStatusRows are an order status as an ORDSTAT record, its lines and
-// its messages.
-func OrderStatusRows(s *contracts.OrderStatus, correlation string, at time.Time) []Row {
+// OrderStatusRows are an order status changed at at, echoing ref, as an
+// ORDSTAT record, its lines and its messages.
+func OrderStatusRows(s *contracts.OrderStatus, ref Ref, at time.Time) []Row {
 	var total, cur string
 	if s.Total != nil {
 		total, cur = itoa(s.Total.AmountMinor), s.Total.Currency
 	}
 	rows := []Row{{Type: "S", Fields: []string{s.OrderID, opt(s.CommandID), opt(s.ERPOrderID), s.Status, total, cur, opt(s.InvoiceID), opt(s.ShipmentID),
-		at.UTC().Format(time.RFC3339), correlation}}}
+		at.UTC().Format(time.RFC3339), ref.Correlation, ref.Route}}}
 	for _, l := range s.Lines {
 		reason := ""
 		if l.RejectionReason != nil {
@@ -201,12 +213,12 @@ func OrderStatusRows(s *contracts.OrderStatus, correlation string, at time.Time)
 	return rows
 }
 
-// Status is an order status read from an ORDSTAT file, with its
-// correlation id and when it changed in the ERP.
+// Status is an order status read from an ORDSTAT file, with the
+// reference it echoes and when it changed in the ERP.
 type Status struct {
-	Status      contracts.OrderStatus
-	Correlation string
-	ChangedAt   time.Time
+	Status    contracts.OrderStatus
+	Ref       Ref
+	ChangedAt time.Time
 }
 
 // OrderStatuses are the order statuses of an ORDSTAT file.
@@ -223,7 +235,7 @@ func OrderStatuses(f *File) []Status {
 			if t := r.Field(k, "total_minor"); t != "" {
 				s.Total = &contracts.Money{AmountMinor: i64(t), Currency: r.Field(k, "currency")}
 			}
-			out = append(out, Status{Status: s, Correlation: r.Field(k, "correlation_id"), ChangedAt: at.UTC()})
+			out = append(out, Status{Status: s, Ref: refOf(r, k), ChangedAt: at.UTC()})
 		case "L":
 			s := &out[len(out)-1].Status
 			l := contracts.OrderLineStatus{LineNumber: int(i64(r.Field(k, "line_number"))), SKU: r.Field(k, "sku"), Status: r.Field(k, "status"),

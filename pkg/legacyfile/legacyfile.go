@@ -9,7 +9,11 @@
 //	T,<record count>,<control total>
 //
 // The batch id (letters, digits, '-', '.', up to 64) is unique per sender
-// and kind; the trailer counts the records between header and trailer and
+// and kind. Like an IDoc's reference fields, two columns of a request are
+// echoed by the ERP on its answers: correlation_id (the flow's) and route
+// (the routing mode the request was sent under, see pkg/flowmode); an ERP
+// change of its own (a shipment) echoes those of the order it concerns.
+// The trailer counts the records between header and trailer and
 // carries a control total (per kind: Layouts). Parse checks every rule and
 // fails with an *Error naming the rule (Reason), the line and what is wrong,
 // so a bad file is refused whole: nothing of it is half-applied.
@@ -123,21 +127,21 @@ var Layouts = map[string]map[string][]string{
 		"C": {"command_id", "action", "golden_id", "erp_customer_id", "crm_account_id", "name", "legal_name", "parent_erp_customer_id", "tax_id",
 			"bill_line1", "bill_line2", "bill_city", "bill_region", "bill_postal_code", "bill_country",
 			"ship_line1", "ship_line2", "ship_city", "ship_region", "ship_postal_code", "ship_country",
-			"phone", "email", "industry", "territory", "owner_id", "changed_fields", "correlation_id"},
+			"phone", "email", "industry", "territory", "owner_id", "changed_fields", "correlation_id", "route"},
 	},
 	KindCustomers: {
 		"M": {"erp_customer_id", "golden_id", "command_id", "crm_account_id", "op", "name", "legal_name", "parent_erp_customer_id", "tax_id", "tax_exempt",
 			"bill_line1", "bill_line2", "bill_city", "bill_region", "bill_postal_code", "bill_country",
 			"ship_line1", "ship_line2", "ship_city", "ship_region", "ship_postal_code", "ship_country",
-			"phone", "email", "industry", "territory", "currency", "payment_terms", "credit_status", "credit_limit_minor", "updated_at", "correlation_id"},
+			"phone", "email", "industry", "territory", "currency", "payment_terms", "credit_status", "credit_limit_minor", "updated_at", "correlation_id", "route"},
 	},
 	KindOrders: {
 		"O": {"command_id", "action", "order_id", "quote_id", "quote_version", "attempt", "revision", "erp_customer_id", "ship_to_erp_customer_id",
-			"currency", "region", "payment_terms", "customer_po", "requested_delivery_date", "total_minor", "credit_reservation_id", "overrides", "correlation_id"},
+			"currency", "region", "payment_terms", "customer_po", "requested_delivery_date", "total_minor", "credit_reservation_id", "overrides", "correlation_id", "route"},
 		"L": {"order_id", "line_number", "sku", "quantity", "list_price_minor", "unit_price_minor", "discount_bps", "line_total_minor", "ship_to_country"},
 	},
 	KindOrderStatus: {
-		"S": {"order_id", "command_id", "erp_order_id", "status", "total_minor", "currency", "invoice_id", "shipment_id", "changed_at", "correlation_id"},
+		"S": {"order_id", "command_id", "erp_order_id", "status", "total_minor", "currency", "invoice_id", "shipment_id", "changed_at", "correlation_id", "route"},
 		"L": {"order_id", "line_number", "sku", "status", "rejection_reason", "quantity_confirmed", "quantity_shipped", "erp_message"},
 		"X": {"order_id", "code", "text", "line_number"},
 	},

@@ -33,7 +33,7 @@ func orderCommand() contracts.OrderCommand {
 // of commas, quotes and line breaks, and the correlation echoed.
 func TestRoundTrip(t *testing.T) {
 	cmd := orderCommand()
-	b, err := legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrders, Batch: "p0-000001", Created: created, Sender: "isthmus", Rows: legacyfile.OrderRows(&cmd)})
+	b, err := legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrders, Batch: "p0-000001", Created: created, Sender: "isthmus", Rows: legacyfile.OrderRows(&cmd, "SHADOW")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestRoundTrip(t *testing.T) {
 	orders := legacyfile.Orders(f)
 	want := cmd
 	want.Metadata = contracts.EventMetadata{}
-	if len(orders) != 1 || orders[0].Correlation != "corr-1" {
+	if len(orders) != 1 || orders[0].Ref != (legacyfile.Ref{Correlation: "corr-1", Route: "SHADOW"}) {
 		t.Fatalf("orders %+v", orders)
 	}
 	if d := cmp.Diff(want, orders[0].Command); d != "" {
@@ -54,7 +54,7 @@ func TestRoundTrip(t *testing.T) {
 	cc := contracts.CustomerCommand{Metadata: contracts.EventMetadata{CorrelationID: "corr-2"}, CommandID: "cc-1", Action: contracts.CustomerCommandActionCreate,
 		GoldenID: "G-1", CRMAccountID: s("A-1"), Name: "Acme\nWest", TaxID: s("DE123"), ChangedFields: []string{},
 		BillingAddress: &contracts.Address{Line1: "1 Main St", City: "Berlin", PostalCode: s("10115"), Country: "DE"}}
-	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindCustomerRequests, Batch: "b1", Created: created, Sender: "isthmus", Rows: []legacyfile.Row{legacyfile.CustomerRequestRow(&cc)}})
+	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindCustomerRequests, Batch: "b1", Created: created, Sender: "isthmus", Rows: []legacyfile.Row{legacyfile.CustomerRequestRow(&cc, "LEGACY")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,14 +64,14 @@ func TestRoundTrip(t *testing.T) {
 	}
 	got, corr := legacyfile.CustomerRequest(f.Rows[0])
 	cc.Metadata = contracts.EventMetadata{}
-	if d := cmp.Diff(cc, got); d != "" || corr != "corr-2" {
-		t.Errorf("customer request %s (-want +got):\n%s", corr, d)
+	if d := cmp.Diff(cc, got); d != "" || corr != (legacyfile.Ref{Correlation: "corr-2", Route: "LEGACY"}) {
+		t.Errorf("customer request %+v (-want +got):\n%s", corr, d)
 	}
 
 	cust := contracts.Customer{Op: contracts.ChangeOperationUpsert, ERPCustomerID: "L000123", GoldenID: s("G-1"), CommandID: s("cc-1"), Name: "Acme",
 		Currency: s("EUR"), PaymentTerms: s("NET30"), CreditStatus: contracts.CreditStatusActive, CreditLimit: &contracts.Money{AmountMinor: 5000000, Currency: "EUR"},
 		BillingAddress: &contracts.Address{Line1: "1 Main St", City: "Berlin", Country: "DE"}, SourceUpdatedAt: created}
-	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindCustomers, Batch: "m1", Created: created, Sender: "LEGACY", Rows: []legacyfile.Row{legacyfile.CustomerRow(&cust, "corr-2")}})
+	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindCustomers, Batch: "m1", Created: created, Sender: "LEGACY", Rows: []legacyfile.Row{legacyfile.CustomerRow(&cust, legacyfile.Ref{Correlation: "corr-2", Route: "LEGACY"})}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestRoundTrip(t *testing.T) {
 			{LineNumber: 2, SKU: "SKU-B", Status: contracts.LineStatusRejected, RejectionReason: s(contracts.RejectionReasonExportControl), ERPMessage: s("licence")},
 		},
 		Messages: []contracts.ERPMessage{{Code: "V1-1", Text: "partly", LineNumber: &one}}}
-	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrderStatus, Batch: "s1", Created: created, Sender: "LEGACY", Rows: legacyfile.OrderStatusRows(&st, "corr-1", created)})
+	b, err = legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrderStatus, Batch: "s1", Created: created, Sender: "LEGACY", Rows: legacyfile.OrderStatusRows(&st, legacyfile.Ref{Correlation: "corr-1"}, created)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sts := legacyfile.OrderStatuses(f)
-	if len(sts) != 1 || sts[0].Correlation != "corr-1" || !sts[0].ChangedAt.Equal(created) {
+	if len(sts) != 1 || sts[0].Ref.Correlation != "corr-1" || !sts[0].ChangedAt.Equal(created) {
 		t.Fatalf("statuses %+v", sts)
 	}
 	if d := cmp.Diff(st, sts[0].Status); d != "" {
@@ -116,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 // line at fault.
 func TestBadFiles(t *testing.T) {
 	cmd := orderCommand()
-	good, err := legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrders, Batch: "b7", Created: created, Sender: "isthmus", Rows: legacyfile.OrderRows(&cmd)})
+	good, err := legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindOrders, Batch: "b7", Created: created, Sender: "isthmus", Rows: legacyfile.OrderRows(&cmd, "SHADOW")})
 	if err != nil {
 		t.Fatal(err)
 	}
