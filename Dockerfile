@@ -71,6 +71,10 @@ ENTRYPOINT ["/erp-simulator"]
 FROM service AS field-service
 ENTRYPOINT ["/field-service"]
 
+FROM service AS legacy-bridge
+# The drop folder shared with the legacy ERP: mount it at ISTHMUS_LEGACY_DIR.
+ENTRYPOINT ["/legacy-bridge"]
+
 FROM service AS gateway
 # 9090: gRPC (pricing, credit, availability); 8080: REST (grpc-gateway)
 EXPOSE 9090 8080

@@ -90,7 +90,7 @@ const (
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
 	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance, service-ops) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"
-	// TopicOpsFlowModeV1: The ERP path (LEGACY, SHADOW, NEW) each routed flow is served by, after each change, with the earlier periods; written only by the operations API.
+	// TopicOpsFlowModeV1: The ERP path (LEGACY, SHADOW, NEW) each routed flow is served by, after each change, with the earlier periods; written only by the operations API. Read whole, outside any consumer group, by every ERP adapter (legacy-bridge, erp-simulator) and the reconciler.
 	TopicOpsFlowModeV1 = "ops.flow-mode.v1"
 	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes, and the steps of returns of its goods.
 	TopicOrdersLifecycleV1 = "orders.lifecycle.v1"
