@@ -211,7 +211,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // commands in between may have been routed by the earlier mode on a path
 // that had not read it.
 func Publish(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serde, v *contracts.FlowMode) error {
-	b, err := sd.Encode(ctx, contracts.TopicOpsFlowModeV1, v)
+	b, err := sd.Encode(ctx, kcfg.Topic(contracts.TopicOpsFlowModeV1), v)
 	if err != nil {
 		return fmt.Errorf("flow %s: encode mode: %w", v.Flow, err)
 	}
