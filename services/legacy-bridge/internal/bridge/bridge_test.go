@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/legacyfile"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
@@ -315,4 +317,41 @@ func TestBadFilesQuarantined(t *testing.T) {
 	if len(r.On(contracts.TopicERPCustomerV1)) != 1 || !bridge.Exists(filepath.Join(e.dir.Processed(), "CUSTMAS_000001.csv")) {
 		t.Fatalf("corrected file: %d published", len(r.On(contracts.TopicERPCustomerV1)))
 	}
+}
+
+// Commands the bridge cannot read (bad bytes, an unknown schema id, a
+// command without its ids) are dead-lettered with their bytes and reason,
+// and the partition goes on.
+func TestBadCommandsDeadLettered(t *testing.T) {
+	e := newEnv(t)
+	bad := map[errs.Reason][]byte{
+		errs.ReasonBadMagic:        []byte("not avro"),
+		errs.ReasonUnknownSchemaID: {0, 0, 0, 0x7f, 0x7f, 1, 2},
+	}
+	for reason, b := range bad {
+		r := e.kit.Send(contracts.TopicERPOrderCommandsV1, "O-bad", b)
+		dl := r.DeadLetters(bridge.Name)
+		if r.Err != nil || len(dl) != 1 || string(dl[0].Value) != string(b) || dl[0].Header(catalog.DLQHeaderErrorReason) != string(reason) {
+			t.Errorf("%s: %v %+v", reason, r.Err, dl)
+		}
+	}
+	noID := customerCommand("cc-9", "")
+	r := e.kit.SendValue(contracts.TopicERPCustomerCommandsV1, "G-9", noID)
+	if dl := r.DeadLetters(bridge.Name); len(dl) != 1 || dl[0].Header(catalog.DLQHeaderErrorReason) != string(errs.ReasonValidation) {
+		t.Errorf("command without golden id: %+v", dl)
+	}
+	e.kit.SendValue(contracts.TopicERPOrderCommandsV1, "O-2", orderCommand("oc-2", "O-2", contracts.OrderCommandActionCreate))
+	e.kit.Tick(e.kit.Now().Add(time.Minute))
+	if _, orders := e.outboundOrders(); len(orders) != 1 {
+		t.Errorf("the partition did not go on: %d orders exported", len(orders))
+	}
+}
+
+func (e *env) outboundOrders() (int, []legacyfile.Order) {
+	var out []legacyfile.Order
+	files := e.outbound()
+	for _, f := range files {
+		out = append(out, legacyfile.Orders(f)...)
+	}
+	return len(files), out
 }
