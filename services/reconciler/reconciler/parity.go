@@ -3,7 +3,6 @@ package reconciler
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
@@ -23,8 +22,7 @@ const ParityName = "reconciler-parity"
 // cfg.Tick closing the windows. It reads cfg's parity window, retention,
 // tick and instance.
 func ParityConfig(cfg *Config, log *slog.Logger) processor.Config {
-	p := &parityProc{engine: &parity.Engine{Window: cfg.ParityWindow, Retention: cfg.Retention}, log: log,
-		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
+	p := &parityProc{engine: &parity.Engine{Window: cfg.ParityWindow, Retention: cfg.Retention}, log: log, activity: newActivity(cfg.Tick)}
 	return processor.Config{
 		Service: ParityName, Instance: cfg.Instance,
 		Topics:  []string{contracts.TopicERPPathResultsV1},
@@ -35,13 +33,9 @@ func ParityConfig(cfg *Config, log *slog.Logger) processor.Config {
 }
 
 type parityProc struct {
-	engine  *parity.Engine
-	log     *slog.Logger
-	idle    time.Duration
-	started time.Time
-	// Partitions may be handled concurrently; mu guards lastApply.
-	mu        sync.Mutex
-	lastApply map[int32]time.Time
+	engine *parity.Engine
+	log    *slog.Logger
+	*activity
 }
 
 // handle takes one path result. A record that is not a PathResult, names
@@ -70,9 +64,7 @@ func (p *parityProc) handle(_ context.Context, m *processor.Message) error {
 	case r.Mode != contracts.RoutingModeShadow:
 		return nil
 	}
-	p.mu.Lock()
-	p.lastApply[m.Partition()] = time.Now()
-	p.mu.Unlock()
+	p.applied(m.Partition())
 	out, err := p.engine.Apply(m, m.Key(), &r)
 	if err != nil {
 		return err
@@ -90,13 +82,7 @@ func emitParity(m *processor.Message, out []*contracts.ParityResult) error {
 }
 
 func (p *parityProc) tick(_ context.Context, m *processor.Message, now time.Time) error {
-	p.mu.Lock()
-	last, ok := p.lastApply[m.Partition()]
-	p.mu.Unlock()
-	if !ok {
-		last = p.started
-	}
-	out, st, err := p.engine.Tick(m, now, time.Since(last) < p.idle)
+	out, st, err := p.engine.Tick(m, now, p.busy(m.Partition()))
 	if err != nil {
 		return err
 	}

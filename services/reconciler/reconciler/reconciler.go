@@ -276,8 +276,7 @@ func RouterConfig(instance string) processor.Config {
 // tick has moved them), and a tick every cfg.Tick firing due timers. It reads cfg's SLAs, report
 // window, retention, tick and instance.
 func MatcherConfig(cfg *Config, log *slog.Logger) processor.Config {
-	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
-		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
+	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log, activity: newActivity(cfg.Tick)}
 	return processor.Config{
 		Service: MatcherName, Instance: cfg.Instance,
 		Topics:  []string{ObservationsTopic},
@@ -339,14 +338,43 @@ func checkKey(topic, key string, v contracts.Value) error {
 type matcher struct {
 	engine *match.Engine
 	log    *slog.Logger
-	// idle is how long a partition must have applied nothing before its
-	// timers fire by the clock alone (see match.Engine.Tick).
+	*activity
+}
+
+// activity tells whether a partition is busy: it applied input in the
+// last idle (twice the tick, at least a second), so a backlog may be
+// waiting and its timers fire only once its event time passed them too
+// (match.Engine.Tick, parity.Engine.Tick); an idle partition's fire by the
+// clock. A partition not applied since the start counts from the start.
+type activity struct {
 	idle    time.Duration
 	started time.Time
 	// The processor may run the handlers of different partitions at the
-	// same time; mu guards lastApply.
-	mu        sync.Mutex
-	lastApply map[int32]time.Time
+	// same time; mu guards last.
+	mu   sync.Mutex
+	last map[int32]time.Time
+}
+
+func newActivity(tick time.Duration) *activity {
+	return &activity{idle: max(2*tick, time.Second), started: time.Now(), last: map[int32]time.Time{}}
+}
+
+// applied notes that partition part applied input now.
+func (a *activity) applied(part int32) {
+	a.mu.Lock()
+	a.last[part] = time.Now()
+	a.mu.Unlock()
+}
+
+// busy reports whether part applied input in the last idle.
+func (a *activity) busy(part int32) bool {
+	a.mu.Lock()
+	last, ok := a.last[part]
+	a.mu.Unlock()
+	if !ok {
+		last = a.started
+	}
+	return time.Since(last) < a.idle
 }
 
 // handle applies one observation. Its input is our own internal topic and
@@ -356,9 +384,7 @@ type matcher struct {
 // partition waits, loudly, for a release that can read it; nothing is
 // skipped or dead-lettered.
 func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
-	mt.mu.Lock()
-	mt.lastApply[m.Partition()] = time.Now()
-	mt.mu.Unlock()
+	mt.applied(m.Partition())
 	o, err := match.UnmarshalObservation(m.Value())
 	if err != nil {
 		return errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("%s[%d]@%d: %w", m.Topic, m.Partition(), m.Record.Offset, err))
@@ -382,13 +408,7 @@ func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 }
 
 func (mt *matcher) tick(_ context.Context, m *processor.Message, now time.Time) error {
-	mt.mu.Lock()
-	last, ok := mt.lastApply[m.Partition()]
-	mt.mu.Unlock()
-	if !ok {
-		last = mt.started
-	}
-	res, err := mt.engine.Tick(m, m.Partition(), now, time.Since(last) < mt.idle)
+	res, err := mt.engine.Tick(m, m.Partition(), now, mt.busy(m.Partition()))
 	if err != nil {
 		return err
 	}
