@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,13 @@ func TestParityEndToEnd(t *testing.T) {
 		}) ||
 		orders["mode"].(map[string]any)["mode"] != contracts.RoutingModeNew {
 		t.Errorf("parity panel orders: %v", orders)
+	}
+	// The page renders the panel.
+	dom := headless(t, chromium(t), "--dump-dom", e.dashURL+"/")
+	for _, want := range []string{"Parity (legacy", "o-diff", "line[2].status"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("rendered dashboard does not show %q", want)
+		}
 	}
 }
 
