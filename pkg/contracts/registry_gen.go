@@ -44,6 +44,8 @@ const (
 	TopicDlqLegacyBridgeV1 = "dlq.legacy-bridge.v1"
 	// TopicDlqQuoteToOrderV1: Messages quote-to-order can never process, with their original bytes.
 	TopicDlqQuoteToOrderV1 = "dlq.quote-to-order.v1"
+	// TopicDlqReconcilerParityV1: ERP path results the reconciler's parity check can never process (unreadable, unknown flow or path, no entity id, not keyed flow|entity id), with their original bytes.
+	TopicDlqReconcilerParityV1 = "dlq.reconciler-parity.v1"
 	// TopicDlqReconcilerV1: Messages the reconciler can never process, with their original bytes.
 	TopicDlqReconcilerV1 = "dlq.reconciler.v1"
 	// TopicERPAssetV1: Installed base (compacted) - serialised assets at customers with their warranty and service-contract coverage; tombstone removes an asset.
@@ -628,12 +630,13 @@ var valueFactories = map[string]func() Value{
 
 // rawTopics carry raw bytes (dead-letter queues).
 var rawTopics = map[string]bool{
-	TopicDlqBillingBridgeV1: true,
-	TopicDlqCustomerSyncV1:  true,
-	TopicDlqERPSimulatorV1:  true,
-	TopicDlqFieldServiceV1:  true,
-	TopicDlqGatewayV1:       true,
-	TopicDlqLegacyBridgeV1:  true,
-	TopicDlqQuoteToOrderV1:  true,
-	TopicDlqReconcilerV1:    true,
+	TopicDlqBillingBridgeV1:    true,
+	TopicDlqCustomerSyncV1:     true,
+	TopicDlqERPSimulatorV1:     true,
+	TopicDlqFieldServiceV1:     true,
+	TopicDlqGatewayV1:          true,
+	TopicDlqLegacyBridgeV1:     true,
+	TopicDlqQuoteToOrderV1:     true,
+	TopicDlqReconcilerParityV1: true,
+	TopicDlqReconcilerV1:       true,
 }
