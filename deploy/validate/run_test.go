@@ -195,18 +195,17 @@ func profiles(t *testing.T, in *localInfra) []profile {
 	q2oCert, q2oKey := in.internal.issue(t, "quote-to-order", false)
 	plainRedis := in.redis
 	secured := []kgo.Opt{kgo.SeedBrokers(in.mtls["ISTHMUS_KAFKA_BROKERS"]), kgo.DialTLSConfig(in.clientTLS(t))}
+	plain := []kgo.Opt{kgo.SeedBrokers(strings.Split(in.brokers, ",")...)}
+	// The endpoints of minimal-values.yaml, which legacy-values.yaml shares.
+	minimal := map[string]string{
+		"kafka.kafka.svc:9092":                  in.brokers,
+		"http://schema-registry.kafka.svc:8081": in.registry,
+		"redis://redis.redis.svc:6379/0":        plainRedis,
+		"http://keycloak.identity.svc:8080/realms/isthmus/protocol/openid-connect/certs": hydraJWKS,
+	}
 	erpShare := t.TempDir() // the ERP file gateway's ReadWriteMany share
 	return []profile{
-		{
-			file:  "minimal-values.yaml",
-			admin: []kgo.Opt{kgo.SeedBrokers(strings.Split(in.brokers, ",")...)},
-			endpoints: map[string]string{
-				"kafka.kafka.svc:9092":                  in.brokers,
-				"http://schema-registry.kafka.svc:8081": in.registry,
-				"redis://redis.redis.svc:6379/0":        plainRedis,
-				"http://keycloak.identity.svc:8080/realms/isthmus/protocol/openid-connect/certs": hydraJWKS,
-			},
-		},
+		{file: "minimal-values.yaml", admin: plain, endpoints: minimal},
 		{
 			file:  "production-values.yaml",
 			admin: secured,
@@ -255,15 +254,10 @@ func profiles(t *testing.T, in *localInfra) []profile {
 			endToEnd: true,
 		},
 		{
-			file:  "legacy-values.yaml",
-			admin: []kgo.Opt{kgo.SeedBrokers(strings.Split(in.brokers, ",")...)},
-			endpoints: map[string]string{
-				"kafka.kafka.svc:9092":                  in.brokers,
-				"http://schema-registry.kafka.svc:8081": in.registry,
-				"redis://redis.redis.svc:6379/0":        plainRedis,
-				"http://keycloak.identity.svc:8080/realms/isthmus/protocol/openid-connect/certs": hydraJWKS,
-			},
-			claims: map[string]string{"erp-file-gateway": erpShare},
+			file:      "legacy-values.yaml",
+			admin:     plain,
+			endpoints: minimal,
+			claims:    map[string]string{"erp-file-gateway": erpShare},
 			// The profile's subPath: the folder "isthmus" of the share.
 			dropFolder: filepath.Join(erpShare, "isthmus"),
 		},
