@@ -244,7 +244,7 @@ func TestLegacyPathEndToEnd(t *testing.T) {
 	e.orderCommand("oc-3", "O-1", contracts.OrderCommandActionCancel)
 	e.orderCommand("oc-4", "O-3", contracts.OrderCommandActionCreate)
 	e.customerCommand("cc-2", "G-2")
-	_, orders = e.exported(time.Minute, "oc-3", "cc-2")
+	e.exported(time.Minute, "oc-3", "cc-2")
 	time.Sleep(2 * time.Second) // a later batch would hold O-2 or O-3
 	_, orders = e.exported(time.Second, "oc-3")
 	for _, id := range []string{"oc-2", "oc-4"} {
