@@ -32,6 +32,8 @@ RUN go work edit -dropuse=./deploy/validate
 RUN --mount=type=cache,target=/root/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags="-s -w -buildid=" -o /out/ ./cmd/isthmus ./services/*/
+# An empty directory, copied as the mount point of a volume the service writes.
+RUN mkdir /empty
 
 # What every image holds: CA certificates, the CLI, a non-root user.
 FROM scratch AS runtime
@@ -66,10 +68,19 @@ FROM service AS customer-sync
 ENTRYPOINT ["/customer-sync"]
 
 FROM service AS erp-simulator
+# The legacy ERP's drop folder (ISTHMUS_SIM_LEGACY_DIR), as legacy-bridge's below.
+COPY --from=build --chown=65532:65532 /empty /var/lib/isthmus/legacy
 ENTRYPOINT ["/erp-simulator"]
 
 FROM service AS field-service
 ENTRYPOINT ["/field-service"]
+
+FROM service AS legacy-bridge
+# The drop folder shared with the legacy ERP (ISTHMUS_LEGACY_DIR): its mount point
+# is owned by the image's user, so an empty named volume mounted there (Docker
+# copies the directory's ownership into it) is writable by the service.
+COPY --from=build --chown=65532:65532 /empty /var/lib/isthmus/legacy
+ENTRYPOINT ["/legacy-bridge"]
 
 FROM service AS gateway
 # 9090: gRPC (pricing, credit, availability); 8080: REST (grpc-gateway)

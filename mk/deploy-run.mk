@@ -1,7 +1,8 @@
 # Rendered deployments, run (issue 15): deploy/validate's TestRenderedDeploymentsRun
 # renders the chart with every ci/ profile and loads docker-compose.yml, then runs
 # every container as the binary built from this repository, with exactly the
-# rendered command, environment and mounted files, against the real broker (plain
+# rendered command, environment and mounted files (a PersistentVolumeClaim or a
+# compose named volume is a folder of the test), against the real broker (plain
 # :9092 and the secured one of infra-up-secure), registry, Redis and Ory Hydra.
 # Also `helm lint --strict` with every ci/ profile, with the helm binary built from
 # the Go module proxy at the version deploy/validate uses.
@@ -23,7 +24,7 @@ helm-lint-strict: $(HELM) ## helm lint --strict with every helm/isthmus/ci profi
 	done
 
 # Starts the secured broker and Hydra, runs the test, stops them (also on failure).
-deploy-run: ## Run every rendered chart profile and the compose file as real processes (readiness, one quote to an ERP order)
+deploy-run: ## Run every rendered chart profile and the compose file as real processes (readiness, one quote to an ERP order, legacy-bridge's drop folder)
 	$(MAKE) infra-up-secure
 	@status=0; \
 	  cd $(DEPLOY_RUN_ROOT)/deploy/validate && $(INFRA_ENV) ISTHMUS_SECURE_DIR=$(SECURE_DIR) \

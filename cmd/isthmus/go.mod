@@ -76,6 +76,7 @@ require (
 	github.com/isthmus/isthmus/services/erp-simulator v0.0.0
 	github.com/isthmus/isthmus/services/field-service v0.0.0
 	github.com/isthmus/isthmus/services/gateway v0.0.0
+	github.com/isthmus/isthmus/services/legacy-bridge v0.0.0
 	github.com/isthmus/isthmus/services/quote-to-order v0.0.0
 	github.com/isthmus/isthmus/services/reconciler v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
@@ -101,3 +102,5 @@ replace github.com/isthmus/isthmus/services/quote-to-order => ../../services/quo
 replace github.com/isthmus/isthmus/services/reconciler => ../../services/reconciler
 
 replace github.com/isthmus/isthmus/services/gateway => ../../services/gateway
+
+replace github.com/isthmus/isthmus/services/legacy-bridge => ../../services/legacy-bridge

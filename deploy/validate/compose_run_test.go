@@ -9,7 +9,9 @@ package validate
 // one-shot hydra-clients runs the same Hydra program as its image. Each
 // service gets exactly its compose environment with the compose network's
 // host names mapped, one-shot services run to completion in depends_on
-// order, and every service's own healthcheck command decides readiness.
+// order, and every service's own healthcheck command decides readiness. A
+// named volume is one folder of the test, shared by every service that
+// mounts it, and paths under its mount point are mapped into it.
 
 import (
 	"context"
@@ -45,7 +47,7 @@ func TestComposeRuns(t *testing.T) {
 		cli.WithWorkingDirectory(root),
 		// The one variable the run sets: its own topics and consumer groups.
 		cli.WithEnv([]string{"ISTHMUS_TOPIC_PREFIX=" + prefix}),
-		cli.WithProfiles([]string{"demo"}),
+		cli.WithProfiles([]string{"demo", "legacy"}),
 		cli.WithResolvedPaths(true),
 		cli.WithConsistency(true),
 	)
@@ -68,6 +70,7 @@ func TestComposeRuns(t *testing.T) {
 	}
 	issuer := in.oauth["ISTHMUS_OAUTH_ISSUER"]
 	c := &composeRun{t: t, p: p, bins: bins, listen: map[string]map[string]string{},
+		volumes: map[string]string{}, mounts: map[string]map[string]string{},
 		endpoints: map[string]string{
 			"kafka:19092":                             in.brokers,
 			"http://schema-registry:8081":             in.registry,
@@ -84,6 +87,17 @@ func TestComposeRuns(t *testing.T) {
 		}
 	}
 	waitOrderCommand(t, admin, prefix, 3*time.Minute)
+	// The drop folder, as legacy-bridge's ISTHMUS_LEGACY_DIR resolves: both the
+	// bridge and the simulator's legacy ERP work on it.
+	lb, err := p.GetService("legacy-bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := lb.Environment["ISTHMUS_LEGACY_DIR"]
+	if dir == nil {
+		t.Fatal("legacy-bridge: no ISTHMUS_LEGACY_DIR")
+	}
+	waitDropFolderFiled(t, c.mapValue("legacy-bridge", "ISTHMUS_LEGACY_DIR", *dir), true)
 }
 
 type composeRun struct {
@@ -92,7 +106,31 @@ type composeRun struct {
 	bins      map[string]string
 	endpoints map[string]string
 	listen    map[string]map[string]string // service -> ":port" -> local address
+	volumes   map[string]string            // named volume -> local folder
+	mounts    map[string]map[string]string // service -> mount target -> local folder
 	started   map[string]*pod
+}
+
+// mount maps the service's volumes: a named volume to the project's one
+// folder for it, a bind mount to its source.
+func (c *composeRun) mount(s types.ServiceConfig) {
+	t := c.t
+	c.mounts[s.Name] = map[string]string{}
+	for _, v := range s.Volumes {
+		switch v.Type {
+		case types.VolumeTypeVolume:
+			dir, ok := c.volumes[v.Source]
+			if !ok {
+				dir = t.TempDir()
+				c.volumes[v.Source] = dir
+			}
+			c.mounts[s.Name][v.Target] = dir
+		case types.VolumeTypeBind:
+			c.mounts[s.Name][v.Target] = v.Source
+		default:
+			t.Fatalf("%s: volume %s of type %s is not run here", s.Name, v.Target, v.Type)
+		}
+	}
 }
 
 // run starts the project's services in depends_on order: one-shot services
@@ -159,6 +197,7 @@ func (c *composeRun) depsMet(s types.ServiceConfig) bool {
 func (c *composeRun) start(s types.ServiceConfig) *pod {
 	t := c.t
 	bin := c.binary(s)
+	c.mount(s)
 	if s.Build != nil && filepath.Base(bin) != "isthmus" {
 		var decl []corev1.EnvVar
 		for k := range s.Environment {
@@ -214,6 +253,14 @@ func (c *composeRun) mapValue(service, name, v string) string {
 	t := c.t
 	if addr, ok := c.listen[service][v]; ok {
 		return addr
+	}
+	for target, dir := range c.mounts[service] {
+		if v == target || strings.HasPrefix(v, target+"/") {
+			return dir + strings.TrimPrefix(v, target)
+		}
+	}
+	if s, _ := c.p.GetService(service); s.Build != nil && strings.HasPrefix(v, "/") {
+		t.Fatalf("%s: %s=%s is a path under no volume: the image holds only its binaries", service, name, v)
 	}
 	if local, ok := c.endpoints[v]; ok {
 		return local

@@ -44,6 +44,8 @@ func TestComposeProfiles(t *testing.T) {
 		{nil, []string{"billing-bridge", "customer-sync", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
 		{[]string{"demo"}, []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
 		{[]string{"observability"}, []string{"billing-bridge", "customer-sync", "field-service", "gateway", "grafana", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "prometheus", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
+		{[]string{"legacy"}, []string{"billing-bridge", "customer-sync", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "legacy-bridge", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
+		{[]string{"demo", "legacy"}, []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "hydra", "hydra-clients", "hydra-clients-field-service", "kafka", "legacy-bridge", "provision-schemas", "provision-topics", "quote-to-order", "reconciler", "redis", "schema-registry"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.profiles, ","), func(t *testing.T) {
@@ -58,7 +60,7 @@ func TestComposeProfiles(t *testing.T) {
 
 func TestCompose(t *testing.T) {
 	root := repoRoot(t)
-	p := loadCompose(t, "demo", "observability")
+	p := loadCompose(t, "demo", "observability", "legacy")
 	svc := func(name string) types.ServiceConfig {
 		s, err := p.GetService(name)
 		if err != nil {
@@ -105,12 +107,23 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: image %s built with args %v runs %v, want [%s]", s.Name, s.Image, args, img.entrypoint, want)
 		}
 	}
-	// Every bind mount's source exists.
+	// Every bind mount's source exists. A named volume mounted into an Isthmus
+	// image starts out with the ownership of the image's directory at that path
+	// (Docker copies it into the new volume): the image must create it owned by
+	// its non-root user, or the service cannot write there.
 	for _, s := range p.Services {
 		for _, v := range s.Volumes {
-			if v.Type == types.VolumeTypeBind {
+			switch {
+			case v.Type == types.VolumeTypeBind:
 				if _, err := os.Stat(v.Source); err != nil {
 					t.Errorf("%s: bind mount source: %v", s.Name, err)
+				}
+			case v.Type == types.VolumeTypeVolume && s.Build != nil:
+				img := programImage(t, imageProgram(s.Image))
+				uid, _, _ := strings.Cut(img.user, ":")
+				if owner, _, _ := strings.Cut(img.owner[v.Target], ":"); img.copied[v.Target] == "" || owner != uid {
+					t.Errorf("%s: volume %s at %s: the image does not create %s owned by its user %s (COPY --chown, owner %q): the volume would be root's and unwritable",
+						s.Name, v.Source, v.Target, v.Target, img.user, img.owner[v.Target])
 				}
 			}
 		}
@@ -165,8 +178,11 @@ func TestCompose(t *testing.T) {
 			}
 		}
 		wantProfiles := []string(nil)
-		if name == "erp-simulator" {
+		switch name {
+		case "erp-simulator":
 			wantProfiles = []string{"demo"}
+		case "legacy-bridge":
+			wantProfiles = []string{"legacy"}
 		}
 		if !slices.Equal(s.Profiles, wantProfiles) {
 			t.Errorf("%s: profiles %v, want %v", name, s.Profiles, wantProfiles)
@@ -197,6 +213,34 @@ func TestCompose(t *testing.T) {
 		if cmd := svc(provisioner).Command; id == nil || !slices.Contains([]string(cmd), *id) {
 			t.Errorf("%s creates %v, not %s's client %v", provisioner, cmd, caller, id)
 		}
+	}
+	// The drop folder: legacy-bridge and the simulator's legacy ERP see the same
+	// named volume, each where its setting says.
+	drop := map[string]string{}
+	for name, env := range map[string]string{"legacy-bridge": "ISTHMUS_LEGACY_DIR", "erp-simulator": "ISTHMUS_SIM_LEGACY_DIR"} {
+		s := svc(name)
+		dir := s.Environment[env]
+		if dir == nil || *dir == "" {
+			t.Errorf("%s: %s not set", name, env)
+			continue
+		}
+		for _, v := range s.Volumes {
+			if v.Target == *dir {
+				if v.Type != types.VolumeTypeVolume || v.ReadOnly {
+					t.Errorf("%s: %s=%s is a %s mount (read-only %v), want a read-write named volume", name, env, *dir, v.Type, v.ReadOnly)
+				}
+				drop[name] = v.Source
+			}
+		}
+		if drop[name] == "" {
+			t.Errorf("%s: %s=%s is no volume mount", name, env, *dir)
+		}
+	}
+	if drop["legacy-bridge"] != drop["erp-simulator"] {
+		t.Errorf("drop folder: legacy-bridge mounts volume %q, erp-simulator %q: they must share one", drop["legacy-bridge"], drop["erp-simulator"])
+	}
+	if _, ok := p.Volumes[drop["legacy-bridge"]]; !ok {
+		t.Errorf("drop folder volume %q is not a named volume of the project", drop["legacy-bridge"])
 	}
 	for _, name := range []string{"prometheus", "grafana"} {
 		if got := svc(name).Profiles; !slices.Equal(got, []string{"observability"}) {

@@ -97,6 +97,7 @@ type image struct {
 	entrypoint []string
 	exposed    []string
 	copied     map[string]string // destination -> "stage:source"
+	owner      map[string]string // destination -> the COPY's --chown, when set
 }
 
 func (d *dockerfile) image(buildArgs map[string]string) (*image, error) {
@@ -118,7 +119,7 @@ func (d *dockerfile) image(buildArgs map[string]string) (*image, error) {
 		}
 		st = next
 	}
-	img := &image{copied: map[string]string{}}
+	img := &image{copied: map[string]string{}, owner: map[string]string{}}
 	img.from, _ = expand(chain[0].BaseName, global)
 	for _, st := range chain {
 		img.stages = append(img.stages, st.Name)
@@ -155,6 +156,11 @@ func (d *dockerfile) image(buildArgs map[string]string) (*image, error) {
 						return nil, err
 					}
 					img.copied[dst] = x.From + ":" + src
+				}
+				if x.Chown != "" {
+					if img.owner[dst], err = expand(x.Chown, env); err != nil {
+						return nil, err
+					}
 				}
 			case *instructions.RunCommand:
 				return nil, fmt.Errorf("stage %s: RUN %v in the runtime image: it has no shell", st.Name, x.CmdLine)

@@ -17,6 +17,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
+	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	networkingv1 "k8s.io/api/networking/v1"
 )
@@ -33,7 +34,7 @@ func ciValues(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"minimal", "production", "region"} {
+	for _, want := range []string{"minimal", "production", "region", "legacy"} {
 		if !slices.Contains(files, filepath.Join(chartDir(t), "ci", want+"-values.yaml")) {
 			t.Fatalf("helm/isthmus/ci/%s-values.yaml is missing", want)
 		}
@@ -70,15 +71,7 @@ func loadChart(t *testing.T) *chart.Chart {
 // against values.schema.json on the way.
 func render(t *testing.T, vals map[string]any, releaseName, namespace string) (string, error) {
 	t.Helper()
-	cfg := &action.Configuration{Log: func(string, ...any) {}}
-	install := action.NewInstall(cfg)
-	install.DryRun = true
-	install.ClientOnly = true
-	install.Replace = true
-	install.ReleaseName = releaseName
-	install.Namespace = namespace
-	install.KubeVersion = kubeVersion
-	rel, err := install.Run(loadChart(t), vals)
+	rel, err := renderRelease(t, vals, releaseName, namespace)
 	if err != nil {
 		return "", err
 	}
@@ -88,6 +81,20 @@ func render(t *testing.T, vals map[string]any, releaseName, namespace string) (s
 		fmt.Fprintf(&b, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
 	return b.String(), nil
+}
+
+// renderRelease is render's release: its manifest, hooks and NOTES.
+func renderRelease(t *testing.T, vals map[string]any, releaseName, namespace string) (*release.Release, error) {
+	t.Helper()
+	cfg := &action.Configuration{Log: func(string, ...any) {}}
+	install := action.NewInstall(cfg)
+	install.DryRun = true
+	install.ClientOnly = true
+	install.Replace = true
+	install.ReleaseName = releaseName
+	install.Namespace = namespace
+	install.KubeVersion = kubeVersion
+	return install.Run(loadChart(t), vals)
 }
 
 // TestHelmLint is `helm lint` (Helm's own lint rules: Chart.yaml, values and
@@ -238,6 +245,20 @@ func TestValuesSchemaRejectsBadValues(t *testing.T) {
 		{"field-service credentials without a Secret", func(v map[string]any) {
 			v["serviceCredentials"] = map[string]any{"oauth": map[string]any{"tokenUrl": "https://idp/token", "existingSecret": "q2o"}}
 		}, []string{"serviceCredentials.oauth.fieldService.existingSecret", "field-service is enabled"}},
+		{"legacy-bridge without its drop folder", func(v map[string]any) {
+			v["services"] = map[string]any{"legacy-bridge": map[string]any{"enabled": true}}
+		}, []string{"legacyBridge.dropFolder.existingClaim is required", "services.legacy-bridge.enabled", "ReadWriteMany"}},
+		{"drop folder subPath leaving the claim", func(v map[string]any) {
+			v["services"] = map[string]any{"legacy-bridge": map[string]any{"enabled": true}}
+			v["legacyBridge"] = map[string]any{"dropFolder": map[string]any{"existingClaim": "erp-share", "subPath": "isthmus/../../etc"}}
+		}, []string{"/legacyBridge/dropFolder/subPath"}},
+		{"drop folder subPath absolute", func(v map[string]any) {
+			v["legacyBridge"] = map[string]any{"dropFolder": map[string]any{"existingClaim": "erp-share", "subPath": "/isthmus"}}
+		}, []string{"/legacyBridge/dropFolder/subPath"}},
+		{"legacy-bridge above its input partitions", func(v map[string]any) {
+			v["services"] = map[string]any{"legacy-bridge": map[string]any{"enabled": true, "replicas": 7}}
+			v["legacyBridge"] = map[string]any{"dropFolder": map[string]any{"existingClaim": "erp-share"}}
+		}, []string{"/services/legacy-bridge", "at most 6"}},
 		{"KEDA without Prometheus", func(v map[string]any) {
 			v["services"] = map[string]any{"customer-sync": map[string]any{"autoscaling": map[string]any{"keda": map[string]any{"enabled": true}}}}
 		}, []string{"keda.prometheusServerAddress is required", "services.customer-sync"}},
@@ -277,8 +298,8 @@ func TestTopicPrefixReachesEveryContainer(t *testing.T) {
 			}
 		}
 	}
-	if n != 2+len(services) {
-		t.Errorf("%d containers, want one per service and two provisioning Jobs (%d)", n, 2+len(services))
+	if want := 2 + len(enabledServices(t, vals)); n != want {
+		t.Errorf("%d containers, want one per enabled service and two provisioning Jobs (%d)", n, want)
 	}
 }
 
@@ -371,15 +392,50 @@ func TestPartitionBoundMatchesCatalog(t *testing.T) {
 	if !strings.Contains(string(raw), fmt.Sprintf("at most %d", bound)) {
 		t.Errorf("values.schema.json's refusal message does not say \"at most %d\"", bound)
 	}
+	// The catalog names the ERP, not its adapter, as the consumer of the ERP's
+	// command topics: legacy-bridge consumes those of the routed flows
+	// (pkg/flowmode), which the catalog must list as the ERP's.
+	adapterInputs := map[string][]string{"legacy-bridge": {"erp.customer-commands.v1", "erp.order-commands.v1"}}
 	for _, svc := range statefulServices {
 		least := 0
 		for _, tp := range catalog.Topics {
-			if slices.Contains(tp.Consumers, svc) && (least == 0 || tp.Partitions < least) {
+			consumes := slices.Contains(tp.Consumers, svc)
+			if slices.Contains(adapterInputs[svc], tp.Name) {
+				if !slices.Contains(tp.Consumers, "erp") {
+					t.Errorf("%s: consumers %v in schemas/topics.yaml do not name the ERP, whose adapter %s consumes it", tp.Name, tp.Consumers, svc)
+				}
+				consumes = true
+			}
+			if consumes && (least == 0 || tp.Partitions < least) {
 				least = tp.Partitions
 			}
 		}
 		if least != bound {
 			t.Errorf("%s: its input topics have %d partitions (schemas/topics.yaml), the chart bounds its replicas at %d", svc, least, bound)
+		}
+	}
+}
+
+// TestNotesNameTheDropFolder: with legacy-bridge on, the install notes say which
+// claim (and folder in it) is the drop folder and where the bridge mounts it;
+// without it they do not mention it.
+func TestNotesNameTheDropFolder(t *testing.T) {
+	for file, want := range map[string][]string{
+		"legacy-values.yaml":  {"isthmus-legacy-bridge", "PersistentVolumeClaim erp-file-gateway, folder isthmus", "/var/lib/isthmus/legacy"},
+		"minimal-values.yaml": nil,
+	} {
+		rel, err := renderRelease(t, readValues(t, filepath.Join(chartDir(t), "ci", file)), "isthmus", "isthmus")
+		if err != nil {
+			t.Fatal(err)
+		}
+		notes := rel.Info.Notes
+		for _, w := range want {
+			if !strings.Contains(notes, w) {
+				t.Errorf("%s: NOTES do not mention %q:\n%s", file, w, notes)
+			}
+		}
+		if want == nil && strings.Contains(notes, "drop folder") {
+			t.Errorf("%s: NOTES mention a drop folder, but legacy-bridge is off:\n%s", file, notes)
 		}
 	}
 }

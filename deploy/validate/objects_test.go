@@ -132,7 +132,7 @@ func workloadOf(o object) (workload, bool) {
 
 // statefulServices keep partitioned state: StatefulSets whose pod name is a
 // stable instance id (DESIGN.md §8).
-var statefulServices = []string{"billing-bridge", "customer-sync", "field-service", "quote-to-order", "reconciler"}
+var statefulServices = []string{"billing-bridge", "customer-sync", "field-service", "legacy-bridge", "quote-to-order", "reconciler"}
 
 func containersOf(o object) []corev1.Container {
 	ps, _ := podSpecOf(o)
@@ -193,6 +193,9 @@ func checkObjects(t *testing.T, objs []object, vals map[string]any) {
 		comp := d.template.Labels["app.kubernetes.io/component"]
 		got = append(got, comp)
 		checkIdentity(t, d, headless)
+		if comp == "legacy-bridge" {
+			checkDropFolder(t, d, vals)
+		}
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, enabled) {
@@ -494,5 +497,54 @@ func checkIdentity(t *testing.T, w workload, headless map[string]bool) {
 	}
 	if !headless[w.serviceName] {
 		t.Errorf("%s: serviceName %q is no headless Service of the release", comp, w.serviceName)
+	}
+}
+
+// checkDropFolder: legacy-bridge's ISTHMUS_LEGACY_DIR is where it mounts, read-write,
+// the drop folder's claim (legacyBridge.dropFolder) with its subPath, and every
+// other mount but /tmp stays read-only.
+func checkDropFolder(t *testing.T, w workload, vals map[string]any) {
+	t.Helper()
+	drop, _ := vals["legacyBridge"].(map[string]any)
+	drop, _ = drop["dropFolder"].(map[string]any)
+	claim, _ := drop["existingClaim"].(string)
+	subPath, _ := drop["subPath"].(string)
+	c := w.template.Spec.Containers[0]
+	dir := envValue(c, "ISTHMUS_LEGACY_DIR")
+	if dir == "" {
+		t.Errorf("legacy-bridge: ISTHMUS_LEGACY_DIR not set")
+		return
+	}
+	var found bool
+	for _, m := range c.VolumeMounts {
+		var vol *corev1.Volume
+		for i := range w.template.Spec.Volumes {
+			if w.template.Spec.Volumes[i].Name == m.Name {
+				vol = &w.template.Spec.Volumes[i]
+			}
+		}
+		if vol == nil {
+			t.Errorf("legacy-bridge: volumeMount %s has no volume", m.Name)
+			continue
+		}
+		if m.MountPath != dir {
+			if !m.ReadOnly && m.MountPath != "/tmp" {
+				t.Errorf("legacy-bridge: %s mounted read-write at %s", m.Name, m.MountPath)
+			}
+			continue
+		}
+		found = true
+		got := "no PersistentVolumeClaim"
+		if pvc := vol.PersistentVolumeClaim; pvc != nil {
+			got = fmt.Sprintf("claim %q (volume readOnly %v)", pvc.ClaimName, pvc.ReadOnly)
+			if pvc.ClaimName == claim && !pvc.ReadOnly && !m.ReadOnly && m.SubPath == subPath {
+				continue
+			}
+		}
+		t.Errorf("legacy-bridge: %s at ISTHMUS_LEGACY_DIR %s: %s, mount readOnly %v, subPath %q; want claim %q read-write with subPath %q",
+			m.Name, dir, got, m.ReadOnly, m.SubPath, claim, subPath)
+	}
+	if !found {
+		t.Errorf("legacy-bridge: ISTHMUS_LEGACY_DIR %s is no volume mount: the drop folder would be the read-only root file system", dir)
 	}
 }

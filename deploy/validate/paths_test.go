@@ -18,7 +18,7 @@ func repoRoot(t *testing.T) string {
 }
 
 // services are the deployable service modules; the CLI is cmd/isthmus.
-var services = []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "quote-to-order", "reconciler"}
+var services = []string{"billing-bridge", "customer-sync", "erp-simulator", "field-service", "gateway", "legacy-bridge", "quote-to-order", "reconciler"}
 
 // imageProgram is the program an Isthmus image runs, from the image's name: the
 // chart's and docker-compose.yml's images are <repository>/<program>:<tag>, except

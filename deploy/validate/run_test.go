@@ -20,7 +20,10 @@ package validate
 //     addresses (<release>-gateway:9090) go through the rendered Service to the
 //     pod's port.
 //   - Mount paths are rewritten to a temp dir holding the Secret and
-//     ConfigMap files, as the kubelet would write them.
+//     ConfigMap files, as the kubelet would write them; a read-only mount is
+//     a read-only directory. A PersistentVolumeClaim the release expects to
+//     exist (existingClaim) is a folder of the test, shared by every pod that
+//     mounts it, at the mount's subPath.
 //   - Secrets the release expects to exist (existingSecret values) are made
 //     here from the local infrastructure's credentials and certificates.
 //   - topicPrefix gets a unique run suffix, so runs never share topics or
@@ -171,8 +174,12 @@ type profile struct {
 	file      string
 	secrets   map[string]map[string]string // existing Secrets, name -> key -> content
 	endpoints map[string]string            // endpoint outside the release -> local endpoint
+	claims    map[string]string            // existing PersistentVolumeClaims, name -> local folder
 	admin     []kgo.Opt                    // client of the profile's broker (the run's topics are deleted after)
 	endToEnd  bool                         // wait for a quote to become an ERP order command
+	// dropFolder is legacy-bridge's drop folder as the ERP's file gateway sees
+	// it (in claims): the bridge must lay it out and quarantine a bad file.
+	dropFolder string
 }
 
 func profiles(t *testing.T, in *localInfra) []profile {
@@ -188,17 +195,17 @@ func profiles(t *testing.T, in *localInfra) []profile {
 	q2oCert, q2oKey := in.internal.issue(t, "quote-to-order", false)
 	plainRedis := in.redis
 	secured := []kgo.Opt{kgo.SeedBrokers(in.mtls["ISTHMUS_KAFKA_BROKERS"]), kgo.DialTLSConfig(in.clientTLS(t))}
+	plain := []kgo.Opt{kgo.SeedBrokers(strings.Split(in.brokers, ",")...)}
+	// The endpoints of minimal-values.yaml, which legacy-values.yaml shares.
+	minimal := map[string]string{
+		"kafka.kafka.svc:9092":                  in.brokers,
+		"http://schema-registry.kafka.svc:8081": in.registry,
+		"redis://redis.redis.svc:6379/0":        plainRedis,
+		"http://keycloak.identity.svc:8080/realms/isthmus/protocol/openid-connect/certs": hydraJWKS,
+	}
+	erpShare := t.TempDir() // the ERP file gateway's ReadWriteMany share
 	return []profile{
-		{
-			file:  "minimal-values.yaml",
-			admin: []kgo.Opt{kgo.SeedBrokers(strings.Split(in.brokers, ",")...)},
-			endpoints: map[string]string{
-				"kafka.kafka.svc:9092":                  in.brokers,
-				"http://schema-registry.kafka.svc:8081": in.registry,
-				"redis://redis.redis.svc:6379/0":        plainRedis,
-				"http://keycloak.identity.svc:8080/realms/isthmus/protocol/openid-connect/certs": hydraJWKS,
-			},
-		},
+		{file: "minimal-values.yaml", admin: plain, endpoints: minimal},
 		{
 			file:  "production-values.yaml",
 			admin: secured,
@@ -246,6 +253,14 @@ func profiles(t *testing.T, in *localInfra) []profile {
 			// The erp-simulator of this profile drives CRM and ERP traffic.
 			endToEnd: true,
 		},
+		{
+			file:      "legacy-values.yaml",
+			admin:     plain,
+			endpoints: minimal,
+			claims:    map[string]string{"erp-file-gateway": erpShare},
+			// The profile's subPath: the folder "isthmus" of the share.
+			dropFolder: filepath.Join(erpShare, "isthmus"),
+		},
 	}
 }
 
@@ -278,13 +293,16 @@ func TestRenderedDeploymentsRun(t *testing.T) {
 			if err != nil {
 				t.Fatalf("helm template: %v", err)
 			}
-			c := &cluster{t: t, bins: bins, infra: in, secrets: p.secrets, endpoints: p.endpoints, namespace: "isthmus"}
+			c := &cluster{t: t, bins: bins, infra: in, secrets: p.secrets, claims: p.claims, endpoints: p.endpoints, namespace: "isthmus"}
 			c.load(decodeManifest(t, manifest))
 			c.runJobs()
 			c.startWorkloads()
 			c.waitReady(2 * time.Minute)
 			if p.endToEnd {
 				waitOrderCommand(t, p.admin, prefix, 3*time.Minute)
+			}
+			if p.dropFolder != "" {
+				waitDropFolderFiled(t, p.dropFolder, false)
 			}
 		})
 	}
@@ -296,6 +314,7 @@ type cluster struct {
 	bins      map[string]string
 	infra     *localInfra
 	secrets   map[string]map[string]string
+	claims    map[string]string
 	endpoints map[string]string
 	namespace string
 
@@ -473,7 +492,9 @@ func (c *cluster) command(podName string, ct corev1.Container) (string, []string
 }
 
 // mount writes every volume the container mounts under root, as the kubelet
-// would, and returns mount path -> local directory.
+// would, and returns mount path -> local directory. A read-only mount of the
+// pod's own volumes is a directory the process cannot write to; a claim is the
+// profile's folder for it, at the mount's subPath.
 func (c *cluster) mount(podName string, spec *corev1.PodSpec, ct corev1.Container, root string) map[string]string {
 	t := c.t
 	vols := map[string]corev1.Volume{}
@@ -486,11 +507,32 @@ func (c *cluster) mount(podName string, spec *corev1.PodSpec, ct corev1.Containe
 		if !ok {
 			t.Fatalf("%s: volumeMount %s has no volume", podName, m.Name)
 		}
+		if pvc := v.PersistentVolumeClaim; pvc != nil {
+			share, ok := c.claims[pvc.ClaimName]
+			if !ok {
+				t.Fatalf("%s: PersistentVolumeClaim %s (volume %s) does not exist: the pod would stay Pending", podName, pvc.ClaimName, m.Name)
+			}
+			if m.ReadOnly || pvc.ReadOnly {
+				t.Fatalf("%s: claim %s mounted read-only: a shared folder is not made read-only for one process here", podName, pvc.ClaimName)
+			}
+			dir := filepath.Join(share, m.SubPath) // the kubelet creates a missing subPath
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out[m.MountPath] = dir
+			continue
+		}
+		if m.SubPath != "" {
+			t.Fatalf("%s: volumeMount %s: subPath on a volume other than a claim is not run here", podName, m.Name)
+		}
 		dir := filepath.Join(root, "mnt", strings.TrimPrefix(m.MountPath, "/"))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
 		out[m.MountPath] = dir
+		if m.ReadOnly {
+			defer readOnlyDir(t, dir) // once its files are written
+		}
 		var data map[string]string
 		var items []corev1.KeyToPath
 		switch {
@@ -527,6 +569,67 @@ func (c *cluster) mount(podName string, spec *corev1.PodSpec, ct corev1.Containe
 		}
 	}
 	return out
+}
+
+// readOnlyDir makes dir read-only for the process, as a read-only mount is,
+// and writable again before the test's temp dir is removed.
+func readOnlyDir(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+}
+
+// waitDropFolderFiled checks, through the drop folder as the ERP sees it, that
+// legacy-bridge works on it: it has laid out its folders, and a malformed file
+// the ERP drops into inbound/ ends in quarantine/ with its report. With erp
+// (the simulator plays the legacy ERP at the same folder) a malformed request
+// file in outbound/ also ends in outbound/rejected/ with its reason.
+func waitDropFolderFiled(t *testing.T, dir string, erp bool) {
+	t.Helper()
+	for _, sub := range []string{"inbound", "outbound", "processed", "quarantine"} {
+		if st, err := os.Stat(filepath.Join(dir, sub)); err != nil || !st.IsDir() {
+			t.Fatalf("drop folder %s: legacy-bridge did not lay out %s/ (%v)", dir, sub, err)
+		}
+	}
+	drop := func(sub, name string) {
+		// Written under a dot name and renamed, as both sides do.
+		tmp := filepath.Join(dir, sub, "."+name)
+		if err := os.WriteFile(tmp, []byte("not a batch file\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, sub, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := fmt.Sprintf("CUSTMAS_run-%d.csv", time.Now().UnixNano())
+	drop("inbound", name)
+	want := map[string]string{filepath.Join(dir, "quarantine", name+".report.json"): `"reason": "missing_header"`}
+	if erp {
+		req := fmt.Sprintf("CUSTREQ_run-%d.csv", time.Now().UnixNano())
+		drop("outbound", req)
+		want[filepath.Join(dir, "outbound", "rejected", req+".reason.txt")] = "reason: missing_header"
+	}
+	// The refused file itself leaves inbound/ for quarantine/ once reported.
+	want[filepath.Join(dir, "quarantine", name)] = "not a batch file"
+	deadline := time.Now().Add(time.Minute)
+	for path, content := range want {
+		for {
+			b, err := os.ReadFile(path)
+			if err == nil && strings.Contains(string(b), content) {
+				t.Logf("drop folder: %s", strings.TrimPrefix(path, dir+"/"))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("drop folder %s: no %s with %q within a minute (%v, %q)", dir, path, content, err, b)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "inbound", name)); !os.IsNotExist(err) {
+		t.Errorf("drop folder: %s is in quarantine/ and still in inbound/ (%v)", name, err)
+	}
 }
 
 var listenAddr = regexp.MustCompile(`^:(\d+)$`)

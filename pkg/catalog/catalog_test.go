@@ -26,7 +26,7 @@ var designTopics = []string{
 	"erp.asset.v1", "erp.service-order-commands.v1", "erp.service-order-status.v1", "erp.warranty-claim-commands.v1",
 	"erp.return-commands.v1", "erp.return-status.v1", "crm.case.v1", "crm.case-updates.v1",
 	// §8: modernization (legacy ERP adapter, routing modes, parity).
-	"erp.path-results.v1", "ops.flow-mode.v1", "recon.parity.v1", "dlq.legacy-bridge.v1",
+	"erp.path-results.v1", "ops.flow-mode.v1", "recon.parity.v1", "dlq.legacy-bridge.v1", "dlq.reconciler-parity.v1",
 }
 
 func loadTree(t *testing.T) *Catalog {

@@ -44,6 +44,8 @@ const (
 	TopicDlqLegacyBridgeV1 = "dlq.legacy-bridge.v1"
 	// TopicDlqQuoteToOrderV1: Messages quote-to-order can never process, with their original bytes.
 	TopicDlqQuoteToOrderV1 = "dlq.quote-to-order.v1"
+	// TopicDlqReconcilerParityV1: ERP path results the reconciler's parity check can never process (unreadable, unknown flow or path, no entity id, not keyed flow|entity id), with their original bytes.
+	TopicDlqReconcilerParityV1 = "dlq.reconciler-parity.v1"
 	// TopicDlqReconcilerV1: Messages the reconciler can never process, with their original bytes.
 	TopicDlqReconcilerV1 = "dlq.reconciler.v1"
 	// TopicERPAssetV1: Installed base (compacted) - serialised assets at customers with their warranty and service-contract coverage; tombstone removes an asset.
@@ -90,7 +92,7 @@ const (
 	TopicOpsDecisionsV1 = "ops.decisions.v1"
 	// TopicOpsExceptionsV1: Business exceptions routed to operations queues (sales-ops, finance-ops, master-data, trade-compliance, service-ops) with full context.
 	TopicOpsExceptionsV1 = "ops.exceptions.v1"
-	// TopicOpsFlowModeV1: The ERP path (LEGACY, SHADOW, NEW) each routed flow is served by, after each change, with the earlier periods; written only by the operations API.
+	// TopicOpsFlowModeV1: The ERP path (LEGACY, SHADOW, NEW) each routed flow is served by, after each change, with the earlier periods; written only by the operations API. Read whole, outside any consumer group, by every ERP adapter (legacy-bridge, erp-simulator) and the reconciler.
 	TopicOpsFlowModeV1 = "ops.flow-mode.v1"
 	// TopicOrdersLifecycleV1: Every state transition of every order, with pricing and credit outcomes, and the steps of returns of its goods.
 	TopicOrdersLifecycleV1 = "orders.lifecycle.v1"
@@ -628,12 +630,13 @@ var valueFactories = map[string]func() Value{
 
 // rawTopics carry raw bytes (dead-letter queues).
 var rawTopics = map[string]bool{
-	TopicDlqBillingBridgeV1: true,
-	TopicDlqCustomerSyncV1:  true,
-	TopicDlqERPSimulatorV1:  true,
-	TopicDlqFieldServiceV1:  true,
-	TopicDlqGatewayV1:       true,
-	TopicDlqLegacyBridgeV1:  true,
-	TopicDlqQuoteToOrderV1:  true,
-	TopicDlqReconcilerV1:    true,
+	TopicDlqBillingBridgeV1:    true,
+	TopicDlqCustomerSyncV1:     true,
+	TopicDlqERPSimulatorV1:     true,
+	TopicDlqFieldServiceV1:     true,
+	TopicDlqGatewayV1:          true,
+	TopicDlqLegacyBridgeV1:     true,
+	TopicDlqQuoteToOrderV1:     true,
+	TopicDlqReconcilerParityV1: true,
+	TopicDlqReconcilerV1:       true,
 }

@@ -80,3 +80,14 @@ func OrderResult(path, mode string, authoritative bool, s *contracts.OrderStatus
 		CommandID: s.CommandID, ERPID: s.ERPOrderID, Status: s.Status, Fields: map[string]string{}, Lines: lines, Total: s.Total,
 	}
 }
+
+// Decided reports whether an order status is a decision on a command
+// (ACCEPTED, PARTIALLY_REJECTED, REJECTED, CANCELLED): the statuses a path
+// reports on erp.path-results.v1. Receipt, shipment and invoice are not.
+func Decided(status string) bool {
+	switch status {
+	case contracts.ErpOrderStateAccepted, contracts.ErpOrderStatePartiallyRejected, contracts.ErpOrderStateRejected, contracts.ErpOrderStateCancelled:
+		return true
+	}
+	return false
+}

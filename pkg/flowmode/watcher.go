@@ -206,20 +206,27 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// ErrLate is the error of Publish when the record was written but
+// acknowledged only after its effective time.
+var ErrLate = errors.New("mode recorded after it took effect")
+
 // Publish records v, a record made by Next, on the mode topic of kcfg. It
-// fails when the broker acknowledged it only after its effective time:
-// commands in between may have been routed by the earlier mode on a path
-// that had not read it.
+// fails when the broker acknowledged it only after its effective time
+// (ErrLate: the record is written, but commands in between may have been
+// routed by the earlier mode on a path that had not read it).
 func Publish(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, sd *serde.Serde, v *contracts.FlowMode) error {
-	b, err := sd.Encode(ctx, contracts.TopicOpsFlowModeV1, v)
+	// The subject is the physical topic's (TopicNameStrategy, with the
+	// prefix), like every other producer's.
+	topic := kcfg.Topic(contracts.TopicOpsFlowModeV1)
+	b, err := sd.Encode(ctx, topic, v)
 	if err != nil {
 		return fmt.Errorf("flow %s: encode mode: %w", v.Flow, err)
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: kcfg.Topic(contracts.TopicOpsFlowModeV1), Key: []byte(v.Flow), Value: b}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(v.Flow), Value: b}).FirstErr(); err != nil {
 		return fmt.Errorf("flow %s: record mode: %w", v.Flow, err)
 	}
 	if late := time.Since(v.EffectiveAt); late > 0 {
-		return fmt.Errorf("flow %s: mode %s recorded %s after it took effect: commands in between may not have been routed alike; check parity", v.Flow, v.Mode, late.Round(time.Millisecond))
+		return fmt.Errorf("flow %s: mode %s %w by %s: commands in between may not have been routed alike; check parity", v.Flow, v.Mode, ErrLate, late.Round(time.Millisecond))
 	}
 	return nil
 }

@@ -85,7 +85,16 @@ ISTHMUS_INSTANCE_STABLE=true (static group membership, stable transactional ids)
 The gateway and the simulator hold no partitioned state and stay Deployments.
 */}}
 {{- define "isthmus.stateful" -}}
-{{- if has . (list "customer-sync" "quote-to-order" "billing-bridge" "field-service" "reconciler") }}true{{ end -}}
+{{- if has . (list "customer-sync" "quote-to-order" "billing-bridge" "field-service" "reconciler" "legacy-bridge") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+Where legacy-bridge mounts its drop folder (legacyBridge.dropFolder), passed to
+it as ISTHMUS_LEGACY_DIR. The images of legacy-bridge and erp-simulator create
+this directory owned by their user, for docker-compose.yml's named volume.
+*/}}
+{{- define "isthmus.legacyDir" -}}
+/var/lib/isthmus/legacy
 {{- end -}}
 
 {{/*
@@ -318,6 +327,10 @@ addresses, and the gateway's and its callers' security settings. Call with
 - name: ISTHMUS_CUSTOMER_SYNC_OWNERSHIP_FILE
   value: /etc/isthmus/ownership/ownership.yaml
 {{- end }}
+{{- if eq .name "legacy-bridge" }}
+- name: ISTHMUS_LEGACY_DIR
+  value: {{ include "isthmus.legacyDir" . | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* Name of the ConfigMap with customer-sync's ownership file, or empty. */}}
@@ -345,14 +358,17 @@ secret:
 
 {{/*
 Volumes of one pod and where they are mounted, as a list of
-(dict "volume" ... "mountPath" ...). Call with (dict "root" $ "name" N); the
-provisioning Jobs pass their own name and get the common ones only.
+(dict "name" ... "mountPath" ... "volume" ...), with "writable": true for the
+few a service writes (everything else is mounted read-only) and an optional
+"subPath". Call with (dict "root" $ "name" N); the provisioning Jobs pass their
+own name and get the common ones only.
 */}}
 {{- define "isthmus.volumeList" -}}
 {{- $v := .root.Values -}}
 {{- $tls := $v.kafka.tls -}}
 - name: tmp
   mountPath: /tmp
+  writable: true
   volume:
     name: tmp
     emptyDir:
@@ -421,6 +437,19 @@ provisioning Jobs pass their own name and get the common ones only.
           path: ownership.yaml
 {{- end }}
 {{- end }}
+{{- if eq .name "legacy-bridge" }}
+{{- $d := $v.legacyBridge.dropFolder }}
+- name: drop-folder
+  mountPath: {{ include "isthmus.legacyDir" . }}
+  writable: true
+  {{- with $d.subPath }}
+  subPath: {{ . | quote }}
+  {{- end }}
+  volume:
+    name: drop-folder
+    persistentVolumeClaim:
+      claimName: {{ $d.existingClaim | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* The pod's volumes. Call with (dict "root" $ "name" N). */}}
@@ -430,12 +459,15 @@ provisioning Jobs pass their own name and get the common ones only.
 {{- end }}
 {{- end -}}
 
-{{/* The container's mounts (all read-only but /tmp). Call with (dict "root" $ "name" N). */}}
+{{/* The container's mounts (read-only but those marked writable). Call with (dict "root" $ "name" N). */}}
 {{- define "isthmus.volumeMounts" -}}
 {{- range fromYamlArray (include "isthmus.volumeList" .) }}
 - name: {{ .name }}
   mountPath: {{ .mountPath }}
-  {{- if ne .name "tmp" }}
+  {{- with .subPath }}
+  subPath: {{ . | quote }}
+  {{- end }}
+  {{- if not .writable }}
   readOnly: true
   {{- end }}
 {{- end }}
@@ -476,6 +508,9 @@ provisioning Jobs pass their own name and get the common ones only.
 {{- end -}}
 {{- if and $v.customerSync.ownership.config $v.customerSync.ownership.existingConfigMap -}}
 {{- fail "customerSync.ownership: set config or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and (index $v.services "legacy-bridge").enabled (not $v.legacyBridge.dropFolder.existingClaim) -}}
+{{- fail "legacyBridge.dropFolder.existingClaim is required when services.legacy-bridge.enabled is true: the ReadWriteMany PersistentVolumeClaim of the drop folder it shares with the legacy ERP's file gateway (docs/legacy-bridge.md)" -}}
 {{- end -}}
 {{- range $name, $svc := $v.services -}}
 {{- if and $svc.enabled $svc.autoscaling.keda.enabled (not $v.keda.prometheusServerAddress) -}}

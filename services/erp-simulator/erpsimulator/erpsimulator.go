@@ -63,6 +63,8 @@ type Config struct {
 	// credentials.
 	DuplicateCheckBps int
 	Gateway           gatewayclient.Config
+	// Legacy is the legacy ERP mode (legacy.go).
+	Legacy LegacyConfig
 }
 
 // Register declares every setting of the service.
@@ -130,6 +132,7 @@ func (c *Config) Register(s *config.Set) {
 	bps(&c.InspectRefuseBps, "ISTHMUS_SIM_INSPECTION_REFUSE_BPS", 1000, "share of returned units inspection refuses (no credit), basis points")
 	bps(&c.DuplicateCheckBps, "ISTHMUS_SIM_DUPLICATE_CHECK_BPS", 0, "share of new CRM accounts checked with the gateway's CheckDuplicate before they are saved, basis points (a duplicate found is not created: the rep uses the existing account); needs the gateway at ISTHMUS_GATEWAY_ADDR and a token with customer:read")
 	c.Gateway.Register(s, DuplicateCheckScopes)
+	c.Legacy.register(s, latency, bps)
 	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often")
 	s.Duration(&c.InventoryEvery, "ISTHMUS_SIM_INVENTORY_EVERY", 5*time.Second, "move stock levels this often")
 	s.Duration(&c.CreditEvery, "ISTHMUS_SIM_CREDIT_EVERY", 15*time.Second, "collect receivables and re-evaluate holds this often")
@@ -188,6 +191,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return err
 	}
 	svc.AddProcessor("erp", p)
+	if err := addLegacyERP(svc, cfg, live, log); err != nil {
+		return err
+	}
 
 	cl, err := cfg.Kafka.NewClient()
 	if err != nil {

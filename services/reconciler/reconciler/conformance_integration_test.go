@@ -17,3 +17,8 @@ func TestRealConformanceRouter(t *testing.T) {
 func TestRealConformanceMatcher(t *testing.T) {
 	processortest.Conformance(t, processortest.RealCluster(t), matcherTarget())
 }
+
+// The parity processor's conformance suite on the real broker and registry.
+func TestRealConformanceParity(t *testing.T) {
+	processortest.Conformance(t, processortest.RealCluster(t), parityTarget())
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/processor/processortest"
 	"github.com/isthmus/isthmus/pkg/retry"
@@ -100,4 +101,37 @@ func matcherTarget() processortest.Target {
 
 func TestConformanceMatcher(t *testing.T) {
 	processortest.Conformance(t, processortest.FakeCluster(t), matcherTarget())
+}
+
+// parityTarget is the parity processor under the processor conformance
+// suite: the i-th input is the legacy path's answer (SHADOW) for order
+// conf-ord-i, which the new path never matches, so it is answered through
+// state and a tick: MISSING_NEW on recon.parity.v1 once the window passed,
+// keyed orders|conf-ord-i. Another verdict or key fails the suite.
+func parityTarget() processortest.Target {
+	id := func(i int) string { return fmt.Sprintf("conf-ord-%d", i) }
+	return processortest.Target{
+		Service: ParityName,
+		Config: func() processor.Config {
+			cfg := &Config{ParityWindow: 300 * time.Millisecond, Tick: 100 * time.Millisecond, Retention: 24 * time.Hour}
+			cfg.Instance = "conformance"
+			return ParityConfig(cfg, slog.New(slog.DiscardHandler))
+		},
+		Input: func(i int) (string, string, serde.Record) {
+			r := orderResult(contracts.ErpPathLegacy, contracts.RoutingModeShadow, id(i), "cmd-"+id(i))
+			return contracts.TopicERPPathResultsV1, flowmode.ResultKey(flowmode.Orders, id(i)), r
+		},
+		Output: contracts.TopicReconParityV1,
+		Identify: processortest.Answer(func(r *kgo.Record, p *contracts.ParityResult) (string, error) {
+			if p.Verdict != contracts.ParityVerdictMissingNew || string(r.Key) != flowmode.ResultKey(p.Flow, p.EntityID) || p.Flow != flowmode.Orders {
+				return "", fmt.Errorf("unexpected verdict %s for %s/%s keyed %q", p.Verdict, p.Flow, p.EntityID, r.Key)
+			}
+			return p.EntityID, nil
+		}),
+		Expect: id,
+	}
+}
+
+func TestConformanceParity(t *testing.T) {
+	processortest.Conformance(t, processortest.FakeCluster(t), parityTarget())
 }

@@ -129,6 +129,23 @@ func findChromium() string {
 // (virtual time budget), and checks the rendered DOM: injected breaks in
 // the list, and the timeline of a correlation-id search. It writes a
 // screenshot to .cache/artifacts (or $ISTHMUS_ARTIFACTS).
+// headless runs Chromium bin headless with args (--dump-dom URL, ...) in a
+// fresh profile and returns its output.
+func headless(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	profile := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir=" + profile, "--virtual-time-budget=8000", "--window-size=1400,3600"}, args...)
+	out, err := exec.CommandContext(ctx, bin, all...).Output()
+	if err != nil {
+		t.Fatalf("chromium %v: %v", args, err)
+	}
+	return string(out)
+}
+
 func browser(t *testing.T, base string) {
 	bin := chromium(t)
 	dir := os.Getenv("ISTHMUS_ARTIFACTS")
@@ -138,19 +155,7 @@ func browser(t *testing.T, base string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) string {
-		profile := t.TempDir()
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		all := append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-			"--user-data-dir=" + profile, "--virtual-time-budget=8000", "--window-size=1400,3600"}, args...)
-		out, err := exec.CommandContext(ctx, bin, all...).Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", args, err)
-		}
-		return string(out)
-	}
+	run := func(args ...string) string { return headless(t, bin, args...) }
 	page := base + "/?q=corr-b3#search"
 	dom := run("--dump-dom", page)
 	for _, want := range []string{"ORDER_NOT_SUBMITTED", "INVOICE_NOT_POSTED", "BILLING_JOURNAL_MISMATCH", "CUSTOMER_NOT_IN_ERP"} {

@@ -71,7 +71,8 @@ func newEnv(t *testing.T, sla map[string]string) *itEnv {
 	prefix := "it.recon." + hex.EncodeToString(rnd[:]) + "."
 	cat := catalog.MustEmbedded()
 	byParts := map[int32][]string{}
-	topics := append(append([]string{}, match.InputTopics...), contracts.TopicReconBreaksV1, contracts.TopicReconReportsV1, contracts.TopicOpsDecisionsV1, "dlq.reconciler.v1")
+	topics := append(append([]string{}, match.InputTopics...), contracts.TopicReconBreaksV1, contracts.TopicReconReportsV1, contracts.TopicOpsDecisionsV1, "dlq.reconciler.v1",
+		contracts.TopicERPPathResultsV1, contracts.TopicReconParityV1, contracts.TopicOpsFlowModeV1, contracts.TopicDlqReconcilerParityV1)
 	for _, name := range topics {
 		tp := cat.MustTopic(name)
 		byParts[int32(tp.Partitions)] = append(byParts[int32(tp.Partitions)], prefix+name)

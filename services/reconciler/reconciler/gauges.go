@@ -7,8 +7,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/metrics"
 	"github.com/isthmus/isthmus/services/reconciler/internal/match"
+	"github.com/isthmus/isthmus/services/reconciler/internal/parity"
 	"github.com/isthmus/isthmus/services/reconciler/internal/readmodel"
 )
 
@@ -103,5 +105,80 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 }
 
 func registerGauges() {
-	registerOnce.Do(func() { metrics.Register(metrics.Registry, prometheus.Collector(theGauges)) })
+	registerOnce.Do(func() {
+		metrics.Register(metrics.Registry, prometheus.Collector(theGauges))
+		metrics.Register(metrics.Registry, prometheus.Collector(theParityGauges))
+	})
+}
+
+// parityGauges exports the parity check's numbers from each partition's
+// stats (kept in its state: exact across restarts; each replica exports
+// its own partitions, so sum them).
+type parityGauges struct {
+	mu    sync.Mutex
+	parts map[int32]parityPart
+	stale time.Duration
+
+	entities, published, waiting *prometheus.Desc
+}
+
+type parityPart struct {
+	at    time.Time
+	stats *parity.Stats
+}
+
+var theParityGauges = &parityGauges{
+	parts:     map[int32]parityPart{},
+	stale:     time.Minute,
+	entities:  prometheus.NewDesc("isthmus_recon_parity_entities", "Entities of a flow in SHADOW kept by the parity check, by their latest verdict.", []string{"flow", "verdict"}, nil),
+	published: prometheus.NewDesc("isthmus_recon_parity_verdicts_total", "Parity verdicts published on recon.parity.v1, by flow and verdict.", []string{"flow", "verdict"}, nil),
+	waiting:   prometheus.NewDesc("isthmus_recon_parity_waiting", "Entities whose answer from one ERP path waits for the other path's.", []string{"flow"}, nil),
+}
+
+// parityVerdicts are the verdicts exported (every one, zero included).
+var parityVerdicts = []string{contracts.ParityVerdictMatch, contracts.ParityVerdictDifferent, contracts.ParityVerdictMissingNew, contracts.ParityVerdictMissingLegacy}
+
+func (g *parityGauges) set(part int32, s *parity.Stats, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.parts[part] = parityPart{at: now, stats: s}
+}
+
+func (g *parityGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.entities
+	ch <- g.published
+	ch <- g.waiting
+}
+
+func (g *parityGauges) Collect(ch chan<- prometheus.Metric) {
+	g.mu.Lock()
+	latest, published, waiting := map[string]map[string]int64{}, map[string]map[string]int64{}, map[string]int64{}
+	now := time.Now()
+	for p, ps := range g.parts {
+		if now.Sub(ps.at) > g.stale {
+			delete(g.parts, p) // revoked: another replica exports it now
+			continue
+		}
+		for _, pair := range []struct{ from, to map[string]map[string]int64 }{{ps.stats.Latest, latest}, {ps.stats.Published, published}} {
+			for f, vs := range pair.from {
+				if pair.to[f] == nil {
+					pair.to[f] = map[string]int64{}
+				}
+				for v, n := range vs {
+					pair.to[f][v] += n
+				}
+			}
+		}
+		for f, n := range ps.stats.Waiting {
+			waiting[f] += n
+		}
+	}
+	g.mu.Unlock()
+	for _, f := range flowmode.Flows {
+		for _, v := range parityVerdicts {
+			ch <- prometheus.MustNewConstMetric(g.entities, prometheus.GaugeValue, float64(latest[f][v]), f, v)
+			ch <- prometheus.MustNewConstMetric(g.published, prometheus.CounterValue, float64(published[f][v]), f, v)
+		}
+		ch <- prometheus.MustNewConstMetric(g.waiting, prometheus.GaugeValue, float64(waiting[f]), f)
+	}
 }

@@ -2,7 +2,7 @@
 // Its main.go only parses configuration and calls Run; `isthmus dev`
 // composes the same entry with the other services in one process.
 //
-// The service runs two processors and a dashboard:
+// The service runs three processors and a dashboard:
 //
 //   - the router (group "reconciler") consumes the source topics, whose keys
 //     differ, and re-keys every relevant event by its business match key
@@ -14,6 +14,12 @@
 //     partition; its tick fires due SLA timers. Two processors rather than
 //     one with an internal topic: the matcher's throughput (and so its
 //     timers' accuracy under a burst) does not share a loop with routing;
+//   - the parity check (group "reconciler-parity") consumes
+//     erp.path-results.v1 (keyed flow|entity id) with changelog-backed
+//     state and compares the legacy and the new ERP path's answers of the
+//     flows in SHADOW, publishing recon.parity.v1 (see internal/parity);
+//   - a flowmode.Watcher follows ops.flow-mode.v1 for the dashboard's
+//     parity panel and the operations API's mode changes;
 //   - the dashboard serves a projection of the topics fed by a plain
 //     read_committed consumer (see internal/readmodel).
 package reconciler
@@ -32,6 +38,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/serde"
@@ -56,6 +63,7 @@ const ObservationsTopic = "reconciler.observations.v1"
 type Config struct {
 	config.Common
 	SLA                match.SLA
+	ParityWindow       time.Duration
 	Tick               time.Duration
 	ReportEvery        time.Duration
 	Retention          time.Duration
@@ -103,6 +111,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_ORDER", d.ServiceOrder, "SLA: service case opened (or its work order after an operator's decision) → ERP service order status (else CASE_WITHOUT_SERVICE_ORDER)")
 	s.Duration(&c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_SERVICE_COST", d.ServiceCost, "SLA: service order completed with a cost → its SERVICE_COST journal posted (else SERVICE_COST_NOT_SETTLED)")
 	s.Duration(&c.SLA.ReturnCredit, "ISTHMUS_RECON_SLA_RETURN_CREDIT", d.ReturnCredit, "SLA: return inspected with accepted units → ERP return CREDITED (else RETURN_NOT_CREDITED)")
+	s.Duration(&c.ParityWindow, "ISTHMUS_RECON_PARITY_WINDOW", 10*time.Minute, "parity: how long one ERP path's answer (flow in SHADOW) waits for the other path's before recon.parity.v1 reports it MISSING_NEW or MISSING_LEGACY")
 	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked")
 	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries")
 	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event")
@@ -138,7 +147,7 @@ func (c *Config) Register(s *config.Set) {
 			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_LEDGER_SETTLE": c.SLA.LedgerSettle,
 			"ISTHMUS_RECON_SLA_SERVICE_ORDER": c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_COST": c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_RETURN_CREDIT": c.SLA.ReturnCredit,
 			"ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
-			"ISTHMUS_RECON_RETENTION": c.Retention} {
+			"ISTHMUS_RECON_RETENTION": c.Retention, "ISTHMUS_RECON_PARITY_WINDOW": c.ParityWindow} {
 			if v <= 0 {
 				return fmt.Errorf("invalid %s (--%s): must be positive, got %s", name, config.FlagName(name), v)
 			}
@@ -178,15 +187,23 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	parityProc, err := processor.New(ParityConfig(cfg, log), cfg.Kafka, svc.ProcessorOptions(sd)...)
+	if err != nil {
+		return err
+	}
 	svc.AddProcessor("router", router)
 	svc.AddProcessor("matcher", matcherProc)
+	svc.AddProcessor("parity", parityProc)
+	modes := flowmode.NewWatcher(cfg.Kafka, sd, log.With("component", "flow-modes"))
+	svc.Add("flow-modes", modes.Run, nil)
 
 	// Each topic is read once: breaks and exceptions from their start (the
 	// dashboard lists every open one), the rest from the lookback.
 	states := []string{contracts.TopicReconBreaksV1, contracts.TopicOpsExceptionsV1}
 	// Decisions are on the timeline (keyed by exception id) beside the
 	// exception updates that answer them.
-	timeline := []string{contracts.TopicOpsDecisionsV1}
+	// Parity verdicts feed the parity panel (and the timeline by entity).
+	timeline := []string{contracts.TopicOpsDecisionsV1, contracts.TopicReconParityV1}
 	for _, t := range match.InputTopics {
 		if !slices.Contains(states, t) {
 			timeline = append(timeline, t)
@@ -195,9 +212,9 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	feed := &readmodel.Feed{Kafka: cfg.Kafka, Serde: sd, Model: model, Log: log, Lookback: cfg.DashboardLookback,
 		Timeline: timeline, States: states}
 	svc.Add("dashboard-feed", feed.Run, nil)
-	dash := &dashboard.Server{Addr: cfg.DashboardAddr, Model: model, Log: log, Health: healthOf(cfg, model)}
+	dash := &dashboard.Server{Addr: cfg.DashboardAddr, Model: model, Log: log, Health: healthOf(cfg, model), Modes: modes.Current}
 	if cfg.Ops.Enabled() {
-		api, err := opsAPI(ctx, svc, cfg, sd, model, log)
+		api, err := opsAPI(ctx, svc, cfg, sd, model, modes, log)
 		if err != nil {
 			return err
 		}
@@ -215,7 +232,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 
 // opsAPI builds the operations API: the operators' verifier, the pending
 // approvals (their compacted topic, created when missing) and a producer.
-func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Serde, model *readmodel.Model, log *slog.Logger) (*opsapi.API, error) {
+func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Serde, model *readmodel.Model, modes *flowmode.Watcher, log *slog.Logger) (*opsapi.API, error) {
 	keys, static, err := bearer.Load(ctx, http.DefaultClient, cfg.Ops.JWKSURL, "ISTHMUS_OPS_JWKS_URL",
 		map[string]string{"ISTHMUS_OPS_JWKS_FILE": cfg.Ops.JWKSFile, "ISTHMUS_OPS_JWT_PUBLIC_KEYS": cfg.Ops.PublicKeysFile})
 	if err != nil {
@@ -243,7 +260,7 @@ func opsAPI(ctx context.Context, svc *service.Service, cfg *Config, sd *serde.Se
 	return &opsapi.API{
 		Verifier: &bearer.Verifier{Keys: keys, Issuer: cfg.Ops.Issuer, Audience: cfg.Ops.Audience, Leeway: 30 * time.Second, RolesClaim: cfg.Ops.RolesClaim},
 		Kafka:    cfg.Kafka, Serde: sd, Model: model, Approvals: approvals, Client: cl, Log: log.With("component", "ops-api"),
-		Threshold: cfg.Ops.FourEyesMinor,
+		Threshold: cfg.Ops.FourEyesMinor, Modes: modes,
 	}, nil
 }
 
@@ -259,8 +276,7 @@ func RouterConfig(instance string) processor.Config {
 // tick has moved them), and a tick every cfg.Tick firing due timers. It reads cfg's SLAs, report
 // window, retention, tick and instance.
 func MatcherConfig(cfg *Config, log *slog.Logger) processor.Config {
-	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log,
-		idle: max(2*cfg.Tick, time.Second), started: time.Now(), lastApply: map[int32]time.Time{}}
+	m := &matcher{engine: &match.Engine{SLA: cfg.SLA, ReportEvery: cfg.ReportEvery, Retention: cfg.Retention}, log: log, activity: newActivity(cfg.Tick)}
 	return processor.Config{
 		Service: MatcherName, Instance: cfg.Instance,
 		Topics:  []string{ObservationsTopic},
@@ -322,14 +338,43 @@ func checkKey(topic, key string, v contracts.Value) error {
 type matcher struct {
 	engine *match.Engine
 	log    *slog.Logger
-	// idle is how long a partition must have applied nothing before its
-	// timers fire by the clock alone (see match.Engine.Tick).
+	*activity
+}
+
+// activity tells whether a partition is busy: it applied input in the
+// last idle (twice the tick, at least a second), so a backlog may be
+// waiting and its timers fire only once its event time passed them too
+// (match.Engine.Tick, parity.Engine.Tick); an idle partition's fire by the
+// clock. A partition not applied since the start counts from the start.
+type activity struct {
 	idle    time.Duration
 	started time.Time
 	// The processor may run the handlers of different partitions at the
-	// same time; mu guards lastApply.
-	mu        sync.Mutex
-	lastApply map[int32]time.Time
+	// same time; mu guards last.
+	mu   sync.Mutex
+	last map[int32]time.Time
+}
+
+func newActivity(tick time.Duration) *activity {
+	return &activity{idle: max(2*tick, time.Second), started: time.Now(), last: map[int32]time.Time{}}
+}
+
+// applied notes that partition part applied input now.
+func (a *activity) applied(part int32) {
+	a.mu.Lock()
+	a.last[part] = time.Now()
+	a.mu.Unlock()
+}
+
+// busy reports whether part applied input in the last idle.
+func (a *activity) busy(part int32) bool {
+	a.mu.Lock()
+	last, ok := a.last[part]
+	a.mu.Unlock()
+	if !ok {
+		last = a.started
+	}
+	return time.Since(last) < a.idle
 }
 
 // handle applies one observation. Its input is our own internal topic and
@@ -339,9 +384,7 @@ type matcher struct {
 // partition waits, loudly, for a release that can read it; nothing is
 // skipped or dead-lettered.
 func (mt *matcher) handle(_ context.Context, m *processor.Message) error {
-	mt.mu.Lock()
-	mt.lastApply[m.Partition()] = time.Now()
-	mt.mu.Unlock()
+	mt.applied(m.Partition())
 	o, err := match.UnmarshalObservation(m.Value())
 	if err != nil {
 		return errs.Retriable(errs.ReasonCorruptState, fmt.Errorf("%s[%d]@%d: %w", m.Topic, m.Partition(), m.Record.Offset, err))
@@ -365,13 +408,7 @@ func emitBreaks(m *processor.Message, breaks []*contracts.ReconBreak) error {
 }
 
 func (mt *matcher) tick(_ context.Context, m *processor.Message, now time.Time) error {
-	mt.mu.Lock()
-	last, ok := mt.lastApply[m.Partition()]
-	mt.mu.Unlock()
-	if !ok {
-		last = mt.started
-	}
-	res, err := mt.engine.Tick(m, m.Partition(), now, time.Since(last) < mt.idle)
+	res, err := mt.engine.Tick(m, m.Partition(), now, mt.busy(m.Partition()))
 	if err != nil {
 		return err
 	}

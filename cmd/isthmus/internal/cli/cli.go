@@ -27,6 +27,17 @@ type Command struct {
 // ErrUsage marks a usage error (exit status 2).
 var ErrUsage = errors.New("usage")
 
+// ExitError ends the command with its own exit status (a verdict, not a
+// failure: `isthmus recon parity` exits 3 when a flow is not ready for
+// cutover). Main prints its message as the one line of every error.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
 // usageError is a usage error whose message is only its reason (a missing or
 // unknown command): errors.Is(err, ErrUsage).
 type usageError string
@@ -127,9 +138,9 @@ func (d *Dispatcher) names() string {
 }
 
 // Main runs the command line with the verbs cmds (listed by name) and
-// returns the exit status: 0, 2 for a usage error, 1 for any other error,
-// which is printed as one line `isthmus <verb>: <err>` (`isthmus: <err>`
-// when no verb was found).
+// returns the exit status: 0, 2 for a usage error, an ExitError's code,
+// 1 for any other error; an error is printed as one line
+// `isthmus <verb>: <err>` (`isthmus: <err>` when no verb was found).
 func Main(args []string, stdout, stderr io.Writer, cmds []Command) int {
 	cmds = append([]Command(nil), cmds...)
 	sort.Slice(cmds, func(i, j int) bool { return cmds[i].Name < cmds[j].Name })
@@ -148,7 +159,11 @@ func Main(args []string, stdout, stderr io.Writer, cmds []Command) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err := top.Run(ctx, args, stdout, stderr)
+	var exit *ExitError
 	switch {
+	case errors.As(err, &exit):
+		fmt.Fprintf(stderr, "%s: %s\n", prefix, oneLine(err))
+		return exit.Code
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, ErrUsage):

@@ -114,6 +114,7 @@ func TestMainStatus(t *testing.T) {
 		{Name: "fail", Summary: "fails", Run: (&recorder{err: errors.New("broker\n  unreachable")}).run},
 		{Name: "misuse", Summary: "bad flags", Run: (&recorder{err: fmt.Errorf("%w: --topic is required", ErrUsage)}).run},
 		{Name: "flaghelp", Summary: "--help of a flag set", Run: (&recorder{err: flag.ErrHelp}).run},
+		{Name: "verdict", Summary: "not ready", Run: (&recorder{err: &ExitError{Code: 3, Err: errors.New("NOT READY: 2 DIFFERENT")}}).run},
 	}
 	tests := []struct {
 		name           string
@@ -125,8 +126,8 @@ func TestMainStatus(t *testing.T) {
 		{"sub-verb", []string{"dlq", "list", "-v"}, 0, "ran -v", ""},
 		{"help", []string{"--help"}, 0, "  dlq          dead letters\n", ""},
 		{"listing is sorted", []string{"help"}, 0, "  dlq          dead letters\n  fail ", ""},
-		{"missing command", nil, 2, "", "isthmus: missing command: dlq, fail, flaghelp, misuse or topics\n"},
-		{"unknown command", []string{"frobnicate"}, 2, "", "isthmus: unknown command \"frobnicate\" (want dlq, fail, flaghelp, misuse or topics)\n"},
+		{"missing command", nil, 2, "", "isthmus: missing command: dlq, fail, flaghelp, misuse, topics or verdict\n"},
+		{"unknown command", []string{"frobnicate"}, 2, "", "isthmus: unknown command \"frobnicate\" (want dlq, fail, flaghelp, misuse, topics or verdict)\n"},
 		{"missing sub-verb", []string{"dlq"}, 2, "", "Usage: isthmus dlq <sub-verb>"},
 		{"missing sub-verb reason", []string{"dlq"}, 2, "", "isthmus dlq: missing sub-verb: list\n"},
 		{"unknown sub-verb", []string{"dlq", "purge"}, 2, "", "isthmus dlq: unknown sub-verb \"purge\" (want list)\n"},
@@ -134,6 +135,7 @@ func TestMainStatus(t *testing.T) {
 		{"error on one line", []string{"fail"}, 1, "ran", "isthmus fail: broker unreachable\n"},
 		{"usage error", []string{"misuse"}, 2, "ran", "isthmus misuse: usage: --topic is required\n"},
 		{"flag help", []string{"flaghelp"}, 0, "ran", ""},
+		{"own exit status", []string{"verdict"}, 3, "ran", "isthmus verdict: NOT READY: 2 DIFFERENT\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

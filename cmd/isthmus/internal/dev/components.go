@@ -10,6 +10,7 @@ import (
 	"github.com/isthmus/isthmus/services/erp-simulator/erpsimulator"
 	"github.com/isthmus/isthmus/services/field-service/fieldservice"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
+	"github.com/isthmus/isthmus/services/legacy-bridge/legacybridge"
 	"github.com/isthmus/isthmus/services/quote-to-order/quotetoorder"
 	"github.com/isthmus/isthmus/services/reconciler/reconciler"
 )
@@ -25,6 +26,7 @@ func components(env map[string]string, o Options) ([]component, error) {
 		rc  reconciler.Config
 		gw  gateway.Config
 		sim erpsimulator.Config
+		lb  legacybridge.Config
 	)
 	list := []component{
 		{name: customersync.Name, cfg: &cs, run: func(ctx context.Context, log *slog.Logger) error { return customersync.Run(ctx, &cs, log) }},
@@ -33,8 +35,11 @@ func components(env map[string]string, o Options) ([]component, error) {
 		{name: gateway.Name, cfg: &gw, run: func(ctx context.Context, log *slog.Logger) error { return gateway.Run(ctx, &gw, log) }},
 		{name: reconciler.Name, cfg: &rc, run: func(ctx context.Context, log *slog.Logger) error { return reconciler.Run(ctx, &rc, log) }},
 		{name: fieldservice.Name, cfg: &fs, run: func(ctx context.Context, log *slog.Logger) error { return fieldservice.Run(ctx, &fs, log) }},
-		{name: erpsimulator.Name, cfg: &sim, run: func(ctx context.Context, log *slog.Logger) error { return erpsimulator.Run(ctx, &sim, log) }},
 	}
+	if o.LegacyDir != "" {
+		list = append(list, component{name: legacybridge.Name, cfg: &lb, run: func(ctx context.Context, log *slog.Logger) error { return legacybridge.Run(ctx, &lb, log) }})
+	}
+	list = append(list, component{name: erpsimulator.Name, cfg: &sim, run: func(ctx context.Context, log *slog.Logger) error { return erpsimulator.Run(ctx, &sim, log) }})
 	for i := range list {
 		c := &list[i]
 		c.admin = adminAddr(o.AdminBase, i)
@@ -42,7 +47,13 @@ func components(env map[string]string, o Options) ([]component, error) {
 		for k, v := range env {
 			e[k] = v
 		}
+		if c.name == legacybridge.Name {
+			e["ISTHMUS_LEGACY_DIR"] = o.LegacyDir
+		}
 		if c.name == erpsimulator.Name {
+			if o.LegacyDir != "" {
+				e["ISTHMUS_SIM_LEGACY_DIR"] = o.LegacyDir
+			}
 			// dev's traffic flags drive the simulator's CRM side.
 			e["ISTHMUS_SIM_SCENARIO"] = o.Scenario
 			e["ISTHMUS_SIM_RATE"] = strconv.FormatFloat(o.Rate, 'f', -1, 64)

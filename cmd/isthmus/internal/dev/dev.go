@@ -31,6 +31,9 @@ type Options struct {
 	NoTraffic bool
 	DataDir   string
 	LogFile   string
+	// LegacyDir, when set, adds the legacy ERP adapter on this drop folder,
+	// with the simulator playing the on-premise ERP at it.
+	LegacyDir string
 	// Addresses of the embedded infrastructure and the first admin port.
 	KafkaAddr, RegistryAddr, RedisAddr string
 	AdminBase                          int
@@ -56,13 +59,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	set.Bool(&o.NoTraffic, "ISTHMUS_DEV_NO_TRAFFIC", false, "start everything but generate no traffic")
 	set.String(&o.DataDir, "ISTHMUS_DEV_DATA_DIR", "", "persist the embedded broker and registry here (empty: in memory)")
 	set.String(&o.LogFile, "ISTHMUS_DEV_LOG_FILE", "isthmus-dev.log", "JSON logs of every component go here ('-' for stderr)")
+	set.String(&o.LegacyDir, "ISTHMUS_DEV_LEGACY_DIR", "", "also run the legacy ERP adapter (legacy-bridge) on this drop folder, the simulator playing the on-premise ERP at it (docs/modernization.md)")
 	set.String(&o.KafkaAddr, "ISTHMUS_DEV_KAFKA_ADDR", "127.0.0.1:9092", "listen address of the embedded Kafka-protocol broker")
 	set.String(&o.RegistryAddr, "ISTHMUS_DEV_REGISTRY_ADDR", "127.0.0.1:8081", "listen address of the embedded schema registry")
 	set.String(&o.RedisAddr, "ISTHMUS_DEV_REDIS_ADDR", "127.0.0.1:6379", "listen address of the embedded Redis-protocol store")
 	set.Int(&o.AdminBase, "ISTHMUS_DEV_ADMIN_PORT", 9464, "admin port of the first service; the others follow")
 	// Short aliases matching the documented flags.
 	args = aliases(args, map[string]string{"--scenario": "--dev-scenario", "--rate": "--dev-rate", "--duration": "--dev-duration",
-		"--no-traffic": "--dev-no-traffic", "--data-dir": "--dev-data-dir", "--log-file": "--dev-log-file"})
+		"--no-traffic": "--dev-no-traffic", "--data-dir": "--dev-data-dir", "--log-file": "--dev-log-file", "--legacy-dir": "--dev-legacy-dir"})
 	if err := set.Parse(args, nil, stdout); err != nil {
 		if errors.Is(err, config.ErrHelp) {
 			return flag.ErrHelp

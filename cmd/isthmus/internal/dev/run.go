@@ -95,7 +95,7 @@ func run(ctx context.Context, o Options, common *config.Common, log *slog.Logger
 	fmt.Fprintf(stdout, "dashboard        http://%s\n", listenURL("ISTHMUS_RECON_DASHBOARD_ADDR", ":8088"))
 	fmt.Fprintf(stdout, "dev token        %s\n                 (more: isthmus dev-token --scopes pricing:read,credit:read)\n", token)
 	fmt.Fprintf(stdout, "operator         export ISTHMUS_OPERATOR_TOKEN=%s\n", ops.resolver)
-	fmt.Fprintf(stdout, "                 (dev-operator: ops.viewer, ops.resolver, ops.replayer) then isthmus exceptions list, resolve, retry, ...; dlq replay\n")
+	fmt.Fprintf(stdout, "                 (dev-operator: ops.viewer, ops.resolver, ops.replayer, ops.cutover) then isthmus exceptions list, resolve, retry, ...; dlq replay; flows set\n")
 	fmt.Fprintf(stdout, "approver         export ISTHMUS_OPERATOR_TOKEN=%s\n", ops.approver)
 	fmt.Fprintf(stdout, "                 (dev-approver: ops.viewer, finance.approver) the second person of four eyes: isthmus exceptions approvals, approve\n")
 	fmt.Fprintf(stdout, "                 more: isthmus dev-token --subject NAME --scopes %s\n", strings.Join(devtoken.OperatorRoles, ","))
@@ -155,7 +155,7 @@ func devToken(o Options, env map[string]string) (string, operatorTokens, error) 
 	if err != nil {
 		return "", ops, err
 	}
-	if ops.resolver, err = keys.Mint("dev-operator", []string{"ops.viewer", "ops.resolver", "ops.replayer"}, 7*24*time.Hour); err != nil {
+	if ops.resolver, err = keys.Mint("dev-operator", []string{"ops.viewer", "ops.resolver", "ops.replayer", "ops.cutover"}, 7*24*time.Hour); err != nil {
 		return "", ops, err
 	}
 	if ops.approver, err = keys.Mint("dev-approver", []string{"ops.viewer", "finance.approver"}, 7*24*time.Hour); err != nil {

@@ -39,7 +39,7 @@ var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inven
 
 // OperatorRoles are the operations API's roles; development tokens carry
 // them in the scope claim, where the reconciler reads roles by default.
-var OperatorRoles = []string{"ops.viewer", "ops.resolver", "finance.approver", "ops.replayer"}
+var OperatorRoles = []string{"ops.viewer", "ops.resolver", "finance.approver", "ops.replayer", "ops.cutover"}
 
 // Dir is where the development key lives: ISTHMUS_DEV_KEY_DIR, else the
 // user's cache directory.

@@ -28,16 +28,8 @@ Fix the cause first (deploy the fix, correct the master data), then replay.`, st
 	partition := fs.Int("partition", 0, "partition of the message")
 	all := fs.Bool("all", false, "replay every message of the DLQ topic")
 	dry := fs.Bool("dry-run", false, "print what would be replayed without producing")
-	var pos []string
-	for rest := args; len(rest) > 0; {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if rest = fs.Args(); len(rest) > 0 {
-			pos, rest = append(pos, rest[0]), rest[1:]
-		}
-	}
-	if err := c.Check(); err != nil {
+	pos, err := c.Parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {

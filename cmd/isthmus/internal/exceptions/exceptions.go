@@ -10,6 +10,7 @@ package exceptions
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -87,23 +88,9 @@ func sortedVerbs() []string {
 }
 
 // parse parses the flags of a sub-verb and wants exactly npos positional arguments.
-func parse(c *opsclient.Client, fs interface {
-	Parse([]string) error
-	Args() []string
-}, args []string, npos int, what string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	if err := c.Check(); err != nil {
+func parse(c *opsclient.Client, fs *flag.FlagSet, args []string, npos int, what string) ([]string, error) {
+	pos, err := c.Parse(fs, args)
+	if err != nil {
 		return nil, err
 	}
 	if len(pos) != npos {

@@ -76,6 +76,25 @@ func (c *Client) Check() error {
 	return nil
 }
 
+// Parse parses args into fs, positional arguments anywhere among the
+// flags, then checks the flags (Check); it returns the positional
+// arguments.
+func (c *Client) Parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for rest := args; len(rest) > 0; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		if rest = fs.Args(); len(rest) > 0 {
+			pos, rest = append(pos, rest[0]), rest[1:]
+		}
+	}
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	return pos, nil
+}
+
 // APIError is a refusal of the API.
 type APIError struct {
 	Status  int

@@ -1,6 +1,8 @@
 // Package recon is `isthmus recon report`: a summary of the reconciliation
 // breaks (recon.breaks.v1) and of the reconciler's periodic reports
-// (recon.reports.v1) over a time window, read from the cluster.
+// (recon.reports.v1) over a time window, read from the cluster; and
+// `isthmus recon parity`: the cutover readiness of a routed flow from the
+// parity verdicts (recon.parity.v1).
 package recon
 
 import (
@@ -40,6 +42,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // verbs are the sub-verbs.
 var verbs = cli.Dispatcher{Path: "isthmus recon", Commands: []cli.Command{
 	{Name: "report", Summary: "[--since 24h] [--format text|json|csv]: the breaks and the reconciler's reports over a window", Run: report},
+	{Name: "parity", Summary: "--flow customers|orders [--since 24h] [--min-compared 20] [--json]: legacy/new ERP path parity and the cutover verdict (exit 3: not ready)", Run: parity},
 }}
 
 func report(ctx context.Context, args []string, stdout, stderr io.Writer) error {

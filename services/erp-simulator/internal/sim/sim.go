@@ -31,7 +31,6 @@ import (
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
-	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
 
 // Stores of the simulator processor.
@@ -483,44 +482,13 @@ func erpOrderID(orderID string) string {
 
 // status builds an order status event for the current step.
 func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERPMessage) *contracts.OrderStatus {
-	cmdID, erpID := st.Cmd.CommandID, st.ERPOrderID
-	v := &contracts.OrderStatus{
-		Metadata:   s.meta("order-status", st.Cmd.OrderID, step+revisionSuffix(&st.Cmd), st.Origin, contracts.SourceSystemERP),
-		OrderID:    st.Cmd.OrderID,
-		CommandID:  &cmdID,
-		ERPOrderID: &erpID,
-		Status:     status,
-		Messages:   append(append([]contracts.ERPMessage{}, st.Decision.Messages...), extra...),
-		Total:      &contracts.Money{AmountMinor: st.Decision.AcceptedTotal, Currency: st.Cmd.Currency},
-	}
+	v := st.Decision.Report(&st.Cmd, st.ERPOrderID, status, extra...)
+	v.Metadata = s.meta("order-status", st.Cmd.OrderID, step+revisionSuffix(&st.Cmd), st.Origin, contracts.SourceSystemERP)
 	if st.InvoiceID != "" {
 		v.InvoiceID = &st.InvoiceID
 	}
 	if st.ShipmentID != "" {
 		v.ShipmentID = &st.ShipmentID
-	}
-	for _, ld := range st.Decision.Lines {
-		ls := contracts.OrderLineStatus{LineNumber: ld.Line.LineNumber, SKU: ld.Line.SKU}
-		if ld.Reason != "" {
-			r, msg := ld.Reason, ld.Message
-			ls.Status, ls.RejectionReason, ls.ERPMessage = contracts.LineStatusRejected, &r, &msg
-		} else {
-			ls.QuantityConfirmed = ld.Line.Quantity
-			switch status {
-			case contracts.ErpOrderStateShipped:
-				ls.Status, ls.QuantityShipped = contracts.LineStatusShipped, ld.Line.Quantity
-			case contracts.ErpOrderStateInvoiced:
-				ls.Status, ls.QuantityShipped = contracts.LineStatusInvoiced, ld.Line.Quantity
-			case contracts.ErpOrderStateCancelled:
-				ls.Status = contracts.LineStatusCancelled
-			default:
-				ls.Status = contracts.LineStatusAccepted
-			}
-		}
-		v.Lines = append(v.Lines, ls)
-	}
-	if v.Lines == nil {
-		v.Lines = []contracts.OrderLineStatus{}
 	}
 	return v
 }
@@ -568,42 +536,8 @@ func (s *Sim) customer(ctx context.Context, m *processor.Message, at time.Time, 
 	if cs.Record != nil {
 		return s.updateCustomer(m, at, o, cmd, &cs, r)
 	}
-	country := ""
-	if cmd.BillingAddress != nil {
-		country = cmd.BillingAddress.Country
-	}
-	c, ok := traffic.CountryByCode(strings.ToUpper(country))
-	if !ok {
-		c = traffic.Country{Region: "NA", Currency: "USD"}
-	}
-	terms := s.s.Rules.NewCustomerTerms(cmd.GoldenID, c.Region, c.Currency)
-	cmdID, golden := cmd.CommandID, cmd.GoldenID
-	legal := cmd.LegalName
-	if legal == nil {
-		legal = &cmd.Name
-	}
-	cust := &contracts.Customer{
-		Metadata:            s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP),
-		Op:                  contracts.ChangeOperationUpsert,
-		ERPCustomerID:       cs.ERPCustomerID,
-		CRMAccountID:        cmd.CRMAccountID,
-		GoldenID:            &golden,
-		CommandID:           &cmdID,
-		Name:                cmd.Name,
-		LegalName:           legal,
-		ParentERPCustomerID: cmd.ParentERPCustomerID,
-		TaxID:               cmd.TaxID,
-		BillingAddress:      cmd.BillingAddress,
-		ShippingAddress:     cmd.ShippingAddress,
-		Phone:               cmd.Phone,
-		Email:               cmd.Email,
-		Industry:            cmd.Industry,
-		Territory:           cmd.Territory,
-		Currency:            &terms.Currency,
-		PaymentTerms:        &terms.PaymentTerms,
-		CreditStatus:        terms.CreditStatus,
-		CreditLimit:         &contracts.Money{AmountMinor: terms.CreditLimit, Currency: terms.Currency},
-	}
+	cust, terms := s.s.Rules.NewCustomer(cmd, cs.ERPCustomerID)
+	cust.Metadata = s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP)
 	credit := &contracts.CreditAccount{
 		Metadata:      s.meta("credit", cs.ERPCustomerID, cmd.CommandID, o, contracts.SourceSystemERP),
 		ERPCustomerID: cs.ERPCustomerID,
@@ -638,40 +572,18 @@ func (s *Sim) customer(ctx context.Context, m *processor.Message, at time.Time, 
 // an ERP does on its compacted customer topic. Credit is not re-issued:
 // the credit position (receivables, holds) lives on.
 func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *contracts.CustomerCommand, cs *customerState, route customerRoute) error {
-	c := *cs.Record
+	c := erp.UpdateCustomer(cs.Record, cmd)
 	c.ERPCustomerID = cs.ERPCustomerID // changes once: a shadow-only record's number replaced by the authoritative one
-	cmdID, golden := cmd.CommandID, cmd.GoldenID
 	c.Metadata = s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP)
-	c.GoldenID, c.CommandID = &golden, &cmdID
-	if cmd.CRMAccountID != nil {
-		c.CRMAccountID = cmd.CRMAccountID
-	}
-	if cmd.Name != "" {
-		c.Name = cmd.Name
-	}
-	for _, f := range []struct{ dst, src **string }{
-		{&c.LegalName, &cmd.LegalName}, {&c.TaxID, &cmd.TaxID}, {&c.Phone, &cmd.Phone}, {&c.Email, &cmd.Email},
-		{&c.Industry, &cmd.Industry}, {&c.Territory, &cmd.Territory}, {&c.ParentERPCustomerID, &cmd.ParentERPCustomerID},
-	} {
-		if *f.src != nil {
-			*f.dst = *f.src
-		}
-	}
-	if cmd.BillingAddress != nil {
-		c.BillingAddress = cmd.BillingAddress
-	}
-	if cmd.ShippingAddress != nil {
-		c.ShippingAddress = cmd.ShippingAddress
-	}
-	cs.Record = &c
+	cs.Record = c
 	if err := customers.Put(m, cmd.GoldenID, *cs); err != nil {
 		return err
 	}
 	var recs []pending
 	if route.role == flowmode.Authoritative {
-		recs = append(recs, record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, &c))
+		recs = append(recs, record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, c))
 	}
-	recs = append(recs, customerResult(route, &c))
+	recs = append(recs, customerResult(route, c))
 	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, recs...)
 }
 

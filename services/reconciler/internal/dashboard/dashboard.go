@@ -5,6 +5,7 @@
 //	GET /api/breaks?kind=&status=&limit= breaks, newest first
 //	GET /api/exceptions?queue=&status=   exceptions, newest first
 //	GET /api/timeline?q=<id>             every kept event carrying the id, oldest first
+//	GET /api/parity                      per routed flow: its mode, parity counts by verdict, the newest differences
 //	    /api/ops/...                     the operations API (package opsapi)
 //
 // Bad input (unknown filter values, ids with characters no id has, strings
@@ -52,7 +53,10 @@ type Server struct {
 	Model  *readmodel.Model
 	Log    *slog.Logger
 	Health func(ctx context.Context) map[string]Health
-	Now    func() time.Time
+	// Modes is every routed flow's latest mode record
+	// (flowmode.Watcher.Current); nil: every flow shows the default.
+	Modes func() map[string]contracts.FlowMode
+	Now   func() time.Time
 	// Ops is the operations API; with it every /api route needs a bearer
 	// token (reads: any operations role). Nil: actions off (503), reads open.
 	Ops *opsapi.API
@@ -99,11 +103,13 @@ func (s *Server) Handler() http.Handler {
 		}
 		mux.HandleFunc("GET /api/ops/", off)
 		mux.HandleFunc("POST /api/ops/", off)
+		mux.HandleFunc("PUT /api/ops/", off)
 	}
 	mux.Handle("GET /api/overview", read(s.overview))
 	mux.Handle("GET /api/breaks", read(s.breaks))
 	mux.Handle("GET /api/exceptions", read(s.exceptions))
 	mux.Handle("GET /api/timeline", read(s.timeline))
+	mux.Handle("GET /api/parity", read(s.parity))
 	return secure(mux)
 }
 
@@ -237,4 +243,28 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, map[string]any{"query": q, "events": s.Model.Timeline(q)})
+}
+
+// FlowParity is one routed flow on the parity panel: its mode (as the
+// operations API lists it) and its parity over the dashboard's lookback.
+type FlowParity struct {
+	Mode opsapi.Flow `json:"mode"`
+	readmodel.ParityStat
+}
+
+func (s *Server) parity(w http.ResponseWriter, _ *http.Request) {
+	var modes map[string]contracts.FlowMode
+	if s.Modes != nil {
+		modes = s.Modes()
+	}
+	now := s.Now()
+	out := []FlowParity{}
+	for _, st := range s.Model.Parity() {
+		var rec *contracts.FlowMode
+		if v, ok := modes[st.Flow]; ok {
+			rec = &v
+		}
+		out = append(out, FlowParity{Mode: opsapi.FlowOf(st.Flow, rec, now), ParityStat: st})
+	}
+	reply(w, http.StatusOK, map[string]any{"flows": out})
 }

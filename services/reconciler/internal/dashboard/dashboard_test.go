@@ -94,3 +94,46 @@ func TestModelBounds(t *testing.T) {
 		t.Errorf("ring: %d events, want 50", o.Events)
 	}
 }
+
+// The parity panel: each routed flow with its mode and its entities by
+// latest verdict (a later verdict replaces an earlier one; an older one
+// arriving late does not), the newest differences first.
+func TestParity(t *testing.T) {
+	m := readmodel.New(readmodel.Limits{MaxEvents: 100, MaxPerKey: 10, MaxItems: 10})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	str := func(s string) *string { return &s }
+	add := func(entity, verdict string, at time.Time, diffs ...contracts.ParityDifference) {
+		m.Add(contracts.TopicReconParityV1, 0, 0, "orders|"+entity, at, &contracts.ParityResult{Metadata: contracts.EventMetadata{EventID: entity + verdict, CorrelationID: "c", OccurredAt: at},
+			Flow: "orders", EntityID: entity, Verdict: verdict, Differences: diffs, FirstSeenAt: at, DecidedAt: at})
+	}
+	add("o-1", contracts.ParityVerdictDifferent, now.Add(-time.Minute), contracts.ParityDifference{Field: "status", Legacy: str("ACCEPTED"), New: str("REJECTED")})
+	add("o-1", contracts.ParityVerdictMatch, now)
+	add("o-1", contracts.ParityVerdictMissingNew, now.Add(-2*time.Minute)) // older, arrived late
+	add("o-2", contracts.ParityVerdictDifferent, now, contracts.ParityDifference{Field: "line[2].status", Legacy: str("REJECTED"), New: str("ACCEPTED")})
+	add("o-3", contracts.ParityVerdictMissingLegacy, now)
+	at := now.Add(-time.Hour)
+	srv := httptest.NewServer((&Server{Model: m, Modes: func() map[string]contracts.FlowMode {
+		return map[string]contracts.FlowMode{"orders": {Flow: "orders", Mode: contracts.RoutingModeShadow, EffectiveAt: at, ChangedBy: "cora"}}
+	}}).Handler())
+	defer srv.Close()
+	r, err := http.Get(srv.URL + "/api/parity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var body struct {
+		Flows []FlowParity `json:"flows"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Flows) != 2 {
+		t.Fatalf("%v %+v", err, body)
+	}
+	c, o := body.Flows[0], body.Flows[1]
+	if c.Flow != "customers" || c.Mode.Mode != contracts.RoutingModeNew || c.Mode.Recorded || c.Compared != 0 {
+		t.Errorf("customers: %+v", c)
+	}
+	if o.Flow != "orders" || o.Mode.Mode != contracts.RoutingModeShadow || o.Mode.InForce != contracts.RoutingModeShadow || o.Mode.ChangedBy != "cora" ||
+		o.Compared != 3 || o.Match != 1 || o.Different != 1 || o.MissingLegacy != 1 || o.MissingNew != 0 ||
+		len(o.LastDifferences) != 1 || o.LastDifferences[0].EntityID != "o-2" || o.LastDifferences[0].Field != "line[2].status" {
+		t.Errorf("orders: %+v", o)
+	}
+}

@@ -13,14 +13,20 @@
 //	POST /api/ops/approvals/{id}/reject           {"comment"} (finance.approver or the requester) → 200
 //	                                              ({id}: the approval id, or the exception id of its one pending approval)
 //	POST /api/ops/dlq/{service}/replay            {"partition","offset"} | {"all":true}, "dry_run" (ops.replayer)
+//	GET  /api/ops/flows                           each routed flow's mode, when it took effect, who set it, why, its history
+//	PUT  /api/ops/flows/{flow}/mode               {"mode":"shadow","reason"} (ops.cutover) → 201 recorded on ops.flow-mode.v1
 //
 // Four eyes: OVERRIDE and RELEASE_HOLD, and any decision on an exception
 // whose amount is above the threshold, are kept as pending approvals on the
 // compacted topic reconciler.approvals.v1 until a different person with
 // finance.approver approves; the decision is then published with
-// approved_by. Answers: 401 without or with an invalid token, 403 for a
+// approved_by. A mode change (flowmode.Next from the current record, which
+// the reconciler's flowmode.Watcher has read up to the request) is
+// recorded on ops.flow-mode.v1 with its history: the record is the event.
+// Answers: 401 without or with an invalid token, 403 for a
 // role (or person) that may not, 400 for bad input, 404 for an unknown id,
-// 409 for a state that forbids it.
+// 409 for a state that forbids it (a flow already in the mode, or whose
+// last change has not taken effect yet).
 package opsapi
 
 import (
@@ -35,6 +41,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -67,6 +74,13 @@ type API struct {
 	// exception above it need approval; 0 disables the amount rule.
 	Threshold int64
 	Now       func() time.Time
+	// Modes follows ops.flow-mode.v1 (nil: the flow routes answer 503).
+	Modes FlowModes
+	// ModeLead is how long after a mode change is recorded it takes
+	// effect (flowmode.DefaultLead when zero).
+	ModeLead time.Duration
+
+	modeMu sync.Mutex
 }
 
 // Register adds the routes to mux.
@@ -81,11 +95,14 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/ops/approvals/{id}/approve", a.auth(a.approve))
 	mux.Handle("POST /api/ops/approvals/{id}/reject", a.auth(a.reject))
 	mux.Handle("POST /api/ops/dlq/{service}/replay", a.auth(a.replay))
+	mux.Handle("GET /api/ops/flows", a.auth(a.flows))
+	mux.Handle("PUT /api/ops/flows/{flow}/mode", a.auth(a.setMode))
 	unknown := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, apiError{Error: r.Method + " " + r.URL.Path + " is not an operations API route"})
 	})
 	mux.Handle("GET /api/ops/", unknown)
 	mux.Handle("POST /api/ops/", unknown)
+	mux.Handle("PUT /api/ops/", unknown)
 }
 
 type apiError struct {
@@ -190,13 +207,14 @@ type Me struct {
 	Actions    []string `json:"actions"`
 	Approve    bool     `json:"approve"`
 	Replay     bool     `json:"replay"`
+	Cutover    bool     `json:"cutover"`
 	Threshold  int64    `json:"four_eyes_threshold_minor"`
 	FourEyesOn []string `json:"four_eyes_actions"`
 }
 
 func (a *API) me(w http.ResponseWriter, _ *http.Request, p *bearer.Principal) {
 	m := Me{Subject: p.Subject, Roles: p.Roles, Read: mayRead(p), Actions: []string{}, Approve: p.HasRole(RoleApprover),
-		Replay: p.HasRole(RoleReplayer), Threshold: a.Threshold, FourEyesOn: alwaysApproved}
+		Replay: p.HasRole(RoleReplayer), Cutover: p.HasRole(RoleCutover), Threshold: a.Threshold, FourEyesOn: alwaysApproved}
 	if m.Roles == nil {
 		m.Roles = []string{}
 	}

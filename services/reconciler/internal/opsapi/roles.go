@@ -20,10 +20,12 @@ const (
 	RoleApprover = "finance.approver"
 	// RoleReplayer replays dead letters to their service's retry topic.
 	RoleReplayer = "ops.replayer"
+	// RoleCutover changes a routed flow's ERP path (legacy, shadow, new).
+	RoleCutover = "ops.cutover"
 )
 
 // AllRoles in display order.
-var AllRoles = []string{RoleViewer, RoleResolver, RoleApprover, RoleReplayer}
+var AllRoles = []string{RoleViewer, RoleResolver, RoleApprover, RoleReplayer, RoleCutover}
 
 // ActionRoles is who may take each decision action: any one of the roles.
 var ActionRoles = map[string][]string{

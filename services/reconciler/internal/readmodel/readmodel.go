@@ -4,10 +4,14 @@
 // a plain read_committed consumer and is a bounded, rebuildable cache, not
 // state of record: a restart rebuilds it from the topics.
 //
+// It also keeps the latest parity verdict of every entity of a flow in
+// SHADOW (recon.parity.v1) for the parity panel.
+//
 // Memory is bounded by Limits: at most MaxEvents timeline entries (a ring:
 // the oldest entry is forgotten first), at most MaxPerKey entries per
-// searchable id (the newest are kept), at most MaxItems breaks and
-// exceptions each (settled ones are forgotten first).
+// searchable id (the newest are kept), at most MaxItems breaks,
+// exceptions and parity entities each (settled ones — MATCH for parity —
+// are forgotten first).
 package readmodel
 
 import (
@@ -24,7 +28,7 @@ import (
 type Limits struct {
 	MaxEvents int // timeline entries kept (default 100,000)
 	MaxPerKey int // entries kept per searchable id (default 200)
-	MaxItems  int // breaks and exceptions kept, each (default 50,000)
+	MaxItems  int // breaks, exceptions and parity entities kept, each (default 50,000)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -142,6 +146,7 @@ type Model struct {
 	sweepAt    int
 	breaks     map[string]*Break
 	exceptions map[string]*Exception
+	parity     map[string]*ParityEntity   // flow|entity → latest verdict
 	flows      map[string]*[Minutes]int64 // per flow, per minute slot
 	flowMinute map[string]*[Minutes]int64 // minute (unix) of each slot
 	lastSeen   map[string]time.Time       // per topic, record time of the last event
@@ -152,12 +157,12 @@ type Model struct {
 func New(lim Limits) *Model {
 	lim = lim.withDefaults()
 	return &Model{lim: lim, ring: make([]*Entry, lim.MaxEvents), next: 1, index: map[string][]uint64{},
-		breaks: map[string]*Break{}, exceptions: map[string]*Exception{},
+		breaks: map[string]*Break{}, exceptions: map[string]*Exception{}, parity: map[string]*ParityEntity{},
 		flows: map[string]*[Minutes]int64{}, flowMinute: map[string]*[Minutes]int64{}, lastSeen: map[string]time.Time{}, sweepAt: 1024}
 }
 
 // idFields are the value fields whose values are searchable ids.
-var idFields = []string{
+var idFields = []string{"entity_id",
 	"quote_id", "order_id", "erp_order_id", "invoice_id", "contract_id", "deal_id", "account_id",
 	"sold_to_account_id", "crm_account_id", "erp_customer_id", "golden_id", "journal_command_id",
 	"erp_journal_id", "command_id", "subscription_id", "exception_id", "decision_id", "break_id", "system_id", "shipment_id",
@@ -214,6 +219,8 @@ func (m *Model) Add(topic string, partition int32, offset int64, key string, ts 
 		m.putBreak(x)
 	case *contracts.OperationalException:
 		m.putException(x)
+	case *contracts.ParityResult:
+		m.putParity(x)
 	}
 }
 

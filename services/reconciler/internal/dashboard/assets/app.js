@@ -183,6 +183,25 @@
     }
   }
 
+  // Parity per routed flow (GET /api/parity): mode, verdict counts and
+  // the newest differences.
+  async function parity() {
+    const p = await get("/api/parity");
+    fill($("paritylist").tBodies[0], p.flows.map((f) => {
+      const mode = el("span");
+      mode.append(pill(f.mode.in_force));
+      if (f.mode.mode !== f.mode.in_force) mode.append(" → ", pill(f.mode.mode));
+      return row([f.flow, mode, f.mode.effective_at ? time(f.mode.effective_at) + (f.mode.changed_by ? " by " + f.mode.changed_by : "") : "—",
+        el("span", f.compared, "num"), el("span", f.match, "num"), el("span", f.different, "num"),
+        el("span", f.missing_legacy, "num"), el("span", f.missing_new, "num")]);
+    }));
+    const diffs = [];
+    for (const f of p.flows) {
+      for (const d of f.last_differences) diffs.push(row([f.flow, idLink(d.entity_id), d.field, d.legacy === null ? "—" : d.legacy, d.new === null ? "—" : d.new, time(d.decided_at)]));
+    }
+    fill($("paritydiffs").tBodies[0], diffs);
+  }
+
   async function breaks() {
     const p = new URLSearchParams();
     if ($("fkind").value) p.set("kind", $("fkind").value);
@@ -241,7 +260,7 @@
   async function refresh() {
     try {
       if (me === null && sessionStorage.getItem(TOKEN_KEY)) await whoami();
-      await Promise.all([overview(), breaks(), exceptions(), approvals(), exceptionTimeline()]);
+      await Promise.all([overview(), parity(), breaks(), exceptions(), approvals(), exceptionTimeline()]);
       if (current) await search(current);
       $("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
     } catch (err) {

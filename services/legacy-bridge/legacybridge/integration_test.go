@@ -1,0 +1,313 @@
+//go:build integration
+
+package legacybridge_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/flowmode"
+	"github.com/isthmus/isthmus/pkg/kafka"
+	"github.com/isthmus/isthmus/pkg/legacyfile"
+	"github.com/isthmus/isthmus/pkg/serde"
+	"github.com/isthmus/isthmus/pkg/testinfra"
+	"github.com/isthmus/isthmus/services/legacy-bridge/internal/bridge"
+)
+
+// env is the legacy bridge on the real broker as a child process, with
+// the test playing the legacy ERP at the drop folder.
+type env struct {
+	t       *testing.T
+	prefix  string
+	brokers []string
+	kcfg    kafka.Config
+	sd      *serde.Serde
+	cl      *kgo.Client
+	in      *testinfra.Producer
+	dir     bridge.Folder
+	bin     string
+	common  map[string]string
+	modes   map[string]*contracts.FlowMode
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, brokers: testinfra.Brokers(t), prefix: fmt.Sprintf("lgb%d.", time.Now().UnixNano()), dir: bridge.Folder{Root: t.TempDir()},
+		modes: map[string]*contracts.FlowMode{}}
+	reg := testinfra.RegistryURL(t)
+	testinfra.Provision(t, e.brokers, reg, e.prefix)
+	e.kcfg = kafka.Config{Brokers: e.brokers, TopicPrefix: e.prefix}
+	e.sd = serde.New(testinfra.RegistryClient(t))
+	e.cl = testinfra.NewClient(t, e.brokers)
+	e.in = testinfra.NewProducer(t, e.cl, e.sd, e.prefix)
+	if err := e.dir.Ensure(); err != nil { // the ERP's side of the folder
+		t.Fatal(err)
+	}
+	e.bin = testinfra.Build(t, "..")
+	e.common = map[string]string{"ISTHMUS_KAFKA_BROKERS": strings.Join(e.brokers, ","), "ISTHMUS_TOPIC_PREFIX": e.prefix,
+		"ISTHMUS_SCHEMA_REGISTRY_URL": reg, "ISTHMUS_LOG_LEVEL": "info", "ISTHMUS_LEGACY_DIR": e.dir.Root,
+		"ISTHMUS_LEGACY_POLL": "200ms", "ISTHMUS_LEGACY_EXPORT_EVERY": "300ms"}
+	return e
+}
+
+// bridge prepares an instance with a stable id.
+func (e *env) bridge(id string, extra map[string]string) *testinfra.Program {
+	env := map[string]string{"ISTHMUS_INSTANCE_ID": id, "ISTHMUS_ADMIN_ADDR": testinfra.FreeAddr(e.t)}
+	for k, v := range e.common {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return testinfra.NewProgram(e.t, "legacy-bridge-"+id, e.bin, env)
+}
+
+// setMode routes flow to mode from a short lead on, as the operations API
+// does, and waits until it is in force.
+func (e *env) setMode(flow, mode string) {
+	e.t.Helper()
+	v, err := flowmode.Next(e.modes[flow], flowmode.Change{Flow: flow, Mode: mode, By: "test", Lead: 500 * time.Millisecond}, time.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := flowmode.Publish(context.Background(), e.cl, e.kcfg, e.sd, &v); err != nil {
+		e.t.Fatal(err)
+	}
+	e.modes[flow] = &v
+	time.Sleep(time.Until(v.EffectiveAt) + 50*time.Millisecond)
+}
+
+func (e *env) topic(name string) string { return e.prefix + name }
+
+var n int
+
+func meta(src, corr string) contracts.EventMetadata {
+	n++
+	return contracts.EventMetadata{EventID: fmt.Sprintf("00000000-0000-4000-8000-%012d", n), CorrelationID: corr, SourceSystem: src, OccurredAt: time.Now().UTC().Truncate(time.Millisecond)}
+}
+
+func s(v string) *string { return &v }
+
+func (e *env) customerCommand(id, golden string) {
+	e.in.Value(contracts.TopicERPCustomerCommandsV1, golden, &contracts.CustomerCommand{Metadata: meta(contracts.SourceSystemCustomerSync, "corr-"+golden),
+		CommandID: id, Action: contracts.CustomerCommandActionCreate, GoldenID: golden, Name: "Acme " + golden, ChangedFields: []string{},
+		BillingAddress: &contracts.Address{Line1: "1 Main St", City: "Berlin", Country: "DE"}})
+}
+
+func (e *env) orderCommand(id, order, action string) {
+	usd := contracts.Money{AmountMinor: 1500, Currency: "USD"}
+	e.in.Value(contracts.TopicERPOrderCommandsV1, order, &contracts.OrderCommand{Metadata: meta(contracts.SourceSystemQuoteToOrder, "corr-"+order),
+		CommandID: id, Action: action, OrderID: order, QuoteID: "Q", QuoteVersion: 1, Attempt: 1, Revision: 1, ERPCustomerID: "L000001", Currency: "USD", Region: "NA",
+		Total: usd, Overrides: []string{}, Lines: []contracts.OrderLine{{LineNumber: 1, SKU: "SKU-1", Quantity: 1, ListPrice: usd, UnitPrice: usd, LineTotal: usd, ShipToCountry: "US"}}})
+}
+
+// exported waits for the outbound files and returns the commands they
+// hold, by command id.
+func (e *env) exported(within time.Duration, want ...string) (map[string]legacyfile.Row, map[string]legacyfile.Order) {
+	e.t.Helper()
+	var customers map[string]legacyfile.Row
+	var orders map[string]legacyfile.Order
+	read := func() bool {
+		customers, orders = map[string]legacyfile.Row{}, map[string]legacyfile.Order{}
+		names, err := bridge.List(e.dir.Outbound())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, name := range names {
+			b, err := os.ReadFile(filepath.Join(e.dir.Outbound(), name))
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			f, err := legacyfile.Parse(name, b)
+			if err != nil {
+				e.t.Fatalf("the bridge wrote a file the ERP refuses: %v", err)
+			}
+			for _, r := range f.Rows {
+				if r.Type == "C" {
+					if _, dup := customers[r.Field(f.Kind, "command_id")]; dup {
+						e.t.Fatalf("customer command %s exported twice", r.Field(f.Kind, "command_id"))
+					}
+					customers[r.Field(f.Kind, "command_id")] = r
+				}
+			}
+			for _, o := range legacyfile.Orders(f) {
+				if _, dup := orders[o.Command.CommandID]; dup {
+					e.t.Fatalf("order command %s exported twice", o.Command.CommandID)
+				}
+				orders[o.Command.CommandID] = o
+			}
+		}
+		for _, id := range want {
+			_, c := customers[id]
+			_, o := orders[id]
+			if !c && !o {
+				return false
+			}
+		}
+		return true
+	}
+	testinfra.Eventually(e.t, within, fmt.Sprintf("commands %v in outbound/", want), read)
+	return customers, orders
+}
+
+// answer drops a file of the legacy ERP into inbound/.
+func (e *env) answer(f *legacyfile.File) {
+	e.t.Helper()
+	b, err := legacyfile.Encode(f)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := bridge.WriteAtomic(e.dir.Inbound(), f.Name(), b); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// A customer and an order go through the legacy ERP: the commands leave
+// as batch files, the ERP's answers come back on erp.customer.v1 and
+// erp.order-status.v1 with the path's results; when the orders flow
+// switches to NEW, a new order is left to the new path while the cancel of
+// an order the legacy ERP holds still goes to it.
+func TestLegacyPathEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	e.setMode(flowmode.Customers, contracts.RoutingModeLegacy)
+	e.setMode(flowmode.Orders, contracts.RoutingModeShadow)
+	col := testinfra.Collect(t, e.brokers, e.topic(contracts.TopicERPCustomerV1), e.topic(contracts.TopicERPOrderStatusV1), e.topic(contracts.TopicERPPathResultsV1),
+		e.topic(contracts.TopicERPCreditV1))
+	e.bridge("a", nil).Start()
+
+	e.customerCommand("cc-1", "G-1")
+	e.orderCommand("oc-1", "O-1", contracts.OrderCommandActionCreate)
+	customers, orders := e.exported(time.Minute, "cc-1", "oc-1")
+	req, ref := legacyfile.CustomerRequest(customers["cc-1"])
+	if req.Name != "Acme G-1" || ref != (legacyfile.Ref{Correlation: "corr-G-1", Route: contracts.RoutingModeLegacy}) {
+		t.Fatalf("customer request %+v %+v", req, ref)
+	}
+	if o := orders["oc-1"]; o.Command.OrderID != "O-1" || o.Ref.Route != contracts.RoutingModeShadow || len(o.Command.Lines) != 1 {
+		t.Fatalf("order %+v", o)
+	}
+
+	now := time.Now().UTC().Truncate(time.Second)
+	e.answer(&legacyfile.File{Kind: legacyfile.KindCustomers, Batch: "000001", Created: now, Sender: "LEGACYERP", Rows: []legacyfile.Row{
+		legacyfile.CustomerRow(&contracts.Customer{Op: contracts.ChangeOperationUpsert, ERPCustomerID: "L000001", GoldenID: s(req.GoldenID), CommandID: s(req.CommandID),
+			Name: req.Name, BillingAddress: req.BillingAddress, Currency: s("EUR"), PaymentTerms: s("NET30"), CreditStatus: contracts.CreditStatusActive,
+			CreditLimit: &contracts.Money{AmountMinor: 2500000, Currency: "EUR"}, SourceUpdatedAt: now}, ref)}})
+	st := contracts.OrderStatus{OrderID: "O-1", CommandID: s("oc-1"), ERPOrderID: s("4500000001"), Status: contracts.ErpOrderStateAccepted,
+		Total: &contracts.Money{AmountMinor: 1500, Currency: "USD"}, Lines: []contracts.OrderLineStatus{{LineNumber: 1, SKU: "SKU-1", Status: contracts.LineStatusAccepted, QuantityConfirmed: 1}}}
+	e.answer(&legacyfile.File{Kind: legacyfile.KindOrderStatus, Batch: "000002", Created: now, Sender: "LEGACYERP", Rows: legacyfile.OrderStatusRows(&st, orders["oc-1"].Ref, now)})
+
+	cust := col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPCustomerV1), 1)[0]
+	var c contracts.Customer
+	if err := e.sd.Decode(context.Background(), cust.Value, &c); err != nil {
+		t.Fatal(err)
+	}
+	if string(cust.Key) != "L000001" || *c.GoldenID != "G-1" || *c.CommandID != "cc-1" || c.Metadata.CorrelationID != "corr-G-1" {
+		t.Errorf("erp.customer.v1 %s %+v", cust.Key, c)
+	}
+	col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPCreditV1), 1)
+	status := col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPOrderStatusV1), 1)[0]
+	var got contracts.OrderStatus
+	if err := e.sd.Decode(context.Background(), status.Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != contracts.ErpOrderStateAccepted || got.Metadata.CorrelationID != "corr-O-1" || *got.ERPOrderID != "4500000001" {
+		t.Errorf("erp.order-status.v1 %+v", got)
+	}
+	results := map[string]contracts.PathResult{}
+	for _, r := range col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPPathResultsV1), 2) {
+		var pr contracts.PathResult
+		if err := e.sd.Decode(context.Background(), r.Value, &pr); err != nil {
+			t.Fatal(err)
+		}
+		results[string(r.Key)] = pr
+	}
+	if pr := results["customers|G-1"]; pr.Mode != contracts.RoutingModeLegacy || pr.Status != flowmode.StatusCreated || !pr.Authoritative {
+		t.Errorf("customer path result %+v", pr)
+	}
+	if pr := results["orders|O-1"]; pr.Mode != contracts.RoutingModeShadow || pr.Status != contracts.ErpOrderStateAccepted || pr.Path != contracts.ErpPathLegacy {
+		t.Errorf("order path result %+v", pr)
+	}
+	testinfra.Eventually(t, 30*time.Second, "answers filed in processed/", func() bool {
+		return bridge.Exists(filepath.Join(e.dir.Processed(), "CUSTMAS_000001.csv")) && bridge.Exists(filepath.Join(e.dir.Processed(), "ORDSTAT_000002.csv"))
+	})
+
+	// Cut the orders flow over to the new path mid-stream.
+	e.setMode(flowmode.Orders, contracts.RoutingModeNew)
+	e.orderCommand("oc-2", "O-2", contracts.OrderCommandActionCreate)
+	e.orderCommand("oc-3", "O-1", contracts.OrderCommandActionCancel)
+	e.orderCommand("oc-4", "O-3", contracts.OrderCommandActionCreate)
+	e.customerCommand("cc-2", "G-2")
+	e.exported(time.Minute, "oc-3", "cc-2")
+	time.Sleep(2 * time.Second) // a later batch would hold O-2 or O-3
+	_, orders = e.exported(time.Second, "oc-3")
+	for _, id := range []string{"oc-2", "oc-4"} {
+		if _, ok := orders[id]; ok {
+			t.Errorf("order command %s of an order made after the cutover went to the legacy ERP", id)
+		}
+	}
+	if o := orders["oc-3"]; o.Command.Action != contracts.OrderCommandActionCancel || o.Ref.Route != contracts.RoutingModeShadow {
+		t.Errorf("cancel of the legacy order: %+v", o)
+	}
+}
+
+// A bridge killed with SIGKILL while it applies files, and a second
+// instance of the group taking over and giving back the drop folder:
+// every file is applied exactly once (read_committed), and every one is
+// filed in processed/.
+func TestSIGKILLDuringFilesExactlyOnce(t *testing.T) {
+	e := newEnv(t)
+	const files, rows = 8, 1500
+	now := time.Now().UTC().Truncate(time.Second)
+	for f := range files {
+		var rs []legacyfile.Row
+		for i := range rows {
+			golden := fmt.Sprintf("G-%d-%d", f, i)
+			rs = append(rs, legacyfile.CustomerRow(&contracts.Customer{Op: contracts.ChangeOperationUpsert, ERPCustomerID: fmt.Sprintf("L%03d%05d", f, i), GoldenID: s(golden),
+				Name: "Customer " + golden, CreditStatus: contracts.CreditStatusActive, SourceUpdatedAt: now}, legacyfile.Ref{}))
+		}
+		e.answer(&legacyfile.File{Kind: legacyfile.KindCustomers, Batch: fmt.Sprintf("%06d", f), Created: now, Sender: "LEGACYERP", Rows: rs})
+	}
+	col := testinfra.Collect(t, e.brokers, e.topic(contracts.TopicERPCustomerV1))
+	one := map[string]string{"ISTHMUS_LEGACY_FILES_PER_TICK": "1"}
+	a, b := e.bridge("a", one), e.bridge("b", one)
+	a.Start()
+	processed := func() int {
+		names, _ := bridge.List(e.dir.Processed())
+		return len(names)
+	}
+	testinfra.Eventually(t, 2*time.Minute, "a first file applied", func() bool { return processed() >= 1 })
+	a.Kill() // most likely within the next file's transaction
+	b.Start()
+	testinfra.Eventually(t, 2*time.Minute, "more files applied by b", func() bool { return processed() >= 3 })
+	a.Start() // the group rebalances; partition 0 may move back
+	testinfra.Eventually(t, 2*time.Minute, "a fourth file", func() bool { return processed() >= 4 })
+	b.Kill()
+	testinfra.Eventually(t, 3*time.Minute, "every file filed in processed/", func() bool { return processed() == files })
+	if left, _ := bridge.List(e.dir.Inbound()); len(left) != 0 {
+		t.Fatalf("left in inbound/: %v", left)
+	}
+	if q, _ := bridge.List(e.dir.Quarantine()); len(q) != 0 {
+		t.Fatalf("quarantined: %v", q)
+	}
+	col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPCustomerV1), files*rows)
+	time.Sleep(2 * time.Second) // anything published twice would show by now
+	seen := map[string]int{}
+	for _, r := range col.Records(e.topic(contracts.TopicERPCustomerV1)) {
+		seen[string(r.Key)]++
+	}
+	if len(seen) != files*rows {
+		t.Errorf("%d customers published, want %d", len(seen), files*rows)
+	}
+	for k, c := range seen {
+		if c != 1 {
+			t.Errorf("customer %s published %d times", k, c)
+		}
+	}
+}
