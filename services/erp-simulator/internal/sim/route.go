@@ -15,9 +15,9 @@ import (
 // record timestamp, ErpPathNew):
 //
 //   - Authoritative (NEW, also with no mode recorded): it answers as it
-//     always has and reports each answer to a command (a customer; an
-//     order's decision or cancellation) on erp.path-results.v1 in the same
-//     emission;
+//     always has and reports each customer answer and each order status
+//     that is a decision (flowmode.Decided) on erp.path-results.v1 in the
+//     same emission;
 //   - Shadow (SHADOW): it works the command in its state, on the same
 //     timers, but emits only those reports: no erp.* answer, credit,
 //     invoice, shipment or installed-base change;
@@ -47,17 +47,17 @@ func (st *orderState) mode() string {
 }
 
 // orderAnswer is what the simulator emits for status v of the order under
-// its role: authoritative, the status, and its path result when report
-// (the answer to a command: the decision, a cancellation); shadow, only
-// that path result; off, nothing. Later steps (shipment, invoice) and
-// repeated statuses are not reported.
-func orderAnswer(st *orderState, v *contracts.OrderStatus, report bool) []pending {
+// its role: authoritative, the status, and its path result when it is a
+// decision (flowmode.Decided: accepted, partially rejected, rejected,
+// cancelled; not shipped or invoiced); shadow, only that path result; off,
+// nothing.
+func orderAnswer(st *orderState, v *contracts.OrderStatus) []pending {
 	role := st.role()
 	var out []pending
 	if role == flowmode.Authoritative {
 		out = append(out, record(contracts.TopicERPOrderStatusV1, v.OrderID, v))
 	}
-	if report && role != flowmode.Off {
+	if flowmode.Decided(v.Status) && role != flowmode.Off {
 		r := flowmode.OrderResult(contracts.ErpPathNew, st.mode(), role == flowmode.Authoritative, v, resultMeta(v.Metadata))
 		out = append(out, record(contracts.TopicERPPathResultsV1, flowmode.ResultKey(flowmode.Orders, v.OrderID), &r))
 	}

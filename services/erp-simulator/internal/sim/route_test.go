@@ -341,3 +341,32 @@ func TestRoutingUnknownWaits(t *testing.T) {
 		t.Errorf("journal command: %v", res.Err)
 	}
 }
+
+// Every order status that is a decision is reported, as the legacy adapter
+// reports its own (flowmode.Decided): a decision repeated to a re-sent
+// command too; a re-sent command answered SHIPPED is not.
+func TestRepeatedDecisionReported(t *testing.T) {
+	k := simKit(t, Settings{Modes: flowmode.Fixed{flowmode.Orders: contracts.RoutingModeNew}})
+	k.SendValue(contracts.TopicERPOrderCommandsV1, "O-1", pumpOrder("CMD-1", contracts.OrderCommandActionCreate, 0))
+	k.Tick(t0.Add(time.Second)) // decided; shipment due at 2 s
+	k.Advance(1500 * time.Millisecond)
+	k.SendValue(contracts.TopicERPOrderCommandsV1, "O-1", pumpOrder("CMD-1", contracts.OrderCommandActionCreate, 0))
+	shipped := k.Tick(t0.Add(2 * time.Second))
+	repeated := k.Tick(t0.Add(2500 * time.Millisecond))
+	if rs := pathResults(t, k, repeated); len(rs) != 1 || rs[0].Status != contracts.ErpOrderStatePartiallyRejected || len(repeated.On(contracts.TopicERPOrderStatusV1)) != 1 {
+		t.Errorf("repeated decision: %+v", repeated.Outputs)
+	}
+	if n := topicCounts(shipped); n[contracts.TopicERPPathResultsV1] != 0 || n[contracts.TopicERPOrderStatusV1] != 1 {
+		t.Errorf("shipment: %v", n)
+	}
+	k.Advance(time.Second) // 2.5 s: shipped, invoice due at 3 s
+	k.SendValue(contracts.TopicERPOrderCommandsV1, "O-1", pumpOrder("CMD-1", contracts.OrderCommandActionCreate, 0))
+	res := k.Tick(t0.Add(3500 * time.Millisecond))
+	var got []string
+	for _, st := range values[contracts.OrderStatus](t, k, res.On(contracts.TopicERPOrderStatusV1)) {
+		got = append(got, st.Status)
+	}
+	if len(res.On(contracts.TopicERPPathResultsV1)) != 0 || len(got) != 2 || got[0] != contracts.ErpOrderStateInvoiced || got[1] != contracts.ErpOrderStateShipped {
+		t.Errorf("invoice and the answer re-sent after the shipment: statuses %v, %d path results", got, len(res.On(contracts.TopicERPPathResultsV1)))
+	}
+}

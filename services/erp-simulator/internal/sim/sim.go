@@ -408,14 +408,14 @@ func (s *Sim) order(ctx context.Context, m *processor.Message, at time.Time, cmd
 			st.Last = contracts.ErpOrderStateCancelled
 			v := s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
 				contracts.ERPMessage{Code: "CANCELLED", Text: "order cancelled on request " + cmd.CommandID})
-			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v, true)...); err != nil {
+			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v)...); err != nil {
 				return err
 			}
 			return orders.Put(m, cmd.OrderID, st)
 		}
 		v := s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
 			contracts.ERPMessage{Code: "CANCEL_REFUSED", Text: "order is already " + strings.ToLower(st.Last) + "; raise a return instead"})
-		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v, false)...)
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v)...)
 	case contracts.OrderCommandActionCreate:
 	default:
 		return errs.Poisonf(errs.ReasonValidation, "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
@@ -445,7 +445,7 @@ func (s *Sim) order(ctx context.Context, m *processor.Message, at time.Time, cmd
 			return nil
 		}
 		v := s.status(&st, st.Last, "resend-"+cmd.CommandID)
-		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, orderAnswer(&st, v, false)...)
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, orderAnswer(&st, v)...)
 	}
 	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.rules().DecideOrder(cmd), Step: stepDecide, Mode: mode}
 	k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})

@@ -208,7 +208,7 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	switch st.Step {
 	case stepDecide:
 		st.Last = st.Decision.Status
-		out = append(out, orderAnswer(&st, s.status(&st, st.Decision.Status, "decide"), true)...)
+		out = append(out, orderAnswer(&st, s.status(&st, st.Decision.Status, "decide"))...)
 		next, st.Step = stepDone, stepDone
 		if st.Decision.AcceptedTotal > 0 || st.Decision.Status != contracts.ErpOrderStateRejected {
 			next, st.Step = stepShip, stepShip
