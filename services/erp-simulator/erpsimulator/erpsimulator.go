@@ -4,13 +4,15 @@
 //
 // The simulator plays the ERP, the billing system and the CRM at their
 // topic boundary (docs/erp-simulator.md): it answers ERP and billing
-// commands with realistic latency and rules, publishes the ERP's price
+// commands with realistic latency and rules (as the new ERP path of the
+// customers and orders flows, by their mode on ops.flow-mode.v1), publishes the ERP's price
 // book, inventory and credit positions, and generates CRM traffic from a
 // scenario.
 package erpsimulator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/config"
+	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/gatewayclient"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/service"
@@ -171,7 +175,17 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 	for pattern, h := range configAPI(live, log.With("component", "erp-config")) {
 		svc.Handle(pattern, h)
 	}
-	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime, Live: live})
+	// The simulator is the new ERP path of the routed flows: it follows
+	// their mode (ops.flow-mode.v1) to answer, shadow or leave each command.
+	modes := flowmode.NewWatcher(cfg.Kafka, sd, log.With("component", "flow-modes"))
+	svc.Add("flow-modes", modes.Run, func(context.Context) error {
+		if !modes.Ready() {
+			return errors.New("flow modes: " + contracts.TopicOpsFlowModeV1 + " not read to its end yet")
+		}
+		return nil
+	})
+	h := sim.New(sim.Settings{Service: Name, Rules: cfg.Rules(), Latency: cfg.Latency, Ship: cfg.ShipDelay, Invoice: cfg.InvoiceDelay, Downtime: cfg.Downtime, Live: live,
+		Modes: modes})
 	p, err := processor.New(h.Processor(cfg.Instance), cfg.Kafka, svc.ProcessorOptions(sd)...)
 	if err != nil {
 		return err
@@ -186,7 +200,7 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	ref := &sim.Reference{Client: cl, Serde: sd, Kafka: cfg.Kafka, Log: log.With("component", "reference-data"), Seed: cfg.Seed,
+	ref := &sim.Reference{Service: Name, Client: cl, Serde: sd, Kafka: cfg.Kafka, Log: log.With("component", "reference-data"), Seed: cfg.Seed,
 		PriceBookEvery: cfg.PriceBookEvery, InventoryEvery: cfg.InventoryEvery, CreditEvery: cfg.CreditEvery}
 	refReady := make(chan struct{})
 	svc.Add("reference-data", func(ctx context.Context) error { return ref.Run(ctx, refReady) }, nil)

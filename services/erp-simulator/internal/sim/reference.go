@@ -22,8 +22,13 @@ import (
 // inventory per SKU and site, and the evolution of customers' credit
 // (receivables grow with invoices and shrink with payments; customers far
 // over their limit go on hold). It learns customers and invoices from the
-// simulator's own erp.customer.v1 and erp.invoice.v1.
+// simulator's own erp.customer.v1 and erp.invoice.v1: a customer another
+// ERP path published there (the legacy adapter, while a flow is not NEW)
+// is not the simulator's, and gets no credit position from it.
 type Reference struct {
+	// Service is the simulator's service name, which its answers' event
+	// ids derive from (default "erp-simulator").
+	Service        string
 	Client         *kgo.Client
 	Serde          *serde.Serde
 	Kafka          kafka.Config
@@ -225,6 +230,9 @@ func (r *Reference) driftInventory(ctx context.Context, now time.Time) error {
 func (r *Reference) learn(v contracts.Value) {
 	switch e := v.(type) {
 	case *contracts.Customer:
+		if !r.own(e) {
+			return
+		}
 		c := r.credit[e.ERPCustomerID]
 		if c == nil {
 			c = &creditPos{}
@@ -242,6 +250,16 @@ func (r *Reference) learn(v contracts.Value) {
 		c.ar += e.Total.AmountMinor
 		c.dirty = true
 	}
+}
+
+// own tells the simulator's own answer to a customer command by its event
+// id (Sim.meta).
+func (r *Reference) own(c *contracts.Customer) bool {
+	service := r.Service
+	if service == "" {
+		service = "erp-simulator"
+	}
+	return c.GoldenID != nil && c.CommandID != nil && c.Metadata.EventID == answerID(service, "customer", *c.GoldenID, *c.CommandID)
 }
 
 // evolveCredit collects part of the receivables of some customers, puts

@@ -6,6 +6,12 @@
 // processor's tick emits each answer when its latency has passed and the
 // ERP is not in a maintenance window. A restarted simulator therefore
 // neither loses nor repeats a scheduled answer.
+//
+// For the routed flows (customers, orders; package flowmode) the simulator
+// is the new ERP path (contracts.ErpPathNew): each customer command, and
+// each order by its first command, is answered, only reported on
+// erp.path-results.v1 (shadow), or left to the legacy path, by the flow's
+// mode at the command's record timestamp (route.go).
 package sim
 
 import (
@@ -21,6 +27,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/erp-simulator/internal/erp"
@@ -74,6 +81,11 @@ type Settings struct {
 	Ship     erp.Latency // from acknowledgement to shipment
 	Invoice  erp.Latency // from shipment to invoice
 	Downtime erp.Downtime
+	// Modes is the routing mode of the customers and orders flows
+	// (ops.flow-mode.v1, a flowmode.Watcher in the service): the simulator
+	// is their new path. Nil: every flow NEW (flowmode.Fixed{}), the
+	// simulator answers everything.
+	Modes flowmode.Source
 	// Live, when set, is the configuration operators change at run time
 	// (export licences, tax configuration); orders are decided with it.
 	Live *erp.Live
@@ -119,6 +131,9 @@ func New(s Settings) *Sim {
 	}
 	if s.Service == "" {
 		s.Service = "erp-simulator"
+	}
+	if s.Modes == nil {
+		s.Modes = flowmode.Fixed{}
 	}
 	return &Sim{s: s}
 }
@@ -204,6 +219,9 @@ const (
 	stepInvoice   = "invoice"
 	stepDone      = "done"
 	stepCancelled = "cancelled"
+	// stepElsewhere: the order lives on the legacy ERP path (routed there
+	// by its first command); the simulator ignores its commands.
+	stepElsewhere = "elsewhere"
 )
 
 type orderState struct {
@@ -216,6 +234,10 @@ type orderState struct {
 	Last       string                 `json:"last,omitempty"` // last status sent
 	InvoiceID  string                 `json:"invoice_id,omitempty"`
 	ShipmentID string                 `json:"shipment_id,omitempty"`
+	// Mode is the orders flow's mode at the order's first command: it
+	// fixes the simulator's role for the whole order (route.go). Empty in
+	// state of a release before routing: NEW, as it answered every order.
+	Mode string `json:"mode,omitempty"`
 }
 
 type customerState struct {
@@ -224,6 +246,12 @@ type customerState struct {
 	// changes the fields it carries and keeps the rest (country, currency,
 	// terms and credit are the ERP's, set once at creation).
 	Record *contracts.Customer `json:"record,omitempty"`
+	// Unpublished: the record exists only as the simulator's shadow
+	// answer, never published on erp.customer.v1, so its ERP number is
+	// provisional: the first authoritative answer takes the number the
+	// command names (the one the authoritative path gave), so a flow
+	// switched to NEW does not give a customer a second number.
+	Unpublished bool `json:"unpublished,omitempty"`
 }
 
 type contractState struct {
@@ -269,7 +297,11 @@ func unschedule(m *processor.Message, id string) {
 	timers.Delete(m, id)
 }
 
+// emitLater keeps recs until due (nothing when there are none).
 func (s *Sim) emitLater(m *processor.Message, due time.Time, id string, o origin, recs ...pending) error {
+	if len(recs) == 0 {
+		return nil
+	}
 	_, err := s.schedule(m, due, timer{Kind: "emit", ID: id, Records: recs, Origin: o})
 	return err
 }
@@ -288,13 +320,13 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 		if err := m.Decode(&cmd); err != nil {
 			return err
 		}
-		return s.order(m, at, &cmd)
+		return s.order(ctx, m, at, &cmd)
 	case contracts.TopicERPCustomerCommandsV1:
 		var cmd contracts.CustomerCommand
 		if err := m.Decode(&cmd); err != nil {
 			return err
 		}
-		return s.customer(m, at, &cmd)
+		return s.customer(ctx, m, at, &cmd)
 	case contracts.TopicERPJournalCommandsV1:
 		var cmd contracts.JournalCommand
 		if err := m.Decode(&cmd); err != nil {
@@ -335,10 +367,13 @@ func (s *Sim) Handle(ctx context.Context, m *processor.Message) error {
 // and its step, in the command's correlation, caused by the command;
 // occurred_at is set when it is emitted (stamp).
 func (s *Sim) meta(kind, id, step string, o origin, source string) contracts.EventMetadata {
-	return event.Metadata(event.ID(s.s.Service, kind, id, step), o.Corr, o.Causation, source, time.Time{})
+	return event.Metadata(answerID(s.s.Service, kind, id, step), o.Corr, o.Causation, source, time.Time{})
 }
 
-func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
+// answerID is the event id of service's answer of kind for id at step.
+func answerID(service, kind, id, step string) string { return event.ID(service, kind, id, step) }
+
+func (s *Sim) order(ctx context.Context, m *processor.Message, at time.Time, cmd *contracts.OrderCommand) error {
 	if cmd.OrderID == "" {
 		return errs.Poisonf(errs.ReasonValidation, "order command %s has no order_id", cmd.CommandID)
 	}
@@ -347,11 +382,23 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 	if err != nil {
 		return err
 	}
+	// The order's route: fixed by its first command, followed by the rest.
+	mode := st.Mode
+	if !exists {
+		if mode, err = s.mode(ctx, flowmode.Orders, at); err != nil {
+			return fmt.Errorf("order %s, command %s: %w", cmd.OrderID, cmd.CommandID, err)
+		}
+		if flowmode.RoleOf(mode, contracts.ErpPathNew) == flowmode.Off {
+			return orders.Put(m, cmd.OrderID, orderState{Cmd: *cmd, Origin: o, Step: stepElsewhere, Mode: mode})
+		}
+	} else if st.role() == flowmode.Off {
+		return nil
+	}
 	lat := s.s.Latency.For(s.s.Rules, "order", cmd.OrderID, cmd.CommandID)
 	switch cmd.Action {
 	case contracts.OrderCommandActionCancel:
 		if !exists {
-			st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID)}
+			st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Mode: mode}
 		}
 		if st.Step == stepShip || st.Step == stepDecide || !exists {
 			if st.Timer != "" {
@@ -359,16 +406,16 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 			}
 			st.Step, st.Timer = stepCancelled, ""
 			st.Last = contracts.ErpOrderStateCancelled
-			rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
-				contracts.ERPMessage{Code: "CANCELLED", Text: "order cancelled on request " + cmd.CommandID}))
-			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec); err != nil {
+			v := s.status(&st, contracts.ErpOrderStateCancelled, "cancel-"+cmd.CommandID,
+				contracts.ERPMessage{Code: "CANCELLED", Text: "order cancelled on request " + cmd.CommandID})
+			if err := s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v)...); err != nil {
 				return err
 			}
 			return orders.Put(m, cmd.OrderID, st)
 		}
-		rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
-			contracts.ERPMessage{Code: "CANCEL_REFUSED", Text: "order is already " + strings.ToLower(st.Last) + "; raise a return instead"}))
-		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, rec)
+		v := s.status(&st, st.Last, "cancel-refused-"+cmd.CommandID,
+			contracts.ERPMessage{Code: "CANCEL_REFUSED", Text: "order is already " + strings.ToLower(st.Last) + "; raise a return instead"})
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/cancel/"+cmd.CommandID, o, orderAnswer(&st, v)...)
 	case contracts.OrderCommandActionCreate:
 	default:
 		return errs.Poisonf(errs.ReasonValidation, "order command %s: unknown action %q", cmd.CommandID, cmd.Action)
@@ -382,7 +429,7 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		if st.Timer != "" {
 			unschedule(m, st.Timer)
 		}
-		st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: st.ERPOrderID, Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
+		st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: st.ERPOrderID, Decision: s.rules().DecideOrder(cmd), Step: stepDecide, Mode: mode}
 		k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
 		if err != nil {
 			return err
@@ -397,10 +444,10 @@ func (s *Sim) order(m *processor.Message, at time.Time, cmd *contracts.OrderComm
 		if st.Last == "" {
 			return nil
 		}
-		rec := record(contracts.TopicERPOrderStatusV1, cmd.OrderID, s.status(&st, st.Last, "resend-"+cmd.CommandID))
-		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, rec)
+		v := s.status(&st, st.Last, "resend-"+cmd.CommandID)
+		return s.emitLater(m, at.Add(lat), cmd.OrderID+"/resend/"+cmd.CommandID, o, orderAnswer(&st, v)...)
 	}
-	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.rules().DecideOrder(cmd), Step: stepDecide}
+	st = orderState{Cmd: *cmd, Origin: o, ERPOrderID: erpOrderID(cmd.OrderID), Decision: s.rules().DecideOrder(cmd), Step: stepDecide, Mode: mode}
 	k, err := s.schedule(m, at.Add(lat), timer{Kind: "order", ID: cmd.OrderID, Origin: o})
 	if err != nil {
 		return err
@@ -446,17 +493,34 @@ func (s *Sim) status(st *orderState, status, step string, extra ...contracts.ERP
 	return v
 }
 
-func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.CustomerCommand) error {
+func (s *Sim) customer(ctx context.Context, m *processor.Message, at time.Time, cmd *contracts.CustomerCommand) error {
 	if cmd.GoldenID == "" {
 		return errs.Poisonf(errs.ReasonValidation, "customer command %s has no golden_id", cmd.CommandID)
+	}
+	// Each customer command is routed by its own time. Off: the legacy
+	// path answers it; the simulator neither answers nor learns anything
+	// (no ERP number of its own for a customer the legacy ERP made).
+	mode, err := s.mode(ctx, flowmode.Customers, at)
+	if err != nil {
+		return fmt.Errorf("customer %s, command %s: %w", cmd.GoldenID, cmd.CommandID, err)
+	}
+	role := flowmode.RoleOf(mode, contracts.ErpPathNew)
+	if role == flowmode.Off {
+		return nil
 	}
 	o := originOf(m, cmd.Metadata)
 	cs, _, err := customers.Get(m, cmd.GoldenID)
 	if err != nil {
 		return err
 	}
-	if cs.ERPCustomerID == "" && cmd.ERPCustomerID != nil && *cmd.ERPCustomerID != "" {
-		cs.ERPCustomerID = *cmd.ERPCustomerID
+	if named := cmd.ERPCustomerID; named != nil && *named != "" && (cs.ERPCustomerID == "" || cs.Unpublished && role == flowmode.Authoritative) {
+		cs.ERPCustomerID = *named
+	}
+	r := customerRoute{mode: mode, role: role, created: cs.Record == nil}
+	if role == flowmode.Authoritative {
+		cs.Unpublished = false
+	} else if r.created {
+		cs.Unpublished = true
 	}
 	if cs.ERPCustomerID == "" {
 		seq, _, err := counters.Get(m, "customer")
@@ -470,7 +534,7 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 		cs.ERPCustomerID = erp.ERPNumber(m.Partition(), seq)
 	}
 	if cs.Record != nil {
-		return s.updateCustomer(m, at, o, cmd, &cs)
+		return s.updateCustomer(m, at, o, cmd, &cs, r)
 	}
 	cust, terms := s.s.Rules.NewCustomer(cmd, cs.ERPCustomerID)
 	cust.Metadata = s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP)
@@ -493,9 +557,12 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 	}
 	// Credit first, so the gateway knows the customer's credit before
 	// anything can order for it.
-	r1 := record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit)
-	r2 := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, cust)
-	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r1, r2)
+	var recs []pending
+	if role == flowmode.Authoritative {
+		recs = append(recs, record(contracts.TopicERPCreditV1, cs.ERPCustomerID, credit), record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, cust))
+	}
+	recs = append(recs, customerResult(r, cust))
+	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, recs...)
 }
 
 // updateCustomer answers a command for a customer the ERP already has: the
@@ -504,15 +571,20 @@ func (s *Sim) customer(m *processor.Message, at time.Time, cmd *contracts.Custom
 // currency or credit limit), and the whole record is published again, as
 // an ERP does on its compacted customer topic. Credit is not re-issued:
 // the credit position (receivables, holds) lives on.
-func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *contracts.CustomerCommand, cs *customerState) error {
+func (s *Sim) updateCustomer(m *processor.Message, at time.Time, o origin, cmd *contracts.CustomerCommand, cs *customerState, route customerRoute) error {
 	c := erp.UpdateCustomer(cs.Record, cmd)
+	c.ERPCustomerID = cs.ERPCustomerID // changes once: a shadow-only record's number replaced by the authoritative one
 	c.Metadata = s.meta("customer", cmd.GoldenID, cmd.CommandID, o, contracts.SourceSystemERP)
 	cs.Record = c
 	if err := customers.Put(m, cmd.GoldenID, *cs); err != nil {
 		return err
 	}
-	r := record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, c)
-	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, r)
+	var recs []pending
+	if route.role == flowmode.Authoritative {
+		recs = append(recs, record(contracts.TopicERPCustomerV1, cs.ERPCustomerID, c))
+	}
+	recs = append(recs, customerResult(route, c))
+	return s.emitLater(m, at.Add(s.s.Latency.For(s.s.Rules, "customer", cmd.CommandID)), cmd.GoldenID+"/"+cmd.CommandID, o, recs...)
 }
 
 func (s *Sim) journal(m *processor.Message, at time.Time, cmd *contracts.JournalCommand) error {

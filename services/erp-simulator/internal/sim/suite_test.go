@@ -31,7 +31,7 @@ var allTopics = []string{
 	contracts.TopicERPOrderStatusV1, contracts.TopicERPInvoiceV1, contracts.TopicERPCustomerV1, contracts.TopicERPCreditV1,
 	contracts.TopicERPJournalV1, contracts.TopicBillingEventsV1, contracts.TopicERPAssetV1,
 	contracts.TopicERPServiceOrderCommandsV1, contracts.TopicERPWarrantyClaimCommandsV1, contracts.TopicERPServiceOrderStatusV1,
-	contracts.TopicERPReturnCommandsV1, contracts.TopicERPReturnStatusV1, "dlq.erp-simulator.v1",
+	contracts.TopicERPReturnCommandsV1, contracts.TopicERPReturnStatusV1, contracts.TopicERPPathResultsV1, "dlq.erp-simulator.v1",
 }
 
 func newEnv(t *testing.T, c processortest.Cluster) *env {

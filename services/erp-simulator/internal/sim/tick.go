@@ -8,6 +8,7 @@ import (
 
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/flowmode"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/services/erp-simulator/traffic"
 )
@@ -181,6 +182,8 @@ func stamp(v contracts.Value, now time.Time) {
 		r.Metadata.OccurredAt = now
 	case *contracts.ReturnStatus:
 		r.Metadata.OccurredAt = now
+	case *contracts.PathResult:
+		r.Metadata.OccurredAt = now
 	}
 }
 
@@ -198,10 +201,14 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	add := func(topic, k string, v contracts.Value) { out = append(out, record(topic, k, v)) }
 	next := ""
 	var delay time.Duration
+	// A shadowed order goes through the same steps, in state only: only
+	// its decision is reported, and a later cancel finds it where an
+	// authoritative one would be.
+	answered := st.role() == flowmode.Authoritative
 	switch st.Step {
 	case stepDecide:
 		st.Last = st.Decision.Status
-		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, st.Decision.Status, "decide"))
+		out = append(out, orderAnswer(&st, s.status(&st, st.Decision.Status, "decide"))...)
 		next, st.Step = stepDone, stepDone
 		if st.Decision.AcceptedTotal > 0 || st.Decision.Status != contracts.ErpOrderStateRejected {
 			next, st.Step = stepShip, stepShip
@@ -210,20 +217,23 @@ func (s *Sim) advanceOrder(m *processor.Message, now time.Time, key string, t *t
 	case stepShip:
 		st.ShipmentID = "SH" + strings.ReplaceAll(event.ID("shipment", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
 		st.Last = contracts.ErpOrderStateShipped
-		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship"))
-		for _, a := range s.assets(&st, now) {
-			if err := installAsset(m, a, st.Origin); err != nil {
-				return err
+		if answered {
+			add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateShipped, "ship"))
+			for _, a := range s.assets(&st, now) {
+				if err := installAsset(m, a, st.Origin); err != nil {
+					return err
+				}
 			}
 		}
 		next, st.Step = stepInvoice, stepInvoice
 		delay = s.s.Invoice.For(s.s.Rules, "invoice", st.Cmd.OrderID)
 	case stepInvoice:
 		st.InvoiceID = "INV" + strings.ReplaceAll(event.ID("invoice", st.Cmd.OrderID+revisionSuffix(&st.Cmd)), "-", "")[:10]
-		inv := s.invoice(&st, now)
-		add(contracts.TopicERPInvoiceV1, st.InvoiceID, inv)
 		st.Last = contracts.ErpOrderStateInvoiced
-		add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateInvoiced, "invoice"))
+		if answered {
+			add(contracts.TopicERPInvoiceV1, st.InvoiceID, s.invoice(&st, now))
+			add(contracts.TopicERPOrderStatusV1, st.Cmd.OrderID, s.status(&st, contracts.ErpOrderStateInvoiced, "invoice"))
+		}
 		st.Step = stepDone
 	default:
 		return nil
