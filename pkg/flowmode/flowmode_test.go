@@ -131,3 +131,27 @@ func TestWatcher(t *testing.T) {
 		t.Fatalf("current %+v", cur)
 	}
 }
+
+// A command waiting for the mode at its time starts a read of the topic
+// at once instead of waiting for the next periodic one.
+func TestWatcherReadsWhenAsked(t *testing.T) {
+	c := processortest.FakeCluster(t)
+	kcfg := kafka.Config{Brokers: c.Brokers, TopicPrefix: "fm2."}
+	testinfra.CreateTopics(t, c.Brokers, 1, kcfg.Topic(contracts.TopicOpsFlowModeV1))
+	w := flowmode.NewWatcher(kcfg, serde.New(c.Registry), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w.Every = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	testinfra.Eventually(t, 10*time.Second, "watcher ready", func() bool { return w.Ready() })
+	for range 3 {
+		start := time.Now()
+		if _, err := w.At(context.Background(), flowmode.Orders, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("At waited %s for a read the periodic loop would start in an hour", d)
+		}
+	}
+}

@@ -47,11 +47,13 @@ type Watcher struct {
 	// Wait bounds how long At waits for the watcher to catch up before it
 	// fails (retriable).
 	Wait time.Duration
-	// Every is the pause between two reads of the topic's end.
+	// Every is the pause between two reads of the topic's end while no
+	// one waits; a command waiting in At starts the next read at once.
 	Every time.Duration
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced when caughtUp moves
+	kick     chan struct{} // At asks for a read now
 	caughtUp time.Time     // every record appended before it has been read
 	current  map[string]contracts.FlowMode
 	plans    map[string]Schedule
@@ -63,8 +65,8 @@ func NewWatcher(kcfg kafka.Config, sd *serde.Serde, log *slog.Logger) *Watcher {
 		log = slog.Default()
 	}
 	return &Watcher{kcfg: kcfg, sd: sd, log: log, topic: kcfg.Topic(contracts.TopicOpsFlowModeV1),
-		Wait: 10 * time.Second, Every: 100 * time.Millisecond,
-		changed: make(chan struct{}), current: map[string]contracts.FlowMode{}, plans: map[string]Schedule{}}
+		Wait: 10 * time.Second, Every: 500 * time.Millisecond,
+		changed: make(chan struct{}), kick: make(chan struct{}, 1), current: map[string]contracts.FlowMode{}, plans: map[string]Schedule{}}
 }
 
 // Run reads the topic from its start until ctx ends.
@@ -73,7 +75,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(w.topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(w.Every),
+		kgo.FetchMaxWait(100*time.Millisecond),
 	)
 	if err != nil {
 		return fmt.Errorf("flow modes: %w", err)
@@ -117,7 +119,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 		close(w.changed)
 		w.changed = make(chan struct{})
 		w.mu.Unlock()
-		sleep(ctx, w.Every)
+		t := time.NewTimer(w.Every)
+		select {
+		case <-t.C:
+		case <-w.kick:
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	return nil
 }
@@ -168,6 +176,10 @@ func (w *Watcher) At(ctx context.Context, flow string, t time.Time) (string, err
 		}
 		ch, caught := w.changed, w.caughtUp
 		w.mu.Unlock()
+		select { // a read that starts after t answers for t
+		case w.kick <- struct{}{}:
+		default:
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
