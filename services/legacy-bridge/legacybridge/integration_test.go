@@ -117,7 +117,7 @@ func (e *env) exported(within time.Duration, want ...string) (map[string]legacyf
 	var orders map[string]legacyfile.Order
 	read := func() bool {
 		customers, orders = map[string]legacyfile.Row{}, map[string]legacyfile.Order{}
-		names, err := bridge.List(e.dir.Outbound())
+		names, err := legacyfile.List(e.dir.Outbound())
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -165,7 +165,7 @@ func (e *env) answer(f *legacyfile.File) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := bridge.WriteAtomic(e.dir.Inbound(), f.Name(), b); err != nil {
+	if err := legacyfile.WriteAtomic(e.dir.Inbound(), f.Name(), b); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -279,7 +279,7 @@ func TestSIGKILLDuringFilesExactlyOnce(t *testing.T) {
 	a, b := e.bridge("a", one), e.bridge("b", one)
 	a.Start()
 	processed := func() int {
-		names, _ := bridge.List(e.dir.Processed())
+		names, _ := legacyfile.List(e.dir.Processed())
 		return len(names)
 	}
 	testinfra.Eventually(t, 2*time.Minute, "a first file applied", func() bool { return processed() >= 1 })
@@ -290,10 +290,10 @@ func TestSIGKILLDuringFilesExactlyOnce(t *testing.T) {
 	testinfra.Eventually(t, 2*time.Minute, "a fourth file", func() bool { return processed() >= 4 })
 	b.Kill()
 	testinfra.Eventually(t, 3*time.Minute, "every file filed in processed/", func() bool { return processed() == files })
-	if left, _ := bridge.List(e.dir.Inbound()); len(left) != 0 {
+	if left, _ := legacyfile.List(e.dir.Inbound()); len(left) != 0 {
 		t.Fatalf("left in inbound/: %v", left)
 	}
-	if q, _ := bridge.List(e.dir.Quarantine()); len(q) != 0 {
+	if q, _ := legacyfile.List(e.dir.Quarantine()); len(q) != 0 {
 		t.Fatalf("quarantined: %v", q)
 	}
 	col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPCustomerV1), files*rows)

@@ -131,7 +131,7 @@ func (e *ERP) flush() error {
 	}
 	dir := filepath.Join(e.s.Dir, DirInbound)
 	for _, f := range e.st.Outbox {
-		if err := writeAtomic(dir, f.Name, f.Data); err != nil {
+		if err := legacyfile.WriteAtomic(dir, f.Name, f.Data); err != nil {
 			return fmt.Errorf("legacy ERP: %w", err)
 		}
 		if f.Bad != "" {

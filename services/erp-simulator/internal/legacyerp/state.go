@@ -127,7 +127,7 @@ func (e *ERP) save() error {
 	if err != nil {
 		return fmt.Errorf("legacy ERP state: %w", err)
 	}
-	return writeAtomic(filepath.Join(e.s.Dir, DirState), StateFile, b)
+	return legacyfile.WriteAtomic(filepath.Join(e.s.Dir, DirState), StateFile, b)
 }
 
 // prune forgets finished orders and applied batch ids past their
@@ -147,29 +147,4 @@ func (e *ERP) prune(now time.Time) bool {
 		}
 	}
 	return n > 0
-}
-
-// writeAtomic writes data as dir/name: first as dir/.name (a name a reader
-// of the folder ignores), synced, then renamed.
-func writeAtomic(dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, "."+name)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // the rename itself survives a crash
-		_ = d.Close()
-	}
-	return nil
 }

@@ -20,7 +20,7 @@ var requestKinds = []string{legacyfile.KindCustomerRequests, legacyfile.KindOrde
 
 // isRequest reports whether name is a request file for the ERP.
 func isRequest(name string) bool {
-	if strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".csv") {
+	if !strings.HasSuffix(name, ".csv") {
 		return false
 	}
 	return slices.ContainsFunc(requestKinds, func(k string) bool { return strings.HasPrefix(name, k+"_") })
@@ -31,16 +31,15 @@ func isRequest(name string) bool {
 // state. It returns the files to archive once the state is saved.
 func (e *ERP) take(now time.Time) ([]string, error) {
 	dir := filepath.Join(e.s.Dir, DirOutbound)
-	entries, err := os.ReadDir(dir)
+	names, err := legacyfile.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("legacy ERP: %w", err)
 	}
 	var taken []string
-	for _, ent := range entries { // sorted by name
-		if !ent.Type().IsRegular() || !isRequest(ent.Name()) {
+	for _, name := range names { // sorted by name
+		if !isRequest(name) {
 			continue
 		}
-		name := ent.Name()
 		data, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			return taken, fmt.Errorf("legacy ERP: %w", err)
@@ -115,7 +114,7 @@ func (e *ERP) reject(name string, cause error) error {
 	dir := filepath.Join(e.s.Dir, DirRejected)
 	reason := legacyfile.ReasonOf(cause)
 	text := fmt.Sprintf("file: %s\nreason: %s\ndetail: %v\nrejected_at: %s\n", name, reason, cause, e.s.Now().UTC().Format(time.RFC3339))
-	if err := writeAtomic(dir, name+".reason.txt", []byte(text)); err != nil {
+	if err := legacyfile.WriteAtomic(dir, name+".reason.txt", []byte(text)); err != nil {
 		return fmt.Errorf("legacy ERP: reject %s: %w", name, err)
 	}
 	if err := os.Rename(filepath.Join(e.s.Dir, DirOutbound, name), filepath.Join(dir, name)); err != nil {

@@ -266,7 +266,7 @@ func (b *Bridge) export(m *processor.Message, at time.Time) error {
 		}
 		// Written before the transaction commits: a tick that does not
 		// commit writes the same batch (same name, same bytes) again.
-		if err := WriteAtomic(b.s.Folder.Outbound(), f.Name(), data); err != nil {
+		if err := legacyfile.WriteAtomic(b.s.Folder.Outbound(), f.Name(), data); err != nil {
 			return errs.Retriable(errs.ReasonState, fmt.Errorf("write %s: %w", f.Name(), err))
 		}
 		for _, k := range bt.keys {

@@ -55,7 +55,7 @@ func orderCommand(id, order, action string) *contracts.OrderCommand {
 
 func (e *env) outbound() map[string]*legacyfile.File {
 	e.t.Helper()
-	names, err := bridge.List(e.dir.Outbound())
+	names, err := legacyfile.List(e.dir.Outbound())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestExportFollowsTheRoutes(t *testing.T) {
 
 func (e *env) drop(name string, data []byte) {
 	e.t.Helper()
-	if err := bridge.WriteAtomic(e.dir.Inbound(), name, data); err != nil {
+	if err := legacyfile.WriteAtomic(e.dir.Inbound(), name, data); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -299,7 +299,7 @@ func TestBadFilesQuarantined(t *testing.T) {
 			t.Errorf("%s: exception %+v", name, x)
 		}
 	}
-	if left, _ := bridge.List(e.dir.Inbound()); len(left) != 0 {
+	if left, _ := legacyfile.List(e.dir.Inbound()); len(left) != 0 {
 		t.Errorf("left in inbound/: %v", left)
 	}
 

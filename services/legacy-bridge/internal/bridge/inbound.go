@@ -64,7 +64,7 @@ func (b *Bridge) destPath(d Decision) string {
 
 // inbound files the committed decisions and decides new files.
 func (b *Bridge) inbound(ctx context.Context, m *processor.Message) error {
-	names, err := List(b.s.Folder.Inbound())
+	names, err := legacyfile.List(b.s.Folder.Inbound())
 	if err != nil {
 		return errs.Retriable(errs.ReasonState, fmt.Errorf("list %s: %w", b.s.Folder.Inbound(), err))
 	}
@@ -163,11 +163,11 @@ func (b *Bridge) finish(name string, d Decision) error {
 		if err != nil {
 			return err
 		}
-		if err := WriteAtomic(b.s.Folder.Quarantine(), d.Dest+".report.json", append(rep, '\n')); err != nil {
+		if err := legacyfile.WriteAtomic(b.s.Folder.Quarantine(), d.Dest+".report.json", append(rep, '\n')); err != nil {
 			return err
 		}
 	}
-	if err := Move(filepath.Join(b.s.Folder.Inbound(), name), b.destPath(d)); err != nil {
+	if err := legacyfile.Move(filepath.Join(b.s.Folder.Inbound(), name), b.destPath(d)); err != nil {
 		return err
 	}
 	b.s.Log.Info("legacy file filed", "file", name, "outcome", d.Outcome, "as", d.Dest, "reason", d.Reason, "records", d.Records)
