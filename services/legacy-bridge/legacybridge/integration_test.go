@@ -314,3 +314,77 @@ func TestSIGKILLDuringFilesExactlyOnce(t *testing.T) {
 		}
 	}
 }
+
+// Refused files on the real broker: each kind of bad file dropped among
+// good ones is quarantined with a report naming its reason and an
+// exception on ops.exceptions.v1, and the good files around it are
+// applied.
+func TestBadFilesQuarantinedOnTheBroker(t *testing.T) {
+	e := newEnv(t)
+	col := testinfra.Collect(t, e.brokers, e.topic(contracts.TopicERPCustomerV1), e.topic(contracts.TopicOpsExceptionsV1))
+	now := time.Now().UTC().Truncate(time.Second)
+	file := func(batch string) []byte {
+		b, err := legacyfile.Encode(&legacyfile.File{Kind: legacyfile.KindCustomers, Batch: batch, Created: now, Sender: "LEGACYERP", Rows: []legacyfile.Row{
+			legacyfile.CustomerRow(&contracts.Customer{Op: contracts.ChangeOperationUpsert, ERPCustomerID: "L" + batch, GoldenID: s("G-" + batch), Name: "Customer " + batch,
+				CreditStatus: contracts.CreditStatusActive, CreditLimit: &contracts.Money{AmountMinor: 500000, Currency: "EUR"}, Currency: s("EUR"), SourceUpdatedAt: now}, legacyfile.Ref{})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	edit := func(batch, from, to string) []byte { return []byte(strings.Replace(string(file(batch)), from, to, 1)) }
+	bad := map[string]struct {
+		data   []byte
+		reason string
+	}{
+		"CUSTMAS_000002.csv": {edit("000002", "T,1,500000", "T,1,500001"), legacyfile.ReasonControlTotal},
+		"CUSTMAS_000003.csv": {edit("000003", "T,1,", "T,4,"), legacyfile.ReasonRecordCount},
+		"CUSTMAS_000004.csv": {edit("000004", "\nT,1,500000\n", "\n"), legacyfile.ReasonMissingTrailer},
+		"CUSTMAS_000005.csv": {edit("000005", "H,CUSTMAS", "X,CUSTMAS"), legacyfile.ReasonMissingHeader},
+		"CUSTMAS_000006.csv": {edit("000006", "M,L000006,", "M,\"L000006,"), legacyfile.ReasonMalformedLine},
+		"CUSTMAS_000007.csv": {edit("000007", ",ACTIVE,", ",MAYBE,"), legacyfile.ReasonInvalidValue},
+		"CUSTMAS_000008.csv": {edit("000008", "Customer", "Cust\xc3\x28mer"), legacyfile.ReasonNotUTF8},
+		"CUSTMAS_000009.csv": {file("000010"), legacyfile.ReasonBatchMismatch},
+		"ORDERS_000011.csv":  {[]byte("H,ORDERS,000011,2026-12-07T08:00:00Z,LEGACYERP\nT,0,0\n"), legacyfile.ReasonUnknownKind},
+	}
+	for name, c := range bad {
+		if err := legacyfile.WriteAtomic(e.dir.Inbound(), name, c.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, batch := range []string{"000001", "000012"} {
+		if err := legacyfile.WriteAtomic(e.dir.Inbound(), legacyfile.Name(legacyfile.KindCustomers, batch), file(batch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.bridge("a", nil).Start()
+	testinfra.Eventually(t, time.Minute, "every file filed", func() bool {
+		left, _ := legacyfile.List(e.dir.Inbound())
+		return len(left) == 0
+	})
+	for name, c := range bad {
+		b, err := os.ReadFile(filepath.Join(e.dir.Quarantine(), name+".report.json"))
+		if err != nil || !strings.Contains(string(b), `"reason": "`+c.reason+`"`) {
+			t.Errorf("%s: report %s (%v), want reason %s", name, b, err, c.reason)
+		}
+	}
+	published := col.WaitCount(t, time.Minute, e.topic(contracts.TopicERPCustomerV1), 2)
+	exceptions := col.WaitCount(t, time.Minute, e.topic(contracts.TopicOpsExceptionsV1), len(bad))
+	time.Sleep(time.Second)
+	if n := col.Count(e.topic(contracts.TopicERPCustomerV1)); n != 2 || len(published) != 2 {
+		t.Errorf("%d customers published, want the 2 good files' 2", n)
+	}
+	reasons := map[string]bool{}
+	for _, r := range exceptions {
+		var x contracts.OperationalException
+		if err := e.sd.Decode(context.Background(), r.Value, &x); err != nil {
+			t.Fatal(err)
+		}
+		reasons[x.Context["reason"]] = true
+	}
+	for name, c := range bad {
+		if !reasons[c.reason] {
+			t.Errorf("%s: no exception with reason %s (got %v)", name, c.reason, reasons)
+		}
+	}
+}
