@@ -17,7 +17,7 @@ import (
 // topics apply` and `isthmus schemas apply` do for a deployment (package
 // provision): every topic with its partitions and configs, every Avro value
 // schema at its prefixed subject with its compatibility. It fails the test
-// on any error.
+// on any error. The prefix's topics are deleted when the test ends.
 func Provision(t testing.TB, brokers []string, registryURL, prefix string) {
 	t.Helper()
 	cat, err := catalog.Embedded()
@@ -32,6 +32,9 @@ func Provision(t testing.TB, brokers []string, registryURL, prefix string) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	// Every topic of the prefix goes with the test (the services' own
+	// internal topics too): a broker keeps open files per partition.
+	t.Cleanup(func() { DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, prefix) })
 	if _, err := provision.Topics(ctx, adm, prefix, cat.Topics(), -1, false); err != nil {
 		t.Fatalf("testinfra: provision topics: %v", err)
 	}
