@@ -65,9 +65,19 @@ func TestScenarios(t *testing.T) {
 		h.t = t
 		h.in().Value(contracts.TopicCRMDealV1, "C-UP", newDeal("C-UP", "2025-01-01", 10, 1000, at))
 		h.in().Value(contracts.TopicCRMDealV1, "C-UP", amendDeal("C-UP", 1, contract.ChangeUpsell, "2025-03-16", 15, 1000, at.Add(time.Hour)))
-		recs := h.waitFor("update of C-UP", wait, func(r []got) bool {
-			cmds, _, _, _ := forContract(r, "C-UP")
-			return len(cmds) == 2
+		// The upsell's invoice journal is emitted in its own transaction,
+		// possibly after the update: wait for both.
+		upsellJournal := func(js []*contracts.JournalCommand) bool {
+			for _, j := range js {
+				if dr, _ := journalAmount(j); j.AmendmentSequence == 1 && j.Kind == contracts.JournalKindInvoice && dr == 2580 {
+					return true
+				}
+			}
+			return false
+		}
+		recs := h.waitFor("update of C-UP and its invoice journal", wait, func(r []got) bool {
+			cmds, _, js, _ := forContract(r, "C-UP")
+			return len(cmds) == 2 && upsellJournal(js)
 		})
 		cmds, _, js, _ := forContract(recs, "C-UP")
 		u := cmds[1]
@@ -78,13 +88,7 @@ func TestScenarios(t *testing.T) {
 		if u.InvoiceSchedule[0].Amount.AmountMinor != 2580 || scheduleTotal(u) != 2580+9*15000 {
 			t.Errorf("schedule from 2025-03-16: first %d, total %d", u.InvoiceSchedule[0].Amount.AmountMinor, scheduleTotal(u))
 		}
-		found := false
-		for _, j := range js {
-			if dr, _ := journalAmount(j); j.AmendmentSequence == 1 && j.Kind == contracts.JournalKindInvoice && dr == 2580 {
-				found = true
-			}
-		}
-		if !found {
+		if !upsellJournal(js) {
 			t.Error("no invoice journal of 2580 for the upsell")
 		}
 	})
