@@ -91,3 +91,30 @@ func Decided(status string) bool {
 	}
 	return false
 }
+
+// Tally counts entities of a flow by their latest parity verdict
+// (recon.parity.v1): the figures the dashboard and `isthmus recon parity`
+// show.
+type Tally struct {
+	// Compared counts the entities with a verdict (any).
+	Compared      int `json:"compared"`
+	Match         int `json:"match"`
+	Different     int `json:"different"`
+	MissingLegacy int `json:"missing_legacy"`
+	MissingNew    int `json:"missing_new"`
+}
+
+// Add counts one entity's latest verdict.
+func (t *Tally) Add(verdict string) {
+	t.Compared++
+	switch verdict {
+	case contracts.ParityVerdictMatch:
+		t.Match++
+	case contracts.ParityVerdictDifferent:
+		t.Different++
+	case contracts.ParityVerdictMissingLegacy:
+		t.MissingLegacy++
+	case contracts.ParityVerdictMissingNew:
+		t.MissingNew++
+	}
+}

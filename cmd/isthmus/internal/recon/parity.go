@@ -110,18 +110,14 @@ type ParityRow struct {
 
 // ParityReport is the verb's output.
 type ParityReport struct {
-	Flow          string      `json:"flow"`
-	Since         time.Time   `json:"since"`
-	Until         time.Time   `json:"until"`
-	MinCompared   int         `json:"min_compared"`
-	Compared      int         `json:"compared"`
-	Match         int         `json:"match"`
-	Different     int         `json:"different"`
-	MissingLegacy int         `json:"missing_legacy"`
-	MissingNew    int         `json:"missing_new"`
-	Ready         bool        `json:"ready"`
-	Why           string      `json:"why,omitempty"`
-	Differences   []ParityRow `json:"differences"`
+	Flow        string    `json:"flow"`
+	Since       time.Time `json:"since"`
+	Until       time.Time `json:"until"`
+	MinCompared int       `json:"min_compared"`
+	flowmode.Tally
+	Ready       bool        `json:"ready"`
+	Why         string      `json:"why,omitempty"`
+	Differences []ParityRow `json:"differences"`
 }
 
 // BuildParity reads recon.parity.v1 of the cluster kcfg names (through
@@ -154,20 +150,15 @@ func BuildParity(ctx context.Context, cl *kgo.Client, kcfg kafka.Config, timeout
 		return row
 	}
 	for _, p := range latest {
-		rep.Compared++
+		rep.Add(p.Verdict)
 		switch p.Verdict {
-		case contracts.ParityVerdictMatch:
-			rep.Match++
 		case contracts.ParityVerdictDifferent:
-			rep.Different++
 			for _, d := range p.Differences {
 				rep.Differences = append(rep.Differences, ParityRow{EntityID: p.EntityID, Verdict: p.Verdict, Field: d.Field, Legacy: d.Legacy, New: d.New, DecidedAt: p.DecidedAt})
 			}
 		case contracts.ParityVerdictMissingNew:
-			rep.MissingNew++
 			rep.Differences = append(rep.Differences, answer(p, true))
 		case contracts.ParityVerdictMissingLegacy:
-			rep.MissingLegacy++
 			rep.Differences = append(rep.Differences, answer(p, false))
 		}
 	}

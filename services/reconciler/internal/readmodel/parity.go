@@ -31,12 +31,7 @@ type ParityDifference struct {
 // their latest verdict, and the newest differences.
 type ParityStat struct {
 	Flow string `json:"flow"`
-	// Compared counts the entities with a verdict (any).
-	Compared        int                `json:"compared"`
-	Match           int                `json:"match"`
-	Different       int                `json:"different"`
-	MissingLegacy   int                `json:"missing_legacy"`
-	MissingNew      int                `json:"missing_new"`
+	flowmode.Tally
 	LastDifferences []ParityDifference `json:"last_differences"`
 }
 
@@ -72,19 +67,11 @@ func (m *Model) Parity() []ParityStat {
 		if s == nil {
 			continue
 		}
-		s.Compared++
-		switch e.Verdict {
-		case contracts.ParityVerdictMatch:
-			s.Match++
-		case contracts.ParityVerdictDifferent:
-			s.Different++
+		s.Add(e.Verdict)
+		if e.Verdict == contracts.ParityVerdictDifferent {
 			for _, d := range e.Differences {
 				flows[e.Flow] = append(flows[e.Flow], ParityDifference{EntityID: e.EntityID, Field: d.Field, Legacy: d.Legacy, New: d.New, DecidedAt: e.DecidedAt})
 			}
-		case contracts.ParityVerdictMissingLegacy:
-			s.MissingLegacy++
-		case contracts.ParityVerdictMissingNew:
-			s.MissingNew++
 		}
 	}
 	for _, f := range flowmode.Flows {
