@@ -388,3 +388,30 @@ func TestBadFilesQuarantinedOnTheBroker(t *testing.T) {
 		}
 	}
 }
+
+// Commands exported while the bridge is SIGKILLed twice: every command
+// reaches the legacy ERP's outbound files exactly once (a batch a killed
+// tick wrote without committing is written again under the same name, not
+// as a second batch).
+func TestSIGKILLDuringExportsExactlyOnce(t *testing.T) {
+	e := newEnv(t)
+	e.setMode(flowmode.Orders, contracts.RoutingModeLegacy)
+	a := e.bridge("a", map[string]string{"ISTHMUS_INSTANCE_STABLE": "true", "ISTHMUS_LEGACY_EXPORT_EVERY": "50ms", "ISTHMUS_LEGACY_POLL": "50ms"})
+	a.Start()
+	var ids []string
+	for i := range 300 {
+		id := fmt.Sprintf("oc-%03d", i)
+		ids = append(ids, id)
+		e.orderCommand(id, fmt.Sprintf("O-%03d", i), contracts.OrderCommandActionCreate)
+		if i == 100 || i == 200 {
+			e.exported(time.Minute, ids[len(ids)-50])
+			a.Kill()
+			a.Start()
+		}
+	}
+	// exported fails on a command found in two files.
+	_, orders := e.exported(2*time.Minute, ids...)
+	if len(orders) != len(ids) {
+		t.Errorf("%d commands exported, want %d", len(orders), len(ids))
+	}
+}
