@@ -2,8 +2,10 @@
 // variables with flag equivalents. Every setting has an env name
 // (ISTHMUS_KAFKA_BROKERS), a flag derived from it (--kafka-brokers), a default
 // and a usage line; --help lists them all. A bad value fails Parse with one
-// line naming the setting. Secrets are masked when the effective
-// configuration is logged.
+// line naming the setting; a numeric setting's range is declared with it
+// (AtLeast, Between, Positive, BasisPoints) rather than checked by hand, so
+// every service words an out-of-range value the same way. Secrets are
+// masked when the effective configuration is logged.
 //
 // Precedence: flag > environment > default.
 package config
@@ -97,24 +99,76 @@ func (s *Set) Func(env, def, usage string, parse func(string) error) {
 	s.add(env, def, usage, false, parse)
 }
 
-// Int declares an integer setting.
-func (s *Set) Int(p *int, env string, def int, usage string) {
+// Bound restricts a numeric setting: a value outside it fails Parse with
+// one line naming the setting, the value and the bound (the one place a
+// setting's range is checked and worded).
+type Bound struct {
+	lo, hi       int64
+	hasLo, hasHi bool
+}
+
+// AtLeast bounds a setting from below (a duration in nanoseconds).
+func AtLeast(n int64) Bound { return Bound{lo: n, hasLo: true} }
+
+// Between bounds a setting on both sides, inclusive.
+func Between(lo, hi int64) Bound { return Bound{lo: lo, hi: hi, hasLo: true, hasHi: true} }
+
+// Positive: a duration above zero, an integer of at least 1.
+var Positive = AtLeast(1)
+
+// BasisPoints: a share in basis points, 0 to 10000.
+var BasisPoints = Between(0, 10000)
+
+// check says why n (a duration in nanoseconds when dur) is outside the
+// bounds; nil inside.
+func check[T int64 | float64](n T, dur bool, bs []Bound) error {
+	show := func(n int64) string { return strconv.FormatInt(n, 10) }
+	if dur {
+		show = func(n int64) string { return time.Duration(n).String() }
+	}
+	for _, b := range bs {
+		if (!b.hasLo || n >= T(b.lo)) && (!b.hasHi || n <= T(b.hi)) {
+			continue
+		}
+		switch {
+		case b.hasHi:
+			return fmt.Errorf("must be %s to %s", show(b.lo), show(b.hi))
+		case b.lo == 0:
+			return errors.New("must be 0 or more")
+		case b.lo == 1 && dur:
+			return errors.New("must be positive")
+		default:
+			return fmt.Errorf("must be at least %s", show(b.lo))
+		}
+	}
+	return nil
+}
+
+// Int declares an integer setting, within bounds when given.
+func (s *Set) Int(p *int, env string, def int, usage string, bounds ...Bound) {
 	s.add(env, strconv.Itoa(def), usage, false, func(v string) error {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", v)
+		}
+		if err := check(int64(n), false, bounds); err != nil {
+			return fmt.Errorf("%d, %v", n, err)
 		}
 		*p = n
 		return nil
 	})
 }
 
-// Float declares a floating point setting (thresholds, ratios; never money).
-func (s *Set) Float(p *float64, env string, def float64, usage string) {
+// Float declares a floating point setting (thresholds, ratios; never
+// money), within bounds when given.
+func (s *Set) Float(p *float64, env string, def float64, usage string, bounds ...Bound) {
 	s.add(env, strconv.FormatFloat(def, 'g', -1, 64), usage, false, func(v string) error {
 		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 		if err != nil {
 			return fmt.Errorf("%q is not a number", v)
+		}
+		if err := check(f, false, bounds); err != nil {
+			return fmt.Errorf("%g, %v", f, err)
 		}
 		*p = f
 		return nil
@@ -134,8 +188,9 @@ func (s *Set) Bool(p *bool, env string, def bool, usage string) {
 	})
 }
 
-// Duration declares a duration setting (Go syntax: 500ms, 30s, 2h).
-func (s *Set) Duration(p *time.Duration, env string, def time.Duration, usage string) {
+// Duration declares a duration setting (Go syntax: 500ms, 30s, 2h), never
+// negative and within bounds when given (Positive: above zero).
+func (s *Set) Duration(p *time.Duration, env string, def time.Duration, usage string, bounds ...Bound) {
 	s.add(env, def.String(), usage, false, func(v string) error {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
 		if err != nil {
@@ -143,6 +198,9 @@ func (s *Set) Duration(p *time.Duration, env string, def time.Duration, usage st
 		}
 		if d < 0 {
 			return fmt.Errorf("%q is negative", v)
+		}
+		if err := check(int64(d), true, bounds); err != nil {
+			return fmt.Errorf("%s, %v", d, err)
 		}
 		*p = d
 		return nil

@@ -196,3 +196,33 @@ func TestSecuredKafkaSettings(t *testing.T) {
 		t.Fatalf("rediss TLS config %+v, %v", tc, err)
 	}
 }
+
+func TestBoundsNameTheSettingAndTheRange(t *testing.T) {
+	var n, bps, any int
+	var f float64
+	var d, zero time.Duration
+	s := NewSet("svc")
+	s.Int(&n, "ISTHMUS_SVC_WORKERS", 4, "workers", AtLeast(1))
+	s.Int(&bps, "ISTHMUS_SVC_SHARE_BPS", 100, "share", BasisPoints)
+	s.Int(&any, "ISTHMUS_SVC_ANY", -5, "any integer")
+	s.Float(&f, "ISTHMUS_SVC_RATE", 2.5, "rate", AtLeast(0))
+	s.Duration(&d, "ISTHMUS_SVC_TICK", time.Second, "tick", Positive)
+	s.Duration(&zero, "ISTHMUS_SVC_GRACE", 0, "grace, 0 for none", AtLeast(0))
+	for env, want := range map[string]string{
+		"ISTHMUS_SVC_WORKERS":   "invalid ISTHMUS_SVC_WORKERS (--svc-workers): 0, must be at least 1",
+		"ISTHMUS_SVC_SHARE_BPS": "invalid ISTHMUS_SVC_SHARE_BPS (--svc-share-bps): 10001, must be 0 to 10000",
+		"ISTHMUS_SVC_RATE":      "invalid ISTHMUS_SVC_RATE (--svc-rate): -0.5, must be 0 or more",
+		"ISTHMUS_SVC_TICK":      "invalid ISTHMUS_SVC_TICK (--svc-tick): 0s, must be positive",
+	} {
+		bad := map[string]string{"ISTHMUS_SVC_WORKERS": "0", "ISTHMUS_SVC_SHARE_BPS": "10001", "ISTHMUS_SVC_RATE": "-0.5", "ISTHMUS_SVC_TICK": "0s"}[env]
+		err := s.Parse(nil, env2(env, bad), io.Discard)
+		if err == nil || err.Error() != want {
+			t.Errorf("%s=%s: err = %v, want %q", env, bad, err, want)
+		}
+	}
+	if err := s.Parse(nil, env2("ISTHMUS_SVC_SHARE_BPS", "10000"), io.Discard); err != nil || bps != 10000 || n != 4 || any != -5 || f != 2.5 || d != time.Second || zero != 0 {
+		t.Errorf("in bounds: err %v, values %d %d %d %g %s %s", err, n, bps, any, f, d, zero)
+	}
+}
+
+func env2(k, v string) func(string) (string, bool) { return env(map[string]string{k: v}) }

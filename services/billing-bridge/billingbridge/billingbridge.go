@@ -5,7 +5,6 @@ package billingbridge
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -49,13 +48,7 @@ type Config struct {
 // Register declares every setting of the service.
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
-	s.Duration(&c.GapSLA, "ISTHMUS_BILLING_GAP_SLA", 10*time.Minute, "how long an out-of-order amendment is held before an amendment_gap exception")
-	s.Check(func() error {
-		if c.GapSLA <= 0 {
-			return fmt.Errorf("ISTHMUS_BILLING_GAP_SLA must be positive, got %s", c.GapSLA)
-		}
-		return nil
-	})
+	s.Duration(&c.GapSLA, "ISTHMUS_BILLING_GAP_SLA", 10*time.Minute, "how long an out-of-order amendment is held before an amendment_gap exception", config.Positive)
 }
 
 // Base returns the common part.

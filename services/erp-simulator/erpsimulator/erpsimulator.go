@@ -115,16 +115,7 @@ func (c *Config) Register(s *config.Set) {
 	set(&c.ExportRestricted, "ISTHMUS_SIM_EXPORT_RESTRICTED", "CU,IR,KP,SY,RU,BY", "ship-to countries (ISO 3166-1) whose lines ERP rejects for EXPORT_CONTROL")
 	set(&c.TaxMissing, "ISTHMUS_SIM_TAX_MISSING", "AR", "pricing regions or ship-to countries without tax configuration (lines rejected for TAX_CONFIGURATION)")
 	set(&c.GLAccounts, "ISTHMUS_SIM_GL_ACCOUNTS", "1100,1200,1300,1400,2100,2400,4000,4100,4200,5000", "ledger account numbers journals may post to")
-	bps := func(p *int, env string, def int, usage string) {
-		s.Func(env, strconv.Itoa(def), usage, func(v string) error {
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil || n < 0 || n > 10000 {
-				return fmt.Errorf("%q is not basis points 0..10000", v)
-			}
-			*p = n
-			return nil
-		})
-	}
+	bps := func(p *int, env string, def int, usage string) { s.Int(p, env, def, usage, config.BasisPoints) }
 	bps(&c.JournalRejectBps, "ISTHMUS_SIM_JOURNAL_REJECT_BPS", 100, "share of valid journals rejected as PERIOD_CLOSED, basis points")
 	bps(&c.CreditHoldBps, "ISTHMUS_SIM_CREDIT_HOLD_BPS", 300, "share of new ERP customers created on credit hold, basis points")
 	bps(&c.PartShortageBps, "ISTHMUS_SIM_PART_SHORTAGE_BPS", 1000, "share of service orders that wait for a part on back order (PART_UNAVAILABLE before PARTS_ISSUED), basis points")
@@ -133,20 +124,9 @@ func (c *Config) Register(s *config.Set) {
 	bps(&c.DuplicateCheckBps, "ISTHMUS_SIM_DUPLICATE_CHECK_BPS", 0, "share of new CRM accounts checked with the gateway's CheckDuplicate before they are saved, basis points (a duplicate found is not created: the rep uses the existing account); needs the gateway at ISTHMUS_GATEWAY_ADDR and a token with customer:read")
 	c.Gateway.Register(s, DuplicateCheckScopes)
 	c.Legacy.register(s, latency, bps)
-	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often")
-	s.Duration(&c.InventoryEvery, "ISTHMUS_SIM_INVENTORY_EVERY", 5*time.Second, "move stock levels this often")
-	s.Duration(&c.CreditEvery, "ISTHMUS_SIM_CREDIT_EVERY", 15*time.Second, "collect receivables and re-evaluate holds this often")
-	s.Check(func() error {
-		for _, d := range []struct {
-			env string
-			v   time.Duration
-		}{{"ISTHMUS_SIM_PRICE_BOOK_EVERY", c.PriceBookEvery}, {"ISTHMUS_SIM_INVENTORY_EVERY", c.InventoryEvery}, {"ISTHMUS_SIM_CREDIT_EVERY", c.CreditEvery}} {
-			if d.v <= 0 {
-				return fmt.Errorf("invalid %s (--%s): must be > 0", d.env, config.FlagName(d.env))
-			}
-		}
-		return nil
-	})
+	s.Duration(&c.PriceBookEvery, "ISTHMUS_SIM_PRICE_BOOK_EVERY", 10*time.Minute, "republish the price book this often", config.Positive)
+	s.Duration(&c.InventoryEvery, "ISTHMUS_SIM_INVENTORY_EVERY", 5*time.Second, "move stock levels this often", config.Positive)
+	s.Duration(&c.CreditEvery, "ISTHMUS_SIM_CREDIT_EVERY", 15*time.Second, "collect receivables and re-evaluate holds this often", config.Positive)
 }
 
 // Base returns the common part.

@@ -2,7 +2,6 @@ package erpsimulator
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -35,7 +34,7 @@ type LegacyConfig struct {
 func (c *LegacyConfig) register(s *config.Set, latency func(*erp.Latency, string, string, string), bps func(*int, string, int, string)) {
 	s.String(&c.Dir, "ISTHMUS_SIM_LEGACY_DIR", "", "legacy ERP mode: the drop folder root the simulated on-premise ERP reads requests from (outbound/) and answers into (inbound/), as services/legacy-bridge's ISTHMUS_LEGACY_DIR (empty: mode off)")
 	latency(&c.Batch, "ISTHMUS_SIM_LEGACY_BATCH", "2s-6s", "legacy ERP: from a request file appearing to its answer file, MIN-MAX")
-	s.Duration(&c.Poll, "ISTHMUS_SIM_LEGACY_POLL", time.Second, "legacy ERP: how often it looks at the drop folder")
+	s.Duration(&c.Poll, "ISTHMUS_SIM_LEGACY_POLL", time.Second, "legacy ERP: how often it looks at the drop folder", config.Positive)
 	bps(&c.BadFilesBps, "ISTHMUS_SIM_LEGACY_BAD_FILES_BPS", 0, "legacy ERP: share of answer files followed by a bad file (wrong control total, truncated, duplicate, malformed line, not UTF-8, wrong record count; rotating), basis points")
 	own := func(p *map[string]bool, env, usage string) {
 		s.Func(env, "", usage, func(v string) error {
@@ -52,12 +51,6 @@ func (c *LegacyConfig) register(s *config.Set, latency func(*erp.Latency, string
 	}
 	own(&c.ExportRestricted, "ISTHMUS_SIM_LEGACY_EXPORT_RESTRICTED", "legacy ERP: its own export-controlled ship-to countries (empty: ISTHMUS_SIM_EXPORT_RESTRICTED and its run-time changes; none: no country)")
 	own(&c.TaxMissing, "ISTHMUS_SIM_LEGACY_TAX_MISSING", "legacy ERP: its own regions or countries without tax configuration (empty: ISTHMUS_SIM_TAX_MISSING and its run-time changes; none: none)")
-	s.Check(func() error {
-		if c.Poll <= 0 {
-			return fmt.Errorf("invalid ISTHMUS_SIM_LEGACY_POLL (--%s): must be > 0", config.FlagName("ISTHMUS_SIM_LEGACY_POLL"))
-		}
-		return nil
-	})
 }
 
 // addLegacyERP runs the legacy ERP as a part of the service when the mode

@@ -14,7 +14,6 @@ package fieldservice
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -60,39 +59,16 @@ type Config struct {
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
 	c.Gateway.Register(s, GatewayScopes)
-	s.Duration(&c.GatewayTimeout, "ISTHMUS_FIELD_SERVICE_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one entitlement check; slower is retried")
-	s.Int(&c.MarkupBps, "ISTHMUS_FIELD_SERVICE_MARKUP_BPS", 2500, "markup on the cost of billable work charged to the customer, in basis points")
-	s.Int(&c.AssetChecks, "ISTHMUS_FIELD_SERVICE_ASSET_CHECKS", 5, "entitlement checks of an asset or customer the gateway does not know before the case is raised as not entitled")
-	s.Duration(&c.AssetRecheck, "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK", 30*time.Second, "time (stream time) between those checks")
-	s.Int(&c.MaxReposts, "ISTHMUS_FIELD_SERVICE_MAX_REPOSTS", 3, "reposts of a settlement journal ERP rejected for a closed period before finance-ops is asked")
-	s.Int(&c.ReturnWindow, "ISTHMUS_FIELD_SERVICE_RETURN_WINDOW_DAYS", 30, "days after purchase (or installation) within which goods may be returned for any reason; defective goods also while under warranty")
-	s.Int(&c.RestockingBps, "ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS", 1500, "restocking fee kept from the credit of goods returned by the customer's choice, in basis points")
-	s.Duration(&c.Tick, "ISTHMUS_FIELD_SERVICE_TICK", time.Second, "timer resolution (asset rechecks)")
-	s.Duration(&c.CommitInterval, "ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming")
+	s.Duration(&c.GatewayTimeout, "ISTHMUS_FIELD_SERVICE_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one entitlement check; slower is retried", config.Positive)
+	s.Int(&c.MarkupBps, "ISTHMUS_FIELD_SERVICE_MARKUP_BPS", 2500, "markup on the cost of billable work charged to the customer, in basis points", config.AtLeast(0))
+	s.Int(&c.AssetChecks, "ISTHMUS_FIELD_SERVICE_ASSET_CHECKS", 5, "entitlement checks of an asset or customer the gateway does not know before the case is raised as not entitled", config.AtLeast(1))
+	s.Duration(&c.AssetRecheck, "ISTHMUS_FIELD_SERVICE_ASSET_RECHECK", 30*time.Second, "time (stream time) between those checks", config.Positive)
+	s.Int(&c.MaxReposts, "ISTHMUS_FIELD_SERVICE_MAX_REPOSTS", 3, "reposts of a settlement journal ERP rejected for a closed period before finance-ops is asked", config.AtLeast(0))
+	s.Int(&c.ReturnWindow, "ISTHMUS_FIELD_SERVICE_RETURN_WINDOW_DAYS", 30, "days after purchase (or installation) within which goods may be returned for any reason; defective goods also while under warranty", config.AtLeast(0))
+	s.Int(&c.RestockingBps, "ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS", 1500, "restocking fee kept from the credit of goods returned by the customer's choice, in basis points", config.BasisPoints)
+	s.Duration(&c.Tick, "ISTHMUS_FIELD_SERVICE_TICK", time.Second, "timer resolution (asset rechecks)", config.Positive)
+	s.Duration(&c.CommitInterval, "ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming", config.Positive)
 	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record (a gateway down) before its batch is aborted and fetched again")
-	s.Check(func() error {
-		switch {
-		case c.MarkupBps < 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_MARKUP_BPS: %d, must be 0 or more", c.MarkupBps)
-		case c.AssetChecks < 1:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_ASSET_CHECKS: %d, must be at least 1", c.AssetChecks)
-		case c.AssetRecheck <= 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_ASSET_RECHECK: must be positive")
-		case c.MaxReposts < 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_MAX_REPOSTS: %d, must be 0 or more", c.MaxReposts)
-		case c.ReturnWindow < 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_RETURN_WINDOW_DAYS: %d, must be 0 or more", c.ReturnWindow)
-		case c.RestockingBps < 0 || c.RestockingBps > 10000:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS: %d, must be 0 to 10000", c.RestockingBps)
-		case c.Tick <= 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_TICK: must be positive")
-		case c.CommitInterval <= 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL: must be positive")
-		case c.GatewayTimeout <= 0:
-			return fmt.Errorf("invalid ISTHMUS_FIELD_SERVICE_GATEWAY_TIMEOUT: must be positive")
-		}
-		return nil
-	})
 }
 
 // Base returns the common part.

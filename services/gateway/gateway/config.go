@@ -53,11 +53,11 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.TLSCertFile, "ISTHMUS_GATEWAY_TLS_CERT_FILE", "", "PEM server certificate; gRPC and REST use TLS when set")
 	s.String(&c.TLSKeyFile, "ISTHMUS_GATEWAY_TLS_KEY_FILE", "", "PEM server key")
 	s.String(&c.ClientCAFile, "ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE", "", "PEM CA bundle for client certificates; when set, mutual TLS is required")
-	s.Float(&c.RateLimit, "ISTHMUS_GATEWAY_RATE_LIMIT", 200, "calls per second per client (token subject) across replicas; 0 disables")
-	s.Int(&c.RateBurst, "ISTHMUS_GATEWAY_RATE_BURST", 400, "burst size of the per-client rate limit")
-	s.Duration(&c.ReservationTTL, "ISTHMUS_GATEWAY_RESERVATION_TTL", 15*time.Minute, "lifetime of a credit reservation")
+	s.Float(&c.RateLimit, "ISTHMUS_GATEWAY_RATE_LIMIT", 200, "calls per second per client (token subject) across replicas; 0 disables", config.AtLeast(0))
+	s.Int(&c.RateBurst, "ISTHMUS_GATEWAY_RATE_BURST", 400, "burst size of the per-client rate limit", config.AtLeast(1))
+	s.Duration(&c.ReservationTTL, "ISTHMUS_GATEWAY_RESERVATION_TTL", 15*time.Minute, "lifetime of a credit reservation", config.Positive)
 	s.Duration(&c.ReservationSettle, "ISTHMUS_GATEWAY_RESERVATION_SETTLE", 30*time.Second, "a reservation is released by an erp.credit.v1 position computed this long after it")
-	s.Int(&c.HoldThresholdBps, "ISTHMUS_GATEWAY_CREDIT_HOLD_THRESHOLD_BPS", 9000, "exposure above this share of the limit (basis points) is HOLD; 0 disables")
+	s.Int(&c.HoldThresholdBps, "ISTHMUS_GATEWAY_CREDIT_HOLD_THRESHOLD_BPS", 9000, "exposure above this share of the limit (basis points) is HOLD; 0 disables", config.BasisPoints)
 	s.Check(c.validate)
 }
 
@@ -81,15 +81,6 @@ func (c *Config) validate() error {
 	}
 	if c.ClientCAFile != "" && c.TLSCertFile == "" {
 		return errors.New("invalid ISTHMUS_GATEWAY_TLS_CLIENT_CA_FILE (--gateway-tls-client-ca-file): mutual TLS needs ISTHMUS_GATEWAY_TLS_CERT_FILE")
-	}
-	if c.RateLimit < 0 || c.RateBurst < 1 {
-		return errors.New("invalid ISTHMUS_GATEWAY_RATE_LIMIT/ISTHMUS_GATEWAY_RATE_BURST: rate must be >= 0 and burst >= 1")
-	}
-	if c.ReservationTTL <= 0 || c.ReservationSettle < 0 {
-		return errors.New("invalid ISTHMUS_GATEWAY_RESERVATION_TTL/SETTLE: TTL must be positive and settle not negative")
-	}
-	if c.HoldThresholdBps < 0 || c.HoldThresholdBps > 10000 {
-		return errors.New("invalid ISTHMUS_GATEWAY_CREDIT_HOLD_THRESHOLD_BPS: must be between 0 and 10000")
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ package legacybridge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -41,25 +40,14 @@ type Config struct {
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
 	s.String(&c.Dir, "ISTHMUS_LEGACY_DIR", "", "the drop folder shared with the legacy ERP (inbound/, outbound/, processed/, quarantine/ under it); required")
-	s.Duration(&c.Poll, "ISTHMUS_LEGACY_POLL", 2*time.Second, "how often inbound/ is read and the outbox looked at")
-	s.Duration(&c.ExportEvery, "ISTHMUS_LEGACY_EXPORT_EVERY", 5*time.Second, "longest a command waits before its batch file is written to outbound/")
-	s.Int(&c.ExportMax, "ISTHMUS_LEGACY_EXPORT_MAX", 1000, "commands in one batch file at most (a full batch is written at once)")
-	s.Int(&c.FilesPerTick, "ISTHMUS_LEGACY_FILES_PER_TICK", 10, "inbound files decided in one transaction at most")
-	s.Duration(&c.CommitInterval, "ISTHMUS_LEGACY_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming")
+	s.Duration(&c.Poll, "ISTHMUS_LEGACY_POLL", 2*time.Second, "how often inbound/ is read and the outbox looked at", config.Positive)
+	s.Duration(&c.ExportEvery, "ISTHMUS_LEGACY_EXPORT_EVERY", 5*time.Second, "longest a command waits before its batch file is written to outbound/", config.Positive)
+	s.Int(&c.ExportMax, "ISTHMUS_LEGACY_EXPORT_MAX", 1000, "commands in one batch file at most (a full batch is written at once)", config.AtLeast(1))
+	s.Int(&c.FilesPerTick, "ISTHMUS_LEGACY_FILES_PER_TICK", 10, "inbound files decided in one transaction at most", config.AtLeast(1))
+	s.Duration(&c.CommitInterval, "ISTHMUS_LEGACY_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming", config.Positive)
 	s.Check(func() error {
-		switch {
-		case c.Dir == "":
+		if c.Dir == "" {
 			return errors.New("ISTHMUS_LEGACY_DIR is required: the drop folder shared with the legacy ERP")
-		case c.Poll <= 0:
-			return errors.New("invalid ISTHMUS_LEGACY_POLL: must be positive")
-		case c.ExportEvery <= 0:
-			return errors.New("invalid ISTHMUS_LEGACY_EXPORT_EVERY: must be positive")
-		case c.ExportMax < 1:
-			return fmt.Errorf("invalid ISTHMUS_LEGACY_EXPORT_MAX: %d, must be at least 1", c.ExportMax)
-		case c.FilesPerTick < 1:
-			return fmt.Errorf("invalid ISTHMUS_LEGACY_FILES_PER_TICK: %d, must be at least 1", c.FilesPerTick)
-		case c.CommitInterval <= 0:
-			return errors.New("invalid ISTHMUS_LEGACY_COMMIT_INTERVAL: must be positive")
 		}
 		return nil
 	})

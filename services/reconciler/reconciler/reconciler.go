@@ -100,22 +100,22 @@ func (o *OpsConfig) Enabled() bool {
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
 	d := match.DefaultSLA
-	s.Duration(&c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ORDER_SUBMIT", d.OrderSubmit, "SLA: quote accepted → order submitted to ERP (else ORDER_NOT_SUBMITTED)")
-	s.Duration(&c.SLA.ERPAck, "ISTHMUS_RECON_SLA_ERP_ACK", d.ERPAck, "SLA: order command → ERP order status (else ERP_ACK_MISSING)")
-	s.Duration(&c.SLA.Invoice, "ISTHMUS_RECON_SLA_INVOICE", d.Invoice, "SLA: order shipped → invoice posted (else INVOICE_NOT_POSTED)")
-	s.Duration(&c.SLA.Provision, "ISTHMUS_RECON_SLA_PROVISION", d.Provision, "SLA: deal closed → subscription provisioned (else SUBSCRIPTION_NOT_PROVISIONED)")
-	s.Duration(&c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_INVOICE_SCHEDULE", d.InvoiceSchedule, "SLA: deal closed → invoice schedule (else INVOICE_SCHEDULE_MISSING)")
-	s.Duration(&c.SLA.Journal, "ISTHMUS_RECON_SLA_JOURNAL", d.Journal, "SLA: journal command → journal posted (else JOURNAL_NOT_POSTED)")
-	s.Duration(&c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_CUSTOMER_XREF", d.CustomerXref, "SLA: CRM account → ERP customer id (else CUSTOMER_NOT_IN_ERP)")
-	s.Duration(&c.SLA.LedgerSettle, "ISTHMUS_RECON_SLA_LEDGER_SETTLE", d.LedgerSettle, "how long a contract period's journals may disagree with its schedule while a correction is in flight (else BILLING_JOURNAL_MISMATCH)")
-	s.Duration(&c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_ORDER", d.ServiceOrder, "SLA: service case opened (or its work order after an operator's decision) → ERP service order status (else CASE_WITHOUT_SERVICE_ORDER)")
-	s.Duration(&c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_SERVICE_COST", d.ServiceCost, "SLA: service order completed with a cost → its SERVICE_COST journal posted (else SERVICE_COST_NOT_SETTLED)")
-	s.Duration(&c.SLA.ReturnCredit, "ISTHMUS_RECON_SLA_RETURN_CREDIT", d.ReturnCredit, "SLA: return inspected with accepted units → ERP return CREDITED (else RETURN_NOT_CREDITED)")
-	s.Duration(&c.ParityWindow, "ISTHMUS_RECON_PARITY_WINDOW", 10*time.Minute, "parity: how long one ERP path's answer (flow in SHADOW) waits for the other path's before recon.parity.v1 reports it MISSING_NEW or MISSING_LEGACY")
-	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked")
-	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries")
-	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event")
-	s.Int(&c.Partitions, "ISTHMUS_RECON_PARTITIONS", 6, "partitions of the internal topic reconciler.observations.v1 when it is created")
+	s.Duration(&c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ORDER_SUBMIT", d.OrderSubmit, "SLA: quote accepted → order submitted to ERP (else ORDER_NOT_SUBMITTED)", config.Positive)
+	s.Duration(&c.SLA.ERPAck, "ISTHMUS_RECON_SLA_ERP_ACK", d.ERPAck, "SLA: order command → ERP order status (else ERP_ACK_MISSING)", config.Positive)
+	s.Duration(&c.SLA.Invoice, "ISTHMUS_RECON_SLA_INVOICE", d.Invoice, "SLA: order shipped → invoice posted (else INVOICE_NOT_POSTED)", config.Positive)
+	s.Duration(&c.SLA.Provision, "ISTHMUS_RECON_SLA_PROVISION", d.Provision, "SLA: deal closed → subscription provisioned (else SUBSCRIPTION_NOT_PROVISIONED)", config.Positive)
+	s.Duration(&c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_INVOICE_SCHEDULE", d.InvoiceSchedule, "SLA: deal closed → invoice schedule (else INVOICE_SCHEDULE_MISSING)", config.Positive)
+	s.Duration(&c.SLA.Journal, "ISTHMUS_RECON_SLA_JOURNAL", d.Journal, "SLA: journal command → journal posted (else JOURNAL_NOT_POSTED)", config.Positive)
+	s.Duration(&c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_CUSTOMER_XREF", d.CustomerXref, "SLA: CRM account → ERP customer id (else CUSTOMER_NOT_IN_ERP)", config.Positive)
+	s.Duration(&c.SLA.LedgerSettle, "ISTHMUS_RECON_SLA_LEDGER_SETTLE", d.LedgerSettle, "how long a contract period's journals may disagree with its schedule while a correction is in flight (else BILLING_JOURNAL_MISMATCH)", config.Positive)
+	s.Duration(&c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_ORDER", d.ServiceOrder, "SLA: service case opened (or its work order after an operator's decision) → ERP service order status (else CASE_WITHOUT_SERVICE_ORDER)", config.Positive)
+	s.Duration(&c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_SERVICE_COST", d.ServiceCost, "SLA: service order completed with a cost → its SERVICE_COST journal posted (else SERVICE_COST_NOT_SETTLED)", config.Positive)
+	s.Duration(&c.SLA.ReturnCredit, "ISTHMUS_RECON_SLA_RETURN_CREDIT", d.ReturnCredit, "SLA: return inspected with accepted units → ERP return CREDITED (else RETURN_NOT_CREDITED)", config.Positive)
+	s.Duration(&c.ParityWindow, "ISTHMUS_RECON_PARITY_WINDOW", 10*time.Minute, "parity: how long one ERP path's answer (flow in SHADOW) waits for the other path's before recon.parity.v1 reports it MISSING_NEW or MISSING_LEGACY", config.Positive)
+	s.Duration(&c.Tick, "ISTHMUS_RECON_TICK", time.Second, "how often due SLA timers are checked", config.Positive)
+	s.Duration(&c.ReportEvery, "ISTHMUS_RECON_REPORT_INTERVAL", 5*time.Minute, "window of the recon.reports.v1 summaries", config.Positive)
+	s.Duration(&c.Retention, "ISTHMUS_RECON_RETENTION", 7*24*time.Hour, "how long a settled entity is kept after its last event", config.Positive)
+	s.Int(&c.Partitions, "ISTHMUS_RECON_PARTITIONS", 6, "partitions of the internal topic reconciler.observations.v1 when it is created", config.Between(1, 10_000))
 	s.String(&c.DashboardAddr, "ISTHMUS_RECON_DASHBOARD_ADDR", ":8088", "listen address of the operations dashboard")
 	s.Duration(&c.DashboardLookback, "ISTHMUS_RECON_DASHBOARD_LOOKBACK", 24*time.Hour, "how far back the dashboard indexes the timeline at start")
 	s.Int(&c.DashboardMaxEvents, "ISTHMUS_RECON_DASHBOARD_MAX_EVENTS", 100_000, "timeline events kept in memory")
@@ -124,37 +124,17 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.Ops.JWKSURL, "ISTHMUS_OPS_JWKS_URL", "", "JWKS URL of the operators' token issuer (enables the operations API)")
 	s.String(&c.Ops.JWKSFile, "ISTHMUS_OPS_JWKS_FILE", "", "JWKS file of the operators' token issuer (enables the operations API)")
 	s.String(&c.Ops.PublicKeysFile, "ISTHMUS_OPS_JWT_PUBLIC_KEYS", "", "PEM public keys of the operators' token issuer (enables the operations API)")
-	s.Duration(&c.Ops.JWKSRefresh, "ISTHMUS_OPS_JWKS_REFRESH", 5*time.Minute, "how often the JWKS URL is read again (key rotation)")
+	s.Duration(&c.Ops.JWKSRefresh, "ISTHMUS_OPS_JWKS_REFRESH", 5*time.Minute, "how often the JWKS URL is read again (key rotation)", config.Positive)
 	s.String(&c.Ops.Issuer, "ISTHMUS_OPS_ISSUER", "", "required iss of operator tokens (empty: any)")
 	s.String(&c.Ops.Audience, "ISTHMUS_OPS_AUDIENCE", "", "required aud of operator tokens (empty: any)")
 	s.String(&c.Ops.RolesClaim, "ISTHMUS_OPS_ROLES_CLAIM", "", "claim holding the operator's roles, e.g. roles or groups (empty: the scope/scp claims)")
 	var fourEyes int
-	s.Int(&fourEyes, "ISTHMUS_OPS_FOUR_EYES_MINOR", 1_000_000, "decisions on exceptions above this amount (minor units) need a second approver; 0: only OVERRIDE and RELEASE_HOLD")
+	s.Int(&fourEyes, "ISTHMUS_OPS_FOUR_EYES_MINOR", 1_000_000, "decisions on exceptions above this amount (minor units) need a second approver; 0: only OVERRIDE and RELEASE_HOLD", config.AtLeast(0))
 	s.Check(func() error {
-		if fourEyes < 0 {
-			return fmt.Errorf("invalid ISTHMUS_OPS_FOUR_EYES_MINOR (--%s): must not be negative", config.FlagName("ISTHMUS_OPS_FOUR_EYES_MINOR"))
-		}
-		if c.Ops.JWKSRefresh <= 0 {
-			return fmt.Errorf("invalid ISTHMUS_OPS_JWKS_REFRESH (--%s): must be positive", config.FlagName("ISTHMUS_OPS_JWKS_REFRESH"))
-		}
 		c.Ops.FourEyesMinor = int64(fourEyes)
 		return nil
 	})
 	s.Check(func() error {
-		for name, v := range map[string]time.Duration{"ISTHMUS_RECON_SLA_ORDER_SUBMIT": c.SLA.OrderSubmit, "ISTHMUS_RECON_SLA_ERP_ACK": c.SLA.ERPAck,
-			"ISTHMUS_RECON_SLA_INVOICE": c.SLA.Invoice, "ISTHMUS_RECON_SLA_PROVISION": c.SLA.Provision,
-			"ISTHMUS_RECON_SLA_INVOICE_SCHEDULE": c.SLA.InvoiceSchedule, "ISTHMUS_RECON_SLA_JOURNAL": c.SLA.Journal,
-			"ISTHMUS_RECON_SLA_CUSTOMER_XREF": c.SLA.CustomerXref, "ISTHMUS_RECON_SLA_LEDGER_SETTLE": c.SLA.LedgerSettle,
-			"ISTHMUS_RECON_SLA_SERVICE_ORDER": c.SLA.ServiceOrder, "ISTHMUS_RECON_SLA_SERVICE_COST": c.SLA.ServiceCost, "ISTHMUS_RECON_SLA_RETURN_CREDIT": c.SLA.ReturnCredit,
-			"ISTHMUS_RECON_TICK": c.Tick, "ISTHMUS_RECON_REPORT_INTERVAL": c.ReportEvery,
-			"ISTHMUS_RECON_RETENTION": c.Retention, "ISTHMUS_RECON_PARITY_WINDOW": c.ParityWindow} {
-			if v <= 0 {
-				return fmt.Errorf("invalid %s (--%s): must be positive, got %s", name, config.FlagName(name), v)
-			}
-		}
-		if c.Partitions < 1 || c.Partitions > 10_000 {
-			return fmt.Errorf("invalid ISTHMUS_RECON_PARTITIONS (--%s): %d is not between 1 and 10000", config.FlagName("ISTHMUS_RECON_PARTITIONS"), c.Partitions)
-		}
 		if _, _, err := net.SplitHostPort(c.DashboardAddr); err != nil {
 			return fmt.Errorf("invalid ISTHMUS_RECON_DASHBOARD_ADDR (--%s): %v", config.FlagName("ISTHMUS_RECON_DASHBOARD_ADDR"), err)
 		}
