@@ -27,6 +27,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
+	"github.com/isthmus/isthmus/pkg/ledger"
 	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/bridge"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
@@ -455,7 +456,7 @@ func JournalCommand(s *bridge.State, j journal.Journal, cancel bool) *contracts.
 		PostingDate:       Time(j.Date),
 		Currency:          j.Currency,
 		Description:       fmt.Sprintf("%s %s %s", kind, j.ContractID, j.Source),
-		Lines:             make([]contracts.JournalLine, 0, len(j.Lines)),
+		Lines:             ledger.CommandLines(j.Currency, j.Lines, func(ledger.Line) string { return j.Source }),
 	}
 	from, to := periodOf(s, j)
 	if !from.IsZero() {
@@ -470,16 +471,6 @@ func JournalCommand(s *bridge.State, j journal.Journal, cancel bool) *contracts.
 		if id := reversed(s, j); id != "" {
 			v.ReversesJournalCommandID = &id
 		}
-	}
-	for i, l := range j.Lines {
-		desc := j.Source
-		v.Lines = append(v.Lines, contracts.JournalLine{
-			LineNumber:  i + 1,
-			Account:     l.Account,
-			Debit:       contracts.Money{AmountMinor: l.Debit, Currency: j.Currency},
-			Credit:      contracts.Money{AmountMinor: l.Credit, Currency: j.Currency},
-			Description: &desc,
-		})
 	}
 	return v
 }

@@ -5,12 +5,11 @@
 package journal
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/isthmus/isthmus/pkg/ledger"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
 
@@ -44,13 +43,6 @@ var DefaultAccounts = Accounts{
 	Revenue:    "4000-subscription-revenue",
 }
 
-// Line is one posting. Exactly one of Debit and Credit is positive.
-type Line struct {
-	Account string `json:"account"`
-	Debit   int64  `json:"debit"`
-	Credit  int64  `json:"credit"`
-}
-
 // Journal is one journal command for the ERP.
 type Journal struct {
 	ID         string `json:"id"`
@@ -63,8 +55,8 @@ type Journal struct {
 	Date     contract.Date `json:"date"`
 	Currency string        `json:"currency"`
 	// Source is the schedule document or revenue month the journal is for.
-	Source string `json:"source"`
-	Lines  []Line `json:"lines"`
+	Source string        `json:"source"`
+	Lines  []ledger.Line `json:"lines"`
 }
 
 // Prefix starts every journal id billing-bridge sends. Other producers of
@@ -102,52 +94,16 @@ func New(a Accounts, contractID string, seq int64, period string, kind Kind, dat
 		Date:       date,
 		Currency:   currency,
 		Source:     source,
-		Lines:      []Line{{Account: dr, Debit: amount}, {Account: cr, Credit: amount}},
+		Lines:      []ledger.Line{{Account: dr, Debit: amount}, {Account: cr, Credit: amount}},
 	}
 }
 
-// ErrUnbalanced is returned by Check for a journal that does not balance.
-var ErrUnbalanced = errors.New("journal does not balance")
-
-// Check verifies that j is well formed: a currency, at least two lines, each
-// line exactly one positive side, and debits equal to credits.
-func (j Journal) Check() error {
-	if j.Currency == "" {
-		return fmt.Errorf("journal %s: %w: no currency", j.ID, ErrUnbalanced)
-	}
-	if len(j.Lines) < 2 {
-		return fmt.Errorf("journal %s: %w: %d lines", j.ID, ErrUnbalanced, len(j.Lines))
-	}
-	var dr, cr int64
-	for _, l := range j.Lines {
-		if l.Debit < 0 || l.Credit < 0 || (l.Debit > 0) == (l.Credit > 0) {
-			return fmt.Errorf("journal %s: %w: line %s has debit %d credit %d", j.ID, ErrUnbalanced, l.Account, l.Debit, l.Credit)
-		}
-		dr += l.Debit
-		cr += l.Credit
-	}
-	if dr != cr {
-		return fmt.Errorf("journal %s: %w: debits %d, credits %d", j.ID, ErrUnbalanced, dr, cr)
-	}
-	return nil
-}
+// Check verifies that j may be posted (ledger.Check; its errors wrap
+// ledger.ErrUnbalanced).
+func (j Journal) Check() error { return ledger.Check(j.ID, j.Currency, j.Lines) }
 
 // Amount is the journal's total debit.
-func (j Journal) Amount() int64 {
-	var dr int64
-	for _, l := range j.Lines {
-		dr += l.Debit
-	}
-	return dr
-}
+func (j Journal) Amount() int64 { return ledger.Debits(j.Lines) }
 
 // Effect is the signed change j makes to account (debit positive).
-func (j Journal) Effect(account string) int64 {
-	var v int64
-	for _, l := range j.Lines {
-		if l.Account == account {
-			v += l.Debit - l.Credit
-		}
-	}
-	return v
-}
+func (j Journal) Effect(account string) int64 { return ledger.Effect(account, j.Lines...) }

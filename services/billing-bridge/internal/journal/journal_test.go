@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/isthmus/isthmus/pkg/ledger"
 	"github.com/isthmus/isthmus/services/billing-bridge/internal/contract"
 )
 
@@ -22,7 +23,7 @@ func TestNewPostsTheRightSides(t *testing.T) {
 	}
 	for _, tt := range tests {
 		j := New(a, "C/1", 3, "2025-03", tt.kind, contract.NewDate(2025, 3, 31), "EUR", "revenue/2025-03", 125)
-		want := []Line{{Account: tt.dr, Debit: 125}, {Account: tt.cr, Credit: 125}}
+		want := []ledger.Line{{Account: tt.dr, Debit: 125}, {Account: tt.cr, Credit: 125}}
 		if diff := cmp.Diff(want, j.Lines); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tt.kind, diff)
 		}
@@ -50,9 +51,9 @@ func TestCheckRejectsMalformedJournals(t *testing.T) {
 	}
 	for name, mutate := range tests {
 		j := good
-		j.Lines = append([]Line(nil), good.Lines...)
+		j.Lines = append([]ledger.Line(nil), good.Lines...)
 		mutate(&j)
-		if err := j.Check(); !errors.Is(err, ErrUnbalanced) {
+		if err := j.Check(); !errors.Is(err, ledger.ErrUnbalanced) {
 			t.Errorf("%s: Check = %v", name, err)
 		}
 	}

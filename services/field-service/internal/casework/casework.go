@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ledger"
 	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/services/field-service/internal/returns"
 	"github.com/isthmus/isthmus/services/field-service/internal/settle"
@@ -463,14 +464,9 @@ func (c *Case) book(out *Outputs, build func() (settle.Journal, error), at time.
 func (c *Case) journalCommand(b Booked) contracts.JournalCommand {
 	j := b.Journal
 	cmd := contracts.JournalCommand{JournalCommandID: settle.ID(c.CaseID, j.Kind, b.Attempt), Kind: string(j.Kind), ContractID: "",
-		PostingDate: b.Posting, Currency: j.Currency, Description: j.Text + " (case " + c.CaseID + ")", Lines: make([]contracts.JournalLine, 0, len(j.Lines))}
+		PostingDate: b.Posting, Currency: j.Currency, Description: j.Text + " (case " + c.CaseID + ")", Lines: ledger.CommandLines(j.Currency, j.Lines, nil)}
 	if j.Kind == settle.Charge || j.Kind == settle.Credit { // the customer's receivable
 		cmd.ERPCustomerID = opt(c.ERPCustomerID)
-	}
-	for i, l := range j.Lines {
-		cmd.Lines = append(cmd.Lines, contracts.JournalLine{LineNumber: i + 1, Account: l.Account,
-			Debit: contracts.Money{AmountMinor: l.Debit, Currency: j.Currency}, Credit: contracts.Money{AmountMinor: l.Credit, Currency: j.Currency},
-			Description: opt(l.Text), CostCenter: opt(l.CostCentre)})
 	}
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/ledger"
 )
 
 // Kind is what a settlement journal records (erp.journal-commands.v1 kind).
@@ -64,22 +65,13 @@ const (
 	CentreGoodwill = "FIELD-GOODWILL"
 )
 
-// Line is one posting: exactly one of Debit and Credit is positive.
-type Line struct {
-	Account    string `json:"account"`
-	Debit      int64  `json:"debit,omitempty"`
-	Credit     int64  `json:"credit,omitempty"`
-	CostCentre string `json:"cost_centre,omitempty"`
-	Text       string `json:"text,omitempty"`
-}
-
 // Journal is one settlement journal for ERP.
 type Journal struct {
-	ID       string `json:"id"`
-	Kind     Kind   `json:"kind"`
-	Currency string `json:"currency"`
-	Text     string `json:"text"`
-	Lines    []Line `json:"lines"`
+	ID       string        `json:"id"`
+	Kind     Kind          `json:"kind"`
+	Currency string        `json:"currency"`
+	Text     string        `json:"text"`
+	Lines    []ledger.Line `json:"lines"`
 }
 
 // Work is what a completed service order cost, in one currency.
@@ -111,12 +103,12 @@ func CostJournal(a Accounts, w Work, centre string) (Journal, error) {
 		return Journal{}, err
 	}
 	j := Journal{ID: ID(w.ServiceOrderID, Cost, 0), Kind: Cost, Currency: w.Currency, Text: "Field service cost of " + w.ServiceOrderID}
-	j.Lines = append(j.Lines, Line{Account: a.CostOfService, Debit: w.Total(), CostCentre: centre, Text: "cost of service"})
+	j.Lines = append(j.Lines, ledger.Line{Account: a.CostOfService, Debit: w.Total(), CostCentre: centre, Text: "cost of service"})
 	if w.Parts > 0 {
-		j.Lines = append(j.Lines, Line{Account: a.PartsInventory, Credit: w.Parts, Text: "spare parts issued"})
+		j.Lines = append(j.Lines, ledger.Line{Account: a.PartsInventory, Credit: w.Parts, Text: "spare parts issued"})
 	}
 	if w.Labour > 0 {
-		j.Lines = append(j.Lines, Line{Account: a.AccruedLabour, Credit: w.Labour, Text: "field labour"})
+		j.Lines = append(j.Lines, ledger.Line{Account: a.AccruedLabour, Credit: w.Labour, Text: "field labour"})
 	}
 	return j, j.Check()
 }
@@ -135,7 +127,7 @@ func ChargeJournal(a Accounts, w Work, amount int64) (Journal, error) {
 		return Journal{}, ErrNoCost
 	}
 	j := Journal{ID: ID(w.ServiceOrderID, Charge, 0), Kind: Charge, Currency: w.Currency, Text: "Field service charge for " + w.ServiceOrderID,
-		Lines: []Line{
+		Lines: []ledger.Line{
 			{Account: a.Receivable, Debit: amount, Text: "service charge"},
 			{Account: a.ServiceRevenue, Credit: amount, Text: "service revenue"},
 		}}
@@ -149,7 +141,7 @@ func RecoveryJournal(a Accounts, w Work, amount int64) (Journal, error) {
 		return Journal{}, ErrNoCost
 	}
 	j := Journal{ID: ID(w.ServiceOrderID, Recovery, 0), Kind: Recovery, Currency: w.Currency, Text: "Warranty recovery for " + w.ServiceOrderID,
-		Lines: []Line{
+		Lines: []ledger.Line{
 			{Account: a.WarrantyReceivable, Debit: amount, Text: "warranty claim accepted"},
 			{Account: a.CostOfService, Credit: amount, CostCentre: CentreWarranty, Text: "cost recovered"},
 		}}
@@ -173,12 +165,12 @@ func CreditJournal(a Accounts, returnID, currency string, goods, subscriptions i
 	}
 	j := Journal{ID: ID(returnID, Credit, 0), Kind: Credit, Currency: currency, Text: "Credit memo for return " + returnID}
 	if goods > 0 {
-		j.Lines = append(j.Lines, Line{Account: a.SalesReturns, Debit: goods, Text: "goods returned"})
+		j.Lines = append(j.Lines, ledger.Line{Account: a.SalesReturns, Debit: goods, Text: "goods returned"})
 	}
 	if subscriptions > 0 {
-		j.Lines = append(j.Lines, Line{Account: a.DeferredRevenue, Debit: subscriptions, Text: "subscription returned: deferred revenue taken back"})
+		j.Lines = append(j.Lines, ledger.Line{Account: a.DeferredRevenue, Debit: subscriptions, Text: "subscription returned: deferred revenue taken back"})
 	}
-	j.Lines = append(j.Lines, Line{Account: a.Receivable, Credit: goods + subscriptions, Text: "credit memo"})
+	j.Lines = append(j.Lines, ledger.Line{Account: a.Receivable, Credit: goods + subscriptions, Text: "credit memo"})
 	return j, j.Check()
 }
 
@@ -186,7 +178,7 @@ func CreditJournal(a Accounts, returnID, currency string, goods, subscriptions i
 func Repost(j Journal, serviceOrderID string, attempt int) Journal {
 	r := j
 	r.ID = ID(serviceOrderID, j.Kind, attempt)
-	r.Lines = append([]Line(nil), j.Lines...)
+	r.Lines = append([]ledger.Line(nil), j.Lines...)
 	return r
 }
 
@@ -204,38 +196,14 @@ func (w Work) check() error {
 	return nil
 }
 
-// Check verifies that the journal balances and that every line is one-sided
-// and positive.
-func (j Journal) Check() error {
-	if len(j.Lines) < 2 {
-		return fmt.Errorf("journal %s: %d line(s), want at least 2", j.ID, len(j.Lines))
-	}
-	var dr, cr int64
-	for i, l := range j.Lines {
-		if l.Account == "" {
-			return fmt.Errorf("journal %s line %d: no account", j.ID, i+1)
-		}
-		if (l.Debit > 0) == (l.Credit > 0) || l.Debit < 0 || l.Credit < 0 {
-			return fmt.Errorf("journal %s line %d: debit %d, credit %d: want exactly one positive", j.ID, i+1, l.Debit, l.Credit)
-		}
-		dr += l.Debit
-		cr += l.Credit
-	}
-	if dr != cr {
-		return fmt.Errorf("journal %s: debits %d != credits %d", j.ID, dr, cr)
-	}
-	return nil
-}
+// Check verifies that the journal may be posted (ledger.Check).
+func (j Journal) Check() error { return ledger.Check(j.ID, j.Currency, j.Lines) }
 
 // Effect is the net debit of account over journals (debits minus credits).
 func Effect(account string, js ...Journal) int64 {
 	var n int64
 	for _, j := range js {
-		for _, l := range j.Lines {
-			if l.Account == account {
-				n += l.Debit - l.Credit
-			}
-		}
+		n += ledger.Effect(account, j.Lines...)
 	}
 	return n
 }
