@@ -101,7 +101,13 @@ func Raise(o Owner) processor.Middleware {
 			}
 			v := o.Event(x, md)
 			m.Logger().WarnContext(ctx, "business exception raised", "exception_id", v.ExceptionID, "category", v.Category, "topic", m.Topic, "partition", m.Record.Partition, "offset", m.Record.Offset, "reason", reason)
-			return m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(md.CorrelationID)})
+			return Emit(m, &v)
 		}
 	}
+}
+
+// Emit writes the exception v (built by Owner.Event) to ops.exceptions.v1
+// in m's transaction, keyed by its id, with its correlation id header.
+func Emit(m *processor.Message, v *contracts.OperationalException) error {
+	return m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, v, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(v.Metadata.CorrelationID)})
 }

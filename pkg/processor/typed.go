@@ -66,6 +66,16 @@ func (s Store[T]) Get(m *Message, key string) (v T, ok bool, err error) {
 	return v, true, nil
 }
 
+// Load is Get for state held by pointer: nil (and no error) when key is
+// unset.
+func (s Store[T]) Load(m *Message, key string) (*T, error) {
+	v, ok, err := s.Get(m, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &v, nil
+}
+
 // Put writes v under key; it commits with the message like Message.Put.
 func (s Store[T]) Put(m *Message, key string, v T) error {
 	b, err := s.codec.Encode(v)
@@ -125,6 +135,16 @@ func (t Timers) Name() string { return t.name }
 
 // Set schedules id at at, replacing its earlier deadline.
 func (t Timers) Set(m *Message, id string, at time.Time) { m.SetTimer(t.name, id, at) }
+
+// Schedule sets id's timer at at, or cancels it when at is zero (state
+// whose deadline field is empty when nothing is due).
+func (t Timers) Schedule(m *Message, id string, at time.Time) {
+	if at.IsZero() {
+		t.Cancel(m, id)
+		return
+	}
+	t.Set(m, id, at)
+}
 
 // Cancel removes id's timer (unset is fine).
 func (t Timers) Cancel(m *Message, id string) { m.CancelTimer(t.name, id) }

@@ -346,3 +346,48 @@ func TestFlowNumbersItsEvents(t *testing.T) {
 		}
 	}
 }
+
+// Load gives state by pointer (nil when unset); Schedule sets a timer or,
+// for a zero deadline, cancels it.
+func TestLoadAndSchedule(t *testing.T) {
+	type item struct {
+		N   int       `json:"n"`
+		Due time.Time `json:"due"`
+	}
+	items := processor.NewStore("items", processor.JSON[item]())
+	timers := processor.NewTimers("items-due")
+	var loaded []*item
+	var due []string
+	cfg := processor.Config{Service: "sched", Topics: []string{"sched.v1"}, Stores: []string{items.Name(), timers.Name()},
+		Handler: func(_ context.Context, m *processor.Message) error {
+			it, err := items.Load(m, m.Key())
+			if err != nil {
+				return err
+			}
+			loaded = append(loaded, it)
+			next := item{N: 1}
+			if it != nil {
+				next.N = it.N + 1
+			}
+			if string(m.Value()) == "due" {
+				next.Due = m.EventTime().Add(time.Minute)
+			}
+			timers.Schedule(m, m.Key(), next.Due)
+			return items.Put(m, m.Key(), next)
+		},
+		Tick: time.Second,
+		OnTick: func(_ context.Context, m *processor.Message, now time.Time) error {
+			return timers.Fire(m, now, func(id string, _ time.Time) error { due = append(due, id); timers.Cancel(m, id); return nil })
+		}}
+	k := processortest.New(t, cfg)
+	k.Send("sched.v1", "a", []byte("due"))
+	k.Send("sched.v1", "a", []byte("done"))
+	k.Send("sched.v1", "b", []byte("due"))
+	if len(loaded) != 3 || loaded[0] != nil || loaded[1] == nil || loaded[1].N != 1 || loaded[2] != nil {
+		t.Fatalf("loaded %v", loaded)
+	}
+	k.Tick(k.Now().Add(time.Hour))
+	if strings.Join(due, ",") != "b" {
+		t.Errorf("due timers %v, want b (a's was cancelled by a zero deadline)", due)
+	}
+}

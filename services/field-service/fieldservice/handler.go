@@ -11,8 +11,8 @@ import (
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/field-service/internal/casework"
 )
 
@@ -87,7 +87,7 @@ func (h *Handler) onCase(ctx context.Context, m *processor.Message) error {
 	if in.CaseID != m.Key() {
 		return errs.Poisonf(errs.ReasonKeyMismatch, "case %q arrived with key %q: crm.case.v1 must be keyed by case id", in.CaseID, m.Key())
 	}
-	c, err := load(m, in.CaseID)
+	c, err := cases.Load(m, in.CaseID)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 	if st.ServiceOrderID == "" || st.ServiceOrderID != m.Key() {
 		return errs.Poisonf(errs.ReasonKeyMismatch, "service order status for %q arrived with key %q: erp.service-order-status.v1 must be keyed by service order id", st.ServiceOrderID, m.Key())
 	}
-	c, err := load(m, st.ServiceOrderID)
+	c, err := cases.Load(m, st.ServiceOrderID)
 	if err != nil {
 		return err
 	}
@@ -134,7 +134,7 @@ func (h *Handler) onReturnStatus(ctx context.Context, m *processor.Message) erro
 	if st.ReturnID == "" || st.ReturnID != m.Key() {
 		return errs.Poisonf(errs.ReasonKeyMismatch, "return status for %q arrived with key %q: erp.return-status.v1 must be keyed by return id", st.ReturnID, m.Key())
 	}
-	c, err := load(m, st.ReturnID)
+	c, err := cases.Load(m, st.ReturnID)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (h *Handler) forwardDecision(m *processor.Message) error {
 
 func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	kind, _ := m.Header(headerKind)
-	c, err := load(m, m.Key())
+	c, err := cases.Load(m, m.Key())
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 // Tick runs the due entitlement rechecks of the partition's cases.
 func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time) error {
 	return deadlines.Fire(m, now, func(id string, _ time.Time) error {
-		c, err := load(m, id)
+		c, err := cases.Load(m, id)
 		if err != nil || c == nil {
 			deadlines.Cancel(m, id)
 			return err
@@ -222,16 +222,6 @@ func (h *Handler) observe(start time.Time) {
 	if h.metrics != nil {
 		h.metrics.entitlement.Observe(time.Since(start).Seconds())
 	}
-}
-
-// load is the case of id, nil when there is none; a case that cannot be
-// read is the Store's corrupt state (retried, never skipped).
-func load(m *processor.Message, id string) (*casework.Case, error) {
-	c, ok, err := cases.Get(m, id)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // apply asks for the entitlement verdict when the case needs it (before
@@ -269,7 +259,6 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	if out.Ignored != "" {
 		m.Logger().DebugContext(ctx, "case unchanged", "case_id", c.CaseID, "why", out.Ignored)
 	}
-	hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(c.Correlation)}
 	f := m.Flow(cause, c.Correlation, casework.Ops.Source, at)
 	for i := range out.Orders {
 		v := &out.Orders[i]
@@ -303,18 +292,14 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, c *casework.C
 	}
 	for _, x := range out.Exceptions {
 		v := casework.Ops.Event(x, f.Next())
-		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, v.ExceptionID, &v, hdr); err != nil {
+		if err := ops.Emit(m, &v); err != nil {
 			return err
 		}
 	}
 	if err := cases.Put(m, c.CaseID, *c); err != nil {
 		return err
 	}
-	if c.Deadline.IsZero() {
-		deadlines.Cancel(m, c.CaseID)
-	} else {
-		deadlines.Set(m, c.CaseID, c.Deadline)
-	}
+	deadlines.Schedule(m, c.CaseID, c.Deadline)
 	if h.metrics != nil {
 		for _, u := range out.Updates {
 			switch u.Event {

@@ -15,6 +15,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/errs"
 	"github.com/isthmus/isthmus/pkg/metrics"
+	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
 	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
@@ -155,7 +156,7 @@ func (h *Handler) onQuote(ctx context.Context, m *processor.Message) error {
 		// A key that is not the quote id would split the saga across partitions.
 		return errs.Poisonf(errs.ReasonKeyMismatch, "quote %q arrived with key %q: crm.quote.v1 must be keyed by quote id", q.QuoteID, m.Key())
 	}
-	s, err := load(m, q.QuoteID)
+	s, err := orders.Load(m, q.QuoteID)
 	if err != nil {
 		return err
 	}
@@ -181,7 +182,7 @@ func (h *Handler) onStatus(ctx context.Context, m *processor.Message) error {
 	if st.OrderID != m.Key() {
 		return errs.Poisonf(errs.ReasonKeyMismatch, "order status for %q arrived with key %q: erp.order-status.v1 must be keyed by order id", st.OrderID, m.Key())
 	}
-	s, err := load(m, st.OrderID)
+	s, err := orders.Load(m, st.OrderID)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func (h *Handler) onInternal(ctx context.Context, m *processor.Message) error {
 	if e.QuoteID != m.Key() {
 		return errs.Poisonf(errs.ReasonKeyMismatch, "%s for quote %q arrived with key %q", e.Kind, e.QuoteID, m.Key())
 	}
-	s, err := load(m, e.QuoteID)
+	s, err := orders.Load(m, e.QuoteID)
 	if err != nil {
 		return err
 	}
@@ -336,7 +337,7 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 		return err
 	}
 	if err := deadlines.Fire(m, now, func(id string, _ time.Time) error {
-		s, err := load(m, id)
+		s, err := orders.Load(m, id)
 		if err != nil || s == nil {
 			deadlines.Cancel(m, id)
 			return err
@@ -378,15 +379,6 @@ func migrateTimers(m *processor.Message) error {
 	return err
 }
 
-// load is the saga of a quote; nil when the partition has none.
-func load(m *processor.Message, quoteID string) (*saga.Saga, error) {
-	s, ok, err := orders.Get(m, quoteID)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &s, nil
-}
-
 // apply stores the saga and emits its outputs; cause is a deterministic id
 // of the input from which output event ids are derived.
 func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga, out saga.Outputs, at time.Time, cause string) error {
@@ -408,7 +400,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 	}
 	for _, x := range out.Exceptions {
 		ex := saga.Owner.Event(x, f.Next())
-		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
+		if err := ops.Emit(m, &ex); err != nil {
 			return err
 		}
 	}
@@ -428,11 +420,7 @@ func (h *Handler) apply(ctx context.Context, m *processor.Message, s *saga.Saga,
 	if err := orders.Put(m, s.QuoteID, *s); err != nil {
 		return err
 	}
-	if s.Deadline.IsZero() {
-		deadlines.Cancel(m, s.QuoteID)
-	} else {
-		deadlines.Set(m, s.QuoteID, s.Deadline)
-	}
+	deadlines.Schedule(m, s.QuoteID, s.Deadline)
 	_, validating := m.Get(storeValidating, s.QuoteID)
 	switch {
 	case s.PendingValidation() && !validating:

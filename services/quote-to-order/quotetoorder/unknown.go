@@ -8,13 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/event"
 	"github.com/isthmus/isthmus/pkg/ops"
 	"github.com/isthmus/isthmus/pkg/processor"
-	"github.com/isthmus/isthmus/pkg/tracing"
 	"github.com/isthmus/isthmus/services/quote-to-order/internal/saga"
 )
 
@@ -42,17 +39,9 @@ type parked struct {
 	Statuses []parkedStatus `json:"statuses"`
 }
 
-func loadParked(m *processor.Message, orderID string) (*parked, error) {
-	p, ok, err := unknown.Get(m, orderID)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return &p, nil
-}
-
 // park keeps a status for an order this partition does not know.
 func (h *Handler) park(ctx context.Context, m *processor.Message, st contracts.OrderStatus) error {
-	p, err := loadParked(m, st.OrderID)
+	p, err := unknown.Load(m, st.OrderID)
 	if err != nil {
 		return err
 	}
@@ -82,7 +71,7 @@ func (h *Handler) park(ctx context.Context, m *processor.Message, st contracts.O
 // unpark applies an order's parked statuses, oldest first, to its saga
 // (which has just appeared) and forgets them.
 func (h *Handler) unpark(ctx context.Context, m *processor.Message, s *saga.Saga) error {
-	p, err := loadParked(m, s.QuoteID)
+	p, err := unknown.Load(m, s.QuoteID)
 	if err != nil || p == nil {
 		return err
 	}
@@ -104,7 +93,7 @@ func (h *Handler) tickUnknown(ctx context.Context, m *processor.Message, now tim
 	var ids []string
 	m.Range(unknown.Name(), func(k string, _ []byte) bool { ids = append(ids, k); return true })
 	for _, id := range ids {
-		s, err := load(m, id)
+		s, err := orders.Load(m, id)
 		if err != nil {
 			return err
 		}
@@ -114,7 +103,7 @@ func (h *Handler) tickUnknown(ctx context.Context, m *processor.Message, now tim
 			}
 			continue
 		}
-		p, err := loadParked(m, id)
+		p, err := unknown.Load(m, id)
 		if err != nil {
 			return err
 		}
@@ -122,8 +111,7 @@ func (h *Handler) tickUnknown(ctx context.Context, m *processor.Message, now tim
 			continue
 		}
 		ex := unknownOrderException(id, p, now, h.UnknownStatusGrace)
-		hdr := kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(ex.Metadata.CorrelationID)}
-		if err := m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, hdr); err != nil {
+		if err := ops.Emit(m, &ex); err != nil {
 			return err
 		}
 		unknown.Delete(m, id)
@@ -202,5 +190,5 @@ func (h *Handler) decideUnknown(ctx context.Context, m *processor.Message, d con
 		Entities: map[string]string{"order_id": order}, Context: map[string]string{"decision_id": d.DecisionID},
 		Decision: d.DecisionID,
 	}, m.OutputMetadata(saga.Owner.Source, 1, unknownOrderCorrelation(order)))
-	return m.EmitValue(contracts.TopicOpsExceptionsV1, ex.ExceptionID, &ex, kgo.RecordHeader{Key: tracing.HeaderCorrelationID, Value: []byte(ex.Metadata.CorrelationID)})
+	return ops.Emit(m, &ex)
 }

@@ -200,7 +200,7 @@ func (b *Bridge) raise(m *processor.Message, d Decision, n int) (string, error) 
 	}
 	md := event.Metadata(event.ID(Name, "exception", id), id, "", contracts.SourceSystemERP, d.DecidedAt)
 	v := Owner.Event(x, md)
-	return id, m.EmitValue(contracts.TopicOpsExceptionsV1, id, &v, correlation(id))
+	return id, ops.Emit(m, &v)
 }
 
 func correlation(id string) kgo.RecordHeader {
