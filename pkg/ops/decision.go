@@ -43,3 +43,20 @@ func (o Owner) Decision(m *processor.Message) (d contracts.Decision, mine bool, 
 	}
 	return d, true, nil
 }
+
+// DecisionOn is Decision for an owner whose exception ids each name one
+// entity (a quote, a case, a contract), so the decision can be forwarded
+// to the partition that holds it: entity is what entityOf reads from the
+// exception id. A decision of o on an exception id entityOf cannot read is
+// poison (unknown_exception), like one on an id that is not o's.
+func (o Owner) DecisionOn(m *processor.Message, entityOf func(exceptionID string) (string, bool)) (d contracts.Decision, entity string, mine bool, err error) {
+	d, mine, err = o.Decision(m)
+	if err != nil || !mine {
+		return d, "", mine, err
+	}
+	entity, ok := entityOf(d.ExceptionID)
+	if !ok {
+		return d, "", true, errs.Poison(errs.ReasonUnknownException, fmt.Errorf("decision %s names exception %q, from which %s reads no entity", d.DecisionID, d.ExceptionID, o.Service))
+	}
+	return d, entity, true, nil
+}

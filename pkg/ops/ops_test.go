@@ -177,3 +177,39 @@ func TestLegacyIDs(t *testing.T) {
 		t.Errorf("a decision on a legacy id, as earlier releases took it: outputs %+v, decided %d", res.Outputs, len(got))
 	}
 }
+
+// DecisionOn forwards a decision to the entity its exception id names; an
+// id of the owner's naming no entity is poison with the same reason as a
+// foreign id.
+func TestDecisionOn(t *testing.T) {
+	orderOf := func(id string) (string, bool) {
+		p, ok := owner.Parts(id, 2)
+		if !ok || p[0] != "order" {
+			return "", false
+		}
+		return p[1], true
+	}
+	h := func(ctx context.Context, m *processor.Message) error {
+		_, order, mine, err := owner.DecisionOn(m, orderOf)
+		if err != nil || !mine {
+			return err
+		}
+		m.Emit("odk.by-order.v1", order, m.Value())
+		return nil
+	}
+	k := processortest.New(t, processor.Config{Service: owner.Service, Topics: []string{contracts.TopicOpsDecisionsV1}, Handler: h})
+	dec := func(owner, exc string) *contracts.Decision {
+		return &contracts.Decision{Metadata: event.Metadata("d", "c", "", contracts.SourceSystemOperator, time.Now()), DecisionID: "d-" + exc, ExceptionID: exc,
+			OwnerService: owner, Action: contracts.DecisionActionResolve, Actor: "ann", Parameters: map[string]string{}, ApprovedBy: []string{}}
+	}
+	if res := k.SendValue(contracts.TopicOpsDecisionsV1, "x", dec(owner.Service, owner.ExceptionID("order", "o7"))); len(res.On("odk.by-order.v1")) != 1 || res.On("odk.by-order.v1")[0].Key != "o7" {
+		t.Errorf("forwarded: %+v", res.Outputs)
+	}
+	if res := k.SendValue(contracts.TopicOpsDecisionsV1, "x", dec("customer-sync", "csx:1")); len(res.Outputs) != 0 {
+		t.Errorf("another owner's decision: %+v", res.Outputs)
+	}
+	res := k.SendValue(contracts.TopicOpsDecisionsV1, "x", dec(owner.Service, owner.ExceptionID("batch", "b1")))
+	if dl := res.DeadLetters(owner.Service); len(dl) != 1 || dl[0].Header(catalog.DLQHeaderErrorReason) != "unknown_exception" || len(res.On("odk.by-order.v1")) != 0 {
+		t.Errorf("no entity in the exception id: %+v", res.Outputs)
+	}
+}

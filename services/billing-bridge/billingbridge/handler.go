@@ -331,13 +331,9 @@ func (h *Handler) Tick(ctx context.Context, m *processor.Message, now time.Time)
 // where decision() applies it on the partition that owns the contract.
 // Other services' decisions are skipped.
 func (h *Handler) routeDecision(m *processor.Message) error {
-	d, mine, err := adapter.Owner.Decision(m)
+	_, id, mine, err := adapter.Owner.DecisionOn(m, adapter.ContractOfException)
 	if err != nil || !mine {
 		return err
-	}
-	id, ok := adapter.ContractOfException(d.ExceptionID)
-	if !ok {
-		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which names no contract", d.DecisionID, d.ExceptionID)
 	}
 	if err := reservedContractID(id); err != nil {
 		return err

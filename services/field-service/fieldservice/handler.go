@@ -162,13 +162,9 @@ func (h *Handler) forwardJournal(m *processor.Message) error {
 // forwardDecision moves a decision on one of the service's exceptions onto
 // the internal topic keyed by its case.
 func (h *Handler) forwardDecision(m *processor.Message) error {
-	d, mine, err := casework.Ops.Decision(m)
+	_, id, mine, err := casework.Ops.DecisionOn(m, casework.CaseOfException)
 	if err != nil || !mine {
 		return err
-	}
-	id, ok := casework.CaseOfException(d.ExceptionID)
-	if !ok {
-		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which is not a field-service exception id", d.DecisionID, d.ExceptionID)
 	}
 	m.Emit(InternalTopic, id, m.Value(), kgo.RecordHeader{Key: headerKind, Value: []byte("decision")})
 	return nil

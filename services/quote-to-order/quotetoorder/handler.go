@@ -458,13 +458,9 @@ func routeReturn(m *processor.Message) error {
 // reaches the saga's partition. Other services' decisions are skipped; one
 // of ours that cannot be acted on is poison (saga.Owner.Decision).
 func routeDecision(m *processor.Message) error {
-	d, mine, err := saga.Owner.Decision(m)
+	d, quote, mine, err := saga.Owner.DecisionOn(m, saga.QuoteOfException)
 	if err != nil || !mine {
 		return err
-	}
-	quote, ok := saga.QuoteOfException(d.ExceptionID)
-	if !ok {
-		return errs.Poisonf(errs.ReasonUnknownException, "decision %s names exception %q, which is not a quote-to-order exception id", d.DecisionID, d.ExceptionID)
 	}
 	b, _ := json.Marshal(envelope{Kind: "decision", QuoteID: quote, Decision: &d})
 	m.Emit(InternalTopic, quote, b)
