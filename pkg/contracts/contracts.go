@@ -16,6 +16,7 @@ package contracts
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 
 	"github.com/hamba/avro/v2"
@@ -29,6 +30,20 @@ func Deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// MetadataOf is the event metadata of a topic value (a pointer to the
+// record's Metadata field), nil for a value without one.
+func MetadataOf(v Value) *EventMetadata {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	f := rv.Elem().FieldByName("Metadata")
+	if !f.IsValid() || f.Type() != reflect.TypeFor[EventMetadata]() {
+		return nil
+	}
+	return f.Addr().Interface().(*EventMetadata)
 }
 
 // Value is implemented by every generated record.

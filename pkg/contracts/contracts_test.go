@@ -213,3 +213,25 @@ func TestFieldServiceJournalID(t *testing.T) {
 		}
 	}
 }
+
+// Every topic value has event metadata, and MetadataOf reaches it.
+func TestMetadataOf(t *testing.T) {
+	for _, topic := range contracts.Topics() {
+		v, err := contracts.NewValue(topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := contracts.MetadataOf(v)
+		if md == nil {
+			t.Errorf("%s: no metadata", topic)
+			continue
+		}
+		md.EventID = "e-" + topic
+		if again := contracts.MetadataOf(v); again.EventID != "e-"+topic {
+			t.Errorf("%s: MetadataOf is not the value's own metadata", topic)
+		}
+	}
+	if contracts.MetadataOf(&contracts.EventMetadata{}) != nil || contracts.MetadataOf(nil) != nil || contracts.MetadataOf((*contracts.Account)(nil)) != nil {
+		t.Error("metadata of a value without one")
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/isthmus/isthmus/pkg/contracts"
 	"github.com/isthmus/isthmus/pkg/kafka"
 	"github.com/isthmus/isthmus/pkg/serde"
 	"github.com/isthmus/isthmus/pkg/tracing"
@@ -98,7 +99,12 @@ func (p *Producer) Stats() Stats {
 	return Stats{Sent: p.sent.Load(), Errors: p.errors.Load(), Pending: p.pending.Load(), ByKind: by, LastError: p.lastErr}
 }
 
-func correlationOf(ev Event) string { return metadataCorrelation(ev.Value) }
+func correlationOf(ev Event) string {
+	if md := contracts.MetadataOf(ev.Value); md != nil {
+		return md.CorrelationID
+	}
+	return ""
+}
 
 // Drive calls gen.Next at the pace's rate (records per second, counted in
 // generated records) and hands every event to emit, until the duration is

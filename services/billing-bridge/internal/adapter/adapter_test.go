@@ -188,10 +188,10 @@ func TestRecordsNew(t *testing.T) {
 			var billed, scheduled, value int64
 			ids := map[string]bool{}
 			for _, r := range recs {
-				if ids[eventID(r.Value)] {
-					t.Errorf("duplicate event id %s", eventID(r.Value))
+				if ids[contracts.MetadataOf(r.Value).EventID] {
+					t.Errorf("duplicate event id %s", contracts.MetadataOf(r.Value).EventID)
 				}
-				ids[eventID(r.Value)] = true
+				ids[contracts.MetadataOf(r.Value).EventID] = true
 				switch v := roundTripValue(t, r.Value).(type) {
 				case *contracts.BillingCommand:
 					cmds = append(cmds, v)
@@ -235,20 +235,6 @@ func TestRecordsNew(t *testing.T) {
 			}
 		})
 	}
-}
-
-func eventID(v contracts.Value) string {
-	switch r := v.(type) {
-	case *contracts.BillingCommand:
-		return r.Metadata.EventID
-	case *contracts.RevenueSchedule:
-		return r.Metadata.EventID
-	case *contracts.JournalCommand:
-		return r.Metadata.EventID
-	case *contracts.OperationalException:
-		return r.Metadata.EventID
-	}
-	return ""
 }
 
 func roundTripValue(t *testing.T, v contracts.Value) contracts.Value {
