@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -39,7 +40,7 @@ type Step struct {
 func (s Step) String() string {
 	switch s.Action {
 	case Create:
-		keys := sortedKeys(s.Set)
+		keys := slices.Sorted(maps.Keys(s.Set))
 		parts := []string{fmt.Sprintf("partitions=%d", s.Partitions)}
 		for _, k := range keys {
 			parts = append(parts, k+"="+s.Set[k])
@@ -51,15 +52,6 @@ func (s Step) String() string {
 		return fmt.Sprintf("%-9s %s  %s", s.Action, s.Topic, s.Reason)
 	}
 	return fmt.Sprintf("%-9s %s", s.Action, s.Topic)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Existing is what the cluster has for one topic.
@@ -88,7 +80,7 @@ func Plan(prefix string, topics []*catalog.Topic, existing map[string]Existing) 
 			st.AddPartitions = t.Partitions - cur.Partitions
 			st.Changes = append(st.Changes, fmt.Sprintf("partitions %d -> %d", cur.Partitions, t.Partitions))
 		}
-		for _, k := range sortedKeys(want) {
+		for _, k := range slices.Sorted(maps.Keys(want)) {
 			if have, ok := cur.Configs[k]; !ok || have != want[k] {
 				st.Set[k] = want[k]
 				was := have
@@ -172,7 +164,7 @@ func Execute(ctx context.Context, adm *kadm.Client, st Step, rf int16) error {
 		}
 		if len(st.Set) > 0 {
 			var alters []kadm.AlterConfig
-			for _, k := range sortedKeys(st.Set) {
+			for _, k := range slices.Sorted(maps.Keys(st.Set)) {
 				v := st.Set[k]
 				alters = append(alters, kadm.AlterConfig{Op: kadm.SetConfig, Name: k, Value: &v})
 			}

@@ -13,8 +13,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -149,7 +150,7 @@ func channel(t *catalog.Topic, msgName string) *yaml.Node {
 	topicCfg := mapping()
 	add(topicCfg, "cleanup.policy", seq(strings.Split(string(t.CleanupPolicy), ",")...))
 	add(topicCfg, "retention.ms", integer(t.RetentionMS()))
-	for _, k := range sortedKeys(t.Configs) {
+	for _, k := range slices.Sorted(maps.Keys(t.Configs)) {
 		add(topicCfg, k, str(t.Configs[k]))
 	}
 	kafka := mapping()
@@ -334,13 +335,4 @@ func blockStyle(n *yaml.Node) {
 	for _, c := range n.Content {
 		blockStyle(c)
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

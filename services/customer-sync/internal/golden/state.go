@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -376,7 +377,7 @@ func (t *tx) applyAttrs(rec *Record, e SourceUpserted, attrs map[Field]string) [
 	ref := xref.Ref{System: string(e.System), ID: e.RecordID}
 	c := &copies{member: rec.member(ref), first: t.isNewLink(ref), echo: e.CommandID != ""}
 	var changed []Field
-	for _, f := range sortedKeys(attrs) {
+	for _, f := range slices.Sorted(maps.Keys(attrs)) {
 		if t.proposeFrom(rec, f, attrs[f], src, c) {
 			changed = append(changed, f)
 		}
@@ -775,7 +776,7 @@ func (t *tx) merge(e StewardMerge) error {
 	before := s.features(surv)
 	// Attributes: every value of the merged record competes by ownership.
 	var changed []Field
-	for _, f := range sortedKeys(gone.Attrs) {
+	for _, f := range slices.Sorted(maps.Keys(gone.Attrs)) {
 		v := gone.Attrs[f]
 		if t.propose(surv, f, v.Value, v.Lineage, survivorship.RuleMerge+"/") {
 			changed = append(changed, f)
@@ -1019,15 +1020,6 @@ func sortMembers(m []Member) {
 		}
 		return strings.Compare(a.RecordID, b.RecordID)
 	})
-}
-
-func sortedKeys[V any](m map[Field]V) []Field {
-	out := make([]Field, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func newer(a, b survivorship.Lineage) bool {

@@ -2,6 +2,7 @@ package golden
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/isthmus/isthmus/pkg/errs"
@@ -113,7 +114,7 @@ func (t *tx) split(e StewardSplit) error {
 	nr := t.create(e.Ref)
 	rec.Members = slices.DeleteFunc(rec.Members, func(x Member) bool { return x.System == System(e.Ref.System) && x.RecordID == e.Ref.ID })
 	t.link(nr, e.Ref, "steward_split", 0)
-	for _, f := range sortedKeys(rec.Attrs) {
+	for _, f := range slices.Sorted(maps.Keys(rec.Attrs)) {
 		v := rec.Attrs[f]
 		if string(v.Lineage.System) == e.Ref.System && v.Lineage.RecordID == e.Ref.ID {
 			nr.Attrs[f] = v
@@ -128,7 +129,7 @@ func (t *tx) split(e StewardSplit) error {
 		s.index.Upsert(idOf(rec.ID), after)
 	}
 	s.index.Upsert(idOf(nr.ID), s.features(nr))
-	t.commands(nr, System(e.Ref.System), sortedKeys(nr.Attrs))
+	t.commands(nr, System(e.Ref.System), slices.Sorted(maps.Keys(nr.Attrs)))
 	t.rule(e.Ruling, rec, "RESOLVED", fmt.Sprintf("%s:%s split from %s into %s by %s", e.Ref.System, e.Ref.ID, rec.ID, nr.ID, e.Actor))
 	return nil
 }

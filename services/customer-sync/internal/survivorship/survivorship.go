@@ -8,6 +8,7 @@ package survivorship
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -121,7 +122,7 @@ func (c Config) Validate() error {
 	if len(c.Fields) == 0 {
 		return fmt.Errorf("ownership config v%d: no fields", c.Version)
 	}
-	for _, f := range sortedFields(c.Fields) {
+	for _, f := range slices.Sorted(maps.Keys(c.Fields)) {
 		r := c.Fields[f]
 		if r.Owner == "" {
 			return fmt.Errorf("ownership config v%d: field %s has no owner", c.Version, f)
@@ -140,15 +141,6 @@ func (c Config) Validate() error {
 
 // IsPII reports whether f is erased by an erase request.
 func (c Config) IsPII(f Field) bool { return slices.Contains(c.PII, f) }
-
-func sortedFields[V any](m map[Field]V) []Field {
-	out := make([]Field, 0, len(m))
-	for f := range m {
-		out = append(out, f)
-	}
-	slices.Sort(out)
-	return out
-}
 
 // Lineage says where a golden value came from.
 type Lineage struct {

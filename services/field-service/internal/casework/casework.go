@@ -12,6 +12,7 @@ package casework
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -679,7 +680,7 @@ func (c *Case) exceptionUpdate(id, category, status, decision string, at time.Ti
 // resolve closes the case's open exceptions of category (the cause went
 // away).
 func (c *Case) resolve(out *Outputs, category string, at time.Time, decision, msg string) {
-	for _, id := range sortedKeys(c.Exceptions) {
+	for _, id := range slices.Sorted(maps.Keys(c.Exceptions)) {
 		e := c.Exceptions[id]
 		if (category == "" || e.Category == category) && (e.Status == contracts.ExceptionStatusOpen || e.Status == contracts.ExceptionStatusRetrying) {
 			c.Exceptions[id] = Exception{Category: e.Category, Status: contracts.ExceptionStatusResolved, Queue: e.Queue}
@@ -751,13 +752,4 @@ func nonNil(p []contracts.PartUsed) []contracts.PartUsed {
 		return []contracts.PartUsed{}
 	}
 	return p
-}
-
-func sortedKeys(m map[string]Exception) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

@@ -241,12 +241,3 @@ func CommandRevision(commandID string) int {
 	}
 	return 1
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

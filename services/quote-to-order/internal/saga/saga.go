@@ -13,6 +13,8 @@ package saga
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -430,7 +432,7 @@ func (s *Saga) OnValidated(v Validation, at time.Time, pol Policy) Outputs {
 		s.closeAll(&out, contracts.ExceptionStatusResolved, at)
 		reason = strings.TrimPrefix(reason+"; credit released by a credit update", "; ")
 	}
-	for _, id := range sortedKeys(s.Retrying) {
+	for _, id := range slices.Sorted(maps.Keys(s.Retrying)) {
 		s.close(&out, id, contracts.ExceptionStatusResolved, at)
 	}
 	s.submit(&out, at, pol, reason)
