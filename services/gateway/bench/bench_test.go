@@ -269,7 +269,7 @@ func BenchmarkPriceQuote(b *testing.B) {
 		rows[name] = row{name: name, full: summarize(fulls[name]...), half: summarize(halves[name]...)}
 	}
 	b.StopTimer()
-	fmt.Printf("\nGateway hot path, %d workers in a load process, %v per target and load in %d interleaved rounds (GOMAXPROCS=%d, redis=%s, gateway %v); PriceQuote has 5 lines\n", workers, d, rounds, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""], tuning.Attrs())
+	fmt.Printf("\nGateway hot path, %d workers in a load process (GOMAXPROCS=%d), %v per target and load in %d interleaved rounds (GOMAXPROCS=%d, redis=%s, gateway %v); PriceQuote has 5 lines\n", workers, loadProcs(), d, rounds, runtimeProcs(), map[bool]string{true: "redis-server", false: "miniredis"}[redisURL != ""], tuning.Attrs())
 	fmt.Printf("%-20s %10s %10s %10s %8s | %-22s\n", "target", "max QPS", "p50", "p99", "errors", "p99 at half max QPS")
 	for _, name := range order {
 		r := rows[name]
