@@ -92,8 +92,8 @@ func (c *Config) Register(s *config.Set) {
 		c.Rate = f
 		return nil
 	})
-	s.Duration(&c.Duration, "ISTHMUS_SIM_DURATION", 0, "stop generating traffic after this long (0: never); the ERP keeps answering")
-	s.Duration(&c.MinAccountAge, "ISTHMUS_SIM_MIN_ACCOUNT_AGE", 3*time.Second, "how old a CRM account must be before quotes and deals name it")
+	s.Duration(&c.Duration, "ISTHMUS_SIM_DURATION", 0, "stop generating traffic after this long (0: never); the ERP keeps answering", config.AtLeast(0))
+	s.Duration(&c.MinAccountAge, "ISTHMUS_SIM_MIN_ACCOUNT_AGE", 3*time.Second, "how old a CRM account must be before quotes and deals name it", config.AtLeast(0))
 	latency := func(p *erp.Latency, env, def, usage string) {
 		s.Func(env, def, usage, func(v string) error {
 			l, err := erp.ParseLatency(v)

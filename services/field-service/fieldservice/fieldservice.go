@@ -68,7 +68,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.RestockingBps, "ISTHMUS_FIELD_SERVICE_RESTOCKING_FEE_BPS", 1500, "restocking fee kept from the credit of goods returned by the customer's choice, in basis points", config.BasisPoints)
 	s.Duration(&c.Tick, "ISTHMUS_FIELD_SERVICE_TICK", time.Second, "timer resolution (asset rechecks)", config.Positive)
 	s.Duration(&c.CommitInterval, "ISTHMUS_FIELD_SERVICE_COMMIT_INTERVAL", 10*time.Millisecond, "how long a transaction collects records while they keep coming", config.Positive)
-	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record (a gateway down) before its batch is aborted and fetched again")
+	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_FIELD_SERVICE_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record (a gateway down) before its batch is aborted and fetched again", config.Positive)
 }
 
 // Base returns the common part.

@@ -46,7 +46,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.HTTPAddr, "ISTHMUS_GATEWAY_HTTP_ADDR", ":8080", "REST (grpc-gateway) listen address; serves /openapi.json")
 	s.String(&c.JWKSFile, "ISTHMUS_GATEWAY_JWKS_FILE", "", "JWKS (JSON) or PEM public keys file to verify bearer tokens")
 	s.String(&c.JWKSURL, "ISTHMUS_GATEWAY_JWKS_URL", "", "JWKS URL to verify bearer tokens (refreshed periodically)")
-	s.Duration(&c.JWKSRefresh, "ISTHMUS_GATEWAY_JWKS_REFRESH", 5*time.Minute, "how often the JWKS URL is fetched again")
+	s.Duration(&c.JWKSRefresh, "ISTHMUS_GATEWAY_JWKS_REFRESH", 5*time.Minute, "how often the JWKS URL is fetched again", config.Positive)
 	s.String(&c.PublicKeysFile, "ISTHMUS_GATEWAY_JWT_PUBLIC_KEYS", "", "PEM file of static public keys (development), in addition to the JWKS")
 	s.String(&c.Issuer, "ISTHMUS_GATEWAY_JWT_ISSUER", "", "required token issuer (iss); empty: not checked")
 	s.String(&c.Audience, "ISTHMUS_GATEWAY_JWT_AUDIENCE", "", "required token audience (aud); empty: not checked")
@@ -56,7 +56,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Float(&c.RateLimit, "ISTHMUS_GATEWAY_RATE_LIMIT", 200, "calls per second per client (token subject) across replicas; 0 disables", config.AtLeast(0))
 	s.Int(&c.RateBurst, "ISTHMUS_GATEWAY_RATE_BURST", 400, "burst size of the per-client rate limit", config.AtLeast(1))
 	s.Duration(&c.ReservationTTL, "ISTHMUS_GATEWAY_RESERVATION_TTL", 15*time.Minute, "lifetime of a credit reservation", config.Positive)
-	s.Duration(&c.ReservationSettle, "ISTHMUS_GATEWAY_RESERVATION_SETTLE", 30*time.Second, "a reservation is released by an erp.credit.v1 position computed this long after it")
+	s.Duration(&c.ReservationSettle, "ISTHMUS_GATEWAY_RESERVATION_SETTLE", 30*time.Second, "a reservation is released by an erp.credit.v1 position computed this long after it", config.AtLeast(0))
 	s.Int(&c.HoldThresholdBps, "ISTHMUS_GATEWAY_CREDIT_HOLD_THRESHOLD_BPS", 9000, "exposure above this share of the limit (basis points) is HOLD; 0 disables", config.BasisPoints)
 	s.Check(c.validate)
 }

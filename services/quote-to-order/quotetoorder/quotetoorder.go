@@ -71,7 +71,7 @@ type Config struct {
 func (c *Config) Register(s *config.Set) {
 	c.Common.Register(s, Name)
 	c.Gateway.Register(s, GatewayScopes)
-	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried")
+	s.Duration(&c.GatewayTimeout, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT", 2*time.Second, "deadline of one order's gateway calls; slower is retried", config.Positive)
 	s.Int(&c.GatewayPrefetch, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_PREFETCH", 4096, "validations whose gateway calls start as soon as the order asks for them, ahead of their turn on the partition (results held at most this many, for a minute); 0 calls the gateway only in turn", config.AtLeast(0))
 	s.Int(&c.GatewayConcurrency, "ISTHMUS_QUOTE_TO_ORDER_GATEWAY_CONCURRENCY", 8, "validations started ahead that call the gateway at once (the others wait for a slot)", config.AtLeast(1))
 	s.Duration(&c.CommitInterval, "ISTHMUS_QUOTE_TO_ORDER_COMMIT_INTERVAL", 5*time.Millisecond, "how long a transaction collects records while they keep coming; a quote crosses four transactions before its ERP command is visible", config.Positive)
@@ -87,7 +87,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.DefaultSite, "ISTHMUS_QUOTE_TO_ORDER_DEFAULT_SITE", "MAIN", "availability site for regions not in ISTHMUS_QUOTE_TO_ORDER_SITES")
 	s.Duration(&c.ERPAckSLA, "ISTHMUS_QUOTE_TO_ORDER_ERP_ACK_SLA", 2*time.Minute, "time ERP has to acknowledge an order command before it is resubmitted", config.Positive)
 	s.Int(&c.MaxSubmitAttempts, "ISTHMUS_QUOTE_TO_ORDER_MAX_SUBMIT_ATTEMPTS", 3, "submissions without acknowledgment before an ERP_TIMEOUT exception", config.AtLeast(1))
-	s.Duration(&c.CreditRecheck, "ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK", 5*time.Minute, "how often an order on credit hold asks the gateway again (0 disables)")
+	s.Duration(&c.CreditRecheck, "ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK", 5*time.Minute, "how often an order on credit hold asks the gateway again (0 disables)", config.AtLeast(0))
 	s.Func("ISTHMUS_QUOTE_TO_ORDER_RELEASE_APPROVAL_ABOVE_MINOR", "0", "order total (minor units) above which a RELEASE_HOLD decision must carry approved_by, a second person (0: every release)", func(v string) error {
 		var n int64
 		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err != nil || n < 0 {
@@ -98,7 +98,7 @@ func (c *Config) Register(s *config.Set) {
 	})
 	s.Duration(&c.Tick, "ISTHMUS_QUOTE_TO_ORDER_TICK", time.Second, "timer resolution (ERP acknowledgment, credit recheck)", config.Positive)
 	s.Duration(&c.UnknownStatusGrace, "ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE", 5*time.Minute, "how long (stream time) an ERP status for an order without state is parked, waiting for the order, before it is raised as an exception", config.Positive)
-	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again")
+	s.Duration(&c.RetryMaxElapsed, "ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED", 15*time.Second, "in-place retry budget of one record before its batch is aborted and fetched again", config.Positive)
 	s.Check(func() error {
 		if _, err := parseSites(c.Sites); err != nil {
 			return fmt.Errorf("invalid ISTHMUS_QUOTE_TO_ORDER_SITES: %v", err)

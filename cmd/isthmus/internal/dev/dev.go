@@ -63,7 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	set.String(&o.KafkaAddr, "ISTHMUS_DEV_KAFKA_ADDR", "127.0.0.1:9092", "listen address of the embedded Kafka-protocol broker")
 	set.String(&o.RegistryAddr, "ISTHMUS_DEV_REGISTRY_ADDR", "127.0.0.1:8081", "listen address of the embedded schema registry")
 	set.String(&o.RedisAddr, "ISTHMUS_DEV_REDIS_ADDR", "127.0.0.1:6379", "listen address of the embedded Redis-protocol store")
-	set.Int(&o.AdminBase, "ISTHMUS_DEV_ADMIN_PORT", 9464, "admin port of the first service; the others follow")
+	set.Int(&o.AdminBase, "ISTHMUS_DEV_ADMIN_PORT", 9464, "admin port of the first service; the others follow", config.Between(1, 65000))
 	// Short aliases matching the documented flags.
 	args = aliases(args, map[string]string{"--scenario": "--dev-scenario", "--rate": "--dev-rate", "--duration": "--dev-duration",
 		"--no-traffic": "--dev-no-traffic", "--data-dir": "--dev-data-dir", "--log-file": "--dev-log-file", "--legacy-dir": "--dev-legacy-dir"})

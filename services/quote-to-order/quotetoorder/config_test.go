@@ -1,0 +1,34 @@
+package quotetoorder
+
+import (
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/isthmus/isthmus/pkg/config"
+)
+
+// TestBadDurations: a setting whose zero or negative value has no meaning
+// is refused with its name, instead of falling back to a default or
+// retrying forever.
+func TestBadDurations(t *testing.T) {
+	for env, v := range map[string]string{
+		"ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT":      "0s",
+		"ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED":    "0s",
+		"ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK":       "-1m",
+		"ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE": "0s",
+	} {
+		var c Config
+		s := config.NewSet(Name)
+		c.Register(s)
+		err := s.Parse(nil, func(k string) (string, bool) {
+			if k == env {
+				return v, true
+			}
+			return "", false
+		}, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "invalid "+env) {
+			t.Errorf("%s=%s: %v", env, v, err)
+		}
+	}
+}
