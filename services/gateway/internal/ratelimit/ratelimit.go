@@ -6,16 +6,19 @@
 // skewed clocks agree. A replica does not spend it one call at a time: it leases up
 // to a chunk of calls in one script call (a GCRA step of cost n, granting as many as
 // conform, at most the chunk) and admits them from a local bucket; the lease lapses
-// after LeaseTTL whether used or not. When the budget has nothing left, the refusal
-// and its wait are kept locally until the wait is over, so a client over its limit
-// costs no Redis call either.
+// after LeaseTTL whether used or not. A busy client's next lease is asked for in the
+// background when a quarter of a chunk is left (chunks of 4 or more), so its calls
+// do not wait for Redis at all; the bucket is never locked across a Redis call.
+// When the budget has nothing left, the refusal and its wait are kept locally until
+// the wait is over, so a client over its limit costs no Redis call either.
 //
 // At scale-out (N replicas serving one client) the admitted calls over any interval
-// T stay within burst + rate·T + N·(chunk−1): only calls leased before the interval
-// and still held locally can come on top of the GCRA bound, and a lease lives at
-// most LeaseTTL. Leased calls a replica does not use within LeaseTTL are lost to
-// the client (at most one chunk per replica per LeaseTTL), so a client spread thinly
-// over many replicas may see slightly less than its rate — never more.
+// T stay within burst + rate·T + N·(chunk + chunk/4): only calls leased before the
+// interval and still held locally can come on top of the GCRA bound, and a replica
+// holds at most a chunk and the quarter left of the previous one. Leased calls a
+// replica does not use within LeaseTTL are lost to the client (at most one chunk per
+// replica per LeaseTTL), so a client spread thinly over many replicas may see
+// slightly less than its rate — never more.
 package ratelimit
 
 import (
@@ -50,9 +53,11 @@ type Limiter struct {
 
 type bucket struct {
 	mu        sync.Mutex
-	tokens    int64     // leased calls left
-	expires   time.Time // end of the lease
-	denyUntil time.Time // the shared budget is empty until then
+	tokens    int64         // leased calls left
+	expires   time.Time     // end of the lease
+	denyUntil time.Time     // the shared budget is empty until then
+	leasing   chan struct{} // a lease call in flight; closed when it ends
+	retryAt   time.Time     // no lease ahead of need before then (Redis failed)
 }
 
 // Option configures a Limiter.
@@ -131,33 +136,88 @@ func (l *Limiter) bucket(client string) *bucket {
 }
 
 // Allow takes one call from client's budget; when refused it says how long to wait.
-// Most calls are answered from the replica's lease without touching Redis.
+// Most calls are answered from the replica's lease without touching Redis, and a
+// busy client's next lease is asked for while the current one still has calls
+// left (a quarter of a chunk), so its calls do not wait for Redis either. The
+// bucket is never locked across a Redis call: calls that find it empty while a
+// lease is on its way wait for that one instead of asking for their own.
 func (l *Limiter) Allow(ctx context.Context, client string) (bool, time.Duration, error) {
 	if l.period == 0 {
 		return true, 0, nil
 	}
 	b := l.bucket(client)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := l.now()
-	if b.tokens > 0 && now.Before(b.expires) {
-		b.tokens--
-		return true, 0, nil
+	for {
+		b.mu.Lock()
+		now := l.now()
+		if b.tokens > 0 && now.Before(b.expires) {
+			b.tokens--
+			ahead := b.leasing == nil && l.chunk >= 4 && b.tokens <= l.chunk/4 && !now.Before(b.retryAt) && !now.Before(b.denyUntil)
+			if ahead {
+				b.leasing = make(chan struct{})
+			}
+			b.mu.Unlock()
+			if ahead {
+				go func() {
+					lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTimeout)
+					defer cancel()
+					_ = l.lease(lctx, client, b)
+				}()
+			}
+			return true, 0, nil
+		}
+		if now.Before(b.denyUntil) {
+			b.mu.Unlock()
+			return false, b.denyUntil.Sub(now), nil
+		}
+		if wait := b.leasing; wait != nil {
+			b.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return false, 0, fmt.Errorf("rate limit: %w", ctx.Err())
+			}
+		}
+		b.leasing = make(chan struct{})
+		b.mu.Unlock()
+		if err := l.lease(ctx, client, b); err != nil {
+			return false, 0, err
+		}
 	}
-	if now.Before(b.denyUntil) {
-		return false, b.denyUntil.Sub(now), nil
-	}
+}
+
+// leaseTimeout bounds a lease asked for ahead of need (no caller waits on it).
+const leaseTimeout = time.Second
+
+// lease asks the shared budget for a chunk of calls and adds what it grants to
+// the bucket; the caller has set b.leasing, which lease closes. A lease granted
+// while calls of the previous one are left keeps them (they were granted), so a
+// replica holds at most a chunk and a quarter. Refused, the bucket refuses until
+// the budget's wait is over once its calls are spent.
+func (l *Limiter) lease(ctx context.Context, client string, b *bucket) error {
 	period := l.period.Microseconds()
 	tolerance := period * int64(l.burst-1)
+	asked := l.now()
 	res, err := lease.Run(ctx, l.rdb, []string{l.prefix + "isthmus:gw:rl:" + client}, period, tolerance, l.chunk).Int64Slice()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	close(b.leasing)
+	b.leasing = nil
+	now := l.now()
 	if err != nil {
-		return false, 0, fmt.Errorf("rate limit: %w", err)
+		// Not again ahead of need for a while: a caller that runs out asks
+		// itself, and gets the error.
+		b.retryAt = now.Add(l.ttl / 4)
+		return fmt.Errorf("rate limit: %w", err)
+	}
+	if !now.Before(b.expires) {
+		b.tokens = 0
 	}
 	if res[0] < 1 {
-		wait := time.Duration(res[1]) * time.Microsecond
-		b.tokens, b.denyUntil = 0, now.Add(wait)
-		return false, wait, nil
+		b.denyUntil = now.Add(time.Duration(res[1]) * time.Microsecond)
+		return nil
 	}
-	b.tokens, b.expires = res[0]-1, now.Add(l.ttl)
-	return true, 0, nil
+	b.tokens += res[0]
+	b.expires = asked.Add(l.ttl)
+	return nil
 }

@@ -87,3 +87,86 @@ func TestLeasesSpareRedis(t *testing.T) {
 		t.Errorf("%d Redis calls for 1000 calls, want one per lease of 100", n)
 	}
 }
+
+// gateHook holds every lease call while its gate is set, counting them.
+type gateHook struct {
+	started *atomic.Int64
+	gate    *atomic.Pointer[chan struct{}]
+}
+
+func (gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			h.started.Add(1)
+			if g := h.gate.Load(); g != nil {
+				<-*g
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A busy client's next lease is asked for while a quarter of the current one
+// is left, and its calls keep being admitted while that Redis call is on its
+// way; a call that finds the bucket empty waits for the lease in flight
+// instead of asking for another.
+func TestLeaseAheadDoesNotHoldCalls(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	var started atomic.Int64
+	var gate atomic.Pointer[chan struct{}]
+	rdb.AddHook(gateHook{&started, &gate})
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr.SetTime(base)
+	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
+	if ok, _, err := l.Allow(ctx, "a"); !ok || err != nil { // the first lease: 100 calls
+		t.Fatalf("first call: %v %v", ok, err)
+	}
+	first := started.Load()
+	held := make(chan struct{})
+	gate.Store(&held)
+	took := make(chan int)
+	go func() {
+		n := 0
+		for range 99 { // the rest of the lease; from 25 left, the next is on its way
+			if ok, _, err := l.Allow(ctx, "a"); ok && err == nil {
+				n++
+			}
+		}
+		took <- n
+	}()
+	select {
+	case n := <-took:
+		if n != 99 {
+			t.Fatalf("admitted %d of the lease's 99 remaining calls", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("calls with leased calls left waited for the lease call in flight")
+	}
+	for deadline := time.Now().Add(10 * time.Second); started.Load()-first < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no lease asked for ahead of need")
+		}
+	}
+	done := make(chan bool)
+	go func() { ok, _, _ := l.Allow(ctx, "a"); done <- ok }()
+	select {
+	case <-done:
+		t.Fatal("a call with no leased calls left was answered before the lease in flight came back")
+	case <-time.After(50 * time.Millisecond):
+	}
+	gate.Store(nil)
+	close(held)
+	if !<-done {
+		t.Fatal("the call waiting for the lease was refused")
+	}
+	if got := started.Load() - first; got != 1 {
+		t.Errorf("%d lease calls for one empty bucket, want the one in flight", got)
+	}
+}
