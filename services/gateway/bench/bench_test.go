@@ -37,6 +37,7 @@ import (
 	"github.com/isthmus/isthmus/pkg/lifecycle"
 	"github.com/isthmus/isthmus/services/gateway/gateway"
 	"github.com/isthmus/isthmus/services/gateway/internal/gwtest"
+	"github.com/isthmus/isthmus/services/gateway/internal/server"
 )
 
 // noop answers a canned 5-line quote without reading anything.
@@ -339,7 +340,10 @@ func startBare(b *testing.B, resp *pricingv1.PriceQuoteResponse) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := grpc.NewServer()
+	// The gateway's transport settings (its stream workers), so the
+	// baseline is this machine's ceiling for the call, not a server that
+	// pays for a new goroutine's stack on every call.
+	s := grpc.NewServer(server.StreamWorkers())
 	pricingv1.RegisterPricingServiceServer(s, &noop{resp: resp})
 	go func() { _ = s.Serve(ln) }()
 	b.Cleanup(s.Stop)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -61,6 +62,15 @@ type Options struct {
 	Log        *slog.Logger
 }
 
+// StreamWorkers serves gRPC calls on a pool of long-lived goroutines, 8 per
+// processor, instead of a new goroutine per call: a new goroutine's stack
+// grows (is copied) on every call through the interceptors, which cost
+// about a tenth of the gateway's CPU under load; a worker's stack grows
+// once. Calls beyond the pool still get a goroutine of their own.
+func StreamWorkers() grpc.ServerOption {
+	return grpc.NumStreamWorkers(uint32(8 * goruntime.GOMAXPROCS(0)))
+}
+
 // Server is the gateway's network face.
 type Server struct {
 	o      Options
@@ -80,7 +90,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			rateLimit(o.Limiter, m, o.Log),
 		}
 	}
-	extOpts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(interceptors("grpc", false)...), grpc.ChainStreamInterceptor(o.Verifier.StreamInterceptor(false)), grpc.MaxRecvMsgSize(1 << 20)}
+	extOpts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(interceptors("grpc", false)...), grpc.ChainStreamInterceptor(o.Verifier.StreamInterceptor(false)), grpc.MaxRecvMsgSize(1 << 20), StreamWorkers()}
 	if o.TLS != nil {
 		extOpts = append(extOpts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
