@@ -49,6 +49,26 @@ type Set struct {
 // NewSet returns an empty set for program (used in --help).
 func NewSet(program string) *Set { return &Set{program: program} }
 
+// Settings is what declares a program's settings: every service's Config.
+type Settings interface{ Register(s *Set) }
+
+// ParseMaps declares settings on a new set for program and parses them from
+// the maps alone, a later map taking precedence (no flags, not the process
+// environment, help to nowhere): tests of a service's settings, and test
+// harnesses that run a service in their own process.
+func ParseMaps(program string, settings Settings, envs ...map[string]string) error {
+	s := NewSet(program)
+	settings.Register(s)
+	return s.Parse(nil, func(k string) (string, bool) {
+		for i := len(envs) - 1; i >= 0; i-- {
+			if v, ok := envs[i][k]; ok {
+				return v, true
+			}
+		}
+		return "", false
+	}, io.Discard)
+}
+
 // FlagName derives a flag name from an env name: ISTHMUS_KAFKA_BROKERS →
 // kafka-brokers.
 func FlagName(env string) string {

@@ -226,3 +226,32 @@ func TestBoundsNameTheSettingAndTheRange(t *testing.T) {
 }
 
 func env2(k, v string) func(string) (string, bool) { return env(map[string]string{k: v}) }
+
+type tickSettings struct {
+	Common
+	Tick time.Duration
+}
+
+func (c *tickSettings) Register(s *Set) {
+	c.Common.Register(s, "svc")
+	s.Duration(&c.Tick, "SVC_TICK", time.Second, "tick", Positive)
+}
+
+// ParseMaps reads the maps alone, a later one winning, and refuses what
+// Parse refuses.
+func TestParseMaps(t *testing.T) {
+	t.Setenv("SVC_TICK", "9s") // the process environment is not read
+	var c tickSettings
+	if err := ParseMaps("svc", &c, map[string]string{"SVC_TICK": "2s", "ISTHMUS_INSTANCE_ID": "a"}, map[string]string{"SVC_TICK": "3s"}); err != nil {
+		t.Fatal(err)
+	}
+	if c.Tick != 3*time.Second || c.Instance != "a" {
+		t.Errorf("tick %v instance %q, want 3s from the later map and a from the first", c.Tick, c.Instance)
+	}
+	if err := ParseMaps("svc", &tickSettings{}); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+	if err := ParseMaps("svc", &tickSettings{}, map[string]string{"SVC_TICK": "0s"}); err == nil || !strings.Contains(err.Error(), "invalid SVC_TICK") {
+		t.Errorf("SVC_TICK=0s: %v", err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -102,9 +101,7 @@ func (h *harness) startInstance(extra map[string]string) (stop func()) {
 		vars[k] = v
 	}
 	var cfg billingbridge.Config
-	s := config.NewSet(billingbridge.Name)
-	cfg.Register(s)
-	if err := s.Parse(nil, func(k string) (string, bool) { v, ok := vars[k]; return v, ok }, io.Discard); err != nil {
+	if err := config.ParseMaps(billingbridge.Name, &cfg, vars); err != nil {
 		t.Fatal(err)
 	}
 	logf, err := os.Create(filepath.Join(t.TempDir(), "service.log"))

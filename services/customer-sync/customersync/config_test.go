@@ -1,7 +1,6 @@
 package customersync
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,7 @@ import (
 func parse(t *testing.T, env map[string]string) (*Config, error) {
 	t.Helper()
 	var c Config
-	s := config.NewSet(Name)
-	c.Register(s)
-	err := s.Parse(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	err := config.ParseMaps(Name, &c, env)
 	return &c, err
 }
 

@@ -1,7 +1,6 @@
 package erpsimulator
 
 import (
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -11,9 +10,7 @@ import (
 
 func parse(env map[string]string) (*Config, error) {
 	var c Config
-	s := config.NewSet(Name)
-	c.Register(s)
-	err := s.Parse(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard)
+	err := config.ParseMaps(Name, &c, env)
 	return &c, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"sync"
 	"testing"
 	"time"
@@ -71,9 +70,7 @@ var t0 = time.Date(2026, 3, 30, 9, 0, 0, 0, time.UTC)
 func defaults(t *testing.T) *fieldservice.Config {
 	t.Helper()
 	var cfg fieldservice.Config
-	s := config.NewSet(fieldservice.Name)
-	cfg.Register(s)
-	if err := s.Parse(nil, func(string) (string, bool) { return "", false }, io.Discard); err != nil {
+	if err := config.ParseMaps(fieldservice.Name, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	return &cfg

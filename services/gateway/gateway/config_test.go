@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"strings"
 	"testing"
 
@@ -16,15 +15,7 @@ func TestBadDurations(t *testing.T) {
 		"ISTHMUS_GATEWAY_JWKS_REFRESH":       "0s",
 		"ISTHMUS_GATEWAY_RESERVATION_SETTLE": "-1s",
 	} {
-		var c Config
-		s := config.NewSet(Name)
-		c.Register(s)
-		err := s.Parse(nil, func(k string) (string, bool) {
-			if k == env {
-				return v, true
-			}
-			return "", false
-		}, io.Discard)
+		err := config.ParseMaps(Name, &Config{}, map[string]string{env: v})
 		if err == nil || !strings.Contains(err.Error(), "invalid "+env) {
 			t.Errorf("%s=%s: %v", env, v, err)
 		}

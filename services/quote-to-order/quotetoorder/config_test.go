@@ -1,7 +1,6 @@
 package quotetoorder
 
 import (
-	"io"
 	"strings"
 	"testing"
 
@@ -18,15 +17,7 @@ func TestBadDurations(t *testing.T) {
 		"ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK":       "-1m",
 		"ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE": "0s",
 	} {
-		var c Config
-		s := config.NewSet(Name)
-		c.Register(s)
-		err := s.Parse(nil, func(k string) (string, bool) {
-			if k == env {
-				return v, true
-			}
-			return "", false
-		}, io.Discard)
+		err := config.ParseMaps(Name, &Config{}, map[string]string{env: v})
 		if err == nil || !strings.Contains(err.Error(), "invalid "+env) {
 			t.Errorf("%s=%s: %v", env, v, err)
 		}

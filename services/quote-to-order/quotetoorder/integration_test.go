@@ -122,16 +122,7 @@ func (e *env) runService() {
 func (e *env) startInstance(id string) (stop func()) {
 	t := e.t
 	var cfg quotetoorder.Config
-	s := config.NewSet(quotetoorder.Name)
-	cfg.Register(s)
-	lookup := func(k string) (string, bool) {
-		if k == "ISTHMUS_INSTANCE_ID" {
-			return id, true
-		}
-		v, ok := e.envVars[k]
-		return v, ok
-	}
-	if err := s.Parse(nil, lookup, io.Discard); err != nil {
+	if err := config.ParseMaps(quotetoorder.Name, &cfg, e.envVars, map[string]string{"ISTHMUS_INSTANCE_ID": id}); err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})).With("instance", id)

@@ -118,16 +118,7 @@ func newEnv(t *testing.T, sla map[string]string) *itEnv {
 // config parses the environment's settings, with over taking precedence.
 func (e *itEnv) config(over map[string]string) *Config {
 	var cfg Config
-	s := config.NewSet(Name)
-	cfg.Register(s)
-	lookup := func(k string) (string, bool) {
-		if v, ok := over[k]; ok {
-			return v, ok
-		}
-		v, ok := e.env[k]
-		return v, ok
-	}
-	if err := s.Parse(nil, lookup, io.Discard); err != nil {
+	if err := config.ParseMaps(Name, &cfg, e.env, over); err != nil {
 		e.t.Fatal(err)
 	}
 	return &cfg

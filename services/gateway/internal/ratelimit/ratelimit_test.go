@@ -41,21 +41,6 @@ func TestGCRA(t *testing.T) {
 	}
 }
 
-type countHook struct{ n *atomic.Int64 }
-
-func (countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if n := cmd.Name(); n == "evalsha" || n == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // Calls are admitted from leases: one Redis call per chunk, and a client over its
 // limit is refused from the local refusal until the wait is over.
 func TestLeasesSpareRedis(t *testing.T) {
@@ -64,7 +49,7 @@ func TestLeasesSpareRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 	var calls atomic.Int64
-	rdb.AddHook(countHook{&calls})
+	rdb.AddHook(leaseHook{&calls, &atomic.Pointer[chan struct{}]{}})
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	mr.SetTime(base)
 	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
@@ -88,14 +73,15 @@ func TestLeasesSpareRedis(t *testing.T) {
 	}
 }
 
-// gateHook holds every lease call while its gate is set, counting them.
-type gateHook struct {
+// leaseHook counts the lease calls (script calls), holding each while its
+// gate is set.
+type leaseHook struct {
 	started *atomic.Int64
 	gate    *atomic.Pointer[chan struct{}]
 }
 
-func (gateHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+func (leaseHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h leaseHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if n := cmd.Name(); n == "evalsha" || n == "eval" {
 			h.started.Add(1)
@@ -106,7 +92,7 @@ func (h gateHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		return next(ctx, cmd)
 	}
 }
-func (h gateHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h leaseHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return next
 }
 
@@ -121,7 +107,7 @@ func TestLeaseAheadDoesNotHoldCalls(t *testing.T) {
 	defer rdb.Close()
 	var started atomic.Int64
 	var gate atomic.Pointer[chan struct{}]
-	rdb.AddHook(gateHook{&started, &gate})
+	rdb.AddHook(leaseHook{&started, &gate})
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	mr.SetTime(base)
 	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
