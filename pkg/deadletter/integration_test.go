@@ -70,7 +70,7 @@ func TestReplayAfterFixProcessedOnce(t *testing.T) {
 	if h := header(dead, catalog.DLQHeaderTopic); h != "in.v1" {
 		t.Fatalf("DLQ record origin %q", h)
 	}
-	origin := consumeAvailable(t, kcfg, "in.v1")[0]
+	origin := testinfra.Committed(t, brokers, kcfg.Topic("in.v1"))[0]
 
 	fixed.Store(true)
 	out, err := Replay(ctx, cl, kcfg, ReplayOptions{Topic: "dlq.replaytest.v1", Partition: dead.Partition, Offset: dead.Offset, DryRun: true})
@@ -100,16 +100,16 @@ func TestReplayAfterFixProcessedOnce(t *testing.T) {
 		t.Fatalf("replay handled as topic %v id %v", seenTopic.Load(), seenID.Load())
 	}
 	time.Sleep(3 * time.Second)
-	if n := len(consumeAvailable(t, kcfg, "out.v1")); n != 1 {
+	if n := len(testinfra.Committed(t, brokers, kcfg.Topic("out.v1"))); n != 1 {
 		t.Fatalf("%d outputs, want exactly 1", n)
 	}
-	if in := consumeAvailable(t, kcfg, "in.v1"); len(in) != 1 {
+	if in := testinfra.Committed(t, brokers, kcfg.Topic("in.v1")); len(in) != 1 {
 		t.Fatalf("the source topic holds %d records after the replay, want the original 1", len(in))
 	}
 	if n := bystander.Load(); n != 1 {
 		t.Fatalf("another service reading the source topic handled %d records, want 1 (the original, not the replay)", n)
 	}
-	retry := consumeAvailable(t, kcfg, "replaytest.retry.v1")
+	retry := testinfra.Committed(t, brokers, kcfg.Topic("replaytest.retry.v1"))
 	if len(retry) != 1 || header(retry[0], catalog.DLQHeaderReplayCount) != "1" || header(retry[0], HeaderReplayedFrom) != fmt.Sprintf("dlq.replaytest.v1/%d/%d", dead.Partition, dead.Offset) ||
 		header(retry[0], processor.HeaderOriginTopic) != kcfg.Topic("in.v1") {
 		t.Fatalf("retry records %d, headers %v", len(retry), retry[len(retry)-1].Headers)
@@ -147,23 +147,4 @@ func consume(t *testing.T, kcfg kafka.Config, topic string, n int) []*kgo.Record
 		out = append(out, fs.Records()...)
 	}
 	return out
-}
-
-func consumeAvailable(t *testing.T, kcfg kafka.Config, topic string) []*kgo.Record {
-	t.Helper()
-	cl, err := kcfg.NewClient(kgo.ConsumeTopics(kcfg.Topic(topic)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if len(fs.Records()) == 0 {
-			return out
-		}
-		out = append(out, fs.Records()...)
-	}
 }

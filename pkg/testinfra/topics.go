@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/isthmus/isthmus/pkg/kafka"
 )
 
 // maxTopicLen is Kafka's limit on topic names.
@@ -54,6 +56,28 @@ func NewClient(t testing.TB, brokers []string, opts ...kgo.Opt) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// Committed reads every committed record a physical topic holds now, in
+// offset order per partition: to the end offsets listed first, so a broker
+// slow to answer (a loaded CI machine) makes it slower, never shorter, as a
+// read bounded by a quiet period alone would be.
+func Committed(t testing.TB, brokers []string, topic string) []*kgo.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	spans, err := kafka.Partitions(ctx, kadm.NewClient(NewClient(t, brokers)), topic)
+	if err != nil {
+		t.Fatalf("testinfra: end offsets of %s: %v", topic, err)
+	}
+	var out []*kgo.Record
+	if err := kafka.Scan(ctx, kafka.Config{Brokers: brokers}, 30*time.Second, topic, spans, func(r *kgo.Record) bool {
+		out = append(out, r)
+		return true
+	}); err != nil {
+		t.Fatalf("testinfra: read %s: %v", topic, err)
+	}
+	return out
 }
 
 // CreateTopics creates topics with the given partition count (replication factor 1)

@@ -85,20 +85,6 @@ func run(t *testing.T, bin string, args ...string) result {
 	return result{code, o.String(), e.String()}
 }
 
-// committed reads every committed record of topic up to its end.
-func committed(t *testing.T, brokers []string, topic string) []*kgo.Record {
-	t.Helper()
-	cl := testinfra.NewClient(t, brokers, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for ctx.Err() == nil {
-		out = append(out, cl.PollFetches(ctx).Records()...)
-	}
-	return out
-}
-
 // TestIntegrationProduceRoundTrip: a JSON lines file with good and bad
 // lines goes through the isthmus binary; Confluent's Python consumer reads
 // the good ones back equal, keyed from the catalog; the bad ones are
@@ -151,7 +137,7 @@ func TestIntegrationProduceRoundTrip(t *testing.T) {
 	if dry.code != 1 || !strings.Contains(dry.stdout, "4 valid, 3 invalid; would produce 4") {
 		t.Fatalf("dry run: exit %d, stdout %q, stderr %q", dry.code, dry.stdout, dry.stderr)
 	}
-	if n := len(committed(t, brokers, kcfg.Topic("crm.account.v1"))); n != 0 {
+	if n := len(testinfra.Committed(t, brokers, kcfg.Topic("crm.account.v1"))); n != 0 {
 		t.Fatalf("dry run produced %d records", n)
 	}
 
@@ -206,7 +192,7 @@ func TestIntegrationProduceRoundTrip(t *testing.T) {
 	if len(got) != 4 {
 		t.Errorf("peer read keys %v, want 4 distinct", got)
 	}
-	recs := committed(t, brokers, kcfg.Topic("crm.account.v1"))
+	recs := testinfra.Committed(t, brokers, kcfg.Topic("crm.account.v1"))
 	if len(recs) != 4 {
 		t.Errorf("%d committed records, want 4 (bad lines must not be produced)", len(recs))
 	}
@@ -238,7 +224,7 @@ func TestIntegrationProduceRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(out, &sum); err != nil || sum.Produced != 1 || len(sum.Invalid) != 0 {
 		t.Fatalf("summary %s: %v", out, err)
 	}
-	irecs := committed(t, brokers, kcfg.Topic("erp.inventory.v1"))
+	irecs := testinfra.Committed(t, brokers, kcfg.Topic("erp.inventory.v1"))
 	keys := []string{}
 	for _, r := range irecs {
 		keys = append(keys, string(r.Key))
