@@ -7,8 +7,8 @@
 // to a chunk of calls in one script call (a GCRA step of cost n, granting as many as
 // conform, at most the chunk) and admits them from a local bucket; the lease lapses
 // after LeaseTTL whether used or not. A busy client's next lease is asked for in the
-// background when a quarter of a chunk is left (chunks of 4 or more), so its calls
-// do not wait for Redis at all; the bucket is never locked across a Redis call.
+// background when a quarter of a chunk is left (chunks of 4 or more, after a whole
+// chunk was granted), so its calls do not wait for Redis at all; the bucket is never locked across a Redis call.
 // When the budget has nothing left, the refusal and its wait are kept locally until
 // the wait is over, so a client over its limit costs no Redis call either.
 //
@@ -58,6 +58,7 @@ type bucket struct {
 	denyUntil time.Time     // the shared budget is empty until then
 	leasing   chan struct{} // a lease call in flight; closed when it ends
 	retryAt   time.Time     // no lease ahead of need before then (Redis failed)
+	full      bool          // the last lease granted a whole chunk
 }
 
 // Option configures a Limiter.
@@ -138,7 +139,9 @@ func (l *Limiter) bucket(client string) *bucket {
 // Allow takes one call from client's budget; when refused it says how long to wait.
 // Most calls are answered from the replica's lease without touching Redis, and a
 // busy client's next lease is asked for while the current one still has calls
-// left (a quarter of a chunk), so its calls do not wait for Redis either. The
+// left (a quarter of a chunk; only after a whole chunk was granted, so a client
+// near its limit does not ask Redis for a few calls at a time), so its calls do
+// not wait for Redis either. The
 // bucket is never locked across a Redis call: calls that find it empty while a
 // lease is on its way wait for that one instead of asking for their own.
 func (l *Limiter) Allow(ctx context.Context, client string) (bool, time.Duration, error) {
@@ -151,7 +154,7 @@ func (l *Limiter) Allow(ctx context.Context, client string) (bool, time.Duration
 		now := l.now()
 		if b.tokens > 0 && now.Before(b.expires) {
 			b.tokens--
-			ahead := b.leasing == nil && l.chunk >= 4 && b.tokens <= l.chunk/4 && !now.Before(b.retryAt) && !now.Before(b.denyUntil)
+			ahead := b.full && b.leasing == nil && l.chunk >= 4 && b.tokens <= l.chunk/4 && !now.Before(b.retryAt) && !now.Before(b.denyUntil)
 			if ahead {
 				b.leasing = make(chan struct{})
 			}
@@ -213,6 +216,10 @@ func (l *Limiter) lease(ctx context.Context, client string, b *bucket) error {
 	if !now.Before(b.expires) {
 		b.tokens = 0
 	}
+	// A lease short of a chunk means the budget is nearly spent: asking
+	// ahead again would take a few calls per Redis call, so the next lease
+	// is asked for when the bucket is empty, as a per-call GCRA would.
+	b.full = res[0] >= l.chunk
 	if res[0] < 1 {
 		b.denyUntil = now.Add(time.Duration(res[1]) * time.Microsecond)
 		return nil
