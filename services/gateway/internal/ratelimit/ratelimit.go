@@ -141,9 +141,9 @@ func (l *Limiter) bucket(client string) *bucket {
 // busy client's next lease is asked for while the current one still has calls
 // left (a quarter of a chunk; only after a whole chunk was granted, so a client
 // near its limit does not ask Redis for a few calls at a time), so its calls do
-// not wait for Redis either. The
-// bucket is never locked across a Redis call: calls that find it empty while a
-// lease is on its way wait for that one instead of asking for their own.
+// not wait for Redis either. The bucket is never locked across a Redis call:
+// calls that find it empty while a lease is on its way wait for that one
+// instead of asking for their own.
 func (l *Limiter) Allow(ctx context.Context, client string) (bool, time.Duration, error) {
 	if l.period == 0 {
 		return true, 0, nil
