@@ -15,7 +15,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +69,23 @@ func ParseMaps(program string, settings Settings, envs ...map[string]string) err
 		}
 		return "", false
 	}, io.Discard)
+}
+
+// Unrefused parses each entry of bad (setting → value) alone, into settings
+// fresh from newSettings, and returns those not refused with an error naming
+// their setting ("invalid NAME"), each as "NAME=value: what happened". Tests
+// that a service's settings refuse what has no meaning use it.
+func Unrefused(program string, newSettings func() Settings, bad map[string]string) []string {
+	var out []string
+	for _, env := range slices.Sorted(maps.Keys(bad)) {
+		err := ParseMaps(program, newSettings(), map[string]string{env: bad[env]})
+		if err == nil {
+			out = append(out, fmt.Sprintf("%s=%s: accepted", env, bad[env]))
+		} else if msg := err.Error(); !strings.Contains(msg, "invalid "+env+" ") && !strings.Contains(msg, "invalid "+env+":") {
+			out = append(out, fmt.Sprintf("%s=%s: refused without naming it: %v", env, bad[env], err))
+		}
+	}
+	return out
 }
 
 // FlagName derives a flag name from an env name: ISTHMUS_KAFKA_BROKERS →

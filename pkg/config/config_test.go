@@ -255,3 +255,15 @@ func TestParseMaps(t *testing.T) {
 		t.Errorf("SVC_TICK=0s: %v", err)
 	}
 }
+
+// Unrefused lists what a setting accepted, or refused without naming it.
+func TestUnrefused(t *testing.T) {
+	fresh := func() Settings { return &tickSettings{} }
+	if got := Unrefused("svc", fresh, map[string]string{"SVC_TICK": "0s", "ISTHMUS_LOG_LEVEL": "loud"}); len(got) != 0 {
+		t.Errorf("refused settings listed: %v", got)
+	}
+	got := Unrefused("svc", fresh, map[string]string{"SVC_TICK": "5s"})
+	if len(got) != 1 || !strings.Contains(got[0], "SVC_TICK=5s: accepted") {
+		t.Errorf("an accepted value: %v", got)
+	}
+}

@@ -275,7 +275,7 @@ func startOrder(comps []Component) ([]Component, error) {
 // Configurable is a service's configuration: it declares its settings
 // (including the Common ones) and exposes the Common part.
 type Configurable interface {
-	Register(s *config.Set)
+	config.Settings
 	Base() *config.Common
 }
 

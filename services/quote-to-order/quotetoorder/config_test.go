@@ -1,7 +1,6 @@
 package quotetoorder
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/isthmus/isthmus/pkg/config"
@@ -11,15 +10,12 @@ import (
 // is refused with its name, instead of falling back to a default or
 // retrying forever.
 func TestBadDurations(t *testing.T) {
-	for env, v := range map[string]string{
+	for _, e := range config.Unrefused(Name, func() config.Settings { return &Config{} }, map[string]string{
 		"ISTHMUS_QUOTE_TO_ORDER_GATEWAY_TIMEOUT":      "0s",
 		"ISTHMUS_QUOTE_TO_ORDER_RETRY_MAX_ELAPSED":    "0s",
 		"ISTHMUS_QUOTE_TO_ORDER_CREDIT_RECHECK":       "-1m",
 		"ISTHMUS_QUOTE_TO_ORDER_UNKNOWN_STATUS_GRACE": "0s",
-	} {
-		err := config.ParseMaps(Name, &Config{}, map[string]string{env: v})
-		if err == nil || !strings.Contains(err.Error(), "invalid "+env) {
-			t.Errorf("%s=%s: %v", env, v, err)
-		}
+	}) {
+		t.Error(e)
 	}
 }
