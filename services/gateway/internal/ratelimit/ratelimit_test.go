@@ -156,3 +156,48 @@ func TestLeaseAheadDoesNotHoldCalls(t *testing.T) {
 		t.Errorf("%d lease calls for one empty bucket, want the one in flight", got)
 	}
 }
+
+// A lease short of a chunk (the client near its limit) is not followed by
+// one asked ahead of need: the next is asked for when the bucket is empty,
+// so a client at its limit costs a Redis call per partial grant, not one
+// per few calls.
+func TestNoLeaseAheadAfterPartialGrant(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	defer rdb.Close()
+	var calls atomic.Int64
+	rdb.AddHook(leaseHook{&calls, &atomic.Pointer[chan struct{}]{}})
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	mr.SetTime(base)
+	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return *clock.Load() })) // chunk 100
+	for range 1000 {                                                                   // spend the burst at one instant
+		if _, _, err := l.Allow(ctx, "a"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // any lease asked ahead has ended
+	// 30 ms later the budget has 30 calls: one lease of 30, short of a chunk.
+	later := base.Add(30 * time.Millisecond)
+	clock.Store(&later)
+	mr.SetTime(later)
+	before := calls.Load()
+	admitted := 0
+	for range 30 {
+		if ok, _, err := l.Allow(ctx, "a"); err != nil {
+			t.Fatal(err)
+		} else if ok {
+			admitted++
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // time for a lease asked ahead to start
+	if admitted != 30 {
+		t.Fatalf("admitted %d of the 30 calls the budget had", admitted)
+	}
+	if n := calls.Load() - before; n != 1 {
+		t.Errorf("%d Redis calls for 30 calls from one partial lease, want 1", n)
+	}
+}
