@@ -154,10 +154,10 @@ func runLoadChild(spec string) int {
 // newCall makes one call of the kind to addr, as the workers share it.
 func newCall(k kind, addr, token string, workers int) (func() error, error) {
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
-	if k == kindQuoteREST && os.Getenv("GATEWAY_BENCH_REST_CLIENT") != "net/http" {
-		return restCall(addr, token, workers)
-	}
 	if k == kindQuoteREST {
+		if os.Getenv("GATEWAY_BENCH_REST_CLIENT") != "net/http" {
+			return restCall(addr, token, workers)
+		}
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
 		url := "http://" + addr + "/v1/pricing:quote"
 		return func() error {
