@@ -45,13 +45,9 @@ func TestGCRA(t *testing.T) {
 // limit is refused from the local refusal until the wait is over.
 func TestLeasesSpareRedis(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	var calls atomic.Int64
-	rdb.AddHook(leaseHook{&calls, &atomic.Pointer[chan struct{}]{}})
-	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	mr.SetTime(base)
+	_, rdb, h := counted(t)
+	calls := h.started
+	base := testBase
 	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
 	if l.Chunk() != 100 {
 		t.Fatalf("chunk %d, want 100 (1000/s for 100ms)", l.Chunk())
@@ -71,6 +67,22 @@ func TestLeasesSpareRedis(t *testing.T) {
 	if n := calls.Load(); n > 6 {
 		t.Errorf("%d Redis calls for 1000 calls, want one per lease of 100", n)
 	}
+}
+
+// testBase is the fixed time of counted's miniredis.
+var testBase = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// counted is a miniredis at a fixed time (SetTime) and a client to it whose
+// lease calls a leaseHook counts (and holds while its gate is set).
+func counted(t *testing.T) (*miniredis.Miniredis, *redis.Client, leaseHook) {
+	t.Helper()
+	mr := miniredis.RunT(t)
+	mr.SetTime(testBase)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	h := leaseHook{&atomic.Int64{}, &atomic.Pointer[chan struct{}]{}}
+	rdb.AddHook(h)
+	return mr, rdb, h
 }
 
 // leaseHook counts the lease calls (script calls), holding each while its
@@ -102,14 +114,9 @@ func (h leaseHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 // instead of asking for another.
 func TestLeaseAheadDoesNotHoldCalls(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	var started atomic.Int64
-	var gate atomic.Pointer[chan struct{}]
-	rdb.AddHook(leaseHook{&started, &gate})
-	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	mr.SetTime(base)
+	_, rdb, h := counted(t)
+	started, gate := h.started, h.gate
+	base := testBase
 	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return base }))
 	if ok, _, err := l.Allow(ctx, "a"); !ok || err != nil { // the first lease: 100 calls
 		t.Fatalf("first call: %v %v", ok, err)
@@ -163,16 +170,12 @@ func TestLeaseAheadDoesNotHoldCalls(t *testing.T) {
 // per few calls.
 func TestNoLeaseAheadAfterPartialGrant(t *testing.T) {
 	ctx := context.Background()
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	defer rdb.Close()
-	var calls atomic.Int64
-	rdb.AddHook(leaseHook{&calls, &atomic.Pointer[chan struct{}]{}})
-	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mr, rdb, h := counted(t)
+	calls := h.started
+	base := testBase
 	now := base
 	var clock atomic.Pointer[time.Time]
 	clock.Store(&now)
-	mr.SetTime(base)
 	l := New(rdb, "", 1000, 400, WithClock(func() time.Time { return *clock.Load() })) // chunk 100
 	for range 1000 {                                                                   // spend the burst at one instant
 		if _, _, err := l.Allow(ctx, "a"); err != nil {
