@@ -30,6 +30,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/twmb/franz-go/pkg/kgo"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -147,7 +148,7 @@ func (c *composeRun) run() {
 		c.listen[name] = map[string]string{}
 		for _, v := range s.Environment {
 			if v != nil && listenAddr.MatchString(*v) {
-				c.listen[name][*v] = freeAddr(t)
+				c.listen[name][*v] = testinfra.FreeAddr(t)
 			}
 		}
 	}

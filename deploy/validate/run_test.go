@@ -59,6 +59,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/isthmus/isthmus/pkg/testinfra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	appsv1 "k8s.io/api/apps/v1"
@@ -96,7 +97,7 @@ func newLocalInfra(t *testing.T) *localInfra {
 		certs:    filepath.Join(dir, "certs"),
 		internal: newTestCA(t),
 	}
-	in.noCollector = "http://" + freeAddr(t)
+	in.noCollector = "http://" + testinfra.FreeAddr(t)
 	return in
 }
 
@@ -354,7 +355,7 @@ func (c *cluster) load(objs []object) {
 			ports := map[int32]string{}
 			for _, ct := range w.template.Spec.Containers {
 				for _, p := range ct.Ports {
-					ports[p.ContainerPort] = freeAddr(c.t)
+					ports[p.ContainerPort] = testinfra.FreeAddr(c.t)
 				}
 			}
 			c.ports[w.template.Labels["app.kubernetes.io/component"]] = ports
@@ -684,7 +685,7 @@ func (c *cluster) mapValue(podName, name, v string, mounts map[string]string, po
 	if m := listenAddr.FindStringSubmatch(v); m != nil {
 		port, _ := strconv.Atoi(m[1])
 		if ports == nil { // a Job: no Service reaches it, but it must not collide
-			return freeAddr(t)
+			return testinfra.FreeAddr(t)
 		}
 		addr, ok := ports[int32(port)]
 		if !ok {
@@ -936,16 +937,6 @@ func buildBinaries(t *testing.T) map[string]string {
 		out[name] = filepath.Join(dir, filepath.Base(p))
 	}
 	return out
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func tail(path string, n int) string {

@@ -48,21 +48,13 @@ func need(t *testing.T, name string) string {
 	return v
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // consecutiveFree finds n consecutive free ports (dev gives every service
-// an admin port from a base).
+// an admin port from a base). They come from 20000-32000, below the
+// kernel's ephemeral range, so no outgoing connection takes one before dev
+// binds it.
 func consecutiveFree(t *testing.T, n int) int {
 	t.Helper()
-	for base := 30000 + os.Getpid()%2000*10; base < 60000; base += n {
+	for base := 20000 + os.Getpid()%1000*10; base+n < 32000; base += n {
 		ok := true
 		for i := range n {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
@@ -158,7 +150,10 @@ func TestKitsAgainstTheSuite(t *testing.T) {
 			t.Fatalf("isthmus %s apply: %v\n%s", verb, err, out)
 		}
 	}
-	// The whole suite on the real infrastructure, under its own prefix.
+	// The whole suite on the real infrastructure, under its own prefix:
+	// the gateway's two listeners, the dashboard, then one admin port per
+	// component of dev.
+	ports := consecutiveFree(t, 3+8)
 	logf := filepath.Join(tmp, "dev.stdout")
 	out, err := os.Create(logf)
 	if err != nil {
@@ -168,10 +163,10 @@ func TestKitsAgainstTheSuite(t *testing.T) {
 	dev.Dir = tmp
 	dev.Env = append(os.Environ(),
 		"ISTHMUS_TOPIC_PREFIX="+prefix,
-		fmt.Sprintf("ISTHMUS_GATEWAY_GRPC_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("ISTHMUS_GATEWAY_HTTP_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("ISTHMUS_RECON_DASHBOARD_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("ISTHMUS_DEV_ADMIN_PORT=%d", consecutiveFree(t, 6)),
+		fmt.Sprintf("ISTHMUS_GATEWAY_GRPC_ADDR=127.0.0.1:%d", ports),
+		fmt.Sprintf("ISTHMUS_GATEWAY_HTTP_ADDR=127.0.0.1:%d", ports+1),
+		fmt.Sprintf("ISTHMUS_RECON_DASHBOARD_ADDR=127.0.0.1:%d", ports+2),
+		fmt.Sprintf("ISTHMUS_DEV_ADMIN_PORT=%d", ports+3),
 		"ISTHMUS_DEV_KEY_DIR="+tmp)
 	dev.Stdout, dev.Stderr = out, out
 	if err := dev.Start(); err != nil {

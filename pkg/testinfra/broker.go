@@ -50,10 +50,8 @@ func StartKafka(t testing.TB) *Broker {
 	if err != nil {
 		t.Fatalf("testinfra: %v", err)
 	}
-	ports, err := freePorts(2)
-	if err != nil {
-		t.Fatalf("testinfra: pick broker ports: %v", err)
-	}
+	port := FreePorts(t, 2)
+	ports := []int{port, port + 1}
 	b := &Broker{
 		t:    t,
 		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
@@ -227,26 +225,6 @@ func runScript(script string, env []string, verb string) ([]byte, error) {
 		return append(out, stderr.Bytes()...), err
 	}
 	return out, nil
-}
-
-// freePorts reserves n distinct loopback ports and releases them for the caller.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // tail returns the last n lines of a file, for failure messages.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -54,15 +53,6 @@ type seenBreak struct {
 	producer int64     // the writer's producer id: one per instance
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newEnv(t *testing.T, sla map[string]string) *itEnv {
 	brokers := testinfra.Brokers(t)
 	regURL := testinfra.RegistryURL(t)
@@ -98,8 +88,8 @@ func newEnv(t *testing.T, sla map[string]string) *itEnv {
 			t.Fatalf("register %s: %v", name, err)
 		}
 	}
-	e := &itEnv{t: t, prefix: prefix, sd: serde.New(cl), dashURL: "", admin: freeAddr(t)}
-	dash := freeAddr(t)
+	e := &itEnv{t: t, prefix: prefix, sd: serde.New(cl), dashURL: "", admin: testinfra.FreeAddr(t)}
+	dash := testinfra.FreeAddr(t)
 	e.dashURL = "http://" + dash
 	e.env = map[string]string{
 		"ISTHMUS_KAFKA_BROKERS": brokers[0], "ISTHMUS_SCHEMA_REGISTRY_URL": regURL, "ISTHMUS_TOPIC_PREFIX": prefix,

@@ -264,8 +264,8 @@ func TestOperationsAPI(t *testing.T) {
 
 	// A second instance shares the pending approvals (their topic): it
 	// lists both and approves one; the first sees it settled.
-	dash2 := freeAddr(t)
-	stop2 := e.startWith(map[string]string{"ISTHMUS_INSTANCE_ID": "it2", "ISTHMUS_ADMIN_ADDR": freeAddr(t), "ISTHMUS_RECON_DASHBOARD_ADDR": dash2})
+	dash2 := testinfra.FreeAddr(t)
+	stop2 := e.startWith(map[string]string{"ISTHMUS_INSTANCE_ID": "it2", "ISTHMUS_ADMIN_ADDR": testinfra.FreeAddr(t), "ISTHMUS_RECON_DASHBOARD_ADDR": dash2})
 	defer stop2()
 	base2 := "http://" + dash2 + "/api/ops"
 	_, b = call(t, "GET", base2+"/approvals", tok["viewer"], nil)

@@ -98,7 +98,7 @@ func replicaRun(t *testing.T, sla map[string]string, replace bool) map[string]st
 	const slices, perSlice = 16, 3
 	e := newEnv(t, sla)
 	instance := func(id string) func() {
-		return e.startWith(map[string]string{"ISTHMUS_INSTANCE_ID": id, "ISTHMUS_ADMIN_ADDR": freeAddr(t), "ISTHMUS_RECON_DASHBOARD_ADDR": freeAddr(t)})
+		return e.startWith(map[string]string{"ISTHMUS_INSTANCE_ID": id, "ISTHMUS_ADMIN_ADDR": testinfra.FreeAddr(t), "ISTHMUS_RECON_DASHBOARD_ADDR": testinfra.FreeAddr(t)})
 	}
 	var stops []func()
 	defer func() {

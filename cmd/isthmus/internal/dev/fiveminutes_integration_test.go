@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // genuineFinanceOps are the exception kinds finance-ops should see from
@@ -39,7 +41,7 @@ func TestDevFiveMinutes(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 6)
-	adminBase := consecutiveFree(t, 7)
+	adminBase := testinfra.FreePorts(t, 7)
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
 	const run = 5 * time.Minute

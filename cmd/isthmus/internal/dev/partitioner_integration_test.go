@@ -94,7 +94,7 @@ func TestDefaultPartitionerProducers(t *testing.T) {
 
 	const grace = 10 * time.Second
 	ports := freePorts(t, 3)
-	adminBase := consecutiveFree(t, 7)
+	adminBase := testinfra.FreePorts(t, 7)
 	logf := filepath.Join(tmp, "dev.stdout")
 	out, err := os.Create(logf)
 	if err != nil {

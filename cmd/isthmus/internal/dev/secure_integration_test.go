@@ -30,7 +30,7 @@ func TestSecureDev(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 3)
-	adminBase := consecutiveFree(t, 7)
+	adminBase := testinfra.FreePorts(t, 7)
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
 	cmd := exec.Command(bin, "dev", "--duration", "75s", "--rate", "20", "--scenario", "mixed", "--log-file", logFile)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/isthmus/isthmus/pkg/contracts"
+	"github.com/isthmus/isthmus/pkg/testinfra"
 )
 
 // TestDevSmoke runs `isthmus dev` as `make run` does (embedded broker,
@@ -37,7 +37,7 @@ func TestDevSmoke(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ports := freePorts(t, 6)
-	adminBase := consecutiveFree(t, 7)
+	adminBase := testinfra.FreePorts(t, 7)
 	dash := fmt.Sprintf("127.0.0.1:%d", ports[5])
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	logFile := filepath.Join(t.TempDir(), "dev.log")
@@ -199,41 +199,14 @@ func repoRoot(t *testing.T) string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", "..", ".."))
 }
 
+// freePorts is n consecutive free loopback ports (testinfra.FreePorts).
 func freePorts(t *testing.T, n int) []int {
-	var out []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
-		ln.Close()
+	base := testinfra.FreePorts(t, n)
+	out := make([]int, n)
+	for i := range out {
+		out[i] = base + i
 	}
 	return out
-}
-
-// consecutiveFree finds n consecutive free loopback ports.
-func consecutiveFree(t *testing.T, n int) int {
-	for base := 41000 + int(time.Now().UnixNano()%4000); base < 60000; base += n {
-		ok := true
-		for i := range n {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no consecutive free ports")
-	return 0
 }
 
 func fetch(addr, path string) (string, error) {
