@@ -35,7 +35,8 @@ import (
 // the runtime's rate (target p99 ≤ 100 ms), and the runtime's rate with
 // GOMAXPROCS 1 and 2 (target ≥ 1.6×). The broker shares the machine, so
 // the scaling figure says as much about the machine's spare cores as about
-// the runtime.
+// the runtime: the minimal loop's own rates at GOMAXPROCS 1 and 2 are
+// printed next to it.
 func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
 	const n, partitions = 200_000, 6
 	brokers := testinfra.Brokers(b)
@@ -137,6 +138,22 @@ func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
 		one, two := rate(1), rate(2)
 		b.ReportMetric(two/one, "procs2/procs1")
 		fmt.Printf("processor scaling (defaults): GOMAXPROCS=1 %.0f records/s, GOMAXPROCS=2 %.0f records/s, ratio %.2f (target >= 1.6)\n", one, two, two/one)
+		// The same for the minimal loop: what a second core is worth on
+		// this machine while the broker shares it (a loop on one goroutine
+		// still gains from a core of its own for franz-go's I/O).
+		rawRate := func(procs int) float64 {
+			prev := goruntime.GOMAXPROCS(procs)
+			defer goruntime.GOMAXPROCS(prev)
+			group := fmt.Sprintf("raw-procs-%d", procs)
+			out := group + ".out.v1"
+			e.createTopics(partitions, out)
+			start := time.Now()
+			avroLoop(b, e, sd, n, group, out)
+			return float64(n) / time.Since(start).Seconds()
+		}
+		rawOne, rawTwo := rawRate(1), rawRate(2)
+		b.ReportMetric(rawTwo/rawOne, "raw-procs2/procs1")
+		fmt.Printf("processor scaling reference: the franz-go EOS loop GOMAXPROCS=1 %.0f records/s, GOMAXPROCS=2 %.0f records/s, ratio %.2f\n", rawOne, rawTwo, rawTwo/rawOne)
 	}
 }
 

@@ -145,7 +145,10 @@ func TestKillRestart(t *testing.T) {
 			t.Logf("service log:\n%s", tail(string(b), 8000))
 		}
 	})
-	extra := map[string]string{"ISTHMUS_INSTANCE_ID": "kill-0"}
+	// A static member (a StatefulSet replica): the restarted process takes
+	// the killed one's place at once, so the kills land while it processes
+	// (a dynamic member waits out the dead one's session).
+	extra := map[string]string{"ISTHMUS_INSTANCE_ID": "kill-0", "ISTHMUS_INSTANCE_STABLE": "true"}
 	p := h.spawn(bin, logf, extra)
 	t.Cleanup(func() { p.kill() })
 
@@ -155,19 +158,31 @@ func TestKillRestart(t *testing.T) {
 	produced := make(chan struct{})
 	go func() {
 		defer close(produced)
+		// Spread over about 12 s, so every incarnation has input to
+		// process when it is killed.
+		pause := 12 * time.Second / time.Duration(max(1, len(stream)/10))
 		for i, d := range stream {
 			h.in().Value(contracts.TopicCRMDealV1, d.ContractID, d)
 			if i%10 == 9 {
-				time.Sleep(150 * time.Millisecond)
+				time.Sleep(pause)
 			}
 		}
 	}()
 	// Kill it mid-stream several times; the last incarnation finishes.
+	midway, before := 0, 0
 	for k := 0; k < 4; k++ {
 		time.Sleep(time.Duration(1500+500*k) * time.Millisecond)
 		p.kill()
-		t.Logf("killed billing-bridge (pid %d) after %d outputs", p.cmd.Process.Pid, len(h.snapshot()))
+		after := len(h.snapshot())
+		if after > before {
+			midway++
+		}
+		t.Logf("killed billing-bridge (pid %d) after %d outputs (%d from this incarnation)", p.cmd.Process.Pid, after, after-before)
+		before = after
 		p = h.spawn(bin, logf, extra)
+	}
+	if midway < 2 {
+		t.Errorf("only %d of 4 kills hit an instance that had committed outputs: the test did not kill a processing instance", midway)
 	}
 	<-produced
 

@@ -190,7 +190,11 @@ func TestSIGKILLRestart(t *testing.T) {
 	startBin := func() *exec.Cmd {
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "ISTHMUS_KAFKA_BROKERS="+strings.Join(e.brokers, ","), "ISTHMUS_SCHEMA_REGISTRY_URL="+e.registry,
-			"ISTHMUS_TOPIC_PREFIX="+e.prefix, "ISTHMUS_ADMIN_ADDR=127.0.0.1:0", "ISTHMUS_INSTANCE_ID=0", "ISTHMUS_LOG_LEVEL=warn")
+			"ISTHMUS_TOPIC_PREFIX="+e.prefix, "ISTHMUS_ADMIN_ADDR=127.0.0.1:0", "ISTHMUS_INSTANCE_ID=0", "ISTHMUS_LOG_LEVEL=warn",
+			// A static member (a StatefulSet replica): the restarted process
+			// takes the killed one's place at once, so the kills land while
+			// it processes (a dynamic member waits out the dead one's session).
+			"ISTHMUS_INSTANCE_STABLE=true")
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -203,13 +207,21 @@ func TestSIGKILLRestart(t *testing.T) {
 		e.produceStream(in, 25*time.Millisecond)
 	}()
 	r := rand.New(rand.NewPCG(1, 2))
-	kills := 0
+	kills, midway := 0, 0
 	for ; kills < 5; kills++ {
+		before := len(c.snapshot())
 		cmd := startBin()
 		time.Sleep(time.Duration(1500+r.IntN(2500)) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		t.Logf("SIGKILL %d after %d outputs", kills+1, len(c.snapshot()))
+		after := len(c.snapshot())
+		if after > before {
+			midway++
+		}
+		t.Logf("SIGKILL %d after %d outputs (%d from this incarnation)", kills+1, after, after-before)
+	}
+	if midway < 2 {
+		t.Errorf("only %d of %d SIGKILLs hit an instance that had committed outputs: the test did not kill a processing instance", midway, kills)
 	}
 	<-produced
 	cmd := startBin()

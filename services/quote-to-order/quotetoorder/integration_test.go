@@ -657,7 +657,8 @@ func TestGatewayOutage(t *testing.T) {
 }
 
 // TestSIGKILLOneCommandPerQuote runs the service binary against the real
-// gateway, SIGKILLs it while quotes flow, restarts it, and checks one order
+// gateway, SIGKILLs it while quotes flow and it processes them, restarts it
+// (a static member, as a StatefulSet replica is), and checks one order
 // command per quote version, no duplicated lifecycle events, and one credit
 // reservation per order at the gateway (replayed checks reuse their
 // idempotency key).
@@ -675,6 +676,12 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 		for k, v := range e.envVars {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
+		// A static member (a StatefulSet replica): the restarted process
+		// takes the killed one's place at once, so every kill lands while
+		// the instance is processing (a dynamic member would wait out the
+		// dead member's session, and the first four would never be given
+		// partitions).
+		cmd.Env = append(cmd.Env, "ISTHMUS_INSTANCE_STABLE=true")
 		cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 		setParentDeathSignal(cmd)
 		if err := cmd.Start(); err != nil {
@@ -690,15 +697,25 @@ func TestSIGKILLOneCommandPerQuote(t *testing.T) {
 	go func() {
 		for _, id := range ids {
 			e.in().Value(contracts.TopicCRMQuoteV1, id, newQuote(id, "A-1", "SKU-1", "SKU-2"))
-			time.Sleep(15 * time.Millisecond)
+			time.Sleep(30 * time.Millisecond) // 12 s: every incarnation has quotes to process when killed
 		}
 	}()
+	submitted := func() int { e.mu.Lock(); defer e.mu.Unlock(); return len(e.commands) }
+	midway := 0
 	for k := 0; k < 4; k++ {
+		before := submitted()
 		cmd := start()
 		time.Sleep(time.Duration(2500+700*k) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
-		t.Logf("kill %d", k+1)
+		after := submitted()
+		if after > before {
+			midway++
+		}
+		t.Logf("kill %d after %d orders submitted (%d by this incarnation)", k+1, after, after-before)
+	}
+	if midway < 2 {
+		t.Errorf("only %d of 4 kills hit an instance that had submitted orders: the test did not kill a processing instance", midway)
 	}
 	cmd := start()
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
