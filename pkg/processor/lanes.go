@@ -56,7 +56,7 @@ func (p *Processor) newLanes(ctx context.Context, tx *txn) *lanes {
 // dispatch forwards a poll's mis-partitioned records, restores partitions
 // seen for the first time (after the lanes have drained: a restore writes
 // the runtime's maps) and queues every other record on its partition's
-// lane. It returns the first handler error so far.
+// lane, in byEventTime order. It returns the first handler error so far.
 func (l *lanes) dispatch(fetches kgo.Fetches, before map[int32]partition) error {
 	p := l.p
 	var parts []int32
@@ -71,6 +71,9 @@ func (l *lanes) dispatch(fetches kgo.Fetches, before map[int32]partition) error 
 			parts = append(parts, r.Partition)
 		}
 		recs[r.Partition] = append(recs[r.Partition], r)
+	}
+	for _, part := range parts {
+		recs[part] = byEventTime(recs[part])
 	}
 	for _, part := range parts {
 		if st := p.parts[part]; st == nil || !st.restored {

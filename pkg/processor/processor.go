@@ -972,9 +972,14 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			handled += fetches.NumRecords()
 			handlerErr = run.dispatch(fetches, before)
 		}
-		iter := fetches.RecordIter()
-		for run == nil && !iter.Done() && handlerErr == nil {
-			r := iter.Next()
+		var ordered []*kgo.Record
+		if run == nil {
+			ordered = pollOrder(fetches)
+		}
+		for _, r := range ordered {
+			if handlerErr != nil {
+				break
+			}
 			handled++
 			if p.forward(ctx, tx, r) {
 				continue
