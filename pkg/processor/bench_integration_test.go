@@ -114,14 +114,20 @@ func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
 			load, got, float64(p50.Microseconds())/1000, float64(p99.Microseconds())/1000)
 
 		// Parallel partitions, at the defaults (every partition on its own
-		// lane): the runtime on one core and on two.
-		rate := func(procs int) float64 {
+		// lane): the runtime on one core and on two; then the same for the
+		// minimal loop, what a second core is worth on this machine while
+		// the broker shares it.
+		rate := func(procs int, name string, run func(name, out string)) float64 {
 			prev := goruntime.GOMAXPROCS(procs)
 			defer goruntime.GOMAXPROCS(prev)
-			svc := fmt.Sprintf("procs-%d", procs)
-			out := svc + ".out.v1"
+			name = fmt.Sprintf("%s-%d", name, procs)
+			out := name + ".out.v1"
 			e.createTopics(partitions, out)
 			start := time.Now()
+			run(name, out)
+			return float64(n) / time.Since(start).Seconds()
+		}
+		runtimeRun := func(svc, out string) {
 			p, err := New(Config{Service: svc, Topics: []string{e.in}, Handler: benchHandler(out)}, e.kcfg, WithSerde(sd))
 			if err != nil {
 				b.Fatal(err)
@@ -130,28 +136,14 @@ func BenchmarkRuntimeVsRawTransactional(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- p.Run(rctx) }()
 			waitCommitted(b, e, svc, n)
-			r := float64(n) / time.Since(start).Seconds()
 			cancel()
 			<-done
-			return r
 		}
-		one, two := rate(1), rate(2)
+		rawRun := func(group, out string) { avroLoop(b, e, sd, n, group, out) }
+		one, two := rate(1, "procs", runtimeRun), rate(2, "procs", runtimeRun)
 		b.ReportMetric(two/one, "procs2/procs1")
 		fmt.Printf("processor scaling (defaults): GOMAXPROCS=1 %.0f records/s, GOMAXPROCS=2 %.0f records/s, ratio %.2f (target >= 1.6)\n", one, two, two/one)
-		// The same for the minimal loop: what a second core is worth on
-		// this machine while the broker shares it (a loop on one goroutine
-		// still gains from a core of its own for franz-go's I/O).
-		rawRate := func(procs int) float64 {
-			prev := goruntime.GOMAXPROCS(procs)
-			defer goruntime.GOMAXPROCS(prev)
-			group := fmt.Sprintf("raw-procs-%d", procs)
-			out := group + ".out.v1"
-			e.createTopics(partitions, out)
-			start := time.Now()
-			avroLoop(b, e, sd, n, group, out)
-			return float64(n) / time.Since(start).Seconds()
-		}
-		rawOne, rawTwo := rawRate(1), rawRate(2)
+		rawOne, rawTwo := rate(1, "raw-procs", rawRun), rate(2, "raw-procs", rawRun)
 		b.ReportMetric(rawTwo/rawOne, "raw-procs2/procs1")
 		fmt.Printf("processor scaling reference: the franz-go EOS loop GOMAXPROCS=1 %.0f records/s, GOMAXPROCS=2 %.0f records/s, ratio %.2f\n", rawOne, rawTwo, rawTwo/rawOne)
 	}
