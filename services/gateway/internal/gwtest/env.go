@@ -324,3 +324,30 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// WaitReady waits until every read model in Redis — the ERP models, the
+// golden customers and the installed base, each built by its own builder
+// that catches up on its own — is marked ready in its current epoch. A
+// probe one API answers says nothing of the models another call reads. The
+// running gateway marks its in-memory mirror ready right after the Redis
+// marker; the short margin at the end covers that step.
+func (e *Env) WaitReady() {
+	e.T.Helper()
+	store := readmodel.NewStore(e.Redis, e.Prefix)
+	var lookups []readmodel.Lookup
+	for _, m := range append(append([]readmodel.Model{readmodel.Golden}, readmodel.Models...), readmodel.ServiceModels...) {
+		lookups = append(lookups, readmodel.Lookup{Model: m})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := store.Get(context.Background(), lookups...)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			e.T.Fatalf("read models not ready after 30s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+}
