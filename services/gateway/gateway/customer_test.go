@@ -60,7 +60,7 @@ func testCustomerAPI(t *testing.T, e *gwtest.Env) {
 	c := dial(t, g, e.Token("crm", time.Hour, "customer:read"))
 	cc := customerClient(c)
 	waitGolden(t, cc, c)
-	e.WaitReady()
+	g.WaitReady(t)
 
 	// A duplicate, typed differently: the tax id decides.
 	resp, err := cc.CheckDuplicate(c.ctx(), &customerv1.CheckDuplicateRequest{Account: &customerv1.Account{
@@ -225,7 +225,7 @@ func testDuplicatePairs(t *testing.T, e *gwtest.Env) {
 	c := dial(t, g, e.Token("crm", time.Hour, "customer:read"))
 	cc := customerClient(c)
 	waitGolden(t, cc, c)
-	e.WaitReady()
+	g.WaitReady(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		r, err := cc.CheckDuplicate(c.ctx(), &customerv1.CheckDuplicateRequest{Account: &customerv1.Account{Name: "probe"}})

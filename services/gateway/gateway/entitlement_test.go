@@ -56,7 +56,7 @@ func testEntitlementAPI(t *testing.T, e *gwtest.Env) {
 	c := dial(t, g, e.Token("field-service", time.Hour, "service:read"))
 	ec := servicev1.NewEntitlementServiceClient(c.conn)
 	waitAssets(t, ec, c)
-	e.WaitReady()
+	g.WaitReady(t)
 
 	erp := func(id string) *servicev1.CheckEntitlementRequest_ErpCustomerId {
 		return &servicev1.CheckEntitlementRequest_ErpCustomerId{ErpCustomerId: id}

@@ -10,8 +10,10 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -267,13 +269,14 @@ var AllScopes = []string{"pricing:read", "credit:read", "credit:reserve", "inven
 
 // Gateway is a running gateway.
 type Gateway struct {
-	GRPCAddr string
-	HTTPAddr string
-	Config   *gateway.Config
-	stop     context.CancelFunc
-	done     chan error
-	once     sync.Once
-	err      error
+	GRPCAddr  string
+	HTTPAddr  string
+	AdminAddr string // /healthz, /readyz, /metrics
+	Config    *gateway.Config
+	stop      context.CancelFunc
+	done      chan error
+	once      sync.Once
+	err       error
 }
 
 // Stop stops the gateway and waits for it.
@@ -310,10 +313,17 @@ func (e *Env) Start(cfg *gateway.Config, opts ...gateway.Option) *Gateway {
 	if err != nil {
 		e.T.Fatal(err)
 	}
+	// The admin server binds its own address: a known free one, so that
+	// WaitReady can ask it (a copy: callers start several gateways from
+	// one configuration).
+	run := *cfg
+	if strings.HasSuffix(run.Common.AdminAddr, ":0") {
+		run.Common.AdminAddr = testinfra.FreeAddr(e.T)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(), Config: cfg, stop: cancel, done: make(chan error, 1)}
+	g := &Gateway{GRPCAddr: gl.Addr().String(), HTTPAddr: hl.Addr().String(), AdminAddr: run.Common.AdminAddr, Config: cfg, stop: cancel, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(testWriter{e.T}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() { g.done <- gateway.Serve(ctx, cfg, log, gl, hl, opts...) }()
+	go func() { g.done <- gateway.Serve(ctx, &run, log, gl, hl, opts...) }()
 	e.T.Cleanup(func() { _ = g.Stop() })
 	return g
 }
@@ -325,29 +335,25 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WaitReady waits until every read model in Redis — the ERP models, the
-// golden customers and the installed base, each built by its own builder
-// that catches up on its own — is marked ready in its current epoch. A
-// probe one API answers says nothing of the models another call reads. The
-// running gateway marks its in-memory mirror ready right after the Redis
-// marker; the short margin at the end covers that step.
-func (e *Env) WaitReady() {
-	e.T.Helper()
-	store := readmodel.NewStore(e.Redis, e.Prefix)
-	var lookups []readmodel.Lookup
-	for _, m := range append(append([]readmodel.Model{readmodel.Golden}, readmodel.Models...), readmodel.ServiceModels...) {
-		lookups = append(lookups, readmodel.Lookup{Model: m})
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := store.Get(context.Background(), lookups...)
-		if err == nil {
-			break
+// WaitReady waits until the gateway reports ready on /readyz: every read
+// model builder — the ERP models, the golden customers and the installed
+// base, each catching up on its own — has its models ready in the current
+// epoch (in Redis and in the gateway's memory), and Redis answers. A probe
+// one API answers says nothing of the models another call reads.
+func (g *Gateway) WaitReady(t testing.TB) {
+	t.Helper()
+	var last string
+	if !testinfra.Within(30*time.Second, func() bool {
+		resp, err := http.Get("http://" + g.AdminAddr + "/readyz")
+		if err != nil {
+			last = err.Error()
+			return false
 		}
-		if time.Now().After(deadline) {
-			e.T.Fatalf("read models not ready after 30s: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		last = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("gateway not ready after 30s: %s", last)
 	}
-	time.Sleep(100 * time.Millisecond)
 }
