@@ -28,6 +28,7 @@ func TestRealTransientRetried(t *testing.T)    { suiteTransientRetried(t, testin
 func TestRealRetriableBeyondBudget(t *testing.T) {
 	suiteRetriableBeyondBudget(t, testinfra.Brokers(t))
 }
+func TestRealEventTimeOrder(t *testing.T) { suiteEventTimeOrder(t, testinfra.Brokers(t)) }
 
 // produceCounted writes n records over keys and returns the expected
 // per-key value sequences.

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/isthmus/isthmus/pkg/errs"
 )
 
 // lanes runs the handlers of one transaction with the partitions
@@ -53,41 +51,10 @@ func (p *Processor) newLanes(ctx context.Context, tx *txn) *lanes {
 	return l
 }
 
-// dispatch forwards a poll's mis-partitioned records, restores partitions
-// seen for the first time (after the lanes have drained: a restore writes
-// the runtime's maps) and queues every other record on its partition's
-// lane, in byEventTime order. It returns the first handler error so far.
-func (l *lanes) dispatch(fetches kgo.Fetches, before map[int32]partition) error {
+// dispatch queues each partition's records on its lane (handled there in
+// the order given) and returns the first handler error so far.
+func (l *lanes) dispatch(parts []int32, recs map[int32][]*kgo.Record) error {
 	p := l.p
-	var parts []int32
-	recs := map[int32][]*kgo.Record{}
-	iter := fetches.RecordIter()
-	for !iter.Done() {
-		r := iter.Next()
-		if p.forward(l.ctx, l.tx, r) {
-			continue
-		}
-		if _, ok := recs[r.Partition]; !ok {
-			parts = append(parts, r.Partition)
-		}
-		recs[r.Partition] = append(recs[r.Partition], r)
-	}
-	for _, part := range parts {
-		recs[part] = byEventTime(recs[part])
-	}
-	for _, part := range parts {
-		if st := p.parts[part]; st == nil || !st.restored {
-			if err := l.wait(); err != nil {
-				return err
-			}
-			if err := p.ensure(l.ctx, part); err != nil {
-				return errs.Retriable(errs.ReasonRestore, err)
-			}
-		}
-		if _, ok := before[part]; !ok {
-			before[part] = *p.parts[part]
-		}
-	}
 	for _, part := range parts {
 		ln := l.byPart[part]
 		if ln == nil {

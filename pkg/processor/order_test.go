@@ -2,6 +2,8 @@ package processor
 
 import (
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,9 +52,11 @@ func TestByEventTime(t *testing.T) {
 	}
 }
 
-// TestPollOrder: the sequential path sees each partition's records merged
-// by event time, partitions in the order the poll first listed them.
-func TestPollOrder(t *testing.T) {
+// TestByPartition: a poll's records grouped by partition number, each
+// partition's merged by event time, partitions in the order the poll first
+// listed them; every topic fetched for a partition is noted, with records
+// or without.
+func TestByPartition(t *testing.T) {
 	a0, a1, b0 := rec("a", 0, 200), rec("a", 1, 300), rec("b", 0, 100)
 	a0.Partition, a1.Partition, b0.Partition = 1, 1, 1
 	c0 := rec("c", 0, 50) // partition 0
@@ -60,8 +64,90 @@ func TestPollOrder(t *testing.T) {
 		{Topic: "a", Partitions: []kgo.FetchPartition{{Partition: 1, Records: []*kgo.Record{a0, a1}}}},
 		{Topic: "c", Partitions: []kgo.FetchPartition{{Partition: 0, Records: []*kgo.Record{c0}}}},
 		{Topic: "b", Partitions: []kgo.FetchPartition{{Partition: 1, Records: []*kgo.Record{b0}}}},
+		{Topic: "d", Partitions: []kgo.FetchPartition{{Partition: 0}}}, // fetched, no records
 	}}}
-	if got, want := order(pollOrder(fetches)), "b0 a0 a1 c0"; got != want {
-		t.Errorf("pollOrder = %s, want %s", got, want)
+	pl := byPartition(fetches, nil)
+	var got []string
+	for _, part := range pl.parts {
+		got = append(got, fmt.Sprintf("%d: %s", part, order(pl.recs[part])))
+	}
+	if got, want := strings.Join(got, "; "), "1: b0 a0 a1; 0: c0"; got != want {
+		t.Errorf("byPartition = %s, want %s", got, want)
+	}
+	if got, want := fmt.Sprint(pl.fetched), "map[0:[c d] 1:[a b]]"; got != want {
+		t.Errorf("fetched = %s, want %s", got, want)
+	}
+	if pl.n != 4 {
+		t.Errorf("n = %d, want 4", pl.n)
+	}
+}
+
+// TestHoldback: a new partition whose topics a and b both had records
+// waiting at assignment keeps a's records back until b has been fetched
+// (with records or without), until it has waited the assignment idle time,
+// or until the transaction ends.
+func TestHoldback(t *testing.T) {
+	p := &Processor{assignIdle: time.Minute, log: slog.New(slog.DiscardHandler), parts: map[int32]*partition{}}
+	for part := range int32(4) {
+		p.parts[part] = &partition{number: part, restored: true, waitFor: []string{"a", "b"}, waitSince: time.Now()}
+	}
+	p.parts[3].waitSince = time.Now().Add(-time.Minute) // waited its longest
+	at := func(topic string, part int32, offset, ms int64) *kgo.Record {
+		r := rec(topic, offset, ms)
+		r.Partition = part
+		return r
+	}
+	poll := func(parts map[string]map[int32][]*kgo.Record) *polled {
+		var f kgo.Fetch
+		for _, topic := range []string{"a", "b"} {
+			ft := kgo.FetchTopic{Topic: topic}
+			for part := range int32(4) {
+				if recs, ok := parts[topic][part]; ok {
+					ft.Partitions = append(ft.Partitions, kgo.FetchPartition{Partition: part, Records: recs})
+				}
+			}
+			if len(ft.Partitions) > 0 {
+				f.Topics = append(f.Topics, ft)
+			}
+		}
+		return byPartition(kgo.Fetches{f}, nil)
+	}
+	admitted := func(parts []int32, recs map[int32][]*kgo.Record) string {
+		slices.Sort(parts)
+		var s []string
+		for _, part := range parts {
+			s = append(s, fmt.Sprintf("%d: %s", part, order(recs[part])))
+		}
+		return strings.Join(s, "; ")
+	}
+	h := &holdback{p: p, held: map[int32][]*kgo.Record{}}
+
+	// Only a's fetches came: partitions 0 to 2 wait; 3 has waited enough.
+	got := admitted(h.admit(poll(map[string]map[int32][]*kgo.Record{"a": {
+		0: {at("a", 0, 0, 200)}, 1: {at("a", 1, 0, 200)}, 2: {at("a", 2, 0, 200)}, 3: {at("a", 3, 0, 200)}}}), false))
+	if want := "3: a0"; got != want {
+		t.Fatalf("first poll admitted %q, want %q", got, want)
+	}
+	// b's fetch of partition 0 brings an older record: merged before the
+	// held one. Partition 1's fetch of b came back empty (its backlog was
+	// a transaction marker): nothing more to wait for.
+	got = admitted(h.admit(poll(map[string]map[int32][]*kgo.Record{
+		"a": {0: {at("a", 0, 1, 300)}},
+		"b": {0: {at("b", 0, 0, 100)}, 1: {}}}), false))
+	if want := "0: b0 a0 a1; 1: a0"; got != want {
+		t.Fatalf("second poll admitted %q, want %q", got, want)
+	}
+	if !h.holding() {
+		t.Fatal("partition 2 is no longer held before b was fetched")
+	}
+	// The transaction ends: the held records are handled in it.
+	got = admitted(h.admit(&polled{recs: map[int32][]*kgo.Record{}}, true))
+	if want := "2: a0"; got != want || h.holding() {
+		t.Fatalf("flush admitted %q (holding %v), want %q", got, h.holding(), want)
+	}
+	// Nothing is held once a partition stopped waiting.
+	got = admitted(h.admit(poll(map[string]map[int32][]*kgo.Record{"a": {2: {at("a", 2, 1, 400)}}}), false))
+	if want := "2: a1"; got != want {
+		t.Fatalf("after the flush admitted %q, want %q", got, want)
 	}
 }

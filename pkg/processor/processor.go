@@ -174,6 +174,17 @@ func WithPartitionConcurrency(n int) Option {
 // interval is over but a partition's lane is stuck on a record.
 const busyPoll = 5 * time.Millisecond
 
+// WithAssignmentIdle bounds how long a newly assigned partition number's
+// records wait for its other input topics (default 500ms): while a topic
+// that had records waiting at assignment has not been fetched yet, the
+// records of the topics fetched so far are held back (the transaction
+// stays open), so a partition's first records after a rebalance or a
+// restart are handled in event-time order across its topics. 0 handles
+// records as they come.
+func WithAssignmentIdle(d time.Duration) Option {
+	return optFunc(func(p *Processor) { p.assignIdle = max(0, d) })
+}
+
 // WithTransactionTimeout sets the transaction timeout (default 30s).
 func WithTransactionTimeout(d time.Duration) Option {
 	return optFunc(func(p *Processor) { p.txnTimeout = d })
@@ -248,6 +259,7 @@ type Processor struct {
 	serde          *serde.Serde
 
 	idleTimeout    time.Duration
+	assignIdle     time.Duration
 	restoreTimeout time.Duration
 	partitionCount int32
 	keyPartitioner kgo.TopicPartitioner
@@ -287,6 +299,11 @@ type partition struct {
 	active time.Duration
 	idle   bool
 	number int32
+	// waitFor names the input topics (physical) that had records waiting
+	// when the partition was restored and have not been fetched since;
+	// waitSince is when the wait began (see holdback).
+	waitFor   []string
+	waitSince time.Time
 }
 
 // New validates cfg and returns a processor connecting with kcfg.
@@ -316,7 +333,7 @@ func New(cfg Config, kcfg kafka.Config, opts ...Option) (*Processor, error) {
 		cfg: cfg, kcfg: kcfg, log: slog.New(slog.DiscardHandler), reg: metrics.Registry,
 		retry:   retry.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, MaxElapsed: 15 * time.Second},
 		maxPoll: 1000, maxBatch: 20_000, concurrency: 0, commitInterval: 25 * time.Millisecond, txnTimeout: 30 * time.Second, startupTimeout: 30 * time.Second, now: time.Now,
-		idleTimeout: 3 * time.Second, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
+		idleTimeout: 3 * time.Second, assignIdle: 500 * time.Millisecond, restoreTimeout: 5 * time.Minute, purgeInterval: 30 * time.Second,
 		assigned: map[int32]bool{}, dropped: map[int32]bool{}, parts: map[int32]*partition{},
 	}
 	for _, o := range opts {
@@ -868,7 +885,7 @@ func (p *Processor) ensure(ctx context.Context, part int32) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, p.restoreTimeout)
 	defer cancel()
-	streamTime, err := p.committedStreamTime(rctx, part)
+	streamTime, committed, err := p.committedStreamTime(rctx, part)
 	if err == nil {
 		err = p.stores.restore(rctx, part)
 	}
@@ -881,6 +898,7 @@ func (p *Processor) ensure(ctx context.Context, part int32) error {
 		}
 		return fmt.Errorf("%s: restore partition %d: %w", p.cfg.Service, part, err)
 	}
+	st.waitFor, st.waitSince = p.backlogged(rctx, part, committed), time.Now()
 	st.streamTime = max(st.streamTime, streamTime)
 	st.restored = true
 	st.active = p.pollTime
@@ -901,8 +919,9 @@ func (p *Processor) offsetMetadata(part int32) string {
 
 // committedStreamTime fetches the group's committed offsets for one
 // partition number with RequireStable (waiting out any open transaction of
-// a previous owner) and returns the stream time stored with them.
-func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64, error) {
+// a previous owner) and returns the stream time stored with them and the
+// offsets by physical topic (a topic without a committed offset is absent).
+func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64, map[string]int64, error) {
 	adm := kadm.NewClient(p.admin)
 	topics := make([]string, len(p.cfg.Topics))
 	for i, t := range p.cfg.Topics {
@@ -916,8 +935,12 @@ func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64,
 		}
 		if err == nil {
 			var st int64
+			committed := map[string]int64{}
 			for _, t := range topics {
 				if r, ok := resps.Lookup(t, part); ok && r.Err == nil {
+					if r.At >= 0 {
+						committed[t] = r.At
+					}
 					if v, ok := strings.CutPrefix(r.Metadata, offsetMetadataPrefix); ok {
 						if ms, perr := strconv.ParseInt(v, 10, 64); perr == nil {
 							st = max(st, ms)
@@ -925,15 +948,65 @@ func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64,
 					}
 				}
 			}
-			return st, nil
+			return st, committed, nil
 		}
 		if !errors.Is(err, kerr.UnstableOffsetCommit) && !kerr.IsRetriable(err) {
-			return 0, fmt.Errorf("fetch committed offsets: %w", err)
+			return 0, nil, fmt.Errorf("fetch committed offsets: %w", err)
 		}
 		if err := retry.Sleep(ctx, min(time.Duration(attempt)*50*time.Millisecond, time.Second)); err != nil {
-			return 0, fmt.Errorf("fetch committed offsets (last error: %v): %w", err, ctx.Err())
+			return 0, nil, fmt.Errorf("fetch committed offsets (last error: %v): %w", err, ctx.Err())
 		}
 	}
+}
+
+// backlogged names the input topics (physical) whose partition part has
+// committed records past the group's committed offset (or, without one,
+// past the log start): the records a new owner's first fetches bring. Only
+// for processors with several input topics; when the offsets cannot be
+// listed it names none (nothing is held back, see holdback).
+func (p *Processor) backlogged(ctx context.Context, part int32, committed map[string]int64) []string {
+	if len(p.cfg.Topics) < 2 || p.assignIdle <= 0 {
+		return nil
+	}
+	adm := kadm.NewClient(p.admin)
+	topics := make([]string, len(p.cfg.Topics))
+	for i, t := range p.cfg.Topics {
+		topics[i] = p.kcfg.Topic(t)
+	}
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		p.log.Debug("list end offsets of a new partition", "partition", part, "error", err)
+		return nil
+	}
+	var starts kadm.ListedOffsets
+	var out []string
+	for _, t := range topics {
+		end, ok := ends.Lookup(t, part)
+		if !ok || end.Err != nil {
+			continue
+		}
+		from, ok := committed[t]
+		if !ok {
+			if starts == nil {
+				if starts, err = adm.ListStartOffsets(ctx, topics...); err != nil {
+					p.log.Debug("list start offsets of a new partition", "partition", part, "error", err)
+					return nil
+				}
+			}
+			start, ok := starts.Lookup(t, part)
+			if !ok || start.Err != nil {
+				continue
+			}
+			from = start.Offset
+		}
+		if end.Offset > from {
+			out = append(out, t)
+		}
+	}
+	if len(out) < 2 {
+		return nil // one topic's records have nothing to wait for
+	}
+	return out
 }
 
 // observe advances a partition's stream time with a processed record.
@@ -967,37 +1040,31 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 	if p.concurrency != 1 {
 		run = p.newLanes(ctx, tx)
 	}
-	for {
+	hb := &holdback{p: p, held: map[int32][]*kgo.Record{}}
+	skip := func(r *kgo.Record) bool { return p.forward(ctx, tx, r) }
+	// handle handles a poll's admitted records: on the lanes, or here one
+	// after the other.
+	handle := func(parts []int32, recs map[int32][]*kgo.Record) error {
 		if run != nil {
-			handled += fetches.NumRecords()
-			handlerErr = run.dispatch(fetches, before)
+			return run.dispatch(parts, recs)
 		}
-		var ordered []*kgo.Record
-		if run == nil {
-			ordered = pollOrder(fetches)
+		for _, part := range parts {
+			for _, r := range recs[part] {
+				m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
+				if err := p.chain(ctx, m); err != nil {
+					return err
+				}
+				tx.add(ctx, m)
+				p.observe(m)
+			}
 		}
-		for _, r := range ordered {
-			if handlerErr != nil {
-				break
-			}
-			handled++
-			if p.forward(ctx, tx, r) {
-				continue
-			}
-			if err := p.ensure(ctx, r.Partition); err != nil {
-				handlerErr = errs.Retriable(errs.ReasonRestore, err)
-				break
-			}
-			if _, ok := before[r.Partition]; !ok {
-				before[r.Partition] = *p.parts[r.Partition]
-			}
-			m := &Message{Topic: p.logicalTopic(r), Record: r, p: p, ctx: ctx, batch: tx.batch}
-			if err := p.chain(ctx, m); err != nil {
-				handlerErr = err
-				break
-			}
-			tx.add(ctx, m)
-			p.observe(m)
+		return nil
+	}
+	for {
+		pl := byPartition(fetches, skip)
+		handled += pl.n
+		if handlerErr = p.restoreNew(ctx, run, pl, before); handlerErr == nil {
+			handlerErr = handle(hb.admit(pl, false))
 		}
 		// Commit by size and time: while records keep coming, keep the
 		// transaction open for more, up to the batch bound and the commit
@@ -1016,6 +1083,9 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			}
 			handlerErr = run.firstErr()
 		}
+		// Records held back for a new partition's other topics keep the
+		// transaction open like a stuck lane (see holdback).
+		stuck = stuck || hb.holding()
 		if handlerErr != nil || handled >= p.maxBatch || ctx.Err() != nil || p.rebalancePending() || (left <= 0 && !stuck) {
 			break
 		}
@@ -1045,6 +1115,11 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 			break
 		}
 	}
+	if handlerErr == nil && hb.holding() {
+		// Offsets are committed for every polled record: handle the held
+		// ones in this transaction.
+		handlerErr = handle(hb.admit(&polled{recs: map[int32][]*kgo.Record{}}, true))
+	}
 	if run != nil {
 		if err := run.wait(); handlerErr == nil {
 			handlerErr = err
@@ -1067,6 +1142,28 @@ func (p *Processor) processBatch(ctx context.Context, sess *kgo.GroupTransactSes
 		}
 	}
 	return false, handlerErr
+}
+
+// restoreNew restores the poll's partitions seen for the first time (on
+// the lanes path after they have drained: a restore writes the runtime's
+// maps) and keeps each partition's state as the transaction found it.
+func (p *Processor) restoreNew(ctx context.Context, run *lanes, pl *polled, before map[int32]partition) error {
+	for _, part := range pl.parts {
+		if st := p.parts[part]; st == nil || !st.restored {
+			if run != nil {
+				if err := run.wait(); err != nil {
+					return err
+				}
+			}
+			if err := p.ensure(ctx, part); err != nil {
+				return errs.Retriable(errs.ReasonRestore, err)
+			}
+		}
+		if _, ok := before[part]; !ok {
+			before[part] = *p.parts[part]
+		}
+	}
+	return nil
 }
 
 // ForwardTopic is the logical name of a stateful processor's internal

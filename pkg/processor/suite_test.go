@@ -751,3 +751,65 @@ func suiteRetryTopic(t *testing.T, brokers []string) {
 		}
 	}
 }
+
+// A lookup and the cross-reference it needs arrive on two co-partitioned
+// topics, the cross-reference produced (event time) first. When one poll
+// holds both, the runtime handles them by event time whatever order the
+// fetch lists the topics in: every lookup finds its cross-reference. The
+// records of each round are produced before the processor starts, so they
+// are a new owner's backlog.
+func suiteEventTimeOrder(t *testing.T, brokers []string, opts ...Option) {
+	e := newEnv(t, brokers, 4)
+	e.createTopics(4, lookupTopic, xrefTopic)
+	for round := range 2 {
+		if misses := e.lookupRound(round, opts...); misses > 0 {
+			t.Fatalf("round %d: %d lookups answered before the cross-reference that happened before them", round, misses)
+		}
+	}
+}
+
+const lookupTopic, xrefTopic = "lookup.v1", "xref.v1"
+
+// lookupRound produces 40 cross-reference and lookup pairs (the lookup
+// written first, but happening later), runs the lookup processor until it
+// has answered them and returns how many lookups missed.
+func (e *env) lookupRound(round int, opts ...Option) (misses int) {
+	e.t.Helper()
+	handler := func(ctx context.Context, m *Message) error {
+		switch m.Topic {
+		case xrefTopic:
+			m.Put("xref", m.Key(), m.Value())
+		case lookupTopic:
+			answer := "miss"
+			if v, ok := m.Get("xref", m.Key()); ok {
+				answer = "hit:" + string(v)
+			}
+			m.Emit(e.out, m.Key(), []byte(answer))
+		}
+		return nil
+	}
+	const keys = 40
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var recs []*kgo.Record
+	for i := range keys {
+		k := fmt.Sprintf("r%d-k%d", round, i)
+		at := t0.Add(time.Duration(round*keys+i) * 10 * time.Millisecond)
+		recs = append(recs,
+			&kgo.Record{Topic: lookupTopic, Key: []byte(k), Value: []byte("?"), Timestamp: at.Add(time.Millisecond)},
+			&kgo.Record{Topic: xrefTopic, Key: []byte(k), Value: []byte("x-" + k), Timestamp: at})
+	}
+	e.produce(recs...)
+	stop := e.run(Config{Service: "counter", Topics: []string{lookupTopic, xrefTopic}, Stores: []string{"xref"}, Handler: handler}, opts...)
+	outs := e.consume(e.out, (round+1)*keys, time.Minute)
+	stop()
+	var missed []string
+	for _, r := range outs[round*keys:] {
+		if want := "hit:x-" + string(r.Key); string(r.Value) != want {
+			missed = append(missed, string(r.Key))
+		}
+	}
+	if len(missed) > 0 {
+		e.t.Logf("round %d: %d lookups missed: %s", round, len(missed), strings.Join(missed, " "))
+	}
+	return len(missed)
+}
