@@ -393,7 +393,10 @@ func (p *Processor) claimed(err error) error {
 // instance id; later broker failures are retried forever with backoff (the
 // processor reports not-ready meanwhile).
 func (p *Processor) Run(ctx context.Context) error {
-	admin, err := p.kcfg.NewClient()
+	// The admin client's metadata cache keeps a topic it found missing for
+	// the min age (franz-go's default 5 s): the internal topics prepare
+	// creates would look missing that long to the first restore.
+	admin, err := p.kcfg.NewClient(kgo.MetadataMinAge(250 * time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("%s: kafka client: %w", p.cfg.Service, err)
 	}
@@ -658,6 +661,11 @@ func (p *Processor) runSession(ctx context.Context) error {
 		kgo.TransactionalID(p.instanceID()),
 		kgo.TransactionTimeout(p.txnTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A fetch waits at most 500 ms for data (the Java consumer's
+		// default; franz-go's is 5 s): after an assignment the first
+		// fetch can hold only the partitions whose offsets loaded first,
+		// and the others' backlog waits until it returns.
+		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.Balancers(balancer),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(partitioner{stores: p.stores, forward: p.kcfg.Topic(ForwardTopic(p.cfg.Service)), def: kgo.StickyKeyPartitioner(nil), manual: kgo.ManualPartitioner()}),
@@ -968,6 +976,9 @@ func (p *Processor) backlogged(ctx context.Context, part int32, committed map[st
 	if len(p.cfg.Topics) < 2 || p.assignIdle <= 0 {
 		return nil
 	}
+	// Best effort: a slow answer only costs the wait, never the restore.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	adm := kadm.NewClient(p.admin)
 	topics := make([]string, len(p.cfg.Topics))
 	for i, t := range p.cfg.Topics {
