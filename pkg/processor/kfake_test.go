@@ -54,7 +54,7 @@ func TestFakeEventTimeOrderSequential(t *testing.T) {
 }
 
 // A new owner's first fetches of a partition's two topics come apart: the
-// cross-references' broker answers 300 ms late. Without waiting
+// cross-references' broker answers a second late. Without waiting
 // (WithAssignmentIdle(0)) lookups are answered before the cross-references
 // they need — which shows the delay splits the topics — and with the
 // default wait none is.
@@ -77,7 +77,7 @@ func TestFakeNewPartitionWaitsForItsOtherTopic(t *testing.T) {
 			}
 		}
 	}
-	// Once armed, fetches of the cross-references wait until 300 ms after
+	// Once armed, fetches of the cross-references wait until a second after
 	// the first fetch of the lookups (the changelog restores, on either
 	// broker, do not wait).
 	ids := topicIDs(t, e, lookupTopic, xrefTopic)
@@ -93,7 +93,7 @@ func TestFakeNewPartitionWaitsForItsOtherTopic(t *testing.T) {
 	c.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		if wants(req, lookupTopic) {
-			until.CompareAndSwap(-1, time.Now().Add(300*time.Millisecond).UnixNano())
+			until.CompareAndSwap(-1, time.Now().Add(time.Second).UnixNano())
 		}
 		if wants(req, xrefTopic) {
 			c.SleepControl(func() {
