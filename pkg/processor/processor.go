@@ -639,11 +639,7 @@ func (p *Processor) onDropped(_ context.Context, _ *kgo.Client, gone map[string]
 }
 
 func (p *Processor) runSession(ctx context.Context) error {
-	physical := make([]string, len(p.cfg.Topics), len(p.cfg.Topics)+1)
-	for i, t := range p.cfg.Topics {
-		physical[i] = p.kcfg.Topic(t)
-	}
-	physical = append(physical, p.kcfg.Topic(RetryTopic(p.cfg.Service)))
+	physical := append(p.inputTopics(), p.kcfg.Topic(RetryTopic(p.cfg.Service)))
 	opts, err := p.kcfg.Opts()
 	if err != nil {
 		return err
@@ -931,10 +927,7 @@ func (p *Processor) offsetMetadata(part int32) string {
 // offsets by physical topic (a topic without a committed offset is absent).
 func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64, map[string]int64, error) {
 	adm := kadm.NewClient(p.admin)
-	topics := make([]string, len(p.cfg.Topics))
-	for i, t := range p.cfg.Topics {
-		topics[i] = p.kcfg.Topic(t)
-	}
+	topics := p.inputTopics()
 	group := p.kcfg.TopicPrefix + p.cfg.Service
 	for attempt := 1; ; attempt++ {
 		resps, err := adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), group, topics...)
@@ -967,6 +960,16 @@ func (p *Processor) committedStreamTime(ctx context.Context, part int32) (int64,
 	}
 }
 
+// inputTopics are the physical names of the input and internal topics
+// (without the retry topic).
+func (p *Processor) inputTopics() []string {
+	out := make([]string, len(p.cfg.Topics), len(p.cfg.Topics)+1)
+	for i, t := range p.cfg.Topics {
+		out[i] = p.kcfg.Topic(t)
+	}
+	return out
+}
+
 // backlogged names the input topics (physical) whose partition part has
 // committed records past the group's committed offset (or, without one,
 // past the log start): the records a new owner's first fetches bring. Only
@@ -980,10 +983,7 @@ func (p *Processor) backlogged(ctx context.Context, part int32, committed map[st
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(p.admin)
-	topics := make([]string, len(p.cfg.Topics))
-	for i, t := range p.cfg.Topics {
-		topics[i] = p.kcfg.Topic(t)
-	}
+	topics := p.inputTopics()
 	ends, err := adm.ListCommittedOffsets(ctx, topics...)
 	if err != nil {
 		p.log.Debug("list end offsets of a new partition", "partition", part, "error", err)
