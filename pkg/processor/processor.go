@@ -1257,6 +1257,13 @@ func RetryTopic(service string) string { return service + ".retry.v1" }
 
 // rebalancePending reports whether a revocation arrived since the last
 // transaction (the session will abort the open one).
+// rebalancePending reports a revocation (or loss) that the loop has not yet
+// applied to its state. franz-go's session aborts the next transaction after
+// a revocation only until a transaction ends: a revocation that lands while
+// one is ending (the callback waits for it) is forgotten when it returns. A
+// tick does not come from polled records, so after such a commit it would
+// still run the revoked partitions' timers, and commit them, while their new
+// owner restores; ticks therefore wait until the loop has synced.
 func (p *Processor) rebalancePending() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1478,6 +1485,11 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	if wall.Sub(p.lastTick) < p.cfg.Tick {
 		return nil
 	}
+	// A revocation not yet applied to the state: tick after the loop has
+	// dropped the partitions (see rebalancePending).
+	if p.rebalancePending() {
+		return nil
+	}
 	p.lastTick = wall
 	var ticks []due
 	for _, part := range sortedParts(keys(p.ownedParts())) {
@@ -1491,9 +1503,6 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	fence, err := p.fenceOffsets(ctx, sess, ticks[0].part)
 	if err != nil {
 		p.log.Warn("cannot fence the tick transaction; skipping this tick", "err", err)
-		return nil
-	}
-	if len(ticks) == 0 {
 		return nil
 	}
 	if err := sess.Begin(); err != nil {

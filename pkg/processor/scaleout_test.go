@@ -381,29 +381,34 @@ func suiteScaleOutTimers(t *testing.T, brokers []string) {
 	rf.start("ref", "PROCESSOR_SERVICE=reference", "PROCESSOR_OUT=ref.v1")
 	ref := fired(newProgress(t, e, "ref.v1").untilKeys(must, 5*time.Minute, 5*time.Second))
 	rf.stop("ref", syscall.SIGTERM)
+	firings := func(k string) {
+		for _, r := range pr.seen {
+			if string(r.Key) == k {
+				by, _ := tracing.Header(r.Headers, "fired-by")
+				t.Logf("%s: %s by %s (output %d/%d, producer %d epoch %d; its transaction %s)", k, r.Value, by, r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch, txnOutcome(e, r))
+			}
+		}
+		for _, r := range fd.recs {
+			if string(r.Key) == k {
+				t.Logf("input %s: %s at %d", k, r.Value, r.Timestamp.UnixMilli())
+			}
+		}
+	}
 	for k := range must {
 		if got[k] != 1 || ref[k] != 1 {
+			firings(k)
 			t.Fatalf("timer %s fired %d times (uninterrupted run: %d), want once", k, got[k], ref[k])
 		}
 	}
 	for k := range mustNot {
 		if got[k] != 0 {
-			for _, r := range pr.seen {
-				if string(r.Key) == k {
-					by, _ := tracing.Header(r.Headers, "fired-by")
-					t.Logf("%s: %s by %s", k, r.Value, by)
-				}
-			}
-			for _, r := range fd.recs {
-				if string(r.Key) == k {
-					t.Logf("input %s: %s at %d", k, r.Value, r.Timestamp.UnixMilli())
-				}
-			}
+			firings(k)
 			t.Fatalf("timer %s cancelled before its deadline fired %d times", k, got[k])
 		}
 	}
 	for k, n := range got {
 		if n > 1 {
+			firings(k)
 			t.Fatalf("timer %s fired %d times", k, n)
 		}
 	}
@@ -452,4 +457,31 @@ func (pr *progress) untilKeys(keys map[string]bool, timeout, quiet time.Duration
 		pr.cl.PollFetches(qctx).EachRecord(func(r *kgo.Record) { pr.seen = append(pr.seen, r) })
 	}
 	return pr.seen
+}
+
+// txnOutcome reads r's partition uncommitted from r on and names the first
+// control record of r's producer after it: how its transaction ended.
+func txnOutcome(e *env, r *kgo.Record) string {
+	cl := e.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.Topic: {r.Partition: kgo.NewOffset().At(r.Offset)}}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()), kgo.KeepControlRecords())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		var out string
+		cl.PollFetches(ctx).EachRecord(func(c *kgo.Record) {
+			if out == "" && c.Attrs.IsControl() && c.ProducerID == r.ProducerID {
+				// The control record key's second int16 is the type: 0
+				// abort, 1 commit.
+				if len(c.Key) >= 4 && c.Key[3] == 1 {
+					out = fmt.Sprintf("committed at %d", c.Offset)
+				} else {
+					out = fmt.Sprintf("aborted at %d", c.Offset)
+				}
+			}
+		})
+		if out != "" {
+			return out
+		}
+	}
+	return "still open"
 }

@@ -117,3 +117,27 @@ type failingBackend struct{ backend }
 func (failingBackend) get(string, int32, string) ([]byte, bool, error) {
 	return nil, false, errors.New("disk on fire")
 }
+
+// TestTickWaitsForPendingRevocation: a revocation the loop has not applied
+// yet (franz-go's session may already have forgotten it, see
+// rebalancePending) holds the tick back entirely, before it touches the
+// session, and does not use up the tick interval.
+func TestTickWaitsForPendingRevocation(t *testing.T) {
+	ticked := 0
+	p := &Processor{cfg: Config{Service: "t", Tick: time.Second, OnTick: func(context.Context, *Message, time.Time) error {
+		ticked++
+		return nil
+	}}, now: time.Now, assigned: map[int32]bool{0: true}, dropped: map[int32]bool{}}
+	p.parts = map[int32]*partition{0: {number: 0, restored: true, streamTime: time.Now().UnixMilli()}, 1: {number: 1, restored: true, streamTime: time.Now().UnixMilli()}}
+	p.onDropped(context.Background(), nil, map[string][]int32{"in": {1}})
+	// A nil session: ticking would use it.
+	if err := p.maybeTick(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if ticked != 0 {
+		t.Fatalf("ticked %d partitions with a revocation pending", ticked)
+	}
+	if !p.lastTick.IsZero() {
+		t.Fatal("a held-back tick used up the interval")
+	}
+}
