@@ -850,6 +850,15 @@ func (p *Processor) syncState(ctx context.Context) error {
 	for part := range p.assigned {
 		assigned = append(assigned, part)
 	}
+	// A partition restored for records polled just before its revocation
+	// (the revocation landed after this loop last synced) is state of a
+	// partition this member no longer owns: drop it too. Its transaction
+	// was aborted; ticks must not see it (see rebalancePending).
+	for part := range p.parts {
+		if !p.assigned[part] && !dropped[part] {
+			dropped[part] = true
+		}
+	}
 	p.mu.Unlock()
 	for part := range dropped {
 		p.stores.drop(part)
@@ -1255,12 +1264,10 @@ func (p *Processor) rerouted(logical string) bool {
 // handler as if read from the origin topic; nobody else reads it.
 func RetryTopic(service string) string { return service + ".retry.v1" }
 
-// rebalancePending reports whether a revocation arrived since the last
-// transaction (the session will abort the open one).
 // rebalancePending reports a revocation (or loss) that the loop has not yet
-// applied to its state. franz-go's session aborts the next transaction after
+// applied to its state (the session aborts the open transaction). franz-go's session aborts the next transaction after
 // a revocation only until a transaction ends: a revocation that lands while
-// one is ending (the callback waits for it) is forgotten when it returns. A
+// one is ending (the callback waits for it) can be forgotten when it returns. A
 // tick does not come from polled records, so after such a commit it would
 // still run the revoked partitions' timers, and commit them, while their new
 // owner restores; ticks therefore wait until the loop has synced.
@@ -1574,11 +1581,13 @@ func (p *Processor) maybeTick(ctx context.Context, sess *kgo.GroupTransactSessio
 	return nil
 }
 
-// ownedParts lists the restored partition numbers.
+// ownedParts lists the restored partition numbers that are still assigned.
 func (p *Processor) ownedParts() map[int32]bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	out := make(map[int32]bool, len(p.parts))
 	for part, st := range p.parts {
-		if st.restored {
+		if st.restored && p.assigned[part] {
 			out[part] = true
 		}
 	}

@@ -141,3 +141,19 @@ func TestTickWaitsForPendingRevocation(t *testing.T) {
 		t.Fatal("a held-back tick used up the interval")
 	}
 }
+
+// TestSyncDropsStateOfUnassignedPartitions: a partition restored for records
+// polled just before its revocation (after the loop had synced) is dropped
+// at the next sync, so no tick fires its timers on this member.
+func TestSyncDropsStateOfUnassignedPartitions(t *testing.T) {
+	p := &Processor{cfg: Config{Service: "t"}, log: slog.New(slog.DiscardHandler), assigned: map[int32]bool{0: true}, dropped: map[int32]bool{}}
+	p.stores = testStores(newMemBackend(), "timers")
+	p.parts = map[int32]*partition{0: {number: 0, restored: true}, 1: {number: 1, restored: true}}
+	if got := sortedParts(keys(p.ownedParts())); !cmp.Equal(got, []int32{0}) {
+		t.Fatalf("owned before the sync: %v, want [0]", got)
+	}
+	must(t, p.syncState(context.Background()))
+	if _, ok := p.parts[1]; ok || p.parts[0] == nil {
+		t.Fatalf("after the sync: partitions %v, want only 0", sortedParts(keys(p.ownedParts())))
+	}
+}
