@@ -1265,12 +1265,12 @@ func (p *Processor) rerouted(logical string) bool {
 func RetryTopic(service string) string { return service + ".retry.v1" }
 
 // rebalancePending reports a revocation (or loss) that the loop has not yet
-// applied to its state (the session aborts the open transaction). franz-go's session aborts the next transaction after
-// a revocation only until a transaction ends: a revocation that lands while
-// one is ending (the callback waits for it) can be forgotten when it returns. A
-// tick does not come from polled records, so after such a commit it would
-// still run the revoked partitions' timers, and commit them, while their new
-// owner restores; ticks therefore wait until the loop has synced.
+// applied to its state. franz-go's session aborts the next transaction
+// after a revocation only until a transaction ends: a revocation that lands
+// while one is ending (the callback waits for it) can be forgotten when it
+// returns. A tick does not come from polled records, so after such a commit
+// it would still run the revoked partitions' timers, and commit them, while
+// their new owner restores; ticks therefore wait until the loop has synced.
 func (p *Processor) rebalancePending() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
