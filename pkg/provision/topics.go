@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -203,9 +204,66 @@ func Topics(ctx context.Context, adm *kadm.Client, prefix string, topics []*cata
 				return plan, fmt.Errorf("%s %s: %w", st.Action, st.Topic, err)
 			}
 		}
+		if err := waitLed(ctx, adm, plan); err != nil {
+			return plan, err
+		}
 	}
 	if len(refused) > 0 {
 		return plan, fmt.Errorf("%d topic(s) cannot be applied; first: %s", len(refused), refused[0])
 	}
 	return plan, nil
+}
+
+// waitLed waits until every topic of the plan that was not refused is
+// listed with its planned partitions, each with a leader. A created topic
+// is in the controller's log before every broker's metadata: a service
+// started right after `topics apply` (or `isthmus dev`) would otherwise
+// find its inputs missing.
+func waitLed(ctx context.Context, adm *kadm.Client, plan []Step) error {
+	want := map[string]int32{}
+	var names []string
+	for _, st := range plan {
+		if st.Action != Refuse {
+			want[st.Topic] = st.Partitions
+			names = append(names, st.Topic)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	for {
+		md, err := adm.ListTopics(ctx, names...)
+		missing := ""
+		if err == nil {
+			missing = notLed(md, want)
+			if missing == "" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("%s is not listed with a leader for each of its %d partitions", missing, want[missing])
+			}
+			return fmt.Errorf("topics applied but not ready: %w (%v)", err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// notLed names a topic of want that md does not list with at least its
+// partitions, each led ("" when all are).
+func notLed(md kadm.TopicDetails, want map[string]int32) string {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
+		d, ok := md[name]
+		if !ok || d.Err != nil || int32(len(d.Partitions)) < want[name] {
+			return name
+		}
+		for _, p := range d.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return name
+			}
+		}
+	}
+	return ""
 }

@@ -35,25 +35,10 @@ func Provision(t testing.TB, brokers []string, registryURL, prefix string) {
 	// Every topic of the prefix goes with the test (the services' own
 	// internal topics too): a broker keeps open files per partition.
 	t.Cleanup(func() { DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, prefix) })
+	// Topics returns once every topic is listed with a leader for each
+	// partition, so a service started next sees its inputs.
 	if _, err := provision.Topics(ctx, adm, prefix, cat.Topics(), -1, false); err != nil {
 		t.Fatalf("testinfra: provision topics: %v", err)
-	}
-	// A created topic is in the controller's log before every broker's
-	// metadata: wait until each is listed with a leader for every partition,
-	// so a service started next sees its inputs.
-	var names []string
-	for _, tp := range cat.Topics() {
-		names = append(names, prefix+tp.Name)
-	}
-	for {
-		md, err := adm.ListTopics(ctx, names...)
-		if err == nil && allLed(md, names) {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("testinfra: provisioned topics not all listed with leaders within 2m (last error: %v)", err)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	rc, err := sr.NewClient(sr.URLs(registryURL))
 	if err != nil {
@@ -62,20 +47,4 @@ func Provision(t testing.TB, brokers []string, registryURL, prefix string) {
 	if _, err := provision.Schemas(ctx, rc, prefix, cat.Topics(), false); err != nil {
 		t.Fatalf("testinfra: provision schemas: %v", err)
 	}
-}
-
-// allLed reports whether every topic is listed, each partition with a leader.
-func allLed(md kadm.TopicDetails, topics []string) bool {
-	for _, name := range topics {
-		d, ok := md[name]
-		if !ok || d.Err != nil || len(d.Partitions) == 0 {
-			return false
-		}
-		for _, p := range d.Partitions {
-			if p.Err != nil || p.Leader < 0 {
-				return false
-			}
-		}
-	}
-	return true
 }
