@@ -111,16 +111,23 @@ func (h *harness) startInstance(extra map[string]string) (stop func()) {
 	log := slog.New(slog.NewTextHandler(logf, nil))
 	id := vars["ISTHMUS_INSTANCE_ID"]
 	stopRun := testinfra.Go(t, "billing-bridge "+id, func(ctx context.Context) error { return billingbridge.Run(ctx, &cfg, log) })
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			stopRun()
-			if t.Failed() {
-				b, _ := os.ReadFile(logf.Name())
-				t.Logf("service log of %s:\n%s", id, tail(string(b), 6000))
+	// A failure found after the instance stopped (the replica test compares
+	// whole runs at the end) still shows its log: its warnings and errors,
+	// then its last lines.
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			var warned []string
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+					warned = append(warned, l)
+				}
 			}
-		})
-	}
+			t.Logf("service log of %s: %d warnings and errors:\n%s\nlast lines:\n%s", id, len(warned), strings.Join(warned[:min(len(warned), 60)], "\n"), tail(string(b), 4000))
+		}
+	})
+	var once sync.Once
+	return func() { once.Do(stopRun) }
 }
 
 func tail(s string, n int) string {
