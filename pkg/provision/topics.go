@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/kafka"
@@ -186,7 +188,8 @@ func Execute(ctx context.Context, adm *kadm.Client, st Step, rf int16) error {
 // Topics plans and, unless dryRun, applies the catalog's topics with prefix.
 // It returns the plan; refused steps (partitions cannot shrink) are
 // reported as an error after every other step was applied.
-func Topics(ctx context.Context, adm *kadm.Client, prefix string, topics []*catalog.Topic, replicationFactor int16, dryRun bool) ([]Step, error) {
+func Topics(ctx context.Context, cl *kgo.Client, prefix string, topics []*catalog.Topic, replicationFactor int16, dryRun bool) ([]Step, error) {
+	adm := kadm.NewClient(cl)
 	existing, err := Describe(ctx, adm, prefix, topics)
 	if err != nil {
 		return nil, err
@@ -204,7 +207,7 @@ func Topics(ctx context.Context, adm *kadm.Client, prefix string, topics []*cata
 				return plan, fmt.Errorf("%s %s: %w", st.Action, st.Topic, err)
 			}
 		}
-		if err := waitLed(ctx, adm, plan); err != nil {
+		if err := waitLed(ctx, cl, plan); err != nil {
 			return plan, err
 		}
 	}
@@ -218,24 +221,27 @@ func Topics(ctx context.Context, adm *kadm.Client, prefix string, topics []*cata
 // listed with its planned partitions, each with a leader. A created topic
 // is in the controller's log before every broker's metadata: a service
 // started right after `topics apply` (or `isthmus dev`) would otherwise
-// find its inputs missing.
-func waitLed(ctx context.Context, adm *kadm.Client, plan []Step) error {
+// find its inputs missing. It asks a broker each time (kadm's metadata is
+// cached for seconds, and the plan's lookup cached these topics missing).
+func waitLed(ctx context.Context, cl *kgo.Client, plan []Step) error {
 	want := map[string]int32{}
-	var names []string
+	req := kmsg.NewPtrMetadataRequest()
 	for _, st := range plan {
 		if st.Action != Refuse {
 			want[st.Topic] = st.Partitions
-			names = append(names, st.Topic)
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(st.Topic)
+			req.Topics = append(req.Topics, rt)
 		}
 	}
-	if len(names) == 0 {
+	if len(want) == 0 {
 		return nil
 	}
 	for {
-		md, err := adm.ListTopics(ctx, names...)
+		resp, err := req.RequestWith(ctx, cl)
 		missing := ""
 		if err == nil {
-			missing = notLed(md, want)
+			missing = notLed(resp, want)
 			if missing == "" {
 				return nil
 			}
@@ -251,16 +257,22 @@ func waitLed(ctx context.Context, adm *kadm.Client, plan []Step) error {
 	}
 }
 
-// notLed names a topic of want that md does not list with at least its
+// notLed names a topic of want that resp does not list with at least its
 // partitions, each led ("" when all are).
-func notLed(md kadm.TopicDetails, want map[string]int32) string {
+func notLed(resp *kmsg.MetadataResponse, want map[string]int32) string {
+	listed := map[string]*kmsg.MetadataResponseTopic{}
+	for i := range resp.Topics {
+		if t := &resp.Topics[i]; t.Topic != nil {
+			listed[*t.Topic] = t
+		}
+	}
 	for _, name := range slices.Sorted(maps.Keys(want)) {
-		d, ok := md[name]
-		if !ok || d.Err != nil || int32(len(d.Partitions)) < want[name] {
+		t, ok := listed[name]
+		if !ok || t.ErrorCode != 0 || int32(len(t.Partitions)) < want[name] {
 			return name
 		}
-		for _, p := range d.Partitions {
-			if p.Err != nil || p.Leader < 0 {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 || p.Leader < 0 {
 				return name
 			}
 		}

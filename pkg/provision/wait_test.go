@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -59,7 +58,7 @@ func TestTopicsWaitUntilListed(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := Topics(ctx, kadm.NewClient(cl), "w.", []*catalog.Topic{topic}, -1, false); err != nil {
+	if _, err := Topics(ctx, cl, "w.", []*catalog.Topic{topic}, -1, false); err != nil {
 		t.Fatal(err)
 	}
 	if n := lookups.Load(); n < 6 {

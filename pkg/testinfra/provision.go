@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
@@ -31,13 +30,12 @@ func Provision(t testing.TB, brokers []string, registryURL, prefix string) {
 		t.Fatalf("testinfra: kafka client: %v", err)
 	}
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
 	// Every topic of the prefix goes with the test (the services' own
 	// internal topics too): a broker keeps open files per partition.
 	t.Cleanup(func() { DeleteTopics(t, []kgo.Opt{kgo.SeedBrokers(brokers...)}, prefix) })
 	// Topics returns once every topic is listed with a leader for each
 	// partition, so a service started next sees its inputs.
-	if _, err := provision.Topics(ctx, adm, prefix, cat.Topics(), -1, false); err != nil {
+	if _, err := provision.Topics(ctx, cl, prefix, cat.Topics(), -1, false); err != nil {
 		t.Fatalf("testinfra: provision topics: %v", err)
 	}
 	rc, err := sr.NewClient(sr.URLs(registryURL))

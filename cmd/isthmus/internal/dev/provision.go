@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/isthmus/isthmus/pkg/catalog"
 	"github.com/isthmus/isthmus/pkg/config"
 	"github.com/isthmus/isthmus/pkg/provision"
@@ -31,7 +29,7 @@ func provisionAll(ctx context.Context, common *config.Common, log *slog.Logger, 
 		return err
 	}
 	defer cl.Close()
-	plan, err := provision.Topics(ctx, kadm.NewClient(cl), common.Kafka.TopicPrefix, cat.Topics(), -1, false)
+	plan, err := provision.Topics(ctx, cl, common.Kafka.TopicPrefix, cat.Topics(), -1, false)
 	if err != nil {
 		return fmt.Errorf("topics: %w", common.Kafka.Explain(err))
 	}

@@ -9,8 +9,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/cli"
 	"github.com/isthmus/isthmus/cmd/isthmus/internal/opsenv"
 	"github.com/isthmus/isthmus/pkg/provision"
@@ -64,7 +62,7 @@ func apply(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, env.Timeout)
 	defer cancel()
 	prefix := env.Common.Kafka.TopicPrefix
-	plan, err := provision.Topics(ctx, kadm.NewClient(cl), prefix, topics, int16(*rf), *dry)
+	plan, err := provision.Topics(ctx, cl, prefix, topics, int16(*rf), *dry)
 	for _, st := range plan {
 		fmt.Fprintln(stdout, st.String())
 	}
