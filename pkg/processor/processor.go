@@ -855,7 +855,7 @@ func (p *Processor) syncState(ctx context.Context) error {
 	// partition this member no longer owns: drop it too. Its transaction
 	// was aborted; ticks must not see it (see rebalancePending).
 	for part := range p.parts {
-		if !p.assigned[part] && !dropped[part] {
+		if !p.assigned[part] {
 			dropped[part] = true
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/isthmus/isthmus/pkg/tracing"
 )
@@ -470,11 +471,13 @@ func txnOutcome(e *env, r *kgo.Record) string {
 		var out string
 		cl.PollFetches(ctx).EachRecord(func(c *kgo.Record) {
 			if out == "" && c.Attrs.IsControl() && c.ProducerID == r.ProducerID {
-				// The control record key's second int16 is the type: 0
-				// abort, 1 commit.
-				if len(c.Key) >= 4 && c.Key[3] == 1 {
+				var key kmsg.ControlRecordKey
+				switch err := key.ReadFrom(c.Key); {
+				case err != nil:
+					out = fmt.Sprintf("unreadable control record at %d: %v", c.Offset, err)
+				case key.Type == kmsg.ControlRecordKeyTypeCommit:
 					out = fmt.Sprintf("committed at %d", c.Offset)
-				} else {
+				default:
 					out = fmt.Sprintf("aborted at %d", c.Offset)
 				}
 			}
